@@ -1,0 +1,126 @@
+"""Finding descriptors under a models root and selecting models by name, pattern, list or all.
+
+Names come from folder names, so a catalog is built without parsing any YAML; only the
+selected descriptors are loaded (and validated). A broken descriptor of a model nobody
+asked for does not stop a download of another.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from .descriptor import Model, load_composite, load_model
+from .errors import DescriptorError, SelectionError
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    config_path: Path
+    composite: bool
+    parent: str | None = None  # for a stage: the composite model's name
+
+
+class Catalog:
+    """The models under one root folder (Open Model Zoo's `models/` layout)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).absolute()
+        if not self.root.is_dir():
+            raise SelectionError(f"models folder {self.root} does not exist")
+        self._top: dict[str, _Entry] = {}
+        self._stages: dict[str, _Entry] = {}
+        self._loaded: dict[str, Model] = {}
+        for cfg in sorted(self.root.glob("**/composite-model.yml")):
+            self._add(self._top, _Entry(cfg.parent.name, cfg, composite=True))
+        for cfg in sorted(self.root.glob("**/model.yml")):
+            parent = cfg.parent.parent
+            if (parent / "composite-model.yml").exists():
+                self._add(self._stages, _Entry(cfg.parent.name, cfg, composite=False, parent=parent.name))
+            else:
+                self._add(self._top, _Entry(cfg.parent.name, cfg, composite=False))
+
+    def _add(self, table: dict[str, _Entry], entry: _Entry) -> None:
+        other = self._top.get(entry.name) or self._stages.get(entry.name)
+        if other is not None:
+            raise DescriptorError(entry.config_path, "", f"duplicate model name {entry.name!r} "
+                                  f"(also {other.config_path})")
+        table[entry.name] = entry
+
+    def names(self) -> list[str]:
+        """Every top-level model (composites count once, not per stage), sorted."""
+        return sorted(self._top)
+
+    def load(self, name: str) -> Model:
+        """Load and validate one model (top-level or stage) by exact name."""
+        if name not in self._loaded:
+            entry = self._top.get(name) or self._stages.get(name)
+            if entry is None:
+                raise SelectionError(self._unknown_message(name))
+            if entry.composite:
+                model = load_composite(entry.config_path, self.root)
+            elif entry.parent is not None:
+                composite = self.load(entry.parent)
+                model = next(s for s in composite.stages if s.name == name)
+            else:
+                model = load_model(entry.config_path, self.root)
+            self._loaded[name] = model
+        return self._loaded[name]
+
+    def all(self) -> list[Model]:
+        return [self.load(n) for n in self.names()]
+
+    def select(self, patterns: list[str]) -> list[Model]:
+        """Models matching any of the shell-style patterns, in first-match order, no repeats.
+        A pattern matching nothing is an error naming it (and the closest names)."""
+        chosen: dict[str, None] = {}
+        for pattern in patterns:
+            hits = [n for n in self.names() if fnmatch.fnmatchcase(n, pattern)]
+            covered = set()
+            for n in hits:
+                if self._top[n].composite:
+                    covered.update(e.name for e in self._stages.values() if e.parent == n)
+            hits += [n for n in sorted(self._stages)
+                     if n not in covered and fnmatch.fnmatchcase(n, pattern)]
+            if not hits:
+                raise SelectionError(self._unknown_message(pattern))
+            for n in hits:
+                chosen.setdefault(n, None)
+        return [self.load(n) for n in chosen]
+
+    def _unknown_message(self, pattern: str) -> str:
+        universe = self.names() + sorted(self._stages)
+        close = difflib.get_close_matches(pattern, universe, n=3, cutoff=0.6)
+        hint = f" (closest: {', '.join(close)})" if close else ""
+        return f"no model matches {pattern!r} in {self.root}{hint}"
+
+
+def read_list_file(path: Path) -> list[str]:
+    """Patterns from a --list file: the first word of each line, '#' starts a comment."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SelectionError(f"cannot read model list {path}: {exc.strerror or exc}") from exc
+    patterns = []
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            tokens = shlex.split(line, comments=True)
+        except ValueError as exc:
+            raise SelectionError(f"{path}:{number}: {exc}") from exc
+        if tokens:
+            patterns.append(tokens[0])
+    if not patterns:
+        raise SelectionError(f"model list {path} names no models")
+    return patterns
+
+
+def split_names(value: str) -> list[str]:
+    """--name a,b*,c -> ['a', 'b*', 'c']; empty items are an error, not silently dropped."""
+    parts = [p.strip() for p in value.split(",")]
+    if not all(parts):
+        raise SelectionError(f"--name {value!r}: empty name in the list")
+    return parts

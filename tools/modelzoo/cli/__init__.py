@@ -1,0 +1,1 @@
+"""Command-line front ends: argument parsing and mapping exceptions to messages and exit codes."""

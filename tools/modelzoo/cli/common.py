@@ -1,0 +1,92 @@
+"""What the three CLIs share: model selection flags and turning errors into one line + exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..catalog import Catalog, read_list_file, split_names
+from ..descriptor import KNOWN_PRECISIONS, Model
+from ..errors import ModelzooError, SelectionError, UnknownPrecisionError
+from ..resources import default_models_dir
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number (got {text!r})")
+    return value
+
+
+def add_selection_args(parser: argparse.ArgumentParser, verb: str) -> None:
+    group = parser.add_argument_group("model selection")
+    group.add_argument("--name", metavar="PAT[,PAT...]",
+                       help=f"{verb} models whose names match any of these shell-style patterns")
+    group.add_argument("--list", type=Path, metavar="FILE.LST",
+                       help=f"{verb} models named in FILE (one name or pattern a line, # comments)")
+    group.add_argument("--all", action="store_true", help=f"{verb} every model in the zoo")
+    group.add_argument("--print_all", action="store_true", help="print the names of all models and exit")
+    group.add_argument("--models_dir", type=Path, metavar="DIR", default=None,
+                       help="the zoo to use (default: the one shipped with modelzoo)")
+    group.add_argument("--precisions", metavar="PREC[,PREC...]",
+                       help="only these precisions (" + ",".join(sorted(KNOWN_PRECISIONS)) + ")")
+
+
+def parse_precisions(value: str | None) -> frozenset[str]:
+    if value is None:
+        return KNOWN_PRECISIONS
+    wanted = frozenset(p.strip() for p in value.split(","))
+    unknown = sorted(wanted - KNOWN_PRECISIONS)
+    if unknown:
+        raise UnknownPrecisionError(f"unknown precision(s) {', '.join(unknown)}; "
+                                    f"known: {', '.join(sorted(KNOWN_PRECISIONS))}")
+    return wanted
+
+
+def select_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Catalog, list[Model]] | None:
+    """Apply --name/--list/--all/--print_all. Returns None when --print_all already did the job."""
+    catalog = Catalog(args.models_dir or default_models_dir())
+    if args.print_all:
+        for name in catalog.names():
+            print(name)
+        return None
+    chosen = sum([args.all, args.name is not None, args.list is not None])
+    if chosen != 1:
+        parser.error("give exactly one of --name, --list, --all or --print_all")
+    if args.all:
+        models = catalog.all()
+    else:
+        patterns = split_names(args.name) if args.name is not None else read_list_file(args.list)
+        models = catalog.select(patterns)
+    if not models:
+        raise SelectionError(f"no models in {catalog.root}")
+    return catalog, models
+
+
+def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | None) -> int:
+    """Run a CLI body; a ModelzooError becomes one line on stderr and its exit code."""
+    try:
+        return body(sys.argv[1:] if argv is None else argv)
+    except ModelzooError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1

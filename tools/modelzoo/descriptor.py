@@ -1,0 +1,491 @@
+"""The descriptor schema (Open Model Zoo's model.yml) and its strict loader.
+
+Descriptors are the single source of truth, so a mistake in one must be caught when it is
+loaded, with the file and the key path in the message, not later as a KeyError in the
+middle of a download.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+import yaml
+
+from .errors import DescriptorError
+
+KNOWN_FRAMEWORKS = ("dldt", "onnx", "paddle", "pytorch", "tf")
+# Frameworks whose models go through an intermediate ONNX conversion first.
+ONNX_FIRST_FRAMEWORKS = ("pytorch",)
+KNOWN_PRECISIONS = frozenset({"FP16", "FP16-INT1", "FP16-INT8", "FP32", "FP32-INT1", "FP32-INT8"})
+KNOWN_TASK_TYPES = frozenset({
+    "action_recognition", "background_matting", "classification", "colorization", "detection",
+    "face_recognition", "feature_extraction", "head_pose_estimation", "human_pose_estimation",
+    "image_inpainting", "image_processing", "image_translation", "instance_segmentation",
+    "machine_translation", "monocular_depth_estimation", "named_entity_recognition",
+    "noise_suppression", "object_attributes", "optical_character_recognition", "place_recognition",
+    "question_answering", "salient_object_detection", "semantic_segmentation",
+    "sound_classification", "speech_recognition", "style_transfer", "text_prediction",
+    "text_to_speech", "time_series", "token_recognition",
+})
+# Placeholders that model_optimizer_args / conversion_to_onnx_args may use ($name or ${name}).
+PLACEHOLDERS = ("config_dir", "conv_dir", "dl_dir", "mo_dir", "mo_ext_dir", "models_dir")
+ARCHIVE_FORMATS = ("zip", "tar", "gztar", "bztar", "xztar")
+MODEL_NAME_RE = re.compile(r"[0-9A-Za-z._-]+")
+SHA384_RE = re.compile(r"[0-9a-fA-F]{96}")
+
+
+# ----------------------------------------------------------------------------- data model
+
+@dataclass(frozen=True)
+class HttpSource:
+    url: str
+
+
+@dataclass(frozen=True)
+class GoogleDriveSource:
+    id: str
+
+
+Source = HttpSource | GoogleDriveSource
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: PurePosixPath  # relative to the model's folder
+    size: int
+    sha384: str  # lowercase hex
+    source: Source
+    original_source: Source | None = None  # informational: where the file first came from
+
+
+@dataclass(frozen=True)
+class UnpackArchive:
+    file: PurePosixPath
+    format: str
+
+
+@dataclass(frozen=True)
+class RegexReplace:
+    file: PurePosixPath
+    pattern: str
+    replacement: str
+    count: int = 0  # 0: replace every occurrence, at least one must exist
+
+
+Postproc = UnpackArchive | RegexReplace
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    name: str
+    shape: tuple[int, ...] = ()
+    layout: str = ""
+
+
+@dataclass
+class Model:
+    """A loaded descriptor. A composite model has stages and no files of its own."""
+
+    name: str
+    subdirectory: PurePosixPath  # relative to the models root
+    config_path: Path
+    description: str
+    framework: str
+    license_url: str
+    task_type: str
+    precisions: frozenset[str]
+    files: list[ModelFile] = field(default_factory=list)
+    postprocessing: list[Postproc] = field(default_factory=list)
+    mo_args: list[str] | None = None
+    conversion_to_onnx_args: list[str] | None = None
+    input_info: list[InputInfo] = field(default_factory=list)
+    model_info: dict[str, Any] = field(default_factory=dict)
+    quantization_output_precisions: list[str] = field(default_factory=list)
+    quantizable: bool | None = None
+    quantized: str | None = None
+    composite_model_name: str | None = None
+    stages: list["Model"] = field(default_factory=list)
+
+    @property
+    def is_composite(self) -> bool:
+        return bool(self.stages)
+
+    def leaf_models(self) -> list["Model"]:
+        """The models that own files: the stages of a composite, else the model itself."""
+        return list(self.stages) if self.stages else [self]
+
+
+# ----------------------------------------------------------------------------- YAML
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that also refuses explicit tags, aliases and duplicate keys.
+
+    Descriptors are plain data; a tag or an alias in one is a mistake or an attack
+    (alias expansion is the 'billion laughs' vector), and a duplicate key silently
+    drops the first value.
+    """
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.MarkedYAMLError(None, None, "YAML aliases are not allowed", event.start_mark)
+        tag = getattr(event, "tag", None)
+        if tag not in (None, "!"):
+            raise yaml.MarkedYAMLError(None, None, f"YAML tags are not allowed (found {tag!r})", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.MarkedYAMLError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a descriptor file; anything but a plain YAML mapping is a DescriptorError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DescriptorError(path, "", f"cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DescriptorError(path, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - _StrictLoader is a SafeLoader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}" if mark is not None else "YAML"
+        raise DescriptorError(path, where, str(exc.problem)) from exc
+    except yaml.YAMLError as exc:
+        raise DescriptorError(path, "", f"invalid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DescriptorError(path, "", f"expected a mapping at the top level, got {_kind(data)}")
+    return data
+
+
+# ----------------------------------------------------------------------------- validation helpers
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+class _Checker:
+    """Carries the file path so every check can name file and key path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> DescriptorError:
+        return DescriptorError(self.path, key, problem)
+
+    def mapping(self, key: str, value: Any, required: set[str], optional: set[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a mapping, got {_kind(value)}")
+        prefix = key + "." if key else ""
+        for k in value:
+            if not isinstance(k, str):
+                raise self.fail(key or "(top level)", f"keys must be strings, got {k!r}")
+            if k not in required and k not in optional:
+                known = ", ".join(sorted(required | optional))
+                raise self.fail(prefix + k, f"unknown key (known keys: {known})")
+        for k in sorted(required):
+            if k not in value:
+                raise self.fail(prefix + k, "required key is missing")
+        return value
+
+    def string(self, key: str, value: Any, *, nonempty: bool = True) -> str:
+        if not isinstance(value, str):
+            raise self.fail(key, f"expected a string, got {_kind(value)}")
+        if nonempty and not value.strip():
+            raise self.fail(key, "must not be empty")
+        return value
+
+    def enum(self, key: str, value: Any, choices) -> str:
+        text = self.string(key, value)
+        if text not in choices:
+            raise self.fail(key, f"expected one of {', '.join(sorted(choices))}; got {text!r}")
+        return text
+
+    def nonneg_int(self, key: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"expected a non-negative integer, got {_kind(value)}")
+        if value < 0:
+            raise self.fail(key, f"expected a non-negative integer, got {value}")
+        return value
+
+    def nonneg_number(self, key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise self.fail(key, f"expected a non-negative number, got {value!r}")
+        return float(value)
+
+    def list_of(self, key: str, value: Any, item: Callable[[str, Any], Any]) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list, got {_kind(value)}")
+        return [item(f"{key}[{i}]", v) for i, v in enumerate(value)]
+
+    def relative_path(self, key: str, value: Any) -> PurePosixPath:
+        text = self.string(key, value)
+        if "\\" in text or "\0" in text:
+            raise self.fail(key, f"{text!r}: use '/' as the separator; backslashes and NULs are not allowed")
+        path = PurePosixPath(text)
+        if path.is_absolute() or re.match(r"^[A-Za-z]:", text):
+            raise self.fail(key, f"{text!r}: must be a relative path")
+        if ".." in path.parts:
+            raise self.fail(key, f"{text!r}: must not climb out of the model folder with '..'")
+        if path.parts in ((), (".",)):
+            raise self.fail(key, f"{text!r}: must name a file")
+        return path
+
+    def url(self, key: str, value: Any) -> str:
+        text = self.string(key, value)
+        if not re.match(r"^https?://[^/\s]+", text) or any(c.isspace() for c in text):
+            raise self.fail(key, f"expected an http:// or https:// URL, got {text!r}")
+        return text
+
+    def template_args(self, key: str, value: Any) -> list[str]:
+        def one(k: str, v: Any) -> str:
+            arg = self.string(k, v)
+            for m in string.Template.pattern.finditer(arg):
+                if m.group("invalid") is not None:
+                    raise self.fail(k, f"{arg!r}: a lone '$' (write '$$' for a literal dollar sign)")
+                name = m.group("named") or m.group("braced")
+                if name and name not in PLACEHOLDERS:
+                    known = ", ".join("$" + p for p in PLACEHOLDERS)
+                    raise self.fail(k, f"unknown placeholder ${name} (known: {known})")
+            return arg
+        return self.list_of(key, value, one)
+
+
+# ----------------------------------------------------------------------------- model.yml
+
+_MODEL_REQUIRED = {"description", "task_type", "files", "framework", "license"}
+_MODEL_OPTIONAL = {"postprocessing", "model_optimizer_args", "conversion_to_onnx_args", "input_info",
+                   "model_info", "quantization_output_precisions", "quantizable", "quantized"}
+_FILE_KEYS = ({"name", "size", "checksum", "source"}, {"original_source"})
+_MODEL_INFO_TYPES = {"model_type": "string", "resize_type": "string", "confidence_threshold": "number",
+                     "iou_threshold": "number", "labels": "list", "anchors": "list", "masks": "list"}
+
+
+def _parse_checksum(c: _Checker, key: str, value: Any) -> str:
+    if isinstance(value, dict):
+        c.mapping(key, value, {"$type", "value"}, set())
+        c.enum(key + ".$type", value["$type"], ("sha384",))
+        return _parse_checksum(c, key + ".value", value["value"])
+    text = c.string(key, value)
+    if not SHA384_RE.fullmatch(text):
+        raise c.fail(key, f"expected 96 hex digits (SHA-384), got {len(text)} characters {text[:20]!r}...")
+    return text.lower()
+
+
+def _parse_source(c: _Checker, key: str, value: Any) -> Source:
+    if isinstance(value, str):
+        return HttpSource(c.url(key, value))
+    if isinstance(value, dict):
+        kind = c.enum(key + ".$type", value.get("$type"), ("http", "google_drive"))
+        if kind == "http":
+            c.mapping(key, value, {"$type", "url"}, set())
+            return HttpSource(c.url(key + ".url", value["url"]))
+        c.mapping(key, value, {"$type", "id"}, set())
+        return GoogleDriveSource(c.string(key + ".id", value["id"]))
+    raise c.fail(key, f"expected a URL or a mapping with $type, got {_kind(value)}")
+
+
+def _parse_file(c: _Checker, key: str, value: Any) -> ModelFile:
+    c.mapping(key, value, *_FILE_KEYS)
+    original = value.get("original_source")
+    if original is not None:
+        original = _parse_source(c, key + ".original_source", original)
+    return ModelFile(
+        name=c.relative_path(key + ".name", value["name"]),
+        size=c.nonneg_int(key + ".size", value["size"]),
+        sha384=_parse_checksum(c, key + ".checksum", value["checksum"]),
+        source=_parse_source(c, key + ".source", value["source"]),
+        original_source=original,
+    )
+
+
+def _parse_postproc(c: _Checker, key: str, value: Any) -> Postproc:
+    if not isinstance(value, dict):
+        raise c.fail(key, f"expected a mapping, got {_kind(value)}")
+    kind = c.enum(key + ".$type", value.get("$type"), ("regex_replace", "unpack_archive"))
+    if kind == "unpack_archive":
+        c.mapping(key, value, {"$type", "file", "format"}, set())
+        return UnpackArchive(c.relative_path(key + ".file", value["file"]),
+                             c.enum(key + ".format", value["format"], ARCHIVE_FORMATS))
+    c.mapping(key, value, {"$type", "file", "pattern", "replacement"}, {"count"})
+    pattern = c.string(key + ".pattern", value["pattern"])
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise c.fail(key + ".pattern", f"invalid regular expression: {exc}") from exc
+    return RegexReplace(c.relative_path(key + ".file", value["file"]), pattern,
+                        c.string(key + ".replacement", value["replacement"], nonempty=False),
+                        c.nonneg_int(key + ".count", value.get("count", 0)))
+
+
+def _parse_input(c: _Checker, key: str, value: Any) -> InputInfo:
+    c.mapping(key, value, {"name"}, {"shape", "layout"})
+    shape = c.list_of(key + ".shape", value.get("shape", []), c.nonneg_int)
+    layout = c.string(key + ".layout", value.get("layout", ""), nonempty=False)
+    return InputInfo(c.string(key + ".name", value["name"]), tuple(shape), layout)
+
+
+def _parse_model_info(c: _Checker, value: Any) -> dict[str, Any]:
+    c.mapping("model_info", value, set(), set(_MODEL_INFO_TYPES))
+    for k, kind in _MODEL_INFO_TYPES.items():
+        if k not in value:
+            continue
+        key = "model_info." + k
+        if kind == "string":
+            c.string(key, value[k])
+        elif kind == "number":
+            c.nonneg_number(key, value[k])
+        elif not isinstance(value[k], list):
+            raise c.fail(key, f"expected a list, got {_kind(value[k])}")
+    return dict(value)
+
+
+def _check_postproc_files(c: _Checker, files: list[ModelFile], steps: list[Postproc]) -> None:
+    """A step must name a downloaded file, unless an earlier step unpacked an archive
+    (whose members cannot be known before it is downloaded)."""
+    names = {f.name for f in files}
+    unpacked = False
+    for i, step in enumerate(steps):
+        if step.file not in names and not unpacked:
+            raise c.fail(f"postprocessing[{i}].file",
+                         f"{str(step.file)!r} is not one of the files this descriptor downloads")
+        unpacked = unpacked or isinstance(step, UnpackArchive)
+
+
+def _dldt_precisions(c: _Checker, name: str, files: list[ModelFile]) -> frozenset[str]:
+    per_precision: dict[str, set[str]] = {}
+    for i, f in enumerate(files):
+        if len(f.name.parts) == 2 and f.name.parts[0].startswith("FP"):
+            precision = f.name.parts[0]
+            if precision not in KNOWN_PRECISIONS:
+                raise c.fail(f"files[{i}].name", f"unknown precision folder {precision!r} "
+                             f"(known: {', '.join(sorted(KNOWN_PRECISIONS))})")
+            per_precision.setdefault(precision, set()).add(f.name.parts[1])
+    for precision, present in sorted(per_precision.items()):
+        for ext in ("xml", "bin"):
+            if f"{name}.{ext}" not in present:
+                raise c.fail("files", f"no {precision}/{name}.{ext} for precision {precision}")
+    return frozenset(per_precision)
+
+
+def parse_model(data: dict[str, Any], *, name: str, subdirectory: PurePosixPath, config_path: Path,
+                composite_model_name: str | None = None) -> Model:
+    """Validate one model.yml mapping (already loaded) and build a Model."""
+    c = _Checker(config_path)
+    if not MODEL_NAME_RE.fullmatch(name):
+        raise c.fail("", f"model folder name {name!r} may only use letters, digits and ._-")
+    for bad in ("name", "subdirectory"):
+        if bad in data:
+            raise c.fail(bad, "not allowed: the name and subdirectory come from the descriptor's folder")
+    c.mapping("", data, _MODEL_REQUIRED, _MODEL_OPTIONAL)
+
+    files = c.list_of("files", data["files"], lambda k, v: _parse_file(c, k, v))
+    seen: dict[PurePosixPath, int] = {}
+    for i, f in enumerate(files):
+        if f.name in seen:
+            raise c.fail(f"files[{i}].name", f"duplicate file name {str(f.name)!r} (also files[{seen[f.name]}])")
+        seen[f.name] = i
+    steps = c.list_of("postprocessing", data.get("postprocessing", []), lambda k, v: _parse_postproc(c, k, v))
+    _check_postproc_files(c, files, steps)
+
+    framework = c.enum("framework", data["framework"], KNOWN_FRAMEWORKS)
+    onnx_args = None
+    if "conversion_to_onnx_args" in data:
+        onnx_args = c.template_args("conversion_to_onnx_args", data["conversion_to_onnx_args"])
+    if framework in ONNX_FIRST_FRAMEWORKS and not onnx_args:
+        raise c.fail("conversion_to_onnx_args", f"required for framework {framework!r} "
+                     "(it is converted to ONNX first)")
+    if framework not in ONNX_FIRST_FRAMEWORKS and onnx_args:
+        raise c.fail("conversion_to_onnx_args", f"not supported for framework {framework!r}")
+
+    mo_args = None
+    if "model_optimizer_args" in data:
+        mo_args = c.template_args("model_optimizer_args", data["model_optimizer_args"])
+        precisions = frozenset({"FP16", "FP32"})
+    elif framework == "dldt":
+        precisions = _dldt_precisions(c, name, files)
+    else:
+        raise c.fail("model_optimizer_args", f"required: framework {framework!r} is not IR, "
+                     "so the model needs a conversion")
+
+    quant = c.list_of("quantization_output_precisions", data.get("quantization_output_precisions", []),
+                      lambda k, v: c.enum(k, v, KNOWN_PRECISIONS))
+    quantizable = data.get("quantizable")
+    if quantizable is not None and not isinstance(quantizable, bool):
+        raise c.fail("quantizable", f"expected true or false, got {_kind(quantizable)}")
+    quantized = data.get("quantized")
+    if quantized is not None:
+        quantized = c.enum("quantized", quantized, ("INT8",))
+
+    return Model(
+        name=name, subdirectory=subdirectory, config_path=config_path,
+        description=c.string("description", data["description"]),
+        framework=framework,
+        license_url=c.url("license", data["license"]),
+        task_type=c.enum("task_type", data["task_type"], KNOWN_TASK_TYPES),
+        precisions=precisions, files=files, postprocessing=steps, mo_args=mo_args,
+        conversion_to_onnx_args=onnx_args,
+        input_info=c.list_of("input_info", data.get("input_info", []), lambda k, v: _parse_input(c, k, v)),
+        model_info=_parse_model_info(c, data.get("model_info", {})),
+        quantization_output_precisions=quant, quantizable=quantizable, quantized=quantized,
+        composite_model_name=composite_model_name,
+    )
+
+
+def load_model(config_path: Path, models_root: Path, composite_model_name: str | None = None) -> Model:
+    """Load and validate one model.yml found under models_root."""
+    folder = config_path.parent
+    return parse_model(load_yaml_mapping(config_path), name=folder.name,
+                       subdirectory=PurePosixPath(folder.relative_to(models_root).as_posix()),
+                       config_path=config_path, composite_model_name=composite_model_name)
+
+
+# ----------------------------------------------------------------------------- composite-model.yml
+
+def load_composite(config_path: Path, models_root: Path) -> Model:
+    """Load a composite model: composite-model.yml plus one stage folder per stages_order entry."""
+    c = _Checker(config_path)
+    folder = config_path.parent
+    name = folder.name
+    if not MODEL_NAME_RE.fullmatch(name):
+        raise c.fail("", f"model folder name {name!r} may only use letters, digits and ._-")
+    data = c.mapping("", load_yaml_mapping(config_path),
+                     {"description", "task_type", "framework", "license", "stages_order"}, set())
+    order = c.list_of("stages_order", data["stages_order"], c.string)
+    if not order:
+        raise c.fail("stages_order", "must list at least one stage")
+    if (folder / "model.yml").exists():
+        raise c.fail("", "a composite model folder must not also hold a model.yml")
+    present = {p.parent.name for p in folder.glob("*/model.yml")}
+    for i, stage in enumerate(order):
+        if stage not in present:
+            raise c.fail(f"stages_order[{i}]", f"no stage folder {stage}/model.yml next to this file")
+        if not stage.startswith(name + "-"):
+            raise c.fail(f"stages_order[{i}]", f"stage names must start with {name + '-'!r}")
+    unlisted = sorted(present - set(order))
+    if unlisted:
+        raise c.fail("stages_order", f"stage folder(s) not listed: {', '.join(unlisted)}")
+    stages = [load_model(folder / stage / "model.yml", models_root, composite_model_name=name) for stage in order]
+    return Model(
+        name=name, subdirectory=PurePosixPath(folder.relative_to(models_root).as_posix()),
+        config_path=config_path,
+        description=c.string("description", data["description"]),
+        framework=c.enum("framework", data["framework"], KNOWN_FRAMEWORKS),
+        license_url=c.url("license", data["license"]),
+        task_type=c.enum("task_type", data["task_type"], KNOWN_TASK_TYPES),
+        precisions=stages[0].precisions, composite_model_name=name, stages=stages,
+    )

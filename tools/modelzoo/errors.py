@@ -1,0 +1,91 @@
+"""Every failure modelzoo reports has its own exception type, so that callers and the CLIs
+can tell a broken descriptor from a bad download from a failed conversion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ModelzooError(Exception):
+    """Base class; its str() is the one line a CLI prints."""
+
+    exit_code = 1
+
+
+class DescriptorError(ModelzooError):
+    """A model.yml / composite-model.yml that does not follow the schema."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+        self.path = str(path)
+        self.key = key
+        self.problem = problem
+        where = f"{self.path}: {key}: " if key else f"{self.path}: "
+        super().__init__(where + problem)
+
+
+class SelectionError(ModelzooError):
+    """A name or pattern that matches no model, or a bad selection on the command line."""
+
+
+class UnknownPrecisionError(SelectionError):
+    exit_code = 2
+
+
+class DownloadError(ModelzooError):
+    """A file could not be fetched and verified."""
+
+
+class HTTPStatusError(DownloadError):
+    def __init__(self, url: str, status: int, reason: str = "") -> None:
+        self.url = url
+        self.status = status
+        super().__init__(f"HTTP {status}{' ' + reason if reason else ''} for {url}")
+
+
+class TransferError(DownloadError):
+    """The connection failed, stalled or ended early; worth another attempt."""
+
+
+class SizeMismatchError(DownloadError):
+    def __init__(self, what: str, expected: int, actual: int, more: bool = False) -> None:
+        self.expected, self.actual = expected, actual
+        actual_text = f"more than {expected}" if more else str(actual)
+        super().__init__(f"{what}: size mismatch: expected {expected} bytes, got {actual_text}")
+
+
+class ChecksumMismatchError(DownloadError):
+    def __init__(self, what: str, expected: str, actual: str) -> None:
+        self.expected, self.actual = expected, actual
+        super().__init__(f"{what}: SHA-384 mismatch: expected {expected}, got {actual}")
+
+
+class DiskFullError(DownloadError):
+    """ENOSPC while writing: retrying cannot help."""
+
+
+class OutputNotWritableError(DownloadError):
+    """The output or cache folder cannot be written (permissions, read-only file system)."""
+
+
+class PostprocessingError(ModelzooError):
+    """unpack_archive or regex_replace could not be applied."""
+
+
+class UnsafeArchiveError(PostprocessingError):
+    """An archive member would land outside the model folder or is a device/fifo."""
+
+
+class ConversionError(ModelzooError):
+    """The Model Optimizer failed or its input is missing."""
+
+
+class MissingExtraError(ModelzooError):
+    """An optional dependency group (an extra) is not installed."""
+
+    exit_code = 2
+
+
+class Interrupted(ModelzooError):
+    exit_code = 130
