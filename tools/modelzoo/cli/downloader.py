@@ -1,0 +1,75 @@
+"""downloader: fetch every file of the selected models, verified, into OUTPUT/<model folder>/."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..download import DownloadOptions, Downloader
+from ..events import Reporter
+from .common import add_selection_args, parse_precisions, positive_float, positive_int, run, select_models
+
+PROG = "modelzoo-downloader"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Download model files, verify their size and SHA-384, and put them in place.",
+        epilog="Exit codes: 0 all selected models complete and verified; 1 a model failed; "
+               "2 bad command line or descriptor; 130 interrupted.")
+    add_selection_args(parser, "download")
+    parser.add_argument("-o", "--output_dir", type=Path, metavar="DIR", default=Path.cwd(),
+                        help="where to put models (default: the current folder)")
+    parser.add_argument("--cache_dir", type=Path, metavar="DIR",
+                        help="content-addressed cache shared by runs and processes")
+    parser.add_argument("--num_attempts", type=positive_int, metavar="N", default=1,
+                        help="try each download up to N times (retries resume where they stopped)")
+    parser.add_argument("--progress_format", choices=("text", "json"), default="text",
+                        help="text for people, json for scripts (one event a line, omz_downloader's format)")
+    parser.add_argument("-j", "--jobs", type=positive_int, metavar="N", default=1,
+                        help="download up to N models at once")
+    parser.add_argument("--timeout", type=positive_float, metavar="SECONDS", default=60.0,
+                        help="connect and read timeout; a server silent this long fails the attempt (default 60)")
+    parser.add_argument("--mirror", action="append", default=[], metavar="URL",
+                        help="try URL/<model folder>/<file> before the descriptor's source "
+                             "(http(s):// or file://; repeatable)")
+    return parser
+
+
+def _terminate(signum, frame):  # SIGTERM cleans up like Ctrl-C
+    raise KeyboardInterrupt
+
+
+def _main(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    precisions = parse_precisions(args.precisions)
+    selected = select_models(parser, args)
+    if selected is None:
+        return 0
+    _, models = selected
+    for m in args.mirror:
+        if not m.startswith(("http://", "https://", "file://")):
+            parser.error(f"--mirror {m!r}: expected an http://, https:// or file:// URL")
+    signal.signal(signal.SIGTERM, _terminate)
+    options = DownloadOptions(output_dir=args.output_dir.absolute(),
+                              cache_dir=args.cache_dir.absolute() if args.cache_dir else None,
+                              num_attempts=args.num_attempts, timeout=args.timeout, jobs=args.jobs,
+                              mirrors=args.mirror, precisions=precisions)
+    reporter = Reporter(args.progress_format)
+    failed = Downloader(options, reporter, prog=PROG).run(models)
+    if failed:
+        print(f"{PROG}: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

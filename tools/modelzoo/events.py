@@ -1,0 +1,113 @@
+"""Progress reporting: tqdm bars on a terminal, quiet lines in a log, or JSON events.
+
+The JSON events have omz_downloader's names and fields (model_download_begin,
+model_file_download_begin, model_file_download_progress, model_file_download_end,
+model_download_end, model_postprocessing_begin/_end), one object a line, so scripts written
+for it keep working. Errors always go to stderr, one line each.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from tqdm import tqdm
+
+PROGRESS_INTERVAL = 0.25  # seconds between JSON progress events for one file
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+class Reporter:
+    def __init__(self, fmt: str = "text", out: TextIO | None = None, err: TextIO | None = None,
+                 bars: bool | None = None) -> None:
+        self.fmt = fmt
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.bars = self.out.isatty() if bars is None else bars
+        self._lock = threading.Lock()
+
+    # -- low level
+
+    def emit(self, event: str, **fields: Any) -> None:
+        if self.fmt != "json":
+            return
+        line = json.dumps({"$type": event, **fields})
+        with self._lock:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def say(self, text: str) -> None:
+        if self.fmt != "text":
+            return
+        with self._lock:
+            if self.bars:
+                tqdm.write(text, file=self.out)
+            else:
+                self.out.write(text + "\n")
+                self.out.flush()
+
+    def error(self, text: str) -> None:
+        with self._lock:
+            self.err.write(text + "\n")
+            self.err.flush()
+
+    # -- model and file events
+
+    def model_begin(self, model: str, num_files: int) -> None:
+        self.emit("model_download_begin", model=model, num_files=num_files)
+
+    def model_end(self, model: str, successful: bool) -> None:
+        self.emit("model_download_end", model=model, successful=successful)
+
+    def postprocessing(self, model: str, begin: bool) -> None:
+        self.emit("model_postprocessing_begin" if begin else "model_postprocessing_end", model=model)
+
+    def file(self, model: str, model_file: str, size: int, label: str) -> "FileProgress":
+        return FileProgress(self, model, model_file, size, label)
+
+
+class FileProgress:
+    """One file's progress: begin event on creation, progress updates, end event on finish()."""
+
+    def __init__(self, reporter: Reporter, model: str, model_file: str, size: int, label: str) -> None:
+        self.r = reporter
+        self.model, self.model_file, self.size, self.label = model, model_file, size, label
+        self.started = time.monotonic()
+        self._last_emit = 0.0
+        self._last_size = 0
+        self._bar: tqdm | None = None
+        reporter.emit("model_file_download_begin", model=model, model_file=model_file, size=size)
+        if reporter.fmt == "text" and reporter.bars:
+            self._bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=model_file,
+                             file=reporter.out, leave=False, dynamic_ncols=True)
+
+    def update(self, done: int) -> None:
+        if self._bar is not None:
+            self._bar.update(done - self._last_size)
+        self._last_size = done
+        now = time.monotonic()
+        if self.r.fmt == "json" and (now - self._last_emit >= PROGRESS_INTERVAL or done == self.size):
+            self._last_emit = now
+            self.r.emit("model_file_download_progress", model=self.model, model_file=self.model_file, size=done)
+
+    def finish(self, successful: bool, how: str = "downloaded") -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if successful:
+            if self.r.fmt == "json" and self._last_size != self.size and how == "downloaded":
+                self.r.emit("model_file_download_progress", model=self.model, model_file=self.model_file,
+                            size=self.size)
+            elapsed = time.monotonic() - self.started
+            rate = f", {human_size(self.size / elapsed)}/s" if how == "downloaded" and elapsed > 0.05 else ""
+            self.r.say(f"{how:>10}  {self.label}  {human_size(self.size)} in {elapsed:.2f} s{rate}, SHA-384 verified")
+        self.r.emit("model_file_download_end", model=self.model, model_file=self.model_file, successful=successful)

@@ -1,0 +1,76 @@
+"""Size and SHA-384 checks, computed while bytes stream past: no file is read twice to be verified."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import ChecksumMismatchError, SizeMismatchError
+
+CHUNK = 1 << 20
+
+
+class StreamVerifier:
+    """Counts and hashes bytes as they are written; check() says whether they are the expected file."""
+
+    def __init__(self, expected_size: int, expected_sha384: str) -> None:
+        self.expected_size = expected_size
+        self.expected_sha384 = expected_sha384.lower()
+        self.size = 0
+        self._hash = hashlib.sha384()
+
+    def update(self, chunk: bytes | memoryview) -> None:
+        self.size += len(chunk)
+        self._hash.update(chunk)
+
+    @property
+    def too_long(self) -> bool:
+        return self.size > self.expected_size
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+    def matches(self) -> bool:
+        return self.size == self.expected_size and self.hexdigest() == self.expected_sha384
+
+    def check(self, what: str) -> None:
+        """Raise the mismatch that describes these bytes, if any."""
+        if self.size != self.expected_size:
+            raise SizeMismatchError(what, self.expected_size, self.size, more=self.too_long)
+        actual = self.hexdigest()
+        if actual != self.expected_sha384:
+            raise ChecksumMismatchError(what, self.expected_sha384, actual)
+
+
+def feed_file(verifier: StreamVerifier, src: BinaryIO, dst: BinaryIO | None = None) -> None:
+    """Hash (and optionally copy) a file, stopping as soon as it is longer than expected."""
+    buf = bytearray(CHUNK)
+    view = memoryview(buf)
+    while True:
+        n = src.readinto(buf)
+        if not n:
+            return
+        verifier.update(view[:n])
+        if verifier.too_long:
+            return
+        if dst is not None:
+            dst.write(view[:n])
+
+
+def verify_file(path: Path, size: int, sha384: str, what: str | None = None) -> None:
+    """Raise SizeMismatchError/ChecksumMismatchError unless the file at path is exactly the expected one."""
+    verifier = StreamVerifier(size, sha384)
+    if path.stat().st_size != size:
+        raise SizeMismatchError(what or str(path), size, path.stat().st_size)
+    with open(path, "rb") as f:
+        feed_file(verifier, f)
+    verifier.check(what or str(path))
+
+
+def file_matches(path: Path, size: int, sha384: str) -> bool:
+    try:
+        verify_file(path, size, sha384)
+    except (OSError, SizeMismatchError, ChecksumMismatchError):
+        return False
+    return True
