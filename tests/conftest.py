@@ -1,0 +1,99 @@
+"""Shared test helpers: a loopback server, throw-away zoos, running the real CLIs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+
+from modelzoo.loopback import LoopbackServer  # noqa: E402
+
+SCRIPTS = REPO / "tools" / "downloader"
+
+
+def sha384(data: bytes) -> str:
+    return hashlib.sha384(data).hexdigest()
+
+
+def run_tool(tool: str, *args: str | Path, timeout: float = 300, env: dict | None = None,
+             cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run tools/downloader/<tool>.py as a user would, from the checkout."""
+    return subprocess.run([sys.executable, str(SCRIPTS / f"{tool}.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The stderr of a failed run must be one line, with no traceback."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def write_model(zoo: Path, name: str, files: list[dict], group: str = "public", **extra) -> Path:
+    """Write models/<group>/<name>/model.yml; each file dict has name, data (or size/checksum) and url."""
+    import yaml
+
+    entries = []
+    for f in files:
+        data = f.get("data")
+        entries.append({
+            "name": f["name"],
+            "size": f.get("size", len(data) if data is not None else 0),
+            "checksum": f.get("checksum", sha384(data) if data is not None else "0" * 96),
+            "source": f["url"],
+        })
+    doc = {"description": f"test model {name}", "task_type": "detection", "files": entries,
+           "framework": extra.pop("framework", "dldt" if all(e["name"].startswith("FP") for e in entries) else "tf"),
+           "license": "https://example.com/LICENSE", **extra}
+    if doc["framework"] != "dldt" and "model_optimizer_args" not in doc:
+        doc["model_optimizer_args"] = ["--input_model=$dl_dir/" + entries[0]["name"]]
+    folder = zoo / group / name
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    return folder / "model.yml"
+
+
+@pytest.fixture
+def server():
+    with LoopbackServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def zoo(tmp_path: Path) -> Path:
+    path = tmp_path / "zoo"
+    path.mkdir()
+    return path
+
+
+def _can_mount() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0 and Path("/bin/mount").exists()
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path):
+    """A small tmpfs (for a full disk or a read-only folder). Needs root, as CI and dev machines have."""
+    if not _can_mount():
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    mounted: list[Path] = []
+
+    def make(size: str = "1m", readonly: bool = False) -> Path:
+        opts = f"size={size}" + (",ro" if readonly else "")
+        subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(mnt)], check=True)
+        mounted.append(mnt)
+        return mnt
+
+    yield make
+    for m in mounted:
+        subprocess.run(["umount", "-l", str(m)], check=False)

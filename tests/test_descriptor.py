@@ -1,0 +1,193 @@
+"""The strict descriptor loader, through the real info_dumper CLI and the loader itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import REPO, one_error_line, run_tool
+
+from modelzoo.descriptor import HttpSource, load_model
+from modelzoo.errors import DescriptorError
+
+CHECKSUM = "ab" * 48
+GOOD = f"""\
+description: a model
+task_type: detection
+files:
+  - name: model.pb
+    size: 10
+    checksum: {CHECKSUM}
+    source: https://example.com/model.pb
+  - name: extra.tar.gz
+    size: 20
+    checksum: {CHECKSUM}
+    source: https://example.com/extra.tar.gz
+postprocessing:
+  - $type: unpack_archive
+    file: extra.tar.gz
+    format: gztar
+model_optimizer_args:
+  - --input_model=$dl_dir/model.pb
+  - --transformations_config=${{mo_ext_dir}}/front/tf/x.json
+framework: tf
+license: https://example.com/LICENSE
+"""
+
+# (what to change, expected key path, expected words)
+BROKEN = {
+    "unknown key": (GOOD + "colour: blue\n", "colour", "unknown key"),
+    "wrong type": (GOOD.replace("size: 10", "size: '10'"), "files[0].size", "expected a non-negative integer"),
+    "negative size": (GOOD.replace("size: 10", "size: -1"), "files[0].size", "got -1"),
+    "bad checksum": (GOOD.replace(CHECKSUM, "abc", 1), "files[0].checksum", "expected 96 hex digits"),
+    "absolute name": (GOOD.replace("name: model.pb", "name: /etc/passwd"), "files[0].name", "relative path"),
+    "climbing name": (GOOD.replace("name: model.pb", "name: ../../x.pb"), "files[0].name", "'..'"),
+    "unknown placeholder": (GOOD.replace("$dl_dir", "$download_dir"), "model_optimizer_args[0]",
+                            "unknown placeholder $download_dir"),
+    "postproc of unknown file": (GOOD.replace("file: extra.tar.gz", "file: other.tar.gz"), "postprocessing[0].file",
+                                 "not one of the files"),
+    "yaml tag": (GOOD.replace("description: a model", "description: !!python/name:os.system ''"), "line 1",
+                 "YAML tags are not allowed"),
+    "duplicate key": (GOOD + "framework: onnx\n", "line 21", "duplicate key 'framework'"),
+    "not a mapping": ("- just\n- a list\n", None, "expected a mapping at the top level, got a list"),
+    "missing key": (GOOD.replace("description: a model\n", ""), "description", "required key is missing"),
+    "bad framework": (GOOD.replace("framework: tf", "framework: caffe2"), "framework", "expected one of"),
+    "bad url": (GOOD.replace("https://example.com/model.pb", "ftp://example.com/model.pb"), "files[0].source",
+                "http:// or https:// URL"),
+    "alias": (GOOD.replace("license: https://example.com/LICENSE", "license: &l https://example.com/LICENSE\n"
+                           "quantized: *l"), "line 21", "aliases are not allowed"),
+    "bad regex": (GOOD.replace("""  - $type: unpack_archive
+    file: extra.tar.gz
+    format: gztar""", """  - $type: regex_replace
+    file: model.pb
+    pattern: '(unclosed'
+    replacement: x"""), "postprocessing[0].pattern", "invalid regular expression"),
+    "bad archive format": (GOOD.replace("format: gztar", "format: rar"), "postprocessing[0].format", "expected one of"),
+    "duplicate file": (GOOD.replace("name: extra.tar.gz", "name: model.pb").replace("file: extra.tar.gz",
+                                                                                     "file: model.pb"),
+                       "files[1].name", "duplicate file name"),
+    "name key": (GOOD + "name: other\n", "name", "not allowed"),
+}
+
+
+def _zoo_with(tmp_path: Path, text: str) -> Path:
+    folder = tmp_path / "zoo" / "public" / "broken-model"
+    folder.mkdir(parents=True)
+    (folder / "model.yml").write_text(text)
+    return tmp_path / "zoo"
+
+
+def test_good_descriptor_loads(tmp_path):
+    zoo = _zoo_with(tmp_path, GOOD)
+    model = load_model(zoo / "public/broken-model/model.yml", zoo)
+    assert model.name == "broken-model" and str(model.subdirectory) == "public/broken-model"
+    assert [str(f.name) for f in model.files] == ["model.pb", "extra.tar.gz"]
+    assert model.files[0].source == HttpSource("https://example.com/model.pb")
+    assert model.precisions == {"FP16", "FP32"}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_broken_descriptor_is_one_line_naming_file_and_key(tmp_path, case):
+    text, key, words = BROKEN[case]
+    zoo = _zoo_with(tmp_path, text)
+    config = zoo / "public/broken-model/model.yml"
+    with pytest.raises(DescriptorError) as info:
+        load_model(config, zoo)
+    assert info.value.path == str(config)
+    if key is not None:
+        assert info.value.key == key
+    assert words in info.value.problem
+
+    result = run_tool("info_dumper", "--models_dir", zoo, "--name", "broken-model")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    prefix = f"modelzoo-info: error: {config}: " + (f"{key}: " if key else "")
+    assert line.startswith(prefix), line
+    assert words in line
+    assert result.stdout == ""
+
+
+def test_shipped_retinanet_descriptor_values():
+    result = run_tool("info_dumper", "--name", "retinanet-tf")
+    assert result.returncode == 0, result.stderr
+    [info] = json.loads(result.stdout)
+    assert info["name"] == "retinanet-tf" and info["framework"] == "tf" and info["task_type"] == "detection"
+    assert info["subdirectory"] == "public/retinanet-tf"
+    assert info["precisions"] == ["FP16", "FP32"]
+    assert info["license_url"] == "https://raw.githubusercontent.com/fizyr/keras-retinanet/master/LICENSE"
+    assert Path(info["model_config"]) == REPO / "models/public/retinanet-tf/model.yml"
+
+    model = load_model(REPO / "models/public/retinanet-tf/model.yml", REPO / "models")
+    [f] = model.files
+    assert str(f.name) == "retinanet_resnet50_coco_best_v2.1.0.pb"
+    assert f.size == 152890076
+    assert f.sha384 == ("0f51df51f4a58c5e0fe65e9ed69f7bb07819e73ebf975c86783e7a176634357b"
+                        "15c212a839c80a31f99a751c88d21683")
+    assert f.source == HttpSource("https://storage.openvinotoolkit.org/repositories/open_model_zoo/public/2022.1/"
+                                  "retinanet-tf/retinanet_resnet50_coco_best_v2.1.0.pb")
+    assert model.mo_args == [
+        "--input_shape=[1,1333,1333,3]",
+        "--input=input_1",
+        "--mean_values=[103.939,116.779,123.68]",
+        "--output=filtered_detections/map/TensorArrayStack/TensorArrayGatherV3,"
+        "filtered_detections/map/TensorArrayStack_1/TensorArrayGatherV3,"
+        "filtered_detections/map/TensorArrayStack_2/TensorArrayGatherV3",
+        "--transformations_config=$mo_ext_dir/front/tf/retinanet.json",
+        "--input_model=$dl_dir/retinanet_resnet50_coco_best_v2.1.0.pb",
+    ]
+    assert model.quantizable is True
+
+
+def test_coco_class_file():
+    lines = (REPO / "data/dataset_classes/coco_80cl_bkgr.txt").read_text().splitlines()
+    assert len(lines) == 81
+    assert lines[0] == "background"
+    assert lines[1] == "person" and lines[2] == "bicycle" and lines[80] == "toothbrush"
+    assert len(set(lines)) == 81
+
+
+def test_composite_model(tmp_path):
+    zoo = tmp_path / "zoo"
+    top = zoo / "intel" / "combo"
+    for stage in ("combo-encoder", "combo-decoder"):
+        (top / stage).mkdir(parents=True)
+        (top / stage / "model.yml").write_text(f"""\
+description: {stage}
+task_type: detection
+files:
+  - name: FP32/{stage}.xml
+    size: 1
+    checksum: {CHECKSUM}
+    source: https://example.com/{stage}.xml
+  - name: FP32/{stage}.bin
+    size: 1
+    checksum: {CHECKSUM}
+    source: https://example.com/{stage}.bin
+framework: dldt
+license: https://example.com/LICENSE
+""")
+    composite = """\
+description: two stages
+task_type: detection
+framework: dldt
+license: https://example.com/LICENSE
+stages_order:
+  - combo-encoder
+  - combo-decoder
+"""
+    (top / "composite-model.yml").write_text(composite)
+    result = run_tool("info_dumper", "--models_dir", zoo, "--all")
+    assert result.returncode == 0, result.stderr
+    [info] = json.loads(result.stdout)
+    assert info["name"] == "combo" and info["precisions"] == ["FP32"]
+    assert [s["name"] for s in info["model_stages"]] == ["combo-encoder", "combo-decoder"]
+    assert info["model_stages"][0]["composite_model_name"] == "combo"
+    # a stage can be selected on its own
+    result = run_tool("info_dumper", "--models_dir", zoo, "--name", "combo-dec*")
+    assert [i["name"] for i in json.loads(result.stdout)] == ["combo-decoder"]
+    # a stage named in stages_order must exist
+    (top / "composite-model.yml").write_text(composite + "  - combo-postproc\n")
+    result = run_tool("info_dumper", "--models_dir", zoo, "--all")
+    assert result.returncode == 2
+    assert "stages_order[2]: no stage folder combo-postproc/model.yml" in one_error_line(result)

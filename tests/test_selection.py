@@ -1,0 +1,85 @@
+"""Selecting models: names, patterns, list files, --all, --print_all, unknown names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import one_error_line, run_tool, write_model
+
+
+@pytest.fixture
+def small_zoo(zoo):
+    for name in ("alpha-1", "alpha-2", "beta", "gamma-tf"):
+        write_model(zoo, name, [{"name": f"{name}.pb", "data": name.encode(), "url": f"http://127.0.0.1:9/{name}"}])
+    return zoo
+
+
+def names(result):
+    assert result.returncode == 0, result.stderr
+    return [m["name"] for m in json.loads(result.stdout)]
+
+
+@pytest.mark.parametrize("tool", ["info_dumper", "downloader", "converter"])
+def test_print_all(small_zoo, tool):
+    result = run_tool(tool, "--models_dir", small_zoo, "--print_all")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["alpha-1", "alpha-2", "beta", "gamma-tf"]
+
+
+def test_patterns_and_order(small_zoo):
+    assert names(run_tool("info_dumper", "--models_dir", small_zoo, "--name", "beta,alpha*")) == \
+        ["beta", "alpha-1", "alpha-2"]
+    assert names(run_tool("info_dumper", "--models_dir", small_zoo, "--name", "alpha-?,alpha-1")) == \
+        ["alpha-1", "alpha-2"]
+    assert names(run_tool("info_dumper", "--models_dir", small_zoo, "--all")) == \
+        ["alpha-1", "alpha-2", "beta", "gamma-tf"]
+
+
+def test_list_file(small_zoo, tmp_path):
+    lst = tmp_path / "models.lst"
+    lst.write_text("# models for CI\ngamma-tf   # trailing comment\n\nalpha-*\n")
+    assert names(run_tool("info_dumper", "--models_dir", small_zoo, "--list", lst)) == \
+        ["gamma-tf", "alpha-1", "alpha-2"]
+
+
+@pytest.mark.parametrize("tool", ["downloader", "converter"])
+def test_unknown_name_suggests_closest(small_zoo, tmp_path, tool):
+    out = tmp_path / "out"
+    result = run_tool(tool, "--models_dir", small_zoo, "--name", "beta,gama-tf", "-o", out)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert "no model matches 'gama-tf'" in line and "closest: gamma-tf" in line
+    assert not out.exists()  # nothing downloaded, not even the good name
+
+
+def test_unknown_name_info(small_zoo):
+    result = run_tool("info_dumper", "--models_dir", small_zoo, "--name", "zzz*")
+    assert result.returncode == 1
+    assert one_error_line(result) == f"modelzoo-info: error: no model matches 'zzz*' in {small_zoo}"
+
+
+def test_selection_flags_are_exclusive(small_zoo):
+    result = run_tool("info_dumper", "--models_dir", small_zoo)
+    assert result.returncode == 2 and "exactly one of --name, --list, --all" in result.stderr
+    result = run_tool("info_dumper", "--models_dir", small_zoo, "--all", "--name", "beta")
+    assert result.returncode == 2
+
+
+def test_broken_descriptor_of_unselected_model_does_not_matter(small_zoo):
+    (small_zoo / "public" / "beta" / "model.yml").write_text("files: [")
+    assert names(run_tool("info_dumper", "--models_dir", small_zoo, "--name", "alpha-1")) == ["alpha-1"]
+    result = run_tool("info_dumper", "--models_dir", small_zoo, "--all")
+    assert result.returncode == 2 and "public/beta/model.yml" in one_error_line(result)
+
+
+def test_missing_list_file_and_models_dir(small_zoo, tmp_path):
+    result = run_tool("info_dumper", "--models_dir", small_zoo, "--list", tmp_path / "nope.lst")
+    assert result.returncode == 1 and "cannot read model list" in one_error_line(result)
+    result = run_tool("info_dumper", "--models_dir", tmp_path / "nowhere", "--all")
+    assert result.returncode == 1 and "does not exist" in one_error_line(result)
+
+
+def test_unknown_precision_is_a_usage_error(small_zoo):
+    result = run_tool("downloader", "--models_dir", small_zoo, "--name", "beta", "--precisions", "FP64")
+    assert result.returncode == 2 and "unknown precision(s) FP64" in one_error_line(result)
