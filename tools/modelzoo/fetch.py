@@ -104,15 +104,21 @@ class Fetcher:
         errors: list[str] = []
         for i, url in enumerate(urls):
             last = i + 1 == len(urls)
+            if i:
+                self._restart(partial, size, sha384)  # a prefix from another source proves nothing
             try:
+                resumed = partial.exists() and partial.stat().st_size > 0
                 verifier = self._fetch_one(url, partial, size, sha384, what)
+                if resumed and not verifier.matches():
+                    # The prefix we resumed from (an earlier run's) may be what is wrong: once, from scratch.
+                    self._restart(partial, size, sha384)
+                    verifier = self._fetch_one(url, partial, size, sha384, what)
                 verifier.check(what)
                 return verifier
             except (SizeMismatchError, ChecksumMismatchError) as exc:
                 if last:
                     raise
                 errors.append(f"{url}: {exc}")
-                self._restart(partial, size, sha384)
             except (HTTPStatusError, TransferError) as exc:
                 errors.append(str(exc))
                 if last:

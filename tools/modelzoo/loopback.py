@@ -17,6 +17,7 @@ import argparse
 import gzip
 import re
 import socket
+import struct
 import sys
 import threading
 import time
@@ -36,6 +37,7 @@ class Fault:
     status: int | None = None  # answer with this status instead of the file
     retry_after: str | None = None  # Retry-After header sent with `status`
     drop_after: int | None = None  # full Content-Length, then close after this many body bytes
+    reset: bool = False  # with drop_after: abort the connection (RST) instead of closing it (FIN)
     stall_after: int | None = None  # send this many body bytes, then go silent...
     stall_seconds: float = 0.0  # ...for this long, then close
     ignore_range: bool = False  # always answer 200 with the whole file
@@ -51,6 +53,8 @@ class RequestRecord:
     method: str
     path: str
     headers: dict[str, str] = field(default_factory=dict)
+    time: float = 0.0  # time.monotonic() when it arrived
+    target: str = ""  # the request line's target (an absolute URL when we act as a proxy)
 
 
 class LoopbackServer:
@@ -101,8 +105,7 @@ class LoopbackServer:
         class Handler(_Handler):
             owner = server
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         daemon=True, name="loopback-http")
         self._thread.start()
@@ -122,9 +125,9 @@ class LoopbackServer:
 
     # -- used by the handler
 
-    def _record(self, method: str, path: str, headers: dict[str, str]) -> Fault | None:
+    def _record(self, method: str, path: str, headers: dict[str, str], target: str) -> Fault | None:
         with self._lock:
-            self.requests.append(RequestRecord(method, path, headers))
+            self.requests.append(RequestRecord(method, path, headers, time.monotonic(), target))
             n = self._hits.get(path, 0)
             self._hits[path] = n + 1
             fault = self.faults.get(path)
@@ -140,6 +143,13 @@ class LoopbackServer:
             if self.root.resolve() in candidate.parents and candidate.is_file():
                 return candidate
         return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hangs up (or a connection we reset on purpose) is not news
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -166,8 +176,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, head: bool) -> None:
         srv = self.owner
-        path = self.path.split("?", 1)[0]
-        fault = srv._record(self.command, path, dict(self.headers.items()))
+        target = self.path
+        # An absolute URL in the request line: we are being used as an HTTP proxy.
+        path = re.sub(r"^https?://[^/]*", "", target).split("?", 1)[0] or "/"
+        fault = srv._record(self.command, path, dict(self.headers.items()), target)
         if srv.latency:
             time.sleep(srv.latency)
         if fault and fault.redirect_to:
@@ -243,6 +255,10 @@ class _Handler(BaseHTTPRequestHandler):
             if fault and fault.stall_after is not None:
                 time.sleep(fault.stall_seconds)
             self.close_connection = True
+            if fault and fault.reset:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                return
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:

@@ -1,0 +1,583 @@
+"""The downloader against a real HTTP server on 127.0.0.1 that injects faults.
+
+Every test checks the exit code, what was said on stderr, and the bytes at the final path.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from conftest import SCRIPTS, run_tool, sha384, write_model
+
+from modelzoo.loopback import Fault
+
+MB = 1 << 20
+
+
+def error_lines(result) -> list[str]:
+    assert "Traceback" not in result.stderr, result.stderr
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files a download may leave behind (there must be none)."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name.endswith((".part", ".tmp"))
+                  or ".unpack-" in p.name)
+
+
+@pytest.fixture
+def one_file(server, zoo, tmp_path):
+    """A zoo with one model 'm' of one 3 MB file served at /m.bin; returns (data, out_dir, path of the file)."""
+    data = os.urandom(3 * MB)
+    url = server.add("/m.bin", data)
+    write_model(zoo, "m", [{"name": "m.bin", "data": data, "url": url}])
+    out = tmp_path / "out"
+    return data, out, out / "public" / "m" / "m.bin"
+
+
+def download(zoo, out, *args, **kw):
+    return run_tool("downloader", "--models_dir", zoo, "-o", out, *args, **kw)
+
+
+def test_plain_download(server, zoo, one_file):
+    data, out, target = one_file
+    result = download(zoo, out, "--name", "m")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert "SHA-384 verified" in result.stdout
+    assert leftovers(out) == []
+    # present and verified: not fetched again
+    before = server.count()
+    result = download(zoo, out, "--name", "m")
+    assert result.returncode == 0 and server.count() == before and "present" in result.stdout
+
+
+def test_a_bad_file_at_the_target_is_replaced(server, zoo, one_file):
+    data, out, target = one_file
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"stale")
+    result = download(zoo, out, "--name", "m")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_connection_lost_mid_body_is_resumed_with_range(server, zoo, one_file, reset):
+    data, out, target = one_file
+    server.fault("/m.bin", Fault(times=1, drop_after=MB + 123, reset=reset))
+    result = download(zoo, out, "--name", "m", "--num_attempts", "2")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    ranges = [r.headers.get("Range") for r in server.requests]
+    assert len(ranges) == 2 and ranges[0] is None
+    if not reset:  # a reset may discard what the client had not read yet: nothing to resume from
+        assert ranges[1] is not None and ranges[1].startswith("bytes=") and int(ranges[1][6:-1]) > 0
+
+
+def test_truncated_body_without_retries_fails_cleanly(server, zoo, one_file):
+    data, out, target = one_file
+    server.fault("/m.bin", Fault(drop_after=MB))
+    result = download(zoo, out, "--name", "m")
+    assert result.returncode == 1
+    first, summary = error_lines(result)
+    assert first.startswith("modelzoo-downloader: error: m: public/m/m.bin: ")
+    assert "connection broken before the whole file arrived (after 1 attempt)" in first
+    assert summary == "modelzoo-downloader: failed: m"
+    assert not target.exists() and leftovers(out) == []
+
+
+def test_wrong_checksum(server, zoo, one_file):
+    data, out, target = one_file
+    server.fault("/m.bin", Fault(body=data[:-1] + bytes([data[-1] ^ 1])))
+    result = download(zoo, out, "--name", "m", "--num_attempts", "3")
+    assert result.returncode == 1
+    first, _ = error_lines(result)
+    assert f"SHA-384 mismatch: expected {sha384(data)}, got " in first
+    assert not target.exists() and leftovers(out) == []
+    assert server.count("/m.bin") == 1  # the same bytes again would not help
+
+
+def test_longer_file_is_cut_off_and_rejected(server, zoo, one_file):
+    data, out, target = one_file
+    server.fault("/m.bin", Fault(body=data + b"more"))
+    result = download(zoo, out, "--name", "m")
+    assert result.returncode == 1
+    assert f"size mismatch: expected {len(data)} bytes, got more than {len(data)}" in error_lines(result)[0]
+    assert not target.exists() and leftovers(out) == []
+
+
+def test_server_error_then_success(server, zoo, one_file):
+    data, out, target = one_file
+    server.fault("/m.bin", Fault(times=1, status=500))
+    result = download(zoo, out, "--name", "m", "--num_attempts", "2")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data and server.count("/m.bin") == 2
+
+
+def test_server_error_without_retries(server, zoo, one_file):
+    data, out, target = one_file
+    server.fault("/m.bin", Fault(status=503))
+    result = download(zoo, out, "--name", "m", "--num_attempts", "2")
+    assert result.returncode == 1
+    assert f"HTTP 503 Service Unavailable for {server.url('/m.bin')}" in error_lines(result)[0]
+    assert server.count("/m.bin") == 2 and not target.exists()
+
+
+def test_429_retry_after_is_honoured(server, zoo, one_file):
+    data, out, target = one_file
+    server.fault("/m.bin", Fault(times=1, status=429, retry_after="2"))
+    result = download(zoo, out, "--name", "m", "--num_attempts", "2")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    first, second = server.requests
+    assert second.time - first.time >= 1.9  # waited as asked
+
+
+def test_404_is_not_retried(server, zoo, tmp_path):
+    write_model(zoo, "gone", [{"name": "g.bin", "data": b"x", "url": server.url("/missing.bin")}])
+    out = tmp_path / "out"
+    result = download(zoo, out, "--name", "gone", "--num_attempts", "5")
+    assert result.returncode == 1
+    first, summary = error_lines(result)
+    assert first == (f"modelzoo-downloader: error: gone: public/gone/g.bin: HTTP 404 Not Found for "
+                     f"{server.url('/missing.bin')}")
+    assert summary == "modelzoo-downloader: failed: gone"
+    assert server.count() == 1 and leftovers(out) == []
+    assert not (out / "public/gone/g.bin").exists()
+
+
+def test_range_ignored(server, zoo, tmp_path):
+    """First answer breaks off; the retry asks for a Range, the server sends the whole file (200)."""
+    data = os.urandom(2 * MB)
+    server.add("/r.bin", data, Fault(times=1, drop_after=MB // 2))
+    write_model(zoo, "r", [{"name": "r.bin", "data": data, "url": server.url("/r.bin")}])
+    out = tmp_path / "out"
+
+    # after the first (dropped) request, ignore ranges for good
+    original = server._record
+
+    def record(method, path, headers, target):
+        fault = original(method, path, headers, target)
+        return fault or Fault(ignore_range=True)
+
+    server._record = record
+    result = download(zoo, out, "--name", "r", "--num_attempts", "2")
+    assert result.returncode == 0, result.stderr
+    assert (out / "public/r/r.bin").read_bytes() == data
+    assert server.requests[1].headers.get("Range") == f"bytes={MB // 2}-"
+
+
+def test_stall_longer_than_timeout(server, zoo, one_file):
+    data, out, target = one_file
+    server.fault("/m.bin", Fault(stall_after=MB, stall_seconds=30))
+    started = time.monotonic()
+    result = download(zoo, out, "--name", "m", "--timeout", "1")
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1
+    assert "no data for 1 s (stalled or unreachable server)" in error_lines(result)[0]
+    assert elapsed < 20  # failed after the timeout, did not wait for the server
+    assert not target.exists() and leftovers(out) == []
+
+
+def test_stall_then_resume(server, zoo, one_file):
+    data, out, target = one_file
+    server.fault("/m.bin", Fault(times=1, stall_after=MB, stall_seconds=30))
+    result = download(zoo, out, "--name", "m", "--timeout", "1", "--num_attempts", "2")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+
+
+def test_redirect_chain_and_loop(server, zoo, tmp_path):
+    data = os.urandom(MB)
+    server.add("/final.bin", data)
+    for i in range(3):
+        server.add(f"/hop{i}", b"", Fault(redirect_to=f"/hop{i + 1}" if i < 2 else "/final.bin"))
+    server.add("/loop-a", b"", Fault(redirect_to="/loop-b"))
+    server.add("/loop-b", b"", Fault(redirect_to="/loop-a"))
+    write_model(zoo, "chain", [{"name": "c.bin", "data": data, "url": server.url("/hop0")}])
+    write_model(zoo, "loop", [{"name": "l.bin", "data": data, "url": server.url("/loop-a")}])
+    out = tmp_path / "out"
+    result = download(zoo, out, "--name", "chain")
+    assert result.returncode == 0, result.stderr
+    assert (out / "public/chain/c.bin").read_bytes() == data
+
+    started = time.monotonic()
+    result = download(zoo, out, "--name", "loop")
+    assert result.returncode == 1 and time.monotonic() - started < 30
+    assert "redirect loop or more than 10 redirects" in error_lines(result)[0]
+    assert not (out / "public/loop/l.bin").exists()
+
+
+def test_gzip_on_the_wire_is_decoded_once(server, zoo, tmp_path):
+    """A server that compresses the body on the wire (Content-Encoding: gzip) although asked not to:
+    the checksum decides, and the descriptor's file is what lands."""
+    text = b"weights " * 200_000
+    server.add("/w.bin", text, Fault(gzip=True))
+    write_model(zoo, "w", [{"name": "w.bin", "data": text, "url": server.url("/w.bin")}])
+    # a real .gz file, also served with Content-Encoding: gzip (a common misconfiguration):
+    import gzip as gz
+
+    archive = gz.compress(text, mtime=0)
+    server.add("/a.gz", text, Fault(gzip=True))
+    write_model(zoo, "a", [{"name": "a.gz", "data": archive, "url": server.url("/a.gz")}])
+    out = tmp_path / "out"
+    result = download(zoo, out, "--name", "w,a")
+    assert result.returncode == 0, result.stderr
+    assert (out / "public/w/w.bin").read_bytes() == text  # decoded once
+    assert (out / "public/a/a.gz").read_bytes() == archive  # kept compressed, as the descriptor says
+    assert all(r.headers.get("Accept-Encoding") == "identity" for r in server.requests)
+
+
+def test_slow_chunks(server, zoo, tmp_path):
+    data = os.urandom(512 * 1024)
+    server.add("/slow.bin", data, Fault(chunk_size=64 * 1024, chunk_delay=0.3))
+    write_model(zoo, "slow", [{"name": "slow.bin", "data": data, "url": server.url("/slow.bin")}])
+    out = tmp_path / "out"
+    result = download(zoo, out, "--name", "slow", "--timeout", "2")
+    assert result.returncode == 0, result.stderr
+    assert (out / "public/slow/slow.bin").read_bytes() == data
+
+
+def test_warm_cache_makes_no_requests(server, zoo, tmp_path):
+    files = []
+    for i in range(4):
+        data = os.urandom(100_000)
+        files.append((f"f{i}.bin", data))
+        server.add(f"/f{i}.bin", data)
+    for i in range(4):
+        write_model(zoo, f"model{i}", [{"name": files[i][0], "data": files[i][1], "url": server.url(f"/f{i}.bin")}])
+    cache = tmp_path / "cache"
+    result = download(zoo, tmp_path / "out1", "--all", "--cache_dir", cache, "-j", "2")
+    assert result.returncode == 0, result.stderr
+    assert server.count() == 4
+    result = download(zoo, tmp_path / "out2", "--all", "--cache_dir", cache, "-j", "2")
+    assert result.returncode == 0, result.stderr
+    assert server.count() == 4  # zero new requests
+    for i in range(4):
+        assert (tmp_path / f"out2/public/model{i}/f{i}.bin").read_bytes() == files[i][1]
+    assert result.stdout.count("cached") == 4
+
+
+def test_corrupt_cache_entry_is_discarded_and_fetched_again(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    assert download(zoo, out, "--name", "m", "--cache_dir", cache).returncode == 0
+    blob = cache / "sha384" / sha384(data)[:2] / sha384(data)[2:]
+    assert blob.read_bytes() == data
+    blob.write_bytes(b"bit rot" + data[7:])
+    out2 = tmp_path / "out2"
+    result = download(zoo, out2, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0, result.stderr
+    assert "cache entry was corrupt; discarded, fetching again" in result.stderr
+    assert (out2 / "public/m/m.bin").read_bytes() == data and blob.read_bytes() == data
+    assert server.count("/m.bin") == 2
+
+
+def test_two_processes_share_one_cache(server, zoo, tmp_path):
+    data = os.urandom(4 * MB)
+    server.add("/big.bin", data, Fault(chunk_size=256 * 1024, chunk_delay=0.05))
+    write_model(zoo, "big", [{"name": "big.bin", "data": data, "url": server.url("/big.bin")}])
+    cache = tmp_path / "cache"
+    procs = [subprocess.Popen([sys.executable, str(SCRIPTS / "downloader.py"), "--models_dir", str(zoo), "--name",
+                               "big", "-o", str(tmp_path / f"out{i}"), "--cache_dir", str(cache)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    for i in range(2):
+        assert (tmp_path / f"out{i}/public/big/big.bin").read_bytes() == data
+    assert server.count("/big.bin") == 1  # one fetched, the other waited and took it from the cache
+    assert sorted(p.name for p in (cache / "sha384" / sha384(data)[:2]).iterdir()) == \
+        sorted([sha384(data)[2:], sha384(data)[2:] + ".lock"])
+
+
+@pytest.mark.parametrize("with_cache", [False, True], ids=["no-cache", "cache"])
+def test_sigint_stops_within_a_second_and_cleans_up(server, zoo, tmp_path, with_cache):
+    data = os.urandom(8 * MB)
+    server.add("/slow.bin", data, Fault(chunk_size=64 * 1024, chunk_delay=0.1))
+    write_model(zoo, "slow", [{"name": "slow.bin", "data": data, "url": server.url("/slow.bin")}])
+    out = tmp_path / "out"
+    cache = tmp_path / "cache"
+    extra = ["--cache_dir", str(cache)] if with_cache else []
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "downloader.py"), "--models_dir", str(zoo), "--name",
+                             "slow", "-o", str(out), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    partial_dir = cache if with_cache else out
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        partials = [p for p in partial_dir.rglob("*") if p.name.endswith((".part", ".incomplete"))]
+        if partials and partials[0].stat().st_size > 0:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("download never started")
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    took = time.monotonic() - sent
+    assert proc.returncode == 130
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert lines[-1].startswith("modelzoo-downloader: error: interrupted") and len(lines) == 1, stderr
+    assert took < 1.5, took
+    assert leftovers(out) == [] and not (out / "public/slow/slow.bin").exists()
+    if with_cache:  # the partial download stays in the cache, to be resumed
+        partial = next(cache.rglob("*.incomplete"))
+        kept = partial.stat().st_size
+        assert 0 < kept < len(data)
+        assert data.startswith(partial.read_bytes())
+        server.faults.clear()  # now serve fast
+        result = download(zoo, out, "--name", "slow", "--cache_dir", cache)
+        assert result.returncode == 0
+        assert server.requests[-1].headers.get("Range") == f"bytes={kept}-"
+        assert (out / "public/slow/slow.bin").read_bytes() == data
+
+
+def test_resume_from_a_partial_left_by_an_earlier_run(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    partial = cache / "sha384" / sha384(data)[:2] / (sha384(data)[2:] + ".incomplete")
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(data[:MB])
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert [r.headers.get("Range") for r in server.requests] == [f"bytes={MB}-"]
+
+
+def test_full_disk(server, zoo, one_file, tmpfs):
+    data, _, _ = one_file
+    out = tmpfs("1m")
+    result = download(zoo, out, "--name", "m")
+    assert result.returncode == 1
+    first, _ = error_lines(result)
+    assert "no space left on device while writing" in first
+    assert list(out.rglob("*.bin")) == [] and leftovers(out) == []
+
+
+def test_read_only_output_folder(server, zoo, one_file, tmpfs):
+    out = tmpfs("1m", readonly=True)
+    result = download(zoo, out, "--name", "m")
+    assert result.returncode == 1
+    first, _ = error_lines(result)
+    assert f"cannot create folder {out}/public/m: Read-only file system" in first
+
+
+def test_parallel_jobs_and_summary(server, zoo, tmp_path):
+    payloads = {}
+    for i in range(6):
+        payloads[i] = os.urandom(200_000)
+        server.add(f"/p{i}.bin", payloads[i])
+        url = server.url(f"/p{i}.bin") if i != 4 else server.url("/nope.bin")
+        write_model(zoo, f"par{i}", [{"name": f"p{i}.bin", "data": payloads[i], "url": url}])
+    out = tmp_path / "out"
+    result = download(zoo, out, "--all", "-j", "3")
+    assert result.returncode == 1
+    lines = error_lines(result)
+    assert lines[-1] == "modelzoo-downloader: failed: par4"
+    for i in range(6):
+        target = out / f"public/par{i}/p{i}.bin"
+        assert (target.read_bytes() == payloads[i]) if i != 4 else not target.exists()
+
+
+def test_file_mirror_is_tried_first(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    mirror = tmp_path / "mirror"
+    (mirror / "public/m").mkdir(parents=True)
+    (mirror / "public/m/m.bin").write_bytes(data)
+    result = download(zoo, out, "--name", "m", "--mirror", mirror.as_uri())
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data and server.count() == 0
+
+
+def test_http_mirror_falls_back_to_the_source(server, zoo, one_file):
+    data, out, target = one_file
+    result = download(zoo, out, "--name", "m", "--mirror", server.url("/mirror"))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert [r.path for r in server.requests] == ["/mirror/public/m/m.bin", "/m.bin"]
+
+
+def test_bad_mirror_file_falls_back_to_the_source(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    mirror = tmp_path / "mirror"
+    (mirror / "public/m").mkdir(parents=True)
+    (mirror / "public/m/m.bin").write_bytes(b"not it")
+    result = download(zoo, out, "--name", "m", "--mirror", mirror.as_uri())
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data and server.count() == 1
+
+
+def test_proxy_from_environment(server, zoo, tmp_path):
+    data = os.urandom(100_000)
+    server.add("/via-proxy.bin", data)
+    write_model(zoo, "px", [{"name": "px.bin", "data": data, "url": "http://models.example.invalid/via-proxy.bin"}])
+    out = tmp_path / "out"
+    env = {"HTTP_PROXY": server.base_url, "http_proxy": server.base_url, "NO_PROXY": "", "no_proxy": ""}
+    result = download(zoo, out, "--name", "px", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (out / "public/px/px.bin").read_bytes() == data
+    assert server.requests[0].target == "http://models.example.invalid/via-proxy.bin"
+
+
+def _tar(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for info, content in members:
+            if content is not None:
+                info.size = len(content)
+                tar.addfile(info, io.BytesIO(content))
+            else:
+                tar.addfile(info)
+    return buf.getvalue()
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = link
+    info.mode = 0o644
+    return info
+
+
+HOSTILE_TARS = {
+    "absolute": [(_member("/tmp/evil.txt"), b"x")],
+    "dotdot": [(_member("ok/../../evil.txt"), b"x")],
+    "symlink-out": [(_member("link", tarfile.SYMTYPE, "../../outside"), None)],
+    "symlink-abs": [(_member("link", tarfile.SYMTYPE, "/etc/passwd"), None)],
+    "hardlink-out": [(_member("hard", tarfile.LNKTYPE, "../outside"), None)],
+    "device": [(_member("dev", tarfile.CHRTYPE), None)],
+}
+
+
+def _archive_model(server, zoo, name: str, archive: bytes, fmt: str, filename: str):
+    server.add(f"/{filename}", archive)
+    write_model(zoo, name, [{"name": filename, "data": archive, "url": server.url(f"/{filename}")}],
+                postprocessing=[{"$type": "unpack_archive", "file": filename, "format": fmt}])
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_TARS))
+def test_hostile_tar_is_refused(server, zoo, tmp_path, case):
+    archive = _tar([(_member("model/good.txt"), b"fine")] + HOSTILE_TARS[case])
+    _archive_model(server, zoo, "evil", archive, "gztar", "evil.tar.gz")
+    out = tmp_path / "out"
+    result = download(zoo, out, "--name", "evil")
+    assert result.returncode == 1
+    first, _ = error_lines(result)
+    assert first.startswith("modelzoo-downloader: error: evil: ") and "evil.tar.gz" in first
+    assert any(w in first for w in ("absolute", "outside the model folder", "device or fifo"))
+    model_dir = out / "public/evil"
+    assert sorted(p.name for p in model_dir.iterdir()) == ["evil.tar.gz"]  # nothing unpacked
+    assert not (tmp_path / "evil.txt").exists() and not (out / "outside").exists()
+
+
+def test_hostile_zip_is_refused(server, zoo, tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("model/good.txt", "fine")
+        zf.writestr("../../escape.txt", "bad")
+    _archive_model(server, zoo, "evilzip", buf.getvalue(), "zip", "e.zip")
+    out = tmp_path / "out"
+    result = download(zoo, out, "--name", "evilzip")
+    assert result.returncode == 1
+    assert "'../../escape.txt' would be written outside the model folder" in error_lines(result)[0]
+    assert sorted(p.name for p in (out / "public/evilzip").iterdir()) == ["e.zip"]
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_zip_symlink_pointing_out_is_refused(server, zoo, tmp_path):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        info = zipfile.ZipInfo("link")
+        info.external_attr = (0o120777 << 16)
+        zf.writestr(info, "../../../etc/passwd")
+    _archive_model(server, zoo, "ziplink", buf.getvalue(), "zip", "l.zip")
+    result = download(zoo, tmp_path / "out", "--name", "ziplink")
+    assert result.returncode == 1 and "points outside the model folder" in error_lines(result)[0]
+
+
+def test_good_archives_unpack_and_regex_replace(server, zoo, tmp_path):
+    archive = _tar([(_member("model/config.txt"), b"threshold = 0.5\nthreshold = 0.5\n"),
+                    (_member("model/weights.bin"), b"\x00" * 100),
+                    (_member("model/alias", tarfile.SYMTYPE, "weights.bin"), None)])
+    server.add("/good.tar.gz", archive)
+    write_model(zoo, "good", [{"name": "good.tar.gz", "data": archive, "url": server.url("/good.tar.gz")}],
+                postprocessing=[
+                    {"$type": "unpack_archive", "file": "good.tar.gz", "format": "gztar"},
+                    {"$type": "regex_replace", "file": "model/config.txt", "pattern": "0\\.5",
+                     "replacement": "0.25", "count": 2},
+                ])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("inside/readme.txt", "hello")
+    server.add("/z.zip", buf.getvalue())
+    write_model(zoo, "zipped", [{"name": "z.zip", "data": buf.getvalue(), "url": server.url("/z.zip")}],
+                postprocessing=[{"$type": "unpack_archive", "file": "z.zip", "format": "zip"}])
+    out = tmp_path / "out"
+    result = download(zoo, out, "--name", "good,zipped", "--progress_format", "json")
+    assert result.returncode == 0, result.stderr
+    model = out / "public/good"
+    assert (model / "model/config.txt").read_text() == "threshold = 0.25\nthreshold = 0.25\n"
+    assert os.readlink(model / "model/alias") == "weights.bin"
+    assert not (model / "good.tar.gz").exists()  # the archive is removed once unpacked
+    assert (out / "public/zipped/inside/readme.txt").read_text() == "hello"
+    events = [json.loads(line)["$type"] for line in result.stdout.splitlines()]
+    assert "model_postprocessing_begin" in events and "model_postprocessing_end" in events
+    assert leftovers(out) == []
+
+
+def test_regex_replace_count_mismatch_leaves_file_untouched(server, zoo, tmp_path):
+    text = b"a = 1\nb = 1\n"
+    server.add("/cfg.txt", text)
+    write_model(zoo, "cfg", [{"name": "cfg.txt", "data": text, "url": server.url("/cfg.txt")}],
+                postprocessing=[{"$type": "regex_replace", "file": "cfg.txt", "pattern": "a = 1",
+                                 "replacement": "a = 2", "count": 2}])
+    out = tmp_path / "out"
+    result = download(zoo, out, "--name", "cfg")
+    assert result.returncode == 1
+    assert error_lines(result)[0].endswith(f"regex_replace: pattern 'a = 1' found 1 times in "
+                                           f"{out / 'public/cfg/cfg.txt'}, expected 2")
+    assert (out / "public/cfg/cfg.txt").read_bytes() == text and leftovers(out) == []
+
+
+def test_json_events_match_omz_downloader(server, zoo, tmp_path):
+    pytest.importorskip("omz_tools")
+    a, b = os.urandom(300_000), os.urandom(200_000)
+    server.add("/a.bin", a)
+    server.add("/b.bin", b)
+    write_model(zoo, "ev", [{"name": "FP32/ev.xml", "data": a, "url": server.url("/a.bin")},
+                            {"name": "FP32/ev.bin", "data": b, "url": server.url("/b.bin")}])
+
+    def events(stdout: str) -> list[dict]:
+        return [e for e in map(json.loads, stdout.splitlines()) if e["$type"] != "model_file_download_progress"]
+
+    ours = download(zoo, tmp_path / "ours", "--name", "ev", "--progress_format", "json")
+    peer = subprocess.run([sys.executable, "-m", "modelzoo.peer", "downloader", str(zoo), "--name", "ev",
+                           "-o", str(tmp_path / "peer"), "--progress_format", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert ours.returncode == 0 and peer.returncode == 0, (ours.stderr, peer.stderr)
+    assert events(ours.stdout) == events(peer.stdout)
+    progress = [json.loads(line) for line in ours.stdout.splitlines() if "progress" in line]
+    assert progress and progress[-1]["size"] == len(b)
+    assert set(progress[0]) == {"$type", "model", "model_file", "size"}
+    assert (tmp_path / "ours/public/ev/FP32/ev.xml").read_bytes() == (tmp_path / "peer/public/ev/FP32/ev.xml").read_bytes()
+
+
+def test_downloader_does_not_import_tensorflow_or_openvino(tmp_path):
+    code = ("import sys, runpy; sys.argv = ['downloader.py', '--print_all']; "
+            "sys.path.insert(0, %r)\n"
+            "from modelzoo.cli import downloader\n"
+            "downloader.main(['--print_all'])\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'openvino', 'numpy', 'keras')]\n"
+            "print('IMPORTED', bad)\n") % str(SCRIPTS.parent)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "IMPORTED []" in result.stdout, result.stdout + result.stderr
