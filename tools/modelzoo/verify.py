@@ -74,3 +74,14 @@ def file_matches(path: Path, size: int, sha384: str) -> bool:
     except (OSError, SizeMismatchError, ChecksumMismatchError):
         return False
     return True
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """(size, SHA-384 hex) of a file, for writing descriptors."""
+    h = hashlib.sha384()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()

@@ -1,0 +1,1 @@
+"""A RetinaNet built here, for offline tests and the demo."""
