@@ -71,6 +71,27 @@ def filter_detections(boxes: np.ndarray, classification: np.ndarray, score_thres
 
 
 def detect(regression: np.ndarray, classification: np.ndarray, anchors: np.ndarray, input_size: int):
-    """From the heads' outputs of one image to its filtered detections."""
+    """From the heads' outputs of one image to its filtered detections, as the Keras graph
+    does it: clip the boxes to [0, side-1], then NMS."""
     boxes = clip(decode(anchors, regression), input_size, input_size)
     return filter_detections(boxes, classification)
+
+
+IR_TOP_K = 6000  # candidates per class the Model Optimizer's DetectionOutput keeps before NMS
+
+
+def detect_ir_order(regression: np.ndarray, classification: np.ndarray, anchors: np.ndarray, input_size: int):
+    """The same post-processing in the order of the converted model's DetectionOutput: at most
+    6000 candidates per class, NMS on unclipped boxes, then boxes clipped to the image
+    ([0, side], i.e. [0, 1] normalised). Explains where the IR and TensorFlow differ."""
+    boxes = decode(anchors, regression)
+    capped = classification.copy()
+    for c in range(capped.shape[1]):
+        above = np.flatnonzero(capped[:, c] > SCORE_THRESHOLD)
+        if len(above) > IR_TOP_K:
+            drop = above[np.argsort(-capped[above, c], kind="stable")[IR_TOP_K:]]
+            capped[drop, c] = 0
+    out_boxes, scores, labels = filter_detections(boxes, capped)
+    valid = scores > 0
+    out_boxes[valid] = np.clip(out_boxes[valid], 0, input_size)
+    return out_boxes, scores, labels

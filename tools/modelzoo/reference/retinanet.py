@@ -134,14 +134,12 @@ def random_weights(seed: int = 0, input_size: int = 256) -> Weights:
     (anchor, class) scores of an input_size picture pass the 0.05 threshold: detections to
     compare, but not thousands.
     """
-    from .scene import letterbox, make_scene
-
     w = _initial_weights(seed)
     tf = _tf()
     graph = tf.Graph()
     with graph.as_default():
         tf.compat.v1.import_graph_def(build_graph_def(w, CALIBRATION_SIZE), name="")
-    image, _ = letterbox(make_scene(seed=seed), CALIBRATION_SIZE)
+    image = test_picture(CALIBRATION_SIZE)
     levels = [f"P{lvl}/BiasAdd:0" for lvl in PYRAMID_LEVELS]
     heads = [f"{kind}_submodel{'_' + str(i) if i else ''}/pyramid_{kind}/BiasAdd:0"
              for kind in ("classification", "regression") for i in range(len(PYRAMID_LEVELS))]
@@ -167,6 +165,13 @@ def random_weights(seed: int = 0, input_size: int = 256) -> Weights:
     w["pyramid_classification"]["bias"] = np.full_like(w["pyramid_classification"]["bias"],
                                                        _round(logit - threshold))
     return w
+
+
+def test_picture(input_size: int) -> np.ndarray:
+    """The fixed picture that tests, the demo and calibration use, letterboxed to the input."""
+    from .scene import letterbox, make_scene
+
+    return letterbox(make_scene(), input_size)[0]
 
 
 MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)

@@ -1,0 +1,104 @@
+"""converter: turn downloaded models into OpenVINO IR (OUTPUT/<model folder>/<precision>/<name>.xml)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ModelzooError
+from .common import add_selection_args, parse_precisions, run, select_models
+
+PROG = "modelzoo-converter"
+
+
+def jobs_arg(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto' (got {text!r})")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Convert downloaded models to OpenVINO IR with the Model Optimizer: one "
+                               "conversion, saved in every requested precision (FP32, FP16).",
+        epilog="Exit codes: 0 every selected model converted; 1 a conversion failed; 2 bad command line, "
+               "descriptor or missing 'convert' extra.")
+    add_selection_args(parser, "convert")
+    parser.add_argument("-d", "--download_dir", type=Path, metavar="DIR", default=Path.cwd(),
+                        help="root of the downloaded models (the downloader's -o)")
+    parser.add_argument("-o", "--output_dir", type=Path, metavar="DIR",
+                        help="root for the IR (default: the download folder)")
+    parser.add_argument("-p", "--python", type=Path, metavar="PYTHON", default=Path(sys.executable),
+                        help="Python to run an external mo (--mo) and helper scripts with")
+    parser.add_argument("--mo", type=Path, metavar="MO", help="run this Model Optimizer as a subprocess, once "
+                        "per precision, instead of converting once in-process")
+    parser.add_argument("--add_mo_arg", "--add-mo-arg", dest="extra_mo_args", action="append", default=[],
+                        metavar="ARG", help="extra argument for the Model Optimizer (repeatable)")
+    parser.add_argument("--dry_run", "--dry-run", action="store_true",
+                        help="print the conversion commands and change nothing")
+    parser.add_argument("-j", "--jobs", type=jobs_arg, default=1, metavar="N",
+                        help="convert up to N models at once (in separate processes); 'auto' = CPU count")
+    return parser
+
+
+def _convert_leafs(options, leaf_models) -> list[str]:
+    """Convert models in this process; returns the names that failed (each reported on stderr)."""
+    from ..convert import Converter
+
+    converter = Converter(options)
+    failed = []
+    for model in leaf_models:
+        try:
+            converter.convert(model)
+        except ModelzooError as exc:
+            print(f"{PROG}: error: {model.name}: {exc}", file=sys.stderr, flush=True)
+            failed.append(model.name)
+    return failed
+
+
+def _main(argv: Sequence[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    precisions = parse_precisions(args.precisions)
+    selected = select_models(parser, args)
+    if selected is None:
+        return 0
+    catalog, models = selected
+    from ..convert import ConvertOptions, mo_package_dir
+
+    mo_package_dir(args.python, args.mo)  # fail early, with the extra to install, before any work
+    options = ConvertOptions(download_dir=args.download_dir.absolute(),
+                             output_dir=(args.output_dir or args.download_dir).absolute(),
+                             models_root=catalog.root, precisions=precisions,
+                             mo=args.mo.resolve() if args.mo else None, python=args.python,
+                             extra_mo_args=args.extra_mo_args, dry_run=args.dry_run)
+    groups = [m.leaf_models() for m in models]
+    if args.jobs == 1 or args.dry_run or len(groups) == 1:
+        failed = _convert_leafs(options, [leaf for g in groups for leaf in g])
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            failed = [name for names in pool.map(_convert_leafs, [options] * len(groups), groups) for name in names]
+    if failed:
+        print(f"{PROG}: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
