@@ -15,7 +15,6 @@ import shutil
 import string
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Callable
 from .descriptor import Model
 from .errors import ConversionError, MissingExtraError
 
+STAGING = ".converting"
 IR_PRECISIONS = ("FP32", "FP16")  # what the Model Optimizer writes; the others come from quantization
 INPUT_FLAGS = ("--input_model", "--input_proto", "--input_meta_graph", "--input_checkpoint", "--input_symbol",
                "--saved_model_dir", "--input_model_is_text")
@@ -46,7 +46,10 @@ def mo_package_dir(python: Path | None = None, mo: Path | None = None) -> Path:
     if mo is not None and str(mo).endswith(".py"):
         return mo.resolve().parent
     if python is None or Path(python).resolve() == Path(sys.executable).resolve():
-        spec = importlib.util.find_spec("openvino.tools.mo")
+        try:
+            spec = importlib.util.find_spec("openvino.tools.mo")
+        except ImportError:
+            spec = None
         if spec is None or not spec.submodule_search_locations:
             raise MissingExtraError("the Model Optimizer is not installed: pip install 'modelzoo[convert]' "
                                     "(openvino-dev 2024.6)")
@@ -189,6 +192,9 @@ class Converter:
         opts = self.options
         variables = template_variables(model, opts, self.mo_dir)
         target = opts.output_dir / model.subdirectory
+        # Output is staged here and renamed into place; a fixed name, so that the command a dry
+        # run prints is the one a real run executes.
+        staging = target / STAGING
         dry = "(dry run) " if opts.dry_run else ""
         self._pre_convert(model, variables, dry)
         if model.conversion_to_onnx_args:
@@ -199,12 +205,12 @@ class Converter:
         else:
             for p in precisions:
                 self.say(f"{dry}Converting {model.name} to IR ({p})")
-                self.say("Conversion command: " + command_line(self.external_command(args, target / p, p)))
+                self.say("Conversion command: " + command_line(self.external_command(args, staging / p, p)))
         if opts.dry_run:
             return
         check_inputs_exist(args, variables["dl_dir"])
-        target.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target, prefix=".converting-"))
+        shutil.rmtree(staging, ignore_errors=True)  # what an interrupted run left
+        staging.mkdir(parents=True)
         try:
             started = time.monotonic()
             if opts.mo is None:

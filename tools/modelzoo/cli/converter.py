@@ -97,6 +97,8 @@ def _main(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # TensorFlow's CUDA plugin registration chatter is noise on CPU-only machines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return run(PROG, _main, argv)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,6 +62,8 @@ def _main(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # TensorFlow's CUDA plugin registration chatter is noise on CPU-only machines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return run(PROG, _main, argv)
 
 

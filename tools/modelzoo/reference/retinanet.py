@@ -266,7 +266,7 @@ def all_anchors(input_size: int) -> np.ndarray:
 # ----------------------------------------------------------------------------- the graph
 
 def _tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
     tf.compat.v1.disable_eager_execution()

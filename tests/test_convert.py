@@ -1,0 +1,211 @@
+"""The converter, end to end through the real CLIs, the real Model Optimizer and the real
+OpenVINO runtime: the rebuilt retinanet-tf (256x256) is served from loopback, downloaded with
+verification, converted once to FP32 and FP16, and its IR is checked against TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import one_error_line, run_tool, sha384, write_model
+
+pytest.importorskip("openvino.tools.mo", reason="needs the 'convert' extra")
+import openvino as ov  # noqa: E402
+
+from modelzoo.loopback import LoopbackServer  # noqa: E402
+from modelzoo.reference import postprocess, retinanet  # noqa: E402
+from modelzoo.reference.zoo import PB_NAME, write_reference_zoo  # noqa: E402
+
+SIZE = 256
+MODEL = "public/retinanet-tf"
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory):
+    """Build, serve, download (verified), convert. Returns the folders and the converter's output."""
+    root = tmp_path_factory.mktemp("pipeline")
+    pb = root / "built" / PB_NAME
+    result = run_tool("reproduce", "retinanet-tf", "--random-weights", "--input-size", SIZE, "-o", pb, timeout=600)
+    assert result.returncode == 0, result.stderr
+    with LoopbackServer() as server:
+        server.add(f"/models/{PB_NAME}", pb)
+        zoo = root / "zoo"
+        write_reference_zoo(pb, zoo, SIZE, source_url=server.url(f"/models/{PB_NAME}"))
+        dl = root / "dl"
+        result = run_tool("downloader", "--models_dir", zoo, "--name", "retinanet-tf", "-o", dl)
+        assert result.returncode == 0, result.stderr
+    assert sha384((dl / MODEL / PB_NAME).read_bytes()) == sha384(pb.read_bytes())
+    ir = root / "ir"
+    convert = run_tool("converter", "--models_dir", zoo, "--name", "retinanet-tf", "-d", dl, "-o", ir, timeout=900)
+    assert convert.returncode == 0, convert.stderr
+    return {"root": root, "zoo": zoo, "dl": dl, "ir": ir, "pb": pb, "convert": convert}
+
+
+def compiled(path: Path):
+    core = ov.Core()
+    return core.read_model(str(path)), core.compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+
+def test_ir_layout_and_interface(pipeline):
+    ir = pipeline["ir"] / MODEL
+    assert sorted(p.name for p in ir.iterdir()) == ["FP16", "FP32"]  # no staging folder left
+    for precision in ("FP32", "FP16"):
+        assert sorted(p.name for p in (ir / precision).iterdir()) == ["retinanet-tf.bin", "retinanet-tf.xml"]
+        model, _ = compiled(ir / precision / "retinanet-tf.xml")
+        [inp] = model.inputs
+        assert inp.get_any_name() == "input_1" and list(inp.get_shape()) == [1, SIZE, SIZE, 3]
+        [out] = model.outputs
+        assert list(out.get_shape()) == [1, 1, 300, 7]
+        producer = out.get_node().input_value(0).get_node()
+        assert producer.get_type_name() == "DetectionOutput"
+        assert "filtered_detections/map/TensorArrayStack/TensorArrayGatherV3" in out.get_names()
+    # FP32 really is FP32: mo would have compressed it to FP16 by default
+    fp32 = (ir / "FP32/retinanet-tf.bin").stat().st_size
+    fp16 = (ir / "FP16/retinanet-tf.bin").stat().st_size
+    assert fp32 > 1.9 * fp16
+    types = {op.get_output_element_type(0).get_type_name() for op in ov.Core().read_model(
+        str(ir / "FP32/retinanet-tf.xml")).get_ops() if op.get_type_name() == "Constant"}
+    assert "f16" not in types
+
+
+def tf_outputs(pb: Path, image: np.ndarray):
+    tf = retinanet._tf()
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(pb.read_bytes())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    fetch = ["regression/concat:0", "classification/concat:0", "anchors/concat:0",
+             *(n + ":0" for n in retinanet.OUTPUT_NAMES)]
+    with tf.compat.v1.Session(graph=graph) as sess:
+        return [a[0] for a in sess.run(fetch, {"input_1:0": retinanet.preprocess(image)[None]})]
+
+
+def normalised(boxes: np.ndarray, clipped_at: float) -> np.ndarray:
+    """TF pixel boxes -> the IR's [0, 1] boxes (TF clips at side-1, which the IR calls 1.0)."""
+    out = boxes / SIZE
+    return np.where(boxes >= clipped_at - 1e-4, 1.0, out)
+
+
+def match(detection: np.ndarray, labels, scores, boxes, tol: float) -> bool:
+    same = (labels == int(detection[1])) & (np.abs(scores - detection[2]) <= tol)
+    return bool((same & np.all(np.abs(boxes - detection[3:7]) <= tol, axis=1)).any())
+
+
+@pytest.mark.parametrize("precision,tol,need", [("FP32", 1e-3, 95), ("FP16", 2e-2, 90)])
+def test_ir_computes_what_tensorflow_computes(pipeline, precision, tol, need):
+    image = retinanet.test_picture(SIZE)
+    regression, classification, anchors, boxes, scores, labels = tf_outputs(pipeline["pb"], image)
+    n_tf = int((scores > retinanet.SCORE_THRESHOLD).sum())
+    tf_boxes = normalised(boxes[:n_tf], SIZE - 1)
+
+    # the same post-processing in the IR's own order (clip after NMS, 6000 per class): it explains
+    # every place where the IR may differ from the Keras graph
+    ir_b, ir_s, ir_l = postprocess.detect_ir_order(regression, classification, anchors, SIZE)
+    n_ref = int((ir_s > retinanet.SCORE_THRESHOLD).sum())
+    ref_boxes = ir_b[:n_ref] / SIZE
+
+    _, model = compiled(pipeline["ir"] / MODEL / precision / "retinanet-tf.xml")
+    # the IR takes raw BGR pixels: the descriptor's mean values are folded into it
+    out = model(image[None].astype(np.float32))[0][0, 0]
+    dets = out[(out[:, 0] >= 0) & (out[:, 2] > retinanet.SCORE_THRESHOLD)]
+    assert abs(len(dets) - n_tf) <= 0.05 * n_tf, (len(dets), n_tf)
+    assert len(dets) >= 100
+    top = dets[np.argsort(-dets[:, 2], kind="stable")[:100]]
+    assert (top[:, 0] == 0).all()
+    assert ((top[:, 3:] >= 0) & (top[:, 3:] <= 1)).all()
+
+    in_tf = [match(d, labels[:n_tf], scores[:n_tf], tf_boxes, tol) for d in top]
+    explained = [match(d, ir_l[:n_ref], ir_s[:n_ref], ref_boxes, tol) for d in top]
+    assert sum(in_tf) >= need, f"{sum(in_tf)} of the IR's top 100 are TensorFlow detections"
+    unexplained = [d for d, a, b in zip(top, in_tf, explained) if not a and not b]
+    assert unexplained == [], "IR detections that neither TF nor the IR-order reference produce"
+    if precision == "FP32":
+        # the few that differ differ by design: they are the IR-order reference's, not TF's
+        assert all(explained), "every FP32 IR detection is the IR-order reference's"
+
+
+def conversion_command(output: str) -> str:
+    return next(line for line in output.splitlines() if line.startswith("Conversion command:"))
+
+
+def test_dry_run_prints_the_command_of_the_real_run(pipeline, tmp_path):
+    out = tmp_path / "ir"
+    result = run_tool("converter", "--models_dir", pipeline["zoo"], "--name", "retinanet-tf", "-d", pipeline["dl"],
+                      "-o", pipeline["ir"], "--dry_run")
+    assert result.returncode == 0, result.stderr
+    assert conversion_command(result.stdout) == conversion_command(pipeline["convert"].stdout)
+    command = conversion_command(result.stdout)
+    for arg in ("--input=input_1", "--compress_to_fp16=False", f"--input_shape=[1,{SIZE},{SIZE},3]",
+                f"--input_model={pipeline['dl'] / MODEL / PB_NAME}", "/front/tf/retinanet.json"):
+        assert arg in command
+    assert not out.exists()
+    # a dry run with an output folder of its own changes nothing there either
+    result = run_tool("converter", "--models_dir", pipeline["zoo"], "--name", "retinanet-tf", "-d", pipeline["dl"],
+                      "-o", out, "--dry_run")
+    assert result.returncode == 0 and not out.exists()
+
+
+def test_missing_download_is_an_error_before_mo(pipeline, tmp_path):
+    result = run_tool("converter", "--models_dir", pipeline["zoo"], "--name", "retinanet-tf", "-d",
+                      tmp_path / "empty", "-o", tmp_path / "ir")
+    assert result.returncode == 1
+    assert (f"--input_model: {tmp_path / 'empty' / MODEL / PB_NAME} does not exist (run the downloader first)"
+            in result.stderr)
+    assert "[ ERROR ]" not in result.stderr  # mo never started
+    assert not (tmp_path / "ir" / MODEL / "FP32").exists()
+
+
+def test_broken_pb_gives_a_clear_error_and_no_ir(pipeline, tmp_path):
+    broken = pipeline["pb"].read_bytes()[:5_000_000]
+    zoo = tmp_path / "zoo"
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / PB_NAME).write_bytes(broken)
+    write_reference_zoo(tmp_path / "src" / PB_NAME, zoo, SIZE, source_url="http://127.0.0.1:9/unused")
+    dl = tmp_path / "dl"
+    shutil.copytree(tmp_path / "src", dl / MODEL)
+    ir = tmp_path / "ir"
+    # an earlier good IR must survive a failed conversion
+    shutil.copytree(pipeline["ir"] / MODEL / "FP32", ir / MODEL / "FP32")
+    result = run_tool("converter", "--models_dir", zoo, "--name", "retinanet-tf", "-d", dl, "-o", ir, timeout=600)
+    assert result.returncode == 1
+    assert "ERROR ]  Cannot load input model" in result.stderr  # the Model Optimizer's own words
+    assert "modelzoo-converter: error: retinanet-tf: the Model Optimizer failed" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1] == "modelzoo-converter: failed: retinanet-tf"
+    assert sorted(p.name for p in (ir / MODEL).iterdir()) == ["FP32"]
+    assert (ir / MODEL / "FP32/retinanet-tf.bin").read_bytes() == \
+        (pipeline["ir"] / MODEL / "FP32/retinanet-tf.bin").read_bytes()
+
+
+def test_external_mo(pipeline, tmp_path):
+    mo = shutil.which("mo", path=os.path.dirname(sys.executable))
+    assert mo, "openvino-dev installs the mo command"
+    ir = tmp_path / "ir"
+    result = run_tool("converter", "--models_dir", pipeline["zoo"], "--name", "retinanet-tf", "-d", pipeline["dl"],
+                      "-o", ir, "--mo", mo, "--precisions", "FP16", timeout=900)
+    assert result.returncode == 0, result.stderr
+    command = conversion_command(result.stdout)
+    assert f"--output_dir={ir / MODEL}/.converting/FP16" in command
+    assert command.startswith(f"Conversion command: {sys.executable} -- {mo} ")
+    assert command.endswith("--compress_to_fp16=True")
+    model, _ = compiled(ir / MODEL / "FP16/retinanet-tf.xml")
+    assert list(model.outputs[0].get_shape()) == [1, 1, 300, 7]
+    assert sorted(p.name for p in (ir / MODEL).iterdir()) == ["FP16"]
+
+
+def test_without_the_convert_extra(tmp_path, zoo):
+    """Hide openvino from a subprocess: the converter names the extra, the downloader still works."""
+    fake = tmp_path / "fake"
+    (fake / "openvino").mkdir(parents=True)
+    (fake / "openvino" / "__init__.py").write_text("raise ImportError('hidden for this test')\n")
+    write_model(zoo, "tiny", [{"name": "t.pb", "data": b"x", "url": "http://127.0.0.1:9/t.pb"}])
+    env = {"PYTHONPATH": str(fake)}
+    result = run_tool("converter", "--models_dir", zoo, "--name", "tiny", "-d", tmp_path, env=env)
+    assert result.returncode == 2
+    assert "pip install 'modelzoo[convert]'" in one_error_line(result)
+    result = run_tool("downloader", "--models_dir", zoo, "--print_all", env=env)
+    assert result.returncode == 0 and result.stdout.split() == ["tiny"]
