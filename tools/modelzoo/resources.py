@@ -30,3 +30,8 @@ def read_class_names(filename: str = "coco_80cl_bkgr.txt") -> list[str]:
     """One name a line; line 0 of the COCO file is the background entry."""
     text = (dataset_classes_dir() / filename).read_text(encoding="utf-8")
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def demo_picture_path() -> Path:
+    """The bundled test picture (data/demo/scene.png: the synthetic scene of reference/scene.py)."""
+    return _first_existing(_PACKAGE / "demo_data", _CHECKOUT / "data" / "demo") / "scene.png"

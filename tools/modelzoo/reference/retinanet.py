@@ -94,7 +94,6 @@ Weights = dict[str, dict[str, np.ndarray]]  # layer -> weight name -> array
 
 
 TARGET_CANDIDATES = 250  # (anchor, class) scores above the threshold on the calibration picture
-CALIBRATION_SIZE = 256
 
 
 def _initial_weights(seed: int) -> Weights:
@@ -127,19 +126,19 @@ def _round(x: float) -> np.float32:
 def random_weights(seed: int = 0, input_size: int = 256) -> Weights:
     """Deterministic random weights that behave like a trained detector's in scale.
 
-    One pass on the synthetic calibration picture measures the (homogeneous) network and
-    scales it: every pyramid level to unit RMS, regression outputs to RMS 0.1 (boxes stay near
-    their anchors, as after the RetinaNet paper's sigma=0.01 initialisation), classification
-    logits to unit RMS, and the classification bias so that about TARGET_CANDIDATES
-    (anchor, class) scores of an input_size picture pass the 0.05 threshold: detections to
-    compare, but not thousands.
+    One pass on the test picture (at the input size: score statistics depend on it) measures
+    the (homogeneous) network and scales it: every pyramid level to unit RMS, regression
+    outputs to RMS 0.1 (boxes stay near their anchors, as after the RetinaNet paper's
+    sigma=0.01 initialisation), classification logits to unit RMS, and the classification
+    bias so that about TARGET_CANDIDATES (anchor, class) scores pass the 0.05 threshold:
+    detections to compare, but not thousands.
     """
     w = _initial_weights(seed)
     tf = _tf()
     graph = tf.Graph()
     with graph.as_default():
-        tf.compat.v1.import_graph_def(build_graph_def(w, CALIBRATION_SIZE), name="")
-    image = test_picture(CALIBRATION_SIZE)
+        tf.compat.v1.import_graph_def(build_graph_def(w, input_size), name="")
+    image = test_picture(input_size)
     levels = [f"P{lvl}/BiasAdd:0" for lvl in PYRAMID_LEVELS]
     heads = [f"{kind}_submodel{'_' + str(i) if i else ''}/pyramid_{kind}/BiasAdd:0"
              for kind in ("classification", "regression") for i in range(len(PYRAMID_LEVELS))]
@@ -153,14 +152,16 @@ def random_weights(seed: int = 0, input_size: int = 256) -> Weights:
         w[layer]["kernel"] = w[layer]["kernel"] * a
     # how much each level's head outputs grow (the heads are homogeneous: zero biases)
     scale = [float(a) for a in alpha[:4]] + [float(alpha[3]) * float(alpha[4])]
-    cls = np.concatenate([(o * s).ravel() for o, s in zip(outs[5:10], scale)])
+    # per output channel (anchor x class): unit RMS each, so that no class wins everywhere
+    cls = np.concatenate([(o * s).reshape(-1, o.shape[-1]) for o, s in zip(outs[5:10], scale)]).astype(np.float64)
     reg = np.concatenate([(o * s).ravel() for o, s in zip(outs[10:15], scale)])
-    cls_scale = _round(1.0 / np.sqrt(np.mean(cls.astype(np.float64) ** 2)))
+    cls_scale = np.array([_round(1.0 / v) for v in np.sqrt(np.mean(cls ** 2, axis=0))], np.float32)
     reg_scale = _round(0.1 / np.sqrt(np.mean(reg.astype(np.float64) ** 2)))
     w["pyramid_classification"]["kernel"] = w["pyramid_classification"]["kernel"] * cls_scale
     w["pyramid_regression"]["kernel"] = w["pyramid_regression"]["kernel"] * reg_scale
-    fraction = TARGET_CANDIDATES / (num_anchor_positions(input_size) * NUM_CLASSES)
-    threshold = float(np.quantile(cls.astype(np.float64) * float(cls_scale), 1.0 - fraction))
+    cls = (cls * cls_scale).ravel()
+    fraction = TARGET_CANDIDATES / cls.size
+    threshold = float(np.quantile(cls, 1.0 - fraction))
     logit = float(np.log(SCORE_THRESHOLD / (1 - SCORE_THRESHOLD)))
     w["pyramid_classification"]["bias"] = np.full_like(w["pyramid_classification"]["bias"],
                                                        _round(logit - threshold))

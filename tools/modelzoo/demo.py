@@ -1,0 +1,145 @@
+"""The offline demo: every step of the real job, on a machine without the internet.
+
+    python -m modelzoo.demo [--out DIR] [--input-size 1333]
+
+1. builds retinanet-tf's graph here (same architecture and node names, random weights),
+2. serves it from 127.0.0.1 as a mirror, under the real descriptor's file name,
+3. downloads it with the downloader (size and SHA-384 verified: the rebuilt file's own,
+   written into a copy of the descriptor, since they cannot be the published file's),
+4. converts it with the converter to FP32 and FP16 IR (one Model Optimizer run),
+5. runs both IRs with OpenVINO on the bundled test picture and draws the detections with
+   their COCO class names,
+and prints how long each step took. The weights are random: the boxes show that the whole
+chain works, not what is in the picture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .loopback import LoopbackServer
+from .reference.zoo import MODEL_SUBDIR, PB_NAME, write_reference_zoo
+from .resources import demo_picture_path, read_class_names
+from .verify import file_digest
+
+
+def _run(step: str, args: list[str], timings: dict[str, float]) -> None:
+    print(f"\n=== {step}\n$ {' '.join(args)}", flush=True)
+    started = time.monotonic()
+    result = subprocess.run(args)
+    timings[step] = time.monotonic() - started
+    if result.returncode != 0:
+        sys.exit(f"demo: step '{step}' failed with exit code {result.returncode}")
+
+
+def _letterbox(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    from .reference.scene import letterbox
+
+    return letterbox(image, side)
+
+
+def detect(xml: Path, picture: np.ndarray, side: int, hint: str | None) -> tuple[np.ndarray, float, float]:
+    """Run the IR on a BGR picture; returns detections [N, 7] in picture pixels, and the times."""
+    import openvino as ov
+
+    core = ov.Core()
+    started = time.monotonic()
+    config = {"INFERENCE_PRECISION_HINT": hint} if hint else {}
+    model = core.compile_model(str(xml), "CPU", config)
+    compile_time = time.monotonic() - started
+    padded, scale = _letterbox(picture, side)
+    started = time.monotonic()
+    out = model(padded[None].astype(np.float32))[0][0, 0]
+    infer_time = time.monotonic() - started
+    dets = out[(out[:, 0] >= 0) & (out[:, 2] > 0.05)].copy()
+    dets[:, 3:] *= side / scale  # normalised -> letterboxed pixels -> picture pixels
+    return dets[np.argsort(-dets[:, 2])], compile_time, infer_time
+
+
+def draw(picture: np.ndarray, dets: np.ndarray, names: list[str], path: Path, title: str, top: int = 15) -> None:
+    from PIL import Image, ImageDraw
+
+    img = Image.fromarray(picture[:, :, ::-1].copy())
+    pen = ImageDraw.Draw(img)
+    palette = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180)]
+    for i, d in enumerate(dets[:top]):
+        label = int(d[1])
+        color = palette[label % len(palette)]
+        x1, y1, x2, y2 = (float(v) for v in d[3:7])
+        pen.rectangle([x1, y1, x2, y2], outline=color, width=2)
+        text = f"{names[label + 1]} {d[2]:.2f}"  # line 0 of the class file is the background
+        tw = pen.textlength(text)
+        pen.rectangle([x1, max(0, y1 - 12), x1 + tw + 4, max(12, y1)], fill=color)
+        pen.text((x1 + 2, max(0, y1 - 12)), text, fill=(0, 0, 0))
+    pen.rectangle([0, 0, img.width, 16], fill=(0, 0, 0))
+    pen.text((4, 2), title, fill=(255, 255, 255))
+    img.save(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m modelzoo.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("demo-out"))
+    parser.add_argument("--input-size", type=int, default=1333)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    out = args.out.absolute()
+    out.mkdir(parents=True, exist_ok=True)
+    py = sys.executable
+    timings: dict[str, float] = {}
+
+    built = out / "built" / PB_NAME
+    _run("build the reference graph", [py, "-m", "modelzoo.cli.reproduce", "retinanet-tf", "--random-weights",
+                                        "--seed", str(args.seed), "--input-size", str(args.input_size),
+                                        "-o", str(built)], timings)
+    size, sha = file_digest(built)
+    zoo = out / "zoo"
+    write_reference_zoo(built, zoo, args.input_size)
+    print(f"\nThe descriptor in {zoo / MODEL_SUBDIR / 'model.yml'} is the shipped one with this file's own facts:\n"
+          f"  size     {size} (the published file: 152890076)\n  SHA-384  {sha}\n"
+          f"  (the rebuilt graph's, not the published file's)")
+
+    mirror_root = out / "mirror"
+    (mirror_root / MODEL_SUBDIR).mkdir(parents=True, exist_ok=True)
+    served = mirror_root / MODEL_SUBDIR / PB_NAME
+    served.unlink(missing_ok=True)
+    served.hardlink_to(built)
+    with LoopbackServer(root=mirror_root) as server:
+        print(f"\nserving {mirror_root} at {server.base_url} (loopback only), as a mirror")
+        _run("download (verified)", [py, "-m", "modelzoo.cli.downloader", "--models_dir", str(zoo), "--name",
+                                     "retinanet-tf", "-o", str(out / "models"), "--mirror", server.base_url],
+             timings)
+    _run("convert to FP32 + FP16 IR", [py, "-m", "modelzoo.cli.converter", "--models_dir", str(zoo), "--name",
+                                        "retinanet-tf", "-d", str(out / "models"), "-o", str(out / "ir")], timings)
+
+    from PIL import Image
+
+    picture = np.asarray(Image.open(demo_picture_path()).convert("RGB"))[:, :, ::-1]
+    names = read_class_names()
+    print()
+    for precision in ("FP32", "FP16"):
+        xml = out / "ir" / MODEL_SUBDIR / precision / "retinanet-tf.xml"
+        dets, compile_time, infer_time = detect(xml, picture, args.input_size, "f32")
+        timings[f"compile {precision} IR"] = compile_time
+        timings[f"inference {precision} (f32 compute)"] = infer_time
+        path = out / f"detections-{precision}.png"
+        draw(picture, dets, names, path, f"retinanet-tf {precision} IR, RANDOM weights: boxes are not meaningful")
+        best = ", ".join(f"{names[int(d[1]) + 1]} {d[2]:.2f}" for d in dets[:3])
+        print(f"{precision}: {len(dets)} detections above 0.05 (best: {best}); drawn in {path}")
+
+    print("\n=== timings")
+    for step, seconds in timings.items():
+        print(f"  {step:<34} {seconds:7.1f} s")
+    print(f"\nEverything is in {out}. With the internet, the same tools fetch and convert the real model:\n"
+          "  tools/downloader/downloader.py --name retinanet-tf\n"
+          "  tools/downloader/converter.py  --name retinanet-tf")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
