@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+COUNT_PATH = "/__requests"  # GET it for the number of requests served so far
 
 
 @dataclass
@@ -176,6 +177,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, head: bool) -> None:
         srv = self.owner
+        if self.path == COUNT_PATH:  # for a benchmark in another process; not itself counted
+            body = str(srv.count()).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         target = self.path
         # An absolute URL in the request line: we are being used as an HTTP proxy.
         path = re.sub(r"^https?://[^/]*", "", target).split("?", 1)[0] or "/"
