@@ -74,11 +74,7 @@ def test_ir_layout_and_interface(pipeline):
 
 def tf_outputs(pb: Path, image: np.ndarray):
     tf = retinanet._tf()
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(pb.read_bytes())
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
+    _, graph = retinanet.load_pb(pb)
     fetch = ["regression/concat:0", "classification/concat:0", "anchors/concat:0",
              *(n + ":0" for n in retinanet.OUTPUT_NAMES)]
     with tf.compat.v1.Session(graph=graph) as sess:

@@ -28,13 +28,7 @@ def built(tmp_path_factory):
 
 
 def load_graph(pb):
-    tf = retinanet._tf()
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(pb.read_bytes())
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-    return tf, graph_def, graph
+    return (retinanet._tf(), *retinanet.load_pb(pb))
 
 
 def test_node_names_and_shapes(built):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -78,8 +79,29 @@ def select_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     return catalog, models
 
 
+def parse_and_select(parser: argparse.ArgumentParser, argv: Sequence[str]):
+    """Parse the command line and select models. Returns (args, precisions, catalog, models),
+    or None when --print_all already did the job."""
+    args = parser.parse_args(argv)
+    precisions = parse_precisions(args.precisions)
+    selected = select_models(parser, args)
+    if selected is None:
+        return None
+    return (args, precisions, *selected)
+
+
+def summarize(prog: str, failed: list[str]) -> int:
+    """The last line of a run with failures, and the exit code: 1 if any model failed."""
+    if failed:
+        print(f"{prog}: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | None) -> int:
     """Run a CLI body; a ModelzooError becomes one line on stderr and its exit code."""
+    # TensorFlow's CUDA plugin registration chatter is noise on CPU-only machines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
         return body(sys.argv[1:] if argv is None else argv)
     except ModelzooError as exc:

@@ -10,21 +10,16 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import ModelzooError
-from .common import add_selection_args, parse_precisions, run, select_models
+from .common import add_selection_args, parse_and_select, positive_int, run, summarize
 
 PROG = "modelzoo-converter"
 
 
 def jobs_arg(text: str) -> int:
+    """-j N or -j auto (one per CPU)."""
     if text == "auto":
         return os.cpu_count() or 1
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto' (got {text!r})")
-    return value
+    return positive_int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,12 +63,10 @@ def _convert_leafs(options, leaf_models) -> list[str]:
 
 def _main(argv: Sequence[str]) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    precisions = parse_precisions(args.precisions)
-    selected = select_models(parser, args)
+    selected = parse_and_select(parser, argv)
     if selected is None:
         return 0
-    catalog, models = selected
+    args, precisions, catalog, models = selected
     from ..convert import ConvertOptions, mo_package_dir
 
     mo_package_dir(args.python, args.mo)  # fail early, with the extra to install, before any work
@@ -90,15 +83,10 @@ def _main(argv: Sequence[str]) -> int:
 
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             failed = [name for names in pool.map(_convert_leafs, [options] * len(groups), groups) for name in names]
-    if failed:
-        print(f"{PROG}: failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return summarize(PROG, failed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # TensorFlow's CUDA plugin registration chatter is noise on CPU-only machines.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return run(PROG, _main, argv)
 
 

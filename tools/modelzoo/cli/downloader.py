@@ -10,7 +10,7 @@ from typing import Sequence
 
 from ..download import DownloadOptions, Downloader
 from ..events import Reporter
-from .common import add_selection_args, parse_precisions, positive_float, positive_int, run, select_models
+from .common import add_selection_args, parse_and_select, positive_float, positive_int, run, summarize
 
 PROG = "modelzoo-downloader"
 
@@ -45,12 +45,10 @@ def _terminate(signum, frame):  # SIGTERM cleans up like Ctrl-C
 
 def _main(argv: Sequence[str]) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    precisions = parse_precisions(args.precisions)
-    selected = select_models(parser, args)
+    selected = parse_and_select(parser, argv)
     if selected is None:
         return 0
-    _, models = selected
+    args, precisions, _, models = selected
     for m in args.mirror:
         if not m.startswith(("http://", "https://", "file://")):
             parser.error(f"--mirror {m!r}: expected an http://, https:// or file:// URL")
@@ -61,10 +59,7 @@ def _main(argv: Sequence[str]) -> int:
                               mirrors=args.mirror, precisions=precisions)
     reporter = Reporter(args.progress_format)
     failed = Downloader(options, reporter, prog=PROG).run(models)
-    if failed:
-        print(f"{PROG}: failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return summarize(PROG, failed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from ..info import model_info
-from .common import add_selection_args, parse_precisions, run, select_models
+from .common import add_selection_args, parse_and_select, run
 
 PROG = "modelzoo-info"
 
@@ -16,12 +16,10 @@ PROG = "modelzoo-info"
 def _main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog=PROG, description="Print facts about models as a JSON array.")
     add_selection_args(parser, "describe")
-    args = parser.parse_args(argv)
-    wanted = parse_precisions(args.precisions)
-    selected = select_models(parser, args)
+    selected = parse_and_select(parser, argv)
     if selected is None:
         return 0
-    catalog, models = selected
+    _, wanted, catalog, models = selected
     infos = [model_info(m, catalog.root) for m in models if m.precisions & wanted]
     json.dump(infos, sys.stdout, indent=4)
     print()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -62,8 +61,6 @@ def _main(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # TensorFlow's CUDA plugin registration chatter is noise on CPU-only machines.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return run(PROG, _main, argv)
 
 

@@ -15,8 +15,6 @@ import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
-
 import numpy as np
 
 from ..errors import ModelzooError
@@ -476,5 +474,12 @@ def write_pb(graph_def, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def iter_nodes(graph_def) -> Iterator[str]:
-    return (n.name for n in graph_def.node)
+def load_pb(path: Path):
+    """(GraphDef, tf.Graph) of a frozen .pb, ready for a tf.compat.v1.Session."""
+    tf = _tf()
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(Path(path).read_bytes())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.compat.v1.import_graph_def(graph_def, name="")
+    return graph_def, graph
