@@ -581,3 +581,21 @@ def test_downloader_does_not_import_tensorflow_or_openvino(tmp_path):
             "print('IMPORTED', bad)\n") % str(SCRIPTS.parent)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "IMPORTED []" in result.stdout, result.stdout + result.stderr
+
+
+def test_connection_refused_is_retried_by_urllib3_then_reported(zoo, tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port on which nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    write_model(zoo, "down", [{"name": "d.bin", "data": b"x", "url": f"http://127.0.0.1:{port}/d.bin"}])
+    out = tmp_path / "out"
+    started = time.monotonic()
+    result = download(zoo, out, "--name", "down", "--num_attempts", "3")
+    assert result.returncode == 1
+    first, summary = error_lines(result)
+    assert f"http://127.0.0.1:{port}/d.bin: cannot connect: " in first and "(after 3 attempts)" in first
+    assert "Connection refused" in first
+    assert time.monotonic() - started >= 1.0  # back-off: the third try waited a second
+    assert summary == "modelzoo-downloader: failed: down" and not out.joinpath("public/down/d.bin").exists()

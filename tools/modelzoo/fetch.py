@@ -48,11 +48,12 @@ class CappedRetry(Retry):
 
 def make_session(num_attempts: int, pool_size: int = 10) -> requests.Session:
     """One session for all jobs: keep-alive connections, proxies from the environment
-    (HTTP_PROXY, HTTPS_PROXY, NO_PROXY; requests reads them), retries of 429 and 5xx
-    answers with back-off and Retry-After. Connection and body failures are retried by
-    Fetcher, which can resume them."""
+    (HTTP_PROXY, HTTPS_PROXY, NO_PROXY; requests reads them). urllib3's Retry retries what
+    happens before a response's body, with back-off: failed connections, timeouts waiting for
+    the headers, 429 and 5xx (honouring Retry-After). A body that breaks off is retried by
+    Fetcher, which resumes it with a Range request."""
     retry = CappedRetry(
-        total=None, connect=0, read=0, other=0, redirect=None,
+        total=num_attempts - 1, connect=num_attempts - 1, read=num_attempts - 1, other=0, redirect=None,
         status=num_attempts - 1, status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET"}),
         backoff_factor=BACKOFF_FACTOR, backoff_max=BACKOFF_MAX,
         respect_retry_after_header=True, raise_on_status=False,
@@ -139,7 +140,15 @@ class Fetcher:
             if verifier.size == size:
                 break
             try:
-                opened = self._open(url, verifier.size, size)
+                try:
+                    opened = self._open(url, verifier.size, size)
+                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+                        raise
+                    # urllib3's Retry has already made its attempts at this request
+                    raise TransferError(f"{url}: {_describe(exc, self.timeout)} "
+                                        f"(after {self.num_attempts} attempt{'s' if self.num_attempts != 1 else ''})"
+                                        ) from exc
                 try:
                     if opened.offset != verifier.size:  # server sent the whole file: start over
                         verifier, decoded = self._restart(partial, size, sha384)
@@ -155,7 +164,7 @@ class Fetcher:
                 if verifier.size == size or decoded is not None:
                     break  # an encoded body is complete when its stream ends without error
                 last_error = f"connection closed after {verifier.size} of {size} bytes"
-            except HTTPStatusError:
+            except (HTTPStatusError, TransferError):
                 raise
             except requests.exceptions.TooManyRedirects as exc:
                 raise DownloadError(f"{url}: redirect loop or more than {MAX_REDIRECTS} redirects") from exc
@@ -359,6 +368,7 @@ def _describe(exc: BaseException, timeout: float) -> str:
         if "IncompleteRead" in text or "Connection broken" in text or "prematurely" in text:
             return "connection broken before the whole file arrived"
     if isinstance(exc, requests.exceptions.ConnectionError):
-        reason = getattr(exc.args[0], "reason", None) if exc.args else None
-        return f"cannot connect: {reason or text}"
+        reason = str(getattr(exc.args[0], "reason", None) or text) if exc.args else text
+        errno_text = re.search(r"\[Errno -?\d+\] [^'\")]+", reason)
+        return f"cannot connect: {errno_text.group(0).strip() if errno_text else reason}"
     return text or type(exc).__name__
