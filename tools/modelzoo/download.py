@@ -167,6 +167,11 @@ class Downloader:
                 self._session = make_session(self.options.num_attempts, pool_size=max(10, self.options.jobs))
             return self._session
 
+    def _fetch(self, urls: list[str], partial: Path, file: ModelFile, label: str, progress) -> None:
+        fetcher = Fetcher(self._session_for_fetch(), timeout=self.options.timeout,
+                          num_attempts=self.options.num_attempts, cancel=self.cancel, progress=progress)
+        fetcher.fetch(urls, partial, file.size, file.sha384, label)
+
     def _temp_beside(self, dest: Path) -> Path:
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.part")
         with self._lock:
@@ -196,18 +201,14 @@ class Downloader:
             if dest.is_file() and file_matches(dest, file.size, file.sha384):
                 progress.finish(True, "present")
                 return
-            fetcher = Fetcher(None, timeout=self.options.timeout, num_attempts=self.options.num_attempts,
-                              cancel=self.cancel, progress=progress.update)
             urls = source_urls(model, file, self.options.mirrors)
             if self.cache is None:
                 tmp = self._temp_beside(dest)
-                fetcher.session = self._session_for_fetch()
-                fetcher.fetch(urls, tmp, file.size, file.sha384, label)
+                self._fetch(urls, tmp, file, label, progress.update)
                 self._place(tmp, dest)
                 progress.finish(True)
                 return
             sha = file.sha384
-            how = "downloaded"
             with self.cache.lock(sha):
                 tmp = self._temp_beside(dest)
                 had_blob = self.cache.blob_path(sha).exists()
@@ -219,16 +220,15 @@ class Downloader:
                     self.reporter.error(f"{self.prog}: warning: {label}: cache entry was corrupt; "
                                         "discarded, fetching again")
                 partial = self.cache.partial_path(sha)
-                fetcher.session = self._session_for_fetch()
                 try:
-                    fetcher.fetch(urls, partial, file.size, sha, label)
+                    self._fetch(urls, partial, file, label, progress.update)
                 except (ChecksumMismatchError, SizeMismatchError):
                     partial.unlink(missing_ok=True)  # wrong bytes are no prefix worth resuming
                     raise
                 blob = self.cache.add(sha, partial)
             copy_file(blob, tmp)
             self._place(tmp, dest)
-            progress.finish(True, how)
+            progress.finish(True)
         except BaseException:
             progress.finish(False)
             if tmp is not None:
