@@ -205,3 +205,39 @@ def test_without_the_convert_extra(tmp_path, zoo):
     assert "pip install 'modelzoo[convert]'" in one_error_line(result)
     result = run_tool("downloader", "--models_dir", zoo, "--print_all", env=env)
     assert result.returncode == 0 and result.stdout.split() == ["tiny"]
+
+
+def tiny_tf_model(path: Path, seed: int) -> None:
+    """A frozen TF graph with one convolution: quick to convert."""
+    tf = retinanet._tf()
+    graph = tf.Graph()
+    with graph.as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [1, 8, 8, 3], name="x")
+        kernel = tf.constant(np.random.default_rng(seed).standard_normal((3, 3, 3, 4)).astype(np.float32))
+        tf.nn.relu(tf.nn.conv2d(x, kernel, strides=1, padding="SAME"), name="y")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(graph.as_graph_def().SerializeToString(deterministic=True))
+
+
+def test_parallel_conversion_with_input_info_and_model_info(tmp_path, zoo, server):
+    dl = tmp_path / "dl"
+    for i in range(2):
+        pb = dl / "public" / f"tiny{i}" / "tiny.pb"
+        tiny_tf_model(pb, i)
+        server.add(f"/tiny{i}.pb", pb.read_bytes())
+        write_model(zoo, f"tiny{i}", [{"name": "tiny.pb", "data": pb.read_bytes(), "url": server.url(f"/tiny{i}.pb")}],
+                    framework="tf", model_optimizer_args=["--input_model=$dl_dir/tiny.pb", "--output=y"],
+                    input_info=[{"name": "x", "shape": [1, 8, 8, 3], "layout": "NHWC"}],
+                    model_info={"model_type": "tiny", "labels": ["a", "b"]})
+    ir = tmp_path / "ir"
+    dry = run_tool("converter", "--models_dir", zoo, "--all", "-d", dl, "-o", ir, "--dry_run")
+    assert "--input=x" in dry.stdout and "'--layout=x(NHWC)'" in dry.stdout
+    assert "'--input_shape=[1, 8, 8, 3]'" in dry.stdout
+    result = run_tool("converter", "--models_dir", zoo, "--all", "-d", dl, "-o", ir, "-j", "2", timeout=600)
+    assert result.returncode == 0, result.stderr
+    core = ov.Core()
+    for i in range(2):
+        for precision in ("FP32", "FP16"):
+            model = core.read_model(str(ir / f"public/tiny{i}/{precision}/tiny{i}.xml"))
+            assert list(model.inputs[0].get_shape()) == [1, 8, 8, 3]
+            assert model.get_rt_info(["model_info", "model_type"]).astype(str) == "tiny"

@@ -6,4 +6,5 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from modelzoo.cli.downloader import main  # noqa: E402
 
-sys.exit(main())
+if __name__ == "__main__":  # guarded: worker processes (converter -j) import this file again
+    sys.exit(main())
