@@ -88,7 +88,7 @@ class FileProgress:
         self._bar: tqdm | None = None
         reporter.emit("model_file_download_begin", model=model, model_file=model_file, size=size)
         if reporter.fmt == "text" and reporter.bars:
-            self._bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=model_file,
+            self._bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1000, desc=model_file,
                              file=reporter.out, leave=False, dynamic_ncols=True)
 
     def update(self, done: int) -> None:
