@@ -143,12 +143,8 @@ class Fetcher:
                 try:
                     opened = self._open(url, verifier.size, size)
                 except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-                        raise
                     # urllib3's Retry has already made its attempts at this request
-                    raise TransferError(f"{url}: {_describe(exc, self.timeout)} "
-                                        f"(after {self.num_attempts} attempt{'s' if self.num_attempts != 1 else ''})"
-                                        ) from exc
+                    raise TransferError(f"{url}: {_describe(exc, self.timeout)} {self._attempts()}") from exc
                 try:
                     if opened.offset != verifier.size:  # server sent the whole file: start over
                         verifier, decoded = self._restart(partial, size, sha384)
@@ -171,8 +167,7 @@ class Fetcher:
             except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, ConnectionError) as exc:
                 last_error = _describe(exc, self.timeout)
         else:
-            raise TransferError(f"{url}: {last_error} (after {self.num_attempts} attempt"
-                                f"{'s' if self.num_attempts != 1 else ''})")
+            raise TransferError(f"{url}: {last_error} {self._attempts()}")
         if decoded is not None and not verifier.matches() and decoded.verifier.matches():
             # The server compressed the body on the wire; the descriptor's checksum is of the
             # decoded file, so store that.
@@ -270,6 +265,9 @@ class Fetcher:
                 out.write(chunk)
                 verifier.update(chunk)
                 self.progress(verifier.size)
+
+    def _attempts(self) -> str:
+        return f"(after {self.num_attempts} attempt{'s' if self.num_attempts != 1 else ''})"
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
