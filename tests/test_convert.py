@@ -241,3 +241,50 @@ def test_parallel_conversion_with_input_info_and_model_info(tmp_path, zoo, serve
             model = core.read_model(str(ir / f"public/tiny{i}/{precision}/tiny{i}.xml"))
             assert list(model.inputs[0].get_shape()) == [1, 8, 8, 3]
             assert model.get_rt_info(["model_info", "model_type"]).astype(str) == "tiny"
+
+
+def test_same_ir_as_omz_converter(tmp_path, zoo, server):
+    """One conversion saved twice gives what omz_converter's two Model Optimizer runs give."""
+    pytest.importorskip("omz_tools")
+    import subprocess
+
+    dl = tmp_path / "dl"
+    pb = dl / "public" / "tiny" / "tiny.pb"
+    tiny_tf_model(pb, 7)
+    write_model(zoo, "tiny", [{"name": "tiny.pb", "data": pb.read_bytes(), "url": server.url("/tiny.pb")}],
+                framework="tf", model_optimizer_args=["--input_model=$dl_dir/tiny.pb", "--output=y",
+                                                      "--mean_values=[1,2,3]"],
+                input_info=[{"name": "x", "shape": [1, 8, 8, 3], "layout": "NHWC"}])
+    ours = run_tool("converter", "--models_dir", zoo, "--name", "tiny", "-d", dl, "-o", tmp_path / "ours",
+                    timeout=600)
+    assert ours.returncode == 0, ours.stderr
+    mo = shutil.which("mo", path=os.path.dirname(sys.executable))
+    peer = subprocess.run([sys.executable, "-m", "modelzoo.peer", "converter", str(zoo), "--name", "tiny", "-d",
+                           str(dl), "-o", str(tmp_path / "peer"), "--mo", mo], capture_output=True, text=True,
+                          timeout=600)
+    assert peer.returncode == 0, peer.stderr
+    x = np.random.default_rng(0).uniform(0, 255, (1, 8, 8, 3)).astype(np.float32)
+    for precision in ("FP32", "FP16"):
+        a = tmp_path / f"ours/public/tiny/{precision}/tiny.xml"
+        b = tmp_path / f"peer/public/tiny/{precision}/tiny.xml"
+        assert a.with_suffix(".bin").read_bytes() == b.with_suffix(".bin").read_bytes()
+        out_a = compiled(a)[1](x)[0]
+        out_b = compiled(b)[1](x)[0]
+        np.testing.assert_array_equal(out_a, out_b)
+
+
+def test_model_optimizer_runs_without_telemetry():
+    """openvino_telemetry forks from a thread to send usage data (a deadlock seen here while
+    TensorFlow was being imported): the Model Optimizer we run in-process, and any we start,
+    must use mo's no-op stub instead."""
+    import subprocess
+
+    from modelzoo.convert import child_env
+
+    code = ("from modelzoo.convert import disable_telemetry; disable_telemetry()\n"
+            "import openvino.tools.mo.convert_impl as c; print(c.tm.__name__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "openvino.tools.mo.utils.telemetry_stub", result.stderr
+    result = subprocess.run([sys.executable, "-c", "import openvino.tools.mo.convert_impl as c; print(c.tm.__name__)"],
+                            capture_output=True, text=True, timeout=120, env=child_env())
+    assert result.stdout.strip() == "openvino.tools.mo.utils.telemetry_stub", result.stderr

@@ -41,6 +41,21 @@ class ConvertOptions:
     dry_run: bool = False
 
 
+NO_TELEMETRY_DIR = Path(__file__).resolve().parent / "notelemetry"
+
+
+def disable_telemetry() -> None:
+    """No usage telemetry from Model Optimizer code in this process (see notelemetry/)."""
+    sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # import now raises ImportError
+
+
+def child_env() -> dict[str, str]:
+    """Environment for Model Optimizer subprocesses: the same, without telemetry."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NO_TELEMETRY_DIR), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def mo_package_dir(python: Path | None = None, mo: Path | None = None) -> Path:
     """The Model Optimizer's package folder ($mo_dir); its extensions ($mo_ext_dir) live there."""
     if mo is not None and str(mo).endswith(".py"):
@@ -55,7 +70,7 @@ def mo_package_dir(python: Path | None = None, mo: Path | None = None) -> Path:
                                     "(openvino-dev 2024.6)")
         return Path(next(iter(spec.submodule_search_locations)))
     result = subprocess.run([str(python), "-c", "import openvino.tools.mo as m, os; print(os.path.dirname(m.__file__))"],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, env=child_env())
     if result.returncode != 0:
         raise MissingExtraError(f"{python} cannot import openvino.tools.mo: {result.stderr.strip().splitlines()[-1:]}")
     return Path(result.stdout.strip())
@@ -116,6 +131,7 @@ def command_line(args: list[str]) -> str:
 def run_mo_in_process(args: list[str]):
     """Run the Model Optimizer on a command line, in this process; returns an openvino.Model.
     Its own log lines ([ ERROR ] ...) are printed as it prints them."""
+    disable_telemetry()
     try:
         from openvino.tools.mo.convert_impl import _convert
         from openvino.tools.mo.utils.cli_parser import get_all_cli_parser
@@ -126,7 +142,6 @@ def run_mo_in_process(args: list[str]):
     parse = parser.parse_args
     # mo's driver parses sys.argv; give it our arguments instead, through its own parser.
     parser.parse_args = lambda a=None, namespace=None: parse(args, namespace)  # type: ignore[method-assign]
-    os.environ.setdefault("OPENVINO_TELEMETRY_DISABLED", "1")
     ov_model, _ = _convert(parser, None, {}, False)
     if ov_model is None:
         raise ConversionError("the Model Optimizer failed (its messages are above)")
@@ -226,7 +241,7 @@ class Converter:
             else:
                 for p in precisions:
                     cmd = self.external_command(args, staging / p, p)
-                    if subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode != 0:
+                    if subprocess.run(cmd, stdin=subprocess.DEVNULL, env=child_env()).returncode != 0:
                         raise ConversionError(f"{model.name}: the Model Optimizer failed for {p} "
                                               "(its messages are above)")
             for p in precisions:
@@ -242,7 +257,7 @@ class Converter:
         self.say(f"{dry}{what} command: {command_line(cmd)}")
         if dry:
             return
-        if subprocess.run(cmd, stdin=subprocess.DEVNULL).returncode != 0:
+        if subprocess.run(cmd, stdin=subprocess.DEVNULL, env=child_env()).returncode != 0:
             raise ConversionError(f"{what} failed: {command_line(cmd)}")
 
     def _pre_convert(self, model: Model, variables: dict[str, str], dry: str) -> None:

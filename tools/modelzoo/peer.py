@@ -26,8 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) < 2 or argv[0] not in TOOLS:
         print(f"usage: python -m modelzoo.peer {{{','.join(TOOLS)}}} MODELS_ROOT [args...]", file=sys.stderr)
         return 2
-    os.environ.setdefault("OPENVINO_TELEMETRY_DISABLED", "1")  # nothing may phone home from a test
     import importlib
+
+    from .convert import child_env, disable_telemetry
+
+    # Nothing may phone home from a benchmark or a test, here or in the mo processes it starts.
+    disable_telemetry()
+    os.environ.update(child_env())
 
     import omz_tools._common as common
 
