@@ -191,3 +191,20 @@ stages_order:
     result = run_tool("info_dumper", "--models_dir", zoo, "--all")
     assert result.returncode == 2
     assert "stages_order[2]: no stage folder combo-postproc/model.yml" in one_error_line(result)
+
+
+@pytest.mark.skipif(not __import__("yaml").__with_libyaml__, reason="PyYAML without libyaml has one loader only")
+def test_libyaml_and_pure_python_loaders_agree(tmp_path, monkeypatch):
+    """With libyaml the loader parses in C; without it, in Python. Same verdicts either way."""
+    import modelzoo.descriptor as descriptor
+
+    verdicts = {}
+    for fast in (True, False):
+        monkeypatch.setattr(descriptor, "_LIBYAML", fast)
+        for case, (text, _, _) in sorted(BROKEN.items()) + [("good", (GOOD, None, None))]:
+            zoo = _zoo_with(tmp_path / f"{case}-{fast}", text)
+            try:
+                verdicts.setdefault(case, []).append(load_model(zoo / "public/broken-model/model.yml", zoo).files)
+            except DescriptorError as exc:
+                verdicts.setdefault(case, []).append((exc.key, exc.problem))
+    assert all(a == b for a, b in verdicts.values()), verdicts
