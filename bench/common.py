@@ -42,9 +42,24 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float]
     return float(seconds), int(kb) / 1024
 
 
-def median_time(cmds: list[list[str]], repeat: int, before=None) -> tuple[float, float]:
-    """Median wall time and max peak RSS of running `cmds` (one after the other) `repeat` times;
-    `before()` runs ahead of each repetition, untimed (e.g. to clear the output folder)."""
+class Timing(float):
+    """A median wall time (the float) that also remembers the fastest run."""
+
+    best: float
+
+    def __new__(cls, times: list[float]) -> "Timing":
+        value = super().__new__(cls, statistics.median(times))
+        value.best = min(times)
+        return value
+
+    def __str__(self) -> str:
+        return f"{float(self):.2f} s (best {self.best:.2f})"
+
+
+def median_time(cmds: list[list[str]], repeat: int, before=None) -> tuple[Timing, float]:
+    """Median (and best) wall time and max peak RSS of running `cmds` (one after the other)
+    `repeat` times; `before()` runs ahead of each repetition, untimed (e.g. to clear the
+    output folder)."""
     times, peaks = [], []
     for _ in range(repeat):
         if before:
@@ -56,7 +71,7 @@ def median_time(cmds: list[list[str]], repeat: int, before=None) -> tuple[float,
             peak = max(peak, p)
         times.append(total)
         peaks.append(peak)
-    return statistics.median(times), max(peaks)
+    return Timing(times), max(peaks)
 
 
 @contextmanager

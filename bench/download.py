@@ -72,11 +72,14 @@ def main() -> int:
         t_curl, _ = median_time([["curl", "-sS", "-o", str(work / "curl.bin"), f"{url}/big.bin"],
                                  ["sha384sum", str(work / "curl.bin")]], args.repeat)
         t_peer, rss_peer = median_time([peer("downloader", zoo_big) + sel], args.repeat, clean)
-    results.update(big_ours=t_ours, big_curl_sha=t_curl, big_peer=t_peer, rss_ours_mb=rss_ours, rss_peer_mb=rss_peer)
-    report("one 150 MB file (median of %d)" % args.repeat, [
-        ("modelzoo", f"{t_ours:.2f} s"),
-        ("curl -o + sha384sum", f"{t_curl:.2f} s   ratio ours/curl+sha = {t_ours / t_curl:.2f}  (target <= 1.05)"),
-        ("omz_downloader", f"{t_peer:.2f} s   speed-up over omz = {t_peer / t_ours:.2f}x  (target >= 1.5x)"),
+    results.update(big_ours=t_ours, big_curl_sha=t_curl, big_peer=t_peer, rss_ours_mb=rss_ours, rss_peer_mb=rss_peer,
+                   big_ours_best=t_ours.best, big_curl_sha_best=t_curl.best, big_peer_best=t_peer.best)
+    report("one 150 MB file (median of %d runs, and the best run)" % args.repeat, [
+        ("modelzoo", f"{t_ours}"),
+        ("curl -o + sha384sum", f"{t_curl}   ratio ours/curl+sha = {t_ours / t_curl:.2f} "
+                                f"(best/best {t_ours.best / t_curl.best:.2f}; target <= 1.05)"),
+        ("omz_downloader", f"{t_peer}   speed-up over omz = {t_peer / t_ours:.2f}x "
+                           f"(best/best {t_peer.best / t_ours.best:.2f}x; target >= 1.5x)"),
         ("peak RSS modelzoo", f"{rss_ours:.0f} MB  (target < 100 MB)"),
         ("peak RSS omz_downloader", f"{rss_peer:.0f} MB"),
     ])
@@ -96,11 +99,13 @@ def main() -> int:
         t_warm, _ = median_time([ours("downloader") + ["--models_dir", str(zoo), *sel, "--cache_dir", str(cache)]],
                                 args.repeat, clean)
         warm_requests = request_count(url) - before
-    results.update(small_ours=t_ours, small_peer=t_peer, warm_ours=t_warm, warm_requests=warm_requests)
-    report("200 files of 1 MB, 20 ms latency, -j 8 (median of %d)" % args.repeat, [
-        ("modelzoo", f"{t_ours:.2f} s"),
-        ("omz_downloader", f"{t_peer:.2f} s   speed-up over omz = {t_peer / t_ours:.2f}x  (target >= 1.5x)"),
-        ("modelzoo, warm cache", f"{t_warm:.2f} s, {warm_requests} HTTP requests in {args.repeat} runs (target 0)"),
+    results.update(small_ours=t_ours, small_peer=t_peer, warm_ours=t_warm, warm_requests=warm_requests,
+                   small_ours_best=t_ours.best, small_peer_best=t_peer.best)
+    report("200 files of 1 MB, 20 ms latency, -j 8 (median of %d runs, and the best run)" % args.repeat, [
+        ("modelzoo", f"{t_ours}"),
+        ("omz_downloader", f"{t_peer}   speed-up over omz = {t_peer / t_ours:.2f}x "
+                           f"(best/best {t_peer.best / t_ours.best:.2f}x; target >= 1.5x)"),
+        ("modelzoo, warm cache", f"{t_warm}, {warm_requests} HTTP requests in {args.repeat} runs (target 0)"),
     ])
     dump_json(args.json, results)
     if not args.workdir:

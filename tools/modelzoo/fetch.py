@@ -28,7 +28,7 @@ from .errors import (
     SizeMismatchError,
     TransferError,
 )
-from .verify import StreamVerifier
+from .verify import BackgroundHashing, StreamVerifier
 
 CHUNK = 1 << 20
 MAX_REDIRECTS = 10
@@ -248,7 +248,7 @@ class Fetcher:
 
     def _stream(self, chunks: Iterator[bytes], partial: Path, verifier: StreamVerifier,
                 decoded: "_Decoder | None", what: str) -> None:
-        with _writing(partial, "ab") as out:
+        with _writing(partial, "ab") as out, BackgroundHashing(verifier) as hasher:
             for chunk in chunks:
                 self._check_cancel()
                 if not chunk:
@@ -263,7 +263,7 @@ class Fetcher:
                     if len(chunk) > room and decoded.verifier.too_long:
                         raise SizeMismatchError(what, verifier.expected_size, verifier.size + len(chunk), more=True)
                 out.write(chunk)
-                verifier.update(chunk)
+                hasher.update(chunk)
                 self.progress(verifier.size)
 
     def _attempts(self) -> str:
