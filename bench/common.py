@@ -7,7 +7,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path

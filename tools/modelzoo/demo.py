@@ -68,7 +68,7 @@ def draw(picture: np.ndarray, dets: np.ndarray, names: list[str], path: Path, ti
     img = Image.fromarray(picture[:, :, ::-1].copy())
     pen = ImageDraw.Draw(img)
     palette = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180)]
-    for i, d in enumerate(dets[:top]):
+    for d in dets[:top]:
         label = int(d[1])
         color = palette[label % len(palette)]
         x1, y1, x2, y2 = (float(v) for v in d[3:7])
