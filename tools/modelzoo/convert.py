@@ -15,7 +15,6 @@ import shutil
 import string
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -173,17 +172,15 @@ class Converter:
         self.options = options
         self.say = say
         self.mo_dir = mo_package_dir(options.python, options.mo)
-        self.timings: dict[str, float] = {}
 
     def precisions_for(self, model: Model) -> list[str]:
         return [p for p in IR_PRECISIONS if p in model.precisions and p in self.options.precisions]
 
-    def plan(self, model: Model) -> tuple[list[str], list[str]]:
+    def plan(self, model: Model, variables: dict[str, str]) -> tuple[list[str], list[str]]:
         """(mo arguments, precisions) for a model, or ([], []) when there is nothing to convert."""
         precisions = self.precisions_for(model)
         if model.mo_args is None or not precisions:
             return [], []
-        variables = template_variables(model, self.options, self.mo_dir)
         framework = "onnx" if model.conversion_to_onnx_args else model.framework
         extra = list(self.options.extra_mo_args)
         if self.options.mo is None:
@@ -199,13 +196,13 @@ class Converter:
 
     def convert(self, model: Model) -> None:
         """Convert one (leaf) model; raises ConversionError on failure."""
-        args, precisions = self.plan(model)
+        opts = self.options
+        variables = template_variables(model, opts, self.mo_dir)
+        args, precisions = self.plan(model, variables)
         if not args:
             why = "no conversion defined (already IR)" if model.mo_args is None else "no requested precision"
             self.say(f"skipped {model.name}: {why}")
             return
-        opts = self.options
-        variables = template_variables(model, opts, self.mo_dir)
         target = opts.output_dir / model.subdirectory
         # Output is staged here and renamed into place; a fixed name, so that the command a dry
         # run prints is the one a real run executes.
@@ -227,17 +224,13 @@ class Converter:
         shutil.rmtree(staging, ignore_errors=True)  # what an interrupted run left
         staging.mkdir(parents=True)
         try:
-            started = time.monotonic()
             if opts.mo is None:
                 ov_model = run_mo_in_process(args)
-                self.timings["mo"] = time.monotonic() - started
                 _set_model_info(ov_model, model)
                 import openvino as ov
 
                 for p in precisions:  # FP32 first: saving FP16 must not touch what FP32 saves
-                    t = time.monotonic()
                     ov.save_model(ov_model, str(staging / p / f"{model.name}.xml"), compress_to_fp16=(p == "FP16"))
-                    self.timings[f"save {p}"] = time.monotonic() - t
             else:
                 for p in precisions:
                     cmd = self.external_command(args, staging / p, p)

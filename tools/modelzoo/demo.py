@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .loopback import LoopbackServer
+from .reference.scene import letterbox
 from .reference.zoo import MODEL_SUBDIR, PB_NAME, write_reference_zoo
 from .resources import demo_picture_path, read_class_names
 from .verify import file_digest
@@ -38,12 +39,6 @@ def _run(step: str, args: list[str], timings: dict[str, float]) -> None:
         sys.exit(f"demo: step '{step}' failed with exit code {result.returncode}")
 
 
-def _letterbox(image: np.ndarray, side: int) -> tuple[np.ndarray, float]:
-    from .reference.scene import letterbox
-
-    return letterbox(image, side)
-
-
 def detect(xml: Path, picture: np.ndarray, side: int, hint: str | None) -> tuple[np.ndarray, float, float]:
     """Run the IR on a BGR picture; returns detections [N, 7] in picture pixels, and the times."""
     import openvino as ov
@@ -53,7 +48,7 @@ def detect(xml: Path, picture: np.ndarray, side: int, hint: str | None) -> tuple
     config = {"INFERENCE_PRECISION_HINT": hint} if hint else {}
     model = core.compile_model(str(xml), "CPU", config)
     compile_time = time.monotonic() - started
-    padded, scale = _letterbox(picture, side)
+    padded, scale = letterbox(picture, side)
     started = time.monotonic()
     out = model(padded[None].astype(np.float32))[0][0, 0]
     infer_time = time.monotonic() - started

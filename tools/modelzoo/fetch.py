@@ -28,7 +28,7 @@ from .errors import (
     SizeMismatchError,
     TransferError,
 )
-from .verify import BackgroundHashing, StreamVerifier
+from .verify import BackgroundHashing, StreamVerifier, feed_file
 
 CHUNK = 1 << 20
 MAX_REDIRECTS = 10
@@ -183,8 +183,7 @@ class Fetcher:
             have = 0
         if 0 < have <= size:
             with open(partial, "rb") as f:
-                while chunk := f.read(CHUNK):
-                    verifier.update(chunk)
+                feed_file(verifier, f)
         elif have > size:
             return self._restart(partial, size, sha384)
         return verifier, None

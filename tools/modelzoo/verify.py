@@ -88,8 +88,9 @@ def feed_file(verifier: StreamVerifier, src: BinaryIO, dst: BinaryIO | None = No
 def verify_file(path: Path, size: int, sha384: str, what: str | None = None) -> None:
     """Raise SizeMismatchError/ChecksumMismatchError unless the file at path is exactly the expected one."""
     verifier = StreamVerifier(size, sha384)
-    if path.stat().st_size != size:
-        raise SizeMismatchError(what or str(path), size, path.stat().st_size)
+    on_disk = path.stat().st_size
+    if on_disk != size:
+        raise SizeMismatchError(what or str(path), size, on_disk)
     with open(path, "rb") as f:
         feed_file(verifier, f)
     verifier.check(what or str(path))
@@ -105,10 +106,7 @@ def file_matches(path: Path, size: int, sha384: str) -> bool:
 
 def file_digest(path: Path) -> tuple[int, str]:
     """(size, SHA-384 hex) of a file, for writing descriptors."""
-    h = hashlib.sha384()
-    size = 0
+    verifier = StreamVerifier(path.stat().st_size, "")
     with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return size, h.hexdigest()
+        feed_file(verifier, f)
+    return verifier.size, verifier.hexdigest()
