@@ -28,7 +28,7 @@ def ours(tool: str) -> list[str]:
 
 
 def peer(tool: str, models_root: Path) -> list[str]:
-    return [PY, "-m", "modelzoo.peer", tool, str(models_root)]
+    return [PY, "-m", "modelzoo.devtools.peer", tool, str(models_root)]
 
 
 def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
@@ -77,7 +77,7 @@ def median_time(cmds: list[list[str]], repeat: int, before=None) -> tuple[Timing
 def loopback(root: Path, latency: float = 0.0) -> Iterator[str]:
     """A loopback file server in its own process (so it does not share a CPU core's GIL with
     what is measured); yields its base URL."""
-    proc = subprocess.Popen([PY, "-m", "modelzoo.loopback", "--root", str(root), "--latency", str(latency)],
+    proc = subprocess.Popen([PY, "-m", "modelzoo.devtools.loopback", "--root", str(root), "--latency", str(latency)],
                             stdout=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()

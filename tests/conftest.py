@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
-from modelzoo.loopback import LoopbackServer  # noqa: E402
+from modelzoo.devtools.loopback import LoopbackServer  # noqa: E402
 
 SCRIPTS = REPO / "tools" / "downloader"
 

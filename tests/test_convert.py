@@ -16,7 +16,7 @@ from conftest import one_error_line, run_tool, sha384, write_model
 pytest.importorskip("openvino.tools.mo", reason="needs the 'convert' extra")
 import openvino as ov  # noqa: E402
 
-from modelzoo.loopback import LoopbackServer  # noqa: E402
+from modelzoo.devtools.loopback import LoopbackServer  # noqa: E402
 from modelzoo.reference import postprocess, retinanet  # noqa: E402
 from modelzoo.reference.zoo import PB_NAME, write_reference_zoo  # noqa: E402
 
@@ -259,7 +259,7 @@ def test_same_ir_as_omz_converter(tmp_path, zoo, server):
                     timeout=600)
     assert ours.returncode == 0, ours.stderr
     mo = shutil.which("mo", path=os.path.dirname(sys.executable))
-    peer = subprocess.run([sys.executable, "-m", "modelzoo.peer", "converter", str(zoo), "--name", "tiny", "-d",
+    peer = subprocess.run([sys.executable, "-m", "modelzoo.devtools.peer", "converter", str(zoo), "--name", "tiny", "-d",
                            str(dl), "-o", str(tmp_path / "peer"), "--mo", mo], capture_output=True, text=True,
                           timeout=600)
     assert peer.returncode == 0, peer.stderr

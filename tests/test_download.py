@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import SCRIPTS, run_tool, sha384, write_model
 
-from modelzoo.loopback import Fault
+from modelzoo.devtools.loopback import Fault
 
 MB = 1 << 20
 
@@ -561,7 +561,7 @@ def test_json_events_match_omz_downloader(server, zoo, tmp_path):
         return [e for e in map(json.loads, stdout.splitlines()) if e["$type"] != "model_file_download_progress"]
 
     ours = download(zoo, tmp_path / "ours", "--name", "ev", "--progress_format", "json")
-    peer = subprocess.run([sys.executable, "-m", "modelzoo.peer", "downloader", str(zoo), "--name", "ev",
+    peer = subprocess.run([sys.executable, "-m", "modelzoo.devtools.peer", "downloader", str(zoo), "--name", "ev",
                            "-o", str(tmp_path / "peer"), "--progress_format", "json"],
                           capture_output=True, text=True, timeout=120)
     assert ours.returncode == 0 and peer.returncode == 0, (ours.stderr, peer.stderr)

@@ -14,7 +14,7 @@ from modelzoo.errors import DescriptorError
 from modelzoo.info import model_info
 
 pytest.importorskip("omz_tools")
-from modelzoo.peer import omz_models_root  # noqa: E402
+from modelzoo.devtools.peer import omz_models_root  # noqa: E402
 
 # Deliberate differences, each explained in docs/compatibility.md.
 EXPECTED_REJECTIONS = {
@@ -26,7 +26,7 @@ EXPECTED_REJECTIONS = {
 @pytest.fixture(scope="module")
 def peer_infos():
     root = omz_models_root()
-    result = subprocess.run([sys.executable, "-m", "modelzoo.peer", "info_dumper", str(root), "--all"],
+    result = subprocess.run([sys.executable, "-m", "modelzoo.devtools.peer", "info_dumper", str(root), "--all"],
                             capture_output=True, text=True, timeout=300, check=True)
     return {m["name"]: m for m in json.loads(result.stdout)}
 

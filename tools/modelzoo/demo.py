@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .loopback import LoopbackServer
+from .devtools.loopback import LoopbackServer
 from .reference.scene import letterbox
 from .reference.zoo import MODEL_SUBDIR, PB_NAME, write_reference_zoo
 from .resources import demo_picture_path, read_class_names

@@ -1,7 +1,7 @@
 """Run Open Model Zoo's own tools (package omz_tools, from openvino-dev) on any models root.
 
 Benchmarks and compatibility tests compare modelzoo with them on the same descriptors:
-    python -m modelzoo.peer {downloader,converter,info_dumper} MODELS_ROOT [tool arguments...]
+    python -m modelzoo.devtools.peer {downloader,converter,info_dumper} MODELS_ROOT [tool arguments...]
 omz_tools reads its zoo from omz_tools._common.MODEL_ROOT; this sets it and runs the tool.
 """
 
@@ -24,11 +24,11 @@ def omz_models_root() -> Path:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 2 or argv[0] not in TOOLS:
-        print(f"usage: python -m modelzoo.peer {{{','.join(TOOLS)}}} MODELS_ROOT [args...]", file=sys.stderr)
+        print(f"usage: python -m modelzoo.devtools.peer {{{','.join(TOOLS)}}} MODELS_ROOT [args...]", file=sys.stderr)
         return 2
     import importlib
 
-    from .convert import child_env, disable_telemetry
+    from ..convert import child_env, disable_telemetry
 
     # Nothing may phone home from a benchmark or a test, here or in the mo processes it starts.
     disable_telemetry()

@@ -5,7 +5,7 @@ real servers have (dropped connections, stalls, 5xx, 429 with Retry-After, ignor
 gzip on the wire, redirect chains and loops, slow chunks). Benchmarks and the offline demo
 run it as a process:
 
-    python -m modelzoo.loopback --root DIR [--latency SECONDS]
+    python -m modelzoo.devtools.loopback --root DIR [--latency SECONDS]
 
 which prints its base URL on the first line of stdout and serves DIR until stopped.
 It only ever binds the loopback address.
@@ -274,7 +274,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modelzoo.loopback",
+    parser = argparse.ArgumentParser(prog="python -m modelzoo.devtools.loopback",
                                      description="Serve a folder on 127.0.0.1 (for benchmarks and the offline demo).")
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
