@@ -47,7 +47,7 @@ def test_list_file(small_zoo, tmp_path):
 def test_unknown_name_suggests_closest(small_zoo, tmp_path, tool):
     out = tmp_path / "out"
     result = run_tool(tool, "--models_dir", small_zoo, "--name", "beta,gama-tf", "-o", out)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a usage error, as the README says
     line = one_error_line(result)
     assert "no model matches 'gama-tf'" in line and "closest: gamma-tf" in line
     assert not out.exists()  # nothing downloaded, not even the good name
@@ -55,7 +55,7 @@ def test_unknown_name_suggests_closest(small_zoo, tmp_path, tool):
 
 def test_unknown_name_info(small_zoo):
     result = run_tool("info_dumper", "--models_dir", small_zoo, "--name", "zzz*")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert one_error_line(result) == f"modelzoo-info: error: no model matches 'zzz*' in {small_zoo}"
 
 
@@ -75,9 +75,9 @@ def test_broken_descriptor_of_unselected_model_does_not_matter(small_zoo):
 
 def test_missing_list_file_and_models_dir(small_zoo, tmp_path):
     result = run_tool("info_dumper", "--models_dir", small_zoo, "--list", tmp_path / "nope.lst")
-    assert result.returncode == 1 and "cannot read model list" in one_error_line(result)
+    assert result.returncode == 2 and "cannot read model list" in one_error_line(result)
     result = run_tool("info_dumper", "--models_dir", tmp_path / "nowhere", "--all")
-    assert result.returncode == 1 and "does not exist" in one_error_line(result)
+    assert result.returncode == 2 and "does not exist" in one_error_line(result)
 
 
 def test_unknown_precision_is_a_usage_error(small_zoo):

@@ -26,11 +26,14 @@ class DescriptorError(ModelzooError):
 
 
 class SelectionError(ModelzooError):
-    """A name or pattern that matches no model, or a bad selection on the command line."""
+    """A name or pattern that matches no model, or a bad selection on the command line: a usage
+    error, like a bad flag."""
+
+    exit_code = 2
 
 
 class UnknownPrecisionError(SelectionError):
-    exit_code = 2
+    """--precisions names a precision no descriptor can have."""
 
 
 class DownloadError(ModelzooError):
@@ -61,11 +64,15 @@ class ChecksumMismatchError(DownloadError):
         super().__init__(f"{what}: SHA-384 mismatch: expected {expected}, got {actual}")
 
 
-class DiskFullError(DownloadError):
-    """ENOSPC while writing: retrying cannot help."""
+class FileSystemError(ModelzooError):
+    """Writing, renaming or creating something on disk failed (see fsio.fs_error)."""
 
 
-class OutputNotWritableError(DownloadError):
+class DiskFullError(FileSystemError):
+    """ENOSPC or a quota while writing: retrying cannot help, and no other source would either."""
+
+
+class OutputNotWritableError(FileSystemError):
     """The output or cache folder cannot be written (permissions, read-only file system)."""
 
 
@@ -88,4 +95,6 @@ class MissingExtraError(ModelzooError):
 
 
 class Interrupted(ModelzooError):
+    """Ctrl-C or SIGTERM: temporaries were removed (the cache keeps resumable partials)."""
+
     exit_code = 130
