@@ -1,0 +1,259 @@
+"""Nothing half-written: the one home of every write that ends at a path a user sees.
+
+Rules this module enforces for the whole project:
+
+- A final path only ever receives a complete file or folder, by rename (``os.replace``) from a
+  temporary beside it, so a crash, a full disk or Ctrl-C leaves the old content or nothing.
+- Every temporary is registered in :data:`TEMPORARIES` while it exists; on Ctrl-C / SIGTERM the
+  CLI calls ``TEMPORARIES.remove_all()``, which waits for a rename in progress, removes what is
+  left and refuses new temporaries from then on.
+- Writes are unbuffered and every ``write`` and ``close`` is checked, so bytes counted by a caller
+  are bytes the kernel accepted; the size on disk is checked again before a rename.
+- ``OSError`` becomes one of our errors with a path in its message (:func:`fs_error`).
+
+Example::
+
+    with fsio.temporary_beside(dest) as tmp:      # .dest.<random>.part, registered
+        with fsio.Writer(tmp) as out:
+            out.write(data)
+        fsio.place(tmp, dest, size=len(data))      # checked, then renamed
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .errors import DiskFullError, FileSystemError, Interrupted, OutputNotWritableError
+
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def fs_error(path: Path | str, exc: OSError, action: str = "write") -> FileSystemError:
+    """The named error for a failed file-system operation on ``path`` (never the OSError's own
+    file name: shutil and sendfile may name the other end of a copy)."""
+    if exc.errno in _FULL:
+        return DiskFullError(f"no space left on device while trying to {action} {path}")
+    if exc.errno in _NOT_WRITABLE:
+        return OutputNotWritableError(f"cannot {action} {path}: {exc.strerror or exc}")
+    return FileSystemError(f"cannot {action} {path}: {exc.strerror or exc}")
+
+
+class Temporaries:
+    """The temporary files and folders of this process that a cancellation must remove.
+
+    ``critical()`` is held around renames that move things into place, so that ``remove_all``
+    never runs in the middle of one (it would delete the old copy of a folder being swapped).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._paths: set[Path] = set()
+        self._closed = False
+
+    def add(self, path: Path) -> Path:
+        with self._lock:
+            if self._closed:
+                raise Interrupted("interrupted")
+            self._paths.add(Path(path))
+        return path
+
+    def discard(self, path: Path) -> None:
+        with self._lock:
+            self._paths.discard(Path(path))
+
+    @contextmanager
+    def critical(self) -> Iterator[None]:
+        with self._lock:
+            if self._closed:
+                raise Interrupted("interrupted")
+            yield
+
+    def remove_all(self) -> None:
+        """Remove every registered temporary; later ``add`` or ``critical`` raise Interrupted."""
+        with self._lock:
+            self._closed = True
+            paths, self._paths = sorted(self._paths, reverse=True), set()
+        for path in paths:
+            remove(path)
+
+    def reopen(self) -> None:
+        """For in-process callers (tests, a long-lived program) after a cancelled run."""
+        with self._lock:
+            self._closed = False
+
+    def __contains__(self, path: Path) -> bool:
+        with self._lock:
+            return Path(path) in self._paths
+
+
+TEMPORARIES = Temporaries()
+
+
+def remove(path: Path) -> None:
+    """Remove a file, link or folder tree if it exists; never raises."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def makedirs(path: Path) -> None:
+    """mkdir -p, with our error names."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fs_error(path, exc, "create folder") from exc
+
+
+def temp_name(dest: Path, suffix: str = ".part") -> Path:
+    """A unique hidden name beside ``dest`` (same folder, so a rename is atomic)."""
+    return dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}{suffix}")
+
+
+@contextmanager
+def temporary_beside(dest: Path, suffix: str = ".part") -> Iterator[Path]:
+    """A registered temporary path beside ``dest``; whatever is left there when the block ends
+    (moved into place or not) is removed."""
+    tmp = TEMPORARIES.add(temp_name(dest, suffix))
+    try:
+        yield tmp
+    finally:
+        remove(tmp)
+        TEMPORARIES.discard(tmp)
+
+
+@contextmanager
+def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
+    """A registered, uniquely named folder inside ``parent`` (so each run, process or thread has
+    its own), removed with everything in it when the block ends."""
+    makedirs(parent)
+    try:
+        path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    except OSError as exc:
+        raise fs_error(parent, exc, "create a staging folder in") from exc
+    TEMPORARIES.add(path)
+    try:
+        yield path
+    finally:
+        remove(path)
+        TEMPORARIES.discard(path)
+
+
+class Writer:
+    """Appends or writes to a file without a user-space buffer: each ``write`` returns only when
+    the kernel has taken every byte, and an error from ``close`` is never swallowed, so a caller
+    that counts or hashes what it wrote counts what is on disk."""
+
+    def __init__(self, path: Path, mode: str = "wb") -> None:
+        if mode not in ("wb", "ab", "r+b"):
+            raise ValueError(mode)
+        self.path = path
+        try:
+            self._f = open(path, mode, buffering=0)
+        except OSError as exc:
+            raise fs_error(path, exc) from exc
+
+    def write(self, data: bytes | memoryview) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                n = self._f.write(view)
+                view = view[n:]
+        except OSError as exc:
+            raise fs_error(self.path, exc) from exc
+
+    def seek(self, offset: int) -> None:
+        self._f.seek(offset)
+
+    def close(self) -> None:
+        try:
+            self._f.close()
+        except OSError as exc:
+            raise fs_error(self.path, exc) from exc
+
+    def __enter__(self) -> "Writer":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # A failed close must surface even while another exception is in flight: the caller
+        # may otherwise trust bytes it counted. Raising here chains the first one.
+        self.close()
+
+
+def write_bytes(dest: Path, data: bytes, *, like: Path | None = None) -> None:
+    """Replace ``dest`` by ``data`` atomically (the mode bits of ``like`` kept, if given)."""
+    with temporary_beside(dest, ".tmp") as tmp:
+        with Writer(tmp) as out:
+            out.write(data)
+        if like is not None:
+            try:
+                shutil.copymode(like, tmp)
+            except OSError as exc:
+                raise fs_error(tmp, exc) from exc
+        place(tmp, dest, size=len(data))
+
+
+def check_size(path: Path, size: int) -> None:
+    """The file on disk holds exactly ``size`` bytes (what a verifier counted reached the disk)."""
+    try:
+        on_disk = path.stat().st_size
+    except OSError as exc:
+        raise fs_error(path, exc, "read") from exc
+    if on_disk != size:
+        raise FileSystemError(f"{path}: {on_disk} bytes on disk after writing {size}; not moved into place")
+
+
+def place(tmp: Path, dest: Path, *, size: int | None = None) -> None:
+    """Rename a complete temporary file onto ``dest`` (atomic); with ``size``, the file on disk
+    is checked first."""
+    if size is not None:
+        check_size(tmp, size)
+    with TEMPORARIES.critical():
+        try:
+            os.replace(tmp, dest)
+        except OSError as exc:
+            raise fs_error(dest, exc, "move into place") from exc
+        TEMPORARIES.discard(tmp)
+
+
+def swap_in(pairs: list[tuple[Path, Path]]) -> None:
+    """Put every staged file or folder at its final path, all or none: the old entries are
+    renamed aside first, and any failure puts back exactly what was there before. Only renames
+    within one folder are used, so nothing is copied and nothing is left half-moved."""
+    with TEMPORARIES.critical():
+        aside: list[tuple[Path, Path]] = []  # (final, where its old content now is)
+        done: list[tuple[Path, Path]] = []  # (staged, final) already moved in
+        try:
+            for staged, final in pairs:
+                if final.exists() or final.is_symlink():
+                    old = temp_name(final, ".old")
+                    os.replace(final, old)
+                    aside.append((final, old))
+                os.replace(staged, final)
+                done.append((staged, final))
+        except OSError as exc:
+            for staged, final in reversed(done):
+                try:
+                    os.replace(final, staged)
+                except OSError:
+                    remove(final)
+            for final, old in reversed(aside):
+                try:
+                    os.replace(old, final)
+                except OSError:
+                    pass
+            raise fs_error(final, exc, "move into place") from exc
+        for _, old in aside:
+            remove(old)
