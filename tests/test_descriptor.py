@@ -37,7 +37,6 @@ license: https://example.com/LICENSE
 
 # (what to change, expected key path, expected words)
 BROKEN = {
-    "unknown key": (GOOD + "colour: blue\n", "colour", "unknown key"),
     "wrong type": (GOOD.replace("size: 10", "size: '10'"), "files[0].size", "expected a non-negative integer"),
     "negative size": (GOOD.replace("size: 10", "size: -1"), "files[0].size", "got -1"),
     "bad checksum": (GOOD.replace(CHECKSUM, "abc", 1), "files[0].checksum", "expected 96 hex digits"),
@@ -99,13 +98,85 @@ def test_broken_descriptor_is_one_line_naming_file_and_key(tmp_path, case):
         assert info.value.key == key
     assert words in info.value.problem
 
+    # by default the model fails (one error line, then the failure summary), exit 1
     result = run_tool("info_dumper", "--models_dir", zoo, "--name", "broken-model")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    error, summary = result.stderr.splitlines()
+    prefix = f"modelzoo-info: error: {config}: " + (f"{key}: " if key else "")
+    assert error.startswith(prefix), error
+    assert words in error
+    assert summary == "modelzoo-info: failed: broken-model"
+    assert json.loads(result.stdout) == []
+
+    # --strict refuses the run as a whole: one line, exit 2, nothing on stdout
+    result = run_tool("info_dumper", "--models_dir", zoo, "--name", "broken-model", "--strict")
     assert result.returncode == 2
     line = one_error_line(result)
-    prefix = f"modelzoo-info: error: {config}: " + (f"{key}: " if key else "")
-    assert line.startswith(prefix), line
-    assert words in line
+    assert line.startswith(prefix) and words in line, line
     assert result.stdout == ""
+
+
+UNKNOWN_KEYS = {
+    # where, replaced by what, the key path named in the warning
+    "top level": ("license: https://example.com/LICENSE\n", "license: https://example.com/LICENSE\ncolour: blue\n",
+                  "colour"),
+    "in a file": ("    source: https://example.com/model.pb\n",
+                  "    source: https://example.com/model.pb\n    oroginal_source: https://example.com/o.pb\n",
+                  "files[0].oroginal_source"),
+    "in a step": ("    format: gztar\n", "    format: gztar\n    strip: 1\n", "postprocessing[0].strip"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNKNOWN_KEYS))
+def test_unknown_key_is_a_warning_and_strict_refuses_it(tmp_path, case):
+    old, new, key = UNKNOWN_KEYS[case]
+    assert old in GOOD
+    zoo = _zoo_with(tmp_path, GOOD.replace(old, new, 1))
+    config = zoo / "public/broken-model/model.yml"
+
+    model = load_model(config, zoo)
+    [warning] = model.warnings
+    assert (warning.path, warning.key) == (str(config), key) and "unknown key, ignored" in warning.problem
+    assert [str(f.name) for f in model.files] == ["model.pb", "extra.tar.gz"]  # the model still loads
+    with pytest.raises(DescriptorError) as info:
+        load_model(config, zoo, strict=True)
+    assert info.value.key == key and "unknown key" in info.value.problem
+
+    result = run_tool("info_dumper", "--models_dir", zoo, "--name", "broken-model")
+    assert result.returncode == 0, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"modelzoo-info: warning: {config}: {key}: unknown key, ignored"), line
+    assert [m["name"] for m in json.loads(result.stdout)] == ["broken-model"]
+
+    result = run_tool("info_dumper", "--models_dir", zoo, "--name", "broken-model", "--strict")
+    assert result.returncode == 2
+    assert one_error_line(result).startswith(f"modelzoo-info: error: {config}: {key}: unknown key (")
+    assert result.stdout == ""
+
+
+def test_unknown_key_suggests_the_known_one(tmp_path):
+    zoo = _zoo_with(tmp_path, GOOD.replace("    source: https://example.com/model.pb\n",
+                                           "    source: https://example.com/model.pb\n    orignal_source: x\n"))
+    [warning] = load_model(zoo / "public/broken-model/model.yml", zoo).warnings
+    assert "did you mean 'original_source'?" in warning.problem
+
+
+def test_known_keys_stay_strict_next_to_an_unknown_one(tmp_path):
+    """An unknown key does not loosen anything else: a bad value beside it still fails the model."""
+    text = GOOD.replace("size: 10", "size: -1") + "colour: blue\n"
+    zoo = _zoo_with(tmp_path, text)
+    with pytest.raises(DescriptorError) as info:
+        load_model(zoo / "public/broken-model/model.yml", zoo)
+    assert info.value.key == "files[0].size"
+
+
+def test_unknown_model_info_key_is_not_passed_on(tmp_path):
+    text = GOOD + "model_info:\n  model_type: ssd\n  colour: blue\n"
+    zoo = _zoo_with(tmp_path, text)
+    model = load_model(zoo / "public/broken-model/model.yml", zoo)
+    assert model.model_info == {"model_type": "ssd"}
+    assert [w.key for w in model.warnings] == ["model_info.colour"]
 
 
 def test_shipped_retinanet_descriptor_values():
@@ -188,9 +259,14 @@ stages_order:
     assert [i["name"] for i in json.loads(result.stdout)] == ["combo-decoder"]
     # a stage named in stages_order must exist
     (top / "composite-model.yml").write_text(composite + "  - combo-postproc\n")
-    result = run_tool("info_dumper", "--models_dir", zoo, "--all")
+    result = run_tool("info_dumper", "--models_dir", zoo, "--all", "--strict")
     assert result.returncode == 2
     assert "stages_order[2]: no stage folder combo-postproc/model.yml" in one_error_line(result)
+    # without --strict the composite fails, and so does a stage selected through it
+    result = run_tool("info_dumper", "--models_dir", zoo, "--name", "combo,combo-encoder")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == "modelzoo-info: failed: combo, combo-encoder"
+    assert json.loads(result.stdout) == []
 
 
 @pytest.mark.skipif(not __import__("yaml").__with_libyaml__, reason="PyYAML without libyaml has one loader only")

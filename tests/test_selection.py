@@ -69,8 +69,80 @@ def test_selection_flags_are_exclusive(small_zoo):
 def test_broken_descriptor_of_unselected_model_does_not_matter(small_zoo):
     (small_zoo / "public" / "beta" / "model.yml").write_text("files: [")
     assert names(run_tool("info_dumper", "--models_dir", small_zoo, "--name", "alpha-1")) == ["alpha-1"]
-    result = run_tool("info_dumper", "--models_dir", small_zoo, "--all")
+    result = run_tool("info_dumper", "--models_dir", small_zoo, "--all", "--strict")
     assert result.returncode == 2 and "public/beta/model.yml" in one_error_line(result)
+    assert result.stdout == ""
+
+
+def _break_beta(zoo):
+    """beta: invalid YAML; gamma-tf: an unknown key (a warning only)."""
+    (zoo / "public" / "beta" / "model.yml").write_text("files: [")
+    gamma = zoo / "public" / "gamma-tf" / "model.yml"
+    gamma.write_text(gamma.read_text() + "colour: blue\n")
+    return zoo / "public" / "beta" / "model.yml", gamma
+
+
+def test_all_goes_on_past_an_invalid_descriptor_info(small_zoo):
+    beta, gamma = _break_beta(small_zoo)
+    result = run_tool("info_dumper", "--models_dir", small_zoo, "--all")
+    assert result.returncode == 1
+    assert [m["name"] for m in json.loads(result.stdout)] == ["alpha-1", "alpha-2", "gamma-tf"]
+    warning, error, summary = result.stderr.splitlines()
+    assert warning.startswith(f"modelzoo-info: warning: {gamma}: colour: unknown key, ignored")
+    assert error.startswith(f"modelzoo-info: error: {beta}: line ")
+    assert summary == "modelzoo-info: failed: beta"
+
+
+def test_all_goes_on_past_an_invalid_descriptor_downloader(small_zoo, server, tmp_path):
+    for name in ("alpha-1", "alpha-2", "gamma-tf"):
+        server.add(name, name.encode())
+    with server_urls(small_zoo, server):
+        beta, gamma = _break_beta(small_zoo)
+        out = tmp_path / "out"
+        result = run_tool("downloader", "--models_dir", small_zoo, "--all", "-o", out, "-j", "2")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for name in ("alpha-1", "alpha-2", "gamma-tf"):
+        assert (out / "public" / name / f"{name}.pb").read_bytes() == name.encode()
+    assert not (out / "public" / "beta").exists()
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"modelzoo-downloader: warning: {gamma}: colour: unknown key")
+    assert lines[1].startswith(f"modelzoo-downloader: error: {beta}: ")
+    assert lines[-1] == "modelzoo-downloader: failed: beta"
+    assert len(lines) == 3
+
+    result = run_tool("downloader", "--models_dir", small_zoo, "--all", "-o", tmp_path / "strict", "--strict")
+    assert result.returncode == 2 and one_error_line(result).startswith(f"modelzoo-downloader: error: {beta}: ")
+    assert not (tmp_path / "strict").exists()
+    (small_zoo / "public" / "beta" / "model.yml").unlink()
+    result = run_tool("downloader", "--models_dir", small_zoo, "--all", "-o", tmp_path / "strict", "--strict")
+    assert result.returncode == 2 and "gamma-tf/model.yml: colour: unknown key" in one_error_line(result)
+    assert not (tmp_path / "strict").exists()
+
+
+def test_all_goes_on_past_an_invalid_descriptor_converter(small_zoo, tmp_path):
+    beta, _ = _break_beta(small_zoo)
+    result = run_tool("converter", "--models_dir", small_zoo, "--all", "-d", tmp_path, "--dry_run")
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for name in ("alpha-1", "alpha-2", "gamma-tf"):  # the others' mo commands are printed
+        assert f"{name}.pb" in result.stdout
+    assert f"modelzoo-converter: error: {beta}: " in result.stderr
+    assert result.stderr.splitlines()[-1] == "modelzoo-converter: failed: beta"
+
+
+class server_urls:
+    """Point the small zoo's descriptors at the loopback server (the fixture's URLs are port 9)."""
+
+    def __init__(self, zoo, server):
+        self.zoo, self.server = zoo, server
+
+    def __enter__(self):
+        for yml in self.zoo.glob("public/*/model.yml"):
+            yml.write_text(yml.read_text().replace("http://127.0.0.1:9", self.server.base_url))
+
+    def __exit__(self, *exc):
+        return False
 
 
 def test_missing_list_file_and_models_dir(small_zoo, tmp_path):

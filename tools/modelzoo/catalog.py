@@ -2,7 +2,8 @@
 
 Names come from folder names, so a catalog is built without parsing any YAML; only the
 selected descriptors are loaded (and validated). A broken descriptor of a model nobody
-asked for does not stop a download of another.
+asked for does not stop a download of another, and `load_each` lets a bulk run go on past
+a broken descriptor of one it did ask for.
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .descriptor import Model, load_composite, load_model
+from .descriptor import DescriptorWarning, Model, load_composite, load_model
 from .errors import DescriptorError, SelectionError
 
 
@@ -25,16 +26,34 @@ class _Entry:
     parent: str | None = None  # for a stage: the composite model's name
 
 
-class Catalog:
-    """The models under one root folder (Open Model Zoo's `models/` layout)."""
+@dataclass
+class Loaded:
+    """The outcome of loading a selection: the models that loaded, in selection order, the
+    ones whose descriptor is invalid (name -> error) and what the loader ignored."""
 
-    def __init__(self, root: Path) -> None:
+    models: list[Model] = field(default_factory=list)
+    failed: dict[str, DescriptorError] = field(default_factory=dict)
+    warnings: list[DescriptorWarning] = field(default_factory=list)
+
+
+def model_warnings(model: Model) -> list[DescriptorWarning]:
+    """The warnings of a model and of its stages."""
+    return [*model.warnings, *(w for s in model.stages for w in s.warnings)]
+
+
+class Catalog:
+    """The models under one root folder (Open Model Zoo's `models/` layout). With strict=True an
+    unknown key in a descriptor is an error; otherwise it is a warning and the key is ignored."""
+
+    def __init__(self, root: Path, strict: bool = False) -> None:
         self.root = Path(root).absolute()
+        self.strict = strict
         if not self.root.is_dir():
             raise SelectionError(f"models folder {self.root} does not exist")
         self._top: dict[str, _Entry] = {}
         self._stages: dict[str, _Entry] = {}
         self._loaded: dict[str, Model] = {}
+        self._broken: dict[str, DescriptorError] = {}
         for cfg in sorted(self.root.glob("**/composite-model.yml")):
             self._add(self._top, _Entry(cfg.parent.name, cfg, composite=True))
         for cfg in sorted(self.root.glob("**/model.yml")):
@@ -57,19 +76,26 @@ class Catalog:
 
     def load(self, name: str) -> Model:
         """Load and validate one model (top-level or stage) by exact name."""
+        if name in self._broken:
+            raise self._broken[name]  # the same error object: reported once however it is reached
         if name not in self._loaded:
             entry = self._top.get(name) or self._stages.get(name)
             if entry is None:
                 raise SelectionError(self._unknown_message(name))
-            if entry.composite:
-                model = load_composite(entry.config_path, self.root)
-            elif entry.parent is not None:
-                composite = self.load(entry.parent)
-                model = next(s for s in composite.stages if s.name == name)
-            else:
-                model = load_model(entry.config_path, self.root)
-            self._loaded[name] = model
+            try:
+                self._loaded[name] = self._load_entry(entry)
+            except DescriptorError as exc:
+                self._broken[name] = exc
+                raise
         return self._loaded[name]
+
+    def _load_entry(self, entry: _Entry) -> Model:
+        if entry.composite:
+            return load_composite(entry.config_path, self.root, strict=self.strict)
+        if entry.parent is not None:
+            composite = self.load(entry.parent)
+            return next(s for s in composite.stages if s.name == entry.name)
+        return load_model(entry.config_path, self.root, strict=self.strict)
 
     def all(self) -> list[Model]:
         return [self.load(n) for n in self.names()]
@@ -77,6 +103,27 @@ class Catalog:
     def select(self, patterns: list[str]) -> list[Model]:
         """Models matching any of the shell-style patterns, in first-match order, no repeats.
         A pattern matching nothing is an error naming it (and the closest names)."""
+        return [self.load(n) for n in self.select_names(patterns)]
+
+    def load_each(self, names: list[str]) -> Loaded:
+        """Load every named model; an invalid descriptor fails only its own model."""
+        result = Loaded()
+        seen: set[int] = set()
+        for name in names:
+            try:
+                model = self.load(name)
+            except DescriptorError as exc:
+                result.failed[name] = exc
+                continue
+            result.models.append(model)
+            for w in model_warnings(model):
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    result.warnings.append(w)
+        return result
+
+    def select_names(self, patterns: list[str]) -> list[str]:
+        """The names matching any of the patterns, in first-match order, no repeats; nothing is loaded."""
         chosen: dict[str, None] = {}
         for pattern in patterns:
             hits = [n for n in self.names() if fnmatch.fnmatchcase(n, pattern)]
@@ -90,7 +137,7 @@ class Catalog:
                 raise SelectionError(self._unknown_message(pattern))
             for n in hits:
                 chosen.setdefault(n, None)
-        return [self.load(n) for n in chosen]
+        return list(chosen)
 
     def _unknown_message(self, pattern: str) -> str:
         universe = self.names() + sorted(self._stages)

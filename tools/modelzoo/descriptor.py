@@ -7,6 +7,7 @@ middle of a download.
 
 from __future__ import annotations
 
+import difflib
 import re
 import string
 from dataclasses import dataclass, field
@@ -51,6 +52,19 @@ class GoogleDriveSource:
 
 
 Source = HttpSource | GoogleDriveSource
+
+
+@dataclass(frozen=True)
+class DescriptorWarning:
+    """Something a descriptor says that we ignore (an unknown key): worth a line on stderr, not a
+    refused model, because a bulk run over someone else's zoo must not stop at a typo."""
+
+    path: str
+    key: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.key}: {self.problem}"
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,8 @@ class Model:
     quantized: str | None = None
     composite_model_name: str | None = None
     stages: list["Model"] = field(default_factory=list)
+    # what the loader ignored in this model's own descriptor (stages carry their own)
+    warnings: list[DescriptorWarning] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def is_composite(self) -> bool:
@@ -197,10 +213,13 @@ def _kind(value: Any) -> str:
 
 
 class _Checker:
-    """Carries the file path so every check can name file and key path."""
+    """Carries the file path so every check can name file and key path. Unknown keys are
+    errors when strict, else warnings collected in `warnings` (the key is then ignored)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, strict: bool = False) -> None:
         self.path = path
+        self.strict = strict
+        self.warnings: list[DescriptorWarning] = []
 
     def fail(self, key: str, problem: str) -> DescriptorError:
         return DescriptorError(self.path, key, problem)
@@ -209,16 +228,23 @@ class _Checker:
         if not isinstance(value, dict):
             raise self.fail(key, f"expected a mapping, got {_kind(value)}")
         prefix = key + "." if key else ""
+        known = required | optional
         for k in value:
             if not isinstance(k, str):
                 raise self.fail(key or "(top level)", f"keys must be strings, got {k!r}")
-            if k not in required and k not in optional:
-                known = ", ".join(sorted(required | optional))
-                raise self.fail(prefix + k, f"unknown key (known keys: {known})")
+            if k not in known:
+                self._unknown_key(prefix + k, k, known)
         for k in sorted(required):
             if k not in value:
                 raise self.fail(prefix + k, "required key is missing")
-        return value
+        return {k: v for k, v in value.items() if k in known}
+
+    def _unknown_key(self, path: str, k: str, known: set[str]) -> None:
+        close = difflib.get_close_matches(k, sorted(known), n=1, cutoff=0.7)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(known))}"
+        if self.strict:
+            raise self.fail(path, f"unknown key ({hint})")
+        self.warnings.append(DescriptorWarning(str(self.path), path, f"unknown key, ignored ({hint})"))
 
     def string(self, key: str, value: Any, *, nonempty: bool = True) -> str:
         if not isinstance(value, str):
@@ -358,7 +384,7 @@ def _parse_input(c: _Checker, key: str, value: Any) -> InputInfo:
 
 
 def _parse_model_info(c: _Checker, value: Any) -> dict[str, Any]:
-    c.mapping("model_info", value, set(), set(_MODEL_INFO_TYPES))
+    value = c.mapping("model_info", value, set(), set(_MODEL_INFO_TYPES))
     for k, kind in _MODEL_INFO_TYPES.items():
         if k not in value:
             continue
@@ -401,9 +427,10 @@ def _dldt_precisions(c: _Checker, name: str, files: list[ModelFile]) -> frozense
 
 
 def parse_model(data: dict[str, Any], *, name: str, subdirectory: PurePosixPath, config_path: Path,
-                composite_model_name: str | None = None) -> Model:
-    """Validate one model.yml mapping (already loaded) and build a Model."""
-    c = _Checker(config_path)
+                composite_model_name: str | None = None, strict: bool = False) -> Model:
+    """Validate one model.yml mapping (already loaded) and build a Model. Unknown keys are
+    errors when strict, else ignored and listed in Model.warnings."""
+    c = _Checker(config_path, strict)
     if not MODEL_NAME_RE.fullmatch(name):
         raise c.fail("", f"model folder name {name!r} may only use letters, digits and ._-")
     for bad in ("name", "subdirectory"):
@@ -460,23 +487,24 @@ def parse_model(data: dict[str, Any], *, name: str, subdirectory: PurePosixPath,
         input_info=c.list_of("input_info", data.get("input_info", []), lambda k, v: _parse_input(c, k, v)),
         model_info=_parse_model_info(c, data.get("model_info", {})),
         quantization_output_precisions=quant, quantizable=quantizable, quantized=quantized,
-        composite_model_name=composite_model_name,
+        composite_model_name=composite_model_name, warnings=c.warnings,
     )
 
 
-def load_model(config_path: Path, models_root: Path, composite_model_name: str | None = None) -> Model:
+def load_model(config_path: Path, models_root: Path, composite_model_name: str | None = None, *,
+               strict: bool = False) -> Model:
     """Load and validate one model.yml found under models_root."""
     folder = config_path.parent
     return parse_model(load_yaml_mapping(config_path), name=folder.name,
                        subdirectory=PurePosixPath(folder.relative_to(models_root).as_posix()),
-                       config_path=config_path, composite_model_name=composite_model_name)
+                       config_path=config_path, composite_model_name=composite_model_name, strict=strict)
 
 
 # ----------------------------------------------------------------------------- composite-model.yml
 
-def load_composite(config_path: Path, models_root: Path) -> Model:
+def load_composite(config_path: Path, models_root: Path, *, strict: bool = False) -> Model:
     """Load a composite model: composite-model.yml plus one stage folder per stages_order entry."""
-    c = _Checker(config_path)
+    c = _Checker(config_path, strict)
     folder = config_path.parent
     name = folder.name
     if not MODEL_NAME_RE.fullmatch(name):
@@ -497,7 +525,8 @@ def load_composite(config_path: Path, models_root: Path) -> Model:
     unlisted = sorted(present - set(order))
     if unlisted:
         raise c.fail("stages_order", f"stage folder(s) not listed: {', '.join(unlisted)}")
-    stages = [load_model(folder / stage / "model.yml", models_root, composite_model_name=name) for stage in order]
+    stages = [load_model(folder / stage / "model.yml", models_root, composite_model_name=name, strict=strict)
+              for stage in order]
     return Model(
         name=name, subdirectory=PurePosixPath(folder.relative_to(models_root).as_posix()),
         config_path=config_path,
@@ -505,5 +534,5 @@ def load_composite(config_path: Path, models_root: Path) -> Model:
         framework=c.enum("framework", data["framework"], KNOWN_FRAMEWORKS),
         license_url=c.url("license", data["license"]),
         task_type=c.enum("task_type", data["task_type"], KNOWN_TASK_TYPES),
-        precisions=stages[0].precisions, composite_model_name=name, stages=stages,
+        precisions=stages[0].precisions, composite_model_name=name, stages=stages, warnings=c.warnings,
     )

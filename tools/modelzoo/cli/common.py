@@ -46,6 +46,10 @@ def add_selection_args(parser: argparse.ArgumentParser, verb: str) -> None:
                        help="the zoo to use (default: the one shipped with modelzoo)")
     group.add_argument("--precisions", metavar="PREC[,PREC...]",
                        help="only these precisions (" + ",".join(sorted(KNOWN_PRECISIONS)) + ")")
+    group.add_argument("--strict", action="store_true",
+                       help="refuse the whole run if a selected descriptor is invalid or has an unknown key "
+                            "(for a zoo's own CI; default: warn about unknown keys, fail only a model whose "
+                            "descriptor is invalid, go on with the others)")
 
 
 def parse_precisions(value: str | None) -> frozenset[str]:
@@ -59,9 +63,13 @@ def parse_precisions(value: str | None) -> frozenset[str]:
     return wanted
 
 
-def select_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[Catalog, list[Model]] | None:
-    """Apply --name/--list/--all/--print_all. Returns None when --print_all already did the job."""
-    catalog = Catalog(args.models_dir or default_models_dir())
+def select_models(parser: argparse.ArgumentParser, args: argparse.Namespace
+                  ) -> tuple[Catalog, list[Model], list[str]] | None:
+    """Apply --name/--list/--all/--print_all and load the selected descriptors. Returns
+    (catalog, models that loaded, names whose descriptor is invalid), or None when --print_all
+    already did the job. Each invalid descriptor and each warning is already one line on
+    stderr; with --strict the first invalid descriptor (or unknown key) is raised instead."""
+    catalog = Catalog(args.models_dir or default_models_dir(), strict=args.strict)
     if args.print_all:
         for name in catalog.names():
             print(name)
@@ -70,18 +78,26 @@ def select_models(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
     if chosen != 1:
         parser.error("give exactly one of --name, --list, --all or --print_all")
     if args.all:
-        models = catalog.all()
+        names = catalog.names()
     else:
         patterns = split_names(args.name) if args.name is not None else read_list_file(args.list)
-        models = catalog.select(patterns)
-    if not models:
+        names = catalog.select_names(patterns)
+    if not names:
         raise SelectionError(f"no models in {catalog.root}")
-    return catalog, models
+    if args.strict:
+        return catalog, [catalog.load(n) for n in names], []
+    loaded = catalog.load_each(names)
+    for warning in loaded.warnings:
+        print(f"{parser.prog}: warning: {warning}", file=sys.stderr)
+    for exc in {id(e): e for e in loaded.failed.values()}.values():  # a stage fails with its composite
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+    return catalog, loaded.models, list(loaded.failed)
 
 
 def parse_and_select(parser: argparse.ArgumentParser, argv: Sequence[str]):
-    """Parse the command line and select models. Returns (args, precisions, catalog, models),
-    or None when --print_all already did the job."""
+    """Parse the command line and select models. Returns (args, precisions, catalog, models,
+    failed): `failed` names the selected models whose descriptor is invalid (already reported;
+    the caller adds them to its failure summary). None when --print_all already did the job."""
     args = parser.parse_args(argv)
     precisions = parse_precisions(args.precisions)
     selected = select_models(parser, args)

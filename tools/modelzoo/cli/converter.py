@@ -66,7 +66,7 @@ def _main(argv: Sequence[str]) -> int:
     selected = parse_and_select(parser, argv)
     if selected is None:
         return 0
-    args, precisions, catalog, models = selected
+    args, precisions, catalog, models, load_failed = selected
     from ..convert import ConvertOptions, mo_package_dir
 
     mo_package_dir(args.python, args.mo)  # fail early, with the extra to install, before any work
@@ -83,7 +83,7 @@ def _main(argv: Sequence[str]) -> int:
 
         with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             failed = [name for names in pool.map(_convert_leafs, [options] * len(groups), groups) for name in names]
-    return summarize(PROG, failed)
+    return summarize(PROG, load_failed + failed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -48,7 +48,7 @@ def _main(argv: Sequence[str]) -> int:
     selected = parse_and_select(parser, argv)
     if selected is None:
         return 0
-    args, precisions, _, models = selected
+    args, precisions, _, models, load_failed = selected
     for m in args.mirror:
         if not m.startswith(("http://", "https://", "file://")):
             parser.error(f"--mirror {m!r}: expected an http://, https:// or file:// URL")
@@ -59,7 +59,7 @@ def _main(argv: Sequence[str]) -> int:
                               mirrors=args.mirror, precisions=precisions)
     reporter = Reporter(args.progress_format)
     failed = Downloader(options, reporter, prog=PROG).run(models)
-    return summarize(PROG, failed)
+    return summarize(PROG, load_failed + failed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,7 +8,7 @@ import sys
 from typing import Sequence
 
 from ..info import model_info
-from .common import add_selection_args, parse_and_select, run
+from .common import add_selection_args, parse_and_select, run, summarize
 
 PROG = "modelzoo-info"
 
@@ -19,11 +19,11 @@ def _main(argv: Sequence[str]) -> int:
     selected = parse_and_select(parser, argv)
     if selected is None:
         return 0
-    _, wanted, catalog, models = selected
+    _, wanted, catalog, models, failed = selected
     infos = [model_info(m, catalog.root) for m in models if m.precisions & wanted]
     json.dump(infos, sys.stdout, indent=4)
     print()
-    return 0
+    return summarize(PROG, failed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
