@@ -98,3 +98,11 @@ class Interrupted(ModelzooError):
     """Ctrl-C or SIGTERM: temporaries were removed (the cache keeps resumable partials)."""
 
     exit_code = 130
+
+
+class UnsupportedArgumentError(ConversionError):
+    """A conversion argument the chosen backend cannot honour: refused by name, never dropped."""
+
+    def __init__(self, model: str, argument: str, why: str) -> None:
+        self.model, self.argument, self.why = model, argument, why
+        super().__init__(f"{argument}: {why} (ovc backend, model {model})")
