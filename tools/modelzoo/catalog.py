@@ -70,6 +70,13 @@ class Catalog:
                                   f"(also {other.config_path})")
         table[entry.name] = entry
 
+    def folder(self, name: str) -> str:
+        """A model's folder below the root ("public/x"), known without loading its descriptor."""
+        entry = self._top.get(name) or self._stages.get(name)
+        if entry is None:
+            raise SelectionError(self._unknown_message(name))
+        return entry.config_path.parent.relative_to(self.root).as_posix()
+
     def names(self) -> list[str]:
         """Every top-level model (composites count once, not per stage), sorted."""
         return sorted(self._top)

@@ -106,3 +106,12 @@ class UnsupportedArgumentError(ConversionError):
     def __init__(self, model: str, argument: str, why: str) -> None:
         self.model, self.argument, self.why = model, argument, why
         super().__init__(f"{argument}: {why} (ovc backend, model {model})")
+
+
+class MirrorError(ModelzooError):
+    """A mirror destination or its manifest cannot be used as asked."""
+
+
+class MirrorAccessError(MirrorError):
+    """The destination refuses us (credentials, permissions, no such bucket): no file can
+    succeed, so the run stops at the first one, with one line."""

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="connect and read timeout; a server silent this long fails the attempt (default 60)")
     parser.add_argument("--mirror", action="append", default=[], metavar="URL",
                         help="try URL/<model folder>/<file> before the descriptor's source "
-                             "(http(s):// or file://; repeatable)")
+                             "(http(s)://, file:// or s3://bucket/prefix; repeatable)")
     return parser
 
 
@@ -50,8 +50,10 @@ def _main(argv: Sequence[str]) -> int:
         return 0
     args, precisions, _, models, load_failed = selected
     for m in args.mirror:
-        if not m.startswith(("http://", "https://", "file://")):
-            parser.error(f"--mirror {m!r}: expected an http://, https:// or file:// URL")
+        if not m.startswith(("http://", "https://", "file://", "s3://")):
+            parser.error(f"--mirror {m!r}: expected an http://, https://, file:// or s3:// URL")
+        if m.startswith("s3://"):
+            from .. import s3  # noqa: F401 - registers the s3:// opener (boto3, the [s3] extra)
     signal.signal(signal.SIGTERM, _terminate)
     options = DownloadOptions(output_dir=args.output_dir.absolute(),
                               cache_dir=args.cache_dir.absolute() if args.cache_dir else None,

@@ -1,0 +1,737 @@
+"""Mirroring a zoo: sync every file of the selected models to a folder or an S3 bucket, verified,
+with a manifest; audit a mirror against the descriptors; repair it.
+
+A mirror has the layout `downloader.py --mirror` reads: ``DEST/<model folder>/<file>``, files
+exactly as downloaded (archives are not unpacked), and a manifest ``DEST/modelzoo-mirror.json``
+that says, for each file, its size, SHA-384, source URL, the descriptor it came from (path and
+SHA-384) and when it was last verified, plus a *stamp* (an S3 ETag, or a folder file's inode,
+mtime and size) that changes whenever the file is replaced behind our back.
+
+Guarantees (docs/mirror.md says more):
+
+- A file enters DEST only after its size and SHA-384 matched: a rename of a verified temporary
+  into the folder, or an S3 object written from bytes hashed on their way out (a multipart
+  upload is completed only when the hash matched, and aborted otherwise).
+- The manifest is written last, atomically (a rename; an S3 PUT), by a read-merge-write under a
+  lock (folders) or a conditional PUT (S3): two runs never lose each other's entries, and an
+  entry is written only if the file at its path is still the one this run published.
+- Nothing changed means no upstream request and no upload: decisions come from the manifest
+  and one listing of DEST (sizes, stamps), never from re-reading every byte (``--verify full``
+  does that on purpose).
+
+The decision for one file is a pure function (:func:`decide`); :class:`Mirror` carries it out.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import datetime
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterator, Protocol
+
+from . import fsio
+from .cache import Cache
+from .descriptor import KNOWN_PRECISIONS, GoogleDriveSource, Model, ModelFile
+from .errors import (
+    ChecksumMismatchError, FileSystemError, Interrupted, MirrorAccessError, MirrorError, ModelzooError,
+    SizeMismatchError,
+)
+from .events import Reporter, human_size
+from .verify import StreamVerifier, feed_file
+
+MANIFEST = "modelzoo-mirror.json"
+FORMAT = "modelzoo-mirror/1"
+LOCK = ".modelzoo-mirror.lock"
+GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&confirm=t&id="
+CANCEL_GRACE = 1.0  # seconds the workers get to notice Ctrl-C before we clean up without them
+
+
+# ----------------------------------------------------------------------------- what is wanted
+
+@dataclass(frozen=True)
+class Wanted:
+    """One file a selected descriptor names, and where it goes in the mirror."""
+
+    top: str  # the selected model (a composite's name for its stages' files)
+    leaf: Model
+    file: ModelFile
+    rel: str  # "<model folder>/<file>", the path below DEST
+    descriptor: str  # the descriptor's path below the models root
+    descriptor_sha384: str
+
+    @property
+    def size(self) -> int:
+        return self.file.size
+
+    @property
+    def sha384(self) -> str:
+        return self.file.sha384
+
+    @property
+    def source(self) -> str:
+        src = self.file.source
+        return GOOGLE_DRIVE_URL + src.id if isinstance(src, GoogleDriveSource) else src.url
+
+    def entry(self, stamp: str, verified: str) -> dict[str, Any]:
+        """This file's manifest entry."""
+        return {"model": self.leaf.name, "size": self.size, "sha384": self.sha384, "source": self.source,
+                "descriptor": self.descriptor, "descriptor_sha384": self.descriptor_sha384,
+                "verified": verified, "stamp": stamp}
+
+
+def file_wanted(file: ModelFile, precisions: frozenset[str]) -> bool:
+    """A file under a precision folder (FP16/...) is wanted only for a requested precision, as
+    the downloader decides."""
+    parts = file.name.parts
+    return not (len(parts) == 2 and parts[0] in KNOWN_PRECISIONS and parts[0] not in precisions)
+
+
+def wanted_files(models: list[Model], precisions: frozenset[str], models_root: Path) -> list[Wanted]:
+    """Every file of the selected models, in selection order, each once."""
+    digests: dict[Path, str] = {}
+    out: dict[str, Wanted] = {}
+    for top in models:
+        for leaf in top.leaf_models():
+            if not leaf.precisions & precisions:
+                continue
+            cfg = leaf.config_path
+            if cfg not in digests:
+                digests[cfg] = hashlib.sha384(cfg.read_bytes()).hexdigest()
+            descriptor = Path(cfg).absolute().relative_to(models_root).as_posix()
+            for f in leaf.files:
+                if file_wanted(f, precisions):
+                    rel = f"{leaf.subdirectory.as_posix()}/{f.name.as_posix()}"
+                    out.setdefault(rel, Wanted(top.name, leaf, f, rel, descriptor, digests[cfg]))
+    return list(out.values())
+
+
+# ----------------------------------------------------------------------------- destinations
+
+@dataclass(frozen=True)
+class Present:
+    """What DEST holds at a path: its size and a stamp that changes when it is replaced."""
+
+    size: int
+    stamp: str
+
+
+class Store(Protocol):
+    """A mirror destination (a folder, or a prefix in an S3 bucket)."""
+
+    url: str
+
+    def list(self) -> dict[str, Present]:
+        """Every file below DEST but the manifest and our temporaries, by path below DEST."""
+
+    def stat(self, rel: str) -> Present | None: ...
+
+    def stored_sha384(self, rel: str) -> str | None:
+        """The SHA-384 recorded with the object itself (S3 metadata), or None (folders)."""
+
+    def hash(self, rel: str, cancel: threading.Event) -> tuple[int, str]:
+        """Read the file at rel through: (size, SHA-384)."""
+
+    def incoming(self, rel: str) -> contextlib.AbstractContextManager[Path]:
+        """A fresh local path to fetch rel into before publishing it (removed afterwards)."""
+
+    def publish(self, rel: str, path: Path, size: int, sha384: str, cancel: threading.Event) -> Present:
+        """Put the verified local file at rel (atomically); returns what is there now."""
+
+    def delete(self, rel: str) -> None: ...
+
+    def read_manifest(self) -> tuple[dict[str, Any] | None, Any]:
+        """The manifest (None if there is none) and a token for a conditional write."""
+
+    def update_manifest(self, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> bool:
+        """Read, change, write back atomically, without losing a concurrent writer's update.
+        `change` returns None for "nothing to write". True if something was written."""
+
+    def abort_all(self) -> None:
+        """Undo uploads in flight (Ctrl-C)."""
+
+
+def is_internal(name: str) -> bool:
+    """Our own files in DEST that are not mirrored files: the manifest, the lock, temporaries."""
+    base = name.rsplit("/", 1)[-1]
+    return name in (MANIFEST, LOCK) or (base.startswith(".") and base.endswith((".part", ".tmp", ".old")))
+
+
+def encode_manifest(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+
+
+def decode_manifest(raw: bytes, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MirrorError(f"{where}: not a modelzoo mirror manifest ({exc})") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
+        raise MirrorError(f"{where}: not a {FORMAT} manifest")
+    return data
+
+
+class FolderStore:
+    """A mirror in a local (or network) folder. Files are renamed into place from temporaries
+    beside them; the manifest is rewritten under an flock on DEST/.modelzoo-mirror.lock."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).absolute()
+        self.url = str(self.root)
+
+    def _path(self, rel: str) -> Path:
+        return self.root / PurePosixPath(rel)
+
+    @staticmethod
+    def _present(st: os.stat_result) -> Present:
+        return Present(st.st_size, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}")
+
+    def list(self) -> dict[str, Present]:
+        found: dict[str, Present] = {}
+        if not self.root.is_dir():
+            return found
+        stack = [self.root]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError as exc:
+                raise fsio.fs_error(folder, exc, "list") from exc
+            for e in entries:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(Path(e.path))
+                elif e.is_file(follow_symlinks=False):
+                    rel = Path(e.path).relative_to(self.root).as_posix()
+                    if not is_internal(rel):
+                        found[rel] = self._present(e.stat(follow_symlinks=False))
+        return found
+
+    def stat(self, rel: str) -> Present | None:
+        try:
+            return self._present(os.stat(self._path(rel)))
+        except FileNotFoundError:
+            return None
+
+    def stored_sha384(self, rel: str) -> str | None:
+        return None
+
+    def hash(self, rel: str, cancel: threading.Event) -> tuple[int, str]:
+        path = self._path(rel)
+        try:
+            with open(path, "rb") as f:
+                verifier = StreamVerifier(os.fstat(f.fileno()).st_size, "")
+                feed_file(verifier, f)
+        except OSError as exc:
+            raise fsio.fs_error(path, exc, "read") from exc
+        return verifier.size, verifier.hexdigest()
+
+    @contextlib.contextmanager
+    def incoming(self, rel: str) -> Iterator[Path]:
+        dest = self._path(rel)
+        fsio.makedirs(dest.parent)
+        with fsio.temporary_beside(dest) as tmp:
+            yield tmp
+
+    def publish(self, rel: str, path: Path, size: int, sha384: str, cancel: threading.Event) -> Present:
+        dest = self._path(rel)
+        if path.parent != dest.parent:  # e.g. a cache blob: copy beside the target, verifying
+            with fsio.temporary_beside(dest) as tmp:
+                _copy_verified(path, tmp, size, sha384, rel)
+                return self.publish(rel, tmp, size, sha384, cancel)
+        fsio.place(path, dest, size=size)
+        return self._present(os.stat(dest))
+
+    def delete(self, rel: str) -> None:
+        path = self._path(rel)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise fsio.fs_error(path, exc, "delete") from exc
+        folder = path.parent
+        while folder != self.root:  # remove folders the deletion emptied
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+            folder = folder.parent
+
+    def read_manifest(self) -> tuple[dict[str, Any] | None, Any]:
+        path = self.root / MANIFEST
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            raise fsio.fs_error(path, exc, "read") from exc
+        return decode_manifest(raw, str(path)), None
+
+    def update_manifest(self, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> bool:
+        from filelock import FileLock
+
+        fsio.makedirs(self.root)
+        try:
+            lock = FileLock(str(self.root / LOCK))
+            lock.acquire()
+        except OSError as exc:
+            raise fsio.fs_error(self.root / LOCK, exc, "create lock file") from exc
+        try:
+            current, _ = self.read_manifest()
+            new = change(current)
+            if new is None:
+                return False
+            fsio.write_bytes(self.root / MANIFEST, encode_manifest(new))
+            return True
+        finally:
+            lock.release()
+
+    def abort_all(self) -> None:
+        pass  # temporaries are fsio's (TEMPORARIES.remove_all)
+
+
+def _copy_verified(src: Path, dst: Path, size: int, sha384: str, what: str) -> None:
+    verifier = StreamVerifier(size, sha384)
+    try:
+        fin = open(src, "rb")
+    except OSError as exc:
+        raise fsio.fs_error(src, exc, "read") from exc
+    with fin, fsio.Writer(dst, "wb") as out:
+        feed_file(verifier, fin, out)
+    verifier.check(what)
+
+
+def open_store(dest: str, *, s3_endpoint: str | None = None, jobs: int = 8, num_attempts: int = 3,
+               timeout: float = 60.0) -> Store:
+    """DEST as given on the command line: a folder, a file:// URL or s3://bucket/prefix."""
+    if dest.startswith("s3://"):
+        from . import s3  # boto3 only when an s3:// destination is used
+
+        return s3.S3Store(dest, endpoint=s3_endpoint, pool=jobs, num_attempts=num_attempts, timeout=timeout)
+    if dest.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        parsed = urlparse(dest)
+        if parsed.netloc not in ("", "localhost"):
+            raise MirrorError(f"{dest}: a file:// URL must name a local path (file:///path)")
+        return FolderStore(Path(unquote(parsed.path)))
+    if "://" in dest:
+        raise MirrorError(f"{dest}: expected a folder, a file:// URL or s3://bucket/prefix")
+    return FolderStore(Path(dest))
+
+
+# ----------------------------------------------------------------------------- decisions
+
+PRESENT, CHECK, FETCH = "present", "check", "fetch"
+
+
+def decide(w: Wanted, recorded: dict[str, Any] | None, there: Present | None, full: bool = False) -> str:
+    """What one file needs: PRESENT (nothing to do), CHECK (something of the right size is there
+    that the manifest does not vouch for: look at it, fetch only if it is wrong) or FETCH.
+    With full=True everything that is there is checked (re-hashed)."""
+    if there is None or there.size != w.size:
+        return FETCH
+    if full:
+        return CHECK
+    if (recorded and recorded.get("sha384") == w.sha384 and recorded.get("size") == w.size
+            and recorded.get("stamp") == there.stamp):
+        return PRESENT
+    return CHECK
+
+
+@dataclass
+class Plan:
+    """What a sync will do: a decision per wanted file, and what --delete removes."""
+
+    decisions: list[tuple[Wanted, str]]
+    delete: list[str] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[Wanted]:
+        return [w for w, d in self.decisions if d == kind]
+
+
+def make_plan(wanted: list[Wanted], manifest: dict[str, Any] | None, listing: dict[str, Present], *,
+              full: bool = False, delete: bool = False, protected: list[str] = ()) -> Plan:
+    """The sync plan. --delete removes only paths the manifest owns that no wanted file has,
+    except below `protected` folders (models whose descriptor could not be loaded)."""
+    recorded = (manifest or {}).get("files", {})
+    decisions = [(w, decide(w, recorded.get(w.rel), listing.get(w.rel), full)) for w in wanted]
+    doomed: list[str] = []
+    if delete:
+        keep = {w.rel for w in wanted}
+        prefixes = tuple(p.rstrip("/") + "/" for p in protected)
+        doomed = sorted(rel for rel in recorded if rel not in keep and not rel.startswith(prefixes))
+    return Plan(decisions, doomed)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def progress_line(how: str, rel: str, size: int, seconds: float) -> str:
+    return f"{how:>10}  {rel}  {human_size(size)} in {seconds:.2f} s, SHA-384 verified"
+
+
+# ----------------------------------------------------------------------------- carrying it out
+
+@dataclass
+class MirrorOptions:
+    cache_dir: Path | None = None
+    jobs: int = 1
+    num_attempts: int = 1
+    timeout: float = 60.0
+    upstream: list[str] = field(default_factory=list)  # --mirror URLs read before the sources
+
+
+@dataclass
+class Outcome:
+    """What happened to one wanted file."""
+
+    wanted: Wanted
+    how: str = ""  # fetched, cached, adopted, verified, present
+    present: Present | None = None
+    error: ModelzooError | None = None
+
+
+class Mirror:
+    """Runs file jobs on a pool of threads against one store; keeps what completed for the
+    manifest. One failing file fails its model; access errors of the store stop the run."""
+
+    def __init__(self, store: Store, options: MirrorOptions, reporter: Reporter) -> None:
+        self.store = store
+        self.options = options
+        self.reporter = reporter
+        self.cancel = threading.Event()
+        self.cache = Cache(options.cache_dir) if options.cache_dir else None
+        self._session = None
+        self._lock = threading.Lock()
+        self.upstream_requests = 0
+        self._fatal: MirrorAccessError | None = None
+
+    # -- pool
+
+    def run_jobs(self, items: list[Wanted], job: Callable[[Wanted], Outcome]) -> list[Outcome]:
+        """Run job on every item with -j threads; Ctrl-C cancels, cleans up and raises Interrupted."""
+        if not items:
+            return []
+
+        def guarded(w: Wanted) -> Outcome:
+            if self.cancel.is_set():
+                return Outcome(w, error=Interrupted("interrupted"))
+            try:
+                return job(w)
+            except MirrorAccessError as exc:
+                with self._lock:
+                    self._fatal = self._fatal or exc
+                self.cancel.set()
+                return Outcome(w, error=exc)
+            except ModelzooError as exc:
+                return Outcome(w, error=exc)
+            except OSError as exc:
+                return Outcome(w, error=FileSystemError(f"{w.rel}: {exc.strerror or exc}"))
+            except Exception as exc:  # a bug must not hang the pool or kill the run: fail this file
+                return Outcome(w, error=MirrorError(f"{w.rel}: unexpected {type(exc).__name__}: {exc}"))
+
+        pool = concurrent.futures.ThreadPoolExecutor(max(1, min(self.options.jobs, len(items))),
+                                                     thread_name_prefix="mirror")
+        futures = [pool.submit(guarded, w) for w in items]
+        try:
+            pending = set(futures)
+            while pending:
+                _, pending = concurrent.futures.wait(pending, timeout=0.1)
+        except KeyboardInterrupt:
+            self.cancel.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            concurrent.futures.wait(futures, timeout=CANCEL_GRACE)
+            self.store.abort_all()
+            fsio.TEMPORARIES.remove_all()
+            raise Interrupted("interrupted; unfinished uploads aborted, temporary files removed") from None
+        pool.shutdown(wait=True)
+        if self._fatal is not None:
+            raise self._fatal
+        return [f.result() for f in futures]
+
+    # -- getting verified bytes
+
+    def _session_for_fetch(self):
+        from .fetch import make_session
+
+        with self._lock:
+            if self._session is None:
+                self._session = make_session(self.options.num_attempts, pool_size=max(10, self.options.jobs))
+            return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+        close_store = getattr(self.store, "close", None)
+        if close_store is not None:
+            close_store()
+
+    def _fetch(self, w: Wanted, partial: Path) -> None:
+        from .download import source_urls
+        from .fetch import Fetcher
+
+        fetcher = Fetcher(self._session_for_fetch(), timeout=self.options.timeout,
+                          num_attempts=self.options.num_attempts, cancel=self.cancel)
+        with self._lock:
+            self.upstream_requests += 1
+        fetcher.fetch(source_urls(w.leaf, w.file, self.options.upstream), partial, w.size, w.sha384, w.rel)
+
+    def fetch_and_publish(self, w: Wanted) -> Outcome:
+        """Get the file's verified bytes (cache or upstream) and publish them."""
+        if self.cache is None:
+            with self.store.incoming(w.rel) as tmp:
+                self._fetch(w, tmp)
+                return Outcome(w, "fetched", self.store.publish(w.rel, tmp, w.size, w.sha384, self.cancel))
+        with self.cache.lock(w.sha384):
+            blob = self.cache.blob_path(w.sha384)
+            how = "cached"
+            if blob.exists():
+                try:
+                    return Outcome(w, how, self.store.publish(w.rel, blob, w.size, w.sha384, self.cancel))
+                except (SizeMismatchError, ChecksumMismatchError):
+                    self.reporter.warning(f"{w.rel}: cache entry was corrupt; discarded, fetching again")
+                    blob.unlink(missing_ok=True)
+            partial = self.cache.partial_path(w.sha384)
+            try:
+                self._fetch(w, partial)
+            except (ChecksumMismatchError, SizeMismatchError):
+                partial.unlink(missing_ok=True)  # wrong bytes are no prefix worth resuming
+                raise
+            blob = self.cache.add(w.sha384, partial, w.size)
+            return Outcome(w, "fetched", self.store.publish(w.rel, blob, w.size, w.sha384, self.cancel))
+
+    def check(self, w: Wanted, full: bool) -> tuple[bool, str]:
+        """Is what DEST holds at w.rel the wanted file? (ok, what was found). Without full, a
+        stored SHA-384 (S3 metadata) is trusted; a folder file is re-hashed."""
+        if not full:
+            stored = self.store.stored_sha384(w.rel)
+            if stored is not None:
+                return stored == w.sha384, stored
+        size, sha = self.store.hash(w.rel, self.cancel)
+        return size == w.size and sha == w.sha384, sha
+
+
+# ----------------------------------------------------------------------------- manifest merging
+
+def merge_manifest(current: dict[str, Any] | None, recorded: dict[str, dict[str, Any]], dropped: set[str],
+                   still_there: Callable[[str, dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any] | None:
+    """The manifest after this run: the current one (a concurrent run's entries included), this
+    run's entries, minus what it deleted. `still_there(rel, entry)` confirms that DEST still
+    holds this run's file at rel (returns the entry to write, perhaps with a new stamp), or says
+    None: someone replaced it since, and this run's entry must not name it. Returns None when
+    nothing changes (so a no-change run writes nothing)."""
+    files = dict((current or {}).get("files", {}))
+    changed = current is None and bool(recorded or dropped)
+    for rel in dropped:
+        if files.pop(rel, None) is not None:
+            changed = True
+    for rel, entry in recorded.items():
+        confirmed = still_there(rel, entry)
+        if confirmed is None:
+            if rel in files and files[rel].get("stamp") == entry.get("stamp"):
+                del files[rel]  # names our file, which is gone: the run that replaced it records its own
+                changed = True
+            continue
+        if files.get(rel) != confirmed:
+            files[rel] = confirmed
+            changed = True
+    if not changed:
+        return None
+    return {"format": FORMAT, "updated": now(), "files": dict(sorted(files.items()))}
+
+
+# ----------------------------------------------------------------------------- sync
+
+@dataclass
+class SyncResult:
+    failed: list[str]  # selected models with a file that failed, in selection order
+    outcomes: list[Outcome]
+    deleted: list[str]
+    manifest_written: bool
+
+    def count(self, *hows: str) -> int:
+        return sum(1 for o in self.outcomes if o.error is None and o.how in hows)
+
+    def bytes(self, *hows: str) -> int:
+        return sum(o.wanted.size for o in self.outcomes if o.error is None and o.how in hows)
+
+    def changes(self) -> list[str]:
+        """Paths below DEST added or replaced by this run (the manifest last, if written)."""
+        paths = sorted(o.wanted.rel for o in self.outcomes if o.error is None and o.how in ("fetched", "cached"))
+        return paths + ([MANIFEST] if self.manifest_written else [])
+
+
+class Syncer(Mirror):
+    """`mirror sync`: carry out a Plan, then merge the manifest, then delete."""
+
+    def _report(self, o: Outcome, t0: float) -> Outcome:
+        w = o.wanted
+        if o.error is not None:
+            if not isinstance(o.error, (Interrupted, MirrorAccessError)):
+                self.reporter.failure(w.top, o.error)
+        else:
+            self.reporter.say(progress_line(o.how, w.rel, w.size, time.monotonic() - t0))
+        self.reporter.emit("mirror_file_end", model=w.leaf.name, path=w.rel, size=w.size,
+                           successful=o.error is None, how=o.how if o.error is None else "failed")
+        return o
+
+    def _job(self, decision: str, full: bool) -> Callable[[Wanted], Outcome]:
+        def job(w: Wanted) -> Outcome:
+            t0 = time.monotonic()
+            self.reporter.emit("mirror_file_begin", model=w.leaf.name, path=w.rel, size=w.size)
+            try:
+                if decision == CHECK:
+                    ok, found = self.check(w, full)
+                    if ok:
+                        return self._report(Outcome(w, "verified" if full else "adopted", self.store.stat(w.rel)), t0)
+                    self.reporter.warning(f"{w.rel}: the mirror's copy is not the descriptor's file "
+                                          f"(SHA-384 {found[:16]}...); fetching it again")
+                return self._report(self.fetch_and_publish(w), t0)
+            except Interrupted:
+                raise
+            except MirrorAccessError:
+                raise
+            except ModelzooError as exc:
+                return self._report(Outcome(w, error=exc), t0)
+        return job
+
+    def sync(self, plan: Plan, manifest: dict[str, Any] | None, *, full: bool = False) -> SyncResult:
+        recorded_before = (manifest or {}).get("files", {})
+        outcomes: list[Outcome] = []
+        for decision in (FETCH, CHECK):
+            outcomes += self.run_jobs(plan.of(decision), self._job(decision, full))
+        stamp_time = now()
+        recorded: dict[str, dict[str, Any]] = {}
+        for o in outcomes:
+            if o.error is None and o.present is not None:
+                recorded[o.wanted.rel] = o.wanted.entry(o.present.stamp, stamp_time)
+        for w in plan.of(PRESENT):  # keep entries in step with descriptors that changed elsewhere
+            old = recorded_before[w.rel]
+            entry = w.entry(old["stamp"], old.get("verified", stamp_time))
+            if entry != old:
+                recorded[w.rel] = entry
+            outcomes.append(Outcome(w, "present"))
+        written = self.write_manifest(recorded, set(plan.delete))
+        deleted = []
+        for rel in plan.delete:  # after the manifest stopped naming them
+            try:
+                self.store.delete(rel)
+                deleted.append(rel)
+                self.reporter.say(f"{'deleted':>10}  {rel}")
+                self.reporter.emit("mirror_delete", path=rel)
+            except ModelzooError as exc:
+                self.reporter.warning(f"cannot delete {rel}: {exc}")
+        order = {}
+        for w, _ in plan.decisions:
+            order.setdefault(w.top, len(order))
+        failed = sorted({o.wanted.top for o in outcomes if o.error is not None}, key=order.__getitem__)
+        return SyncResult(failed, outcomes, deleted, written)
+
+    def write_manifest(self, recorded: dict[str, dict[str, Any]], dropped: set[str]) -> bool:
+        """Merge this run's entries into DEST's manifest (see merge_manifest)."""
+        if not recorded and not dropped:
+            return False
+
+        def change(current: dict[str, Any] | None) -> dict[str, Any] | None:
+            fresh = self.store.list()
+
+            def still_there(rel: str, entry: dict[str, Any]) -> dict[str, Any] | None:
+                there = fresh.get(rel)
+                if there is None or there.size != entry["size"]:
+                    return None
+                if there.stamp == entry["stamp"]:
+                    return entry
+                stored = self.store.stored_sha384(rel)
+                if stored is None:
+                    stored = self.store.hash(rel, self.cancel)[1]
+                return {**entry, "stamp": there.stamp} if stored == entry["sha384"] else None
+
+            return merge_manifest(current, recorded, dropped, still_there)
+
+        return self.store.update_manifest(change)
+
+
+# ----------------------------------------------------------------------------- verify
+
+OK, MISSING, WRONG_SIZE, WRONG_SHA, UNRECORDED, UNKNOWN, REPAIRED = (
+    "ok", "missing", "wrong size", "wrong SHA-384", "not in manifest", "unknown", "repaired")
+
+
+@dataclass
+class Finding:
+    rel: str
+    status: str
+    detail: str = ""
+    wanted: Wanted | None = None
+    present: Present | None = None
+
+
+class Auditor(Syncer):
+    """`mirror verify`: compare DEST with the descriptors; with repair, fix what is broken."""
+
+    def audit_one(self, w: Wanted, recorded: dict[str, Any] | None, there: Present | None, quick: bool) -> Finding:
+        if there is None:
+            return Finding(w.rel, MISSING, f"expected {w.size} bytes", w)
+        if there.size != w.size:
+            return Finding(w.rel, WRONG_SIZE, f"{there.size} bytes, expected {w.size}", w, there)
+        vouched = bool(recorded and recorded.get("sha384") == w.sha384 and recorded.get("stamp") == there.stamp)
+        sha = None
+        if quick:
+            sha = self.store.stored_sha384(w.rel)
+            if sha is None and vouched:
+                sha = w.sha384  # a folder: the manifest vouches for this very file (same stamp)
+        if sha is None:
+            _, sha = self.store.hash(w.rel, self.cancel)
+        if sha != w.sha384:
+            return Finding(w.rel, WRONG_SHA, f"got {sha[:16]}..., expected {w.sha384[:16]}...", w, there)
+        if not recorded or recorded.get("sha384") != w.sha384 or recorded.get("size") != w.size:
+            return Finding(w.rel, UNRECORDED, "content is right; the manifest does not name it", w, there)
+        return Finding(w.rel, OK, "", w, there)
+
+    def audit(self, wanted: list[Wanted], manifest: dict[str, Any] | None, listing: dict[str, Present],
+              quick: bool) -> list[Finding]:
+        recorded = (manifest or {}).get("files", {})
+        findings: dict[str, Finding] = {}
+
+        def job(w: Wanted) -> Outcome:
+            try:
+                f = self.audit_one(w, recorded.get(w.rel), listing.get(w.rel), quick)
+            except ModelzooError as exc:
+                f = Finding(w.rel, WRONG_SHA, f"cannot read: {exc}", w)
+            findings[w.rel] = f
+            self.reporter.emit("mirror_verify_file", path=w.rel, model=w.leaf.name, status=f.status, detail=f.detail)
+            return Outcome(w)
+
+        self.run_jobs(wanted, job)
+        out = [findings[w.rel] for w in wanted]
+        names = {w.rel for w in wanted}
+        for rel in sorted(set(listing) - set(recorded) - names):
+            out.append(Finding(rel, UNKNOWN, f"{listing[rel].size} bytes; not made by this mirror tool", None,
+                               listing[rel]))
+            self.reporter.emit("mirror_verify_file", path=rel, model=None, status=UNKNOWN, detail=out[-1].detail)
+        return out
+
+    def repair(self, findings: list[Finding]) -> list[str]:
+        """Re-fetch what is missing or wrong through the verified path, record what is right but
+        unrecorded, merge the manifest. Returns the models that could not be repaired."""
+        broken = [f for f in findings if f.wanted is not None and f.status in (MISSING, WRONG_SIZE, WRONG_SHA)]
+        outcomes = self.run_jobs([f.wanted for f in broken], self._job(FETCH, False))
+        by_rel = {o.wanted.rel: o for o in outcomes}
+        stamp_time = now()
+        recorded: dict[str, dict[str, Any]] = {}
+        for f in findings:
+            o = by_rel.get(f.rel)
+            if o is not None and o.error is None and o.present is not None:
+                recorded[f.rel] = f.wanted.entry(o.present.stamp, stamp_time)
+                f.status, f.detail = REPAIRED, f"was {f.status}; {o.how}"
+            elif f.status == UNRECORDED and f.present is not None:
+                recorded[f.rel] = f.wanted.entry(f.present.stamp, stamp_time)
+                f.status, f.detail = REPAIRED, "was not in manifest; recorded"
+        self.write_manifest(recorded, set())
+        return sorted({o.wanted.top for o in outcomes if o.error is not None})

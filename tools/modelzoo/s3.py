@@ -1,0 +1,346 @@
+"""S3-compatible object storage (AWS, SeaweedFS, MinIO, ...) for mirrors: a destination for
+`mirror sync --to s3://bucket/prefix`, and an `s3://` opener so that `downloader.py --mirror
+s3://bucket/prefix` reads a private mirror with credentials.
+
+Needs boto3 (the `[s3]` extra); nothing else in modelzoo imports this module unless an s3://
+URL is used. Endpoint: --s3_endpoint, else the standard AWS_ENDPOINT_URL, else AWS. Credentials
+and region: the standard AWS variables and files (boto3's own lookup).
+
+Every object carries its SHA-384 in its user metadata (`x-amz-meta-sha384`). Bytes are hashed
+on their way out; a single PUT is sent only after the hash matched, and a multipart upload (for
+files over PART_SIZE, so memory stays bounded at one part per worker) is completed only after
+it matched, and aborted on any failure or on Ctrl-C, so no half-written object and no orphaned
+multipart upload is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import unquote, urlparse
+
+from . import fsio
+from .errors import (
+    DownloadError, HTTPStatusError, Interrupted, MirrorAccessError, MirrorError, MissingExtraError, TransferError,
+)
+from .fetch import CHUNK, Opened, register_opener
+from .mirror import MANIFEST, Present, decode_manifest, encode_manifest, is_internal
+from .verify import StreamVerifier
+
+try:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+except ImportError as exc:  # pragma: no cover - the [s3] extra is not installed
+    raise MissingExtraError("s3:// needs boto3: pip install 'modelzoo[s3]'") from exc
+
+PART_SIZE = 8 << 20  # multipart part size, and the largest file sent in one PUT
+# The store refuses us as we are: no other file, attempt or source could do better.
+ACCESS_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
+                          "InvalidToken", "ExpiredToken", "TokenRefreshRequired", "NoSuchBucket",
+                          "AccountProblem", "InvalidBucketName", "403"})
+MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
+MANIFEST_ATTEMPTS = 30
+
+
+def parse_s3_url(url: str) -> tuple[str, str]:
+    """s3://bucket/some/prefix -> ("bucket", "some/prefix/"); the prefix may be empty."""
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise MirrorError(f"{url}: expected s3://bucket/prefix")
+    prefix = unquote(parsed.path).strip("/")
+    return parsed.netloc, prefix + "/" if prefix else ""
+
+
+def make_client(endpoint: str | None = None, pool: int = 10, num_attempts: int = 3, timeout: float = 60.0) -> Any:
+    """An S3 client (thread-safe) from the standard AWS configuration, with our timeouts."""
+    session = boto3.session.Session()
+    region = session.region_name or "us-east-1"
+    config = botocore.config.Config(
+        max_pool_connections=max(10, pool), connect_timeout=timeout, read_timeout=timeout,
+        retries={"max_attempts": num_attempts, "mode": "standard"}, s3={"addressing_style": "path"}
+        if (endpoint or os.environ.get("AWS_ENDPOINT_URL")) else None)
+    return session.client("s3", endpoint_url=endpoint or None, region_name=region, config=config)
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        return str(err.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+    return type(exc).__name__
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        text = err.get("Message") or ""
+        return f"{_code(exc)}{': ' + text if text else ''}"
+    return str(exc) or type(exc).__name__
+
+
+class S3Store:
+    """A mirror under s3://bucket/prefix. See the module docstring for the guarantees."""
+
+    def __init__(self, url: str, *, endpoint: str | None = None, pool: int = 8, num_attempts: int = 3,
+                 timeout: float = 60.0, client: Any = None) -> None:
+        self.bucket, self.prefix = parse_s3_url(url)
+        self.url = f"s3://{self.bucket}/{self.prefix}"
+        self.client = client or make_client(endpoint, pool, num_attempts, timeout)
+        self._uploads: dict[str, str] = {}  # key -> UploadId of multipart uploads in flight
+        self._lock = threading.Lock()
+        self._staging: Path | None = None
+        self._staging_cm: contextlib.AbstractContextManager[Path] | None = None
+
+    def _key(self, rel: str) -> str:
+        return self.prefix + rel
+
+    def _fail(self, exc: Exception, action: str) -> MirrorError:
+        """Our error for a failed S3 call: refusals of the store stop the run (one line)."""
+        code = _code(exc)
+        if isinstance(exc, botocore.exceptions.NoCredentialsError):
+            return MirrorAccessError(f"{self.url}: no S3 credentials (set AWS_ACCESS_KEY_ID and "
+                                     "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)")
+        if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+            return MirrorAccessError(f"{self.url}: cannot connect to the S3 endpoint: {exc}")
+        if code in ACCESS_CODES:
+            hint = ""
+            if code in ("AccessDenied", "403") and action.startswith(("write", "start", "delete")):
+                hint = " (do these credentials have write access?)"
+            elif code == "SignatureDoesNotMatch":
+                hint = " (wrong secret key?)"
+            elif code == "InvalidAccessKeyId":
+                hint = " (unknown access key)"
+            return MirrorAccessError(f"{self.url}: cannot {action}: {_message(exc)}{hint}")
+        return MirrorError(f"{self.url}: cannot {action}: {_message(exc)}")
+
+    # -- reading
+
+    def list(self) -> dict[str, Present]:
+        found: dict[str, Present] = {}
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    rel = obj["Key"][len(self.prefix):]
+                    if rel and not is_internal(rel) and not rel.endswith("/"):
+                        found[rel] = Present(obj["Size"], obj["ETag"])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._fail(exc, "list the mirror") from exc
+        return found
+
+    def _head(self, rel: str) -> dict[str, Any] | None:
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(rel))
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in MISSING_CODES:
+                return None
+            raise self._fail(exc, f"read {rel}") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._fail(exc, f"read {rel}") from exc
+
+    def stat(self, rel: str) -> Present | None:
+        head = self._head(rel)
+        return None if head is None else Present(head["ContentLength"], head["ETag"])
+
+    def stored_sha384(self, rel: str) -> str | None:
+        head = self._head(rel)
+        return None if head is None else head.get("Metadata", {}).get("sha384")
+
+    def hash(self, rel: str, cancel: threading.Event) -> tuple[int, str]:
+        verifier = StreamVerifier(0, "")
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=self._key(rel))["Body"]
+            with contextlib.closing(body):
+                for chunk in body.iter_chunks(CHUNK):
+                    if cancel.is_set():
+                        raise Interrupted("interrupted")
+                    verifier.update(chunk)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._fail(exc, f"read {rel}") from exc
+        return verifier.size, verifier.hexdigest()
+
+    # -- writing
+
+    @contextlib.contextmanager
+    def incoming(self, rel: str) -> Iterator[Path]:
+        with self._lock:
+            if self._staging is None:
+                self._staging_cm = fsio.staged_dir(Path(tempfile.gettempdir()), "modelzoo-mirror-")
+                self._staging = self._staging_cm.__enter__()
+        with fsio.temporary_beside(self._staging / rel.replace("/", "_")) as tmp:
+            yield tmp
+
+    def close(self) -> None:
+        """Remove the local staging folder (downloads waiting to be uploaded)."""
+        with self._lock:
+            if self._staging_cm is not None:
+                self._staging_cm.__exit__(None, None, None)
+                self._staging_cm = self._staging = None
+
+    def publish(self, rel: str, path: Path, size: int, sha384: str, cancel: threading.Event) -> Present:
+        key = self._key(rel)
+        verifier = StreamVerifier(size, sha384)
+        try:
+            src = open(path, "rb")
+        except OSError as exc:
+            raise fsio.fs_error(path, exc, "read") from exc
+        with src:
+            if size <= PART_SIZE:
+                data = src.read(size + 1)
+                verifier.update(data)
+                verifier.check(rel)  # before anything is sent
+                try:
+                    answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=data,
+                                                    Metadata={"sha384": sha384})
+                except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+                    raise self._fail(exc, f"write {rel}") from exc
+                return Present(size, answer["ETag"])
+            return self._multipart(rel, key, src, size, sha384, verifier, cancel)
+
+    def _multipart(self, rel: str, key: str, src, size: int, sha384: str, verifier: StreamVerifier,
+                   cancel: threading.Event) -> Present:
+        try:
+            upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=key,
+                                                            Metadata={"sha384": sha384})["UploadId"]
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._fail(exc, f"start uploading {rel}") from exc
+        with self._lock:
+            self._uploads[key] = upload_id
+        try:
+            parts = []
+            while data := src.read(PART_SIZE):
+                if cancel.is_set():
+                    raise Interrupted("interrupted")
+                verifier.update(data)
+                if verifier.too_long:
+                    break
+                answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                                 PartNumber=len(parts) + 1, Body=data)
+                parts.append({"PartNumber": len(parts) + 1, "ETag": answer["ETag"]})
+            verifier.check(rel)  # the object appears only if every byte sent was the right one
+            answer = self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                                           MultipartUpload={"Parts": parts})
+            return Present(size, answer["ETag"])
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            self._abort(key, upload_id)
+            raise self._fail(exc, f"write {rel}") from exc
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+        finally:
+            with self._lock:
+                self._uploads.pop(key, None)
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            pass  # nothing more we can do; `verify` and ListMultipartUploads would show it
+
+    def abort_all(self) -> None:
+        with self._lock:
+            uploads, self._uploads = dict(self._uploads), {}
+        for key, upload_id in uploads.items():
+            self._abort(key, upload_id)
+        self.close()
+
+    def delete(self, rel: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(rel))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise self._fail(exc, f"delete {rel}") from exc
+
+    # -- the manifest
+
+    def read_manifest(self) -> tuple[dict[str, Any] | None, Any]:
+        key = self._key(MANIFEST)
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=key)
+            raw = answer["Body"].read()
+        except botocore.exceptions.ClientError as exc:
+            if _code(exc) in MISSING_CODES:
+                return None, None
+            raise self._fail(exc, "read the manifest") from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._fail(exc, "read the manifest") from exc
+        return decode_manifest(raw, f"{self.url}{MANIFEST}"), answer["ETag"]
+
+    def update_manifest(self, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> bool:
+        """Read, change and write back with a conditional PUT (If-Match the ETag we read, or
+        If-None-Match for a first manifest): a concurrent writer makes ours fail with 412, and
+        we merge again on top of theirs."""
+        for attempt in range(MANIFEST_ATTEMPTS):
+            current, etag = self.read_manifest()
+            new = change(current)
+            if new is None:
+                return False
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(MANIFEST), Body=encode_manifest(new),
+                                       ContentType="application/json", **condition)
+                return True
+            except botocore.exceptions.ClientError as exc:
+                if _code(exc) not in CONFLICT_CODES:
+                    raise self._fail(exc, "write the manifest") from exc
+            except botocore.exceptions.BotoCoreError as exc:
+                raise self._fail(exc, "write the manifest") from exc
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+        raise MirrorError(f"{self.url}: the manifest kept changing under us ({MANIFEST_ATTEMPTS} attempts)")
+
+
+# ----------------------------------------------------------------------------- s3:// for the downloader
+
+_client: Any = None
+_client_lock = threading.Lock()
+
+
+def _shared_client(timeout: float) -> Any:
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = make_client(None, pool=16, num_attempts=1, timeout=timeout)
+        return _client
+
+
+def open_s3(fetcher: Any, url: str, offset: int, size: int) -> Opened:
+    """fetch's opener for s3://bucket/key: a GET (with Range to resume) with the standard AWS
+    credentials; a missing object is a 404 (the next source is tried), a refusal a 403."""
+    parsed = urlparse(url)
+    bucket, key = parsed.netloc, unquote(parsed.path).lstrip("/")
+    client = _shared_client(fetcher.timeout)
+    extra = {"Range": f"bytes={offset}-"} if offset else {}
+    try:
+        answer = client.get_object(Bucket=bucket, Key=key, **extra)
+    except botocore.exceptions.ClientError as exc:
+        code = _code(exc)
+        if code in MISSING_CODES or code == "NoSuchBucket":
+            raise HTTPStatusError(url, 404, _message(exc)) from exc
+        if code in ("InvalidRange", "416") and offset:
+            return open_s3(fetcher, url, 0, size)
+        if code in ACCESS_CODES:
+            raise HTTPStatusError(url, 403, _message(exc)) from exc
+        raise TransferError(f"{url}: {_message(exc)}") from exc
+    except botocore.exceptions.NoCredentialsError as exc:
+        raise DownloadError(f"{url}: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)") from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise TransferError(f"{url}: {exc}") from exc
+    body = answer["Body"]
+    start = offset if offset and answer.get("ContentRange") else 0
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            yield from body.iter_chunks(CHUNK)
+        except botocore.exceptions.BotoCoreError as exc:
+            raise ConnectionError(str(exc)) from exc  # a broken body: fetch resumes it
+
+    return Opened(chunks(), start, "", body.close)
+
+
+register_opener("s3", open_s3)
