@@ -1,13 +1,23 @@
-"""Where the Model Optimizer command is built and run: descriptor -> OpenVINO IR.
+"""The conversion pipeline: descriptor -> Model Optimizer arguments -> a backend -> OpenVINO IR.
 
-One conversion serves every precision: the Model Optimizer runs once (in this process,
-through its own command-line parser, so the arguments mean exactly what they mean to `mo`)
-and the model is saved as FP32 and as FP16. `--mo PATH` runs an external `mo` once per
-precision instead. Output is written to a temporary folder and renamed into place.
+Descriptors say what a conversion needs in the Model Optimizer's (`mo`'s) words. This module
+builds those arguments (placeholders, `input_info`), picks a backend and puts the result in
+place:
+
+- `mo` (convert_mo.py): openvino-dev 2024.6's Model Optimizer, once, in this process; or an
+  external `--mo` once per precision;
+- `ovc` (convert_ovc.py): today's `openvino.convert_model` plus a PrePostProcessor and the output
+  stages that mo's transformation configs made; no TensorFlow, no openvino-dev.
+
+One conversion serves every precision (saved as FP32 and as FP16). Output is written into a
+staging folder of this run's own (`.converting-<random>` in the model's output folder) and
+swapped into place all precisions or none (fsio.swap_in), under a lock on the model folder so
+that concurrent runs into the same output follow each other.
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import shlex
@@ -15,17 +25,24 @@ import shutil
 import string
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
+from . import convert_mo, fsio
+from .convert_mo import child_env, disable_telemetry, mo_package_dir  # noqa: F401  (public, used by peer)
 from .descriptor import Model
-from .errors import ConversionError, MissingExtraError
+from .errors import ConversionError, DiskFullError, MissingExtraError, ModelzooError
 
-STAGING = ".converting"
-IR_PRECISIONS = ("FP32", "FP16")  # what the Model Optimizer writes; the others come from quantization
+STAGING_PREFIX = ".converting-"
+IR_PRECISIONS = ("FP32", "FP16")  # what a conversion writes; the others come from quantization
 INPUT_FLAGS = ("--input_model", "--input_proto", "--input_meta_graph", "--input_checkpoint", "--input_symbol",
                "--saved_model_dir", "--input_model_is_text")
+BACKENDS = ("auto", "mo", "ovc")
+# Placeholders that name mo's own folders: without mo (the ovc backend) they stay as written, so
+# that convert_ovc can recognise `$mo_ext_dir/front/tf/retinanet.json` by name.
+UNEXPANDED_MO_DIRS = {"mo_dir": "$mo_dir", "mo_ext_dir": "$mo_ext_dir"}
 
 
 @dataclass
@@ -38,56 +55,45 @@ class ConvertOptions:
     python: Path = Path(sys.executable)
     extra_mo_args: list[str] = field(default_factory=list)
     dry_run: bool = False
+    backend: str = "auto"
+    verbose: bool = False
 
 
-NO_TELEMETRY_DIR = Path(__file__).resolve().parent / "notelemetry"
+def choose_backend(backend: str, mo: Path | None) -> str:
+    """auto: mo when --mo is given or openvino-dev's Model Optimizer can be imported, else ovc."""
+    if backend == "auto":
+        return "mo" if mo is not None or convert_mo.available() else "ovc"
+    if backend == "ovc" and mo is not None:
+        raise ConversionError("--mo runs the Model Optimizer: it cannot be used with --backend ovc")
+    return backend
 
 
-def disable_telemetry() -> None:
-    """No usage telemetry from Model Optimizer code in this process (see notelemetry/)."""
-    sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # import now raises ImportError
+def openvino_version() -> str:
+    """The installed OpenVINO's version (short), or a MissingExtraError naming the extra."""
+    try:
+        import openvino
+    except ImportError as exc:
+        raise MissingExtraError(f"conversion needs OpenVINO ({exc}): pip install 'modelzoo[convert]'") from exc
+    return openvino.__version__.split("-")[0]
 
 
-def child_env() -> dict[str, str]:
-    """Environment for Model Optimizer subprocesses: the same, without telemetry."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NO_TELEMETRY_DIR), env.get("PYTHONPATH", "")) if p)
-    return env
-
-
-def mo_package_dir(python: Path | None = None, mo: Path | None = None) -> Path:
-    """The Model Optimizer's package folder ($mo_dir); its extensions ($mo_ext_dir) live there."""
-    if mo is not None and str(mo).endswith(".py"):
-        return mo.resolve().parent
-    if python is None or Path(python).resolve() == Path(sys.executable).resolve():
-        try:
-            spec = importlib.util.find_spec("openvino.tools.mo")
-        except ImportError:
-            spec = None
-        if spec is None or not spec.submodule_search_locations:
-            raise MissingExtraError("the Model Optimizer is not installed: pip install 'modelzoo[convert]' "
-                                    "(openvino-dev 2024.6)")
-        return Path(next(iter(spec.submodule_search_locations)))
-    result = subprocess.run([str(python), "-c", "import openvino.tools.mo as m, os; print(os.path.dirname(m.__file__))"],
-                            capture_output=True, text=True, env=child_env())
-    if result.returncode != 0:
-        raise MissingExtraError(f"{python} cannot import openvino.tools.mo: {result.stderr.strip().splitlines()[-1:]}")
-    return Path(result.stdout.strip())
-
-
-def template_variables(model: Model, options: ConvertOptions, mo_dir: Path) -> dict[str, str]:
-    ext = mo_dir / "extensions"
-    return {
+def template_variables(model: Model, options: ConvertOptions, mo_dir: Path | None) -> dict[str, str]:
+    """The placeholders of model_optimizer_args, as omz_converter defines them."""
+    variables = {
         "config_dir": str(options.models_root / model.subdirectory),
         "conv_dir": str(options.output_dir / model.subdirectory),
         "dl_dir": str(options.download_dir / model.subdirectory),
-        "mo_dir": str(mo_dir),
-        "mo_ext_dir": str(ext if ext.is_dir() else mo_dir),
         "models_dir": str(options.models_root),
+        **UNEXPANDED_MO_DIRS,
     }
+    if mo_dir is not None:
+        ext = mo_dir / "extensions"
+        variables.update(mo_dir=str(mo_dir), mo_ext_dir=str(ext if ext.is_dir() else mo_dir))
+    return variables
 
 
 def expand(args: list[str], variables: dict[str, str], model: Model, key: str) -> list[str]:
+    """Substitute $placeholders; an unknown one is an error naming the descriptor key."""
     out = []
     for i, arg in enumerate(args):
         try:
@@ -115,7 +121,7 @@ def mo_arguments(model: Model, variables: dict[str, str], framework: str, extra:
 
 
 def check_inputs_exist(args: list[str], dl_dir: str) -> None:
-    """Fail before the Model Optimizer starts when an input file it is given is missing."""
+    """Fail before a conversion starts when an input file it is given is missing."""
     for arg in args:
         flag, _, value = arg.partition("=")
         if flag in INPUT_FLAGS and value and not Path(value).exists():
@@ -127,51 +133,73 @@ def command_line(args: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in args)
 
 
-def run_mo_in_process(args: list[str]):
-    """Run the Model Optimizer on a command line, in this process; returns an openvino.Model.
-    Its own log lines ([ ERROR ] ...) are printed as it prints them."""
-    disable_telemetry()
-    try:
-        from openvino.tools.mo.convert_impl import _convert
-        from openvino.tools.mo.utils.cli_parser import get_all_cli_parser
-    except ImportError as exc:
-        raise MissingExtraError(f"conversion needs the 'convert' extra ({exc.name} is missing): "
-                                "pip install 'modelzoo[convert]'") from exc
-    parser = get_all_cli_parser()
-    parse = parser.parse_args
-    # mo's driver parses sys.argv; give it our arguments instead, through its own parser.
-    parser.parse_args = lambda a=None, namespace=None: parse(args, namespace)  # type: ignore[method-assign]
-    ov_model, _ = _convert(parser, None, {}, False)
-    if ov_model is None:
-        raise ConversionError("the Model Optimizer failed (its messages are above)")
-    return ov_model
-
-
-def _set_model_info(ov_model, model: Model) -> None:
+def _set_model_info(ov_model: Any, model: Model) -> None:
     """Carry the descriptor's model_info into the IR's rt_info, as omz_converter does."""
     for key, value in model.model_info.items():
         ov_model.set_rt_info(value, ["model_info", key])
 
 
-def _move_into_place(staged: Path, final: Path) -> None:
-    """Replace final (a precision folder) by staged with renames only."""
-    old = None
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-    os.replace(staged, final)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on a folder (flock on the folder itself: no lock file is left behind),
+    so that two runs never swap IR into the same model folder at once."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise fsio.fs_error(folder, exc, "open") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def save_ir(ov_model: Any, xml: Path, fp16: bool) -> None:
+    """openvino.save_model, with its failures as our errors (a full disk named as such)."""
+    import openvino as ov
+
+    try:
+        ov.save_model(ov_model, str(xml), compress_to_fp16=fp16)
+    except OSError as exc:
+        raise fsio.fs_error(xml, exc, "save") from exc
+    except Exception as exc:  # noqa: BLE001 - OpenVINO reports file errors as RuntimeError
+        text = " ".join(str(exc).split())
+        try:
+            free = shutil.disk_usage(xml.parent).free
+        except OSError:
+            free = -1
+        if 0 <= free < (1 << 20) or "No space" in text:
+            raise DiskFullError(f"no space left on device while saving {xml} ({free} bytes free)") from exc
+        last = [line for line in str(exc).strip().splitlines() if line.strip()][-1:] or [type(exc).__name__]
+        raise ConversionError(f"saving {xml} failed: {last[0].strip()}") from exc
 
 
 Say = Callable[[str], None]
 
 
 class Converter:
+    """Converts leaf models with one backend; `convert` raises a ModelzooError on failure."""
+
     def __init__(self, options: ConvertOptions, say: Say = print) -> None:
         self.options = options
         self.say = say
-        self.mo_dir = mo_package_dir(options.python, options.mo)
+        self.backend = choose_backend(options.backend, options.mo)
+        if self.backend == "mo":
+            self.mo_dir: Path | None = mo_package_dir(options.python, options.mo)
+            self.version = ""
+        else:
+            self.version = openvino_version()
+            self.mo_dir = None
+            if convert_mo.available():
+                self.mo_dir = mo_package_dir(None, None)  # so that $mo_ext_dir reads as it does for mo
+
+    def describe_backend(self) -> str:
+        """The backend as a user should see it."""
+        if self.backend == "ovc":
+            return f"ovc (openvino.convert_model, OpenVINO {self.version})"
+        if self.options.mo is not None:
+            return f"mo (external {self.options.mo}, once per precision)"
+        return "mo (the Model Optimizer of openvino-dev 2024.6, in-process)"
 
     def precisions_for(self, model: Model) -> list[str]:
         return [p for p in IR_PRECISIONS if p in model.precisions and p in self.options.precisions]
@@ -183,19 +211,14 @@ class Converter:
             return [], []
         framework = "onnx" if model.conversion_to_onnx_args else model.framework
         extra = list(self.options.extra_mo_args)
-        if self.options.mo is None:
+        if self.backend == "mo" and self.options.mo is None:
             # mo compresses to FP16 unless told not to; the one conversion must keep FP32
             # (FP16 is made from it when saving).
             extra.insert(0, "--compress_to_fp16=False")
         return mo_arguments(model, variables, framework, extra), precisions
 
-    def external_command(self, args: list[str], out_dir: Path, precision: str) -> list[str]:
-        assert self.options.mo is not None
-        return [str(self.options.python), "--", str(self.options.mo), *args, f"--output_dir={out_dir}",
-                f"--compress_to_fp16={precision == 'FP16'}"]
-
     def convert(self, model: Model) -> None:
-        """Convert one (leaf) model; raises ConversionError on failure."""
+        """Convert one (leaf) model; raises ModelzooError on failure."""
         opts = self.options
         variables = template_variables(model, opts, self.mo_dir)
         args, precisions = self.plan(model, variables)
@@ -204,53 +227,66 @@ class Converter:
             self.say(f"skipped {model.name}: {why}")
             return
         target = opts.output_dir / model.subdirectory
-        # Output is staged here and renamed into place; a fixed name, so that the command a dry
-        # run prints is the one a real run executes.
-        staging = target / STAGING
         dry = "(dry run) " if opts.dry_run else ""
+        ovc_plan = None
+        if self.backend == "ovc":
+            from . import convert_ovc
+
+            ovc_plan = convert_ovc.plan(model.name, args, variables["mo_ext_dir"])  # refuses before any work
         self._pre_convert(model, variables, dry)
         if model.conversion_to_onnx_args:
             self._to_onnx(model, variables, dry)
-        if opts.mo is None:
-            self.say(f"{dry}Converting {model.name} to IR ({', '.join(precisions)}), one conversion for all")
-            self.say("Conversion command: mo " + command_line(args))
+        external = self.backend == "mo" and opts.mo is not None
+        if external:
+            # Each run stages into a folder of its own, named only when it is created; a dry
+            # run shows this placeholder where the real run shows that name.
+            if opts.dry_run:
+                for p in precisions:
+                    self._say_external(model, args, target / f"{STAGING_PREFIX}XXXXXXXX", p, dry)
         else:
-            for p in precisions:
-                self.say(f"{dry}Converting {model.name} to IR ({p})")
-                self.say("Conversion command: " + command_line(self.external_command(args, staging / p, p)))
+            self.say(f"{dry}Converting {model.name} to IR ({', '.join(precisions)}) with the {self.backend} backend, "
+                     "one conversion for all")
+            self.say("Conversion command: mo " + command_line(args))
+            if ovc_plan is not None:
+                self.say("Conversion (ovc): " + ovc_plan.describe())
         if opts.dry_run:
             return
         check_inputs_exist(args, variables["dl_dir"])
-        shutil.rmtree(staging, ignore_errors=True)  # what an interrupted run left
-        staging.mkdir(parents=True)
-        try:
-            if opts.mo is None:
-                ov_model = run_mo_in_process(args)
-                _set_model_info(ov_model, model)
-                import openvino as ov
-
-                for p in precisions:  # FP32 first: saving FP16 must not touch what FP32 saves
-                    ov.save_model(ov_model, str(staging / p / f"{model.name}.xml"), compress_to_fp16=(p == "FP16"))
-            else:
+        with fsio.staged_dir(target, STAGING_PREFIX) as staging:
+            if external:
                 for p in precisions:
-                    cmd = self.external_command(args, staging / p, p)
-                    if subprocess.run(cmd, stdin=subprocess.DEVNULL, env=child_env()).returncode != 0:
-                        raise ConversionError(f"{model.name}: the Model Optimizer failed for {p} "
-                                              "(its messages are above)")
+                    convert_mo.run_external(self._say_external(model, args, staging, p, ""), model.name, p)
+            else:
+                if ovc_plan is not None:
+                    from . import convert_ovc
+
+                    ov_model = convert_ovc.convert(ovc_plan)
+                else:
+                    ov_model = convert_mo.run_in_process(args, opts.verbose)
+                _set_model_info(ov_model, model)
+                for p in precisions:  # FP32 first: saving FP16 must not touch what FP32 saves
+                    save_ir(ov_model, staging / p / f"{model.name}.xml", fp16=(p == "FP16"))
             for p in precisions:
                 if not (staging / p / f"{model.name}.xml").is_file():
-                    raise ConversionError(f"{model.name}: the Model Optimizer wrote no {p}/{model.name}.xml")
-            for p in precisions:
-                _move_into_place(staging / p, target / p)
-                self.say(f"wrote {target / p / model.name}.xml and .bin")
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+                    raise ConversionError(f"{model.name}: the conversion wrote no {p}/{model.name}.xml")
+            with folder_lock(target):
+                fsio.swap_in([(staging / p, target / p) for p in precisions])
+        for p in precisions:
+            self.say(f"wrote {target / p / model.name}.xml and .bin")
+
+    def _say_external(self, model: Model, args: list[str], staging: Path, precision: str, dry: str) -> list[str]:
+        assert self.options.mo is not None
+        cmd = convert_mo.external_command(self.options.python, self.options.mo, args, staging / precision, precision)
+        self.say(f"{dry}Converting {model.name} to IR ({precision}) with the external mo")
+        self.say("Conversion command: " + command_line(cmd))
+        return cmd
 
     def _run_script(self, what: str, cmd: list[str], dry: str) -> None:
         self.say(f"{dry}{what} command: {command_line(cmd)}")
         if dry:
             return
-        if subprocess.run(cmd, stdin=subprocess.DEVNULL, env=child_env()).returncode != 0:
+        result = convert_mo.run_command(cmd, what.lower(), stdin=subprocess.DEVNULL, env=child_env())
+        if result.returncode != 0:
             raise ConversionError(f"{what} failed: {command_line(cmd)}")
 
     def _pre_convert(self, model: Model, variables: dict[str, str], dry: str) -> None:
@@ -260,12 +296,24 @@ class Converter:
                                              variables["dl_dir"], variables["conv_dir"]], dry)
 
     def _to_onnx(self, model: Model, variables: dict[str, str], dry: str) -> None:
-        # Open Model Zoo's own PyTorch-to-ONNX script, from the openvino-dev that the
-        # 'convert' extra installs.
+        # Open Model Zoo's own PyTorch-to-ONNX script, from openvino-dev (the 'mo' extra).
         spec = importlib.util.find_spec("omz_tools")
         if spec is None or not spec.submodule_search_locations:
             raise MissingExtraError("PyTorch models are converted with omz_tools' pytorch_to_onnx.py: "
-                                    "pip install 'modelzoo[convert]'")
+                                    "pip install 'modelzoo[mo]'")
         script = Path(next(iter(spec.submodule_search_locations))) / "internal_scripts" / "pytorch_to_onnx.py"
         args = expand(model.conversion_to_onnx_args or [], variables, model, "conversion_to_onnx_args")
         self._run_script("Conversion to ONNX", [str(self.options.python), "--", str(script), *args], dry)
+
+
+def convert_all(options: ConvertOptions, models: list[Model], report: Callable[[str, ModelzooError], None]) -> list[str]:
+    """Convert models one after the other; returns the names that failed (each passed to report)."""
+    converter = Converter(options)
+    failed = []
+    for model in models:
+        try:
+            converter.convert(model)
+        except ModelzooError as exc:
+            report(model.name, exc)
+            failed.append(model.name)
+    return failed

@@ -24,10 +24,11 @@ def jobs_arg(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Convert downloaded models to OpenVINO IR with the Model Optimizer: one "
-                               "conversion, saved in every requested precision (FP32, FP16).",
+        prog=PROG, description="Convert downloaded models to OpenVINO IR (with the Model Optimizer, or with "
+                               "openvino.convert_model): one conversion, saved in every requested precision "
+                               "(FP32, FP16).",
         epilog="Exit codes: 0 every selected model converted; 1 a conversion failed; 2 bad command line, "
-               "descriptor or missing 'convert' extra.")
+               "descriptor or missing extra ('convert' or 'mo').")
     add_selection_args(parser, "convert")
     parser.add_argument("-d", "--download_dir", type=Path, metavar="DIR", default=Path.cwd(),
                         help="root of the downloaded models (the downloader's -o)")
@@ -41,24 +42,47 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="ARG", help="extra argument for the Model Optimizer (repeatable)")
     parser.add_argument("--dry_run", "--dry-run", action="store_true",
                         help="print the conversion commands and change nothing")
+    parser.add_argument("--backend", choices=("auto", "mo", "ovc"), default="auto",
+                        help="mo: openvino-dev 2024.6's Model Optimizer; ovc: openvino.convert_model of any "
+                             "OpenVINO >= 2024.6 (no TensorFlow needed); auto (default): mo when it can be "
+                             "imported or --mo is given, otherwise ovc")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show the Model Optimizer's banners and TensorFlow's start-up lines")
     parser.add_argument("-j", "--jobs", type=jobs_arg, default=1, metavar="N",
                         help="convert up to N models at once (in separate processes); 'auto' = CPU count")
     return parser
 
 
+def _report(name: str, exc: ModelzooError) -> None:
+    print(f"{PROG}: error: {name}: {exc}", file=sys.stderr, flush=True)
+
+
 def _convert_leafs(options, leaf_models) -> list[str]:
     """Convert models in this process; returns the names that failed (each reported on stderr)."""
-    from ..convert import Converter
+    from ..convert import convert_all
 
-    converter = Converter(options)
-    failed = []
-    for model in leaf_models:
-        try:
-            converter.convert(model)
-        except ModelzooError as exc:
-            print(f"{PROG}: error: {model.name}: {exc}", file=sys.stderr, flush=True)
-            failed.append(model.name)
-    return failed
+    return convert_all(options, leaf_models, _report)
+
+
+def _convert_in_workers(options, groups: list, jobs: int) -> list[str]:
+    """One model (with its stages) per task, up to `jobs` processes. A worker that dies (killed,
+    crashed) fails the models it and the pool had left: one line, no traceback."""
+    import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+
+    failed: list[str] = []
+    lost: list[str] = []
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [(group, pool.submit(_convert_leafs, options, group)) for group in groups]
+        for group, future in futures:
+            try:
+                failed += future.result()
+            except BrokenProcessPool:
+                lost += [leaf.name for leaf in group]
+    if lost:
+        print(f"{PROG}: error: a conversion worker process died (killed or crashed); not converted: "
+              f"{', '.join(lost)}", file=sys.stderr, flush=True)
+    return failed + lost
 
 
 def _main(argv: Sequence[str]) -> int:
@@ -67,22 +91,26 @@ def _main(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     args, precisions, catalog, models, load_failed = selected
-    from ..convert import ConvertOptions, mo_package_dir
+    if args.backend == "ovc" and args.mo:
+        parser.error("--mo runs the Model Optimizer: it cannot be used with --backend ovc")
+    if args.verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow's own lines too
+    from ..convert import ConvertOptions, Converter
 
-    mo_package_dir(args.python, args.mo)  # fail early, with the extra to install, before any work
     options = ConvertOptions(download_dir=args.download_dir.absolute(),
                              output_dir=(args.output_dir or args.download_dir).absolute(),
                              models_root=catalog.root, precisions=precisions,
                              mo=args.mo.resolve() if args.mo else None, python=args.python,
-                             extra_mo_args=args.extra_mo_args, dry_run=args.dry_run)
+                             extra_mo_args=args.extra_mo_args, dry_run=args.dry_run, backend=args.backend,
+                             verbose=args.verbose)
+    # fail early, with the extra to install, before any work; and say which backend converts
+    converter = Converter(options)
+    print(f"Backend: {converter.describe_backend()}", flush=True)
     groups = [m.leaf_models() for m in models]
     if args.jobs == 1 or args.dry_run or len(groups) == 1:
         failed = _convert_leafs(options, [leaf for g in groups for leaf in g])
     else:
-        import multiprocessing
-
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            failed = [name for names in pool.map(_convert_leafs, [options] * len(groups), groups) for name in names]
+        failed = _convert_in_workers(options, groups, args.jobs)
     return summarize(PROG, load_failed + failed)
 
 

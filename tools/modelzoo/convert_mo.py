@@ -1,0 +1,133 @@
+"""The mo backend: the Model Optimizer of openvino-dev 2024.6 (the last release that has it).
+
+In-process, `mo` runs once through its own argument parser (so every argument means exactly
+what it means to `mo`) and returns an `openvino.Model` that the pipeline saves as FP32 and FP16.
+With `--mo PATH` an external `mo` runs as a subprocess once per precision instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import ConversionError, MissingExtraError
+
+NO_TELEMETRY_DIR = Path(__file__).resolve().parent / "notelemetry"
+# mo's own chatter on stdout that says nothing about this conversion (printed on every run).
+_BANNERS = ("[ INFO ] MO command line tool is considered as the legacy conversion API",
+            "In 2025.0 MO command line tool and openvino.tools.mo.convert_model() will be removed",
+            "Find more information about transition from MO to OVC",
+            "Check for a new version of Intel(R) Distribution of OpenVINO(TM) toolkit")
+INSTALL_HINT = "pip install 'modelzoo[mo]' (openvino-dev 2024.6)"
+
+
+def disable_telemetry() -> None:
+    """No usage telemetry from Model Optimizer code in this process (see notelemetry/)."""
+    sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # import now raises ImportError
+
+
+def child_env() -> dict[str, str]:
+    """Environment for Model Optimizer subprocesses: the same, without telemetry."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NO_TELEMETRY_DIR), env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def available() -> bool:
+    """Can this interpreter import openvino-dev's Model Optimizer?"""
+    try:
+        spec = importlib.util.find_spec("openvino.tools.mo")
+    except ImportError:
+        return False
+    return spec is not None and bool(spec.submodule_search_locations)
+
+
+def run_command(cmd: list[str], what: str, **kwargs: Any) -> subprocess.CompletedProcess:
+    """subprocess.run, with a missing or unrunnable program as one of our errors."""
+    try:
+        return subprocess.run(cmd, **kwargs)
+    except OSError as exc:
+        raise ConversionError(f"cannot run {what} with {cmd[0]}: {exc.strerror or exc}") from exc
+
+
+def mo_package_dir(python: Path | None = None, mo: Path | None = None) -> Path:
+    """The Model Optimizer's package folder ($mo_dir); its extensions ($mo_ext_dir) live there."""
+    if mo is not None and str(mo).endswith(".py"):
+        return mo.resolve().parent
+    if python is None or Path(python).resolve() == Path(sys.executable).resolve():
+        try:
+            spec = importlib.util.find_spec("openvino.tools.mo")
+        except ImportError:
+            spec = None
+        if spec is None or not spec.submodule_search_locations:
+            raise MissingExtraError(f"the Model Optimizer is not installed: {INSTALL_HINT}")
+        return Path(next(iter(spec.submodule_search_locations)))
+    result = run_command([str(python), "-c", "import openvino.tools.mo as m, os; print(os.path.dirname(m.__file__))"],
+                         "the Model Optimizer", capture_output=True, text=True, env=child_env())
+    if result.returncode != 0:
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise MissingExtraError(f"{python} cannot import openvino.tools.mo ({last}): {INSTALL_HINT}")
+    return Path(result.stdout.strip())
+
+
+def _quiet_tensorflow() -> None:
+    """mo sets TF_CPP_MIN_LOG_LEVEL=2 when it loads, which lets TensorFlow print its CUDA
+    factory lines; TensorFlow imported first, at level 3, prints none."""
+    if "tensorflow" in sys.modules:
+        return
+    old = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        pass
+    finally:
+        if old is None:
+            os.environ.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        else:
+            os.environ["TF_CPP_MIN_LOG_LEVEL"] = old
+
+
+def run_in_process(args: list[str], verbose: bool = False):
+    """Run the Model Optimizer on a command line, in this process; returns an openvino.Model.
+    Its own log lines ([ ERROR ] ...) are printed as it prints them; its banners only with
+    `verbose`."""
+    disable_telemetry()
+    if not verbose:
+        _quiet_tensorflow()
+    try:
+        from openvino.tools.mo.convert_impl import _convert
+        from openvino.tools.mo.utils.cli_parser import get_all_cli_parser
+    except ImportError as exc:
+        raise MissingExtraError(f"the mo backend needs the 'mo' extra ({exc.name} is missing): "
+                                f"{INSTALL_HINT}") from exc
+    parser = get_all_cli_parser()
+    parse = parser.parse_args
+    # mo's driver parses sys.argv; give it our arguments instead, through its own parser.
+    parser.parse_args = lambda a=None, namespace=None: parse(args, namespace)  # type: ignore[method-assign]
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(sys.stdout if verbose else captured):
+        ov_model, _ = _convert(parser, None, {}, False)
+    for line in captured.getvalue().splitlines():
+        if line.strip() and not line.startswith(_BANNERS):
+            print(line, flush=True)
+    if ov_model is None:
+        raise ConversionError("the Model Optimizer failed (its messages are above)")
+    return ov_model
+
+
+def external_command(python: Path, mo: Path, args: list[str], out_dir: Path, precision: str) -> list[str]:
+    """An external mo's command line for one precision."""
+    return [str(python), "--", str(mo), *args, f"--output_dir={out_dir}", f"--compress_to_fp16={precision == 'FP16'}"]
+
+
+def run_external(cmd: list[str], model: str, precision: str) -> None:
+    """Run an external mo (its messages go straight to the terminal)."""
+    if run_command(cmd, "the Model Optimizer", stdin=subprocess.DEVNULL, env=child_env()).returncode != 0:
+        raise ConversionError(f"{model}: the Model Optimizer failed for {precision} (its messages are above)")

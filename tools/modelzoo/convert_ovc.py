@@ -1,0 +1,538 @@
+"""The ovc backend: Model Optimizer arguments carried out with today's OpenVINO.
+
+The Model Optimizer (`mo`) left OpenVINO in 2025.0; `openvino.convert_model` (ovc) has no mean
+values, no layouts, no graph cuts by name and no transformation configs. Descriptors still say
+what they need in mo's words, so this module translates them, one argument at a time:
+
+- `plan(...)` reads the arguments into an :class:`OvcPlan` without touching a model. Anything it
+  cannot honour is an :class:`UnsupportedArgumentError` naming the argument and the model, never a
+  silent drop (Open Model Zoo's own move to ovc dropped mean values, cuts and configs). The
+  compatibility table in docs/compatibility.md is this function run over a whole zoo.
+- `convert(plan)` runs `openvino.convert_model` (inputs, shapes, outputs), then a
+  `PrePostProcessor` (layouts, channel reversal, mean, scale, in mo's order), then the output stage
+  a transformation config asks for (only retinanet.json so far), and returns an `ov.Model` that the
+  pipeline saves as FP32 and FP16.
+
+Nothing here imports TensorFlow or openvino-dev.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .errors import ConversionError, MissingExtraError, UnsupportedArgumentError
+
+# Every long option of mo 2024.6 (so that an abbreviation such as `--input_meta` means what it
+# meant to mo's argparse: the one option it starts).
+MO_FLAGS = (
+    "--batch", "--caffe_parser_path", "--compress_to_fp16", "--counts", "--disable_omitting_optional",
+    "--enable_flattening_nested_params", "--example_input", "--extensions", "--framework",
+    "--freeze_placeholder_with_value", "--help", "--input", "--input_checkpoint", "--input_meta_graph",
+    "--input_model", "--input_model_is_text", "--input_proto", "--input_shape", "--k", "--layout", "--log_level",
+    "--mean_values", "--model_name", "--output", "--output_dir", "--progress", "--remove_memory",
+    "--remove_output_softmax", "--reverse_input_channels", "--saved_model_dir", "--saved_model_tags", "--scale",
+    "--scale_values", "--share_weights", "--silent", "--source_layout", "--static_shape", "--stream_output",
+    "--target_layout", "--tensorboard_logdir", "--tensorflow_custom_layer_libraries",
+    "--tensorflow_custom_operations_config_update", "--tensorflow_object_detection_api_pipeline_config",
+    "--transform", "--transformations_config", "--use_legacy_frontend", "--use_new_frontend", "--version",
+)
+# What OpenVINO's own frontends read (mo's --framework values that ovc can still convert).
+FRAMEWORKS = ("tf", "onnx", "paddle", "tflite", "pytorch")
+# Options that change nothing in the converted model (logging, naming: the file is named by us).
+HARMLESS = ("--framework", "--model_name", "--log_level", "--silent", "--progress", "--stream_output",
+            "--use_new_frontend")
+MODEL_SOURCES = ("--input_model", "--saved_model_dir", "--input_meta_graph")
+# Transformation configs with an output stage here, by path relative to mo's extensions folder.
+RETINANET_CONFIG = "front/tf/retinanet.json"
+SUPPORTED_CONFIGS = (RETINANET_CONFIG,)
+
+
+@dataclass
+class InputSpec:
+    """One model input as mo's --input / --input_shape name it."""
+
+    name: str
+    shape: list[int] | None = None  # -1: dynamic dimension
+
+
+@dataclass
+class OvcPlan:
+    """What the ovc backend will do for one model; built from mo arguments without converting."""
+
+    model: str
+    framework: str
+    source: Path
+    inputs: list[InputSpec] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+    layouts: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)  # name: (source, target)
+    unnamed_layout: tuple[str | None, str | None] | None = None  # a layout given without an input name
+    means: dict[str | None, list[float]] = field(default_factory=dict)  # None: the only input
+    scales: dict[str | None, list[float]] = field(default_factory=dict)
+    scale: float | None = None  # --scale: one factor for every input
+    reverse_channels: bool = False
+    output_stage: str | None = None  # "retinanet"
+
+    def describe(self) -> str:
+        """One line for --dry_run: the calls the conversion makes."""
+        kwargs = [repr(str(self.source))]
+        if self.inputs:
+            kwargs.append("input=" + repr([(i.name, i.shape) if i.shape else i.name for i in self.inputs]))
+        if self.outputs:
+            kwargs.append("output=" + repr(self.outputs))
+        steps = [f"openvino.convert_model({', '.join(kwargs)})"]
+        pre = []
+        for name, (src, dst) in self.layouts.items():
+            pre.append(f"layout {name}: {src or ''}{' -> ' + dst if dst else ''}")
+        if self.unnamed_layout:
+            src, dst = self.unnamed_layout
+            pre.append(f"layout: {src or ''}{' -> ' + dst if dst else ''}")
+        if self.reverse_channels:
+            pre.append("reverse_channels")
+        for name, values in self.means.items():
+            pre.append(f"mean{'[' + name + ']' if name else ''} {values}")
+        for name, values in self.scales.items():
+            pre.append(f"scale{'[' + name + ']' if name else ''} {values}")
+        if self.scale is not None:
+            pre.append(f"scale {self.scale}")
+        if pre:
+            steps.append("PrePostProcessor(" + "; ".join(pre) + ")")
+        if self.output_stage:
+            steps.append(f"{self.output_stage} output stage ([1,1,N,7] detections, as mo's {RETINANET_CONFIG})")
+        return " + ".join(steps)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading mo's argument syntax
+
+
+def _split_top(text: str) -> list[str]:
+    """Split at commas that are not inside [], () or {}."""
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        if ch in "[({":
+            depth += 1
+        elif ch in "])}":
+            depth -= 1
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if cur or parts:
+        parts.append(cur)
+    return [p.strip() for p in parts]
+
+
+def _numbers(text: str) -> list[str]:
+    return [t for t in re.split(r"[\s,]+", text.strip("[]() ")) if t]
+
+
+def _shape(text: str) -> list[int]:
+    dims = []
+    for t in _numbers(text):
+        if t in ("?", "-1"):
+            dims.append(-1)
+        elif t.isdigit():
+            dims.append(int(t))
+        else:
+            raise ValueError(f"dimension {t!r} (only numbers, -1 or ? here)")
+    return dims
+
+
+def _floats(text: str) -> list[float]:
+    return [float(t) for t in _numbers(text)]
+
+
+def _named_values(text: str) -> dict[str | None, str]:
+    """mo's `name[1,2,3],other[4,5,6]` or `[1,2,3]` (the only input) -> {name: "[...]"}."""
+    out: dict[str | None, str] = {}
+    for part in _split_top(text):
+        m = re.fullmatch(r"([^\[\(]*)([\[\(].*[\]\)])", part)
+        if not m:
+            raise ValueError(f"{part!r} is not name[values] or [values]")
+        out[m.group(1).strip() or None] = m.group(2)
+    return out
+
+
+def _layouts(text: str) -> dict[str | None, tuple[str | None, str | None]]:
+    """mo's --layout: `nchw`, `name(nchw)`, `name(nhwc->nchw)`, comma-separated."""
+    out: dict[str | None, tuple[str | None, str | None]] = {}
+    for part in _split_top(text):
+        m = re.fullmatch(r"([^\(\[]*)\((.*)\)", part) or re.fullmatch(r"()(.*)", part)
+        assert m is not None
+        name, value = m.group(1).strip() or None, m.group(2).strip()
+        src, arrow, dst = value.partition("->")
+        out[name] = (src.strip() or None, dst.strip() or None) if arrow else (value or None, None)
+    return out
+
+
+def canonical_flag(flag: str) -> str | None:
+    """mo's option name for `flag` (an exact name or an unambiguous prefix, as argparse allows)."""
+    if flag in MO_FLAGS:
+        return flag
+    hits = [f for f in MO_FLAGS if f.startswith(flag)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def split_arguments(args: list[str]) -> list[tuple[str, str, str | None]]:
+    """[(argument as written, canonical flag, value or None)]; raises ValueError on a stray word."""
+    out = []
+    for arg in args:
+        if not arg.startswith("--"):
+            raise ValueError(arg)
+        flag, eq, value = arg.partition("=")
+        out.append((arg, canonical_flag(flag) or flag, value if eq else None))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# The plan
+
+
+def plan(model_name: str, args: list[str], mo_ext_dir: str) -> OvcPlan:
+    """Translate a model's mo arguments (placeholders already expanded) into an OvcPlan, or raise
+    UnsupportedArgumentError naming the first argument the ovc backend cannot honour."""
+
+    def refuse(arg: str, why: str) -> UnsupportedArgumentError:
+        return UnsupportedArgumentError(model_name, arg, why)
+
+    try:
+        items = split_arguments(args)
+    except ValueError as exc:
+        raise refuse(str(exc), "not an option (mo options start with --)") from None
+    framework, source = "", None
+    inputs: list[InputSpec] = []
+    shapes: list[list[int]] = []
+    p = OvcPlan(model=model_name, framework="", source=Path())
+    for arg, flag, value in items:
+        try:
+            if flag == "--framework":
+                if value not in FRAMEWORKS:
+                    raise refuse(arg, f"OpenVINO has no frontend for '{value}' models any more")
+                framework = value
+            elif flag in HARMLESS:
+                continue
+            elif flag in MODEL_SOURCES:
+                if not value:
+                    raise refuse(arg, "needs a path")
+                source = Path(value)
+            elif flag == "--input":
+                inputs = []
+                for part in _split_top(value or ""):
+                    m = re.fullmatch(r"([^\[\{]+?)(\[[^\]]*\])?", part)
+                    if not m or "->" in part:
+                        raise refuse(arg, f"'{part}': only input names with an optional [shape] are "
+                                          "supported (no types, no values to freeze)")
+                    if re.match(r"^\d+:", m.group(1)):
+                        raise refuse(arg, f"'{part}': input ports (N:name) cannot be cut by ovc")
+                    inputs.append(InputSpec(m.group(1).strip(), _shape(m.group(2)) if m.group(2) else None))
+            elif flag == "--input_shape":
+                shapes = [_shape(s) for s in _split_top(value or "")]
+            elif flag == "--output":
+                p.outputs = [o for o in _split_top(value or "") if o]
+            elif flag in ("--layout", "--source_layout", "--target_layout"):
+                for name, (src, dst) in _layouts(value or "").items():
+                    if flag == "--target_layout":
+                        src, dst = None, src
+                    old = p.layouts.get(name, (None, None)) if name else (p.unnamed_layout or (None, None))
+                    merged = (src or old[0], dst or old[1])
+                    if name:
+                        p.layouts[name] = merged
+                    else:
+                        p.unnamed_layout = merged
+            elif flag == "--mean_values":
+                p.means = {k: _floats(v) for k, v in _named_values(value or "").items()}
+            elif flag == "--scale_values":
+                p.scales = {k: _floats(v) for k, v in _named_values(value or "").items()}
+            elif flag == "--scale":
+                p.scale = float(value or "")
+            elif flag == "--reverse_input_channels":
+                if value not in (None, "True", "true"):
+                    raise refuse(arg, "expected no value")
+                p.reverse_channels = True
+            elif flag == "--transformations_config":
+                rel = _relative_to(value or "", mo_ext_dir)
+                if rel not in SUPPORTED_CONFIGS:
+                    raise refuse(arg, f"the transformation config {rel or value} has no equivalent in the ovc "
+                                      f"backend (supported: {', '.join(SUPPORTED_CONFIGS)})")
+                p.output_stage = "retinanet"
+            elif flag == "--compress_to_fp16":
+                raise refuse(arg, "the precisions come from --precisions (FP32 and FP16 from one conversion)")
+            else:
+                raise refuse(arg, "the ovc backend has no equivalent (use --backend mo with openvino-dev 2024.6)")
+        except (ValueError, TypeError) as exc:
+            raise refuse(arg, f"cannot read it: {exc}") from None
+    if source is None:
+        raise UnsupportedArgumentError(model_name, "--input_model", "no model file given")
+    if shapes:
+        if inputs and len(shapes) != len(inputs):
+            raise refuse("--input_shape", f"{len(shapes)} shapes for {len(inputs)} inputs")
+        if not inputs:
+            raise refuse("--input_shape", "a shape without --input names cannot be given to ovc")
+        for spec, shape in zip(inputs, shapes):
+            spec.shape = shape
+    p.framework, p.source, p.inputs = framework or _guess_framework(source), source, inputs
+    if p.output_stage == "retinanet":
+        if p.framework != "tf" or len(p.outputs) != 3:
+            raise refuse("--transformations_config", f"{RETINANET_CONFIG} expects a TensorFlow model cut at its "
+                                                     "three filtered_detections outputs (boxes, scores, labels)")
+    return p
+
+
+def _relative_to(value: str, base: str) -> str:
+    try:
+        return PurePosixPath(value).relative_to(PurePosixPath(base)).as_posix()
+    except ValueError:
+        return ""
+
+
+def _guess_framework(source: Path) -> str:
+    return {".pb": "tf", ".meta": "tf", ".onnx": "onnx", ".pdmodel": "paddle", ".tflite": "tflite"}.get(
+        source.suffix, "tf" if source.is_dir() else "")
+
+
+# ----------------------------------------------------------------------------------------------
+# The conversion
+
+
+def _openvino():
+    try:
+        import openvino as ov
+    except ImportError as exc:
+        raise MissingExtraError(f"conversion needs OpenVINO ({exc}): pip install 'modelzoo[convert]'") from exc
+    return ov
+
+
+def _opset():
+    try:
+        import openvino.opset13 as ops  # OpenVINO 2025 and later
+    except ImportError:
+        import openvino.runtime.opset13 as ops  # 2024.x
+    return ops
+
+
+def _tensor_name(name: str, framework: str) -> str:
+    """TensorFlow's frontend names tensors `node:port`; mo let descriptors say `node`."""
+    if framework == "tf" and not re.search(r":\d+$", name):
+        return name + ":0"
+    return name
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Check ", "Exception from", "[ ")):
+            return line
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def convert(p: OvcPlan) -> Any:
+    """Convert the planned model; returns an openvino.Model with mo's interface."""
+    ov = _openvino()
+    kwargs: dict[str, Any] = {}
+    if p.inputs:
+        kwargs["input"] = [(_tensor_name(i.name, p.framework), i.shape) if i.shape is not None
+                           else _tensor_name(i.name, p.framework) for i in p.inputs]
+    outputs = [_tensor_name(o, p.framework) for o in p.outputs]
+    try:
+        model = ov.convert_model(str(p.source), output=outputs or None, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeError/OpError/Exception
+        message = _first_line(exc)
+        if "among model outputs" in message:
+            model = _convert_then_cut(ov, p, kwargs, outputs, message)
+        elif "among model inputs" in message:
+            raise UnsupportedArgumentError(p.model, "--input", f"{message} (ovc cannot cut a graph at inner "
+                                                               "nodes)") from None
+        else:
+            raise ConversionError(f"openvino.convert_model failed on {p.source}: {message}") from None
+    if p.framework == "tf":
+        _add_plain_names(model)
+    model = _preprocess(ov, p, model)
+    if p.output_stage == "retinanet":
+        model = retinanet_output_stage(model, p)
+    return model
+
+
+def _convert_then_cut(ov, p: OvcPlan, kwargs: dict, outputs: list[str], first_error: str):
+    """--output names an inner tensor: convert everything, then end the model there."""
+    try:
+        model = ov.convert_model(str(p.source), **kwargs)
+    except Exception as exc:  # noqa: BLE001
+        raise ConversionError(f"openvino.convert_model failed on {p.source}: {_first_line(exc)}") from None
+    by_name = {}
+    for op in model.get_ordered_ops():
+        for out in op.outputs():
+            for n in out.get_names():
+                by_name.setdefault(n, out)
+    missing = [o for o in outputs if o not in by_name]
+    if missing:
+        raise UnsupportedArgumentError(p.model, "--output", f"no tensor named {', '.join(missing)} in the "
+                                                            f"converted model ({first_error})")
+    return ov.Model([by_name[o] for o in outputs], model.get_parameters(), model.get_friendly_name())
+
+
+def _add_plain_names(model) -> None:
+    """`input_1:0` is also `input_1`, as in the mo IR (demos look tensors up by either)."""
+    for port in [*model.inputs, *model.outputs]:
+        names = port.get_names()
+        plain = {n[:-2] for n in names if n.endswith(":0")}
+        if plain - names:
+            port.get_tensor().add_names(plain | names)
+
+
+def _find_input(model, name: str | None, p: OvcPlan, arg: str) -> int:
+    """The index of the input mo's `name` means (None: the only input)."""
+    if name is None:
+        if len(model.inputs) != 1:
+            raise UnsupportedArgumentError(p.model, arg, f"values without an input name, but the model has "
+                                                         f"{len(model.inputs)} inputs")
+        return 0
+    for i, port in enumerate(model.inputs):
+        if name in port.get_names() or _tensor_name(name, p.framework) in port.get_names():
+            return i
+    raise UnsupportedArgumentError(p.model, arg, f"the model has no input named {name}")
+
+
+def _channel_layout(port, channels: int, p: OvcPlan, arg: str) -> str:
+    """mo's guess when no layout was given: the one dimension of `channels` (1 or 3 of 4, ...)."""
+    shape = port.get_partial_shape()
+    if shape.rank.is_dynamic:
+        raise UnsupportedArgumentError(p.model, arg, "cannot find the channels of an input of unknown rank; "
+                                                     "give --layout")
+    rank = shape.rank.get_length()
+    allowed = {3: (0, 2), 4: (1, 3), 5: (1, 4)}.get(rank, ())
+    hits = [i for i in range(rank) if shape[i].is_static and shape[i].get_length() == channels]
+    if len(hits) != 1 or hits[0] not in allowed:
+        raise UnsupportedArgumentError(p.model, arg, f"cannot tell which dimension of {shape} holds the "
+                                                     f"{channels} channels; give --layout")
+    return "?" * hits[0] + "C" + "?" * (rank - hits[0] - 1)
+
+
+def _preprocess(ov, p: OvcPlan, model):
+    """Layouts, reversal, mean, scale: applied in mo's order with a PrePostProcessor."""
+    if not (p.layouts or p.unnamed_layout or p.means or p.scales or p.scale is not None or p.reverse_channels):
+        return model
+    from openvino.preprocess import PrePostProcessor
+
+    ppp = PrePostProcessor(model)
+    layouts: dict[int, tuple[str | None, str | None]] = {}
+    guessed: set[int] = set()
+    ports = {i: port for i, port in enumerate(model.inputs)}
+    for name, lay in p.layouts.items():
+        layouts[_find_input(model, name, p, "--layout")] = lay
+    if p.unnamed_layout:
+        layouts[_find_input(model, None, p, "--layout")] = p.unnamed_layout
+    for arg, values in (("--mean_values", p.means), ("--scale_values", p.scales)):
+        for name, numbers in values.items():
+            i = _find_input(model, name, p, arg)
+            if len(numbers) > 1 and not (layouts.get(i) or (None, None))[0]:
+                layouts[i] = (_channel_layout(ports[i], len(numbers), p, arg), (layouts.get(i) or (None, None))[1])
+                guessed.add(i)
+    reverse: list[int] = []
+    if p.reverse_channels:
+        for i, port in ports.items():
+            src = (layouts.get(i) or (None, None))[0]
+            if src:
+                c = ov.Layout(src)
+                shape = port.get_partial_shape()
+                if ov.layout_helpers.has_channels(c):
+                    dim = shape[ov.layout_helpers.channels_idx(c)]
+                    if dim.is_static and dim.get_length() == 3:
+                        reverse.append(i)
+                continue
+            try:
+                layouts[i] = (_channel_layout(port, 3, p, "--reverse_input_channels"), None)
+            except UnsupportedArgumentError:
+                continue  # mo skips inputs without three channels, and so do we
+            guessed.add(i)
+            reverse.append(i)
+        if not reverse:
+            raise UnsupportedArgumentError(p.model, "--reverse_input_channels", "no input has 3 channels")
+    for i, (src, dst) in layouts.items():
+        if src:
+            ppp.input(i).model().set_layout(ov.Layout(src))
+        if dst:
+            ppp.input(i).tensor().set_layout(ov.Layout(dst))
+    for i in reverse:
+        ppp.input(i).preprocess().reverse_channels()
+    for name, numbers in p.means.items():
+        i = _find_input(model, name, p, "--mean_values")
+        ppp.input(i).preprocess().mean(numbers if len(numbers) > 1 else numbers[0])
+    for name, numbers in p.scales.items():
+        i = _find_input(model, name, p, "--scale_values")
+        ppp.input(i).preprocess().scale(numbers if len(numbers) > 1 else numbers[0])
+    if p.scale is not None:
+        for i in ports:
+            ppp.input(i).preprocess().scale(p.scale)
+    try:
+        model = ppp.build()
+    except Exception as exc:  # noqa: BLE001
+        raise ConversionError(f"{p.model}: pre-processing (layout, mean, scale) failed: {_first_line(exc)}") from None
+    for i in guessed:  # a guessed layout is not the model's (mo does not write it either)
+        if not (layouts[i][1]):
+            model.get_parameters()[i].set_layout(ov.Layout())
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# retinanet.json: the DetectionOutput interface on top of the graph's own post-processing
+
+
+def retinanet_output_stage(model, p: OvcPlan):
+    """Turn the graph's boxes [B,300,4] (pixels), scores [B,300] and labels [B,300] (-1 padded)
+    into mo's one DetectionOutput-like output [1,1,B*300,7]: rows [image_id, label, conf, x_min,
+    y_min, x_max, y_max] with coordinates divided by the input's width and height, the row after
+    an image's last detection has image_id -1 and the rest are zeros (as the CPU plugin's
+    DetectionOutput writes them). Same tensor names as the mo IR."""
+    import numpy as np
+
+    ov = _openvino()
+    ops = _opset()
+    if len(model.inputs) != 1:
+        raise UnsupportedArgumentError(p.model, "--transformations_config", "expects one image input")
+    shape = model.inputs[0].get_partial_shape()
+    if shape.is_dynamic or len(shape) != 4:
+        raise UnsupportedArgumentError(p.model, "--transformations_config",
+                                       f"needs a static NHWC input shape (got {shape}); give --input_shape")
+    batch, height, width = shape[0].get_length(), shape[1].get_length(), shape[2].get_length()
+    if batch != 1:
+        raise UnsupportedArgumentError(p.model, "--input_shape", f"the retinanet output stage is for batch 1 "
+                                                                 f"(got {batch})")
+    # the values the old Results hold (a Result's own output would keep the Result in the graph)
+    boxes, scores, labels = (r.input_value(0) for r in model.get_results()[:3])
+    if boxes.get_partial_shape().is_dynamic or len(boxes.get_partial_shape()) != 3:
+        raise ConversionError(f"{p.model}: the first --output is not [B,N,4] boxes: {boxes.get_partial_shape()}")
+    n = boxes.get_partial_shape()[1].get_length()
+    name = p.outputs[0]
+
+    f32 = np.float32
+    labels_f = ops.convert(labels, "f32")
+    valid = ops.greater_equal(labels_f, ops.constant(np.zeros((), f32)))  # [1,N]
+    count = ops.reduce_sum(ops.convert(valid, "i32"), ops.constant(np.array([1], np.int64)), True)  # [1,1]
+    rows = ops.constant(np.arange(n, dtype=np.int32)[None])  # [1,N]
+    is_end = ops.equal(rows, count)  # the row right after the last detection
+    zero = ops.constant(np.zeros((), f32))
+    image_id = ops.select(is_end, ops.constant(np.array(-1, f32)), zero)  # 0 on detections and padding
+    scale = ops.constant(np.array([1 / width, 1 / height, 1 / width, 1 / height], f32))
+    boxes_n = ops.multiply(boxes, scale)  # [1,N,4]
+    columns = [ops.unsqueeze(image_id, ops.constant(np.array([2], np.int64))),
+               ops.unsqueeze(ops.select(valid, labels_f, zero), ops.constant(np.array([2], np.int64))),
+               ops.unsqueeze(ops.select(valid, scores, zero), ops.constant(np.array([2], np.int64))),
+               ops.select(ops.unsqueeze(valid, ops.constant(np.array([2], np.int64))), boxes_n, zero)]
+    table = ops.concat(columns, axis=2)  # [1,N,7]
+    detections = ops.reshape(table, ops.constant(np.array([1, 1, n, 7], np.int64)), False)
+    detections.set_friendly_name("DetectionOutput")
+    for port in (boxes, scores, labels):  # the graph's own names move to the new output
+        port.get_tensor().set_names(set())
+    detections.output(0).get_tensor().set_names({name, name + ":0"})
+    result = ops.result(detections)
+    result.set_friendly_name(name)
+    for old in list(model.get_results()):
+        model.remove_result(old)
+    model.add_results([result])
+    model.validate_nodes_and_infer_types()
+    return model
