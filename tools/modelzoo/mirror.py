@@ -241,6 +241,7 @@ class FolderStore:
     def publish(self, rel: str, path: Path, size: int, sha384: str, cancel: threading.Event) -> Present:
         dest = self._path(rel)
         if path.parent != dest.parent:  # e.g. a cache blob: copy beside the target, verifying
+            fsio.makedirs(dest.parent)
             with fsio.temporary_beside(dest) as tmp:
                 _copy_verified(path, tmp, size, sha384, rel)
                 return self.publish(rel, tmp, size, sha384, cancel)
@@ -661,6 +662,7 @@ class Syncer(Mirror):
 
 OK, MISSING, WRONG_SIZE, WRONG_SHA, UNRECORDED, UNKNOWN, REPAIRED = (
     "ok", "missing", "wrong size", "wrong SHA-384", "not in manifest", "unknown", "repaired")
+STATUSES = (OK, REPAIRED, MISSING, WRONG_SIZE, WRONG_SHA, UNRECORDED, UNKNOWN)  # the order of a summary
 
 
 @dataclass
@@ -680,12 +682,13 @@ class Auditor(Syncer):
             return Finding(w.rel, MISSING, f"expected {w.size} bytes", w)
         if there.size != w.size:
             return Finding(w.rel, WRONG_SIZE, f"{there.size} bytes, expected {w.size}", w, there)
-        vouched = bool(recorded and recorded.get("sha384") == w.sha384 and recorded.get("stamp") == there.stamp)
         sha = None
         if quick:
-            sha = self.store.stored_sha384(w.rel)
-            if sha is None and vouched:
-                sha = w.sha384  # a folder: the manifest vouches for this very file (same stamp)
+            if recorded and recorded.get("stamp") == there.stamp:
+                sha = recorded.get("sha384")  # the manifest vouches for this very file (same stamp)
+            elif not recorded:
+                sha = self.store.stored_sha384(w.rel)  # S3 metadata, written only after verification
+            # recorded, but replaced since (another stamp): only its bytes can say what it is
         if sha is None:
             _, sha = self.store.hash(w.rel, self.cancel)
         if sha != w.sha384:

@@ -106,6 +106,11 @@ def parse_and_select(parser: argparse.ArgumentParser, argv: Sequence[str]):
     return (args, precisions, *selected)
 
 
+def error_line(prog: str) -> Callable[[str, str], str]:
+    """How every error and warning line of a command starts: with the command's name."""
+    return lambda kind, text: f"{prog}: {kind}: {text}"
+
+
 def summarize(prog: str, failed: list[str]) -> int:
     """The last line of a run with failures, and the exit code: 1 if any model failed."""
     if failed:

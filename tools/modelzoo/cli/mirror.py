@@ -11,7 +11,7 @@ from typing import Sequence
 from ..errors import ModelzooError
 from ..events import Reporter, human_size
 from ..mirror import (
-    CHECK, FETCH, MANIFEST, OK, REPAIRED, UNKNOWN, Auditor, MirrorOptions, Syncer, make_plan, open_store,
+    CHECK, FETCH, MANIFEST, OK, REPAIRED, STATUSES, UNKNOWN, Auditor, MirrorOptions, Syncer, make_plan, open_store,
     wanted_files,
 )
 from .common import add_selection_args, error_line, parse_precisions, positive_float, positive_int, run, select_models
@@ -157,7 +157,7 @@ def _verify(args, parser, reporter, store, wanted, failed_to_load) -> int:
     remaining = [f for f in findings if f.status not in (OK, REPAIRED)]
     clean = not remaining and not failed_to_load
     checked = [f for f in findings if f.wanted is not None]
-    text = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: kv[0] != OK))
+    text = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
     mode = "sizes and stored checksums" if args.quick else "full SHA-384"
     reporter.emit("mirror_verify_end", clean=clean, counts=counts, files=len(checked))
     reporter.say(f"verify {store.url} ({mode}): {len(checked)} files ({human_size(sum(f.wanted.size for f in checked))}): "

@@ -120,7 +120,10 @@ class Nginx(_Server):
     def start(self) -> "Nginx":
         self.port = free_port()
         d = self.dir
+        # as root, nginx's workers would drop to nobody, who cannot read a private test folder
+        user = "user root root;" if os.geteuid() == 0 else ""
         (d / "nginx.conf").write_text(f"""\
+{user}
 daemon off;
 worker_processes 2;
 pid {d}/nginx.pid;

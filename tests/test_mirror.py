@@ -1,0 +1,379 @@
+"""mirror.py sync / verify into a folder, through the real CLI, against a loopback server, nginx
+and squid. (S3 is in test_mirror_s3.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import SCRIPTS, one_error_line, run_tool, sha384, write_model
+
+from modelzoo.devtools.servers import Nginx, Squid
+from modelzoo.mirror import MANIFEST
+
+DEAD = "http://127.0.0.1:9"  # nothing listens there: a source that must not be needed
+
+
+def make_zoo(zoo: Path, server, models: dict[str, dict[str, bytes]]) -> None:
+    """models: name -> {file name: bytes}; every file is served by `server` at /<name>/<file>."""
+    for name, files in models.items():
+        entries = []
+        for fname, data in files.items():
+            url = server.add(f"{name}/{fname}", data) if server is not None else f"{DEAD}/{name}/{fname}"
+            entries.append({"name": fname, "data": data, "url": url})
+        write_model(zoo, name, entries)
+
+
+MODELS = {
+    "alpha": {"alpha.pb": b"alpha" * 1000},
+    "beta": {"beta.onnx": os.urandom(3000), "extra/beta.json": b'{"beta": 1}'},
+    "gamma": {"FP16/gamma.xml": b"<net16/>", "FP16/gamma.bin": os.urandom(500),
+              "FP32/gamma.xml": b"<net32/>", "FP32/gamma.bin": os.urandom(1000)},
+}
+
+
+def manifest(dest: Path) -> dict:
+    return json.loads((dest / MANIFEST).read_text())
+
+
+def files_under(dest: Path) -> dict[str, bytes]:
+    return {p.relative_to(dest).as_posix(): p.read_bytes() for p in sorted(dest.rglob("*")) if p.is_file()}
+
+
+def sync(zoo: Path, dest: Path | str, *args, env: dict | None = None) -> subprocess.CompletedProcess:
+    return run_tool("mirror", "sync", "--models_dir", zoo, "--to", dest, *args, env=env)
+
+
+def verify(zoo: Path, dest: Path | str, *args, env: dict | None = None) -> subprocess.CompletedProcess:
+    return run_tool("mirror", "verify", "--models_dir", zoo, "--at", dest, *args, env=env)
+
+
+def test_first_sync_layout_manifest_changes_then_no_change_resync(zoo, server, tmp_path):
+    make_zoo(zoo, server, MODELS)
+    dest, changes = tmp_path / "mirror", tmp_path / "changes.txt"
+    result = sync(zoo, dest, "--all", "--changes", changes)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    expected = {f"public/{m}/{f}": data for m, files in MODELS.items() for f, data in files.items()}
+    on_disk = files_under(dest)
+    assert on_disk.pop(MANIFEST) and on_disk.pop(".modelzoo-mirror.lock") == b""
+    assert on_disk == expected  # the layout downloader.py --mirror reads; nothing else, no temporaries
+    assert changes.read_text().splitlines() == sorted(expected) + [MANIFEST]
+
+    m = manifest(dest)
+    assert m["format"] == "modelzoo-mirror/1" and sorted(m["files"]) == sorted(expected)
+    entry = m["files"]["public/beta/extra/beta.json"]
+    descriptor = zoo / "public/beta/model.yml"
+    assert entry["size"] == len(MODELS["beta"]["extra/beta.json"])
+    assert entry["sha384"] == sha384(MODELS["beta"]["extra/beta.json"])
+    assert entry["source"] == server.url("beta/extra/beta.json")
+    assert entry["descriptor"] == "public/beta/model.yml"
+    assert entry["descriptor_sha384"] == sha384(descriptor.read_bytes())
+    assert entry["model"] == "beta" and entry["verified"].endswith("Z")
+
+    requests_before = server.count()
+    manifest_stat = (dest / MANIFEST).stat()
+    result = sync(zoo, dest, "--all", "--changes", changes, "--progress_format", "json")
+    assert result.returncode == 0, result.stderr
+    end = [json.loads(line) for line in result.stdout.splitlines()][-1]
+    assert end["$type"] == "mirror_sync_end"
+    assert end["fetched"] == 0 and end["present"] == 7 and end["upstream_requests"] == 0
+    assert end["manifest_written"] is False
+    assert server.count() == requests_before  # no upstream request
+    assert (dest / MANIFEST).stat().st_mtime_ns == manifest_stat.st_mtime_ns  # not rewritten
+    assert changes.read_text() == ""
+
+
+def test_precisions_and_name_select_files(zoo, server, tmp_path):
+    make_zoo(zoo, server, MODELS)
+    dest = tmp_path / "mirror"
+    result = sync(zoo, dest, "--name", "gamma", "--precisions", "FP16")
+    assert result.returncode == 0, result.stderr
+    assert sorted(manifest(dest)["files"]) == ["public/gamma/FP16/gamma.bin", "public/gamma/FP16/gamma.xml"]
+
+
+def test_changed_descriptor_refetches_that_file_only(zoo, server, tmp_path):
+    make_zoo(zoo, server, MODELS)
+    dest, changes = tmp_path / "mirror", tmp_path / "changes.txt"
+    assert sync(zoo, dest, "--all").returncode == 0
+    new = os.urandom(3000)
+    server.add("beta/beta.onnx", new)
+    yml = zoo / "public/beta/model.yml"
+    yml.write_text(yml.read_text().replace(sha384(MODELS["beta"]["beta.onnx"]), sha384(new)))
+    before = {p: server.count(p) for p in ("beta/beta.onnx", "beta/extra/beta.json", "alpha/alpha.pb")}
+    result = sync(zoo, dest, "--all", "--changes", changes)
+    assert result.returncode == 0, result.stderr
+    assert server.count("beta/beta.onnx") == before["beta/beta.onnx"] + 1
+    assert server.count("beta/extra/beta.json") == before["beta/extra/beta.json"]
+    assert server.count("alpha/alpha.pb") == before["alpha/alpha.pb"]
+    assert (dest / "public/beta/beta.onnx").read_bytes() == new
+    assert changes.read_text().splitlines() == ["public/beta/beta.onnx", MANIFEST]
+    m = manifest(dest)["files"]
+    assert m["public/beta/beta.onnx"]["sha384"] == sha384(new)
+    # the descriptor's new checksum is recorded for its other file too
+    assert m["public/beta/extra/beta.json"]["descriptor_sha384"] == sha384(yml.read_bytes())
+
+
+def test_delete_removes_only_what_the_mirror_owns(zoo, server, tmp_path):
+    make_zoo(zoo, server, MODELS)
+    dest = tmp_path / "mirror"
+    assert sync(zoo, dest, "--all").returncode == 0
+    (dest / "public/alpha/notes.txt").write_text("a user's file")
+    (dest / "README").write_text("about this mirror")
+
+    result = sync(zoo, dest, "--name", "alpha,gamma")  # without --delete: nothing removed
+    assert result.returncode == 0 and (dest / "public/beta/beta.onnx").exists()
+
+    result = sync(zoo, dest, "--name", "alpha,gamma", "--delete", "--dry_run")
+    assert result.returncode == 0
+    assert "    delete  public/beta/beta.onnx" in result.stdout and "2 to delete" in result.stdout
+    assert (dest / "public/beta/beta.onnx").exists()
+
+    result = sync(zoo, dest, "--name", "alpha,gamma", "--delete")
+    assert result.returncode == 0, result.stderr
+    assert not (dest / "public/beta").exists()  # files gone, and the folders they emptied
+    assert (dest / "public/alpha/notes.txt").read_text() == "a user's file"
+    assert (dest / "README").exists()
+    assert sorted(manifest(dest)["files"]) == sorted(
+        f"public/{m}/{f}" for m in ("alpha", "gamma") for f in MODELS[m])
+
+
+def test_dry_run_of_a_first_sync_needs_no_network(zoo, tmp_path):
+    make_zoo(zoo, None, MODELS)  # every source is dead
+    dest = tmp_path / "mirror"
+    result = sync(zoo, dest, "--all", "--dry_run")
+    assert result.returncode == 0, result.stderr
+    total = sum(len(d) for files in MODELS.values() for d in files.values())
+    assert result.stdout.count("     fetch  ") == 7
+    assert "7 files selected; 7 to fetch (" in result.stdout and f"{total:,} bytes" in result.stdout
+    assert not dest.exists()
+
+
+def test_one_failing_file_fails_its_model_only(zoo, server, tmp_path):
+    make_zoo(zoo, server, MODELS)
+    server.files.pop("/beta/extra/beta.json")  # the source lost one file: 404
+    dest = tmp_path / "mirror"
+    result = sync(zoo, dest, "--all", "-j", "3")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and "Traceback" not in result.stderr
+    assert lines[0].startswith("modelzoo-mirror: error: beta: ") and "404" in lines[0]
+    assert lines[1] == "modelzoo-mirror: failed: beta"
+    files = manifest(dest)["files"]
+    assert "public/beta/extra/beta.json" not in files and not (dest / "public/beta/extra/beta.json").exists()
+    assert "public/alpha/alpha.pb" in files and "public/gamma/FP32/gamma.bin" in files
+    assert "public/beta/beta.onnx" in files  # the model's other file was fine
+
+
+def test_invalid_descriptor_fails_its_model_and_the_rest_goes_on(zoo, server, tmp_path):
+    make_zoo(zoo, server, MODELS)
+    (zoo / "public/beta/model.yml").write_text("files: [")
+    dest = tmp_path / "mirror"
+    result = sync(zoo, dest, "--all")
+    assert result.returncode == 1
+    error, summary = result.stderr.splitlines()
+    assert error.startswith(f"modelzoo-mirror: error: {zoo / 'public/beta/model.yml'}: line ")
+    assert summary == "modelzoo-mirror: failed: beta"
+    assert sorted(manifest(dest)["files"]) == sorted(
+        f"public/{m}/{f}" for m in ("alpha", "gamma") for f in MODELS[m])
+    # --delete never removes what an unloadable descriptor may still own
+    (zoo / "public/beta/model.yml").unlink()
+    write_model(zoo, "beta", [{"name": "beta.onnx", "data": MODELS["beta"]["beta.onnx"],
+                               "url": server.url("beta/beta.onnx")}])
+    assert sync(zoo, dest, "--all").returncode == 0
+    (zoo / "public/beta/model.yml").write_text("files: [")
+    result = sync(zoo, dest, "--all", "--delete")
+    assert result.returncode == 1 and (dest / "public/beta/beta.onnx").exists()
+
+
+def test_verify_finds_each_problem_and_repair_fixes_them(zoo, server, tmp_path):
+    make_zoo(zoo, server, MODELS)
+    dest = tmp_path / "mirror"
+    assert sync(zoo, dest, "--all").returncode == 0
+    assert verify(zoo, dest, "--all").returncode == 0
+
+    (dest / "public/alpha/alpha.pb").unlink()  # missing
+    (dest / "public/beta/extra/beta.json").write_bytes(b"{}")  # wrong size
+    wrong = bytearray(MODELS["gamma"]["FP32/gamma.bin"])
+    wrong[10] ^= 0xFF
+    (dest / "public/gamma/FP32/gamma.bin").write_bytes(bytes(wrong))  # same size, wrong SHA-384
+    (dest / "public/stray.bin").write_bytes(b"?")  # not the mirror's
+
+    for quick in ((), ("--quick",)):
+        result = verify(zoo, dest, "--all", *quick)
+        assert result.returncode == 1, result.stdout
+        rows = dict(reversed(re.match(r"(missing|wrong size|wrong SHA-384|unknown|not in manifest) +(\S+)", line)
+                             .groups()) for line in result.stdout.splitlines()[1:-1])
+        assert rows == {"public/alpha/alpha.pb": "missing", "public/beta/extra/beta.json": "wrong size",
+                        "public/gamma/FP32/gamma.bin": "wrong SHA-384", "public/stray.bin": "unknown"}, result.stdout
+        assert result.stdout.splitlines()[-1].endswith("; NOT clean")
+        assert "4 ok, 1 missing, 1 wrong size, 1 wrong SHA-384, 1 unknown" in result.stdout
+
+    result = verify(zoo, dest, "--all", "--repair")
+    assert result.returncode == 1  # the unknown file is not ours to touch
+    assert "3 repaired" in result.stdout and "unknown files are not touched" in result.stdout
+    assert (dest / "public/gamma/FP32/gamma.bin").read_bytes() == MODELS["gamma"]["FP32/gamma.bin"]
+    assert (dest / "public/alpha/alpha.pb").read_bytes() == MODELS["alpha"]["alpha.pb"]
+    (dest / "public/stray.bin").unlink()
+    result = verify(zoo, dest, "--all")
+    assert result.returncode == 0 and result.stdout.splitlines()[-1].endswith("7 ok; clean")
+
+
+def test_verify_json_events_and_unrecorded_files(zoo, server, tmp_path):
+    make_zoo(zoo, server, MODELS)
+    dest = tmp_path / "mirror"
+    assert sync(zoo, dest, "--all").returncode == 0
+    (dest / MANIFEST).unlink()  # a lost manifest: the files are right, nothing vouches for them
+    result = verify(zoo, dest, "--all", "--progress_format", "json")
+    assert result.returncode == 1
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {e["status"] for e in events[:-1]} == {"not in manifest"} and len(events) == 8
+    assert events[-1] == {"$type": "mirror_verify_end", "clean": False, "counts": {"not in manifest": 7},
+                          "files": 7}
+    requests_before = server.count()
+    # a sync adopts them (hashing what is there) instead of fetching them again
+    result = sync(zoo, dest, "--all")
+    assert result.returncode == 0 and "7 checked in place" in result.stdout
+    assert server.count() == requests_before
+    assert verify(zoo, dest, "--all").returncode == 0
+
+
+def test_full_verify_sync_refetches_a_silently_corrupted_file(zoo, server, tmp_path):
+    make_zoo(zoo, server, MODELS)
+    dest = tmp_path / "mirror"
+    assert sync(zoo, dest, "--all").returncode == 0
+    target = dest / "public/beta/beta.onnx"
+    st = target.stat()
+    with open(target, "r+b") as f:  # bit rot: same inode, size and mtime
+        f.write(b"\0")
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    result = sync(zoo, dest, "--all")
+    assert result.returncode == 0 and "0 published" in result.stdout  # quick: trusts the manifest
+    result = sync(zoo, dest, "--all", "--verify", "full")
+    assert result.returncode == 0, result.stderr
+    assert "public/beta/beta.onnx: the mirror's copy is not the descriptor's file" in result.stderr
+    assert target.read_bytes() == MODELS["beta"]["beta.onnx"]
+
+
+def test_upstream_mirror_and_cache(zoo, server, tmp_path):
+    make_zoo(zoo, server, MODELS)
+    first, cache = tmp_path / "first", tmp_path / "cache"
+    assert sync(zoo, first, "--all", "--cache_dir", cache).returncode == 0
+    requests = server.count()
+    # from the warm cache: no request
+    assert sync(zoo, tmp_path / "second", "--all", "--cache_dir", cache).returncode == 0
+    assert server.count() == requests
+    # from an upstream mirror, with the sources dead
+    for yml in zoo.glob("public/*/model.yml"):
+        yml.write_text(yml.read_text().replace(server.base_url, DEAD))
+    result = sync(zoo, tmp_path / "third", "--all", "--mirror", first.as_uri())
+    assert result.returncode == 0, result.stderr
+    assert files_under(tmp_path / "third").keys() == files_under(first).keys()
+
+
+def test_file_url_destination(zoo, server, tmp_path):
+    make_zoo(zoo, server, {"alpha": MODELS["alpha"]})
+    dest = tmp_path / "m i r"
+    assert sync(zoo, dest.as_uri(), "--all").returncode == 0
+    assert (dest / "public/alpha/alpha.pb").read_bytes() == MODELS["alpha"]["alpha.pb"]
+    assert verify(zoo, dest.as_uri(), "--all").returncode == 0
+
+
+def test_two_syncs_at_once_keep_manifest_and_files_consistent(zoo, server, tmp_path):
+    """Two processes sync overlapping selections into one folder at the same time: each file
+    matches its manifest entry, and the manifest names every file either run completed."""
+    models = {f"m{i:02}": {f"m{i:02}.bin": os.urandom(2000 + i)} for i in range(40)}
+    make_zoo(zoo, server, models)
+    dest = tmp_path / "mirror"
+    cmd = [sys.executable, str(SCRIPTS / "mirror.py"), "sync", "--models_dir", str(zoo), "--to", str(dest), "-j", "4"]
+    runs = [subprocess.Popen(cmd + ["--name", pattern], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for pattern in ("m0*,m1*,m2*", "m1*,m2*,m3*")]
+    for p in runs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    files = manifest(dest)["files"]
+    assert sorted(files) == sorted(f"public/{m}/{m}.bin" for m in models)
+    for rel, entry in files.items():
+        data = (dest / rel).read_bytes()
+        assert (len(data), sha384(data)) == (entry["size"], entry["sha384"])
+    assert verify(zoo, dest, "--all").returncode == 0
+    assert verify(zoo, dest, "--all", "--quick").returncode == 0  # the stamps are right too
+
+
+def test_interrupted_sync_leaves_no_temporaries(zoo, server, tmp_path):
+    from modelzoo.devtools.loopback import Fault
+
+    data = os.urandom(4 << 20)
+    make_zoo(zoo, server, {"slow": {"slow.bin": data}, "fast": {"fast.bin": b"fast"}})
+    server.fault("slow/slow.bin", Fault(chunk_size=64 << 10, chunk_delay=0.05))
+    dest = tmp_path / "mirror"
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "mirror.py"), "sync", "--models_dir", str(zoo),
+                             "--to", str(dest), "--all"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not list(dest.glob("public/slow/.slow.bin.*.part")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("modelzoo-mirror: error: interrupted")
+    assert not [p for p in dest.rglob("*") if p.name.endswith(".part")]
+    assert not (dest / "public/slow/slow.bin").exists()
+
+
+# ----------------------------------------------------------------------------- nginx and squid
+
+def test_downloader_reads_a_synced_mirror_served_by_nginx(zoo, server, tmp_path):
+    make_zoo(zoo, server, MODELS)
+    dest = tmp_path / "mirror"
+    assert sync(zoo, dest, "--all").returncode == 0
+    for yml in zoo.glob("public/*/model.yml"):  # the sources are gone; only the mirror has the files
+        yml.write_text(yml.read_text().replace(server.base_url, DEAD))
+    out = tmp_path / "out"
+    with Nginx(dest) as web:
+        result = run_tool("downloader", "--models_dir", zoo, "--all", "-o", out, "--mirror", web.url)
+        log = web.access_log.read_text()
+    assert result.returncode == 0, result.stderr
+    for m, files in MODELS.items():
+        for f, data in files.items():
+            assert (out / "public" / m / f).read_bytes() == data
+            assert f"GET /public/{m}/{f} HTTP/1.1\" 200" in log
+
+
+def test_sync_and_download_through_squid(zoo, server, tmp_path):
+    make_zoo(zoo, server, {"alpha": MODELS["alpha"], "beta": MODELS["beta"]})
+    dest, out = tmp_path / "mirror", tmp_path / "out"
+    with Squid() as proxy:
+        env = {"HTTP_PROXY": proxy.url, "http_proxy": proxy.url, "NO_PROXY": "", "no_proxy": ""}
+        result = sync(zoo, dest, "--all", env=env)
+        assert result.returncode == 0, result.stderr
+        result = run_tool("downloader", "--models_dir", zoo, "--name", "alpha", "-o", out, env=env)
+        assert result.returncode == 0, result.stderr
+        time.sleep(0.5)  # squid writes its access log line when the request is done
+        log = "\n".join(proxy.access_log_lines())
+    assert (dest / "public/beta/beta.onnx").read_bytes() == MODELS["beta"]["beta.onnx"]
+    assert (out / "public/alpha/alpha.pb").read_bytes() == MODELS["alpha"]["alpha.pb"]
+    for path in ("alpha/alpha.pb", "beta/beta.onnx", "beta/extra/beta.json"):
+        assert f"GET {server.url(path)}" in log, log
+    assert log.count(f"GET {server.url('alpha/alpha.pb')}") == 2  # the sync's and the download's
+
+
+def test_a_proxy_that_is_down_is_one_clear_error(zoo, server, tmp_path):
+    from modelzoo.devtools.servers import free_port
+
+    make_zoo(zoo, server, {"alpha": MODELS["alpha"]})
+    down = f"http://127.0.0.1:{free_port()}"
+    env = {"HTTP_PROXY": down, "http_proxy": down, "NO_PROXY": "", "no_proxy": ""}
+    result = sync(zoo, tmp_path / "mirror", "--all", env=env)
+    assert result.returncode == 1
+    error, summary = result.stderr.splitlines()
+    assert error.startswith("modelzoo-mirror: error: alpha: public/alpha/alpha.pb: ")
+    assert "cannot connect" in error and "Traceback" not in result.stderr
+    assert summary == "modelzoo-mirror: failed: alpha"
+    assert server.count() == 0
