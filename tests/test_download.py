@@ -74,14 +74,15 @@ def test_a_bad_file_at_the_target_is_replaced(server, zoo, one_file):
 @pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
 def test_connection_lost_mid_body_is_resumed_with_range(server, zoo, one_file, reset):
     data, out, target = one_file
-    server.fault("/m.bin", Fault(times=1, drop_after=MB + 123, reset=reset))
+    # with reset: the server waits until the client has read every byte sent, then sends RST
+    server.fault("/m.bin", Fault(times=1, drop_after=MB + 123, reset=reset, stall_seconds=0.5 if reset else 0))
     result = download(zoo, out, "--name", "m", "--num_attempts", "2")
     assert result.returncode == 0, result.stderr
     assert target.read_bytes() == data
-    ranges = [r.headers.get("Range") for r in server.requests]
-    assert len(ranges) == 2 and ranges[0] is None
-    if not reset:  # a reset may discard what the client had not read yet: nothing to resume from
-        assert ranges[1] is not None and ranges[1].startswith("bytes=") and int(ranges[1][6:-1]) > 0
+    first, second = [r.headers.get("Range") for r in server.requests]
+    # resumed, not restarted: from the last whole chunk that reached the disk
+    assert first is None and second is not None
+    assert MB <= int(second.removeprefix("bytes=").removesuffix("-")) <= MB + 123, second
 
 
 def test_truncated_body_without_retries_fails_cleanly(server, zoo, one_file):
@@ -107,13 +108,16 @@ def test_wrong_checksum(server, zoo, one_file):
     assert server.count("/m.bin") == 1  # the same bytes again would not help
 
 
-def test_longer_file_is_cut_off_and_rejected(server, zoo, one_file):
-    data, out, target = one_file
-    server.fault("/m.bin", Fault(body=data + b"more"))
+def test_longer_file_is_cut_off_and_rejected(server, zoo, one_file, tmpfs):
+    data, _, _ = one_file
+    # 40 MB more than the file, onto a 5 MB disk: a downloader that wrote first and checked
+    # afterwards would report a full disk, not the size mismatch
+    server.fault("/m.bin", Fault(body=data + os.urandom(40 * MB)))
+    out = tmpfs("5m")
     result = download(zoo, out, "--name", "m")
     assert result.returncode == 1
     assert f"size mismatch: expected {len(data)} bytes, got more than {len(data)}" in error_lines(result)[0]
-    assert not target.exists() and leftovers(out) == []
+    assert not (out / "public/m/m.bin").exists() and leftovers(out) == []
 
 
 def test_server_error_then_success(server, zoo, one_file):
@@ -195,6 +199,7 @@ def test_stall_then_resume(server, zoo, one_file):
     result = download(zoo, out, "--name", "m", "--timeout", "1", "--num_attempts", "2")
     assert result.returncode == 0, result.stderr
     assert target.read_bytes() == data
+    assert [r.headers.get("Range") for r in server.requests] == [None, f"bytes={MB}-"]  # resumed, not restarted
 
 
 def test_redirect_chain_and_loop(server, zoo, tmp_path):
@@ -449,13 +454,32 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
     return info
 
 
+def _link_chain(kind: bytes) -> list:
+    """l0 -> ., l1 -> l0/.., l2 -> l1/.., ...: each link, read as text, stays inside; followed
+    through the links before it, l1 already points one folder up."""
+    chain = [(_member("l0", kind, "."), None)]
+    chain += [(_member(f"l{i}", kind, f"l{i - 1}/.."), None) for i in range(1, 5)]
+    return chain + [(_member("l4/PWNED.txt"), b"pwned")]
+
+
+# Each case with the words of *our* refusal: tarfile's own 'data' filter would refuse most of
+# these too, but with other words, so a passing test proves our checks ran first.
 HOSTILE_TARS = {
-    "absolute": [(_member("/tmp/evil.txt"), b"x")],
-    "dotdot": [(_member("ok/../../evil.txt"), b"x")],
-    "symlink-out": [(_member("link", tarfile.SYMTYPE, "../../outside"), None)],
-    "symlink-abs": [(_member("link", tarfile.SYMTYPE, "/etc/passwd"), None)],
-    "hardlink-out": [(_member("hard", tarfile.LNKTYPE, "../outside"), None)],
-    "device": [(_member("dev", tarfile.CHRTYPE), None)],
+    "absolute": ([(_member("/abs-evil.txt"), b"x")], "member '/abs-evil.txt' has an absolute path"),
+    "dotdot": ([(_member("ok/../../dotdot-evil.txt"), b"x")],
+               "member 'ok/../../dotdot-evil.txt' would be written outside the model folder"),
+    "symlink-out": ([(_member("link", tarfile.SYMTYPE, "../../outside"), None)],
+                    "link 'link' -> '../../outside' points outside the model folder"),
+    "symlink-abs": ([(_member("link", tarfile.SYMTYPE, "/etc/passwd"), None)],
+                    "link 'link' points to the absolute path '/etc/passwd'"),
+    "hardlink-out": ([(_member("hard", tarfile.LNKTYPE, "../outside"), None)],
+                     "link 'hard' -> '../outside' points outside the model folder"),
+    "device": ([(_member("dev", tarfile.CHRTYPE), None)], "member 'dev' is a device or fifo"),
+    "fifo": ([(_member("fifo", tarfile.FIFOTYPE), None)], "member 'fifo' is a device or fifo"),
+    "link-chain": (_link_chain(tarfile.SYMTYPE), "link 'l1' -> 'l0/..' points outside the model folder"),
+    "through-a-link": ([(_member("sub", tarfile.DIRTYPE), None), (_member("l", tarfile.SYMTYPE, "sub"), None),
+                        (_member("l/x.txt"), b"x")],
+                       "member 'l/x.txt' would be written through the link 'l'"),
 }
 
 
@@ -465,44 +489,77 @@ def _archive_model(server, zoo, name: str, archive: bytes, fmt: str, filename: s
                 postprocessing=[{"$type": "unpack_archive", "file": filename, "format": fmt}])
 
 
-@pytest.mark.parametrize("case", sorted(HOSTILE_TARS))
-def test_hostile_tar_is_refused(server, zoo, tmp_path, case):
-    archive = _tar([(_member("model/good.txt"), b"fine")] + HOSTILE_TARS[case])
-    _archive_model(server, zoo, "evil", archive, "gztar", "evil.tar.gz")
-    out = tmp_path / "out"
-    result = download(zoo, out, "--name", "evil")
+def _escapes(out: Path) -> list[Path]:
+    """Anything a hostile archive could have written outside the model folder (out/public/evil):
+    beside it, above it, at the top of out, or above out."""
+    names = ("abs-evil.txt", "dotdot-evil.txt", "PWNED.txt", "escape.txt", "outside")
+    places = [out / "public/evil", out / "public", out, out.parent, Path("/")]
+    return [p / n for p in places for n in names if (p / n).exists() or (p / n).is_symlink()]
+
+
+def _assert_refused(result, out: Path, model: str, archive_name: str, words: str) -> None:
     assert result.returncode == 1
     first, _ = error_lines(result)
-    assert first.startswith("modelzoo-downloader: error: evil: ") and "evil.tar.gz" in first
-    assert any(w in first for w in ("absolute", "outside the model folder", "device or fifo"))
-    model_dir = out / "public/evil"
-    assert sorted(p.name for p in model_dir.iterdir()) == ["evil.tar.gz"]  # nothing unpacked
-    assert not (tmp_path / "evil.txt").exists() and not (out / "outside").exists()
+    assert first.startswith(f"modelzoo-downloader: error: {model}: ") and archive_name in first
+    assert words in first, first
+    assert sorted(p.name for p in (out / "public" / model).iterdir()) == [archive_name]  # nothing unpacked
+    assert _escapes(out) == [] and leftovers(out) == []
 
 
-def test_hostile_zip_is_refused(server, zoo, tmp_path):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("model/good.txt", "fine")
-        zf.writestr("../../escape.txt", "bad")
-    _archive_model(server, zoo, "evilzip", buf.getvalue(), "zip", "e.zip")
+@pytest.mark.parametrize("case", sorted(HOSTILE_TARS))
+def test_hostile_tar_is_refused(server, zoo, tmp_path, case):
+    members, words = HOSTILE_TARS[case]
+    archive = _tar([(_member("model/good.txt"), b"fine")] + members)
+    _archive_model(server, zoo, "evil", archive, "gztar", "evil.tar.gz")
     out = tmp_path / "out"
-    result = download(zoo, out, "--name", "evilzip")
-    assert result.returncode == 1
-    assert "'../../escape.txt' would be written outside the model folder" in error_lines(result)[0]
-    assert sorted(p.name for p in (out / "public/evilzip").iterdir()) == ["e.zip"]
-    assert not (tmp_path / "escape.txt").exists()
+    _assert_refused(download(zoo, out, "--name", "evil"), out, "evil", "evil.tar.gz", words)
 
 
-def test_zip_symlink_pointing_out_is_refused(server, zoo, tmp_path):
+def _zip(members: list[tuple[str, int, bytes]]) -> bytes:
+    """(name, st_mode, content) members; a link's content is its target."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
-        info = zipfile.ZipInfo("link")
-        info.external_attr = (0o120777 << 16)
-        zf.writestr(info, "../../../etc/passwd")
-    _archive_model(server, zoo, "ziplink", buf.getvalue(), "zip", "l.zip")
-    result = download(zoo, tmp_path / "out", "--name", "ziplink")
-    assert result.returncode == 1 and "points outside the model folder" in error_lines(result)[0]
+        for name, mode, content in members:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = mode << 16
+            zf.writestr(info, content)
+    return buf.getvalue()
+
+
+LINK, FILE = 0o120777, 0o100644
+HOSTILE_ZIPS = {
+    "dotdot": ([("../../escape.txt", FILE, b"bad")], "'../../escape.txt' would be written outside the model folder"),
+    "symlink-out": ([("link", LINK, b"../../../etc/passwd")],
+                    "link 'link' -> '../../../etc/passwd' points outside the model folder"),
+    # the chain of the security report: before the fix, PWNED.txt landed three folders up
+    "link-chain": ([("l0", LINK, b".")] + [(f"l{i}", LINK, f"l{i - 1}/..".encode()) for i in range(1, 5)]
+                   + [("l4/PWNED.txt", FILE, b"pwned")], "link 'l1' -> 'l0/..' points outside the model folder"),
+    "through-a-link": ([("sub/", 0o040755, b""), ("l", LINK, b"sub"), ("l/x.txt", FILE, b"x")],
+                       "member 'l/x.txt' would be written through the link 'l'"),
+    "fifo": ([("pipe", 0o010644, b"")], "member 'pipe' is a device, fifo or socket"),
+    "char-device": ([("tty", 0o020644, b"")], "member 'tty' is a device, fifo or socket"),
+    "block-device": ([("disk", 0o060644, b"")], "member 'disk' is a device, fifo or socket"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_ZIPS))
+def test_hostile_zip_is_refused(server, zoo, tmp_path, case):
+    members, words = HOSTILE_ZIPS[case]
+    _archive_model(server, zoo, "evil", _zip([("model/good.txt", FILE, b"fine")] + members), "zip", "e.zip")
+    out = tmp_path / "out"
+    _assert_refused(download(zoo, out, "--name", "evil"), out, "evil", "e.zip", words)
+
+
+def test_links_that_stay_inside_are_kept(server, zoo, tmp_path):
+    archive = _zip([("model/w.bin", FILE, b"weights"), ("model/alias", LINK, b"w.bin"),
+                    ("top", LINK, b"model/./w.bin"), ("dir", LINK, b"model")])
+    _archive_model(server, zoo, "links", archive, "zip", "l.zip")
+    out = tmp_path / "out"
+    result = download(zoo, out, "--name", "links")
+    assert result.returncode == 0, result.stderr
+    model = out / "public/links"
+    assert (model / "model/alias").read_bytes() == (model / "top").read_bytes() == b"weights"
+    assert os.readlink(model / "dir") == "model" and (model / "dir/w.bin").read_bytes() == b"weights"
 
 
 def test_good_archives_unpack_and_regex_replace(server, zoo, tmp_path):
@@ -599,3 +656,301 @@ def test_connection_refused_is_retried_by_urllib3_then_reported(zoo, tmp_path):
     assert "Connection refused" in first
     assert time.monotonic() - started >= 1.0  # back-off: the third try waited a second
     assert summary == "modelzoo-downloader: failed: down" and not out.joinpath("public/down/d.bin").exists()
+
+
+# ----------------------------------------------------------------------------- hardening (issue 8)
+
+def test_gzip_body_that_is_not_gzip_is_bounded(server, zoo, tmp_path, tmpfs):
+    """Content-Encoding: gzip over 40 MB that are not gzip, for a 1,000-byte file, onto a 5 MB
+    disk: neither reading (as sent, decoded) may write more than 1,000 bytes."""
+    data = os.urandom(1000)
+    server.add("/g.bin", data, Fault(body=os.urandom(40 * MB), content_encoding="gzip"))
+    write_model(zoo, "g", [{"name": "g.bin", "data": data, "url": server.url("/g.bin")}])
+    out = tmpfs("5m")
+    result = download(zoo, out, "--name", "g")
+    assert result.returncode == 1
+    first, _ = error_lines(result)
+    assert "size mismatch: expected 1000 bytes, got more than 1000" in first, first
+    assert not (out / "public/g/g.bin").exists() and leftovers(out) == [] and list(out.rglob(".*")) == []
+
+
+def test_gzip_with_junk_after_the_stream_is_refused(server, zoo, tmp_path, tmpfs):
+    data = b"weights " * 1000
+    server.add("/j.bin", data, Fault(gzip=True, gzip_junk=os.urandom(40 * MB)))
+    write_model(zoo, "j", [{"name": "j.bin", "data": data, "url": server.url("/j.bin")}])
+    out = tmpfs("5m")
+    result = download(zoo, out, "--name", "j")
+    assert result.returncode == 1
+    assert f"size mismatch: expected {len(data)} bytes, got more than {len(data)}" in error_lines(result)[0]
+    assert not (out / "public/j/j.bin").exists() and leftovers(out) == []
+
+
+def test_unsupported_encoding_from_a_mirror_falls_back_to_the_source(server, zoo, one_file):
+    data, out, target = one_file
+    server.add("/mirror/public/m/m.bin", data, Fault(content_encoding="br"))
+    result = download(zoo, out, "--name", "m", "--mirror", server.url("/mirror"))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert [r.path for r in server.requests] == ["/mirror/public/m/m.bin", "/m.bin"]
+
+
+def test_redirect_loop_on_a_mirror_falls_back_to_the_source(server, zoo, one_file):
+    data, out, target = one_file
+    server.add("/mirror/public/m/m.bin", b"", Fault(redirect_to="/mirror/public/m/m.bin"))
+    result = download(zoo, out, "--name", "m", "--mirror", server.url("/mirror"))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data and server.requests[-1].path == "/m.bin"
+
+
+def test_unsupported_encoding_from_the_source_is_one_line(server, zoo, one_file):
+    data, out, target = one_file
+    server.fault("/m.bin", Fault(content_encoding="br"))
+    result = download(zoo, out, "--name", "m")
+    assert result.returncode == 1
+    assert "unsupported Content-Encoding 'br'" in error_lines(result)[0]
+    assert not target.exists() and leftovers(out) == []
+
+
+def test_a_prefix_from_a_mirror_is_not_continued_from_the_source(server, zoo, one_file):
+    data, out, target = one_file
+    server.add("/mirror/public/m/m.bin", data, Fault(drop_after=MB))
+    result = download(zoo, out, "--name", "m", "--mirror", server.url("/mirror"))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert [(r.path, r.headers.get("Range")) for r in server.requests] == \
+        [("/mirror/public/m/m.bin", None), ("/m.bin", None)]
+
+
+def test_206_with_a_wrong_content_range_restarts_from_zero(server, zoo, one_file):
+    data, out, target = one_file
+    # the resumed request gets a 206 that starts elsewhere than asked: not to be glued on
+    server.fault("/m.bin", Fault(times=1, drop_after=MB, stall_seconds=0.3, reset=True))
+    original = server._record
+
+    def record(method, path, headers, target_):
+        fault = original(method, path, headers, target_)
+        if fault is None and headers.get("Range"):
+            return Fault(content_range=f"bytes 5-{len(data) - 1}/{len(data)}")
+        return fault
+
+    server._record = record
+    result = download(zoo, out, "--name", "m", "--num_attempts", "2")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert [r.headers.get("Range") for r in server.requests][0::2] == [None, None]  # whole file asked again
+    assert server.requests[1].headers.get("Range", "").startswith("bytes=")
+
+
+def test_416_restarts_from_zero(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    partial = cache / "sha384" / sha384(data)[:2] / (sha384(data)[2:] + ".incomplete")
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(data[:MB])
+    server.fault("/m.bin", Fault(times=1, status=416))
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert [r.headers.get("Range") for r in server.requests] == [f"bytes={MB}-", None]
+
+
+def test_403_is_not_retried(server, zoo, one_file):
+    data, out, target = one_file
+    server.fault("/m.bin", Fault(status=403))
+    result = download(zoo, out, "--name", "m", "--num_attempts", "4")
+    assert result.returncode == 1
+    assert f"HTTP 403 Forbidden for {server.url('/m.bin')}" in error_lines(result)[0]
+    assert server.count("/m.bin") == 1
+
+
+def test_timeout_waiting_for_headers_is_retried(zoo, tmp_path):
+    from modelzoo.devtools.loopback import LoopbackServer
+
+    data = os.urandom(1000)
+    with LoopbackServer(latency=2.5) as slow:
+        write_model(zoo, "h", [{"name": "h.bin", "data": data, "url": slow.add("/h.bin", data)}])
+        out = tmp_path / "out"
+        result = download(zoo, out, "--name", "h", "--timeout", "1", "--num_attempts", "2")
+        assert result.returncode == 1
+        assert "no data for 1 s (stalled or unreachable server) (after 2 attempts)" in error_lines(result)[0]
+        time.sleep(2.6)  # let the server answer the abandoned requests before counting
+        assert slow.count("/h.bin") == 2  # urllib3's Retry asked again
+
+
+def test_a_resumed_partial_that_fails_verification_is_fetched_again_from_zero(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    partial = cache / "sha384" / sha384(data)[:2] / (sha384(data)[2:] + ".incomplete")
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(b"\0" * MB)  # an earlier run's prefix, but of other bytes
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert [r.headers.get("Range") for r in server.requests] == [f"bytes={MB}-", None]
+
+
+def _start(zoo, out, *args):
+    return subprocess.Popen([sys.executable, str(SCRIPTS / "downloader.py"), "--models_dir", str(zoo), "-o", str(out),
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(predicate, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"never saw {what}")
+
+
+def _interrupted(proc, sig=signal.SIGINT) -> str:
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert "Traceback" not in stderr and len(lines) == 1, stderr
+    assert lines[0].startswith("modelzoo-downloader: error: interrupted; temporary files removed")
+    return stderr
+
+
+def test_sigterm_cleans_up_like_ctrl_c(server, zoo, tmp_path):
+    data = os.urandom(8 * MB)
+    server.add("/slow.bin", data, Fault(chunk_size=64 * 1024, chunk_delay=0.1))
+    write_model(zoo, "slow", [{"name": "slow.bin", "data": data, "url": server.url("/slow.bin")}])
+    out = tmp_path / "out"
+    proc = _start(zoo, out, "--name", "slow")
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in out.rglob("*.part")), "a partial file")
+    _interrupted(proc, signal.SIGTERM)
+    assert sorted(p.name for p in out.rglob("*")) == ["public", "slow"]  # the model folder, empty
+
+
+def test_ctrl_c_while_unpacking_leaves_only_verified_files(server, zoo, tmp_path):
+    # 1.5 GB of zeros compress to 1.5 MB: unpacking takes long enough to be interrupted
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("first.txt", "small")
+        with zf.open("big.bin", "w", force_zip64=True) as member:
+            zero = bytes(MB)
+            for _ in range(1500):
+                member.write(zero)
+    archive = buf.getvalue()
+    _archive_model(server, zoo, "big", archive, "zip", "big.zip")
+    out = tmp_path / "out"
+    proc = _start(zoo, out, "--name", "big")
+    _wait_for(lambda: any(".unpack-" in p.name for p in (out / "public/big").glob(".*"))
+              if (out / "public/big").exists() else False, "the staging folder")
+    _interrupted(proc)
+    model = out / "public/big"
+    assert sorted(p.name for p in model.iterdir()) == ["big.zip"]  # as before unpacking: the verified archive
+    assert (model / "big.zip").read_bytes() == archive
+
+
+def test_ctrl_c_while_receiving_a_compressed_body_leaves_nothing(server, zoo, tmp_path):
+    data = os.urandom(6 * MB)
+    server.add("/z.bin", data, Fault(gzip=True, chunk_size=64 * 1024, chunk_delay=0.05))
+    write_model(zoo, "z", [{"name": "z.bin", "data": data, "url": server.url("/z.bin")}])
+    out = tmp_path / "out"
+    proc = _start(zoo, out, "--name", "z")
+    _wait_for(lambda: any(p.name.endswith(".raw") and p.stat().st_size > 0 for p in out.rglob(".*")),
+              "the raw candidate file")
+    _interrupted(proc)
+    assert [p.name for p in (out / "public/z").iterdir()] == []
+
+
+def test_ctrl_c_during_regex_replace_leaves_the_file_whole(server, zoo, tmp_path):
+    text = b"threshold = 0.5\n" * 4_000_000  # 64 MB of text: the replacement takes a while
+    server.add("/c.txt", text)
+    write_model(zoo, "c", [{"name": "c.txt", "data": text, "url": server.url("/c.txt")}],
+                postprocessing=[{"$type": "regex_replace", "file": "c.txt", "pattern": "0\\\\.5", "replacement": "1"}])
+    out = tmp_path / "out"
+    proc = _start(zoo, out, "--name", "c", "--progress_format", "json")
+    _wait_for(lambda: (out / "public/c/c.txt").exists(), "the downloaded file")
+    _interrupted(proc)
+    assert [p.name for p in (out / "public/c").iterdir()] == ["c.txt"]
+    assert (out / "public/c/c.txt").read_bytes() == text  # not half-edited
+
+
+def test_failure_halfway_through_moving_unpacked_files_puts_everything_back(server, zoo, tmp_path, tmpfs):
+    """The archive has a/ and b/; b already exists in the model folder as a mount point, which
+    cannot be renamed (EBUSY): a/ was already moved in and must be put back as it was."""
+    archive = _zip([("a/new.txt", FILE, b"new a"), ("b/new.txt", FILE, b"new b")])
+    server.add("/two.zip", archive)
+    write_model(zoo, "two", [{"name": "two.zip", "data": archive, "url": server.url("/two.zip")}],
+                postprocessing=[{"$type": "unpack_archive", "file": "two.zip", "format": "zip"}])
+    out = tmp_path / "out"
+    model = out / "public/two"
+    (model / "a").mkdir(parents=True)
+    (model / "a/old.txt").write_bytes(b"old a")
+    mount_point = tmpfs("1m")
+    model_b = model / "b"
+    model_b.mkdir()
+    subprocess.run(["mount", "--bind", str(mount_point), str(model_b)], check=True)
+    try:
+        result = download(zoo, out, "--name", "two")
+        assert result.returncode == 1
+        assert f"cannot move into place {model_b}: Device or resource busy" in error_lines(result)[0]
+        assert sorted(p.name for p in model.iterdir()) == ["a", "b", "two.zip"]
+        assert [p.name for p in (model / "a").iterdir()] == ["old.txt"]  # the old a/, untouched
+        assert leftovers(out) == []
+    finally:
+        subprocess.run(["umount", str(model_b)], check=False)
+
+
+def test_cache_on_a_full_disk_is_one_line_with_an_end_event(server, zoo, one_file, tmp_path, tmpfs):
+    data, out, target = one_file
+    cache = tmpfs("1m")
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache, "--progress_format", "json")
+    assert result.returncode == 1
+    first, summary = error_lines(result)
+    assert first.startswith("modelzoo-downloader: error: m: no space left on device while writing ")
+    assert ".incomplete" in first and summary == "modelzoo-downloader: failed: m"
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert events[-1] == {"$type": "model_download_end", "model": "m", "successful": False}
+    assert not target.exists() and leftovers(out) == []
+
+
+def test_copying_out_of_the_cache_onto_a_full_disk_names_the_output(server, zoo, one_file, tmp_path, tmpfs):
+    data, _, _ = one_file
+    cache = tmp_path / "cache"
+    assert download(zoo, tmp_path / "warm", "--name", "m", "--cache_dir", cache).returncode == 0
+    out = tmpfs("1m")
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 1
+    first, _ = error_lines(result)
+    assert first.startswith(f"modelzoo-downloader: error: m: no space left on device while writing {out}/public/m/")
+    assert list(out.rglob("*.bin")) == [] and leftovers(out) == []
+
+
+def test_a_read_only_warm_cache_still_serves(server, zoo, one_file, tmp_path, tmpfs):
+    data, out, target = one_file
+    mnt = tmpfs("10m")
+    assert download(zoo, tmp_path / "warm", "--name", "m", "--cache_dir", mnt).returncode == 0
+    before = server.count()
+    subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+    result = download(zoo, out, "--name", "m", "--cache_dir", mnt)
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data and server.count() == before and "cached" in result.stdout
+
+
+def test_a_read_only_cache_without_the_file_downloads_beside_the_target(server, zoo, one_file, tmpfs):
+    data, out, target = one_file
+    mnt = tmpfs("1m", readonly=True)
+    result = download(zoo, out, "--name", "m", "--cache_dir", mnt)
+    assert result.returncode == 1
+    assert f"cannot use cache folder {mnt}" in error_lines(result)[0]  # no sha384/ folder: not a cache yet
+
+
+def test_lock_file_that_cannot_be_created_is_one_line(server, zoo, one_file, tmp_path, tmpfs):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    shard = cache / "sha384" / sha384(data)[:2]
+    shard.mkdir(parents=True)
+    ro = tmpfs("1m", readonly=True)
+    subprocess.run(["mount", "--bind", str(ro), str(shard)], check=True)
+    try:
+        result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+        assert result.returncode == 1
+        first, _ = error_lines(result)
+        assert f"cannot create lock file {shard}/" in first and "Read-only file system" in first
+    finally:
+        subprocess.run(["umount", str(shard)], check=False)

@@ -10,23 +10,41 @@ whenever it is used, and one that does not match is deleted and fetched anew.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import ContextManager
 
 from filelock import FileLock
 
-from .errors import ChecksumMismatchError, OutputNotWritableError, SizeMismatchError
+from . import fsio
+from .errors import ChecksumMismatchError, FileSystemError, SizeMismatchError
 from .verify import StreamVerifier, feed_file
 
 
 class Cache:
+    """Verified files by SHA-384, safe for many threads and processes at once.
+
+    Guarantees: a blob is only ever added by renaming a verified file; every use verifies it
+    again while copying it out, and a corrupt one is deleted so the caller fetches it anew; one
+    inter-process lock per blob means one download per file however many jobs want it. A cache
+    the user may not write (a read-only mount of a team's warm cache) still serves the blobs it
+    has; nothing is then written to it.
+
+    >>> cache = Cache(Path("~/.cache/modelzoo").expanduser())          # doctest: +SKIP
+    >>> with cache.lock(sha):                                          # doctest: +SKIP
+    ...     found = cache.copy_to(sha, size, Path("out/.m.bin.part"))
+    """
+
     def __init__(self, root: Path) -> None:
         self.root = Path(root).absolute()
         self._store = self.root / "sha384"
         try:
             self._store.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputNotWritableError(f"cannot use cache folder {self.root}: {exc.strerror}") from exc
+            if not self._store.is_dir():
+                raise fsio.fs_error(self.root, exc, "use cache folder") from exc
+        self.writable = os.access(self._store, os.W_OK)
 
     def blob_path(self, sha384: str) -> Path:
         return self._store / sha384[:2] / sha384[2:]
@@ -34,33 +52,64 @@ class Cache:
     def partial_path(self, sha384: str) -> Path:
         return self.blob_path(sha384).with_suffix(".incomplete")
 
-    def lock(self, sha384: str) -> FileLock:
-        """An inter-process lock for one blob; hold it while checking, fetching or adding that blob."""
+    def lock(self, sha384: str) -> ContextManager[object]:
+        """An inter-process lock for one blob; hold it while checking, fetching or adding that
+        blob. A read-only cache has nobody to exclude: no lock is taken there."""
         path = self.blob_path(sha384)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(path.with_suffix(".lock")))
+        if not self.writable:
+            return contextlib.nullcontext()
+        fsio.makedirs(path.parent)
+        return _Lock(path.with_suffix(".lock"))
 
     def copy_to(self, sha384: str, size: int, dst: Path) -> bool:
-        """Copy a blob to dst, verifying it on the way. False if there is no (good) blob;
-        a corrupt one is deleted so that the caller fetches the file again."""
+        """Copy a blob to dst, verifying it on the way. False if there is no (good) blob; a
+        corrupt one is deleted (where the cache is writable) so that the caller fetches the file
+        again. Errors writing dst are dst's: DiskFullError, OutputNotWritableError."""
         blob = self.blob_path(sha384)
         try:
             src = open(blob, "rb")
         except FileNotFoundError:
             return False
+        except OSError as exc:
+            raise fsio.fs_error(blob, exc, "read") from exc
         verifier = StreamVerifier(size, sha384)
-        with src, open(dst, "wb") as out:
+        with src, fsio.Writer(dst, "wb") as out:
             feed_file(verifier, src, out)
         try:
             verifier.check(str(blob))
         except (SizeMismatchError, ChecksumMismatchError):
-            blob.unlink(missing_ok=True)
-            dst.unlink(missing_ok=True)
+            if self.writable:
+                blob.unlink(missing_ok=True)
             return False
         return True
 
-    def add(self, sha384: str, verified_file: Path) -> Path:
+    def has_blob(self, sha384: str) -> bool:
+        return self.blob_path(sha384).exists()
+
+    def add(self, sha384: str, verified_file: Path, size: int) -> Path:
         """Move a file already verified against sha384 into the store (atomic rename)."""
         blob = self.blob_path(sha384)
-        os.replace(verified_file, blob)
+        fsio.place(verified_file, blob, size=size)
         return blob
+
+
+class _Lock:
+    """filelock's FileLock, with a lock file that cannot be created reported as our error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = FileLock(str(path))
+
+    def __enter__(self) -> "_Lock":
+        try:
+            self._lock.acquire()
+        except OSError as exc:
+            raise fsio.fs_error(self.path, exc, "create lock file") from exc
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self._lock.release()
+        except OSError as exc:
+            if exc_info[0] is None:
+                raise FileSystemError(f"cannot release lock file {self.path}: {exc.strerror}") from exc

@@ -12,7 +12,7 @@ import json
 import sys
 import threading
 import time
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 from tqdm import tqdm
 
@@ -27,13 +27,23 @@ def human_size(n: float) -> str:
     return f"{n:.1f} GB"
 
 
+def plain_line(kind: str, text: str) -> str:
+    return f"{kind}: {text}"
+
+
 class Reporter:
+    """Where a pipeline says what happens: progress and notes on stdout (bars on a terminal,
+    lines in a log, or JSON events for scripts), failures and warnings on stderr, one line
+    each, shaped by ``line`` (the command line passes one that starts with its name).
+    Thread-safe: worker threads of one run share one reporter."""
+
     def __init__(self, fmt: str = "text", out: TextIO | None = None, err: TextIO | None = None,
-                 bars: bool | None = None) -> None:
+                 bars: bool | None = None, line: Callable[[str, str], str] = plain_line) -> None:
         self.fmt = fmt
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.bars = self.out.isatty() if bars is None else bars
+        self.line = line
         self._lock = threading.Lock()
 
     # -- low level
@@ -56,10 +66,17 @@ class Reporter:
                 self.out.write(text + "\n")
                 self.out.flush()
 
-    def error(self, text: str) -> None:
+    def _stderr(self, text: str) -> None:
         with self._lock:
             self.err.write(text + "\n")
             self.err.flush()
+
+    def failure(self, model: str, error: BaseException) -> None:
+        """A model failed: one line on stderr."""
+        self._stderr(self.line("error", f"{model}: {error}"))
+
+    def warning(self, text: str) -> None:
+        self._stderr(self.line("warning", text))
 
     # -- model and file events
 

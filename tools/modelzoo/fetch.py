@@ -1,32 +1,29 @@
-"""Where bytes are fetched: HTTP(S) with retries, Range resume and stall timeouts; file:// mirrors.
+"""Where bytes are fetched: transport only.
 
-One fetch writes into a partial file and leaves it either complete (size reached, checksum
-computed on the way) or raises. Verification of the result is the caller's (see download.py);
-this module only guarantees it never writes more than the expected size.
+One table maps a URL scheme to an opener (``http``/``https`` through one ``requests`` session
+with urllib3's ``Retry``; ``file`` for mirrors on disk; others can be registered, such as
+``s3``). :class:`Fetcher` fills a partial file from a list of sources, resuming with ``Range``,
+retrying broken bodies, bounding every write by the expected size, and returns the verifier of
+exactly the bytes on disk. Writing goes through :mod:`fsio`; hashing through :mod:`verify`.
 """
 
 from __future__ import annotations
 
-import errno
-import os
 import re
-import shutil
 import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Callable, Iterator
 from urllib.parse import unquote, urlparse
 
 import requests
 import urllib3
 from urllib3.util.retry import Retry
 
-from . import __version__
+from . import __version__, fsio
 from .errors import (
-    ChecksumMismatchError, DiskFullError, DownloadError, HTTPStatusError, Interrupted, OutputNotWritableError,
-    SizeMismatchError,
-    TransferError,
+    ChecksumMismatchError, DownloadError, HTTPStatusError, Interrupted, SizeMismatchError, TransferError,
 )
 from .verify import BackgroundHashing, StreamVerifier, feed_file
 
@@ -37,6 +34,7 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 BACKOFF_FACTOR = 0.5
 BACKOFF_MAX = 20.0
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+DECODABLE = ("gzip", "x-gzip", "deflate")
 
 
 class CappedRetry(Retry):
@@ -74,18 +72,93 @@ def backoff_delay(attempt: int) -> float:
 
 
 @dataclass
-class _Opened:
+class Opened:
+    """A response body being received: its chunks, where they start in the file, and a
+    Content-Encoding the server applied although we asked for none."""
+
     chunks: Iterator[bytes]
-    offset: int  # where these bytes start in the file
-    encoding: str  # a Content-Encoding the server applied despite being asked not to
+    offset: int
+    encoding: str
     close: Callable[[], None]
+
+
+Opener = Callable[["Fetcher", str, int, int], Opened]
+"""opener(fetcher, url, offset, size) -> Opened. Raises HTTPStatusError (404 for a missing
+file: never retried), TransferError (worth another attempt) or DownloadError."""
+
+OPENERS: dict[str, Opener] = {}
+
+
+def register_opener(scheme: str, opener: Opener) -> None:
+    """Teach every Fetcher a URL scheme (s3.py registers ``s3`` this way)."""
+    OPENERS[scheme] = opener
+
+
+def _open_http(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
+    headers = {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        response = fetcher.session.get(url, headers=headers, stream=True, timeout=(fetcher.timeout, fetcher.timeout))
+    except requests.exceptions.TooManyRedirects as exc:
+        raise DownloadError(f"{url}: redirect loop or more than {MAX_REDIRECTS} redirects") from exc
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        # urllib3's Retry has already made its attempts at this request
+        raise TransferError(f"{url}: {describe(exc, fetcher.timeout)} {fetcher.attempts_text()}") from exc
+    status = response.status_code
+    if status not in (200, 206):
+        response.close()
+        if status == 416 and offset:
+            return _open_http(fetcher, url, 0, size)  # our prefix is not a prefix of theirs: start over
+        raise HTTPStatusError(response.url or url, status, response.reason or "")
+    start = 0
+    if status == 206:
+        match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+        total_ok = match and (match.group(3) == "*" or int(match.group(3)) == size)
+        if not match or int(match.group(1)) != offset or not total_ok:
+            response.close()
+            if offset:  # a range answer we cannot line up with our prefix: fetch the whole file
+                return _open_http(fetcher, url, 0, size)
+            raise TransferError(f"{url}: the server answered 206 with an unusable Content-Range")
+        start = offset
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        encoding = ""
+    return Opened(response.raw.stream(CHUNK, decode_content=False), start, encoding, response.close)
+
+
+def _open_file(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
+    path = Path(unquote(urlparse(url).path))
+    try:
+        f = open(path, "rb")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise HTTPStatusError(url, 404, "Not Found (file mirror)") from None
+    except OSError as exc:
+        raise TransferError(f"{url}: {exc.strerror or exc}") from exc
+    f.seek(offset)
+
+    def chunks() -> Iterator[bytes]:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+    return Opened(chunks(), offset, "", f.close)
+
+
+register_opener("http", _open_http)
+register_opener("https", _open_http)
+register_opener("file", _open_file)
 
 
 class Fetcher:
     """Downloads one file from a list of URLs into a partial file.
 
-    The partial file may already hold a prefix (from an earlier attempt or run); it is
-    resumed with a Range request when the server honours it, restarted otherwise.
+    Guarantees: no more than the expected size is ever written (raw or decoded); a prefix
+    already in the partial file (an earlier attempt's or run's) is resumed with ``Range`` when
+    the server honours it and re-read from disk before it is trusted; a prefix from one source
+    is never continued from another; what :meth:`fetch` returns describes the bytes on disk.
+
+    >>> fetcher = Fetcher(make_session(3), timeout=30, num_attempts=3, cancel=threading.Event())
+    >>> fetcher.fetch([mirror_url, source_url], Path("m.bin.part"), size, sha384, "m.bin")  # doctest: +SKIP
     """
 
     def __init__(self, session: requests.Session, *, timeout: float, num_attempts: int,
@@ -99,9 +172,10 @@ class Fetcher:
     # -- public
 
     def fetch(self, urls: list[str], partial: Path, size: int, sha384: str, what: str) -> StreamVerifier:
-        """Fill `partial` with the file from the first URL that gives the right bytes
-        (a mirror first, then the descriptor's source). Returns the verifier of exactly the
-        bytes now in `partial`, which have been checked against size and SHA-384."""
+        """Fill ``partial`` with the file from the first URL that gives the right bytes (mirrors
+        first, then the descriptor's source). Returns the verifier of the bytes now in
+        ``partial``, checked against size and SHA-384. Any failure of a source but the last
+        (except an interruption or a local disk error) falls through to the next one."""
         errors: list[str] = []
         for i, url in enumerate(urls):
             last = i + 1 == len(urls)
@@ -120,153 +194,148 @@ class Fetcher:
                 if last:
                     raise
                 errors.append(f"{url}: {exc}")
-            except (HTTPStatusError, TransferError) as exc:
-                errors.append(str(exc))
+            except DownloadError as exc:
+                errors.append(str(exc) if url in str(exc) else f"{url}: {exc}")
                 if last:
-                    text = "; ".join(errors)
                     cls = TransferError if isinstance(exc, TransferError) else DownloadError
-                    raise cls(f"{what}: {text}") from exc
+                    raise cls(f"{what}: {'; '.join(errors)}") from exc
         raise DownloadError(f"{what}: no source to download from")
+
+    def attempts_text(self) -> str:
+        return f"(after {self.num_attempts} attempt{'s' if self.num_attempts != 1 else ''})"
 
     # -- one URL, several attempts
 
+    def _open(self, url: str, offset: int, size: int) -> Opened:
+        scheme = urlparse(url).scheme
+        opener = OPENERS.get(scheme)
+        if opener is None:
+            raise DownloadError(f"{url}: unsupported URL scheme {scheme!r}")
+        return opener(self, url, offset, size)
+
     def _fetch_one(self, url: str, partial: Path, size: int, sha384: str, what: str) -> StreamVerifier:
-        verifier, decoded = self._resume_state(partial, size, sha384)
+        verifier = self._resume_state(partial, size, sha384)
         last_error = ""
         for attempt in range(1, self.num_attempts + 1):
             self._check_cancel()
             if attempt > 1:
                 self._sleep(backoff_delay(attempt))
+                verifier = self._resume_state(partial, size, sha384, verifier)
             if verifier.size == size:
                 break
             try:
+                opened = self._open(url, verifier.size, size)
                 try:
-                    opened = self._open(url, verifier.size, size)
-                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-                    # urllib3's Retry has already made its attempts at this request
-                    raise TransferError(f"{url}: {_describe(exc, self.timeout)} {self._attempts()}") from exc
-                try:
-                    if opened.offset != verifier.size:  # server sent the whole file: start over
-                        verifier, decoded = self._restart(partial, size, sha384)
-                    if opened.encoding and decoded is None:
-                        if verifier.size:
-                            opened.close()
-                            verifier, decoded = self._restart(partial, size, sha384)
-                            opened = self._open(url, 0, size)
-                        decoded = _Decoder(opened.encoding, size, sha384)
-                    self._stream(opened.chunks, partial, verifier, decoded, what)
+                    if opened.encoding:
+                        return self._receive_encoded(url, opened, partial, size, sha384, what)
+                    if opened.offset != verifier.size:  # the server sent the whole file: start over
+                        verifier = self._restart(partial, size, sha384)
+                    self._stream(opened.chunks, partial, verifier, what)
                 finally:
                     opened.close()
-                if verifier.size == size or decoded is not None:
-                    break  # an encoded body is complete when its stream ends without error
+                if verifier.size == size:
+                    break
                 last_error = f"connection closed after {verifier.size} of {size} bytes"
             except (HTTPStatusError, TransferError):
                 raise
-            except requests.exceptions.TooManyRedirects as exc:
-                raise DownloadError(f"{url}: redirect loop or more than {MAX_REDIRECTS} redirects") from exc
+            except _BrokenEncodedBody as exc:
+                last_error = str(exc)
             except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, ConnectionError) as exc:
-                last_error = _describe(exc, self.timeout)
+                last_error = describe(exc, self.timeout)
         else:
-            raise TransferError(f"{url}: {last_error} {self._attempts()}")
-        if decoded is not None and not verifier.matches() and decoded.verifier.matches():
-            # The server compressed the body on the wire; the descriptor's checksum is of the
-            # decoded file, so store that.
-            decoded.rewrite(partial)
-            return decoded.verifier
+            raise TransferError(f"{url}: {last_error} {self.attempts_text()}")
         return verifier
 
-    def _resume_state(self, partial: Path, size: int, sha384: str) -> tuple[StreamVerifier, None]:
-        verifier = StreamVerifier(size, sha384)
+    def _resume_state(self, partial: Path, size: int, sha384: str,
+                      known: StreamVerifier | None = None) -> StreamVerifier:
+        """What the partial file on disk holds; a verifier that already counted exactly that
+        many bytes is kept (no second read), anything else is re-read from disk."""
         try:
             have = partial.stat().st_size
         except FileNotFoundError:
             have = 0
-        if 0 < have <= size:
+        except OSError as exc:
+            raise fsio.fs_error(partial, exc, "read") from exc
+        if known is not None and known.size == have:
+            return known
+        if have > size:
+            return self._restart(partial, size, sha384)
+        verifier = StreamVerifier(size, sha384)
+        if have:
             with open(partial, "rb") as f:
                 feed_file(verifier, f)
-        elif have > size:
-            return self._restart(partial, size, sha384)
-        return verifier, None
+        return verifier
 
     @staticmethod
-    def _restart(partial: Path, size: int, sha384: str) -> tuple[StreamVerifier, None]:
-        with _writing(partial, "wb"):
+    def _restart(partial: Path, size: int, sha384: str) -> StreamVerifier:
+        with fsio.Writer(partial, "wb"):
             pass
-        return StreamVerifier(size, sha384), None
+        return StreamVerifier(size, sha384)
 
-    def _open(self, url: str, offset: int, size: int) -> _Opened:
-        scheme = urlparse(url).scheme
-        if scheme == "file":
-            return self._open_file(url, offset)
-        if scheme not in ("http", "https"):
-            raise DownloadError(f"{url}: unsupported URL scheme {scheme!r}")
-        headers = {"Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-        response = self.session.get(url, headers=headers, stream=True, timeout=(self.timeout, self.timeout))
-        status = response.status_code
-        if status not in (200, 206):
-            response.close()
-            if status == 416 and offset:
-                return self._open(url, 0, size)  # our prefix is not a prefix of theirs: start over
-            raise HTTPStatusError(response.url or url, status, response.reason or "")
-        start = 0
-        if status == 206:
-            match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
-            total_ok = match and (match.group(3) == "*" or int(match.group(3)) == size)
-            if not match or int(match.group(1)) != offset or not total_ok:
-                response.close()
-                # A range answer we cannot line up with our prefix: fetch the whole file.
-                return self._open(url, 0, size) if offset else self._bad_range(url)
-            start = offset
-        encoding = response.headers.get("Content-Encoding", "").strip().lower()
-        if encoding in ("", "identity"):
-            encoding = ""
-        return _Opened(response.raw.stream(CHUNK, decode_content=False), start, encoding, response.close)
-
-    @staticmethod
-    def _bad_range(url: str) -> _Opened:
-        raise TransferError(f"{url}: the server answered 206 with an unusable Content-Range")
-
-    @staticmethod
-    def _open_file(url: str, offset: int) -> _Opened:
-        path = Path(unquote(urlparse(url).path))
-        try:
-            f = open(path, "rb")
-        except FileNotFoundError:
-            raise HTTPStatusError(url, 404, "Not Found (file mirror)") from None
-        except OSError as exc:
-            raise TransferError(f"{url}: {exc.strerror or exc}") from exc
-        f.seek(offset)
-
-        def chunks() -> Iterator[bytes]:
-            while chunk := f.read(CHUNK):
-                yield chunk
-
-        return _Opened(chunks(), offset, "", f.close)
-
-    def _stream(self, chunks: Iterator[bytes], partial: Path, verifier: StreamVerifier,
-                decoded: "_Decoder | None", what: str) -> None:
-        with _writing(partial, "ab") as out, BackgroundHashing(verifier) as hasher:
+    def _stream(self, chunks: Iterator[bytes], partial: Path, verifier: StreamVerifier, what: str) -> None:
+        with fsio.Writer(partial, "ab") as out, BackgroundHashing(verifier) as hasher:
             for chunk in chunks:
                 self._check_cancel()
                 if not chunk:
                     continue
-                room = verifier.expected_size - verifier.size
-                if len(chunk) > room and decoded is None:
+                if len(chunk) > verifier.expected_size - verifier.size:
                     # Never keep more than the expected size, and never retry: a longer
                     # file will not get shorter.
                     raise SizeMismatchError(what, verifier.expected_size, verifier.size + len(chunk), more=True)
-                if decoded is not None:
-                    decoded.update(chunk)
-                    if len(chunk) > room and decoded.verifier.too_long:
-                        raise SizeMismatchError(what, verifier.expected_size, verifier.size + len(chunk), more=True)
                 out.write(chunk)
                 hasher.update(chunk)
                 self.progress(verifier.size)
 
-    def _attempts(self) -> str:
-        return f"(after {self.num_attempts} attempt{'s' if self.num_attempts != 1 else ''})"
+    def _receive_encoded(self, url: str, opened: Opened, partial: Path, size: int, sha384: str,
+                         what: str) -> StreamVerifier:
+        """A body the server compressed although we asked for identity. The descriptor's file
+        is either the decoded stream (a server compressing on the fly) or the bytes as sent (a
+        .gz file served with Content-Encoding: gzip); both are kept, each bounded by the
+        expected size, and the checksum decides. Such a body is always fetched from zero."""
+        if opened.encoding not in DECODABLE:
+            raise DownloadError(f"{url}: unsupported Content-Encoding {opened.encoding!r}")
+        with fsio.temporary_beside(partial, ".raw") as raw_path:
+            raw = _Candidate(raw_path, size, sha384)
+            decoded = _Candidate(partial, size, sha384)
+            z = zlib.decompressobj(wbits=31 if opened.encoding != "deflate" else 15)
+            chunks = opened.chunks
+            if opened.offset:
+                opened.close()
+                opened = self._open(url, 0, size)
+                chunks = opened.chunks
+            try:
+                for chunk in chunks:
+                    self._check_cancel()
+                    raw.add(chunk)
+                    if decoded.alive:
+                        try:
+                            decoded.add(z.decompress(chunk, size + 1 - decoded.verifier.size))
+                            if z.unconsumed_tail or z.unused_data:
+                                decoded.drop()  # more than the file, or junk after the stream
+                        except zlib.error:
+                            decoded.drop()
+                    if not raw.alive and not decoded.alive:
+                        raise SizeMismatchError(what, size, size + 1, more=True) if raw.too_long else \
+                            DownloadError(f"{url}: a body with Content-Encoding {opened.encoding} that "
+                                          "neither decodes nor is the file")
+                    self.progress((decoded if decoded.alive else raw).verifier.size)
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, ConnectionError) as exc:
+                raise _BrokenEncodedBody(describe(exc, self.timeout)) from exc
+            finally:
+                raw.close()
+                decoded.close()
+                opened.close()
+            if decoded.alive and z.eof and decoded.verifier.matches():
+                return decoded.verifier
+            if raw.alive and raw.verifier.matches():
+                fsio.place(raw_path, partial, size=size)
+                return raw.verifier
+            if decoded.alive and z.eof:
+                decoded.verifier.check(what)
+            if raw.alive:
+                raw.verifier.check(what)
+            raise DownloadError(f"{url}: a body with Content-Encoding {opened.encoding} that neither "
+                                "decodes nor is the file")
 
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -277,87 +346,43 @@ class Fetcher:
             raise Interrupted("interrupted")
 
 
-class _Decoder:
-    """Tracks what a Content-Encoding'd body decodes to, so the checksum can decide which
-    of the two (bytes as sent, or decoded) is the descriptor's file."""
+class _BrokenEncodedBody(Exception):
+    """An encoded body broke off; it cannot be resumed, so the next attempt starts over."""
 
-    def __init__(self, encoding: str, size: int, sha384: str) -> None:
-        if encoding not in ("gzip", "x-gzip", "deflate"):
-            raise DownloadError(f"unsupported Content-Encoding {encoding!r}")
-        self.encoding = encoding
+
+class _Candidate:
+    """One reading of an encoded body (as sent, or decoded) written to its own file, dropped as
+    soon as it is longer than the file it should be."""
+
+    def __init__(self, path: Path, size: int, sha384: str) -> None:
         self.verifier = StreamVerifier(size, sha384)
-        self._z = self._new()
-        self.broken = False
+        self._out: fsio.Writer | None = fsio.Writer(path, "wb")
+        self.alive = True
+        self.too_long = False
 
-    def _new(self):
-        return zlib.decompressobj(wbits=31 if self.encoding != "deflate" else 15)
-
-    def update(self, chunk: bytes) -> None:
-        if self.broken or self.verifier.too_long:
+    def add(self, data: bytes) -> None:
+        if not self.alive or not data:
             return
-        try:
-            self.verifier.update(self._z.decompress(chunk, self.verifier.expected_size + 1 - self.verifier.size))
-        except zlib.error:
-            self.broken = True
+        if len(data) > self.verifier.expected_size - self.verifier.size:
+            self.too_long = True
+            self.drop()
+            return
+        assert self._out is not None
+        self._out.write(data)
+        self.verifier.update(data)
 
-    def rewrite(self, partial: Path) -> None:
-        """Replace the encoded bytes in `partial` by the decoded file."""
-        decoded = partial.with_name(partial.name + ".decoded")
-        z = self._new()
-        with open(partial, "rb") as src, _writing(decoded, "wb") as dst:
-            while chunk := src.read(CHUNK):
-                dst.write(z.decompress(chunk))
-            dst.write(z.flush())
-        os.replace(decoded, partial)
+    def drop(self) -> None:
+        self.alive = False
+        self.close()
 
-
-class _writing:
-    """open() for writing that turns ENOSPC / EROFS / EACCES into our named errors."""
-
-    def __init__(self, path: Path, mode: str) -> None:
-        self.path, self.mode = path, mode
-
-    def __enter__(self) -> BinaryIO:
-        try:
-            self.f = open(self.path, self.mode)
-        except OSError as exc:
-            raise write_error(self.path, exc) from exc
-        return self
-
-    def write(self, data: bytes) -> None:
-        try:
-            self.f.write(data)
-        except OSError as exc:
-            raise write_error(self.path, exc) from exc
-
-    def __exit__(self, *exc_info) -> None:
-        try:
-            self.f.close()
-        except OSError as exc:
-            if exc_info[0] is None:
-                raise write_error(self.path, exc) from exc
+    def close(self) -> None:
+        if self._out is not None:
+            out, self._out = self._out, None
+            out.close()
 
 
-def write_error(path: Path, exc: OSError) -> DownloadError:
-    """The named error for a failed write to path."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskFullError(f"no space left on device while writing {path}")
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return OutputNotWritableError(f"cannot write {path}: {exc.strerror}")
-    return DownloadError(f"cannot write {path}: {exc.strerror or exc}")
-
-
-def copy_file(src: Path, dst: Path) -> None:
-    """Copy with the kernel's fast path where it has one; write errors get our names."""
-    try:
-        shutil.copyfile(src, dst)
-    except OSError as exc:
-        if exc.filename == str(src) or exc.filename == src:
-            raise
-        raise write_error(dst, exc) from exc
-
-
-def _describe(exc: BaseException, timeout: float) -> str:
+def describe(exc: BaseException, timeout: float) -> str:
+    """A short, human line for a transport exception from requests or urllib3."""
     text = str(exc)
     if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError)) or "timed out" in text:
         return f"no data for {timeout:g} s (stalled or unreachable server)"

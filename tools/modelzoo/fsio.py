@@ -41,7 +41,8 @@ def fs_error(path: Path | str, exc: OSError, action: str = "write") -> FileSyste
     """The named error for a failed file-system operation on ``path`` (never the OSError's own
     file name: shutil and sendfile may name the other end of a copy)."""
     if exc.errno in _FULL:
-        return DiskFullError(f"no space left on device while trying to {action} {path}")
+        doing = "writing" if action == "write" else f"trying to {action}"
+        return DiskFullError(f"no space left on device while {doing} {path}")
     if exc.errno in _NOT_WRITABLE:
         return OutputNotWritableError(f"cannot {action} {path}: {exc.strerror or exc}")
     return FileSystemError(f"cannot {action} {path}: {exc.strerror or exc}")
@@ -139,11 +140,12 @@ def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
     """A registered, uniquely named folder inside ``parent`` (so each run, process or thread has
     its own), removed with everything in it when the block ends."""
     makedirs(parent)
-    try:
-        path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
-    except OSError as exc:
-        raise fs_error(parent, exc, "create a staging folder in") from exc
-    TEMPORARIES.add(path)
+    with TEMPORARIES.critical():
+        try:
+            path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+        except OSError as exc:
+            raise fs_error(parent, exc, "create a staging folder in") from exc
+        TEMPORARIES.add(path)
     try:
         yield path
     finally:
@@ -161,7 +163,10 @@ class Writer:
             raise ValueError(mode)
         self.path = path
         try:
-            self._f = open(path, mode, buffering=0)
+            # Under the registry's lock: once a cancel has removed the temporaries, no new
+            # file appears behind its back.
+            with TEMPORARIES.critical():
+                self._f = open(path, mode, buffering=0)
         except OSError as exc:
             raise fs_error(path, exc) from exc
 
@@ -244,6 +249,7 @@ def swap_in(pairs: list[tuple[Path, Path]]) -> None:
                 os.replace(staged, final)
                 done.append((staged, final))
         except OSError as exc:
+            failed_at = final
             for staged, final in reversed(done):
                 try:
                     os.replace(final, staged)
@@ -254,6 +260,27 @@ def swap_in(pairs: list[tuple[Path, Path]]) -> None:
                     os.replace(old, final)
                 except OSError:
                     pass
-            raise fs_error(final, exc, "move into place") from exc
+            raise fs_error(failed_at, exc, "move into place") from exc
         for _, old in aside:
             remove(old)
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    """Copy src to dst with the kernel's fast path; an error names the side it belongs to (a
+    full or read-only file system is always dst's, whatever the OSError says)."""
+    try:
+        fin = open(src, "rb")
+    except OSError as exc:
+        raise fs_error(src, exc, "read") from exc
+    with fin, Writer(dst, "wb") as out:
+        size = os.fstat(fin.fileno()).st_size
+        offset = 0
+        try:
+            while offset < size:
+                sent = os.sendfile(out._f.fileno(), fin.fileno(), offset, min(size - offset, 1 << 30))
+                if sent == 0:
+                    break
+                offset += sent
+        except OSError as exc:
+            raise fs_error(dst if exc.errno in _FULL + _NOT_WRITABLE else src, exc, "copy") from exc
+    check_size(dst, size)

@@ -1,29 +1,45 @@
 """Post-download steps: unpack_archive (refusing hostile members) and regex_replace.
 
-Both stage their output beside the target and rename it into place, so a failure leaves
-the model folder as it was.
+Both stage their output beside the target and rename it into place (fsio), so a failure or
+Ctrl-C leaves the model folder as it was.
+
+An archive is hostile when a member would land outside the model folder: an absolute path,
+``..``, a member written *through* a link (a link ``l -> ..`` then ``l/x``), a link whose
+target, resolved against the links before it, leaves the folder, or a device or fifo. Each
+is refused before a byte reaches the model folder.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import stat
+import sys
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
+from . import fsio
 from .descriptor import Postproc, RegexReplace, UnpackArchive
 from .errors import PostprocessingError, UnsafeArchiveError
 
 _TAR_MODES = {"tar": "r:", "gztar": "r:gz", "bztar": "r:bz2", "xztar": "r:xz"}
+CHUNK = 1 << 20
+CheckCancel = Callable[[], None]
+
+# tarfile's extraction filters (filter="data") exist from 3.10.12 and 3.11.4 on; without them
+# tar links could escape. setup.cfg requires such a Python; this is the fail-closed check.
+HAS_TAR_FILTERS = hasattr(tarfile, "data_filter")
 
 
-def apply(step: Postproc, model_dir: Path) -> None:
+def _no_cancel() -> None:
+    pass
+
+
+def apply(step: Postproc, model_dir: Path, check_cancel: CheckCancel = _no_cancel) -> None:
+    """Run one post-processing step of a descriptor in ``model_dir``."""
     if isinstance(step, UnpackArchive):
-        unpack_archive(model_dir / step.file, step.format, model_dir)
+        unpack_archive(model_dir / step.file, step.format, model_dir, check_cancel)
     else:
         regex_replace(model_dir / step.file, step)
 
@@ -45,109 +61,184 @@ def regex_replace(path: Path, step: RegexReplace) -> None:
     if step.count and n != step.count:
         raise PostprocessingError(f"regex_replace: pattern {step.pattern!r} found {n} times in {path}, "
                                   f"expected {step.count}")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(new_text)
-        shutil.copymode(path, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    fsio.write_bytes(path, new_text.encode("utf-8"), like=path)
 
 
-# ----------------------------------------------------------------------------- unpack_archive
+# ----------------------------------------------------------------------------- member checks
 
 def _check_name(archive: Path, name: str) -> PurePosixPath:
     member = PurePosixPath(name)
     if member.is_absolute() or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
         raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path")
-    if ".." in member.parts or "\\" in name:
+    if ".." in member.parts or "\\" in name or "\0" in name:
         raise UnsafeArchiveError(f"{archive}: member {name!r} would be written outside the model folder")
     return member
 
 
-def _check_link(archive: Path, member: PurePosixPath, target: str, hard: bool) -> None:
-    """A link may only point at something inside the extraction folder."""
-    if target.startswith("/") or re.match(r"^[A-Za-z]:", target):
-        raise UnsafeArchiveError(f"{archive}: link {str(member)!r} points to the absolute path {target!r}")
-    base = PurePosixPath() if hard else member.parent
-    depth = 0
-    for part in (base / target).parts:
-        depth += -1 if part == ".." else (0 if part == "." else 1)
-        if depth < 0:
-            raise UnsafeArchiveError(f"{archive}: link {str(member)!r} -> {target!r} points outside the model folder")
+class _Tree:
+    """The folder an archive is about to create, as a model: which paths are links and where
+    they point, so every member and every link target is resolved the way the file system
+    will resolve it, links of earlier members included."""
+
+    def __init__(self, archive: Path) -> None:
+        self.archive = archive
+        self.links: dict[PurePosixPath, str] = {}
+
+    def resolve(self, path: PurePosixPath, *, follow_last: bool, depth: int = 0) -> tuple[str, ...] | None:
+        """The path's parts inside the root after following links, or None if it leaves it."""
+        if depth > 40:
+            raise UnsafeArchiveError(f"{self.archive}: link loop at {str(path)!r}")
+        parts: list[str] = []
+        items = list(path.parts)
+        for i, part in enumerate(items):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not parts:
+                    return None
+                parts.pop()
+                continue
+            candidate = PurePosixPath(*parts, part)
+            last = i == len(items) - 1
+            if candidate in self.links and (follow_last or not last):
+                target = self.links[candidate]
+                if target.startswith("/"):
+                    return None
+                resolved = self.resolve(PurePosixPath(*parts) / target, follow_last=True, depth=depth + 1)
+                if resolved is None:
+                    return None
+                parts = list(resolved)
+            else:
+                parts.append(part)
+        return tuple(parts)
+
+    def add_member(self, member: PurePosixPath) -> None:
+        """A file or folder: no folder on its way may be a link (nothing is written through one)."""
+        for parent in list(member.parents)[:-1]:
+            if parent in self.links:
+                raise UnsafeArchiveError(f"{self.archive}: member {str(member)!r} would be written through "
+                                         f"the link {str(parent)!r}")
+        if member in self.links:
+            raise UnsafeArchiveError(f"{self.archive}: member {str(member)!r} replaces a link of the archive")
+
+    def add_link(self, member: PurePosixPath, target: str, hard: bool) -> None:
+        self.add_member(member)
+        if not target or target.startswith("/") or re.match(r"^[A-Za-z]:", target) or "\0" in target:
+            raise UnsafeArchiveError(f"{self.archive}: link {str(member)!r} points to the absolute path {target!r}")
+        base = PurePosixPath() if hard else member.parent
+        if self.resolve(base / target, follow_last=True) is None:
+            raise UnsafeArchiveError(f"{self.archive}: link {str(member)!r} -> {target!r} points outside "
+                                     "the model folder")
+        if not hard:
+            self.links[member] = target
 
 
-def _safe_tar_members(archive: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
+def _check_tar(archive: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
     members = tar.getmembers()
+    tree = _Tree(archive)
     for m in members:
         path = _check_name(archive, m.name)
         if m.isdev() or m.isfifo():
             raise UnsafeArchiveError(f"{archive}: member {m.name!r} is a device or fifo")
         if m.issym() or m.islnk():
-            _check_link(archive, path, m.linkname, hard=m.islnk())
-        elif not (m.isfile() or m.isdir()):
+            tree.add_link(path, m.linkname, hard=m.islnk())
+        elif m.isfile() or m.isdir():
+            tree.add_member(path)
+        else:
             raise UnsafeArchiveError(f"{archive}: member {m.name!r} has an unsupported type")
     return members
 
 
-def _extract_tar(archive: Path, fmt: str, dest: Path) -> None:
+def _zip_kind(info: zipfile.ZipInfo) -> int:
+    return stat.S_IFMT(info.external_attr >> 16)
+
+
+def _check_zip(archive: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    infos = zf.infolist()
+    tree = _Tree(archive)
+    for info in infos:
+        path = _check_name(archive, info.filename)
+        kind = _zip_kind(info)
+        if kind == stat.S_IFLNK:
+            tree.add_link(path, zf.read(info).decode("utf-8", "surrogateescape"), hard=False)
+        elif kind in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
+            raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a device, fifo or socket")
+        elif kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+            raise UnsafeArchiveError(f"{archive}: member {info.filename!r} has an unsupported type")
+        else:
+            tree.add_member(path)
+    return infos
+
+
+# ----------------------------------------------------------------------------- extraction
+
+def _extract_tar(archive: Path, fmt: str, dest: Path, check_cancel: CheckCancel) -> None:
+    if not HAS_TAR_FILTERS:
+        raise UnsafeArchiveError(f"{archive}: this Python ({sys.version.split()[0]}) lacks tarfile's extraction "
+                                 "filters; unpacking tar archives needs Python 3.10.12 / 3.11.4 or later")
     try:
         with tarfile.open(archive, _TAR_MODES[fmt]) as tar:
-            members = _safe_tar_members(archive, tar)
-            # The 'data' filter repeats our checks and also strips set-uid bits and owners.
-            tar.extractall(dest, members=members, filter="data")
+            for member in _check_tar(archive, tar):
+                check_cancel()
+                # The 'data' filter repeats our checks and also strips set-uid bits and owners.
+                tar.extract(member, dest, filter="data")
     except (tarfile.TarError, EOFError, OSError) as exc:
         if isinstance(exc, tarfile.FilterError):
             raise UnsafeArchiveError(f"{archive}: {exc}") from exc
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise fsio.fs_error(dest, exc, "unpack into") from exc
         raise PostprocessingError(f"{archive}: cannot unpack as {fmt}: {exc}") from exc
 
 
-def _extract_zip(archive: Path, dest: Path) -> None:
+def _extract_zip(archive: Path, dest: Path, check_cancel: CheckCancel) -> None:
+    """Our own loop (zipfile.extract would follow links already on disk): folders with mkdir,
+    files with exclusive creation (never through a link), links last-created as links."""
     try:
         with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            for info in infos:
-                path = _check_name(archive, info.filename)
-                mode = info.external_attr >> 16
-                if stat.S_ISLNK(mode):
-                    _check_link(archive, path, zf.read(info).decode("utf-8", "replace"), hard=False)
-                elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode):
-                    raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a device or fifo")
-            for info in infos:
-                mode = info.external_attr >> 16
-                target = dest / info.filename
-                if stat.S_ISLNK(mode):
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.symlink(zf.read(info).decode("utf-8"), target)
-                else:
-                    zf.extract(info, dest)
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            for info in _check_zip(archive, zf):
+                check_cancel()
+                target = dest.joinpath(*PurePosixPath(info.filename).parts)
+                kind = _zip_kind(info)
+                if info.is_dir() or kind == stat.S_IFDIR:
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if kind == stat.S_IFLNK:
+                    target.symlink_to(zf.read(info).decode("utf-8", "surrogateescape"))
+                    continue
+                with zf.open(info) as src, open(target, "xb") as out:
+                    while chunk := src.read(CHUNK):
+                        check_cancel()
+                        out.write(chunk)
+                mode = (info.external_attr >> 16) & 0o777
+                if mode:
+                    target.chmod(mode & 0o755 | 0o600)
+    except (zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
         raise PostprocessingError(f"{archive}: cannot unpack as zip: {exc}") from exc
+    except FileExistsError as exc:
+        raise UnsafeArchiveError(f"{archive}: member {exc.filename!r} appears twice") from exc
+    except OSError as exc:
+        raise fsio.fs_error(dest, exc, "unpack into") from exc
 
 
-def unpack_archive(archive: Path, fmt: str, model_dir: Path) -> None:
-    """Unpack into a staging folder, then move every top-level entry into model_dir and
-    delete the archive. A hostile member stops everything before a byte lands in model_dir."""
+def unpack_archive(archive: Path, fmt: str, model_dir: Path, check_cancel: CheckCancel = _no_cancel) -> None:
+    """Unpack into a staging folder, then swap every top-level entry into ``model_dir`` at once
+    (all or none) and delete the archive. A hostile member stops everything before a byte lands
+    in ``model_dir``."""
     if not archive.is_file():
         raise PostprocessingError(f"unpack_archive: {archive} does not exist")
-    staging = Path(tempfile.mkdtemp(dir=archive.parent, prefix=f".{archive.name}.unpack-"))
-    try:
+    if fmt != "zip" and fmt not in _TAR_MODES:
+        raise PostprocessingError(f"{archive}: unknown archive format {fmt!r}")
+    with fsio.staged_dir(archive.parent, f".{archive.name}.unpack-") as staging:
         if fmt == "zip":
-            _extract_zip(archive, staging)
-        elif fmt in _TAR_MODES:
-            _extract_tar(archive, fmt, staging)
+            _extract_zip(archive, staging, check_cancel)
         else:
-            raise PostprocessingError(f"{archive}: unknown archive format {fmt!r}")
-        target_root = archive.parent
-        for entry in sorted(staging.iterdir()):
-            target = target_root / entry.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-            os.replace(entry, target)
-        archive.unlink()
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+            _extract_tar(archive, fmt, staging, check_cancel)
+        check_cancel()
+        entries = sorted(staging.iterdir())
+        fsio.swap_in([(entry, model_dir / entry.name) for entry in entries])
+    if archive.parent != model_dir or archive.name not in {e.name for e in entries}:
+        try:
+            archive.unlink()
+        except OSError as exc:
+            raise fsio.fs_error(archive, exc, "remove") from exc

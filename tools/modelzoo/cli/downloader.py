@@ -10,7 +10,7 @@ from typing import Sequence
 
 from ..download import DownloadOptions, Downloader
 from ..events import Reporter
-from .common import add_selection_args, parse_and_select, positive_float, positive_int, run, summarize
+from .common import add_selection_args, error_line, parse_and_select, positive_float, positive_int, run, summarize
 
 PROG = "modelzoo-downloader"
 
@@ -57,10 +57,10 @@ def _main(argv: Sequence[str]) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     options = DownloadOptions(output_dir=args.output_dir.absolute(),
                               cache_dir=args.cache_dir.absolute() if args.cache_dir else None,
-                              num_attempts=args.num_attempts, timeout=args.timeout, jobs=args.jobs,
+                              num_attempts=args.num_attempts, timeout=args.timeout,
                               mirrors=args.mirror, precisions=precisions)
-    reporter = Reporter(args.progress_format)
-    failed = Downloader(options, reporter, prog=PROG).run(models)
+    reporter = Reporter(args.progress_format, line=error_line(PROG))
+    failed = Downloader(options, reporter).run(models, args.jobs)
     return summarize(PROG, load_failed + failed)
 
 

@@ -40,9 +40,12 @@ class Fault:
     drop_after: int | None = None  # full Content-Length, then close after this many body bytes
     reset: bool = False  # with drop_after: abort the connection (RST) instead of closing it (FIN)
     stall_after: int | None = None  # send this many body bytes, then go silent...
-    stall_seconds: float = 0.0  # ...for this long, then close
+    stall_seconds: float = 0.0  # ...for this long, then close (or reset: then the client has read all)
     ignore_range: bool = False  # always answer 200 with the whole file
     gzip: bool = False  # Content-Encoding: gzip on the wire
+    gzip_junk: bytes = b""  # with gzip: these bytes after the end of the gzip stream
+    content_encoding: str | None = None  # send this Content-Encoding with the bytes as they are
+    content_range: str | None = None  # with a Range request: answer 206 with this Content-Range instead
     redirect_to: str | None = None  # 302 to this path
     chunk_size: int = 1 << 20
     chunk_delay: float = 0.0  # pause between chunks (a slow server)
@@ -217,11 +220,15 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
         if status == 206:
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{total}"
+        if status == 206 and fault and fault.content_range is not None:
+            headers["Content-Range"] = fault.content_range
         if fault and fault.gzip:
             data = content if isinstance(content, bytes) else content.read_bytes()
-            content = gzip.compress(data, mtime=0)
+            content = gzip.compress(data, mtime=0) + fault.gzip_junk
             start, end = 0, len(content)
             headers["Content-Encoding"] = "gzip"
+        elif fault and fault.content_encoding:
+            headers["Content-Encoding"] = fault.content_encoding
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
@@ -260,7 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if delay and pos < limit:
                     time.sleep(delay)
         if cut is not None and cut < end:
-            if fault and fault.stall_after is not None:
+            if fault and (fault.stall_after is not None or fault.reset):
                 time.sleep(fault.stall_seconds)
             self.close_connection = True
             if fault and fault.reset:
