@@ -377,3 +377,42 @@ def test_a_proxy_that_is_down_is_one_clear_error(zoo, server, tmp_path):
     assert "cannot connect" in error and "Traceback" not in result.stderr
     assert summary == "modelzoo-mirror: failed: alpha"
     assert server.count() == 0
+
+
+def test_base_install_does_not_import_boto3():
+    """Folders, http(s) and file:// mirrors need no boto3; only an s3:// URL imports it."""
+    code = ("import sys\n"
+            "import modelzoo.cli.mirror, modelzoo.cli.downloader, modelzoo.mirror, modelzoo.fetch\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'modelzoo.s3')], "
+            "sorted(sys.modules)\n"
+            "import modelzoo.s3, modelzoo.fetch as f\n"
+            "assert 's3' in f.OPENERS\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (("sync", "--all"), "the following arguments are required: --to"),
+    (("sync", "--all", "--to", "ftp://x/y"), "expected a folder, a file:// URL or s3://bucket/prefix"),
+    (("sync", "--all", "--to", "d", "--mirror", "ftp://x"), "--mirror 'ftp://x': expected"),
+    (("verify", "--at", "d"), "give exactly one of --name, --list, --all"),
+    (("frobnicate",), "invalid choice: 'frobnicate'"),
+])
+def test_usage_errors(zoo, server, tmp_path, args, words):
+    make_zoo(zoo, server, {"alpha": MODELS["alpha"]})
+    result = run_tool("mirror", *args, "--models_dir", zoo, cwd=tmp_path) if args[0] in ("sync", "verify") else \
+        run_tool("mirror", *args, cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert words in result.stderr, result.stderr
+    assert result.returncode == 2
+    assert not (tmp_path / "d").exists()
+
+
+def test_not_a_manifest_is_refused(zoo, server, tmp_path):
+    make_zoo(zoo, server, {"alpha": MODELS["alpha"]})
+    dest = tmp_path / "mirror"
+    dest.mkdir()
+    (dest / MANIFEST).write_text("{}")
+    result = sync(zoo, dest, "--all")
+    assert result.returncode == 1
+    assert one_error_line(result) == f"modelzoo-mirror: error: {dest / MANIFEST}: not a modelzoo-mirror/1 manifest"

@@ -186,6 +186,8 @@ def _main(argv: Sequence[str]) -> int:
         return 0
     catalog, models, failed_to_load = selected
     _check_upstream(parser, args.mirror)
+    if "://" in args.dest and not args.dest.startswith(("file://", "s3://")):
+        parser.error(f"{args.dest!r}: expected a folder, a file:// URL or s3://bucket/prefix")
     reporter = Reporter(args.progress_format, bars=False, line=error_line(PROG))
     store = open_store(args.dest, s3_endpoint=args.s3_endpoint, jobs=args.jobs, num_attempts=args.num_attempts,
                        timeout=args.timeout)
