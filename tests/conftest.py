@@ -82,8 +82,7 @@ def _can_mount() -> bool:
 @pytest.fixture
 def tmpfs(tmp_path: Path):
     """A small tmpfs (for a full disk or a read-only folder). Needs root, as CI and dev machines have."""
-    if not _can_mount():
-        pytest.skip("mounting a tmpfs needs root")
+    assert _can_mount(), "mounting a tmpfs needs root (CI runs as root; so must these tests)"
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     mounted: list[Path] = []
@@ -97,3 +96,24 @@ def tmpfs(tmp_path: Path):
     yield make
     for m in mounted:
         subprocess.run(["umount", "-l", str(m)], check=False)
+
+
+# A skipped test is a failed test: it proves nothing, and CI must not pass on what it did not
+# run. Install what a test needs instead (.ci/run does).
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if _skipped and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _skipped:
+        terminalreporter.write_line(f"FAILED: {len(_skipped)} test(s) skipped; a skipped test is a failed test "
+                                    "here: install what they need (see .ci/run)", red=True)

@@ -607,7 +607,6 @@ def test_regex_replace_count_mismatch_leaves_file_untouched(server, zoo, tmp_pat
 
 
 def test_json_events_match_omz_downloader(server, zoo, tmp_path):
-    pytest.importorskip("omz_tools")
     a, b = os.urandom(300_000), os.urandom(200_000)
     server.add("/a.bin", a)
     server.add("/b.bin", b)
@@ -629,15 +628,21 @@ def test_json_events_match_omz_downloader(server, zoo, tmp_path):
     assert (tmp_path / "ours/public/ev/FP32/ev.xml").read_bytes() == (tmp_path / "peer/public/ev/FP32/ev.xml").read_bytes()
 
 
-def test_downloader_does_not_import_tensorflow_or_openvino(tmp_path):
-    code = ("import sys, runpy; sys.argv = ['downloader.py', '--print_all']; "
-            "sys.path.insert(0, %r)\n"
+def test_downloader_does_not_import_tensorflow_or_openvino(server, zoo, tmp_path):
+    """A whole download (cache, verification, unpacking, JSON events) in one process that then
+    lists what it imported: none of the conversion stack."""
+    archive = _zip([("model/w.bin", FILE, b"weights")])
+    _archive_model(server, zoo, "light", archive, "zip", "l.zip")
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    code = ("import sys; sys.path.insert(0, %r)\n"
             "from modelzoo.cli import downloader\n"
-            "downloader.main(['--print_all'])\n"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'openvino', 'numpy', 'keras')]\n"
-            "print('IMPORTED', bad)\n") % str(SCRIPTS.parent)
+            "rc = downloader.main(['--models_dir', %r, '--name', 'light', '-o', %r, '--cache_dir', %r,"
+            " '--progress_format', 'json'])\n"
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'openvino', 'numpy', 'keras', 'boto3')]\n"
+            "print('RC', rc, 'IMPORTED', bad)\n") % (str(SCRIPTS.parent), str(zoo), str(out), str(cache))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert "IMPORTED []" in result.stdout, result.stdout + result.stderr
+    assert "RC 0 IMPORTED []" in result.stdout, result.stdout + result.stderr
+    assert (out / "public/light/model/w.bin").read_bytes() == b"weights"
 
 
 def test_connection_refused_is_retried_by_urllib3_then_reported(zoo, tmp_path):

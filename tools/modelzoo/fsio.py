@@ -277,10 +277,18 @@ def copy_file(src: Path, dst: Path) -> None:
         offset = 0
         try:
             while offset < size:
-                sent = os.sendfile(out._f.fileno(), fin.fileno(), offset, min(size - offset, 1 << 30))
+                try:
+                    sent = os.sendfile(out._f.fileno(), fin.fileno(), offset, min(size - offset, 1 << 30))
+                except OSError as exc:
+                    if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP) or offset:
+                        raise
+                    break  # no sendfile between these two: copy through memory below
                 if sent == 0:
                     break
                 offset += sent
         except OSError as exc:
             raise fs_error(dst if exc.errno in _FULL + _NOT_WRITABLE else src, exc, "copy") from exc
+        fin.seek(offset)
+        while chunk := fin.read(1 << 20):
+            out.write(chunk)
     check_size(dst, size)

@@ -27,9 +27,13 @@ _TAR_MODES = {"tar": "r:", "gztar": "r:gz", "bztar": "r:bz2", "xztar": "r:xz"}
 CHUNK = 1 << 20
 CheckCancel = Callable[[], None]
 
-# tarfile's extraction filters (filter="data") exist from 3.10.12 and 3.11.4 on; without them
-# tar links could escape. setup.cfg requires such a Python; this is the fail-closed check.
-HAS_TAR_FILTERS = hasattr(tarfile, "data_filter")
+
+
+def has_tar_filters() -> bool:
+    """tarfile's extraction filters (filter="data") exist from 3.10.12 and 3.11.4 on; without
+    them tar links could escape. setup.cfg requires such a Python; this is the fail-closed check."""
+    return hasattr(tarfile, "data_filter")
+
 
 
 def _no_cancel() -> None:
@@ -173,7 +177,7 @@ def _check_zip(archive: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
 # ----------------------------------------------------------------------------- extraction
 
 def _extract_tar(archive: Path, fmt: str, dest: Path, check_cancel: CheckCancel) -> None:
-    if not HAS_TAR_FILTERS:
+    if not has_tar_filters():
         raise UnsafeArchiveError(f"{archive}: this Python ({sys.version.split()[0]}) lacks tarfile's extraction "
                                  "filters; unpacking tar archives needs Python 3.10.12 / 3.11.4 or later")
     try:

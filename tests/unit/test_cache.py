@@ -1,0 +1,48 @@
+"""cache in-process: blobs added by rename, verified on every use, corrupt ones discarded."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+from modelzoo.cache import Cache
+
+
+def test_add_then_copy_out_verified(tmp_path):
+    cache = Cache(tmp_path / "c")
+    data = os.urandom(300_000)
+    sha = hashlib.sha384(data).hexdigest()
+    assert cache.writable and not cache.has_blob(sha)
+    assert cache.partial_path(sha).name == sha[2:] + ".incomplete"
+    with cache.lock(sha):
+        partial = cache.partial_path(sha)
+        partial.write_bytes(data)
+        blob = cache.add(sha, partial, len(data))
+    assert blob == cache.blob_path(sha) and not partial.exists()
+    assert cache.copy_to(sha, len(data), tmp_path / "out") and (tmp_path / "out").read_bytes() == data
+
+
+def test_a_corrupt_blob_is_discarded(tmp_path):
+    cache = Cache(tmp_path / "c")
+    data = os.urandom(1000)
+    sha = hashlib.sha384(data).hexdigest()
+    blob = cache.blob_path(sha)
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(data[:-1] + b"!")
+    assert not cache.copy_to(sha, len(data), tmp_path / "out")
+    assert not blob.exists()
+    assert not cache.copy_to(sha, len(data), tmp_path / "out")  # no blob: False, nothing raised
+
+
+def test_the_lock_excludes_other_holders(tmp_path):
+    cache = Cache(tmp_path / "c")
+    sha = "ab" * 48
+    order: list[str] = []
+    with cache.lock(sha):
+        t = threading.Thread(target=lambda: (cache.lock(sha).__enter__(), order.append("second")))
+        t.start()
+        t.join(0.3)
+        order.append("first")
+    t.join(5)
+    assert order == ["first", "second"]

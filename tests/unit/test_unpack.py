@@ -1,0 +1,105 @@
+"""unpack in-process: link resolution, staging, cancel, the fail-closed tar check."""
+
+from __future__ import annotations
+
+import io
+import stat
+import tarfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from modelzoo import unpack
+from modelzoo.descriptor import RegexReplace
+from modelzoo.errors import Interrupted, PostprocessingError, UnsafeArchiveError
+
+
+def tree_with(links: dict[str, str]) -> unpack._Tree:
+    tree = unpack._Tree(Path("a.zip"))
+    for name, target in links.items():
+        tree.add_link(PurePosixPath(name), target, hard=False)
+    return tree
+
+
+def test_links_are_resolved_through_earlier_links():
+    tree = tree_with({"l0": ".", "d": "sub", "deep/x": "../sub/file"})
+    assert tree.resolve(PurePosixPath("l0/sub/f"), follow_last=True) == ("sub", "f")
+    assert tree.resolve(PurePosixPath("d/../.."), follow_last=True) is None
+    with pytest.raises(UnsafeArchiveError, match="'l1' -> 'l0/..' points outside"):
+        tree.add_link(PurePosixPath("l1"), "l0/..", hard=False)
+    with pytest.raises(UnsafeArchiveError, match="written through the link 'd'"):
+        tree.add_member(PurePosixPath("d/new.txt"))
+
+
+def test_a_link_loop_is_refused():
+    tree = unpack._Tree(Path("a.zip"))
+    tree.links[PurePosixPath("a")] = "b"
+    tree.links[PurePosixPath("b")] = "a"
+    with pytest.raises(UnsafeArchiveError, match="link loop"):
+        tree.resolve(PurePosixPath("a/x"), follow_last=True)
+
+
+def _zip(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None) -> None:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, content in members.items():
+            zf.writestr(name, content)
+        for name, target in (links or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+
+
+def test_unpack_moves_everything_in_and_removes_the_archive(tmp_path):
+    _zip(tmp_path / "a.zip", {"d/w.bin": b"w", "top.txt": b"t"}, {"alias": "d/w.bin"})
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "stale").write_bytes(b"old")  # an earlier unpack's folder is replaced whole
+    unpack.unpack_archive(tmp_path / "a.zip", "zip", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alias", "d", "top.txt"]
+    assert (tmp_path / "alias").read_bytes() == b"w" and not (tmp_path / "d" / "stale").exists()
+
+
+def test_a_hostile_member_leaves_the_folder_as_it_was(tmp_path):
+    _zip(tmp_path / "a.zip", {"ok.txt": b"fine"}, {"l0": ".", "l1": "l0/.."})
+    with pytest.raises(UnsafeArchiveError):
+        unpack.unpack_archive(tmp_path / "a.zip", "zip", tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.zip"]
+
+
+def test_cancel_during_extraction_removes_the_staging_folder(tmp_path):
+    _zip(tmp_path / "a.zip", {f"f{i}.txt": b"x" * 1000 for i in range(20)})
+    calls = []
+
+    def check_cancel() -> None:
+        calls.append(1)
+        if len(calls) > 5:
+            raise Interrupted("interrupted")
+
+    with pytest.raises(Interrupted):
+        unpack.unpack_archive(tmp_path / "a.zip", "zip", tmp_path, check_cancel)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.zip"]
+
+
+def test_tar_without_extraction_filters_fails_closed(tmp_path, monkeypatch):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("x.txt")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    (tmp_path / "a.tar").write_bytes(buf.getvalue())
+    monkeypatch.delattr(tarfile, "data_filter")  # the stdlib of Python < 3.10.12 / 3.11.4
+    with pytest.raises(UnsafeArchiveError, match="lacks tarfile's extraction filters"):
+        unpack.unpack_archive(tmp_path / "a.tar", "tar", tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.tar"]
+
+
+def test_regex_replace(tmp_path):
+    path = tmp_path / "cfg.txt"
+    path.write_text("a = 1\na = 1\n")
+    path.chmod(0o640)
+    with pytest.raises(PostprocessingError, match="found 2 times .* expected 3"):
+        unpack.regex_replace(path, RegexReplace(PurePosixPath("cfg.txt"), "a = 1", "a = 2", 3))
+    assert path.read_text() == "a = 1\na = 1\n"
+    unpack.regex_replace(path, RegexReplace(PurePosixPath("cfg.txt"), "a = 1", "a = 2", 2))
+    assert path.read_text() == "a = 2\na = 2\n" and (path.stat().st_mode & 0o777) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["cfg.txt"]
