@@ -155,23 +155,48 @@ def folder_lock(folder: Path) -> Iterator[None]:
 
 
 def save_ir(ov_model: Any, xml: Path, fp16: bool) -> None:
-    """openvino.save_model, with its failures as our errors (a full disk named as such)."""
+    """openvino.save_model, then a check of what it wrote: OpenVINO does not notice a failed
+    write (a full disk, a file-size limit) and leaves a truncated IR behind as if all went well."""
     import openvino as ov
 
     try:
         ov.save_model(ov_model, str(xml), compress_to_fp16=fp16)
+        problem = incomplete_ir(xml)
     except OSError as exc:
         raise fsio.fs_error(xml, exc, "save") from exc
     except Exception as exc:  # noqa: BLE001 - OpenVINO reports file errors as RuntimeError
-        text = " ".join(str(exc).split())
-        try:
-            free = shutil.disk_usage(xml.parent).free
-        except OSError:
-            free = -1
-        if 0 <= free < (1 << 20) or "No space" in text:
-            raise DiskFullError(f"no space left on device while saving {xml} ({free} bytes free)") from exc
-        last = [line for line in str(exc).strip().splitlines() if line.strip()][-1:] or [type(exc).__name__]
-        raise ConversionError(f"saving {xml} failed: {last[0].strip()}") from exc
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+        problem = lines[-1] if lines else type(exc).__name__
+    if problem is None:
+        return
+    try:
+        free = shutil.disk_usage(xml.parent).free
+    except OSError:
+        free = -1
+    if 0 <= free < (1 << 20) or "No space" in problem:
+        raise DiskFullError(f"no space left on device while saving {xml} ({free} bytes free)")
+    raise ConversionError(f"saving {xml} failed: {problem}")
+
+
+def incomplete_ir(xml: Path) -> str | None:
+    """None when the IR on disk is whole: the .xml parses to its end and the .bin holds every
+    byte its constants point to; otherwise what is wrong."""
+    import xml.etree.ElementTree as ET
+
+    end = 0
+    try:
+        for _, element in ET.iterparse(xml):
+            if element.tag == "data" and "offset" in element.attrib and "size" in element.attrib:
+                end = max(end, int(element.attrib["offset"]) + int(element.attrib["size"]))
+    except (ET.ParseError, ValueError) as exc:
+        return f"{xml.name} is not complete XML ({exc})"
+    except OSError as exc:
+        return f"{xml.name} cannot be read back ({exc.strerror or exc})"
+    bin_path = xml.with_suffix(".bin")
+    size = bin_path.stat().st_size if bin_path.exists() else 0
+    if size < end:
+        return f"{bin_path.name} has {size} bytes, its constants need {end}"
+    return None
 
 
 Say = Callable[[str], None]

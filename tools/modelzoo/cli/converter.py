@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -64,25 +64,55 @@ def _convert_leafs(options, leaf_models) -> list[str]:
     return convert_all(options, leaf_models, _report)
 
 
-def _convert_in_workers(options, groups: list, jobs: int) -> list[str]:
-    """One model (with its stages) per task, up to `jobs` processes. A worker that dies (killed,
-    crashed) fails the models it and the pool had left: one line, no traceback."""
-    import multiprocessing
-    from concurrent.futures.process import BrokenProcessPool
+def _worker(options, group, conn) -> None:
+    """A worker process: convert one model (with its stages), send back the names that failed."""
+    conn.send(_convert_leafs(options, group))
+    conn.close()
 
-    failed: list[str] = []
-    lost: list[str] = []
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [(group, pool.submit(_convert_leafs, options, group)) for group in groups]
-        for group, future in futures:
+
+def _death(process) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _convert_in_workers(options, groups: list, jobs: int) -> list[str]:
+    """One process per model (with its stages), up to `jobs` at a time. A worker that dies
+    (killed, crashed) fails only its own model, reported in one line; the others go on."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context("spawn")
+    pending, running, failed = list(groups), [], []
+    while pending or running:
+        while pending and len(running) < jobs:
+            group = pending.pop(0)
+            receive, send = ctx.Pipe(duplex=False)
+            process = ctx.Process(target=_worker, args=(options, group, send), daemon=True)
+            process.start()
+            send.close()
+            running.append((process, receive, group))
+        wait([p.sentinel for p, _, _ in running])
+        for item in [r for r in running if not r[0].is_alive()]:
+            process, receive, group = item
+            running.remove(item)
             try:
-                failed += future.result()
-            except BrokenProcessPool:
-                lost += [leaf.name for leaf in group]
-    if lost:
-        print(f"{PROG}: error: a conversion worker process died (killed or crashed); not converted: "
-              f"{', '.join(lost)}", file=sys.stderr, flush=True)
-    return failed + lost
+                result = receive.recv() if receive.poll() else None
+            except (EOFError, OSError):
+                result = None
+            process.join()
+            if result is None:
+                names = [leaf.name for leaf in group]
+                print(f"{PROG}: error: {', '.join(names)}: the conversion worker process died ({_death(process)})",
+                      file=sys.stderr, flush=True)
+                failed += names
+            else:
+                failed += result
+    return failed
 
 
 def _main(argv: Sequence[str]) -> int:
