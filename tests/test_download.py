@@ -302,7 +302,7 @@ def test_two_processes_share_one_cache(server, zoo, tmp_path):
         assert (tmp_path / f"out{i}/public/big/big.bin").read_bytes() == data
     assert server.count("/big.bin") == 1  # one fetched, the other waited and took it from the cache
     assert sorted(p.name for p in (cache / "sha384" / sha384(data)[:2]).iterdir()) == \
-        sorted([sha384(data)[2:], sha384(data)[2:] + ".lock"])
+        sorted([sha384(data)[2:], sha384(data)[2:] + ".lock", sha384(data)[2:] + ".ok"])
 
 
 @pytest.mark.parametrize("with_cache", [False, True], ids=["no-cache", "cache"])
@@ -959,3 +959,177 @@ def test_lock_file_that_cannot_be_created_is_one_line(server, zoo, one_file, tmp
         assert f"cannot create lock file {shard}/" in first and "Read-only file system" in first
     finally:
         subprocess.run(["umount", str(shard)], check=False)
+
+
+# ----------------------------------------------------------------------------- several connections (issue 11)
+
+BIG = 24 * 1000 * 1000  # above the 16 MB from which a file is fetched in pieces
+
+
+@pytest.fixture
+def big_file(server, zoo, tmp_path):
+    data = os.urandom(BIG)
+    url = server.add("/big.bin", data)
+    write_model(zoo, "big", [{"name": "big.bin", "data": data, "url": url}])
+    return data, tmp_path / "out", tmp_path / "out/public/big/big.bin"
+
+
+def _ranges(server) -> list[tuple[int, int] | None]:
+    out = []
+    for r in server.requests:
+        value = r.headers.get("Range")
+        if value is None:
+            out.append(None)
+            continue
+        a, _, b = value.removeprefix("bytes=").partition("-")
+        out.append((int(a), int(b) if b else -1))
+    return out
+
+
+def test_a_big_file_comes_in_pieces_over_several_connections(server, zoo, big_file):
+    data, out, target = big_file
+    server.fault("/big.bin", Fault(chunk_size=256 * 1024, chunk_delay=0.01))  # slow enough to overlap
+    result = download(zoo, out, "--name", "big", "--connections", "4")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data and leftovers(out) == []
+    ranges = _ranges(server)
+    assert all(r is not None and r[1] >= r[0] for r in ranges)  # every request a closed range
+    covered = sorted(ranges)
+    assert covered[0][0] == 0 and covered[-1][1] == BIG - 1
+    assert all(b[0] == a[1] + 1 for a, b in zip(covered, covered[1:]))  # consecutive, no gap or overlap
+    assert len(ranges) >= 8 and 2 <= server.max_active <= 4
+
+
+def test_one_connection_when_asked(server, zoo, big_file):
+    data, out, target = big_file
+    result = download(zoo, out, "--name", "big", "--connections", "1")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data and _ranges(server) == [None]
+
+
+def test_small_files_are_not_split(server, zoo, one_file):
+    data, out, target = one_file
+    assert download(zoo, out, "--name", "m", "--connections", "8").returncode == 0
+    assert _ranges(server) == [None]
+
+
+def test_a_server_ignoring_range_gets_one_connection_from_zero(server, zoo, big_file):
+    data, out, target = big_file
+    server.fault("/big.bin", Fault(ignore_range=True))
+    result = download(zoo, out, "--name", "big", "--connections", "4")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    ranges = _ranges(server)
+    assert ranges[0] is not None and ranges[0][0] == 0 and ranges[-1] is None  # a piece asked; all taken at once
+    assert len(ranges) == 2
+
+
+def test_an_inconsistent_content_range_falls_back_to_one_connection_from_zero(server, zoo, big_file):
+    data, out, target = big_file
+    original = server._record
+
+    def record(method, path, headers, target_):
+        fault = original(method, path, headers, target_)
+        value = headers.get("Range", "")
+        if fault is None and value and not value.startswith("bytes=0-"):
+            a = int(value.removeprefix("bytes=").partition("-")[0])
+            return Fault(content_range=f"bytes {a + 1}-{BIG - 1}/{BIG}")  # not what was asked
+        return fault
+
+    server._record = record
+    result = download(zoo, out, "--name", "big", "--connections", "4")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert _ranges(server)[-1] is None  # the last request: the whole file, one connection
+
+
+def test_a_dropped_piece_resumes_by_itself(server, zoo, big_file):
+    data, out, target = big_file
+    server.fault("/big.bin", Fault(times=1, drop_after=1_000_000, stall_seconds=0.3, reset=True))
+    result = download(zoo, out, "--name", "big", "--connections", "3")  # --num_attempts is 1
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    first, *rest = _ranges(server)
+    assert first[0] == 0
+    resumed = [r for r in rest if r[1] == first[1]]  # the same piece asked again, from where it broke
+    assert len(resumed) == 1 and 0 < resumed[0][0] <= 1_000_000
+
+
+def test_jobs_and_pieces_share_the_connections(server, zoo, tmp_path):
+    for i in range(2):
+        data = os.urandom(BIG)
+        server.add(f"/b{i}.bin", data, Fault(chunk_size=256 * 1024, chunk_delay=0.01))
+        write_model(zoo, f"b{i}", [{"name": f"b{i}.bin", "data": data, "url": server.url(f"/b{i}.bin")}])
+    result = download(zoo, tmp_path / "out", "--all", "-j", "2", "--connections", "3")
+    assert result.returncode == 0, result.stderr
+    assert 2 <= server.max_active <= 3  # max(jobs, connections), not jobs x connections
+
+
+def test_ctrl_c_during_pieces_leaves_a_resumable_prefix(server, zoo, big_file, tmp_path):
+    data, out, target = big_file
+    server.fault("/big.bin", Fault(chunk_size=64 * 1024, chunk_delay=0.02))
+    cache = tmp_path / "cache"
+    proc = _start(zoo, out, "--name", "big", "--cache_dir", cache, "--connections", "4")
+    _wait_for(lambda: any(p.stat().st_size > 2 * MB for p in cache.rglob("*.incomplete")), "2 MB in the cache")
+    _interrupted(proc)
+    partial = next(cache.rglob("*.incomplete"))
+    kept = partial.stat().st_size
+    assert data.startswith(partial.read_bytes())  # a plain prefix, no holes
+    server.faults.clear()
+    before = len(server.requests)
+    result = download(zoo, out, "--name", "big", "--cache_dir", cache, "--connections", "1")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert [r.headers.get("Range") for r in server.requests[before:]] == [f"bytes={kept}-"]
+
+
+def test_a_warm_cache_links_instead_of_copying(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    assert download(zoo, tmp_path / "first", "--name", "m", "--cache_dir", cache).returncode == 0
+    blob = cache / "sha384" / sha384(data)[:2] / sha384(data)[2:]
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0 and "cached" in result.stdout and server.count() == 1
+    assert target.stat().st_ino == blob.stat().st_ino  # the same file: no copy
+    assert (blob.stat().st_mode & 0o777) == 0o444  # read-only, so edits need intent
+    assert target.read_bytes() == data
+
+
+def test_editing_a_linked_output_file_does_not_corrupt_the_next_run(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    assert download(zoo, out, "--name", "m", "--cache_dir", cache).returncode == 0
+    with open(target, "r+b") as f:  # a user (root, so the read-only bit does not stop it) truncates it
+        f.truncate(100)
+    result = download(zoo, tmp_path / "out2", "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0, result.stderr
+    assert "cache entry was corrupt; discarded, fetching again" in result.stderr
+    assert (tmp_path / "out2/public/m/m.bin").read_bytes() == data and server.count() == 2
+
+
+def test_a_blob_without_a_matching_stat_record_is_rehashed_before_use(server, zoo, one_file, tmp_path):
+    """The stat record is a shortcut, not the check: a blob whose record is missing or stale is
+    re-hashed before use. (A same-size edit that also restores the mtime, with the record left in
+    place, is the one change the shortcut cannot see: docs/architecture.md says so.)"""
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    assert download(zoo, out, "--name", "m", "--cache_dir", cache).returncode == 0
+    blob = cache / "sha384" / sha384(data)[:2] / sha384(data)[2:]
+    st = blob.stat()
+    with open(blob, "r+b") as f:
+        f.write(b"X")
+    os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime: the record still matches
+    blob.with_suffix(".ok").unlink()  # so only a re-hash can tell
+    result = download(zoo, tmp_path / "out2", "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0 and "cache entry was corrupt" in result.stderr
+    assert (tmp_path / "out2/public/m/m.bin").read_bytes() == data
+
+
+def test_output_on_another_file_system_gets_a_copy(server, zoo, one_file, tmp_path, tmpfs):
+    data, _, _ = one_file
+    cache = tmp_path / "cache"
+    assert download(zoo, tmp_path / "first", "--name", "m", "--cache_dir", cache).returncode == 0
+    out = tmpfs("10m")
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0 and "cached" in result.stdout
+    assert (out / "public/m/m.bin").read_bytes() == data and server.count() == 1

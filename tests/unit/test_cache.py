@@ -46,3 +46,21 @@ def test_the_lock_excludes_other_holders(tmp_path):
         order.append("first")
     t.join(5)
     assert order == ["first", "second"]
+
+
+def test_export_links_and_the_stat_record_notices_changes(tmp_path):
+    cache = Cache(tmp_path / "c")
+    data = os.urandom(10_000)
+    sha = hashlib.sha384(data).hexdigest()
+    partial = cache.partial_path(sha)
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(data)
+    blob = cache.add(sha, partial, len(data))
+    assert cache.trusted(sha, len(data)) is not None
+    assert cache.export(sha, len(data), tmp_path / "out") == "linked"
+    assert cache.holds(tmp_path / "out", sha, len(data))
+    with open(tmp_path / "out", "r+b") as f:  # the link is the blob
+        f.write(b"!")
+    assert cache.trusted(sha, len(data)) is None and not cache.holds(tmp_path / "out", sha, len(data))
+    assert cache.export(sha, len(data), tmp_path / "out2") is None  # re-hashed, found corrupt, discarded
+    assert not blob.exists()

@@ -4,13 +4,22 @@ Layout under --cache_dir:
     sha384/<first two hex digits>/<remaining 94>             a verified file
     sha384/<first two hex digits>/<remaining 94>.incomplete  a download in progress (resumable)
     sha384/<first two hex digits>/<remaining 94>.lock        held while that file is fetched
-A blob's name is its checksum, so nothing else needs to be trusted: a blob is verified again
-whenever it is used, and one that does not match is deleted and fetched anew.
+    sha384/<first two hex digits>/<remaining 94>.ok          the blob's stat when it was last verified
+A blob's name is its checksum. Blobs are read-only; a blob is used without re-reading it only
+while its stat (size, mtime, inode) is what it was when it was last verified, and re-hashed
+otherwise; one that does not match is deleted and fetched anew.
+
+Files go out of the cache as hard links (no copy) when the output folder is on the cache's
+file system, as reflinks where the file system clones, as copies otherwise. A hard-linked output
+file is the blob: it is read-only, and one edited anyway changes the blob's mtime, so the next
+use re-hashes the blob and discards it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
 from pathlib import Path
 from typing import ContextManager
@@ -19,7 +28,9 @@ from filelock import FileLock
 
 from . import fsio
 from .errors import ChecksumMismatchError, FileSystemError, SizeMismatchError
-from .verify import StreamVerifier, feed_file
+from .verify import StreamVerifier, feed_file, file_matches
+
+FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (btrfs, XFS, bcachefs): a reflink
 
 
 class Cache:
@@ -87,10 +98,94 @@ class Cache:
         return self.blob_path(sha384).exists()
 
     def add(self, sha384: str, verified_file: Path, size: int) -> Path:
-        """Move a file already verified against sha384 into the store (atomic rename)."""
+        """Move a file already verified against sha384 into the store (atomic rename), read-only,
+        and remember its stat."""
         blob = self.blob_path(sha384)
+        try:
+            verified_file.chmod(0o444)
+        except OSError as exc:
+            raise fsio.fs_error(verified_file, exc) from exc
         fsio.place(verified_file, blob, size=size)
+        self._remember(sha384)
         return blob
+
+    # -- using blobs without copying them
+
+    def _record_path(self, sha384: str) -> Path:
+        return self.blob_path(sha384).with_suffix(".ok")
+
+    @staticmethod
+    def _stat_key(st: os.stat_result) -> str:
+        return f"{st.st_size} {st.st_mtime_ns} {st.st_ino} {st.st_dev}"
+
+    def _remember(self, sha384: str) -> None:
+        """Record the stat of a blob just verified; without the record the next use re-hashes."""
+        if not self.writable:
+            return
+        try:
+            key = self._stat_key(os.stat(self.blob_path(sha384)))
+            fsio.write_bytes(self._record_path(sha384), key.encode())
+        except (OSError, FileSystemError):
+            pass  # an optimisation only
+
+    def trusted(self, sha384: str, size: int) -> os.stat_result | None:
+        """The blob's stat if it is unchanged since it was verified, else None (no read)."""
+        try:
+            st = os.stat(self.blob_path(sha384))
+            record = self._record_path(sha384).read_text()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return st if st.st_size == size and record == self._stat_key(st) else None
+
+    def holds(self, path: Path, sha384: str, size: int) -> bool:
+        """path is a hard link to a blob unchanged since it was verified: it needs no re-hash."""
+        st = self.trusted(sha384, size)
+        if st is None:
+            return False
+        try:
+            other = os.stat(path)
+        except OSError:
+            return False
+        return (other.st_ino, other.st_dev) == (st.st_ino, st.st_dev)
+
+    def export(self, sha384: str, size: int, dst: Path) -> str | None:
+        """Put the blob at dst (a temporary beside a target): 'linked', 'cloned' or 'copied'; None
+        when there is no good blob (a corrupt one is deleted where the cache is writable)."""
+        blob = self.blob_path(sha384)
+        if self.trusted(sha384, size) is None:
+            if not blob.exists():
+                return None
+            if not file_matches(blob, size, sha384):
+                if self.writable:
+                    blob.unlink(missing_ok=True)
+                    self._record_path(sha384).unlink(missing_ok=True)
+                return None
+            self._remember(sha384)
+        try:
+            os.link(blob, dst)
+            return "linked"
+        except FileNotFoundError:
+            return None  # removed since we looked
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.EACCES):
+                raise fsio.fs_error(dst, exc, "link") from exc
+        if _clone(blob, dst):
+            return "cloned"
+        fsio.copy_file(blob, dst)
+        return "copied"
+
+
+def _clone(src: Path, dst: Path) -> bool:
+    """A reflink of src at dst where the file system can share blocks; False (and no dst) if not."""
+    try:
+        with open(src, "rb") as fin, fsio.Writer(dst, "wb") as out:
+            fcntl.ioctl(out._f.fileno(), FICLONE, fin.fileno())
+        return True
+    except OSError:
+        dst.unlink(missing_ok=True)
+        return False
+    except FileSystemError:
+        return False
 
 
 class _Lock:

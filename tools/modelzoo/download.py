@@ -24,6 +24,7 @@ from .descriptor import KNOWN_PRECISIONS, GoogleDriveSource, Model, ModelFile
 from .errors import ChecksumMismatchError, Interrupted, ModelzooError, SizeMismatchError
 from .events import FileProgress, Reporter
 from .fetch import Fetcher, make_session
+from .segments import ConnectionBudget
 from .verify import file_matches
 
 GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&confirm=t&id="
@@ -38,6 +39,7 @@ class DownloadOptions:
     cache_dir: Path | None = None
     num_attempts: int = 1
     timeout: float = 60.0
+    connections: int = 1  # for one big file (segments.py); all fetches of a run share max(jobs, this)
     mirrors: list[str] = field(default_factory=list)
     precisions: frozenset[str] = KNOWN_PRECISIONS
 
@@ -188,7 +190,8 @@ class Downloader:
         progress = self.reporter.file(model.name, file.name.as_posix(), file.size, label)
         try:
             fsio.makedirs(dest.parent)
-            if dest.is_file() and file_matches(dest, file.size, file.sha384):
+            if dest.is_file() and ((self.cache is not None and self.cache.holds(dest, file.sha384, file.size))
+                                   or file_matches(dest, file.size, file.sha384)):
                 progress.finish(True, "present")
                 return
             urls = source_urls(model, file, self.options.mirrors)
@@ -207,9 +210,11 @@ class Downloader:
             self._fetch(urls, tmp, file, label, progress)
             return "downloaded"
         sha = file.sha384
+        if cache.trusted(sha, file.size) and cache.export(sha, file.size, tmp):
+            return "cached"  # the warm path: no lock, no read, no copy where a link will do
         with cache.lock(sha):
             had_blob = cache.has_blob(sha)
-            if had_blob and cache.copy_to(sha, file.size, tmp):
+            if had_blob and cache.export(sha, file.size, tmp):
                 return "cached"
             if had_blob:
                 self.reporter.warning(f"{label}: cache entry was corrupt; discarded, fetching again")
@@ -222,17 +227,20 @@ class Downloader:
             except (ChecksumMismatchError, SizeMismatchError):
                 partial.unlink(missing_ok=True)  # wrong bytes are no prefix worth resuming
                 raise
-            blob = cache.add(sha, partial, file.size)
-        fsio.copy_file(blob, tmp)
+            cache.add(sha, partial, file.size)
+            cache.export(sha, file.size, tmp)
         return "downloaded"
 
-    def _session_for_fetch(self) -> requests.Session:
+    def _session_for_fetch(self) -> tuple[requests.Session, ConnectionBudget]:
         with self._lock:
             if self._session is None:
-                self._session = make_session(self.options.num_attempts, pool_size=max(10, self._jobs))
-            return self._session
+                self._budget = ConnectionBudget(max(self._jobs, self.options.connections))
+                self._session = make_session(self.options.num_attempts, pool_size=max(10, self._budget.total))
+            return self._session, self._budget
 
     def _fetch(self, urls: list[str], partial: Path, file: ModelFile, label: str, progress: FileProgress) -> None:
-        fetcher = Fetcher(self._session_for_fetch(), timeout=self.options.timeout,
-                          num_attempts=self.options.num_attempts, cancel=self.cancel, progress=progress.update)
+        session, budget = self._session_for_fetch()
+        fetcher = Fetcher(session, timeout=self.options.timeout, num_attempts=self.options.num_attempts,
+                          cancel=self.cancel, progress=progress.update, connections=self.options.connections,
+                          budget=budget)
         fetcher.fetch(urls, partial, file.size, file.sha384, label)

@@ -9,12 +9,13 @@ exactly the bytes on disk. Writing goes through :mod:`fsio`; hashing through :mo
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 from urllib.parse import unquote, urlparse
 
 import requests
@@ -26,6 +27,9 @@ from .errors import (
     ChecksumMismatchError, DownloadError, HTTPStatusError, Interrupted, SizeMismatchError, TransferError,
 )
 from .verify import BackgroundHashing, StreamVerifier, feed_file
+
+if TYPE_CHECKING:
+    from .segments import ConnectionBudget
 
 CHUNK = 1 << 20
 MAX_REDIRECTS = 10
@@ -162,12 +166,15 @@ class Fetcher:
     """
 
     def __init__(self, session: requests.Session, *, timeout: float, num_attempts: int,
-                 cancel: threading.Event, progress: Callable[[int], None] | None = None) -> None:
+                 cancel: threading.Event, progress: Callable[[int], None] | None = None,
+                 connections: int = 1, budget: "ConnectionBudget | None" = None) -> None:
         self.session = session
         self.timeout = timeout
         self.num_attempts = num_attempts
         self.cancel = cancel
         self.progress = progress or (lambda n: None)
+        self.connections = connections  # for one big file over HTTP (segments.py)
+        self.budget = budget  # connections shared with other fetches of the same run
 
     # -- public
 
@@ -176,6 +183,10 @@ class Fetcher:
         first, then the descriptor's source). Returns the verifier of the bytes now in
         ``partial``, checked against size and SHA-384. Any failure of a source but the last
         (except an interruption or a local disk error) falls through to the next one."""
+        with self.budget.hold() if self.budget else contextlib.nullcontext():
+            return self._fetch_sources(urls, partial, size, sha384, what)
+
+    def _fetch_sources(self, urls: list[str], partial: Path, size: int, sha384: str, what: str) -> StreamVerifier:
         errors: list[str] = []
         for i, url in enumerate(urls):
             last = i + 1 == len(urls)
@@ -215,6 +226,15 @@ class Fetcher:
 
     def _fetch_one(self, url: str, partial: Path, size: int, sha384: str, what: str) -> StreamVerifier:
         verifier = self._resume_state(partial, size, sha384)
+        from . import segments  # (it imports this module)
+
+        if segments.can_split(url, size, verifier.size, self.connections):
+            try:
+                segments.SegmentedTransfer(self, url, partial, verifier, size, self.connections, self.budget,
+                                           self.progress).run()
+                return verifier
+            except segments.FallBack:
+                verifier = self._restart(partial, size, sha384)  # one connection, from zero
         last_error = ""
         for attempt in range(1, self.num_attempts + 1):
             self._check_cancel()

@@ -287,7 +287,9 @@ def copy_file(src: Path, dst: Path) -> None:
                     break
                 offset += sent
         except OSError as exc:
-            raise fs_error(dst if exc.errno in _FULL + _NOT_WRITABLE else src, exc, "copy") from exc
+            if exc.errno in _FULL + _NOT_WRITABLE:
+                raise fs_error(dst, exc) from exc
+            raise fs_error(src, exc, "copy") from exc
         fin.seek(offset)
         while chunk := fin.read(1 << 20):
             out.write(chunk)

@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="download up to N models at once")
     parser.add_argument("--timeout", type=positive_float, metavar="SECONDS", default=60.0,
                         help="connect and read timeout; a server silent this long fails the attempt (default 60)")
+    parser.add_argument("--connections", type=positive_int, metavar="N", default=8,
+                        help="fetch a file of 16 MB or more over up to N connections at once when the server "
+                             "serves byte ranges (default 8; 1 turns it off); -j jobs and these share "
+                             "max(N, jobs) connections")
     parser.add_argument("--mirror", action="append", default=[], metavar="URL",
                         help="try URL/<model folder>/<file> before the descriptor's source "
                              "(http(s)://, file:// or s3://bucket/prefix; repeatable)")
@@ -58,7 +62,7 @@ def _main(argv: Sequence[str]) -> int:
     options = DownloadOptions(output_dir=args.output_dir.absolute(),
                               cache_dir=args.cache_dir.absolute() if args.cache_dir else None,
                               num_attempts=args.num_attempts, timeout=args.timeout,
-                              mirrors=args.mirror, precisions=precisions)
+                              connections=args.connections, mirrors=args.mirror, precisions=precisions)
     reporter = Reporter(args.progress_format, line=error_line(PROG))
     failed = Downloader(options, reporter).run(models, args.jobs)
     return summarize(PROG, load_failed + failed)

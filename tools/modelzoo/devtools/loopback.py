@@ -70,6 +70,8 @@ class LoopbackServer:
         self.requests: list[RequestRecord] = []
         self._hits: dict[str, int] = {}
         self._lock = threading.Lock()
+        self.active = 0  # bodies being sent right now
+        self.max_active = 0  # the most bodies sent at once (how many connections a client used)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -237,10 +239,16 @@ class _Handler(BaseHTTPRequestHandler):
         if head:
             return
         self.wfile.flush()
+        with srv._lock:
+            srv.active += 1
+            srv.max_active = max(srv.max_active, srv.active)
         try:
             self._send_body(content, start, end, fault)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        finally:
+            with srv._lock:
+                srv.active -= 1
 
     def _send_body(self, content: bytes | Path, start: int, end: int, fault: Fault | None) -> None:
         limit = end
