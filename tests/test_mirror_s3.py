@@ -148,8 +148,11 @@ def test_downloader_reads_a_private_bucket(zoo, server, weed, bucket, tmp_path):
     make_zoo(zoo, server, MODELS)
     dest = f"s3://{bucket}/private"
     assert sync(zoo, dest, "--all", env=weed.env()).returncode == 0
-    for yml in zoo.glob("public/*/model.yml"):  # the sources are gone
-        yml.write_text(yml.read_text().replace(server.base_url, DEAD))
+    for yml in zoo.glob("public/*/model.yml"):  # the sources are gone, but beta's
+        if yml.parent.name != "beta":
+            yml.write_text(yml.read_text().replace(server.base_url, DEAD))
+    weed.client().delete_object(Bucket=bucket, Key="private/public/beta/extra/beta.json")  # the mirror lost one
+    before = {p: server.count(p) for p in ("beta/beta.onnx", "beta/extra/beta.json")}
     out = tmp_path / "out"
     result = run_tool("downloader", "--models_dir", zoo, "--all", "-o", out, "--mirror", dest,
                       env=weed.env(weed.reader))
@@ -157,6 +160,8 @@ def test_downloader_reads_a_private_bucket(zoo, server, weed, bucket, tmp_path):
     for m, files in MODELS.items():
         for f, data in files.items():
             assert (out / "public" / m / f).read_bytes() == data
+    assert server.count("beta/beta.onnx") == before["beta/beta.onnx"]  # from the bucket
+    assert server.count("beta/extra/beta.json") == before["beta/extra/beta.json"] + 1  # fell back to the source
     # without credentials the bucket is closed: each file fails with the mirror's refusal named
     no_keys = {k: "" for k in weed.reader.env()} | {"AWS_ENDPOINT_URL": weed.endpoint,
                                                     "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
