@@ -24,8 +24,6 @@ import os
 from pathlib import Path
 from typing import ContextManager
 
-from filelock import FileLock
-
 from . import fsio
 from .errors import ChecksumMismatchError, FileSystemError, SizeMismatchError
 from .verify import StreamVerifier, feed_file, file_matches
@@ -192,6 +190,8 @@ class _Lock:
     """filelock's FileLock, with a lock file that cannot be created reported as our error."""
 
     def __init__(self, path: Path) -> None:
+        from filelock import FileLock  # only a run that fetches needs it
+
         self.path = path
         self._lock = FileLock(str(path))
 

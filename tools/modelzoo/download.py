@@ -13,19 +13,20 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote
 
-import requests
-
-from . import fsio, unpack
+from . import fsio
 from .cache import Cache
 from .descriptor import KNOWN_PRECISIONS, GoogleDriveSource, Model, ModelFile
 from .errors import ChecksumMismatchError, Interrupted, ModelzooError, SizeMismatchError
 from .events import FileProgress, Reporter
-from .fetch import Fetcher, make_session
-from .segments import ConnectionBudget
 from .verify import file_matches
+
+if TYPE_CHECKING:  # the network stack is imported when a file needs fetching: a warm run never does
+    import requests
+
+    from .segments import ConnectionBudget
 
 GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&confirm=t&id="
 CANCEL_GRACE = 0.8  # seconds the workers get to notice Ctrl-C before we clean up without them
@@ -116,7 +117,7 @@ class Downloader:
         self.reporter = reporter
         self.cancel = threading.Event()
         self.cache = Cache(options.cache_dir) if options.cache_dir else None
-        self._session: requests.Session | None = None
+        self._session: "requests.Session | None" = None
         self._jobs = 1
         self._lock = threading.Lock()
 
@@ -162,6 +163,8 @@ class Downloader:
             for f in files:
                 self._download_file(model, f, out_dir)
             if model.postprocessing:
+                from . import unpack
+
                 r.postprocessing(model.name, True)
                 for step in model.postprocessing:
                     unpack.apply(step, out_dir, self._check_cancel)
@@ -231,7 +234,10 @@ class Downloader:
             cache.export(sha, file.size, tmp)
         return "downloaded"
 
-    def _session_for_fetch(self) -> tuple[requests.Session, ConnectionBudget]:
+    def _session_for_fetch(self) -> tuple["requests.Session", "ConnectionBudget"]:
+        from .fetch import make_session
+        from .segments import ConnectionBudget
+
         with self._lock:
             if self._session is None:
                 self._budget = ConnectionBudget(max(self._jobs, self.options.connections))
@@ -239,6 +245,8 @@ class Downloader:
             return self._session, self._budget
 
     def _fetch(self, urls: list[str], partial: Path, file: ModelFile, label: str, progress: FileProgress) -> None:
+        from .fetch import Fetcher
+
         session, budget = self._session_for_fetch()
         fetcher = Fetcher(session, timeout=self.options.timeout, num_attempts=self.options.num_attempts,
                           cancel=self.cancel, progress=progress.update, connections=self.options.connections,

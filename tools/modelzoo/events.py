@@ -12,9 +12,10 @@ import json
 import sys
 import threading
 import time
-from typing import Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
-from tqdm import tqdm
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 PROGRESS_INTERVAL = 0.25  # seconds between JSON progress events for one file
 
@@ -61,6 +62,8 @@ class Reporter:
             return
         with self._lock:
             if self.bars:
+                from tqdm import tqdm
+
                 tqdm.write(text, file=self.out)
             else:
                 self.out.write(text + "\n")
@@ -102,9 +105,11 @@ class FileProgress:
         self.started = time.monotonic()
         self._last_emit = 0.0
         self._last_size = 0
-        self._bar: tqdm | None = None
+        self._bar: "tqdm | None" = None
         reporter.emit("model_file_download_begin", model=model, model_file=model_file, size=size)
         if reporter.fmt == "text" and reporter.bars:
+            from tqdm import tqdm  # (bars only on a terminal: a log or a script never pays for it)
+
             self._bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1000, desc=model_file,
                              file=reporter.out, leave=False, dynamic_ncols=True)
 
