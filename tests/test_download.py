@@ -1000,6 +1000,16 @@ def test_a_big_file_comes_in_pieces_over_several_connections(server, zoo, big_fi
     assert len(ranges) >= 8 and 2 <= server.max_active <= 4
 
 
+def test_a_fast_link_keeps_one_connection(server, zoo, big_file):
+    """More connections join only when the first one is slow: at loopback speed the file would
+    be done before they were useful."""
+    data, out, target = big_file
+    result = download(zoo, out, "--name", "big", "--connections", "4")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert server.max_active == 1 and all(r is not None for r in _ranges(server))  # pieces, one at a time
+
+
 def test_one_connection_when_asked(server, zoo, big_file):
     data, out, target = big_file
     result = download(zoo, out, "--name", "big", "--connections", "1")
