@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 
+from .. import fsio
 from ..errors import ModelzooError
 
 NUM_CLASSES = 80
@@ -469,9 +470,8 @@ def build_graph_def(weights: Weights, input_size: int):
 def write_pb(graph_def, path: Path) -> None:
     """Write the GraphDef deterministically (the same weights give the same bytes), atomically."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(graph_def.SerializeToString(deterministic=True))
-    os.replace(tmp, path)
+    fsio.makedirs(path.parent)
+    fsio.write_bytes(path, graph_def.SerializeToString(deterministic=True))
 
 
 def load_pb(path: Path):
