@@ -412,6 +412,11 @@ class Mirror:
         self._lock = threading.Lock()
         self.upstream_requests = 0
         self._fatal: MirrorAccessError | None = None
+        # Up to -j downloads and -j uploads at once: a worker that finished fetching goes on to
+        # upload while another one fetches, so the two overlap (a folder's "upload" is a rename).
+        self._uploads_apart = getattr(store, "remote", False)
+        self._fetching = threading.BoundedSemaphore(options.jobs)
+        self._publishing = threading.BoundedSemaphore(options.jobs)
 
     # -- pool
 
@@ -437,7 +442,8 @@ class Mirror:
             except Exception as exc:  # a bug must not hang the pool or kill the run: fail this file
                 return Outcome(w, error=MirrorError(f"{w.rel}: unexpected {type(exc).__name__}: {exc}"))
 
-        pool = concurrent.futures.ThreadPoolExecutor(max(1, min(self.options.jobs, len(items))),
+        workers = self.options.jobs * (2 if self._uploads_apart else 1)
+        pool = concurrent.futures.ThreadPoolExecutor(max(1, min(workers, len(items))),
                                                      thread_name_prefix="mirror")
         futures = [pool.submit(guarded, w) for w in items]
         try:
@@ -481,20 +487,25 @@ class Mirror:
                           num_attempts=self.options.num_attempts, cancel=self.cancel)
         with self._lock:
             self.upstream_requests += 1
-        fetcher.fetch(source_urls(w.leaf, w.file, self.options.upstream), partial, w.size, w.sha384, w.rel)
+        with self._fetching:
+            fetcher.fetch(source_urls(w.leaf, w.file, self.options.upstream), partial, w.size, w.sha384, w.rel)
+
+    def _publish(self, w: Wanted, path: Path) -> Present:
+        with self._publishing:
+            return self.store.publish(w.rel, path, w.size, w.sha384, self.cancel)
 
     def fetch_and_publish(self, w: Wanted) -> Outcome:
         """Get the file's verified bytes (cache or upstream) and publish them."""
         if self.cache is None:
             with self.store.incoming(w.rel) as tmp:
                 self._fetch(w, tmp)
-                return Outcome(w, "fetched", self.store.publish(w.rel, tmp, w.size, w.sha384, self.cancel))
+                return Outcome(w, "fetched", self._publish(w, tmp))
         with self.cache.lock(w.sha384):
             blob = self.cache.blob_path(w.sha384)
             how = "cached"
             if blob.exists():
                 try:
-                    return Outcome(w, how, self.store.publish(w.rel, blob, w.size, w.sha384, self.cancel))
+                    return Outcome(w, how, self._publish(w, blob))
                 except (SizeMismatchError, ChecksumMismatchError):
                     self.reporter.warning(f"{w.rel}: cache entry was corrupt; discarded, fetching again")
                     blob.unlink(missing_ok=True)
@@ -505,7 +516,7 @@ class Mirror:
                 partial.unlink(missing_ok=True)  # wrong bytes are no prefix worth resuming
                 raise
             blob = self.cache.add(w.sha384, partial, w.size)
-            return Outcome(w, "fetched", self.store.publish(w.rel, blob, w.size, w.sha384, self.cancel))
+            return Outcome(w, "fetched", self._publish(w, blob))
 
     def check(self, w: Wanted, full: bool) -> tuple[bool, str]:
         """Is what DEST holds at w.rel the wanted file? (ok, what was found). Without full, a

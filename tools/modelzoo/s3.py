@@ -65,6 +65,7 @@ def make_client(endpoint: str | None = None, pool: int = 10, num_attempts: int =
     region = session.region_name or "us-east-1"
     config = botocore.config.Config(
         max_pool_connections=max(10, pool), connect_timeout=timeout, read_timeout=timeout,
+        parameter_validation=False,  # we build every request ourselves; saves ~10% CPU a request
         retries={"max_attempts": num_attempts, "mode": "standard"}, s3={"addressing_style": "path"}
         if (endpoint or os.environ.get("AWS_ENDPOINT_URL")) else None)
     return session.client("s3", endpoint_url=endpoint or None, region_name=region, config=config)
@@ -87,6 +88,8 @@ def _message(exc: Exception) -> str:
 
 class S3Store:
     """A mirror under s3://bucket/prefix. See the module docstring for the guarantees."""
+
+    remote = True  # publishing is an upload: worth overlapping with downloads
 
     def __init__(self, url: str, *, endpoint: str | None = None, pool: int = 8, num_attempts: int = 3,
                  timeout: float = 60.0, client: Any = None) -> None:

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ModelzooError
 from ..events import Reporter, human_size
 from ..mirror import (
     CHECK, FETCH, MANIFEST, OK, REPAIRED, STATUSES, UNKNOWN, Auditor, MirrorOptions, Syncer, make_plan, open_store,
@@ -24,7 +23,7 @@ EPILOG = ("Exit codes: 0 every selected model mirrored (verify: the mirror is cl
 def _common(p: argparse.ArgumentParser, verb: str) -> None:
     add_selection_args(p, verb)
     p.add_argument("--cache_dir", type=Path, metavar="DIR", help="content-addressed cache shared with the downloader")
-    p.add_argument("-j", "--jobs", type=positive_int, metavar="N", default=8, help="files in flight at once (default 8)")
+    p.add_argument("-j", "--jobs", type=positive_int, metavar="N", default=8, help="up to N downloads (and N uploads to S3) at once (default 8)")
     p.add_argument("--num_attempts", type=positive_int, metavar="N", default=3,
                    help="try each download up to N times (default 3)")
     p.add_argument("--timeout", type=positive_float, metavar="SECONDS", default=60.0,
