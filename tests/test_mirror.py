@@ -416,3 +416,23 @@ def test_not_a_manifest_is_refused(zoo, server, tmp_path):
     result = sync(zoo, dest, "--all")
     assert result.returncode == 1
     assert one_error_line(result) == f"modelzoo-mirror: error: {dest / MANIFEST}: not a modelzoo-mirror/1 manifest"
+
+
+def test_read_only_or_full_destination_is_one_clear_error(zoo, server, tmpfs):
+    models = {f"m{i}": {f"m{i}.bin": os.urandom(300_000)} for i in range(6)}
+    make_zoo(zoo, server, models)
+    readonly = tmpfs(readonly=True)
+    result = sync(zoo, readonly, "--all", "-j", "3")
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert line.startswith("modelzoo-mirror: error: cannot ") and str(readonly) in line and "Read-only" in line, line
+    subprocess.run(["umount", "-l", str(readonly)], check=True)
+
+    full = tmpfs(size="1m")  # room for three of the six files
+    result = sync(zoo, full, "--all", "-j", "2")
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert line.startswith("modelzoo-mirror: error: no space left on device"), line
+    assert not [p for p in full.rglob("*") if p.name.endswith(".part")]
+    for rel, entry in manifest(full)["files"].items() if (full / MANIFEST).exists() else ():
+        assert sha384((full / rel).read_bytes()) == entry["sha384"]

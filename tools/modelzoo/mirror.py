@@ -40,9 +40,12 @@ from . import fsio
 from .cache import Cache
 from .descriptor import KNOWN_PRECISIONS, GoogleDriveSource, Model, ModelFile
 from .errors import (
-    ChecksumMismatchError, FileSystemError, Interrupted, MirrorAccessError, MirrorError, ModelzooError,
-    SizeMismatchError,
+    ChecksumMismatchError, DiskFullError, FileSystemError, Interrupted, MirrorAccessError, MirrorError,
+    ModelzooError, OutputNotWritableError, SizeMismatchError,
 )
+
+# Errors after which no other file can succeed either: the run stops at once, with one line.
+FATAL = (MirrorAccessError, DiskFullError, OutputNotWritableError)
 from .events import Reporter, human_size
 from .verify import StreamVerifier, feed_file
 
@@ -126,6 +129,7 @@ class Store(Protocol):
     """A mirror destination (a folder, or a prefix in an S3 bucket)."""
 
     url: str
+    remote: bool  # publishing is an upload (worth overlapping with downloads), not a rename
 
     def list(self) -> dict[str, Present]:
         """Every file below DEST but the manifest and our temporaries, by path below DEST."""
@@ -180,6 +184,8 @@ def decode_manifest(raw: bytes, where: str) -> dict[str, Any]:
 class FolderStore:
     """A mirror in a local (or network) folder. Files are renamed into place from temporaries
     beside them; the manifest is rewritten under an flock on DEST/.modelzoo-mirror.lock."""
+
+    remote = False
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).absolute()
@@ -381,6 +387,8 @@ def progress_line(how: str, rel: str, size: int, seconds: float) -> str:
 
 @dataclass
 class MirrorOptions:
+    """The downloader-like knobs of a sync or a repair (see `mirror.py sync --help`)."""
+
     cache_dir: Path | None = None
     jobs: int = 1
     num_attempts: int = 1
@@ -411,10 +419,10 @@ class Mirror:
         self._session = None
         self._lock = threading.Lock()
         self.upstream_requests = 0
-        self._fatal: MirrorAccessError | None = None
+        self._fatal: ModelzooError | None = None
         # Up to -j downloads and -j uploads at once: a worker that finished fetching goes on to
         # upload while another one fetches, so the two overlap (a folder's "upload" is a rename).
-        self._uploads_apart = getattr(store, "remote", False)
+        self._uploads_apart = store.remote
         self._fetching = threading.BoundedSemaphore(options.jobs)
         self._publishing = threading.BoundedSemaphore(options.jobs)
 
@@ -430,7 +438,7 @@ class Mirror:
                 return Outcome(w, error=Interrupted("interrupted"))
             try:
                 return job(w)
-            except MirrorAccessError as exc:
+            except FATAL as exc:
                 with self._lock:
                     self._fatal = self._fatal or exc
                 self.cancel.set()
@@ -562,6 +570,8 @@ def merge_manifest(current: dict[str, Any] | None, recorded: dict[str, dict[str,
 
 @dataclass
 class SyncResult:
+    """What a sync did, for the summary line, the JSON events and --changes."""
+
     failed: list[str]  # selected models with a file that failed, in selection order
     outcomes: list[Outcome]
     deleted: list[str]
@@ -585,7 +595,7 @@ class Syncer(Mirror):
     def _report(self, o: Outcome, t0: float) -> Outcome:
         w = o.wanted
         if o.error is not None:
-            if not isinstance(o.error, (Interrupted, MirrorAccessError)):
+            if not isinstance(o.error, (Interrupted, *FATAL)):
                 self.reporter.failure(w.top, o.error)
         else:
             self.reporter.say(progress_line(o.how, w.rel, w.size, time.monotonic() - t0))
@@ -605,9 +615,7 @@ class Syncer(Mirror):
                     self.reporter.warning(f"{w.rel}: the mirror's copy is not the descriptor's file "
                                           f"(SHA-384 {found[:16]}...); fetching it again")
                 return self._report(self.fetch_and_publish(w), t0)
-            except Interrupted:
-                raise
-            except MirrorAccessError:
+            except (Interrupted, *FATAL):
                 raise
             except ModelzooError as exc:
                 return self._report(Outcome(w, error=exc), t0)
@@ -678,6 +686,8 @@ STATUSES = (OK, REPAIRED, MISSING, WRONG_SIZE, WRONG_SHA, UNRECORDED, UNKNOWN)  
 
 @dataclass
 class Finding:
+    """verify's verdict on one path: a STATUSES value and a human detail."""
+
     rel: str
     status: str
     detail: str = ""
@@ -716,6 +726,8 @@ class Auditor(Syncer):
         def job(w: Wanted) -> Outcome:
             try:
                 f = self.audit_one(w, recorded.get(w.rel), listing.get(w.rel), quick)
+            except (Interrupted, *FATAL):
+                raise
             except ModelzooError as exc:
                 f = Finding(w.rel, WRONG_SHA, f"cannot read: {exc}", w)
             findings[w.rel] = f
