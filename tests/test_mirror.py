@@ -436,3 +436,17 @@ def test_read_only_or_full_destination_is_one_clear_error(zoo, server, tmpfs):
     assert not [p for p in full.rglob("*") if p.name.endswith(".part")]
     for rel, entry in manifest(full)["files"].items() if (full / MANIFEST).exists() else ():
         assert sha384((full / rel).read_bytes()) == entry["sha384"]
+
+
+def test_s3_without_boto3_is_one_line_naming_the_extra(zoo, server, tmp_path):
+    make_zoo(zoo, server, {"alpha": MODELS["alpha"]})
+    for tool, args in (("downloader", ["--name", "alpha", "-o", str(tmp_path / "o"), "--mirror", "s3://b/p"]),
+                       ("mirror", ["sync", "--name", "alpha", "--to", "s3://b/p"])):
+        code = ("import runpy, sys\n"
+                "sys.modules['boto3'] = None  # as if the [s3] extra were not installed\n"
+                f"sys.argv = [{str(SCRIPTS / (tool + '.py'))!r}, *sys.argv[1:]]\n"
+                "runpy.run_path(sys.argv[0], run_name='__main__')\n")
+        result = subprocess.run([sys.executable, "-c", code, *args, "--models_dir", str(zoo)],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert one_error_line(result).endswith("error: s3:// needs boto3: pip install 'modelzoo[s3]'")

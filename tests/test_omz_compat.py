@@ -61,3 +61,19 @@ def test_info_dumper_cli_matches_peer_for_retinanet(peer_infos):
     assert result.returncode == 0, result.stderr
     ours = json.loads(result.stdout)
     assert ours == [peer_infos["retinanet-tf"], peer_infos["action-recognition-0001"]]
+
+
+def test_mirror_plan_of_the_whole_open_model_zoo_set(tmp_path):
+    """The dry run of a first mirror of openvino-dev's zoo: every file and the total, no network."""
+    from conftest import run_tool
+
+    result = run_tool("mirror", "sync", "--models_dir", omz_models_root(), "--all", "--to", tmp_path / "m",
+                      "--dry_run", "--progress_format", "json")
+    assert result.returncode == 0, result.stderr
+    [plan] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (plan["fetch"], plan["fetch_bytes"], plan["check"], plan["present"], plan["delete"]) == \
+        (1215, 38_792_226_540, 0, 0, 0)
+    assert len(set(plan["files"])) == 1215 and "public/retinanet-tf/retinanet_resnet50_coco_best_v2.1.0.pb" in plan["files"]
+    [warning] = result.stderr.splitlines()
+    assert "modnet-webcam-portrait-matting/model.yml: files[4].oroginal_source: unknown key" in warning
+    assert not (tmp_path / "m").exists()
