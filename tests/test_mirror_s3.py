@@ -219,3 +219,28 @@ def test_two_syncs_at_once_into_one_bucket(zoo, server, weed, bucket):
         assert objs[f"m/{rel}"]["ETag"] == entry["stamp"] and objs[f"m/{rel}"]["Size"] == entry["size"]
     result = run_tool("mirror", "verify", "--models_dir", zoo, "--all", "--at", dest, env=weed.env())
     assert result.returncode == 0, result.stdout
+
+
+def test_a_failed_multipart_upload_is_aborted(zoo, server, weed, bucket, tmp_path):
+    """A cache blob that went bad (same size, other bytes) is caught while it is being uploaded:
+    the multipart upload is aborted, nothing is published, and the file is fetched again."""
+    from modelzoo.cache import Cache
+    from modelzoo.s3 import PART_SIZE
+
+    data = os.urandom(PART_SIZE * 2 + 5)
+    make_zoo(zoo, server, {"big": {"big.bin": data}})
+    cache = tmp_path / "cache"
+    assert sync(zoo, f"s3://{bucket}/a", "--all", "--cache_dir", cache, env=weed.env()).returncode == 0
+    blob = Cache(cache).blob_path(sha384(data))
+    blob.chmod(0o644)
+    with open(blob, "r+b") as f:  # the last part goes bad: the first two parts are already sent
+        f.seek(PART_SIZE * 2)
+        f.write(b"\0\0\0\0\0" if data[-5:] != b"\0\0\0\0\0" else b"\1\1\1\1\1")
+    requests = server.count("big/big.bin")
+    result = sync(zoo, f"s3://{bucket}/b", "--all", "--cache_dir", cache, env=weed.env())
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("modelzoo-mirror: warning: public/big/big.bin: cache entry was corrupt")
+    assert server.count("big/big.bin") == requests + 1
+    client = weed.client()
+    assert client.get_object(Bucket=bucket, Key="b/public/big/big.bin")["Body"].read() == data
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
