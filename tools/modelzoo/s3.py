@@ -68,7 +68,10 @@ def make_client(endpoint: str | None = None, pool: int = 10, num_attempts: int =
         parameter_validation=False,  # we build every request ourselves; saves ~10% CPU a request
         retries={"max_attempts": num_attempts, "mode": "standard"}, s3={"addressing_style": "path"}
         if (endpoint or os.environ.get("AWS_ENDPOINT_URL")) else None)
-    return session.client("s3", endpoint_url=endpoint or None, region_name=region, config=config)
+    try:
+        return session.client("s3", endpoint_url=endpoint or None, region_name=region, config=config)
+    except ValueError as exc:  # botocore: "Invalid endpoint: ..."
+        raise MirrorError(f"S3 endpoint {endpoint or os.environ.get('AWS_ENDPOINT_URL')!r}: {exc}") from exc
 
 
 def _code(exc: Exception) -> str:
