@@ -70,3 +70,14 @@ def test_merge_writes_nothing_when_nothing_changes():
     assert merge_manifest(current, {}, {"public/x/x.bin"}, lambda rel, e: e) is None
     dropped = merge_manifest(current, {}, {W.rel}, lambda rel, e: e)
     assert dropped["files"] == {}
+
+
+def test_merge_drops_entries_whose_file_is_gone():
+    other = "public/b/b.bin"
+    current = {"format": "modelzoo-mirror/1", "files": {other: {**ENTRY, "stamp": "b"}}}
+    merged = merge_manifest(current, {W.rel: ENTRY}, set(), lambda rel, e: e,
+                            listing={W.rel: Present(W.size, "stamp-1")})  # b.bin was deleted by hand
+    assert merged["files"] == {W.rel: ENTRY}
+    merged = merge_manifest(current, {W.rel: ENTRY}, set(), lambda rel, e: e,
+                            listing={W.rel: Present(W.size, "stamp-1"), other: Present(1, "b")})  # truncated
+    assert merged["files"] == {W.rel: ENTRY}

@@ -540,14 +540,22 @@ class Mirror:
 # ----------------------------------------------------------------------------- manifest merging
 
 def merge_manifest(current: dict[str, Any] | None, recorded: dict[str, dict[str, Any]], dropped: set[str],
-                   still_there: Callable[[str, dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any] | None:
+                   still_there: Callable[[str, dict[str, Any]], dict[str, Any] | None],
+                   listing: dict[str, Present] | None = None) -> dict[str, Any] | None:
     """The manifest after this run: the current one (a concurrent run's entries included), this
     run's entries, minus what it deleted. `still_there(rel, entry)` confirms that DEST still
     holds this run's file at rel (returns the entry to write, perhaps with a new stamp), or says
-    None: someone replaced it since, and this run's entry must not name it. Returns None when
-    nothing changes (so a no-change run writes nothing)."""
+    None: someone replaced it since, and this run's entry must not name it. With `listing` (what
+    DEST holds now), an entry whose file is gone or has another size is dropped, whoever wrote
+    it. Returns None when nothing changes (so a no-change run writes nothing)."""
     files = dict((current or {}).get("files", {}))
     changed = current is None and bool(recorded or dropped)
+    if listing is not None:
+        for rel, entry in list(files.items()):
+            there = listing.get(rel)
+            if there is None or there.size != entry.get("size"):
+                del files[rel]  # removed or truncated behind our back: the manifest must not name it
+                changed = True
     for rel in dropped:
         if files.pop(rel, None) is not None:
             changed = True
@@ -672,7 +680,7 @@ class Syncer(Mirror):
                     stored = self.store.hash(rel, self.cancel)[1]
                 return {**entry, "stamp": there.stamp} if stored == entry["sha384"] else None
 
-            return merge_manifest(current, recorded, dropped, still_there)
+            return merge_manifest(current, recorded, dropped, still_there, fresh)
 
         return self.store.update_manifest(change)
 
