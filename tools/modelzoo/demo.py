@@ -6,7 +6,8 @@
 2. serves it from 127.0.0.1 as a mirror, under the real descriptor's file name,
 3. downloads it with the downloader (size and SHA-384 verified: the rebuilt file's own,
    written into a copy of the descriptor, since they cannot be the published file's),
-4. converts it with the converter to FP32 and FP16 IR (one Model Optimizer run),
+4. converts it with the converter to FP32 and FP16 IR (one conversion, by the mo backend when
+   openvino-dev is installed, else the ovc backend; --backend chooses, and the demo says which),
 5. runs both IRs with OpenVINO on the bundled test picture and draws the detections with
    their COCO class names,
 and prints how long each step took. The weights are random: the boxes show that the whole
@@ -16,6 +17,7 @@ chain works, not what is in the picture.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -30,13 +32,20 @@ from .resources import demo_picture_path, read_class_names
 from .verify import file_digest
 
 
-def _run(step: str, args: list[str], timings: dict[str, float]) -> None:
+def _run(step: str, args: list[str], timings: dict[str, float]) -> list[str]:
+    """Run one step, showing its output as it comes; returns its stdout lines."""
     print(f"\n=== {step}\n$ {' '.join(args)}", flush=True)
     started = time.monotonic()
-    result = subprocess.run(args)
+    lines = []
+    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True, bufsize=1) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            lines.append(line.rstrip("\n"))
     timings[step] = time.monotonic() - started
-    if result.returncode != 0:
-        sys.exit(f"demo: step '{step}' failed with exit code {result.returncode}")
+    if proc.returncode != 0:
+        sys.exit(f"demo: step '{step}' failed with exit code {proc.returncode}")
+    return lines
 
 
 def detect(xml: Path, picture: np.ndarray, side: int, hint: str | None) -> tuple[np.ndarray, float, float]:
@@ -82,7 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("demo-out"))
     parser.add_argument("--input-size", type=int, default=1333)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--backend", choices=("auto", "mo", "ovc"), default="auto",
+                        help="the converter's backend (default: mo when openvino-dev is installed, else ovc)")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show the Model Optimizer's banners and TensorFlow's start-up lines")
     args = parser.parse_args(argv)
+    if args.verbose:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     out = args.out.absolute()
     out.mkdir(parents=True, exist_ok=True)
     py = sys.executable
@@ -109,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         _run("download (verified)", [py, "-m", "modelzoo.cli.downloader", "--models_dir", str(zoo), "--name",
                                      "retinanet-tf", "-o", str(out / "models"), "--mirror", server.base_url],
              timings)
-    _run("convert to FP32 + FP16 IR", [py, "-m", "modelzoo.cli.converter", "--models_dir", str(zoo), "--name",
-                                        "retinanet-tf", "-d", str(out / "models"), "-o", str(out / "ir")], timings)
+    converted = _run("convert to FP32 + FP16 IR",
+                     [py, "-m", "modelzoo.cli.converter", "--models_dir", str(zoo), "--name", "retinanet-tf", "-d",
+                      str(out / "models"), "-o", str(out / "ir"), "--backend", args.backend,
+                      *(["--verbose"] if args.verbose else [])], timings)
+    backend = next((x.removeprefix("Backend: ") for x in converted if x.startswith("Backend: ")), "?")
 
     from PIL import Image
 
@@ -127,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         best = ", ".join(f"{names[int(d[1]) + 1]} {d[2]:.2f}" for d in dets[:3])
         print(f"{precision}: {len(dets)} detections above 0.05 (best: {best}); drawn in {path}")
 
+    print(f"\nConverted by the {backend.split(' (')[0]} backend: {backend}")
     print("\n=== timings")
     for step, seconds in timings.items():
         print(f"  {step:<34} {seconds:7.1f} s")
