@@ -132,3 +132,35 @@ def test_remove_all_cleans_and_closes():
     registry.reopen()
     registry.add(folder / "again.part")
     folder.rmdir()
+
+
+def test_check_inside_follows_links(tmp_path):
+    root = tmp_path / "model"
+    (root / "sub").mkdir(parents=True)
+    (root / "in").symlink_to("sub")
+    (root / "out").symlink_to(tmp_path)
+    fsio.check_inside(root / "in" / "f.txt", root)
+    fsio.check_inside(root / "new" / "f.txt", root)
+    with pytest.raises(FileSystemError, match=r"leads outside .* \(through a link\)"):
+        fsio.check_inside(root / "out" / "f.txt", root)
+
+
+def test_folder_lock_excludes_and_stays_interruptible(tmp_path):
+    import threading
+
+    order = []
+    with fsio.folder_lock(tmp_path):
+        calls = []
+
+        def check_cancel() -> None:
+            calls.append(1)
+            if len(calls) > 3:
+                raise Interrupted("interrupted")
+
+        with pytest.raises(Interrupted):  # the same folder, another open file: waits, then is cancelled
+            with fsio.folder_lock(tmp_path, check_cancel):
+                order.append("inner")
+    t = threading.Thread(target=lambda: fsio.folder_lock(tmp_path).__enter__())
+    t.start()
+    t.join(5)
+    assert order == [] and not t.is_alive()

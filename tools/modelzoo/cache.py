@@ -22,7 +22,7 @@ import errno
 import fcntl
 import os
 from pathlib import Path
-from typing import ContextManager
+from typing import Callable, ContextManager
 
 from . import fsio
 from .errors import ChecksumMismatchError, FileSystemError, SizeMismatchError
@@ -51,9 +51,11 @@ class Cache:
         try:
             self._store.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            if not self._store.is_dir():
+            if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise fsio.fs_error(self.root, exc, "use cache folder") from exc
-        self.writable = os.access(self._store, os.W_OK)
+        # A cache we may not write (a read-only mount of a team's cache, even an empty one) is
+        # read, never written: no locks, no partials, no new blobs.
+        self.writable = self._store.is_dir() and os.access(self._store, os.W_OK)
 
     def blob_path(self, sha384: str) -> Path:
         return self._store / sha384[:2] / sha384[2:]
@@ -61,14 +63,15 @@ class Cache:
     def partial_path(self, sha384: str) -> Path:
         return self.blob_path(sha384).with_suffix(".incomplete")
 
-    def lock(self, sha384: str) -> ContextManager[object]:
+    def lock(self, sha384: str, on_wait: Callable[[], None] | None = None) -> ContextManager[object]:
         """An inter-process lock for one blob; hold it while checking, fetching or adding that
-        blob. A read-only cache has nobody to exclude: no lock is taken there."""
+        blob. ``on_wait`` is called once if another process holds it for more than a moment.
+        A read-only cache has nobody to exclude: no lock is taken there."""
         path = self.blob_path(sha384)
         if not self.writable:
             return contextlib.nullcontext()
         fsio.makedirs(path.parent)
-        return _Lock(path.with_suffix(".lock"))
+        return _Lock(path.with_suffix(".lock"), on_wait)
 
     def copy_to(self, sha384: str, size: int, dst: Path) -> bool:
         """Copy a blob to dst, verifying it on the way. False if there is no (good) blob; a
@@ -155,8 +158,8 @@ class Cache:
                 return None
             if not file_matches(blob, size, sha384):
                 if self.writable:
-                    blob.unlink(missing_ok=True)
-                    self._record_path(sha384).unlink(missing_ok=True)
+                    fsio.remove(blob)
+                    fsio.remove(self._record_path(sha384))
                 return None
             self._remember(sha384)
         try:
@@ -189,15 +192,25 @@ def _clone(src: Path, dst: Path) -> bool:
 class _Lock:
     """filelock's FileLock, with a lock file that cannot be created reported as our error."""
 
-    def __init__(self, path: Path) -> None:
+    WAIT_NOTICE = 2.0  # seconds before saying that another process holds the lock
+
+    def __init__(self, path: Path, on_wait: Callable[[], None] | None = None) -> None:
         from filelock import FileLock  # only a run that fetches needs it
 
         self.path = path
+        self.on_wait = on_wait
         self._lock = FileLock(str(path))
 
     def __enter__(self) -> "_Lock":
+        from filelock import Timeout
+
         try:
-            self._lock.acquire()
+            try:
+                self._lock.acquire(timeout=self.WAIT_NOTICE)
+            except Timeout:
+                if self.on_wait is not None:
+                    self.on_wait()
+                self._lock.acquire()
         except OSError as exc:
             raise fsio.fs_error(self.path, exc, "create lock file") from exc
         return self

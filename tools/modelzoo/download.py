@@ -8,12 +8,14 @@ be resumed.
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 from urllib.parse import quote
 
 from . import fsio
@@ -60,43 +62,66 @@ def run_pool(items: list, jobs: int, work: Callable[[object], bool], cancel: thr
              on_cancel: Callable[[], str]) -> list:
     """Run ``work`` on each item in up to ``jobs`` threads; returns the items whose work returned
     False, in input order. Ctrl-C sets ``cancel``, gives the workers CANCEL_GRACE seconds to
-    stop, calls ``on_cancel`` (which cleans up and says how) and raises Interrupted."""
+    stop, calls ``on_cancel`` (which cleans up and says how) and raises Interrupted; a second
+    Ctrl-C or a SIGTERM during that cleanup does not cut it short."""
     pending: queue.Queue = queue.Queue()
     for item in items:
         pending.put(item)
     failed: list = []
     lock = threading.Lock()
 
-    def worker() -> None:
-        while not cancel.is_set():
-            try:
-                item = pending.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                ok = work(item)
-            except Interrupted:
-                return
-            if not ok:
-                with lock:
-                    failed.append(item)
+    def worker(done: threading.Event) -> None:
+        try:
+            while not cancel.is_set():
+                try:
+                    item = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    ok = work(item)
+                except Interrupted:
+                    return
+                if not ok:
+                    with lock:
+                        failed.append(item)
+        finally:
+            done.set()
 
-    threads = [threading.Thread(target=worker, daemon=True, name=f"job-{i}")
-               for i in range(max(1, min(jobs, len(items))))]
-    for t in threads:
-        t.start()
+    # Each worker says when it is done through an Event: an interrupted Thread.join (Python
+    # 3.11) marks a running thread as finished, which would cut the grace period short.
+    dones = [threading.Event() for _ in range(max(1, min(jobs, len(items))))]
+    for i, done in enumerate(dones):
+        threading.Thread(target=worker, args=(done,), daemon=True, name=f"job-{i}").start()
     try:
-        for t in threads:
-            while t.is_alive():
-                t.join(0.1)
+        for done in dones:
+            while not done.wait(0.1):
+                pass
     except KeyboardInterrupt:
         cancel.set()
-        deadline = time.monotonic() + CANCEL_GRACE
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-        raise Interrupted(on_cancel()) from None
+        with _signals_ignored():
+            deadline = time.monotonic() + CANCEL_GRACE
+            for done in dones:
+                done.wait(max(0.0, deadline - time.monotonic()))
+            message = on_cancel()
+        raise Interrupted(message) from None
     order = {id(item): i for i, item in enumerate(items)}
     return sorted(failed, key=lambda item: order[id(item)])
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait while we clean up (only the main thread can set handlers)."""
+    saved = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            saved[sig] = signal.signal(sig, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to protect from
+        pass
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 class Downloader:
@@ -117,6 +142,9 @@ class Downloader:
         self.reporter = reporter
         self.cancel = threading.Event()
         self.cache = Cache(options.cache_dir) if options.cache_dir else None
+        if self.cache is not None and not self.cache.writable:
+            reporter.warning(f"cache folder {self.cache.root} cannot be written: using what it holds, "
+                             "fetching the rest beside the targets")
         self._session: "requests.Session | None" = None
         self._jobs = 1
         self._lock = threading.Lock()
@@ -160,15 +188,18 @@ class Downloader:
         ok = True
         try:
             fsio.makedirs(out_dir)
-            for f in files:
-                self._download_file(model, f, out_dir)
-            if model.postprocessing:
-                from . import unpack
+            # one run at a time in a model folder: two unpacking the same archive would trip
+            # over each other's renames
+            with fsio.folder_lock(out_dir, self._check_cancel):
+                for f in files:
+                    self._download_file(model, f, out_dir)
+                if model.postprocessing:
+                    from . import unpack
 
-                r.postprocessing(model.name, True)
-                for step in model.postprocessing:
-                    unpack.apply(step, out_dir, self._check_cancel)
-                r.postprocessing(model.name, False)
+                    r.postprocessing(model.name, True)
+                    for step in model.postprocessing:
+                        unpack.apply(step, out_dir, self._check_cancel)
+                    r.postprocessing(model.name, False)
         except Interrupted:
             r.model_end(model.name, False)
             raise
@@ -192,6 +223,7 @@ class Downloader:
         label = f"{model.subdirectory.as_posix()}/{file.name.as_posix()}"
         progress = self.reporter.file(model.name, file.name.as_posix(), file.size, label)
         try:
+            fsio.check_inside(dest, out_dir)
             fsio.makedirs(dest.parent)
             if dest.is_file() and ((self.cache is not None and self.cache.holds(dest, file.sha384, file.size))
                                    or file_matches(dest, file.size, file.sha384)):
@@ -215,12 +247,16 @@ class Downloader:
         sha = file.sha384
         if cache.trusted(sha, file.size) and cache.export(sha, file.size, tmp):
             return "cached"  # the warm path: no lock, no read, no copy where a link will do
-        with cache.lock(sha):
+        def waiting() -> None:
+            self.reporter.say(f"   waiting  {label}: another process is fetching it into the cache")
+
+        with cache.lock(sha, on_wait=waiting):
             had_blob = cache.has_blob(sha)
             if had_blob and cache.export(sha, file.size, tmp):
                 return "cached"
             if had_blob:
-                self.reporter.warning(f"{label}: cache entry was corrupt; discarded, fetching again")
+                done = "discarded, " if cache.writable else ""
+                self.reporter.warning(f"{label}: cache entry was corrupt; {done}fetching again")
             if not cache.writable:
                 self._fetch(urls, tmp, file, label, progress)
                 return "downloaded"

@@ -44,6 +44,8 @@ class HTTPStatusError(DownloadError):
     def __init__(self, url: str, status: int, reason: str = "") -> None:
         self.url = url
         self.status = status
+        # the reason phrase is the server's text: no control characters reach a terminal
+        reason = "".join(c for c in reason if c.isprintable())[:200]
         super().__init__(f"HTTP {status}{' ' + reason if reason else ''} for {url}")
 
 

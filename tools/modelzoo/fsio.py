@@ -22,14 +22,16 @@ Example::
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import DiskFullError, FileSystemError, Interrupted, OutputNotWritableError
 
@@ -108,6 +110,15 @@ def remove(path: Path) -> None:
             path.unlink(missing_ok=True)
     except OSError:
         pass
+
+
+def check_inside(path: Path, root: Path) -> None:
+    """Refuse a path that, links followed, leaves ``root`` (a second line behind the archive
+    checks: nothing is ever written outside a model folder)."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        raise FileSystemError(f"{path} leads outside {root} (through a link); not written") from None
 
 
 def makedirs(path: Path) -> None:
@@ -255,12 +266,16 @@ def swap_in(pairs: list[tuple[Path, Path]]) -> None:
                     os.replace(final, staged)
                 except OSError:
                     remove(final)
+            lost = []
             for final, old in reversed(aside):
                 try:
                     os.replace(old, final)
                 except OSError:
-                    pass
-            raise fs_error(failed_at, exc, "move into place") from exc
+                    lost.append(f"{final} is at {old}")
+            err = fs_error(failed_at, exc, "move into place")
+            if lost:  # say where the old content is rather than leave it unexplained
+                err = type(err)(f"{err}; could not put back: {', '.join(lost)}")
+            raise err from exc
         for _, old in aside:
             remove(old)
 
@@ -294,3 +309,25 @@ def copy_file(src: Path, dst: Path) -> None:
         while chunk := fin.read(1 << 20):
             out.write(chunk)
     check_size(dst, size)
+
+
+@contextmanager
+def folder_lock(folder: Path, check_cancel: Callable[[], None] | None = None) -> Iterator[None]:
+    """An exclusive inter-process lock on a folder: flock on the folder itself, so no lock file
+    is left in a user's folder. Waiting for it stays interruptible through ``check_cancel``."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise fs_error(folder, exc, "open") from exc
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if check_cancel is not None:
+                    check_cancel()
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock

@@ -42,10 +42,12 @@ def _no_cancel() -> None:
 
 def apply(step: Postproc, model_dir: Path, check_cancel: CheckCancel = _no_cancel) -> None:
     """Run one post-processing step of a descriptor in ``model_dir``."""
+    path = model_dir / step.file
+    fsio.check_inside(path, model_dir)
     if isinstance(step, UnpackArchive):
-        unpack_archive(model_dir / step.file, step.format, model_dir, check_cancel)
+        unpack_archive(path, step.format, model_dir, check_cancel)
     else:
-        regex_replace(model_dir / step.file, step)
+        regex_replace(path, step)
 
 
 # ----------------------------------------------------------------------------- regex_replace
@@ -70,28 +72,42 @@ def regex_replace(path: Path, step: RegexReplace) -> None:
 
 # ----------------------------------------------------------------------------- member checks
 
+MAX_NAME = 4096  # PATH_MAX: a longer member name or link target is no file system's
+MAX_DEPTH = 256  # folders in a member's path
+MAX_EXPANSIONS = 40  # links followed for one lookup, as the kernel allows before ELOOP
+
+
 def _check_name(archive: Path, name: str) -> PurePosixPath:
     member = PurePosixPath(name)
+    if not name or member.parts in ((), (".",)):
+        raise UnsafeArchiveError(f"{archive}: a member has an empty name")
     if member.is_absolute() or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
         raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute path")
     if ".." in member.parts or "\\" in name or "\0" in name:
         raise UnsafeArchiveError(f"{archive}: member {name!r} would be written outside the model folder")
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME or len(member.parts) > MAX_DEPTH:
+        raise UnsafeArchiveError(f"{archive}: member {name[:60]!r}... has a path too long or too deep")
     return member
 
 
 class _Tree:
     """The folder an archive is about to create, as a model: which paths are links and where
     they point, so every member and every link target is resolved the way the file system
-    will resolve it, links of earlier members included."""
+    will resolve it. Each link is checked when it is read and, since a later link can change
+    what an earlier one means, all of them again against the whole archive (``check_all``)."""
 
     def __init__(self, archive: Path) -> None:
         self.archive = archive
         self.links: dict[PurePosixPath, str] = {}
+        self.files: set[PurePosixPath] = set()
 
-    def resolve(self, path: PurePosixPath, *, follow_last: bool, depth: int = 0) -> tuple[str, ...] | None:
-        """The path's parts inside the root after following links, or None if it leaves it."""
-        if depth > 40:
-            raise UnsafeArchiveError(f"{self.archive}: link loop at {str(path)!r}")
+    def resolve(self, path: PurePosixPath, *, follow_last: bool) -> tuple[str, ...] | None:
+        """The path's parts inside the root after following links, or None if it leaves it.
+        At most MAX_EXPANSIONS links are followed for one lookup (a link that refers to itself
+        twice would otherwise double the work with each link: a few bytes of zip, hours)."""
+        return self._resolve(path, follow_last, [MAX_EXPANSIONS])
+
+    def _resolve(self, path: PurePosixPath, follow_last: bool, budget: list[int]) -> tuple[str, ...] | None:
         parts: list[str] = []
         items = list(path.parts)
         for i, part in enumerate(items):
@@ -105,10 +121,13 @@ class _Tree:
             candidate = PurePosixPath(*parts, part)
             last = i == len(items) - 1
             if candidate in self.links and (follow_last or not last):
+                budget[0] -= 1
+                if budget[0] < 0:
+                    raise UnsafeArchiveError(f"{self.archive}: too many levels of links (a loop?) at {str(path)!r}")
                 target = self.links[candidate]
                 if target.startswith("/"):
                     return None
-                resolved = self.resolve(PurePosixPath(*parts) / target, follow_last=True, depth=depth + 1)
+                resolved = self._resolve(PurePosixPath(*parts) / target, True, budget)
                 if resolved is None:
                     return None
                 parts = list(resolved)
@@ -116,7 +135,7 @@ class _Tree:
                 parts.append(part)
         return tuple(parts)
 
-    def add_member(self, member: PurePosixPath) -> None:
+    def add_member(self, member: PurePosixPath, *, is_file: bool = False) -> None:
         """A file or folder: no folder on its way may be a link (nothing is written through one)."""
         for parent in list(member.parents)[:-1]:
             if parent in self.links:
@@ -124,17 +143,34 @@ class _Tree:
                                          f"the link {str(parent)!r}")
         if member in self.links:
             raise UnsafeArchiveError(f"{self.archive}: member {str(member)!r} replaces a link of the archive")
+        if is_file:
+            self.files.add(member)
 
     def add_link(self, member: PurePosixPath, target: str, hard: bool) -> None:
         self.add_member(member)
         if not target or target.startswith("/") or re.match(r"^[A-Za-z]:", target) or "\0" in target:
             raise UnsafeArchiveError(f"{self.archive}: link {str(member)!r} points to the absolute path {target!r}")
-        base = PurePosixPath() if hard else member.parent
-        if self.resolve(base / target, follow_last=True) is None:
+        if len(target.encode("utf-8", "surrogateescape")) > MAX_NAME:
+            raise UnsafeArchiveError(f"{self.archive}: link {str(member)!r} has a target too long")
+        if hard:
+            # a hard link names an earlier regular file of the archive, never a path through a link
+            if PurePosixPath(target) not in self.files:
+                raise UnsafeArchiveError(f"{self.archive}: hard link {str(member)!r} -> {target!r} names no "
+                                         "earlier file of the archive")
+            self.files.add(member)
+            return
+        self._check_link(member, target)
+        self.links[member] = target
+
+    def _check_link(self, member: PurePosixPath, target: str) -> None:
+        if self.resolve(member.parent / target, follow_last=True) is None:
             raise UnsafeArchiveError(f"{self.archive}: link {str(member)!r} -> {target!r} points outside "
                                      "the model folder")
-        if not hard:
-            self.links[member] = target
+
+    def check_all(self) -> None:
+        """Every link again, now that the archive's last link is known."""
+        for member, target in self.links.items():
+            self._check_link(member, target)
 
 
 def _check_tar(archive: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
@@ -147,14 +183,26 @@ def _check_tar(archive: Path, tar: tarfile.TarFile) -> list[tarfile.TarInfo]:
         if m.issym() or m.islnk():
             tree.add_link(path, m.linkname, hard=m.islnk())
         elif m.isfile() or m.isdir():
-            tree.add_member(path)
+            tree.add_member(path, is_file=m.isfile())
         else:
             raise UnsafeArchiveError(f"{archive}: member {m.name!r} has an unsupported type")
+    tree.check_all()
     return members
 
 
 def _zip_kind(info: zipfile.ZipInfo) -> int:
     return stat.S_IFMT(info.external_attr >> 16)
+
+
+def _zip_link_target(archive: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
+    """A zip link's target is its content: read no more than a path can be long."""
+    if info.file_size > MAX_NAME:
+        raise UnsafeArchiveError(f"{archive}: link {info.filename!r} has a target of {info.file_size} bytes")
+    with zf.open(info) as f:
+        data = f.read(MAX_NAME + 1)
+    if len(data) > MAX_NAME:
+        raise UnsafeArchiveError(f"{archive}: link {info.filename!r} has a target too long")
+    return data.decode("utf-8", "surrogateescape")
 
 
 def _check_zip(archive: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
@@ -164,13 +212,14 @@ def _check_zip(archive: Path, zf: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
         path = _check_name(archive, info.filename)
         kind = _zip_kind(info)
         if kind == stat.S_IFLNK:
-            tree.add_link(path, zf.read(info).decode("utf-8", "surrogateescape"), hard=False)
+            tree.add_link(path, _zip_link_target(archive, zf, info), hard=False)
         elif kind in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
             raise UnsafeArchiveError(f"{archive}: member {info.filename!r} is a device, fifo or socket")
         elif kind not in (0, stat.S_IFREG, stat.S_IFDIR):
             raise UnsafeArchiveError(f"{archive}: member {info.filename!r} has an unsupported type")
         else:
-            tree.add_member(path)
+            tree.add_member(path, is_file=not info.is_dir())
+    tree.check_all()
     return infos
 
 
@@ -186,7 +235,7 @@ def _extract_tar(archive: Path, fmt: str, dest: Path, check_cancel: CheckCancel)
                 check_cancel()
                 # The 'data' filter repeats our checks and also strips set-uid bits and owners.
                 tar.extract(member, dest, filter="data")
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, KeyError) as exc:
         if isinstance(exc, tarfile.FilterError):
             raise UnsafeArchiveError(f"{archive}: {exc}") from exc
         if isinstance(exc, OSError) and exc.errno is not None:
@@ -208,7 +257,7 @@ def _extract_zip(archive: Path, dest: Path, check_cancel: CheckCancel) -> None:
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if kind == stat.S_IFLNK:
-                    target.symlink_to(zf.read(info).decode("utf-8", "surrogateescape"))
+                    target.symlink_to(_zip_link_target(archive, zf, info))
                     continue
                 with zf.open(info) as src, open(target, "xb") as out:
                     while chunk := src.read(CHUNK):
@@ -243,6 +292,6 @@ def unpack_archive(archive: Path, fmt: str, model_dir: Path, check_cancel: Check
         fsio.swap_in([(entry, model_dir / entry.name) for entry in entries])
     if archive.parent != model_dir or archive.name not in {e.name for e in entries}:
         try:
-            archive.unlink()
+            archive.unlink(missing_ok=True)
         except OSError as exc:
             raise fsio.fs_error(archive, exc, "remove") from exc

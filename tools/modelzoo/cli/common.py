@@ -29,8 +29,8 @@ def positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number (got {text!r})")
+    if not 0 < value <= 1e6:  # (also refuses nan and inf)
+        raise argparse.ArgumentTypeError(f"must be a positive number of at most 1000000 (got {text!r})")
     return value
 
 
