@@ -113,11 +113,15 @@ def test_longer_file_is_cut_off_and_rejected(server, zoo, one_file, tmpfs):
     # 40 MB more than the file, onto a 5 MB disk: a downloader that wrote first and checked
     # afterwards would report a full disk, not the size mismatch
     server.fault("/m.bin", Fault(body=data + os.urandom(40 * MB)))
-    out = tmpfs("5m")
-    result = download(zoo, out, "--name", "m")
+    _assert_cut_off(zoo, tmpfs("5m"), "m", len(data))
+
+
+def _assert_cut_off(zoo, out: Path, model: str, size: int) -> None:
+    """Downloading `model` onto a 5 MB disk fails on its size (never on the disk), leaving nothing."""
+    result = download(zoo, out, "--name", model)
     assert result.returncode == 1
-    assert f"size mismatch: expected {len(data)} bytes, got more than {len(data)}" in error_lines(result)[0]
-    assert not (out / "public/m/m.bin").exists() and leftovers(out) == []
+    assert f"size mismatch: expected {size} bytes, got more than {size}" in error_lines(result)[0]
+    assert list((out / "public" / model).iterdir()) == [] and leftovers(out) == []
 
 
 def test_server_error_then_success(server, zoo, one_file):
@@ -702,11 +706,7 @@ def test_gzip_with_junk_after_the_stream_is_refused(server, zoo, tmp_path, tmpfs
     data = b"weights " * 1000
     server.add("/j.bin", data, Fault(gzip=True, gzip_junk=os.urandom(40 * MB)))
     write_model(zoo, "j", [{"name": "j.bin", "data": data, "url": server.url("/j.bin")}])
-    out = tmpfs("5m")
-    result = download(zoo, out, "--name", "j")
-    assert result.returncode == 1
-    assert f"size mismatch: expected {len(data)} bytes, got more than {len(data)}" in error_lines(result)[0]
-    assert not (out / "public/j/j.bin").exists() and leftovers(out) == []
+    _assert_cut_off(zoo, tmpfs("5m"), "j", len(data))
 
 
 def test_unsupported_encoding_from_a_mirror_falls_back_to_the_source(server, zoo, one_file):
