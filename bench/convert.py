@@ -1,32 +1,87 @@
 #!/usr/bin/env python3
-"""Conversion benchmark: FP32 + FP16 IR of the 1333x1333 reference retinanet-tf graph,
-modelzoo-converter vs omz_converter --precisions FP32,FP16, on the same file in one run.
+"""Conversion benchmark: FP32 + FP16 IR of the 1333x1333 reference retinanet-tf graph, in one run:
 
-    python bench/convert.py [--repeat 1] [--input-size 1333] [--json results.json]
+- modelzoo-converter --backend ovc, newest OpenVINO (a second virtual environment, no TensorFlow),
+- modelzoo-converter --backend ovc, OpenVINO 2024.6 (this environment),
+- modelzoo-converter --backend mo (this environment: openvino-dev 2024.6),
+- omz_converter --precisions FP32,FP16 (this environment),
 
-Prints wall time and peak memory (RSS of the largest process) of each, and the ratio.
+each on the same file: wall time and peak memory (RSS of the largest process); the installed
+size of each environment; and the compile and inference time of each IR on the bundled picture.
+
+    python bench/convert.py [--repeat 1] [--input-size 1333] [--ovc-python .venv-ovc/bin/python] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PY, dump_json, median_time, ours, peer, report, run_measured  # noqa: E402
+from common import PY, REPO, SCRIPTS, dump_json, median_time, ours, peer, report, run_measured  # noqa: E402
 
 from modelzoo.reference.zoo import MODEL_SUBDIR, PB_NAME, write_reference_zoo  # noqa: E402
+
+# Compile and run one IR on the bundled picture (letterboxed to the input), in the Python given.
+_INFER = """
+import json, statistics, sys, time
+import numpy as np, openvino as ov
+from PIL import Image
+sys.path.insert(0, sys.argv[3])
+from modelzoo.reference.scene import letterbox
+xml, side = sys.argv[1], int(sys.argv[2])
+picture = np.asarray(Image.open(sys.argv[4]).convert("RGB"))[:, :, ::-1]
+image = letterbox(picture, side)[0][None].astype(np.float32)
+out = {"openvino": ov.__version__.split("-")[0]}
+for name, config in (("default", {}), ("f32", {"INFERENCE_PRECISION_HINT": "f32"})):
+    core = ov.Core()
+    t = time.monotonic(); model = core.compile_model(xml, "CPU", config); compile_s = time.monotonic() - t
+    request = model.create_infer_request()
+    request.infer({0: image})  # first inference (allocations) apart from the steady state
+    times = []
+    for _ in range(3):
+        t = time.monotonic(); request.infer({0: image}); times.append(time.monotonic() - t)
+    res = request.get_output_tensor(0).data[0, 0]
+    out[name] = {"compile": compile_s, "infer": statistics.median(times),
+                 "detections": int(((res[:, 0] >= 0) & (res[:, 2] > 0.05)).sum())}
+print(json.dumps(out))
+"""
+
+
+def site_packages_mb(python: str) -> float:
+    """Installed size of an environment: its site-packages, in MB."""
+    where = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    du = subprocess.run(["du", "-sk", where], capture_output=True, text=True, check=True).stdout.split()[0]
+    return int(du) / 1024
+
+
+def infer(python: str, xml: Path, side: int) -> dict:
+    from modelzoo.resources import demo_picture_path
+
+    result = subprocess.run([python, "-c", _INFER, str(xml), str(side), str(REPO / "tools"), str(demo_picture_path())],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"inference failed with {python} on {xml}: {result.stderr[-2000:]}")
+    return json.loads(result.stdout)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--input-size", type=int, default=1333)
+    parser.add_argument("--ovc-python", default=str(REPO / ".venv-ovc/bin/python"),
+                        help="Python of an environment with only '.[convert]' (the newest OpenVINO)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if not Path(args.ovc_python).exists():
+        raise SystemExit(f"{args.ovc_python} does not exist: python3 -m venv .venv-ovc && "
+                         ".venv-ovc/bin/pip install -e '.[convert]'")
     work = Path(tempfile.mkdtemp(prefix="modelzoo-bench-convert-"))
     dl = work / "dl"
     pb = dl / MODEL_SUBDIR / PB_NAME
@@ -35,26 +90,51 @@ def main() -> int:
     zoo = work / "zoo"
     write_reference_zoo(pb, zoo, args.input_size)
     mo = Path(PY).parent / "mo"
-    out = work / "ir"
+    sel = ["--name", "retinanet-tf", "-d", str(dl), "--precisions", "FP32,FP16"]
+    runs = {
+        "ovc backend, newest OpenVINO": [args.ovc_python, str(SCRIPTS / "converter.py"), "--models_dir", str(zoo),
+                                         "--backend", "ovc"],
+        "ovc backend, OpenVINO 2024.6": ours("converter") + ["--models_dir", str(zoo), "--backend", "ovc"],
+        "mo backend (in-process mo)": ours("converter") + ["--models_dir", str(zoo), "--backend", "mo"],
+        "omz_converter": peer("converter", zoo) + ["--mo", str(mo)],
+    }
+    results = {}
+    for label, cmd in runs.items():
+        out = work / label.split()[0] / label.replace(" ", "_").replace(",", "")
+        t, rss = median_time([cmd + [*sel, "-o", str(out)]], args.repeat, lambda o=out: shutil.rmtree(o, True))
+        sizes = {p: (out / MODEL_SUBDIR / p / "retinanet-tf.bin").stat().st_size for p in ("FP32", "FP16")}
+        results[label] = {"time": float(t), "best": t.best, "rss_mb": rss, "bin": sizes, "ir": out / MODEL_SUBDIR}
+    env_mb = {"ovc (.[convert], newest OpenVINO)": site_packages_mb(args.ovc_python),
+              "mo / omz_converter (.[mo]: openvino-dev, TensorFlow)": site_packages_mb(PY)}
+    omz = results["omz_converter"]["time"]
+    rows = [("graph build (reproduce, not timed in the ratios)", f"{t_build:.1f} s")]
+    for label, r in results.items():
+        rows.append((label, f"{r['time']:.1f} s (best {r['best']:.1f}), peak RSS {r['rss_mb']:.0f} MB, "
+                            f"{r['time'] / omz:.2f}x omz_converter; .bin FP32/FP16 {r['bin']['FP32']}/{r['bin']['FP16']}"))
+    for label, mb in env_mb.items():
+        rows.append((f"installed: {label}", f"{mb:.0f} MB"))
+    report(f"FP32 + FP16 IR of the {args.input_size}x{args.input_size} reference graph (median of {args.repeat})",
+           rows)
 
-    def clean():
-        shutil.rmtree(out, ignore_errors=True)
-
-    sel = ["--name", "retinanet-tf", "-d", str(dl), "-o", str(out), "--precisions", "FP32,FP16"]
-    t_ours, rss_ours = median_time([ours("converter") + ["--models_dir", str(zoo), *sel]], args.repeat, clean)
-    sizes_ours = {p: (out / MODEL_SUBDIR / p / "retinanet-tf.bin").stat().st_size for p in ("FP32", "FP16")}
-    t_peer, rss_peer = median_time([peer("converter", zoo) + [*sel, "--mo", str(mo)]], args.repeat, clean)
-    sizes_peer = {p: (out / MODEL_SUBDIR / p / "retinanet-tf.bin").stat().st_size for p in ("FP32", "FP16")}
-    report(f"FP32 + FP16 IR of the {args.input_size}x{args.input_size} reference graph (median of {args.repeat})", [
-        ("graph build (reproduce, untimed in the ratio)", f"{t_build:.1f} s"),
-        ("modelzoo-converter", f"{t_ours:.1f} s, peak RSS {rss_ours:.0f} MB"),
-        ("omz_converter", f"{t_peer:.1f} s, peak RSS {rss_peer:.0f} MB"),
-        ("ratio ours/omz", f"{t_ours / t_peer:.2f}  (target <= 0.6)"),
-        (".bin sizes ours FP32/FP16", f"{sizes_ours['FP32']} / {sizes_ours['FP16']}"),
-        (".bin sizes omz  FP32/FP16", f"{sizes_peer['FP32']} / {sizes_peer['FP16']}"),
-    ])
-    dump_json(args.json, {"build": t_build, "ours": t_ours, "peer": t_peer, "rss_ours_mb": rss_ours,
-                          "rss_peer_mb": rss_peer})
+    inference = {}
+    pythons = {"newest OpenVINO": args.ovc_python, "OpenVINO 2024.6": PY}
+    for label in ("ovc backend, newest OpenVINO", "mo backend (in-process mo)"):
+        for precision in ("FP32", "FP16"):
+            xml = results[label]["ir"] / precision / "retinanet-tf.xml"
+            for runtime, python in pythons.items():
+                inference[f"{label.split(',')[0].split(' (')[0]} {precision} IR on {runtime}"] = infer(
+                    python, xml, args.input_size)
+    rows = []
+    for label, r in inference.items():
+        d, f = r["default"], r["f32"]
+        rows.append((label, f"compile {d['compile']:.2f} s, infer {d['infer'] * 1000:.0f} ms (default hint); "
+                            f"f32: compile {f['compile']:.2f} s, infer {f['infer'] * 1000:.0f} ms; "
+                            f"{f['detections']} detections"))
+    report(f"Compile and inference on the bundled picture ({args.input_size}x{args.input_size}, CPU, "
+           "median of 3 after a first run)", rows)
+    for r in results.values():
+        r["ir"] = str(r["ir"])
+    dump_json(args.json, {"build": t_build, "convert": results, "installed_mb": env_mb, "inference": inference})
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

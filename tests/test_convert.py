@@ -5,20 +5,22 @@ verification, converted once to FP32 and FP16, and its IR is checked against Ten
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import openvino as ov
+import openvino.tools.mo  # noqa: F401  (these tests need the 'mo' extra; CI installs it)
 import pytest
 from conftest import one_error_line, run_tool, sha384, write_model
+from ovc_reference import retinanet_pb, store_mo_ir
 
-pytest.importorskip("openvino.tools.mo", reason="needs the 'convert' extra")
-import openvino as ov  # noqa: E402
-
-from modelzoo.devtools.loopback import LoopbackServer  # noqa: E402
-from modelzoo.reference import postprocess, retinanet  # noqa: E402
-from modelzoo.reference.zoo import PB_NAME, write_reference_zoo  # noqa: E402
+from modelzoo.devtools.loopback import LoopbackServer
+from modelzoo.reference import postprocess, retinanet
+from modelzoo.reference.zoo import PB_NAME, write_reference_zoo
 
 SIZE = 256
 MODEL = "public/retinanet-tf"
@@ -28,9 +30,7 @@ MODEL = "public/retinanet-tf"
 def pipeline(tmp_path_factory):
     """Build, serve, download (verified), convert. Returns the folders and the converter's output."""
     root = tmp_path_factory.mktemp("pipeline")
-    pb = root / "built" / PB_NAME
-    result = run_tool("reproduce", "retinanet-tf", "--random-weights", "--input-size", SIZE, "-o", pb, timeout=600)
-    assert result.returncode == 0, result.stderr
+    pb = retinanet_pb()  # built by the reproduce CLI, shared with test_ovc.py and the run without mo
     with LoopbackServer() as server:
         server.add(f"/models/{PB_NAME}", pb)
         zoo = root / "zoo"
@@ -42,6 +42,7 @@ def pipeline(tmp_path_factory):
     ir = root / "ir"
     convert = run_tool("converter", "--models_dir", zoo, "--name", "retinanet-tf", "-d", dl, "-o", ir, timeout=900)
     assert convert.returncode == 0, convert.stderr
+    store_mo_ir(ir / MODEL)  # for test_ovc.py, here and in the run without mo
     return {"root": root, "zoo": zoo, "dl": dl, "ir": ir, "pb": pb, "convert": convert}
 
 
@@ -129,8 +130,18 @@ def conversion_command(output: str) -> str:
     return next(line for line in output.splitlines() if line.startswith("Conversion command:"))
 
 
+def conversion_commands(output: str) -> list[str]:
+    """Every command printed, with this run's own staging folder name masked."""
+    return [re.sub(r"/\.converting-[^/]+/", "/.converting-*/", line) for line in output.splitlines()
+            if line.startswith("Conversion command:")]
+
+
+def tree(folder: Path) -> list[tuple[str, int, int]]:
+    return sorted((str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*"))
+
+
 def test_dry_run_prints_the_command_of_the_real_run(pipeline, tmp_path):
-    out = tmp_path / "ir"
+    before = tree(pipeline["ir"])
     result = run_tool("converter", "--models_dir", pipeline["zoo"], "--name", "retinanet-tf", "-d", pipeline["dl"],
                       "-o", pipeline["ir"], "--dry_run")
     assert result.returncode == 0, result.stderr
@@ -139,11 +150,14 @@ def test_dry_run_prints_the_command_of_the_real_run(pipeline, tmp_path):
     for arg in ("--input=input_1", "--compress_to_fp16=False", f"--input_shape=[1,{SIZE},{SIZE},3]",
                 f"--input_model={pipeline['dl'] / MODEL / PB_NAME}", "/front/tf/retinanet.json"):
         assert arg in command
-    assert not out.exists()
-    # a dry run with an output folder of its own changes nothing there either
+    assert tree(pipeline["ir"]) == before  # the real run's IR is untouched: same files, sizes, times
+    # a dry run with an output folder of its own does not even create it
+    out = tmp_path / "ir"
     result = run_tool("converter", "--models_dir", pipeline["zoo"], "--name", "retinanet-tf", "-d", pipeline["dl"],
                       "-o", out, "--dry_run")
-    assert result.returncode == 0 and not out.exists()
+    assert result.returncode == 0, result.stderr
+    assert "(dry run) Converting retinanet-tf" in result.stdout
+    assert not out.exists()
 
 
 def test_missing_download_is_an_error_before_mo(pipeline, tmp_path):
@@ -177,20 +191,37 @@ def test_broken_pb_gives_a_clear_error_and_no_ir(pipeline, tmp_path):
         (pipeline["ir"] / MODEL / "FP32/retinanet-tf.bin").read_bytes()
 
 
-def test_external_mo(pipeline, tmp_path):
+def test_external_mo_runs_once_per_precision(pipeline, tmp_path):
     mo = shutil.which("mo", path=os.path.dirname(sys.executable))
     assert mo, "openvino-dev installs the mo command"
     ir = tmp_path / "ir"
-    result = run_tool("converter", "--models_dir", pipeline["zoo"], "--name", "retinanet-tf", "-d", pipeline["dl"],
-                      "-o", ir, "--mo", mo, "--precisions", "FP16", timeout=900)
+    args = ["--models_dir", pipeline["zoo"], "--name", "retinanet-tf", "-d", pipeline["dl"], "-o", ir, "--mo", mo]
+    dry = run_tool("converter", *args, "--dry_run")
+    assert dry.returncode == 0, dry.stderr
+    result = run_tool("converter", *args, timeout=900)
     assert result.returncode == 0, result.stderr
-    command = conversion_command(result.stdout)
-    assert f"--output_dir={ir / MODEL}/.converting/FP16" in command
-    assert command.startswith(f"Conversion command: {sys.executable} -- {mo} ")
-    assert command.endswith("--compress_to_fp16=True")
-    model, _ = compiled(ir / MODEL / "FP16/retinanet-tf.xml")
-    assert list(model.outputs[0].get_shape()) == [1, 1, 300, 7]
-    assert sorted(p.name for p in (ir / MODEL).iterdir()) == ["FP16"]
+    commands = conversion_commands(result.stdout)
+    assert commands == conversion_commands(dry.stdout)  # the same commands but for the staging name
+    assert len(commands) == 2
+    for command, precision in zip(commands, ("FP32", "FP16")):
+        assert command.startswith(f"Conversion command: {sys.executable} -- {mo} ")
+        assert f"--output_dir={ir / MODEL}/.converting-*/{precision}" in command
+        assert command.endswith(f"--compress_to_fp16={precision == 'FP16'}")
+        model, _ = compiled(ir / MODEL / precision / "retinanet-tf.xml")
+        assert list(model.outputs[0].get_shape()) == [1, 1, 300, 7]
+    assert sorted(p.name for p in (ir / MODEL).iterdir()) == ["FP16", "FP32"]
+    fp32 = (ir / MODEL / "FP32/retinanet-tf.bin").stat().st_size
+    assert fp32 == (pipeline["ir"] / MODEL / "FP32/retinanet-tf.bin").stat().st_size
+    assert fp32 > 1.9 * (ir / MODEL / "FP16/retinanet-tf.bin").stat().st_size
+
+
+def test_missing_python_for_the_external_mo(pipeline, tmp_path):
+    result = run_tool("converter", "--models_dir", pipeline["zoo"], "--name", "retinanet-tf", "-d", pipeline["dl"],
+                      "-o", tmp_path / "ir", "--mo", "/usr/bin/mo", "-p", "/nonexistent/python")
+    assert result.returncode == 1
+    assert one_error_line(result) == ("modelzoo-converter: error: cannot run the Model Optimizer with "
+                                      "/nonexistent/python: No such file or directory")
+    assert not (tmp_path / "ir").exists()
 
 
 def test_without_the_convert_extra(tmp_path, zoo):
@@ -245,7 +276,6 @@ def test_parallel_conversion_with_input_info_and_model_info(tmp_path, zoo, serve
 
 def test_same_ir_as_omz_converter(tmp_path, zoo, server):
     """One conversion saved twice gives what omz_converter's two Model Optimizer runs give."""
-    pytest.importorskip("omz_tools")
     import subprocess
 
     dl = tmp_path / "dl"
@@ -288,3 +318,59 @@ def test_model_optimizer_runs_without_telemetry():
     result = subprocess.run([sys.executable, "-c", "import openvino.tools.mo.convert_impl as c; print(c.tm.__name__)"],
                             capture_output=True, text=True, timeout=120, env=child_env())
     assert result.stdout.strip() == "openvino.tools.mo.utils.telemetry_stub", result.stderr
+
+
+def test_two_concurrent_runs_into_the_same_output(tmp_path, zoo, server):
+    """Each run stages into a folder of its own and swaps in under a lock on the model folder:
+    both succeed, the IR in place is whole, and no staging or old folder is left."""
+    dl = tmp_path / "dl"
+    pb = dl / "public" / "tiny" / "tiny.pb"
+    tiny_tf_model(pb, 3)
+    write_model(zoo, "tiny", [{"name": "tiny.pb", "data": pb.read_bytes(), "url": server.url("/tiny.pb")}],
+                framework="tf", model_optimizer_args=["--input_model=$dl_dir/tiny.pb", "--output=y"])
+    ir = tmp_path / "ir"
+    cmd = [sys.executable, str(Path(__file__).resolve().parents[1] / "tools/downloader/converter.py"),
+           "--models_dir", str(zoo), "--name", "tiny", "-d", str(dl), "-o", str(ir)]
+    runs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(600), *p.communicate()) for p in runs]
+    for code, out, err in results:
+        assert code == 0, err
+        assert "wrote " in out
+    assert sorted(p.name for p in (ir / "public/tiny").iterdir()) == ["FP16", "FP32"]
+    x = np.random.default_rng(0).uniform(0, 255, (1, 8, 8, 3)).astype(np.float32)
+    for precision in ("FP32", "FP16"):
+        assert sorted(p.name for p in (ir / "public/tiny" / precision).iterdir()) == ["tiny.bin", "tiny.xml"]
+        assert compiled(ir / f"public/tiny/{precision}/tiny.xml")[1](x)[0].shape == (1, 8, 8, 4)
+
+
+def test_quiet_by_default_verbose_on_request(pipeline, tmp_path, zoo, server):
+    """A new user sees our lines only: no Model Optimizer banners, no TensorFlow start-up lines
+    (cuFFT/cuDNN/cuBLAS factories); --verbose shows them."""
+    out = pipeline["convert"].stdout
+    assert pipeline["convert"].stderr == ""
+    assert "legacy conversion API" not in out and "Check for a new version" not in out
+    dl = tmp_path / "dl"
+    pb = dl / "public" / "tiny" / "tiny.pb"
+    tiny_tf_model(pb, 5)
+    write_model(zoo, "tiny", [{"name": "tiny.pb", "data": pb.read_bytes(), "url": server.url("/tiny.pb")}],
+                framework="tf", model_optimizer_args=["--input_model=$dl_dir/tiny.pb", "--output=y"])
+    quiet = run_tool("converter", "--models_dir", zoo, "--name", "tiny", "-d", dl, "-o", tmp_path / "q")
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert "legacy conversion API" not in quiet.stdout
+    loud = run_tool("converter", "--models_dir", zoo, "--name", "tiny", "-d", dl, "-o", tmp_path / "v", "--verbose")
+    assert loud.returncode == 0, loud.stderr
+    assert "[ INFO ] MO command line tool is considered as the legacy conversion API" in loud.stdout
+
+
+def test_the_ovc_compatibility_table_is_current():
+    """docs/compatibility.md's table is what bench/ovc_table.py reads from openvino-dev's 248
+    descriptors today (the same convert_ovc.plan that a conversion runs first)."""
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(repo / "bench/ovc_table.py"), "--check",
+                             str(repo / "docs/compatibility.md")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    table = (repo / "docs/compatibility.md").read_text()
+    assert "| retinanet-tf | tf | yes |" in table
+    assert "| ssd_mobilenet_v1_coco | tf | no | `--transformations_config=" in table

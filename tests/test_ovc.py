@@ -17,8 +17,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import pytest
-import yaml
-from conftest import REPO, SCRIPTS, one_error_line, run_tool, write_model
+from conftest import SCRIPTS, one_error_line, run_tool, write_model
 from ovc_reference import (SIZE, TINY_MEAN, TINY_SCALE, ensure_mo_ir, mo_ir, retinanet_pb, retinanet_tf_outputs,
                            tiny_outputs, tiny_pb)
 
@@ -127,7 +126,7 @@ def tf_table(tf: dict[str, np.ndarray]) -> np.ndarray:
     return rows
 
 
-@pytest.mark.parametrize("precision,tol,need", [("FP32", 1e-3, 100), ("FP16", 2e-2, 90)])
+@pytest.mark.parametrize("precision,tol,need", [("FP32", 1e-3, 100), ("FP16", 2e-2, 98)])
 def test_ovc_ir_computes_what_tensorflow_computes(ovc_pipeline, precision, tol, need):
     tf = retinanet_tf_outputs()
     expected = tf_table(tf)
@@ -400,10 +399,15 @@ def test_a_worker_that_dies_is_one_line(ovc_pipeline, tmp_path):
         assert not (tmp_path / "ir/public" / name / "FP32").exists()
 
 
-def test_the_compatibility_table_is_current():
-    """docs/compatibility.md's table is what bench/ovc_table.py computes from the descriptors in
-    the repository's own zoo (the full 248-model table needs openvino-dev's copy of them)."""
-    doc = (REPO / "docs/compatibility.md").read_text()
-    assert "<!-- ovc-table:start -->" in doc and "<!-- ovc-table:end -->" in doc
-    zoo = yaml.safe_load((REPO / "models/public/retinanet-tf/model.yml").read_text())
-    assert "--transformations_config=$mo_ext_dir/front/tf/retinanet.json" in zoo["model_optimizer_args"]
+def test_no_usage_telemetry_from_a_conversion():
+    """Importing openvino starts ovc's usage telemetry (a sender thread that forks; with
+    TensorFlow being imported at the same time this deadlocked conversions here): the converter
+    turns it off before anything imports openvino."""
+    code = ("import sys, threading\nfrom pathlib import Path\n"
+            "from modelzoo.convert import ConvertOptions, Converter\n"
+            "Converter(ConvertOptions(Path('.'), Path('.'), Path('.'), frozenset({'FP32'}), backend='ovc'))\n"
+            "import openvino\nopenvino.convert_model\n"
+            "print(sys.modules.get('openvino_telemetry'), threading.active_count())")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(SCRIPTS.parent)})
+    assert result.stdout.split() == ["None", "1"], result.stderr

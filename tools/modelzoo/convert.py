@@ -206,6 +206,7 @@ class Converter:
     """Converts leaf models with one backend; `convert` raises a ModelzooError on failure."""
 
     def __init__(self, options: ConvertOptions, say: Say = print) -> None:
+        disable_telemetry()  # before openvino is imported (see convert_mo.disable_telemetry)
         self.options = options
         self.say = say
         self.backend = choose_backend(options.backend, options.mo)
@@ -292,8 +293,12 @@ class Converter:
                 for p in precisions:  # FP32 first: saving FP16 must not touch what FP32 saves
                     save_ir(ov_model, staging / p / f"{model.name}.xml", fp16=(p == "FP16"))
             for p in precisions:
-                if not (staging / p / f"{model.name}.xml").is_file():
+                xml = staging / p / f"{model.name}.xml"
+                if not xml.is_file():
                     raise ConversionError(f"{model.name}: the conversion wrote no {p}/{model.name}.xml")
+                problem = incomplete_ir(xml) if external else None  # in-process saves were checked
+                if problem:
+                    raise ConversionError(f"{model.name}: the Model Optimizer wrote an incomplete {p} IR: {problem}")
             with folder_lock(target):
                 fsio.swap_in([(staging / p, target / p) for p in precisions])
         for p in precisions:

@@ -28,7 +28,10 @@ INSTALL_HINT = "pip install 'modelzoo[mo]' (openvino-dev 2024.6)"
 
 
 def disable_telemetry() -> None:
-    """No usage telemetry from Model Optimizer code in this process (see notelemetry/)."""
+    """No usage telemetry from OpenVINO's converters in this process (see notelemetry/). Call it
+    before `import openvino`: importing it (2024.6 and later) starts ovc's telemetry, whose GA4
+    sender forks a process from a worker thread; with this process importing TensorFlow at the
+    same time, that fork deadlocked conversions here."""
     sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # import now raises ImportError
 
 

@@ -20,6 +20,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,19 +33,24 @@ from .resources import demo_picture_path, read_class_names
 from .verify import file_digest
 
 
-def _run(step: str, args: list[str], timings: dict[str, float]) -> list[str]:
-    """Run one step, showing its output as it comes; returns its stdout lines."""
+def _run(step: str, args: list[str], timings: dict[str, float], verbose: bool = True) -> list[str]:
+    """Run one step, showing its output as it comes; returns its stdout lines. Without
+    `verbose`, its stderr (TensorFlow's deprecation warnings, ...) is shown only if it fails."""
     print(f"\n=== {step}\n$ {' '.join(args)}", flush=True)
     started = time.monotonic()
     lines = []
-    with subprocess.Popen(args, stdout=subprocess.PIPE, text=True, bufsize=1) as proc:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            print(line, end="", flush=True)
-            lines.append(line.rstrip("\n"))
-    timings[step] = time.monotonic() - started
-    if proc.returncode != 0:
-        sys.exit(f"demo: step '{step}' failed with exit code {proc.returncode}")
+    with tempfile.TemporaryFile("w+") as errors:
+        with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=None if verbose else errors, text=True,
+                              bufsize=1) as proc:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                print(line, end="", flush=True)
+                lines.append(line.rstrip("\n"))
+        timings[step] = time.monotonic() - started
+        if proc.returncode != 0:
+            errors.seek(0)
+            sys.stderr.write(errors.read())
+            sys.exit(f"demo: step '{step}' failed with exit code {proc.returncode}")
     return lines
 
 
@@ -108,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     built = out / "built" / PB_NAME
     _run("build the reference graph", [py, "-m", "modelzoo.cli.reproduce", "retinanet-tf", "--random-weights",
                                         "--seed", str(args.seed), "--input-size", str(args.input_size),
-                                        "-o", str(built)], timings)
+                                        "-o", str(built)], timings, args.verbose)
     size, sha = file_digest(built)
     zoo = out / "zoo"
     write_reference_zoo(built, zoo, args.input_size)
@@ -129,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     converted = _run("convert to FP32 + FP16 IR",
                      [py, "-m", "modelzoo.cli.converter", "--models_dir", str(zoo), "--name", "retinanet-tf", "-d",
                       str(out / "models"), "-o", str(out / "ir"), "--backend", args.backend,
-                      *(["--verbose"] if args.verbose else [])], timings)
+                      *(["--verbose"] if args.verbose else [])], timings, args.verbose)
     backend = next((x.removeprefix("Backend: ") for x in converted if x.startswith("Backend: ")), "?")
 
     from PIL import Image

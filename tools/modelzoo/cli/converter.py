@@ -66,6 +66,9 @@ def _convert_leafs(options, leaf_models) -> list[str]:
 
 def _worker(options, group, conn) -> None:
     """A worker process: convert one model (with its stages), send back the names that failed."""
+    from ..convert_mo import disable_telemetry
+
+    disable_telemetry()
     conn.send(_convert_leafs(options, group))
     conn.close()
 
@@ -116,6 +119,11 @@ def _convert_in_workers(options, groups: list, jobs: int) -> list[str]:
 
 
 def _main(argv: Sequence[str]) -> int:
+    from ..convert_mo import disable_telemetry
+
+    # Before anything imports openvino: importing it starts ovc's usage telemetry, whose sender
+    # forks from a thread; a fork while this process imports TensorFlow deadlocks it.
+    disable_telemetry()
     parser = build_parser()
     selected = parse_and_select(parser, argv)
     if selected is None:
