@@ -450,3 +450,13 @@ def test_s3_without_boto3_is_one_line_naming_the_extra(zoo, server, tmp_path):
                                 capture_output=True, text=True, timeout=60)
         assert result.returncode == 2, result.stderr
         assert one_error_line(result).endswith("error: s3:// needs boto3: pip install 'modelzoo[s3]'")
+
+
+def test_a_big_file_over_several_connections(zoo, server, tmp_path):
+    data = os.urandom(40 << 20)
+    make_zoo(zoo, server, {"big": {"big.bin": data}})
+    result = sync(zoo, tmp_path / "mirror", "--all", "--connections", "4")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mirror/public/big/big.bin").read_bytes() == data
+    ranges = [r.headers.get("Range") for r in server.requests if r.path == "/big/big.bin"]
+    assert len([r for r in ranges if r]) >= 2, ranges  # pieces were asked for with Range

@@ -394,6 +394,7 @@ class MirrorOptions:
     num_attempts: int = 1
     timeout: float = 60.0
     upstream: list[str] = field(default_factory=list)  # --mirror URLs read before the sources
+    connections: int = 1  # a big file over up to N connections (the downloader's segments.py)
 
 
 @dataclass
@@ -417,6 +418,7 @@ class Mirror:
         self.cancel = threading.Event()
         self.cache = Cache(options.cache_dir) if options.cache_dir else None
         self._session = None
+        self._budget = None
         self._lock = threading.Lock()
         self.upstream_requests = 0
         self._fatal: ModelzooError | None = None
@@ -474,11 +476,14 @@ class Mirror:
 
     def _session_for_fetch(self):
         from .fetch import make_session
+        from .segments import ConnectionBudget
 
         with self._lock:
             if self._session is None:
-                self._session = make_session(self.options.num_attempts, pool_size=max(10, self.options.jobs))
-            return self._session
+                # as the downloader: the jobs and the pieces of big files share max(jobs, N) connections
+                self._budget = ConnectionBudget(max(self.options.jobs, self.options.connections))
+                self._session = make_session(self.options.num_attempts, pool_size=max(10, self._budget.total))
+            return self._session, self._budget
 
     def close(self) -> None:
         if self._session is not None:
@@ -491,8 +496,9 @@ class Mirror:
         from .download import source_urls
         from .fetch import Fetcher
 
-        fetcher = Fetcher(self._session_for_fetch(), timeout=self.options.timeout,
-                          num_attempts=self.options.num_attempts, cancel=self.cancel)
+        session, budget = self._session_for_fetch()
+        fetcher = Fetcher(session, timeout=self.options.timeout, num_attempts=self.options.num_attempts,
+                          cancel=self.cancel, connections=self.options.connections, budget=budget)
         with self._lock:
             self.upstream_requests += 1
         with self._fetching:

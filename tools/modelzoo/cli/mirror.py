@@ -26,6 +26,9 @@ def _common(p: argparse.ArgumentParser, verb: str) -> None:
     p.add_argument("-j", "--jobs", type=positive_int, metavar="N", default=8, help="up to N downloads (and N uploads to S3) at once (default 8)")
     p.add_argument("--num_attempts", type=positive_int, metavar="N", default=3,
                    help="try each download up to N times (default 3)")
+    p.add_argument("--connections", type=positive_int, metavar="N", default=8,
+                   help="fetch a file of 16 MB or more over up to N connections when the server allows "
+                        "(default 8; 1: one connection a file), as the downloader does")
     p.add_argument("--timeout", type=positive_float, metavar="SECONDS", default=60.0,
                    help="connect and read timeout for sources (default 60)")
     p.add_argument("--mirror", action="append", default=[], metavar="URL",
@@ -74,7 +77,8 @@ def _terminate(signum, frame):  # SIGTERM cleans up like Ctrl-C
 
 def _options(args: argparse.Namespace) -> MirrorOptions:
     return MirrorOptions(cache_dir=args.cache_dir.absolute() if args.cache_dir else None, jobs=args.jobs,
-                         num_attempts=args.num_attempts, timeout=args.timeout, upstream=args.mirror)
+                         num_attempts=args.num_attempts, timeout=args.timeout, upstream=args.mirror,
+                         connections=args.connections)
 
 
 def _check_upstream(parser: argparse.ArgumentParser, urls: list[str]) -> None:
