@@ -9,6 +9,7 @@ be resumed.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import signal
 import threading
@@ -58,54 +59,85 @@ def source_urls(model: Model, file: ModelFile, mirrors: list[str]) -> list[str]:
     return urls
 
 
-def run_pool(items: list, jobs: int, work: Callable[[object], bool], cancel: threading.Event,
-             on_cancel: Callable[[], str]) -> list:
-    """Run ``work`` on each item in up to ``jobs`` threads; returns the items whose work returned
-    False, in input order. Ctrl-C sets ``cancel``, gives the workers CANCEL_GRACE seconds to
-    stop, calls ``on_cancel`` (which cleans up and says how) and raises Interrupted; a second
-    Ctrl-C or a SIGTERM during that cleanup does not cut it short."""
-    pending: queue.Queue = queue.Queue()
-    for item in items:
-        pending.put(item)
-    failed: list = []
-    lock = threading.Lock()
+class Pool:
+    """Runs ``work`` on each item in worker threads; ``run`` returns the items whose work
+    returned False, in input order.
 
-    def worker(done: threading.Event) -> None:
+    It starts as many workers as there are CPUs (at most ``jobs``) and another one, up to
+    ``jobs``, each time a worker is about to wait on the network (``grow``): a warm run is
+    CPU-bound, where more threads than cores only fight over the GIL (8 threads took 0.14 s
+    for 200 cached files, 2 threads 0.03 s), while downloads overlap as ``-j`` asks.
+
+    Ctrl-C sets ``cancel``, gives the workers CANCEL_GRACE seconds to stop, calls
+    ``on_cancel`` (which cleans up and says how) and raises Interrupted; a second Ctrl-C or a
+    SIGTERM during that cleanup does not cut it short.
+    """
+
+    def __init__(self, jobs: int, cancel: threading.Event) -> None:
+        self.jobs = jobs
+        self.cancel = cancel
+        self._lock = threading.Lock()
+        self._pending: queue.Queue = queue.Queue()
+        self._dones: list[threading.Event] = []
+        self._failed: list = []
+        self._work: Callable[[object], bool] = lambda item: True
+
+    def grow(self) -> None:
+        """A worker is about to wait on the network: let another one use the CPU meanwhile."""
+        with self._lock:
+            if len(self._dones) < self.jobs and not self._pending.empty():
+                self._start()
+
+    def _start(self) -> None:
+        # Each worker says when it is done through an Event: an interrupted Thread.join (Python
+        # 3.11) marks a running thread as finished, which would cut the grace period short.
+        done = threading.Event()
+        self._dones.append(done)
+        threading.Thread(target=self._worker, args=(done,), daemon=True, name=f"job-{len(self._dones)}").start()
+
+    def _worker(self, done: threading.Event) -> None:
         try:
-            while not cancel.is_set():
+            while not self.cancel.is_set():
                 try:
-                    item = pending.get_nowait()
+                    item = self._pending.get_nowait()
                 except queue.Empty:
                     return
                 try:
-                    ok = work(item)
+                    ok = self._work(item)
                 except Interrupted:
                     return
                 if not ok:
-                    with lock:
-                        failed.append(item)
+                    with self._lock:
+                        self._failed.append(item)
         finally:
             done.set()
 
-    # Each worker says when it is done through an Event: an interrupted Thread.join (Python
-    # 3.11) marks a running thread as finished, which would cut the grace period short.
-    dones = [threading.Event() for _ in range(max(1, min(jobs, len(items))))]
-    for i, done in enumerate(dones):
-        threading.Thread(target=worker, args=(done,), daemon=True, name=f"job-{i}").start()
-    try:
-        for done in dones:
-            while not done.wait(0.1):
-                pass
-    except KeyboardInterrupt:
-        cancel.set()
-        with _signals_ignored():
-            deadline = time.monotonic() + CANCEL_GRACE
-            for done in dones:
-                done.wait(max(0.0, deadline - time.monotonic()))
-            message = on_cancel()
-        raise Interrupted(message) from None
-    order = {id(item): i for i, item in enumerate(items)}
-    return sorted(failed, key=lambda item: order[id(item)])
+    def run(self, items: list, work: Callable[[object], bool], on_cancel: Callable[[], str]) -> list:
+        self._work = work
+        for item in items:
+            self._pending.put(item)
+        with self._lock:
+            for _ in range(max(1, min(self.jobs, len(items), os.cpu_count() or 1))):
+                self._start()
+        try:
+            while True:
+                with self._lock:
+                    waiting = [d for d in self._dones if not d.is_set()]
+                if not waiting:
+                    break
+                waiting[0].wait(0.1)
+        except KeyboardInterrupt:
+            self.cancel.set()
+            with _signals_ignored():
+                deadline = time.monotonic() + CANCEL_GRACE
+                with self._lock:
+                    dones = list(self._dones)
+                for done in dones:
+                    done.wait(max(0.0, deadline - time.monotonic()))
+                message = on_cancel()
+            raise Interrupted(message) from None
+        order = {id(item): i for i, item in enumerate(items)}
+        return sorted(self._failed, key=lambda item: order[id(item)])
 
 
 @contextlib.contextmanager
@@ -147,6 +179,7 @@ class Downloader:
                              "fetching the rest beside the targets")
         self._session: "requests.Session | None" = None
         self._jobs = 1
+        self._pool: Pool | None = None
         self._lock = threading.Lock()
 
     def run(self, models: list[Model], jobs: int = 1) -> list[str]:
@@ -160,7 +193,8 @@ class Downloader:
             return f"interrupted; temporary files removed{kept}"
 
         try:
-            failed = run_pool(models, jobs, self.download_model, self.cancel, on_cancel)
+            self._pool = Pool(jobs, self.cancel)
+            failed = self._pool.run(models, self.download_model, on_cancel)
         finally:
             if self._session is not None:
                 self._session.close()
@@ -223,8 +257,9 @@ class Downloader:
         label = f"{model.subdirectory.as_posix()}/{file.name.as_posix()}"
         progress = self.reporter.file(model.name, file.name.as_posix(), file.size, label)
         try:
-            fsio.check_inside(dest, out_dir)
-            fsio.makedirs(dest.parent)
+            if len(file.name.parts) > 1:  # a file in a subfolder: none of them may be a link out
+                fsio.check_inside(dest, out_dir)
+                fsio.makedirs(dest.parent)
             if dest.is_file() and ((self.cache is not None and self.cache.holds(dest, file.sha384, file.size))
                                    or file_matches(dest, file.size, file.sha384)):
                 progress.finish(True, "present")
@@ -245,7 +280,7 @@ class Downloader:
             self._fetch(urls, tmp, file, label, progress)
             return "downloaded"
         sha = file.sha384
-        if cache.trusted(sha, file.size) and cache.export(sha, file.size, tmp):
+        if cache.trusted(sha, file.size) and cache.export(sha, file.size, tmp, trusted=True):
             return "cached"  # the warm path: no lock, no read, no copy where a link will do
         def waiting() -> None:
             self.reporter.say(f"   waiting  {label}: another process is fetching it into the cache")
@@ -283,6 +318,8 @@ class Downloader:
     def _fetch(self, urls: list[str], partial: Path, file: ModelFile, label: str, progress: FileProgress) -> None:
         from .fetch import Fetcher
 
+        if self._pool is not None:
+            self._pool.grow()
         session, budget = self._session_for_fetch()
         fetcher = Fetcher(session, timeout=self.options.timeout, num_attempts=self.options.num_attempts,
                           cancel=self.cancel, progress=progress.update, connections=self.options.connections,
