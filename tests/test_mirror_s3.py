@@ -240,7 +240,7 @@ def test_a_failed_multipart_upload_is_aborted(zoo, server, weed, bucket, tmp_pat
     result = sync(zoo, f"s3://{bucket}/b", "--all", "--cache_dir", cache, env=weed.env())
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("modelzoo-mirror: warning: public/big/big.bin: cache entry was corrupt")
-    assert server.count("big/big.bin") == requests + 1
+    assert server.count("big/big.bin") > requests  # fetched again (in pieces: several requests)
     client = weed.client()
     assert client.get_object(Bucket=bucket, Key="b/public/big/big.bin")["Body"].read() == data
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -609,8 +609,8 @@ class Syncer(Mirror):
     def _report(self, o: Outcome, t0: float) -> Outcome:
         w = o.wanted
         if o.error is not None:
-            if not isinstance(o.error, (Interrupted, *FATAL)):
-                self.reporter.failure(w.top, o.error)
+            if not isinstance(o.error, (Interrupted, *FATAL)) and not self.cancel.is_set():
+                self.reporter.failure(w.top, o.error)  # (once cancelled, failures are its echoes)
         else:
             self.reporter.say(progress_line(o.how, w.rel, w.size, time.monotonic() - t0))
         self.reporter.emit("mirror_file_end", model=w.leaf.name, path=w.rel, size=w.size,
