@@ -173,9 +173,23 @@ def save_ir(ov_model: Any, xml: Path, fp16: bool) -> None:
         free = shutil.disk_usage(xml.parent).free
     except OSError:
         free = -1
-    if 0 <= free < (1 << 20) or "No space" in problem:
-        raise DiskFullError(f"no space left on device while saving {xml} ({free} bytes free)")
+    # OpenVINO's message does not say why ("basic_ios::clear: iostream error"), and may have
+    # removed what it wrote: compare what the weights need with what is free.
+    need = weights_size(ov_model, fp16)
+    if 0 <= free < need + (1 << 20) or "No space" in problem:
+        raise DiskFullError(f"no space left on device while saving {xml} (the weights need {need} bytes, "
+                            f"{free} are free)")
     raise ConversionError(f"saving {xml} failed: {problem}")
+
+
+def weights_size(ov_model: Any, fp16: bool) -> int:
+    """About what an IR's .bin takes: the constants' bytes (f32 ones halved for FP16)."""
+    total = 0
+    for op in ov_model.get_ops():
+        if op.get_type_name() == "Constant":
+            size = op.get_byte_size()
+            total += size // 2 if fp16 and op.get_output_element_type(0).get_type_name() == "f32" else size
+    return total
 
 
 def incomplete_ir(xml: Path) -> str | None:
