@@ -8,8 +8,8 @@ and region: the standard AWS variables and files (boto3's own lookup).
 
 Every object carries its SHA-384 in its user metadata (`x-amz-meta-sha384`). Bytes are hashed
 on their way out; a single PUT is sent only after the hash matched, and a multipart upload (for
-files over PART_SIZE, so memory stays bounded at one part per worker) is completed only after
-it matched, and aborted on any failure or on Ctrl-C, so no half-written object and no orphaned
+files over PART_SIZE, with at most BIG_BODIES parts in memory at once, so memory stays bounded
+whatever -j is) is completed only after it matched, and aborted on any failure or on Ctrl-C, so no half-written object and no orphaned
 multipart upload is left behind.
 """
 
@@ -41,6 +41,10 @@ except ImportError as exc:  # pragma: no cover - the [s3] extra is not installed
     raise MissingExtraError("s3:// needs boto3: pip install 'modelzoo[s3]'") from exc
 
 PART_SIZE = 8 << 20  # multipart part size, and the largest file sent in one PUT
+# Bodies over 1 MiB in memory at once, whatever -j is: botocore holds about two more copies of a
+# body while it is sent, so this bounds an upload's memory at about 4 x 3 x 8 MiB.
+BIG_BODIES = 4
+BIG_BODY = 1 << 20
 # The store refuses us as we are: no other file, attempt or source could do better.
 ACCESS_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
                           "InvalidToken", "ExpiredToken", "TokenRefreshRequired", "NoSuchBucket",
@@ -101,6 +105,7 @@ class S3Store:
         self.client = client or make_client(endpoint, pool, num_attempts, timeout)
         self._uploads: dict[str, str] = {}  # key -> UploadId of multipart uploads in flight
         self._lock = threading.Lock()
+        self._big_bodies = threading.BoundedSemaphore(BIG_BODIES)
         self._staging: Path | None = None
         self._staging_cm: contextlib.AbstractContextManager[Path] | None = None
 
@@ -199,14 +204,15 @@ class S3Store:
             raise fsio.fs_error(path, exc, "read") from exc
         with src:
             if size <= PART_SIZE:
-                data = src.read(size + 1)
-                verifier.update(data)
-                verifier.check(rel)  # before anything is sent
-                try:
-                    answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=data,
-                                                    Metadata={"sha384": sha384})
-                except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-                    raise self._fail(exc, f"write {rel}") from exc
+                with self._body_slot(size):
+                    data = src.read(size + 1)
+                    verifier.update(data)
+                    verifier.check(rel)  # before anything is sent
+                    try:
+                        answer = self.client.put_object(Bucket=self.bucket, Key=key, Body=data,
+                                                        Metadata={"sha384": sha384})
+                    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+                        raise self._fail(exc, f"write {rel}") from exc
                 return Present(size, answer["ETag"])
             return self._multipart(rel, key, src, size, sha384, verifier, cancel)
 
@@ -221,14 +227,19 @@ class S3Store:
             self._uploads[key] = upload_id
         try:
             parts = []
-            while data := src.read(PART_SIZE):
-                if cancel.is_set():
-                    raise Interrupted("interrupted")
-                verifier.update(data)
-                if verifier.too_long:
-                    break
-                answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
-                                                 PartNumber=len(parts) + 1, Body=data)
+            while True:
+                with self._body_slot(PART_SIZE):
+                    data = src.read(PART_SIZE)
+                    if not data:
+                        break
+                    if cancel.is_set():
+                        raise Interrupted("interrupted")
+                    verifier.update(data)
+                    if verifier.too_long:
+                        break
+                    answer = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                                     PartNumber=len(parts) + 1, Body=data)
+                    del data
                 parts.append({"PartNumber": len(parts) + 1, "ETag": answer["ETag"]})
             verifier.check(rel)  # the object appears only if every byte sent was the right one
             answer = self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id,
@@ -243,6 +254,10 @@ class S3Store:
         finally:
             with self._lock:
                 self._uploads.pop(key, None)
+
+    def _body_slot(self, size: int) -> contextlib.AbstractContextManager[object]:
+        """Hold one of BIG_BODIES slots while a body over BIG_BODY bytes is in memory."""
+        return self._big_bodies if size > BIG_BODY else contextlib.nullcontext()
 
     def _abort(self, key: str, upload_id: str) -> None:
         try:

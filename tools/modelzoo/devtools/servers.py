@@ -262,7 +262,10 @@ class SeaweedS3(_Server):
             [weed, "server", f"-dir={d / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
              f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
              "-s3", f"-s3.port={self.s3_port}", f"-s3.config={d / 's3.json'}", "-volume.max=0",
-             "-master.volumeSizeLimitMB=256"],
+             "-master.volumeSizeLimitMB=256",
+             # its Iceberg and Lance servers have fixed ports (two stores at once would clash), and
+             # it would report statistics to a URL on the internet: all off
+             "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false"],
             stdin=subprocess.DEVNULL, stdout=open(d / "weed.log", "wb"), stderr=subprocess.STDOUT,
             start_new_session=True)
         client = self.client()
