@@ -375,6 +375,38 @@ def make_plan(wanted: list[Wanted], manifest: dict[str, Any] | None, listing: di
     return Plan(decisions, doomed)
 
 
+def check_proxies(wanted: list[Wanted], upstream: list[str], timeout: float) -> None:
+    """A proxy that is down would fail every file with the same error, one line a model: say it
+    once, before starting. Looks at the first URL each file would try (HTTP_PROXY, HTTPS_PROXY
+    and NO_PROXY as requests reads them) and connects to each proxy once."""
+    import socket
+    from urllib.parse import urlparse
+
+    import requests.utils
+
+    from .download import source_urls
+
+    checked: set[str] = set()
+    hosts: set[tuple[str, str]] = set()
+    for w in wanted:
+        url = source_urls(w.leaf, w.file, upstream)[0]
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or (parsed.scheme, parsed.netloc) in hosts:
+            continue
+        hosts.add((parsed.scheme, parsed.netloc))
+        proxy = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+        if not proxy or proxy in checked:
+            continue
+        checked.add(proxy)
+        p = urlparse(proxy if "://" in proxy else "http://" + proxy)
+        try:
+            with socket.create_connection((p.hostname or "", p.port or 80), timeout=min(timeout, 10)):
+                pass
+        except OSError as exc:
+            raise MirrorError(f"proxy {proxy} (for {parsed.scheme}://{parsed.netloc}) does not answer: "
+                              f"{exc.strerror or exc}") from exc
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

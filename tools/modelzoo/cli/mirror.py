@@ -10,8 +10,8 @@ from typing import Sequence
 
 from ..events import Reporter, human_size
 from ..mirror import (
-    CHECK, FETCH, MANIFEST, OK, REPAIRED, STATUSES, UNKNOWN, Auditor, MirrorOptions, Syncer, make_plan, open_store,
-    wanted_files,
+    CHECK, FETCH, MANIFEST, OK, REPAIRED, STATUSES, UNKNOWN, Auditor, MirrorOptions, Syncer, check_proxies,
+    make_plan, open_store, wanted_files,
 )
 from .common import add_selection_args, error_line, parse_precisions, positive_float, positive_int, run, select_models
 
@@ -111,6 +111,7 @@ def _sync(args, parser, reporter, store, wanted, failed_to_load, catalog) -> int
                      f"{len(wanted) - len(fetch) - len(check)} present, {len(plan.delete)} to delete; "
                      "nothing changed (dry run)")
         return _summary(failed_to_load)
+    check_proxies(fetch, args.mirror, args.timeout)
     signal.signal(signal.SIGTERM, _terminate)
     syncer = Syncer(store, _options(args), reporter)
     try:
