@@ -462,3 +462,18 @@ def test_a_big_file_over_several_connections(zoo, server, tmp_path):
     assert (tmp_path / "mirror/public/big/big.bin").read_bytes() == data
     ranges = [r.headers.get("Range") for r in server.requests if r.path == "/big/big.bin"]
     assert len([r for r in ranges if r]) >= 2, ranges  # pieces were asked for with Range
+
+
+def test_sync_json_events(zoo, server, tmp_path):
+    make_zoo(zoo, server, {"alpha": MODELS["alpha"]})
+    result = sync(zoo, tmp_path / "mirror", "--all", "--progress_format", "json")
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    size = len(MODELS["alpha"]["alpha.pb"])
+    assert events[:2] == [
+        {"$type": "mirror_file_begin", "model": "alpha", "path": "public/alpha/alpha.pb", "size": size},
+        {"$type": "mirror_file_end", "model": "alpha", "path": "public/alpha/alpha.pb", "size": size,
+         "successful": True, "how": "fetched"}]
+    assert events[2] == {"$type": "mirror_sync_end", "fetched": 1, "fetched_bytes": size, "adopted": 0, "present": 0,
+                         "deleted": 0, "failed": [], "manifest_written": True, "upstream_requests": 1}
+    assert len(events) == 3
