@@ -49,6 +49,13 @@ for name, config in (("default", {}), ("f32", {"INFERENCE_PRECISION_HINT": "f32"
     res = request.get_output_tensor(0).data[0, 0]
     out[name] = {"compile": compile_s, "infer": statistics.median(times),
                  "detections": int(((res[:, 0] >= 0) & (res[:, 2] > 0.05)).sum())}
+core = ov.Core()  # where the time goes: per operation type, one profiled inference (default hint)
+request = core.compile_model(xml, "CPU", {"PERF_COUNT": True}).create_infer_request()
+request.infer({0: image})
+by_type = {}
+for p in request.profiling_info:
+    by_type[p.node_type] = by_type.get(p.node_type, 0.0) + p.real_time.total_seconds()
+out["profile"] = dict(sorted(by_type.items(), key=lambda kv: -kv[1])[:4])
 print(json.dumps(out))
 """
 
@@ -129,7 +136,8 @@ def main() -> int:
         d, f = r["default"], r["f32"]
         rows.append((label, f"compile {d['compile']:.2f} s, infer {d['infer'] * 1000:.0f} ms (default hint); "
                             f"f32: compile {f['compile']:.2f} s, infer {f['infer'] * 1000:.0f} ms; "
-                            f"{f['detections']} detections"))
+                            f"{f['detections']} detections; profile: "
+                            + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in r["profile"].items())))
     report(f"Compile and inference on the bundled picture ({args.input_size}x{args.input_size}, CPU, "
            "median of 3 after a first run)", rows)
     for r in results.values():
