@@ -54,6 +54,10 @@ FORMAT = "modelzoo-mirror/1"
 LOCK = ".modelzoo-mirror.lock"
 GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&confirm=t&id="
 CANCEL_GRACE = 1.0  # seconds the workers get to notice Ctrl-C before we clean up without them
+# Big files are bound by bandwidth, not latency, and each one being fetched holds up to 16 MiB of
+# chunks waiting to be hashed: at most this many are fetched at once, whatever -j is.
+BIG_FILE = 16 << 20
+BIG_FETCHES = 4
 
 
 # ----------------------------------------------------------------------------- what is wanted
@@ -458,6 +462,7 @@ class Mirror:
         # upload while another one fetches, so the two overlap (a folder's "upload" is a rename).
         self._uploads_apart = store.remote
         self._fetching = threading.BoundedSemaphore(options.jobs)
+        self._big_fetches = threading.BoundedSemaphore(min(options.jobs, BIG_FETCHES))
         self._publishing = threading.BoundedSemaphore(options.jobs)
 
     # -- pool
@@ -533,7 +538,8 @@ class Mirror:
                           cancel=self.cancel, connections=self.options.connections, budget=budget)
         with self._lock:
             self.upstream_requests += 1
-        with self._fetching:
+        big = self._big_fetches if w.size >= BIG_FILE else contextlib.nullcontext()
+        with big, self._fetching:
             fetcher.fetch(source_urls(w.leaf, w.file, self.options.upstream), partial, w.size, w.sha384, w.rel)
 
     def _publish(self, w: Wanted, path: Path) -> Present:

@@ -42,8 +42,8 @@ except ImportError as exc:  # pragma: no cover - the [s3] extra is not installed
 
 PART_SIZE = 8 << 20  # multipart part size, and the largest file sent in one PUT
 # Bodies over 1 MiB in memory at once, whatever -j is: botocore holds about two more copies of a
-# body while it is sent, so this bounds an upload's memory at about 4 x 3 x 8 MiB.
-BIG_BODIES = 4
+# body while it is sent, so uploads hold at most about 3 x 3 x 8 MiB.
+BIG_BODIES = 3
 BIG_BODY = 1 << 20
 # The store refuses us as we are: no other file, attempt or source could do better.
 ACCESS_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
