@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 import pytest
-from conftest import SCRIPTS, one_error_line, run_tool, write_model
+from conftest import SCRIPTS, run_tool, write_model
 from ovc_reference import (SIZE, TINY_MEAN, TINY_SCALE, ensure_mo_ir, mo_ir, retinanet_pb, retinanet_tf_outputs,
                            tiny_outputs, tiny_pb)
 
@@ -62,9 +62,10 @@ def interface(model) -> list:
     ports = []
     for kind, group in (("in", model.inputs), ("out", model.outputs)):
         for port in group:
-            layout = str(port.get_node().get_layout()) if kind == "in" else ""
+            node = port.get_node() if kind == "in" else port.get_node().input_value(0).get_node()
+            layout = str(node.get_layout()) if kind == "in" else ""
             ports.append((kind, sorted(port.get_names()), str(port.get_partial_shape()),
-                          port.get_element_type().get_type_name(), layout))
+                          port.get_element_type().get_type_name(), layout, node.get_friendly_name()))
     return ports
 
 

@@ -87,7 +87,7 @@ def _quiet_tensorflow() -> None:
     old = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     try:
-        import tensorflow  # noqa: F401
+        import tensorflow  # noqa: F401  (imported for its side effect: initialised at level 3)
     except ImportError:
         pass
     finally:

@@ -382,6 +382,9 @@ def _add_plain_names(model) -> None:
         plain = {n[:-2] for n in names if n.endswith(":0")}
         if plain - names:
             port.get_tensor().add_names(plain | names)
+    for parameter in model.get_parameters():  # the node too: `input_1`, as mo names it
+        if parameter.get_friendly_name().endswith(":0"):
+            parameter.set_friendly_name(parameter.get_friendly_name()[:-2])
 
 
 def _find_input(model, name: str | None, p: OvcPlan, arg: str) -> int:
@@ -482,15 +485,14 @@ def _preprocess(ov, p: OvcPlan, model):
 # retinanet.json: the DetectionOutput interface on top of the graph's own post-processing
 
 
-def retinanet_output_stage(model, p: OvcPlan):
+def retinanet_output_stage(model: Any, p: OvcPlan) -> Any:
     """Turn the graph's boxes [B,300,4] (pixels), scores [B,300] and labels [B,300] (-1 padded)
-    into mo's one DetectionOutput-like output [1,1,B*300,7]: rows [image_id, label, conf, x_min,
+    into mo's one DetectionOutput-like output [1,1,300,7] (batch 1): rows [image_id, label, conf, x_min,
     y_min, x_max, y_max] with coordinates divided by the input's width and height, the row after
     an image's last detection has image_id -1 and the rest are zeros (as the CPU plugin's
     DetectionOutput writes them). Same tensor names as the mo IR."""
     import numpy as np
 
-    ov = _openvino()
     ops = _opset()
     if len(model.inputs) != 1:
         raise UnsupportedArgumentError(p.model, "--transformations_config", "expects one image input")
