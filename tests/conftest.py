@@ -23,11 +23,22 @@ def sha384(data: bytes) -> str:
 
 
 def run_tool(tool: str, *args: str | Path, timeout: float = 300, env: dict | None = None,
-             cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run tools/downloader/<tool>.py as a user would, from the checkout."""
+             cwd: Path | None = None, max_file_size: int | None = None) -> subprocess.CompletedProcess:
+    """Run tools/downloader/<tool>.py as a user would, from the checkout. With max_file_size,
+    the kernel refuses (EFBIG) any write that would make a file longer: proof that a tool never
+    writes more than that, whatever it does with the bytes afterwards."""
+    limit = None
+    if max_file_size is not None:
+        def limit() -> None:
+            import resource
+            import signal
+
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error from write(), not a kill
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_size, max_file_size))
     return subprocess.run([sys.executable, str(SCRIPTS / f"{tool}.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd, preexec_fn=limit,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
+                          stdin=subprocess.DEVNULL)
 
 
 def one_error_line(result: subprocess.CompletedProcess) -> str:

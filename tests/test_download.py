@@ -117,8 +117,10 @@ def test_longer_file_is_cut_off_and_rejected(server, zoo, one_file, tmpfs):
 
 
 def _assert_cut_off(zoo, out: Path, model: str, size: int) -> None:
-    """Downloading `model` onto a 5 MB disk fails on its size (never on the disk), leaving nothing."""
-    result = download(zoo, out, "--name", model)
+    """Downloading `model` fails on its size, leaving nothing: the kernel refuses any write that
+    would make a file longer than `size` (RLIMIT_FSIZE), so a single byte written beyond it
+    would fail the run with 'File too large' instead."""
+    result = download(zoo, out, "--name", model, max_file_size=size)
     assert result.returncode == 1
     assert f"size mismatch: expected {size} bytes, got more than {size}" in error_lines(result)[0]
     assert list((out / "public" / model).iterdir()) == [] and leftovers(out) == []
@@ -388,9 +390,11 @@ def test_parallel_jobs_and_summary(server, zoo, tmp_path):
         server.add(f"/p{i}.bin", payloads[i])
         url = server.url(f"/p{i}.bin") if i != 4 else server.url("/nope.bin")
         write_model(zoo, f"par{i}", [{"name": f"p{i}.bin", "data": payloads[i], "url": url}])
+    server.fault("/p0.bin", Fault(chunk_size=20_000, chunk_delay=0.1))  # slow enough for the others to overlap
     out = tmp_path / "out"
     result = download(zoo, out, "--all", "-j", "3")
     assert result.returncode == 1
+    assert server.max_active >= 2  # the jobs ran at once
     lines = error_lines(result)
     assert lines[-1] == "modelzoo-downloader: failed: par4"
     for i in range(6):
@@ -695,7 +699,7 @@ def test_gzip_body_that_is_not_gzip_is_bounded(server, zoo, tmp_path, tmpfs):
     server.add("/g.bin", data, Fault(body=os.urandom(40 * MB), content_encoding="gzip"))
     write_model(zoo, "g", [{"name": "g.bin", "data": data, "url": server.url("/g.bin")}])
     out = tmpfs("5m")
-    result = download(zoo, out, "--name", "g")
+    result = download(zoo, out, "--name", "g", max_file_size=1000)  # no file may grow past 1,000 bytes
     assert result.returncode == 1
     first, _ = error_lines(result)
     assert "size mismatch: expected 1000 bytes, got more than 1000" in first, first
@@ -745,7 +749,8 @@ def test_a_prefix_from_a_mirror_is_not_continued_from_the_source(server, zoo, on
         [("/mirror/public/m/m.bin", None), ("/m.bin", None)]
 
 
-def test_206_with_a_wrong_content_range_restarts_from_zero(server, zoo, one_file):
+@pytest.mark.parametrize("wrong", ["start", "total"])
+def test_206_with_a_wrong_content_range_restarts_from_zero(server, zoo, one_file, wrong):
     data, out, target = one_file
     # the resumed request gets a 206 that starts elsewhere than asked: not to be glued on
     server.fault("/m.bin", Fault(times=1, drop_after=MB, stall_seconds=0.3, reset=True))
@@ -754,7 +759,9 @@ def test_206_with_a_wrong_content_range_restarts_from_zero(server, zoo, one_file
     def record(method, path, headers, target_):
         fault = original(method, path, headers, target_)
         if fault is None and headers.get("Range"):
-            return Fault(content_range=f"bytes 5-{len(data) - 1}/{len(data)}")
+            a = int(headers["Range"].removeprefix("bytes=").rstrip("-"))
+            return Fault(content_range=f"bytes 5-{len(data) - 1}/{len(data)}" if wrong == "start"
+                         else f"bytes {a}-{len(data) - 1}/{len(data) + 1}")
         return fault
 
     server._record = record
@@ -964,7 +971,7 @@ def test_a_read_only_cache_without_the_file_downloads_beside_the_target(server, 
     assert result.returncode == 0, result.stderr
     assert error_lines(result) == [f"modelzoo-downloader: warning: cache folder {mnt} cannot be written: using "
                                    "what it holds, fetching the rest beside the targets"]
-    assert target.read_bytes() == data and list(mnt.iterdir()) == [] and leftovers(out) == []
+    assert target.read_bytes() == data and leftovers(out) == []
 
 
 def test_lock_file_that_cannot_be_created_is_one_line(server, zoo, one_file, tmp_path, tmpfs):
@@ -1054,6 +1061,7 @@ def test_a_server_ignoring_range_gets_one_connection_from_zero(server, zoo, big_
     ranges = _ranges(server)
     assert ranges[0] is not None and ranges[0][0] == 0 and ranges[-1] is None  # a piece asked; all taken at once
     assert len(ranges) == 2
+    _assert_fell_back_from_zero(server)
 
 
 def test_an_inconsistent_content_range_falls_back_to_one_connection_from_zero(server, zoo, big_file):
@@ -1072,7 +1080,53 @@ def test_an_inconsistent_content_range_falls_back_to_one_connection_from_zero(se
     result = download(zoo, out, "--name", "big", "--connections", "4")
     assert result.returncode == 0, result.stderr
     assert target.read_bytes() == data
-    assert _ranges(server)[-1] is None  # the last request: the whole file, one connection
+    _assert_fell_back_from_zero(server)
+
+
+def _assert_fell_back_from_zero(server) -> None:
+    """After the pieces, one request for the whole file: no Range, not a resume of the prefix."""
+    ranges = _ranges(server)
+    assert ranges[0] is not None and ranges[0][0] == 0  # it began with a piece
+    after = [r for r in ranges if r is None or r[1] == -1]  # the one-connection requests
+    assert after and after[0] is None, ranges
+
+
+@pytest.mark.parametrize("fault", [Fault(content_encoding="gzip"), Fault(pad=b"x" * 100)],
+                         ids=["compressed-piece", "longer-piece"])
+def test_a_piece_that_is_not_the_range_asked_falls_back(server, zoo, big_file, fault):
+    data, out, target = big_file
+    original = server._record
+
+    def record(method, path, headers, target_):
+        value = headers.get("Range", "")
+        served = original(method, path, headers, target_)
+        return fault if served is None and value and not value.startswith("bytes=0-") and value[-1] != "-" else served
+
+    server.fault("/big.bin", Fault(times=1, chunk_size=256 * 1024, chunk_delay=0.03))  # slow first: others join
+    server._record = record
+    result = download(zoo, out, "--name", "big", "--connections", "3")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    _assert_fell_back_from_zero(server)
+
+
+def test_pieces_ahead_of_a_slow_first_piece_are_bounded(server, zoo, big_file):
+    """Memory: at most connections + 1 pieces are fetched while the first is still arriving."""
+    data, out, target = big_file
+    original = server._record
+    slow = Fault(chunk_size=64 * 1024, chunk_delay=0.15)  # the first piece (1.5 MB) takes ~3.5 s
+
+    def record(method, path, headers, target_):
+        served = original(method, path, headers, target_)
+        return slow if headers.get("Range", "").startswith("bytes=0-") else served
+
+    server._record = record
+    started = time.monotonic()
+    result = download(zoo, out, "--name", "big", "--connections", "3", "--timeout", "10")
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    early = [r for r in server.requests if r.time - started < 2.5]  # piece 0 still arriving then
+    assert 2 <= len(early) <= 4, len(early)  # piece 0, then at most 3 more (window = connections + 1)
 
 
 def test_a_dropped_piece_resumes_by_itself(server, zoo, big_file):
@@ -1113,6 +1167,62 @@ def test_ctrl_c_during_pieces_leaves_a_resumable_prefix(server, zoo, big_file, t
     assert result.returncode == 0, result.stderr
     assert target.read_bytes() == data
     assert [r.headers.get("Range") for r in server.requests[before:]] == [f"bytes={kept}-"]
+
+
+def test_a_prefix_is_resumed_in_pieces(server, zoo, big_file, tmp_path):
+    data, out, target = big_file
+    cache = tmp_path / "cache"
+    partial = cache / "sha384" / sha384(data)[:2] / (sha384(data)[2:] + ".incomplete")
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(data[:5_000_000])
+    result = download(zoo, out, "--name", "big", "--cache_dir", cache, "--connections", "4",
+                      max_file_size=BIG)
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    ranges = sorted(_ranges(server))
+    assert ranges[0][0] == 5_000_000 and ranges[-1][1] == BIG - 1  # from the prefix on, not from zero
+
+
+def test_a_local_disk_error_does_not_fall_through_to_the_source(server, zoo, one_file, tmpfs):
+    data, _, _ = one_file
+    server.add("/mirror/public/m/m.bin", data)
+    out = tmpfs("1m")
+    result = download(zoo, out, "--name", "m", "--mirror", server.url("/mirror"))
+    assert result.returncode == 1
+    assert "no space left on device" in error_lines(result)[0]
+    assert [r.path for r in server.requests] == ["/mirror/public/m/m.bin"]  # the source would not help
+
+
+def test_a_run_waiting_for_another_says_so(server, zoo, one_file, tmp_path):
+    from filelock import FileLock
+
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    blob = cache / "sha384" / sha384(data)[:2] / sha384(data)[2:]
+    blob.parent.mkdir(parents=True)
+    lock = FileLock(str(blob) + ".lock")
+    with lock:  # another process fetching the same file
+        proc = _start(zoo, out, "--name", "m", "--cache_dir", cache)
+        time.sleep(3)
+        assert proc.poll() is None  # still waiting
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "waiting  public/m/m.bin: another process is fetching it into the cache" in stdout
+    assert target.read_bytes() == data
+
+
+def test_ten_redirects_are_followed_eleven_are_not(server, zoo, tmp_path):
+    data = os.urandom(1000)
+    server.add("/end.bin", data)
+    for i in range(11):
+        server.add(f"/r{i}", b"", Fault(redirect_to=f"/r{i + 1}" if i < 10 else "/end.bin"))
+    write_model(zoo, "ten", [{"name": "t.bin", "data": data, "url": server.url("/r1")}])  # r1..r10: 10 hops
+    write_model(zoo, "eleven", [{"name": "e.bin", "data": data, "url": server.url("/r0")}])  # 11 hops
+    out = tmp_path / "out"
+    assert download(zoo, out, "--name", "ten").returncode == 0
+    assert (out / "public/ten/t.bin").read_bytes() == data
+    result = download(zoo, out, "--name", "eleven")
+    assert result.returncode == 1 and "redirect loop or more than 10 redirects" in error_lines(result)[0]
 
 
 def test_a_warm_cache_links_instead_of_copying(server, zoo, one_file, tmp_path):
@@ -1234,3 +1344,14 @@ def test_a_folder_where_a_blob_should_be_is_replaced(server, zoo, one_file, tmp_
     result = download(zoo, out, "--name", "m", "--cache_dir", cache)
     assert result.returncode == 0, result.stderr
     assert target.read_bytes() == data and blob.read_bytes() == data
+
+
+def test_a_wrong_file_at_the_target_is_replaced_even_with_a_warm_cache(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    assert download(zoo, out, "--name", "m", "--cache_dir", cache).returncode == 0
+    target.unlink()
+    target.write_bytes(b"stale" + data[5:])  # same size, not the blob's inode
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0 and "present" not in result.stdout and "cached" in result.stdout
+    assert target.read_bytes() == data

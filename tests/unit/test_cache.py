@@ -20,7 +20,7 @@ def test_add_then_copy_out_verified(tmp_path):
         partial.write_bytes(data)
         blob = cache.add(sha, partial, len(data))
     assert blob == cache.blob_path(sha) and not partial.exists()
-    assert cache.copy_to(sha, len(data), tmp_path / "out") and (tmp_path / "out").read_bytes() == data
+    assert cache.export(sha, len(data), tmp_path / "out") == "linked" and (tmp_path / "out").read_bytes() == data
 
 
 def test_a_corrupt_blob_is_discarded(tmp_path):
@@ -30,9 +30,9 @@ def test_a_corrupt_blob_is_discarded(tmp_path):
     blob = cache.blob_path(sha)
     blob.parent.mkdir(parents=True)
     blob.write_bytes(data[:-1] + b"!")
-    assert not cache.copy_to(sha, len(data), tmp_path / "out")
-    assert not blob.exists()
-    assert not cache.copy_to(sha, len(data), tmp_path / "out")  # no blob: False, nothing raised
+    assert cache.export(sha, len(data), tmp_path / "out") is None
+    assert not blob.exists() and not (tmp_path / "out").exists()
+    assert cache.export(sha, len(data), tmp_path / "out") is None  # no blob: None, nothing raised
 
 
 def test_the_lock_excludes_other_holders(tmp_path):

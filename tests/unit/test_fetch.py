@@ -88,7 +88,10 @@ def test_every_source_but_the_last_falls_through(server, tmp_path):
     server.add("/br", data, Fault(content_encoding="br"))
     urls = [(tmp_path / "nope").as_uri(), server.url("/missing"), server.url("/loop"), server.url("/br"), good]
     v = fetcher(num_attempts=1).fetch(urls, tmp_path / "p", len(data), sha(data), "x")
-    assert v.matches()
+    assert v.matches() and (tmp_path / "p").read_bytes() == data
+    # every http source was tried, in order (the file:// one needs no server)
+    assert [r.path for r in server.requests] == ["/missing", "/loop", "/loop", "/loop", "/loop", "/loop", "/loop",
+                                                 "/loop", "/loop", "/loop", "/loop", "/loop", "/br", "/good.bin"]
     with pytest.raises(DownloadError, match="x: HTTP 404 Not Found for "):
         fetcher(num_attempts=1).fetch([server.url("/missing")], tmp_path / "q", 1, sha(b"x"), "x")
 

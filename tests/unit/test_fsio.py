@@ -164,3 +164,40 @@ def test_folder_lock_excludes_and_stays_interruptible(tmp_path):
     t.start()
     t.join(5)
     assert order == [] and not t.is_alive()
+
+
+def test_a_failed_close_is_raised_even_while_another_error_is_in_flight(tmp_path):
+    """The kernel reports some write errors only at close (NFS, quotas): such an error must not
+    be swallowed by an exception already on its way, or a caller would trust the bytes it counted."""
+
+    class ClosesBadly:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            return self.f.write(data)
+
+        def close(self):
+            self.f.close()
+            raise OSError(errno.EIO, "Input/output error")
+
+    path = tmp_path / "f"
+    with pytest.raises(FileSystemError, match="cannot write .*: Input/output error") as caught:
+        with fsio.Writer(path) as out:
+            out._f = ClosesBadly(out._f)  # the file object stands in for an NFS mount
+            out.write(b"x")
+            raise RuntimeError("something else went wrong first")
+    assert isinstance(caught.value.__context__.__context__, RuntimeError)  # chained, not lost
+
+
+def test_no_file_appears_after_the_temporaries_were_removed(tmp_path):
+    fsio.TEMPORARIES.remove_all()
+    try:
+        with pytest.raises(Interrupted):
+            fsio.Writer(tmp_path / "late.part")
+        with pytest.raises(Interrupted):
+            with fsio.staged_dir(tmp_path, ".stage-"):
+                pass
+        assert list(tmp_path.iterdir()) == []
+    finally:
+        fsio.TEMPORARIES.reopen()

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Callable, ContextManager
 
 from . import fsio
-from .errors import ChecksumMismatchError, FileSystemError, SizeMismatchError
-from .verify import StreamVerifier, feed_file, file_matches
+from .errors import FileSystemError
+from .verify import file_matches
 
 FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (btrfs, XFS, bcachefs): a reflink
 
@@ -42,7 +42,7 @@ class Cache:
 
     >>> cache = Cache(Path("~/.cache/modelzoo").expanduser())          # doctest: +SKIP
     >>> with cache.lock(sha):                                          # doctest: +SKIP
-    ...     found = cache.copy_to(sha, size, Path("out/.m.bin.part"))
+    ...     how = cache.export(sha, size, Path("out/.m.bin.part"))  # 'linked', 'cloned', 'copied' or None
     """
 
     def __init__(self, root: Path) -> None:
@@ -72,28 +72,6 @@ class Cache:
             return contextlib.nullcontext()
         fsio.makedirs(path.parent)
         return _Lock(path.with_suffix(".lock"), on_wait)
-
-    def copy_to(self, sha384: str, size: int, dst: Path) -> bool:
-        """Copy a blob to dst, verifying it on the way. False if there is no (good) blob; a
-        corrupt one is deleted (where the cache is writable) so that the caller fetches the file
-        again. Errors writing dst are dst's: DiskFullError, OutputNotWritableError."""
-        blob = self.blob_path(sha384)
-        try:
-            src = open(blob, "rb")
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise fsio.fs_error(blob, exc, "read") from exc
-        verifier = StreamVerifier(size, sha384)
-        with src, fsio.Writer(dst, "wb") as out:
-            feed_file(verifier, src, out)
-        try:
-            verifier.check(str(blob))
-        except (SizeMismatchError, ChecksumMismatchError):
-            if self.writable:
-                blob.unlink(missing_ok=True)
-            return False
-        return True
 
     def has_blob(self, sha384: str) -> bool:
         return self.blob_path(sha384).exists()

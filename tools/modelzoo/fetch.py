@@ -412,5 +412,6 @@ def describe(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, requests.exceptions.ConnectionError):
         reason = str(getattr(exc.args[0], "reason", None) or text) if exc.args else text
         errno_text = re.search(r"\[Errno -?\d+\] [^'\")]+", reason)
-        return f"cannot connect: {errno_text.group(0).strip() if errno_text else reason}"
+        what = "cannot connect to the proxy" if isinstance(exc, requests.exceptions.ProxyError) else "cannot connect"
+        return f"{what}: {errno_text.group(0).strip() if errno_text else reason}"
     return text or type(exc).__name__

@@ -46,6 +46,7 @@ class Fault:
     gzip_junk: bytes = b""  # with gzip: these bytes after the end of the gzip stream
     content_encoding: str | None = None  # send this Content-Encoding with the bytes as they are
     content_range: str | None = None  # with a Range request: answer 206 with this Content-Range instead
+    pad: bytes = b""  # send these bytes after the file's (or range's) own, counted in Content-Length
     redirect_to: str | None = None  # 302 to this path
     chunk_size: int = 1 << 20
     chunk_delay: float = 0.0  # pause between chunks (a slow server)
@@ -162,6 +163,13 @@ class _Handler(BaseHTTPRequestHandler):
     owner: LoopbackServer
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and a small body go out as separate writes: without this, Nagle's algorithm
+        # and the client's delayed ACK add ~40 ms to every small answer (65 ms instead of 22 ms
+        # per 1 MB file at 20 ms latency, measured), which no real server has.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
@@ -231,6 +239,10 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Encoding"] = "gzip"
         elif fault and fault.content_encoding:
             headers["Content-Encoding"] = fault.content_encoding
+        if fault and fault.pad:
+            data = content if isinstance(content, bytes) else content.read_bytes()
+            content = data[start:end] + fault.pad
+            start, end = 0, len(content)
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
