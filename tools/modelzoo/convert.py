@@ -10,7 +10,8 @@ place:
   stages that mo's transformation configs made; no TensorFlow, no openvino-dev.
 
 One conversion serves every precision (saved as FP32 and as FP16). Output is written into a
-staging folder of this run's own (`.converting-<random>` in the model's output folder) and
+staging folder of this run's own (`.converting-<pid>-<random>` in the model's output folder; one
+that a killed run left is removed by the next run) and
 swapped into place all precisions or none (fsio.swap_in), under a lock on the model folder so
 that concurrent runs into the same output follow each other.
 """
@@ -154,6 +155,21 @@ def folder_lock(folder: Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+def remove_dead_staging(target: Path) -> None:
+    """Remove staging folders that a killed run left (`.converting-<pid>-...` of a process that
+    no longer exists); those of live runs are theirs."""
+    for folder in target.glob(f"{STAGING_PREFIX}*-*"):
+        pid = folder.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            fsio.remove(folder)
+        except PermissionError:
+            pass  # another user's live process
+
+
 def save_ir(ov_model: Any, xml: Path, fp16: bool) -> None:
     """openvino.save_model, then a check of what it wrote: OpenVINO does not notice a failed
     write (a full disk, a file-size limit) and leaves a truncated IR behind as if all went well."""
@@ -292,7 +308,8 @@ class Converter:
         if opts.dry_run:
             return
         check_inputs_exist(args, variables["dl_dir"])
-        with fsio.staged_dir(target, STAGING_PREFIX) as staging:
+        remove_dead_staging(target)
+        with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
             if external:
                 for p in precisions:
                     convert_mo.run_external(self._say_external(model, args, staging, p, ""), model.name, p)
