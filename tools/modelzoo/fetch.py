@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,10 @@ BACKOFF_FACTOR = 0.5
 BACKOFF_MAX = 20.0
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 DECODABLE = ("gzip", "x-gzip", "deflate")
+MIN_SPLIT = 16 * 1000 * 1000  # below this, one connection: set-up would cost more than it gains
+DECIDE_BYTES = 16 << 20  # a big file's first connection is measured over this much...
+DECIDE_SECONDS = 0.1  # ... or this long, whichever comes first
+SPLIT_IF_LONGER = 1.0  # seconds the rest would take at that rate: then it comes in pieces
 
 
 class CappedRetry(Retry):
@@ -84,6 +89,7 @@ class Opened:
     offset: int
     encoding: str
     close: Callable[[], None]
+    ranged: bool = False  # the server answered a byte range: the rest could come in pieces
 
 
 Opener = Callable[["Fetcher", str, int, int], Opened]
@@ -100,7 +106,8 @@ def register_opener(scheme: str, opener: Opener) -> None:
 
 def _open_http(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
     headers = {"Accept-Encoding": "identity"}
-    if offset:
+    if offset or fetcher.may_split(size - offset):
+        # (from 0 too: a 206 tells that the rest could come in pieces if this connection is slow)
         headers["Range"] = f"bytes={offset}-"
     try:
         response = fetcher.session.get(url, headers=headers, stream=True, timeout=(fetcher.timeout, fetcher.timeout))
@@ -128,7 +135,8 @@ def _open_http(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
     encoding = response.headers.get("Content-Encoding", "").strip().lower()
     if encoding in ("", "identity"):
         encoding = ""
-    return Opened(response.raw.stream(CHUNK, decode_content=False), start, encoding, response.close)
+    return Opened(response.raw.stream(CHUNK, decode_content=False), start, encoding, response.close,
+                  ranged=status == 206)
 
 
 def _open_file(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
@@ -175,6 +183,10 @@ class Fetcher:
         self.progress = progress or (lambda n: None)
         self.connections = connections  # for one big file over HTTP (segments.py)
         self.budget = budget  # connections shared with other fetches of the same run
+
+    def may_split(self, rest: int) -> bool:
+        """Whether a transfer of ``rest`` bytes could go on in pieces if it turns out slow."""
+        return self.connections > 1 and rest >= MIN_SPLIT
 
     # -- public
 
@@ -226,15 +238,6 @@ class Fetcher:
 
     def _fetch_one(self, url: str, partial: Path, size: int, sha384: str, what: str) -> StreamVerifier:
         verifier = self._resume_state(partial, size, sha384)
-        from . import segments  # (it imports this module)
-
-        if segments.can_split(url, size, verifier.size, self.connections):
-            try:
-                segments.SegmentedTransfer(self, url, partial, verifier, size, self.connections, self.budget,
-                                           self.progress).run()
-                return verifier
-            except segments.FallBack:
-                verifier = self._restart(partial, size, sha384)  # one connection, from zero
         last_error = ""
         for attempt in range(1, self.num_attempts + 1):
             self._check_cancel()
@@ -250,7 +253,20 @@ class Fetcher:
                         return self._receive_encoded(url, opened, partial, size, sha384, what)
                     if opened.offset != verifier.size:  # the server sent the whole file: start over
                         verifier = self._restart(partial, size, sha384)
-                    self._stream(opened.chunks, partial, verifier, what)
+                    slow = _SlowLink(size) if opened.ranged and self.may_split(size - verifier.size) else None
+                    try:
+                        self._stream(opened.chunks, partial, verifier, what, slow)
+                    except _SlowLink.Split:
+                        opened.close()
+                        if self._in_pieces(url, partial, verifier, size):
+                            return verifier
+                        # the server could not serve pieces after all: one connection, from zero
+                        verifier = self._restart(partial, size, sha384)
+                        opened = self._open(url, 0, size)
+                        if opened.offset or opened.encoding:
+                            raise TransferError(f"{url}: the server answered a request for the whole file "
+                                                "with a part or an encoding") from None
+                        self._stream(opened.chunks, partial, verifier, what)
                 finally:
                     opened.close()
                 if verifier.size == size:
@@ -292,7 +308,8 @@ class Fetcher:
             pass
         return StreamVerifier(size, sha384)
 
-    def _stream(self, chunks: Iterator[bytes], partial: Path, verifier: StreamVerifier, what: str) -> None:
+    def _stream(self, chunks: Iterator[bytes], partial: Path, verifier: StreamVerifier, what: str,
+                slow: "_SlowLink | None" = None) -> None:
         with fsio.Writer(partial, "ab") as out, BackgroundHashing(verifier) as hasher:
             for chunk in chunks:
                 self._check_cancel()
@@ -305,6 +322,20 @@ class Fetcher:
                 out.write(chunk)
                 hasher.update(chunk)
                 self.progress(verifier.size)
+                if slow is not None:
+                    slow.check(verifier.size)
+
+    def _in_pieces(self, url: str, partial: Path, verifier: StreamVerifier, size: int) -> bool:
+        """The rest of a slow transfer over several connections; False if the server cannot
+        serve pieces after all (the caller then starts over on one connection)."""
+        from . import segments  # (it imports this module)
+
+        try:
+            segments.SegmentedTransfer(self, url, partial, verifier, size, self.connections, self.budget,
+                                       self.progress).run()
+            return True
+        except segments.FallBack:
+            return False
 
     def _receive_encoded(self, url: str, opened: Opened, partial: Path, size: int, sha384: str,
                          what: str) -> StreamVerifier:
@@ -364,6 +395,34 @@ class Fetcher:
     def _sleep(self, seconds: float) -> None:
         if self.cancel.wait(seconds):
             raise Interrupted("interrupted")
+
+
+class _SlowLink:
+    """Watches the first DECIDE_BYTES (or DECIDE_SECONDS) of a big transfer on one connection
+    and raises Split when the rest would take longer than SPLIT_IF_LONGER at that rate. On a
+    fast link nothing changes (no extra request, no extra thread), so several connections are
+    never slower than one; on a slow one the rest is fetched in pieces (segments.py)."""
+
+    class Split(Exception):
+        pass
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.t0: float | None = None
+        self.start = 0
+
+    def check(self, done: int) -> None:
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0, self.start = now, done
+            return
+        got, took = done - self.start, now - self.t0
+        if got < DECIDE_BYTES and took < DECIDE_SECONDS:
+            return
+        if (self.size - done) * took > SPLIT_IF_LONGER * max(got, 1):
+            raise _SlowLink.Split()
+        self.t0 = float("inf")  # decided: fast enough, never look again
+        self.check = lambda done: None  # type: ignore[method-assign]
 
 
 class _BrokenEncodedBody(Exception):

@@ -7,10 +7,8 @@ handed out in file order; what arrives ahead of the contiguous prefix waits in m
 file and hashed as it grows. So the partial file is always a plain prefix (a Ctrl-C leaves
 something the next run resumes with one ``Range``), and verification needs no second read.
 
-More connections only help where one is slow: the first connection measures its rate over
-its first ``DECIDE_BYTES`` (or ``DECIDE_SECONDS``), and the others join only if the rest of the
-file would take longer than ``SPREAD_IF_LONGER`` at that rate. On a fast link one connection
-fetches every piece, so several connections are never slower than one.
+It is started by fetch.py when a transfer on one connection turned out slow (fetch._SlowLink),
+from the prefix that connection already wrote.
 
 A dropped piece resumes where it stopped. A server that ignores ``Range`` or answers a piece
 with another ``Content-Range`` makes the caller fall back to one connection from zero.
@@ -21,7 +19,6 @@ from __future__ import annotations
 import collections
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -37,13 +34,9 @@ from .verify import BackgroundHashing, StreamVerifier
 if TYPE_CHECKING:
     from .fetch import Fetcher
 
-MIN_SIZE = 16 * 1000 * 1000  # below this, one connection: set-up would cost more than it gains
 MIN_PIECE = 1 << 20
 MAX_PIECE = 16 << 20
 READ = 256 * 1024
-DECIDE_BYTES = 4 << 20
-DECIDE_SECONDS = 0.2
-SPREAD_IF_LONGER = 0.5  # seconds the rest would take on one connection
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 
 
@@ -117,9 +110,6 @@ class SegmentedTransfer:
         self._received = verifier.size
         self._error: BaseException | None = None
         self._stop = threading.Event()
-        self._decided = threading.Event()  # the first connection has measured its rate
-        self._spread = False  # ... and found that more connections are worth it
-        self._t0: float | None = None
 
     # -- the writer (the calling thread)
 
@@ -179,14 +169,7 @@ class SegmentedTransfer:
     def _worker(self, first: bool) -> None:
         extra = False
         try:
-            if not first:
-                # others start once the first connection showed that pieces work and are worth
-                # it, each on a free connection
-                while not self._decided.wait(0.1):
-                    if self._stop.is_set():
-                        return
-                if not self._spread:
-                    return
+            if not first:  # the others each on a free connection
                 if self.budget is not None:
                     while not self.budget.try_take(0.2):
                         if self._stop.is_set() or self._next >= len(self.pieces):
@@ -201,24 +184,8 @@ class SegmentedTransfer:
                 self._stop.set()  # the others take no new piece (nor start, if this was the first)
                 self._cv.notify_all()
         finally:
-            if first:
-                self._decided.set()  # never leave the others waiting (they see _spread or _stop)
             if extra:
                 self.budget.give_back()
-
-    def _decide(self) -> None:
-        """Whether the other connections should join, from the first one's rate so far."""
-        now = time.monotonic()
-        if self._t0 is None:
-            self._t0 = now
-            self._start = self._received
-            return
-        got, took = self._received - self._start, now - self._t0
-        if got < DECIDE_BYTES and took < DECIDE_SECONDS:
-            return
-        rest = self.size - self._received
-        self._spread = rest > SPREAD_IF_LONGER * got / max(took, 1e-6)
-        self._decided.set()
 
     def _fetch_piece(self, piece: _Piece) -> None:
         attempts = max(3, self.fetcher.num_attempts)
@@ -267,8 +234,6 @@ class SegmentedTransfer:
                     piece.received += len(chunk)
                     self._received += len(chunk)
                     self._cv.notify_all()
-                if not self._decided.is_set():
-                    self._decide()
             if piece.start + piece.received != piece.end:
                 raise TransferError(f"connection closed after {piece.received} of {piece.end - piece.start} bytes")
             with self._cv:
@@ -276,8 +241,3 @@ class SegmentedTransfer:
                 self._cv.notify_all()
         finally:
             response.close()
-
-
-def can_split(url: str, size: int, have: int, connections: int) -> bool:
-    """Whether a download is worth pieces: HTTP, several connections allowed, big enough."""
-    return connections > 1 and size - have >= MIN_SIZE and url.startswith(("http://", "https://"))

@@ -60,6 +60,7 @@ class RequestRecord:
     headers: dict[str, str] = field(default_factory=dict)
     time: float = 0.0  # time.monotonic() when it arrived
     target: str = ""  # the request line's target (an absolute URL when we act as a proxy)
+    end: float = float("inf")  # time.monotonic() when its body was sent (or the client went away)
 
 
 class LoopbackServer:
@@ -71,6 +72,7 @@ class LoopbackServer:
         self.requests: list[RequestRecord] = []
         self._hits: dict[str, int] = {}
         self._lock = threading.Lock()
+        self._current = threading.local()  # the record of the request this handler thread serves
         self.active = 0  # bodies being sent right now
         self.max_active = 0  # the most bodies sent at once (how many connections a client used)
         self._httpd: ThreadingHTTPServer | None = None
@@ -132,9 +134,22 @@ class LoopbackServer:
 
     # -- used by the handler
 
+    def peak_concurrency(self, lag: float = 0.05) -> int:
+        """The most bodies sent at once, not counting the last `lag` seconds of each: a server
+        notices a client that hung up only at its next write, after the client moved on."""
+        with self._lock:
+            edges = sorted([(r.time, 1) for r in self.requests] + [(max(r.time, r.end - lag), -1)
+                                                                   for r in self.requests])
+        peak = now = 0
+        for _, step in edges:
+            now += step
+            peak = max(peak, now)
+        return peak
+
     def _record(self, method: str, path: str, headers: dict[str, str], target: str) -> Fault | None:
         with self._lock:
             self.requests.append(RequestRecord(method, path, headers, time.monotonic(), target))
+            self._current.record = self.requests[-1]
             n = self._hits.get(path, 0)
             self._hits[path] = n + 1
             fault = self.faults.get(path)
@@ -201,6 +216,12 @@ class _Handler(BaseHTTPRequestHandler):
         # An absolute URL in the request line: we are being used as an HTTP proxy.
         path = re.sub(r"^https?://[^/]*", "", target).split("?", 1)[0] or "/"
         fault = srv._record(self.command, path, dict(self.headers.items()), target)
+        try:
+            self._answer(srv, path, fault, head)
+        finally:
+            srv._current.record.end = time.monotonic()
+
+    def _answer(self, srv: LoopbackServer, path: str, fault: Fault | None, head: bool) -> None:
         if srv.latency:
             time.sleep(srv.latency)
         if fault and fault.redirect_to:
