@@ -18,23 +18,23 @@ that concurrent runs into the same output follow each other.
 
 from __future__ import annotations
 
-import fcntl
 import importlib.util
 import os
 import shlex
 import shutil
+import signal
 import string
 import subprocess
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from . import convert_mo, fsio
 from .convert_mo import child_env, disable_telemetry, mo_package_dir  # noqa: F401  (public, used by peer)
 from .descriptor import Model
 from .errors import ConversionError, DiskFullError, MissingExtraError, ModelzooError
+from .events import Reporter
 
 STAGING_PREFIX = ".converting-"
 IR_PRECISIONS = ("FP32", "FP16")  # what a conversion writes; the others come from quantization
@@ -140,21 +140,6 @@ def _set_model_info(ov_model: Any, model: Model) -> None:
         ov_model.set_rt_info(value, ["model_info", key])
 
 
-@contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    """An exclusive lock on a folder (flock on the folder itself: no lock file is left behind),
-    so that two runs never swap IR into the same model folder at once."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        raise fsio.fs_error(folder, exc, "open") from exc
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def remove_dead_staging(target: Path) -> None:
     """Remove staging folders that a killed run left (`.converting-<pid>-...` of a process that
     no longer exists); those of live runs are theirs."""
@@ -229,16 +214,25 @@ def incomplete_ir(xml: Path) -> str | None:
     return None
 
 
-Say = Callable[[str], None]
 
 
 class Converter:
-    """Converts leaf models with one backend; `convert` raises a ModelzooError on failure."""
+    """Converts models with one backend into ``OUTPUT/<model folder>/<precision>/``.
 
-    def __init__(self, options: ConvertOptions, say: Say = print) -> None:
+    Guarantees: one conversion serves every precision; a model folder receives all requested
+    precisions or none (staged per run, swapped in under a lock on the folder), and an earlier
+    IR survives a failed conversion; an argument the backend cannot honour is an error naming
+    it, never dropped. ``run`` has the downloader's shape: failures are reported one line per
+    model through the reporter (which the command line shapes) and returned by name.
+
+    >>> failed = Converter(ConvertOptions(dl, ir, zoo, frozenset({"FP16"}))).run(models, jobs=2)  # doctest: +SKIP
+    """
+
+    def __init__(self, options: ConvertOptions, reporter: Reporter | None = None) -> None:
         disable_telemetry()  # before openvino is imported (see convert_mo.disable_telemetry)
         self.options = options
-        self.say = say
+        self.reporter = reporter or Reporter("text", bars=False)
+        self.say = self.reporter.say
         self.backend = choose_backend(options.backend, options.mo)
         if self.backend == "mo":
             self.mo_dir: Path | None = mo_package_dir(options.python, options.mo)
@@ -330,7 +324,7 @@ class Converter:
                 problem = incomplete_ir(xml) if external else None  # in-process saves were checked
                 if problem:
                     raise ConversionError(f"{model.name}: the Model Optimizer wrote an incomplete {p} IR: {problem}")
-            with folder_lock(target):
+            with fsio.folder_lock(target):
                 fsio.swap_in([(staging / p, target / p) for p in precisions])
         for p in precisions:
             self.say(f"wrote {target / p / model.name}.xml and .bin")
@@ -367,14 +361,74 @@ class Converter:
         self._run_script("Conversion to ONNX", [str(self.options.python), "--", str(script), *args], dry)
 
 
-def convert_all(options: ConvertOptions, models: list[Model], report: Callable[[str, ModelzooError], None]) -> list[str]:
-    """Convert models one after the other; returns the names that failed (each passed to report)."""
-    converter = Converter(options)
-    failed = []
-    for model in models:
+    def run(self, models: list[Model], jobs: int = 1) -> list[str]:
+        """Convert every model (a composite's stages with it), up to ``jobs`` at once in
+        separate processes; returns the names of those that failed, each reported in one line."""
+        groups = [m.leaf_models() for m in models]
+        if jobs == 1 or self.options.dry_run or len(groups) <= 1:
+            return self._convert_here([leaf for group in groups for leaf in group])
+        return _convert_in_workers(self.options, self.reporter, groups, jobs)
+
+    def _convert_here(self, leaves: list[Model]) -> list[str]:
+        failed = []
+        for model in leaves:
+            try:
+                self.convert(model)
+            except ModelzooError as exc:
+                self.reporter.failure(model.name, exc)
+                failed.append(model.name)
+        return failed
+
+
+def _worker(options: ConvertOptions, line: Callable[[str, str], str], group: list[Model], conn: Any) -> None:
+    """A worker process: convert one model (with its stages), send back the names that failed."""
+    disable_telemetry()
+    conn.send(Converter(options, Reporter("text", bars=False, line=line))._convert_here(group))
+    conn.close()
+
+
+def _death(process: Any) -> str:
+    code = process.exitcode
+    if code is not None and code < 0:
         try:
-            converter.convert(model)
-        except ModelzooError as exc:
-            report(model.name, exc)
-            failed.append(model.name)
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _convert_in_workers(options: ConvertOptions, reporter: Reporter, groups: list[list[Model]],
+                        jobs: int) -> list[str]:
+    """One process per model (with its stages), up to ``jobs`` at a time: a conversion is
+    CPU- and memory-heavy, and a crash in native code must fail only its own model. A worker
+    that dies (killed, crashed) is reported in one line; the others go on."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context("spawn")
+    pending, running, failed = list(groups), [], []
+    while pending or running:
+        while pending and len(running) < jobs:
+            group = pending.pop(0)
+            receive, send = ctx.Pipe(duplex=False)
+            process = ctx.Process(target=_worker, args=(options, reporter.line, group, send), daemon=True)
+            process.start()
+            send.close()
+            running.append((process, receive, group))
+        wait([p.sentinel for p, _, _ in running])
+        for item in [r for r in running if not r[0].is_alive()]:
+            process, receive, group = item
+            running.remove(item)
+            try:
+                result = receive.recv() if receive.poll() else None
+            except (EOFError, OSError):
+                result = None
+            process.join()
+            if result is None:
+                names = [leaf.name for leaf in group]
+                reporter.failure(", ".join(names), RuntimeError(f"the conversion worker process died "
+                                                                f"({_death(process)})"))
+                failed += names
+            else:
+                failed += result
     return failed

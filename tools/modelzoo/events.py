@@ -32,6 +32,17 @@ def plain_line(kind: str, text: str) -> str:
     return f"{kind}: {text}"
 
 
+class CommandLine:
+    """Shapes error and warning lines as a command's own: ``prog: error: text``. A class rather
+    than a closure so that worker processes (the converter's ``-j``) can be given it."""
+
+    def __init__(self, prog: str) -> None:
+        self.prog = prog
+
+    def __call__(self, kind: str, text: str) -> str:
+        return f"{self.prog}: {kind}: {text}"
+
+
 class Reporter:
     """Where a pipeline says what happens: progress and notes on stdout (bars on a terminal,
     lines in a log, or JSON events for scripts), failures and warnings on stderr, one line

@@ -108,7 +108,9 @@ def parse_and_select(parser: argparse.ArgumentParser, argv: Sequence[str]):
 
 def error_line(prog: str) -> Callable[[str, str], str]:
     """How every error and warning line of a command starts: with the command's name."""
-    return lambda kind, text: f"{prog}: {kind}: {text}"
+    from ..events import CommandLine
+
+    return CommandLine(prog)
 
 
 def summarize(prog: str, failed: list[str]) -> int:

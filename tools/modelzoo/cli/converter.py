@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import ModelzooError
-from .common import add_selection_args, parse_and_select, positive_int, run, summarize
+from ..events import Reporter
+from .common import add_selection_args, error_line, parse_and_select, positive_int, run, summarize
 
 PROG = "modelzoo-converter"
 
@@ -53,71 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _report(name: str, exc: ModelzooError) -> None:
-    print(f"{PROG}: error: {name}: {exc}", file=sys.stderr, flush=True)
-
-
-def _convert_leafs(options, leaf_models) -> list[str]:
-    """Convert models in this process; returns the names that failed (each reported on stderr)."""
-    from ..convert import convert_all
-
-    return convert_all(options, leaf_models, _report)
-
-
-def _worker(options, group, conn) -> None:
-    """A worker process: convert one model (with its stages), send back the names that failed."""
-    from ..convert_mo import disable_telemetry
-
-    disable_telemetry()
-    conn.send(_convert_leafs(options, group))
-    conn.close()
-
-
-def _death(process) -> str:
-    code = process.exitcode
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-def _convert_in_workers(options, groups: list, jobs: int) -> list[str]:
-    """One process per model (with its stages), up to `jobs` at a time. A worker that dies
-    (killed, crashed) fails only its own model, reported in one line; the others go on."""
-    import multiprocessing
-    from multiprocessing.connection import wait
-
-    ctx = multiprocessing.get_context("spawn")
-    pending, running, failed = list(groups), [], []
-    while pending or running:
-        while pending and len(running) < jobs:
-            group = pending.pop(0)
-            receive, send = ctx.Pipe(duplex=False)
-            process = ctx.Process(target=_worker, args=(options, group, send), daemon=True)
-            process.start()
-            send.close()
-            running.append((process, receive, group))
-        wait([p.sentinel for p, _, _ in running])
-        for item in [r for r in running if not r[0].is_alive()]:
-            process, receive, group = item
-            running.remove(item)
-            try:
-                result = receive.recv() if receive.poll() else None
-            except (EOFError, OSError):
-                result = None
-            process.join()
-            if result is None:
-                names = [leaf.name for leaf in group]
-                print(f"{PROG}: error: {', '.join(names)}: the conversion worker process died ({_death(process)})",
-                      file=sys.stderr, flush=True)
-                failed += names
-            else:
-                failed += result
-    return failed
-
-
 def _main(argv: Sequence[str]) -> int:
     from ..convert_mo import disable_telemetry
 
@@ -142,13 +76,9 @@ def _main(argv: Sequence[str]) -> int:
                              extra_mo_args=args.extra_mo_args, dry_run=args.dry_run, backend=args.backend,
                              verbose=args.verbose)
     # fail early, with the extra to install, before any work; and say which backend converts
-    converter = Converter(options)
+    converter = Converter(options, Reporter("text", bars=False, line=error_line(PROG)))
     print(f"Backend: {converter.describe_backend()}", flush=True)
-    groups = [m.leaf_models() for m in models]
-    if args.jobs == 1 or args.dry_run or len(groups) == 1:
-        failed = _convert_leafs(options, [leaf for g in groups for leaf in g])
-    else:
-        failed = _convert_in_workers(options, groups, args.jobs)
+    failed = converter.run(models, args.jobs)
     return summarize(PROG, load_failed + failed)
 
 
