@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-pytest.importorskip("openvino.tools.mo", reason="needs the 'convert' extra")
 
 
 @pytest.mark.slow

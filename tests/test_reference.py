@@ -3,14 +3,12 @@ determinism, and Keras .h5 weights mapped by layer name."""
 
 from __future__ import annotations
 
+import h5py
 import numpy as np
 import pytest
 from conftest import one_error_line, run_tool, sha384
 
-tf_missing = pytest.importorskip("tensorflow", reason="needs the 'convert' extra")
-h5py = pytest.importorskip("h5py")
-
-from modelzoo.reference import postprocess, retinanet  # noqa: E402
+from modelzoo.reference import postprocess, retinanet
 
 SIZE = 256
 

@@ -40,8 +40,8 @@ def _main(argv: Sequence[str]) -> int:
     try:
         from ..reference import retinanet
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise MissingExtraError(f"building graphs needs the 'convert' extra ({exc.name} is missing): "
-                                "pip install 'modelzoo[convert]'") from exc
+        raise MissingExtraError(f"building graphs needs TensorFlow ({exc.name} is missing): "
+                                "pip install 'modelzoo[reproduce]' (or '[mo]', which has it too)") from exc
     started = time.monotonic()
     if args.weights:
         weights = retinanet.load_h5_weights(args.weights)
