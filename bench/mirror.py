@@ -29,15 +29,13 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
-    PY, REPO, Timing, dump_json, median_time, ours, peer, report, request_count, run_measured,
+    PY, REPO, Timing, dump_json, loopback, median_time, ours, peer, report, request_count, run_measured,
 )
 
 sys.path.insert(0, str(REPO / "tools"))
@@ -45,36 +43,6 @@ from modelzoo.devtools.peer import omz_models_root  # noqa: E402
 from modelzoo.devtools.servers import SeaweedS3  # noqa: E402
 
 SCALE = 1000  # synthetic file size = real size / SCALE (at least 1 byte)
-
-# The loopback server writes a response's headers and body in two sends; with Nagle's algorithm
-# and the client's delayed ACK that adds ~40 ms to every small response on a kept-alive
-# connection (measured: 65 ms instead of 22 ms at 20 ms latency). Real servers set TCP_NODELAY;
-# so does this benchmark's copy of the loopback server, for both tools alike.
-_NODELAY_LOOPBACK = (
-    "import http.server, runpy, socket\n"
-    "_setup = http.server.BaseHTTPRequestHandler.setup\n"
-    "def setup(self):\n"
-    "    _setup(self)\n"
-    "    self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\n"
-    "http.server.BaseHTTPRequestHandler.setup = setup\n"
-    "runpy.run_module('modelzoo.devtools.loopback', run_name='__main__', alter_sys=True)\n")
-
-
-@contextmanager
-def loopback(root: Path, latency: float) -> Iterator[str]:
-    """common.loopback, with TCP_NODELAY (see above); yields the base URL."""
-    root.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen([PY, "-c", _NODELAY_LOOPBACK, "--root", str(root), "--latency", str(latency)],
-                            stdout=subprocess.PIPE, text=True, cwd=REPO / "tools")
-    try:
-        url = proc.stdout.readline().strip()
-        if not url.startswith("http://127.0.0.1:"):
-            raise SystemExit("loopback server did not start")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
 
 def build_synthetic_zoo(omz: Path, zoo: Path, files: Path, base_url: str) -> tuple[int, int, int]:
     """Open Model Zoo's descriptors with every file replaced by random bytes 1/SCALE its size,
@@ -153,6 +121,7 @@ def main() -> int:
 
     # -- 2. the synthetic zoo
     zoo, files = work / "zoo", work / "files"
+    files.mkdir(parents=True, exist_ok=True)  # filled once the server's URL is known
     with loopback(files, latency=0.02) as url, SeaweedS3() as weed:
         n_desc, n_files, n_bytes = build_synthetic_zoo(omz, zoo, files, url)
         env = weed.env()
