@@ -12,4 +12,4 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[convert,reproduce]'
-exec .venv/bin/python -m modelzoo.demo --out demo-out "$@"
+exec .venv/bin/python -m modelzoo.devtools.demo --out demo-out "$@"

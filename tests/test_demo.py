@@ -11,7 +11,7 @@ import pytest
 
 @pytest.mark.slow
 def test_offline_demo(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "modelzoo.demo", "--out", str(tmp_path)], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "modelzoo.devtools.demo", "--out", str(tmp_path)], capture_output=True,
                             text=True, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "SHA-384 verified" in result.stdout

@@ -1,6 +1,6 @@
 """The offline demo: every step of the real job, on a machine without the internet.
 
-    python -m modelzoo.demo [--out DIR] [--input-size 1333]
+    python -m modelzoo.devtools.demo [--out DIR] [--input-size 1333]
 
 1. builds retinanet-tf's graph here (same architecture and node names, random weights),
 2. serves it from 127.0.0.1 as a mirror, under the real descriptor's file name,
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .devtools.loopback import LoopbackServer
-from .reference.scene import letterbox
-from .reference.zoo import MODEL_SUBDIR, PB_NAME, write_reference_zoo
-from .resources import demo_picture_path, read_class_names
-from .verify import file_digest
+from .loopback import LoopbackServer
+from ..reference.scene import letterbox
+from ..reference.zoo import MODEL_SUBDIR, PB_NAME, write_reference_zoo
+from ..resources import demo_picture_path, read_class_names
+from ..verify import file_digest
 
 
 def _run(step: str, args: list[str], timings: dict[str, float], verbose: bool = True) -> list[str]:
@@ -93,7 +93,7 @@ def draw(picture: np.ndarray, dets: np.ndarray, names: list[str], path: Path, ti
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modelzoo.demo", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m modelzoo.devtools.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("demo-out"))
     parser.add_argument("--input-size", type=int, default=1333)
     parser.add_argument("--seed", type=int, default=0)
