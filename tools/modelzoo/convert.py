@@ -48,6 +48,8 @@ UNEXPANDED_MO_DIRS = {"mo_dir": "$mo_dir", "mo_ext_dir": "$mo_ext_dir"}
 
 @dataclass
 class ConvertOptions:
+    """What the converter's command line says, minus the selection and -j."""
+
     download_dir: Path
     output_dir: Path
     models_root: Path
