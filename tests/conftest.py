@@ -27,16 +27,16 @@ def run_tool(tool: str, *args: str | Path, timeout: float = 300, env: dict | Non
     """Run tools/downloader/<tool>.py as a user would, from the checkout. With max_file_size,
     the kernel refuses (EFBIG) any write that would make a file longer: proof that a tool never
     writes more than that, whatever it does with the bytes afterwards."""
-    limit = None
-    if max_file_size is not None:
-        def limit() -> None:
-            import resource
-            import signal
+    def limit() -> None:
+        import resource
+        import signal
 
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error from write(), not a kill
-            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_size, max_file_size))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error from write(), not a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_size, max_file_size))
+
     return subprocess.run([sys.executable, str(SCRIPTS / f"{tool}.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd, preexec_fn=limit,
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                          preexec_fn=limit if max_file_size is not None else None,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **(env or {})},
                           stdin=subprocess.DEVNULL)
 
