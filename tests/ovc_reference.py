@@ -162,3 +162,19 @@ def environment() -> str:
     import openvino
 
     return f"OpenVINO {openvino.__version__.split('-')[0]}, Python {sys.version.split()[0]}"
+
+
+def download_reference(pb: Path, root: Path) -> tuple[Path, Path]:
+    """Serve the rebuilt graph from loopback and download it (verified) with the real
+    downloader, as a user would: returns (zoo, download folder)."""
+    from modelzoo.devtools.loopback import LoopbackServer
+    from modelzoo.reference.zoo import PB_NAME, write_reference_zoo
+
+    with LoopbackServer() as server:
+        server.add(f"/models/{PB_NAME}", pb)
+        zoo = root / "zoo"
+        write_reference_zoo(pb, zoo, SIZE, source_url=server.url(f"/models/{PB_NAME}"))
+        dl = root / "dl"
+        result = run_tool("downloader", "--models_dir", zoo, "--name", "retinanet-tf", "-o", dl)
+        assert result.returncode == 0, result.stderr
+    return zoo, dl

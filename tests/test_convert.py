@@ -16,9 +16,8 @@ import openvino as ov
 import openvino.tools.mo  # noqa: F401  (these tests need the 'mo' extra; CI installs it)
 import pytest
 from conftest import one_error_line, run_tool, sha384, write_model
-from ovc_reference import retinanet_pb, store_mo_ir
+from ovc_reference import download_reference, retinanet_pb, store_mo_ir
 
-from modelzoo.devtools.loopback import LoopbackServer
 from modelzoo.reference import postprocess, retinanet
 from modelzoo.reference.zoo import PB_NAME, write_reference_zoo
 
@@ -31,13 +30,7 @@ def pipeline(tmp_path_factory):
     """Build, serve, download (verified), convert. Returns the folders and the converter's output."""
     root = tmp_path_factory.mktemp("pipeline")
     pb = retinanet_pb()  # built by the reproduce CLI, shared with test_ovc.py and the run without mo
-    with LoopbackServer() as server:
-        server.add(f"/models/{PB_NAME}", pb)
-        zoo = root / "zoo"
-        write_reference_zoo(pb, zoo, SIZE, source_url=server.url(f"/models/{PB_NAME}"))
-        dl = root / "dl"
-        result = run_tool("downloader", "--models_dir", zoo, "--name", "retinanet-tf", "-o", dl)
-        assert result.returncode == 0, result.stderr
+    zoo, dl = download_reference(pb, root)
     assert sha384((dl / MODEL / PB_NAME).read_bytes()) == sha384(pb.read_bytes())
     ir = root / "ir"
     convert = run_tool("converter", "--models_dir", zoo, "--name", "retinanet-tf", "-d", dl, "-o", ir, timeout=900)

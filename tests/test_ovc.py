@@ -20,13 +20,12 @@ import numpy as np
 import openvino as ov
 import pytest
 from conftest import SCRIPTS, run_tool, write_model
-from ovc_reference import (SIZE, TINY_MEAN, TINY_SCALE, ensure_mo_ir, mo_ir, retinanet_pb, retinanet_tf_outputs,
-                           tiny_outputs, tiny_pb)
+from ovc_reference import (SIZE, TINY_MEAN, TINY_SCALE, download_reference, ensure_mo_ir, mo_ir, retinanet_pb,
+                           retinanet_tf_outputs, tiny_outputs, tiny_pb)
 
 from modelzoo import convert_mo
-from modelzoo.devtools.loopback import LoopbackServer
 from modelzoo.reference import postprocess, retinanet
-from modelzoo.reference.zoo import PB_NAME, write_reference_zoo
+from modelzoo.reference.zoo import PB_NAME
 
 MODEL = "public/retinanet-tf"
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -37,13 +36,7 @@ def ovc_pipeline(tmp_path_factory):
     """Serve the rebuilt graph from loopback, download it (verified), convert it with --backend ovc."""
     root = tmp_path_factory.mktemp("ovc")
     pb = retinanet_pb()
-    with LoopbackServer() as server:
-        server.add(f"/models/{PB_NAME}", pb)
-        zoo = root / "zoo"
-        write_reference_zoo(pb, zoo, SIZE, source_url=server.url(f"/models/{PB_NAME}"))
-        dl = root / "dl"
-        result = run_tool("downloader", "--models_dir", zoo, "--name", "retinanet-tf", "-o", dl)
-        assert result.returncode == 0, result.stderr
+    zoo, dl = download_reference(pb, root)
     ensure_mo_ir("mo", zoo, dl, "retinanet-tf")
     ir = root / "ir"
     convert = run_tool("converter", "--models_dir", zoo, "--name", "retinanet-tf", "-d", dl, "-o", ir,
