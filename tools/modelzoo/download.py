@@ -282,6 +282,7 @@ class Downloader:
         sha = file.sha384
         if cache.trusted(sha, file.size) and cache.export(sha, file.size, tmp, trusted=True):
             return "cached"  # the warm path: no lock, no read, no copy where a link will do
+
         def waiting() -> None:
             self.reporter.say(f"   waiting  {label}: another process is fetching it into the cache")
 
@@ -302,7 +303,7 @@ class Downloader:
                 partial.unlink(missing_ok=True)  # wrong bytes are no prefix worth resuming
                 raise
             cache.add(sha, partial, file.size)
-            cache.export(sha, file.size, tmp)
+            cache.export(sha, file.size, tmp, trusted=True)  # just verified and recorded
         return "downloaded"
 
     def _session_for_fetch(self) -> tuple["requests.Session", "ConnectionBudget"]:

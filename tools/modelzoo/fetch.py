@@ -410,8 +410,11 @@ class _SlowLink:
         self.size = size
         self.t0: float | None = None
         self.start = 0
+        self.decided = False
 
     def check(self, done: int) -> None:
+        if self.decided:
+            return
         now = time.monotonic()
         if self.t0 is None:
             self.t0, self.start = now, done
@@ -421,8 +424,7 @@ class _SlowLink:
             return
         if (self.size - done) * took > SPLIT_IF_LONGER * max(got, 1):
             raise _SlowLink.Split()
-        self.t0 = float("inf")  # decided: fast enough, never look again
-        self.check = lambda done: None  # type: ignore[method-assign]
+        self.decided = True  # fast enough: never look again
 
 
 class _BrokenEncodedBody(Exception):

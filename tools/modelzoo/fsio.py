@@ -170,7 +170,7 @@ class Writer:
     that counts or hashes what it wrote counts what is on disk."""
 
     def __init__(self, path: Path, mode: str = "wb") -> None:
-        if mode not in ("wb", "ab", "r+b"):
+        if mode not in ("wb", "ab"):
             raise ValueError(mode)
         self.path = path
         try:
@@ -189,9 +189,6 @@ class Writer:
                 view = view[n:]
         except OSError as exc:
             raise fs_error(self.path, exc) from exc
-
-    def seek(self, offset: int) -> None:
-        self._f.seek(offset)
 
     def close(self) -> None:
         try:
