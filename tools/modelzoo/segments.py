@@ -169,19 +169,18 @@ class SegmentedTransfer:
     def _worker(self, first: bool) -> None:
         extra = False
         try:
-            if not first:  # the others each on a free connection
-                if self.budget is not None:
-                    while not self.budget.try_take(0.2):
-                        if self._stop.is_set() or self._next >= len(self.pieces):
-                            return
-                    extra = True
+            if not first and self.budget is not None:  # the others each on a free connection
+                while not self.budget.try_take(0.2):
+                    if self._stop.is_set() or self._next >= len(self.pieces):
+                        return
+                extra = True
             while (piece := self._claim()) is not None:
                 self._fetch_piece(piece)
         except BaseException as exc:  # handed to the writer, which raises it
             with self._cv:
                 if self._error is None:
                     self._error = exc
-                self._stop.set()  # the others take no new piece (nor start, if this was the first)
+                self._stop.set()  # the others take no new piece
                 self._cv.notify_all()
         finally:
             if extra:
