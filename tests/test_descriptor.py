@@ -272,11 +272,11 @@ stages_order:
 @pytest.mark.skipif(not __import__("yaml").__with_libyaml__, reason="PyYAML without libyaml has one loader only")
 def test_libyaml_and_pure_python_loaders_agree(tmp_path, monkeypatch):
     """With libyaml the loader parses in C; without it, in Python. Same verdicts either way."""
-    import modelzoo.descriptor as descriptor
+    import modelzoo.strict_yaml as strict_yaml
 
     verdicts = {}
     for fast in (True, False):
-        monkeypatch.setattr(descriptor, "_LIBYAML", fast)
+        monkeypatch.setattr(strict_yaml, "_LIBYAML", fast)
         for case, (text, _, _) in sorted(BROKEN.items()) + [("good", (GOOD, None, None))]:
             zoo = _zoo_with(tmp_path / f"{case}-{fast}", text)
             try:

@@ -279,6 +279,67 @@ def test_warm_cache_makes_no_requests(server, zoo, tmp_path):
     assert result.stdout.count("cached") == 4
 
 
+def _imported_yaml(result) -> bool:
+    return any(line.split("|")[-1].strip() == "yaml" for line in result.stderr.splitlines())
+
+
+def test_a_warm_run_takes_its_descriptors_from_the_cache_without_parsing_yaml(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    cmd = [sys.executable, "-X", "importtime", str(SCRIPTS / "downloader.py"), "--models_dir", str(zoo),
+           "--name", "m", "--cache_dir", str(cache)]
+    cold = subprocess.run(cmd + ["-o", str(tmp_path / "cold")], capture_output=True, text=True)
+    assert cold.returncode == 0 and _imported_yaml(cold)
+    assert (cache / "descriptors.json").is_file()
+    warm = subprocess.run(cmd + ["-o", str(out)], capture_output=True, text=True)
+    assert warm.returncode == 0 and "cached" in warm.stdout and target.read_bytes() == data
+    assert not _imported_yaml(warm)  # PyYAML was not even imported
+
+
+def test_an_edited_descriptor_is_read_anew_even_with_its_size_and_mtime_restored(server, zoo, one_file, tmp_path):
+    """The memo is keyed by a descriptor's text, not by its stat: no edit can hide from it."""
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    assert download(zoo, tmp_path / "first", "--name", "m", "--cache_dir", cache).returncode == 0
+    yml = zoo / "public/m/model.yml"
+    st = yml.stat()
+    good = sha384(data)
+    wrong = ("0" if good[0] != "0" else "1") + good[1:]
+    yml.write_text(yml.read_text().replace(good, wrong))
+    os.utime(yml, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert yml.stat().st_size == st.st_size and yml.stat().st_mtime_ns == st.st_mtime_ns
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 1  # the new checksum: no blob for it, and the server's bytes do not match
+    assert f"SHA-384 mismatch: expected {wrong}" in error_lines(result)[0]
+    assert not target.exists()
+
+
+def test_warnings_and_errors_are_the_same_on_a_warm_run(server, zoo, one_file, tmp_path):
+    """Only the parse is remembered; validation runs every time."""
+    data, out, target = one_file
+    yml = zoo / "public/m/model.yml"
+    yml.write_text(yml.read_text() + "licence_note: typo of a key\n")
+    write_model(zoo, "bad", [{"name": "b.bin", "data": b"x", "url": server.url("/b.bin")}], task_type="no_such_task")
+    cache = tmp_path / "cache"
+    runs = [download(zoo, tmp_path / f"out{i}", "--all", "--cache_dir", cache) for i in range(2)]
+    assert (cache / "descriptors.json").is_file()
+    first, second = (error_lines(r) for r in runs)
+    assert runs[0].returncode == runs[1].returncode == 1
+    assert first == second and any("licence_note" in line for line in first)
+    assert any("no_such_task" in line for line in first)
+
+
+def test_a_corrupt_descriptor_memo_is_ignored_and_rewritten(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    assert download(zoo, tmp_path / "first", "--name", "m", "--cache_dir", cache).returncode == 0
+    memo = cache / "descriptors.json"
+    memo.write_bytes(b'{"format": 1, "entries": [[')
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0 and error_lines(result) == [] and target.read_bytes() == data
+    assert json.loads(memo.read_bytes())["format"] == 1
+
+
 def test_corrupt_cache_entry_is_discarded_and_fetched_again(server, zoo, one_file, tmp_path):
     data, out, target = one_file
     cache = tmp_path / "cache"
@@ -958,10 +1019,12 @@ def test_a_read_only_warm_cache_still_serves(server, zoo, one_file, tmp_path, tm
     mnt = tmpfs("10m")
     assert download(zoo, tmp_path / "warm", "--name", "m", "--cache_dir", mnt).returncode == 0
     before = server.count()
+    (mnt / "descriptors.json").unlink()  # (no way to write it now)
     subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
     result = download(zoo, out, "--name", "m", "--cache_dir", mnt)
     assert result.returncode == 0, result.stderr
     assert target.read_bytes() == data and server.count() == before and "cached" in result.stdout
+    assert not (mnt / "descriptors.json").exists()
 
 
 def test_a_read_only_cache_without_the_file_downloads_beside_the_target(server, zoo, one_file, tmpfs):

@@ -127,6 +127,19 @@ class Cache:
             return False
         return (other.st_ino, other.st_dev) == (st.st_ino, st.st_dev)
 
+    def link_at(self, sha384: str, size: int, dest: Path) -> bool:
+        """The warm path: a trusted blob hard-linked straight at ``dest``, where nothing is yet.
+        A link appears whole or not at all, so no temporary is needed. False when that cannot
+        be done (no trusted blob, something at ``dest``, another file system...): the caller then
+        goes the long way (``export`` to a temporary, checked and renamed)."""
+        if self.trusted(sha384, size) is None:
+            return False
+        try:
+            os.link(self.blob_path(sha384), dest)
+        except OSError:
+            return False
+        return True
+
     def export(self, sha384: str, size: int, dst: Path, trusted: bool = False) -> str | None:
         """Put the blob at dst (a temporary beside a target): 'linked', 'cloned' or 'copied'; None
         when there is no good blob (a corrupt one is deleted where the cache is writable).

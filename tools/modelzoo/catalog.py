@@ -8,15 +8,17 @@ a broken descriptor of one it did ask for.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .descriptor import DescriptorWarning, Model, load_composite, load_model
 from .errors import DescriptorError, SelectionError
+
+if TYPE_CHECKING:
+    from .descriptor_memo import DescriptorMemo
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,10 @@ class Catalog:
     """The models under one root folder (Open Model Zoo's `models/` layout). With strict=True an
     unknown key in a descriptor is an error; otherwise it is a warning and the key is ignored."""
 
-    def __init__(self, root: Path, strict: bool = False) -> None:
+    def __init__(self, root: Path, strict: bool = False, memo: DescriptorMemo | None = None) -> None:
         self.root = Path(root).absolute()
         self.strict = strict
+        self.memo = memo  # parsed descriptors from an earlier run (descriptor_memo.py)
         if not self.root.is_dir():
             raise SelectionError(f"models folder {self.root} does not exist")
         self._top: dict[str, _Entry] = {}
@@ -100,11 +103,11 @@ class Catalog:
 
     def _load_entry(self, entry: _Entry) -> Model:
         if entry.composite:
-            return load_composite(entry.config_path, self.root, strict=self.strict)
+            return load_composite(entry.config_path, self.root, strict=self.strict, memo=self.memo)
         if entry.parent is not None:
             composite = self.load(entry.parent)
             return next(s for s in composite.stages if s.name == entry.name)
-        return load_model(entry.config_path, self.root, strict=self.strict)
+        return load_model(entry.config_path, self.root, strict=self.strict, memo=self.memo)
 
     def all(self) -> list[Model]:
         return [self.load(n) for n in self.names()]
@@ -150,6 +153,8 @@ class Catalog:
 
     def _unknown_message(self, pattern: str) -> str:
         universe = self.names() + sorted(self._stages)
+        import difflib  # (difflib, shlex: only for an error message or a list file)
+
         close = difflib.get_close_matches(pattern, universe, n=3, cutoff=0.6)
         hint = f" (closest: {', '.join(close)})" if close else ""
         return f"no model matches {pattern!r} in {self.root}{hint}"
@@ -175,6 +180,8 @@ def read_list_file(path: Path) -> list[str]:
     except OSError as exc:
         raise SelectionError(f"cannot read model list {path}: {exc.strerror or exc}") from exc
     patterns = []
+    import shlex
+
     for number, line in enumerate(text.splitlines(), 1):
         try:
             tokens = shlex.split(line, comments=True)

@@ -7,16 +7,16 @@ middle of a download.
 
 from __future__ import annotations
 
-import difflib
 import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable
-
-import yaml
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import DescriptorError
+
+if TYPE_CHECKING:
+    from .descriptor_memo import DescriptorMemo
 
 KNOWN_FRAMEWORKS = ("dldt", "onnx", "paddle", "pytorch", "tf")
 # Frameworks whose models go through an intermediate ONNX conversion first.
@@ -137,67 +137,25 @@ class Model:
 
 # ----------------------------------------------------------------------------- YAML
 
-class _NoDuplicateKeys:
-    """Mixed into a safe loader: a duplicate key silently drops the first value, so refuse it."""
-
-    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.MarkedYAMLError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def _refuse_event(event: yaml.Event) -> None:
-    """Descriptors are plain data; a tag or an alias in one is a mistake or an attack (alias
-    expansion is the 'billion laughs' vector)."""
-    if isinstance(event, yaml.AliasEvent):
-        raise yaml.MarkedYAMLError(None, None, "YAML aliases are not allowed", event.start_mark)
-    tag = getattr(event, "tag", None)
-    if tag not in (None, "!"):
-        raise yaml.MarkedYAMLError(None, None, f"YAML tags are not allowed (found {tag!r})", event.start_mark)
-
-
-class _StrictLoader(_NoDuplicateKeys, yaml.SafeLoader):
-    """The pure-Python safe loader with our refusals, for PyYAML builds without libyaml."""
-
-    def compose_node(self, parent, index):  # type: ignore[override]
-        _refuse_event(self.peek_event())
-        return super().compose_node(parent, index)
-
-
-_LIBYAML = bool(getattr(yaml, "__with_libyaml__", False))
-if _LIBYAML:
-    class _FastLoader(_NoDuplicateKeys, yaml.CSafeLoader):  # type: ignore[misc]
-        """libyaml's parser (about 5x faster, it matters for a zoo of hundreds) with our refusals."""
-
-
-def _load_strict(text: str) -> Any:
-    if not _LIBYAML:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
-    for event in yaml.parse(text, Loader=yaml.CSafeLoader):  # events only, nothing constructed
-        _refuse_event(event)
-    return yaml.load(text, Loader=_FastLoader)  # noqa: S506 - a SafeLoader
-
-
-def load_yaml_mapping(path: Path) -> dict[str, Any]:
-    """Read a descriptor file; anything but a plain YAML mapping is a DescriptorError."""
+def load_yaml_mapping(path: Path, memo: "DescriptorMemo | None" = None) -> dict[str, Any]:
+    """Read a descriptor file; anything but a plain YAML mapping is a DescriptorError. With a
+    memo (descriptor_memo.py), a text parsed before is not parsed again."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise DescriptorError(path, "", f"cannot read: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise DescriptorError(path, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    try:
-        data = _load_strict(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}" if mark is not None else "YAML"
-        raise DescriptorError(path, where, str(exc.problem)) from exc
-    except yaml.YAMLError as exc:
-        raise DescriptorError(path, "", f"invalid YAML: {exc}") from exc
+    data = memo.get(text) if memo is not None else None
+    if data is None:
+        from . import strict_yaml  # PyYAML is imported only when something needs parsing
+
+        try:
+            data = strict_yaml.load(text)
+        except strict_yaml.YamlProblem as exc:
+            raise DescriptorError(path, exc.where, exc.problem) from exc
+        if memo is not None and isinstance(data, dict):
+            memo.put(text, data)
     if not isinstance(data, dict):
         raise DescriptorError(path, "", f"expected a mapping at the top level, got {_kind(data)}")
     return data
@@ -240,6 +198,8 @@ class _Checker:
         return {k: v for k, v in value.items() if k in known}
 
     def _unknown_key(self, path: str, k: str, known: set[str]) -> None:
+        import difflib  # here: only an unknown key needs it (start-up time)
+
         close = difflib.get_close_matches(k, sorted(known), n=1, cutoff=0.7)
         hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(known))}"
         if self.strict:
@@ -492,24 +452,25 @@ def parse_model(data: dict[str, Any], *, name: str, subdirectory: PurePosixPath,
 
 
 def load_model(config_path: Path, models_root: Path, composite_model_name: str | None = None, *,
-               strict: bool = False) -> Model:
+               strict: bool = False, memo: "DescriptorMemo | None" = None) -> Model:
     """Load and validate one model.yml found under models_root."""
     folder = config_path.parent
-    return parse_model(load_yaml_mapping(config_path), name=folder.name,
+    return parse_model(load_yaml_mapping(config_path, memo), name=folder.name,
                        subdirectory=PurePosixPath(folder.relative_to(models_root).as_posix()),
                        config_path=config_path, composite_model_name=composite_model_name, strict=strict)
 
 
 # ----------------------------------------------------------------------------- composite-model.yml
 
-def load_composite(config_path: Path, models_root: Path, *, strict: bool = False) -> Model:
+def load_composite(config_path: Path, models_root: Path, *, strict: bool = False,
+                   memo: "DescriptorMemo | None" = None) -> Model:
     """Load a composite model: composite-model.yml plus one stage folder per stages_order entry."""
     c = _Checker(config_path, strict)
     folder = config_path.parent
     name = folder.name
     if not MODEL_NAME_RE.fullmatch(name):
         raise c.fail("", f"model folder name {name!r} may only use letters, digits and ._-")
-    data = c.mapping("", load_yaml_mapping(config_path),
+    data = c.mapping("", load_yaml_mapping(config_path, memo),
                      {"description", "task_type", "framework", "license", "stages_order"}, set())
     order = c.list_of("stages_order", data["stages_order"], c.string)
     if not order:
@@ -525,8 +486,8 @@ def load_composite(config_path: Path, models_root: Path, *, strict: bool = False
     unlisted = sorted(present - set(order))
     if unlisted:
         raise c.fail("stages_order", f"stage folder(s) not listed: {', '.join(unlisted)}")
-    stages = [load_model(folder / stage / "model.yml", models_root, composite_model_name=name, strict=strict)
-              for stage in order]
+    stages = [load_model(folder / stage / "model.yml", models_root, composite_model_name=name, strict=strict,
+                         memo=memo) for stage in order]
     return Model(
         name=name, subdirectory=PurePosixPath(folder.relative_to(models_root).as_posix()),
         config_path=config_path,

@@ -264,6 +264,9 @@ class Downloader:
                                    or file_matches(dest, file.size, file.sha384)):
                 progress.finish(True, "present")
                 return
+            if self.cache is not None and self.cache.link_at(file.sha384, file.size, dest):
+                progress.finish(True, "cached")
+                return
             urls = source_urls(model, file, self.options.mirrors)
             with fsio.temporary_beside(dest) as tmp:
                 how = self._obtain(urls, file, label, tmp, progress)

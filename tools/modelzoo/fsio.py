@@ -24,11 +24,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import shutil
-import tempfile
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -105,6 +102,8 @@ def remove(path: Path) -> None:
     """Remove a file, link or folder tree if it exists; never raises."""
     try:
         if path.is_dir() and not path.is_symlink():
+            import shutil  # (shutil, tempfile: imported where used; a warm run needs neither)
+
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
@@ -131,7 +130,7 @@ def makedirs(path: Path) -> None:
 
 def temp_name(dest: Path, suffix: str = ".part") -> Path:
     """A unique hidden name beside ``dest`` (same folder, so a rename is atomic)."""
-    return dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}{suffix}")
+    return dest.with_name(f".{dest.name}.{os.urandom(6).hex()}{suffix}")
 
 
 @contextmanager
@@ -153,6 +152,8 @@ def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
     makedirs(parent)
     with TEMPORARIES.critical():
         try:
+            import tempfile
+
             path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
         except OSError as exc:
             raise fs_error(parent, exc, "create a staging folder in") from exc
@@ -212,6 +213,8 @@ def write_bytes(dest: Path, data: bytes, *, like: Path | None = None) -> None:
             out.write(data)
         if like is not None:
             try:
+                import shutil
+
                 shutil.copymode(like, tmp)
             except OSError as exc:
                 raise fs_error(tmp, exc) from exc

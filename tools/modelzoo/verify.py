@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import queue
 import threading
 from pathlib import Path
@@ -20,6 +19,8 @@ class StreamVerifier:
         self.expected_size = expected_size
         self.expected_sha384 = expected_sha384.lower()
         self.size = 0
+        import hashlib  # here, not at the top: a warm run never hashes (start-up time)
+
         self._hash = hashlib.sha384()
 
     def update(self, chunk: bytes | memoryview) -> None:

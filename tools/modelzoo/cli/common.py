@@ -69,7 +69,21 @@ def select_models(parser: argparse.ArgumentParser, args: argparse.Namespace
     (catalog, models that loaded, names whose descriptor is invalid), or None when --print_all
     already did the job. Each invalid descriptor and each warning is already one line on
     stderr; with --strict the first invalid descriptor (or unknown key) is raised instead."""
-    catalog = Catalog(args.models_dir or default_models_dir(), strict=args.strict)
+    memo = None
+    if getattr(args, "cache_dir", None) is not None:  # the tools with a cache keep parsed descriptors in it
+        from ..descriptor_memo import DescriptorMemo
+
+        memo = DescriptorMemo(args.cache_dir)
+    catalog = Catalog(args.models_dir or default_models_dir(), strict=args.strict, memo=memo)
+    try:
+        return _select(parser, args, catalog)
+    finally:
+        if memo is not None:
+            memo.save()
+
+
+def _select(parser: argparse.ArgumentParser, args: argparse.Namespace, catalog: Catalog
+            ) -> tuple[Catalog, list[Model], list[str]] | None:
     if args.print_all:
         for name in catalog.names():
             print(name)

@@ -1,0 +1,64 @@
+"""descriptor_memo in-process: what is kept, what is refused, what survives a restart."""
+
+from __future__ import annotations
+
+import datetime
+import json
+
+import modelzoo.descriptor_memo as memo_module
+from modelzoo.descriptor_memo import DescriptorMemo
+
+
+def test_a_parse_survives_to_the_next_run_keyed_by_the_exact_text(tmp_path):
+    memo = DescriptorMemo(tmp_path)
+    memo.put("a: 1\n", {"a": 1})
+    memo.save()
+    again = DescriptorMemo(tmp_path)
+    assert again.get("a: 1\n") == {"a": 1}
+    assert again.get("a: 1") is None and again.get("a:  1\n") is None  # any other text misses
+
+
+def test_only_what_json_keeps_exactly_is_remembered(tmp_path):
+    memo = DescriptorMemo(tmp_path)
+    memo.put("d", {"when": datetime.date(2020, 1, 1)})  # a YAML date
+    memo.put("k", {1: "x"})  # a non-string key would come back as "1"
+    memo.put("b", {True: "x"})
+    memo.put("n", {"x": float("nan")})
+    memo.put("ok", {"x": [1, 2.5, True, None, "s"]})
+    memo.save()
+    again = DescriptorMemo(tmp_path)
+    assert [t for t in ("d", "k", "b", "n", "ok") if again.get(t) is not None] == ["ok"]
+
+
+def test_nothing_new_nothing_written(tmp_path):
+    memo = DescriptorMemo(tmp_path)
+    memo.save()
+    assert not (tmp_path / memo_module.FILE_NAME).exists()
+
+
+def test_a_foreign_or_broken_file_is_ignored_and_replaced(tmp_path):
+    path = tmp_path / memo_module.FILE_NAME
+    for junk in (b"\x00garbage", b'{"format": 999, "entries": [["a: 1\\n", {"a": 2}]]}', b"[]",
+                 b'{"format": 1, "entries": [["only one"], 5, ["a: 1\\n", {"a": 3}]]}'):
+        path.write_bytes(junk)
+        memo = DescriptorMemo(tmp_path)
+        if b"999" in junk:
+            assert memo.get("a: 1\n") is None  # another format's entries are not trusted
+        memo.put("b: 2\n", {"b": 2})
+        memo.save()
+        doc = json.loads(path.read_bytes())
+        assert doc["format"] == memo_module.FORMAT and ["b: 2\n", {"b": 2}] in doc["entries"]
+
+
+def test_the_least_recently_used_texts_go_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(memo_module, "MAX_ENTRIES", 3)
+    memo = DescriptorMemo(tmp_path)
+    for t in "abc":
+        memo.put(t, {t: 1})
+    memo.save()
+    memo = DescriptorMemo(tmp_path)
+    assert memo.get("a") == {"a": 1}  # used in this run: kept
+    memo.put("d", {"d": 1})
+    memo.save()
+    memo = DescriptorMemo(tmp_path)
+    assert [t for t in "abcd" if memo.get(t) is not None] == ["a", "c", "d"]  # b was the oldest unused
