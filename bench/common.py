@@ -23,6 +23,18 @@ _MAXRSS = ("import resource, subprocess, sys, time\n"
            "print(rc, time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
+def byte_compile_ours() -> None:
+    """Compile our modules once, as pip does for an installed package (the peer's modules were
+    compiled when openvino-dev was installed). Where PYTHONDONTWRITEBYTECODE is set, a checkout
+    would otherwise compile every module again on every run (~20 ms), which users do not pay."""
+    import compileall
+
+    compileall.compile_dir(str(REPO / "tools" / "modelzoo"), quiet=1)
+
+
+byte_compile_ours()
+
+
 def ours(tool: str) -> list[str]:
     return [PY, str(SCRIPTS / f"{tool}.py")]
 
@@ -71,6 +83,19 @@ def median_time(cmds: list[list[str]], repeat: int, before=None) -> tuple[Timing
         times.append(total)
         peaks.append(peak)
     return Timing(times), max(peaks)
+
+
+def interleaved(cmds: dict[str, list[str]], repeat: int, before=None) -> dict[str, Timing]:
+    """Median (and best) wall time of each command, the commands taking turns, so that a
+    machine that slows down for a while slows all of them alike (short runs are sensitive
+    to that: a file system's work left over from the previous run, another VM on the host)."""
+    times: dict[str, list[float]] = {k: [] for k in cmds}
+    for _ in range(repeat):
+        for key, cmd in cmds.items():
+            if before:
+                before()
+            times[key].append(run_measured(cmd)[0])
+    return {k: Timing(v) for k, v in times.items()}
 
 
 @contextmanager

@@ -340,6 +340,23 @@ def test_a_corrupt_descriptor_memo_is_ignored_and_rewritten(server, zoo, one_fil
     assert json.loads(memo.read_bytes())["format"] == 1
 
 
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_a_reader_that_stops_reading_stdout_does_not_stop_the_downloads(server, zoo, tmp_path, fmt):
+    """`downloader.py --all | head -1`: the progress lines stop, the work does not."""
+    for i in range(30):
+        data = os.urandom(1000)
+        write_model(zoo, f"m{i:02}", [{"name": "f.bin", "data": data, "url": server.add(f"/f{i}.bin", data)}])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "downloader.py"), "--models_dir", str(zoo), "--all",
+                             "-o", str(out), "--progress_format", fmt],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline()  # the first line, then the reader goes away
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and err == ""
+    assert len(list(out.glob("public/*/f.bin"))) == 30
+
+
 def test_corrupt_cache_entry_is_discarded_and_fetched_again(server, zoo, one_file, tmp_path):
     data, out, target = one_file
     cache = tmp_path / "cache"

@@ -109,12 +109,14 @@ class Cache:
 
     def trusted(self, sha384: str, size: int) -> os.stat_result | None:
         """The blob's stat if it is unchanged since it was verified, else None (no read)."""
+        blob = self.blob_path(sha384)
         try:
-            st = os.stat(self.blob_path(sha384))
-            record = self._record_path(sha384).read_text()
-        except (OSError, UnicodeDecodeError):
+            st = os.stat(blob)
+            with open(blob.with_suffix(".ok"), "rb") as f:
+                record = f.read(200)
+        except OSError:
             return None
-        return st if st.st_size == size and record == self._stat_key(st) else None
+        return st if st.st_size == size and record == self._stat_key(st).encode() else None
 
     def holds(self, path: Path, sha384: str, size: int) -> bool:
         """path is a hard link to a blob unchanged since it was verified: it needs no re-hash."""

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .descriptor import DescriptorWarning, Model, load_composite, load_model
 from .errors import DescriptorError, SelectionError
@@ -21,22 +20,21 @@ if TYPE_CHECKING:
     from .descriptor_memo import DescriptorMemo
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):  # (not a dataclass, for start-up time: see descriptor.py)
     name: str
     config_path: Path
     composite: bool
     parent: str | None = None  # for a stage: the composite model's name
 
 
-@dataclass
 class Loaded:
     """The outcome of loading a selection: the models that loaded, in selection order, the
     ones whose descriptor is invalid (name -> error) and what the loader ignored."""
 
-    models: list[Model] = field(default_factory=list)
-    failed: dict[str, DescriptorError] = field(default_factory=dict)
-    warnings: list[DescriptorWarning] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.models: list[Model] = []
+        self.failed: dict[str, DescriptorError] = {}
+        self.warnings: list[DescriptorWarning] = []
 
 
 def model_warnings(model: Model) -> list[DescriptorWarning]:

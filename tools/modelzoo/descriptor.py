@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 import string
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from .errors import DescriptorError
 
@@ -37,25 +36,55 @@ PLACEHOLDERS = ("config_dir", "conv_dir", "dl_dir", "mo_dir", "mo_ext_dir", "mod
 ARCHIVE_FORMATS = ("zip", "tar", "gztar", "bztar", "xztar")
 MODEL_NAME_RE = re.compile(r"[0-9A-Za-z._-]+")
 SHA384_RE = re.compile(r"[0-9a-fA-F]{96}")
+_URL_RE = re.compile(r"https?://[^/\s]+\S*")  # a host, and no white space anywhere
 
 
 # ----------------------------------------------------------------------------- data model
+#
+# Plain classes and NamedTuples, not dataclasses: importing dataclasses (it imports inspect) and
+# building each dataclass costs ~13 ms at start-up, a tenth of a warm run over 200 models
+# (docs/performance.md).
 
-@dataclass(frozen=True)
 class HttpSource:
-    url: str
+    """A file fetched with GET from ``url``."""
+
+    __slots__ = ("url",)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is HttpSource and other.url == self.url
+
+    def __hash__(self) -> int:
+        return hash((HttpSource, self.url))
+
+    def __repr__(self) -> str:
+        return f"HttpSource({self.url!r})"
 
 
-@dataclass(frozen=True)
 class GoogleDriveSource:
-    id: str
+    """A file shared on Google Drive under ``id``."""
+
+    __slots__ = ("id",)
+
+    def __init__(self, id: str) -> None:  # noqa: A002 - the descriptor's own key
+        self.id = id
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is GoogleDriveSource and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash((GoogleDriveSource, self.id))
+
+    def __repr__(self) -> str:
+        return f"GoogleDriveSource({self.id!r})"
 
 
 Source = HttpSource | GoogleDriveSource
 
 
-@dataclass(frozen=True)
-class DescriptorWarning:
+class DescriptorWarning(NamedTuple):
     """Something a descriptor says that we ignore (an unknown key): worth a line on stderr, not a
     refused model, because a bulk run over someone else's zoo must not stop at a typo."""
 
@@ -67,8 +96,9 @@ class DescriptorWarning:
         return f"{self.path}: {self.key}: {self.problem}"
 
 
-@dataclass(frozen=True)
-class ModelFile:
+class ModelFile(NamedTuple):
+    """One file of a model, as its descriptor promises it."""
+
     name: PurePosixPath  # relative to the model's folder
     size: int
     sha384: str  # lowercase hex
@@ -76,14 +106,16 @@ class ModelFile:
     original_source: Source | None = None  # informational: where the file first came from
 
 
-@dataclass(frozen=True)
-class UnpackArchive:
+class UnpackArchive(NamedTuple):
+    """Post-processing: unpack an archive in the model's folder."""
+
     file: PurePosixPath
     format: str
 
 
-@dataclass(frozen=True)
-class RegexReplace:
+class RegexReplace(NamedTuple):
+    """Post-processing: patch a text file in the model's folder."""
+
     file: PurePosixPath
     pattern: str
     replacement: str
@@ -93,38 +125,49 @@ class RegexReplace:
 Postproc = UnpackArchive | RegexReplace
 
 
-@dataclass(frozen=True)
-class InputInfo:
+class InputInfo(NamedTuple):
+    """An input's name, shape and layout (informational)."""
+
     name: str
     shape: tuple[int, ...] = ()
     layout: str = ""
 
 
-@dataclass
 class Model:
     """A loaded descriptor. A composite model has stages and no files of its own."""
 
-    name: str
-    subdirectory: PurePosixPath  # relative to the models root
-    config_path: Path
-    description: str
-    framework: str
-    license_url: str
-    task_type: str
-    precisions: frozenset[str]
-    files: list[ModelFile] = field(default_factory=list)
-    postprocessing: list[Postproc] = field(default_factory=list)
-    mo_args: list[str] | None = None
-    conversion_to_onnx_args: list[str] | None = None
-    input_info: list[InputInfo] = field(default_factory=list)
-    model_info: dict[str, Any] = field(default_factory=dict)
-    quantization_output_precisions: list[str] = field(default_factory=list)
-    quantizable: bool | None = None
-    quantized: str | None = None
-    composite_model_name: str | None = None
-    stages: list["Model"] = field(default_factory=list)
-    # what the loader ignored in this model's own descriptor (stages carry their own)
-    warnings: list[DescriptorWarning] = field(default_factory=list, compare=False, repr=False)
+    def __init__(self, *, name: str, subdirectory: PurePosixPath, config_path: Path, description: str,
+                 framework: str, license_url: str, task_type: str, precisions: frozenset[str],
+                 files: list[ModelFile] | None = None, postprocessing: list[Postproc] | None = None,
+                 mo_args: list[str] | None = None, conversion_to_onnx_args: list[str] | None = None,
+                 input_info: list[InputInfo] | None = None, model_info: dict[str, Any] | None = None,
+                 quantization_output_precisions: list[str] | None = None, quantizable: bool | None = None,
+                 quantized: str | None = None, composite_model_name: str | None = None,
+                 stages: list["Model"] | None = None, warnings: list[DescriptorWarning] | None = None) -> None:
+        self.name = name
+        self.subdirectory = subdirectory  # relative to the models root
+        self.config_path = config_path
+        self.description = description
+        self.framework = framework
+        self.license_url = license_url
+        self.task_type = task_type
+        self.precisions = precisions
+        self.files = files if files is not None else []
+        self.postprocessing = postprocessing if postprocessing is not None else []
+        self.mo_args = mo_args
+        self.conversion_to_onnx_args = conversion_to_onnx_args
+        self.input_info = input_info if input_info is not None else []
+        self.model_info = model_info if model_info is not None else {}
+        self.quantization_output_precisions = quantization_output_precisions or []
+        self.quantizable = quantizable
+        self.quantized = quantized
+        self.composite_model_name = composite_model_name
+        self.stages = stages if stages is not None else []
+        # what the loader ignored in this model's own descriptor (stages carry their own)
+        self.warnings = warnings if warnings is not None else []
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, {self.subdirectory.as_posix()!r})"
 
     @property
     def is_composite(self) -> bool:
@@ -251,7 +294,7 @@ class _Checker:
 
     def url(self, key: str, value: Any) -> str:
         text = self.string(key, value)
-        if not re.match(r"^https?://[^/\s]+", text) or any(c.isspace() for c in text):
+        if not _URL_RE.fullmatch(text):
             raise self.fail(key, f"expected an http:// or https:// URL, got {text!r}")
         return text
 

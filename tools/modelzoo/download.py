@@ -14,7 +14,6 @@ import queue
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 from urllib.parse import quote
@@ -35,17 +34,20 @@ GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&confirm=t&id="
 CANCEL_GRACE = 0.8  # seconds the workers get to notice Ctrl-C before we clean up without them
 
 
-@dataclass
 class DownloadOptions:
-    """What the downloader's command line says, minus the selection and -j."""
+    """What the downloader's command line says, minus the selection and -j. (A plain class, not
+    a dataclass, for start-up time: see descriptor.py.)"""
 
-    output_dir: Path
-    cache_dir: Path | None = None
-    num_attempts: int = 1
-    timeout: float = 60.0
-    connections: int = 1  # for one big file (segments.py); all fetches of a run share max(jobs, this)
-    mirrors: list[str] = field(default_factory=list)
-    precisions: frozenset[str] = KNOWN_PRECISIONS
+    def __init__(self, output_dir: Path, cache_dir: Path | None = None, num_attempts: int = 1,
+                 timeout: float = 60.0, connections: int = 1, mirrors: list[str] | None = None,
+                 precisions: frozenset[str] = KNOWN_PRECISIONS) -> None:
+        self.output_dir = output_dir
+        self.cache_dir = cache_dir
+        self.num_attempts = num_attempts
+        self.timeout = timeout
+        self.connections = connections  # for one big file (segments.py); all fetches of a run share max(jobs, this)
+        self.mirrors = mirrors if mirrors is not None else []
+        self.precisions = precisions
 
 
 def source_urls(model: Model, file: ModelFile, mirrors: list[str]) -> list[str]:

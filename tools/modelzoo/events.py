@@ -9,6 +9,7 @@ for it keep working. Errors always go to stderr, one line each.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -57,6 +58,7 @@ class Reporter:
         self.bars = self.out.isatty() if bars is None else bars
         self.line = line
         self._lock = threading.Lock()
+        self._out_closed = False
 
     # -- low level
 
@@ -65,8 +67,7 @@ class Reporter:
             return
         line = json.dumps({"$type": event, **fields})
         with self._lock:
-            self.out.write(line + "\n")
-            self.out.flush()
+            self._write_out(line)
 
     def say(self, text: str) -> None:
         if self.fmt != "text":
@@ -77,8 +78,22 @@ class Reporter:
 
                 tqdm.write(text, file=self.out)
             else:
-                self.out.write(text + "\n")
-                self.out.flush()
+                self._write_out(text)
+
+    def _write_out(self, line: str) -> None:
+        """A closed stdout (``downloader.py ... | head``) silences the progress lines, not the
+        work: the run goes on and its exit code says how it went."""
+        if self._out_closed:
+            return
+        try:
+            self.out.write(line + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            self._out_closed = True
+            try:  # what is still buffered would fail again when Python flushes at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self.out.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass
 
     def _stderr(self, text: str) -> None:
         with self._lock:
