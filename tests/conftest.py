@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -107,6 +108,26 @@ def tmpfs(tmp_path: Path):
     yield make
     for m in mounted:
         subprocess.run(["umount", "-l", str(m)], check=False)
+
+
+@pytest.fixture
+def xfs(tmp_path: Path):
+    """An XFS file system with reflinks (a loop-mounted image; xfsprogs from Debian, which
+    .ci/run installs), mounted where other users can reach it. Needs root."""
+    assert _can_mount(), "mounting a file system needs root (CI runs as root; so must these tests)"
+    image = tmp_path / "xfs.img"
+    with open(image, "wb") as f:
+        f.truncate(320 << 20)  # sparse; XFS wants at least 300 MB
+    subprocess.run(["mkfs.xfs", "-q", "-m", "reflink=1", str(image)], check=True)
+    mnt = Path(tempfile.mkdtemp(prefix="modelzoo-xfs-"))
+    mnt.chmod(0o755)
+    subprocess.run(["mount", "-o", "loop", str(image), str(mnt)], check=True)
+    try:
+        mnt.chmod(0o755)
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        mnt.rmdir()
 
 
 # A skipped test is a failed test: it proves nothing, and CI must not pass on what it did not

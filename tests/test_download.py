@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -768,6 +769,30 @@ def test_connection_refused_is_retried_by_urllib3_then_reported(zoo, tmp_path):
     assert summary == "modelzoo-downloader: failed: down" and not out.joinpath("public/down/d.bin").exists()
 
 
+def test_a_server_that_never_answers_the_connection_times_out(zoo, tmp_path):
+    """A connect that hangs (a far server dropping SYNs): a listening socket whose backlog is
+    full drops new connection attempts, so the client's connect waits until --timeout."""
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        filler = socket.create_connection(("127.0.0.1", port))  # fills the backlog of one
+        try:
+            write_model(zoo, "far", [{"name": "f.bin", "data": b"x", "url": f"http://127.0.0.1:{port}/f.bin"}])
+            out = tmp_path / "out"
+            result = download(zoo, out, "--name", "far", "--timeout", "1", "--num_attempts", "2", timeout=60)
+        finally:
+            filler.close()
+    assert result.returncode == 1
+    first, summary = error_lines(result)
+    assert first == (f"modelzoo-downloader: error: far: public/far/f.bin: http://127.0.0.1:{port}/f.bin: no "
+                     "connection within 1 s (unreachable server, or one dropping new connections) (after 2 attempts)")
+    assert summary == "modelzoo-downloader: failed: far"
+    assert not out.joinpath("public/far/f.bin").exists() and leftovers(out) == []
+
+
 # ----------------------------------------------------------------------------- hardening (issue 8)
 
 def test_gzip_body_that_is_not_gzip_is_bounded(server, zoo, tmp_path, tmpfs):
@@ -1365,6 +1390,40 @@ def test_output_on_another_file_system_gets_a_copy(server, zoo, one_file, tmp_pa
     result = download(zoo, out, "--name", "m", "--cache_dir", cache)
     assert result.returncode == 0 and "cached" in result.stdout
     assert (out / "public/m/m.bin").read_bytes() == data and server.count() == 1
+
+
+def test_a_cache_owned_by_someone_else_is_cloned_where_the_file_system_can(server, zoo, tmp_path, xfs):
+    """A team's cache, owned by another user: the kernel refuses a hard link to a file one does
+    not own (fs.protected_hardlinks), so on XFS the output shares the blob's blocks (a reflink)
+    instead of taking a copy's worth of space."""
+    data = os.urandom(8 * MB)
+    write_model(zoo, "m", [{"name": "m.bin", "data": data, "url": server.add("/m.bin", data)}])
+    cache = xfs / "cache"
+    assert download(zoo, xfs / "warm", "--name", "m", "--cache_dir", cache).returncode == 0  # as root
+    blob = cache / "sha384" / sha384(data)[:2] / sha384(data)[2:]
+    user_zoo, out = xfs / "zoo", xfs / "out"
+    shutil.copytree(zoo, user_zoo)
+    out.mkdir()
+    os.chown(out, 65534, 65534)
+    os.sync()
+    st = os.statvfs(xfs)
+    used_before = (st.f_blocks - st.f_bfree) * st.f_frsize
+    result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+                             str(SCRIPTS / "downloader.py"), "--models_dir", str(user_zoo), "--name", "m",
+                             "-o", str(out), "--cache_dir", str(cache)],
+                            capture_output=True, text=True, timeout=120, cwd=xfs)
+    assert result.returncode == 0, result.stderr
+    assert error_lines(result) == [f"modelzoo-downloader: warning: cache folder {cache} cannot be written: "
+                                   "using what it holds, fetching the rest beside the targets"]
+    target = out / "public/m/m.bin"
+    assert target.read_bytes() == data and "cached" in result.stdout and server.count() == 1
+    assert target.stat().st_ino != blob.stat().st_ino and target.stat().st_uid == 65534  # not a link
+    os.sync()
+    st = os.statvfs(xfs)
+    assert (st.f_blocks - st.f_bfree) * st.f_frsize - used_before < MB  # no copy: shared blocks
+    ln = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "ln", str(blob),
+                         str(out / "try")], capture_output=True, text=True)
+    assert ln.returncode != 0 and "Operation not permitted" in ln.stderr  # why a link was not possible
 
 
 def test_a_second_signal_during_cleanup_does_not_leave_temporaries(server, zoo, tmp_path):

@@ -465,6 +465,8 @@ class _Candidate:
 def describe(exc: BaseException, timeout: float) -> str:
     """A short, human line for a transport exception from requests or urllib3."""
     text = str(exc)
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"no connection within {timeout:g} s (unreachable server, or one dropping new connections)"
     if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError)) or "timed out" in text:
         return f"no data for {timeout:g} s (stalled or unreachable server)"
     if isinstance(exc, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError)):
