@@ -341,12 +341,19 @@ def test_a_corrupt_descriptor_memo_is_ignored_and_rewritten(server, zoo, one_fil
     assert json.loads(memo.read_bytes())["format"] == 1
 
 
+def _zoo_of_small_models(server, zoo, count: int, bad: str | None = None) -> None:
+    for i in range(count):
+        data = os.urandom(1000)
+        url = server.add(f"/f{i}.bin", data)
+        write_model(zoo, f"m{i:02}", [{"name": "f.bin", "data": data, "url": url}])
+    if bad:  # a model whose file never matches its checksum
+        write_model(zoo, bad, [{"name": "f.bin", "data": b"promised", "url": server.add("/bad.bin", b"served")}])
+
+
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_a_reader_that_stops_reading_stdout_does_not_stop_the_downloads(server, zoo, tmp_path, fmt):
     """`downloader.py --all | head -1`: the progress lines stop, the work does not."""
-    for i in range(30):
-        data = os.urandom(1000)
-        write_model(zoo, f"m{i:02}", [{"name": "f.bin", "data": data, "url": server.add(f"/f{i}.bin", data)}])
+    _zoo_of_small_models(server, zoo, 30)
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, str(SCRIPTS / "downloader.py"), "--models_dir", str(zoo), "--all",
                              "-o", str(out), "--progress_format", fmt],
@@ -356,6 +363,38 @@ def test_a_reader_that_stops_reading_stdout_does_not_stop_the_downloads(server, 
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and err == ""
     assert len(list(out.glob("public/*/f.bin"))) == 30
+
+
+def test_a_reader_of_both_streams_that_goes_away_still_gets_an_honest_exit_code(server, zoo, tmp_path):
+    """`downloader.py --all 2>&1 | head -1` with a model that fails: its error line cannot be
+    written, but it is still a failure (exit 1), and every other model is still downloaded."""
+    _zoo_of_small_models(server, zoo, 30, bad="m15bad")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "downloader.py"), "--models_dir", str(zoo), "--all",
+                             "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    proc.wait(timeout=60)
+    assert proc.returncode == 1
+    assert len(list(out.glob("public/m??/f.bin"))) == 30 and not (out / "public/m15bad/f.bin").exists()
+
+
+def test_stdout_closed_or_full_from_the_start(server, zoo, tmp_path):
+    """`>&-` (no stdout at all) and `>/dev/full` (every write fails): the files still arrive; a
+    full stdout is said once on stderr."""
+    _zoo_of_small_models(server, zoo, 5)
+    cmd = [sys.executable, str(SCRIPTS / "downloader.py"), "--models_dir", str(zoo), "--all", "--progress_format"]
+    closed = subprocess.run(["bash", "-c", 'exec "$@" >&-', "-", *cmd, "text", "-o", str(tmp_path / "a")],
+                            capture_output=True, text=True, timeout=60)
+    assert closed.returncode == 0 and closed.stderr == ""
+    assert len(list((tmp_path / "a").glob("public/*/f.bin"))) == 5
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([*cmd, "json", "-o", str(tmp_path / "b")], stdout=full, stderr=subprocess.PIPE,
+                                text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stderr.splitlines() == ["modelzoo-downloader: warning: cannot write progress to stdout "
+                                          "(No space left on device); going on without it"]
+    assert len(list((tmp_path / "b").glob("public/*/f.bin"))) == 5
 
 
 def test_corrupt_cache_entry_is_discarded_and_fetched_again(server, zoo, one_file, tmp_path):

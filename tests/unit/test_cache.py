@@ -64,3 +64,21 @@ def test_export_links_and_the_stat_record_notices_changes(tmp_path):
     assert cache.trusted(sha, len(data)) is None and not cache.holds(tmp_path / "out", sha, len(data))
     assert cache.export(sha, len(data), tmp_path / "out2") is None  # re-hashed, found corrupt, discarded
     assert not blob.exists()
+
+
+def test_a_stat_record_that_is_not_a_file_is_no_record(tmp_path):
+    """A FIFO where the record belongs would block a plain open for ever: it is no record."""
+    cache = Cache(tmp_path / "c")
+    data = os.urandom(1000)
+    sha = hashlib.sha384(data).hexdigest()
+    partial = cache.partial_path(sha)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(data)
+    cache.add(sha, partial, len(data))
+    assert cache.trusted(sha, len(data)) is not None
+    record = cache.blob_path(sha).with_suffix(".ok")
+    record.unlink()
+    os.mkfifo(record)
+    assert cache.trusted(sha, len(data)) is None
+    assert cache.export(sha, len(data), tmp_path / "out") == "linked"  # re-hashed, then used
+    assert (tmp_path / "out").read_bytes() == data

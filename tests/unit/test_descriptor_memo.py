@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 
 import modelzoo.descriptor_memo as memo_module
 from modelzoo.descriptor_memo import DescriptorMemo
@@ -62,3 +63,34 @@ def test_the_least_recently_used_texts_go_first(tmp_path, monkeypatch):
     memo.save()
     memo = DescriptorMemo(tmp_path)
     assert [t for t in "abcd" if memo.get(t) is not None] == ["a", "c", "d"]  # b was the oldest unused
+
+
+def test_what_json_cannot_nest_or_a_huge_text_is_not_remembered(tmp_path):
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    memo = DescriptorMemo(tmp_path)
+    memo.put("deep", {"x": deep})  # json.dumps would recurse too deeply: not kept, no error
+    memo.put("x" * (memo_module.MAX_TEXT + 1), {"x": 1})  # one huge descriptor must not crowd out the rest
+    memo.put("small", {"x": 1})
+    memo.save()
+    again = DescriptorMemo(tmp_path)
+    assert again.get("deep") is None and again.get("x" * (memo_module.MAX_TEXT + 1)) is None
+    assert again.get("small") == {"x": 1}
+
+
+def test_a_memo_that_is_absurd_a_fifo_or_from_another_parser_is_ignored(tmp_path):
+    path = tmp_path / memo_module.FILE_NAME
+    path.write_text("[" * 100_000 + "]" * 100_000)  # json.loads would recurse too deeply
+    assert DescriptorMemo(tmp_path).get("a") is None
+    path.unlink()
+    os.mkfifo(path)  # a plain open would wait for a writer for ever
+    assert DescriptorMemo(tmp_path).get("a") is None
+    path.unlink()
+    path.write_text(json.dumps({"format": memo_module.FORMAT, "parser": "some other PyYAML build",
+                                "entries": [["a", {"a": 1}]]}))
+    assert DescriptorMemo(tmp_path).get("a") is None  # another parser may not accept the same texts
+    memo = DescriptorMemo(tmp_path)
+    memo.put("a", {"a": 2})
+    memo.save()
+    assert DescriptorMemo(tmp_path).get("a") == {"a": 2}

@@ -112,8 +112,7 @@ class Cache:
         blob = self.blob_path(sha384)
         try:
             st = os.stat(blob)
-            with open(blob.with_suffix(".ok"), "rb") as f:
-                record = f.read(200)
+            record = fsio.read_small(blob.with_suffix(".ok"), 200)
         except OSError:
             return None
         return st if st.st_size == size and record == self._stat_key(st).encode() else None

@@ -213,6 +213,14 @@ def _kind(value: Any) -> str:
             list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
 
 
+def _number(value: int | float) -> str:
+    """A number for a message; Python refuses to print an integer of more than 4300 digits."""
+    try:
+        return repr(value)
+    except ValueError:
+        return f"an integer of about {int(value.bit_length() * 0.30103)} digits"
+
+
 class _Checker:
     """Carries the file path so every check can name file and key path. Unknown keys are
     errors when strict, else warnings collected in `warnings` (the key is then ignored)."""
@@ -266,12 +274,14 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(key, f"expected a non-negative integer, got {_kind(value)}")
         if value < 0:
-            raise self.fail(key, f"expected a non-negative integer, got {value}")
+            raise self.fail(key, f"expected a non-negative integer, got {_number(value)}")
         return value
 
     def nonneg_number(self, key: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise self.fail(key, f"expected a non-negative number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(key, f"expected a non-negative number, got {_kind(value)}")
+        if value < 0:
+            raise self.fail(key, f"expected a non-negative number, got {_number(value)}")
         return float(value)
 
     def list_of(self, key: str, value: Any, item: Callable[[str, Any], Any]) -> list[Any]:

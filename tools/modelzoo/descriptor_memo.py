@@ -33,6 +33,26 @@ FORMAT = 1
 MAX_ENTRIES = 1024  # Open Model Zoo has ~270 descriptors: room for a few zoos and their edits, while
 #                     reading the file (~3 KB an entry) stays far cheaper than parsing the YAML it saves
 MAX_FILE_BYTES = 64 << 20
+MAX_TEXT = 256 << 10  # Open Model Zoo's largest descriptor is ~6 KB
+
+
+def _parser() -> str:
+    """Which PyYAML build parses here, found without importing it (that is what the memo saves):
+    its installed location and version file, and whether its libyaml extension is there. The
+    two parsers do not accept exactly the same texts, so a memo written by one is not used by
+    the other."""
+    import importlib.machinery
+
+    spec = importlib.machinery.PathFinder.find_spec("yaml")
+    if spec is None or not spec.origin:
+        return "none"
+    folder = os.path.dirname(spec.origin)
+    try:
+        st = os.stat(spec.origin)
+        libyaml = any(n.startswith("_yaml.") for n in os.listdir(folder))
+    except OSError:
+        return "none"
+    return f"{spec.origin} {st.st_size} {st.st_mtime_ns} {'libyaml' if libyaml else 'python'}"
 
 
 class DescriptorMemo:
@@ -47,14 +67,14 @@ class DescriptorMemo:
 
     def _read(self) -> None:
         try:
-            with open(self.path, "rb") as f:
-                raw = f.read(MAX_FILE_BYTES + 1)
+            raw = fsio.read_small(self.path, MAX_FILE_BYTES + 1)
             if len(raw) > MAX_FILE_BYTES:
                 return
             doc = json.loads(raw)
-        except (OSError, ValueError):  # missing, unreadable or not JSON: start afresh
+        except (OSError, ValueError, RecursionError):  # missing, not a file, not JSON, absurd: start afresh
             return
-        if (isinstance(doc, dict) and doc.get("format") == FORMAT and isinstance(doc.get("entries"), list)):
+        if (isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("parser") == _parser()
+                and isinstance(doc.get("entries"), list)):
             self._entries = {e[0]: e[1] for e in doc["entries"]
                              if isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)}
 
@@ -67,9 +87,11 @@ class DescriptorMemo:
 
     def put(self, text: str, data: Any) -> None:
         """Remember a successful strict parse, if JSON keeps it exactly."""
+        if len(text) > MAX_TEXT:
+            return  # one huge descriptor must not push the memo past MAX_FILE_BYTES for all the others
         try:
             kept = json.loads(json.dumps(data, allow_nan=False))
-        except (TypeError, ValueError):  # a date, bytes, a non-string key, nan...
+        except (TypeError, ValueError, RecursionError):  # a date, bytes, a non-string key, nan, deep nesting...
             return
         if kept == data and data is not None:
             self._entries[text] = kept
@@ -83,7 +105,7 @@ class DescriptorMemo:
         # most recently used last; the oldest go first when there are too many
         order = [t for t in self._entries if t not in self._used] + list(self._used)
         keep = order[-MAX_ENTRIES:]
-        doc = {"format": FORMAT, "entries": [[t, self._entries[t]] for t in keep]}
+        doc = {"format": FORMAT, "parser": _parser(), "entries": [[t, self._entries[t]] for t in keep]}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not os.access(self.path.parent, os.W_OK):  # a read-only cache is only read

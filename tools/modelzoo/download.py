@@ -108,6 +108,8 @@ class Pool:
                     ok = self._work(item)
                 except Interrupted:
                     return
+                except Exception:  # noqa: BLE001 - a bug must not lose this item or the rest of the queue
+                    ok = False
                 if not ok:
                     with self._lock:
                         self._failed.append(item)

@@ -44,6 +44,15 @@ class CommandLine:
         return f"{self.prog}: {kind}: {text}"
 
 
+def _to_devnull(stream: TextIO) -> None:
+    """Point a broken stream's file descriptor at /dev/null, so that what is still buffered does
+    not fail again when Python flushes it at exit."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 class Reporter:
     """Where a pipeline says what happens: progress and notes on stdout (bars on a terminal,
     lines in a log, or JSON events for scripts), failures and warnings on stderr, one line
@@ -53,12 +62,13 @@ class Reporter:
     def __init__(self, fmt: str = "text", out: TextIO | None = None, err: TextIO | None = None,
                  bars: bool | None = None, line: Callable[[str, str], str] = plain_line) -> None:
         self.fmt = fmt
-        self.out = out or sys.stdout
-        self.err = err or sys.stderr
+        # (a stream closed before we started, `>&-`, is None: nothing to say there)
+        self.out = out or sys.stdout or open(os.devnull, "w")
+        self.err = err or sys.stderr or open(os.devnull, "w")
         self.bars = self.out.isatty() if bars is None else bars
         self.line = line
         self._lock = threading.Lock()
-        self._out_closed = False
+        self._out_closed = self._err_closed = False
 
     # -- low level
 
@@ -81,24 +91,34 @@ class Reporter:
                 self._write_out(text)
 
     def _write_out(self, line: str) -> None:
-        """A closed stdout (``downloader.py ... | head``) silences the progress lines, not the
-        work: the run goes on and its exit code says how it went."""
+        """A stdout that cannot be written (``downloader.py ... | head``, a full disk) silences
+        the progress lines, not the work: the run goes on and its exit code says how it went."""
         if self._out_closed:
             return
         try:
             self.out.write(line + "\n")
             self.out.flush()
-        except BrokenPipeError:
+        except OSError as exc:
             self._out_closed = True
-            try:  # what is still buffered would fail again when Python flushes at exit
-                os.dup2(os.open(os.devnull, os.O_WRONLY), self.out.fileno())
-            except (OSError, ValueError, AttributeError):
-                pass
+            _to_devnull(self.out)
+            if not isinstance(exc, BrokenPipeError):  # a reader that went away is no news
+                self._write_err(self.line("warning", f"cannot write progress to stdout ({exc.strerror or exc}); "
+                                                     "going on without it"))
+
+    def _write_err(self, line: str) -> None:
+        """An error line; if stderr itself cannot be written, the exit code still tells."""
+        if self._err_closed:
+            return
+        try:
+            self.err.write(line + "\n")
+            self.err.flush()
+        except OSError:
+            self._err_closed = True
+            _to_devnull(self.err)
 
     def _stderr(self, text: str) -> None:
         with self._lock:
-            self.err.write(text + "\n")
-            self.err.flush()
+            self._write_err(text)
 
     def failure(self, model: str, error: BaseException) -> None:
         """A model failed: one line on stderr."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 import threading
 import time
 from contextlib import contextmanager
@@ -219,6 +220,25 @@ def write_bytes(dest: Path, data: bytes, *, like: Path | None = None) -> None:
             except OSError as exc:
                 raise fs_error(tmp, exc) from exc
         place(tmp, dest, size=len(data))
+
+
+def read_small(path: Path, limit: int) -> bytes:
+    """The first ``limit`` bytes of a regular file. Anything else at ``path`` (a FIFO, which
+    would block a plain open for ever; a device; a folder) is an OSError, like a missing file."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def check_size(path: Path, size: int) -> None:

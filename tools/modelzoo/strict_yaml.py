@@ -73,5 +73,9 @@ def load(text: str) -> Any:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}" if mark is not None else "YAML"
         raise YamlProblem(where, str(exc.problem)) from exc
-    except yaml.YAMLError as exc:
+    except yaml.YAMLError as exc:  # (a ReaderError's text spans two lines)
+        raise YamlProblem("", "invalid YAML: " + " ".join(str(exc).split())) from exc
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
         raise YamlProblem("", f"invalid YAML: {exc}") from exc
+    except RecursionError:
+        raise YamlProblem("", "invalid YAML: nested too deeply") from None

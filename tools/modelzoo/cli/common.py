@@ -139,6 +139,9 @@ def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | N
     """Run a CLI body; a ModelzooError becomes one line on stderr and its exit code."""
     # TensorFlow's CUDA plugin registration chatter is noise on CPU-only machines.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # A stream closed before we started (`>&-`) is None: print() would fail or write elsewhere.
+    sys.stdout = sys.stdout or open(os.devnull, "w")
+    sys.stderr = sys.stderr or open(os.devnull, "w")
     try:
         return body(sys.argv[1:] if argv is None else argv)
     except ModelzooError as exc:
