@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, one_error_line, run_tool
 
-from modelzoo.descriptor import HttpSource, load_model
+from modelzoo.descriptor import GoogleDriveSource, HttpSource, InputInfo, Model, load_model
 from modelzoo.errors import DescriptorError
 
 CHECKSUM = "ab" * 48
@@ -54,6 +54,8 @@ BROKEN = {
     "bad framework": (GOOD.replace("framework: tf", "framework: caffe2"), "framework", "expected one of"),
     "bad url": (GOOD.replace("https://example.com/model.pb", "ftp://example.com/model.pb"), "files[0].source",
                 "http:// or https:// URL"),
+    "url with a space": (GOOD.replace("https://example.com/model.pb", "'https://example.com/my model.pb'"),
+                         "files[0].source", "http:// or https:// URL"),
     "alias": (GOOD.replace("license: https://example.com/LICENSE", "license: &l https://example.com/LICENSE\n"
                            "quantized: *l"), "line 21", "aliases are not allowed"),
     "bad regex": (GOOD.replace("""  - $type: unpack_archive
@@ -83,6 +85,23 @@ def _zoo_with(tmp_path: Path, text: str) -> Path:
     folder.mkdir(parents=True)
     (folder / "model.yml").write_text(text)
     return tmp_path / "zoo"
+
+
+def test_records_compare_by_kind_and_value_and_share_no_defaults():
+    """The records are plain classes and NamedTuples (start-up time): what a dataclass gave
+    must still hold."""
+    assert HttpSource("x") == HttpSource("x") and hash(HttpSource("x")) == hash(HttpSource("x"))
+    assert HttpSource("x") != HttpSource("y")
+    assert HttpSource("x") != GoogleDriveSource("x") and GoogleDriveSource("x") != HttpSource("x")
+    assert len({HttpSource("x"), GoogleDriveSource("x"), HttpSource("x")}) == 2
+    assert InputInfo("data") == InputInfo("data", (), "")
+    facts = dict(subdirectory=Path("public/m"), config_path=Path("m.yml"), description="d", framework="tf",
+                 license_url="https://example.com", task_type="detection", precisions=frozenset({"FP32"}))
+    a, b = Model(name="a", **facts), Model(name="b", **facts)
+    assert (a.files, a.postprocessing, a.input_info, a.model_info, a.stages, a.warnings) == ([], [], [], {}, [], [])
+    assert a.quantization_output_precisions == [] and a.mo_args is None and a.quantizable is None
+    a.files.append("f"), a.warnings.append("w"), a.model_info.update(k=1), a.stages.append(b)
+    assert (b.files, b.warnings, b.model_info, b.stages) == ([], [], {}, [])  # nothing shared between models
 
 
 def test_good_descriptor_loads(tmp_path):
@@ -295,3 +314,11 @@ def test_libyaml_and_pure_python_loaders_agree(tmp_path, monkeypatch):
                 verdicts.setdefault(case, []).append("refused" if case in worded_apart else (exc.key, exc.problem))
     assert all(a == b for a, b in verdicts.values()), verdicts
     assert all(verdicts[case] == ["refused", "refused"] for case in worded_apart)
+    # and the two runs really used two parsers: they word a control character differently
+    problems = []
+    for fast in (True, False):
+        monkeypatch.setattr(strict_yaml, "_LIBYAML", fast)
+        with pytest.raises(strict_yaml.YamlProblem) as info:
+            strict_yaml.load("a: \x01\n")
+        problems.append(info.value.problem)
+    assert "control characters" in problems[0] and "special characters" in problems[1], problems

@@ -1534,6 +1534,54 @@ def test_a_folder_where_a_blob_should_be_is_replaced(server, zoo, one_file, tmp_
     assert target.read_bytes() == data and blob.read_bytes() == data
 
 
+@pytest.mark.parametrize("kind", ["link to a file elsewhere", "dangling link"])
+def test_a_symlink_at_the_target_is_replaced_not_written_through_with_a_warm_cache(server, zoo, one_file, tmp_path,
+                                                                                   kind):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    assert download(zoo, tmp_path / "warm", "--name", "m", "--cache_dir", cache).returncode == 0
+    elsewhere = tmp_path / "elsewhere.bin"
+    if kind == "link to a file elsewhere":
+        elsewhere.write_bytes(b"someone else's file")
+    target.parent.mkdir(parents=True)
+    target.symlink_to(elsewhere)
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0 and "cached" in result.stdout
+    assert not target.is_symlink() and target.read_bytes() == data
+    if kind == "link to a file elsewhere":
+        assert elsewhere.read_bytes() == b"someone else's file"
+    else:
+        assert not elsewhere.exists()
+
+
+def test_a_present_target_is_present_not_cached(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    cache = tmp_path / "cache"
+    assert download(zoo, out, "--name", "m", "--cache_dir", cache).returncode == 0
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0 and "present" in result.stdout and "cached" not in result.stdout
+
+
+def test_a_descriptor_whose_size_disagrees_with_a_cached_blob_gets_no_link(server, zoo, tmp_path):
+    """Two descriptors name the same SHA-384, one with the wrong size: the blob is neither handed
+    out for the wrong one nor discarded as corrupt (it is the descriptor that is wrong)."""
+    data = os.urandom(100_000)
+    url = server.add("/d.bin", data)
+    write_model(zoo, "right", [{"name": "d.bin", "data": data, "url": url}])
+    write_model(zoo, "wrong", [{"name": "d.bin", "size": len(data) + 1, "checksum": sha384(data), "url": url}])
+    cache = tmp_path / "cache"
+    assert download(zoo, tmp_path / "out", "--name", "right", "--cache_dir", cache).returncode == 0
+    result = download(zoo, tmp_path / "out", "--name", "wrong", "--cache_dir", cache)
+    assert result.returncode == 1
+    assert error_lines(result)[0] == ("modelzoo-downloader: error: wrong: public/wrong/d.bin (the descriptor's size; "
+                                      "the cache holds the file with its SHA-384): size mismatch: expected "
+                                      f"{len(data) + 1} bytes, got {len(data)}")
+    assert not (tmp_path / "out/public/wrong/d.bin").exists()
+    before = server.count()  # the blob was not discarded: the right descriptor still gets it from the cache
+    result = download(zoo, tmp_path / "out2", "--name", "right", "--cache_dir", cache)
+    assert result.returncode == 0 and "cached" in result.stdout and server.count() == before
+
+
 def test_a_wrong_file_at_the_target_is_replaced_even_with_a_warm_cache(server, zoo, one_file, tmp_path):
     data, out, target = one_file
     cache = tmp_path / "cache"

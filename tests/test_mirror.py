@@ -262,6 +262,22 @@ def test_full_verify_sync_refetches_a_silently_corrupted_file(zoo, server, tmp_p
     assert target.read_bytes() == MODELS["beta"]["beta.onnx"]
 
 
+def test_a_descriptor_with_a_wrong_size_costs_no_good_cache_blob(zoo, server, tmp_path):
+    make_zoo(zoo, server, {"alpha": MODELS["alpha"]})
+    cache = tmp_path / "cache"
+    assert sync(zoo, tmp_path / "first", "--all", "--cache_dir", cache).returncode == 0
+    data = MODELS["alpha"]["alpha.pb"]
+    write_model(zoo, "twin", [{"name": "alpha.pb", "size": len(data) + 1, "checksum": sha384(data),
+                               "url": server.url("alpha/alpha.pb")}])
+    result = sync(zoo, tmp_path / "second", "--name", "twin", "--cache_dir", cache)
+    assert result.returncode == 1
+    assert ("public/twin/alpha.pb (the descriptor's size; the cache holds the file with its SHA-384): size "
+            f"mismatch: expected {len(data) + 1} bytes, got {len(data)}") in result.stderr
+    requests = server.count()
+    assert sync(zoo, tmp_path / "third", "--name", "alpha", "--cache_dir", cache).returncode == 0
+    assert server.count() == requests  # the blob is still there
+
+
 def test_upstream_mirror_and_cache(zoo, server, tmp_path):
     make_zoo(zoo, server, MODELS)
     first, cache = tmp_path / "first", tmp_path / "cache"

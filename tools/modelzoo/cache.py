@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, ContextManager
 
 from . import fsio
-from .errors import FileSystemError
+from .errors import FileSystemError, SizeMismatchError
 from .verify import file_matches
 
 FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (btrfs, XFS, bcachefs): a reflink
@@ -107,7 +107,7 @@ class Cache:
         except (OSError, FileSystemError):
             pass  # an optimisation only
 
-    def trusted(self, sha384: str, size: int) -> os.stat_result | None:
+    def intact(self, sha384: str) -> os.stat_result | None:
         """The blob's stat if it is unchanged since it was verified, else None (no read)."""
         blob = self.blob_path(sha384)
         try:
@@ -115,7 +115,22 @@ class Cache:
             record = fsio.read_small(blob.with_suffix(".ok"), 200)
         except OSError:
             return None
-        return st if st.st_size == size and record == self._stat_key(st).encode() else None
+        return st if record == self._stat_key(st).encode() else None
+
+    def intact_of_size(self, sha384: str, size: int, what: str) -> os.stat_result | None:
+        """``intact``; a SizeMismatchError if that blob is not of ``size``: the bytes with this
+        SHA-384 are known, so it is the expectation (a descriptor) that is wrong, and the blob
+        must not be discarded as corrupt."""
+        st = self.intact(sha384)
+        if st is not None and st.st_size != size:
+            raise SizeMismatchError(f"{what} (the descriptor's size; the cache holds the file with its SHA-384)",
+                                    size, st.st_size)
+        return st
+
+    def trusted(self, sha384: str, size: int) -> os.stat_result | None:
+        """``intact``, and of the size the caller expects."""
+        st = self.intact(sha384)
+        return st if st is not None and st.st_size == size else None
 
     def holds(self, path: Path, sha384: str, size: int) -> bool:
         """path is a hard link to a blob unchanged since it was verified: it needs no re-hash."""

@@ -287,7 +287,7 @@ class Downloader:
             self._fetch(urls, tmp, file, label, progress)
             return "downloaded"
         sha = file.sha384
-        if cache.trusted(sha, file.size) and cache.export(sha, file.size, tmp, trusted=True):
+        if cache.intact_of_size(sha, file.size, label) and cache.export(sha, file.size, tmp, trusted=True):
             return "cached"  # the warm path: no lock, no read, no copy where a link will do
 
         def waiting() -> None:

@@ -552,6 +552,7 @@ class Mirror:
             with self.store.incoming(w.rel) as tmp:
                 self._fetch(w, tmp)
                 return Outcome(w, "fetched", self._publish(w, tmp))
+        self.cache.intact_of_size(w.sha384, w.size, w.rel)  # a wrong size in a descriptor costs no good blob
         with self.cache.lock(w.sha384):
             blob = self.cache.blob_path(w.sha384)
             how = "cached"
