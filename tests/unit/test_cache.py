@@ -82,3 +82,25 @@ def test_a_stat_record_that_is_not_a_file_is_no_record(tmp_path):
     assert cache.trusted(sha, len(data)) is None
     assert cache.export(sha, len(data), tmp_path / "out") == "linked"  # re-hashed, then used
     assert (tmp_path / "out").read_bytes() == data
+
+
+def _cache_with_blob(tmp_path, size: int = 10_000):
+    cache = Cache(tmp_path / "c")
+    data = os.urandom(size)
+    sha = hashlib.sha384(data).hexdigest()
+    partial = cache.partial_path(sha)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(data)
+    cache.add(sha, partial, len(data))
+    return cache, sha, data
+
+
+def test_link_at_places_a_trusted_blob_only_where_nothing_is(tmp_path):
+    cache, sha, data = _cache_with_blob(tmp_path)
+    assert cache.link_at(sha, len(data), tmp_path / "free")
+    assert (tmp_path / "free").stat().st_ino == cache.blob_path(sha).stat().st_ino
+    assert not cache.link_at(sha, len(data) + 1, tmp_path / "wrong-size") and not (tmp_path / "wrong-size").exists()
+    (tmp_path / "taken").write_bytes(b"mine")
+    assert not cache.link_at(sha, len(data), tmp_path / "taken") and (tmp_path / "taken").read_bytes() == b"mine"
+    (tmp_path / "link").symlink_to(tmp_path / "nowhere")
+    assert not cache.link_at(sha, len(data), tmp_path / "link") and not (tmp_path / "nowhere").exists()

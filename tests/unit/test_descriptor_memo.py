@@ -7,6 +7,7 @@ import json
 import os
 
 import modelzoo.descriptor_memo as memo_module
+from modelzoo.descriptor import load_yaml_mapping
 from modelzoo.descriptor_memo import DescriptorMemo
 
 
@@ -94,3 +95,33 @@ def test_a_memo_that_is_absurd_a_fifo_or_from_another_parser_is_ignored(tmp_path
     memo.put("a", {"a": 2})
     memo.save()
     assert DescriptorMemo(tmp_path).get("a") == {"a": 2}
+
+
+def test_texts_that_differ_only_in_trailing_white_space_are_different_keys(tmp_path):
+    memo = DescriptorMemo(tmp_path / "cache")
+    a, b = tmp_path / "a.yml", tmp_path / "b.yml"
+    a.write_text("d: |+\n  x\n")
+    b.write_text("d: |+\n  x\n\n")  # (a kept trailing newline is part of the value)
+    assert load_yaml_mapping(a, memo) == {"d": "x\n"} and load_yaml_mapping(b, memo) == {"d": "x\n\n"}
+    assert memo.get("a: 1") is None and load_yaml_mapping(a, memo) == {"d": "x\n"}
+
+
+def test_the_memo_replaces_a_symlink_instead_of_writing_through_it(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not yours")
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / memo_module.FILE_NAME).symlink_to(victim)
+    memo = DescriptorMemo(cache)
+    memo.put("a", {"a": 1})
+    memo.save()
+    assert victim.read_text() == "not yours" and not (cache / memo_module.FILE_NAME).is_symlink()
+    assert DescriptorMemo(cache).get("a") == {"a": 1}
+
+
+def test_a_memo_file_over_the_size_cap_is_not_read(tmp_path, monkeypatch):
+    memo = DescriptorMemo(tmp_path)
+    memo.put("a", {"a": 1})
+    memo.save()
+    monkeypatch.setattr(memo_module, "MAX_FILE_BYTES", (tmp_path / memo_module.FILE_NAME).stat().st_size - 1)
+    assert DescriptorMemo(tmp_path).get("a") is None

@@ -241,11 +241,13 @@ class Downloader:
         except Interrupted:
             r.model_end(model.name, False)
             raise
-        except ModelzooError as exc:
+        except Exception as exc:
+            if self.cancel.is_set():  # cleaned up under our feet after Ctrl-C: the interruption is the news
+                r.model_end(model.name, False)
+                raise Interrupted("interrupted") from None
+            if not isinstance(exc, ModelzooError):  # a bug must not hang the pool or lose the end event
+                exc = RuntimeError(f"unexpected {type(exc).__name__}: {exc}")
             r.failure(model.name, exc)
-            ok = False
-        except Exception as exc:  # a bug must not hang the pool or lose the end event
-            r.failure(model.name, RuntimeError(f"unexpected {type(exc).__name__}: {exc}"))
             ok = False
         r.model_end(model.name, ok)
         return ok
