@@ -86,15 +86,17 @@ def median_time(cmds: list[list[str]], repeat: int, before=None) -> tuple[Timing
 
 
 def interleaved(cmds: dict[str, list[str]], repeat: int, before=None) -> dict[str, Timing]:
-    """Median (and best) wall time of each command, the commands taking turns, so that a
-    machine that slows down for a while slows all of them alike (short runs are sensitive
-    to that: a file system's work left over from the previous run, another VM on the host)."""
+    """Median (and best) wall time of each command, the commands taking turns (in a rotating
+    order), so that a machine that slows down for a while slows all of them alike (short runs
+    are sensitive to that: a file system's work left over from the previous run, another VM on
+    the host)."""
     times: dict[str, list[float]] = {k: [] for k in cmds}
-    for _ in range(repeat):
-        for key, cmd in cmds.items():
-            if before:
+    keys = list(cmds)
+    for i in range(repeat):
+        for key in keys[i % len(keys):] + keys[:i % len(keys)]:  # each goes first in turn: no one always
+            if before:                                             # follows the same predecessor
                 before()
-            times[key].append(run_measured(cmd)[0])
+            times[key].append(run_measured(cmds[key])[0])
     return {k: Timing(v) for k, v in times.items()}
 
 
