@@ -76,6 +76,7 @@ def main() -> int:
         shutil.rmtree(out, ignore_errors=True)
         for f in work.glob("tool-*"):
             f.unlink()
+        os.sync()  # the deletions written out now, so that no measured run pays for them
 
     results: dict[str, float] = {}
     repeat = args.repeat
