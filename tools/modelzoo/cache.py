@@ -112,7 +112,7 @@ class Cache:
         blob = self.blob_path(sha384)
         try:
             st = os.stat(blob)
-            record = fsio.read_small(blob.with_suffix(".ok"), 200)
+            record = fsio.read_small(self._record_path(sha384), 200)
         except OSError:
             return None
         return st if record == self._stat_key(st).encode() else None

@@ -60,6 +60,7 @@ class DescriptorMemo:
 
     def __init__(self, cache_root: Path) -> None:
         self.path = Path(cache_root) / FILE_NAME
+        self._parser = _parser()
         self._entries: dict[str, Any] = {}
         self._used: dict[str, None] = {}
         self._added = False
@@ -73,7 +74,7 @@ class DescriptorMemo:
             doc = json.loads(raw)
         except (OSError, ValueError, RecursionError):  # missing, not a file, not JSON, absurd: start afresh
             return
-        if (isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("parser") == _parser()
+        if (isinstance(doc, dict) and doc.get("format") == FORMAT and doc.get("parser") == self._parser
                 and isinstance(doc.get("entries"), list)):
             self._entries = {e[0]: e[1] for e in doc["entries"]
                              if isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)}
@@ -105,7 +106,7 @@ class DescriptorMemo:
         # most recently used last; the oldest go first when there are too many
         order = [t for t in self._entries if t not in self._used] + list(self._used)
         keep = order[-MAX_ENTRIES:]
-        doc = {"format": FORMAT, "parser": _parser(), "entries": [[t, self._entries[t]] for t in keep]}
+        doc = {"format": FORMAT, "parser": self._parser, "entries": [[t, self._entries[t]] for t in keep]}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not os.access(self.path.parent, os.W_OK):  # a read-only cache is only read

@@ -48,9 +48,15 @@ def _to_devnull(stream: TextIO) -> None:
     """Point a broken stream's file descriptor at /dev/null, so that what is still buffered does
     not fail again when Python flushes it at exit."""
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(null, stream.fileno())
     except (OSError, ValueError, AttributeError):
         pass
+    finally:
+        os.close(null)
 
 
 class Reporter:
@@ -62,9 +68,8 @@ class Reporter:
     def __init__(self, fmt: str = "text", out: TextIO | None = None, err: TextIO | None = None,
                  bars: bool | None = None, line: Callable[[str, str], str] = plain_line) -> None:
         self.fmt = fmt
-        # (a stream closed before we started, `>&-`, is None: nothing to say there)
-        self.out = out or sys.stdout or open(os.devnull, "w")
-        self.err = err or sys.stderr or open(os.devnull, "w")
+        self.out = out or sys.stdout  # (never None: cli.common.run puts /dev/null in a closed one's place)
+        self.err = err or sys.stderr
         self.bars = self.out.isatty() if bars is None else bars
         self.line = line
         self._lock = threading.Lock()
