@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from modelzoo import fetch
+from modelzoo import fetch, retry
 from modelzoo.devtools.loopback import Fault
 from modelzoo.errors import ChecksumMismatchError, DownloadError, Interrupted, SizeMismatchError
 
@@ -32,8 +32,8 @@ def test_retry_after_is_capped_at_a_minute():
 
 
 def test_backoff_starts_immediately_then_doubles():
-    assert [fetch.backoff_delay(a) for a in range(1, 7)] == [0, 0, 1, 2, 4, 8]
-    assert fetch.backoff_delay(30) == fetch.BACKOFF_MAX
+    assert [retry.backoff_delay(a) for a in range(1, 7)] == [0, 0, 1, 2, 4, 8]
+    assert retry.backoff_delay(30) == retry.BACKOFF_MAX
 
 
 def test_fetch_fills_the_partial_and_returns_its_verifier(server, tmp_path):

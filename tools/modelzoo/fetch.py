@@ -27,17 +27,17 @@ from . import __version__, fsio
 from .errors import (
     ChecksumMismatchError, DownloadError, HTTPStatusError, Interrupted, SizeMismatchError, TransferError,
 )
+from .retry import BACKOFF_FACTOR, BACKOFF_MAX, backoff_delay, describe
 from .verify import BackgroundHashing, StreamVerifier, feed_file
 
 if TYPE_CHECKING:
     from .segments import ConnectionBudget
 
+
 CHUNK = 1 << 20
 MAX_REDIRECTS = 10
 MAX_RETRY_AFTER = 60.0  # seconds; a server may not park us for longer than this
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-BACKOFF_FACTOR = 0.5
-BACKOFF_MAX = 20.0
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 DECODABLE = ("gzip", "x-gzip", "deflate")
 MIN_SPLIT = 16 * 1000 * 1000  # below this, one connection: set-up would cost more than it gains
@@ -74,12 +74,6 @@ def make_session(num_attempts: int, pool_size: int = 10) -> requests.Session:
     return session
 
 
-def backoff_delay(attempt: int) -> float:
-    """Delay before attempt number `attempt` (1-based): the first retry is immediate (a dropped
-    connection is usually resumed at once), then 1 s, 2 s, 4 s, ... up to BACKOFF_MAX."""
-    return 0.0 if attempt <= 2 else min(BACKOFF_MAX, BACKOFF_FACTOR * 2 ** (attempt - 2))
-
-
 @dataclass
 class Opened:
     """A response body being received: its chunks, where they start in the file, and a
@@ -96,12 +90,25 @@ Opener = Callable[["Fetcher", str, int, int], Opened]
 """opener(fetcher, url, offset, size) -> Opened. Raises HTTPStatusError (404 for a missing
 file: never retried), TransferError (worth another attempt) or DownloadError."""
 
-OPENERS: dict[str, Opener] = {}
+OPENERS: dict[str, Opener | str] = {}
+"""scheme -> opener, or "module:function" of an opener imported on first use (``s3``: boto3 is
+imported only when an s3:// URL is fetched, and a library caller needs no import of its own)."""
 
 
-def register_opener(scheme: str, opener: Opener) -> None:
-    """Teach every Fetcher a URL scheme (s3.py registers ``s3`` this way)."""
+def register_opener(scheme: str, opener: Opener | str) -> None:
+    """Teach every Fetcher a URL scheme."""
     OPENERS[scheme] = opener
+
+
+def opener_for(scheme: str) -> Opener | None:
+    """The opener of a scheme, importing a lazy one (MissingExtraError when its extra is missing)."""
+    opener = OPENERS.get(scheme)
+    if isinstance(opener, str):
+        import importlib
+
+        module, _, name = opener.partition(":")
+        opener = OPENERS[scheme] = getattr(importlib.import_module(module, __package__), name)
+    return opener
 
 
 def _open_http(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
@@ -159,6 +166,7 @@ def _open_file(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
 register_opener("http", _open_http)
 register_opener("https", _open_http)
 register_opener("file", _open_file)
+register_opener("s3", ".s3:open_s3")
 
 
 class Fetcher:
@@ -231,7 +239,7 @@ class Fetcher:
 
     def _open(self, url: str, offset: int, size: int) -> Opened:
         scheme = urlparse(url).scheme
-        opener = OPENERS.get(scheme)
+        opener = opener_for(scheme)
         if opener is None:
             raise DownloadError(f"{url}: unsupported URL scheme {scheme!r}")
         return opener(self, url, offset, size)
@@ -328,7 +336,7 @@ class Fetcher:
     def _in_pieces(self, url: str, partial: Path, verifier: StreamVerifier, size: int) -> bool:
         """The rest of a slow transfer over several connections; False if the server cannot
         serve pieces after all (the caller then starts over on one connection)."""
-        from . import segments  # (it imports this module)
+        from . import segments  # (only a slow big transfer needs it)
 
         try:
             segments.SegmentedTransfer(self, url, partial, verifier, size, self.connections, self.budget,
@@ -460,21 +468,3 @@ class _Candidate:
         if self._out is not None:
             out, self._out = self._out, None
             out.close()
-
-
-def describe(exc: BaseException, timeout: float) -> str:
-    """A short, human line for a transport exception from requests or urllib3."""
-    text = str(exc)
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return f"no connection within {timeout:g} s (unreachable server, or one dropping new connections)"
-    if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError)) or "timed out" in text:
-        return f"no data for {timeout:g} s (stalled or unreachable server)"
-    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError)):
-        if "IncompleteRead" in text or "Connection broken" in text or "prematurely" in text:
-            return "connection broken before the whole file arrived"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        reason = str(getattr(exc.args[0], "reason", None) or text) if exc.args else text
-        errno_text = re.search(r"\[Errno -?\d+\] [^'\")]+", reason)
-        what = "cannot connect to the proxy" if isinstance(exc, requests.exceptions.ProxyError) else "cannot connect"
-        return f"{what}: {errno_text.group(0).strip() if errno_text else reason}"
-    return text or type(exc).__name__

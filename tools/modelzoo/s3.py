@@ -29,7 +29,7 @@ from . import fsio
 from .errors import (
     DownloadError, HTTPStatusError, Interrupted, MirrorAccessError, MirrorError, MissingExtraError, TransferError,
 )
-from .fetch import CHUNK, Opened, register_opener
+from .fetch import CHUNK, Opened
 from .mirror import MANIFEST, Present, decode_manifest, encode_manifest, is_internal
 from .verify import StreamVerifier
 
@@ -363,5 +363,3 @@ def open_s3(fetcher: Any, url: str, offset: int, size: int) -> Opened:
 
     return Opened(chunks(), start, "", body.close)
 
-
-register_opener("s3", open_s3)

@@ -57,7 +57,9 @@ def _main(argv: Sequence[str]) -> int:
         if not m.startswith(("http://", "https://", "file://", "s3://")):
             parser.error(f"--mirror {m!r}: expected an http://, https://, file:// or s3:// URL")
         if m.startswith("s3://"):
-            from .. import s3  # noqa: F401 - registers the s3:// opener (boto3, the [s3] extra)
+            from ..fetch import opener_for
+
+            opener_for("s3")  # boto3 (the [s3] extra) now: a missing extra is one line before any work
     signal.signal(signal.SIGTERM, _terminate)
     options = DownloadOptions(output_dir=args.output_dir.absolute(),
                               cache_dir=args.cache_dir.absolute() if args.cache_dir else None,

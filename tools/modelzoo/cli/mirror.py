@@ -86,7 +86,9 @@ def _check_upstream(parser: argparse.ArgumentParser, urls: list[str]) -> None:
         if not m.startswith(("http://", "https://", "file://", "s3://")):
             parser.error(f"--mirror {m!r}: expected an http://, https://, file:// or s3:// URL")
         if m.startswith("s3://"):
-            from .. import s3  # noqa: F401 - registers the s3 opener; needs the [s3] extra
+            from ..fetch import opener_for
+
+            opener_for("s3")  # boto3 (the [s3] extra) now: a missing extra is one line before any work
 
 
 def _sync(args, parser, reporter, store, wanted, failed_to_load, catalog) -> int:
