@@ -16,7 +16,7 @@ import pytest
 from conftest import SCRIPTS, one_error_line, run_tool, sha384, write_model
 
 from modelzoo.devtools.servers import Nginx, Squid
-from modelzoo.mirror import MANIFEST
+from modelzoo.stores import MANIFEST
 
 DEAD = "http://127.0.0.1:9"  # nothing listens there: a source that must not be needed
 

@@ -17,7 +17,7 @@ from conftest import SCRIPTS, one_error_line, run_tool, sha384
 from test_mirror import DEAD, MODELS, make_zoo
 
 from modelzoo.devtools.servers import SeaweedS3
-from modelzoo.mirror import MANIFEST
+from modelzoo.stores import MANIFEST
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,7 @@ from .errors import (
     DownloadError, HTTPStatusError, Interrupted, MirrorAccessError, MirrorError, MissingExtraError, TransferError,
 )
 from .fetch import CHUNK, Opened
-from .mirror import MANIFEST, Present, decode_manifest, encode_manifest, is_internal
+from .stores import MANIFEST, Present, decode_manifest, encode_manifest, is_internal
 from .verify import StreamVerifier
 
 try:

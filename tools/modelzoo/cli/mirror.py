@@ -10,9 +10,10 @@ from typing import Sequence
 
 from ..events import Reporter, human_size
 from ..mirror import (
-    CHECK, FETCH, MANIFEST, OK, REPAIRED, STATUSES, UNKNOWN, Auditor, MirrorOptions, Syncer, check_proxies,
-    make_plan, open_store, wanted_files,
+    CHECK, FETCH, OK, REPAIRED, STATUSES, UNKNOWN, Auditor, MirrorOptions, Syncer, check_proxies, make_plan,
+    wanted_files,
 )
+from ..stores import MANIFEST, open_store
 from .common import add_selection_args, error_line, parse_precisions, positive_float, positive_int, run, select_models
 
 PROG = "modelzoo-mirror"
