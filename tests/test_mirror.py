@@ -278,6 +278,18 @@ def test_a_descriptor_with_a_wrong_size_costs_no_good_cache_blob(zoo, server, tm
     assert server.count() == requests  # the blob is still there
 
 
+def test_a_read_only_cache_serves_nothing_it_lacks_and_the_sync_goes_on(zoo, server, tmp_path, tmpfs):
+    """The mirror obtains files as the downloader does (obtain.py): a cache it may not write is a
+    warning, and the files are fetched without it."""
+    make_zoo(zoo, server, {"alpha": MODELS["alpha"]})
+    ro = tmpfs("1m", readonly=True)
+    result = sync(zoo, tmp_path / "m", "--all", "--cache_dir", ro)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (f"modelzoo-mirror: warning: cache folder {ro} cannot be written: using what it "
+                             "holds, fetching the rest\n")
+    assert (tmp_path / "m/public/alpha/alpha.pb").read_bytes() == MODELS["alpha"]["alpha.pb"]
+
+
 def test_upstream_mirror_and_cache(zoo, server, tmp_path):
     make_zoo(zoo, server, MODELS)
     first, cache = tmp_path / "first", tmp_path / "cache"

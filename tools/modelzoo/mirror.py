@@ -36,17 +36,17 @@ from typing import Any, Callable
 
 from . import fsio
 from .cache import Cache
-from .descriptor import KNOWN_PRECISIONS, GoogleDriveSource, Model, ModelFile
+from .descriptor import KNOWN_PRECISIONS, Model, ModelFile
 from .errors import (
-    ChecksumMismatchError, DiskFullError, FileSystemError, Interrupted, MirrorAccessError, MirrorError,
-    ModelzooError, OutputNotWritableError, SizeMismatchError,
+    DiskFullError, FileSystemError, Interrupted, MirrorAccessError, MirrorError, ModelzooError,
+    OutputNotWritableError,
 )
 from .events import Reporter, human_size
+from .obtain import CACHED, Transport, obtain, source_url, source_urls
 from .stores import FORMAT, MANIFEST, Present, Store
 
 # Errors after which no other file can succeed either: the run stops at once, with one line.
 FATAL = (MirrorAccessError, DiskFullError, OutputNotWritableError)
-GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&confirm=t&id="
 CANCEL_GRACE = 1.0  # seconds the workers get to notice Ctrl-C before we clean up without them
 # Big files are bound by bandwidth, not latency, and each one being fetched holds up to 16 MiB of
 # chunks waiting to be hashed: at most this many are fetched at once, whatever -j is.
@@ -77,8 +77,7 @@ class Wanted:
 
     @property
     def source(self) -> str:
-        src = self.file.source
-        return GOOGLE_DRIVE_URL + src.id if isinstance(src, GoogleDriveSource) else src.url
+        return source_url(self.file)
 
     def entry(self, stamp: str, verified: str) -> dict[str, Any]:
         """This file's manifest entry."""
@@ -167,8 +166,6 @@ def check_proxies(wanted: list[Wanted], upstream: list[str], timeout: float) -> 
 
     import requests.utils
 
-    from .download import source_urls
-
     checked: set[str] = set()
     hosts: set[tuple[str, str]] = set()
     for w in wanted:
@@ -232,8 +229,11 @@ class Mirror:
         self.reporter = reporter
         self.cancel = threading.Event()
         self.cache = Cache(options.cache_dir) if options.cache_dir else None
-        self._session = None
-        self._budget = None
+        if self.cache is not None and not self.cache.writable:
+            reporter.warning(f"cache folder {self.cache.root} cannot be written: using what it holds, "
+                             "fetching the rest")
+        self._transport = Transport(jobs=options.jobs, connections=options.connections,
+                                    num_attempts=options.num_attempts, timeout=options.timeout, cancel=self.cancel)
         self._lock = threading.Lock()
         self.upstream_requests = 0
         self._fatal: ModelzooError | None = None
@@ -290,65 +290,30 @@ class Mirror:
 
     # -- getting verified bytes
 
-    def _session_for_fetch(self):
-        from .fetch import make_session
-        from .segments import ConnectionBudget
-
-        with self._lock:
-            if self._session is None:
-                # as the downloader: the jobs and the pieces of big files share max(jobs, N) connections
-                self._budget = ConnectionBudget(max(self.options.jobs, self.options.connections))
-                self._session = make_session(self.options.num_attempts, pool_size=max(10, self._budget.total))
-            return self._session, self._budget
-
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
+        self._transport.close()
         close_store = getattr(self.store, "close", None)
         if close_store is not None:
             close_store()
 
     def _fetch(self, w: Wanted, partial: Path) -> None:
-        from .download import source_urls
-        from .fetch import Fetcher
-
-        session, budget = self._session_for_fetch()
-        fetcher = Fetcher(session, timeout=self.options.timeout, num_attempts=self.options.num_attempts,
-                          cancel=self.cancel, connections=self.options.connections, budget=budget)
         with self._lock:
             self.upstream_requests += 1
         big = self._big_fetches if w.size >= BIG_FILE else contextlib.nullcontext()
         with big, self._fetching:
-            fetcher.fetch(source_urls(w.leaf, w.file, self.options.upstream), partial, w.size, w.sha384, w.rel)
+            self._transport.fetch(source_urls(w.leaf, w.file, self.options.upstream), partial, w.size, w.sha384,
+                                  w.rel)
 
     def _publish(self, w: Wanted, path: Path) -> Present:
         with self._publishing:
             return self.store.publish(w.rel, path, w.size, w.sha384, self.cancel)
 
     def fetch_and_publish(self, w: Wanted) -> Outcome:
-        """Get the file's verified bytes (cache or upstream) and publish them."""
-        if self.cache is None:
-            with self.store.incoming(w.rel) as tmp:
-                self._fetch(w, tmp)
-                return Outcome(w, "fetched", self._publish(w, tmp))
-        self.cache.intact_of_size(w.sha384, w.size, w.rel)  # a wrong size in a descriptor costs no good blob
-        with self.cache.lock(w.sha384):
-            blob = self.cache.blob_path(w.sha384)
-            how = "cached"
-            if blob.exists():
-                try:
-                    return Outcome(w, how, self._publish(w, blob))
-                except (SizeMismatchError, ChecksumMismatchError):
-                    self.reporter.warning(f"{w.rel}: cache entry was corrupt; discarded, fetching again")
-                    blob.unlink(missing_ok=True)
-            partial = self.cache.partial_path(w.sha384)
-            try:
-                self._fetch(w, partial)
-            except (ChecksumMismatchError, SizeMismatchError):
-                partial.unlink(missing_ok=True)  # wrong bytes are no prefix worth resuming
-                raise
-            blob = self.cache.add(w.sha384, partial, w.size)
-            return Outcome(w, "fetched", self._publish(w, blob))
+        """Get the file's verified bytes (cache or upstream, as the downloader does) and publish them."""
+        with self.store.incoming(w.rel) as tmp:
+            how = obtain(w.sha384, w.size, w.rel, tmp, self.cache, lambda path: self._fetch(w, path),
+                         self.reporter.warning)
+            return Outcome(w, "cached" if how == CACHED else "fetched", self._publish(w, tmp))
 
     def check(self, w: Wanted, full: bool) -> tuple[bool, str]:
         """Is what DEST holds at w.rel the wanted file? (ok, what was found). Without full, a

@@ -151,11 +151,6 @@ class FolderStore:
 
     def publish(self, rel: str, path: Path, size: int, sha384: str, cancel: threading.Event) -> Present:
         dest = self._path(rel)
-        if path.parent != dest.parent:  # e.g. a cache blob: copy beside the target, verifying
-            fsio.makedirs(dest.parent)
-            with fsio.temporary_beside(dest) as tmp:
-                _copy_verified(path, tmp, size, sha384, rel)
-                return self.publish(rel, tmp, size, sha384, cancel)
         fsio.place(path, dest, size=size)
         return self._present(os.stat(dest))
 
@@ -204,17 +199,6 @@ class FolderStore:
 
     def abort_all(self) -> None:
         pass  # temporaries are fsio's (TEMPORARIES.remove_all)
-
-
-def _copy_verified(src: Path, dst: Path, size: int, sha384: str, what: str) -> None:
-    verifier = StreamVerifier(size, sha384)
-    try:
-        fin = open(src, "rb")
-    except OSError as exc:
-        raise fsio.fs_error(src, exc, "read") from exc
-    with fin, fsio.Writer(dst, "wb") as out:
-        feed_file(verifier, fin, out)
-    verifier.check(what)
 
 
 def open_store(dest: str, *, s3_endpoint: str | None = None, jobs: int = 8, num_attempts: int = 3,
