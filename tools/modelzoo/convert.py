@@ -145,16 +145,7 @@ def _set_model_info(ov_model: Any, model: Model) -> None:
 def remove_dead_staging(target: Path) -> None:
     """Remove staging folders that a killed run left (`.converting-<pid>-...` of a process that
     no longer exists); those of live runs are theirs."""
-    for folder in target.glob(f"{STAGING_PREFIX}*-*"):
-        pid = folder.name[len(STAGING_PREFIX):].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            fsio.remove(folder)
-        except PermissionError:
-            pass  # another user's live process
+    fsio.remove_dead_staged(target, STAGING_PREFIX)
 
 
 def save_ir(ov_model: Any, xml: Path, fp16: bool) -> None:

@@ -32,6 +32,14 @@ class SelectionError(ModelzooError):
     exit_code = 2
 
 
+class UsageError(ModelzooError):
+    """A command-line value that parses but cannot be used (a destination without a bucket, a
+    --changes file that cannot be written, a --list that is not a text file): found before any
+    work, like a bad flag."""
+
+    exit_code = 2
+
+
 class UnknownPrecisionError(SelectionError):
     """--precisions names a precision no descriptor can have."""
 

@@ -416,6 +416,9 @@ class Syncer(Mirror):
                 raise
             except ModelzooError as exc:
                 return self._report(Outcome(w, error=exc), t0)
+            except Exception as exc:  # noqa: BLE001 - a bug fails this file, with its line
+                return self._report(Outcome(w, error=MirrorError(f"{w.rel}: unexpected {type(exc).__name__}: "
+                                                                 f"{exc}")), t0)
         return job
 
     def sync(self, plan: Plan, manifest: dict[str, Any] | None, *, full: bool = False) -> SyncResult:
@@ -438,12 +441,12 @@ class Syncer(Mirror):
         deleted = []
         for rel in plan.delete:  # after the manifest stopped naming them
             try:
-                self.store.delete(rel)
+                self.store.delete(rel, recorded_before[rel]["stamp"])  # only the file it recorded
                 deleted.append(rel)
                 self.reporter.say(f"{'deleted':>10}  {rel}")
                 self.reporter.emit("mirror_delete", path=rel)
             except ModelzooError as exc:
-                self.reporter.warning(f"cannot delete {rel}: {exc}")
+                self.reporter.warning(f"not deleting {rel}: {exc}")
         order = {}
         for w, _ in plan.decisions:
             order.setdefault(w.top, len(order))
@@ -538,6 +541,9 @@ class Auditor(Syncer):
             out.append(Finding(rel, UNKNOWN, f"{listing[rel].size} bytes; not made by this mirror tool", None,
                                listing[rel]))
             self.reporter.emit("mirror_verify_file", path=rel, model=None, status=UNKNOWN, detail=out[-1].detail)
+        for rel, what in self.store.leftovers().items():  # temporaries: nothing is hidden from an audit
+            out.append(Finding(rel, UNKNOWN, what))
+            self.reporter.emit("mirror_verify_file", path=rel, model=None, status=UNKNOWN, detail=what)
         return out
 
     def repair(self, findings: list[Finding]) -> list[str]:
@@ -557,4 +563,10 @@ class Auditor(Syncer):
                 recorded[f.rel] = f.wanted.entry(f.present.stamp, stamp_time)
                 f.status, f.detail = REPAIRED, "was not in manifest; recorded"
         self.write_manifest(recorded, set())
+        if recorded:  # say "repaired" only of what DEST now holds as recorded
+            listing = self.store.list()
+            for f in findings:
+                there = listing.get(f.rel)
+                if f.status == REPAIRED and (there is None or there.stamp != recorded[f.rel]["stamp"]):
+                    f.status, f.detail = MISSING, "repaired, but the mirror does not hold it afterwards"
         return sorted({o.wanted.top for o in outcomes if o.error is not None})

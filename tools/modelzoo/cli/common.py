@@ -142,6 +142,11 @@ def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | N
     # A stream closed before we started (`>&-`) is None: print() would fail or write elsewhere.
     sys.stdout = sys.stdout or open(os.devnull, "w")
     sys.stderr = sys.stderr or open(os.devnull, "w")
+    for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8 is printed escaped, never a crash
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
     try:
         return body(sys.argv[1:] if argv is None else argv)
     except ModelzooError as exc:

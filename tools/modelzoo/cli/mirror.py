@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from ..errors import FileSystemError, UsageError
 from ..events import Reporter, human_size
 from ..mirror import (
     CHECK, FETCH, OK, REPAIRED, STATUSES, UNKNOWN, Auditor, MirrorOptions, Syncer, check_proxies, make_plan,
@@ -115,6 +116,10 @@ def _sync(args, parser, reporter, store, wanted, failed_to_load, catalog) -> int
                      "nothing changed (dry run)")
         return _summary(failed_to_load)
     check_proxies(fetch, args.mirror, args.timeout)
+    if args.changes:
+        _check_writable(args.changes)  # before the first byte: a rerun would have nothing to list
+    for rel in store.remove_dead():
+        reporter.say(f"{'removed':>10}  {rel} (a temporary left by a run that was killed)")
     signal.signal(signal.SIGTERM, _terminate)
     syncer = Syncer(store, _options(args), reporter)
     try:
@@ -134,10 +139,24 @@ def _sync(args, parser, reporter, store, wanted, failed_to_load, catalog) -> int
     return _summary(failed_to_load + [m for m in result.failed if m not in failed_to_load])
 
 
+def _check_writable(path: Path) -> None:
+    """--changes can be written there (a temporary beside it is made and removed)."""
+    from .. import fsio
+
+    path = path.absolute()
+    try:
+        if path.is_dir():
+            raise UsageError(f"--changes {path}: a folder, not a file")
+        with fsio.temporary_beside(path) as tmp:
+            fsio.Writer(tmp, "wb").close()
+    except FileSystemError as exc:
+        raise UsageError(f"--changes {path} cannot be written ({exc})") from exc
+
+
 def _write_changes(path: Path, paths: list[str]) -> None:
     from .. import fsio
 
-    fsio.write_bytes(path.absolute(), "".join(p + "\n" for p in paths).encode())
+    fsio.write_bytes(path.absolute(), "".join(p + "\n" for p in paths).encode("utf-8", "surrogateescape"))
 
 
 def _verify(args, parser, reporter, store, wanted, failed_to_load) -> int:
@@ -193,8 +212,6 @@ def _main(argv: Sequence[str]) -> int:
         return 0
     catalog, models, failed_to_load = selected
     _check_upstream(parser, args.mirror)
-    if "://" in args.dest and not args.dest.startswith(("file://", "s3://")):
-        parser.error(f"{args.dest!r}: expected a folder, a file:// URL or s3://bucket/prefix")
     reporter = Reporter(args.progress_format, bars=False, line=error_line(PROG))
     store = open_store(args.dest, s3_endpoint=args.s3_endpoint, jobs=args.jobs, num_attempts=args.num_attempts,
                        timeout=args.timeout)
