@@ -10,7 +10,9 @@ exactly the bytes on disk. Writing goes through :mod:`fsio`; hashing through :mo
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import stat
 import threading
 import time
 import zlib
@@ -25,7 +27,8 @@ from urllib3.util.retry import Retry
 
 from . import __version__, fsio
 from .errors import (
-    ChecksumMismatchError, DownloadError, HTTPStatusError, Interrupted, SizeMismatchError, TransferError,
+    ChecksumMismatchError, DownloadError, FileSystemError, HTTPStatusError, Interrupted, SizeMismatchError,
+    TransferError,
 )
 from .retry import BACKOFF_FACTOR, BACKOFF_MAX, backoff_delay, describe
 from .verify import BackgroundHashing, StreamVerifier, feed_file
@@ -122,7 +125,7 @@ def _open_http(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
         raise DownloadError(f"{url}: redirect loop or more than {MAX_REDIRECTS} redirects") from exc
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         # urllib3's Retry has already made its attempts at this request
-        raise TransferError(f"{url}: {describe(exc, fetcher.timeout)} {fetcher.attempts_text()}") from exc
+        raise TransferError(f"{url}: {describe(exc, fetcher.timeout, url)} {fetcher.attempts_text()}") from exc
     status = response.status_code
     if status not in (200, 206):
         response.close()
@@ -149,11 +152,16 @@ def _open_http(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
 def _open_file(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
     path = Path(unquote(urlparse(url).path))
     try:
-        f = open(path, "rb")
+        # Without blocking (a FIFO would wait for a writer for ever); only a regular file is there.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise HTTPStatusError(url, 404, "Not Found (file mirror)") from None
     except OSError as exc:
         raise TransferError(f"{url}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise HTTPStatusError(url, 404, "Not Found (file mirror: not a regular file)")
+    f = open(fd, "rb")
     f.seek(offset)
 
     def chunks() -> Iterator[bytes]:
@@ -230,6 +238,12 @@ class Fetcher:
                 if last:
                     cls = TransferError if isinstance(exc, TransferError) else DownloadError
                     raise cls(f"{what}: {'; '.join(errors)}") from exc
+            except (Interrupted, FileSystemError):
+                raise  # the user's or this machine's: no other source would fare better
+            except Exception as exc:  # noqa: BLE001 - e.g. a malformed redirect: this source's failure
+                errors.append(f"{url}: {describe(exc, self.timeout)}")
+                if last:
+                    raise DownloadError(f"{what}: {'; '.join(errors)}") from exc
         raise DownloadError(f"{what}: no source to download from")
 
     def attempts_text(self) -> str:

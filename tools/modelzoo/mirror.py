@@ -528,7 +528,7 @@ class Auditor(Syncer):
                 f = self.audit_one(w, recorded.get(w.rel), listing.get(w.rel), quick)
             except (Interrupted, *FATAL):
                 raise
-            except ModelzooError as exc:
+            except Exception as exc:  # noqa: BLE001 - one file's problem is its finding, never a lost line
                 f = Finding(w.rel, WRONG_SHA, f"cannot read: {exc}", w)
             findings[w.rel] = f
             self.reporter.emit("mirror_verify_file", path=w.rel, model=w.leaf.name, status=f.status, detail=f.detail)
