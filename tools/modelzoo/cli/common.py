@@ -24,6 +24,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_PARALLEL = 256  # -j and --connections: more would only cost memory (urllib3 pre-fills a pool that big)
+
+
+def parallel_int(text: str) -> int:
+    """-j / --connections: a positive integer up to MAX_PARALLEL (a huge one is refused, not obeyed)."""
+    value = positive_int(text)
+    if value > MAX_PARALLEL:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_PARALLEL} (got {text})")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..events import Reporter
-from .common import add_selection_args, error_line, parse_and_select, positive_int, run, summarize
+from .common import add_selection_args, error_line, parallel_int, parse_and_select, run, summarize
 
 PROG = "modelzoo-converter"
 
@@ -18,7 +18,7 @@ def jobs_arg(text: str) -> int:
     """-j N or -j auto (one per CPU)."""
     if text == "auto":
         return os.cpu_count() or 1
-    return positive_int(text)
+    return parallel_int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,9 @@ from typing import Sequence
 
 from ..download import DownloadOptions, Downloader
 from ..events import Reporter
-from .common import add_selection_args, error_line, parse_and_select, positive_float, positive_int, run, summarize
+from .common import (
+    add_selection_args, error_line, parallel_int, parse_and_select, positive_float, positive_int, run, summarize,
+)
 
 PROG = "modelzoo-downloader"
 
@@ -29,11 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="try each download up to N times (retries resume where they stopped)")
     parser.add_argument("--progress_format", choices=("text", "json"), default="text",
                         help="text for people, json for scripts (one event a line, omz_downloader's format)")
-    parser.add_argument("-j", "--jobs", type=positive_int, metavar="N", default=1,
+    parser.add_argument("-j", "--jobs", type=parallel_int, metavar="N", default=1,
                         help="download up to N models at once")
     parser.add_argument("--timeout", type=positive_float, metavar="SECONDS", default=60.0,
                         help="connect and read timeout; a server silent this long fails the attempt (default 60)")
-    parser.add_argument("--connections", type=positive_int, metavar="N", default=8,
+    parser.add_argument("--connections", type=parallel_int, metavar="N", default=8,
                         help="fetch a file of 16 MB or more over up to N connections at once when the server "
                              "serves byte ranges (default 8; 1 turns it off); -j jobs and these share "
                              "max(N, jobs) connections")

@@ -15,7 +15,9 @@ from ..mirror import (
     wanted_files,
 )
 from ..stores import MANIFEST, open_store
-from .common import add_selection_args, error_line, parse_precisions, positive_float, positive_int, run, select_models
+from .common import (
+    add_selection_args, error_line, parallel_int, parse_precisions, positive_float, positive_int, run, select_models,
+)
 
 PROG = "modelzoo-mirror"
 EPILOG = ("Exit codes: 0 every selected model mirrored (verify: the mirror is clean); 1 a model failed "
@@ -25,10 +27,10 @@ EPILOG = ("Exit codes: 0 every selected model mirrored (verify: the mirror is cl
 def _common(p: argparse.ArgumentParser, verb: str) -> None:
     add_selection_args(p, verb)
     p.add_argument("--cache_dir", type=Path, metavar="DIR", help="content-addressed cache shared with the downloader")
-    p.add_argument("-j", "--jobs", type=positive_int, metavar="N", default=8, help="up to N downloads (and N uploads to S3) at once (default 8)")
+    p.add_argument("-j", "--jobs", type=parallel_int, metavar="N", default=8, help="up to N downloads (and N uploads to S3) at once (default 8)")
     p.add_argument("--num_attempts", type=positive_int, metavar="N", default=3,
                    help="try each download up to N times (default 3)")
-    p.add_argument("--connections", type=positive_int, metavar="N", default=8,
+    p.add_argument("--connections", type=parallel_int, metavar="N", default=8,
                    help="fetch a file of 16 MB or more over up to N connections when the server allows "
                         "(default 8; 1: one connection a file), as the downloader does")
     p.add_argument("--timeout", type=positive_float, metavar="SECONDS", default=60.0,
