@@ -356,11 +356,14 @@ class Converter:
 
     def run(self, models: list[Model], jobs: int = 1) -> list[str]:
         """Convert every model (a composite's stages with it), up to ``jobs`` at once in
-        separate processes; returns the names of those that failed, each reported in one line."""
+        separate processes; returns the names of those that failed (the names asked for: a
+        composite whose stage failed), each failure reported in one line."""
         groups = [m.leaf_models() for m in models]
         if jobs == 1 or self.options.dry_run or len(groups) <= 1:
-            return self._convert_here([leaf for group in groups for leaf in group])
-        return _convert_in_workers(self.options, self.reporter, groups, jobs)
+            failed = set(self._convert_here([leaf for group in groups for leaf in group]))
+        else:
+            failed = set(_convert_in_workers(self.options, self.reporter, groups, jobs))
+        return [m.name for m, group in zip(models, groups) if any(leaf.name in failed for leaf in group)]
 
     def _convert_here(self, leaves: list[Model]) -> list[str]:
         failed = []
