@@ -39,7 +39,7 @@ from .cache import Cache
 from .descriptor import KNOWN_PRECISIONS, Model, ModelFile
 from .errors import (
     DiskFullError, FileSystemError, Interrupted, MirrorAccessError, MirrorError, ModelzooError,
-    OutputNotWritableError,
+    OutputNotWritableError, UsageError,
 )
 from .events import Reporter, human_size
 from .obtain import CACHED, Transport, obtain, source_url, source_urls
@@ -187,6 +187,19 @@ def check_proxies(wanted: list[Wanted], upstream: list[str], timeout: float) -> 
                               f"{exc.strerror or exc}") from exc
 
 
+def check_writable(path: Path) -> None:
+    """A file can be written at path (a temporary beside it is made and removed): a UsageError
+    otherwise, said before any work."""
+    path = path.absolute()
+    try:
+        if path.is_dir():
+            raise UsageError(f"--changes {path}: a folder, not a file")
+        with fsio.temporary_beside(path) as tmp:
+            fsio.Writer(tmp, "wb").close()
+    except FileSystemError as exc:
+        raise UsageError(f"--changes {path} cannot be written ({exc})") from exc
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -207,6 +220,14 @@ class MirrorOptions:
     timeout: float = 60.0
     upstream: list[str] = field(default_factory=list)  # --mirror URLs read before the sources
     connections: int = 1  # a big file over up to N connections (the downloader's segments.py)
+    precisions: frozenset[str] = KNOWN_PRECISIONS
+    models_root: Path = Path(".")  # where the descriptors are (the manifest names them below it)
+    protected: list[str] = field(default_factory=list)  # model folders --delete must leave (unloadable descriptors)
+    full: bool = False  # sync --verify full / verify without --quick: re-hash what DEST holds
+    delete: bool = False  # sync --delete
+    dry_run: bool = False  # sync --dry_run: the plan only
+    changes: Path | None = None  # sync --changes FILE
+    repair: bool = False  # verify --repair
 
 
 @dataclass
@@ -237,12 +258,16 @@ class Mirror:
         self._lock = threading.Lock()
         self.upstream_requests = 0
         self._fatal: ModelzooError | None = None
+        self._uploads_apart = store.remote
+        self._set_jobs(options.jobs)
+
+    def _set_jobs(self, jobs: int) -> None:
         # Up to -j downloads and -j uploads at once: a worker that finished fetching goes on to
         # upload while another one fetches, so the two overlap (a folder's "upload" is a rename).
-        self._uploads_apart = store.remote
-        self._fetching = threading.BoundedSemaphore(options.jobs)
-        self._big_fetches = threading.BoundedSemaphore(min(options.jobs, BIG_FETCHES))
-        self._publishing = threading.BoundedSemaphore(options.jobs)
+        self.options.jobs = self._transport.jobs = jobs
+        self._fetching = threading.BoundedSemaphore(jobs)
+        self._big_fetches = threading.BoundedSemaphore(min(jobs, BIG_FETCHES))
+        self._publishing = threading.BoundedSemaphore(jobs)
 
     # -- pool
 
@@ -387,7 +412,58 @@ class SyncResult:
 
 
 class Syncer(Mirror):
-    """`mirror sync`: carry out a Plan, then merge the manifest, then delete."""
+    """`mirror sync`: carry out a Plan, then merge the manifest, then delete.
+
+    >>> failed = Syncer(open_store("/srv/omz"), MirrorOptions(models_root=zoo), reporter).run(models, jobs=8)  # doctest: +SKIP
+    """
+
+    def run(self, models: list[Model], jobs: int | None = None) -> list[str]:
+        """Sync the selected models to the store, up to ``jobs`` files at once (the other
+        pipelines' shape); returns the names of the models that failed, each reported in one
+        line. With dry_run, says the plan and changes nothing."""
+        o, say = self.options, self.reporter.say
+        if jobs is not None:
+            self._set_jobs(jobs)
+        wanted = wanted_files(models, o.precisions, o.models_root)
+        manifest, _ = self.store.read_manifest()
+        listing = self.store.list()
+        plan = make_plan(wanted, manifest, listing, full=o.full, delete=o.delete, protected=o.protected)
+        fetch, check = plan.of(FETCH), plan.of(CHECK)
+        fetch_bytes = sum(w.size for w in fetch)
+        if o.dry_run:
+            for w in fetch:
+                say(f"     fetch  {w.rel}  {human_size(w.size)}")
+            for w in check:
+                say(f"     check  {w.rel}  {human_size(w.size)} (there, not vouched for by the manifest)")
+            for rel in plan.delete:
+                say(f"    delete  {rel}")
+            self.reporter.emit("mirror_plan", fetch=len(fetch), fetch_bytes=fetch_bytes, check=len(check),
+                               present=len(wanted) - len(fetch) - len(check), delete=len(plan.delete),
+                               files=[w.rel for w in fetch], deletes=plan.delete)
+            say(f"plan for {self.store.url}: {len(wanted)} files selected; {len(fetch)} to fetch "
+                f"({human_size(fetch_bytes)}, {fetch_bytes:,} bytes), {len(check)} to check, "
+                f"{len(wanted) - len(fetch) - len(check)} present, {len(plan.delete)} to delete; "
+                "nothing changed (dry run)")
+            return []
+        check_proxies(fetch, o.upstream, o.timeout)
+        if o.changes is not None:
+            check_writable(o.changes)  # before the first byte: a rerun would have nothing to list
+        for rel in self.store.remove_dead():
+            say(f"{'removed':>10}  {rel} (a temporary left by a run that was killed)")
+        result = self.sync(plan, manifest, full=o.full)
+        if o.changes is not None:
+            fsio.write_bytes(o.changes.absolute(),
+                             "".join(p + "\n" for p in result.changes()).encode("utf-8", "surrogateescape"))
+        self.reporter.emit("mirror_sync_end", fetched=result.count("fetched", "cached"),
+                           fetched_bytes=result.bytes("fetched", "cached"),
+                           adopted=result.count("adopted", "verified"), present=result.count("present"),
+                           deleted=len(result.deleted), failed=result.failed,
+                           manifest_written=result.manifest_written, upstream_requests=self.upstream_requests)
+        say(f"synced {self.store.url}: {len(wanted)} files; {result.count('fetched', 'cached')} published "
+            f"({human_size(result.bytes('fetched', 'cached'))}), {result.count('adopted', 'verified')} "
+            f"checked in place, {result.count('present')} unchanged, {len(result.deleted)} deleted"
+            + ("; manifest updated" if result.manifest_written else "; manifest unchanged"))
+        return result.failed
 
     def _report(self, o: Outcome, t0: float) -> Outcome:
         w = o.wanted
@@ -497,6 +573,44 @@ class Finding:
 
 class Auditor(Syncer):
     """`mirror verify`: compare DEST with the descriptors; with repair, fix what is broken."""
+
+    failed_repairs: tuple[str, ...] | list[str] = ()  # models a repair could not fix (set by run)
+
+    def run(self, models: list[Model], jobs: int | None = None) -> list[str]:
+        """Audit (and with repair, repair) the selected models' files; returns what keeps the
+        mirror from being clean: the models with a problem left, and files nobody accounts for
+        (empty: clean). Each problem is a line of the table."""
+        o = self.options
+        if jobs is not None:
+            self._set_jobs(jobs)
+        wanted = wanted_files(models, o.precisions, o.models_root)
+        manifest, _ = self.store.read_manifest()
+        listing = self.store.list()
+        findings = self.audit(wanted, manifest, listing, quick=not o.full)
+        failed_repairs = self.repair(findings) if o.repair else []
+        problems = [f for f in findings if f.status != OK]
+        if problems:
+            width = max(len(f.status) for f in problems)
+            self.reporter.say(f"{'STATUS':<{width}}  PATH  DETAIL")
+            for f in problems:
+                self.reporter.say(f"{f.status:<{width}}  {f.rel}  {f.detail}")
+        counts: dict[str, int] = {}
+        for f in findings:
+            counts[f.status] = counts.get(f.status, 0) + 1
+        remaining = [f for f in findings if f.status not in (OK, REPAIRED)]
+        checked = [f for f in findings if f.wanted is not None]
+        text = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
+        mode = "full SHA-384" if o.full else "sizes and stored checksums"
+        self.reporter.emit("mirror_verify_end", clean=not remaining and not o.protected, counts=counts,
+                           files=len(checked))
+        self.reporter.say(f"verify {self.store.url} ({mode}): {len(checked)} files "
+                          f"({human_size(sum(f.wanted.size for f in checked))}): {text or 'nothing selected'}; "
+                          + ("clean" if not remaining and not o.protected else "NOT clean"))
+        if [f for f in remaining if f.status == UNKNOWN] and o.repair:
+            self.reporter.say("unknown files are not touched: the manifest does not say the mirror owns them")
+        self.failed_repairs = failed_repairs
+        not_clean = {f.wanted.top if f.wanted is not None else f.rel: None for f in remaining}
+        return list(not_clean)
 
     def audit_one(self, w: Wanted, recorded: dict[str, Any] | None, there: Present | None, quick: bool) -> Finding:
         if there is None:
