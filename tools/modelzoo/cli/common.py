@@ -112,10 +112,11 @@ def _select(parser: argparse.ArgumentParser, args: argparse.Namespace, catalog: 
     if args.strict:
         return catalog, [catalog.load(n) for n in names], []
     loaded = catalog.load_each(names)
+    line = CommandLine(parser.prog)
     for warning in loaded.warnings:
-        print(f"{parser.prog}: warning: {warning}", file=sys.stderr)
+        print(line("warning", str(warning)), file=sys.stderr)
     for exc in {id(e): e for e in loaded.failed.values()}.values():  # a stage fails with its composite
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        print(line("error", str(exc)), file=sys.stderr)
     return catalog, loaded.models, list(loaded.failed)
 
 
@@ -131,17 +132,28 @@ def parse_and_select(parser: argparse.ArgumentParser, argv: Sequence[str]):
     return (args, precisions, *selected)
 
 
+class CommandLine:
+    """The one place where a command's lines on stderr are shaped: ``prog: error: text``,
+    ``prog: warning: text``, ``prog: failed: a, b``. Given to the pipelines' reporters as their
+    ``line``; a class rather than a closure so that worker processes (the converter's ``-j``)
+    can be given it."""
+
+    def __init__(self, prog: str) -> None:
+        self.prog = prog
+
+    def __call__(self, kind: str, text: str) -> str:
+        return f"{self.prog}: {kind}: {text}"
+
+
 def error_line(prog: str) -> Callable[[str, str], str]:
     """How every error and warning line of a command starts: with the command's name."""
-    from ..events import CommandLine
-
     return CommandLine(prog)
 
 
 def summarize(prog: str, failed: list[str]) -> int:
     """The last line of a run with failures, and the exit code: 1 if any model failed."""
     if failed:
-        print(f"{prog}: failed: {', '.join(failed)}", file=sys.stderr)
+        print(CommandLine(prog)("failed", ", ".join(failed)), file=sys.stderr)
         return 1
     return 0
 
@@ -161,7 +173,7 @@ def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | N
     try:
         return body(sys.argv[1:] if argv is None else argv)
     except ModelzooError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(CommandLine(prog)("error", str(exc)), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
