@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SCRIPTS, one_error_line, run_tool
-from test_mirror import MODELS, files_under, make_zoo, manifest, sync, verify
+from test_mirror import files_under, make_zoo, manifest, sync, verify
 
 from modelzoo.stores import MANIFEST
 

@@ -8,8 +8,7 @@ import os
 import time
 
 import pytest
-from conftest import run_tool, write_model
-from test_download import download, error_lines
+from conftest import MB, download, error_lines, run_tool, write_model
 
 from modelzoo.devtools.loopback import Fault
 
@@ -75,3 +74,83 @@ def test_a_proxy_that_is_down_is_named(server, zoo, tmp_path):
     result = download(zoo, tmp_path / "out", "--name", "m", env=env)
     assert result.returncode == 1
     assert f"cannot connect to the proxy {down}: " in error_lines(result)[0]
+
+
+# ----------------------------------------------------------------------------- mirrors, a proxy
+
+
+def test_file_mirror_is_tried_first(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    mirror = tmp_path / "mirror"
+    (mirror / "public/m").mkdir(parents=True)
+    (mirror / "public/m/m.bin").write_bytes(data)
+    result = download(zoo, out, "--name", "m", "--mirror", mirror.as_uri())
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data and server.count() == 0
+
+
+def test_http_mirror_falls_back_to_the_source(server, zoo, one_file):
+    data, out, target = one_file
+    result = download(zoo, out, "--name", "m", "--mirror", server.url("/mirror"))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert [r.path for r in server.requests] == ["/mirror/public/m/m.bin", "/m.bin"]
+
+
+def test_bad_mirror_file_falls_back_to_the_source(server, zoo, one_file, tmp_path):
+    data, out, target = one_file
+    mirror = tmp_path / "mirror"
+    (mirror / "public/m").mkdir(parents=True)
+    (mirror / "public/m/m.bin").write_bytes(b"not it")
+    result = download(zoo, out, "--name", "m", "--mirror", mirror.as_uri())
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data and server.count() == 1
+
+
+def test_proxy_from_environment(server, zoo, tmp_path):
+    data = os.urandom(100_000)
+    server.add("/via-proxy.bin", data)
+    write_model(zoo, "px", [{"name": "px.bin", "data": data, "url": "http://models.example.invalid/via-proxy.bin"}])
+    out = tmp_path / "out"
+    env = {"HTTP_PROXY": server.base_url, "http_proxy": server.base_url, "NO_PROXY": "", "no_proxy": ""}
+    result = download(zoo, out, "--name", "px", env=env)
+    assert result.returncode == 0, result.stderr
+    assert (out / "public/px/px.bin").read_bytes() == data
+    assert server.requests[0].target == "http://models.example.invalid/via-proxy.bin"
+
+
+def test_unsupported_encoding_from_a_mirror_falls_back_to_the_source(server, zoo, one_file):
+    data, out, target = one_file
+    server.add("/mirror/public/m/m.bin", data, Fault(content_encoding="br"))
+    result = download(zoo, out, "--name", "m", "--mirror", server.url("/mirror"))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert [r.path for r in server.requests] == ["/mirror/public/m/m.bin", "/m.bin"]
+
+
+def test_redirect_loop_on_a_mirror_falls_back_to_the_source(server, zoo, one_file):
+    data, out, target = one_file
+    server.add("/mirror/public/m/m.bin", b"", Fault(redirect_to="/mirror/public/m/m.bin"))
+    result = download(zoo, out, "--name", "m", "--mirror", server.url("/mirror"))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data and server.requests[-1].path == "/m.bin"
+
+
+def test_a_prefix_from_a_mirror_is_not_continued_from_the_source(server, zoo, one_file):
+    data, out, target = one_file
+    server.add("/mirror/public/m/m.bin", data, Fault(drop_after=MB))
+    result = download(zoo, out, "--name", "m", "--mirror", server.url("/mirror"))
+    assert result.returncode == 0, result.stderr
+    assert target.read_bytes() == data
+    assert [(r.path, r.headers.get("Range")) for r in server.requests] == \
+        [("/mirror/public/m/m.bin", None), ("/m.bin", None)]
+
+
+def test_a_local_disk_error_does_not_fall_through_to_the_source(server, zoo, one_file, tmpfs):
+    data, _, _ = one_file
+    server.add("/mirror/public/m/m.bin", data)
+    out = tmpfs("1m")
+    result = download(zoo, out, "--name", "m", "--mirror", server.url("/mirror"))
+    assert result.returncode == 1
+    assert "no space left on device" in error_lines(result)[0]
+    assert [r.path for r in server.requests] == ["/mirror/public/m/m.bin"]  # the source would not help
