@@ -373,24 +373,12 @@ def test_a_failing_stage_fails_the_composite_that_was_asked_for(tmp_path):
     """The converter reports the names it was asked for (the downloader's shape): a composite
     whose stage fails is the failed model, named once in the last line."""
     zoo = tmp_path / "zoo"
-    top = zoo / "public" / "combo"
-    for stage in ("combo-a", "combo-b"):
-        (top / stage).mkdir(parents=True)
-        (top / stage / "model.yml").write_text(f"""\
-description: {stage}
-task_type: detection
-files:
-  - name: {stage}.pb
-    size: 1
-    checksum: "{"0" * 96}"
-    source: http://127.0.0.1:9/{stage}.pb
-framework: tf
-model_optimizer_args: [--input_model=$dl_dir/{stage}.pb]
-license: https://example.com/LICENSE
-""")
-    (top / "composite-model.yml").write_text("description: two\ntask_type: detection\nframework: tf\n"
-                                             "license: https://example.com/LICENSE\n"
-                                             "stages_order: [combo-a, combo-b]\n")
+    for stage in ("combo-a", "combo-b"):  # tf models whose .pb was never downloaded
+        write_model(zoo, stage, [{"name": f"{stage}.pb", "data": b"x", "url": f"http://127.0.0.1:9/{stage}.pb"}],
+                    group="public/combo")
+    (zoo / "public/combo/composite-model.yml").write_text(
+        "description: two\ntask_type: detection\nframework: tf\nlicense: https://example.com/LICENSE\n"
+        "stages_order: [combo-a, combo-b]\n")
     for jobs in ("1", "2"):
         result = run_tool("converter", "--models_dir", zoo, "--name", "combo", "-d", tmp_path / "dl",
                           "--backend", "ovc", "-j", jobs)
