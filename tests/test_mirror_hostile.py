@@ -172,6 +172,11 @@ def test_temporaries_of_a_killed_sync_are_listed_then_removed(zoo, server, tmp_p
     result = verify(zoo, dest, "--all")
     assert result.returncode == 1
     assert f"public/slow/{dead.name}" in result.stdout and "left by a run that was killed" in result.stdout
+    kept = dest / "kept.part"
+    os.link(dead, kept)  # (a copy for the sync below: verify --repair removes the one it found)
+    result = verify(zoo, dest, "--all", "--repair")
+    assert not dead.exists() and "removed (a temporary left by a run that was killed)" in result.stdout
+    os.rename(kept, dead)
     server.fault("slow/slow.bin", Fault())
     result = sync(zoo, dest, "--all")
     assert result.returncode == 0, result.stderr

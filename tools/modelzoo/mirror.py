@@ -663,6 +663,10 @@ class Auditor(Syncer):
     def repair(self, findings: list[Finding]) -> list[str]:
         """Re-fetch what is missing or wrong through the verified path, record what is right but
         unrecorded, merge the manifest. Returns the models that could not be repaired."""
+        removed = set(self.store.remove_dead())  # temporaries of killed runs: ours to remove
+        for f in findings:
+            if f.wanted is None and f.rel in removed:
+                f.status, f.detail = REPAIRED, "removed (a temporary left by a run that was killed)"
         broken = [f for f in findings if f.wanted is not None and f.status in (MISSING, WRONG_SIZE, WRONG_SHA)]
         outcomes = self.run_jobs([f.wanted for f in broken], self._job(FETCH, False))
         by_rel = {o.wanted.rel: o for o in outcomes}
@@ -681,6 +685,7 @@ class Auditor(Syncer):
             listing = self.store.list()
             for f in findings:
                 there = listing.get(f.rel)
-                if f.status == REPAIRED and (there is None or there.stamp != recorded[f.rel]["stamp"]):
+                if f.rel in recorded and f.status == REPAIRED and (there is None
+                                                                    or there.stamp != recorded[f.rel]["stamp"]):
                     f.status, f.detail = MISSING, "repaired, but the mirror does not hold it afterwards"
         return sorted({o.wanted.top for o in outcomes if o.error is not None})
