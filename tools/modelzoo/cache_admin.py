@@ -55,7 +55,7 @@ class Entry(NamedTuple):
     kind: str  # BLOB or PARTIAL
     path: Path
     size: int
-    last_used: float  # seconds since the epoch: the stat record's mtime, else the file's
+    last_used: float  # seconds since the epoch: the stat record's mtime (cache.py), else the file's
     links: int  # st_nlink: above 1 when an output folder holds the same bytes (a hard link)
 
 
@@ -121,7 +121,7 @@ def scan(cache: Cache) -> Scan:
             elif suffix in ("", "incomplete"):
                 files.append((base, BLOB if suffix == "" else PARTIAL, st, Path(item.path)))
         for base, kind, st, path in files:
-            used = max(st.st_mtime, records.get(base, 0.0)) if kind == BLOB else st.st_mtime
+            used = records.get(base, st.st_mtime) if kind == BLOB else st.st_mtime
             entries.append(Entry(shard.name + base, kind, path, st.st_size, used, st.st_nlink))
     return Scan(entries, strays)
 
@@ -236,7 +236,7 @@ def verify(found: Scan, jobs: int | None = None, progress: Callable[[int], None]
 def repair(cache: Cache, findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
     """Remove corrupt blobs (with their records) and strays older than USE_INTERVAL (a younger
     one may be a live temporary); blobs that changed while read stay. Returns (removed, left)."""
-    _require_writable(cache, "repaired")
+    require_writable(cache, "repaired")
     removed, left = [], []
     with _one_prune(cache):
         for f in findings:
@@ -302,7 +302,7 @@ def choose(found: Scan, *, max_bytes: int | None = None, older_than: float | Non
 
 def remove(cache: Cache, entries: list[Entry], on_removed: Callable[[Entry], None] | None = None) -> PruneResult:
     """Remove the entries (see the module's guarantees)."""
-    _require_writable(cache, "pruned")
+    require_writable(cache, "pruned")
     removed, busy, freed, unlinked = [], [], 0, 0
     with _one_prune(cache):
         for e in entries:
@@ -353,7 +353,8 @@ def _remove_locked(cache: Cache, sha384: str, path: Path) -> os.stat_result | No
     return st
 
 
-def _require_writable(cache: Cache, what: str) -> None:
+def require_writable(cache: Cache, what: str) -> None:
+    """OutputNotWritableError, in one line, for a cache that cannot be written."""
     if not cache.writable:
         raise OutputNotWritableError(f"cache folder {cache.root} cannot be written: it cannot be {what}")
 
