@@ -1,0 +1,121 @@
+"""cache_admin in-process: the scan, the pure prune decision, and prune_to on real blobs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from modelzoo import cache_admin as admin
+from modelzoo.cache import Cache
+from modelzoo.errors import CacheFolderError, OutputNotWritableError
+
+NOW = 1_800_000_000.0
+
+
+def _add(cache: Cache, size: int, used: float | None = None) -> str:
+    data = os.urandom(size)
+    sha = hashlib.sha384(data).hexdigest()
+    partial = cache.partial_path(sha)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(data)
+    cache.add(sha, partial, size)
+    if used is not None:
+        os.utime(cache.record_path(sha), (used, used))
+    return sha
+
+
+def _entry(sha: str, size: int, used: float, kind: str = admin.BLOB) -> admin.Entry:
+    return admin.Entry(sha, kind, Path("/c") / sha, size, used, 1)
+
+
+def test_choose_takes_the_least_recently_used_until_the_rest_fits():
+    found = admin.Scan([_entry("a", 100, NOW - 10), _entry("b", 100, NOW - 30), _entry("c", 100, NOW - 20),
+                        _entry("d", 100, NOW - 5, admin.PARTIAL)], [])
+    assert [e.sha384 for e in admin.choose(found, max_bytes=400, now=NOW)] == []
+    assert [e.sha384 for e in admin.choose(found, max_bytes=250, now=NOW)] == ["b", "c"]
+    assert [e.sha384 for e in admin.choose(found, max_bytes=250, keep={"b"}, now=NOW)] == ["c", "a"]
+    assert [e.sha384 for e in admin.choose(found, max_bytes=0, keep={"a", "b", "c", "d"}, now=NOW)] == []
+
+
+def test_choose_by_age_reference_and_partials_then_size():
+    found = admin.Scan([_entry("old", 10, NOW - 3 * 86400), _entry("new", 10, NOW - 60),
+                        _entry("stray", 10, NOW - 60), _entry("p", 10, NOW - 60, admin.PARTIAL)], [])
+    assert [e.sha384 for e in admin.choose(found, older_than=86400, now=NOW)] == ["old"]
+    assert [e.sha384 for e in admin.choose(found, referenced={"old", "new"}, now=NOW)] == ["stray"]
+    assert [e.sha384 for e in admin.choose(found, partials=True, now=NOW)] == ["p"]
+    # what the criteria take counts towards the budget: only then the least recently used
+    assert [e.sha384 for e in admin.choose(found, older_than=86400, max_bytes=20, now=NOW)] == ["old", "new"]
+
+
+def test_prune_to_removes_whole_entries_and_counts_what_it_frees(tmp_path):
+    cache = Cache(tmp_path / "c")
+    now = time.time()
+    oldest = _add(cache, 1000, now - 300)
+    middle = _add(cache, 2000, now - 200)
+    newest = _add(cache, 3000, now - 100)
+    os.link(cache.blob_path(middle), tmp_path / "output.bin")  # an output folder's hard link
+    result = admin.prune_to(cache, 3500)
+    assert [e.sha384 for e in result.removed] == [oldest, middle]
+    assert (result.freed, result.unlinked, result.busy) == (1000, 2000, [])
+    for sha in (oldest, middle):
+        assert not cache.blob_path(sha).exists() and not cache.record_path(sha).exists()
+    assert cache.trusted(newest, 3000) is not None
+    assert hashlib.sha384((tmp_path / "output.bin").read_bytes()).hexdigest() == middle
+    assert admin.prune_to(cache, 3500) == admin.PruneResult([], [], 0, 0)
+
+
+def test_prune_to_leaves_what_another_process_holds_and_what_the_run_keeps(tmp_path):
+    cache = Cache(tmp_path / "c")
+    now = time.time()
+    held = _add(cache, 1000, now - 300)
+    kept = _add(cache, 1000, now - 200)
+    free = _add(cache, 1000, now - 100)
+    script = ("import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom pathlib import Path\n"
+              "from modelzoo.cache import Cache\nwith Cache(Path(sys.argv[2])).lock(sys.argv[3]):\n"
+              "    print('held', flush=True); time.sleep(30)\n")
+    holder = subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).parents[2] / "tools"),
+                               str(cache.root), held], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        result = admin.prune_to(cache, 0, keep={kept})
+    finally:
+        holder.kill()
+        holder.wait()
+    assert [e.sha384 for e in result.busy] == [held] and [e.sha384 for e in result.removed] == [free]
+    assert cache.blob_path(held).exists() and cache.blob_path(kept).exists()
+
+
+def test_scan_sorts_blobs_partials_records_and_strays(tmp_path):
+    cache = Cache(tmp_path / "c")
+    sha = _add(cache, 100, 1_000_000.0)
+    partial = cache.partial_path("ab" * 48)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    partial.write_bytes(b"12345")
+    (cache.blob_path(sha).parent / "junk").write_bytes(b"x")
+    (cache.root / "sha384" / "zz").mkdir()
+    with cache.lock(sha):
+        pass  # a lock file: part of the cache, not a stray
+    found = admin.scan(cache)
+    assert [(e.sha384, e.kind, e.size, e.last_used) for e in found.blobs()] == [(sha, admin.BLOB, 100, 1_000_000.0)]
+    assert [(e.sha384, e.size) for e in found.partials()] == [("ab" * 48, 5)]
+    assert sorted(p.name for p in found.strays) == ["junk", "zz"]
+
+
+def test_open_cache_refuses_what_is_not_a_cache_folder_and_creates_nothing(tmp_path):
+    with pytest.raises(CacheFolderError, match="does not exist"):
+        admin.open_cache(tmp_path / "none")
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(CacheFolderError, match="is not a folder"):
+        admin.open_cache(tmp_path / "file")
+    (tmp_path / "empty").mkdir()
+    cache = admin.open_cache(tmp_path / "empty")
+    assert admin.scan(cache) == admin.Scan([], []) and list((tmp_path / "empty").iterdir()) == []
+    cache.writable = False  # as on a read-only mount
+    with pytest.raises(OutputNotWritableError, match="cannot be written: it cannot be pruned"):
+        admin.prune_to(cache, 0)
