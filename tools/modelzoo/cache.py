@@ -95,8 +95,23 @@ class Cache:
         """The blob's lock if nobody holds it now, else None (no waiting): what pruning takes
         before it removes anything, so that it never removes a blob or a partial that another
         process is fetching, checking or adding. Only for a writable cache."""
-        lock = _Lock(self.blob_path(sha384).with_suffix(".lock"))
-        return lock if lock.try_acquire() else None
+        path = self.blob_path(sha384).with_suffix(".lock")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise fsio.fs_error(path, exc, "create lock file") from exc
+        try:
+            # filelock's FileLock here is an flock on this same file (left in place between
+            # holders), so a plain flock excludes it and is excluded by it, at a 40th of the cost
+            # of its acquire: a prune takes one per entry, a thousand at a time.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                return None
+            lock = _Lock(path)  # a file system without flock: filelock's own fallback decides
+            return lock if lock.try_acquire() else None
+        return _Flock(fd)
 
     def has_blob(self, sha384: str) -> bool:
         return self.blob_path(sha384).exists()
@@ -237,6 +252,19 @@ def _clone(src: Path, dst: Path) -> bool:
         return False
     except FileSystemError:
         return False
+
+
+class _Flock:
+    """A lock taken by ``try_lock``: closing the descriptor releases it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def __enter__(self) -> "_Flock":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.close(self._fd)
 
 
 class _Lock:

@@ -7,15 +7,16 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from .. import cache_admin as admin
 from ..cache import Cache, default_cache_dir
-from ..catalog import Catalog, read_list_file, split_names
 from ..errors import SelectionError
 from ..events import human_size
-from ..resources import default_models_dir
 from .common import run
+
+if TYPE_CHECKING:  # (verify needs no descriptors: the catalog is imported by the commands that do)
+    from ..catalog import Catalog
 
 PROG = "modelzoo-cache"
 EPILOG = ("Exit codes: 0 done (verify: the cache is clean); 1 verify found a problem, or the cache cannot be "
@@ -119,7 +120,9 @@ def _table(rows: list[list[str]], right: set[int]) -> None:
 
 
 def _catalog(args: argparse.Namespace, cache: Cache) -> Catalog:
+    from ..catalog import Catalog
     from ..descriptor_memo import DescriptorMemo
+    from ..resources import default_models_dir
 
     return Catalog(args.models_dir or default_models_dir(), memo=DescriptorMemo(cache.root))
 
@@ -134,6 +137,8 @@ def _load(catalog: Catalog, names: list[str]) -> list:
 
 
 def _selected(args: argparse.Namespace, catalog: Catalog) -> list[str]:
+    from ..catalog import read_list_file, split_names
+
     if args.name is not None and getattr(args, "list", None) is not None:
         raise SelectionError("give --name or --list, not both")
     if args.name is not None:
@@ -194,6 +199,7 @@ def _verify(args: argparse.Namespace, cache: Cache) -> int:
     if not args.json and sys.stderr.isatty():
         from tqdm import tqdm
 
+        tqdm.monitor_interval = 0  # no monitor thread: verify forks its workers after this
         bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1000, desc="verify", file=sys.stderr,
                    leave=False, dynamic_ncols=True)
     started = time.monotonic()
@@ -261,6 +267,8 @@ def _prune(args: argparse.Namespace, cache: Cache) -> int:
     catalog = _catalog(args, cache)
     owners = admin.named_by(_load(catalog, catalog.names()))  # also to say whose files go
     if args.keep is not None:
+        from ..catalog import split_names
+
         kept = set(catalog.select_names(split_names(args.keep)))
         keep = {sha for sha, names in owners.items() if names & kept}
     chosen = admin.choose(found, max_bytes=args.max_size,
@@ -272,6 +280,8 @@ def _prune(args: argparse.Namespace, cache: Cache) -> int:
 def _rm(args: argparse.Namespace, cache: Cache) -> int:
     if not args.dry_run:
         admin.require_writable(cache, "pruned")
+    from ..catalog import split_names
+
     catalog = _catalog(args, cache)
     names = catalog.select_names(split_names(args.name))
     models = _load(catalog, names)

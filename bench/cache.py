@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Cache management benchmarks: `modelzoo-cache ls`, `verify` and `prune` on a cache of Open Model
+Zoo's shape, against `sha384sum` over the same files with as many processes as cores.
+
+    python bench/cache.py [--repeat 7] [--json results.json]
+
+The cache holds one blob for each of the 1,215 files that openvino-dev 2024.6's descriptors
+(omz_tools/models) name, each of 1/1000 of its real size (random bytes; 38.8 MB in all), filled
+through modelzoo's own Cache.add, with a zoo of descriptors for them (same model names and file
+names). Targets (issue 18): ls < 0.5 s; verify at least as fast as `xargs -P <cores> sha384sum`;
+a prune of half the cache < 1 s. Prints the numbers; asserts nothing (results: docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import REPO, dump_json, interleaved, ours, report, write_descriptor  # noqa: E402
+
+sys.path.insert(0, str(REPO / "tools"))
+from modelzoo.cache import Cache  # noqa: E402
+
+SCALE = 1000
+
+
+def omz_files() -> dict[str, list[tuple[str, int]]]:
+    """Model name -> (file name, real size) from openvino-dev's descriptors."""
+    import omz_tools
+    import yaml
+
+    root = Path(list(omz_tools.__path__)[0]) / "models"  # (a namespace package: no __file__)
+    models = {}
+    for config in sorted(root.rglob("model.yml")):
+        doc = yaml.safe_load(config.read_text())
+        models[config.parent.name] = [(f["name"], int(f["size"])) for f in doc.get("files", [])]
+    return models
+
+
+def build(work: Path) -> tuple[Path, Path, list[Path], int, int]:
+    """(zoo, cache, blob paths, total bytes, models)."""
+    import hashlib
+
+    zoo, cache_root = work / "zoo", work / "cache"
+    cache = Cache(cache_root)
+    blobs, total = [], 0
+    models = omz_files()
+    for name, files in models.items():
+        entries = []
+        for fname, size in files:
+            data = os.urandom(max(1, size // SCALE))
+            sha = hashlib.sha384(data).hexdigest()
+            partial = cache.partial_path(sha)
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(data)
+            blobs.append(cache.add(sha, partial, len(data)))
+            total += len(data)
+            entries.append((fname, len(data), sha, f"https://example.com/{name}/{fname}"))
+        if entries:
+            write_descriptor(zoo, name, entries)
+    return zoo, cache_root, blobs, total, len(models)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if not shutil.which("sha384sum"):
+        raise SystemExit("sha384sum is missing: apt-get install -y coreutils")
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="modelzoo-bench-cache-"))
+    try:
+        zoo, cache, blobs, total, models = build(work)
+        listing = work / "blobs.lst"
+        listing.write_text("".join(f"{p}\n" for p in blobs))
+        per_process = math.ceil(len(blobs) / cores)
+        tool = ours("cache")
+        # the first ls parses the zoo's YAML and keeps it in the cache's descriptor memo, as any
+        # command with --cache_dir does; the measured runs are the later ones
+        subprocess.run([*tool, "ls", "--cache_dir", str(cache), "--models_dir", str(zoo)], check=True,
+                       stdout=subprocess.DEVNULL)
+        cmds = {
+            "ls": [*tool, "ls", "--cache_dir", str(cache), "--models_dir", str(zoo)],
+            "verify": [*tool, "verify", "--cache_dir", str(cache)],
+            "sha384sum": ["xargs", "-a", str(listing), "-d", "\\n", "-P", str(cores), "-n", str(per_process),
+                          "sha384sum"],
+        }
+        times = interleaved(cmds, args.repeat)
+        pristine = work / "pristine"
+        shutil.copytree(cache, pristine)
+
+        def restore() -> None:
+            shutil.rmtree(cache)
+            shutil.copytree(pristine, cache)
+            os.sync()
+
+        half = total // 2
+        prune = interleaved({"prune": [*tool, "prune", "--cache_dir", str(cache), "--models_dir", str(zoo),
+                                       "--max_size", str(half)]}, args.repeat, before=restore)["prune"]
+        restore()
+        out = subprocess.run([*tool, "prune", "--cache_dir", str(cache), "--models_dir", str(zoo),
+                              "--max_size", str(half), "--json"], capture_output=True, text=True, check=True)
+        removed = len(json.loads(out.stdout)["removed"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    ratio = times["sha384sum"] / times["verify"]
+    report(f"cache of {len(blobs)} files, {total / 1e6:.1f} MB ({models} models), {cores} cores", [
+        ("ls", f"{times['ls']}  (target < 0.5 s: {'met' if times['ls'] < 0.5 else 'MISSED'})"),
+        ("verify", f"{times['verify']}"),
+        (f"xargs -P {cores} sha384sum", f"{times['sha384sum']}  (verify {ratio:.2f}x its speed: "
+                                          f"{'met' if ratio >= 1 else 'MISSED'})"),
+        ("prune half", f"{prune}  ({removed} entries removed; target < 1 s: {'met' if prune < 1 else 'MISSED'})"),
+    ])
+    dump_json(args.json, {"files": len(blobs), "bytes": total, "ls": times["ls"], "verify": times["verify"],
+                          "sha384sum": times["sha384sum"], "prune_half": prune, "pruned_entries": removed})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
