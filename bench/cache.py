@@ -5,7 +5,7 @@ Zoo's shape, against `sha384sum` over the same files with as many processes as c
     python bench/cache.py [--repeat 7] [--json results.json]
 
 The cache holds one blob for each of the 1,215 files that openvino-dev 2024.6's descriptors
-(omz_tools/models) name, each of 1/1000 of its real size (random bytes; 38.8 MB in all), filled
+(omz_tools/models) name, each of 1/1000 of its real size (random bytes, at least 16; 38.8 MB in all), filled
 through modelzoo's own Cache.add, with a zoo of descriptors for them (same model names and file
 names). Targets (issue 18): ls < 0.5 s; verify at least as fast as `xargs -P <cores> sha384sum`;
 a prune of half the cache < 1 s. Prints the numbers; asserts nothing (results: docs/performance.md).
@@ -56,7 +56,7 @@ def build(work: Path) -> tuple[Path, Path, list[Path], int, int]:
     for name, files in models.items():
         entries = []
         for fname, size in files:
-            data = os.urandom(max(1, size // SCALE))
+            data = os.urandom(max(16, size // SCALE))  # (16: tiny files of a byte or two would repeat)
             sha = hashlib.sha384(data).hexdigest()
             partial = cache.partial_path(sha)
             partial.parent.mkdir(parents=True, exist_ok=True)

@@ -89,8 +89,9 @@ def open_cache(root: Path) -> Cache:
     return Cache(root, create=False)
 
 
-def scan(cache: Cache) -> Scan:
-    """One pass over the store: a stat per file, nothing read."""
+def scan(cache: Cache, last_used: bool = True) -> Scan:
+    """One pass over the store: a stat per blob, partial and (with ``last_used``) stat record;
+    nothing read."""
     store = cache.root / "sha384"
     entries: list[Entry] = []
     strays: list[Path] = []
@@ -111,6 +112,8 @@ def scan(cache: Cache) -> Scan:
             base, dot, suffix = name.partition(".")
             if len(base) != _REST or not _HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
                 strays.append(Path(item.path))
+                continue
+            if suffix == "lock" or (suffix == "ok" and not last_used):
                 continue
             try:
                 st = item.stat(follow_symlinks=False)
@@ -263,36 +266,40 @@ def _verify_forked(shares: list[list[Entry]], progress: Callable[[int], None] | 
                 code = 1
                 try:
                     os.close(r)
-                    with open(w, "w", buffering=1, encoding="utf-8", errors="backslashreplace") as out:
+                    with open(w, "w", encoding="utf-8", errors="backslashreplace") as out:
+                        said = time.monotonic()
                         for i, e in enumerate(share):
                             f = _hash_blob(e)
                             out.write(f"{i}\n" if f is None else f"{i}\t{f.status}\t{f.detail}\n")
+                            if time.monotonic() - said > 0.1:  # progress ten times a second, not per blob
+                                out.flush()
+                                said = time.monotonic()
                     code = 0
                 finally:
                     os._exit(code)
             os.close(w)
             children[r] = (pid, share)
         findings: list[Finding] = []
+        pending = {r: b"" for r in children}
         with selectors.DefaultSelector() as sel:
-            readers = {r: open(r, "r", encoding="utf-8", closefd=False) for r in children}
             for r in children:
                 sel.register(r, selectors.EVENT_READ)
-            open_ends = set(children)
-            while open_ends:
+            while pending:
                 for key, _ in sel.select():
-                    line = readers[key.fd].readline()
-                    if not line:
+                    chunk = os.read(key.fd, 1 << 16)
+                    if not chunk:
                         sel.unregister(key.fd)
-                        open_ends.discard(key.fd)
+                        del pending[key.fd]
                         continue
-                    index, *verdict = line.rstrip("\n").split("\t", 2)
-                    e = children[key.fd][1][int(index)]
-                    if verdict:
-                        findings.append(Finding(e.path, verdict[0], verdict[1]))
-                    if progress is not None:
-                        progress(e.size)
-            for f in readers.values():
-                f.close()
+                    *lines, pending[key.fd] = (pending[key.fd] + chunk).split(b"\n")
+                    share = children[key.fd][1]
+                    for line in lines:
+                        index, *verdict = line.decode("utf-8", "backslashreplace").split("\t", 2)
+                        e = share[int(index)]
+                        if verdict:
+                            findings.append(Finding(e.path, verdict[0], verdict[1]))
+                        if progress is not None:
+                            progress(e.size)
         done = True
     finally:
         failed = []

@@ -192,7 +192,7 @@ def _ls(args: argparse.Namespace, cache: Cache) -> int:
 
 
 def _verify(args: argparse.Namespace, cache: Cache) -> int:
-    found = admin.scan(cache)
+    found = admin.scan(cache, last_used=False)
     blobs = found.blobs()
     total = sum(e.size for e in blobs)
     bar = None
