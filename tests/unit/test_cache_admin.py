@@ -119,3 +119,23 @@ def test_open_cache_refuses_what_is_not_a_cache_folder_and_creates_nothing(tmp_p
     cache.writable = False  # as on a read-only mount
     with pytest.raises(OutputNotWritableError, match="cannot be written: it cannot be pruned"):
         admin.prune_to(cache, 0)
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 7])
+def test_verify_finds_the_same_in_one_process_or_several(tmp_path, jobs):
+    cache = Cache(tmp_path / "c")
+    good = [_add(cache, size) for size in (10, 3 << 20, 5000, 1)]
+    bad = _add(cache, 2000)
+    path = cache.blob_path(bad)
+    path.chmod(0o644)
+    path.write_bytes(b"y" * 2000)
+    stray = cache.blob_path(good[0]).parent / "notes.txt"
+    stray.write_text("mine")
+    (cache.root / "sha384" / "top-level-stray").write_text("x")
+    seen: list[int] = []
+    result = admin.verify(cache, jobs=jobs, progress=seen.append)
+    assert (result.blobs, result.bytes, result.clean) == (5, 10 + (3 << 20) + 5000 + 1 + 2000, False)
+    assert sorted(seen) == sorted([10, 3 << 20, 5000, 1, 2000])
+    assert [(f.path, f.status) for f in result.findings] == sorted(
+        [(path, admin.CORRUPT), (stray, admin.UNACCOUNTED), (cache.root / "sha384" / "top-level-stray", admin.UNACCOUNTED)])
+    assert f"its name says {bad[:16]}" in result.findings[[f.path for f in result.findings].index(path)].detail

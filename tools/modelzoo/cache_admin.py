@@ -28,7 +28,6 @@ import os
 import re
 import signal
 import stat
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
@@ -181,105 +180,146 @@ class Finding(NamedTuple):
     detail: str
 
 
-_buffers = threading.local()
+_BUFFER = bytearray(1 << 20)  # one per process: verify's workers are processes, and a new 1 MiB
+                              # buffer per blob cost as much as hashing the small ones
 
 
-def _hash_blob(entry: Entry) -> Finding | None:
-    """Re-hash one blob; a finding if it is not the file its name says, or changed while read.
-    Each thread reads into one buffer of its own (a new 1 MiB buffer per blob cost as much as
-    hashing the small ones)."""
+def _hash_blob(path: Path, sha384: str) -> tuple[int, Finding | None]:
+    """Re-hash one blob: (its size, a finding if it is not the file its name says or changed while
+    read). A blob removed since it was listed (discarded or pruned by another process) is (0, None)."""
     import hashlib
 
-    buf = getattr(_buffers, "buf", None)
-    if buf is None:
-        buf = _buffers.buf = bytearray(1 << 20)
-    view = memoryview(buf)
     try:
-        fd = os.open(entry.path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        return None  # removed since the scan (discarded or pruned by another process): nothing to judge
+        return 0, None
     except OSError as exc:
-        return Finding(entry.path, CORRUPT, f"cannot be read: {exc.strerror}")
+        return 0, Finding(path, CORRUPT, f"cannot be read: {exc.strerror}")
+    view = memoryview(_BUFFER)
     try:
         before = os.fstat(fd)
         digest = hashlib.sha384()
-        while n := os.readv(fd, [buf]):
+        while n := os.readv(fd, [_BUFFER]):
             digest.update(view[:n])
         after = os.fstat(fd)
     except OSError as exc:
-        return Finding(entry.path, CORRUPT, f"cannot be read: {exc.strerror}")
+        return 0, Finding(path, CORRUPT, f"cannot be read: {exc.strerror}")
     finally:
         os.close(fd)
     try:
-        now = os.stat(entry.path)
+        now = os.stat(path)
     except FileNotFoundError:
-        return None
+        return 0, None
     stamp = (before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino)
     if stamp != (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino) or \
             stamp != (now.st_size, now.st_mtime_ns, now.st_ctime_ns, now.st_ino):
-        return Finding(entry.path, CHANGED, "changed while being verified; verify again")
+        return before.st_size, Finding(path, CHANGED, "changed while being verified; verify again")
     actual = digest.hexdigest()
-    if actual != entry.sha384:
-        return Finding(entry.path, CORRUPT, f"SHA-384 is {actual[:16]}..., its name says {entry.sha384[:16]}...")
-    return None
+    if actual != sha384:
+        return before.st_size, Finding(path, CORRUPT,
+                                       f"SHA-384 is {actual[:16]}..., its name says {sha384[:16]}...")
+    return before.st_size, None
 
 
-def verify(found: Scan, jobs: int | None = None, progress: Callable[[int], None] | None = None) -> list[Finding]:
-    """Re-hash every blob in ``jobs`` (default: every core) forked worker processes, each given
-    an equal share of the bytes. Processes, not threads: a zoo's many small files make hashing
-    mostly per-file Python work, which threads would take turns at under the GIL (two threads
-    were slower than one here). Findings: corrupt blobs, blobs that changed while read, and the
-    strays. ``progress`` is called with the bytes of each blob as it is done."""
-    blobs = sorted(found.blobs(), key=lambda e: -e.size)
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(blobs)))
-    shares: list[list[Entry]] = [[] for _ in range(workers)]
-    loads = [0] * workers
-    for e in blobs:  # the biggest first, each to the least loaded share: they end together
-        i = loads.index(min(loads))
-        shares[i].append(e)
-        loads[i] += e.size
-    findings: list[Finding] = []
-    if workers == 1:
-        for e in blobs:
-            if (f := _hash_blob(e)) is not None:
-                findings.append(f)
+def _check_shard(store: Path, shard: str) -> Iterator[tuple[int, Finding | None]]:
+    """(size, finding) for every blob of one shard folder, and (0, finding) for every stray."""
+    try:
+        items = list(os.scandir(store / shard))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        yield 0, Finding(store / shard, CORRUPT, f"cannot be read: {exc.strerror}")
+        return
+    for item in items:
+        base, _, suffix = item.name.partition(".")
+        if len(base) != _REST or not _HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
+            yield 0, Finding(Path(item.path), UNACCOUNTED, "not made by the cache")
+        elif suffix == "":
+            if item.is_file(follow_symlinks=False):
+                yield _hash_blob(Path(item.path), shard + base)
+            elif item.is_symlink() or item.is_dir(follow_symlinks=False) or os.path.lexists(item.path):
+                yield 0, Finding(Path(item.path), UNACCOUNTED, "not made by the cache")
+
+
+class Verified(NamedTuple):
+    blobs: int
+    bytes: int
+    findings: list[Finding]  # by path
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+
+def verify(cache: Cache, jobs: int | None = None, progress: Callable[[int], None] | None = None) -> Verified:
+    """Re-hash every blob against the SHA-384 that is its name, in ``jobs`` (default: every core)
+    forked worker processes that take the store's shard folders from a shared queue as they go
+    (so a huge file holds up one worker, not the others) and list them themselves (so hashing
+    starts at once). Processes, not threads: a zoo's many small files make hashing mostly
+    per-file Python work, which threads take turns at under the GIL (two threads were slower
+    than one here). Findings: corrupt blobs, blobs that changed while read, files the cache did
+    not make. ``progress`` is called with the bytes of blobs as they are done."""
+    store = cache.root / "sha384"
+    try:
+        tops = sorted(os.scandir(store), key=lambda d: d.name)
+    except FileNotFoundError:
+        return Verified(0, 0, [])
+    except OSError as exc:
+        raise fsio.fs_error(store, exc, "read") from exc
+    shards = [d.name for d in tops if len(d.name) == 2 and _HEX.fullmatch(d.name) and d.is_dir(follow_symlinks=False)]
+    findings = [Finding(Path(d.path), UNACCOUNTED, "not made by the cache") for d in tops if d.name not in shards]
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(shards)))
+    blobs = total = 0
+    results = _forked(store, shards, workers) if workers > 1 else \
+        (r for shard in shards for r in _check_shard(store, shard))
+    for size, finding in results:
+        if finding is not None:
+            findings.append(finding)
+        if finding is None or finding.status != UNACCOUNTED:
+            blobs += 1
+            total += size
             if progress is not None:
-                progress(e.size)
-    else:
-        findings = _verify_forked(shares, progress)
+                progress(size)
     findings.sort(key=lambda f: f.path)
-    return findings + [Finding(p, UNACCOUNTED, "not made by the cache") for p in found.strays]
+    return Verified(blobs, total, findings)
 
 
-def _verify_forked(shares: list[list[Entry]], progress: Callable[[int], None] | None) -> list[Finding]:
-    """One child per share; each reports every blob it is done with on a pipe: ``i`` (good) or
-    ``i<TAB>status<TAB>detail`` (a finding), one line each."""
+def _forked(store: Path, shards: list[str], workers: int) -> Iterator[tuple[int, Finding | None]]:
+    """_check_shard in worker processes. The shard names wait in a pipe, three bytes each: a
+    read of three bytes from a pipe is atomic, so each worker takes the next one. Each reports
+    on its own pipe, a line a blob: its size, or a finding as JSON."""
+    import json
     import selectors
 
-    children: dict[int, tuple[int, list[Entry]]] = {}  # read end -> (pid, share)
+    queue_r, queue_w = os.pipe()
+    os.write(queue_w, "".join(f"{s}\n" for s in shards).encode())  # 768 bytes at most: fits the pipe
+    os.close(queue_w)
+    children: dict[int, int] = {}  # report pipe -> pid
     done = False
     try:
-        for share in shares:
+        for _ in range(workers):
             r, w = os.pipe()
             pid = os.fork()
             if pid == 0:  # the child: hash, report, leave without running the parent's cleanup
                 code = 1
                 try:
                     os.close(r)
-                    with open(w, "w", encoding="utf-8", errors="backslashreplace") as out:
+                    with open(w, "wb") as out:
                         said = time.monotonic()
-                        for i, e in enumerate(share):
-                            f = _hash_blob(e)
-                            out.write(f"{i}\n" if f is None else f"{i}\t{f.status}\t{f.detail}\n")
-                            if time.monotonic() - said > 0.1:  # progress ten times a second, not per blob
+                        while shard := os.read(queue_r, 3)[:2].decode():
+                            for size, f in _check_shard(store, shard):
+                                out.write(b"%d\n" % size if f is None else json.dumps(
+                                    [size, os.fsdecode(f.path), f.status, f.detail]).encode() + b"\n")
+                            if time.monotonic() - said > 0.1:  # progress ten times a second
                                 out.flush()
                                 said = time.monotonic()
                     code = 0
                 finally:
                     os._exit(code)
             os.close(w)
-            children[r] = (pid, share)
-        findings: list[Finding] = []
+            children[r] = pid
+        os.close(queue_r)
+        queue_r = -1
         pending = {r: b"" for r in children}
         with selectors.DefaultSelector() as sel:
             for r in children:
@@ -292,28 +332,26 @@ def _verify_forked(shares: list[list[Entry]], progress: Callable[[int], None] | 
                         del pending[key.fd]
                         continue
                     *lines, pending[key.fd] = (pending[key.fd] + chunk).split(b"\n")
-                    share = children[key.fd][1]
                     for line in lines:
-                        index, *verdict = line.decode("utf-8", "backslashreplace").split("\t", 2)
-                        e = share[int(index)]
-                        if verdict:
-                            findings.append(Finding(e.path, verdict[0], verdict[1]))
-                        if progress is not None:
-                            progress(e.size)
+                        if line[:1] == b"[":
+                            size, path, status, detail = json.loads(line)
+                            yield size, Finding(Path(path), status, detail)
+                        else:
+                            yield int(line), None
         done = True
     finally:
-        failed = []
-        for r, (pid, _) in children.items():
+        if queue_r >= 0:
+            os.close(queue_r)
+        failed = 0
+        for r, pid in children.items():
             if not done:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
             os.close(r)
-            if status != 0:
-                failed.append(pid)
+            failed += status != 0
         if done and failed:  # (an interruption in flight is the news, not its effect on the workers)
-            raise CacheError(f"{len(failed)} verify worker process(es) failed")
-    return findings
+            raise CacheError(f"{failed} verify worker process(es) failed")
 
 
 def repair(cache: Cache, findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:

@@ -13,7 +13,7 @@ from .. import cache_admin as admin
 from ..cache import Cache, default_cache_dir
 from ..errors import SelectionError
 from ..events import human_size
-from .common import run
+from .common import positive_int, run
 
 if TYPE_CHECKING:  # (verify needs no descriptors: the catalog is imported by the commands that do)
     from ..catalog import Catalog
@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "corrupt blobs and files the cache did not make; exit 1 unless clean.")
     v.add_argument("--repair", action="store_true",
                    help="remove corrupt blobs and stray files (a blob that changed while read is left)")
-    v.add_argument("-j", "--jobs", type=int, metavar="N", default=None, help="hash N blobs at once (default: cores)")
+    v.add_argument("-j", "--jobs", type=positive_int, metavar="N", default=None,
+                   help="hash in N worker processes (default: one per core)")
     p = sub.add_parser("prune", parents=[common, zoo], epilog=EPILOG, help="remove entries by size, age or use",
                        description="Remove cache entries: partial downloads, blobs no descriptor names, entries "
                                    "unused for DAYS, then least recently used first down to a size. Entries "
@@ -192,30 +193,28 @@ def _ls(args: argparse.Namespace, cache: Cache) -> int:
 
 
 def _verify(args: argparse.Namespace, cache: Cache) -> int:
-    found = admin.scan(cache, last_used=False)
-    blobs = found.blobs()
-    total = sum(e.size for e in blobs)
     bar = None
     if not args.json and sys.stderr.isatty():
         from tqdm import tqdm
 
+        found = admin.scan(cache, last_used=False)  # (for the bar's total only)
         tqdm.monitor_interval = 0  # no monitor thread: verify forks its workers after this
-        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1000, desc="verify", file=sys.stderr,
-                   leave=False, dynamic_ncols=True)
+        bar = tqdm(total=sum(e.size for e in found.blobs()), unit="B", unit_scale=True, unit_divisor=1000,
+                   desc="verify", file=sys.stderr, leave=False, dynamic_ncols=True)
     started = time.monotonic()
     try:
-        findings = admin.verify(found, jobs=args.jobs, progress=bar.update if bar is not None else None)
+        result = admin.verify(cache, jobs=args.jobs, progress=bar.update if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()
     seconds = time.monotonic() - started
     removed: list[admin.Finding] = []
-    left = findings
-    if args.repair and findings:
-        removed, left = admin.repair(cache, findings)
+    left = result.findings
+    if args.repair and left:
+        removed, left = admin.repair(cache, left)
     clean = not left
     if args.json:
-        json.dump({"cache_dir": str(cache.root), "clean": clean, "blobs": len(blobs), "bytes": total,
+        json.dump({"cache_dir": str(cache.root), "clean": clean, "blobs": result.blobs, "bytes": result.bytes,
                    "seconds": round(seconds, 3),
                    "findings": [{"path": str(f.path), "status": f.status, "detail": f.detail} for f in left],
                    "removed": [{"path": str(f.path), "status": f.status, "detail": f.detail} for f in removed]},
@@ -226,7 +225,7 @@ def _verify(args: argparse.Namespace, cache: Cache) -> int:
             print(f"removed  {f.status}  {f.path}  {f.detail}")
         for f in left:
             print(f"{f.status}  {f.path}  {f.detail}")
-        print(f"verify {cache.root}: {len(blobs)} blobs ({human_size(total)}) in {seconds:.2f} s; "
+        print(f"verify {cache.root}: {result.blobs} blobs ({human_size(result.bytes)}) in {seconds:.2f} s; "
               + (f"{len(removed)} removed; " if removed else "") + ("clean" if clean else f"{len(left)} NOT clean"))
     return 0 if clean else 1
 
