@@ -58,10 +58,10 @@ def build(work: Path) -> tuple[Path, Path, list[Path], int, int]:
         for fname, size in files:
             data = os.urandom(max(16, size // SCALE))  # (16: tiny files of a byte or two would repeat)
             sha = hashlib.sha384(data).hexdigest()
-            partial = cache.partial_path(sha)
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            partial.write_bytes(data)
-            blobs.append(cache.add(sha, partial, len(data)))
+            with cache.lock(sha):  # as a download adds it (which leaves the lock file)
+                partial = cache.partial_path(sha)
+                partial.write_bytes(data)
+                blobs.append(cache.add(sha, partial, len(data)))
             total += len(data)
             entries.append((fname, len(data), sha, f"https://example.com/{name}/{fname}"))
         if entries:
