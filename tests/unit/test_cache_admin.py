@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from test_cache import _lock_holder
 
 from modelzoo import cache_admin as admin
 from modelzoo.cache import Cache
@@ -76,11 +76,7 @@ def test_prune_to_leaves_what_another_process_holds_and_what_the_run_keeps(tmp_p
     held = _add(cache, 1000, now - 300)
     kept = _add(cache, 1000, now - 200)
     free = _add(cache, 1000, now - 100)
-    script = ("import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom pathlib import Path\n"
-              "from modelzoo.cache import Cache\nwith Cache(Path(sys.argv[2])).lock(sys.argv[3]):\n"
-              "    print('held', flush=True); time.sleep(30)\n")
-    holder = subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).parents[2] / "tools"),
-                               str(cache.root), held], stdout=subprocess.PIPE, text=True)
+    holder = _lock_holder(cache, held, "lock")  # another process, fetching that file
     try:
         assert holder.stdout.readline().strip() == "held"
         result = admin.prune_to(cache, 0, keep={kept})
