@@ -278,7 +278,12 @@ def test_a_read_only_cache_is_listed_and_verified_but_not_pruned(server, zoo, tm
     write_model(zoo, "m", [{"name": "m.bin", "data": data, "url": server.add("/m.bin", data)}])
     mnt = tmpfs("5m")
     download(zoo, tmp_path / "out", mnt, "--name", "m")
+    old = time.time() - 2 * DAY
+    os.utime(record(mnt, data), (old, old))
     subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+    served = run_tool("downloader", "--models_dir", zoo, "-o", tmp_path / "again", "--cache_dir", mnt, "--name", "m")
+    assert served.returncode == 0 and "cached" in served.stdout  # served from the cache...
+    assert record(mnt, data).stat().st_mtime == old  # ...with no write to it (no "last used" on a read-only cache)
     doc = as_json("ls", "--cache_dir", mnt, "--models_dir", zoo)
     assert doc["writable"] is False and doc["models"][0]["bytes"] == 100 * KB
     assert cache_tool("verify", "--cache_dir", mnt).returncode == 0
