@@ -135,3 +135,22 @@ def test_verify_finds_the_same_in_one_process_or_several(tmp_path, jobs):
     assert [(f.path, f.status) for f in result.findings] == sorted(
         [(path, admin.CORRUPT), (stray, admin.UNACCOUNTED), (cache.root / "sha384" / "top-level-stray", admin.UNACCOUNTED)])
     assert f"its name says {bad[:16]}" in result.findings[[f.path for f in result.findings].index(path)].detail
+
+
+def test_repair_leaves_a_corrupt_blob_another_process_holds(tmp_path):
+    cache = Cache(tmp_path / "c")
+    bad = _add(cache, 1000)
+    path = cache.blob_path(bad)
+    path.chmod(0o644)
+    path.write_bytes(b"z" * 1000)
+    findings = admin.verify(cache, jobs=1).findings
+    holder = _lock_holder(cache, bad, "lock")  # e.g. a download that found it corrupt and fetches it again
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        removed, left = admin.repair(cache, findings)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (removed, [f.path for f in left]) == ([], [path]) and path.exists()
+    removed, left = admin.repair(cache, findings)
+    assert ([f.path for f in removed], left) == ([path], []) and not path.exists()

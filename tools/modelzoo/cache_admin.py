@@ -361,7 +361,8 @@ def repair(cache: Cache, findings: list[Finding]) -> tuple[list[Finding], list[F
     removed, left = [], []
     with _one_prune(cache):
         for f in findings:
-            if f.status == CORRUPT and _remove_locked(cache, f.path.parent.name + f.path.name, f.path) is not None:
+            # (a corrupt blob another process holds is being dealt with by it: left, and reported)
+            if f.status == CORRUPT and _remove_locked(cache, f.path.parent.name + f.path.name, f.path) is not False:
                 removed.append(f)
             elif f.status == UNACCOUNTED and _old(f.path):
                 fsio.remove(f.path)
@@ -392,9 +393,9 @@ def choose(found: Scan, *, max_bytes: int | None = None, older_than: float | Non
            referenced: set[str] | None = None, partials: bool = False, keep: Iterable[str] = (),
            now: float | None = None) -> list[Entry]:
     """What a prune removes, in order (a pure decision): partials (``partials``), blobs whose
-    SHA-384 is not in ``referenced`` (when given: what the descriptors name), entries not used for ``older_than`` seconds; then,
-    least recently used first, whatever else must go for the rest to fit in ``max_bytes``.
-    Nothing in ``keep`` (SHA-384s) is ever chosen."""
+    SHA-384 is not in ``referenced`` (when given: what the descriptors name), entries not used
+    for ``older_than`` seconds; then, least recently used first, whatever else must go for the
+    rest to fit in ``max_bytes``. Nothing in ``keep`` (SHA-384s) is ever chosen."""
     now = time.time() if now is None else now
     kept = set(keep)
     chosen: dict[str, Entry] = {}
