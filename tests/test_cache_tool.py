@@ -314,3 +314,25 @@ def test_bad_input_is_one_line(tmp_path, args, message):
     assert result.returncode == 2
     assert one_error_line(result) == "modelzoo-cache: error: " + message.format(**paths)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "file"]
+
+
+def test_prunes_racing_warm_downloads_leave_every_output_verified(server, zoo, tmp_path):
+    """The warm path takes no lock: a blob pruned between its check and its link makes the
+    downloader fetch the file again. Whatever the timing, every output is the right file."""
+    data = {f"r{i:02}": os.urandom(64 * KB) for i in range(40)}
+    for name, d in data.items():
+        write_model(zoo, name, [{"name": f"{name}.bin", "data": d, "url": server.add(f"/{name}.bin", d)}])
+    cache = tmp_path / "cache"
+    download(zoo, tmp_path / "first", cache, "--all")
+    runs = [subprocess.Popen([sys.executable, str(SCRIPTS / "downloader.py"), "--models_dir", str(zoo), "-o",
+                              str(tmp_path / f"out{i}"), "--cache_dir", str(cache), "--all", "-j", "4"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(3)]
+    prunes = [cache_tool("prune", "--cache_dir", cache, "--models_dir", zoo, "--max_size", "0") for _ in range(3)]
+    for proc in runs:
+        _, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stderr
+    assert all(p.returncode == 0 for p in prunes), [p.stderr for p in prunes]
+    assert sum(int(p.stdout.splitlines()[-1].split()[1]) for p in prunes) > 0  # "removed N entries, ..."
+    for i in range(3):
+        for name, d in data.items():
+            assert sha384((tmp_path / f"out{i}/public/{name}/{name}.bin").read_bytes()) == sha384(d)
