@@ -336,3 +336,14 @@ def test_prunes_racing_warm_downloads_leave_every_output_verified(server, zoo, t
     for i in range(3):
         for name, d in data.items():
             assert sha384((tmp_path / f"out{i}/public/{name}/{name}.bin").read_bytes()) == sha384(d)
+
+
+def test_unreferenced_is_refused_while_a_descriptor_cannot_be_read(zoo, filled):
+    cache, files = filled
+    config = zoo / "public" / "b" / "model.yml"
+    config.write_text(config.read_text().replace("files:", "files: [", 1))  # not YAML any more
+    result = cache_tool("prune", "--cache_dir", cache, "--models_dir", zoo, "--unreferenced")
+    assert result.returncode == 1
+    assert one_error_line(result).startswith("modelzoo-cache: error: --unreferenced: cannot tell which files b name (")
+    assert one_error_line(result).endswith("); nothing removed")
+    assert all(blob(cache, d).exists() for d in files.values())

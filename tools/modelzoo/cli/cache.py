@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
 from .. import cache_admin as admin
 from ..cache import Cache, default_cache_dir
-from ..errors import SelectionError
+from ..errors import CacheError, SelectionError
 from ..events import human_size
 from .common import positive_int, run
 
@@ -128,9 +128,15 @@ def _catalog(args: argparse.Namespace, cache: Cache) -> Catalog:
     return Catalog(args.models_dir or default_models_dir(), memo=DescriptorMemo(cache.root))
 
 
-def _load(catalog: Catalog, names: list[str]) -> list:
+def _load(catalog: Catalog, names: list[str], unreferenced: bool = False) -> list:
+    """The models that load; an invalid descriptor is a warning (its files then look unreferenced),
+    and with ``unreferenced`` (prune --unreferenced) an error: its files must not go for it."""
     loaded = catalog.load_each(names)
-    for exc in {id(e): e for e in loaded.failed.values()}.values():
+    broken = {id(e): e for e in loaded.failed.values()}.values()
+    if broken and unreferenced:
+        raise CacheError(f"--unreferenced: cannot tell which files {', '.join(sorted(loaded.failed))} "
+                         f"name ({next(iter(broken))}); nothing removed")
+    for exc in broken:
         print(f"{PROG}: warning: {exc} (its files count as unreferenced)", file=sys.stderr)
     if catalog.memo is not None:
         catalog.memo.save()
@@ -264,7 +270,7 @@ def _prune(args: argparse.Namespace, cache: Cache) -> int:
     keep: set[str] = set()
     found = admin.scan(cache)
     catalog = _catalog(args, cache)
-    owners = admin.named_by(_load(catalog, catalog.names()))  # also to say whose files go
+    owners = admin.named_by(_load(catalog, catalog.names(), args.unreferenced))  # also to say whose files go
     if args.keep is not None:
         from ..catalog import split_names
 
