@@ -165,3 +165,18 @@ def test_try_lock_takes_a_free_lock_and_never_waits_for_a_held_one(tmp_path):
     with lock:
         assert _lock_holder(cache, sha, "try").communicate(timeout=30)[0].strip() == "held"
     assert _lock_holder(cache, sha, "try").communicate(timeout=30)[0].strip() == "free"  # released by the block
+
+
+def test_a_record_that_is_a_link_is_no_record_and_its_target_is_not_touched(tmp_path):
+    """A stat record replaced by a link to a file outside the cache (with the right content): the
+    blob is not trusted through it, and "last used" is never written through it."""
+    cache, sha, data = _cache_with_blob(tmp_path)
+    record = cache.record_path(sha)
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(record.read_bytes())
+    old = time.time() - 2 * USE_INTERVAL
+    os.utime(outside, (old, old))
+    record.unlink()
+    record.symlink_to(outside)
+    assert cache.trusted(sha, len(data)) is None
+    assert outside.stat().st_mtime == old

@@ -91,14 +91,20 @@ class Cache:
         fsio.makedirs(path.parent)
         return _Lock(path.with_suffix(".lock"), on_wait)
 
-    def try_lock(self, sha384: str) -> ContextManager[object] | None:
+    def try_lock(self, sha384: str, shard_fd: int | None = None) -> ContextManager[object] | None:
         """The blob's lock if nobody holds it now, else None (no waiting): what pruning takes
         before it removes anything, so that it never removes a blob or a partial that another
-        process is fetching, checking or adding. Only for a writable cache."""
+        process is fetching, checking or adding. Only for a writable cache. ``shard_fd``: the
+        blob's shard folder, already open (pruning opens it without following a link). A lock
+        file that is a symbolic link is never followed (it would create or lock a file outside
+        the cache): None, as if held."""
         path = self.blob_path(sha384).with_suffix(".lock")
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = os.open(path if shard_fd is None else path.name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                         0o644, dir_fd=shard_fd)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None
             raise fsio.fs_error(path, exc, "create lock file") from exc
         try:
             # filelock's FileLock here is an flock on this same file (left in place between
@@ -154,24 +160,25 @@ class Cache:
         record_path = self.record_path(sha384)
         try:
             st = os.stat(blob)
-            fd = os.open(record_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            # (a record that is a link is no record: its "last use" would be written outside the cache)
+            fd = os.open(record_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
         except OSError:
             return None
         try:
             rst = os.fstat(fd)
             # a FIFO or a device where the record belongs is no record (a plain read could block)
             record = os.read(fd, 200) if stat.S_ISREG(rst.st_mode) else b""
+            if record != self._stat_key(st).encode():
+                return None
+            if self.writable and time.time() - rst.st_mtime > USE_INTERVAL:
+                try:
+                    os.utime(fd)  # "last used"; the record's content (the blob's stat) stays
+                except OSError:
+                    pass  # another user's record, a file system gone read-only: an optimisation only
         except OSError:
             return None
         finally:
             os.close(fd)
-        if record != self._stat_key(st).encode():
-            return None
-        if self.writable and time.time() - rst.st_mtime > USE_INTERVAL:
-            try:
-                os.utime(record_path)  # "last used"; the record's content (the blob's stat) stays
-            except OSError:
-                pass  # another user's record, a file system gone read-only: an optimisation only
         return st
 
     def intact_of_size(self, sha384: str, size: int, what: str) -> os.stat_result | None:
