@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -153,4 +155,98 @@ def test_repair_leaves_a_corrupt_blob_another_process_holds(tmp_path):
         holder.wait()
     assert (removed, [f.path for f in left]) == ([], [path]) and path.exists()
     removed, left = admin.repair(cache, findings)
+    assert ([f.path for f in removed], left) == ([path], []) and not path.exists()
+
+
+def test_nothing_outside_the_cache_is_created_or_removed_through_planted_links(tmp_path):
+    """A lock file, a record, a blob and a shard folder that are symbolic links out of the cache:
+    prune and repair touch the links at most, never what they point at."""
+    cache = Cache(tmp_path / "c")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_bytes(b"precious")
+    locked = _add(cache, 100)
+    lock = cache.blob_path(locked).with_suffix(".lock")
+    lock.symlink_to(outside / "made-by-lock")  # a lock taken through it would create this file
+    linked = _add(cache, 200)
+    record = cache.record_path(linked)
+    record.unlink()
+    record.symlink_to(outside / "keep.txt")
+    fake = "ee" * 48
+    cache.blob_path(fake).parent.mkdir(parents=True, exist_ok=True)
+    cache.blob_path(fake).symlink_to(outside / "keep.txt")
+    (cache.root / "sha384" / "ff").symlink_to(outside)
+    findings = admin.verify(cache, jobs=1).findings
+    assert sorted((f.path, f.status) for f in findings) == sorted(
+        [(lock, admin.UNACCOUNTED), (record, admin.UNACCOUNTED), (cache.blob_path(fake), admin.UNACCOUNTED),
+         (cache.root / "sha384" / "ff", admin.UNACCOUNTED)])
+    assert sorted(admin.scan(cache).strays) == sorted(f.path for f in findings)
+    result = admin.prune_to(cache, 0)
+    assert sorted(e.sha384 for e in result.removed) == [linked]  # the other one's lock cannot be taken
+    assert [e.sha384 for e in result.busy] == [locked]
+    assert not os.path.lexists(record)  # went with its blob: the link, not what it points at
+    for f in findings:
+        if os.path.lexists(f.path):
+            os.utime(f.path, (time.time() - 2 * 3600,) * 2, follow_symlinks=False)
+    removed, left = admin.repair(cache, admin.verify(cache, jobs=1).findings)
+    assert left == [] and not (cache.root / "sha384" / "ff").is_symlink()
+    assert sorted(p.name for p in outside.iterdir()) == ["keep.txt"]
+    assert (outside / "keep.txt").read_bytes() == b"precious"
+    assert admin.prune_to(cache, 0).removed[0].sha384 == locked
+
+
+def test_a_shard_folder_swapped_for_a_link_after_the_scan_is_not_followed(tmp_path):
+    """Between the scan and the removal another process replaces a shard folder with a link to a
+    folder outside that holds a file of the same name: that file stays."""
+    cache = Cache(tmp_path / "c")
+    sha = _add(cache, 100)
+    found = admin.scan(cache)
+    shard = cache.blob_path(sha).parent
+    outside = tmp_path / "outside"
+    shard.rename(outside)
+    shard.symlink_to(outside)
+    result = admin.remove(cache, found.entries)
+    assert result.removed == [] and (outside / sha[2:]).exists() and (outside / (sha[2:] + ".ok")).exists()
+    assert not (outside / (sha[2:] + ".lock")).exists()
+
+
+def test_repair_leaves_a_blob_made_good_since_it_was_verified(tmp_path):
+    """verify finds a blob corrupt; before repair, a download replaces it with the right file
+    (under the blob's lock, as the downloader does): repair must not remove the good one."""
+    cache = Cache(tmp_path / "c")
+    data = os.urandom(1000)
+    sha = hashlib.sha384(data).hexdigest()
+    path = cache.blob_path(sha)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"w" * 1000)
+    findings = admin.verify(cache, jobs=1).findings
+    assert [f.status for f in findings] == [admin.CORRUPT]
+    path.unlink()
+    good = cache.partial_path(sha)
+    good.write_bytes(data)
+    cache.add(sha, good, len(data))
+    removed, left = admin.repair(cache, findings)
+    assert (removed, left) == ([], []) and cache.trusted(sha, len(data)) is not None
+
+
+def test_repair_waits_for_a_prune_instead_of_throwing_away_the_verification(tmp_path):
+    cache = Cache(tmp_path / "c")
+    bad = _add(cache, 1000)
+    path = cache.blob_path(bad)
+    path.chmod(0o644)
+    path.write_bytes(b"z" * 1000)
+    findings = admin.verify(cache, jobs=1).findings
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom pathlib import Path\n"
+                               "from modelzoo import cache_admin\n"
+                               "with cache_admin._one_prune(cache_admin.open_cache(Path(sys.argv[2]))):\n"
+                               "    print('holding', flush=True); time.sleep(1)\n",
+                               str(Path(__file__).parents[2] / "tools"), str(cache.root)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        removed, left = admin.repair(cache, findings)
+    finally:
+        holder.kill()
+        holder.wait()
     assert ([f.path for f in removed], left) == ([path], []) and not path.exists()

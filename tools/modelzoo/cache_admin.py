@@ -113,6 +113,8 @@ def scan(cache: Cache, last_used: bool = True) -> Scan:
                 strays.append(Path(item.path))
                 continue
             if suffix == "lock" or (suffix == "ok" and not last_used):
+                if not item.is_file(follow_symlinks=False):  # (the listing's file type: no stat)
+                    strays.append(Path(item.path))  # a link or a folder is not the cache's
                 continue
             try:
                 st = item.stat(follow_symlinks=False)
@@ -184,20 +186,31 @@ _BUFFER = bytearray(1 << 20)  # one per process: verify's workers are processes,
                               # buffer per blob cost as much as hashing the small ones
 
 
-def _hash_blob(path: Path, sha384: str) -> tuple[int, Finding | None]:
+_OPEN_BLOB = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK  # (a FIFO put there since the listing
+                                                                       # must not block: it is then no file)
+_OPEN_SHARD = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
+
+
+def _hash_blob(path: Path, sha384: str, dir_fd: int | None = None) -> tuple[int, Finding | None]:
     """Re-hash one blob: (its size, a finding if it is not the file its name says or changed while
-    read). A blob removed since it was listed (discarded or pruned by another process) is (0, None)."""
+    read). A blob removed since it was listed (discarded or pruned by another process) is (0, None).
+    With ``dir_fd`` (its shard folder, open), the blob is opened there by name; a link is never followed."""
     import hashlib
 
+    name = path if dir_fd is None else path.name
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(name, _OPEN_BLOB, dir_fd=dir_fd)
     except FileNotFoundError:
         return 0, None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return 0, Finding(path, UNACCOUNTED, "not made by the cache")
         return 0, Finding(path, CORRUPT, f"cannot be read: {exc.strerror}")
     view = memoryview(_BUFFER)
     try:
         before = os.fstat(fd)
+        if not stat.S_ISREG(before.st_mode):
+            return 0, Finding(path, UNACCOUNTED, "not made by the cache")
         digest = hashlib.sha384()
         while n := os.readv(fd, [_BUFFER]):
             digest.update(view[:n])
@@ -207,7 +220,7 @@ def _hash_blob(path: Path, sha384: str) -> tuple[int, Finding | None]:
     finally:
         os.close(fd)
     try:
-        now = os.stat(path)
+        now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return 0, None
     stamp = (before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino)
@@ -222,23 +235,34 @@ def _hash_blob(path: Path, sha384: str) -> tuple[int, Finding | None]:
 
 
 def _check_shard(store: Path, shard: str) -> Iterator[tuple[int, Finding | None]]:
-    """(size, finding) for every blob of one shard folder, and (0, finding) for every stray."""
+    """(size, finding) for every blob of one shard folder, and (0, finding) for every stray. The
+    folder is opened once, without following a link (one planted since the store was listed is a
+    stray: nothing outside the cache is read), and its files are opened in it by name."""
+    folder = store / shard
     try:
-        items = list(os.scandir(store / shard))
+        fd = os.open(folder, _OPEN_SHARD)
     except FileNotFoundError:
         return
     except OSError as exc:
-        yield 0, Finding(store / shard, CORRUPT, f"cannot be read: {exc.strerror}")
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            yield 0, Finding(folder, UNACCOUNTED, "not made by the cache")
+        else:
+            yield 0, Finding(folder, CORRUPT, f"cannot be read: {exc.strerror}")
         return
-    for item in items:
-        base, _, suffix = item.name.partition(".")
-        if len(base) != _REST or not _HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
-            yield 0, Finding(Path(item.path), UNACCOUNTED, "not made by the cache")
-        elif suffix == "":
-            if item.is_file(follow_symlinks=False):
-                yield _hash_blob(Path(item.path), shard + base)
-            elif item.is_symlink() or item.is_dir(follow_symlinks=False) or os.path.lexists(item.path):
-                yield 0, Finding(Path(item.path), UNACCOUNTED, "not made by the cache")
+    try:
+        items = [(item.name, item.is_file(follow_symlinks=False)) for item in os.scandir(fd)]
+        for name, regular in items:
+            base, _, suffix = name.partition(".")
+            if len(base) != _REST or not _HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
+                yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
+            elif not regular:  # (the listing's file type: a link, a folder, a FIFO...)
+                yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
+            elif suffix == "":
+                yield _hash_blob(folder / name, shard + base, fd)
+    except OSError as exc:
+        yield 0, Finding(folder, CORRUPT, f"cannot be read: {exc.strerror}")
+    finally:
+        os.close(fd)
 
 
 class Verified(NamedTuple):
@@ -356,27 +380,61 @@ def _forked(store: Path, shards: list[str], workers: int) -> Iterator[tuple[int,
 
 def repair(cache: Cache, findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
     """Remove corrupt blobs (with their records) and strays older than USE_INTERVAL (a younger
-    one may be a live temporary); blobs that changed while read stay. Returns (removed, left)."""
+    one may be a live temporary); blobs that changed while read stay. Returns (removed, left);
+    what is no longer there or no longer wrong is in neither. A corrupt blob is hashed again
+    under its lock first: a download may have put the right file there since it was verified.
+    Waits for a prune running beside it (a verify's work is not thrown away for a busy cache)."""
+    store = cache.root / "sha384"
     require_writable(cache, "repaired")
     removed, left = [], []
-    with _one_prune(cache):
+    with _one_prune(cache, wait=True) as store_fd:
         for f in findings:
-            # (a corrupt blob another process holds is being dealt with by it: left, and reported)
-            if f.status == CORRUPT and _remove_locked(cache, f.path.parent.name + f.path.name, f.path) is not False:
-                removed.append(f)
-            elif f.status == UNACCOUNTED and _old(f.path):
-                fsio.remove(f.path)
-                removed.append(f)
+            in_shard = f.path.parent.parent == store
+            if f.status == CORRUPT and in_shard and _BASE.fullmatch(f.path.name):
+                # (a corrupt blob another process holds is being dealt with by it: left, and reported)
+                st = _remove_locked(cache, store_fd, f.path.parent.name + f.path.name, f.path.name, recheck=True)
+                if st is False:
+                    left.append(f)
+                elif st is not None:
+                    removed.append(f)
+            elif f.status == UNACCOUNTED and store_fd is not None and (in_shard or f.path.parent == store):
+                gone = _remove_stray(store_fd, f.path.parent.name if in_shard else None, f.path.name)
+                (removed if gone else left).append(f)
             else:
                 left.append(f)
     return removed, left
 
 
-def _old(path: Path) -> bool:
+_BASE = re.compile(r"[0-9a-f]{94}")
+
+
+def _remove_stray(store_fd: int, shard: str | None, name: str) -> bool:
+    """Remove a stray older than USE_INTERVAL from the store (``shard`` None) or a shard folder,
+    links not followed (a link is removed, never what it points at). True if it is gone."""
+    import shutil
+
     try:
-        return time.time() - path.lstat().st_mtime > USE_INTERVAL
+        dir_fd = store_fd if shard is None else os.open(shard, _OPEN_SHARD, dir_fd=store_fd)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # the shard folder is now a link or not readable: not through it
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if time.time() - st.st_mtime <= USE_INTERVAL:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(name, dir_fd=dir_fd)  # (fd-based: never follows a link inside)
+        else:
+            os.unlink(name, dir_fd=dir_fd)
+        return True
+    except FileNotFoundError:
+        return True
     except OSError:
         return False
+    finally:
+        if dir_fd != store_fd:
+            os.close(dir_fd)
 
 
 # -- prune
@@ -433,10 +491,12 @@ def remove(cache: Cache, entries: list[Entry], on_removed: Callable[[Entry], Non
 
     require_writable(cache, "pruned")
     removed, busy, freed, unlinked = [], [], 0, 0
-    with _one_prune(cache):
+    with _one_prune(cache) as store_fd:
+        if store_fd is None:
+            return PruneResult([], [], 0, 0)  # nothing stored
         pool = concurrent.futures.ThreadPoolExecutor(min(REMOVERS, max(1, len(entries))), "prune")
         try:
-            futures = [pool.submit(_remove_locked, cache, e.sha384, e.path) for e in entries]
+            futures = [pool.submit(_remove_locked, cache, store_fd, e.sha384, e.path.name) for e in entries]
             for e, future in zip(entries, futures):
                 st = future.result()
                 if st is False:
@@ -463,28 +523,42 @@ def prune_to(cache: Cache, max_bytes: int, keep: Iterable[str] = ()) -> PruneRes
     return remove(cache, choose(scan(cache), max_bytes=max_bytes, keep=keep))
 
 
-def _remove_locked(cache: Cache, sha384: str, path: Path) -> os.stat_result | None | bool:
-    """Remove one blob (and its record) or partial under its lock: the stat it had, None if it
-    was gone already, False if another process holds it."""
-    lock = cache.try_lock(sha384)
-    if lock is None:
-        return False
-    with lock:
-        try:
-            st = os.lstat(path)
-            os.unlink(path)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise fsio.fs_error(path, exc, "remove") from exc
-        if not path.name.endswith(".incomplete"):
+def _remove_locked(cache: Cache, store_fd: int, sha384: str, name: str,
+                   recheck: bool = False) -> os.stat_result | None | bool:
+    """Remove one blob (and its record) or partial (``name`` in its shard folder) under its lock:
+    the stat it had, None if it was gone already (or, with ``recheck``, is the right file after
+    all), False if another process holds it. The shard folder is opened without following a
+    link, and everything is done in it by name: a folder swapped for a link to somewhere else
+    since the scan is not gone into."""
+    try:
+        shard_fd = os.open(sha384[:2], _OPEN_SHARD, dir_fd=store_fd)
+    except OSError:
+        return None  # gone, or no longer a folder of the cache (a link planted since the scan)
+    try:
+        lock = cache.try_lock(sha384, shard_fd)
+        if lock is None:
+            return False
+        with lock:
             try:
-                os.unlink(cache.record_path(sha384))
+                st = os.stat(name, dir_fd=shard_fd, follow_symlinks=False)
+                if recheck and _hash_blob(cache.blob_path(sha384), sha384, shard_fd) == (st.st_size, None):
+                    return None
+                os.unlink(name, dir_fd=shard_fd)
             except FileNotFoundError:
-                pass
+                return None
             except OSError as exc:
-                raise fsio.fs_error(cache.record_path(sha384), exc, "remove") from exc
-    return st
+                raise fsio.fs_error(cache.blob_path(sha384).parent / name, exc, "remove") from exc
+            if not name.endswith(".incomplete"):
+                record = cache.record_path(sha384)
+                try:
+                    os.unlink(record.name, dir_fd=shard_fd)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise fsio.fs_error(record, exc, "remove") from exc
+        return st
+    finally:
+        os.close(shard_fd)
 
 
 def require_writable(cache: Cache, what: str) -> None:
@@ -494,25 +568,26 @@ def require_writable(cache: Cache, what: str) -> None:
 
 
 @contextlib.contextmanager
-def _one_prune(cache: Cache) -> Iterator[None]:
-    """An exclusive flock on the store folder, without waiting: two prunes at once would each
-    count what the other removes."""
+def _one_prune(cache: Cache, wait: bool = False) -> Iterator[int | None]:
+    """An exclusive flock on the store folder (without waiting, unless ``wait``): two prunes at
+    once would each count what the other removes. Yields the store folder, open (what removals
+    go through: the folder named by --cache_dir is followed once, here), or None if there is none."""
     store = cache.root / "sha384"
     try:
         fd = os.open(store, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except FileNotFoundError:
-        yield  # nothing stored, nothing to remove
+        yield None  # nothing stored, nothing to remove
         return
     except OSError as exc:
         raise fsio.fs_error(store, exc, "open") from exc
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except OSError as exc:
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise CacheBusyError(f"another prune of {cache.root} is running; try again when it is done") from None
             raise fsio.fs_error(store, exc, "lock") from exc
-        yield
+        yield fd
     finally:
         os.close(fd)
 
