@@ -347,3 +347,59 @@ def test_unreferenced_is_refused_while_a_descriptor_cannot_be_read(zoo, filled):
     assert one_error_line(result).startswith("modelzoo-cache: error: --unreferenced: cannot tell which files b name (")
     assert one_error_line(result).endswith("); nothing removed")
     assert all(blob(cache, d).exists() for d in files.values())
+
+
+def test_keep_is_refused_while_a_kept_descriptor_cannot_be_read(zoo, filled):
+    """--keep b with b's descriptor broken would remove b's files (they look unreferenced)."""
+    cache, files = filled
+    config = zoo / "public" / "b" / "model.yml"
+    config.write_text(config.read_text().replace("files:", "files: [", 1))
+    result = cache_tool("prune", "--cache_dir", cache, "--models_dir", zoo, "--max_size", "0", "--keep", "b")
+    assert result.returncode == 1
+    assert one_error_line(result).startswith("modelzoo-cache: error: --keep: cannot tell which files b name (")
+    assert all(blob(cache, d).exists() for d in files.values())
+    # a broken descriptor --keep does not name is a warning, as before
+    result = cache_tool("prune", "--cache_dir", cache, "--models_dir", zoo, "--max_size", "0", "--keep", "c")
+    assert result.returncode == 0 and "warning" in result.stderr and blob(cache, files["c1"]).exists()
+    assert not blob(cache, files["b1"]).exists()
+
+
+def test_odd_file_names_are_printed_on_one_line_each_whatever_the_terminal(filled):
+    """Names that are not UTF-8 or hold a newline: verify prints each as one escaped line (no
+    traceback on a strict UTF-8 or ASCII stdout); --json stays valid and names them."""
+    cache, files = filled
+    shard = blob(cache, files["a1"]).parent
+    odd = [os.fsencode(shard) + b"/bad\xff\xfename", os.fsencode(shard) + b"/new\nline",
+           os.fsencode(cache) + b"/sha384/\xe9t\xe9"]
+    for name in odd:
+        with open(name, "wb") as f:
+            f.write(b"x")
+    for encoding in ("utf-8", "ascii"):
+        result = cache_tool("verify", "--cache_dir", cache, env={"PYTHONIOENCODING": encoding})
+        assert result.returncode == 1 and result.stderr == "", result.stderr
+        lines = result.stdout.splitlines()
+        assert len(lines) == 4 and lines[-1].endswith("3 NOT clean")
+        assert f"unaccounted  {shard}/bad\\xff\\xfename  not made by the cache" in lines
+        assert f"unaccounted  {shard}/new\\nline  not made by the cache" in lines
+        assert f"unaccounted  {cache}/sha384/\\xe9t\\xe9  not made by the cache" in lines
+    result = cache_tool("verify", "--cache_dir", cache, "--json")
+    doc = json.loads(result.stdout)
+    assert result.returncode == 1 and sorted(os.fsencode(f["path"]) for f in doc["findings"]) == sorted(odd)
+
+
+def test_repair_of_a_read_only_cache_is_refused_before_any_hashing(tmp_path, tmpfs):
+    """As prune is: said at once, whatever the cache holds (before, a clean one passed after
+    hashing everything and one with findings failed after it, the findings unprinted)."""
+    mnt = tmpfs("1m")
+    shard = mnt / "sha384" / "ab"
+    shard.mkdir(parents=True)
+    subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+    for clean in (True, False):
+        if not clean:
+            subprocess.run(["mount", "-o", "remount,rw", str(mnt)], check=True)
+            (shard / "stray").write_bytes(b"x")
+            subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        result = cache_tool("verify", "--cache_dir", mnt, "--repair")
+        assert result.returncode == 1 and result.stdout == ""
+        assert one_error_line(result) == f"modelzoo-cache: error: cache folder {mnt} cannot be written: it cannot be repaired"
+        assert cache_tool("verify", "--cache_dir", mnt).returncode == (0 if clean else 1)  # verify alone reads it

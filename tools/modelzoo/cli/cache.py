@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -98,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
 # -- formatting
 
 
+def shown(path: Path | str) -> str:
+    """A path as one printable line whatever its bytes (a cache holds what anyone put there):
+    bytes that are not UTF-8 as \\xff, control characters (a newline) escaped. JSON gives the name itself."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def when(t: float | None) -> str:
     return "-" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
 
@@ -128,14 +136,16 @@ def _catalog(args: argparse.Namespace, cache: Cache) -> Catalog:
     return Catalog(args.models_dir or default_models_dir(), memo=DescriptorMemo(cache.root))
 
 
-def _load(catalog: Catalog, names: list[str], unreferenced: bool = False) -> list:
+def _load(catalog: Catalog, names: list[str], needed: set[str] = frozenset(), why: str = "") -> list:
     """The models that load; an invalid descriptor is a warning (its files then look unreferenced),
-    and with ``unreferenced`` (prune --unreferenced) an error: its files must not go for it."""
+    and for a model in ``needed`` an error, ``why`` naming the flag (prune --unreferenced needs
+    them all, --keep those it keeps): its files must not go for a typo in it."""
     loaded = catalog.load_each(names)
     broken = {id(e): e for e in loaded.failed.values()}.values()
-    if broken and unreferenced:
-        raise CacheError(f"--unreferenced: cannot tell which files {', '.join(sorted(loaded.failed))} "
-                         f"name ({next(iter(broken))}); nothing removed")
+    refused = sorted(n for n in loaded.failed if n in needed)
+    if refused:
+        raise CacheError(f"{why}: cannot tell which files {', '.join(refused)} name ({loaded.failed[refused[0]]}); "
+                         "nothing removed")
     for exc in broken:
         print(f"{PROG}: warning: {exc} (its files count as unreferenced)", file=sys.stderr)
     if catalog.memo is not None:
@@ -192,13 +202,15 @@ def _ls(args: argparse.Namespace, cache: Cache) -> int:
     summary.append(["partial", f"{len(partials)} downloads, {human_size(sum(e.size for e in partials))} (resumable)"])
     if found.strays:
         summary.append(["unaccounted", f"{len(found.strays)} files the cache did not make (see verify)"])
-    summary.append(["total", f"{len(blobs)} blobs and {len(partials)} partials, {human_size(total)} in {cache.root}"
+    summary.append(["total", f"{len(blobs)} blobs and {len(partials)} partials, {human_size(total)} in {shown(cache.root)}"
                              + ("" if cache.writable else " (read-only)")])
     _table(summary, set())
     return 0
 
 
 def _verify(args: argparse.Namespace, cache: Cache) -> int:
+    if args.repair:
+        admin.require_writable(cache, "repaired")  # (said before the hashing, not after it)
     bar = None
     if not args.json and sys.stderr.isatty():
         from tqdm import tqdm
@@ -228,10 +240,10 @@ def _verify(args: argparse.Namespace, cache: Cache) -> int:
         print()
     else:
         for f in removed:
-            print(f"removed  {f.status}  {f.path}  {f.detail}")
+            print(f"removed  {f.status}  {shown(f.path)}  {f.detail}")
         for f in left:
-            print(f"{f.status}  {f.path}  {f.detail}")
-        print(f"verify {cache.root}: {result.blobs} blobs ({human_size(result.bytes)}) in {seconds:.2f} s; "
+            print(f"{f.status}  {shown(f.path)}  {f.detail}")
+        print(f"verify {shown(cache.root)}: {result.blobs} blobs ({human_size(result.bytes)}) in {seconds:.2f} s; "
               + (f"{len(removed)} removed; " if removed else "") + ("clean" if clean else f"{len(left)} NOT clean"))
     return 0 if clean else 1
 
@@ -270,12 +282,15 @@ def _prune(args: argparse.Namespace, cache: Cache) -> int:
     keep: set[str] = set()
     found = admin.scan(cache)
     catalog = _catalog(args, cache)
-    owners = admin.named_by(_load(catalog, catalog.names(), args.unreferenced))  # also to say whose files go
+    kept: set[str] = set()
     if args.keep is not None:
         from ..catalog import split_names
 
         kept = set(catalog.select_names(split_names(args.keep)))
-        keep = {sha for sha, names in owners.items() if names & kept}
+    names = catalog.names()
+    needed, why = (set(names), "--unreferenced") if args.unreferenced else (kept, "--keep")
+    owners = admin.named_by(_load(catalog, names, needed, why))  # also to say whose files go
+    keep = {sha for sha, models in owners.items() if models & kept}
     chosen = admin.choose(found, max_bytes=args.max_size,
                           older_than=args.older_than * DAY if args.older_than is not None else None,
                           referenced=set(owners) if args.unreferenced else None, partials=args.partials, keep=keep)
@@ -296,6 +311,8 @@ def _rm(args: argparse.Namespace, cache: Cache) -> int:
 
 
 def _main(argv: Sequence[str]) -> int:
+    if hasattr(sys.stdout, "reconfigure"):  # (a model name an ASCII terminal cannot show is escaped, not a traceback)
+        sys.stdout.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     cache = admin.open_cache(args.cache_dir if args.cache_dir is not None else default_cache_dir())
     return {"ls": _ls, "verify": _verify, "prune": _prune, "rm": _rm}[args.command](args, cache)
