@@ -50,3 +50,10 @@ def test_zero_bytes_still_names_its_file_system(tmp_path):
     (need,) = space_needed([(tmp_path / "nothing", 0)])
     assert need.needed == 0 and need.fits and str(need).startswith("needs 0 B on /")
     assert Need(tmp_path, 10, 5).fits is False
+
+
+@pytest.mark.parametrize("text", ["9" * 5000, "9" * 5000 + "X"])
+def test_a_huge_size_is_refused_in_a_short_line(text):
+    with pytest.raises(ValueError, match="size") as caught:
+        parse_size(text)
+    assert len(str(caught.value)) < 120

@@ -29,11 +29,12 @@ def parse_size(text: str) -> int:
     the accepted forms in its message, for anything else."""
     match = _SIZE.fullmatch(text)
     unit = match.group(2).lower() if match else None
+    shown = repr(text) if len(text) <= 40 else repr(text[:40]) + "..."  # (the error stays one short line)
     if match is None or unit not in _UNITS:
-        raise ValueError(f"{text!r} is not a size (bytes, or a number with K, M, G, T, KiB, MiB, GiB or TiB)")
+        raise ValueError(f"{shown} is not a size (bytes, or a number with K, M, G, T, KiB, MiB, GiB or TiB)")
     value = float(match.group(1)) * _UNITS[unit]
     if not math.isfinite(value) or value > 2**63:
-        raise ValueError(f"{text!r} is too large a size")
+        raise ValueError(f"{shown} is too large a size")
     return int(value)
 
 
