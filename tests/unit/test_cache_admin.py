@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -131,7 +132,10 @@ def test_verify_finds_the_same_in_one_process_or_several(tmp_path, jobs):
     stray.write_text("mine")
     (cache.root / "sha384" / "top-level-stray").write_text("x")
     seen: list[int] = []
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
     result = admin.verify(cache, jobs=jobs, progress=seen.append)
+    # worker processes ran (and were waited for) exactly when asked for: a child that ran has page faults
+    assert (resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt > children) == (jobs > 1)
     assert (result.blobs, result.bytes, result.clean) == (5, 10 + (3 << 20) + 5000 + 1 + 2000, False)
     assert sorted(seen) == sorted([10, 3 << 20, 5000, 1, 2000])
     assert [(f.path, f.status) for f in result.findings] == sorted(
