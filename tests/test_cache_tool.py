@@ -191,9 +191,11 @@ def test_prune_to_a_size_removes_the_least_recently_used_first(server, zoo, tmp_
 
 def test_prune_by_age_reference_partials_and_keep(server, zoo, filled, tmp_path):
     cache, files = filled
-    old = time.time() - 10 * DAY
+    old, recent = time.time() - 10 * DAY, time.time() - 6 * DAY  # (--older_than counts days, not hours or seconds)
     for name in ("a2", "c1"):
         os.utime(record(cache, files[name]), (old, old))
+    for name in ("a1", "b1"):
+        os.utime(record(cache, files[name]), (recent, recent))
     (zoo / "public" / "c" / "model.yml").unlink()
     partial = blob(cache, b"never finished").with_suffix(".incomplete")
     partial.parent.mkdir(parents=True, exist_ok=True)
