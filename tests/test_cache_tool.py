@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -405,3 +406,60 @@ def test_repair_of_a_read_only_cache_is_refused_before_any_hashing(tmp_path, tmp
         assert result.returncode == 1 and result.stdout == ""
         assert one_error_line(result) == f"modelzoo-cache: error: cache folder {mnt} cannot be written: it cannot be repaired"
         assert cache_tool("verify", "--cache_dir", mnt).returncode == (0 if clean else 1)  # verify alone reads it
+
+
+def _fill_quickly(cache: Path, count: int, size: int) -> None:
+    """count blobs of size random bytes, added as the downloader adds them (Cache.add)."""
+    from modelzoo.cache import Cache
+
+    store = Cache(cache)
+    for _ in range(count):
+        data = os.urandom(size)
+        sha = sha384(data)
+        partial = store.partial_path(sha)
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        store.add(sha, partial, size)
+
+
+def _ctrl_c(args: list, started) -> subprocess.CompletedProcess:
+    """Run modelzoo-cache in its own process group, and press Ctrl-C (SIGINT to the whole group,
+    as a terminal does) once started() says it is under way."""
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "cache.py"), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not started(proc) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert proc.poll() is None, "finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def test_ctrl_c_during_a_prune_leaves_every_entry_whole(tmp_path):
+    cache = tmp_path / "cache"
+    _fill_quickly(cache, 4000, 100)
+    records = lambda: len(list(cache.glob("sha384/*/*.ok")))  # noqa: E731
+    result = _ctrl_c(["prune", "--cache_dir", cache, "--models_dir", tmp_path, "--max_size", "0"],
+                     lambda proc: records() < 3990)
+    assert result.returncode == 130 and one_error_line(result) == "modelzoo-cache: interrupted"
+    blobs = {p.name for p in cache.glob("sha384/*/*") if "." not in p.name}
+    assert 0 < len(blobs) < 4000
+    assert {p.stem for p in cache.glob("sha384/*/*.ok")} == blobs  # no blob without its record, no record alone
+    assert cache_tool("verify", "--cache_dir", cache).returncode == 0
+
+
+def test_ctrl_c_during_verify_stops_every_worker(tmp_path):
+    cache = tmp_path / "cache"
+    _fill_quickly(cache, 8, 48 << 20)
+
+    seen: list[str] = []
+
+    def hashing(proc) -> bool:  # its worker processes are running
+        seen[:] = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        return len(seen) == 2
+
+    result = _ctrl_c(["verify", "--cache_dir", cache, "-j", "2"], hashing)
+    assert result.returncode == 130 and one_error_line(result) == "modelzoo-cache: interrupted" and result.stdout == ""
+    assert not any(Path(f"/proc/{pid}").exists() for pid in seen)  # (waited for: not even zombies)
+    assert len(list(cache.glob("sha384/*/*.ok"))) == 8
