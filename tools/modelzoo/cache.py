@@ -33,7 +33,6 @@ from typing import Callable, ContextManager
 
 from . import fsio
 from .errors import FileSystemError, SizeMismatchError
-from .verify import file_matches
 
 FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (btrfs, XFS, bcachefs): a reflink
 USE_INTERVAL = 3600  # seconds: "last used" is recorded at most this often per blob
@@ -228,6 +227,8 @@ class Cache:
         if not trusted and self.trusted(sha384, size) is None:
             if not blob.exists():
                 return None
+            from .verify import file_matches  # (only here: modelzoo-cache and the warm path need no hashing thread)
+
             if not file_matches(blob, size, sha384):
                 if self.writable:
                     fsio.remove(blob)

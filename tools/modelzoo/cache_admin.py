@@ -293,6 +293,8 @@ def verify(cache: Cache, jobs: int | None = None, progress: Callable[[int], None
     shards = [d.name for d in tops if len(d.name) == 2 and _HEX.fullmatch(d.name) and d.is_dir(follow_symlinks=False)]
     findings = [Finding(Path(d.path), UNACCOUNTED, "not made by the cache") for d in tops if d.name not in shards]
     workers = max(1, min(jobs or os.cpu_count() or 1, len(shards)))
+    import hashlib  # noqa: F401  (once, here: forked workers inherit it instead of each importing it)
+
     blobs = total = 0
     results = _forked(store, shards, workers) if workers > 1 else \
         (r for shard in shards for r in _check_shard(store, shard))
@@ -313,13 +315,18 @@ def _forked(store: Path, shards: list[str], workers: int) -> Iterator[tuple[int,
     read of three bytes from a pipe is atomic, so each worker takes the next one. Each reports
     on its own pipe, a line a blob: its size, or a finding as JSON."""
     import json
-    import selectors
+    import select  # (poll itself: the selectors module costs a millisecond of imports on verify's start)
 
     queue_r, queue_w = os.pipe()
     os.write(queue_w, "".join(f"{s}\n" for s in shards).encode())  # 768 bytes at most: fits the pipe
     os.close(queue_w)
     children: dict[int, int] = {}  # report pipe -> pid
     done = False
+    # Ctrl-C reaches the workers too (a terminal signals the whole process group). Blocked while
+    # forking, so that it cannot land in Python's after-fork code in a child (a traceback there);
+    # a worker then dies of it at once, quietly (SIGINT's default), and the parent, which gets it
+    # when the mask is restored, stops and reaps them all.
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         for _ in range(workers):
             r, w = os.pipe()
@@ -327,6 +334,8 @@ def _forked(store: Path, shards: list[str], workers: int) -> Iterator[tuple[int,
             if pid == 0:  # the child: hash, report, leave without running the parent's cleanup
                 code = 1
                 try:
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                     os.close(r)
                     with open(w, "wb") as out:
                         said = time.monotonic()
@@ -342,26 +351,27 @@ def _forked(store: Path, shards: list[str], workers: int) -> Iterator[tuple[int,
                     os._exit(code)
             os.close(w)
             children[r] = pid
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(queue_r)
         queue_r = -1
         pending = {r: b"" for r in children}
-        with selectors.DefaultSelector() as sel:
-            for r in children:
-                sel.register(r, selectors.EVENT_READ)
-            while pending:
-                for key, _ in sel.select():
-                    chunk = os.read(key.fd, 1 << 16)
-                    if not chunk:
-                        sel.unregister(key.fd)
-                        del pending[key.fd]
-                        continue
-                    *lines, pending[key.fd] = (pending[key.fd] + chunk).split(b"\n")
-                    for line in lines:
-                        if line[:1] == b"[":
-                            size, path, status, detail = json.loads(line)
-                            yield size, Finding(Path(path), status, detail)
-                        else:
-                            yield int(line), None
+        poll = select.poll()
+        for r in children:
+            poll.register(r, select.POLLIN)
+        while pending:
+            for fd, _ in poll.poll():
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:  # (a hang-up comes as an empty read once the pipe is drained)
+                    poll.unregister(fd)
+                    del pending[fd]
+                    continue
+                *lines, pending[fd] = (pending[fd] + chunk).split(b"\n")
+                for line in lines:
+                    if line[:1] == b"[":
+                        size, path, status, detail = json.loads(line)
+                        yield size, Finding(Path(path), status, detail)
+                    else:
+                        yield int(line), None
         done = True
     finally:
         if queue_r >= 0:
@@ -374,6 +384,7 @@ def _forked(store: Path, shards: list[str], workers: int) -> Iterator[tuple[int,
             _, status = os.waitpid(pid, 0)
             os.close(r)
             failed += status != 0
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # (if forking failed: a Ctrl-C held back lands now)
         if done and failed:  # (an interruption in flight is the news, not its effect on the workers)
             raise CacheError(f"{failed} verify worker process(es) failed")
 
