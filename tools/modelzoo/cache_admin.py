@@ -191,32 +191,39 @@ _OPEN_BLOB = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK  # (a FI
 _OPEN_SHARD = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
 
 
-def _hash_blob(path: Path, sha384: str, dir_fd: int | None = None) -> tuple[int, Finding | None]:
-    """Re-hash one blob: (its size, a finding if it is not the file its name says or changed while
-    read). A blob removed since it was listed (discarded or pruned by another process) is (0, None).
-    With ``dir_fd`` (its shard folder, open), the blob is opened there by name; a link is never followed."""
+_VIEW = memoryview(_BUFFER)
+
+
+def _hash_blob(folder: Path, name: str, sha384: str, dir_fd: int | None = None) -> tuple[int, Finding | None]:
+    """Re-hash the blob ``folder/name``: (its size, a finding if it is not the file its name says
+    or changed while read). A blob removed since it was listed (discarded or pruned by another
+    process) is (0, None). With ``dir_fd`` (that folder, open), the blob is opened there by name;
+    a link is never followed. (No Path is made unless there is a finding: a zoo's cache is a
+    thousand small files, and per-file work is what verify spends beside the hashing.)"""
     import hashlib
 
-    name = path if dir_fd is None else path.name
+    if dir_fd is None:
+        name = os.path.join(folder, name)
     try:
         fd = os.open(name, _OPEN_BLOB, dir_fd=dir_fd)
     except FileNotFoundError:
         return 0, None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            return 0, Finding(path, UNACCOUNTED, "not made by the cache")
-        return 0, Finding(path, CORRUPT, f"cannot be read: {exc.strerror}")
-    view = memoryview(_BUFFER)
+            return 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
+        return 0, Finding(folder / name, CORRUPT, f"cannot be read: {exc.strerror}")
     try:
         before = os.fstat(fd)
         if not stat.S_ISREG(before.st_mode):
-            return 0, Finding(path, UNACCOUNTED, "not made by the cache")
+            return 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
         digest = hashlib.sha384()
-        while n := os.readv(fd, [_BUFFER]):
-            digest.update(view[:n])
+        left = before.st_size  # (read up to its size: a file that grows meanwhile shows in the fstat after)
+        while left > 0 and (n := os.readv(fd, [_BUFFER])):
+            digest.update(_VIEW[:n])
+            left -= n
         after = os.fstat(fd)
     except OSError as exc:
-        return 0, Finding(path, CORRUPT, f"cannot be read: {exc.strerror}")
+        return 0, Finding(folder / name, CORRUPT, f"cannot be read: {exc.strerror}")
     finally:
         os.close(fd)
     try:
@@ -226,10 +233,10 @@ def _hash_blob(path: Path, sha384: str, dir_fd: int | None = None) -> tuple[int,
     stamp = (before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino)
     if stamp != (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino) or \
             stamp != (now.st_size, now.st_mtime_ns, now.st_ctime_ns, now.st_ino):
-        return before.st_size, Finding(path, CHANGED, "changed while being verified; verify again")
+        return before.st_size, Finding(folder / name, CHANGED, "changed while being verified; verify again")
     actual = digest.hexdigest()
     if actual != sha384:
-        return before.st_size, Finding(path, CORRUPT,
+        return before.st_size, Finding(folder / name, CORRUPT,
                                        f"SHA-384 is {actual[:16]}..., its name says {sha384[:16]}...")
     return before.st_size, None
 
@@ -258,7 +265,7 @@ def _check_shard(store: Path, shard: str) -> Iterator[tuple[int, Finding | None]
             elif not regular:  # (the listing's file type: a link, a folder, a FIFO...)
                 yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
             elif suffix == "":
-                yield _hash_blob(folder / name, shard + base, fd)
+                yield _hash_blob(folder, name, shard + base, fd)
     except OSError as exc:
         yield 0, Finding(folder, CORRUPT, f"cannot be read: {exc.strerror}")
     finally:
@@ -552,7 +559,7 @@ def _remove_locked(cache: Cache, store_fd: int, sha384: str, name: str,
         with lock:
             try:
                 st = os.stat(name, dir_fd=shard_fd, follow_symlinks=False)
-                if recheck and _hash_blob(cache.blob_path(sha384), sha384, shard_fd) == (st.st_size, None):
+                if recheck and _hash_blob(cache.blob_path(sha384).parent, name, sha384, shard_fd) == (st.st_size, None):
                     return None
                 os.unlink(name, dir_fd=shard_fd)
             except FileNotFoundError:
