@@ -254,3 +254,19 @@ def test_repair_waits_for_a_prune_instead_of_throwing_away_the_verification(tmp_
         holder.kill()
         holder.wait()
     assert ([f.path for f in removed], left) == ([path], []) and not path.exists()
+
+
+def test_a_record_left_without_its_blob_is_found_and_repaired(tmp_path):
+    """A prune killed between its two unlinks (the blob, then its record) leaves a record alone:
+    verify reports it, repair removes it (under the blob's lock, and not once the blob is back)."""
+    cache = Cache(tmp_path / "c")
+    gone, back = _add(cache, 100), _add(cache, 200)
+    for sha in (gone, back):
+        cache.blob_path(sha).unlink()
+    findings = admin.verify(cache, jobs=1).findings
+    assert sorted((f.path, f.detail) for f in findings) == sorted(
+        (cache.record_path(sha), admin.ORPHAN) for sha in (gone, back))
+    cache.blob_path(back).write_bytes(b"b" * 200)  # a blob there again before the repair
+    removed, left = admin.repair(cache, findings)
+    assert [f.path for f in removed] == [cache.record_path(gone)] and left == []
+    assert not cache.record_path(gone).exists() and cache.record_path(back).exists()

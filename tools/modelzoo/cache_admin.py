@@ -258,6 +258,7 @@ def _check_shard(store: Path, shard: str) -> Iterator[tuple[int, Finding | None]
         return
     try:
         items = [(item.name, item.is_file(follow_symlinks=False)) for item in os.scandir(fd)]
+        blobs = {name for name, regular in items if regular and "." not in name}
         for name, regular in items:
             base, _, suffix = name.partition(".")
             if len(base) != _REST or not _HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
@@ -266,10 +267,23 @@ def _check_shard(store: Path, shard: str) -> Iterator[tuple[int, Finding | None]
                 yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
             elif suffix == "":
                 yield _hash_blob(folder, name, shard + base, fd)
+            elif suffix == "ok" and base not in blobs and not _present(base, fd):  # (added since the listing?)
+                yield 0, Finding(folder / name, UNACCOUNTED, ORPHAN)
     except OSError as exc:
         yield 0, Finding(folder, CORRUPT, f"cannot be read: {exc.strerror}")
     finally:
         os.close(fd)
+
+
+ORPHAN = "a stat record without its blob"  # (what a prune killed between its two unlinks leaves)
+
+
+def _present(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return True
+    except OSError:
+        return False
 
 
 class Verified(NamedTuple):
@@ -415,6 +429,14 @@ def repair(cache: Cache, findings: list[Finding]) -> tuple[list[Finding], list[F
                     left.append(f)
                 elif st is not None:
                     removed.append(f)
+            elif f.detail == ORPHAN and in_shard:
+                # (under the blob's lock: a download adds a blob and then its record, under it)
+                sha = f.path.parent.name + f.path.name.partition(".")[0]
+                st = _remove_locked(cache, store_fd, sha, f.path.name, orphan=True)
+                if st is False:
+                    left.append(f)
+                elif st is not None:
+                    removed.append(f)
             elif f.status == UNACCOUNTED and store_fd is not None and (in_shard or f.path.parent == store):
                 gone = _remove_stray(store_fd, f.path.parent.name if in_shard else None, f.path.name)
                 (removed if gone else left).append(f)
@@ -542,10 +564,11 @@ def prune_to(cache: Cache, max_bytes: int, keep: Iterable[str] = ()) -> PruneRes
 
 
 def _remove_locked(cache: Cache, store_fd: int, sha384: str, name: str,
-                   recheck: bool = False) -> os.stat_result | None | bool:
+                   recheck: bool = False, orphan: bool = False) -> os.stat_result | None | bool:
     """Remove one blob (and its record) or partial (``name`` in its shard folder) under its lock:
     the stat it had, None if it was gone already (or, with ``recheck``, is the right file after
-    all), False if another process holds it. The shard folder is opened without following a
+    all), False if another process holds it. With ``orphan``, ``name`` is a stat record, removed
+    only while its blob is absent. The shard folder is opened without following a
     link, and everything is done in it by name: a folder swapped for a link to somewhere else
     since the scan is not gone into."""
     try:
@@ -557,6 +580,8 @@ def _remove_locked(cache: Cache, store_fd: int, sha384: str, name: str,
         if lock is None:
             return False
         with lock:
+            if orphan and _present(sha384[2:], shard_fd):
+                return None
             try:
                 st = os.stat(name, dir_fd=shard_fd, follow_symlinks=False)
                 if recheck and _hash_blob(cache.blob_path(sha384).parent, name, sha384, shard_fd) == (st.st_size, None):
@@ -566,7 +591,7 @@ def _remove_locked(cache: Cache, store_fd: int, sha384: str, name: str,
                 return None
             except OSError as exc:
                 raise fsio.fs_error(cache.blob_path(sha384).parent / name, exc, "remove") from exc
-            if not name.endswith(".incomplete"):
+            if not name.endswith((".incomplete", ".ok")):
                 record = cache.record_path(sha384)
                 try:
                     os.unlink(record.name, dir_fd=shard_fd)
