@@ -303,9 +303,10 @@ def test_a_read_only_cache_is_listed_and_verified_but_not_pruned(server, zoo, tm
                                       "KiB, MiB, GiB or TiB)"),
     (["prune", "--older_than", "-1"], "argument --older_than: must be a number of days from 0 to 1000000 (got '-1')"),
     (["prune"], "give at least one of --max_size, --older_than, --unreferenced, --partials"),
+    (["prune", "--max_size", "0", "--keep", "retinanet-tf,"], "--keep 'retinanet-tf,': empty name in the list"),
     (["ls", "--cache_dir", "{file}"], "cache folder {file} is not a folder"),
     (["verify", "--cache_dir", "{missing}"], "cache folder {missing} does not exist"),
-], ids=["size", "age", "nothing", "file", "missing"])
+], ids=["size", "age", "nothing", "keep", "file", "missing"])
 def test_bad_input_is_one_line(tmp_path, args, message):
     (tmp_path / "file").write_text("not a cache")
     (tmp_path / "cache").mkdir()

@@ -286,7 +286,7 @@ def _prune(args: argparse.Namespace, cache: Cache) -> int:
     if args.keep is not None:
         from ..catalog import split_names
 
-        kept = set(catalog.select_names(split_names(args.keep)))
+        kept = set(catalog.select_names(split_names(args.keep, "--keep")))
     names = catalog.names()
     needed, why = (set(names), "--unreferenced") if args.unreferenced else (kept, "--keep")
     owners = admin.named_by(_load(catalog, names, needed, why))  # also to say whose files go
