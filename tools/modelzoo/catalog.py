@@ -202,9 +202,9 @@ def read_list_file(path: Path) -> list[str]:
     return patterns
 
 
-def split_names(value: str) -> list[str]:
-    """--name a,b*,c -> ['a', 'b*', 'c']; empty items are an error, not silently dropped."""
+def split_names(value: str, flag: str = "--name") -> list[str]:
+    """--name a,b*,c -> ['a', 'b*', 'c']; empty items are an error (naming ``flag``), not silently dropped."""
     parts = [p.strip() for p in value.split(",")]
     if not all(parts):
-        raise SelectionError(f"--name {value!r}: empty name in the list")
+        raise SelectionError(f"{flag} {value!r}: empty name in the list")
     return parts

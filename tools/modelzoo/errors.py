@@ -125,3 +125,21 @@ class MirrorError(ModelzooError):
 class MirrorAccessError(MirrorError):
     """The destination refuses us (credentials, permissions, no such bucket): no file can
     succeed, so the run stops at the first one, with one line."""
+
+
+class InsufficientSpaceError(DiskFullError):
+    """What a run will write does not fit on a file system: refused before the first byte."""
+
+
+class CacheError(ModelzooError):
+    """A cache that cannot be managed as asked (listed, verified, pruned)."""
+
+
+class CacheFolderError(CacheError):
+    """--cache_dir names nothing, or a file: a usage error, like a bad flag."""
+
+    exit_code = 2
+
+
+class CacheBusyError(CacheError):
+    """Another prune holds the cache: two at once would each count what the other removes."""

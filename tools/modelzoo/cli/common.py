@@ -6,12 +6,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..catalog import Catalog, read_list_file, split_names
-from ..descriptor import KNOWN_PRECISIONS, Model
 from ..errors import ModelzooError, SelectionError, UnknownPrecisionError
-from ..resources import default_models_dir
+
+if TYPE_CHECKING:  # (the catalog and descriptors are imported where models are selected: modelzoo-cache
+    from ..catalog import Catalog  # verify, which needs neither, starts without them)
+    from ..descriptor import Model
 
 
 def positive_int(text: str) -> int:
@@ -46,6 +47,8 @@ def positive_float(text: str) -> float:
 
 
 def add_selection_args(parser: argparse.ArgumentParser, verb: str) -> None:
+    from ..descriptor import KNOWN_PRECISIONS
+
     group = parser.add_argument_group("model selection")
     group.add_argument("--name", metavar="PAT[,PAT...]",
                        help=f"{verb} models whose names match any of these shell-style patterns")
@@ -64,6 +67,8 @@ def add_selection_args(parser: argparse.ArgumentParser, verb: str) -> None:
 
 
 def parse_precisions(value: str | None) -> frozenset[str]:
+    from ..descriptor import KNOWN_PRECISIONS
+
     if value is None:
         return KNOWN_PRECISIONS
     wanted = frozenset(p.strip() for p in value.split(","))
@@ -80,6 +85,9 @@ def select_models(parser: argparse.ArgumentParser, args: argparse.Namespace
     (catalog, models that loaded, names whose descriptor is invalid), or None when --print_all
     already did the job. Each invalid descriptor and each warning is already one line on
     stderr; with --strict the first invalid descriptor (or unknown key) is raised instead."""
+    from ..catalog import Catalog
+    from ..resources import default_models_dir
+
     memo = None
     if getattr(args, "cache_dir", None) is not None:  # the tools with a cache keep parsed descriptors in it
         from ..descriptor_memo import DescriptorMemo
@@ -95,6 +103,8 @@ def select_models(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 def _select(parser: argparse.ArgumentParser, args: argparse.Namespace, catalog: Catalog
             ) -> tuple[Catalog, list[Model], list[str]] | None:
+    from ..catalog import read_list_file, split_names
+
     if args.print_all:
         for name in catalog.names():
             print(name)
