@@ -270,3 +270,33 @@ def test_a_record_left_without_its_blob_is_found_and_repaired(tmp_path):
     removed, left = admin.repair(cache, findings)
     assert [f.path for f in removed] == [cache.record_path(gone)] and left == []
     assert not cache.record_path(gone).exists() and cache.record_path(back).exists()
+
+
+def test_a_blob_removed_while_verify_runs_is_not_counted(tmp_path):
+    """Listed, then removed with its record (by a prune, say) before its turn: neither a blob
+    verified nor a finding."""
+    cache = Cache(tmp_path / "c")
+    for _ in range(5):
+        _add(cache, 50)
+    a = _add(cache, 10)
+    while True:  # a blob of 11 bytes in a's shard folder (one in 256 tries)
+        data = os.urandom(11)
+        b = hashlib.sha384(data).hexdigest()
+        if b[:2] == a[:2]:
+            break
+    partial = cache.partial_path(b)
+    partial.write_bytes(data)
+    cache.add(b, partial, 11)
+    removed: list[str] = []
+
+    def remove_the_other(size: int) -> None:  # called right after each blob (jobs=1: in this process)
+        if size in (10, 11) and not removed:
+            other = b if size == 10 else a
+            cache.blob_path(other).unlink()
+            cache.record_path(other).unlink()
+            removed.append(other)
+
+    result = admin.verify(cache, jobs=1, progress=remove_the_other)
+    assert len(removed) == 1 and result.findings == []
+    kept = 10 if removed == [b] else 11
+    assert (result.blobs, result.bytes) == (6, 5 * 50 + kept)

@@ -194,10 +194,13 @@ _OPEN_SHARD = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
 _VIEW = memoryview(_BUFFER)
 
 
+GONE = -1  # the size _hash_blob gives a blob removed since it was listed: no blob, and no finding
+
+
 def _hash_blob(folder: Path, name: str, sha384: str, dir_fd: int | None = None) -> tuple[int, Finding | None]:
     """Re-hash the blob ``folder/name``: (its size, a finding if it is not the file its name says
     or changed while read). A blob removed since it was listed (discarded or pruned by another
-    process) is (0, None). With ``dir_fd`` (that folder, open), the blob is opened there by name;
+    process) is (GONE, None). With ``dir_fd`` (that folder, open), the blob is opened there by name;
     a link is never followed. (No Path is made unless there is a finding: a zoo's cache is a
     thousand small files, and per-file work is what verify spends beside the hashing.)"""
     import hashlib
@@ -207,7 +210,7 @@ def _hash_blob(folder: Path, name: str, sha384: str, dir_fd: int | None = None) 
     try:
         fd = os.open(name, _OPEN_BLOB, dir_fd=dir_fd)
     except FileNotFoundError:
-        return 0, None
+        return GONE, None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
@@ -229,7 +232,7 @@ def _hash_blob(folder: Path, name: str, sha384: str, dir_fd: int | None = None) 
     try:
         now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
-        return 0, None
+        return GONE, None
     stamp = (before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino)
     if stamp != (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino) or \
             stamp != (now.st_size, now.st_mtime_ns, now.st_ctime_ns, now.st_ino):
@@ -320,6 +323,8 @@ def verify(cache: Cache, jobs: int | None = None, progress: Callable[[int], None
     results = _forked(store, shards, workers) if workers > 1 else \
         (r for shard in shards for r in _check_shard(store, shard))
     for size, finding in results:
+        if size == GONE:
+            continue
         if finding is not None:
             findings.append(finding)
         if finding is None or finding.status != UNACCOUNTED:
