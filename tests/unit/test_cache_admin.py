@@ -15,6 +15,7 @@ import pytest
 from test_cache import _lock_holder
 
 from modelzoo import cache_admin as admin
+from modelzoo import fsio
 from modelzoo.cache import Cache
 from modelzoo.errors import CacheFolderError, OutputNotWritableError
 
@@ -300,3 +301,19 @@ def test_a_blob_removed_while_verify_runs_is_not_counted(tmp_path):
     assert len(removed) == 1 and result.findings == []
     kept = 10 if removed == [b] else 11
     assert (result.blobs, result.bytes) == (6, 5 * 50 + kept)
+
+
+def test_a_record_being_written_is_not_a_stray_but_one_left_for_an_hour_is(tmp_path):
+    """Every download writes .ok records through a temporary beside them (renamed over the record
+    a moment later): a verify at that moment must not call the cache unclean (it did, 5 runs in
+    30 beside two processes writing records). A temporary a killed process left is a stray."""
+    cache = Cache(tmp_path / "c")
+    sha = _add(cache, 100)
+    record = cache.record_path(sha)
+    live = fsio.temp_name(record, ".tmp")  # the name fsio.write_bytes gives it
+    old = fsio.temp_name(record, ".tmp")
+    for path in (live, old):
+        path.write_bytes(record.read_bytes())
+    os.utime(old, (time.time() - 2 * 3600,) * 2)
+    assert [(f.path, f.status) for f in admin.verify(cache, jobs=1).findings] == [(old, admin.UNACCOUNTED)]
+    assert admin.scan(cache).strays == [old]

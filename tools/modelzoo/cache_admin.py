@@ -46,6 +46,7 @@ CHANGED = "changed"
 UNACCOUNTED = "unaccounted"
 
 _HEX = re.compile(r"[0-9a-f]+")
+_RECORD_TEMP = re.compile(r"\.[0-9a-f]{94}\.ok\.[0-9a-f]{12}\.tmp")  # fsio.write_bytes's temporary for a .ok record
 _REST = 94  # hex digits of a SHA-384 after the two of its shard folder
 
 
@@ -72,6 +73,20 @@ class Scan(NamedTuple):
 
     def partials(self) -> list[Entry]:
         return [e for e in self.entries if e.kind == PARTIAL]
+
+
+def _live_temporary(name: str, stat_it: Callable[[], os.stat_result]) -> bool:
+    """A stat record being written right now (fsio's temporary beside it, renamed over it a
+    moment later; every download writes them): not a stray. One an hour old, a killed process's,
+    is a stray. (Only such names are stat'ed.)"""
+    if not _RECORD_TEMP.fullmatch(name):
+        return False
+    try:
+        return time.time() - stat_it().st_mtime <= USE_INTERVAL
+    except FileNotFoundError:
+        return True  # renamed into place since the listing
+    except OSError:
+        return False
 
 
 def open_cache(root: Path) -> Cache:
@@ -110,7 +125,8 @@ def scan(cache: Cache, last_used: bool = True) -> Scan:
             name = item.name
             base, dot, suffix = name.partition(".")
             if len(base) != _REST or not _HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
-                strays.append(Path(item.path))
+                if not _live_temporary(name, lambda: item.stat(follow_symlinks=False)):
+                    strays.append(Path(item.path))
                 continue
             if suffix == "lock" or (suffix == "ok" and not last_used):
                 if not item.is_file(follow_symlinks=False):  # (the listing's file type: no stat)
@@ -265,7 +281,8 @@ def _check_shard(store: Path, shard: str) -> Iterator[tuple[int, Finding | None]
         for name, regular in items:
             base, _, suffix = name.partition(".")
             if len(base) != _REST or not _HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
-                yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
+                if not _live_temporary(name, lambda: os.stat(name, dir_fd=fd, follow_symlinks=False)):
+                    yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
             elif not regular:  # (the listing's file type: a link, a folder, a FIFO...)
                 yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
             elif suffix == "":
