@@ -15,6 +15,7 @@ import pytest
 from test_cache import _lock_holder
 
 from modelzoo import cache_admin as admin
+from modelzoo import fsio
 from modelzoo.cache import Cache
 from modelzoo.errors import CacheFolderError, OutputNotWritableError
 
@@ -270,3 +271,49 @@ def test_a_record_left_without_its_blob_is_found_and_repaired(tmp_path):
     removed, left = admin.repair(cache, findings)
     assert [f.path for f in removed] == [cache.record_path(gone)] and left == []
     assert not cache.record_path(gone).exists() and cache.record_path(back).exists()
+
+
+def test_a_blob_removed_while_verify_runs_is_not_counted(tmp_path):
+    """Listed, then removed with its record (by a prune, say) before its turn: neither a blob
+    verified nor a finding."""
+    cache = Cache(tmp_path / "c")
+    for _ in range(5):
+        _add(cache, 50)
+    a = _add(cache, 10)
+    while True:  # a blob of 11 bytes in a's shard folder (one in 256 tries)
+        data = os.urandom(11)
+        b = hashlib.sha384(data).hexdigest()
+        if b[:2] == a[:2]:
+            break
+    partial = cache.partial_path(b)
+    partial.write_bytes(data)
+    cache.add(b, partial, 11)
+    removed: list[str] = []
+
+    def remove_the_other(size: int) -> None:  # called right after each blob (jobs=1: in this process)
+        if size in (10, 11) and not removed:
+            other = b if size == 10 else a
+            cache.blob_path(other).unlink()
+            cache.record_path(other).unlink()
+            removed.append(other)
+
+    result = admin.verify(cache, jobs=1, progress=remove_the_other)
+    assert len(removed) == 1 and result.findings == []
+    kept = 10 if removed == [b] else 11
+    assert (result.blobs, result.bytes) == (6, 5 * 50 + kept)
+
+
+def test_a_record_being_written_is_not_a_stray_but_one_left_for_an_hour_is(tmp_path):
+    """Every download writes .ok records through a temporary beside them (renamed over the record
+    a moment later): a verify at that moment must not call the cache unclean (it did, 5 runs in
+    30 beside two processes writing records). A temporary a killed process left is a stray."""
+    cache = Cache(tmp_path / "c")
+    sha = _add(cache, 100)
+    record = cache.record_path(sha)
+    live = fsio.temp_name(record, ".tmp")  # the name fsio.write_bytes gives it
+    old = fsio.temp_name(record, ".tmp")
+    for path in (live, old):
+        path.write_bytes(record.read_bytes())
+    os.utime(old, (time.time() - 2 * 3600,) * 2)
+    assert [(f.path, f.status) for f in admin.verify(cache, jobs=1).findings] == [(old, admin.UNACCOUNTED)]
+    assert admin.scan(cache).strays == [old]

@@ -46,6 +46,7 @@ CHANGED = "changed"
 UNACCOUNTED = "unaccounted"
 
 _HEX = re.compile(r"[0-9a-f]+")
+_RECORD_TEMP = re.compile(r"\.[0-9a-f]{94}\.ok\.[0-9a-f]{12}\.tmp")  # fsio.write_bytes's temporary for a .ok record
 _REST = 94  # hex digits of a SHA-384 after the two of its shard folder
 
 
@@ -72,6 +73,20 @@ class Scan(NamedTuple):
 
     def partials(self) -> list[Entry]:
         return [e for e in self.entries if e.kind == PARTIAL]
+
+
+def _live_temporary(name: str, stat_it: Callable[[], os.stat_result]) -> bool:
+    """A stat record being written right now (fsio's temporary beside it, renamed over it a
+    moment later; every download writes them): not a stray. One an hour old, a killed process's,
+    is a stray. (Only such names are stat'ed.)"""
+    if not _RECORD_TEMP.fullmatch(name):
+        return False
+    try:
+        return time.time() - stat_it().st_mtime <= USE_INTERVAL
+    except FileNotFoundError:
+        return True  # renamed into place since the listing
+    except OSError:
+        return False
 
 
 def open_cache(root: Path) -> Cache:
@@ -110,7 +125,8 @@ def scan(cache: Cache, last_used: bool = True) -> Scan:
             name = item.name
             base, dot, suffix = name.partition(".")
             if len(base) != _REST or not _HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
-                strays.append(Path(item.path))
+                if not _live_temporary(name, lambda: item.stat(follow_symlinks=False)):
+                    strays.append(Path(item.path))
                 continue
             if suffix == "lock" or (suffix == "ok" and not last_used):
                 if not item.is_file(follow_symlinks=False):  # (the listing's file type: no stat)
@@ -194,10 +210,13 @@ _OPEN_SHARD = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
 _VIEW = memoryview(_BUFFER)
 
 
+GONE = -1  # the size _hash_blob gives a blob removed since it was listed: no blob, and no finding
+
+
 def _hash_blob(folder: Path, name: str, sha384: str, dir_fd: int | None = None) -> tuple[int, Finding | None]:
     """Re-hash the blob ``folder/name``: (its size, a finding if it is not the file its name says
     or changed while read). A blob removed since it was listed (discarded or pruned by another
-    process) is (0, None). With ``dir_fd`` (that folder, open), the blob is opened there by name;
+    process) is (GONE, None). With ``dir_fd`` (that folder, open), the blob is opened there by name;
     a link is never followed. (No Path is made unless there is a finding: a zoo's cache is a
     thousand small files, and per-file work is what verify spends beside the hashing.)"""
     import hashlib
@@ -207,7 +226,7 @@ def _hash_blob(folder: Path, name: str, sha384: str, dir_fd: int | None = None) 
     try:
         fd = os.open(name, _OPEN_BLOB, dir_fd=dir_fd)
     except FileNotFoundError:
-        return 0, None
+        return GONE, None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             return 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
@@ -229,7 +248,7 @@ def _hash_blob(folder: Path, name: str, sha384: str, dir_fd: int | None = None) 
     try:
         now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
-        return 0, None
+        return GONE, None
     stamp = (before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino)
     if stamp != (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino) or \
             stamp != (now.st_size, now.st_mtime_ns, now.st_ctime_ns, now.st_ino):
@@ -262,7 +281,8 @@ def _check_shard(store: Path, shard: str) -> Iterator[tuple[int, Finding | None]
         for name, regular in items:
             base, _, suffix = name.partition(".")
             if len(base) != _REST or not _HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
-                yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
+                if not _live_temporary(name, lambda: os.stat(name, dir_fd=fd, follow_symlinks=False)):
+                    yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
             elif not regular:  # (the listing's file type: a link, a folder, a FIFO...)
                 yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
             elif suffix == "":
@@ -320,6 +340,8 @@ def verify(cache: Cache, jobs: int | None = None, progress: Callable[[int], None
     results = _forked(store, shards, workers) if workers > 1 else \
         (r for shard in shards for r in _check_shard(store, shard))
     for size, finding in results:
+        if size == GONE:
+            continue
         if finding is not None:
             findings.append(finding)
         if finding is None or finding.status != UNACCOUNTED:
