@@ -46,7 +46,7 @@ CHANGED = "changed"
 UNACCOUNTED = "unaccounted"
 
 _HEX = re.compile(r"[0-9a-f]+")
-_RECORD_TEMP = re.compile(r"\.[0-9a-f]{94}\.ok\.[0-9a-f]{12}\.tmp")  # fsio.write_bytes's temporary for a .ok record
+_RECORD_TEMP = re.compile(r"\.[0-9a-f]{94}\.ok\.[0-9]+-[0-9a-f]{12}\.tmp")  # fsio.write_bytes's temporary for a .ok record
 _REST = 94  # hex digits of a SHA-384 after the two of its shard folder
 
 
@@ -77,9 +77,12 @@ class Scan(NamedTuple):
 
 def _live_temporary(name: str, stat_it: Callable[[], os.stat_result]) -> bool:
     """A stat record being written right now (fsio's temporary beside it, renamed over it a
-    moment later; every download writes them): not a stray. One an hour old, a killed process's,
-    is a stray. (Only such names are stat'ed.)"""
+    moment later; every download writes them): not a stray. One whose process is gone, or an
+    hour old, is a stray. (Only such names are stat'ed.)"""
     if not _RECORD_TEMP.fullmatch(name):
+        return False
+    owner = fsio.temporary_owner(name)
+    if owner is None or not fsio.process_alive(owner):
         return False
     try:
         return time.time() - stat_it().st_mtime <= USE_INTERVAL
