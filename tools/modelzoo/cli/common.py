@@ -123,8 +123,9 @@ def enforce_cache_budget(cache_dir: Path, max_bytes: int, models: list[Model], r
         reporter.warning(f"--cache_max_size: the cache was not pruned: {exc}")
         return
     held = sum(e.size for e in cache_admin.scan(cache, last_used=False).entries)
+    linked = f", {human_size(result.unlinked)} more stay in output folders that link to them" if result.unlinked else ""
     reporter.say(f"cache {cache.root}: {len(result.removed)} least recently used entries removed "
-                 f"({human_size(result.freed)} freed); it holds {human_size(held)} "
+                 f"({human_size(result.freed)} freed{linked}); it holds {human_size(held)} "
                  f"(--cache_max_size {human_size(max_bytes)})")
     if held > max_bytes:
         reporter.warning(f"--cache_max_size {human_size(max_bytes)}: the cache still holds {human_size(held)}: "
