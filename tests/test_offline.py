@@ -109,7 +109,7 @@ def test_a_bad_offline_variable_is_one_line(zoo, two_files, tmp_path, tool):
 def _in_netns(tool: str, *args) -> subprocess.CompletedProcess:
     """The tool in a new network namespace: no interface is up, not even loopback."""
     return subprocess.run(["unshare", "-n", sys.executable, str(SCRIPTS / f"{tool}.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
                           env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
 
 
@@ -137,3 +137,21 @@ def test_in_a_namespace_without_network(server, zoo, two_files, tmp_path):
                         "--mirror", f"file://{tmp_path / 'dest'}", "--offline")
     assert fetched.returncode == 0, fetched.stderr
     assert (tmp_path / "viamirror/public/m/a.bin").read_bytes() == two_files["a.bin"]
+
+
+def test_converter_offline_in_a_namespace_without_network(zoo, tmp_path):
+    """A real conversion (two models in -j 2 worker processes, which inherit offline mode)."""
+    from test_convert import tiny_tf_model
+
+    dl = tmp_path / "dl"
+    for i in range(2):
+        pb = dl / "public" / f"tiny{i}" / "tiny.pb"
+        tiny_tf_model(pb, i)
+        write_model(zoo, f"tiny{i}", [{"name": "tiny.pb", "data": pb.read_bytes(), "url": "http://127.0.0.1:9/t.pb"}],
+                    framework="tf", model_optimizer_args=["--input_model=$dl_dir/tiny.pb", "--output=y"],
+                    input_info=[{"name": "x", "shape": [1, 8, 8, 3], "layout": "NHWC"}])
+    result = _in_netns("converter", "--models_dir", zoo, "--all", "-d", dl, "-o", tmp_path / "ir", "-j", "2",
+                       "--offline")
+    assert result.returncode == 0, result.stderr
+    for i in range(2):
+        assert (tmp_path / f"ir/public/tiny{i}/FP16/tiny{i}.bin").stat().st_size > 0

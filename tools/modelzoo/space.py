@@ -50,6 +50,7 @@ class Need(NamedTuple):
     mount: Path
     needed: int
     free: int
+    read_only: bool = False  # mounted read-only: writing fails at once, with a clearer line than ours
 
     @property
     def fits(self) -> bool:
@@ -92,13 +93,15 @@ def space_needed(writes: Iterable[tuple[Path, int]]) -> list[Need]:
     needs = []
     for dev, (where, needed) in totals.items():
         st = os.statvfs(where)
-        needs.append(Need(_mount_point(where, dev), needed, st.f_bavail * st.f_frsize))
+        needs.append(Need(_mount_point(where, dev), needed, st.f_bavail * st.f_frsize,
+                          bool(st.f_flag & os.ST_RDONLY)))
     return needs
 
 
 def check_space(needs: list[Need]) -> None:
-    """InsufficientSpaceError naming every file system that is too small, in one line."""
-    short = [n for n in needs if not n.fits]
+    """InsufficientSpaceError naming every file system that is too small, in one line (a
+    read-only one is left to the write that fails on it: "Read-only file system" says more)."""
+    short = [n for n in needs if not n.fits and not n.read_only]
     if short:
         raise InsufficientSpaceError("; ".join(map(str, short)))
 
