@@ -6,13 +6,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..events import Reporter
 from .common import (
     OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, error_line, parallel_int,
     parse_and_select, run, summarize,
 )
+
+if TYPE_CHECKING:
+    from ..convert import ConvertOptions
+    from ..descriptor import Model
 
 PROG = "modelzoo-converter"
 
@@ -90,7 +94,7 @@ def _main(argv: Sequence[str]) -> int:
     return summarize(PROG, load_failed + failed)
 
 
-def _check_space(models: list, options) -> None:
+def _check_space(models: list["Model"], options: "ConvertOptions") -> None:
     """The IR's estimated size per file system (space.conversion_writes): printed by a dry run,
     refused before any conversion when it does not fit."""
     from ..convert import IR_PRECISIONS
