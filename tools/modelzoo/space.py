@@ -108,9 +108,6 @@ def check_space(needs: list[Need]) -> None:
 
 # -- what each pipeline will write (the sums behind check_space; estimates are said to be so)
 
-_PRECISION_DIRS = frozenset({"FP32", "FP16", "FP16-INT8", "FP32-INT8", "FP16-INT1", "FP32-INT1", "INT8", "INT1"})
-
-
 def _size_of(path: Path) -> int | None:
     try:
         st = os.stat(path)
@@ -210,21 +207,29 @@ def conversion_writes(models: Iterable["Model"], precisions: list[str] | tuple[s
             wanted = [p for p in precisions if p in leaf.precisions]
             if leaf.mo_args is None or not wanted:
                 continue
-            base = _folder_bytes(download_dir / leaf.subdirectory) or sum(f.size for f in leaf.files)
+            base = _model_bytes(download_dir / leaf.subdirectory) or sum(f.size for f in leaf.files)
             out = output_dir / leaf.subdirectory
             for p in wanted:
                 writes.append((out, base if p == "FP32" else base // 2))
     return writes
 
 
-def _folder_bytes(folder: Path) -> int:
+def _model_bytes(folder: Path) -> int:
+    """The bytes of a downloaded model's files: its folder, without IR precision folders and
+    hidden entries (staging folders, temporaries)."""
+    from .descriptor import KNOWN_PRECISIONS
+
+    return _folder_bytes(folder, skip=KNOWN_PRECISIONS)
+
+
+def _folder_bytes(folder: Path, skip: frozenset[str] = frozenset()) -> int:
     total = 0
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return 0
     for e in entries:
-        if e.name in _PRECISION_DIRS or e.name.startswith("."):
+        if e.name in skip or e.name.startswith("."):
             continue
         try:
             if e.is_file(follow_symlinks=False):
