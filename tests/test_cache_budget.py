@@ -25,7 +25,8 @@ def four_models(server, zoo):
     data = {}
     for name in ("old1", "old2", "old3", "new"):
         data[name] = os.urandom(MB)
-        write_model(zoo, name, [{"name": f"{name}.bin", "data": data[name], "url": server.add(f"/{name}.bin", data[name])}])
+        url = server.add(f"/{name}.bin", data[name])
+        write_model(zoo, name, [{"name": f"{name}.bin", "data": data[name], "url": url}])
     return data
 
 
