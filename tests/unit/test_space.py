@@ -7,7 +7,7 @@ import os
 import pytest
 
 from modelzoo.errors import DiskFullError, InsufficientSpaceError
-from modelzoo.space import Need, check_space, parse_size, space_needed
+from modelzoo.space import Need, check_space, fetch_writes, parse_size, space_needed
 
 
 @pytest.mark.parametrize("text, value", [
@@ -57,3 +57,28 @@ def test_a_huge_size_is_refused_in_a_short_line(text):
     with pytest.raises(ValueError, match="size") as caught:
         parse_size(text)
     assert len(str(caught.value)) < 120
+
+
+def test_what_fetching_one_file_writes(tmp_path, tmpfs):
+    from modelzoo.cache import Cache
+
+    cache = Cache(tmp_path / "cache")
+    sha = "ab" + "0" * 94
+    here, elsewhere = tmp_path / "out" / "f.bin", tmpfs("1m") / "f.bin"
+    assert fetch_writes(sha, 1000, here, None) == [(here, 1000)]  # the .part beside the target
+    assert fetch_writes(sha, 1000, here, cache) == [(cache.partial_path(sha), 1000), (here, 0)]  # then a link
+    assert fetch_writes(sha, 1000, elsewhere, cache) == [(cache.partial_path(sha), 1000), (elsewhere, 1000)]
+    cache.partial_path(sha).parent.mkdir(parents=True)
+    cache.partial_path(sha).write_bytes(b"x" * 400)  # an earlier run's prefix: resumed
+    assert fetch_writes(sha, 1000, here, cache)[0] == (cache.partial_path(sha), 600)
+    cache.blob_path(sha).write_bytes(b"y" * 1000)
+    assert fetch_writes(sha, 1000, here, cache) == [(here, 0)]  # held: a hard link
+    assert fetch_writes(sha, 1000, elsewhere, cache) == [(elsewhere, 1000)]  # held: a copy
+    assert fetch_writes(sha, 1000, None, cache) == []  # a remote destination: nothing local
+
+
+def test_a_read_only_file_system_is_left_to_the_write(tmpfs):
+    ro = tmpfs("1m", readonly=True)
+    [need] = space_needed([(ro / "big.bin", 10**9)])
+    assert need.read_only and not need.fits
+    check_space([need])  # the write will say "Read-only file system"

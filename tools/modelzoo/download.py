@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 from . import fsio
 from .cache import Cache
 from .descriptor import KNOWN_PRECISIONS, Model, ModelFile
-from .errors import Interrupted, ModelzooError
+from .errors import Interrupted, ModelzooError, OfflineError
 from .events import FileProgress, Reporter
 from .obtain import CACHED, Transport, obtain, source_urls
 from .verify import file_matches
@@ -34,7 +34,7 @@ class DownloadOptions:
 
     def __init__(self, output_dir: Path, cache_dir: Path | None = None, num_attempts: int = 1,
                  timeout: float = 60.0, connections: int = 1, mirrors: list[str] | None = None,
-                 precisions: frozenset[str] = KNOWN_PRECISIONS) -> None:
+                 precisions: frozenset[str] = KNOWN_PRECISIONS, space_check: bool = True) -> None:
         self.output_dir = output_dir
         self.cache_dir = cache_dir
         self.num_attempts = num_attempts
@@ -42,6 +42,7 @@ class DownloadOptions:
         self.connections = connections  # for one big file (segments.py); all fetches of a run share max(jobs, this)
         self.mirrors = mirrors if mirrors is not None else []
         self.precisions = precisions
+        self.space_check = space_check  # refuse before the first request when the writes do not fit (space.py)
 
 
 class Pool:
@@ -173,6 +174,11 @@ class Downloader:
                                     num_attempts=self.options.num_attempts, timeout=self.options.timeout,
                                     cancel=self.cancel)
         fsio.TEMPORARIES.reopen()  # a program may run again after an interrupted run
+        if self.options.space_check:
+            from .space import check_space, download_writes, space_needed
+
+            check_space(space_needed(download_writes(models, self.options.precisions, self.options.output_dir,
+                                                     self.cache, self._wanted)))
 
         def on_cancel() -> str:
             fsio.TEMPORARIES.remove_all()
@@ -211,8 +217,16 @@ class Downloader:
             # one run at a time in a model folder: two unpacking the same archive would trip
             # over each other's renames
             with fsio.folder_lock(out_dir, self._check_cancel):
+                missing = 0
                 for f in files:
-                    self._download_file(model, f, out_dir)
+                    try:
+                        self._download_file(model, f, out_dir)
+                    except OfflineError as exc:  # one line a file, then the next file (none is fetched)
+                        r.failure(model.name, exc)
+                        missing += 1
+                if missing:
+                    r.model_end(model.name, False)
+                    return False
                 if model.postprocessing:
                     from . import unpack
 

@@ -48,6 +48,11 @@ class DownloadError(ModelzooError):
     """A file could not be fetched and verified."""
 
 
+class OfflineError(DownloadError):
+    """Offline mode (--offline, MODELZOO_OFFLINE=1) forbids the network, and no local source (the
+    cache, a file:// mirror) has the file."""
+
+
 class HTTPStatusError(DownloadError):
     def __init__(self, url: str, status: int, reason: str = "") -> None:
         self.url = url

@@ -27,9 +27,10 @@ from urllib3.util.retry import Retry
 
 from . import __version__, fsio
 from .errors import (
-    ChecksumMismatchError, DownloadError, FileSystemError, HTTPStatusError, Interrupted, SizeMismatchError,
-    TransferError,
+    ChecksumMismatchError, DownloadError, FileSystemError, HTTPStatusError, Interrupted, OfflineError,
+    SizeMismatchError, TransferError,
 )
+from .offline import NETWORK_SCHEMES, is_offline, refuse
 from .retry import BACKOFF_FACTOR, BACKOFF_MAX, backoff_delay, describe
 from .verify import BackgroundHashing, StreamVerifier, feed_file
 
@@ -72,9 +73,21 @@ def make_session(num_attempts: int, pool_size: int = 10) -> requests.Session:
     session.max_redirects = MAX_REDIRECTS
     session.headers["User-Agent"] = f"modelzoo/{__version__} (+requests {requests.__version__})"
     adapter = requests.adapters.HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
+    if is_offline():  # the second line of offline mode: nothing reaches a socket through this session
+        adapter = _OfflineAdapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+class _OfflineAdapter(requests.adapters.BaseAdapter):
+    """Refuses every request (offline mode): the session cannot open a connection."""
+
+    def send(self, request, **kwargs):  # noqa: ANN001, ANN201 - requests' adapter interface
+        raise refuse(request.url)
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -104,7 +117,11 @@ def register_opener(scheme: str, opener: Opener | str) -> None:
 
 
 def opener_for(scheme: str) -> Opener | None:
-    """The opener of a scheme, importing a lazy one (MissingExtraError when its extra is missing)."""
+    """The opener of a scheme, importing a lazy one (MissingExtraError when its extra is missing).
+    Offline (offline.py), every network scheme gets the refusing opener: this table is where
+    offline mode is enforced for every source."""
+    if scheme in NETWORK_SCHEMES and is_offline():
+        return _refuse_offline
     opener = OPENERS.get(scheme)
     if isinstance(opener, str):
         import importlib
@@ -112,6 +129,10 @@ def opener_for(scheme: str) -> Opener | None:
         module, _, name = opener.partition(":")
         opener = OPENERS[scheme] = getattr(importlib.import_module(module, __package__), name)
     return opener
+
+
+def _refuse_offline(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
+    raise refuse(url)
 
 
 def _open_http(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
@@ -236,7 +257,8 @@ class Fetcher:
             except DownloadError as exc:
                 errors.append(str(exc) if url in str(exc) else f"{url}: {exc}")
                 if last:
-                    cls = TransferError if isinstance(exc, TransferError) else DownloadError
+                    cls = TransferError if isinstance(exc, TransferError) else \
+                        OfflineError if isinstance(exc, OfflineError) else DownloadError
                     raise cls(f"{what}: {'; '.join(errors)}") from exc
             except (Interrupted, FileSystemError):
                 raise  # the user's or this machine's: no other source would fare better

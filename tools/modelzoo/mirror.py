@@ -43,6 +43,7 @@ from .errors import (
 )
 from .events import Reporter, human_size
 from .obtain import CACHED, Transport, obtain, source_url, source_urls
+from .space import Need, check_space, fetch_writes, space_needed
 from .stores import FORMAT, MANIFEST, Present, Store
 
 # Errors after which no other file can succeed either: the run stops at once, with one line.
@@ -166,6 +167,10 @@ def check_proxies(wanted: list[Wanted], upstream: list[str], timeout: float) -> 
 
     import requests.utils
 
+    from .offline import is_offline
+
+    if is_offline():  # (the one socket opened outside fetch.py's table: offline, no proxy is reached)
+        return
     checked: set[str] = set()
     hosts: set[tuple[str, str]] = set()
     for w in wanted:
@@ -228,6 +233,7 @@ class MirrorOptions:
     dry_run: bool = False  # sync --dry_run: the plan only
     changes: Path | None = None  # sync --changes FILE
     repair: bool = False  # verify --repair
+    space_check: bool = True  # refuse a sync whose writes do not fit, before the first request (space.py)
 
 
 @dataclass
@@ -430,7 +436,10 @@ class Syncer(Mirror):
         plan = make_plan(wanted, manifest, listing, full=o.full, delete=o.delete, protected=o.protected)
         fetch, check = plan.of(FETCH), plan.of(CHECK)
         fetch_bytes = sum(w.size for w in fetch)
+        needs = self.space_needs(fetch) if o.space_check else []
         if o.dry_run:
+            for need in needs:
+                say(f"     space  {need}{'' if need.fits else ': does not fit'}")
             for w in fetch:
                 say(f"     fetch  {w.rel}  {human_size(w.size)}")
             for w in check:
@@ -445,6 +454,7 @@ class Syncer(Mirror):
                 f"{len(wanted) - len(fetch) - len(check)} present, {len(plan.delete)} to delete; "
                 "nothing changed (dry run)")
             return []
+        check_space(needs)
         check_proxies(fetch, o.upstream, o.timeout)
         if o.changes is not None:
             check_writable(o.changes)  # before the first byte: a rerun would have nothing to list
@@ -464,6 +474,15 @@ class Syncer(Mirror):
             f"checked in place, {result.count('present')} unchanged, {len(result.deleted)} deleted"
             + ("; manifest updated" if result.manifest_written else "; manifest unchanged"))
         return result.failed
+
+    def space_needs(self, fetch: list[Wanted]) -> list[Need]:
+        """What fetching these files writes per file system (space.py): in a folder DEST and
+        the cache; an S3 destination's own space is not ours to count."""
+        root = None if self.store.remote else Path(self.store.url)
+        writes = [(self.cache.root, 0)] if self.cache is not None else []
+        for w in fetch:
+            writes += fetch_writes(w.sha384, w.size, root / w.rel if root is not None else None, self.cache)
+        return space_needed(writes)
 
     def _report(self, o: Outcome, t0: float) -> Outcome:
         w = o.wanted

@@ -65,7 +65,12 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 
 
 def make_client(endpoint: str | None = None, pool: int = 10, num_attempts: int = 3, timeout: float = 60.0) -> Any:
-    """An S3 client (thread-safe) from the standard AWS configuration, with our timeouts."""
+    """An S3 client (thread-safe) from the standard AWS configuration, with our timeouts. None
+    offline (offline.py): an OfflineError instead."""
+    from .offline import is_offline, refuse
+
+    if is_offline():
+        raise refuse(f"S3 ({endpoint or os.environ.get('AWS_ENDPOINT_URL') or 'AWS'})")
     session = boto3.session.Session()
     region = session.region_name or "us-east-1"
     config = botocore.config.Config(

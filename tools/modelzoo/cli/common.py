@@ -6,13 +6,22 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
 
 from ..errors import ModelzooError, SelectionError, UnknownPrecisionError
 
 if TYPE_CHECKING:  # (the catalog and descriptors are imported where models are selected: modelzoo-cache
     from ..catalog import Catalog  # verify, which needs neither, starts without them)
     from ..descriptor import Model
+    from ..events import Reporter
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad input is one line on stderr and exit 2 (argparse would print its usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def positive_int(text: str) -> int:
@@ -64,6 +73,77 @@ def add_selection_args(parser: argparse.ArgumentParser, verb: str) -> None:
                        help="refuse the whole run if a selected descriptor is invalid or has an unknown key "
                             "(for a zoo's own CI; default: warn about unknown keys, fail only a model whose "
                             "descriptor is invalid, go on with the others)")
+
+
+def add_offline_arg(parser: argparse.ArgumentParser) -> None:
+    """--offline, for every command that could reach the network (the quantizer too: it must
+    call this and then ``apply_offline`` before any work)."""
+    parser.add_argument("--offline", action="store_true",
+                        help="make no network connection at all: the cache, local folders and file:// mirrors "
+                             "only; each file none of them has is one error line (also MODELZOO_OFFLINE=1)")
+
+
+def apply_offline(args: argparse.Namespace) -> None:
+    """Offline mode for this process and the ones it starts, if ``--offline`` or
+    ``MODELZOO_OFFLINE=1`` asks for it (a value that is neither 1 nor 0 is a UsageError). It is
+    then enforced where connections are made (offline.py), not by the caller."""
+    from .. import offline
+
+    offline.check_environment()
+    if getattr(args, "offline", False):
+        offline.enable()
+
+
+def add_space_args(parser: argparse.ArgumentParser, budget: bool = False) -> None:
+    """--no_space_check (downloader, mirror, converter) and, with ``budget``, --cache_max_size."""
+    parser.add_argument("--no_space_check", action="store_true",
+                        help="do not refuse a run whose writes (summed per file system before the first "
+                             "request) exceed the free space")
+    if budget:
+        parser.add_argument("--cache_max_size", type=size_arg, metavar="SIZE",
+                            help="after the run, remove the least recently used cache entries beyond SIZE "
+                                 "(500M, 20G, 1.5GiB), never a file this run's models name (needs --cache_dir)")
+
+
+def enforce_cache_budget(cache_dir: Path, max_bytes: int, models: list[Model], reporter: Reporter) -> None:
+    """--cache_max_size after a run (downloader, mirror): the least recently used entries beyond
+    the budget go (cache_admin.prune_to), never a file the run's models name, never one another
+    process holds. One line says what went; a cache that stays above the budget, one that cannot
+    be written or another prune running is a warning, not a failure of the run."""
+    from .. import cache_admin
+    from ..cache import Cache
+    from ..errors import CacheBusyError, FileSystemError
+    from ..events import human_size
+
+    cache = Cache(cache_dir, create=False)
+    keep = cache_admin.named_by(models)
+    try:
+        result = cache_admin.prune_to(cache, max_bytes, keep)
+    except (CacheBusyError, FileSystemError) as exc:
+        reporter.warning(f"--cache_max_size: the cache was not pruned: {exc}")
+        return
+    held = sum(e.size for e in cache_admin.scan(cache, last_used=False).entries)
+    linked = f", {human_size(result.unlinked)} more stay in output folders that link to them" if result.unlinked else ""
+    reporter.say(f"cache {cache.root}: {len(result.removed)} least recently used entries removed "
+                 f"({human_size(result.freed)} freed{linked}); it holds {human_size(held)} "
+                 f"(--cache_max_size {human_size(max_bytes)})")
+    if held > max_bytes:
+        reporter.warning(f"--cache_max_size {human_size(max_bytes)}: the cache still holds {human_size(held)}: "
+                         "files this run's models name"
+                         + (f" and {len(result.busy)} entries another process holds" if result.busy else "")
+                         + " are never removed")
+
+
+def size_arg(text: str) -> int:
+    """A size (``20G``, ``1.5GiB``, bytes) for argparse: a bad one is one line."""
+    from ..space import parse_size
+
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"a size cannot be negative (got {text!r})")
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_precisions(value: str | None) -> frozenset[str]:

@@ -12,8 +12,8 @@ from ..events import Reporter
 from ..mirror import Auditor, MirrorOptions, Syncer
 from ..stores import MANIFEST, open_store
 from .common import (
-    add_selection_args, error_line, parallel_int, parse_precisions, positive_float, positive_int, run, select_models,
-    summarize,
+    OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, enforce_cache_budget,
+    error_line, parallel_int, parse_precisions, positive_float, positive_int, run, select_models, summarize,
 )
 
 PROG = "modelzoo-mirror"
@@ -38,10 +38,12 @@ def _common(p: argparse.ArgumentParser, verb: str) -> None:
                    help="text for people, json for scripts (one event a line)")
     p.add_argument("--s3_endpoint", metavar="URL",
                    help="S3 endpoint for s3:// destinations (default: AWS_ENDPOINT_URL, else AWS)")
+    add_offline_arg(p)
+    add_space_args(p, budget=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG, epilog=EPILOG,
         description="Keep a verified mirror of a zoo in a folder or an S3 bucket, in the layout "
                     "`downloader.py --mirror` reads.")
@@ -84,7 +86,8 @@ def _options(args: argparse.Namespace, precisions: frozenset[str], models_root: 
                          connections=args.connections, precisions=precisions, models_root=models_root,
                          protected=protected, full=args.verify == "full" if sync else not args.quick,
                          delete=sync and args.delete, dry_run=sync and args.dry_run,
-                         changes=args.changes if sync else None, repair=not sync and args.repair)
+                         changes=args.changes if sync else None, repair=not sync and args.repair,
+                         space_check=not args.no_space_check)
 
 
 def _check_upstream(parser: argparse.ArgumentParser, urls: list[str]) -> None:
@@ -105,6 +108,9 @@ def _main(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     catalog, models, failed_to_load = selected
+    if args.cache_max_size is not None and args.cache_dir is None:
+        parser.error("--cache_max_size needs --cache_dir")
+    apply_offline(args)
     _check_upstream(parser, args.mirror)
     reporter = Reporter(args.progress_format, bars=False, line=error_line(PROG))
     store = open_store(args.dest, s3_endpoint=args.s3_endpoint, jobs=args.jobs, num_attempts=args.num_attempts,
@@ -117,6 +123,8 @@ def _main(argv: Sequence[str]) -> int:
         failed = pipeline.run(models, args.jobs)
     finally:
         pipeline.close()
+    if args.cache_max_size is not None and not (args.command == "sync" and args.dry_run):
+        enforce_cache_budget(options.cache_dir, args.cache_max_size, models, reporter)
     if args.command == "sync":
         return summarize(PROG, failed_to_load + [m for m in failed if m not in failed_to_load])
     summarize(PROG, failed_to_load + list(pipeline.failed_repairs))
