@@ -60,6 +60,7 @@ class ConvertOptions:
     dry_run: bool = False
     backend: str = "auto"
     verbose: bool = False
+    cache_dir: Path | None = None  # converted IR by conversion key (ir_cache.py), beside the downloads
 
 
 def choose_backend(backend: str, mo: Path | None) -> str:
@@ -217,6 +218,7 @@ class Backend:
 
     name = ""
     mo_dir: Path | None = None  # what $mo_dir / $mo_ext_dir read as
+    version: str | None = None  # what goes into the conversion key; None: this backend's IR is not cached
     checks_its_saves = True  # every IR it writes was read back (save_ir); False: check after it
 
     def describe(self) -> str:
@@ -255,6 +257,7 @@ class MoInProcess(Backend):
 
     def __init__(self, options: "ConvertOptions") -> None:
         self.mo_dir = mo_package_dir(options.python, None)
+        self.version = convert_mo.versions()
 
     def describe(self) -> str:
         return "mo (the Model Optimizer of openvino-dev 2024.6, in-process)"
@@ -355,6 +358,11 @@ class Converter:
         self.say = self.reporter.say
         self.engine = make_backend(options)
         self.backend = self.engine.name
+        self.ir_cache: Any = None
+        if options.cache_dir is not None and not options.dry_run:
+            from .ir_cache import IrCache
+
+            self.ir_cache = IrCache(options.cache_dir)
 
     def describe_backend(self) -> str:
         """The backend as a user should see it."""
@@ -388,23 +396,65 @@ class Converter:
         if model.conversion_to_onnx_args:
             self._to_onnx(model, variables, dry)
         self.engine.announce(self, model, args, precisions, target, dry, prepared)
+        key, record = None, self.key_record(model, args, precisions)
         if opts.dry_run:
+            if record is not None:
+                try:
+                    check_inputs_exist(args, variables["dl_dir"])
+                except ConversionError:
+                    self.say("Conversion key: unknown until the model's files are there")
+                    return
+                from .ir_cache import key_of
+
+                self.say(f"Conversion key: {key_of(record)}")
             return
         check_inputs_exist(args, variables["dl_dir"])
+        if record is not None and self.ir_cache is not None:
+            from .ir_cache import key_of
+
+            key = key_of(record)
+            self.say(f"Conversion key: {key}")
         remove_dead_staging(target)
         with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
-            self.engine.write(self, model, args, precisions, staging, prepared)
-            for p in precisions:
-                xml = staging / p / f"{model.name}.xml"
-                if not xml.is_file():
-                    raise ConversionError(f"{model.name}: the conversion wrote no {p}/{model.name}.xml")
-                problem = None if self.engine.checks_its_saves else incomplete_ir(xml)
-                if problem:
-                    raise ConversionError(f"{model.name}: the Model Optimizer wrote an incomplete {p} IR: {problem}")
+            if key is not None:
+                with self.ir_cache.lock(key):
+                    cached = self.ir_cache.place(key, staging)
+                    if not cached:
+                        self._write(model, args, precisions, staging, prepared)
+                        self.ir_cache.add(key, record, staging)
+            else:
+                cached = False
+                self._write(model, args, precisions, staging, prepared)
             with fsio.folder_lock(target):
                 fsio.swap_in([(staging / p, target / p) for p in precisions])
         for p in precisions:
-            self.say(f"wrote {target / p / model.name}.xml and .bin")
+            self.say(f"{'cached' if cached else 'wrote'} {target / p / model.name}.xml and .bin")
+
+    def key_record(self, model: Model, args: list[str], precisions: list[str]) -> dict[str, Any] | None:
+        """The record that keys this conversion's IR (ir_cache.py), or None when the IR depends
+        on more than it can say: an external mo of unknown version, a pre-convert script, a
+        conversion to ONNX first."""
+        if self.engine.version is None or model.conversion_to_onnx_args or \
+                (self.options.models_root / model.subdirectory / "pre-convert.py").exists():
+            return None
+        from .ir_cache import conversion_record
+
+        return conversion_record(self.engine.name, self.engine.version, args, precisions, model.model_info)
+
+    def _write(self, model: Model, args: list[str], precisions: list[str], staging: Path, prepared: Any) -> None:
+        """Convert into staging and check that every precision's IR is there and whole."""
+        log = os.environ.get("MODELZOO_CONVERSION_LOG")  # tests count real conversions with it
+        if log:
+            with open(log, "a") as f:
+                f.write(f"{model.name} {os.getpid()}\n")
+        self.engine.write(self, model, args, precisions, staging, prepared)
+        for p in precisions:
+            xml = staging / p / f"{model.name}.xml"
+            if not xml.is_file():
+                raise ConversionError(f"{model.name}: the conversion wrote no {p}/{model.name}.xml")
+            problem = None if self.engine.checks_its_saves else incomplete_ir(xml)
+            if problem:
+                raise ConversionError(f"{model.name}: the Model Optimizer wrote an incomplete {p} IR: {problem}")
 
     def _run_script(self, what: str, cmd: list[str], dry: str) -> None:
         self.say(f"{dry}{what} command: {command_line(cmd)}")

@@ -51,6 +51,20 @@ def available() -> bool:
     return spec is not None and bool(spec.submodule_search_locations)
 
 
+def versions() -> str:
+    """What decides the Model Optimizer's IR besides its arguments: openvino-dev's, OpenVINO's and
+    TensorFlow's versions (from their installed metadata; nothing is imported)."""
+    from importlib import metadata
+
+    found = []
+    for dist in ("openvino-dev", "openvino", "tensorflow"):
+        try:
+            found.append(f"{dist} {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            pass
+    return ", ".join(found)
+
+
 def run_command(cmd: list[str], what: str, **kwargs: Any) -> subprocess.CompletedProcess:
     """subprocess.run, with a missing or unrunnable program as one of our errors."""
     try:
