@@ -18,6 +18,7 @@ that concurrent runs into the same output follow each other.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shlex
@@ -61,6 +62,7 @@ class ConvertOptions:
     backend: str = "auto"
     verbose: bool = False
     cache_dir: Path | None = None  # converted IR by conversion key (ir_cache.py), beside the downloads
+    mirrors: list[str] = field(default_factory=list)  # mirrors with IR (mirror_ir.py), tried before converting
 
 
 def choose_backend(backend: str, mo: Path | None) -> str:
@@ -359,6 +361,7 @@ class Converter:
         self.engine = make_backend(options)
         self.backend = self.engine.name
         self.ir_cache: Any = None
+        self.keys: dict[str, str] = {}  # model name -> the key of its last conversion (mirror_ir reads it)
         if options.cache_dir is not None and not options.dry_run:
             from .ir_cache import IrCache
 
@@ -409,26 +412,50 @@ class Converter:
                 self.say(f"Conversion key: {key_of(record)}")
             return
         check_inputs_exist(args, variables["dl_dir"])
-        if record is not None and self.ir_cache is not None:
+        if record is not None and (self.ir_cache is not None or opts.mirrors):
             from .ir_cache import key_of
 
-            key = key_of(record)
+            key = self.keys[model.name] = key_of(record)
             self.say(f"Conversion key: {key}")
         remove_dead_staging(target)
         with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
+            how = "wrote"
             if key is not None:
-                with self.ir_cache.lock(key):
-                    cached = self.ir_cache.place(key, staging)
-                    if not cached:
+                with self.ir_cache.lock(key) if self.ir_cache is not None else contextlib.nullcontext():
+                    how = self._reuse(model, key, record, precisions, staging) or how
+                    if how == "wrote":
                         self._write(model, args, precisions, staging, prepared)
-                        self.ir_cache.add(key, record, staging)
+                        if self.ir_cache is not None:
+                            self.ir_cache.add(key, record, staging)
             else:
-                cached = False
                 self._write(model, args, precisions, staging, prepared)
             with fsio.folder_lock(target):
                 fsio.swap_in([(staging / p, target / p) for p in precisions])
         for p in precisions:
-            self.say(f"{'cached' if cached else 'wrote'} {target / p / model.name}.xml and .bin")
+            self.say(f"{how} {target / p / model.name}.xml and .bin")
+
+    def _reuse(self, model: Model, key: str, record: dict[str, Any], precisions: list[str],
+               staging: Path) -> str | None:
+        """The IR of this key from the cache ('cached') or a --mirror ('fetched from the
+        mirror'), verified, in staging; None: it must be converted."""
+        if self.ir_cache is not None and self.ir_cache.place(key, staging):
+            if all((staging / p / f"{model.name}.xml").is_file() for p in precisions):
+                return "cached"
+            for p in list(staging.iterdir()):
+                fsio.remove(p)
+        if self.options.mirrors:
+            from .mirror_ir import from_mirrors
+
+            source = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), precisions, staging,
+                                  lambda text: self.reporter.warning(f"{model.name}: {text}"))
+            if source is not None:
+                if not all((staging / p / f"{model.name}.xml").is_file() for p in precisions):
+                    raise ConversionError(f"{model.name}: the mirror {source} has IR for key {key[:16]}... "
+                                          f"without {model.name}.xml")
+                if self.ir_cache is not None:
+                    self.ir_cache.add(key, record, staging)
+                return f"fetched from the mirror {source}:"
+        return None
 
     def key_record(self, model: Model, args: list[str], precisions: list[str]) -> dict[str, Any] | None:
         """The record that keys this conversion's IR (ir_cache.py), or None when the IR depends

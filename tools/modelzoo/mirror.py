@@ -153,7 +153,8 @@ def make_plan(wanted: list[Wanted], manifest: dict[str, Any] | None, listing: di
     if delete:
         keep = {w.rel for w in wanted}
         prefixes = tuple(p.rstrip("/") + "/" for p in protected)
-        doomed = sorted(rel for rel in recorded if rel not in keep and not rel.startswith(prefixes))
+        # (IR below ir/ is sync --ir's to delete: mirror_ir.sync_ir)
+        doomed = sorted(rel for rel in recorded if rel not in keep and not rel.startswith((*prefixes, "ir/")))
     return Plan(decisions, doomed)
 
 
