@@ -200,3 +200,10 @@ def test_verify_covers_the_ir(published, tmp_path):
     shutil.rmtree(dest / "ir" / key / "public/tiny-a/FP32")
     result = run_tool("mirror", "verify", "--models_dir", zoo, "--name", "tiny-a", "--at", dest)
     assert result.returncode == 1 and "missing" in result.stdout
+    # --repair converts again (through the cache) and publishes the IR under its key
+    result = run_tool("mirror", "verify", "--models_dir", zoo, "--name", "tiny-a", "--at", dest, "--repair",
+                      "--cache_dir", tmp_path / "cache2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert files(dest / "ir" / key / "public/tiny-a") == published["ir"]
+    clean = run_tool("mirror", "verify", "--models_dir", zoo, "--name", "tiny-a", "--at", dest)
+    assert clean.returncode == 0, clean.stdout + clean.stderr

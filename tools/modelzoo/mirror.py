@@ -588,7 +588,13 @@ class Auditor(Syncer):
         manifest, _ = self.store.read_manifest()
         listing = self.store.list()
         findings = self.audit(wanted, manifest, listing, quick=not o.full)
+        from .mirror_ir import audit_ir, repair_ir  # converted IR below ir/, when the mirror has any
+
+        findings += audit_ir(self, (manifest or {}).get("files", {}), listing, {w.leaf.name for w in wanted},
+                             quick=not o.full)
         failed_repairs = self.repair(findings) if o.repair else []
+        if o.repair:
+            failed_repairs += [m for m in repair_ir(self, findings, models) if m not in failed_repairs]
         problems = [f for f in findings if f.status != OK]
         if problems:
             width = max(len(f.status) for f in problems)

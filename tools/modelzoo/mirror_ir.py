@@ -185,3 +185,65 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
                  f"{len(published)} published, {len(doomed)} deleted")
     order = [top.name for top in models]
     return [n for n in order if n in failed], published
+
+
+def audit_ir(auditor: Any, recorded: dict[str, Any], listing: dict[str, Any], model_names: set[str],
+             quick: bool) -> list[Any]:
+    """`mirror verify` for the IR of the selected models: each recorded IR file must be there,
+    of its size, with its SHA-384 (quick: the stamp the manifest recorded vouches for it)."""
+    from .mirror import MISSING, OK, WRONG_SHA, WRONG_SIZE, Finding
+
+    out = []
+    for rel in sorted(r for r, e in recorded.items() if r.startswith(IR_PREFIX) and e.get("model") in model_names):
+        entry, there = recorded[rel], listing.get(rel)
+        if there is None:
+            out.append(Finding(rel, MISSING, f"IR of {entry['model']} ({entry.get('tools')}); expected "
+                                             f"{entry['size']} bytes"))
+            continue
+        if there.size != entry["size"]:
+            out.append(Finding(rel, WRONG_SIZE, f"{there.size} bytes, expected {entry['size']}", None, there))
+            continue
+        sha = entry["sha384"] if quick and there.stamp == entry.get("stamp") else None
+        if sha is None:
+            sha = auditor.store.stored_sha384(rel) if quick else None
+        if sha is None:
+            sha = auditor.store.hash(rel, auditor.cancel)[1]
+        if sha != entry["sha384"]:
+            out.append(Finding(rel, WRONG_SHA, f"got {sha[:16]}..., expected {entry['sha384'][:16]}...", None, there))
+        else:
+            out.append(Finding(rel, OK, "", None, there))
+    return out
+
+
+def repair_ir(auditor: Any, findings: list[Any], models: list[Any]) -> list[str]:
+    """`verify --repair` for IR: convert the models whose IR is broken again (through the cache,
+    with the backend their entries name) and publish it; an entry made by other tools than
+    these (another OpenVINO) cannot be made again here and stays reported."""
+    from .mirror import MISSING, REPAIRED, WRONG_SHA, WRONG_SIZE
+
+    manifest, _ = auditor.store.read_manifest()
+    recorded = (manifest or {}).get("files", {})
+    broken = [f for f in findings if f.wanted is None and f.rel.startswith(IR_PREFIX)
+              and f.status in (MISSING, WRONG_SIZE, WRONG_SHA) and f.rel in recorded]
+    if not broken:
+        return []
+    if auditor.options.cache_dir is None:
+        auditor.reporter.warning("IR is repaired by converting it again, through the cache: give --cache_dir")
+        return sorted({recorded[f.rel]["model"] for f in broken})
+    names = {recorded[f.rel]["model"] for f in broken}
+    backends = {recorded[f.rel].get("tools", "").split(" ", 1)[0] for f in broken}
+    precisions = frozenset(f.rel.split("/")[-2] for f in broken)
+    chosen = [m for m in models if any(leaf.name in names for leaf in m.leaf_models())]
+    failed: list[str] = []
+    for backend in sorted(b for b in backends if b in ("mo", "ovc")):
+        failed += sync_ir(auditor, chosen, precisions, backend)[0]
+    listing = auditor.store.list()
+    manifest, _ = auditor.store.read_manifest()
+    after = (manifest or {}).get("files", {})
+    for f in broken:
+        there, entry = listing.get(f.rel), after.get(f.rel)
+        if there is not None and entry is not None and entry.get("stamp") == there.stamp \
+                and entry.get("sha384") == recorded[f.rel]["sha384"]:
+            f.status, f.detail = REPAIRED, f"was {f.status}; converted again"
+    left = {recorded[f.rel]["model"] for f in broken if f.status != REPAIRED}
+    return sorted(set(failed) | left)
