@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_tool, write_model
+from conftest import one_error_line, run_tool, write_model
 from ovc_reference import tiny_pb
 
 from modelzoo.devtools.loopback import LoopbackServer
@@ -207,3 +207,46 @@ def test_verify_covers_the_ir(published, tmp_path):
     assert files(dest / "ir" / key / "public/tiny-a") == published["ir"]
     clean = run_tool("mirror", "verify", "--models_dir", zoo, "--name", "tiny-a", "--at", dest)
     assert clean.returncode == 0, clean.stdout + clean.stderr
+
+
+def test_sync_ir_to_s3_then_converter_mirror_s3_converts_nothing(tmp_path, zoo, server):
+    import uuid
+
+    from modelzoo.devtools.servers import SeaweedS3
+
+    data = tiny_model(zoo, server, "tiny-a")
+    with SeaweedS3() as weed:
+        bucket = f"ir-{uuid.uuid4().hex[:10]}"
+        weed.client().create_bucket(Bucket=bucket)
+        dest = f"s3://{bucket}/omz"
+        log = tmp_path / "sync.log"
+        result = sync_ir(zoo, dest, tmp_path / "cache", log, "--name", "tiny-a", env=weed.env())
+        assert result.returncode == 0, result.stderr
+        assert count(log) == 1
+        keys = [o["Key"] for o in weed.client().list_objects_v2(Bucket=bucket)["Contents"]]
+        ir_keys = [k for k in keys if k.startswith("omz/ir/")]
+        assert len(ir_keys) == 4
+        dl, out, clog = downloaded(tmp_path, "tiny-a", data), tmp_path / "out", tmp_path / "conv.log"
+        result = convert_from(zoo, "tiny-a", dl, out, clog, dest, env=weed.env(weed.reader))
+        assert result.returncode == 0, result.stderr
+        assert count(clog) == 0 and "fetched from the mirror" in result.stdout
+        client = weed.client()
+        for k in ir_keys:
+            rel = k.split("/public/tiny-a/", 1)[1]
+            assert (out / "public/tiny-a" / rel).read_bytes() == client.get_object(Bucket=bucket, Key=k)["Body"].read()
+
+
+def test_print_ir_lists_which_models_have_ir_for_which_openvino(published, tmp_path):
+    dest, key = published["dest"], published["key"]
+    result = run_tool("info_dumper", "--print_ir", dest)
+    assert result.returncode == 0, result.stderr
+    [row] = json.loads(result.stdout)
+    assert row["model"] == "tiny-a" and row["key"] == key and row["precisions"] == ["FP16", "FP32"]
+    assert row["subdirectory"] == "public/tiny-a" and row["files"] == 4
+    assert row["bytes"] == sum(len(d) for d in published["ir"].values())
+    import openvino
+
+    assert row["tools"] == "ovc " + openvino.__version__.split("-")[0]
+    assert json.loads(run_tool("info_dumper", "--print_ir", dest, "--name", "other*").stdout) == []
+    down = run_tool("info_dumper", "--print_ir", "http://127.0.0.1:9")
+    assert down.returncode == 1 and "127.0.0.1:9" in one_error_line(down)

@@ -51,12 +51,18 @@ def read_manifest(url: str, timeout: float = MANIFEST_TIMEOUT) -> dict[str, Any]
     if url.startswith(("http://", "https://")):
         import requests
 
+        from .errors import MirrorAccessError
+
         where = url.rstrip("/") + "/" + MANIFEST
-        with requests.get(where, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as r:
-            if r.status_code == 404:
-                return None
-            r.raise_for_status()
-            raw = r.raw.read(MAX_MANIFEST + 1, decode_content=False)
+        try:
+            with requests.get(where, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as r:
+                if r.status_code == 404:
+                    return None
+                r.raise_for_status()
+                raw = r.raw.read(MAX_MANIFEST + 1, decode_content=False)
+        except (requests.RequestException, OSError) as exc:
+            raise MirrorAccessError(f"{where}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") \
+                from exc
         return decode_manifest(raw, where)
     return open_store(url, timeout=timeout).read_manifest()[0]
 
@@ -247,3 +253,24 @@ def repair_ir(auditor: Any, findings: list[Any], models: list[Any]) -> list[str]
             f.status, f.detail = REPAIRED, f"was {f.status}; converted again"
     left = {recorded[f.rel]["model"] for f in broken if f.status != REPAIRED}
     return sorted(set(failed) | left)
+
+
+def ir_table(manifest: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What IR a mirror holds: one row per model and key, with the tools that made it (the
+    OpenVINO release) and its precisions, sorted by model then tools."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for rel, entry in ((manifest or {}).get("files") or {}).items():
+        if not rel.startswith(IR_PREFIX):
+            continue
+        key = entry["ir_key"]
+        parts = rel.split("/")
+        row = rows.setdefault((entry["model"], key), {
+            "model": entry["model"], "subdirectory": "/".join(parts[2:-2]), "tools": entry.get("tools", ""),
+            "key": key, "precisions": [], "files": 0, "bytes": 0})
+        if parts[-2] not in row["precisions"]:
+            row["precisions"].append(parts[-2])
+        row["files"] += 1
+        row["bytes"] += entry["size"]
+    for row in rows.values():
+        row["precisions"].sort()
+    return sorted(rows.values(), key=lambda r: (r["model"], r["tools"], r["key"]))
