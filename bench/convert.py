@@ -9,7 +9,12 @@
 each on the same file: wall time and peak memory (RSS of the largest process); the installed
 size of each environment; and the compile and inference time of each IR on the bundled picture.
 
+With --cache (only that part): the IR cache (converter --cache_dir) cold vs warm, for the ovc and
+the mo backend, each warm run into a fresh output folder; and IR from a mirror served by nginx
+(converter --mirror, no cache) against curl fetching the same IR files and sha384sum checking them.
+
     python bench/convert.py [--repeat 1] [--input-size 1333] [--ovc-python .venv-ovc/bin/python] [--json out.json]
+    python bench/convert.py --cache [--repeat 5] [--input-size 1333]
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PY, REPO, SCRIPTS, dump_json, median_time, ours, peer, report, run_measured  # noqa: E402
+from common import (  # noqa: E402
+    PY, REPO, SCRIPTS, dump_json, interleaved, median_time, ours, peer, report, run_measured,
+)
 
 from modelzoo.reference.zoo import MODEL_SUBDIR, PB_NAME, write_reference_zoo  # noqa: E402
 
@@ -78,14 +85,65 @@ def infer(python: str, xml: Path, side: int) -> dict:
     return json.loads(result.stdout)
 
 
+def cache_bench(work: Path, zoo: Path, dl: Path, repeat: int) -> dict:
+    """Cold vs warm conversion through --cache_dir, and IR from an nginx mirror vs curl + sha384sum."""
+    from modelzoo.devtools.servers import Nginx
+
+    sel = ["--models_dir", str(zoo), "--name", "retinanet-tf", "-d", str(dl), "--precisions", "FP32,FP16"]
+    out, rows, data = work / "out", [], {}
+    for backend in ("ovc", "mo"):
+        cache = work / f"cache-{backend}"
+        cmd = ours("converter") + [*sel, "--backend", backend, "--cache_dir", str(cache), "-o", str(out)]
+        cold, _ = median_time([cmd], repeat, lambda c=cache: (shutil.rmtree(c, True), shutil.rmtree(out, True)))
+        warm, _ = median_time([cmd], repeat, lambda: shutil.rmtree(out, True))
+        data[backend] = {"cold": float(cold), "warm": float(warm), "warm_best": warm.best}
+        rows.append((f"{backend} backend, cold (converts, adds to the cache)", str(cold)))
+        rows.append((f"{backend} backend, warm (fresh output folder, from the cache)", f"{warm}, "
+                     f"{float(warm) / float(cold):.3f}x cold"))
+    report(f"IR cache: retinanet-tf FP32 + FP16 (median of {repeat})", rows)
+
+    mirror = work / "mirror"
+    subprocess.run(ours("mirror") + ["sync", "--models_dir", str(zoo), "--name", "retinanet-tf", "--to", str(mirror),
+                                     "--cache_dir", str(work / "cache-ovc"), "--ir", "FP16,FP32", "--backend", "ovc",
+                                     "--mirror", dl.as_uri()], check=True, stdout=subprocess.DEVNULL)
+    manifest = json.loads((mirror / "modelzoo-mirror.json").read_text())["files"]
+    ir = {rel: e for rel, e in manifest.items() if rel.startswith("ir/")}
+    fetched = work / "curl"
+    with Nginx(mirror) as nginx:
+        curl = ["sh", "-c", " && ".join(f"curl -sf -o {fetched / rel.rsplit('/', 2)[-2]}-{rel.rsplit('/', 1)[-1]} "
+                                        f"{nginx.url}/{rel}" for rel in ir)
+                + f" && sha384sum {fetched}/* > /dev/null"]
+        conv = ours("converter") + [*sel, "--backend", "ovc", "--mirror", nginx.url, "-o", str(out)]
+        times = interleaved({"curl": curl, "converter": conv}, repeat,
+                            lambda: (shutil.rmtree(out, True), shutil.rmtree(fetched, True), fetched.mkdir()))
+    size = sum(e["size"] for e in ir.values())
+    data["mirror"] = {"bytes": size, "curl": float(times["curl"]), "converter": float(times["converter"])}
+    report(f"IR from an nginx mirror ({len(ir)} files, {size / 1e6:.0f} MB; median of {repeat}, interleaved)", [
+        ("curl each file + sha384sum", str(times["curl"])),
+        ("converter --mirror (verified, placed; no conversion)", f"{times['converter']}, "
+         f"{float(times['converter']) / float(times['curl']):.2f}x curl + sha384sum")])
+    return data
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", action="store_true", help="only the IR cache and IR-from-a-mirror part")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--input-size", type=int, default=1333)
     parser.add_argument("--ovc-python", default=str(REPO / ".venv-ovc/bin/python"),
                         help="Python of an environment with only '.[convert]' (the newest OpenVINO)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.cache:
+        work = Path(tempfile.mkdtemp(prefix="modelzoo-bench-ircache-"))
+        dl = work / "dl"
+        pb = dl / MODEL_SUBDIR / PB_NAME
+        run_measured(ours("reproduce") + ["retinanet-tf", "--random-weights", "--input-size", str(args.input_size),
+                                          "-o", str(pb)])
+        write_reference_zoo(pb, work / "zoo", args.input_size)
+        dump_json(args.json, {"cache": cache_bench(work, work / "zoo", dl, args.repeat)})
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
     if not Path(args.ovc_python).exists():
         raise SystemExit(f"{args.ovc_python} does not exist: python3 -m venv .venv-ovc && "
                          ".venv-ovc/bin/pip install -e '.[convert]'")
