@@ -65,11 +65,13 @@ def files_digest(paths: Iterable[Path], root: Path | None = None) -> str:
     return h.hexdigest()
 
 
-def _content(value: str) -> str | None:
+def _content(value: str, known: dict[str, str]) -> str | None:
     """What a path argument's value stands for in the key: its content's SHA-384 (None: not a
     path on this machine, kept as written)."""
     if not value.startswith("/"):
         return None
+    if value in known:
+        return "sha384:" + known[value]
     path = Path(value)
     try:
         if path.is_file():
@@ -82,12 +84,14 @@ def _content(value: str) -> str | None:
     return None
 
 
-def canonical_arguments(args: list[str]) -> list[str]:
-    """The arguments with every value that names a file or folder replaced by its content's hash."""
+def canonical_arguments(args: list[str], known: dict[str, str] | None = None) -> list[str]:
+    """The arguments with every value that names a file or folder replaced by its content's hash.
+    ``known``: path -> SHA-384 of files already known to hold it (a hard link to a download
+    cache blob unchanged since it was verified: ``Cache.holds``), which are not read again."""
     out = []
     for arg in args:
         flag, eq, value = arg.partition("=")
-        content = _content(value) if eq else _content(arg)
+        content = _content(value, known or {}) if eq else _content(arg, known or {})
         if content is None:
             out.append(arg)
         else:
@@ -96,10 +100,10 @@ def canonical_arguments(args: list[str]) -> list[str]:
 
 
 def conversion_record(backend: str, backend_version: str, args: list[str], precisions: list[str],
-                      model_info: dict[str, Any] | None = None) -> dict[str, Any]:
+                      model_info: dict[str, Any] | None = None, known: dict[str, str] | None = None) -> dict[str, Any]:
     """Everything that decides the IR of one conversion, without a path in it."""
     return {"schema": SCHEMA, "backend": backend, "backend_version": backend_version,
-            "arguments": canonical_arguments(args), "model_info": dict(model_info or {}),
+            "arguments": canonical_arguments(args, known), "model_info": dict(model_info or {}),
             "precisions": sorted(precisions)}
 
 
@@ -143,6 +147,20 @@ def parse_files(data: object) -> list[IrFile] | None:
     if len({f.path for f in files}) != len(files):
         return None
     return files
+
+
+def known_downloads(cache_dir: Path | None, dl_dir: Path, files: Iterable[Any]) -> dict[str, str]:
+    """The model's downloaded files that are hard links to download-cache blobs unchanged since
+    they were verified (the downloader's own trust rule), by path: their SHA-384 is known."""
+    if cache_dir is None:
+        return {}
+    cache = Cache(cache_dir, create=False)
+    known = {}
+    for f in files:
+        path = dl_dir / f.name
+        if cache.holds(path, f.sha384, f.size):
+            known[str(path)] = f.sha384
+    return known
 
 
 def scan_ir(folder: Path) -> list[IrFile]:
@@ -205,8 +223,13 @@ class IrCache:
         for f in files:
             dest = staging / f.path
             fsio.makedirs(dest.parent)
-            with self.blobs.lock(f.sha384):
-                how = self.blobs.export(f.sha384, f.size, dest)
+            # the download cache's warm path: a blob unchanged since it was verified is linked
+            # without a lock or a read; anything else is checked under its lock
+            how = self.blobs.export(f.sha384, f.size, dest, trusted=True) \
+                if self.blobs.trusted(f.sha384, f.size) is not None else None
+            if how is None:
+                with self.blobs.lock(f.sha384):
+                    how = self.blobs.export(f.sha384, f.size, dest)
             if how is None:
                 self.discard(key)
                 for p in staging.iterdir():
