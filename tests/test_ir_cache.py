@@ -172,3 +172,50 @@ def test_a_full_cache_disk_fails_in_one_line_and_leaves_no_entry(tmp_path, zoo, 
         result.args, result.returncode, result.stdout, "\n".join(result.stderr.splitlines()[:-1])))
     assert not list((w["cache"] / "ir").rglob("*.json"))
     assert not (tmp_path / "a" / MODEL / "FP32").exists()
+
+
+def test_ctrl_c_while_adding_leaves_no_entry_and_no_ir(tmp_path, zoo):
+    """The run is stopped while it adds its IR to the cache: it waits on the lock of the last
+    blob (held here, as another process adding the same file would hold it) after adding the
+    others. Nothing may be left that a later run could take for a whole entry."""
+    import signal
+    import time
+
+    from filelock import FileLock
+
+    w = setup(tmp_path, zoo)
+    first = {**w, "cache": tmp_path / "other-cache"}
+    assert convert(first, tmp_path / "a").returncode == 0  # the same conversion's files, to know their SHA-384
+    key = dry_key(w)
+    entry = json.loads((first["cache"] / "ir/keys" / key[:2] / f"{key[2:]}.json").read_text())
+    last = sorted(entry["files"], key=lambda f: f["path"])[-1]["sha384"]
+    store = w["cache"] / "ir/sha384"
+    (store / last[:2]).mkdir(parents=True)
+    held = FileLock(str(store / last[:2] / f"{last[2:]}.lock"))
+    held.acquire()
+    out = tmp_path / "b"
+    env = {**os.environ, "MODELZOO_CONVERSION_LOG": str(w["log"]), "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "converter.py"), "--models_dir", str(zoo), "--name",
+                             "tiny-c", "-d", str(w["dl"]), "-o", str(out), "--backend", "ovc", "--cache_dir",
+                             str(w["cache"])], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len([p for p in store.glob("*/*") if "." not in p.name]) < 3:  # three blobs added, the fourth waits
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        held.release()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not list((w["cache"] / "ir").rglob("*.json"))  # no entry
+    assert not (out / MODEL / "FP32").exists() and not (out / MODEL / "FP16").exists()
+    assert not [p.name for p in (out / MODEL).iterdir()]  # no staging folder either
+    assert not [p for p in store.rglob("*") if p.name.endswith((".incomplete", ".part", ".tmp"))]
+    # the next run converts again and leaves a whole entry
+    again = convert(w, tmp_path / "c")
+    assert again.returncode == 0, again.stderr
+    assert conversions(w) == 3 and ir_files(tmp_path / "c" / MODEL) == ir_files(tmp_path / "a" / MODEL)
+    assert convert(w, tmp_path / "d").returncode == 0 and conversions(w) == 3
