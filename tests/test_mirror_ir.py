@@ -250,3 +250,22 @@ def test_print_ir_lists_which_models_have_ir_for_which_openvino(published, tmp_p
     assert json.loads(run_tool("info_dumper", "--print_ir", dest, "--name", "other*").stdout) == []
     down = run_tool("info_dumper", "--print_ir", "http://127.0.0.1:9")
     assert down.returncode == 1 and "127.0.0.1:9" in one_error_line(down)
+
+
+def test_a_consistent_manifest_naming_truncated_ir_is_not_used(published, tmp_path):
+    """A writer of the mirror replaced a .bin by a shorter one and updated the manifest to match:
+    every byte verifies against the manifest, but the IR is not whole; it is converted here."""
+    import hashlib
+
+    dest, key = published["dest"], published["key"]
+    rel = f"ir/{key}/public/tiny-a/FP32/tiny-a.bin"
+    short = (dest / rel).read_bytes()[:16]
+    (dest / rel).write_bytes(short)
+    manifest = json.loads((dest / MANIFEST).read_text())
+    manifest["files"][rel].update(size=len(short), sha384=hashlib.sha384(short).hexdigest())
+    (dest / MANIFEST).write_text(json.dumps(manifest))
+    dl, out, log = downloaded(tmp_path, "tiny-a", published["data"]), tmp_path / "out", tmp_path / "conv.log"
+    result = convert_from(published["zoo"], "tiny-a", dl, out, log, str(dest))
+    assert result.returncode == 0, result.stderr
+    assert count(log) == 1 and "is not this model's" in one_error_line(result)
+    assert files(out / "public/tiny-a") == published["ir"]

@@ -458,9 +458,17 @@ class Converter:
             source = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), precisions, staging,
                                   lambda text: self.reporter.warning(f"{model.name}: {text}"))
             if source is not None:
-                if not all((staging / p / f"{model.name}.xml").is_file() for p in precisions):
-                    raise ConversionError(f"{model.name}: the mirror {source} has IR for key {key[:16]}... "
-                                          f"without {model.name}.xml")
+                # verified against the manifest; also whole IR of this model (an .xml that parses,
+                # a .bin with every byte it points to), or it is not used
+                xmls = [staging / p / f"{model.name}.xml" for p in precisions]
+                problem = next((f"no {x.parent.name}/{x.name}" if not x.is_file() else incomplete_ir(x)
+                                for x in xmls if not x.is_file() or incomplete_ir(x)), None)
+                if problem is not None:
+                    self.reporter.warning(f"{model.name}: mirror {source}: the IR of key {key[:16]}... is not "
+                                          f"this model's ({problem}); converting locally")
+                    for p in list(staging.iterdir()):
+                        fsio.remove(p)
+                    return None
                 if self.ir_cache is not None:
                     self.ir_cache.add(key, record, staging)
                 return f"fetched from the mirror {source}:"
