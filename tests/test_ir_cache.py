@@ -219,3 +219,32 @@ def test_ctrl_c_while_adding_leaves_no_entry_and_no_ir(tmp_path, zoo):
     assert again.returncode == 0, again.stderr
     assert conversions(w) == 3 and ir_files(tmp_path / "c" / MODEL) == ir_files(tmp_path / "a" / MODEL)
     assert convert(w, tmp_path / "d").returncode == 0 and conversions(w) == 3
+
+
+def test_a_download_cache_link_is_keyed_by_its_blob_and_an_edit_is_seen(tmp_path, zoo, server):
+    """A model file that is a hard link to a verified download-cache blob is keyed by the blob's
+    SHA-384 without being read; once edited (the blob's stat record no longer matches), it is
+    hashed again, so the key follows the content."""
+    from ovc_reference import tiny_pb
+
+    from conftest import write_model
+
+    data = tiny_pb(0).read_bytes()
+    url = server.add("tiny-c/tiny.pb", data)
+    write_model(zoo, "tiny-c", [{"name": "tiny.pb", "data": data, "url": url}], framework="tf",
+                model_optimizer_args=PRE, input_info=[{"name": "x", "shape": [1, 8, 8, 3], "layout": "NHWC"}])
+    cache, dl = tmp_path / "cache", tmp_path / "dl"
+    assert run_tool("downloader", "--models_dir", zoo, "--name", "tiny-c", "-o", dl, "--cache_dir", cache).returncode == 0
+    pb = dl / MODEL / "tiny.pb"
+    assert pb.stat().st_nlink == 2  # the blob and this link
+    w = {"zoo": zoo, "dl": dl}
+    linked = dry_key(w, "--cache_dir", cache)
+    plain = setup(tmp_path / "plain", zoo)  # the same bytes, a plain file (rewrites the same descriptor's model)
+    write_model(zoo, "tiny-c", [{"name": "tiny.pb", "data": data, "url": url}], framework="tf",
+                model_optimizer_args=PRE, input_info=[{"name": "x", "shape": [1, 8, 8, 3], "layout": "NHWC"}])
+    assert dry_key(plain) == linked == dry_key(w)
+    pb.chmod(0o644)
+    edited = bytearray(data)
+    edited[-1] ^= 1
+    pb.write_bytes(bytes(edited))  # through the link: the blob itself changed
+    assert dry_key(w, "--cache_dir", cache) != linked

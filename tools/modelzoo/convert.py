@@ -460,9 +460,12 @@ class Converter:
             if source is not None:
                 # verified against the manifest; also whole IR of this model (an .xml that parses,
                 # a .bin with every byte it points to), or it is not used
-                xmls = [staging / p / f"{model.name}.xml" for p in precisions]
-                problem = next((f"no {x.parent.name}/{x.name}" if not x.is_file() else incomplete_ir(x)
-                                for x in xmls if not x.is_file() or incomplete_ir(x)), None)
+                problem = None
+                for p in precisions:
+                    xml = staging / p / f"{model.name}.xml"
+                    problem = incomplete_ir(xml) if xml.is_file() else f"no {p}/{xml.name}"
+                    if problem is not None:
+                        break
                 if problem is not None:
                     self.reporter.warning(f"{model.name}: mirror {source}: the IR of key {key[:16]}... is not "
                                           f"this model's ({problem}); converting locally")
