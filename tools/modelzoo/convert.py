@@ -400,7 +400,10 @@ class Converter:
         if model.conversion_to_onnx_args:
             self._to_onnx(model, variables, dry)
         self.engine.announce(self, model, args, precisions, target, dry, prepared)
-        key, record = None, self.key_record(model, args, precisions)
+        # ovc knows a transformation config by its name below $mo_ext_dir (convert_ovc.plan), not
+        # by the bytes of openvino-dev's copy, which may or may not be installed: it is keyed so
+        key_args = self.plan(model, {**variables, **UNEXPANDED_MO_DIRS})[0] if self.engine.name == "ovc" else args
+        key, record = None, self.key_record(model, key_args, precisions)
         if opts.dry_run:
             if record is not None:
                 try:
@@ -455,9 +458,10 @@ class Converter:
         if self.options.mirrors:
             from .mirror_ir import from_mirrors
 
-            source = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), precisions, staging,
-                                  lambda text: self.reporter.warning(f"{model.name}: {text}"))
-            if source is not None:
+            got = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), precisions, staging,
+                               lambda text: self.reporter.warning(f"{model.name}: {text}"))
+            if got is not None:
+                source, files = got
                 # verified against the manifest; also whole IR of this model (an .xml that parses,
                 # a .bin with every byte it points to), or it is not used
                 problem = None
@@ -473,7 +477,7 @@ class Converter:
                         fsio.remove(p)
                     return None
                 if self.ir_cache is not None:
-                    self.ir_cache.add(key, record, staging)
+                    self.ir_cache.add(key, record, staging, files)  # verified as they arrived
                 return f"fetched from the mirror {source}:"
         return None
 

@@ -237,10 +237,12 @@ class IrCache:
                 return False
         return True
 
-    def add(self, key: str, record: dict[str, Any], staging: Path) -> list[IrFile]:
+    def add(self, key: str, record: dict[str, Any], staging: Path, files: list[IrFile] | None = None) -> list[IrFile]:
         """Every file of the staged IR into the store (verified, read-only), then the entry,
-        last and atomically. The staged files become the blobs' hard links where they can."""
-        files = scan_ir(staging)
+        last and atomically. The staged files become the blobs' hard links where they can.
+        ``files``: the staged files' sizes and SHA-384 when the caller has just verified them
+        (fetched from a mirror); otherwise they are hashed here."""
+        files = files if files is not None else scan_ir(staging)
         if not self.writable:
             return files
         from .verify import file_matches
@@ -254,11 +256,12 @@ class IrCache:
                     continue
                 with fsio.temporary_beside(blob, ".incomplete") as tmp:
                     try:
-                        os.link(src, tmp)
+                        os.link(src, tmp)  # the very file just hashed (in this run's own staging folder)
+                        fsio.check_size(tmp, f.size)
                     except OSError:
-                        fsio.copy_file(src, tmp)
-                    if not file_matches(tmp, f.size, f.sha384):
-                        raise FileSystemError(f"{src}: changed while it was added to the cache")
+                        fsio.copy_file(src, tmp)  # another file system: the copy is hashed again
+                        if not file_matches(tmp, f.size, f.sha384):
+                            raise FileSystemError(f"{src}: changed while it was added to the cache") from None
                     self.blobs.add(f.sha384, tmp, f.size)
         entry = {"key": key, "record": record,
                  "files": [{"path": f.path, "size": f.size, "sha384": f.sha384} for f in files]}

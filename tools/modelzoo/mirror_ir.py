@@ -85,9 +85,9 @@ def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: P
 
 
 def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[str], staging: Path,
-                 say: Any, timeout: float = 60.0) -> str | None:
+                 say: Any, timeout: float = 60.0) -> tuple[str, list[IrFile]] | None:
     """Fill staging from the first mirror that has this key's IR for every precision, all
-    verified; returns that mirror, or None (each mirror's reason said in one line)."""
+    verified; returns that mirror and the files, or None (each mirror's reason said in one line)."""
     for url in mirrors:
         try:
             files = ir_entries(read_manifest(url, timeout=min(timeout, MANIFEST_TIMEOUT)), key, model_dir)
@@ -95,9 +95,9 @@ def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[
             if not files or not set(precisions) <= have:
                 say(f"mirror {url}: no IR for key {key[:16]}... ({', '.join(precisions)}); converting locally")
                 continue
-            fetch_ir(url, key, model_dir, [f for f in files if f.path.split("/", 1)[0] in precisions], staging,
-                     timeout)
-            return url
+            chosen = [f for f in files if f.path.split("/", 1)[0] in precisions]
+            fetch_ir(url, key, model_dir, chosen, staging, timeout)
+            return url, chosen
         except (ModelzooError, OSError, ValueError, json.JSONDecodeError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             say(f"mirror {url}: {reason}; converting locally")
