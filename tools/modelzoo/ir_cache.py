@@ -5,7 +5,9 @@ the IR (``conversion_record``): the schema version, the backend and its version,
 after placeholder expansion with every argument that names a file replaced by that file's
 SHA-384 (a folder: the SHA-384 of its sorted listing of names and file hashes), the
 descriptor's model_info (it is written into the IR's rt_info) and the precisions. Paths
-themselves never enter the key: the same model downloaded elsewhere has the same key.
+themselves never enter the key: the same model downloaded elsewhere has the same key. (The ovc
+backend's record keeps ``$mo_ext_dir/...`` as written: it knows a transformation config by that
+name, whether or not openvino-dev's copy is installed.)
 
 Layout, a namespace of its own inside the downloader's --cache_dir:
 
