@@ -168,8 +168,12 @@ def test_sync_ir_lists_the_ir_in_changes(tmp_path, zoo, server):
     tiny_model(zoo, server, "tiny-a")
     changes = tmp_path / "changes.lst"
     result = sync_ir(zoo, str(tmp_path / "m"), tmp_path / "cache", tmp_path / "s.log", "--name", "tiny-a",
-                     "--changes", changes)
+                     "--changes", changes, "--progress_format", "json")
     assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]  # every line is an event
+    published = [e["path"] for e in events if e["$type"] == "mirror_ir_published"]
+    [end] = [e for e in events if e["$type"] == "mirror_ir_end"]
+    assert end["published"] == len(published) == 4 and end["failed"] == []
     listed = changes.read_text().splitlines()
     assert "public/tiny-a/tiny.pb" in listed
     assert len([x for x in listed if x.startswith("ir/")]) == 4

@@ -175,6 +175,7 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
                              "verified": stamp_time, "ir_key": key, "tools": tools_}
             published.append(rel)
             reporter.say(f"{'published':>10}  {rel}  {f.size} bytes, SHA-384 verified")
+            reporter.emit("mirror_ir_published", model=leaf.name, path=rel, size=f.size, key=key, tools=tools_)
     doomed: set[str] = set()
     if delete:
         names = {leaf.name for _, leaf in leaves}
@@ -187,6 +188,8 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
             reporter.say(f"{'deleted':>10}  {rel}")
         except ModelzooError as exc:
             reporter.warning(f"not deleting {rel}: {exc}")
+    reporter.emit("mirror_ir_end", files=len(wanted), published=len(published), deleted=len(doomed), failed=failed,
+                  tools=tools)
     reporter.say(f"IR in {store.url}: {len(wanted)} files for {len(leaves) - len(failed)} models ({tools}); "
                  f"{len(published)} published, {len(doomed)} deleted")
     order = [top.name for top in models]
