@@ -76,11 +76,19 @@ def choose_backend(backend: str, mo: Path | None) -> str:
 
 def openvino_version() -> str:
     """The installed OpenVINO's version (short), or a MissingExtraError naming the extra. Read
-    from its installed metadata, not by importing it (0.4 s): a run that places IR from the
-    cache or a mirror never imports OpenVINO."""
-    version = convert_mo.dist_version("openvino") if importlib.util.find_spec("openvino") is not None else None
+    from the metadata installed beside the package that ``import openvino`` would load, without
+    importing it (0.4 s): a run that places IR from the cache or a mirror never imports OpenVINO.
+    Without such metadata (a source build, a stand-in), it is imported to ask."""
+    spec = importlib.util.find_spec("openvino")
+    version = None
+    if spec is not None and spec.origin:
+        version = convert_mo.dist_version("openvino", [str(Path(spec.origin).parent.parent)])
     if version is None:
-        raise MissingExtraError("conversion needs OpenVINO (No module named 'openvino'): pip install 'modelzoo[convert]'")
+        try:
+            import openvino
+        except ImportError as exc:
+            raise MissingExtraError(f"conversion needs OpenVINO ({exc}): pip install 'modelzoo[convert]'") from exc
+        version = openvino.__version__
     return version.split("-")[0]
 
 
