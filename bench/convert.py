@@ -9,7 +9,12 @@
 each on the same file: wall time and peak memory (RSS of the largest process); the installed
 size of each environment; and the compile and inference time of each IR on the bundled picture.
 
+With --cache (only that part): the IR cache (converter --cache_dir) cold vs warm, for the ovc and
+the mo backend, each warm run into a fresh output folder; and IR from a mirror served by nginx
+(converter --mirror, no cache) against curl fetching the same IR files and sha384sum checking them.
+
     python bench/convert.py [--repeat 1] [--input-size 1333] [--ovc-python .venv-ovc/bin/python] [--json out.json]
+    python bench/convert.py --cache [--repeat 5] [--input-size 1333]
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import PY, REPO, SCRIPTS, dump_json, median_time, ours, peer, report, run_measured  # noqa: E402
+from common import (  # noqa: E402
+    PY, REPO, SCRIPTS, dump_json, interleaved, median_time, ours, peer, report, run_measured,
+)
 
 from modelzoo.reference.zoo import MODEL_SUBDIR, PB_NAME, write_reference_zoo  # noqa: E402
 
@@ -78,14 +85,88 @@ def infer(python: str, xml: Path, side: int) -> dict:
     return json.loads(result.stdout)
 
 
+def cache_bench(work: Path, zoo: Path, dl: Path, repeat: int) -> dict:
+    """Cold vs warm conversion through --cache_dir, and IR from an nginx mirror vs curl + sha384sum.
+    The model is downloaded with the downloader's --cache_dir first (as a team machine has it: a
+    hard link to a verified blob, whose SHA-384 the key then needs not re-read); one warm row
+    also shows a model file that is not a cache link (hashed for the key on every run)."""
+    from modelzoo.devtools.servers import Nginx
+
+    cache = work / "cache"
+    upstream = ["--mirror", (work / "source").as_uri()]
+    subprocess.run(ours("downloader") + ["--models_dir", str(zoo), "--name", "retinanet-tf", "-o", str(dl),
+                                         "--cache_dir", str(cache), *upstream], check=True, stdout=subprocess.DEVNULL)
+    plain = work / "dl-plain"
+    shutil.copytree(dl, plain)
+    sel = ["--models_dir", str(zoo), "--name", "retinanet-tf", "--precisions", "FP32,FP16"]
+    out, rows, data = work / "out", [], {}
+
+    def fresh(ir_too: bool = False) -> None:
+        shutil.rmtree(out, True)
+        if ir_too:
+            shutil.rmtree(cache / "ir", True)
+
+    for backend in ("ovc", "mo"):
+        cmd = ours("converter") + [*sel, "--backend", backend, "--cache_dir", str(cache), "-o", str(out)]
+        cold, _ = median_time([cmd + ["-d", str(dl)]], 1, lambda: fresh(True))  # one run: it takes long
+        warm, _ = median_time([cmd + ["-d", str(dl)]], repeat, fresh)
+        hashed, _ = median_time([cmd + ["-d", str(plain)]], repeat, fresh)
+        data[backend] = {"cold": float(cold), "warm": float(warm), "warm_best": warm.best,
+                         "warm_model_hashed": float(hashed)}
+        rows.append((f"{backend} backend, cold (converts, adds to the cache)", str(cold)))
+        rows.append((f"{backend} backend, warm (fresh output folder, from the cache)",
+                     f"{warm}, {float(warm) / float(cold):.3f}x cold"))
+        rows.append((f"{backend} backend, warm, model file not a cache link (hashed for the key)", str(hashed)))
+    report(f"IR cache: retinanet-tf FP32 + FP16 (cold: one run; warm: median of {repeat})", rows)
+
+    mirror = work / "mirror"
+    subprocess.run(ours("mirror") + ["sync", "--models_dir", str(zoo), "--name", "retinanet-tf", "--to", str(mirror),
+                                     "--cache_dir", str(cache), "--ir", "FP16,FP32", "--backend", "ovc", *upstream],
+                   check=True, stdout=subprocess.DEVNULL)
+    manifest = json.loads((mirror / "modelzoo-mirror.json").read_text())["files"]
+    ir = {rel: e for rel, e in manifest.items() if rel.startswith("ir/")}
+    fetched = work / "curl"
+    with Nginx(mirror) as nginx:
+        curl = ["sh", "-c", " && ".join(f"curl -sf -o {fetched / rel.rsplit('/', 2)[-2]}-{rel.rsplit('/', 1)[-1]} "
+                                        f"{nginx.url}/{rel}" for rel in ir)
+                + f" && sha384sum {fetched}/* > /dev/null"]
+        conv = ours("converter") + [*sel, "-d", str(dl), "--backend", "ovc", "--cache_dir", str(cache), "--mirror",
+                                    nginx.url, "-o", str(out)]
+
+        def before() -> None:
+            fresh(True)  # no IR in the cache: it comes from the mirror
+            shutil.rmtree(fetched, True)
+            fetched.mkdir()
+
+        times = interleaved({"curl": curl, "converter": conv}, repeat, before)
+    size = sum(e["size"] for e in ir.values())
+    data["mirror"] = {"bytes": size, "curl": float(times["curl"]), "converter": float(times["converter"])}
+    report(f"IR from an nginx mirror ({len(ir)} files, {size / 1e6:.0f} MB; median of {repeat}, interleaved)", [
+        ("curl each file + sha384sum", str(times["curl"])),
+        ("converter --mirror (verified, placed; no conversion)", f"{times['converter']}, "
+         f"{float(times['converter']) / float(times['curl']):.2f}x curl + sha384sum")])
+    return data
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cache", action="store_true", help="only the IR cache and IR-from-a-mirror part")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--input-size", type=int, default=1333)
     parser.add_argument("--ovc-python", default=str(REPO / ".venv-ovc/bin/python"),
                         help="Python of an environment with only '.[convert]' (the newest OpenVINO)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    if args.cache:
+        work = Path(tempfile.mkdtemp(prefix="modelzoo-bench-ircache-"))
+        source = work / "source" / MODEL_SUBDIR / PB_NAME  # served as a file:// mirror
+        source.parent.mkdir(parents=True)
+        run_measured(ours("reproduce") + ["retinanet-tf", "--random-weights", "--input-size", str(args.input_size),
+                                          "-o", str(source)])
+        write_reference_zoo(source, work / "zoo", args.input_size, source_url="http://127.0.0.1:9/unused.pb")
+        dump_json(args.json, {"cache": cache_bench(work, work / "zoo", work / "dl", args.repeat)})
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
     if not Path(args.ovc_python).exists():
         raise SystemExit(f"{args.ovc_python} does not exist: python3 -m venv .venv-ovc && "
                          ".venv-ovc/bin/pip install -e '.[convert]'")

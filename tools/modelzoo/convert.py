@@ -18,6 +18,7 @@ that concurrent runs into the same output follow each other.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shlex
@@ -60,6 +61,8 @@ class ConvertOptions:
     dry_run: bool = False
     backend: str = "auto"
     verbose: bool = False
+    cache_dir: Path | None = None  # converted IR by conversion key (ir_cache.py), beside the downloads
+    mirrors: list[str] = field(default_factory=list)  # mirrors with IR (mirror_ir.py), tried before converting
 
 
 def choose_backend(backend: str, mo: Path | None) -> str:
@@ -72,12 +75,21 @@ def choose_backend(backend: str, mo: Path | None) -> str:
 
 
 def openvino_version() -> str:
-    """The installed OpenVINO's version (short), or a MissingExtraError naming the extra."""
-    try:
-        import openvino
-    except ImportError as exc:
-        raise MissingExtraError(f"conversion needs OpenVINO ({exc}): pip install 'modelzoo[convert]'") from exc
-    return openvino.__version__.split("-")[0]
+    """The installed OpenVINO's version (short), or a MissingExtraError naming the extra. Read
+    from the metadata installed beside the package that ``import openvino`` would load, without
+    importing it (0.4 s): a run that places IR from the cache or a mirror never imports OpenVINO.
+    Without such metadata (a source build, a stand-in), it is imported to ask."""
+    spec = importlib.util.find_spec("openvino")
+    version = None
+    if spec is not None and spec.origin:
+        version = convert_mo.dist_version("openvino", [str(Path(spec.origin).parent.parent)])
+    if version is None:
+        try:
+            import openvino
+        except ImportError as exc:
+            raise MissingExtraError(f"conversion needs OpenVINO ({exc}): pip install 'modelzoo[convert]'") from exc
+        version = openvino.__version__
+    return version.split("-")[0]
 
 
 def template_variables(model: Model, options: ConvertOptions, mo_dir: Path | None) -> dict[str, str]:
@@ -217,6 +229,7 @@ class Backend:
 
     name = ""
     mo_dir: Path | None = None  # what $mo_dir / $mo_ext_dir read as
+    version: str | None = None  # what goes into the conversion key; None: this backend's IR is not cached
     checks_its_saves = True  # every IR it writes was read back (save_ir); False: check after it
 
     def describe(self) -> str:
@@ -255,6 +268,7 @@ class MoInProcess(Backend):
 
     def __init__(self, options: "ConvertOptions") -> None:
         self.mo_dir = mo_package_dir(options.python, None)
+        self.version = convert_mo.versions()
 
     def describe(self) -> str:
         return "mo (the Model Optimizer of openvino-dev 2024.6, in-process)"
@@ -355,6 +369,12 @@ class Converter:
         self.say = self.reporter.say
         self.engine = make_backend(options)
         self.backend = self.engine.name
+        self.ir_cache: Any = None
+        self.keys: dict[str, str] = {}  # model name -> the key of its last conversion (mirror_ir reads it)
+        if options.cache_dir is not None and not options.dry_run:
+            from .ir_cache import IrCache
+
+            self.ir_cache = IrCache(options.cache_dir)
 
     def describe_backend(self) -> str:
         """The backend as a user should see it."""
@@ -388,23 +408,113 @@ class Converter:
         if model.conversion_to_onnx_args:
             self._to_onnx(model, variables, dry)
         self.engine.announce(self, model, args, precisions, target, dry, prepared)
+        # ovc knows a transformation config by its name below $mo_ext_dir (convert_ovc.plan), not
+        # by the bytes of openvino-dev's copy, which may or may not be installed: it is keyed so
+        key_args = self.plan(model, {**variables, **UNEXPANDED_MO_DIRS})[0] if self.engine.name == "ovc" else args
+        key, record = None, self.key_record(model, key_args, precisions)
         if opts.dry_run:
+            if record is not None:
+                try:
+                    check_inputs_exist(args, variables["dl_dir"])
+                except ConversionError:
+                    self.say("Conversion key: unknown until the model's files are there")
+                    return
+                from .ir_cache import key_of
+
+                self.say(f"Conversion key: {key_of(record)}")
             return
         check_inputs_exist(args, variables["dl_dir"])
+        if record is not None and (self.ir_cache is not None or opts.mirrors):
+            from .ir_cache import key_of
+
+            key = self.keys[model.name] = key_of(record)
+            self.say(f"Conversion key: {key}")
         remove_dead_staging(target)
         with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
-            self.engine.write(self, model, args, precisions, staging, prepared)
-            for p in precisions:
-                xml = staging / p / f"{model.name}.xml"
-                if not xml.is_file():
-                    raise ConversionError(f"{model.name}: the conversion wrote no {p}/{model.name}.xml")
-                problem = None if self.engine.checks_its_saves else incomplete_ir(xml)
-                if problem:
-                    raise ConversionError(f"{model.name}: the Model Optimizer wrote an incomplete {p} IR: {problem}")
+            how = "wrote"
+            if key is not None and self.ir_cache is not None and self._cached(model, key, precisions, staging):
+                how = "cached"  # the warm path: no lock (an entry appears whole, its blobs verified)
+            elif key is not None:
+                with self.ir_cache.lock(key) if self.ir_cache is not None else contextlib.nullcontext():
+                    how = self._reuse(model, key, record, precisions, staging) or how
+                    if how == "wrote":
+                        self._write(model, args, precisions, staging, prepared)
+                        if self.ir_cache is not None:
+                            self.ir_cache.add(key, record, staging)
+            else:
+                self._write(model, args, precisions, staging, prepared)
             with fsio.folder_lock(target):
                 fsio.swap_in([(staging / p, target / p) for p in precisions])
         for p in precisions:
-            self.say(f"wrote {target / p / model.name}.xml and .bin")
+            self.say(f"{how} {target / p / model.name}.xml and .bin")
+
+    def _cached(self, model: Model, key: str, precisions: list[str], staging: Path) -> bool:
+        """The cache's entry for key placed in staging, verified, every precision there."""
+        if self.ir_cache.place(key, staging):
+            if all((staging / p / f"{model.name}.xml").is_file() for p in precisions):
+                return True
+            for p in list(staging.iterdir()):
+                fsio.remove(p)
+        return False
+
+    def _reuse(self, model: Model, key: str, record: dict[str, Any], precisions: list[str],
+               staging: Path) -> str | None:
+        """The IR of this key from the cache ('cached') or a --mirror ('fetched from the
+        mirror'), verified, in staging; None: it must be converted."""
+        if self.ir_cache is not None and self._cached(model, key, precisions, staging):
+            return "cached"
+        if self.options.mirrors:
+            from .mirror_ir import from_mirrors
+
+            got = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), precisions, staging,
+                               lambda text: self.reporter.warning(f"{model.name}: {text}"))
+            if got is not None:
+                source, files = got
+                # verified against the manifest; also whole IR of this model (an .xml that parses,
+                # a .bin with every byte it points to), or it is not used
+                problem = None
+                for p in precisions:
+                    xml = staging / p / f"{model.name}.xml"
+                    problem = incomplete_ir(xml) if xml.is_file() else f"no {p}/{xml.name}"
+                    if problem is not None:
+                        break
+                if problem is not None:
+                    self.reporter.warning(f"{model.name}: mirror {source}: the IR of key {key[:16]}... is not "
+                                          f"this model's ({problem}); converting locally")
+                    for p in list(staging.iterdir()):
+                        fsio.remove(p)
+                    return None
+                if self.ir_cache is not None:
+                    self.ir_cache.add(key, record, staging, files)  # verified as they arrived
+                return f"fetched from the mirror {source}:"
+        return None
+
+    def key_record(self, model: Model, args: list[str], precisions: list[str]) -> dict[str, Any] | None:
+        """The record that keys this conversion's IR (ir_cache.py), or None when the IR depends
+        on more than it can say: an external mo of unknown version, a pre-convert script, a
+        conversion to ONNX first."""
+        if self.engine.version is None or model.conversion_to_onnx_args or \
+                (self.options.models_root / model.subdirectory / "pre-convert.py").exists():
+            return None
+        from .ir_cache import conversion_record, known_downloads
+
+        known = known_downloads(self.options.cache_dir, self.options.download_dir / model.subdirectory, model.files)
+        return conversion_record(self.engine.name, self.engine.version, args, precisions, model.model_info, known)
+
+    def _write(self, model: Model, args: list[str], precisions: list[str], staging: Path, prepared: Any) -> None:
+        """Convert into staging and check that every precision's IR is there and whole."""
+        log = os.environ.get("MODELZOO_CONVERSION_LOG")  # tests count real conversions with it
+        if log:
+            with open(log, "a") as f:
+                f.write(f"{model.name} {os.getpid()}\n")
+        self.engine.write(self, model, args, precisions, staging, prepared)
+        for p in precisions:
+            xml = staging / p / f"{model.name}.xml"
+            if not xml.is_file():
+                raise ConversionError(f"{model.name}: the conversion wrote no {p}/{model.name}.xml")
+            problem = None if self.engine.checks_its_saves else incomplete_ir(xml)
+            if problem:
+                raise ConversionError(f"{model.name}: the Model Optimizer wrote an incomplete {p} IR: {problem}")
 
     def _run_script(self, what: str, cmd: list[str], dry: str) -> None:
         self.say(f"{dry}{what} command: {command_line(cmd)}")

@@ -154,7 +154,8 @@ def make_plan(wanted: list[Wanted], manifest: dict[str, Any] | None, listing: di
     if delete:
         keep = {w.rel for w in wanted}
         prefixes = tuple(p.rstrip("/") + "/" for p in protected)
-        doomed = sorted(rel for rel in recorded if rel not in keep and not rel.startswith(prefixes))
+        # (IR below ir/ is sync --ir's to delete: mirror_ir.sync_ir)
+        doomed = sorted(rel for rel in recorded if rel not in keep and not rel.startswith((*prefixes, "ir/")))
     return Plan(decisions, doomed)
 
 
@@ -606,7 +607,13 @@ class Auditor(Syncer):
         manifest, _ = self.store.read_manifest()
         listing = self.store.list()
         findings = self.audit(wanted, manifest, listing, quick=not o.full)
+        from .mirror_ir import audit_ir, repair_ir  # converted IR below ir/, when the mirror has any
+
+        findings += audit_ir(self, (manifest or {}).get("files", {}), listing, {w.leaf.name for w in wanted},
+                             quick=not o.full)
         failed_repairs = self.repair(findings) if o.repair else []
+        if o.repair:
+            failed_repairs += [m for m in repair_ir(self, findings, models) if m not in failed_repairs]
         problems = [f for f in findings if f.status != OK]
         if problems:
             width = max(len(f.status) for f in problems)

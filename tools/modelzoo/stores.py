@@ -103,7 +103,7 @@ def path_problem(rel: object) -> str | None:
 
 
 _ENTRY_FIELDS = {"model": str, "size": int, "sha384": str, "source": str, "descriptor": str,
-                 "descriptor_sha384": str, "verified": str, "stamp": str}
+                 "descriptor_sha384": str, "verified": str, "stamp": str, "ir_key": str, "tools": str}
 _REQUIRED = ("size", "sha384", "stamp")
 
 
@@ -123,6 +123,23 @@ def entry_problem(entry: object) -> str | None:
     return None
 
 
+def ir_problem(rel: str, entry: dict[str, Any]) -> str | None:
+    """Why an entry below ir/ is not converted IR as `sync --ir` records it (None: it is, or it
+    is no IR entry): its key must be a SHA-384 and the path's, below a model folder and a
+    precision; a key anywhere else is a lie too."""
+    key = entry.get("ir_key")
+    if not rel.startswith("ir/"):
+        return None if key is None else "'ir_key' on a file outside ir/"
+    parts = rel.split("/")
+    if key is None or not (len(key) == 96 and all(c in "0123456789abcdef" for c in key)):
+        return "an IR file needs 'ir_key', a SHA-384 in hex"
+    if parts[1] != key:
+        return f"'ir_key' {key[:16]}... is not the key its path names"
+    if len(parts) < 5 or "tools" not in entry or "model" not in entry:
+        return "not ir/<key>/<model folder>/<precision>/<file> with 'model' and 'tools'"
+    return None
+
+
 def encode_manifest(data: dict[str, Any]) -> bytes:
     return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
 
@@ -139,7 +156,7 @@ def decode_manifest(raw: bytes, where: str) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
         raise MirrorError(f"{where}: not a {FORMAT} manifest")
     for rel, entry in data["files"].items():
-        problem = path_problem(rel) or entry_problem(entry)
+        problem = path_problem(rel) or entry_problem(entry) or ir_problem(rel, entry)
         if problem:
             raise MirrorError(f"{where}: entry {rel!r}: {problem}")
     return data

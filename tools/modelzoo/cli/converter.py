@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mo: openvino-dev 2024.6's Model Optimizer; ovc: openvino.convert_model of any "
                              "OpenVINO >= 2024.6 (no TensorFlow needed); auto (default): mo when it can be "
                              "imported or --mo is given, otherwise ovc")
+    parser.add_argument("--cache_dir", type=Path, metavar="DIR",
+                        help="keep converted IR by conversion key in DIR/ir (the downloader's cache folder): a "
+                             "conversion done once, here or by anyone sharing DIR, is not done again")
+    parser.add_argument("--mirror", action="append", default=[], metavar="URL",
+                        help="a mirror with IR (mirror.py sync --ir): a folder, file://, http(s):// or s3:// URL; "
+                             "the IR of this conversion's key is fetched and verified instead of converting, "
+                             "and converted locally when the mirror lacks it (repeatable)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also show the Model Optimizer's banners and TensorFlow's start-up lines")
     parser.add_argument("-j", "--jobs", type=jobs_arg, default=1, metavar="N",
@@ -84,7 +91,9 @@ def _main(argv: Sequence[str]) -> int:
                              models_root=catalog.root, precisions=precisions,
                              mo=args.mo.resolve() if args.mo else None, python=args.python,
                              extra_mo_args=args.extra_mo_args, dry_run=args.dry_run, backend=args.backend,
-                             verbose=args.verbose)
+                             verbose=args.verbose,
+                             cache_dir=args.cache_dir.absolute() if args.cache_dir else None,
+                             mirrors=args.mirror)
     # fail early, with the extra to install, before any work; and say which backend converts
     converter = Converter(options, Reporter("text", bars=False, line=error_line(PROG)))
     print(f"Backend: {converter.describe_backend()}", flush=True)

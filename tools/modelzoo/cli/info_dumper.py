@@ -13,8 +13,33 @@ from .common import add_selection_args, parse_and_select, run, summarize
 PROG = "modelzoo-info"
 
 
+def _print_ir(argv: Sequence[str]) -> int:
+    """--print_ir MIRROR: which models have IR there, made by which tools (OpenVINO release)."""
+    parser = argparse.ArgumentParser(prog=PROG, description="List the converted IR a mirror holds as a JSON "
+                                                            "array: model, tools, key, precisions.")
+    parser.add_argument("--print_ir", required=True, metavar="MIRROR",
+                        help="a mirror (folder, file://, http(s)://, s3://) written by mirror.py sync --ir")
+    parser.add_argument("--name", metavar="PAT[,PAT...]", help="only the models these shell patterns name")
+    args = parser.parse_args(argv)
+    import fnmatch
+
+    from ..mirror_ir import ir_table, read_manifest
+
+    rows = ir_table(read_manifest(args.print_ir))
+    if args.name:
+        patterns = [p for p in args.name.split(",") if p]
+        rows = [r for r in rows if any(fnmatch.fnmatchcase(r["model"], p) for p in patterns)]
+    json.dump(rows, sys.stdout, indent=4)
+    print()
+    return 0
+
+
 def _main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description="Print facts about models as a JSON array.")
+    if any(a == "--print_ir" or a.startswith("--print_ir=") for a in argv):
+        return _print_ir(argv)
+    parser = argparse.ArgumentParser(prog=PROG, description="Print facts about models as a JSON array.",
+                                     epilog="info_dumper.py --print_ir MIRROR [--name PAT]: the converted IR a "
+                                            "mirror holds, by model and OpenVINO release.")
     add_selection_args(parser, "describe")
     selected = parse_and_select(parser, argv)
     if selected is None:

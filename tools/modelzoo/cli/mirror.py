@@ -60,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--delete", action="store_true",
                    help="remove files the manifest owns that no selected descriptor names (nothing else)")
     s.add_argument("--dry_run", action="store_true", help="print the plan and change nothing")
+    s.add_argument("--ir", metavar="PRECISIONS", type=_ir_precisions,
+                   help="also convert the selected models (through --cache_dir's IR cache) to these precisions "
+                        "(FP16,FP32) and publish the IR at DEST/ir/<conversion key>/<model folder>/<precision>/")
+    s.add_argument("--backend", choices=("auto", "mo", "ovc"), default="auto",
+                   help="the converter's backend for --ir (as converter.py --backend)")
     s.add_argument("--changes", type=Path, metavar="FILE",
                    help="write the paths added or replaced (relative to DEST), one a line")
     v = sub.add_parser("verify", epilog=EPILOG, help="audit DEST against the descriptors",
@@ -72,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--repair", action="store_true",
                    help="re-fetch what is broken through the verified path and fix the manifest")
     return parser
+
+
+def _ir_precisions(text: str) -> frozenset[str]:
+    from ..convert import IR_PRECISIONS
+
+    chosen = frozenset(p.strip() for p in text.split(",") if p.strip())
+    if not chosen or not chosen <= set(IR_PRECISIONS):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {' and/or '.join(IR_PRECISIONS)}, comma-separated")
+    return chosen
 
 
 def _terminate(signum, frame):  # SIGTERM cleans up like Ctrl-C
@@ -100,10 +114,23 @@ def _check_upstream(parser: argparse.ArgumentParser, urls: list[str]) -> None:
             opener_for("s3")  # boto3 (the [s3] extra) now: a missing extra is one line before any work
 
 
+def _append_changes(path: Path, rels: list[str]) -> None:
+    """Add the IR published to the --changes list the file sync wrote."""
+    from .. import fsio
+
+    try:
+        old = path.absolute().read_bytes()
+    except FileNotFoundError:
+        old = b""
+    fsio.write_bytes(path.absolute(), old + "".join(r + "\n" for r in rels).encode("utf-8", "surrogateescape"))
+
+
 def _main(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     precisions = parse_precisions(args.precisions)
+    if getattr(args, "ir", None) and args.cache_dir is None:
+        parser.error("--ir converts through the cache: give --cache_dir")
     selected = select_models(parser, args)
     if selected is None:
         return 0
@@ -119,8 +146,16 @@ def _main(argv: Sequence[str]) -> int:
     if not (args.command == "sync" and args.dry_run):
         signal.signal(signal.SIGTERM, _terminate)
     pipeline = (Syncer if args.command == "sync" else Auditor)(store, options, reporter)
+    ir = getattr(args, "ir", None)
     try:
         failed = pipeline.run(models, args.jobs)
+        if ir and not args.dry_run:
+            from ..mirror_ir import sync_ir
+
+            ir_failed, published = sync_ir(pipeline, models, ir, args.backend, delete=args.delete)
+            failed += [m for m in ir_failed if m not in failed]
+            if args.changes is not None and published:
+                _append_changes(args.changes, published)
     finally:
         pipeline.close()
     if args.cache_max_size is not None and not (args.command == "sync" and args.dry_run):
