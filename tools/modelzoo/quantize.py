@@ -6,7 +6,8 @@ preprocessed by the accuracy tool's own code; the detector's post-processing (ev
 the last convolution or matrix product: box decoding, the ovc IR's Loop with NMS, the mo IR's
 DetectionOutput) is kept in floating point without the user naming it; then `nncf.quantize`
 (or, with a budget, `nncf.quantize_with_accuracy_control` validated by the accuracy pipeline,
-and the drop measured again afterwards by the accuracy tool). Every requested precision is
+and the drop measured again afterwards by the accuracy tool: a budget missed is an error and
+nothing is written). Every requested precision is
 saved into one staging folder and swapped in at once, with a quantization.json beside each.
 Nothing is created under the output folder before the last step.
 """
@@ -47,6 +48,7 @@ class Options:
     preset: str = "performance"
     ignored_scope: list[str] = field(default_factory=list)
     device: str = "CPU"
+    max_iterations: int = 20
 
 
 @dataclass
@@ -156,7 +158,7 @@ class Quantizer:
         self.say(f"Quantizing {model.name} ({xml}) with NNCF {nncf.__version__}: {len(calibration.samples)} "
                  f"calibration images, preset {opts.preset}, {len(ignored.names)} post-processing nodes kept in float")
         try:
-            if opts.max_drop is not None:
+            if opts.max_drop is not None and opts.max_iterations > 0:
                 quantized = self._with_budget(network, config, calibration, calibration_set, ignored, preset)
             else:
                 quantized = nncf.quantize(network.model, calibration_set, subset_size=len(calibration.samples),
@@ -204,7 +206,9 @@ class Quantizer:
             network.model, calibration_set, validation, self._validation_fn(config, network, calibration),
             max_drop=self.options.max_drop, drop_type=nncf.DropType.ABSOLUTE,
             subset_size=len(calibration.samples), preset=preset, ignored_scope=ignored,
-            advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(num_ranking_workers=1))
+            advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
+                max_num_iterations=self.options.max_iterations,
+                ranking_subset_size=min(len(calibration.samples), 30)))
 
     def _measure(self, model: Model, config: AccuracyConfig, network: Network, quantized: Any, dataset: Dataset,
                  outcome: Outcome) -> None:
@@ -219,6 +223,9 @@ class Quantizer:
                  f"{100 * outcome.int8_accuracy:.2f} %, drop {100 * (outcome.drop or 0):.2f} points "
                  f"({len(dataset.samples)} images)")
         budget = self.options.max_drop
+        if budget is not None and not is_int8(quantized):
+            raise AccuracyBudgetError(f"{model.name}: --max_drop {budget:g} cannot be met with any operation in "
+                                      "INT8 (every one had to go back to float); nothing written")
         if budget is not None and outcome.drop is not None and outcome.drop > budget:
             raise AccuracyBudgetError(
                 f"{model.name}: --max_drop {budget:g} cannot be met: the INT8 IR loses {outcome.drop:.4f} "
@@ -232,7 +239,8 @@ class Quantizer:
         return {
             "model": model.name, "precision": precision, "nncf": nncf.__version__,
             "openvino": ov.get_version(),
-            "options": {"subset": opts.subset, "max_drop": opts.max_drop, "preset": opts.preset,
+            "options": {"subset": opts.subset, "max_drop": opts.max_drop, "max_iterations": opts.max_iterations,
+                        "preset": opts.preset,
                         "ignored_scope": opts.ignored_scope, "device": opts.device},
             "input_ir": {"xml": str(xml), "xml_sha384": _sha384(xml), "bin_sha384": _sha384(xml.with_suffix(".bin"))},
             "calibration": {"images": len(calibration.samples), "files_sha384": calibration_digest(calibration),

@@ -43,7 +43,7 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
 METRICS: dict[str, dict[str, Any]] = {
     "coco_precision": {"reference": None, "max_detections": 20, "threshold": ".50:.05:.95", "name": None,
                        "abs_threshold": None, "rel_threshold": None},
-    "coco_orig_precision": {"reference": None, "threshold": ".50:.05:.95", "name": None,
+    "coco_orig_precision": {"reference": None, "threshold": ".50:.05:.95", "name": None, "include_boundaries": True,
                             "abs_threshold": None, "rel_threshold": None},
 }
 ADAPTERS = ("ssd",)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..errors import IRMismatchError
+from ..errors import AccuracyConfigError, IRMismatchError, ModelzooError
 from . import adapter as adapters
 from .config import AccuracyConfig, Metric
 from .dataset import Dataset, GroundTruth, read_image
@@ -71,6 +71,9 @@ class Network:
     width: int
 
     def tensor(self, picture: np.ndarray) -> np.ndarray:
+        if picture.shape[:2] != (self.height, self.width):
+            raise AccuracyConfigError(f"the preprocessing made a {picture.shape[0]}x{picture.shape[1]} picture "
+                                      f"for the IR's {self.height}x{self.width} input")
         data = picture.transpose(2, 0, 1) if self.nchw else picture
         return np.ascontiguousarray(data[None], dtype=np.float32)
 
@@ -172,7 +175,7 @@ def score(config: AccuracyConfig, dataset: Dataset, detections: dict[int, adapte
         else:
             assert dataset.coco is not None
             value = coco_orig_precision(dataset.coco, [s.image_id for s in dataset.samples], detections,
-                                        config.label_offset)
+                                        config.label_offset, bool(metric.options["include_boundaries"]))
         results.append(Result(metric.name, value, metric.reference, judge(value, metric.reference, metric)))
     return results
 
@@ -195,7 +198,11 @@ def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "
             progress(1)
 
     started = time.monotonic()
-    infer_all(compiled, network, prepared(dataset, config), done)
+    try:
+        infer_all(compiled, network, prepared(dataset, config), done)
+    except RuntimeError as exc:  # OpenVINO's: one line, not a traceback
+        lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+        raise ModelzooError(f"{xml}: inference failed: {lines[-1] if lines else exc}") from exc
     seconds = time.monotonic() - started
     order = [s.image_id for s in dataset.samples]
     detections = {i: detections[i] for i in order}

@@ -1,7 +1,9 @@
 """COCO detection metrics through pycocotools' COCOeval (the official evaluator).
 
 - `coco_orig_precision`: COCOeval as COCO defines it (AP at IoU .50:.05:.95, all areas, at most
-  100 detections per image and class), against the annotation file's own boxes.
+  100 detections per image and class), against the annotation file's own boxes; as in the
+  checker, a detection's width and height count its last pixel (`include_boundaries`, default
+  true: x_max - x_min + 1).
 - `coco_precision`: what Open Model Zoo's accuracy checker reports under that name, and what the
   model cards quote: the same matching and 101-point interpolation, but on the boxes after the
   post-processing, at most `max_detections` (default 20) detections per image and class, no
@@ -37,18 +39,18 @@ def _coco(doc: dict[str, Any]):
     return coco
 
 
-def _xywh(box: np.ndarray) -> list[float]:
-    return [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]
+def _xywh(box: np.ndarray, delta: float = 0) -> list[float]:
+    return [float(box[0]), float(box[1]), float(box[2] - box[0] + delta), float(box[3] - box[1] + delta)]
 
 
 def _result_doc(images: list[dict], categories: list[dict], detections: dict[int, Detections],
-                category_of_label: dict[int, int]) -> dict[str, Any]:
+                category_of_label: dict[int, int], delta: float = 0) -> dict[str, Any]:
     anns = []
     for image_id, dets in detections.items():
         for label, score, box in zip(dets.labels, dets.scores, dets.boxes):
             if int(label) not in category_of_label:
                 continue  # a label outside the dataset's classes (the background)
-            bbox = _xywh(box)
+            bbox = _xywh(box, delta)
             anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": category_of_label[int(label)],
                          "bbox": bbox, "score": float(score), "area": bbox[2] * bbox[3], "iscrowd": 0})
     return {"images": images, "categories": categories, "annotations": anns}
@@ -61,7 +63,7 @@ def _mean_precision(evaluator, area: int = 0, max_det: int = -1) -> float:
 
 
 def coco_orig_precision(coco_doc: dict[str, Any], image_ids: list[int], detections: dict[int, Detections],
-                        label_offset: int) -> float:
+                        label_offset: int, include_boundaries: bool = False) -> float:
     """COCO's AP@[.50:.95] (COCOeval's stats[0]) on the images `image_ids` of `coco_doc`."""
     from pycocotools.cocoeval import COCOeval
 
@@ -76,7 +78,8 @@ def coco_orig_precision(coco_doc: dict[str, Any], image_ids: list[int], detectio
             ann["area"] = ann["bbox"][2] * ann["bbox"][3]
         ann.setdefault("iscrowd", 0)
     gt = _coco(gt_doc)
-    dt = _coco(_result_doc(gt_doc["images"], categories, detections, category_of_label))
+    dt = _coco(_result_doc(gt_doc["images"], categories, detections, category_of_label,
+                           1 if include_boundaries else 0))
     evaluator = COCOeval(gt, dt, "bbox")
     evaluator.params.imgIds = sorted(wanted)
     with _quiet():

@@ -154,6 +154,7 @@ def body(argv: Sequence[str]) -> int:
     missed = []
     rows = []
     for model, config, precision, xml, network in plan:
+        print(f"Measuring {model.name} {precision} ({xml}) on {len(dataset.samples)} images", flush=True)
         with tqdm(total=len(dataset.samples), desc=f"{model.name} {precision}", unit="img", disable=None,
                   file=sys.stderr, leave=False) as bar:
             run_ = measure(xml, config, dataset, args.device, progress=bar.update, network=network,

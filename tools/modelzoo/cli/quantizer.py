@@ -47,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the largest absolute accuracy drop accepted (0..1, e.g. 0.01 = one point), with "
                              "annotations: NNCF's quantize_with_accuracy_control, validated by the accuracy tool; "
                              "a budget that cannot be met writes nothing and exits 1")
+    parser.add_argument("--max_iterations", type=int, default=20, metavar="N",
+                        help="with --max_drop: at most N groups of operations go back to float, one at a time "
+                             "(NNCF's max_num_iterations; default 20; 0: none, only check the budget)")
     parser.add_argument("--preset", choices=("performance", "mixed"), default="performance",
                         help="NNCF's preset: performance (symmetric; default) or mixed (asymmetric activations)")
     parser.add_argument("--ignored_scope", action="append", default=[], metavar="NAME",
@@ -67,6 +70,8 @@ def _require_extra() -> None:
 def body(argv: Sequence[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.max_iterations < 0:
+        parser.error("--max_iterations must be 0 or more")
     wanted = [p.strip() for p in args.precisions.split(",")]
     from ..quantize import INT8_PRECISIONS
 
@@ -89,7 +94,7 @@ def body(argv: Sequence[str]) -> int:
     options = Options(ir_dir=args.ir_dir, output_dir=args.output_dir or args.ir_dir,
                       precisions=[p for p in ("FP16-INT8", "FP32-INT8") if p in wanted], subset=args.subset or 300,
                       max_drop=args.max_drop, preset=args.preset, ignored_scope=args.ignored_scope,
-                      device=args.device)
+                      device=args.device, max_iterations=args.max_iterations)
     quantizer = Quantizer(options, say=lambda text: print(text, flush=True))
     for model in models:
         try:
