@@ -145,6 +145,8 @@ class Quantizer:
         core = ov.Core()
         network = _check_input(xml, config, core)
         calibration = dataset.subset(opts.subset)
+        for sample in calibration.samples:  # every picture readable before NNCF starts
+            read_image(sample.path)
         started = time.monotonic()
 
         def transform(sample: Any) -> Any:
