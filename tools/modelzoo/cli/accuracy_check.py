@@ -105,6 +105,9 @@ def _draw(run: Any, dataset: Any, config: Any, folder: Path, count: int, tag: st
 
 
 def body(argv: Sequence[str]) -> int:
+    from ..convert_mo import disable_telemetry
+
+    disable_telemetry()  # before openvino or nncf is imported: no usage telemetry from either
     parser = build_parser()
     selected = parse_and_select(parser, argv)
     if selected is None:

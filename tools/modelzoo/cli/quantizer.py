@@ -68,6 +68,9 @@ def _require_extra() -> None:
 
 
 def body(argv: Sequence[str]) -> int:
+    from ..convert_mo import disable_telemetry
+
+    disable_telemetry()  # before openvino or nncf is imported: no usage telemetry from either
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.max_iterations < 0:
