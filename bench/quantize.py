@@ -50,10 +50,10 @@ def tool(name: str, *args, python: str = sys.executable) -> tuple[subprocess.Com
     return proc, seconds
 
 
-def latency(xml: Path, side: int, runs: int) -> float:
+def latency(xml: Path, side: int, runs: int, hint: dict | None = None) -> float:
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY", **F32})
+    compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY", **(F32 if hint is None else hint)})
     x = np.random.default_rng(0).uniform(0, 255, (1, side, side, 3)).astype(np.float32)
     compiled(x)
     times = []
@@ -64,11 +64,12 @@ def latency(xml: Path, side: int, runs: int) -> float:
     return float(np.median(times))
 
 
-def throughput(xml: Path, side: int, seconds: float) -> float:
+def throughput(xml: Path, side: int, seconds: float, hint: dict | None = None) -> float:
     """Pictures per second with every core busy (OpenVINO's throughput mode)."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "THROUGHPUT", **F32})
+    compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "THROUGHPUT",
+                                                         **(F32 if hint is None else hint)})
     requests = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     queue = ov.AsyncInferQueue(compiled, requests)
     x = np.random.default_rng(0).uniform(0, 255, (1, side, side, 3)).astype(np.float32)
@@ -84,12 +85,13 @@ def throughput(xml: Path, side: int, seconds: float) -> float:
     return done / (time.perf_counter() - started)
 
 
-def accuracy(zoo: Path, ir: Path, precision: str, coco: Path, tmp: Path) -> tuple[float, float]:
+def accuracy(zoo: Path, ir: Path, precision: str, coco: Path, tmp: Path) -> tuple[float, float, float]:
+    """(coco_precision, images per second inside the tool, wall seconds of the whole command)."""
     out = tmp / f"acc-{precision}.json"
-    tool("accuracy_check", "--models_dir", zoo, "--name", "retinanet-tf", "--ir_dir", ir, "--precisions",
+    _, wall = tool("accuracy_check", "--models_dir", zoo, "--name", "retinanet-tf", "--ir_dir", ir, "--precisions",
          precision, "--dataset", coco, "--json", out)
     record = next(r for r in json.loads(out.read_text()) if r["metric"] == "coco_precision")
-    return record["value"], record["images"] / record["seconds"]
+    return record["value"], record["images"] / record["seconds"], wall
 
 
 def one_size(side: int, args: argparse.Namespace, work: Path) -> dict:
@@ -119,12 +121,16 @@ def one_size(side: int, args: argparse.Namespace, work: Path) -> dict:
     result["int8_latency_s"] = latency(int8, side, args.runs)
     result["fp32_throughput"] = throughput(fp32, side, args.seconds)
     result["int8_throughput"] = throughput(int8, side, args.seconds)
+    # the CPU plugin's own default (bfloat16 where the CPU has it) for FP32, for comparison
+    result["fp32_default_latency_s"] = latency(fp32, side, args.runs, hint={})
+    result["fp32_default_throughput"] = throughput(fp32, side, args.seconds, hint={})
     result["bin_bytes"] = {"FP32": fp32.with_suffix(".bin").stat().st_size,
                            "FP16": (ir / MODEL_SUBDIR / "FP16/retinanet-tf.bin").stat().st_size,
                            "FP16-INT8": int8.with_suffix(".bin").stat().st_size}
     for precision, folder in (("FP32", ir), ("FP16-INT8", q)):
-        value, speed = accuracy(zoo, folder, precision, coco, root)
+        value, speed, wall = accuracy(zoo, folder, precision, coco, root)
         result[f"ours_{precision}"], result[f"ours_{precision}_images_per_s"] = value, speed
+        result[f"ours_{precision}_seconds"] = wall
         if args.accuracy_check:
             xml = folder / MODEL_SUBDIR / precision / "retinanet-tf.xml"
             values, seconds, _ = run_peer(Path(args.accuracy_check), zoo / MODEL_SUBDIR / "accuracy-check.yml",
@@ -163,10 +169,9 @@ def main() -> int:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     print("\n| size | quantize (NNCF) | per image / FP32 inference | FP32 latency | INT8 latency | FP32 img/s "
           "| INT8 img/s | INT8/FP32 throughput | FP32 / FP16 / INT8 .bin MB | coco_precision FP32 ours / peer "
-          "| INT8 ours / peer | ours img/s (FP32) | peer img/s (FP32) |")
+          "| INT8 ours / peer | ours / peer wall s (FP32) | FP32 bf16-default latency, img/s |")
     print("|---" * 14 + "|")
     for r in results:
-        peer_speed = (r["images"] / r["peer_FP32_seconds"]) if "peer_FP32_seconds" in r else float("nan")
         print(f"| {r['size']} | {r['nncf_s']:.0f} s ({r['quantize_wall_s']:.0f} s wall) "
               f"| {r['nncf_s_per_image_over_fp32_inference']:.2f}x | {r['fp32_latency_s']:.2f} s "
               f"| {r['int8_latency_s']:.2f} s | {r['fp32_throughput']:.2f} | {r['int8_throughput']:.2f} "
@@ -175,7 +180,8 @@ def main() -> int:
               f"{r['bin_bytes']['FP16-INT8'] / 1e6:.0f} "
               f"| {100 * r['ours_FP32']:.2f} / {100 * r.get('peer_FP32', float('nan')):.2f} "
               f"| {100 * r['ours_FP16-INT8']:.2f} / {100 * r.get('peer_FP16-INT8', float('nan')):.2f} "
-              f"| {r['ours_FP32_images_per_s']:.2f} | {peer_speed:.2f} |")
+              f"| {r['ours_FP32_seconds']:.1f} / {r.get('peer_FP32_seconds', float('nan')):.1f} "
+              f"| {r['fp32_default_latency_s']:.2f} s, {r['fp32_default_throughput']:.2f} |")
         if "max_drop" in r:
             m = r["max_drop"]
             print(f"  --max_drop {m['budget']}: {m['wall_s']:.0f} s, drop {100 * m['drop']:.2f} points "
