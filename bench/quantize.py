@@ -35,6 +35,7 @@ SCRIPTS = REPO / "tools" / "downloader"
 import numpy as np  # noqa: E402
 
 from modelzoo.devtools.cocoset import ir_detector, pictures, write_coco_folder  # noqa: E402
+from modelzoo.devtools.demo import latency  # noqa: E402
 from modelzoo.devtools.peer_accuracy import run_peer  # noqa: E402
 from modelzoo.reference.zoo import MODEL_SUBDIR, PB_NAME, write_reference_zoo  # noqa: E402
 
@@ -48,20 +49,6 @@ def tool(name: str, *args, python: str = sys.executable) -> tuple[subprocess.Com
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return proc, seconds
-
-
-def latency(xml: Path, side: int, runs: int, hint: dict | None = None) -> float:
-    import openvino as ov
-
-    compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY", **(F32 if hint is None else hint)})
-    x = np.random.default_rng(0).uniform(0, 255, (1, side, side, 3)).astype(np.float32)
-    compiled(x)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        compiled(x)
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
 
 
 def throughput(xml: Path, side: int, seconds: float, hint: dict | None = None) -> float:
@@ -122,7 +109,7 @@ def one_size(side: int, args: argparse.Namespace, work: Path) -> dict:
     result["fp32_throughput"] = throughput(fp32, side, args.seconds)
     result["int8_throughput"] = throughput(int8, side, args.seconds)
     # the CPU plugin's own default (bfloat16 where the CPU has it) for FP32, for comparison
-    result["fp32_default_latency_s"] = latency(fp32, side, args.runs, hint={})
+    result["fp32_default_latency_s"] = latency(fp32, side, args.runs, config={})
     result["fp32_default_throughput"] = throughput(fp32, side, args.seconds, hint={})
     result["bin_bytes"] = {"FP32": fp32.with_suffix(".bin").stat().st_size,
                            "FP16": (ir / MODEL_SUBDIR / "FP16/retinanet-tf.bin").stat().st_size,

@@ -22,6 +22,7 @@ from ovc_reference import SIZE, mo_ir
 from qtools import MODEL, _workdir, coco, coco_folder, rebuilt, rebuilt_ir  # noqa: F401 (fixtures)
 
 from modelzoo.devtools.cocoset import ir_detector
+from modelzoo.devtools.demo import latency
 from modelzoo.quantize import postprocessing_nodes
 from modelzoo.resources import demo_picture_path
 from modelzoo.verify import file_digest
@@ -92,26 +93,13 @@ def test_quantization_json_says_what_was_done(rebuilt, coco):
     assert f"drop {100 * accuracy['drop']:.2f} points" in q["result"].stdout
 
 
-def latency(xml: Path, runs: int = 7) -> float:
-    compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY",
-                                                         "INFERENCE_PRECISION_HINT": "f32"})
-    x = np.random.default_rng(0).uniform(0, 255, (1, SIZE, SIZE, 3)).astype(np.float32)
-    compiled(x)
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        compiled(x)
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
-
-
 def test_int8_is_faster_and_keeps_fp32s_best_detections(rebuilt):
     """The issue's promise: INT8 latency below FP32's, and at least 18 of FP32's 20 best
     detections on a picture found again by INT8 (same label, IoU >= 0.5)."""
     from PIL import Image
 
     int8 = quantized()["out"] / MODEL / "FP16-INT8" / "retinanet-tf.xml"
-    assert latency(int8) < latency(rebuilt["fp32"])
+    assert latency(int8, SIZE, 7) < latency(rebuilt["fp32"], SIZE, 7)
     picture = np.asarray(Image.open(demo_picture_path()).convert("RGB"))[:, :, ::-1]
     fp32_dets = ir_detector(rebuilt["fp32"], SIZE)(picture)
     int8_dets = ir_detector(int8, SIZE)(picture)

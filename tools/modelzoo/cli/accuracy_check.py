@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import DatasetError, MissingExtraError, ModelzooError, SelectionError
+from ..errors import MissingExtraError, ModelzooError, SelectionError
 from .common import add_selection_args, parse_and_select, positive_int, run
 
 PROG = "accuracy_check"

@@ -110,12 +110,13 @@ def calibration_variants(picture: np.ndarray, folder: Path, count: int = 8) -> P
     return folder
 
 
-def latency(xml: Path, side: int, runs: int = 5) -> float:
-    """Median seconds of one inference (f32 compute, latency mode) on a picture of the input size."""
+def latency(xml: Path, side: int, runs: int = 5, config: dict | None = None) -> float:
+    """Median seconds of one inference (latency mode; f32 compute unless `config` says otherwise)
+    on a random picture of the input size."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(xml), "CPU", {"PERFORMANCE_HINT": "LATENCY",
-                                                         "INFERENCE_PRECISION_HINT": "f32"})
+    settings = {"PERFORMANCE_HINT": "LATENCY", **({"INFERENCE_PRECISION_HINT": "f32"} if config is None else config)}
+    compiled = ov.Core().compile_model(str(xml), "CPU", settings)
     x = np.random.default_rng(0).uniform(0, 255, (1, side, side, 3)).astype(np.float32)
     compiled(x)
     times = []

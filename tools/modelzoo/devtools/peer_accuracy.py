@@ -34,8 +34,8 @@ def peer_config(config: Path, model: str, xml: Path, images: Path, annotations: 
     doc = yaml.safe_load(config.read_text(encoding="utf-8"))
     entry = next(m for m in doc["models"] if m["name"] == model)
     launcher = dict(entry["launchers"][0])
-    launcher.update({"framework": "openvino", "device": "CPU", "model": str(xml), "weights": str(xml.with_suffix(".bin")),
-                     "device_config": {"INFERENCE_PRECISION_HINT": "f32"}})
+    launcher.update({"framework": "openvino", "device": "CPU", "model": str(xml),
+                     "weights": str(xml.with_suffix(".bin")), "device_config": {"INFERENCE_PRECISION_HINT": "f32"}})
     dataset = dict(entry["datasets"][0])
     dataset.update({"data_source": str(images),
                     "annotation_conversion": dict(CONVERSIONS[dataset["name"]], annotation_file=str(annotations))})
@@ -63,7 +63,8 @@ def run_peer(accuracy_check: Path, config: Path, model: str, xml: Path, images: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m modelzoo.devtools.peer_accuracy", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m modelzoo.devtools.peer_accuracy",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--accuracy_check", type=Path, required=True)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--model", required=True)
