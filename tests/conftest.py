@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +151,58 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if _skipped:
         terminalreporter.write_line(f"FAILED: {len(_skipped)} test(s) skipped; a skipped test is a failed test "
                                     "here: install what they need (see .ci/run)", red=True)
+
+
+# ----------------------------------------------------------------------------- running the downloader
+
+
+MB = 1 << 20
+
+
+def error_lines(result) -> list[str]:
+    assert "Traceback" not in result.stderr, result.stderr
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files a download may leave behind (there must be none)."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.name.endswith((".part", ".tmp"))
+                  or ".unpack-" in p.name)
+
+
+@pytest.fixture
+def one_file(server, zoo, tmp_path):
+    """A zoo with one model 'm' of one 3 MB file served at /m.bin; returns (data, out_dir, path of the file)."""
+    data = os.urandom(3 * MB)
+    url = server.add("/m.bin", data)
+    write_model(zoo, "m", [{"name": "m.bin", "data": data, "url": url}])
+    out = tmp_path / "out"
+    return data, out, out / "public" / "m" / "m.bin"
+
+
+def download(zoo, out, *args, **kw):
+    return run_tool("downloader", "--models_dir", zoo, "-o", out, *args, **kw)
+
+
+def _start(zoo, out, *args):
+    return subprocess.Popen([sys.executable, str(SCRIPTS / "downloader.py"), "--models_dir", str(zoo), "-o", str(out),
+                             *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(predicate, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"never saw {what}")
+
+
+def _interrupted(proc, sig=signal.SIGINT) -> str:
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert "Traceback" not in stderr and len(lines) == 1, stderr
+    assert lines[0].startswith("modelzoo-downloader: error: interrupted; temporary files removed")
+    return stderr

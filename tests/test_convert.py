@@ -367,3 +367,20 @@ def test_the_ovc_compatibility_table_is_current():
     table = (repo / "docs/compatibility.md").read_text()
     assert "| retinanet-tf | tf | yes |" in table
     assert "| ssd_mobilenet_v1_coco | tf | no | `--transformations_config=" in table
+
+
+def test_a_failing_stage_fails_the_composite_that_was_asked_for(tmp_path):
+    """The converter reports the names it was asked for (the downloader's shape): a composite
+    whose stage fails is the failed model, named once in the last line."""
+    zoo = tmp_path / "zoo"
+    for stage in ("combo-a", "combo-b"):  # tf models whose .pb was never downloaded
+        write_model(zoo, stage, [{"name": f"{stage}.pb", "data": b"x", "url": f"http://127.0.0.1:9/{stage}.pb"}],
+                    group="public/combo")
+    (zoo / "public/combo/composite-model.yml").write_text(
+        "description: two\ntask_type: detection\nframework: tf\nlicense: https://example.com/LICENSE\n"
+        "stages_order: [combo-a, combo-b]\n")
+    for jobs in ("1", "2"):
+        result = run_tool("converter", "--models_dir", zoo, "--name", "combo", "-d", tmp_path / "dl",
+                          "--backend", "ovc", "-j", jobs)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.splitlines()[-1] == "modelzoo-converter: failed: combo", result.stderr

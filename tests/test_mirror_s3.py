@@ -17,7 +17,7 @@ from conftest import SCRIPTS, one_error_line, run_tool, sha384
 from test_mirror import DEAD, MODELS, make_zoo
 
 from modelzoo.devtools.servers import SeaweedS3
-from modelzoo.mirror import MANIFEST
+from modelzoo.stores import MANIFEST
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +244,27 @@ def test_a_failed_multipart_upload_is_aborted(zoo, server, weed, bucket, tmp_pat
     client = weed.client()
     assert client.get_object(Bucket=bucket, Key="b/public/big/big.bin")["Body"].read() == data
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_an_s3_manifest_is_checked_as_a_folders_is(zoo, server, weed, bucket):
+    """The same codec guards the S3 manifest: a key that is no path below the prefix (which AWS
+    would take literally) and an object too big to be a manifest are one line each."""
+    from modelzoo.stores import MAX_MANIFEST
+
+    make_zoo(zoo, server, {"alpha": MODELS["alpha"]})
+    dest = f"s3://{bucket}/m"
+    assert sync(zoo, dest, "--all", env=weed.env()).returncode == 0
+    client = weed.client()
+    key = f"m/{MANIFEST}"
+    manifest = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    manifest["files"]["../elsewhere/x.bin"] = manifest["files"]["public/alpha/alpha.pb"]
+    client.put_object(Bucket=bucket, Key=key, Body=json.dumps(manifest).encode())
+    client.put_object(Bucket=bucket, Key="elsewhere/x.bin", Body=b"not the mirror's")
+    result = sync(zoo, dest, "--name", "alpha", "--delete", env=weed.env())
+    assert result.returncode == 1
+    assert one_error_line(result).startswith(f"modelzoo-mirror: error: s3://{bucket}/m/{MANIFEST}: entry "
+                                             "'../elsewhere/x.bin': not a relative path")
+    assert client.get_object(Bucket=bucket, Key="elsewhere/x.bin")["Body"].read() == b"not the mirror's"
+    client.put_object(Bucket=bucket, Key=key, Body=b" " * (MAX_MANIFEST + 1))
+    result = sync(zoo, dest, "--all", env=weed.env())
+    assert result.returncode == 1 and "larger than" in one_error_line(result)

@@ -9,6 +9,7 @@ and mo IR that the first run left in $MODELZOO_OVC_REFERENCE (see ovc_reference.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -333,7 +334,8 @@ def test_full_disk_after_fp32_renames_nothing(ovc_pipeline, tmpfs):
         (out / MODEL / p).mkdir(parents=True)
         (out / MODEL / p / "retinanet-tf.xml").write_text(f"earlier {p}")
     result = run_tool("converter", "--models_dir", ovc_pipeline["zoo"], "--name", "retinanet-tf", "-d",
-                      ovc_pipeline["dl"], "-o", out, "--backend", "ovc", timeout=600)
+                      ovc_pipeline["dl"], "-o", out, "--backend", "ovc", "--no_space_check",  # (the save meets it)
+                      timeout=600)
     assert result.returncode == 1
     first, last = result.stderr.splitlines()
     assert first.startswith("modelzoo-converter: error: retinanet-tf: no space left on device while saving ")
@@ -342,6 +344,18 @@ def test_full_disk_after_fp32_renames_nothing(ovc_pipeline, tmpfs):
     for p in ("FP32", "FP16"):
         assert [f.name for f in (out / MODEL / p).iterdir()] == ["retinanet-tf.xml"]
         assert (out / MODEL / p / "retinanet-tf.xml").read_text() == f"earlier {p}"
+
+
+def test_an_ir_that_cannot_fit_is_refused_before_converting(ovc_pipeline, tmpfs):
+    """The estimate of retinanet-tf's IR (FP32 as big as the model's files, FP16 half: over 200 MB)
+    does not fit on a 200 MB file system: one line before any conversion, nothing written."""
+    out = tmpfs("200m")
+    result = run_tool("converter", "--models_dir", ovc_pipeline["zoo"], "--name", "retinanet-tf", "-d",
+                      ovc_pipeline["dl"], "-o", out, "--backend", "ovc", timeout=600)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert re.fullmatch(rf"modelzoo-converter: error: needs 2\d\d\.\d MB on {out} \(209\.\d MB free\)", line), line
+    assert list(out.iterdir()) == []
 
 
 def test_a_failed_fp16_move_rolls_back_fp32(tmp_path, zoo):

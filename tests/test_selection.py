@@ -155,3 +155,41 @@ def test_missing_list_file_and_models_dir(small_zoo, tmp_path):
 def test_unknown_precision_is_a_usage_error(small_zoo):
     result = run_tool("downloader", "--models_dir", small_zoo, "--name", "beta", "--precisions", "FP64")
     assert result.returncode == 2 and "unknown precision(s) FP64" in one_error_line(result)
+
+
+# ----------------------------------------------------------------------------- hostile command lines
+
+def _tool_args(tool: str, tmp_path) -> tuple[list, list]:
+    """(what comes before the selection, what comes after it) for a tool."""
+    return {"mirror": (["sync"], ["--to", tmp_path / "dest"]), "downloader": ([], ["-o", tmp_path / "out"]),
+            "converter": ([], ["-d", tmp_path / "out", "--dry_run"]), "info_dumper": ([], [])}[tool]
+
+
+@pytest.mark.parametrize("tool", ["info_dumper", "downloader", "converter", "mirror"])
+@pytest.mark.parametrize("kind", ["not utf-8", "fifo", "dev zero"])
+def test_a_list_that_is_not_a_text_file_is_one_line(small_zoo, tmp_path, tool, kind):
+    import os
+
+    lst = tmp_path / "models.lst"
+    if kind == "not utf-8":
+        lst.write_bytes(b"beta\n\xff\xfe alpha\n")
+    elif kind == "fifo":
+        os.mkfifo(lst)
+    else:
+        lst.symlink_to("/dev/zero")
+    before, after = _tool_args(tool, tmp_path)
+    result = run_tool(tool, *before, "--models_dir", small_zoo, "--list", lst, *after, timeout=60)
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert str(lst) in line and ("not UTF-8" in line if kind == "not utf-8" else "not a regular file" in line)
+
+
+@pytest.mark.parametrize("tool, flag", [("downloader", "-j"), ("downloader", "--connections"), ("mirror", "-j"),
+                                        ("mirror", "--connections"), ("converter", "-j")])
+def test_a_huge_job_or_connection_count_is_refused(small_zoo, tmp_path, tool, flag):
+    before, after = _tool_args(tool, tmp_path)
+    result = run_tool(tool, *before, "--models_dir", small_zoo, "--name", "beta", *after, flag, "1000000000",
+                      timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].endswith(": must be at most 256 (got 1000000000)")
+    assert flag in result.stderr.splitlines()[-1]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
-from modelzoo.cache import Cache
+from modelzoo.cache import USE_INTERVAL, Cache
 
 
 def test_add_then_copy_out_verified(tmp_path):
@@ -104,3 +108,75 @@ def test_link_at_places_a_trusted_blob_only_where_nothing_is(tmp_path):
     assert not cache.link_at(sha, len(data), tmp_path / "taken") and (tmp_path / "taken").read_bytes() == b"mine"
     (tmp_path / "link").symlink_to(tmp_path / "nowhere")
     assert not cache.link_at(sha, len(data), tmp_path / "link") and not (tmp_path / "nowhere").exists()
+
+
+def test_a_use_moves_last_used_forward_at_most_once_an_hour(tmp_path):
+    """"Last used" is the stat record's mtime; a use moves it only when it is over an hour old,
+    and never changes what the record says (the blob's stat)."""
+    cache, sha, data = _cache_with_blob(tmp_path)
+    record = cache.record_path(sha)
+    content = record.read_bytes()
+    written = record.stat().st_mtime_ns
+    assert cache.link_at(sha, len(data), tmp_path / "a")
+    assert record.stat().st_mtime_ns == written  # used within the hour: no write
+    two_hours_ago = time.time() - 2 * USE_INTERVAL
+    os.utime(record, (two_hours_ago, two_hours_ago))
+    assert cache.export(sha, len(data), tmp_path / "b") == "linked"
+    assert time.time() - record.stat().st_mtime < 60 and record.read_bytes() == content
+    moved = record.stat().st_mtime_ns
+    assert cache.holds(tmp_path / "a", sha, len(data))  # an output that is already the blob: also a use
+    assert record.stat().st_mtime_ns == moved and cache.trusted(sha, len(data)) is not None
+
+
+def test_a_cache_that_is_not_writable_records_no_use(tmp_path):
+    cache, sha, data = _cache_with_blob(tmp_path)
+    record = cache.record_path(sha)
+    old = time.time() - 2 * USE_INTERVAL
+    os.utime(record, (old, old))
+    reader = Cache(tmp_path / "c")
+    reader.writable = False  # what a read-only mount makes it (tests/test_cache_tool.py mounts one)
+    assert reader.link_at(sha, len(data), tmp_path / "out")
+    assert record.stat().st_mtime == old
+
+
+def _lock_holder(cache: Cache, sha: str, how: str) -> subprocess.Popen:
+    """Another process that takes the blob's lock (``lock``: waiting; ``try``: prints whether it got it)."""
+    script = ("import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom pathlib import Path\n"
+              "from modelzoo.cache import Cache\ncache = Cache(Path(sys.argv[2]))\n"
+              "if sys.argv[4] == 'try':\n    print('free' if cache.try_lock(sys.argv[3]) else 'held', flush=True)\n"
+              "else:\n    with cache.lock(sys.argv[3]):\n        print('held', flush=True); time.sleep(30)\n")
+    return subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).parents[2] / "tools"),
+                             str(cache.root), sha, how], stdout=subprocess.PIPE, text=True)
+
+
+def test_try_lock_takes_a_free_lock_and_never_waits_for_a_held_one(tmp_path):
+    cache = Cache(tmp_path / "c")
+    sha = "cd" * 48
+    holder = _lock_holder(cache, sha, "lock")
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        assert cache.try_lock(sha) is None and time.monotonic() - started < 1
+    finally:
+        holder.kill()
+        holder.wait()
+    lock = cache.try_lock(sha)  # free once its holder is gone
+    assert lock is not None
+    with lock:
+        assert _lock_holder(cache, sha, "try").communicate(timeout=30)[0].strip() == "held"
+    assert _lock_holder(cache, sha, "try").communicate(timeout=30)[0].strip() == "free"  # released by the block
+
+
+def test_a_record_that_is_a_link_is_no_record_and_its_target_is_not_touched(tmp_path):
+    """A stat record replaced by a link to a file outside the cache (with the right content): the
+    blob is not trusted through it, and "last used" is never written through it."""
+    cache, sha, data = _cache_with_blob(tmp_path)
+    record = cache.record_path(sha)
+    outside = tmp_path / "outside.txt"
+    outside.write_bytes(record.read_bytes())
+    old = time.time() - 2 * USE_INTERVAL
+    os.utime(outside, (old, old))
+    record.unlink()
+    record.symlink_to(outside)
+    assert cache.trusted(sha, len(data)) is None
+    assert outside.stat().st_mtime == old

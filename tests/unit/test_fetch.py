@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from modelzoo import fetch
+from modelzoo import fetch, retry
 from modelzoo.devtools.loopback import Fault
 from modelzoo.errors import ChecksumMismatchError, DownloadError, Interrupted, SizeMismatchError
 
@@ -32,8 +32,8 @@ def test_retry_after_is_capped_at_a_minute():
 
 
 def test_backoff_starts_immediately_then_doubles():
-    assert [fetch.backoff_delay(a) for a in range(1, 7)] == [0, 0, 1, 2, 4, 8]
-    assert fetch.backoff_delay(30) == fetch.BACKOFF_MAX
+    assert [retry.backoff_delay(a) for a in range(1, 7)] == [0, 0, 1, 2, 4, 8]
+    assert retry.backoff_delay(30) == retry.BACKOFF_MAX
 
 
 def test_fetch_fills_the_partial_and_returns_its_verifier(server, tmp_path):
@@ -124,3 +124,26 @@ def test_cancel_stops_between_chunks(server, tmp_path):
     with pytest.raises(Interrupted):
         fetcher(progress=progress, cancel=cancel).fetch([url], tmp_path / "p", len(data), sha(data), "m.bin")
     assert MB < (tmp_path / "p").stat().st_size < len(data)  # stopped at the next 1 MB chunk
+
+
+def test_offline_the_table_and_the_session_refuse_the_network(server, tmp_path, monkeypatch):
+    from modelzoo.errors import OfflineError
+
+    data = os.urandom(1000)
+    url = server.add("/f.bin", data)
+    mirror = tmp_path / "mirror.bin"
+    mirror.write_bytes(data)
+    monkeypatch.setenv("MODELZOO_OFFLINE", "1")
+    session = fetch.make_session(1)
+    with pytest.raises(OfflineError, match="not fetched: offline"):
+        session.get(url)  # the session alone cannot reach a socket either
+    fetcher = fetch.Fetcher(session, timeout=5, num_attempts=1, cancel=threading.Event())
+    with pytest.raises(OfflineError, match=f"x: {url}: not fetched: offline"):
+        fetcher.fetch([url, "s3://bucket/f.bin"], tmp_path / "a.part", len(data), sha(data), "x")
+    fetcher.fetch([url, f"file://{mirror}"], tmp_path / "b.part", len(data), sha(data), "x")  # falls through
+    assert (tmp_path / "b.part").read_bytes() == data
+    assert server.connections == 0
+    monkeypatch.setenv("MODELZOO_OFFLINE", "0")
+    fetch.Fetcher(fetch.make_session(1), timeout=5, num_attempts=1, cancel=threading.Event()).fetch(
+        [url], tmp_path / "c.part", len(data), sha(data), "x")
+    assert server.connections == 1

@@ -201,3 +201,19 @@ def test_no_file_appears_after_the_temporaries_were_removed(tmp_path):
         assert list(tmp_path.iterdir()) == []
     finally:
         fsio.TEMPORARIES.reopen()
+
+
+def test_temporaries_name_their_process_so_a_later_run_can_tell_dead_ones(tmp_path):
+    import subprocess
+    import sys
+
+    tmp = fsio.temp_name(tmp_path / "f.bin")
+    assert fsio.temporary_owner(tmp.name) == os.getpid() and fsio.process_alive(os.getpid())
+    assert fsio.temporary_owner(".notes.part") is None and fsio.temporary_owner("f.bin") is None
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    assert not fsio.process_alive(dead)
+    (tmp_path / f"stage-{dead}-abc").mkdir()
+    (tmp_path / f"stage-{os.getpid()}-abc").mkdir()
+    fsio.remove_dead_staged(tmp_path, "stage-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"stage-{os.getpid()}-abc"]

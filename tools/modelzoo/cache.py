@@ -4,10 +4,15 @@ Layout under --cache_dir:
     sha384/<first two hex digits>/<remaining 94>             a verified file
     sha384/<first two hex digits>/<remaining 94>.incomplete  a download in progress (resumable)
     sha384/<first two hex digits>/<remaining 94>.lock        held while that file is fetched
-    sha384/<first two hex digits>/<remaining 94>.ok          the blob's stat when it was last verified
+    sha384/<first two hex digits>/<remaining 94>.ok          the blob's stat when it was last verified;
+                                                             its mtime: when the blob was last used
 A blob's name is its checksum. Blobs are read-only; a blob is used without re-reading it only
 while its stat (size, mtime, inode) is what it was when it was last verified, and re-hashed
 otherwise; one that does not match is deleted and fetched anew.
+
+"Last used" (what pruning goes by, cache_admin.py) is the mtime of a blob's ``.ok`` record: the
+warm path reads that record anyway, so knowing its age costs nothing, and it is moved forward at
+most once every USE_INTERVAL seconds (one ``utime``), never on a cache that is not writable.
 
 Files go out of the cache as hard links (no copy) when the output folder is on the cache's
 file system, as reflinks where the file system clones, as copies otherwise. A hard-linked output
@@ -21,14 +26,23 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
+import time
 from pathlib import Path
 from typing import Callable, ContextManager
 
 from . import fsio
 from .errors import FileSystemError, SizeMismatchError
-from .verify import file_matches
 
 FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (btrfs, XFS, bcachefs): a reflink
+USE_INTERVAL = 3600  # seconds: "last used" is recorded at most this often per blob
+
+
+def default_cache_dir() -> Path:
+    """Where a cache lives when the command line names none: ``$XDG_CACHE_HOME/modelzoo``, else
+    ``~/.cache/modelzoo`` (the folder the README's examples use)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "modelzoo")
 
 
 class Cache:
@@ -45,17 +59,20 @@ class Cache:
     ...     how = cache.export(sha, size, Path("out/.m.bin.part"))  # 'linked', 'cloned', 'copied' or None
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, create: bool = True) -> None:
         self.root = Path(root).absolute()
         self._store = self.root / "sha384"
         try:
-            self._store.mkdir(parents=True, exist_ok=True)
+            if create:
+                self._store.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise fsio.fs_error(self.root, exc, "use cache folder") from exc
         # A cache we may not write (a read-only mount of a team's cache, even an empty one) is
-        # read, never written: no locks, no partials, no new blobs.
-        self.writable = self._store.is_dir() and os.access(self._store, os.W_OK)
+        # read, never written: no locks, no partials, no new blobs. (create=False: a folder
+        # that is not a cache yet counts as writable where its parent folder is.)
+        where = self._store if self._store.is_dir() or create else self.root
+        self.writable = where.is_dir() and os.access(where, os.W_OK)
 
     def blob_path(self, sha384: str) -> Path:
         return self._store / sha384[:2] / sha384[2:]
@@ -72,6 +89,34 @@ class Cache:
             return contextlib.nullcontext()
         fsio.makedirs(path.parent)
         return _Lock(path.with_suffix(".lock"), on_wait)
+
+    def try_lock(self, sha384: str, shard_fd: int | None = None) -> ContextManager[object] | None:
+        """The blob's lock if nobody holds it now, else None (no waiting): what pruning takes
+        before it removes anything, so that it never removes a blob or a partial that another
+        process is fetching, checking or adding. Only for a writable cache. ``shard_fd``: the
+        blob's shard folder, already open (pruning opens it without following a link). A lock
+        file that is a symbolic link is never followed (it would create or lock a file outside
+        the cache): None, as if held."""
+        path = self.blob_path(sha384).with_suffix(".lock")
+        try:
+            fd = os.open(path if shard_fd is None else path.name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
+                         0o644, dir_fd=shard_fd)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return None
+            raise fsio.fs_error(path, exc, "create lock file") from exc
+        try:
+            # filelock's FileLock here is an flock on this same file (left in place between
+            # holders), so a plain flock excludes it and is excluded by it, at a 40th of the cost
+            # of its acquire: a prune takes one per entry, a thousand at a time.
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                return None
+            lock = _Lock(path)  # a file system without flock: filelock's own fallback decides
+            return lock if lock.try_acquire() else None
+        return _Flock(fd)
 
     def has_blob(self, sha384: str) -> bool:
         return self.blob_path(sha384).exists()
@@ -90,7 +135,7 @@ class Cache:
 
     # -- using blobs without copying them
 
-    def _record_path(self, sha384: str) -> Path:
+    def record_path(self, sha384: str) -> Path:
         return self.blob_path(sha384).with_suffix(".ok")
 
     @staticmethod
@@ -103,19 +148,37 @@ class Cache:
             return
         try:
             key = self._stat_key(os.stat(self.blob_path(sha384)))
-            fsio.write_bytes(self._record_path(sha384), key.encode())
+            fsio.write_bytes(self.record_path(sha384), key.encode())
         except (OSError, FileSystemError):
             pass  # an optimisation only
 
     def intact(self, sha384: str) -> os.stat_result | None:
-        """The blob's stat if it is unchanged since it was verified, else None (no read)."""
+        """The blob's stat if it is unchanged since it was verified, else None (no read of the
+        blob). Every use of a blob asks this first, so this is also where its use is recorded."""
         blob = self.blob_path(sha384)
+        record_path = self.record_path(sha384)
         try:
             st = os.stat(blob)
-            record = fsio.read_small(self._record_path(sha384), 200)
+            # (a record that is a link is no record: its "last use" would be written outside the cache)
+            fd = os.open(record_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
         except OSError:
             return None
-        return st if record == self._stat_key(st).encode() else None
+        try:
+            rst = os.fstat(fd)
+            # a FIFO or a device where the record belongs is no record (a plain read could block)
+            record = os.read(fd, 200) if stat.S_ISREG(rst.st_mode) else b""
+            if record != self._stat_key(st).encode():
+                return None
+            if self.writable and time.time() - rst.st_mtime > USE_INTERVAL:
+                try:
+                    os.utime(fd)  # "last used"; the record's content (the blob's stat) stays
+                except OSError:
+                    pass  # another user's record, a file system gone read-only: an optimisation only
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        return st
 
     def intact_of_size(self, sha384: str, size: int, what: str) -> os.stat_result | None:
         """``intact``; a SizeMismatchError if that blob is not of ``size``: the bytes with this
@@ -164,10 +227,12 @@ class Cache:
         if not trusted and self.trusted(sha384, size) is None:
             if not blob.exists():
                 return None
+            from .verify import file_matches  # (only here: modelzoo-cache and the warm path need no hashing thread)
+
             if not file_matches(blob, size, sha384):
                 if self.writable:
                     fsio.remove(blob)
-                    fsio.remove(self._record_path(sha384))
+                    fsio.remove(self.record_path(sha384))
                 return None
             self._remember(sha384)
         try:
@@ -197,6 +262,19 @@ def _clone(src: Path, dst: Path) -> bool:
         return False
 
 
+class _Flock:
+    """A lock taken by ``try_lock``: closing the descriptor releases it."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def __enter__(self) -> "_Flock":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.close(self._fd)
+
+
 class _Lock:
     """filelock's FileLock, with a lock file that cannot be created reported as our error."""
 
@@ -208,10 +286,13 @@ class _Lock:
         self.path = path
         self.on_wait = on_wait
         self._lock = FileLock(str(path))
+        self._taken = False  # by try_acquire: entering the block then takes it no second time
 
     def __enter__(self) -> "_Lock":
         from filelock import Timeout
 
+        if self._taken:
+            return self
         try:
             try:
                 self._lock.acquire(timeout=self.WAIT_NOTICE)
@@ -223,7 +304,21 @@ class _Lock:
             raise fsio.fs_error(self.path, exc, "create lock file") from exc
         return self
 
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free; False at once if another holder has it."""
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        except OSError as exc:
+            raise fsio.fs_error(self.path, exc, "create lock file") from exc
+        self._taken = True
+        return True
+
     def __exit__(self, *exc_info: object) -> None:
+        self._taken = False
         try:
             self._lock.release()
         except OSError as exc:

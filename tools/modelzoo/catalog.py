@@ -171,12 +171,22 @@ def _find_descriptors(root: Path) -> tuple[list[Path], list[Path]]:
     return sorted(composites), sorted(models)
 
 
+MAX_LIST = 1 << 20  # bytes in a --list file (a zoo's every name takes a few kilobytes)
+
+
 def read_list_file(path: Path) -> list[str]:
     """Patterns from a --list file: the first word of each line, '#' starts a comment."""
+    from . import fsio
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        raw = fsio.read_small(Path(path), MAX_LIST + 1)  # non-blocking: a FIFO or a device is refused
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise SelectionError(f"cannot read model list {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise SelectionError(f"model list {path} is not UTF-8 text (byte {exc.start})") from exc
+    if len(raw) > MAX_LIST:
+        raise SelectionError(f"model list {path} is larger than {MAX_LIST:,} bytes")
     patterns = []
     import shlex
 
@@ -192,9 +202,9 @@ def read_list_file(path: Path) -> list[str]:
     return patterns
 
 
-def split_names(value: str) -> list[str]:
-    """--name a,b*,c -> ['a', 'b*', 'c']; empty items are an error, not silently dropped."""
+def split_names(value: str, flag: str = "--name") -> list[str]:
+    """--name a,b*,c -> ['a', 'b*', 'c']; empty items are an error (naming ``flag``), not silently dropped."""
     parts = [p.strip() for p in value.split(",")]
     if not all(parts):
-        raise SelectionError(f"--name {value!r}: empty name in the list")
+        raise SelectionError(f"{flag} {value!r}: empty name in the list")
     return parts

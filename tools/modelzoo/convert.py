@@ -145,16 +145,7 @@ def _set_model_info(ov_model: Any, model: Model) -> None:
 def remove_dead_staging(target: Path) -> None:
     """Remove staging folders that a killed run left (`.converting-<pid>-...` of a process that
     no longer exists); those of live runs are theirs."""
-    for folder in target.glob(f"{STAGING_PREFIX}*-*"):
-        pid = folder.name[len(STAGING_PREFIX):].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            fsio.remove(folder)
-        except PermissionError:
-            pass  # another user's live process
+    fsio.remove_dead_staged(target, STAGING_PREFIX)
 
 
 def save_ir(ov_model: Any, xml: Path, fp16: bool) -> None:
@@ -218,6 +209,133 @@ def incomplete_ir(xml: Path) -> str | None:
 
 
 
+class Backend:
+    """How one model's mo arguments become IR in a staging folder. Three of them, chosen once a
+    run (``make_backend``): the Model Optimizer in-process, an external ``mo`` once per
+    precision, and ovc (``openvino.convert_model``). Each says what it will do (also in a dry
+    run) before it does it."""
+
+    name = ""
+    mo_dir: Path | None = None  # what $mo_dir / $mo_ext_dir read as
+    checks_its_saves = True  # every IR it writes was read back (save_ir); False: check after it
+
+    def describe(self) -> str:
+        """The backend as a user should see it (the converter's first line)."""
+        raise NotImplementedError
+
+    def arguments(self, extra: list[str]) -> list[str]:
+        """The extra mo arguments, with whatever this backend needs added."""
+        return extra
+
+    def prepare(self, model: Model, args: list[str], variables: dict[str, str]) -> Any:
+        """Check the arguments before any work (and return what write needs)."""
+        return None
+
+    def announce(self, conv: "Converter", model: Model, args: list[str], precisions: list[str], target: Path,
+                 dry: str, prepared: Any) -> None:
+        conv.say(f"{dry}Converting {model.name} to IR ({', '.join(precisions)}) with the {self.name} backend, "
+                 "one conversion for all")
+        conv.say("Conversion command: mo " + command_line(args))
+
+    def write(self, conv: "Converter", model: Model, args: list[str], precisions: list[str], staging: Path,
+              prepared: Any) -> None:
+        """Write staging/<precision>/<name>.xml and .bin for every precision."""
+        ov_model = self.convert(args, prepared, conv.options)
+        _set_model_info(ov_model, model)
+        for p in precisions:  # FP32 first: saving FP16 must not touch what FP32 saves
+            save_ir(ov_model, staging / p / f"{model.name}.xml", fp16=(p == "FP16"))
+
+    def convert(self, args: list[str], prepared: Any, options: "ConvertOptions") -> Any:
+        """One conversion: an ov.Model that every precision is saved from."""
+        raise NotImplementedError
+
+
+class MoInProcess(Backend):
+    name = "mo"
+
+    def __init__(self, options: "ConvertOptions") -> None:
+        self.mo_dir = mo_package_dir(options.python, None)
+
+    def describe(self) -> str:
+        return "mo (the Model Optimizer of openvino-dev 2024.6, in-process)"
+
+    def arguments(self, extra: list[str]) -> list[str]:
+        # mo compresses to FP16 unless told not to; the one conversion must keep FP32 (FP16 is
+        # made from it when saving).
+        return ["--compress_to_fp16=False", *extra]
+
+    def convert(self, args: list[str], prepared: Any, options: "ConvertOptions") -> Any:
+        return convert_mo.run_in_process(args, options.verbose)
+
+
+class MoExternal(Backend):
+    name = "mo"
+    checks_its_saves = False
+
+    def __init__(self, options: "ConvertOptions") -> None:
+        assert options.mo is not None
+        self.mo, self.python = options.mo, options.python
+        self.mo_dir = mo_package_dir(options.python, options.mo)
+
+    def describe(self) -> str:
+        return f"mo (external {self.mo}, once per precision)"
+
+    def _command(self, conv: "Converter", model: Model, args: list[str], staging: Path, precision: str,
+                 dry: str) -> list[str]:
+        cmd = convert_mo.external_command(self.python, self.mo, args, staging / precision, precision)
+        conv.say(f"{dry}Converting {model.name} to IR ({precision}) with the external mo")
+        conv.say("Conversion command: " + command_line(cmd))
+        return cmd
+
+    def announce(self, conv: "Converter", model: Model, args: list[str], precisions: list[str], target: Path,
+                 dry: str, prepared: Any) -> None:
+        # Each run stages into a folder of its own, named only when it is created; a dry run
+        # shows this placeholder where the real run shows that name.
+        if dry:
+            for p in precisions:
+                self._command(conv, model, args, target / f"{STAGING_PREFIX}XXXXXXXX", p, dry)
+
+    def write(self, conv: "Converter", model: Model, args: list[str], precisions: list[str], staging: Path,
+              prepared: Any) -> None:
+        for p in precisions:
+            convert_mo.run_external(self._command(conv, model, args, staging, p, ""), model.name, p)
+
+
+class Ovc(Backend):
+    name = "ovc"
+
+    def __init__(self, options: "ConvertOptions") -> None:
+        self.version = openvino_version()
+        if convert_mo.available():
+            self.mo_dir = mo_package_dir(None, None)  # so that $mo_ext_dir reads as it does for mo
+
+    def describe(self) -> str:
+        return f"ovc (openvino.convert_model, OpenVINO {self.version})"
+
+    def prepare(self, model: Model, args: list[str], variables: dict[str, str]) -> Any:
+        from . import convert_ovc
+
+        return convert_ovc.plan(model.name, args, variables["mo_ext_dir"])  # refuses before any work
+
+    def announce(self, conv: "Converter", model: Model, args: list[str], precisions: list[str], target: Path,
+                 dry: str, prepared: Any) -> None:
+        super().announce(conv, model, args, precisions, target, dry, prepared)
+        conv.say("Conversion (ovc): " + prepared.describe())
+
+    def convert(self, args: list[str], prepared: Any, options: "ConvertOptions") -> Any:
+        from . import convert_ovc
+
+        return convert_ovc.convert(prepared)
+
+
+def make_backend(options: "ConvertOptions") -> Backend:
+    """The run's backend (choose_backend's choice), its extra checked now: before any work."""
+    name = choose_backend(options.backend, options.mo)
+    if name == "ovc":
+        return Ovc(options)
+    return MoExternal(options) if options.mo is not None else MoInProcess(options)
+
+
 class Converter:
     """Converts models with one backend into ``OUTPUT/<model folder>/<precision>/``.
 
@@ -235,23 +353,12 @@ class Converter:
         self.options = options
         self.reporter = reporter or Reporter("text", bars=False)
         self.say = self.reporter.say
-        self.backend = choose_backend(options.backend, options.mo)
-        if self.backend == "mo":
-            self.mo_dir: Path | None = mo_package_dir(options.python, options.mo)
-            self.version = ""
-        else:
-            self.version = openvino_version()
-            self.mo_dir = None
-            if convert_mo.available():
-                self.mo_dir = mo_package_dir(None, None)  # so that $mo_ext_dir reads as it does for mo
+        self.engine = make_backend(options)
+        self.backend = self.engine.name
 
     def describe_backend(self) -> str:
         """The backend as a user should see it."""
-        if self.backend == "ovc":
-            return f"ovc (openvino.convert_model, OpenVINO {self.version})"
-        if self.options.mo is not None:
-            return f"mo (external {self.options.mo}, once per precision)"
-        return "mo (the Model Optimizer of openvino-dev 2024.6, in-process)"
+        return self.engine.describe()
 
     def precisions_for(self, model: Model) -> list[str]:
         return [p for p in IR_PRECISIONS if p in model.precisions and p in self.options.precisions]
@@ -262,17 +369,13 @@ class Converter:
         if model.mo_args is None or not precisions:
             return [], []
         framework = "onnx" if model.conversion_to_onnx_args else model.framework
-        extra = list(self.options.extra_mo_args)
-        if self.backend == "mo" and self.options.mo is None:
-            # mo compresses to FP16 unless told not to; the one conversion must keep FP32
-            # (FP16 is made from it when saving).
-            extra.insert(0, "--compress_to_fp16=False")
+        extra = self.engine.arguments(list(self.options.extra_mo_args))
         return mo_arguments(model, variables, framework, extra), precisions
 
     def convert(self, model: Model) -> None:
         """Convert one (leaf) model; raises ModelzooError on failure."""
         opts = self.options
-        variables = template_variables(model, opts, self.mo_dir)
+        variables = template_variables(model, opts, self.engine.mo_dir)
         args, precisions = self.plan(model, variables)
         if not args:
             why = "no conversion defined (already IR)" if model.mo_args is None else "no requested precision"
@@ -280,63 +383,28 @@ class Converter:
             return
         target = opts.output_dir / model.subdirectory
         dry = "(dry run) " if opts.dry_run else ""
-        ovc_plan = None
-        if self.backend == "ovc":
-            from . import convert_ovc
-
-            ovc_plan = convert_ovc.plan(model.name, args, variables["mo_ext_dir"])  # refuses before any work
+        prepared = self.engine.prepare(model, args, variables)
         self._pre_convert(model, variables, dry)
         if model.conversion_to_onnx_args:
             self._to_onnx(model, variables, dry)
-        external = self.backend == "mo" and opts.mo is not None
-        if external:
-            # Each run stages into a folder of its own, named only when it is created; a dry
-            # run shows this placeholder where the real run shows that name.
-            if opts.dry_run:
-                for p in precisions:
-                    self._say_external(model, args, target / f"{STAGING_PREFIX}XXXXXXXX", p, dry)
-        else:
-            self.say(f"{dry}Converting {model.name} to IR ({', '.join(precisions)}) with the {self.backend} backend, "
-                     "one conversion for all")
-            self.say("Conversion command: mo " + command_line(args))
-            if ovc_plan is not None:
-                self.say("Conversion (ovc): " + ovc_plan.describe())
+        self.engine.announce(self, model, args, precisions, target, dry, prepared)
         if opts.dry_run:
             return
         check_inputs_exist(args, variables["dl_dir"])
         remove_dead_staging(target)
         with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
-            if external:
-                for p in precisions:
-                    convert_mo.run_external(self._say_external(model, args, staging, p, ""), model.name, p)
-            else:
-                if ovc_plan is not None:
-                    from . import convert_ovc
-
-                    ov_model = convert_ovc.convert(ovc_plan)
-                else:
-                    ov_model = convert_mo.run_in_process(args, opts.verbose)
-                _set_model_info(ov_model, model)
-                for p in precisions:  # FP32 first: saving FP16 must not touch what FP32 saves
-                    save_ir(ov_model, staging / p / f"{model.name}.xml", fp16=(p == "FP16"))
+            self.engine.write(self, model, args, precisions, staging, prepared)
             for p in precisions:
                 xml = staging / p / f"{model.name}.xml"
                 if not xml.is_file():
                     raise ConversionError(f"{model.name}: the conversion wrote no {p}/{model.name}.xml")
-                problem = incomplete_ir(xml) if external else None  # in-process saves were checked
+                problem = None if self.engine.checks_its_saves else incomplete_ir(xml)
                 if problem:
                     raise ConversionError(f"{model.name}: the Model Optimizer wrote an incomplete {p} IR: {problem}")
             with fsio.folder_lock(target):
                 fsio.swap_in([(staging / p, target / p) for p in precisions])
         for p in precisions:
             self.say(f"wrote {target / p / model.name}.xml and .bin")
-
-    def _say_external(self, model: Model, args: list[str], staging: Path, precision: str, dry: str) -> list[str]:
-        assert self.options.mo is not None
-        cmd = convert_mo.external_command(self.options.python, self.options.mo, args, staging / precision, precision)
-        self.say(f"{dry}Converting {model.name} to IR ({precision}) with the external mo")
-        self.say("Conversion command: " + command_line(cmd))
-        return cmd
 
     def _run_script(self, what: str, cmd: list[str], dry: str) -> None:
         self.say(f"{dry}{what} command: {command_line(cmd)}")
@@ -365,11 +433,14 @@ class Converter:
 
     def run(self, models: list[Model], jobs: int = 1) -> list[str]:
         """Convert every model (a composite's stages with it), up to ``jobs`` at once in
-        separate processes; returns the names of those that failed, each reported in one line."""
+        separate processes; returns the names of those that failed (the names asked for: a
+        composite whose stage failed), each failure reported in one line."""
         groups = [m.leaf_models() for m in models]
         if jobs == 1 or self.options.dry_run or len(groups) <= 1:
-            return self._convert_here([leaf for group in groups for leaf in group])
-        return _convert_in_workers(self.options, self.reporter, groups, jobs)
+            failed = set(self._convert_here([leaf for group in groups for leaf in group]))
+        else:
+            failed = set(_convert_in_workers(self.options, self.reporter, groups, jobs))
+        return [m.name for m, group in zip(models, groups) if any(leaf.name in failed for leaf in group)]
 
     def _convert_here(self, leaves: list[Model]) -> list[str]:
         failed = []

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ConversionError, MissingExtraError, UnsupportedArgumentError
 
@@ -192,93 +192,164 @@ def split_arguments(args: list[str]) -> list[tuple[str, str, str | None]]:
 # The plan
 
 
+class _Reading:
+    """The plan being read from the arguments, one flag at a time (see HANDLERS)."""
+
+    def __init__(self, model_name: str, mo_ext_dir: str) -> None:
+        self.model, self.mo_ext_dir = model_name, mo_ext_dir
+        self.plan = OvcPlan(model=model_name, framework="", source=Path())
+        self.framework = ""
+        self.source: Path | None = None
+        self.inputs: list[InputSpec] = []
+        self.shapes: list[list[int]] = []
+
+    def refuse(self, arg: str, why: str) -> UnsupportedArgumentError:
+        return UnsupportedArgumentError(self.model, arg, why)
+
+
+Handler = Callable[[_Reading, str, "str | None"], None]
+"""handler(reading, the argument as written, its value or None): reads one flag into the plan,
+or raises the reading's refusal naming the argument."""
+
+
+def _framework(r: _Reading, arg: str, value: str | None) -> None:
+    if value not in FRAMEWORKS:
+        raise r.refuse(arg, f"OpenVINO has no frontend for '{value}' models any more")
+    r.framework = value
+
+
+def _harmless(r: _Reading, arg: str, value: str | None) -> None:
+    pass
+
+
+def _source(r: _Reading, arg: str, value: str | None) -> None:
+    if not value:
+        raise r.refuse(arg, "needs a path")
+    r.source = Path(value)
+
+
+def _input(r: _Reading, arg: str, value: str | None) -> None:
+    r.inputs = []
+    for part in _split_top(value or ""):
+        m = re.fullmatch(r"([^\[\{]+?)(\[[^\]]*\])?", part)
+        if not m or "->" in part:
+            raise r.refuse(arg, f"'{part}': only input names with an optional [shape] are supported (no types, "
+                                "no values to freeze)")
+        if re.match(r"^\d+:", m.group(1)):
+            raise r.refuse(arg, f"'{part}': input ports (N:name) cannot be cut by ovc")
+        r.inputs.append(InputSpec(m.group(1).strip(), _shape(m.group(2)) if m.group(2) else None))
+
+
+def _input_shape(r: _Reading, arg: str, value: str | None) -> None:
+    r.shapes = [_shape(s) for s in _split_top(value or "")]
+
+
+def _output(r: _Reading, arg: str, value: str | None) -> None:
+    r.plan.outputs = [o for o in _split_top(value or "") if o]
+
+
+def _layout(target_only: bool) -> Handler:
+    def read(r: _Reading, arg: str, value: str | None) -> None:
+        p = r.plan
+        for name, (src, dst) in _layouts(value or "").items():
+            if target_only:
+                src, dst = None, src
+            old = p.layouts.get(name, (None, None)) if name else (p.unnamed_layout or (None, None))
+            merged = (src or old[0], dst or old[1])
+            if name:
+                p.layouts[name] = merged
+            else:
+                p.unnamed_layout = merged
+    return read
+
+
+def _mean_values(r: _Reading, arg: str, value: str | None) -> None:
+    r.plan.means = {k: _floats(v) for k, v in _named_values(value or "").items()}
+
+
+def _scale_values(r: _Reading, arg: str, value: str | None) -> None:
+    r.plan.scales = {k: _floats(v) for k, v in _named_values(value or "").items()}
+
+
+def _scale(r: _Reading, arg: str, value: str | None) -> None:
+    r.plan.scale = float(value or "")
+
+
+def _reverse_input_channels(r: _Reading, arg: str, value: str | None) -> None:
+    if value not in (None, "True", "true"):
+        raise r.refuse(arg, "expected no value")
+    r.plan.reverse_channels = True
+
+
+def _transformations_config(r: _Reading, arg: str, value: str | None) -> None:
+    rel = _relative_to(value or "", r.mo_ext_dir)
+    if rel not in SUPPORTED_CONFIGS:
+        raise r.refuse(arg, f"the transformation config {rel or value} has no equivalent in the ovc backend "
+                            f"(supported: {', '.join(SUPPORTED_CONFIGS)})")
+    r.plan.output_stage = "retinanet"
+
+
+def _compress_to_fp16(r: _Reading, arg: str, value: str | None) -> None:
+    raise r.refuse(arg, "the precisions come from --precisions (FP32 and FP16 from one conversion)")
+
+
+def _no_equivalent(r: _Reading, arg: str, value: str | None) -> None:
+    raise r.refuse(arg, "the ovc backend has no equivalent (use --backend mo with openvino-dev 2024.6)")
+
+
+# mo's flag -> how the ovc backend honours it; a flag not here is refused by name (_no_equivalent).
+HANDLERS: dict[str, Handler] = {
+    **{flag: _harmless for flag in HARMLESS},
+    "--framework": _framework,
+    **{flag: _source for flag in MODEL_SOURCES},
+    "--input": _input,
+    "--input_shape": _input_shape,
+    "--output": _output,
+    "--layout": _layout(False),
+    "--source_layout": _layout(False),
+    "--target_layout": _layout(True),
+    "--mean_values": _mean_values,
+    "--scale_values": _scale_values,
+    "--scale": _scale,
+    "--reverse_input_channels": _reverse_input_channels,
+    "--transformations_config": _transformations_config,
+    "--compress_to_fp16": _compress_to_fp16,
+}
+
+
 def plan(model_name: str, args: list[str], mo_ext_dir: str) -> OvcPlan:
     """Translate a model's mo arguments (placeholders already expanded) into an OvcPlan, or raise
     UnsupportedArgumentError naming the first argument the ovc backend cannot honour."""
-
-    def refuse(arg: str, why: str) -> UnsupportedArgumentError:
-        return UnsupportedArgumentError(model_name, arg, why)
-
+    r = _Reading(model_name, mo_ext_dir)
     try:
         items = split_arguments(args)
     except ValueError as exc:
-        raise refuse(str(exc), "not an option (mo options start with --)") from None
-    framework, source = "", None
-    inputs: list[InputSpec] = []
-    shapes: list[list[int]] = []
-    p = OvcPlan(model=model_name, framework="", source=Path())
+        raise r.refuse(str(exc), "not an option (mo options start with --)") from None
     for arg, flag, value in items:
         try:
-            if flag == "--framework":
-                if value not in FRAMEWORKS:
-                    raise refuse(arg, f"OpenVINO has no frontend for '{value}' models any more")
-                framework = value
-            elif flag in HARMLESS:
-                continue
-            elif flag in MODEL_SOURCES:
-                if not value:
-                    raise refuse(arg, "needs a path")
-                source = Path(value)
-            elif flag == "--input":
-                inputs = []
-                for part in _split_top(value or ""):
-                    m = re.fullmatch(r"([^\[\{]+?)(\[[^\]]*\])?", part)
-                    if not m or "->" in part:
-                        raise refuse(arg, f"'{part}': only input names with an optional [shape] are "
-                                          "supported (no types, no values to freeze)")
-                    if re.match(r"^\d+:", m.group(1)):
-                        raise refuse(arg, f"'{part}': input ports (N:name) cannot be cut by ovc")
-                    inputs.append(InputSpec(m.group(1).strip(), _shape(m.group(2)) if m.group(2) else None))
-            elif flag == "--input_shape":
-                shapes = [_shape(s) for s in _split_top(value or "")]
-            elif flag == "--output":
-                p.outputs = [o for o in _split_top(value or "") if o]
-            elif flag in ("--layout", "--source_layout", "--target_layout"):
-                for name, (src, dst) in _layouts(value or "").items():
-                    if flag == "--target_layout":
-                        src, dst = None, src
-                    old = p.layouts.get(name, (None, None)) if name else (p.unnamed_layout or (None, None))
-                    merged = (src or old[0], dst or old[1])
-                    if name:
-                        p.layouts[name] = merged
-                    else:
-                        p.unnamed_layout = merged
-            elif flag == "--mean_values":
-                p.means = {k: _floats(v) for k, v in _named_values(value or "").items()}
-            elif flag == "--scale_values":
-                p.scales = {k: _floats(v) for k, v in _named_values(value or "").items()}
-            elif flag == "--scale":
-                p.scale = float(value or "")
-            elif flag == "--reverse_input_channels":
-                if value not in (None, "True", "true"):
-                    raise refuse(arg, "expected no value")
-                p.reverse_channels = True
-            elif flag == "--transformations_config":
-                rel = _relative_to(value or "", mo_ext_dir)
-                if rel not in SUPPORTED_CONFIGS:
-                    raise refuse(arg, f"the transformation config {rel or value} has no equivalent in the ovc "
-                                      f"backend (supported: {', '.join(SUPPORTED_CONFIGS)})")
-                p.output_stage = "retinanet"
-            elif flag == "--compress_to_fp16":
-                raise refuse(arg, "the precisions come from --precisions (FP32 and FP16 from one conversion)")
-            else:
-                raise refuse(arg, "the ovc backend has no equivalent (use --backend mo with openvino-dev 2024.6)")
+            HANDLERS.get(flag, _no_equivalent)(r, arg, value)
         except (ValueError, TypeError) as exc:
-            raise refuse(arg, f"cannot read it: {exc}") from None
+            raise r.refuse(arg, f"cannot read it: {exc}") from None
+    return _finish(r)
+
+
+def _finish(r: _Reading) -> OvcPlan:
+    """What needs every argument read: the model file, shapes matched to inputs, the framework."""
+    p, source, inputs = r.plan, r.source, r.inputs
     if source is None:
-        raise UnsupportedArgumentError(model_name, "--input_model", "no model file given")
-    if shapes:
-        if inputs and len(shapes) != len(inputs):
-            raise refuse("--input_shape", f"{len(shapes)} shapes for {len(inputs)} inputs")
+        raise UnsupportedArgumentError(r.model, "--input_model", "no model file given")
+    if r.shapes:
+        if inputs and len(r.shapes) != len(inputs):
+            raise r.refuse("--input_shape", f"{len(r.shapes)} shapes for {len(inputs)} inputs")
         if not inputs:
-            raise refuse("--input_shape", "a shape without --input names cannot be given to ovc")
-        for spec, shape in zip(inputs, shapes):
+            raise r.refuse("--input_shape", "a shape without --input names cannot be given to ovc")
+        for spec, shape in zip(inputs, r.shapes):
             spec.shape = shape
-    p.framework, p.source, p.inputs = framework or _guess_framework(source), source, inputs
+    p.framework, p.source, p.inputs = r.framework or _guess_framework(source), source, inputs
     if p.output_stage == "retinanet":
         if p.framework != "tf" or len(p.outputs) != 3:
-            raise refuse("--transformations_config", f"{RETINANET_CONFIG} expects a TensorFlow model cut at its "
-                                                     "three filtered_detections outputs (boxes, scores, labels)")
+            raise r.refuse("--transformations_config", f"{RETINANET_CONFIG} expects a TensorFlow model cut at its "
+                                                       "three filtered_detections outputs (boxes, scores, labels)")
     return p
 
 

@@ -15,22 +15,16 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
-from urllib.parse import quote
+from typing import Callable, Iterator
 
 from . import fsio
 from .cache import Cache
-from .descriptor import KNOWN_PRECISIONS, GoogleDriveSource, Model, ModelFile
-from .errors import ChecksumMismatchError, Interrupted, ModelzooError, SizeMismatchError
+from .descriptor import KNOWN_PRECISIONS, Model, ModelFile
+from .errors import Interrupted, ModelzooError, OfflineError
 from .events import FileProgress, Reporter
+from .obtain import CACHED, Transport, obtain, source_urls
 from .verify import file_matches
 
-if TYPE_CHECKING:  # the network stack is imported when a file needs fetching: a warm run never does
-    import requests
-
-    from .segments import ConnectionBudget
-
-GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&confirm=t&id="
 CANCEL_GRACE = 0.8  # seconds the workers get to notice Ctrl-C before we clean up without them
 
 
@@ -40,7 +34,7 @@ class DownloadOptions:
 
     def __init__(self, output_dir: Path, cache_dir: Path | None = None, num_attempts: int = 1,
                  timeout: float = 60.0, connections: int = 1, mirrors: list[str] | None = None,
-                 precisions: frozenset[str] = KNOWN_PRECISIONS) -> None:
+                 precisions: frozenset[str] = KNOWN_PRECISIONS, space_check: bool = True) -> None:
         self.output_dir = output_dir
         self.cache_dir = cache_dir
         self.num_attempts = num_attempts
@@ -48,17 +42,7 @@ class DownloadOptions:
         self.connections = connections  # for one big file (segments.py); all fetches of a run share max(jobs, this)
         self.mirrors = mirrors if mirrors is not None else []
         self.precisions = precisions
-
-
-def source_urls(model: Model, file: ModelFile, mirrors: list[str]) -> list[str]:
-    """Mirrors first (URL/<model folder>/<file>), then the descriptor's own source."""
-    rel = quote(f"{model.subdirectory.as_posix()}/{file.name.as_posix()}")
-    urls = [m.rstrip("/") + "/" + rel for m in mirrors]
-    if isinstance(file.source, GoogleDriveSource):
-        urls.append(GOOGLE_DRIVE_URL + quote(file.source.id))
-    else:
-        urls.append(file.source.url)
-    return urls
+        self.space_check = space_check  # refuse before the first request when the writes do not fit (space.py)
 
 
 class Pool:
@@ -181,15 +165,20 @@ class Downloader:
         if self.cache is not None and not self.cache.writable:
             reporter.warning(f"cache folder {self.cache.root} cannot be written: using what it holds, "
                              "fetching the rest beside the targets")
-        self._session: "requests.Session | None" = None
-        self._jobs = 1
+        self._transport: Transport | None = None
         self._pool: Pool | None = None
-        self._lock = threading.Lock()
 
     def run(self, models: list[Model], jobs: int = 1) -> list[str]:
         """Download every model, up to ``jobs`` at once; returns the names of those that failed."""
-        self._jobs = jobs
+        self._transport = Transport(jobs=jobs, connections=self.options.connections,
+                                    num_attempts=self.options.num_attempts, timeout=self.options.timeout,
+                                    cancel=self.cancel)
         fsio.TEMPORARIES.reopen()  # a program may run again after an interrupted run
+        if self.options.space_check:
+            from .space import check_space, download_writes, space_needed
+
+            check_space(space_needed(download_writes(models, self.options.precisions, self.options.output_dir,
+                                                     self.cache, self._wanted)))
 
         def on_cancel() -> str:
             fsio.TEMPORARIES.remove_all()
@@ -200,8 +189,7 @@ class Downloader:
             self._pool = Pool(jobs, self.cancel)
             failed = self._pool.run(models, self.download_model, on_cancel)
         finally:
-            if self._session is not None:
-                self._session.close()
+            self._transport.close()
         return [m.name for m in failed]
 
     # -- one model
@@ -229,8 +217,16 @@ class Downloader:
             # one run at a time in a model folder: two unpacking the same archive would trip
             # over each other's renames
             with fsio.folder_lock(out_dir, self._check_cancel):
+                missing = 0
                 for f in files:
-                    self._download_file(model, f, out_dir)
+                    try:
+                        self._download_file(model, f, out_dir)
+                    except OfflineError as exc:  # one line a file, then the next file (none is fetched)
+                        r.failure(model.name, exc)
+                        missing += 1
+                if missing:
+                    r.model_end(model.name, False)
+                    return False
                 if model.postprocessing:
                     from . import unpack
 
@@ -274,64 +270,22 @@ class Downloader:
                 progress.finish(True, "cached")
                 return
             urls = source_urls(model, file, self.options.mirrors)
+
+            def waiting() -> None:
+                self.reporter.say(f"   waiting  {label}: another process is fetching it into the cache")
+
             with fsio.temporary_beside(dest) as tmp:
-                how = self._obtain(urls, file, label, tmp, progress)
+                how = obtain(file.sha384, file.size, label, tmp, self.cache,
+                             lambda path: self._fetch(urls, path, file, label, progress), self.reporter.warning,
+                             waiting)
                 fsio.place(tmp, dest, size=file.size)
-            progress.finish(True, how)
+            progress.finish(True, "cached" if how == CACHED else "downloaded")
         except BaseException:
             progress.finish(False)
             raise
 
-    def _obtain(self, urls: list[str], file: ModelFile, label: str, tmp: Path, progress: FileProgress) -> str:
-        """Fill tmp with the verified file, from the cache or the network; says which."""
-        cache = self.cache
-        if cache is None:
-            self._fetch(urls, tmp, file, label, progress)
-            return "downloaded"
-        sha = file.sha384
-        if cache.intact_of_size(sha, file.size, label) and cache.export(sha, file.size, tmp, trusted=True):
-            return "cached"  # the warm path: no lock, no read, no copy where a link will do
-
-        def waiting() -> None:
-            self.reporter.say(f"   waiting  {label}: another process is fetching it into the cache")
-
-        with cache.lock(sha, on_wait=waiting):
-            had_blob = cache.has_blob(sha)
-            if had_blob and cache.export(sha, file.size, tmp):
-                return "cached"
-            if had_blob:
-                done = "discarded, " if cache.writable else ""
-                self.reporter.warning(f"{label}: cache entry was corrupt; {done}fetching again")
-            if not cache.writable:
-                self._fetch(urls, tmp, file, label, progress)
-                return "downloaded"
-            partial = cache.partial_path(sha)
-            try:
-                self._fetch(urls, partial, file, label, progress)
-            except (ChecksumMismatchError, SizeMismatchError):
-                partial.unlink(missing_ok=True)  # wrong bytes are no prefix worth resuming
-                raise
-            cache.add(sha, partial, file.size)
-            cache.export(sha, file.size, tmp, trusted=True)  # just verified and recorded
-        return "downloaded"
-
-    def _session_for_fetch(self) -> tuple["requests.Session", "ConnectionBudget"]:
-        from .fetch import make_session
-        from .segments import ConnectionBudget
-
-        with self._lock:
-            if self._session is None:
-                self._budget = ConnectionBudget(max(self._jobs, self.options.connections))
-                self._session = make_session(self.options.num_attempts, pool_size=max(10, self._budget.total))
-            return self._session, self._budget
-
     def _fetch(self, urls: list[str], partial: Path, file: ModelFile, label: str, progress: FileProgress) -> None:
-        from .fetch import Fetcher
-
         if self._pool is not None:
             self._pool.grow()
-        session, budget = self._session_for_fetch()
-        fetcher = Fetcher(session, timeout=self.options.timeout, num_attempts=self.options.num_attempts,
-                          cancel=self.cancel, progress=progress.update, connections=self.options.connections,
-                          budget=budget)
-        fetcher.fetch(urls, partial, file.size, file.sha384, label)
+        assert self._transport is not None
+        self._transport.fetch(urls, partial, file.size, file.sha384, label, progress.update)

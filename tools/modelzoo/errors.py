@@ -32,12 +32,25 @@ class SelectionError(ModelzooError):
     exit_code = 2
 
 
+class UsageError(ModelzooError):
+    """A command-line value that parses but cannot be used (a destination without a bucket, a
+    --changes file that cannot be written, a --list that is not a text file): found before any
+    work, like a bad flag."""
+
+    exit_code = 2
+
+
 class UnknownPrecisionError(SelectionError):
     """--precisions names a precision no descriptor can have."""
 
 
 class DownloadError(ModelzooError):
     """A file could not be fetched and verified."""
+
+
+class OfflineError(DownloadError):
+    """Offline mode (--offline, MODELZOO_OFFLINE=1) forbids the network, and no local source (the
+    cache, a file:// mirror) has the file."""
 
 
 class HTTPStatusError(DownloadError):
@@ -143,3 +156,21 @@ class QuantizationError(ModelzooError):
 
 class AccuracyBudgetError(QuantizationError):
     """--max_drop cannot be met: nothing is written."""
+
+
+class InsufficientSpaceError(DiskFullError):
+    """What a run will write does not fit on a file system: refused before the first byte."""
+
+
+class CacheError(ModelzooError):
+    """A cache that cannot be managed as asked (listed, verified, pruned)."""
+
+
+class CacheFolderError(CacheError):
+    """--cache_dir names nothing, or a file: a usage error, like a bad flag."""
+
+    exit_code = 2
+
+
+class CacheBusyError(CacheError):
+    """Another prune holds the cache: two at once would each count what the other removes."""

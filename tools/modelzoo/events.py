@@ -33,17 +33,6 @@ def plain_line(kind: str, text: str) -> str:
     return f"{kind}: {text}"
 
 
-class CommandLine:
-    """Shapes error and warning lines as a command's own: ``prog: error: text``. A class rather
-    than a closure so that worker processes (the converter's ``-j``) can be given it."""
-
-    def __init__(self, prog: str) -> None:
-        self.prog = prog
-
-    def __call__(self, kind: str, text: str) -> str:
-        return f"{self.prog}: {kind}: {text}"
-
-
 def _to_devnull(stream: TextIO) -> None:
     """Point a broken stream's file descriptor at /dev/null, so that what is still buffered does
     not fail again when Python flushes it at exit."""

@@ -10,7 +10,9 @@ exactly the bytes on disk. Writing goes through :mod:`fsio`; hashing through :mo
 from __future__ import annotations
 
 import contextlib
+import os
 import re
+import stat
 import threading
 import time
 import zlib
@@ -25,19 +27,21 @@ from urllib3.util.retry import Retry
 
 from . import __version__, fsio
 from .errors import (
-    ChecksumMismatchError, DownloadError, HTTPStatusError, Interrupted, SizeMismatchError, TransferError,
+    ChecksumMismatchError, DownloadError, FileSystemError, HTTPStatusError, Interrupted, OfflineError,
+    SizeMismatchError, TransferError,
 )
+from .offline import NETWORK_SCHEMES, is_offline, refuse
+from .retry import BACKOFF_FACTOR, BACKOFF_MAX, backoff_delay, describe
 from .verify import BackgroundHashing, StreamVerifier, feed_file
 
 if TYPE_CHECKING:
     from .segments import ConnectionBudget
 
+
 CHUNK = 1 << 20
 MAX_REDIRECTS = 10
 MAX_RETRY_AFTER = 60.0  # seconds; a server may not park us for longer than this
 RETRY_STATUSES = (429, 500, 502, 503, 504)
-BACKOFF_FACTOR = 0.5
-BACKOFF_MAX = 20.0
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 DECODABLE = ("gzip", "x-gzip", "deflate")
 MIN_SPLIT = 16 * 1000 * 1000  # below this, one connection: set-up would cost more than it gains
@@ -69,15 +73,21 @@ def make_session(num_attempts: int, pool_size: int = 10) -> requests.Session:
     session.max_redirects = MAX_REDIRECTS
     session.headers["User-Agent"] = f"modelzoo/{__version__} (+requests {requests.__version__})"
     adapter = requests.adapters.HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
+    if is_offline():  # the second line of offline mode: nothing reaches a socket through this session
+        adapter = _OfflineAdapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
 
 
-def backoff_delay(attempt: int) -> float:
-    """Delay before attempt number `attempt` (1-based): the first retry is immediate (a dropped
-    connection is usually resumed at once), then 1 s, 2 s, 4 s, ... up to BACKOFF_MAX."""
-    return 0.0 if attempt <= 2 else min(BACKOFF_MAX, BACKOFF_FACTOR * 2 ** (attempt - 2))
+class _OfflineAdapter(requests.adapters.BaseAdapter):
+    """Refuses every request (offline mode): the session cannot open a connection."""
+
+    def send(self, request, **kwargs):  # noqa: ANN001, ANN201 - requests' adapter interface
+        raise refuse(request.url)
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -96,12 +106,33 @@ Opener = Callable[["Fetcher", str, int, int], Opened]
 """opener(fetcher, url, offset, size) -> Opened. Raises HTTPStatusError (404 for a missing
 file: never retried), TransferError (worth another attempt) or DownloadError."""
 
-OPENERS: dict[str, Opener] = {}
+OPENERS: dict[str, Opener | str] = {}
+"""scheme -> opener, or "module:function" of an opener imported on first use (``s3``: boto3 is
+imported only when an s3:// URL is fetched, and a library caller needs no import of its own)."""
 
 
-def register_opener(scheme: str, opener: Opener) -> None:
-    """Teach every Fetcher a URL scheme (s3.py registers ``s3`` this way)."""
+def register_opener(scheme: str, opener: Opener | str) -> None:
+    """Teach every Fetcher a URL scheme."""
     OPENERS[scheme] = opener
+
+
+def opener_for(scheme: str) -> Opener | None:
+    """The opener of a scheme, importing a lazy one (MissingExtraError when its extra is missing).
+    Offline (offline.py), every network scheme gets the refusing opener: this table is where
+    offline mode is enforced for every source."""
+    if scheme in NETWORK_SCHEMES and is_offline():
+        return _refuse_offline
+    opener = OPENERS.get(scheme)
+    if isinstance(opener, str):
+        import importlib
+
+        module, _, name = opener.partition(":")
+        opener = OPENERS[scheme] = getattr(importlib.import_module(module, __package__), name)
+    return opener
+
+
+def _refuse_offline(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
+    raise refuse(url)
 
 
 def _open_http(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
@@ -115,7 +146,7 @@ def _open_http(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
         raise DownloadError(f"{url}: redirect loop or more than {MAX_REDIRECTS} redirects") from exc
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         # urllib3's Retry has already made its attempts at this request
-        raise TransferError(f"{url}: {describe(exc, fetcher.timeout)} {fetcher.attempts_text()}") from exc
+        raise TransferError(f"{url}: {describe(exc, fetcher.timeout, url)} {fetcher.attempts_text()}") from exc
     status = response.status_code
     if status not in (200, 206):
         response.close()
@@ -142,11 +173,16 @@ def _open_http(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
 def _open_file(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
     path = Path(unquote(urlparse(url).path))
     try:
-        f = open(path, "rb")
+        # Without blocking (a FIFO would wait for a writer for ever); only a regular file is there.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise HTTPStatusError(url, 404, "Not Found (file mirror)") from None
     except OSError as exc:
         raise TransferError(f"{url}: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise HTTPStatusError(url, 404, "Not Found (file mirror: not a regular file)")
+    f = open(fd, "rb")
     f.seek(offset)
 
     def chunks() -> Iterator[bytes]:
@@ -159,6 +195,7 @@ def _open_file(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
 register_opener("http", _open_http)
 register_opener("https", _open_http)
 register_opener("file", _open_file)
+register_opener("s3", ".s3:open_s3")
 
 
 class Fetcher:
@@ -220,8 +257,15 @@ class Fetcher:
             except DownloadError as exc:
                 errors.append(str(exc) if url in str(exc) else f"{url}: {exc}")
                 if last:
-                    cls = TransferError if isinstance(exc, TransferError) else DownloadError
+                    cls = TransferError if isinstance(exc, TransferError) else \
+                        OfflineError if isinstance(exc, OfflineError) else DownloadError
                     raise cls(f"{what}: {'; '.join(errors)}") from exc
+            except (Interrupted, FileSystemError):
+                raise  # the user's or this machine's: no other source would fare better
+            except Exception as exc:  # noqa: BLE001 - e.g. a malformed redirect: this source's failure
+                errors.append(f"{url}: {describe(exc, self.timeout)}")
+                if last:
+                    raise DownloadError(f"{what}: {'; '.join(errors)}") from exc
         raise DownloadError(f"{what}: no source to download from")
 
     def attempts_text(self) -> str:
@@ -231,7 +275,7 @@ class Fetcher:
 
     def _open(self, url: str, offset: int, size: int) -> Opened:
         scheme = urlparse(url).scheme
-        opener = OPENERS.get(scheme)
+        opener = opener_for(scheme)
         if opener is None:
             raise DownloadError(f"{url}: unsupported URL scheme {scheme!r}")
         return opener(self, url, offset, size)
@@ -328,7 +372,7 @@ class Fetcher:
     def _in_pieces(self, url: str, partial: Path, verifier: StreamVerifier, size: int) -> bool:
         """The rest of a slow transfer over several connections; False if the server cannot
         serve pieces after all (the caller then starts over on one connection)."""
-        from . import segments  # (it imports this module)
+        from . import segments  # (only a slow big transfer needs it)
 
         try:
             segments.SegmentedTransfer(self, url, partial, verifier, size, self.connections, self.budget,
@@ -460,21 +504,3 @@ class _Candidate:
         if self._out is not None:
             out, self._out = self._out, None
             out.close()
-
-
-def describe(exc: BaseException, timeout: float) -> str:
-    """A short, human line for a transport exception from requests or urllib3."""
-    text = str(exc)
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return f"no connection within {timeout:g} s (unreachable server, or one dropping new connections)"
-    if isinstance(exc, (requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError)) or "timed out" in text:
-        return f"no data for {timeout:g} s (stalled or unreachable server)"
-    if isinstance(exc, (requests.exceptions.ChunkedEncodingError, urllib3.exceptions.ProtocolError)):
-        if "IncompleteRead" in text or "Connection broken" in text or "prematurely" in text:
-            return "connection broken before the whole file arrived"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        reason = str(getattr(exc.args[0], "reason", None) or text) if exc.args else text
-        errno_text = re.search(r"\[Errno -?\d+\] [^'\")]+", reason)
-        what = "cannot connect to the proxy" if isinstance(exc, requests.exceptions.ProxyError) else "cannot connect"
-        return f"{what}: {errno_text.group(0).strip() if errno_text else reason}"
-    return text or type(exc).__name__

@@ -13,7 +13,7 @@ Rules this module enforces for the whole project:
 
 Example::
 
-    with fsio.temporary_beside(dest) as tmp:      # .dest.<random>.part, registered
+    with fsio.temporary_beside(dest) as tmp:      # .dest.<pid>-<random>.part, registered
         with fsio.Writer(tmp) as out:
             out.write(data)
         fsio.place(tmp, dest, size=len(data))      # checked, then renamed
@@ -130,8 +130,34 @@ def makedirs(path: Path) -> None:
 
 
 def temp_name(dest: Path, suffix: str = ".part") -> Path:
-    """A unique hidden name beside ``dest`` (same folder, so a rename is atomic)."""
-    return dest.with_name(f".{dest.name}.{os.urandom(6).hex()}{suffix}")
+    """A unique hidden name beside ``dest`` (same folder, so a rename is atomic), naming this
+    process: a later run can tell one that a killed run left (``temporary_owner``)."""
+    return dest.with_name(f".{dest.name}.{os.getpid()}-{os.urandom(6).hex()}{suffix}")
+
+
+def temporary_owner(name: str) -> int | None:
+    """The pid in a name made by ``temp_name`` (``.<name>.<pid>-<12 hex>.<suffix>``), else None."""
+    if not name.startswith(".") or not name.endswith((".part", ".tmp", ".old", ".raw")):
+        return None
+    stem = name[1:].rsplit(".", 1)[0]
+    _, _, tag = stem.rpartition(".")
+    pid, dash, rand = tag.partition("-")
+    if not (dash and pid.isdigit() and len(rand) == 12 and all(c in "0123456789abcdef" for c in rand)):
+        return None
+    return int(pid)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (this machine's; ours counts as alive)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's live process
+    return True
 
 
 @contextmanager
@@ -164,6 +190,15 @@ def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
     finally:
         remove(path)
         TEMPORARIES.discard(path)
+
+
+def remove_dead_staged(parent: Path, prefix: str) -> None:
+    """Remove the staging folders ``<prefix><pid>-...`` in ``parent`` whose process no longer
+    exists (a run that was killed); those of live runs are theirs."""
+    for folder in parent.glob(f"{prefix}*-*"):
+        pid = folder.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            remove(folder)
 
 
 class Writer:

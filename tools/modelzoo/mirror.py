@@ -28,31 +28,26 @@ import concurrent.futures
 import contextlib
 import datetime
 import hashlib
-import json
-import os
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator, Protocol
+from pathlib import Path
+from typing import Any, Callable
 
 from . import fsio
 from .cache import Cache
-from .descriptor import KNOWN_PRECISIONS, GoogleDriveSource, Model, ModelFile
+from .descriptor import KNOWN_PRECISIONS, Model, ModelFile
 from .errors import (
-    ChecksumMismatchError, DiskFullError, FileSystemError, Interrupted, MirrorAccessError, MirrorError,
-    ModelzooError, OutputNotWritableError, SizeMismatchError,
+    DiskFullError, FileSystemError, Interrupted, MirrorAccessError, MirrorError, ModelzooError,
+    OutputNotWritableError, UsageError,
 )
+from .events import Reporter, human_size
+from .obtain import CACHED, Transport, obtain, source_url, source_urls
+from .space import Need, check_space, fetch_writes, space_needed
+from .stores import FORMAT, MANIFEST, Present, Store
 
 # Errors after which no other file can succeed either: the run stops at once, with one line.
 FATAL = (MirrorAccessError, DiskFullError, OutputNotWritableError)
-from .events import Reporter, human_size
-from .verify import StreamVerifier, feed_file
-
-MANIFEST = "modelzoo-mirror.json"
-FORMAT = "modelzoo-mirror/1"
-LOCK = ".modelzoo-mirror.lock"
-GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&confirm=t&id="
 CANCEL_GRACE = 1.0  # seconds the workers get to notice Ctrl-C before we clean up without them
 # Big files are bound by bandwidth, not latency, and each one being fetched holds up to 16 MiB of
 # chunks waiting to be hashed: at most this many are fetched at once, whatever -j is.
@@ -83,8 +78,7 @@ class Wanted:
 
     @property
     def source(self) -> str:
-        src = self.file.source
-        return GOOGLE_DRIVE_URL + src.id if isinstance(src, GoogleDriveSource) else src.url
+        return source_url(self.file)
 
     def entry(self, stamp: str, verified: str) -> dict[str, Any]:
         """This file's manifest entry."""
@@ -118,221 +112,6 @@ def wanted_files(models: list[Model], precisions: frozenset[str], models_root: P
                     out.setdefault(rel, Wanted(top.name, leaf, f, rel, descriptor, digests[cfg]))
     return list(out.values())
 
-
-# ----------------------------------------------------------------------------- destinations
-
-@dataclass(frozen=True)
-class Present:
-    """What DEST holds at a path: its size and a stamp that changes when it is replaced."""
-
-    size: int
-    stamp: str
-
-
-class Store(Protocol):
-    """A mirror destination (a folder, or a prefix in an S3 bucket)."""
-
-    url: str
-    remote: bool  # publishing is an upload (worth overlapping with downloads), not a rename
-
-    def list(self) -> dict[str, Present]:
-        """Every file below DEST but the manifest and our temporaries, by path below DEST."""
-
-    def stat(self, rel: str) -> Present | None: ...
-
-    def stored_sha384(self, rel: str) -> str | None:
-        """The SHA-384 recorded with the object itself (S3 metadata), or None (folders)."""
-
-    def hash(self, rel: str, cancel: threading.Event) -> tuple[int, str]:
-        """Read the file at rel through: (size, SHA-384)."""
-
-    def incoming(self, rel: str) -> contextlib.AbstractContextManager[Path]:
-        """A fresh local path to fetch rel into before publishing it (removed afterwards)."""
-
-    def publish(self, rel: str, path: Path, size: int, sha384: str, cancel: threading.Event) -> Present:
-        """Put the verified local file at rel (atomically); returns what is there now."""
-
-    def delete(self, rel: str) -> None: ...
-
-    def read_manifest(self) -> tuple[dict[str, Any] | None, Any]:
-        """The manifest (None if there is none) and a token for a conditional write."""
-
-    def update_manifest(self, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> bool:
-        """Read, change, write back atomically, without losing a concurrent writer's update.
-        `change` returns None for "nothing to write". True if something was written."""
-
-    def abort_all(self) -> None:
-        """Undo uploads in flight (Ctrl-C)."""
-
-
-def is_internal(name: str) -> bool:
-    """Our own files in DEST that are not mirrored files: the manifest, the lock, temporaries."""
-    base = name.rsplit("/", 1)[-1]
-    return name in (MANIFEST, LOCK) or (base.startswith(".") and base.endswith((".part", ".tmp", ".old")))
-
-
-def encode_manifest(data: dict[str, Any]) -> bytes:
-    return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
-
-
-def decode_manifest(raw: bytes, where: str) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MirrorError(f"{where}: not a modelzoo mirror manifest ({exc})") from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), dict):
-        raise MirrorError(f"{where}: not a {FORMAT} manifest")
-    return data
-
-
-class FolderStore:
-    """A mirror in a local (or network) folder. Files are renamed into place from temporaries
-    beside them; the manifest is rewritten under an flock on DEST/.modelzoo-mirror.lock."""
-
-    remote = False
-
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root).absolute()
-        self.url = str(self.root)
-
-    def _path(self, rel: str) -> Path:
-        return self.root / PurePosixPath(rel)
-
-    @staticmethod
-    def _present(st: os.stat_result) -> Present:
-        return Present(st.st_size, f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}")
-
-    def list(self) -> dict[str, Present]:
-        found: dict[str, Present] = {}
-        if not self.root.is_dir():
-            return found
-        stack = [self.root]
-        while stack:
-            folder = stack.pop()
-            try:
-                entries = list(os.scandir(folder))
-            except OSError as exc:
-                raise fsio.fs_error(folder, exc, "list") from exc
-            for e in entries:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(Path(e.path))
-                elif e.is_file(follow_symlinks=False):
-                    rel = Path(e.path).relative_to(self.root).as_posix()
-                    if not is_internal(rel):
-                        found[rel] = self._present(e.stat(follow_symlinks=False))
-        return found
-
-    def stat(self, rel: str) -> Present | None:
-        try:
-            return self._present(os.stat(self._path(rel)))
-        except FileNotFoundError:
-            return None
-
-    def stored_sha384(self, rel: str) -> str | None:
-        return None
-
-    def hash(self, rel: str, cancel: threading.Event) -> tuple[int, str]:
-        path = self._path(rel)
-        try:
-            with open(path, "rb") as f:
-                verifier = StreamVerifier(os.fstat(f.fileno()).st_size, "")
-                feed_file(verifier, f)
-        except OSError as exc:
-            raise fsio.fs_error(path, exc, "read") from exc
-        return verifier.size, verifier.hexdigest()
-
-    @contextlib.contextmanager
-    def incoming(self, rel: str) -> Iterator[Path]:
-        dest = self._path(rel)
-        fsio.makedirs(dest.parent)
-        with fsio.temporary_beside(dest) as tmp:
-            yield tmp
-
-    def publish(self, rel: str, path: Path, size: int, sha384: str, cancel: threading.Event) -> Present:
-        dest = self._path(rel)
-        if path.parent != dest.parent:  # e.g. a cache blob: copy beside the target, verifying
-            fsio.makedirs(dest.parent)
-            with fsio.temporary_beside(dest) as tmp:
-                _copy_verified(path, tmp, size, sha384, rel)
-                return self.publish(rel, tmp, size, sha384, cancel)
-        fsio.place(path, dest, size=size)
-        return self._present(os.stat(dest))
-
-    def delete(self, rel: str) -> None:
-        path = self._path(rel)
-        try:
-            path.unlink(missing_ok=True)
-        except OSError as exc:
-            raise fsio.fs_error(path, exc, "delete") from exc
-        folder = path.parent
-        while folder != self.root:  # remove folders the deletion emptied
-            try:
-                folder.rmdir()
-            except OSError:
-                break
-            folder = folder.parent
-
-    def read_manifest(self) -> tuple[dict[str, Any] | None, Any]:
-        path = self.root / MANIFEST
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return None, None
-        except OSError as exc:
-            raise fsio.fs_error(path, exc, "read") from exc
-        return decode_manifest(raw, str(path)), None
-
-    def update_manifest(self, change: Callable[[dict[str, Any] | None], dict[str, Any] | None]) -> bool:
-        from filelock import FileLock
-
-        fsio.makedirs(self.root)
-        try:
-            lock = FileLock(str(self.root / LOCK))
-            lock.acquire()
-        except OSError as exc:
-            raise fsio.fs_error(self.root / LOCK, exc, "create lock file") from exc
-        try:
-            current, _ = self.read_manifest()
-            new = change(current)
-            if new is None:
-                return False
-            fsio.write_bytes(self.root / MANIFEST, encode_manifest(new))
-            return True
-        finally:
-            lock.release()
-
-    def abort_all(self) -> None:
-        pass  # temporaries are fsio's (TEMPORARIES.remove_all)
-
-
-def _copy_verified(src: Path, dst: Path, size: int, sha384: str, what: str) -> None:
-    verifier = StreamVerifier(size, sha384)
-    try:
-        fin = open(src, "rb")
-    except OSError as exc:
-        raise fsio.fs_error(src, exc, "read") from exc
-    with fin, fsio.Writer(dst, "wb") as out:
-        feed_file(verifier, fin, out)
-    verifier.check(what)
-
-
-def open_store(dest: str, *, s3_endpoint: str | None = None, jobs: int = 8, num_attempts: int = 3,
-               timeout: float = 60.0) -> Store:
-    """DEST as given on the command line: a folder, a file:// URL or s3://bucket/prefix."""
-    if dest.startswith("s3://"):
-        from . import s3  # boto3 only when an s3:// destination is used
-
-        return s3.S3Store(dest, endpoint=s3_endpoint, pool=jobs, num_attempts=num_attempts, timeout=timeout)
-    if dest.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        parsed = urlparse(dest)
-        if parsed.netloc not in ("", "localhost"):
-            raise MirrorError(f"{dest}: a file:// URL must name a local path (file:///path)")
-        return FolderStore(Path(unquote(parsed.path)))
-    if "://" in dest:
-        raise MirrorError(f"{dest}: expected a folder, a file:// URL or s3://bucket/prefix")
-    return FolderStore(Path(dest))
 
 
 # ----------------------------------------------------------------------------- decisions
@@ -388,8 +167,10 @@ def check_proxies(wanted: list[Wanted], upstream: list[str], timeout: float) -> 
 
     import requests.utils
 
-    from .download import source_urls
+    from .offline import is_offline
 
+    if is_offline():  # (the one socket opened outside fetch.py's table: offline, no proxy is reached)
+        return
     checked: set[str] = set()
     hosts: set[tuple[str, str]] = set()
     for w in wanted:
@@ -409,6 +190,19 @@ def check_proxies(wanted: list[Wanted], upstream: list[str], timeout: float) -> 
         except OSError as exc:
             raise MirrorError(f"proxy {proxy} (for {parsed.scheme}://{parsed.netloc}) does not answer: "
                               f"{exc.strerror or exc}") from exc
+
+
+def check_writable(path: Path) -> None:
+    """A file can be written at path (a temporary beside it is made and removed): a UsageError
+    otherwise, said before any work."""
+    path = path.absolute()
+    try:
+        if path.is_dir():
+            raise UsageError(f"--changes {path}: a folder, not a file")
+        with fsio.temporary_beside(path) as tmp:
+            fsio.Writer(tmp, "wb").close()
+    except FileSystemError as exc:
+        raise UsageError(f"--changes {path} cannot be written ({exc})") from exc
 
 
 def now() -> str:
@@ -431,6 +225,15 @@ class MirrorOptions:
     timeout: float = 60.0
     upstream: list[str] = field(default_factory=list)  # --mirror URLs read before the sources
     connections: int = 1  # a big file over up to N connections (the downloader's segments.py)
+    precisions: frozenset[str] = KNOWN_PRECISIONS
+    models_root: Path = Path(".")  # where the descriptors are (the manifest names them below it)
+    protected: list[str] = field(default_factory=list)  # model folders --delete must leave (unloadable descriptors)
+    full: bool = False  # sync --verify full / verify without --quick: re-hash what DEST holds
+    delete: bool = False  # sync --delete
+    dry_run: bool = False  # sync --dry_run: the plan only
+    changes: Path | None = None  # sync --changes FILE
+    repair: bool = False  # verify --repair
+    space_check: bool = True  # refuse a sync whose writes do not fit, before the first request (space.py)
 
 
 @dataclass
@@ -453,17 +256,24 @@ class Mirror:
         self.reporter = reporter
         self.cancel = threading.Event()
         self.cache = Cache(options.cache_dir) if options.cache_dir else None
-        self._session = None
-        self._budget = None
+        if self.cache is not None and not self.cache.writable:
+            reporter.warning(f"cache folder {self.cache.root} cannot be written: using what it holds, "
+                             "fetching the rest")
+        self._transport = Transport(jobs=options.jobs, connections=options.connections,
+                                    num_attempts=options.num_attempts, timeout=options.timeout, cancel=self.cancel)
         self._lock = threading.Lock()
         self.upstream_requests = 0
         self._fatal: ModelzooError | None = None
+        self._uploads_apart = store.remote
+        self._set_jobs(options.jobs)
+
+    def _set_jobs(self, jobs: int) -> None:
         # Up to -j downloads and -j uploads at once: a worker that finished fetching goes on to
         # upload while another one fetches, so the two overlap (a folder's "upload" is a rename).
-        self._uploads_apart = store.remote
-        self._fetching = threading.BoundedSemaphore(options.jobs)
-        self._big_fetches = threading.BoundedSemaphore(min(options.jobs, BIG_FETCHES))
-        self._publishing = threading.BoundedSemaphore(options.jobs)
+        self.options.jobs = self._transport.jobs = jobs
+        self._fetching = threading.BoundedSemaphore(jobs)
+        self._big_fetches = threading.BoundedSemaphore(min(jobs, BIG_FETCHES))
+        self._publishing = threading.BoundedSemaphore(jobs)
 
     # -- pool
 
@@ -511,65 +321,30 @@ class Mirror:
 
     # -- getting verified bytes
 
-    def _session_for_fetch(self):
-        from .fetch import make_session
-        from .segments import ConnectionBudget
-
-        with self._lock:
-            if self._session is None:
-                # as the downloader: the jobs and the pieces of big files share max(jobs, N) connections
-                self._budget = ConnectionBudget(max(self.options.jobs, self.options.connections))
-                self._session = make_session(self.options.num_attempts, pool_size=max(10, self._budget.total))
-            return self._session, self._budget
-
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
+        self._transport.close()
         close_store = getattr(self.store, "close", None)
         if close_store is not None:
             close_store()
 
     def _fetch(self, w: Wanted, partial: Path) -> None:
-        from .download import source_urls
-        from .fetch import Fetcher
-
-        session, budget = self._session_for_fetch()
-        fetcher = Fetcher(session, timeout=self.options.timeout, num_attempts=self.options.num_attempts,
-                          cancel=self.cancel, connections=self.options.connections, budget=budget)
         with self._lock:
             self.upstream_requests += 1
         big = self._big_fetches if w.size >= BIG_FILE else contextlib.nullcontext()
         with big, self._fetching:
-            fetcher.fetch(source_urls(w.leaf, w.file, self.options.upstream), partial, w.size, w.sha384, w.rel)
+            self._transport.fetch(source_urls(w.leaf, w.file, self.options.upstream), partial, w.size, w.sha384,
+                                  w.rel)
 
     def _publish(self, w: Wanted, path: Path) -> Present:
         with self._publishing:
             return self.store.publish(w.rel, path, w.size, w.sha384, self.cancel)
 
     def fetch_and_publish(self, w: Wanted) -> Outcome:
-        """Get the file's verified bytes (cache or upstream) and publish them."""
-        if self.cache is None:
-            with self.store.incoming(w.rel) as tmp:
-                self._fetch(w, tmp)
-                return Outcome(w, "fetched", self._publish(w, tmp))
-        self.cache.intact_of_size(w.sha384, w.size, w.rel)  # a wrong size in a descriptor costs no good blob
-        with self.cache.lock(w.sha384):
-            blob = self.cache.blob_path(w.sha384)
-            how = "cached"
-            if blob.exists():
-                try:
-                    return Outcome(w, how, self._publish(w, blob))
-                except (SizeMismatchError, ChecksumMismatchError):
-                    self.reporter.warning(f"{w.rel}: cache entry was corrupt; discarded, fetching again")
-                    blob.unlink(missing_ok=True)
-            partial = self.cache.partial_path(w.sha384)
-            try:
-                self._fetch(w, partial)
-            except (ChecksumMismatchError, SizeMismatchError):
-                partial.unlink(missing_ok=True)  # wrong bytes are no prefix worth resuming
-                raise
-            blob = self.cache.add(w.sha384, partial, w.size)
-            return Outcome(w, "fetched", self._publish(w, blob))
+        """Get the file's verified bytes (cache or upstream, as the downloader does) and publish them."""
+        with self.store.incoming(w.rel) as tmp:
+            how = obtain(w.sha384, w.size, w.rel, tmp, self.cache, lambda path: self._fetch(w, path),
+                         self.reporter.warning)
+            return Outcome(w, "cached" if how == CACHED else "fetched", self._publish(w, tmp))
 
     def check(self, w: Wanted, full: bool) -> tuple[bool, str]:
         """Is what DEST holds at w.rel the wanted file? (ok, what was found). Without full, a
@@ -643,7 +418,71 @@ class SyncResult:
 
 
 class Syncer(Mirror):
-    """`mirror sync`: carry out a Plan, then merge the manifest, then delete."""
+    """`mirror sync`: carry out a Plan, then merge the manifest, then delete.
+
+    >>> failed = Syncer(open_store("/srv/omz"), MirrorOptions(models_root=zoo), reporter).run(models, jobs=8)  # doctest: +SKIP
+    """
+
+    def run(self, models: list[Model], jobs: int | None = None) -> list[str]:
+        """Sync the selected models to the store, up to ``jobs`` files at once (the other
+        pipelines' shape); returns the names of the models that failed, each reported in one
+        line. With dry_run, says the plan and changes nothing."""
+        o, say = self.options, self.reporter.say
+        if jobs is not None:
+            self._set_jobs(jobs)
+        wanted = wanted_files(models, o.precisions, o.models_root)
+        manifest, _ = self.store.read_manifest()
+        listing = self.store.list()
+        plan = make_plan(wanted, manifest, listing, full=o.full, delete=o.delete, protected=o.protected)
+        fetch, check = plan.of(FETCH), plan.of(CHECK)
+        fetch_bytes = sum(w.size for w in fetch)
+        needs = self.space_needs(fetch) if o.space_check else []
+        if o.dry_run:
+            for need in needs:
+                say(f"     space  {need}{'' if need.fits else ': does not fit'}")
+            for w in fetch:
+                say(f"     fetch  {w.rel}  {human_size(w.size)}")
+            for w in check:
+                say(f"     check  {w.rel}  {human_size(w.size)} (there, not vouched for by the manifest)")
+            for rel in plan.delete:
+                say(f"    delete  {rel}")
+            self.reporter.emit("mirror_plan", fetch=len(fetch), fetch_bytes=fetch_bytes, check=len(check),
+                               present=len(wanted) - len(fetch) - len(check), delete=len(plan.delete),
+                               files=[w.rel for w in fetch], deletes=plan.delete)
+            say(f"plan for {self.store.url}: {len(wanted)} files selected; {len(fetch)} to fetch "
+                f"({human_size(fetch_bytes)}, {fetch_bytes:,} bytes), {len(check)} to check, "
+                f"{len(wanted) - len(fetch) - len(check)} present, {len(plan.delete)} to delete; "
+                "nothing changed (dry run)")
+            return []
+        check_space(needs)
+        check_proxies(fetch, o.upstream, o.timeout)
+        if o.changes is not None:
+            check_writable(o.changes)  # before the first byte: a rerun would have nothing to list
+        for rel in self.store.remove_dead():
+            say(f"{'removed':>10}  {rel} (a temporary left by a run that was killed)")
+        result = self.sync(plan, manifest, full=o.full)
+        if o.changes is not None:
+            fsio.write_bytes(o.changes.absolute(),
+                             "".join(p + "\n" for p in result.changes()).encode("utf-8", "surrogateescape"))
+        self.reporter.emit("mirror_sync_end", fetched=result.count("fetched", "cached"),
+                           fetched_bytes=result.bytes("fetched", "cached"),
+                           adopted=result.count("adopted", "verified"), present=result.count("present"),
+                           deleted=len(result.deleted), failed=result.failed,
+                           manifest_written=result.manifest_written, upstream_requests=self.upstream_requests)
+        say(f"synced {self.store.url}: {len(wanted)} files; {result.count('fetched', 'cached')} published "
+            f"({human_size(result.bytes('fetched', 'cached'))}), {result.count('adopted', 'verified')} "
+            f"checked in place, {result.count('present')} unchanged, {len(result.deleted)} deleted"
+            + ("; manifest updated" if result.manifest_written else "; manifest unchanged"))
+        return result.failed
+
+    def space_needs(self, fetch: list[Wanted]) -> list[Need]:
+        """What fetching these files writes per file system (space.py): in a folder DEST and
+        the cache; an S3 destination's own space is not ours to count."""
+        root = None if self.store.remote else Path(self.store.url)
+        writes = [(self.cache.root, 0)] if self.cache is not None else []
+        for w in fetch:
+            writes += fetch_writes(w.sha384, w.size, root / w.rel if root is not None else None, self.cache)
+        return space_needed(writes)
 
     def _report(self, o: Outcome, t0: float) -> Outcome:
         w = o.wanted
@@ -672,6 +511,9 @@ class Syncer(Mirror):
                 raise
             except ModelzooError as exc:
                 return self._report(Outcome(w, error=exc), t0)
+            except Exception as exc:  # noqa: BLE001 - a bug fails this file, with its line
+                return self._report(Outcome(w, error=MirrorError(f"{w.rel}: unexpected {type(exc).__name__}: "
+                                                                 f"{exc}")), t0)
         return job
 
     def sync(self, plan: Plan, manifest: dict[str, Any] | None, *, full: bool = False) -> SyncResult:
@@ -694,12 +536,12 @@ class Syncer(Mirror):
         deleted = []
         for rel in plan.delete:  # after the manifest stopped naming them
             try:
-                self.store.delete(rel)
+                self.store.delete(rel, recorded_before[rel]["stamp"])  # only the file it recorded
                 deleted.append(rel)
                 self.reporter.say(f"{'deleted':>10}  {rel}")
                 self.reporter.emit("mirror_delete", path=rel)
             except ModelzooError as exc:
-                self.reporter.warning(f"cannot delete {rel}: {exc}")
+                self.reporter.warning(f"not deleting {rel}: {exc}")
         order = {}
         for w, _ in plan.decisions:
             order.setdefault(w.top, len(order))
@@ -751,6 +593,44 @@ class Finding:
 class Auditor(Syncer):
     """`mirror verify`: compare DEST with the descriptors; with repair, fix what is broken."""
 
+    failed_repairs: tuple[str, ...] | list[str] = ()  # models a repair could not fix (set by run)
+
+    def run(self, models: list[Model], jobs: int | None = None) -> list[str]:
+        """Audit (and with repair, repair) the selected models' files; returns what keeps the
+        mirror from being clean: the models with a problem left, and files nobody accounts for
+        (empty: clean). Each problem is a line of the table."""
+        o = self.options
+        if jobs is not None:
+            self._set_jobs(jobs)
+        wanted = wanted_files(models, o.precisions, o.models_root)
+        manifest, _ = self.store.read_manifest()
+        listing = self.store.list()
+        findings = self.audit(wanted, manifest, listing, quick=not o.full)
+        failed_repairs = self.repair(findings) if o.repair else []
+        problems = [f for f in findings if f.status != OK]
+        if problems:
+            width = max(len(f.status) for f in problems)
+            self.reporter.say(f"{'STATUS':<{width}}  PATH  DETAIL")
+            for f in problems:
+                self.reporter.say(f"{f.status:<{width}}  {f.rel}  {f.detail}")
+        counts: dict[str, int] = {}
+        for f in findings:
+            counts[f.status] = counts.get(f.status, 0) + 1
+        remaining = [f for f in findings if f.status not in (OK, REPAIRED)]
+        checked = [f for f in findings if f.wanted is not None]
+        text = ", ".join(f"{counts[s]} {s}" for s in STATUSES if s in counts)
+        mode = "full SHA-384" if o.full else "sizes and stored checksums"
+        self.reporter.emit("mirror_verify_end", clean=not remaining and not o.protected, counts=counts,
+                           files=len(checked))
+        self.reporter.say(f"verify {self.store.url} ({mode}): {len(checked)} files "
+                          f"({human_size(sum(f.wanted.size for f in checked))}): {text or 'nothing selected'}; "
+                          + ("clean" if not remaining and not o.protected else "NOT clean"))
+        if [f for f in remaining if f.status == UNKNOWN] and o.repair:
+            self.reporter.say("unknown files are not touched: the manifest does not say the mirror owns them")
+        self.failed_repairs = failed_repairs
+        not_clean = {f.wanted.top if f.wanted is not None else f.rel: None for f in remaining}
+        return list(not_clean)
+
     def audit_one(self, w: Wanted, recorded: dict[str, Any] | None, there: Present | None, quick: bool) -> Finding:
         if there is None:
             return Finding(w.rel, MISSING, f"expected {w.size} bytes", w)
@@ -781,7 +661,7 @@ class Auditor(Syncer):
                 f = self.audit_one(w, recorded.get(w.rel), listing.get(w.rel), quick)
             except (Interrupted, *FATAL):
                 raise
-            except ModelzooError as exc:
+            except Exception as exc:  # noqa: BLE001 - one file's problem is its finding, never a lost line
                 f = Finding(w.rel, WRONG_SHA, f"cannot read: {exc}", w)
             findings[w.rel] = f
             self.reporter.emit("mirror_verify_file", path=w.rel, model=w.leaf.name, status=f.status, detail=f.detail)
@@ -794,11 +674,18 @@ class Auditor(Syncer):
             out.append(Finding(rel, UNKNOWN, f"{listing[rel].size} bytes; not made by this mirror tool", None,
                                listing[rel]))
             self.reporter.emit("mirror_verify_file", path=rel, model=None, status=UNKNOWN, detail=out[-1].detail)
+        for rel, what in self.store.leftovers().items():  # temporaries: nothing is hidden from an audit
+            out.append(Finding(rel, UNKNOWN, what))
+            self.reporter.emit("mirror_verify_file", path=rel, model=None, status=UNKNOWN, detail=what)
         return out
 
     def repair(self, findings: list[Finding]) -> list[str]:
         """Re-fetch what is missing or wrong through the verified path, record what is right but
         unrecorded, merge the manifest. Returns the models that could not be repaired."""
+        removed = set(self.store.remove_dead())  # temporaries of killed runs: ours to remove
+        for f in findings:
+            if f.wanted is None and f.rel in removed:
+                f.status, f.detail = REPAIRED, "removed (a temporary left by a run that was killed)"
         broken = [f for f in findings if f.wanted is not None and f.status in (MISSING, WRONG_SIZE, WRONG_SHA)]
         outcomes = self.run_jobs([f.wanted for f in broken], self._job(FETCH, False))
         by_rel = {o.wanted.rel: o for o in outcomes}
@@ -813,4 +700,11 @@ class Auditor(Syncer):
                 recorded[f.rel] = f.wanted.entry(f.present.stamp, stamp_time)
                 f.status, f.detail = REPAIRED, "was not in manifest; recorded"
         self.write_manifest(recorded, set())
+        if recorded:  # say "repaired" only of what DEST now holds as recorded
+            listing = self.store.list()
+            for f in findings:
+                there = listing.get(f.rel)
+                if f.rel in recorded and f.status == REPAIRED and (there is None
+                                                                    or there.stamp != recorded[f.rel]["stamp"]):
+                    f.status, f.detail = MISSING, "repaired, but the mirror does not hold it afterwards"
         return sorted({o.wanted.top for o in outcomes if o.error is not None})

@@ -29,8 +29,8 @@ from . import fsio
 from .errors import (
     DownloadError, HTTPStatusError, Interrupted, MirrorAccessError, MirrorError, MissingExtraError, TransferError,
 )
-from .fetch import CHUNK, Opened, register_opener
-from .mirror import MANIFEST, Present, decode_manifest, encode_manifest, is_internal
+from .fetch import CHUNK, Opened
+from .stores import MANIFEST, MAX_MANIFEST, Present, decode_manifest, encode_manifest, is_internal
 from .verify import StreamVerifier
 
 try:
@@ -52,6 +52,7 @@ ACCESS_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNo
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 CONFLICT_CODES = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict", "409"})
 MANIFEST_ATTEMPTS = 30
+STAGING_PREFIX = "modelzoo-mirror-"  # local staging folders: <prefix><pid>-<random>
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -64,7 +65,12 @@ def parse_s3_url(url: str) -> tuple[str, str]:
 
 
 def make_client(endpoint: str | None = None, pool: int = 10, num_attempts: int = 3, timeout: float = 60.0) -> Any:
-    """An S3 client (thread-safe) from the standard AWS configuration, with our timeouts."""
+    """An S3 client (thread-safe) from the standard AWS configuration, with our timeouts. None
+    offline (offline.py): an OfflineError instead."""
+    from .offline import is_offline, refuse
+
+    if is_offline():
+        raise refuse(f"S3 ({endpoint or os.environ.get('AWS_ENDPOINT_URL') or 'AWS'})")
     session = boto3.session.Session()
     region = session.region_name or "us-east-1"
     config = botocore.config.Config(
@@ -183,7 +189,9 @@ class S3Store:
     def incoming(self, rel: str) -> Iterator[Path]:
         with self._lock:
             if self._staging is None:
-                self._staging_cm = fsio.staged_dir(Path(tempfile.gettempdir()), "modelzoo-mirror-")
+                parent = Path(tempfile.gettempdir())
+                fsio.remove_dead_staged(parent, STAGING_PREFIX)  # what killed runs left
+                self._staging_cm = fsio.staged_dir(parent, f"{STAGING_PREFIX}{os.getpid()}-")
                 self._staging = self._staging_cm.__enter__()
         with fsio.temporary_beside(self._staging / rel.replace("/", "_")) as tmp:
             yield tmp
@@ -272,7 +280,19 @@ class S3Store:
             self._abort(key, upload_id)
         self.close()
 
-    def delete(self, rel: str) -> None:
+    def leftovers(self) -> dict[str, str]:
+        return {}  # nothing is staged in the bucket: an upload appears whole or not at all
+
+    def remove_dead(self) -> list[str]:
+        return []
+
+    def delete(self, rel: str, stamp: str | None = None) -> None:
+        if stamp is not None:
+            there = self.stat(rel)
+            if there is None:
+                return
+            if there.stamp != stamp:
+                raise MirrorError("it was replaced since this mirror wrote it")
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self._key(rel))
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -284,7 +304,8 @@ class S3Store:
         key = self._key(MANIFEST)
         try:
             answer = self.client.get_object(Bucket=self.bucket, Key=key)
-            raw = answer["Body"].read()
+            with contextlib.closing(answer["Body"]) as body:
+                raw = body.read(MAX_MANIFEST + 1)  # bounded: decode_manifest refuses anything longer
         except botocore.exceptions.ClientError as exc:
             if _code(exc) in MISSING_CODES:
                 return None, None
@@ -363,5 +384,3 @@ def open_s3(fetcher: Any, url: str, offset: int, size: int) -> Opened:
 
     return Opened(chunks(), start, "", body.close)
 
-
-register_opener("s3", open_s3)

@@ -28,7 +28,7 @@ import urllib3
 
 from . import fsio
 from .errors import HTTPStatusError, Interrupted, TransferError
-from .fetch import backoff_delay, describe
+from .retry import backoff_delay, describe
 from .verify import BackgroundHashing, StreamVerifier
 
 if TYPE_CHECKING:

@@ -6,12 +6,22 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, NoReturn, Sequence
 
-from ..catalog import Catalog, read_list_file, split_names
-from ..descriptor import KNOWN_PRECISIONS, Model
 from ..errors import ModelzooError, SelectionError, UnknownPrecisionError
-from ..resources import default_models_dir
+
+if TYPE_CHECKING:  # (the catalog and descriptors are imported where models are selected: modelzoo-cache
+    from ..catalog import Catalog  # verify, which needs neither, starts without them)
+    from ..descriptor import Model
+    from ..events import Reporter
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Bad input is one line on stderr and exit 2 (argparse would print its usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
 
 
 def positive_int(text: str) -> int:
@@ -21,6 +31,17 @@ def positive_int(text: str) -> int:
         value = 0
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer (got {text!r})")
+    return value
+
+
+MAX_PARALLEL = 256  # -j and --connections: more would only cost memory (urllib3 pre-fills a pool that big)
+
+
+def parallel_int(text: str) -> int:
+    """-j / --connections: a positive integer up to MAX_PARALLEL (a huge one is refused, not obeyed)."""
+    value = positive_int(text)
+    if value > MAX_PARALLEL:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_PARALLEL} (got {text})")
     return value
 
 
@@ -35,6 +56,8 @@ def positive_float(text: str) -> float:
 
 
 def add_selection_args(parser: argparse.ArgumentParser, verb: str) -> None:
+    from ..descriptor import KNOWN_PRECISIONS
+
     group = parser.add_argument_group("model selection")
     group.add_argument("--name", metavar="PAT[,PAT...]",
                        help=f"{verb} models whose names match any of these shell-style patterns")
@@ -52,7 +75,80 @@ def add_selection_args(parser: argparse.ArgumentParser, verb: str) -> None:
                             "descriptor is invalid, go on with the others)")
 
 
+def add_offline_arg(parser: argparse.ArgumentParser) -> None:
+    """--offline, for every command that could reach the network (the quantizer too: it must
+    call this and then ``apply_offline`` before any work)."""
+    parser.add_argument("--offline", action="store_true",
+                        help="make no network connection at all: the cache, local folders and file:// mirrors "
+                             "only; each file none of them has is one error line (also MODELZOO_OFFLINE=1)")
+
+
+def apply_offline(args: argparse.Namespace) -> None:
+    """Offline mode for this process and the ones it starts, if ``--offline`` or
+    ``MODELZOO_OFFLINE=1`` asks for it (a value that is neither 1 nor 0 is a UsageError). It is
+    then enforced where connections are made (offline.py), not by the caller."""
+    from .. import offline
+
+    offline.check_environment()
+    if getattr(args, "offline", False):
+        offline.enable()
+
+
+def add_space_args(parser: argparse.ArgumentParser, budget: bool = False) -> None:
+    """--no_space_check (downloader, mirror, converter) and, with ``budget``, --cache_max_size."""
+    parser.add_argument("--no_space_check", action="store_true",
+                        help="do not refuse a run whose writes (summed per file system before the first "
+                             "request) exceed the free space")
+    if budget:
+        parser.add_argument("--cache_max_size", type=size_arg, metavar="SIZE",
+                            help="after the run, remove the least recently used cache entries beyond SIZE "
+                                 "(500M, 20G, 1.5GiB), never a file this run's models name (needs --cache_dir)")
+
+
+def enforce_cache_budget(cache_dir: Path, max_bytes: int, models: list[Model], reporter: Reporter) -> None:
+    """--cache_max_size after a run (downloader, mirror): the least recently used entries beyond
+    the budget go (cache_admin.prune_to), never a file the run's models name, never one another
+    process holds. One line says what went; a cache that stays above the budget, one that cannot
+    be written or another prune running is a warning, not a failure of the run."""
+    from .. import cache_admin
+    from ..cache import Cache
+    from ..errors import CacheBusyError, FileSystemError
+    from ..events import human_size
+
+    cache = Cache(cache_dir, create=False)
+    keep = cache_admin.named_by(models)
+    try:
+        result = cache_admin.prune_to(cache, max_bytes, keep)
+    except (CacheBusyError, FileSystemError) as exc:
+        reporter.warning(f"--cache_max_size: the cache was not pruned: {exc}")
+        return
+    held = sum(e.size for e in cache_admin.scan(cache, last_used=False).entries)
+    linked = f", {human_size(result.unlinked)} more stay in output folders that link to them" if result.unlinked else ""
+    reporter.say(f"cache {cache.root}: {len(result.removed)} least recently used entries removed "
+                 f"({human_size(result.freed)} freed{linked}); it holds {human_size(held)} "
+                 f"(--cache_max_size {human_size(max_bytes)})")
+    if held > max_bytes:
+        reporter.warning(f"--cache_max_size {human_size(max_bytes)}: the cache still holds {human_size(held)}: "
+                         "files this run's models name"
+                         + (f" and {len(result.busy)} entries another process holds" if result.busy else "")
+                         + " are never removed")
+
+
+def size_arg(text: str) -> int:
+    """A size (``20G``, ``1.5GiB``, bytes) for argparse: a bad one is one line."""
+    from ..space import parse_size
+
+    if text.strip().startswith("-"):
+        raise argparse.ArgumentTypeError(f"a size cannot be negative (got {text!r})")
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parse_precisions(value: str | None) -> frozenset[str]:
+    from ..descriptor import KNOWN_PRECISIONS
+
     if value is None:
         return KNOWN_PRECISIONS
     wanted = frozenset(p.strip() for p in value.split(","))
@@ -69,6 +165,9 @@ def select_models(parser: argparse.ArgumentParser, args: argparse.Namespace
     (catalog, models that loaded, names whose descriptor is invalid), or None when --print_all
     already did the job. Each invalid descriptor and each warning is already one line on
     stderr; with --strict the first invalid descriptor (or unknown key) is raised instead."""
+    from ..catalog import Catalog
+    from ..resources import default_models_dir
+
     memo = None
     if getattr(args, "cache_dir", None) is not None:  # the tools with a cache keep parsed descriptors in it
         from ..descriptor_memo import DescriptorMemo
@@ -84,6 +183,8 @@ def select_models(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 def _select(parser: argparse.ArgumentParser, args: argparse.Namespace, catalog: Catalog
             ) -> tuple[Catalog, list[Model], list[str]] | None:
+    from ..catalog import read_list_file, split_names
+
     if args.print_all:
         for name in catalog.names():
             print(name)
@@ -101,10 +202,11 @@ def _select(parser: argparse.ArgumentParser, args: argparse.Namespace, catalog: 
     if args.strict:
         return catalog, [catalog.load(n) for n in names], []
     loaded = catalog.load_each(names)
+    line = CommandLine(parser.prog)
     for warning in loaded.warnings:
-        print(f"{parser.prog}: warning: {warning}", file=sys.stderr)
+        print(line("warning", str(warning)), file=sys.stderr)
     for exc in {id(e): e for e in loaded.failed.values()}.values():  # a stage fails with its composite
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        print(line("error", str(exc)), file=sys.stderr)
     return catalog, loaded.models, list(loaded.failed)
 
 
@@ -120,17 +222,28 @@ def parse_and_select(parser: argparse.ArgumentParser, argv: Sequence[str]):
     return (args, precisions, *selected)
 
 
+class CommandLine:
+    """The one place where a command's lines on stderr are shaped: ``prog: error: text``,
+    ``prog: warning: text``, ``prog: failed: a, b``. Given to the pipelines' reporters as their
+    ``line``; a class rather than a closure so that worker processes (the converter's ``-j``)
+    can be given it."""
+
+    def __init__(self, prog: str) -> None:
+        self.prog = prog
+
+    def __call__(self, kind: str, text: str) -> str:
+        return f"{self.prog}: {kind}: {text}"
+
+
 def error_line(prog: str) -> Callable[[str, str], str]:
     """How every error and warning line of a command starts: with the command's name."""
-    from ..events import CommandLine
-
     return CommandLine(prog)
 
 
 def summarize(prog: str, failed: list[str]) -> int:
     """The last line of a run with failures, and the exit code: 1 if any model failed."""
     if failed:
-        print(f"{prog}: failed: {', '.join(failed)}", file=sys.stderr)
+        print(CommandLine(prog)("failed", ", ".join(failed)), file=sys.stderr)
         return 1
     return 0
 
@@ -142,10 +255,15 @@ def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | N
     # A stream closed before we started (`>&-`) is None: print() would fail or write elsewhere.
     sys.stdout = sys.stdout or open(os.devnull, "w")
     sys.stderr = sys.stderr or open(os.devnull, "w")
+    for stream in (sys.stdout, sys.stderr):  # a name that is not UTF-8 is printed escaped, never a crash
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
     try:
         return body(sys.argv[1:] if argv is None else argv)
     except ModelzooError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(CommandLine(prog)("error", str(exc)), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

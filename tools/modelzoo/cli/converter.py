@@ -6,10 +6,17 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..events import Reporter
-from .common import add_selection_args, error_line, parse_and_select, positive_int, run, summarize
+from .common import (
+    OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, error_line, parallel_int,
+    parse_and_select, run, summarize,
+)
+
+if TYPE_CHECKING:
+    from ..convert import ConvertOptions
+    from ..descriptor import Model
 
 PROG = "modelzoo-converter"
 
@@ -18,11 +25,11 @@ def jobs_arg(text: str) -> int:
     """-j N or -j auto (one per CPU)."""
     if text == "auto":
         return os.cpu_count() or 1
-    return positive_int(text)
+    return parallel_int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG, description="Convert downloaded models to OpenVINO IR (with the Model Optimizer, or with "
                                "openvino.convert_model): one conversion, saved in every requested precision "
                                "(FP32, FP16).",
@@ -49,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also show the Model Optimizer's banners and TensorFlow's start-up lines")
     parser.add_argument("-j", "--jobs", type=jobs_arg, default=1, metavar="N",
                         help="convert up to N models at once (in separate processes); 'auto' = CPU count")
+    add_offline_arg(parser)
+    add_space_args(parser)
     return parser
 
 
@@ -65,6 +74,7 @@ def _main(argv: Sequence[str]) -> int:
     args, precisions, catalog, models, load_failed = selected
     if args.backend == "ovc" and args.mo:
         parser.error("--mo runs the Model Optimizer: it cannot be used with --backend ovc")
+    apply_offline(args)  # (inherited by the worker processes and scripts a conversion starts)
     if args.verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow's own lines too
     from ..convert import ConvertOptions, Converter
@@ -78,8 +88,25 @@ def _main(argv: Sequence[str]) -> int:
     # fail early, with the extra to install, before any work; and say which backend converts
     converter = Converter(options, Reporter("text", bars=False, line=error_line(PROG)))
     print(f"Backend: {converter.describe_backend()}", flush=True)
+    if not args.no_space_check:
+        _check_space(models, options)
     failed = converter.run(models, args.jobs)
     return summarize(PROG, load_failed + failed)
+
+
+def _check_space(models: list["Model"], options: "ConvertOptions") -> None:
+    """The IR's estimated size per file system (space.conversion_writes): printed by a dry run,
+    refused before any conversion when it does not fit."""
+    from ..convert import IR_PRECISIONS
+    from ..space import check_space, conversion_writes, space_needed
+
+    precisions = [p for p in IR_PRECISIONS if p in options.precisions]
+    needs = space_needed(conversion_writes(models, precisions, options.download_dir, options.output_dir))
+    if options.dry_run:
+        for need in needs:
+            print(f"(dry run) space: {need} (an estimate of the IR){'' if need.fits else ': does not fit'}")
+    else:
+        check_space(needs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,13 +10,16 @@ from typing import Sequence
 
 from ..download import DownloadOptions, Downloader
 from ..events import Reporter
-from .common import add_selection_args, error_line, parse_and_select, positive_float, positive_int, run, summarize
+from .common import (
+    OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, enforce_cache_budget,
+    error_line, parallel_int, parse_and_select, positive_float, positive_int, run, summarize,
+)
 
 PROG = "modelzoo-downloader"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG, description="Download model files, verify their size and SHA-384, and put them in place.",
         epilog="Exit codes: 0 all selected models complete and verified; 1 a model failed; "
                "2 bad command line or descriptor; 130 interrupted.")
@@ -29,17 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="try each download up to N times (retries resume where they stopped)")
     parser.add_argument("--progress_format", choices=("text", "json"), default="text",
                         help="text for people, json for scripts (one event a line, omz_downloader's format)")
-    parser.add_argument("-j", "--jobs", type=positive_int, metavar="N", default=1,
+    parser.add_argument("-j", "--jobs", type=parallel_int, metavar="N", default=1,
                         help="download up to N models at once")
     parser.add_argument("--timeout", type=positive_float, metavar="SECONDS", default=60.0,
                         help="connect and read timeout; a server silent this long fails the attempt (default 60)")
-    parser.add_argument("--connections", type=positive_int, metavar="N", default=8,
+    parser.add_argument("--connections", type=parallel_int, metavar="N", default=8,
                         help="fetch a file of 16 MB or more over up to N connections at once when the server "
                              "serves byte ranges (default 8; 1 turns it off); -j jobs and these share "
                              "max(N, jobs) connections")
     parser.add_argument("--mirror", action="append", default=[], metavar="URL",
                         help="try URL/<model folder>/<file> before the descriptor's source "
                              "(http(s)://, file:// or s3://bucket/prefix; repeatable)")
+    add_offline_arg(parser)
+    add_space_args(parser, budget=True)
     return parser
 
 
@@ -53,18 +58,26 @@ def _main(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     args, precisions, _, models, load_failed = selected
+    if args.cache_max_size is not None and args.cache_dir is None:
+        parser.error("--cache_max_size needs --cache_dir (the downloader has no cache without it)")
+    apply_offline(args)
     for m in args.mirror:
         if not m.startswith(("http://", "https://", "file://", "s3://")):
             parser.error(f"--mirror {m!r}: expected an http://, https://, file:// or s3:// URL")
         if m.startswith("s3://"):
-            from .. import s3  # noqa: F401 - registers the s3:// opener (boto3, the [s3] extra)
+            from ..fetch import opener_for
+
+            opener_for("s3")  # boto3 (the [s3] extra) now: a missing extra is one line before any work
     signal.signal(signal.SIGTERM, _terminate)
     options = DownloadOptions(output_dir=args.output_dir.absolute(),
                               cache_dir=args.cache_dir.absolute() if args.cache_dir else None,
                               num_attempts=args.num_attempts, timeout=args.timeout,
-                              connections=args.connections, mirrors=args.mirror, precisions=precisions)
+                              connections=args.connections, mirrors=args.mirror, precisions=precisions,
+                              space_check=not args.no_space_check)
     reporter = Reporter(args.progress_format, line=error_line(PROG))
     failed = Downloader(options, reporter).run(models, args.jobs)
+    if args.cache_max_size is not None:
+        enforce_cache_budget(options.cache_dir, args.cache_max_size, models, reporter)
     return summarize(PROG, load_failed + failed)
 
 

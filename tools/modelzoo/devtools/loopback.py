@@ -75,6 +75,7 @@ class LoopbackServer:
         self._current = threading.local()  # the record of the request this handler thread serves
         self.active = 0  # bodies being sent right now
         self.max_active = 0  # the most bodies sent at once (how many connections a client used)
+        self.connections = 0  # TCP connections accepted, whether or not a request came on them
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -180,6 +181,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        with self.owner._lock:
+            self.owner.connections += 1
         # Headers and a small body go out as separate writes: without this, Nagle's algorithm
         # and the client's delayed ACK add ~40 ms to every small answer (65 ms instead of 22 ms
         # per 1 MB file at 20 ms latency, measured), which no real server has.

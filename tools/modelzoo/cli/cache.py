@@ -1,0 +1,326 @@
+"""cache: list, verify, prune and remove what a download cache holds (`modelzoo-cache`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
+
+from .. import cache_admin as admin
+from ..cache import Cache, default_cache_dir
+from ..errors import CacheError, SelectionError
+from ..events import human_size
+from .common import positive_int, run
+
+if TYPE_CHECKING:  # (verify needs no descriptors: the catalog is imported by the commands that do)
+    from ..catalog import Catalog
+
+PROG = "modelzoo-cache"
+EPILOG = ("Exit codes: 0 done (verify: the cache is clean); 1 verify found a problem, or the cache cannot be "
+          "pruned (read-only, another prune running); 2 bad command line or cache folder; 130 interrupted.")
+DAY = 86400.0
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad input is one line on stderr (argparse would print its usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _size(text: str) -> int:
+    from ..space import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _days(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1e6:  # (also refuses nan and inf)
+        raise argparse.ArgumentTypeError(f"must be a number of days from 0 to 1000000 (got {text!r})")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, epilog=EPILOG,
+                     description="List, verify and prune the content-addressed download cache.")
+    common = _Parser(add_help=False)
+    common.add_argument("--cache_dir", type=Path, metavar="DIR", default=None,
+                        help=f"the cache (default: {default_cache_dir()})")
+    common.add_argument("--json", action="store_true", help="print one JSON document for scripts (sizes in bytes)")
+    zoo = _Parser(add_help=False)
+    zoo.add_argument("--models_dir", type=Path, metavar="DIR", default=None,
+                     help="the zoo whose descriptors say which model a file belongs to (default: the one "
+                          "shipped with modelzoo)")
+    sub = parser.add_subparsers(dest="command", metavar="{ls,verify,prune,rm}")
+    sub.required = True
+    ls = sub.add_parser("ls", parents=[common, zoo], epilog=EPILOG, help="what the cache holds, per model",
+                        description="Per model: files cached, bytes, bytes shared with other models, last use; "
+                                    "then blobs no descriptor names, partial downloads and totals.")
+    ls.add_argument("--name", metavar="PAT[,PAT...]", help="only models matching these shell-style patterns")
+    ls.add_argument("--list", type=Path, metavar="FILE.LST", help="only models named in FILE")
+    v = sub.add_parser("verify", parents=[common], epilog=EPILOG, help="re-hash every blob",
+                       description="Re-hash every blob against the SHA-384 that is its name, on every core; list "
+                                   "corrupt blobs and files the cache did not make; exit 1 unless clean.")
+    v.add_argument("--repair", action="store_true",
+                   help="remove corrupt blobs and stray files (a blob that changed while read is left)")
+    v.add_argument("-j", "--jobs", type=positive_int, metavar="N", default=None,
+                   help="hash in N worker processes (default: one per core)")
+    p = sub.add_parser("prune", parents=[common, zoo], epilog=EPILOG, help="remove entries by size, age or use",
+                       description="Remove cache entries: partial downloads, blobs no descriptor names, entries "
+                                   "unused for DAYS, then least recently used first down to a size. Entries "
+                                   "another process is using are left alone.")
+    p.add_argument("--max_size", type=_size, metavar="SIZE",
+                   help="remove least recently used entries until the cache holds at most SIZE (bytes, or "
+                        "with K, M, G, T = powers of 1000, KiB, MiB, GiB, TiB = powers of 1024: 500M, 20G, 1.5GiB)")
+    p.add_argument("--older_than", type=_days, metavar="DAYS", help="remove entries not used for DAYS days")
+    p.add_argument("--unreferenced", action="store_true", help="remove blobs no descriptor of the zoo names")
+    p.add_argument("--partials", action="store_true", help="remove partial downloads (kept for resuming)")
+    p.add_argument("--keep", metavar="PAT[,PAT...]", help="never remove the files of models matching these patterns")
+    p.add_argument("--dry_run", action="store_true", help="print what would be removed and freed; remove nothing")
+    r = sub.add_parser("rm", parents=[common, zoo], epilog=EPILOG, help="remove the files of some models",
+                       description="Remove the cached files (and partial downloads) of the models matching PATTERN.")
+    r.add_argument("--name", metavar="PAT[,PAT...]", required=True, help="shell-style patterns of model names")
+    r.add_argument("--dry_run", action="store_true", help="print what would be removed; remove nothing")
+    return parser
+
+
+# -- formatting
+
+
+def shown(path: Path | str) -> str:
+    """A path as one printable line whatever its bytes (a cache holds what anyone put there):
+    bytes that are not UTF-8 as \\xff, control characters (a newline) escaped. JSON gives the name itself."""
+    text = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def when(t: float | None) -> str:
+    return "-" if t is None else time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def iso(t: float | None) -> str | None:
+    return None if t is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _entry_json(e: admin.Entry) -> dict[str, Any]:
+    return {"sha384": e.sha384, "kind": e.kind, "path": str(e.path), "bytes": e.size, "last_used": iso(e.last_used),
+            "links": e.links}
+
+
+def _table(rows: list[list[str]], right: set[int]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+
+
+# -- models
+
+
+def _catalog(args: argparse.Namespace, cache: Cache) -> Catalog:
+    from ..catalog import Catalog
+    from ..descriptor_memo import DescriptorMemo
+    from ..resources import default_models_dir
+
+    return Catalog(args.models_dir or default_models_dir(), memo=DescriptorMemo(cache.root))
+
+
+def _load(catalog: Catalog, names: list[str], needed: set[str] = frozenset(), why: str = "") -> list:
+    """The models that load; an invalid descriptor is a warning (its files then look unreferenced),
+    and for a model in ``needed`` an error, ``why`` naming the flag (prune --unreferenced needs
+    them all, --keep those it keeps): its files must not go for a typo in it."""
+    loaded = catalog.load_each(names)
+    broken = {id(e): e for e in loaded.failed.values()}.values()
+    refused = sorted(n for n in loaded.failed if n in needed)
+    if refused:
+        raise CacheError(f"{why}: cannot tell which files {', '.join(refused)} name ({loaded.failed[refused[0]]}); "
+                         "nothing removed")
+    for exc in broken:
+        print(f"{PROG}: warning: {exc} (its files count as unreferenced)", file=sys.stderr)
+    if catalog.memo is not None:
+        catalog.memo.save()
+    return loaded.models
+
+
+def _selected(args: argparse.Namespace, catalog: Catalog) -> list[str]:
+    from ..catalog import read_list_file, split_names
+
+    if args.name is not None and getattr(args, "list", None) is not None:
+        raise SelectionError("give --name or --list, not both")
+    if args.name is not None:
+        return catalog.select_names(split_names(args.name))
+    if getattr(args, "list", None) is not None:
+        return catalog.select_names(read_list_file(args.list))
+    return catalog.names()
+
+
+# -- commands
+
+
+def _ls(args: argparse.Namespace, cache: Cache) -> int:
+    catalog = _catalog(args, cache)
+    found = admin.scan(cache)
+    models = _load(catalog, _selected(args, catalog))
+    rows, unreferenced = admin.usage(models, found)
+    if args.name is None and args.list is None:
+        rows = [r for r in rows if r.cached]  # every model of a zoo would bury the few that are cached
+    partials = found.partials()
+    blobs = found.blobs()
+    total = sum(e.size for e in found.entries)
+    if args.json:
+        json.dump({"cache_dir": str(cache.root), "writable": cache.writable,
+                   "models": [{"name": r.name, "files": r.files, "cached_files": r.cached, "bytes": r.bytes,
+                               "shared_bytes": r.shared, "last_used": iso(r.last_used)} for r in rows],
+                   "unreferenced": [_entry_json(e) for e in sorted(unreferenced, key=lambda e: e.path)],
+                   "partials": [_entry_json(e) for e in partials], "strays": [str(p) for p in found.strays],
+                   "conversions": None,
+                   "totals": {"blobs": len(blobs), "blob_bytes": sum(e.size for e in blobs),
+                              "partials": len(partials), "partial_bytes": sum(e.size for e in partials),
+                              "bytes": total}}, sys.stdout, indent=1)
+        print()
+        return 0
+    table = [["MODEL", "FILES", "SIZE", "SHARED", "LAST USED"]]
+    table += [[r.name, f"{r.cached}/{r.files}", human_size(r.bytes), human_size(r.shared), when(r.last_used)]
+              for r in rows]
+    if len(table) > 1:
+        _table(table, {1, 2, 3})
+        print()
+    summary = [["models", f"{len(rows)} with files in the cache"]]
+    summary.append(["unreferenced", f"{len(unreferenced)} blobs, {human_size(sum(e.size for e in unreferenced))} "
+                                    "(no selected descriptor names them)"])
+    summary.append(["partial", f"{len(partials)} downloads, {human_size(sum(e.size for e in partials))} (resumable)"])
+    if found.strays:
+        summary.append(["unaccounted", f"{len(found.strays)} files the cache did not make (see verify)"])
+    summary.append(["total", f"{len(blobs)} blobs and {len(partials)} partials, {human_size(total)} in {shown(cache.root)}"
+                             + ("" if cache.writable else " (read-only)")])
+    _table(summary, set())
+    return 0
+
+
+def _verify(args: argparse.Namespace, cache: Cache) -> int:
+    if args.repair:
+        admin.require_writable(cache, "repaired")  # (said before the hashing, not after it)
+    bar = None
+    if not args.json and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        found = admin.scan(cache, last_used=False)  # (for the bar's total only)
+        tqdm.monitor_interval = 0  # no monitor thread: verify forks its workers after this
+        bar = tqdm(total=sum(e.size for e in found.blobs()), unit="B", unit_scale=True, unit_divisor=1000,
+                   desc="verify", file=sys.stderr, leave=False, dynamic_ncols=True)
+    started = time.monotonic()
+    try:
+        result = admin.verify(cache, jobs=args.jobs, progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.monotonic() - started
+    removed: list[admin.Finding] = []
+    left = result.findings
+    if args.repair and left:
+        removed, left = admin.repair(cache, left)
+    clean = not left
+    if args.json:
+        json.dump({"cache_dir": str(cache.root), "clean": clean, "blobs": result.blobs, "bytes": result.bytes,
+                   "seconds": round(seconds, 3),
+                   "findings": [{"path": str(f.path), "status": f.status, "detail": f.detail} for f in left],
+                   "removed": [{"path": str(f.path), "status": f.status, "detail": f.detail} for f in removed]},
+                  sys.stdout, indent=1)
+        print()
+    else:
+        for f in removed:
+            print(f"removed  {f.status}  {shown(f.path)}  {f.detail}")
+        for f in left:
+            print(f"{f.status}  {shown(f.path)}  {f.detail}")
+        print(f"verify {shown(cache.root)}: {result.blobs} blobs ({human_size(result.bytes)}) in {seconds:.2f} s; "
+              + (f"{len(removed)} removed; " if removed else "") + ("clean" if clean else f"{len(left)} NOT clean"))
+    return 0 if clean else 1
+
+
+def _report_removal(args: argparse.Namespace, cache: Cache, chosen: list[admin.Entry],
+                    owners: dict[str, set[str]]) -> int:
+    if args.dry_run:
+        freed = sum(e.size for e in chosen if e.links == 1)
+        result = admin.PruneResult(chosen, [], freed, sum(e.size for e in chosen) - freed)
+    else:
+        result = admin.remove(cache, chosen)
+    verb = "would remove" if args.dry_run else "removed"
+    if args.json:
+        json.dump({"cache_dir": str(cache.root), "dry_run": args.dry_run,
+                   "removed": [{**_entry_json(e), "models": sorted(owners.get(e.sha384, ()))} for e in result.removed],
+                   "busy": [_entry_json(e) for e in result.busy],
+                   "freed_bytes": result.freed, "linked_bytes": result.unlinked}, sys.stdout, indent=1)
+        print()
+        return 0
+    for e in result.removed:
+        names = ", ".join(sorted(owners.get(e.sha384, ()))) or "no model"
+        print(f"{verb}  {e.kind:7}  {e.sha384[:16]}  {human_size(e.size):>9}  last used {when(e.last_used)}  ({names})")
+    for e in result.busy:
+        print(f"in use   {e.kind:7}  {e.sha384[:16]}  {human_size(e.size):>9}  another process holds it: left")
+    linked = f" ({human_size(result.unlinked)} more stay in output folders that link to them)" if result.unlinked else ""
+    print(f"{verb} {len(result.removed)} entries, {'would free' if args.dry_run else 'freed'} "
+          f"{human_size(result.freed)}{linked}" + (f"; {len(result.busy)} in use, left" if result.busy else ""))
+    return 0
+
+
+def _prune(args: argparse.Namespace, cache: Cache) -> int:
+    if args.max_size is None and args.older_than is None and not args.unreferenced and not args.partials:
+        raise SelectionError("give at least one of --max_size, --older_than, --unreferenced, --partials")
+    if not args.dry_run:
+        admin.require_writable(cache, "pruned")
+    keep: set[str] = set()
+    found = admin.scan(cache)
+    catalog = _catalog(args, cache)
+    kept: set[str] = set()
+    if args.keep is not None:
+        from ..catalog import split_names
+
+        kept = set(catalog.select_names(split_names(args.keep, "--keep")))
+    names = catalog.names()
+    needed, why = (set(names), "--unreferenced") if args.unreferenced else (kept, "--keep")
+    owners = admin.named_by(_load(catalog, names, needed, why))  # also to say whose files go
+    keep = {sha for sha, models in owners.items() if models & kept}
+    chosen = admin.choose(found, max_bytes=args.max_size,
+                          older_than=args.older_than * DAY if args.older_than is not None else None,
+                          referenced=set(owners) if args.unreferenced else None, partials=args.partials, keep=keep)
+    return _report_removal(args, cache, chosen, owners)
+
+
+def _rm(args: argparse.Namespace, cache: Cache) -> int:
+    if not args.dry_run:
+        admin.require_writable(cache, "pruned")
+    from ..catalog import split_names
+
+    catalog = _catalog(args, cache)
+    names = catalog.select_names(split_names(args.name))
+    models = _load(catalog, names)
+    owners = admin.named_by(models)
+    chosen = [e for e in admin.scan(cache).entries if e.sha384 in owners]
+    return _report_removal(args, cache, chosen, owners)
+
+
+def _main(argv: Sequence[str]) -> int:
+    if hasattr(sys.stdout, "reconfigure"):  # (a model name an ASCII terminal cannot show is escaped, not a traceback)
+        sys.stdout.reconfigure(errors="backslashreplace")
+    args = build_parser().parse_args(argv)
+    cache = admin.open_cache(args.cache_dir if args.cache_dir is not None else default_cache_dir())
+    return {"ls": _ls, "verify": _verify, "prune": _prune, "rm": _rm}[args.command](args, cache)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
