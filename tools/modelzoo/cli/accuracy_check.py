@@ -129,6 +129,10 @@ def body(argv: Sequence[str]) -> int:
         print(err("warning", f"--subset {args.subset}: the dataset has only {len(dataset.samples)} images; "
                              "using all of them"), file=sys.stderr)
     dataset = dataset.subset(args.subset)
+    from ..accuracy.dataset import read_image
+
+    for sample in dataset.samples:  # a file that is not a picture is refused before any inference
+        read_image(sample.path)
 
     plan = []  # (model, config, precision, xml) checked before any inference
     for model in models:
