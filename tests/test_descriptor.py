@@ -322,3 +322,18 @@ def test_libyaml_and_pure_python_loaders_agree(tmp_path, monkeypatch):
             strict_yaml.load("a: \x01\n")
         problems.append(info.value.problem)
     assert "control characters" in problems[0] and "special characters" in problems[1], problems
+
+
+def test_info_dumper_reports_quantization_output_precisions_and_the_accuracy_config(tmp_path):
+    """omz's schema key appears where a descriptor has it (and only there, as omz_info_dumper's
+    output has no such key for its models); the shipped retinanet-tf names its accuracy-check.yml."""
+    zoo = _zoo_with(tmp_path, GOOD + "quantization_output_precisions: [FP32-INT8, FP16-INT8]\n")
+    result = run_tool("info_dumper", "--models_dir", zoo, "--name", "broken-model")
+    assert result.returncode == 0, result.stderr
+    [info] = json.loads(result.stdout)
+    assert info["quantization_output_precisions"] == ["FP16-INT8", "FP32-INT8"]
+    assert info["accuracy_config"] is None
+    [shipped] = json.loads(run_tool("info_dumper", "--name", "retinanet-tf").stdout)
+    assert "quantization_output_precisions" not in shipped
+    assert shipped["accuracy_config"].endswith("public/retinanet-tf/accuracy-check.yml")
+    assert Path(shipped["accuracy_config"]).is_file()

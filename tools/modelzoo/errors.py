@@ -132,6 +132,32 @@ class MirrorAccessError(MirrorError):
     succeed, so the run stops at the first one, with one line."""
 
 
+class DatasetError(ModelzooError):
+    """The images or annotations given for measuring or calibrating cannot be used as they are
+    (a missing or empty folder, a file that is not an image, annotations that are not COCO's or
+    name images that are not there): a usage error, like a bad flag."""
+
+    exit_code = 2
+
+
+class AccuracyConfigError(ModelzooError):
+    """A model's accuracy-check.yml that cannot be read, or names an adapter, processing step
+    or metric this tool does not implement (refused by name before any inference)."""
+
+
+class IRMismatchError(ModelzooError):
+    """An IR that cannot be measured or quantized as its descriptor says: missing, already
+    INT8, or with inputs other than the model's accuracy-check.yml expects."""
+
+
+class QuantizationError(ModelzooError):
+    """NNCF could not quantize the IR."""
+
+
+class AccuracyBudgetError(QuantizationError):
+    """--max_drop cannot be met: nothing is written."""
+
+
 class InsufficientSpaceError(DiskFullError):
     """What a run will write does not fit on a file system: refused before the first byte."""
 

@@ -12,7 +12,7 @@ def model_info(model: Model, models_root: Path) -> dict[str, Any]:
     folder = Path(models_root) / model.subdirectory
     accuracy = folder / "accuracy-check.yml"
     config = folder / "model.yml"
-    return {
+    info = {
         "name": model.name,
         "composite_model_name": model.composite_model_name,
         "description": model.description,
@@ -26,3 +26,6 @@ def model_info(model: Model, models_root: Path) -> dict[str, Any]:
         "input_info": [{"name": i.name, "shape": list(i.shape), "layout": i.layout} for i in model.input_info],
         "model_stages": [model_info(stage, models_root) for stage in model.stages],
     }
+    if model.quantization_output_precisions:  # omz's schema key; omz_info_dumper 2024.6 had no model with it
+        info["quantization_output_precisions"] = sorted(model.quantization_output_precisions)
+    return info

@@ -10,7 +10,10 @@
    openvino-dev is installed, else the ovc backend; --backend chooses, and the demo says which),
 5. runs both IRs with OpenVINO on the bundled test picture and draws the detections with
    their COCO class names,
-and prints how long each step took. The weights are random: the boxes show that the whole
+6. quantizes the FP32 IR to FP16-INT8 with the quantizer (NNCF), calibrated on variants of the
+   picture (flipped, cropped, brighter, darker), and draws INT8's detections beside FP32's
+   (when NNCF is installed: the `quantize` extra, which ./demo.sh installs),
+and prints how long each step took and the three IRs' latencies. The weights are random: the boxes show that the whole
 chain works, not what is in the picture.
 """
 
@@ -92,6 +95,74 @@ def draw(picture: np.ndarray, dets: np.ndarray, names: list[str], path: Path, ti
     img.save(path)
 
 
+def calibration_variants(picture: np.ndarray, folder: Path, count: int = 8) -> Path:
+    """`count` variants of a BGR picture as PNG files: the calibration set of the demo's INT8 IR."""
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = picture.shape[:2]
+    variants = [picture, picture[:, ::-1], picture[h // 8:, w // 8:], picture[: h - h // 6, : w - w // 5],
+                np.clip(picture.astype(np.int16) + 35, 0, 255).astype(np.uint8),
+                np.clip(picture.astype(np.int16) * 0.7, 0, 255).astype(np.uint8),
+                picture[:, w // 4:][:, ::-1], picture[h // 5: h - h // 10]]
+    for i, variant in enumerate(variants[:count]):
+        Image.fromarray(np.ascontiguousarray(variant[:, :, ::-1])).save(folder / f"variant-{i}.png")
+    return folder
+
+
+def latency(xml: Path, side: int, runs: int = 5, config: dict | None = None) -> float:
+    """Median seconds of one inference (latency mode; f32 compute unless `config` says otherwise)
+    on a random picture of the input size."""
+    import openvino as ov
+
+    settings = {"PERFORMANCE_HINT": "LATENCY", **({"INFERENCE_PRECISION_HINT": "f32"} if config is None else config)}
+    compiled = ov.Core().compile_model(str(xml), "CPU", settings)
+    x = np.random.default_rng(0).uniform(0, 255, (1, side, side, 3)).astype(np.float32)
+    compiled(x)
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        compiled(x)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def side_by_side(left: Path, right: Path, path: Path) -> None:
+    from PIL import Image
+
+    a, b = Image.open(left), Image.open(right)
+    canvas = Image.new("RGB", (a.width + b.width + 8, max(a.height, b.height)), (255, 255, 255))
+    canvas.paste(a, (0, 0))
+    canvas.paste(b, (a.width + 8, 0))
+    canvas.save(path)
+
+
+def int8_step(py: str, zoo: Path, ir: Path, out: Path, picture: np.ndarray, side: int, names: list[str],
+              timings: dict[str, float], verbose: bool = False) -> dict[str, float] | None:
+    """Quantize the FP32 IR (FP16-INT8 beside FP32/FP16), draw INT8's detections beside FP32's;
+    returns the latencies of the three IRs, or None when NNCF is not installed."""
+    import importlib.util
+
+    if importlib.util.find_spec("nncf") is None:
+        print("\nINT8: skipped: NNCF is not installed here (pip install -e '.[convert,reproduce,quantize]', "
+              "as ./demo.sh does; NNCF 3.x needs OpenVINO 2026)")
+        return None
+    images = calibration_variants(picture, out / "calibration")
+    _run("quantize to FP16-INT8 (NNCF)", [py, "-m", "modelzoo.cli.quantizer", "--models_dir", str(zoo), "--name",
+                                          "retinanet-tf", "--ir_dir", str(ir), "--images", str(images)],
+         timings, verbose)
+    model = ir / MODEL_SUBDIR
+    dets, compile_time, infer_time = detect(model / "FP16-INT8" / "retinanet-tf.xml", picture, side, "f32")
+    timings["compile FP16-INT8 IR"] = compile_time
+    timings["inference FP16-INT8"] = infer_time
+    draw(picture, dets, names, out / "detections-FP16-INT8.png", "retinanet-tf FP16-INT8 IR (NNCF), RANDOM weights")
+    side_by_side(out / "detections-FP32.png", out / "detections-FP16-INT8.png", out / "detections-FP32-vs-INT8.png")
+    best = ", ".join(f"{names[int(d[1]) + 1]} {d[2]:.2f}" for d in dets[:3])
+    print(f"FP16-INT8: {len(dets)} detections above 0.05 (best: {best}); drawn beside FP32's in "
+          f"{out / 'detections-FP32-vs-INT8.png'}")
+    return {p: latency(model / p / "retinanet-tf.xml", side) for p in ("FP32", "FP16", "FP16-INT8")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m modelzoo.devtools.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("demo-out"))
@@ -152,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         draw(picture, dets, names, path, f"retinanet-tf {precision} IR, RANDOM weights: boxes are not meaningful")
         best = ", ".join(f"{names[int(d[1]) + 1]} {d[2]:.2f}" for d in dets[:3])
         print(f"{precision}: {len(dets)} detections above 0.05 (best: {best}); drawn in {path}")
+
+    latencies = int8_step(py, zoo, out / "ir", out, picture, args.input_size, names, timings, args.verbose)
+    if latencies:
+        print("\n=== latency (one picture, all cores, f32 compute; median of 5)")
+        for precision, seconds in latencies.items():
+            print(f"  {precision:<10} {seconds * 1000:8.1f} ms  ({latencies['FP32'] / seconds:.2f}x FP32)")
 
     print(f"\nConverted by the {backend.split(' (')[0]} backend: {backend}")
     print("\n=== timings")

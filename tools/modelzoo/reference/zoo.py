@@ -16,7 +16,8 @@ PB_NAME = "retinanet_resnet50_coco_best_v2.1.0.pb"
 
 
 def write_reference_zoo(pb: Path, zoo: Path, input_size: int, source_url: str | None = None) -> Path:
-    """Write ZOO/public/retinanet-tf/model.yml for `pb`; returns its path."""
+    """Write ZOO/public/retinanet-tf/model.yml for `pb` (and its accuracy-check.yml at that input
+    size); returns the model.yml's path."""
     size, sha = file_digest(pb)
     original = (default_models_dir() / MODEL_SUBDIR / "model.yml").read_text(encoding="utf-8")
     text = re.sub(r"(?m)^(\s+size:) \d+$", rf"\1 {size}", original, count=1)
@@ -29,6 +30,11 @@ def write_reference_zoo(pb: Path, zoo: Path, input_size: int, source_url: str | 
     folder = zoo / MODEL_SUBDIR
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.yml").write_text(header + text, encoding="utf-8")
+    accuracy = default_models_dir() / MODEL_SUBDIR / "accuracy-check.yml"
+    if accuracy.exists():  # measured at the rebuilt graph's own input size
+        text = accuracy.read_text(encoding="utf-8")
+        (folder / "accuracy-check.yml").write_text(re.sub(r"(?m)^(\s+size:) 1333$", rf"\1 {input_size}", text),
+                                                   encoding="utf-8")
     card = default_models_dir() / MODEL_SUBDIR / "README.md"
     if card.exists():
         shutil.copyfile(card, folder / "README.md")

@@ -1,0 +1,244 @@
+"""A model's accuracy-check.yml (Open Model Zoo's accuracy checker configuration), read strictly.
+
+Only what this package implements is accepted: every adapter, pre- or post-processing step,
+metric and option is checked here, so an entry we do not implement is an error naming it before
+any image is read or any inference runs. Nothing is silently dropped: an option we do not know
+is refused too, since ignoring it could change the number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import AccuracyConfigError
+
+# The dataset definitions of Open Model Zoo's COCO detection models: how the annotation file's
+# categories become the model's labels (position in the file's category list, plus one when
+# the model has a background class at 0).
+DATASETS = {
+    "ms_coco_detection_80_class_without_background": 0,
+    "ms_coco_detection_80_class_with_background": 1,
+}
+
+# step type -> accepted options (with their defaults)
+PREPROCESSING: dict[str, dict[str, Any]] = {
+    "resize": {"size": None, "dst_width": None, "dst_height": None, "aspect_ratio_scale": None,
+               "interpolation": "LINEAR", "use_pillow": False, "resize_realization": "opencv"},
+    "padding": {"size": None, "dst_width": None, "dst_height": None, "pad_type": "center",
+                "pad_value": "0,0,0", "stride": 1},
+    "bgr_to_rgb": {},
+}
+ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio")
+PAD_TYPES = ("right_bottom", "center")
+INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC", "AREA", "LANCZOS4")
+POSTPROCESSING: dict[str, dict[str, Any]] = {
+    "faster_rcnn_postprocessing_resize": {"size": None, "dst_width": None, "dst_height": None, "rescale": False},
+    "resize_prediction_boxes": {"rescale": False},
+    "filter": {"apply_to": "prediction", "min_confidence": None, "remove_filtered": False},
+    "clip_boxes": {"apply_to": "prediction", "size": None, "dst_width": None, "dst_height": None,
+                   "boxes_normalized": False},
+}
+METRICS: dict[str, dict[str, Any]] = {
+    "coco_precision": {"reference": None, "max_detections": 20, "threshold": ".50:.05:.95", "name": None,
+                       "abs_threshold": None, "rel_threshold": None},
+    "coco_orig_precision": {"reference": None, "threshold": ".50:.05:.95", "name": None, "include_boundaries": True,
+                            "abs_threshold": None, "rel_threshold": None},
+}
+ADAPTERS = ("ssd",)
+
+
+@dataclass(frozen=True)
+class Step:
+    type: str
+    options: dict[str, Any]
+
+    def size(self) -> tuple[int | None, int | None]:
+        """(height, width) as the checker reads `size` / `dst_height` / `dst_width`."""
+        size = self.options.get("size")
+        if size is not None:
+            return int(size), int(size)
+        h, w = self.options.get("dst_height"), self.options.get("dst_width")
+        return (int(h) if h is not None else None), (int(w) if w is not None else None)
+
+
+@dataclass(frozen=True)
+class Metric:
+    type: str
+    name: str
+    reference: float | None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AccuracyConfig:
+    path: Path
+    model: str
+    adapter: str
+    dataset: str
+    label_offset: int
+    preprocessing: tuple[Step, ...]
+    postprocessing: tuple[Step, ...]
+    metrics: tuple[Metric, ...]
+
+    def input_size(self) -> tuple[int, int] | None:
+        """(height, width) of the image the preprocessing hands the network, when it is fixed."""
+        size: tuple[int | None, int | None] = (None, None)
+        for step in self.preprocessing:
+            if step.type == "padding" or (step.type == "resize" and step.options.get("aspect_ratio_scale") is None):
+                h, w = step.size()
+                size = (h if h is not None else size[0], w if w is not None else size[1])
+        return (size[0], size[1]) if None not in size else None  # type: ignore[return-value]
+
+
+def _fail(path: Path, where: str, problem: str) -> AccuracyConfigError:
+    return AccuracyConfigError(f"{path}: {where}: {problem}")
+
+
+def _steps(path: Path, where: str, entries: Any, known: dict[str, dict[str, Any]]) -> tuple[Step, ...]:
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise _fail(path, where, "must be a list")
+    steps = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            raise _fail(path, f"{where}[{i}]", "must be a mapping with a 'type'")
+        kind = entry["type"]
+        if kind not in known:
+            raise _fail(path, f"{where}[{i}]", f"{kind!r} is not implemented by modelzoo-accuracy "
+                        f"(implemented: {', '.join(known)})")
+        options = dict(known[kind])
+        for key, value in entry.items():
+            if key == "type":
+                continue
+            if key not in known[kind]:
+                raise _fail(path, f"{where}[{i}] ({kind})", f"option {key!r} is not implemented")
+            options[key] = value
+        _check_step(path, f"{where}[{i}] ({kind})", kind, options)
+        steps.append(Step(kind, options))
+    return tuple(steps)
+
+
+def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> None:
+    def positive(key: str) -> None:
+        value = options.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            raise _fail(path, where, f"{key} must be a positive integer (got {value!r})")
+
+    for key in ("size", "dst_width", "dst_height", "stride"):
+        positive(key)
+    if kind == "resize":
+        if options["aspect_ratio_scale"] not in ASPECT_RATIO_SCALES:
+            raise _fail(path, where, f"aspect_ratio_scale {options['aspect_ratio_scale']!r} is not implemented "
+                        "(implemented: frcnn_keep_aspect_ratio, or none)")
+        if str(options["interpolation"]).upper() not in INTERPOLATIONS:
+            raise _fail(path, where, f"interpolation {options['interpolation']!r} is not implemented")
+        if options["use_pillow"] or options["resize_realization"] != "opencv":
+            raise _fail(path, where, "only OpenCV's resize is implemented (use_pillow / resize_realization)")
+        if Step(kind, options).size() == (None, None):
+            raise _fail(path, where, "needs size or dst_width/dst_height")
+    if kind == "padding":
+        if options["pad_type"] not in PAD_TYPES:
+            raise _fail(path, where, f"pad_type {options['pad_type']!r} is not implemented "
+                        f"(implemented: {', '.join(PAD_TYPES)})")
+        try:
+            values = [float(v) for v in str(options["pad_value"]).split(",")]
+        except ValueError:
+            values = []
+        if len(values) not in (1, 3):
+            raise _fail(path, where, f"pad_value {options['pad_value']!r} is not implemented (a number or three)")
+        options["pad_value"] = tuple(values * 3 if len(values) == 1 else values)
+    if kind in ("filter", "clip_boxes") and options["apply_to"] not in ("prediction", "all"):
+        raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, all)")
+    if kind == "filter":
+        value = options["min_confidence"]
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise _fail(path, where, "only min_confidence (a number) is implemented")
+        if options["remove_filtered"] is not True:
+            raise _fail(path, where, "only remove_filtered: true is implemented (the checker's default keeps "
+                        "filtered boxes as ignored ones)")
+    if kind in ("faster_rcnn_postprocessing_resize", "resize_prediction_boxes") and options["rescale"]:
+        raise _fail(path, where, "rescale: true is not implemented")
+
+
+def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
+    if not isinstance(entries, list) or not entries:
+        raise _fail(path, "metrics", "must be a non-empty list")
+    metrics = []
+    for i, entry in enumerate(entries):
+        where = f"metrics[{i}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("type"), str):
+            raise _fail(path, where, "must be a mapping with a 'type'")
+        kind = entry["type"]
+        if kind not in METRICS:
+            raise _fail(path, where, f"{kind!r} is not implemented by modelzoo-accuracy "
+                        f"(implemented: {', '.join(METRICS)})")
+        options = dict(METRICS[kind])
+        for key, value in entry.items():
+            if key != "type" and key not in options:
+                raise _fail(path, f"{where} ({kind})", f"option {key!r} is not implemented")
+            options[key] = value
+        if str(options["threshold"]).replace(" ", "") not in (".50:.05:.95", "0.5:0.05:0.95"):
+            raise _fail(path, f"{where} ({kind})", f"threshold {options['threshold']!r} is not implemented "
+                        "(COCO's .50:.05:.95)")
+        reference = options.pop("reference")
+        if reference is not None and (not isinstance(reference, (int, float)) or isinstance(reference, bool)):
+            raise _fail(path, f"{where} ({kind})", f"reference must be a number (got {reference!r})")
+        max_det = options.get("max_detections")
+        if max_det is not None and (not isinstance(max_det, int) or max_det <= 0):
+            raise _fail(path, f"{where} ({kind})", "max_detections must be a positive integer")
+        metrics.append(Metric(kind, options.pop("name") or kind, None if reference is None else float(reference),
+                              options))
+    return tuple(metrics)
+
+
+def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
+    """The entry for `model_name` in an accuracy-check.yml (its one launcher and one dataset)."""
+    from .. import strict_yaml
+
+    try:
+        data = strict_yaml.load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise AccuracyConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except (strict_yaml.YamlProblem, UnicodeDecodeError) as exc:
+        raise AccuracyConfigError(f"{path}: not valid YAML: {exc}") from exc
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, list) or not models:
+        raise _fail(path, "models", "must be a non-empty list")
+    entry = next((m for m in models if isinstance(m, dict) and m.get("name") == model_name), None)
+    if entry is None:
+        raise _fail(path, "models", f"no entry named {model_name!r}")
+    launchers = entry.get("launchers")
+    if not isinstance(launchers, list) or not launchers or not isinstance(launchers[0], dict):
+        raise _fail(path, "launchers", "must be a non-empty list")
+    launcher = next((x for x in launchers if isinstance(x, dict) and x.get("framework") in ("openvino", "dlsdk")),
+                    None)
+    if launcher is None:
+        raise _fail(path, "launchers", "no OpenVINO launcher (framework: openvino)")
+    adapter = launcher.get("adapter")
+    adapter_type = adapter.get("type") if isinstance(adapter, dict) else adapter
+    if adapter_type not in ADAPTERS:
+        raise _fail(path, "launchers[].adapter", f"{adapter_type!r} is not implemented by modelzoo-accuracy "
+                    f"(implemented: {', '.join(ADAPTERS)})")
+    if isinstance(adapter, dict) and set(adapter) - {"type"}:
+        raise _fail(path, "launchers[].adapter", f"option {sorted(set(adapter) - {'type'})[0]!r} is not implemented")
+    datasets = entry.get("datasets")
+    if not isinstance(datasets, list) or len(datasets) != 1 or not isinstance(datasets[0], dict):
+        raise _fail(path, "datasets", "must be a list of one dataset")
+    dataset = datasets[0]
+    name = dataset.get("name")
+    if name not in DATASETS:
+        raise _fail(path, "datasets[0].name", f"{name!r} is not implemented by modelzoo-accuracy "
+                    f"(implemented: {', '.join(DATASETS)})")
+    unknown = set(dataset) - {"name", "preprocessing", "postprocessing", "metrics", "reader"}
+    if unknown:
+        raise _fail(path, "datasets[0]", f"option {sorted(unknown)[0]!r} is not implemented")
+    if dataset.get("reader", "opencv_imread") != "opencv_imread":
+        raise _fail(path, "datasets[0].reader", f"{dataset['reader']!r} is not implemented (opencv_imread)")
+    return AccuracyConfig(
+        path=Path(path), model=model_name, adapter=adapter_type, dataset=name, label_offset=DATASETS[name],
+        preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
+        postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
+        metrics=_metrics(path, dataset.get("metrics")))

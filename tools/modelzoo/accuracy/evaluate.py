@@ -1,0 +1,214 @@
+"""Measuring one IR on one dataset: read and check the IR, preprocess every picture as the model's
+accuracy-check.yml says, run them on every core (OpenVINO's throughput mode with as many
+asynchronous requests as it asks for, the pictures prepared while the others run), bring the
+boxes back to the picture and score them.
+
+Computation is f32 (`INFERENCE_PRECISION_HINT`): the CPU plugin would otherwise compute in
+bfloat16 on machines that have it, and the number would say more about the machine than about
+the IR.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from ..errors import AccuracyConfigError, IRMismatchError, ModelzooError
+from . import adapter as adapters
+from .config import AccuracyConfig, Metric
+from .dataset import Dataset, GroundTruth, read_image
+from .metric import coco_orig_precision, coco_precision
+from .postprocessing import check_postprocessing, postprocess
+from .preprocessing import Geometry, preprocess
+
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+
+
+@dataclass
+class Result:
+    metric: str
+    value: float
+    reference: float | None
+    passed: bool | None
+
+
+@dataclass
+class Run:
+    """Everything one measurement produced."""
+
+    images: int
+    seconds: float
+    results: list[Result]
+    detections: dict[int, adapters.Detections] = field(default_factory=dict)
+    ground_truth: dict[int, GroundTruth] = field(default_factory=dict)
+
+
+def is_int8(model: Any) -> bool:
+    """An IR that is already quantized: FakeQuantize operations, or 8-bit integer weights."""
+    for op in model.get_ops():
+        kind = op.get_type_name()
+        if kind == "FakeQuantize":
+            return True
+        if kind == "Constant" and op.get_output_element_type(0).get_type_name() in ("i8", "u8"):
+            return True
+    return False
+
+
+@dataclass
+class Network:
+    """The IR's one picture input: its layout, and the size the preprocessing must produce."""
+
+    model: Any
+    input_name: str
+    nchw: bool
+    height: int
+    width: int
+
+    def tensor(self, picture: np.ndarray) -> np.ndarray:
+        if picture.shape[:2] != (self.height, self.width):
+            raise AccuracyConfigError(f"the preprocessing made a {picture.shape[0]}x{picture.shape[1]} picture "
+                                      f"for the IR's {self.height}x{self.width} input")
+        data = picture.transpose(2, 0, 1) if self.nchw else picture
+        return np.ascontiguousarray(data[None], dtype=np.float32)
+
+
+def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network:
+    """Read the IR and check that it takes what the preprocessing makes."""
+    import openvino as ov
+
+    if not xml.is_file() or not xml.with_suffix(".bin").is_file():
+        raise IRMismatchError(f"{xml}: no such IR (.xml and .bin)")
+    try:
+        model = (core or ov.Core()).read_model(str(xml))
+    except RuntimeError as exc:
+        raise IRMismatchError(f"{xml}: not a readable IR: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
+                              ) from exc
+    if len(model.inputs) != 1:
+        raise IRMismatchError(f"{xml}: has {len(model.inputs)} inputs; {config.path.name} describes one picture")
+    port = model.inputs[0]
+    shape = port.get_partial_shape()
+    if shape.rank.is_dynamic or shape.rank.get_length() != 4 or shape.is_dynamic:
+        raise IRMismatchError(f"{xml}: input {port.get_any_name()} has shape {shape}; expected a static [1,H,W,3] "
+                              "or [1,3,H,W]")
+    dims = [d.get_length() for d in shape]
+    if dims[0] != 1 or 3 not in (dims[1], dims[3]):
+        raise IRMismatchError(f"{xml}: input {port.get_any_name()} has shape {dims}; expected [1,H,W,3] or [1,3,H,W]")
+    nchw = dims[1] == 3 and dims[3] != 3
+    height, width = (dims[2], dims[3]) if nchw else (dims[1], dims[2])
+    expected = config.input_size()
+    if expected is not None and expected != (height, width):
+        raise IRMismatchError(f"{xml}: input {port.get_any_name()} is {height}x{width} (HxW), but "
+                              f"{config.path} preprocesses to {expected[0]}x{expected[1]}")
+    check_postprocessing(config)
+    return Network(model, port.get_any_name(), nchw, height, width)
+
+
+def compile_network(network: Network, device: str, core: Any = None) -> Any:
+    import openvino as ov
+
+    config = {"PERFORMANCE_HINT": "THROUGHPUT"}
+    if device.split(":")[0] in ("CPU", "AUTO", "MULTI", "HETERO"):
+        config.update(F32)
+    return (core or ov.Core()).compile_model(network.model, device, config)
+
+
+def prepared(dataset: Dataset, config: AccuracyConfig) -> Iterator[tuple[int, np.ndarray, Geometry]]:
+    """(image id, network picture, geometry) for every image, in order."""
+    for sample in dataset.samples:
+        picture, geometry = preprocess(read_image(sample.path), config)
+        yield sample.image_id, picture, geometry
+
+
+def infer_all(compiled: Any, network: Network, items: Iterator[tuple[int, np.ndarray, Geometry]],
+              on_done: Callable[[int, np.ndarray, Geometry], None]) -> None:
+    """Run every item on all the requests the device wants; `on_done` sees the outputs in any order."""
+    import openvino as ov
+
+    requests = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+    queue = ov.AsyncInferQueue(compiled, requests)
+    failures: list[BaseException] = []
+
+    def finished(request: Any, userdata: tuple[int, Geometry]) -> None:
+        try:
+            on_done(userdata[0], request.get_output_tensor(0).data.copy(), userdata[1])
+        except BaseException as exc:  # raised again in the caller's thread
+            failures.append(exc)
+
+    queue.set_callback(finished)
+    try:
+        for image_id, picture, geometry in items:
+            if failures:
+                break
+            queue.start_async({network.input_name: network.tensor(picture)}, (image_id, geometry))
+    finally:
+        queue.wait_all()
+    if failures:
+        raise failures[0]
+
+
+def judge(value: float, reference: float | None, metric: Metric) -> bool | None:
+    """accuracy_check's verdict: any difference from the reference fails unless it is below the
+    metric's abs_threshold and rel_threshold (both 0 when not given)."""
+    if reference is None or math.isnan(value):
+        return None
+    diff = abs(reference - value)
+    if diff == 0:
+        return True
+    abs_t = float(metric.options.get("abs_threshold") or 0)
+    rel_t = float(metric.options.get("rel_threshold") or 0)
+    return not (abs_t <= diff or rel_t <= diff / reference)
+
+
+def score(config: AccuracyConfig, dataset: Dataset, detections: dict[int, adapters.Detections],
+          ground_truth: dict[int, GroundTruth]) -> list[Result]:
+    labels = [i + config.label_offset for i in range(len(dataset.categories()))]
+    results = []
+    for metric in config.metrics:
+        if metric.type == "coco_precision":
+            value = coco_precision(ground_truth, detections, labels, int(metric.options["max_detections"]))
+        else:
+            assert dataset.coco is not None
+            value = coco_orig_precision(dataset.coco, [s.image_id for s in dataset.samples], detections,
+                                        config.label_offset, bool(metric.options["include_boundaries"]))
+        results.append(Result(metric.name, value, metric.reference, judge(value, metric.reference, metric)))
+    return results
+
+
+def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "CPU",
+            progress: Callable[[int], None] | None = None, network: Network | None = None,
+            compiled: Any = None) -> Run:
+    """Detections and metrics of one IR on an annotated dataset."""
+    network = network or read_network(xml, config)
+    compiled = compiled or compile_network(network, device)
+    truth = dataset.ground_truth(config.label_offset)
+    detections: dict[int, adapters.Detections] = {}
+    processed_truth: dict[int, GroundTruth] = {}
+
+    def done(image_id: int, output: np.ndarray, geometry: Geometry) -> None:
+        dets, gt = postprocess(adapters.ssd(output), truth[image_id], geometry, config)
+        detections[image_id] = dets
+        processed_truth[image_id] = gt if gt is not None else truth[image_id]
+        if progress:
+            progress(1)
+
+    started = time.monotonic()
+    try:
+        infer_all(compiled, network, prepared(dataset, config), done)
+    except RuntimeError as exc:  # OpenVINO's: one line, not a traceback
+        lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
+        raise ModelzooError(f"{xml}: inference failed: {lines[-1] if lines else exc}") from exc
+    seconds = time.monotonic() - started
+    order = [s.image_id for s in dataset.samples]
+    detections = {i: detections[i] for i in order}
+    processed_truth = {i: processed_truth[i] for i in order}
+    return Run(len(order), seconds, score(config, dataset, detections, processed_truth), detections, processed_truth)
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -1,0 +1,169 @@
+"""COCO detection metrics through pycocotools' COCOeval (the official evaluator).
+
+- `coco_orig_precision`: COCOeval as COCO defines it (AP at IoU .50:.05:.95, all areas, at most
+  100 detections per image and class), against the annotation file's own boxes; as in the
+  checker, a detection's width and height count its last pixel (`include_boundaries`, default
+  true: x_max - x_min + 1).
+- `coco_precision`: what Open Model Zoo's accuracy checker reports under that name, and what the
+  model cards quote: the same matching and 101-point interpolation, but on the boxes after the
+  post-processing, at most `max_detections` (default 20) detections per image and class, no
+  area ranges, a crowd box is an ignored box matched by plain IoU (COCO uses the intersection
+  over the detection's area for crowds), and the checker's greedy matching (see evaluateImg).
+  Both are means over the classes that have ground truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from typing import Any
+
+import numpy as np
+
+from .adapter import Detections
+from .dataset import GroundTruth
+
+
+def _quiet():
+    return contextlib.redirect_stdout(io.StringIO())  # pycocotools prints its progress
+
+
+def _coco(doc: dict[str, Any]):
+    from pycocotools.coco import COCO
+
+    with _quiet():
+        coco = COCO()
+        coco.dataset = doc
+        coco.createIndex()
+    return coco
+
+
+def _xywh(box: np.ndarray, delta: float = 0) -> list[float]:
+    return [float(box[0]), float(box[1]), float(box[2] - box[0] + delta), float(box[3] - box[1] + delta)]
+
+
+def _result_doc(images: list[dict], categories: list[dict], detections: dict[int, Detections],
+                category_of_label: dict[int, int], delta: float = 0) -> dict[str, Any]:
+    anns = []
+    for image_id, dets in detections.items():
+        for label, score, box in zip(dets.labels, dets.scores, dets.boxes):
+            if int(label) not in category_of_label:
+                continue  # a label outside the dataset's classes (the background)
+            bbox = _xywh(box, delta)
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": category_of_label[int(label)],
+                         "bbox": bbox, "score": float(score), "area": bbox[2] * bbox[3], "iscrowd": 0})
+    return {"images": images, "categories": categories, "annotations": anns}
+
+
+def _mean_precision(evaluator, area: int = 0, max_det: int = -1) -> float:
+    precision = evaluator.eval["precision"][:, :, :, area, max_det]
+    valid = precision[precision > -1]
+    return float(np.mean(valid)) if valid.size else math.nan
+
+
+def coco_orig_precision(coco_doc: dict[str, Any], image_ids: list[int], detections: dict[int, Detections],
+                        label_offset: int, include_boundaries: bool = False) -> float:
+    """COCO's AP@[.50:.95] (COCOeval's stats[0]) on the images `image_ids` of `coco_doc`."""
+    from pycocotools.cocoeval import COCOeval
+
+    categories = coco_doc["categories"]
+    category_of_label = {i + label_offset: c["id"] for i, c in enumerate(categories)}
+    wanted = set(image_ids)
+    gt_doc = {"images": [im for im in coco_doc["images"] if im["id"] in wanted], "categories": categories,
+              "annotations": [dict(a, id=a.get("id", i + 1)) for i, a in enumerate(coco_doc["annotations"])
+                              if a["image_id"] in wanted]}
+    for ann in gt_doc["annotations"]:  # COCO's area: the annotation's own, else the box's
+        if "area" not in ann:
+            ann["area"] = ann["bbox"][2] * ann["bbox"][3]
+        ann.setdefault("iscrowd", 0)
+    gt = _coco(gt_doc)
+    dt = _coco(_result_doc(gt_doc["images"], categories, detections, category_of_label,
+                           1 if include_boundaries else 0))
+    evaluator = COCOeval(gt, dt, "bbox")
+    evaluator.params.imgIds = sorted(wanted)
+    with _quiet():
+        evaluator.evaluate()
+        evaluator.accumulate()
+    return _mean_precision(evaluator, area=0, max_det=evaluator.params.maxDets.index(100))
+
+
+def _checker_eval(gt, dt, max_detections: int):
+    """COCOeval with the accuracy checker's rules: plain IoU also for crowd boxes, one area range."""
+    from pycocotools import mask as mask_utils
+    from pycocotools.cocoeval import COCOeval
+
+    class CheckerEval(COCOeval):
+        def computeIoU(self, imgId, catId):  # noqa: N802 (pycocotools' names)
+            gts = self._gts[imgId, catId]
+            dts = sorted(self._dts[imgId, catId], key=lambda d: -d["score"])[: self.params.maxDets[-1]]
+            if not gts or not dts:
+                return []
+            return mask_utils.iou([d["bbox"] for d in dts], [g["bbox"] for g in gts], [0] * len(gts))
+
+        def evaluateImg(self, imgId, catId, aRng, maxDet):  # noqa: N802
+            # COCO's greedy matching, as the checker does it: a ground-truth box remembers the
+            # index of the detection it matched, so one matched by the best detection (index 0)
+            # looks unmatched and can be matched again (the checker's number includes this).
+            gts, dts = self._gts[imgId, catId], self._dts[imgId, catId]
+            if not gts and not dts:
+                return None
+            g_order = np.argsort([int(g["iscrowd"]) for g in gts], kind="mergesort")
+            gts = [gts[i] for i in g_order]
+            d_order = np.argsort([-d["score"] for d in dts], kind="mergesort")
+            dts = [dts[i] for i in d_order[:maxDet]]
+            ious = self.ious[imgId, catId]
+            ious = ious[:, g_order] if len(ious) else ious
+            thresholds = self.params.iouThrs
+            crowd = [int(g["iscrowd"]) for g in gts]
+            g_ignore = np.array(crowd, dtype=bool)
+            gtm = np.zeros((len(thresholds), len(gts)))
+            dtm = np.zeros((len(thresholds), len(dts)))
+            dt_ignore = np.zeros((len(thresholds), len(dts)), dtype=bool)
+            if len(ious):
+                for t_index, t in enumerate(thresholds):
+                    for d_index in range(len(dts)):
+                        best, match = min(t, 1 - 1e-10), -1
+                        for g_index in range(len(gts)):
+                            if gtm[t_index, g_index] > 0 and not crowd[g_index]:
+                                continue
+                            if match > -1 and not g_ignore[match] and g_ignore[g_index]:
+                                break
+                            if ious[d_index, g_index] < best:
+                                continue
+                            best, match = ious[d_index, g_index], g_index
+                        if match == -1:
+                            continue
+                        dt_ignore[t_index, d_index] = g_ignore[match]
+                        dtm[t_index, d_index] = 1
+                        gtm[t_index, match] = d_index
+            return {"image_id": imgId, "category_id": catId, "aRng": aRng, "maxDet": maxDet,
+                    "dtIds": [d["id"] for d in dts], "gtIds": [g["id"] for g in gts], "dtMatches": dtm,
+                    "gtMatches": gtm, "dtScores": [d["score"] for d in dts], "gtIgnore": g_ignore,
+                    "dtIgnore": dt_ignore}
+
+    evaluator = CheckerEval(gt, dt, "bbox")
+    evaluator.params.maxDets = [max_detections]
+    evaluator.params.areaRng = [[-math.inf, math.inf]]
+    evaluator.params.areaRngLbl = ["all"]
+    return evaluator
+
+
+def coco_precision(ground_truth: dict[int, GroundTruth], detections: dict[int, Detections], labels: list[int],
+                   max_detections: int = 20) -> float:
+    """Open Model Zoo's `coco_precision` on post-processed boxes; `labels` are the dataset's classes."""
+    categories = [{"id": int(label), "name": str(label)} for label in labels]
+    images = [{"id": image_id} for image_id in ground_truth]
+    anns = []
+    for image_id, gt in ground_truth.items():
+        for box, label, crowd in zip(gt.boxes, gt.labels, gt.iscrowd):
+            bbox = _xywh(box)
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": int(label), "bbox": bbox,
+                         "area": bbox[2] * bbox[3], "iscrowd": int(crowd)})
+    gt_coco = _coco({"images": images, "categories": categories, "annotations": anns})
+    dt_coco = _coco(_result_doc(images, categories, detections, {int(label): int(label) for label in labels}))
+    evaluator = _checker_eval(gt_coco, dt_coco, max_detections)
+    with _quiet():
+        evaluator.evaluate()
+        evaluator.accumulate()
+    return _mean_precision(evaluator)

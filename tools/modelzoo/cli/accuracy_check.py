@@ -1,0 +1,203 @@
+"""accuracy_check: measure converted IR as each model's card does (its accuracy-check.yml), on a
+COCO-format dataset, with Open Model Zoo's accuracy checker's semantics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..errors import MissingExtraError, ModelzooError, SelectionError
+from .common import add_selection_args, parse_and_select, positive_int, run
+
+PROG = "accuracy_check"
+PRECISION_ORDER = ("FP32", "FP16", "FP32-INT8", "FP16-INT8", "FP32-INT1", "FP16-INT1")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    add_selection_args(parser, "measure")
+    parser.add_argument("--ir_dir", type=Path, default=Path.cwd(), metavar="DIR",
+                        help="where the IR is: the converter's or quantizer's -o "
+                             "(DIR/<model folder>/<precision>/<name>.xml; default: the current folder)")
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", type=Path, metavar="DIR",
+                      help="a COCO-format folder: DIR/val2017/ and DIR/annotations/instances_val2017.json")
+    data.add_argument("--images", type=Path, metavar="DIR", help="the image folder (with --annotations)")
+    data.add_argument("--annotations", type=Path, metavar="FILE", help="a COCO annotation file (instances JSON)")
+    data.add_argument("--subset", type=positive_int, metavar="N", help="only the first N images (by image id)")
+    parser.add_argument("--device", default="CPU", help="OpenVINO device (default CPU; all its cores are used)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", type=Path, metavar="FILE",
+                     help="write the results as JSON: [{model, precision, metric, value, reference, images, seconds}]")
+    out.add_argument("--detections_out", type=Path, metavar="FILE",
+                     help="write the detections as COCO results JSON (boxes in the pictures' pixels); "
+                          "one model and one precision")
+    out.add_argument("--draw", type=int, default=0, metavar="N",
+                     help="draw the first N images with ground truth (white) and detections into --draw_dir")
+    out.add_argument("--draw_dir", type=Path, default=Path("accuracy-drawings"), metavar="DIR")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when a value misses the yml's reference as accuracy_check judges it "
+                             "(any difference beyond the metric's abs_threshold / rel_threshold, 0 if not given); "
+                             "by default the difference is only reported")
+    return parser
+
+
+def _require_extra() -> None:
+    import importlib.util
+
+    missing = [m for m in ("openvino", "cv2", "pycocotools") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtraError(f"needs {', '.join(missing)}: pip install 'modelzoo[convert,quantize]'")
+
+
+def _precisions_present(ir_dir: Path, model: Any, wanted: frozenset[str]) -> list[str]:
+    folder = ir_dir / model.subdirectory
+    return [p for p in PRECISION_ORDER if p in wanted and (folder / p / f"{model.name}.xml").is_file()]
+
+
+def _coco_results(run: Any, dataset: Any, config: Any) -> list[dict]:
+    categories = dataset.categories()
+    out = []
+    for image_id, dets in run.detections.items():
+        for label, score, box in zip(dets.labels, dets.scores, dets.boxes):
+            index = int(label) - config.label_offset
+            if 0 <= index < len(categories):
+                out.append({"image_id": image_id, "category_id": categories[index]["id"],
+                            "bbox": [round(float(box[0]), 3), round(float(box[1]), 3),
+                                     round(float(box[2] - box[0]), 3), round(float(box[3] - box[1]), 3)],
+                            "score": round(float(score), 5)})
+    return out
+
+
+def _write_json(path: Path, data: Any) -> None:
+    from .. import fsio
+
+    fsio.makedirs(path.parent if str(path.parent) else Path("."))
+    fsio.write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
+
+
+def _draw(run: Any, dataset: Any, config: Any, folder: Path, count: int, tag: str) -> None:
+    from PIL import Image, ImageDraw
+
+    from .. import fsio
+    from ..accuracy.dataset import read_image
+
+    names = {i + config.label_offset: c["name"] for i, c in enumerate(dataset.categories())}
+    fsio.makedirs(folder)
+    for sample in dataset.samples[:count]:
+        image = Image.fromarray(read_image(sample.path)[:, :, ::-1].copy())
+        pen = ImageDraw.Draw(image)
+        gt = run.ground_truth[sample.image_id]
+        for box in gt.boxes:
+            pen.rectangle([float(v) for v in box], outline=(255, 255, 255), width=2)
+        dets = run.detections[sample.image_id]
+        for i in list(reversed(dets.scores.argsort()))[:20]:
+            box = [float(v) for v in dets.boxes[i]]
+            pen.rectangle(box, outline=(230, 25, 75), width=2)
+            pen.text((box[0] + 2, box[1] + 2), f"{names.get(int(dets.labels[i]), dets.labels[i])} {dets.scores[i]:.2f}",
+                     fill=(230, 25, 75))
+        with fsio.temporary_beside(folder / f"{tag}-{sample.path.stem}.png", ".tmp.png") as tmp:
+            image.save(tmp)
+            fsio.place(tmp, folder / f"{tag}-{sample.path.stem}.png")
+
+
+def body(argv: Sequence[str]) -> int:
+    from ..convert_mo import disable_telemetry
+
+    disable_telemetry()  # before openvino or nncf is imported: no usage telemetry from either
+    parser = build_parser()
+    selected = parse_and_select(parser, argv)
+    if selected is None:
+        return 0
+    args, precisions, catalog, models, failed = selected
+    if args.draw < 0:
+        parser.error("--draw must be 0 or more")
+    _require_extra()
+    from tqdm import tqdm
+
+    from ..accuracy.config import load_accuracy_config
+    from ..accuracy.dataset import resolve
+    from ..accuracy.evaluate import compile_network, measure, read_network
+    from .common import error_line
+
+    err = error_line(PROG)
+    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True)
+    if args.subset is not None and args.subset > len(dataset.samples):
+        print(err("warning", f"--subset {args.subset}: the dataset has only {len(dataset.samples)} images; "
+                             "using all of them"), file=sys.stderr)
+    dataset = dataset.subset(args.subset)
+    from ..accuracy.dataset import read_image
+
+    for sample in dataset.samples:  # a file that is not a picture is refused before any inference
+        read_image(sample.path)
+
+    plan = []  # (model, config, precision, xml) checked before any inference
+    for model in models:
+        try:
+            yml = catalog.root / model.subdirectory / "accuracy-check.yml"
+            if not yml.is_file():
+                raise ModelzooError(f"{model.name}: no accuracy-check.yml beside its model.yml ({yml})")
+            config = load_accuracy_config(yml, model.name)
+            present = _precisions_present(args.ir_dir, model, precisions)
+            if not present:
+                raise ModelzooError(f"{model.name}: no IR under {args.ir_dir / model.subdirectory} "
+                                    f"(precisions {', '.join(sorted(precisions))}); convert it first")
+            for precision in present:
+                xml = args.ir_dir / model.subdirectory / precision / f"{model.name}.xml"
+                plan.append((model, config, precision, xml, read_network(xml, config)))
+        except ModelzooError as exc:
+            if len(models) == 1:
+                raise
+            print(err("error", str(exc)), file=sys.stderr)
+            failed.append(model.name)
+    if args.detections_out is not None and len(plan) != 1:
+        raise SelectionError(f"--detections_out writes one model's detections at one precision; "
+                             f"this run measures {len(plan)}")
+
+    records: list[dict] = []
+    missed = []
+    rows = []
+    for model, config, precision, xml, network in plan:
+        print(f"Measuring {model.name} {precision} ({xml}) on {len(dataset.samples)} images", flush=True)
+        with tqdm(total=len(dataset.samples), desc=f"{model.name} {precision}", unit="img", disable=None,
+                  file=sys.stderr, leave=False) as bar:
+            run_ = measure(xml, config, dataset, args.device, progress=bar.update, network=network,
+                           compiled=compile_network(network, args.device))
+        for result in run_.results:
+            records.append({"model": model.name, "precision": precision, "metric": result.metric,
+                            "value": result.value, "reference": result.reference, "images": run_.images,
+                            "seconds": round(run_.seconds, 3)})
+            rows.append((model.name, precision, str(run_.images), result.metric, f"{100 * result.value:.2f} %",
+                         "-" if result.reference is None else f"{100 * result.reference:.2f} %",
+                         "-" if result.reference is None else f"{100 * (result.value - result.reference):+.2f}",
+                         {True: "OK", False: "MISSED", None: ""}[result.passed], f"{run_.images / run_.seconds:.1f}"))
+            if result.passed is False:
+                missed.append(f"{model.name} {precision} {result.metric}")
+        if args.detections_out is not None:
+            _write_json(args.detections_out, _coco_results(run_, dataset, config))
+        if args.draw:
+            _draw(run_, dataset, config, args.draw_dir, args.draw, f"{model.name}-{precision}")
+    header = ("model", "precision", "images", "metric", "value", "reference", "difference", "", "images/s")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    if args.json is not None:
+        _write_json(args.json, records)
+    if failed:
+        print(f"{PROG}: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    if args.check and missed:
+        print(f"{PROG}: below the reference: {', '.join(missed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(PROG, body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

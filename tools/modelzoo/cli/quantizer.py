@@ -1,0 +1,121 @@
+"""quantizer: INT8 IR from FP32 IR with NNCF's post-training quantization
+(OUTPUT/<model folder>/FP16-INT8/<name>.xml, as omz_quantizer wrote)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import MissingExtraError, ModelzooError, UnknownPrecisionError
+from .common import add_selection_args, error_line, positive_int, run, select_models
+
+PROG = "modelzoo-quantizer"
+
+
+def drop_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:  # (also refuses nan)
+        raise argparse.ArgumentTypeError(f"must be an absolute drop between 0 and 1, e.g. 0.01 (got {text!r})")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__.split("\n\n")[0].replace("\n", " "),
+        epilog="Exit codes: 0 quantized; 1 a model failed (its IR, NNCF, or a --max_drop that cannot be met: "
+               "nothing written); 2 bad command line, data or missing extra ('quantize'); 130 interrupted.")
+    add_selection_args(parser, "quantize")
+    parser.set_defaults(precisions="FP16-INT8")
+    parser.add_argument("--ir_dir", type=Path, default=Path.cwd(), metavar="DIR",
+                        help="where the FP32 IR is: the converter's -o (default: the current folder)")
+    parser.add_argument("-o", "--output_dir", type=Path, metavar="DIR",
+                        help="root for the INT8 IR (default: --ir_dir)")
+    data = parser.add_argument_group("calibration data")
+    data.add_argument("--dataset", type=Path, metavar="DIR",
+                      help="a COCO-format folder: DIR/val2017/ and DIR/annotations/instances_val2017.json")
+    data.add_argument("--images", type=Path, metavar="DIR", help="an image folder")
+    data.add_argument("--annotations", type=Path, metavar="FILE",
+                      help="COCO annotations for --images (then FP32 and INT8 accuracy are measured)")
+    data.add_argument("--subset", type=positive_int, metavar="N",
+                      help="calibrate on the first N images (default 300, NNCF's)")
+    parser.add_argument("--max_drop", type=drop_arg, metavar="X",
+                        help="the largest absolute accuracy drop accepted (0..1, e.g. 0.01 = one point), with "
+                             "annotations: NNCF's quantize_with_accuracy_control, validated by the accuracy tool; "
+                             "a budget that cannot be met writes nothing and exits 1")
+    parser.add_argument("--max_iterations", type=int, default=20, metavar="N",
+                        help="with --max_drop: at most N groups of operations go back to float, one at a time "
+                             "(NNCF's max_num_iterations; default 20; 0: none, only check the budget)")
+    parser.add_argument("--preset", choices=("performance", "mixed"), default="performance",
+                        help="NNCF's preset: performance (symmetric; default) or mixed (asymmetric activations)")
+    parser.add_argument("--ignored_scope", action="append", default=[], metavar="NAME",
+                        help="keep this node in floating point too (repeatable; the detector's output stage "
+                             "always is)")
+    parser.add_argument("--device", default="CPU", help="OpenVINO device for measuring accuracy (default CPU)")
+    return parser
+
+
+def _require_extra() -> None:
+    import importlib.util
+
+    missing = [m for m in ("openvino", "nncf", "cv2", "pycocotools") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtraError(f"needs {', '.join(missing)}: pip install 'modelzoo[convert,quantize]'")
+
+
+def body(argv: Sequence[str]) -> int:
+    from ..convert_mo import disable_telemetry
+
+    disable_telemetry()  # before openvino or nncf is imported: no usage telemetry from either
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.max_iterations < 0:
+        parser.error("--max_iterations must be 0 or more")
+    wanted = [p.strip() for p in args.precisions.split(",")]
+    from ..quantize import INT8_PRECISIONS
+
+    bad = [p for p in wanted if p not in INT8_PRECISIONS]
+    if bad:
+        raise UnknownPrecisionError(f"--precisions {bad[0]}: the quantizer writes {', '.join(INT8_PRECISIONS)}")
+    selected = select_models(parser, args)
+    if selected is None:
+        return 0
+    catalog, models, failed = selected
+    _require_extra()
+    from ..accuracy.dataset import resolve
+    from ..quantize import Options, Quantizer
+
+    err = error_line(PROG)
+    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=args.max_drop is not None)
+    if args.subset is not None and args.subset > len(dataset.samples):
+        print(err("warning", f"--subset {args.subset}: there are only {len(dataset.samples)} images; "
+                             "calibrating on all of them"), file=sys.stderr)
+    options = Options(ir_dir=args.ir_dir, output_dir=args.output_dir or args.ir_dir,
+                      precisions=[p for p in ("FP16-INT8", "FP32-INT8") if p in wanted], subset=args.subset or 300,
+                      max_drop=args.max_drop, preset=args.preset, ignored_scope=args.ignored_scope,
+                      device=args.device, max_iterations=args.max_iterations)
+    quantizer = Quantizer(options, say=lambda text: print(text, flush=True))
+    for model in models:
+        try:
+            quantizer.run(model, catalog.root, dataset)
+        except ModelzooError as exc:
+            if len(models) == 1:
+                raise
+            print(err("error", str(exc)), file=sys.stderr)
+            failed.append(model.name)
+    if failed:
+        print(f"{PROG}: failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(PROG, body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
