@@ -274,3 +274,21 @@ def test_ctrl_c_during_calibration(rebuilt, coco, tmp_path):
     assert proc.returncode == 130, err
     assert [line for line in err.splitlines() if line.strip()] == ["modelzoo-quantizer: interrupted"]
     assert not out.exists()
+
+
+def test_offline_quantizes_in_a_namespace_without_network(rebuilt, coco, tmp_path):
+    """--offline like the other commands: the whole run (NNCF, OpenVINO, the accuracy pipeline)
+    inside a network namespace with no interface, and a bad MODELZOO_OFFLINE refused first."""
+    assert os.geteuid() == 0, "unshare -n needs root (CI runs as root; so must these tests)"
+    out = tmp_path / "out"
+    args = ["--models_dir", rebuilt["zoo"], "--name", "retinanet-tf", "--ir_dir", rebuilt["ir"], "-o", out,
+            "--images", coco / "val2017", "--subset", "2", "--precisions", "FP32-INT8"]
+    bad = run_tool("quantizer", *args, env={"MODELZOO_OFFLINE": "maybe"})
+    assert bad.returncode == 2
+    assert one_error_line(bad) == "modelzoo-quantizer: error: MODELZOO_OFFLINE='maybe': expected 1 (offline) or 0"
+    assert not out.exists()
+    result = subprocess.run(["unshare", "-n", sys.executable, str(SCRIPTS / "quantizer.py"), *map(str, args),
+                             "--offline"], capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    xml = out / MODEL / "FP32-INT8" / "retinanet-tf.xml"
+    assert any(op.get_type_name() == "FakeQuantize" for op in ops_of(xml))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError, ModelzooError, UnknownPrecisionError
-from .common import add_selection_args, error_line, positive_int, run, select_models
+from .common import add_offline_arg, add_selection_args, apply_offline, error_line, positive_int, run, select_models
 
 PROG = "modelzoo-quantizer"
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep this node in floating point too (repeatable; the detector's output stage "
                              "always is)")
     parser.add_argument("--device", default="CPU", help="OpenVINO device for measuring accuracy (default CPU)")
+    add_offline_arg(parser)
     return parser
 
 
@@ -75,6 +76,7 @@ def body(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     if args.max_iterations < 0:
         parser.error("--max_iterations must be 0 or more")
+    apply_offline(args)  # before NNCF or openvino run: nothing they or a process they start do reaches the network
     wanted = [p.strip() for p in args.precisions.split(",")]
     from ..quantize import INT8_PRECISIONS
 
