@@ -88,7 +88,10 @@ def test_ls_per_model_unreferenced_partials_and_totals(server, zoo, filled, tmp_
     partial_size = doc["partials"][0]["bytes"]
     assert 0 < partial_size < 400 * KB
     assert doc["totals"] == {"blobs": 4, "blob_bytes": 650 * KB, "partials": 1, "partial_bytes": partial_size,
-                             "bytes": 650 * KB + partial_size}
+                             "bytes": 650 * KB + partial_size, "conversions": 0, "conversion_bytes": 0,
+                             "broken_conversions": 0}
+    assert doc["conversions"] is None  # (no IR cache: no ir/ folder is made by listing)
+    assert not (cache / "ir").exists()
 
     text = cache_tool("ls", "--cache_dir", cache, "--models_dir", zoo)
     assert text.returncode == 0 and text.stderr == ""
@@ -479,3 +482,56 @@ def test_ctrl_c_during_verify_stops_every_worker(tmp_path):
         assert result.returncode == 130 and one_error_line(result) == "modelzoo-cache: interrupted"
         assert result.stdout == "" and not any(Path(f"/proc/{pid}").exists() for pid in seen)  # (reaped)
     assert len(list(cache.glob("sha384/*/*.ok"))) == 8
+
+
+def test_ls_lists_the_conversions_of_the_ir_cache_and_a_broken_entry_in_one_line(tmp_path, zoo):
+    """A real conversion (the converter's ovc backend, --cache_dir) makes the IR cache entry; a
+    second entry is then damaged, a third names a blob the store lost: ls lists all three."""
+    from test_ir_cache import convert, setup
+
+    from modelzoo import ir_cache
+
+    w = setup(tmp_path, zoo)
+    result = convert(w, tmp_path / "ir", "--precisions", "FP16,FP32")
+    assert result.returncode == 0, result.stderr
+    [entry] = (w["cache"] / "ir" / "keys").glob("*/*.json")
+    key = entry.parent.name + entry.stem
+    data = json.loads(entry.read_text())
+    ir_bytes = sum(p.stat().st_size for p in (tmp_path / "ir/public/tiny-c").rglob("*") if p.is_file())
+    assert ir_bytes == sum(f["size"] for f in data["files"]) and len(data["files"]) == 4
+    # a broken entry (not JSON) and one whose blob is gone, beside the good one
+    broken = ir_cache.IrCache(w["cache"]).entry_path("ab" * 48)
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_text("{not json")
+    lost_key = "cd" * 48
+    lost = ir_cache.IrCache(w["cache"]).entry_path(lost_key)
+    lost.parent.mkdir(parents=True, exist_ok=True)
+    lost.write_text(json.dumps(data | {"key": lost_key, "files": [{"path": "FP16/tiny-c.xml", "size": 5,
+                                                                  "sha384": "ef" * 48}]}))
+
+    doc = as_json("ls", "--cache_dir", w["cache"], "--models_dir", zoo)
+    conv = {c["key"]: c for c in doc["conversions"]}
+    assert set(conv) == {key, "ab" * 48, lost_key}
+    good = conv[key]
+    assert good | {"last_used": None} == {
+        "key": key, "path": str(entry), "model": "tiny-c", "precisions": ["FP16", "FP32"], "backend": "ovc",
+        "backend_version": data["record"]["backend_version"], "tools": {}, "bytes": ir_bytes, "last_used": None,
+        "broken": None}
+    assert good["last_used"].endswith("Z") and data["record"]["backend_version"]
+    assert conv["ab" * 48]["broken"].startswith("cannot be read") and conv["ab" * 48]["bytes"] == 0
+    assert conv[lost_key]["broken"] == "1 of its 1 files are not in the IR store"
+    assert doc["totals"]["conversions"] == 3 and doc["totals"]["broken_conversions"] == 2
+    assert doc["totals"]["conversion_bytes"] == ir_bytes + 5
+    assert doc["totals"]["blobs"] == 0  # (the IR's blobs are the IR cache's, not downloads)
+
+    text = cache_tool("ls", "--cache_dir", w["cache"], "--models_dir", zoo)
+    assert text.returncode == 0 and text.stderr == ""
+    lines = text.stdout.splitlines()
+    header = lines.index(next(x for x in lines if x.startswith("CONVERSION")))
+    assert lines[header].split() == ["CONVERSION", "PRECISIONS", "BACKEND", "KEY", "SIZE", "LAST", "USED"]
+    row = lines[header + 1].split()
+    assert row[:5] == ["tiny-c", "FP16,FP32", "ovc", data["record"]["backend_version"], key[:12]]
+    assert " ".join(row[5:7]) == human_size(ir_bytes)
+    broken_rows = [x for x in lines if x.startswith("(broken)")]
+    assert len(broken_rows) == 2 and all(("ab" * 6) in x or ("cd" * 6) in x for x in broken_rows)
+    assert f"conversions   3 IR cache entries, {human_size(ir_bytes + 5)} (2 broken)" in text.stdout

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import re
 import signal
@@ -149,6 +150,85 @@ def scan(cache: Cache, last_used: bool = True) -> Scan:
             used = records.get(base, st.st_mtime) if kind == BLOB else st.st_mtime
             entries.append(Entry(shard.name + base, kind, path, st.st_size, used, st.st_nlink))
     return Scan(entries, strays)
+
+
+# -- conversions (the IR cache, ir_cache.py)
+
+
+class Conversion(NamedTuple):
+    """One entry of the IR cache, as ``ls`` shows it; ``problem`` says why it is broken (an entry
+    that is not valid JSON, names no files, or names blobs the IR store does not hold)."""
+
+    key: str  # the SHA-384 its path says (keys/<2>/<94>.json)
+    path: Path
+    model: str | None  # the IR's name (<precision>/<model>.xml)
+    precisions: list[str]
+    backend: str | None
+    backend_version: str | None
+    tools: dict[str, str]  # other tools whose versions decided the IR (the quantizer's nncf)
+    bytes: int  # of the files it names
+    last_used: float | None  # the latest use of its files (their blobs' stat records)
+    problem: str | None
+
+
+def _broken(key: str, path: Path, problem: str, st: os.stat_result | None = None) -> Conversion:
+    return Conversion(key, path, None, [], None, None, {}, 0, st.st_mtime if st else None, problem)
+
+
+def conversions(cache_root: Path) -> list[Conversion] | None:
+    """The IR cache's entries under ``<cache_root>/ir`` (None when there is no IR cache); an entry
+    that cannot be read or understood is listed with its problem, never an exception: ``ls``
+    shows it and goes on. Read only: nothing is created or touched."""
+    from .ir_cache import ENTRY_LIMIT, parse_files
+
+    root = Path(cache_root).absolute() / "ir"
+    if not root.is_dir():
+        return None
+    used = {e.sha384: e for e in scan(Cache(root, create=False)).blobs()}
+    out: list[Conversion] = []
+    keys = root / "keys"
+    try:
+        shards = sorted(os.scandir(keys), key=lambda d: d.name)
+    except FileNotFoundError:
+        return out
+    except OSError as exc:
+        raise fsio.fs_error(keys, exc, "read") from exc
+    for shard in shards:
+        if not shard.is_dir(follow_symlinks=False):
+            continue
+        for item in sorted(os.scandir(shard.path), key=lambda d: d.name):
+            if not item.name.endswith(".json"):
+                continue  # (.lock files, temporaries)
+            key, path = shard.name + item.name[:-5], Path(item.path)
+            try:
+                st = item.stat(follow_symlinks=False)
+                data = json.loads(fsio.read_small(path, ENTRY_LIMIT))
+            except FileNotFoundError:
+                continue  # removed since the listing
+            except (OSError, ValueError) as exc:
+                out.append(_broken(key, path, f"cannot be read: {str(exc)[:120]}"))
+                continue
+            if not isinstance(data, dict) or data.get("key") != key:
+                out.append(_broken(key, path, "not an entry for its key", st))
+                continue
+            files = parse_files(data.get("files"))
+            if files is None:
+                out.append(_broken(key, path, "its list of files is not valid", st))
+                continue
+            record = data.get("record") if isinstance(data.get("record"), dict) else {}
+            models = sorted({f.path.split("/")[1][:-4] for f in files if f.path.endswith(".xml")})
+            quantization = record.get("quantization")
+            tools = {"nncf": str(quantization["nncf"])} \
+                if isinstance(quantization, dict) and "nncf" in quantization else {}
+            missing = [f for f in files if f.sha384 not in used]
+            last = [used[f.sha384].last_used for f in files if f.sha384 in used]
+            out.append(Conversion(
+                key, path, ",".join(models) or None, sorted({f.path.split("/")[0] for f in files}),
+                str(record["backend"]) if "backend" in record else None,
+                str(record["backend_version"]) if "backend_version" in record else None, tools,
+                sum(f.size for f in files), max(last) if last else st.st_mtime,
+                f"{len(missing)} of its {len(files)} files are not in the IR store" if missing else None))
+    return out
 
 
 # -- what models use

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     ls = sub.add_parser("ls", parents=[common, zoo], epilog=EPILOG, help="what the cache holds, per model",
                         description="Per model: files cached, bytes, bytes shared with other models, last use; "
-                                    "then blobs no descriptor names, partial downloads and totals.")
+                                    "then blobs no descriptor names, partial downloads, the IR cache's conversions "
+                                    "(if there is one) and totals.")
     ls.add_argument("--name", metavar="PAT[,PAT...]", help="only models matching these shell-style patterns")
     ls.add_argument("--list", type=Path, metavar="FILE.LST", help="only models named in FILE")
     v = sub.add_parser("verify", parents=[common], epilog=EPILOG, help="re-hash every blob",
@@ -125,6 +126,29 @@ def _table(rows: list[list[str]], right: set[int]) -> None:
         print("  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
 
 
+# -- conversions
+
+
+def _conversion_json(c: admin.Conversion) -> dict[str, Any]:
+    return {"key": c.key, "path": str(c.path), "model": c.model, "precisions": c.precisions, "backend": c.backend,
+            "backend_version": c.backend_version, "tools": c.tools, "bytes": c.bytes,
+            "last_used": iso(c.last_used), "broken": c.problem}
+
+
+def _conversion_table(conv: list[admin.Conversion]) -> None:
+    """The IR cache's entries (a broken one is one line saying why); keys shortened to 12 digits."""
+    rows = [["CONVERSION", "PRECISIONS", "BACKEND", "KEY", "SIZE", "LAST USED"]]
+    for c in sorted(conv, key=lambda c: (c.problem is not None, c.model or "", c.key)):
+        if c.problem is not None:
+            rows.append(["(broken)", "-", "-", c.key[:12], "-", f"{when(c.last_used)}  {c.problem}"])
+            continue
+        versions = " ".join([f"{c.backend or '?'} {c.backend_version or '?'}"]
+                            + [f"{tool} {version}" for tool, version in sorted(c.tools.items())])
+        rows.append([shown(c.model or "?"), ",".join(c.precisions), shown(versions), c.key[:12],
+                     human_size(c.bytes), when(c.last_used)])
+    _table(rows, {4})
+
+
 # -- models
 
 
@@ -178,16 +202,21 @@ def _ls(args: argparse.Namespace, cache: Cache) -> int:
     partials = found.partials()
     blobs = found.blobs()
     total = sum(e.size for e in found.entries)
+    converted = admin.conversions(cache.root)  # (None: no IR cache)
+    conv = converted or []
+    conv_bytes = sum(c.bytes for c in conv)
     if args.json:
         json.dump({"cache_dir": str(cache.root), "writable": cache.writable,
                    "models": [{"name": r.name, "files": r.files, "cached_files": r.cached, "bytes": r.bytes,
                                "shared_bytes": r.shared, "last_used": iso(r.last_used)} for r in rows],
                    "unreferenced": [_entry_json(e) for e in sorted(unreferenced, key=lambda e: e.path)],
                    "partials": [_entry_json(e) for e in partials], "strays": [str(p) for p in found.strays],
-                   "conversions": None,
+                   "conversions": None if converted is None else [_conversion_json(c) for c in conv],
                    "totals": {"blobs": len(blobs), "blob_bytes": sum(e.size for e in blobs),
                               "partials": len(partials), "partial_bytes": sum(e.size for e in partials),
-                              "bytes": total}}, sys.stdout, indent=1)
+                              "bytes": total, "conversions": len(conv), "conversion_bytes": conv_bytes,
+                              "broken_conversions": sum(c.problem is not None for c in conv)}},
+                  sys.stdout, indent=1)
         print()
         return 0
     table = [["MODEL", "FILES", "SIZE", "SHARED", "LAST USED"]]
@@ -196,10 +225,17 @@ def _ls(args: argparse.Namespace, cache: Cache) -> int:
     if len(table) > 1:
         _table(table, {1, 2, 3})
         print()
+    if conv:
+        _conversion_table(conv)
+        print()
     summary = [["models", f"{len(rows)} with files in the cache"]]
     summary.append(["unreferenced", f"{len(unreferenced)} blobs, {human_size(sum(e.size for e in unreferenced))} "
                                     "(no selected descriptor names them)"])
     summary.append(["partial", f"{len(partials)} downloads, {human_size(sum(e.size for e in partials))} (resumable)"])
+    if converted is not None:
+        broken = sum(c.problem is not None for c in conv)
+        summary.append(["conversions", f"{len(conv)} IR cache entries, {human_size(conv_bytes)}"
+                                       + (f" ({broken} broken)" if broken else "")])
     if found.strays:
         summary.append(["unaccounted", f"{len(found.strays)} files the cache did not make (see verify)"])
     summary.append(["total", f"{len(blobs)} blobs and {len(partials)} partials, {human_size(total)} in {shown(cache.root)}"
