@@ -440,7 +440,12 @@ def _ctrl_c(args: list, started) -> subprocess.CompletedProcess:
         time.sleep(0.0005)
     assert proc.poll() is None, "finished before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # a hang is the failure; never leave the process behind
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
