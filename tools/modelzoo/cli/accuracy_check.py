@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import MissingExtraError, ModelzooError, SelectionError
-from .common import add_selection_args, parse_and_select, positive_int, run
+from .common import add_selection_args, error_line, parse_and_select, positive_int, run, summarize
 
 PROG = "accuracy_check"
 PRECISION_ORDER = ("FP32", "FP16", "FP32-INT8", "FP16-INT8", "FP32-INT1", "FP16-INT1")
@@ -121,7 +121,6 @@ def body(argv: Sequence[str]) -> int:
     from ..accuracy.config import load_accuracy_config
     from ..accuracy.dataset import resolve
     from ..accuracy.evaluate import compile_network, measure, read_network
-    from .common import error_line
 
     err = error_line(PROG)
     dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True)
@@ -186,8 +185,7 @@ def body(argv: Sequence[str]) -> int:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     if args.json is not None:
         _write_json(args.json, records)
-    if failed:
-        print(f"{PROG}: failed: {', '.join(failed)}", file=sys.stderr)
+    if summarize(PROG, failed):
         return 1
     if args.check and missed:
         print(f"{PROG}: below the reference: {', '.join(missed)}", file=sys.stderr)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError, ModelzooError, UnknownPrecisionError
-from .common import add_offline_arg, add_selection_args, apply_offline, error_line, positive_int, run, select_models
+from .common import (add_offline_arg, add_selection_args, apply_offline, error_line, positive_int, run, select_models,
+                     summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -109,10 +110,7 @@ def body(argv: Sequence[str]) -> int:
                 raise
             print(err("error", str(exc)), file=sys.stderr)
             failed.append(model.name)
-    if failed:
-        print(f"{PROG}: failed: {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return summarize(PROG, failed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
