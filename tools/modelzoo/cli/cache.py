@@ -14,7 +14,7 @@ from .. import cache_admin as admin
 from ..cache import Cache, default_cache_dir
 from ..errors import CacheError, SelectionError
 from ..events import human_size
-from .common import positive_int, run
+from .common import positive_int, run, size_arg
 
 if TYPE_CHECKING:  # (verify needs no descriptors: the catalog is imported by the commands that do)
     from ..catalog import Catalog
@@ -31,15 +31,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         print(f"{PROG}: error: {message}", file=sys.stderr)
         sys.exit(2)
-
-
-def _size(text: str) -> int:
-    from ..space import parse_size
-
-    try:
-        return parse_size(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _days(text: str) -> float:
@@ -82,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Remove cache entries: partial downloads, blobs no descriptor names, entries "
                                    "unused for DAYS, then least recently used first down to a size. Entries "
                                    "another process is using are left alone.")
-    p.add_argument("--max_size", type=_size, metavar="SIZE",
+    p.add_argument("--max_size", type=size_arg, metavar="SIZE",
                    help="remove least recently used entries until the cache holds at most SIZE (bytes, or "
                         "with K, M, G, T = powers of 1000, KiB, MiB, GiB, TiB = powers of 1024: 500M, 20G, 1.5GiB)")
     p.add_argument("--older_than", type=_days, metavar="DAYS", help="remove entries not used for DAYS days")
