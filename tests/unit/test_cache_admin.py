@@ -34,6 +34,15 @@ def _add(cache: Cache, size: int, used: float | None = None) -> str:
     return sha
 
 
+def _corrupt(cache: Cache, sha: str, fill: bytes = b"z") -> Path:
+    """Overwrite a blob with bytes of the same length (what a disk error or a hand edit leaves)."""
+    path = cache.blob_path(sha)
+    size = path.stat().st_size
+    path.chmod(0o644)
+    path.write_bytes(fill * size)
+    return path
+
+
 def _entry(sha: str, size: int, used: float, kind: str = admin.BLOB) -> admin.Entry:
     return admin.Entry(sha, kind, Path("/c") / sha, size, used, 1)
 
@@ -126,9 +135,7 @@ def test_verify_finds_the_same_in_one_process_or_several(tmp_path, jobs):
     cache = Cache(tmp_path / "c")
     good = [_add(cache, size) for size in (10, 3 << 20, 5000, 1)]
     bad = _add(cache, 2000)
-    path = cache.blob_path(bad)
-    path.chmod(0o644)
-    path.write_bytes(b"y" * 2000)
+    path = _corrupt(cache, bad, b"y")
     stray = cache.blob_path(good[0]).parent / "notes.txt"
     stray.write_text("mine")
     (cache.root / "sha384" / "top-level-stray").write_text("x")
@@ -147,9 +154,7 @@ def test_verify_finds_the_same_in_one_process_or_several(tmp_path, jobs):
 def test_repair_leaves_a_corrupt_blob_another_process_holds(tmp_path):
     cache = Cache(tmp_path / "c")
     bad = _add(cache, 1000)
-    path = cache.blob_path(bad)
-    path.chmod(0o644)
-    path.write_bytes(b"z" * 1000)
+    path = _corrupt(cache, bad)
     findings = admin.verify(cache, jobs=1).findings
     holder = _lock_holder(cache, bad, "lock")  # e.g. a download that found it corrupt and fetches it again
     try:
@@ -237,9 +242,7 @@ def test_repair_leaves_a_blob_made_good_since_it_was_verified(tmp_path):
 def test_repair_waits_for_a_prune_instead_of_throwing_away_the_verification(tmp_path):
     cache = Cache(tmp_path / "c")
     bad = _add(cache, 1000)
-    path = cache.blob_path(bad)
-    path.chmod(0o644)
-    path.write_bytes(b"z" * 1000)
+    path = _corrupt(cache, bad)
     findings = admin.verify(cache, jobs=1).findings
     holder = subprocess.Popen([sys.executable, "-c",
                                "import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom pathlib import Path\n"
