@@ -22,15 +22,15 @@ interrupted or failed conversion leaves no entry (at most blobs no entry names).
 every file with ``Cache.export``, which re-hashes a blob whose stat record does not match and
 deletes it if it is corrupt; one bad file discards the entry and the model is converted again.
 
-For INT8 (the quantizer): build the conversion's record, then add what quantization decides,
-and key that::
-
-    record = ir_cache.conversion_record(...)              # as the converter does
-    record["quantization"] = {"nncf": nncf.__version__, "options": {...},
-                              "dataset": ir_cache.files_digest(sorted(calibration_files)),
-                              "annotations": ir_cache.file_sha384(annotations)}  # with --max_drop
-    key = ir_cache.key_of(record)
-    # then IrCache.lookup / place / add exactly as the converter does, precisions ["FP16-INT8"]
+For INT8 (the quantizer, ``quantization_record``): the key of a quantization covers the
+OpenVINO that quantizes and saves, NNCF's version, the model's name, the input FP32 IR's bytes
+(``files_digest`` of its .xml and .bin: the IR decides everything the conversion did, so the same
+FP32 IR reached by any path, converted here, from the cache or from a mirror, gives the same key),
+the SHA-384 of the accuracy-check.yml (it preprocesses the calibration pictures), the quantizer's
+options, ``files_digest`` of the calibration files in the order NNCF gets them, the SHA-384 of the
+annotations when they are used (``--max_drop``, or accuracy measured into quantization.json), and
+the precisions. The entry also holds each precision's quantization.json. ``files_digest`` is the
+one digest of a list of files: quantization.json's ``files_sha384`` is the same value.
 """
 
 from __future__ import annotations
@@ -57,13 +57,16 @@ def file_sha384(path: Path) -> str:
     return file_digest(path)[1]
 
 
-def files_digest(paths: Iterable[Path], root: Path | None = None) -> str:
+def files_digest(paths: Iterable[Path], root: Path | None = None, known: dict[str, str] | None = None) -> str:
     """The SHA-384 of a list of files: each file's name (relative to ``root``) and SHA-384, in
-    the order given (callers sort)."""
+    the order given (callers sort, or give the order that matters). ``known``: path -> SHA-384
+    of files already known to hold it (a hard link to a verified cache blob), not read again.
+    The one digest of a list of files: keys, quantization.json and folder arguments use it."""
     h = hashlib.sha384()
     for p in paths:
         name = str(p.relative_to(root)) if root is not None else str(p)
-        h.update(f"{name}\0{file_sha384(p)}\n".encode())
+        sha = (known or {}).get(str(p)) or file_sha384(p)
+        h.update(f"{name}\0{sha}\n".encode())
     return h.hexdigest()
 
 
@@ -107,6 +110,22 @@ def conversion_record(backend: str, backend_version: str, args: list[str], preci
     return {"schema": SCHEMA, "backend": backend, "backend_version": backend_version,
             "arguments": canonical_arguments(args, known), "model_info": dict(model_info or {}),
             "precisions": sorted(precisions)}
+
+
+def quantization_record(model: str, input_ir: str, openvino: str, nncf: str, accuracy_config: str,
+                        options: dict[str, Any], calibration: str, annotations: str | None,
+                        precisions: list[str]) -> dict[str, Any]:
+    """Everything that decides an INT8 IR and its quantization.json, without a path in it:
+    ``input_ir`` is files_digest of the FP32 .xml and .bin (names relative to the model's IR
+    folder), ``accuracy_config`` the SHA-384 of the accuracy-check.yml, ``calibration``
+    files_digest of the calibration pictures (names relative to their folder), ``annotations``
+    the SHA-384 of the annotations when they are used. ``backend`` is the OpenVINO that runs NNCF
+    and saves the IR (what ``cache.py ls`` shows, with NNCF's version)."""
+    return {"schema": SCHEMA, "backend": "openvino", "backend_version": openvino, "model": model,
+            "input_ir": input_ir, "precisions": sorted(precisions),
+            "quantization": {"nncf": nncf, "options": dict(sorted(options.items())),
+                             "accuracy_config": accuracy_config, "calibration": calibration,
+                             "annotations": annotations}}
 
 
 def key_of(record: dict[str, Any]) -> str:
@@ -211,6 +230,36 @@ class IrCache:
         if not isinstance(data, dict) or data.get("key") != key:
             return None
         return parse_files(data.get("files"))
+
+    def known_files(self, folder: Path, rels: list[str]) -> tuple[dict[str, str], str | None]:
+        """The SHA-384 of files of an IR folder (``folder/<precision>/<file>``, ``rels``) that
+        are hard links to blobs of this store unchanged since they were verified (the converter
+        put them there from this cache: the download cache's trust rule), found through the
+        entries that name them, without reading them; and the key of the entry that names them
+        all (the FP32 conversion's), if one does. Files not found are left out (the caller
+        hashes them)."""
+        wanted = {rel: folder / rel for rel in rels}
+        try:
+            stats = {rel: os.stat(path) for rel, path in wanted.items()}
+        except OSError:
+            return {}, None
+        if any(st.st_nlink < 2 for st in stats.values()):
+            return {}, None  # not links to anything: nothing to find
+        found: dict[str, str] = {}
+        for shard in sorted(self.root.glob("keys/??")):
+            for path in sorted(shard.glob("*.json")):
+                key = shard.name + path.name[:-5]
+                files = self.entry(key)
+                if files is None:
+                    continue
+                mine = {f.path: f for f in files if f.path in wanted}
+                for rel, f in mine.items():
+                    if rel not in found and self.blobs.holds(wanted[rel], f.sha384, f.size):
+                        found[str(wanted[rel])] = f.sha384
+                if len(mine) == len(wanted) and all(str(wanted[r]) in found and found[str(wanted[r])] == mine[r].sha384
+                                                    for r in wanted):
+                    return found, key
+        return found, None
 
     def discard(self, key: str) -> None:
         if self.writable:

@@ -10,27 +10,34 @@ and the drop measured again afterwards by the accuracy tool: a budget missed is 
 nothing is written). Every requested precision is
 saved into one staging folder and swapped in at once, with a quantization.json beside each.
 Nothing is created under the output folder before the last step.
+
+With a cache (``--cache_dir``, ir_cache.py) or mirrors (``--mirror``, mirror_ir.py), the
+quantization's key (``ir_cache.quantization_record``) is worked out first, without importing
+NNCF or OpenVINO (their versions come from their installed metadata): a cache entry or a mirror's
+IR for that key, verified, is put in place and NNCF is not run; otherwise the IR is quantized and
+added to the cache. Runs with one key quantize once (the key's lock).
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from . import fsio
-from .accuracy.config import AccuracyConfig, load_accuracy_config
-from .accuracy.dataset import Dataset, read_image
-from .accuracy.evaluate import Network, compile_network, is_int8, measure, read_network
-from .accuracy.preprocessing import preprocess
 from .descriptor import Model
-from .errors import AccuracyBudgetError, IRMismatchError, ModelzooError, QuantizationError
-from .verify import file_digest
+from .errors import AccuracyBudgetError, IRMismatchError, MissingExtraError, ModelzooError, QuantizationError
+
+if TYPE_CHECKING:  # (numpy and OpenVINO behind these: imported only when quantizing)
+    from .accuracy.config import AccuracyConfig
+    from .accuracy.dataset import Dataset
+    from .accuracy.evaluate import Network
 
 INT8_PRECISIONS = ("FP16-INT8", "FP32-INT8")
 PRESETS = ("performance", "mixed")
@@ -49,6 +56,9 @@ class Options:
     ignored_scope: list[str] = field(default_factory=list)
     device: str = "CPU"
     max_iterations: int = 20
+    dry_run: bool = False
+    cache_dir: Path | None = None  # the IR cache (ir_cache.py): quantized IR by key, beside converted IR
+    mirrors: list[str] = field(default_factory=list)  # mirrors with IR (mirror_ir.py), tried before NNCF
 
 
 @dataclass
@@ -61,6 +71,7 @@ class Outcome:
     int8_accuracy: float | None = None
     metric: str | None = None
     written: list[Path] = field(default_factory=list)
+    how: str = "wrote"  # or "cached", "fetched from the mirror URL:"
 
     @property
     def drop(self) -> float | None:
@@ -88,13 +99,35 @@ def postprocessing_nodes(model: Any) -> list[str]:
 
 
 def _sha384(path: Path) -> str:
-    return file_digest(path)[1]
+    from .ir_cache import file_sha384
+
+    return file_sha384(path)
 
 
-def calibration_digest(dataset: Dataset) -> str:
-    """SHA-384 of the sorted list of calibration files (each as its SHA-384 and name)."""
-    lines = sorted(f"{_sha384(s.path)}  {s.path.name}\n" for s in dataset.samples)
-    return hashlib.sha384("".join(lines).encode()).hexdigest()
+def calibration_files(calibration: "Dataset") -> tuple[list[Path], Path | None]:
+    """The calibration pictures in the order NNCF gets them, and the folder their names are
+    relative to in the digest (so where the data set lives does not matter)."""
+    paths = [s.path for s in calibration.samples]
+    return paths, (paths[0].parent if paths and all(p.parent == paths[0].parent for p in paths) else None)
+
+
+def nncf_version() -> str:
+    """NNCF's version from the metadata installed beside the package ``import nncf`` would load
+    (importing it takes seconds and imports OpenVINO); imported only without such metadata."""
+    from .convert_mo import dist_version
+
+    spec = importlib.util.find_spec("nncf")
+    version = None
+    if spec is not None and spec.origin:
+        version = dist_version("nncf", [str(Path(spec.origin).parent.parent)])
+    if version is None:
+        try:
+            import nncf
+        except ImportError as exc:
+            raise MissingExtraError(f"quantization needs NNCF ({exc}): pip install 'modelzoo[convert,quantize]'") \
+                from exc
+        version = nncf.__version__
+    return version
 
 
 def _quiet_nncf() -> None:
@@ -111,7 +144,9 @@ def _ignored_scope(model: Any, user: list[str]) -> Any:
     return nncf.IgnoredScope(names=sorted(set(postprocessing_nodes(model)) | set(user)), validate=False)
 
 
-def _check_input(xml: Path, config: AccuracyConfig, core: Any) -> Network:
+def _check_input(xml: Path, config: "AccuracyConfig", core: Any) -> "Network":
+    from .accuracy.evaluate import is_int8, read_network
+
     network = read_network(xml, config, core)
     if is_int8(network.model):
         raise IRMismatchError(f"{xml}: already INT8 (it holds FakeQuantize operations or 8-bit weights); "
@@ -122,29 +157,176 @@ def _check_input(xml: Path, config: AccuracyConfig, core: Any) -> Network:
 class Quantizer:
     """Quantizes models into OUTPUT/<model folder>/<precision>/ (omz_quantizer's layout)."""
 
-    def __init__(self, options: Options, say: Callable[[str], None] = print) -> None:
+    def __init__(self, options: Options, say: Callable[[str], None] = print,
+                 warn: Callable[[str], None] | None = None) -> None:
         self.options = options
         self.say = say
+        self.warn = warn or say
+        self.keys: dict[str, str] = {}  # model name -> the key of its last quantization (mirror_ir reads it)
+        self.ir_cache: Any = None
+        if options.cache_dir is not None and not options.dry_run:
+            from .ir_cache import IrCache
 
-    def plan(self, model: Model, models_root: Path) -> tuple[AccuracyConfig, Path]:
+            self.ir_cache = IrCache(options.cache_dir)
+
+    def paths(self, model: Model, models_root: Path) -> tuple[Path, Path]:
+        """(the model's accuracy-check.yml, its FP32 IR's .xml)."""
         yml = models_root / model.subdirectory / "accuracy-check.yml"
         if not yml.is_file():
             raise ModelzooError(f"{model.name}: no accuracy-check.yml beside its model.yml ({yml}): "
                                 "it says how to preprocess calibration pictures")
-        config = load_accuracy_config(yml, model.name)
-        xml = self.options.ir_dir / model.subdirectory / "FP32" / f"{model.name}.xml"
-        return config, xml
+        return yml, self.options.ir_dir / model.subdirectory / "FP32" / f"{model.name}.xml"
 
-    def run(self, model: Model, models_root: Path, dataset: Dataset) -> Outcome:
+    def plan(self, model: Model, models_root: Path) -> tuple["AccuracyConfig", Path]:
+        from .accuracy.config import load_accuracy_config
+
+        yml, xml = self.paths(model, models_root)
+        return load_accuracy_config(yml, model.name), xml
+
+    def key_record(self, model: Model, yml: Path, xml: Path, dataset: "Dataset",
+                   calibration: "Dataset") -> dict[str, Any]:
+        """The record that keys this quantization (ir_cache.quantization_record). Nothing is
+        imported: the FP32 IR's files are hashed (or, when they are links to verified blobs of
+        the IR cache, known without a read), so are the calibration pictures and the yml."""
+        from .convert import openvino_version
+        from .ir_cache import files_digest, file_sha384, quantization_record
+
+        opts = self.options
+        folder = xml.parent.parent
+        rels = [f"FP32/{xml.name}", f"FP32/{xml.with_suffix('.bin').name}"]
+        known: dict[str, str] = {}
+        self._input_key = None
+        if self.ir_cache is not None:
+            known, self._input_key = self.ir_cache.known_files(folder, rels)
+        paths, root = calibration_files(calibration)
+        annotated = dataset.annotated
+        options = {"preset": opts.preset, "subset": opts.subset, "max_drop": opts.max_drop,
+                   "max_iterations": opts.max_iterations if opts.max_drop is not None else None,
+                   "ignored_scope": sorted(set(opts.ignored_scope)), "device": opts.device if annotated else None}
+        return quantization_record(
+            model.name, files_digest([folder / r for r in rels], folder, known), openvino_version(), nncf_version(),
+            file_sha384(yml), options, files_digest(paths, root),
+            file_sha384(calibration.annotations_path) if annotated and calibration.annotations_path else None,
+            self.options.precisions)
+
+    def run(self, model: Model, models_root: Path, dataset: "Dataset") -> Outcome:
+        opts = self.options
+        yml, xml = self.paths(model, models_root)
+        calibration = dataset.subset(opts.subset)
+        target = opts.output_dir / model.subdirectory
+        dry = "(dry run) " if opts.dry_run else ""
+        key = record = None
+        self._input_key = None
+        if xml.is_file() and xml.with_suffix(".bin").is_file():
+            from .ir_cache import key_of
+
+            record = self.key_record(model, yml, xml, dataset, calibration)
+            key = self.keys[model.name] = key_of(record)
+            if opts.dry_run or self.ir_cache is not None or opts.mirrors:
+                self.say(f"Conversion key: {key}")
+        elif opts.dry_run:
+            self.say("Conversion key: unknown until the FP32 IR is there")
+        if opts.dry_run:
+            self.plan(model, models_root)  # the yml read and checked, as a real run would
+            self.say(f"{dry}Quantizing {model.name} ({xml}) to {', '.join(opts.precisions)} in {target}: "
+                     f"{len(calibration.samples)} calibration images, preset {opts.preset}")
+            return Outcome(0.0, len(calibration.samples), how="(dry run)")
+        if key is not None and record is not None and self.ir_cache is not None:
+            placed = self._cached(model, key, target, calibration)  # the warm path: no lock
+            if placed is not None:
+                return placed
+            with self.ir_cache.lock(key):
+                placed = self._cached(model, key, target, calibration) or \
+                    self._fetched(model, key, record, target, calibration)
+                return placed or self._quantize(model, models_root, dataset, calibration, key, record)
+        if key is not None and record is not None and opts.mirrors:
+            fetched = self._fetched(model, key, record, target, calibration)
+            if fetched is not None:
+                return fetched
+        return self._quantize(model, models_root, dataset, calibration, key, record)
+
+    def _complete(self, model: Model, staging: Path) -> str | None:
+        """None when staging holds every precision's whole IR and its quantization.json."""
+        from .convert import incomplete_ir
+
+        for p in self.options.precisions:
+            xml = staging / p / f"{model.name}.xml"
+            if not xml.is_file() or not (staging / p / "quantization.json").is_file():
+                return f"no {p}/{xml.name} with its quantization.json"
+            problem = incomplete_ir(xml)
+            if problem is not None:
+                return problem
+        return None
+
+    def _reused(self, model: Model, target: Path, staging: Path, calibration: "Dataset", how: str) -> Outcome:
+        with fsio.folder_lock(target):
+            fsio.swap_in([(staging / p, target / p) for p in self.options.precisions])
+        outcome = Outcome(0.0, len(calibration.samples), how=how)
+        for precision in self.options.precisions:
+            path = target / precision / f"{model.name}.xml"
+            outcome.written.append(path)
+            self.say(f"{how} {path} and .bin ({precision}), quantization.json beside them")
+        try:  # what the run that made it measured, when it did (the key covers the annotations)
+            made = json.loads((target / self.options.precisions[0] / "quantization.json").read_text())
+            acc = made.get("accuracy") or None
+            if acc:
+                outcome.metric, outcome.fp32_accuracy, outcome.int8_accuracy = acc["metric"], acc["fp32"], acc["int8"]
+                self.say(f"{model.name}: {outcome.metric} FP32 {100 * acc['fp32']:.2f} %, INT8 {100 * acc['int8']:.2f} "
+                         f"%, drop {100 * acc['drop']:.2f} points (as measured when it was quantized)")
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return outcome
+
+    def _cached(self, model: Model, key: str, target: Path, calibration: "Dataset") -> Outcome | None:
+        """The cache's entry for key, verified, put in place; None when there is none (or it was
+        corrupt: then discarded) and NNCF must run."""
+        if self.ir_cache.entry(key) is None:
+            return None  # (nothing created at the output)
+        fsio.remove_dead_staged(target, STAGING_PREFIX)
+        with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
+            if not self.ir_cache.place(key, staging):
+                return None
+            if self._complete(model, staging) is not None:
+                return None
+            return self._reused(model, target, staging, calibration, "cached")
+
+    def _fetched(self, model: Model, key: str, record: dict[str, Any], target: Path,
+                 calibration: "Dataset") -> Outcome | None:
+        """The IR of this key from the first --mirror that has it, verified file by file and
+        whole (then added to the cache); None: quantize here (each mirror's reason said)."""
+        if not self.options.mirrors:
+            return None
+        from .mirror_ir import from_mirrors
+
+        fsio.remove_dead_staged(target, STAGING_PREFIX)
+        with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
+            got = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), self.options.precisions,
+                               staging, lambda text: self.warn(f"{model.name}: {text}"))
+            if got is None:
+                return None
+            source, files = got
+            problem = self._complete(model, staging)
+            if problem is not None:
+                self.warn(f"{model.name}: mirror {source}: the IR of key {key[:16]}... is not this model's "
+                          f"({problem}); quantizing locally")
+                return None
+            if self.ir_cache is not None:
+                self.ir_cache.add(key, record, staging, files)  # verified as they arrived
+            return self._reused(model, target, staging, calibration, f"fetched from the mirror {source}:")
+
+    def _quantize(self, model: Model, models_root: Path, dataset: "Dataset", calibration: "Dataset",
+                  key: str | None, record: dict[str, Any] | None) -> Outcome:
         import nncf
         import openvino as ov
+
+        from .accuracy.dataset import read_image
+        from .accuracy.preprocessing import preprocess
 
         _quiet_nncf()
         opts = self.options
         config, xml = self.plan(model, models_root)
         core = ov.Core()
         network = _check_input(xml, config, core)
-        calibration = dataset.subset(opts.subset)
         for sample in calibration.samples:  # every picture readable before NNCF starts
             read_image(sample.path)
         started = time.monotonic()
@@ -159,6 +341,10 @@ class Quantizer:
         outcome = Outcome(0.0, len(calibration.samples))
         self.say(f"Quantizing {model.name} ({xml}) with NNCF {nncf.__version__}: {len(calibration.samples)} "
                  f"calibration images, preset {opts.preset}, {len(ignored.names)} post-processing nodes kept in float")
+        log = os.environ.get("MODELZOO_QUANTIZATION_LOG")  # tests count real NNCF runs with it
+        if log:
+            with open(log, "a") as f:
+                f.write(f"{model.name} {os.getpid()}\n")
         try:
             if opts.max_drop is not None and opts.max_iterations > 0:
                 quantized = self._with_budget(network, config, calibration, calibration_set, ignored, preset)
@@ -174,13 +360,15 @@ class Quantizer:
         outcome.seconds = time.monotonic() - started
         if dataset.annotated:
             self._measure(model, config, network, quantized, calibration, outcome)
-        self._write(model, xml, quantized, calibration, outcome)
+        self._write(model, xml, quantized, calibration, outcome, key, record)
         return outcome
 
-    def _validation_fn(self, config: AccuracyConfig, network: Network, dataset: Dataset) -> Callable:
+    def _validation_fn(self, config: "AccuracyConfig", network: "Network", dataset: "Dataset") -> Callable:
         from .accuracy.adapter import ssd
+        from .accuracy.dataset import Dataset, read_image
         from .accuracy.evaluate import score
         from .accuracy.postprocessing import postprocess
+        from .accuracy.preprocessing import preprocess
 
         truth = dataset.ground_truth(config.label_offset)
 
@@ -197,7 +385,7 @@ class Quantizer:
 
         return validate
 
-    def _with_budget(self, network: Network, config: AccuracyConfig, calibration: Dataset, calibration_set: Any,
+    def _with_budget(self, network: "Network", config: "AccuracyConfig", calibration: "Dataset", calibration_set: Any,
                      ignored: Any, preset: Any) -> Any:
         import nncf
         from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
@@ -212,9 +400,11 @@ class Quantizer:
                 max_num_iterations=self.options.max_iterations,
                 ranking_subset_size=min(len(calibration.samples), 30)))
 
-    def _measure(self, model: Model, config: AccuracyConfig, network: Network, quantized: Any, dataset: Dataset,
-                 outcome: Outcome) -> None:
+    def _measure(self, model: Model, config: "AccuracyConfig", network: "Network", quantized: Any,
+                 dataset: "Dataset", outcome: Outcome) -> None:
         """FP32 and INT8 accuracy by the accuracy tool, on the calibration images' annotations."""
+        from .accuracy.evaluate import Network, compile_network, is_int8, measure
+
         fp32 = measure(Path(), config, dataset, self.options.device, network=network)
         int8_net = Network(quantized, network.input_name, network.nchw, network.height, network.width)
         int8 = measure(Path(), config, dataset, self.options.device, network=int8_net,
@@ -233,19 +423,24 @@ class Quantizer:
                 f"{model.name}: --max_drop {budget:g} cannot be met: the INT8 IR loses {outcome.drop:.4f} "
                 f"({100 * outcome.fp32_accuracy:.2f} % -> {100 * outcome.int8_accuracy:.2f} %); nothing written")
 
-    def _record(self, model: Model, xml: Path, precision: str, calibration: Dataset, outcome: Outcome) -> dict:
+    def _record(self, model: Model, xml: Path, precision: str, calibration: "Dataset", outcome: Outcome,
+                key: str | None) -> dict:
         import nncf
         import openvino as ov
 
+        from .ir_cache import files_digest
+
         opts = self.options
+        paths, root = calibration_files(calibration)
         return {
             "model": model.name, "precision": precision, "nncf": nncf.__version__,
-            "openvino": ov.get_version(),
+            "openvino": ov.get_version(), "key": key,
             "options": {"subset": opts.subset, "max_drop": opts.max_drop, "max_iterations": opts.max_iterations,
                         "preset": opts.preset,
                         "ignored_scope": opts.ignored_scope, "device": opts.device},
-            "input_ir": {"xml": str(xml), "xml_sha384": _sha384(xml), "bin_sha384": _sha384(xml.with_suffix(".bin"))},
-            "calibration": {"images": len(calibration.samples), "files_sha384": calibration_digest(calibration),
+            "input_ir": {"xml": str(xml), "xml_sha384": _sha384(xml), "bin_sha384": _sha384(xml.with_suffix(".bin")),
+                         "conversion_key": getattr(self, "_input_key", None)},
+            "calibration": {"images": len(calibration.samples), "files_sha384": files_digest(paths, root),
                             "annotations": str(calibration.annotations_path) if calibration.annotations_path else None},
             "accuracy": None if outcome.fp32_accuracy is None else {
                 "metric": outcome.metric, "fp32": outcome.fp32_accuracy, "int8": outcome.int8_accuracy,
@@ -253,17 +448,20 @@ class Quantizer:
             "seconds": round(outcome.seconds, 2),
         }
 
-    def _write(self, model: Model, xml: Path, quantized: Any, calibration: Dataset, outcome: Outcome) -> None:
+    def _write(self, model: Model, xml: Path, quantized: Any, calibration: "Dataset", outcome: Outcome,
+               key: str | None = None, record: dict[str, Any] | None = None) -> None:
         from .convert import save_ir
 
         target = self.options.output_dir / model.subdirectory
-        records = {p: self._record(model, xml, p, calibration, outcome) for p in self.options.precisions}
-        with fsio.staged_dir(target, f"{STAGING_PREFIX}{__import__('os').getpid()}-") as staging:
+        records = {p: self._record(model, xml, p, calibration, outcome, key) for p in self.options.precisions}
+        with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
             for precision in self.options.precisions:
                 (staging / precision).mkdir()
                 save_ir(quantized, staging / precision / f"{model.name}.xml", fp16=precision.startswith("FP16"))
                 fsio.write_bytes(staging / precision / "quantization.json",
                                  (json.dumps(records[precision], indent=1) + "\n").encode())
+            if key is not None and record is not None and self.ir_cache is not None:
+                self.ir_cache.add(key, record, staging)  # every blob verified, then the entry
             with fsio.folder_lock(target):
                 fsio.swap_in([(staging / p, target / p) for p in self.options.precisions])
         for precision in self.options.precisions:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DatasetError
+
+if TYPE_CHECKING:  # (imported where arrays are made: listing a data set needs no numpy)
+    import numpy as np
 
 COCO_IMAGES = "val2017"
 COCO_ANNOTATIONS = "annotations/instances_val2017.json"
@@ -59,6 +60,8 @@ class Dataset:
         return Dataset(self.samples[:n], self.coco, self.annotations_path)
 
     def ground_truth(self, label_offset: int) -> dict[int, GroundTruth]:
+        import numpy as np
+
         assert self.coco is not None
         label_of = {c["id"]: i + label_offset for i, c in enumerate(self.coco["categories"])}
         per_image: dict[int, list[dict]] = {s.image_id: [] for s in self.samples}
@@ -77,6 +80,7 @@ class Dataset:
 def read_image(path: Path) -> np.ndarray:
     """A BGR uint8 picture as OpenCV reads it (accuracy_check's default reader)."""
     import cv2
+    import numpy as np
 
     try:
         raw = np.fromfile(str(path), dtype=np.uint8)

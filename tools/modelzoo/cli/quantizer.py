@@ -57,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep this node in floating point too (repeatable; the detector's output stage "
                              "always is)")
     parser.add_argument("--device", default="CPU", help="OpenVINO device for measuring accuracy (default CPU)")
+    parser.add_argument("--cache_dir", type=Path, metavar="DIR",
+                        help="keep quantized IR by its key in DIR/ir (the downloader's and converter's cache "
+                             "folder): a quantization done once, here or by anyone sharing DIR, is not done again")
+    parser.add_argument("--mirror", action="append", default=[], metavar="URL",
+                        help="a mirror with IR (mirror.py sync --ir FP16-INT8): a folder, file://, http(s):// or "
+                             "s3:// URL; the IR of this quantization's key is fetched and verified instead of "
+                             "quantizing, and quantized here when the mirror lacks it (repeatable)")
+    parser.add_argument("--dry_run", "--dry-run", action="store_true",
+                        help="print the key and the plan, and change nothing")
     add_offline_arg(parser)
     return parser
 
@@ -84,6 +93,9 @@ def body(argv: Sequence[str]) -> int:
     bad = [p for p in wanted if p not in INT8_PRECISIONS]
     if bad:
         raise UnknownPrecisionError(f"--precisions {bad[0]}: the quantizer writes {', '.join(INT8_PRECISIONS)}")
+    for m in args.mirror:
+        if not m.startswith(("http://", "https://", "file://", "s3://", "/")) and "://" in m:
+            parser.error(f"--mirror {m!r}: expected a folder or an http://, https://, file:// or s3:// URL")
     selected = select_models(parser, args)
     if selected is None:
         return 0
@@ -97,11 +109,13 @@ def body(argv: Sequence[str]) -> int:
     if args.subset is not None and args.subset > len(dataset.samples):
         print(err("warning", f"--subset {args.subset}: there are only {len(dataset.samples)} images; "
                              "calibrating on all of them"), file=sys.stderr)
-    options = Options(ir_dir=args.ir_dir, output_dir=args.output_dir or args.ir_dir,
+    options = Options(ir_dir=args.ir_dir.absolute(), output_dir=(args.output_dir or args.ir_dir).absolute(),
                       precisions=[p for p in ("FP16-INT8", "FP32-INT8") if p in wanted], subset=args.subset or 300,
                       max_drop=args.max_drop, preset=args.preset, ignored_scope=args.ignored_scope,
-                      device=args.device, max_iterations=args.max_iterations)
-    quantizer = Quantizer(options, say=lambda text: print(text, flush=True))
+                      device=args.device, max_iterations=args.max_iterations, dry_run=args.dry_run,
+                      cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=args.mirror)
+    quantizer = Quantizer(options, say=lambda text: print(text, flush=True),
+                          warn=lambda text: print(err("warning", text), file=sys.stderr, flush=True))
     for model in models:
         try:
             quantizer.run(model, catalog.root, dataset)
