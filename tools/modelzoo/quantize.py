@@ -245,15 +245,17 @@ class Quantizer:
                 return fetched
         return self._quantize(model, models_root, dataset, calibration, key, record)
 
-    def _complete(self, model: Model, staging: Path) -> str | None:
-        """None when staging holds every precision's whole IR and its quantization.json."""
+    def _complete(self, model: Model, staging: Path, parse: bool) -> str | None:
+        """None when staging holds every precision's IR and its quantization.json; ``parse``:
+        each IR also whole (an .xml that parses, a .bin with every byte it points to), for IR
+        from a mirror (a cache entry was made from IR that was checked so when it was saved)."""
         from .convert import incomplete_ir
 
         for p in self.options.precisions:
             xml = staging / p / f"{model.name}.xml"
             if not xml.is_file() or not (staging / p / "quantization.json").is_file():
                 return f"no {p}/{xml.name} with its quantization.json"
-            problem = incomplete_ir(xml)
+            problem = incomplete_ir(xml) if parse else None
             if problem is not None:
                 return problem
         return None
@@ -286,7 +288,7 @@ class Quantizer:
         with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
             if not self.ir_cache.place(key, staging):
                 return None
-            if self._complete(model, staging) is not None:
+            if self._complete(model, staging, parse=False) is not None:
                 return None
             return self._reused(model, target, staging, calibration, "cached")
 
@@ -305,7 +307,7 @@ class Quantizer:
             if got is None:
                 return None
             source, files = got
-            problem = self._complete(model, staging)
+            problem = self._complete(model, staging, parse=True)
             if problem is not None:
                 self.warn(f"{model.name}: mirror {source}: the IR of key {key[:16]}... is not this model's "
                           f"({problem}); quantizing locally")
