@@ -235,6 +235,7 @@ class MirrorOptions:
     changes: Path | None = None  # sync --changes FILE
     repair: bool = False  # verify --repair
     space_check: bool = True  # refuse a sync whose writes do not fit, before the first request (space.py)
+    calibration: Any = None  # sync --ir FP16-INT8 / verify --repair of INT8 IR: the data set (accuracy.dataset.Dataset)
 
 
 @dataclass

@@ -108,24 +108,40 @@ def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[
     return None
 
 
+def int8_tools(conversion_tools: str) -> str:
+    """What made INT8 IR, as its manifest entries say it: NNCF and the OpenVINO that ran it, and
+    the tools that made the FP32 IR it was quantized from (read back by repair_ir)."""
+    from .convert import openvino_version
+    from .quantize import nncf_version
+
+    return f"nncf {nncf_version()} openvino {openvino_version()} from {conversion_tools}"
+
+
 def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend: str,
             delete: bool = False) -> tuple[list[str], list[str]]:
     """`mirror.py sync --ir`: convert the selected models through the cache (the converter's
-    own path: a warm cache converts nothing) and publish each IR file, verified, at
-    ir/<key>/<model folder>/<precision>/<file> with its manifest entry. With ``delete``, the IR
-    that no selected model needs goes: that of models not selected, and that of selected models
-    made by these same tools under another key (an older descriptor or model file).
+    own path: a warm cache converts nothing), quantize them for FP16-INT8 / FP32-INT8 through the
+    cache (the quantizer's own path, on ``mirror.options.calibration``), and publish each IR file,
+    verified, at ir/<key>/<model folder>/<precision>/<file> with its manifest entry. With
+    ``delete``, the IR that no selected model needs goes: that of models not selected, and that of
+    selected models made by these same tools under another key (an older descriptor or model file).
     Returns (models that failed, paths published)."""
-    from .convert import ConvertOptions, Converter
+    from .convert import IR_PRECISIONS, ConvertOptions, Converter
     from .download import DownloadOptions, Downloader
     from .errors import UsageError
     from .ir_cache import scan_ir
     from .mirror import now
+    from .quantize import INT8_PRECISIONS
     from .verify import verify_file
 
     o, store, reporter = mirror.options, mirror.store, mirror.reporter
     if o.cache_dir is None:
         raise UsageError("--ir converts through the cache: give --cache_dir (the downloader's cache folder)")
+    int8 = [p for p in INT8_PRECISIONS if p in precisions]
+    if int8 and o.calibration is None:
+        raise UsageError("--ir FP16-INT8/FP32-INT8 quantizes: give --dataset DIR (or --images DIR)")
+    plain = frozenset(p for p in IR_PRECISIONS if p in precisions)
+    converted = plain | ({"FP32"} if int8 else set())  # INT8 is quantized from FP32 IR
     failed: list[str] = []
     wanted: dict[str, tuple[Any, Any, str, str, Path]] = {}
     leaves = [(top, leaf) for top in models for leaf in top.leaf_models() if leaf.mo_args is not None]
@@ -137,9 +153,17 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
                                                 precisions=o.precisions), reporter)
         failed += downloader.run([leaf for _, leaf in leaves], jobs=o.jobs)
         converter = Converter(ConvertOptions(download_dir=dl, output_dir=work / "ir", models_root=o.models_root,
-                                             precisions=precisions, backend=backend, cache_dir=o.cache_dir),
+                                             precisions=converted, backend=backend, cache_dir=o.cache_dir),
                               reporter)
         tools = f"{converter.engine.name} {converter.engine.version}"
+        quantizer, q_tools = None, None
+        if int8:
+            from .quantize import Options, Quantizer
+
+            quantizer = Quantizer(Options(ir_dir=work / "ir", output_dir=work / "int8", precisions=int8,
+                                          cache_dir=o.cache_dir),
+                                  say=reporter.say, warn=reporter.warning)
+            q_tools = int8_tools(tools)
         for top, leaf in leaves:
             if leaf.name in failed:
                 continue
@@ -149,13 +173,23 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
                 if key is None:
                     raise UsageError(f"{leaf.name}: its IR has no conversion key (an external --mo, a pre-convert "
                                      "script or a conversion to ONNX first); not mirrored")
+                q_key = None
+                if quantizer is not None:
+                    quantizer.run(leaf, o.models_root, o.calibration)
+                    q_key = quantizer.keys[leaf.name]
             except ModelzooError as exc:
                 reporter.failure(top.name, exc)
                 failed.append(top.name)
                 continue
-            folder = work / "ir" / leaf.subdirectory
-            for f in scan_ir(folder):
-                wanted[ir_rel(key, leaf.subdirectory.as_posix(), f.path)] = (leaf, f, key, tools, folder / f.path)
+            model_dir = leaf.subdirectory.as_posix()
+            if plain:
+                folder = work / "ir" / leaf.subdirectory
+                for f in scan_ir(folder):
+                    wanted[ir_rel(key, model_dir, f.path)] = (leaf, f, key, tools, folder / f.path)
+            if q_key is not None and q_tools is not None:
+                folder = work / "int8" / leaf.subdirectory
+                for f in scan_ir(folder):
+                    wanted[ir_rel(q_key, model_dir, f.path)] = (leaf, f, q_key, q_tools, folder / f.path)
         manifest, _ = store.read_manifest()
         recorded_before = (manifest or {}).get("files", {})
         listing = store.list()
@@ -179,8 +213,9 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
     doomed: set[str] = set()
     if delete:
         names = {leaf.name for _, leaf in leaves}
+        ours = {tools, q_tools}  # IR these same tools made for a selected model under another key is stale
         doomed = {rel for rel, e in recorded_before.items() if rel.startswith(IR_PREFIX) and rel not in wanted
-                  and (e.get("model") not in names or e.get("tools") == tools)}
+                  and (e.get("model") not in names or e.get("tools") in ours)}
     mirror.write_manifest(recorded, doomed)
     for rel in sorted(doomed):
         try:
@@ -188,9 +223,10 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
             reporter.say(f"{'deleted':>10}  {rel}")
         except ModelzooError as exc:
             reporter.warning(f"not deleting {rel}: {exc}")
+    all_tools = tools if q_tools is None else f"{tools}; {q_tools}"
     reporter.emit("mirror_ir_end", files=len(wanted), published=len(published), deleted=len(doomed), failed=failed,
-                  tools=tools)
-    reporter.say(f"IR in {store.url}: {len(wanted)} files for {len(leaves) - len(failed)} models ({tools}); "
+                  tools=all_tools)
+    reporter.say(f"IR in {store.url}: {len(wanted)} files for {len(leaves) - len(failed)} models ({all_tools}); "
                  f"{len(published)} published, {len(doomed)} deleted")
     order = [top.name for top in models]
     return [n for n in order if n in failed], published
@@ -240,11 +276,22 @@ def repair_ir(auditor: Any, findings: list[Any], models: list[Any]) -> list[str]
         auditor.reporter.warning("IR is repaired by converting it again, through the cache: give --cache_dir")
         return sorted({recorded[f.rel]["model"] for f in broken})
     names = {recorded[f.rel]["model"] for f in broken}
-    backends = {recorded[f.rel].get("tools", "").split(" ", 1)[0] for f in broken}
-    precisions = frozenset(f.rel.split("/")[-2] for f in broken)
+    # the backend that made the IR (for INT8: the one that made the FP32 IR it was quantized
+    # from, "nncf ... from <backend> ...") and the precisions to make again with it
+    jobs: dict[str, set[str]] = {}
+    for f in broken:
+        tools = recorded[f.rel].get("tools", "")
+        backend = (tools.split(" from ", 1)[1] if tools.startswith("nncf ") and " from " in tools else tools)
+        jobs.setdefault(backend.split(" ", 1)[0], set()).add(f.rel.split("/")[-2])
     chosen = [m for m in models if any(leaf.name in names for leaf in m.leaf_models())]
     failed: list[str] = []
-    for backend in sorted(b for b in backends if b in ("mo", "ovc")):
+    for backend in sorted(b for b in jobs if b in ("mo", "ovc")):
+        precisions = frozenset(jobs[backend])
+        if any(p.endswith("-INT8") for p in precisions) and auditor.options.calibration is None:
+            auditor.reporter.warning("INT8 IR is repaired by quantizing it again: give --dataset DIR (or --images)")
+            precisions = frozenset(p for p in precisions if not p.endswith("-INT8"))
+            if not precisions:
+                continue
         failed += sync_ir(auditor, chosen, precisions, backend)[0]
     listing = auditor.store.list()
     manifest, _ = auditor.store.read_manifest()

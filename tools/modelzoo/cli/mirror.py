@@ -38,6 +38,12 @@ def _common(p: argparse.ArgumentParser, verb: str) -> None:
                    help="text for people, json for scripts (one event a line)")
     p.add_argument("--s3_endpoint", metavar="URL",
                    help="S3 endpoint for s3:// destinations (default: AWS_ENDPOINT_URL, else AWS)")
+    data = p.add_argument_group("calibration data (INT8 IR: --ir FP16-INT8, verify --repair)")
+    data.add_argument("--dataset", type=Path, metavar="DIR",
+                      help="a COCO-format folder (DIR/val2017/, DIR/annotations/instances_val2017.json), as the "
+                           "quantizer's")
+    data.add_argument("--images", type=Path, metavar="DIR", help="an image folder (as the quantizer's)")
+    data.add_argument("--annotations", type=Path, metavar="FILE", help="COCO annotations for --images")
     add_offline_arg(p)
     add_space_args(p, budget=True)
 
@@ -62,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry_run", action="store_true", help="print the plan and change nothing")
     s.add_argument("--ir", metavar="PRECISIONS", type=_ir_precisions,
                    help="also convert the selected models (through --cache_dir's IR cache) to these precisions "
-                        "(FP16,FP32) and publish the IR at DEST/ir/<conversion key>/<model folder>/<precision>/")
+                        "(FP16,FP32; FP16-INT8,FP32-INT8 quantized as quantizer.py does, with --dataset) and publish "
+                        "the IR at DEST/ir/<key>/<model folder>/<precision>/")
     s.add_argument("--backend", choices=("auto", "mo", "ovc"), default="auto",
                    help="the converter's backend for --ir (as converter.py --backend)")
     s.add_argument("--changes", type=Path, metavar="FILE",
@@ -81,11 +88,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _ir_precisions(text: str) -> frozenset[str]:
     from ..convert import IR_PRECISIONS
+    from ..quantize import INT8_PRECISIONS
 
+    known = (*IR_PRECISIONS, *INT8_PRECISIONS)
     chosen = frozenset(p.strip() for p in text.split(",") if p.strip())
-    if not chosen or not chosen <= set(IR_PRECISIONS):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected {' and/or '.join(IR_PRECISIONS)}, comma-separated")
+    if not chosen or not chosen <= set(known):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected some of {', '.join(known)}, comma-separated")
     return chosen
+
+
+def _calibration(parser: argparse.ArgumentParser, args: argparse.Namespace) -> object:
+    """The data set INT8 IR is quantized on (sync --ir ...-INT8, verify --repair), checked before
+    any work; None when none is given (then INT8 in --ir is a command-line error)."""
+    wants_int8 = any(p.endswith("-INT8") for p in (getattr(args, "ir", None) or ()))
+    if args.dataset is None and args.images is None and args.annotations is None:
+        if wants_int8:
+            parser.error("--ir FP16-INT8/FP32-INT8 quantizes: give --dataset DIR (or --images DIR)")
+        return None
+    if wants_int8:
+        from .quantizer import _require_extra
+
+        _require_extra()  # NNCF and the rest of the 'quantize' extra: one line before any work
+    from ..accuracy.dataset import resolve
+
+    return resolve(args.dataset, args.images, args.annotations, need_annotations=False)
 
 
 def _terminate(signum, frame):  # SIGTERM cleans up like Ctrl-C
@@ -131,6 +157,7 @@ def _main(argv: Sequence[str]) -> int:
     precisions = parse_precisions(args.precisions)
     if getattr(args, "ir", None) and args.cache_dir is None:
         parser.error("--ir converts through the cache: give --cache_dir")
+    calibration = _calibration(parser, args)
     selected = select_models(parser, args)
     if selected is None:
         return 0
@@ -143,6 +170,7 @@ def _main(argv: Sequence[str]) -> int:
     store = open_store(args.dest, s3_endpoint=args.s3_endpoint, jobs=args.jobs, num_attempts=args.num_attempts,
                        timeout=args.timeout)
     options = _options(args, precisions, catalog.root, [catalog.folder(n) for n in failed_to_load])
+    options.calibration = calibration
     if not (args.command == "sync" and args.dry_run):
         signal.signal(signal.SIGTERM, _terminate)
     pipeline = (Syncer if args.command == "sync" else Auditor)(store, options, reporter)
