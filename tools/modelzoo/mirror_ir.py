@@ -85,24 +85,25 @@ def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: P
 
 
 def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[str], staging: Path,
-                 say: Any, timeout: float = 60.0) -> tuple[str, list[IrFile]] | None:
+                 say: Any, timeout: float = 60.0, fallback: str = "converting locally") -> tuple[str, list[IrFile]] | None:
     """Fill staging from the first mirror that has this key's IR for every precision, all
-    verified; returns that mirror and the files, or None (each mirror's reason said in one line)."""
+    verified; returns that mirror and the files, or None (each mirror's reason said in one line,
+    ending with ``fallback``: what the caller does instead)."""
     for url in mirrors:
         try:
             files = ir_entries(read_manifest(url, timeout=min(timeout, MANIFEST_TIMEOUT)), key, model_dir)
             have = {f.path.split("/", 1)[0] for f in files}
             if not files or not set(precisions) <= have:
-                say(f"mirror {url}: no IR for key {key[:16]}... ({', '.join(precisions)}); converting locally")
+                say(f"mirror {url}: no IR for key {key[:16]}... ({', '.join(precisions)}); {fallback}")
                 continue
             chosen = [f for f in files if f.path.split("/", 1)[0] in precisions]
             fetch_ir(url, key, model_dir, chosen, staging, timeout)
             return url, chosen
         except (ModelzooError, OSError, ValueError, json.JSONDecodeError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            say(f"mirror {url}: {reason}; converting locally")
+            say(f"mirror {url}: {reason}; {fallback}")
         except Exception as exc:  # noqa: BLE001 - requests' errors: the mirror is down or broken
-            say(f"mirror {url}: {type(exc).__name__}: {str(exc)[:200]}; converting locally")
+            say(f"mirror {url}: {type(exc).__name__}: {str(exc)[:200]}; {fallback}")
         for p in list(staging.iterdir()):
             fsio.remove(p)
     return None

@@ -303,7 +303,7 @@ class Quantizer:
         fsio.remove_dead_staged(target, STAGING_PREFIX)
         with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
             got = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), self.options.precisions,
-                               staging, lambda text: self.warn(f"{model.name}: {text}"))
+                               staging, lambda text: self.warn(f"{model.name}: {text}"), fallback="quantizing locally")
             if got is None:
                 return None
             source, files = got
