@@ -10,11 +10,13 @@ each on the same file: wall time and peak memory (RSS of the largest process); t
 size of each environment; and the compile and inference time of each IR on the bundled picture.
 
 With --cache (only that part): the IR cache (converter --cache_dir) cold vs warm, for the ovc and
-the mo backend, each warm run into a fresh output folder; and IR from a mirror served by nginx
+the mo backend, each warm run into a fresh output folder; FP16-INT8 through the same cache
+(quantizer --cache_dir, in the --ovc-python environment, which has NNCF: cold quantizes on
+--int8-images generated pictures, warm places the cached IR); and IR from a mirror served by nginx
 (converter --mirror, no cache) against curl fetching the same IR files and sha384sum checking them.
 
     python bench/convert.py [--repeat 1] [--input-size 1333] [--ovc-python .venv-ovc/bin/python] [--json out.json]
-    python bench/convert.py --cache [--repeat 5] [--input-size 1333]
+    python bench/convert.py --cache [--repeat 5] [--input-size 1333] [--ovc-python .venv-ovc/bin/python]
 """
 
 from __future__ import annotations
@@ -85,7 +87,43 @@ def infer(python: str, xml: Path, side: int) -> dict:
     return json.loads(result.stdout)
 
 
-def cache_bench(work: Path, zoo: Path, dl: Path, repeat: int) -> dict:
+# Calibration pictures for the INT8 rows (the generated scenes the quantize tests use), in the
+# Python given (it has OpenCV).
+_PICTURES = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import cv2
+from pathlib import Path
+from modelzoo.devtools.cocoset import pictures
+out = Path(sys.argv[2]); out.mkdir(parents=True)
+for i, picture in enumerate(pictures(int(sys.argv[3]))):
+    cv2.imwrite(str(out / f"{i:06d}.png"), picture)
+"""
+
+
+def int8_bench(work: Path, zoo: Path, dl: Path, cache: Path, repeat: int, ovc_python: str,
+               images: int) -> tuple[dict, list[tuple[str, str]]]:
+    """FP16-INT8 through the IR cache: one cold quantization (NNCF), then warm runs into fresh
+    output folders. The FP32 IR is the converter's from the same cache (links to its blobs, so
+    the key knows its SHA-384 without reading it, as on a team machine)."""
+    fp32 = work / "fp32"
+    subprocess.run(ours("converter") + ["--models_dir", str(zoo), "--name", "retinanet-tf", "--precisions", "FP32",
+                                        "--backend", "ovc", "--cache_dir", str(cache), "-d", str(dl), "-o", str(fp32)],
+                   check=True, stdout=subprocess.DEVNULL)
+    pics = work / "calibration"
+    subprocess.run([ovc_python, "-c", _PICTURES, str(REPO / "tools"), str(pics), str(images)], check=True)
+    out = work / "int8"
+    cmd = [ovc_python, str(SCRIPTS / "quantizer.py"), "--models_dir", str(zoo), "--name", "retinanet-tf",
+           "--ir_dir", str(fp32), "--images", str(pics), "--cache_dir", str(cache), "-o", str(out)]
+    cold, _ = median_time([cmd], 1, lambda: shutil.rmtree(out, True))
+    warm, _ = median_time([cmd], repeat, lambda: shutil.rmtree(out, True))
+    return ({"cold": float(cold), "warm": float(warm), "warm_best": warm.best, "images": images}, [
+        (f"FP16-INT8, cold (NNCF on {images} pictures, adds to the cache)", str(cold)),
+        ("FP16-INT8, warm (fresh output folder, from the cache)", f"{warm}, {float(warm) / float(cold):.4f}x cold")])
+
+
+def cache_bench(work: Path, zoo: Path, dl: Path, repeat: int, ovc_python: str | None = None,
+                int8_images: int = 8) -> dict:
     """Cold vs warm conversion through --cache_dir, and IR from an nginx mirror vs curl + sha384sum.
     The model is downloaded with the downloader's --cache_dir first (as a team machine has it: a
     hard link to a verified blob, whose SHA-384 the key then needs not re-read); one warm row
@@ -117,6 +155,9 @@ def cache_bench(work: Path, zoo: Path, dl: Path, repeat: int) -> dict:
         rows.append((f"{backend} backend, warm (fresh output folder, from the cache)",
                      f"{warm}, {float(warm) / float(cold):.3f}x cold"))
         rows.append((f"{backend} backend, warm, model file not a cache link (hashed for the key)", str(hashed)))
+    if ovc_python is not None:
+        data["int8"], int8_rows = int8_bench(work, zoo, dl, cache, repeat, ovc_python, int8_images)
+        rows += int8_rows
     report(f"IR cache: retinanet-tf FP32 + FP16 (cold: one run; warm: median of {repeat})", rows)
 
     mirror = work / "mirror"
@@ -155,6 +196,8 @@ def main() -> int:
     parser.add_argument("--input-size", type=int, default=1333)
     parser.add_argument("--ovc-python", default=str(REPO / ".venv-ovc/bin/python"),
                         help="Python of an environment with only '.[convert]' (the newest OpenVINO)")
+    parser.add_argument("--int8-images", type=int, default=8, help="with --cache: calibration pictures for INT8")
+    parser.add_argument("--no-int8", action="store_true", help="with --cache: leave out the FP16-INT8 rows")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.cache:
@@ -164,7 +207,11 @@ def main() -> int:
         run_measured(ours("reproduce") + ["retinanet-tf", "--random-weights", "--input-size", str(args.input_size),
                                           "-o", str(source)])
         write_reference_zoo(source, work / "zoo", args.input_size, source_url="http://127.0.0.1:9/unused.pb")
-        dump_json(args.json, {"cache": cache_bench(work, work / "zoo", work / "dl", args.repeat)})
+        if not args.no_int8 and not Path(args.ovc_python).exists():
+            raise SystemExit(f"{args.ovc_python} does not exist: the INT8 rows need an environment with "
+                             "'.[convert,quantize]' (--ovc-python), or --no-int8")
+        dump_json(args.json, {"cache": cache_bench(work, work / "zoo", work / "dl", args.repeat,
+                                                   None if args.no_int8 else args.ovc_python, args.int8_images)})
         shutil.rmtree(work, ignore_errors=True)
         return 0
     if not Path(args.ovc_python).exists():
