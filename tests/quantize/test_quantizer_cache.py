@@ -322,3 +322,43 @@ def test_dry_run_without_the_fp32_ir_says_the_key_is_unknown(rebuilt, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Conversion key: unknown until the FP32 IR is there" in result.stdout
     assert not (tmp_path / "out").exists()
+
+
+def test_verify_repairs_int8_ir_and_delete_removes_int8_ir_no_longer_made(rebuilt, coco, tmp_path):
+    c, m = cold(), int8_mirror()
+    dest = tmp_path / "mirror"
+    shutil.copytree(m["dest"], dest)
+    rel = f"{MODEL}/{INT8}/retinanet-tf.xml"
+    target = dest / "ir" / c["key"] / rel
+    target.chmod(0o644)
+    target.write_bytes(target.read_bytes()[:-10])  # truncated
+    args = ["--models_dir", rebuilt["zoo"], "--name", "retinanet-tf", "--at", dest, "--cache_dir", c["cache"],
+            "--repair", "--mirror", rebuilt["dl"].as_uri()]
+    log = tmp_path / "nncf.log"
+    without = run_tool("mirror", "verify", *args, env={"MODELZOO_QUANTIZATION_LOG": str(log)}, timeout=900)
+    assert without.returncode == 1
+    assert "INT8 IR is repaired by quantizing it again: give --dataset DIR (or --images)" in without.stderr
+    assert target.stat().st_size != len(c["files"][f"{INT8}/retinanet-tf.xml"])
+    repaired = run_tool("mirror", "verify", *args, "--images", images(), env={"MODELZOO_QUANTIZATION_LOG": str(log)},
+                        timeout=900)
+    assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+    assert runs(log) == 0  # from the cache: the same key
+    assert target.read_bytes() == c["files"][f"{INT8}/retinanet-tf.xml"]
+    clean = run_tool("mirror", "verify", "--models_dir", rebuilt["zoo"], "--name", "retinanet-tf", "--at", dest)
+    assert clean.returncode == 0 and "clean" in clean.stdout
+    # other pictures: another key; --delete removes the INT8 IR of the old one, keeps FP16/FP32
+    other = tmp_path / "other"
+    other.mkdir()
+    for picture in sorted((coco / "val2017").iterdir())[-3:]:
+        shutil.copyfile(picture, other / picture.name)
+    again = run_tool("mirror", "sync", "--models_dir", rebuilt["zoo"], "--name", "retinanet-tf", "--to", dest,
+                     "--cache_dir", c["cache"], "--ir", f"FP16,FP32,{INT8}", "--backend", "ovc", "--images", other,
+                     "--mirror", rebuilt["dl"].as_uri(), "--delete", timeout=900,
+                     env={"MODELZOO_QUANTIZATION_LOG": str(log)})
+    assert again.returncode == 0, again.stderr
+    assert runs(log) == 1
+    entries = json.loads((dest / MANIFEST).read_text())["files"]
+    int8_keys = {e["ir_key"] for rel_, e in entries.items() if f"/{INT8}/" in rel_}
+    assert len(int8_keys) == 1 and c["key"] not in int8_keys
+    assert not (dest / "ir" / c["key"]).exists() or not any((dest / "ir" / c["key"]).rglob("*.*"))
+    assert len([r for r in entries if r.startswith("ir/") and "/FP32/" in r]) == 2  # the FP32 IR stays

@@ -304,6 +304,16 @@ class IrCache:
             fsio.makedirs(blob.parent)
             with self.blobs.lock(f.sha384):
                 if self.blobs.trusted(f.sha384, f.size) is not None:
+                    # the store has these bytes already (another conversion wrote the same file):
+                    # the staged copy becomes a link to that blob, as a hit's files are, so the
+                    # output holds no second copy and a later key (the quantizer's) knows its
+                    # SHA-384 without reading it
+                    with fsio.temporary_beside(src, ".link") as tmp:
+                        try:
+                            os.link(blob, tmp)
+                            os.replace(tmp, src)
+                        except OSError:
+                            pass  # another file system: the verified copy stays
                     continue
                 with fsio.temporary_beside(blob, ".incomplete") as tmp:
                     try:

@@ -163,6 +163,7 @@ class Quantizer:
         self.say = say
         self.warn = warn or say
         self.keys: dict[str, str] = {}  # model name -> the key of its last quantization (mirror_ir reads it)
+        self._input_key: str | None = None  # the FP32 IR's conversion key, when the IR cache knows it
         self.ir_cache: Any = None
         if options.cache_dir is not None and not options.dry_run:
             from .ir_cache import IrCache
@@ -441,7 +442,7 @@ class Quantizer:
                         "preset": opts.preset,
                         "ignored_scope": opts.ignored_scope, "device": opts.device},
             "input_ir": {"xml": str(xml), "xml_sha384": _sha384(xml), "bin_sha384": _sha384(xml.with_suffix(".bin")),
-                         "conversion_key": getattr(self, "_input_key", None)},
+                         "conversion_key": self._input_key},
             "calibration": {"images": len(calibration.samples), "files_sha384": files_digest(paths, root),
                             "annotations": str(calibration.annotations_path) if calibration.annotations_path else None},
             "accuracy": None if outcome.fp32_accuracy is None else {
