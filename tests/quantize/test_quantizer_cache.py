@@ -194,7 +194,9 @@ def test_everything_that_decides_the_int8_ir_is_in_its_key(rebuilt, coco, tmp_pa
     assert key_line(result) != base
 
 
-def test_a_corrupted_entry_is_discarded_and_quantized_again(rebuilt, tmp_path):
+def test_a_corrupted_entry_is_discarded_and_two_runs_at_once_quantize_once(rebuilt, tmp_path):
+    """Two runs at once find the cache's entry with a corrupt blob: it is discarded, one of them
+    quantizes (under the key's lock), the other waits and places what it added."""
     c = cold()
     cache = tmp_path / "cache"
     shutil.copytree(c["cache"], cache)  # (copies: the session's cache stays whole)
@@ -206,20 +208,6 @@ def test_a_corrupted_entry_is_discarded_and_quantized_again(rebuilt, tmp_path):
     data = bytearray(blob.read_bytes())
     data[100] ^= 0xFF
     blob.write_bytes(bytes(data))  # same size; its stat record no longer matches
-    result = quantize(c["ir"], tmp_path / "out", log, "--cache_dir", cache)
-    assert result.returncode == 0, result.stderr
-    assert runs(log) == 1 and "wrote " in result.stdout
-    out = tmp_path / "out" / MODEL / INT8
-    assert sorted(p.name for p in out.iterdir()) == ["quantization.json", "retinanet-tf.bin", "retinanet-tf.xml"]
-    # the entry is whole again: the next run is a hit
-    again = quantize(c["ir"], tmp_path / "again", log, "--cache_dir", cache)
-    assert again.returncode == 0 and runs(log) == 1 and "cached " in again.stdout
-    assert files(tmp_path / "again" / MODEL) == files(tmp_path / "out" / MODEL)
-
-
-def test_two_runs_with_one_key_at_once_quantize_once(rebuilt, tmp_path):
-    c = cold()
-    log, cache = tmp_path / "nncf.log", tmp_path / "cache"
     env = {**os.environ, "MODELZOO_QUANTIZATION_LOG": str(log), "PYTHONDONTWRITEBYTECODE": "1"}
     procs = [subprocess.Popen([sys.executable, str(SCRIPTS / "quantizer.py"), "--models_dir", str(rebuilt["zoo"]),
                                "--name", "retinanet-tf", "--ir_dir", str(c["ir"]), "-o", str(tmp_path / f"out{i}"),
@@ -231,6 +219,12 @@ def test_two_runs_with_one_key_at_once_quantize_once(rebuilt, tmp_path):
     assert runs(log) == 1
     assert sorted("cached " in o for o, _ in outs) == [False, True]
     assert files(tmp_path / "out0" / MODEL) == files(tmp_path / "out1" / MODEL)
+    assert sorted(files(tmp_path / "out0" / MODEL)) == sorted(c["files"])
+    assert not [p for p in (tmp_path / "out0" / MODEL).iterdir() if p.name.startswith(".")]  # no staging left
+    # the entry is whole again: the next run is a hit
+    again = quantize(c["ir"], tmp_path / "again", log, "--cache_dir", cache)
+    assert again.returncode == 0 and runs(log) == 1 and "cached " in again.stdout
+    assert files(tmp_path / "again" / MODEL) == files(tmp_path / "out0" / MODEL)
 
 
 @functools.cache
