@@ -295,8 +295,8 @@ def test_a_broken_mirror_means_quantizing_locally_said_once(rebuilt, tmp_path):
     assert result.returncode == 0, result.stderr
     assert runs(log) == 1
     [line] = result.stderr.splitlines()
-    assert line.startswith(f"modelzoo-quantizer: warning: retinanet-tf: mirror {dest}: ") and "retinanet-tf.bin" in line \
-        and line.endswith("; quantizing locally"), line
+    assert line.startswith(f"modelzoo-quantizer: warning: retinanet-tf: mirror {dest}: "), line
+    assert "retinanet-tf.bin" in line and line.endswith("; quantizing locally"), line
     assert sorted(p.name for p in (out / MODEL / INT8).iterdir()) == [
         "quantization.json", "retinanet-tf.bin", "retinanet-tf.xml"]
     assert not [p for p in (out / MODEL).iterdir() if p.name.startswith(".")]  # no staging left

@@ -84,8 +84,8 @@ def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: P
         transport.close()
 
 
-def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[str], staging: Path,
-                 say: Any, timeout: float = 60.0, fallback: str = "converting locally") -> tuple[str, list[IrFile]] | None:
+def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[str], staging: Path, say: Any,
+                 timeout: float = 60.0, fallback: str = "converting locally") -> tuple[str, list[IrFile]] | None:
     """Fill staging from the first mirror that has this key's IR for every precision, all
     verified; returns that mirror and the files, or None (each mirror's reason said in one line,
     ending with ``fallback``: what the caller does instead)."""
