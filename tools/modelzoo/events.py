@@ -8,7 +8,6 @@ for it keep working. Errors always go to stderr, one line each.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -69,6 +68,8 @@ class Reporter:
     def emit(self, event: str, **fields: Any) -> None:
         if self.fmt != "json":
             return
+        import json  # (here: modelzoo-cache verify imports this module for human_size, and starts faster without it)
+
         line = json.dumps({"$type": event, **fields})
         with self._lock:
             self._write_out(line)
