@@ -8,7 +8,8 @@ given, in one run (run it with the Python of an environment with '.[convert,quan
 - modelzoo-quantizer to FP16-INT8 (calibration on those pictures): wall time, and NNCF's time per
   calibration image against one FP32 inference;
 - FP32 vs FP16-INT8: latency (one request, LATENCY hint) and throughput (all cores: THROUGHPUT
-  hint and as many requests as OpenVINO asks for), f32 compute; IR sizes;
+  hint and as many requests as OpenVINO asks for), f32 compute, and both again left to the CPU
+  plugin's default (bfloat16 on CPUs that have it); IR sizes;
 - accuracy of FP32 and FP16-INT8 on the folder by modelzoo-accuracy and by Open Model Zoo's
   accuracy_check (--accuracy_check, openvino-dev 2023.3.0), and both tools' images per second;
 - modelzoo-quantizer --max_drop X: its time and the drop as measured.
@@ -111,6 +112,9 @@ def one_size(side: int, args: argparse.Namespace, work: Path) -> dict:
     # the CPU plugin's own default (bfloat16 where the CPU has it) for FP32, for comparison
     result["fp32_default_latency_s"] = latency(fp32, side, args.runs, config={})
     result["fp32_default_throughput"] = throughput(fp32, side, args.seconds, hint={})
+    # and INT8 left to the same default (its float parts in bfloat16 too): default against default
+    result["int8_default_latency_s"] = latency(int8, side, args.runs, config={})
+    result["int8_default_throughput"] = throughput(int8, side, args.seconds, hint={})
     result["bin_bytes"] = {"FP32": fp32.with_suffix(".bin").stat().st_size,
                            "FP16": (ir / MODEL_SUBDIR / "FP16/retinanet-tf.bin").stat().st_size,
                            "FP16-INT8": int8.with_suffix(".bin").stat().st_size}
@@ -156,8 +160,9 @@ def main() -> int:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     print("\n| size | quantize (NNCF) | per image / FP32 inference | FP32 latency | INT8 latency | FP32 img/s "
           "| INT8 img/s | INT8/FP32 throughput | FP32 / FP16 / INT8 .bin MB | coco_precision FP32 ours / peer "
-          "| INT8 ours / peer | ours / peer wall s (FP32) | FP32 bf16-default latency, img/s |")
-    print("|---" * 14 + "|")
+          "| INT8 ours / peer | ours / peer wall s (FP32) | FP32 bf16-default latency, img/s "
+          "| INT8 default latency, img/s | INT8/FP32 throughput, both default |")
+    print("|---" * 16 + "|")
     for r in results:
         print(f"| {r['size']} | {r['nncf_s']:.0f} s ({r['quantize_wall_s']:.0f} s wall) "
               f"| {r['nncf_s_per_image_over_fp32_inference']:.2f}x | {r['fp32_latency_s']:.2f} s "
@@ -168,7 +173,9 @@ def main() -> int:
               f"| {100 * r['ours_FP32']:.2f} / {100 * r.get('peer_FP32', float('nan')):.2f} "
               f"| {100 * r['ours_FP16-INT8']:.2f} / {100 * r.get('peer_FP16-INT8', float('nan')):.2f} "
               f"| {r['ours_FP32_seconds']:.1f} / {r.get('peer_FP32_seconds', float('nan')):.1f} "
-              f"| {r['fp32_default_latency_s']:.2f} s, {r['fp32_default_throughput']:.2f} |")
+              f"| {r['fp32_default_latency_s']:.2f} s, {r['fp32_default_throughput']:.2f} "
+              f"| {r['int8_default_latency_s']:.2f} s, {r['int8_default_throughput']:.2f} "
+              f"| {r['int8_default_throughput'] / r['fp32_default_throughput']:.2f}x |")
         if "max_drop" in r:
             m = r["max_drop"]
             print(f"  --max_drop {m['budget']}: {m['wall_s']:.0f} s, drop {100 * m['drop']:.2f} points "

@@ -478,12 +478,12 @@ def test_ctrl_c_during_verify_stops_every_worker(tmp_path):
     _fill_quickly(cache, 8, 48 << 20)
     seen: list[str] = []
 
-    def hashing(proc) -> bool:  # its worker processes are running
+    def hashing(proc) -> bool:  # its worker processes are running (-j 3: itself and two forked ones)
         seen[:] = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
         return len(seen) == 2
 
     for _ in range(5):
-        result = _ctrl_c(["verify", "--cache_dir", cache, "-j", "2"], hashing)
+        result = _ctrl_c(["verify", "--cache_dir", cache, "-j", "3"], hashing)
         assert result.returncode == 130 and one_error_line(result) == "modelzoo-cache: interrupted"
         assert result.stdout == "" and not any(Path(f"/proc/{pid}").exists() for pid in seen)  # (reaped)
     assert len(list(cache.glob("sha384/*/*.ok"))) == 8

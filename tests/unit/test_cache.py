@@ -33,7 +33,7 @@ def test_a_corrupt_blob_is_discarded(tmp_path):
     sha = hashlib.sha384(data).hexdigest()
     blob = cache.blob_path(sha)
     blob.parent.mkdir(parents=True)
-    blob.write_bytes(data[:-1] + b"!")
+    blob.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # always differs (a fixed b"!" did not, 1 in 256)
     assert cache.export(sha, len(data), tmp_path / "out") is None
     assert not blob.exists() and not (tmp_path / "out").exists()
     assert cache.export(sha, len(data), tmp_path / "out") is None  # no blob: None, nothing raised

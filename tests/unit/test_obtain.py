@@ -55,7 +55,7 @@ def test_a_corrupt_blob_is_said_and_fetched_again(tmp_path):
     cache, fetch, said = Cache(tmp_path / "c"), Calls(), []
     blob = cache.blob_path(SHA)
     blob.parent.mkdir(parents=True)
-    blob.write_bytes(DATA[:-1] + b"?")
+    blob.write_bytes(DATA[:-1] + bytes([DATA[-1] ^ 1]))
     assert obtain(SHA, len(DATA), "f.bin", tmp_path / "t", cache, fetch, said.append) == FETCH
     assert said == ["f.bin: cache entry was corrupt; discarded, fetching again"]
     assert (tmp_path / "t").read_bytes() == DATA and blob.read_bytes() == DATA

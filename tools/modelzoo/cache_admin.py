@@ -34,21 +34,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
 
 from . import fsio
-from .cache import USE_INTERVAL, Cache
-from .errors import CacheBusyError, CacheError, CacheFolderError, OutputNotWritableError
+from .cache import USE_INTERVAL, Cache, open_cache  # noqa: F401  (open_cache: for this module's callers)
+from .cache_verify import CHANGED, GONE, Verified, verify  # noqa: F401  (verify's names, for this module's callers)
+from .cache_verify import (CORRUPT, HEX, OPEN_SHARD, ORPHAN, REST, UNACCOUNTED, Finding, hash_blob, live_temporary,
+                           present)
+from .errors import CacheBusyError, OutputNotWritableError
 
 if TYPE_CHECKING:
     from .descriptor import Model
 
 BLOB = "blob"
 PARTIAL = "partial"
-CORRUPT = "corrupt"
-CHANGED = "changed"
-UNACCOUNTED = "unaccounted"
-
-_HEX = re.compile(r"[0-9a-f]+")
-_RECORD_TEMP = re.compile(r"\.[0-9a-f]{94}\.ok\.[0-9]+-[0-9a-f]{12}\.tmp")  # fsio.write_bytes's temporary for a .ok record
-_REST = 94  # hex digits of a SHA-384 after the two of its shard folder
 
 
 class Entry(NamedTuple):
@@ -76,37 +72,6 @@ class Scan(NamedTuple):
         return [e for e in self.entries if e.kind == PARTIAL]
 
 
-def _live_temporary(name: str, stat_it: Callable[[], os.stat_result]) -> bool:
-    """A stat record being written right now (fsio's temporary beside it, renamed over it a
-    moment later; every download writes them): not a stray. One whose process is gone, or an
-    hour old, is a stray. (Only such names are stat'ed.)"""
-    if not _RECORD_TEMP.fullmatch(name):
-        return False
-    owner = fsio.temporary_owner(name)
-    if owner is None or not fsio.process_alive(owner):
-        return False
-    try:
-        return time.time() - stat_it().st_mtime <= USE_INTERVAL
-    except FileNotFoundError:
-        return True  # renamed into place since the listing
-    except OSError:
-        return False
-
-
-def open_cache(root: Path) -> Cache:
-    """An existing cache folder, opened without creating anything in it. A missing folder or a
-    file where the folder should be is a CacheFolderError (a usage error)."""
-    root = Path(root).absolute()
-    if not root.exists():
-        raise CacheFolderError(f"cache folder {root} does not exist")
-    if not root.is_dir():
-        raise CacheFolderError(f"cache folder {root} is not a folder")
-    store = root / "sha384"
-    if store.exists() and not store.is_dir():
-        raise CacheFolderError(f"{store} is not a folder: {root} is not a modelzoo cache")
-    return Cache(root, create=False)
-
-
 def scan(cache: Cache, last_used: bool = True) -> Scan:
     """One pass over the store: a stat per blob, partial and (with ``last_used``) stat record;
     nothing read."""
@@ -120,7 +85,7 @@ def scan(cache: Cache, last_used: bool = True) -> Scan:
     except OSError as exc:
         raise fsio.fs_error(store, exc, "read") from exc
     for shard in shards:
-        if not (len(shard.name) == 2 and _HEX.fullmatch(shard.name) and shard.is_dir(follow_symlinks=False)):
+        if not (len(shard.name) == 2 and HEX.fullmatch(shard.name) and shard.is_dir(follow_symlinks=False)):
             strays.append(Path(shard.path))
             continue
         records: dict[str, float] = {}
@@ -128,8 +93,8 @@ def scan(cache: Cache, last_used: bool = True) -> Scan:
         for item in os.scandir(shard.path):
             name = item.name
             base, dot, suffix = name.partition(".")
-            if len(base) != _REST or not _HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
-                if not _live_temporary(name, lambda: item.stat(follow_symlinks=False)):
+            if len(base) != REST or not HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
+                if not live_temporary(name, lambda: item.stat(follow_symlinks=False)):
                     strays.append(Path(item.path))
                 continue
             if suffix == "lock" or (suffix == "ok" and not last_used):
@@ -270,249 +235,7 @@ def usage(models: list[Model], found: Scan) -> tuple[list[ModelUsage], list[Entr
     return rows, [e for e in blobs.values() if e.sha384 not in owners]
 
 
-# -- verify
-
-
-class Finding(NamedTuple):
-    """verify's verdict on one path that is not a good entry."""
-
-    path: Path
-    status: str  # CORRUPT, CHANGED or UNACCOUNTED
-    detail: str
-
-
-_BUFFER = bytearray(1 << 20)  # one per process: verify's workers are processes, and a new 1 MiB
-                              # buffer per blob cost as much as hashing the small ones
-
-
-_OPEN_BLOB = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK  # (a FIFO put there since the listing
-                                                                       # must not block: it is then no file)
-_OPEN_SHARD = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_DIRECTORY
-
-
-_VIEW = memoryview(_BUFFER)
-
-
-GONE = -1  # the size _hash_blob gives a blob removed since it was listed: no blob, and no finding
-
-
-def _hash_blob(folder: Path, name: str, sha384: str, dir_fd: int | None = None) -> tuple[int, Finding | None]:
-    """Re-hash the blob ``folder/name``: (its size, a finding if it is not the file its name says
-    or changed while read). A blob removed since it was listed (discarded or pruned by another
-    process) is (GONE, None). With ``dir_fd`` (that folder, open), the blob is opened there by name;
-    a link is never followed. (No Path is made unless there is a finding: a zoo's cache is a
-    thousand small files, and per-file work is what verify spends beside the hashing.)"""
-    import hashlib
-
-    if dir_fd is None:
-        name = os.path.join(folder, name)
-    try:
-        fd = os.open(name, _OPEN_BLOB, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return GONE, None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            return 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
-        return 0, Finding(folder / name, CORRUPT, f"cannot be read: {exc.strerror}")
-    try:
-        before = os.fstat(fd)
-        if not stat.S_ISREG(before.st_mode):
-            return 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
-        digest = hashlib.sha384()
-        left = before.st_size  # (read up to its size: a file that grows meanwhile shows in the fstat after)
-        while left > 0 and (n := os.readv(fd, [_BUFFER])):
-            digest.update(_VIEW[:n])
-            left -= n
-        after = os.fstat(fd)
-    except OSError as exc:
-        return 0, Finding(folder / name, CORRUPT, f"cannot be read: {exc.strerror}")
-    finally:
-        os.close(fd)
-    try:
-        now = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return GONE, None
-    stamp = (before.st_size, before.st_mtime_ns, before.st_ctime_ns, before.st_ino)
-    if stamp != (after.st_size, after.st_mtime_ns, after.st_ctime_ns, after.st_ino) or \
-            stamp != (now.st_size, now.st_mtime_ns, now.st_ctime_ns, now.st_ino):
-        return before.st_size, Finding(folder / name, CHANGED, "changed while being verified; verify again")
-    actual = digest.hexdigest()
-    if actual != sha384:
-        return before.st_size, Finding(folder / name, CORRUPT,
-                                       f"SHA-384 is {actual[:16]}..., its name says {sha384[:16]}...")
-    return before.st_size, None
-
-
-def _check_shard(store: Path, shard: str) -> Iterator[tuple[int, Finding | None]]:
-    """(size, finding) for every blob of one shard folder, and (0, finding) for every stray. The
-    folder is opened once, without following a link (one planted since the store was listed is a
-    stray: nothing outside the cache is read), and its files are opened in it by name."""
-    folder = store / shard
-    try:
-        fd = os.open(folder, _OPEN_SHARD)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            yield 0, Finding(folder, UNACCOUNTED, "not made by the cache")
-        else:
-            yield 0, Finding(folder, CORRUPT, f"cannot be read: {exc.strerror}")
-        return
-    try:
-        items = [(item.name, item.is_file(follow_symlinks=False)) for item in os.scandir(fd)]
-        blobs = {name for name, regular in items if regular and "." not in name}
-        for name, regular in items:
-            base, _, suffix = name.partition(".")
-            if len(base) != _REST or not _HEX.fullmatch(base) or suffix not in ("", "ok", "lock", "incomplete"):
-                if not _live_temporary(name, lambda: os.stat(name, dir_fd=fd, follow_symlinks=False)):
-                    yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
-            elif not regular:  # (the listing's file type: a link, a folder, a FIFO...)
-                yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
-            elif suffix == "":
-                yield _hash_blob(folder, name, shard + base, fd)
-            elif suffix == "ok" and base not in blobs and not _present(base, fd):  # (added since the listing?)
-                yield 0, Finding(folder / name, UNACCOUNTED, ORPHAN)
-    except OSError as exc:
-        yield 0, Finding(folder, CORRUPT, f"cannot be read: {exc.strerror}")
-    finally:
-        os.close(fd)
-
-
-ORPHAN = "a stat record without its blob"  # (what a prune killed between its two unlinks leaves)
-
-
-def _present(name: str, dir_fd: int) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        return True
-    except OSError:
-        return False
-
-
-class Verified(NamedTuple):
-    blobs: int
-    bytes: int
-    findings: list[Finding]  # by path
-
-    @property
-    def clean(self) -> bool:
-        return not self.findings
-
-
-def verify(cache: Cache, jobs: int | None = None, progress: Callable[[int], None] | None = None) -> Verified:
-    """Re-hash every blob against the SHA-384 that is its name, in ``jobs`` (default: every core)
-    forked worker processes that take the store's shard folders from a shared queue as they go
-    (so a huge file holds up one worker, not the others) and list them themselves (so hashing
-    starts at once). Processes, not threads: a zoo's many small files make hashing mostly
-    per-file Python work, which threads take turns at under the GIL (two threads were slower
-    than one here). Findings: corrupt blobs, blobs that changed while read, files the cache did
-    not make. ``progress`` is called with the bytes of blobs as they are done."""
-    store = cache.root / "sha384"
-    try:
-        tops = sorted(os.scandir(store), key=lambda d: d.name)
-    except FileNotFoundError:
-        return Verified(0, 0, [])
-    except OSError as exc:
-        raise fsio.fs_error(store, exc, "read") from exc
-    shards = [d.name for d in tops if len(d.name) == 2 and _HEX.fullmatch(d.name) and d.is_dir(follow_symlinks=False)]
-    findings = [Finding(Path(d.path), UNACCOUNTED, "not made by the cache") for d in tops if d.name not in shards]
-    workers = max(1, min(jobs or os.cpu_count() or 1, len(shards)))
-    import hashlib  # noqa: F401  (once, here: forked workers inherit it instead of each importing it)
-
-    blobs = total = 0
-    results = _forked(store, shards, workers) if workers > 1 else \
-        (r for shard in shards for r in _check_shard(store, shard))
-    for size, finding in results:
-        if size == GONE:
-            continue
-        if finding is not None:
-            findings.append(finding)
-        if finding is None or finding.status != UNACCOUNTED:
-            blobs += 1
-            total += size
-            if progress is not None:
-                progress(size)
-    findings.sort(key=lambda f: f.path)
-    return Verified(blobs, total, findings)
-
-
-def _forked(store: Path, shards: list[str], workers: int) -> Iterator[tuple[int, Finding | None]]:
-    """_check_shard in worker processes. The shard names wait in a pipe, three bytes each: a
-    read of three bytes from a pipe is atomic, so each worker takes the next one. Each reports
-    on its own pipe, a line a blob: its size, or a finding as JSON."""
-    import json
-    import select  # (poll itself: the selectors module costs a millisecond of imports on verify's start)
-
-    queue_r, queue_w = os.pipe()
-    os.write(queue_w, "".join(f"{s}\n" for s in shards).encode())  # 768 bytes at most: fits the pipe
-    os.close(queue_w)
-    children: dict[int, int] = {}  # report pipe -> pid
-    done = False
-    # Ctrl-C reaches the workers too (a terminal signals the whole process group). Blocked while
-    # forking, so that it cannot land in Python's after-fork code in a child (a traceback there);
-    # a worker then dies of it at once, quietly (SIGINT's default), and the parent, which gets it
-    # when the mask is restored, stops and reaps them all.
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        for _ in range(workers):
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # the child: hash, report, leave without running the parent's cleanup
-                code = 1
-                try:
-                    signal.signal(signal.SIGINT, signal.SIG_DFL)
-                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-                    os.close(r)
-                    with open(w, "wb") as out:
-                        said = time.monotonic()
-                        while shard := os.read(queue_r, 3)[:2].decode():
-                            for size, f in _check_shard(store, shard):
-                                out.write(b"%d\n" % size if f is None else json.dumps(
-                                    [size, os.fsdecode(f.path), f.status, f.detail]).encode() + b"\n")
-                            if time.monotonic() - said > 0.1:  # progress ten times a second
-                                out.flush()
-                                said = time.monotonic()
-                    code = 0
-                finally:
-                    os._exit(code)
-            os.close(w)
-            children[r] = pid
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        os.close(queue_r)
-        queue_r = -1
-        pending = {r: b"" for r in children}
-        poll = select.poll()
-        for r in children:
-            poll.register(r, select.POLLIN)
-        while pending:
-            for fd, _ in poll.poll():
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:  # (a hang-up comes as an empty read once the pipe is drained)
-                    poll.unregister(fd)
-                    del pending[fd]
-                    continue
-                *lines, pending[fd] = (pending[fd] + chunk).split(b"\n")
-                for line in lines:
-                    if line[:1] == b"[":
-                        size, path, status, detail = json.loads(line)
-                        yield size, Finding(Path(path), status, detail)
-                    else:
-                        yield int(line), None
-        done = True
-    finally:
-        if queue_r >= 0:
-            os.close(queue_r)
-        failed = 0
-        for r, pid in children.items():
-            if not done:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
-            os.close(r)
-            failed += status != 0
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # (if forking failed: a Ctrl-C held back lands now)
-        if done and failed:  # (an interruption in flight is the news, not its effect on the workers)
-            raise CacheError(f"{failed} verify worker process(es) failed")
+# -- repair (verify itself: cache_verify.py)
 
 
 def repair(cache: Cache, findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
@@ -559,7 +282,7 @@ def _remove_stray(store_fd: int, shard: str | None, name: str) -> bool:
     import shutil
 
     try:
-        dir_fd = store_fd if shard is None else os.open(shard, _OPEN_SHARD, dir_fd=store_fd)
+        dir_fd = store_fd if shard is None else os.open(shard, OPEN_SHARD, dir_fd=store_fd)
     except FileNotFoundError:
         return True
     except OSError:
@@ -708,7 +431,7 @@ def _remove_locked(cache: Cache, store_fd: int, sha384: str, name: str,
     link, and everything is done in it by name: a folder swapped for a link to somewhere else
     since the scan is not gone into."""
     try:
-        shard_fd = os.open(sha384[:2], _OPEN_SHARD, dir_fd=store_fd)
+        shard_fd = os.open(sha384[:2], OPEN_SHARD, dir_fd=store_fd)
     except OSError:
         return None  # gone, or no longer a folder of the cache (a link planted since the scan)
     try:
@@ -716,11 +439,11 @@ def _remove_locked(cache: Cache, store_fd: int, sha384: str, name: str,
         if lock is None:
             return False
         with lock:
-            if orphan and _present(sha384[2:], shard_fd):
+            if orphan and present(sha384[2:], shard_fd):
                 return None
             try:
                 st = os.stat(name, dir_fd=shard_fd, follow_symlinks=False)
-                if recheck and _hash_blob(cache.blob_path(sha384).parent, name, sha384, shard_fd) == (st.st_size, None):
+                if recheck and hash_blob(cache.blob_path(sha384).parent, name, sha384, shard_fd) == (st.st_size, None):
                     return None
                 os.unlink(name, dir_fd=shard_fd)
             except FileNotFoundError:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Sequence
-
-from .. import cache_admin as admin
-from ..cache import Cache, default_cache_dir
+from ..cache import Cache, default_cache_dir, open_cache
 from ..errors import CacheError, SelectionError
 from ..events import human_size
 from .common import positive_int, run, size_arg
 
-if TYPE_CHECKING:  # (verify needs no descriptors: the catalog is imported by the commands that do)
+TYPE_CHECKING = False  # (typing.TYPE_CHECKING, without importing typing: 2-3 ms of modelzoo-cache verify's start)
+if TYPE_CHECKING:  # verify, on a zoo's cache as long as a few interpreter starts, imports what it needs
+    from typing import Any, NoReturn, Sequence  # (cache_verify): the catalog, cache_admin and json are
+
+    from .. import cache_admin as admin  # imported by the commands that use them
     from ..catalog import Catalog
 
 PROG = "modelzoo-cache"
@@ -25,8 +25,36 @@ EPILOG = ("Exit codes: 0 done (verify: the cache is clean); 1 verify found a pro
 DAY = 86400.0
 
 
+def _columns() -> int:
+    """The terminal's width as shutil.get_terminal_size() says it ($COLUMNS, else the terminal of
+    stdout, else 80), without importing shutil."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's own, but its width found without shutil: argparse makes a formatter for every
+    argument added, and its import of shutil (with zlib, bz2 and lzma) was 2-4 ms of verify's
+    start, for help that is almost never printed."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
     """Bad input is one line on stderr (argparse would print its usage first)."""
+
+    def __init__(self, *args: Any, formatter_class: type = _Formatter, **kwargs: Any) -> None:
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         print(f"{PROG}: error: {message}", file=sys.stderr)
@@ -46,33 +74,38 @@ def _days(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, epilog=EPILOG,
                      description="List, verify and prune the content-addressed download cache.")
-    common = _Parser(add_help=False)
-    common.add_argument("--cache_dir", type=Path, metavar="DIR", default=None,
-                        help=f"the cache (default: {default_cache_dir()})")
-    common.add_argument("--json", action="store_true", help="print one JSON document for scripts (sizes in bytes)")
-    zoo = _Parser(add_help=False)
-    zoo.add_argument("--models_dir", type=Path, metavar="DIR", default=None,
-                     help="the zoo whose descriptors say which model a file belongs to (default: the one "
-                          "shipped with modelzoo)")
+
+    def common(p: argparse.ArgumentParser, zoo: bool = True) -> argparse.ArgumentParser:
+        # (added to each subcommand, not through parents=: two parsers fewer to build on every start)
+        p.add_argument("--cache_dir", type=Path, metavar="DIR", default=None,
+                       help=f"the cache (default: {default_cache_dir()})")
+        p.add_argument("--json", action="store_true", help="print one JSON document for scripts (sizes in bytes)")
+        if zoo:
+            p.add_argument("--models_dir", type=Path, metavar="DIR", default=None,
+                           help="the zoo whose descriptors say which model a file belongs to (default: the one "
+                                "shipped with modelzoo)")
+        return p
+
     sub = parser.add_subparsers(dest="command", metavar="{ls,verify,prune,rm}")
     sub.required = True
-    ls = sub.add_parser("ls", parents=[common, zoo], epilog=EPILOG, help="what the cache holds, per model",
+    ls = common(sub.add_parser("ls", epilog=EPILOG, help="what the cache holds, per model",
                         description="Per model: files cached, bytes, bytes shared with other models, last use; "
                                     "then blobs no descriptor names, partial downloads, the IR cache's conversions "
-                                    "(if there is one) and totals.")
+                                    "(if there is one) and totals."))
     ls.add_argument("--name", metavar="PAT[,PAT...]", help="only models matching these shell-style patterns")
     ls.add_argument("--list", type=Path, metavar="FILE.LST", help="only models named in FILE")
-    v = sub.add_parser("verify", parents=[common], epilog=EPILOG, help="re-hash every blob",
-                       description="Re-hash every blob against the SHA-384 that is its name, on every core; list "
-                                   "corrupt blobs and files the cache did not make; exit 1 unless clean.")
+    v = common(sub.add_parser("verify", epilog=EPILOG, help="re-hash every blob",
+                              description="Re-hash every blob against the SHA-384 that is its name, on every core; "
+                                          "list corrupt blobs and files the cache did not make; exit 1 unless clean."),
+               zoo=False)
     v.add_argument("--repair", action="store_true",
                    help="remove corrupt blobs and stray files (a blob that changed while read is left)")
     v.add_argument("-j", "--jobs", type=positive_int, metavar="N", default=None,
                    help="hash in N worker processes (default: one per core)")
-    p = sub.add_parser("prune", parents=[common, zoo], epilog=EPILOG, help="remove entries by size, age or use",
-                       description="Remove cache entries: partial downloads, blobs no descriptor names, entries "
-                                   "unused for DAYS, then least recently used first down to a size. Entries "
-                                   "another process is using are left alone.")
+    p = common(sub.add_parser("prune", epilog=EPILOG, help="remove entries by size, age or use",
+                              description="Remove cache entries: partial downloads, blobs no descriptor names, "
+                                          "entries unused for DAYS, then least recently used first down to a size. "
+                                          "Entries another process is using are left alone."))
     p.add_argument("--max_size", type=size_arg, metavar="SIZE",
                    help="remove least recently used entries until the cache holds at most SIZE (bytes, or "
                         "with K, M, G, T = powers of 1000, KiB, MiB, GiB, TiB = powers of 1024: 500M, 20G, 1.5GiB)")
@@ -81,8 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--partials", action="store_true", help="remove partial downloads (kept for resuming)")
     p.add_argument("--keep", metavar="PAT[,PAT...]", help="never remove the files of models matching these patterns")
     p.add_argument("--dry_run", action="store_true", help="print what would be removed and freed; remove nothing")
-    r = sub.add_parser("rm", parents=[common, zoo], epilog=EPILOG, help="remove the files of some models",
-                       description="Remove the cached files (and partial downloads) of the models matching PATTERN.")
+    r = common(sub.add_parser("rm", epilog=EPILOG, help="remove the files of some models",
+                              description="Remove the cached files (and partial downloads) of the models matching "
+                                          "PATTERN."))
     r.add_argument("--name", metavar="PAT[,PAT...]", required=True, help="shell-style patterns of model names")
     r.add_argument("--dry_run", action="store_true", help="print what would be removed; remove nothing")
     return parser
@@ -184,6 +218,10 @@ def _selected(args: argparse.Namespace, catalog: Catalog) -> list[str]:
 
 
 def _ls(args: argparse.Namespace, cache: Cache) -> int:
+    import json
+
+    from .. import cache_admin as admin
+
     catalog = _catalog(args, cache)
     found = admin.scan(cache)
     models = _load(catalog, _selected(args, catalog))
@@ -236,11 +274,17 @@ def _ls(args: argparse.Namespace, cache: Cache) -> int:
 
 
 def _verify(args: argparse.Namespace, cache: Cache) -> int:
+    from .. import cache_verify
+
     if args.repair:
+        from .. import cache_admin as admin
+
         admin.require_writable(cache, "repaired")  # (said before the hashing, not after it)
     bar = None
     if not args.json and sys.stderr.isatty():
         from tqdm import tqdm
+
+        from .. import cache_admin as admin
 
         found = admin.scan(cache, last_used=False)  # (for the bar's total only)
         tqdm.monitor_interval = 0  # no monitor thread: verify forks its workers after this
@@ -248,17 +292,19 @@ def _verify(args: argparse.Namespace, cache: Cache) -> int:
                    desc="verify", file=sys.stderr, leave=False, dynamic_ncols=True)
     started = time.monotonic()
     try:
-        result = admin.verify(cache, jobs=args.jobs, progress=bar.update if bar is not None else None)
+        result = cache_verify.verify(cache, jobs=args.jobs, progress=bar.update if bar is not None else None)
     finally:
         if bar is not None:
             bar.close()
     seconds = time.monotonic() - started
-    removed: list[admin.Finding] = []
+    removed: list[cache_verify.Finding] = []
     left = result.findings
     if args.repair and left:
         removed, left = admin.repair(cache, left)
     clean = not left
     if args.json:
+        import json
+
         json.dump({"cache_dir": str(cache.root), "clean": clean, "blobs": result.blobs, "bytes": result.bytes,
                    "seconds": round(seconds, 3),
                    "findings": [{"path": str(f.path), "status": f.status, "detail": f.detail} for f in left],
@@ -277,6 +323,10 @@ def _verify(args: argparse.Namespace, cache: Cache) -> int:
 
 def _report_removal(args: argparse.Namespace, cache: Cache, chosen: list[admin.Entry],
                     owners: dict[str, set[str]]) -> int:
+    import json
+
+    from .. import cache_admin as admin
+
     if args.dry_run:
         freed = sum(e.size for e in chosen if e.links == 1)
         result = admin.PruneResult(chosen, [], freed, sum(e.size for e in chosen) - freed)
@@ -304,6 +354,8 @@ def _report_removal(args: argparse.Namespace, cache: Cache, chosen: list[admin.E
 def _prune(args: argparse.Namespace, cache: Cache) -> int:
     if args.max_size is None and args.older_than is None and not args.unreferenced and not args.partials:
         raise SelectionError("give at least one of --max_size, --older_than, --unreferenced, --partials")
+    from .. import cache_admin as admin
+
     if not args.dry_run:
         admin.require_writable(cache, "pruned")
     keep: set[str] = set()
@@ -325,6 +377,8 @@ def _prune(args: argparse.Namespace, cache: Cache) -> int:
 
 
 def _rm(args: argparse.Namespace, cache: Cache) -> int:
+    from .. import cache_admin as admin
+
     if not args.dry_run:
         admin.require_writable(cache, "pruned")
     from ..catalog import split_names
@@ -337,16 +391,35 @@ def _rm(args: argparse.Namespace, cache: Cache) -> int:
     return _report_removal(args, cache, chosen, owners)
 
 
+_verified = False  # a verify ran to its end and printed its result
+
+
 def _main(argv: Sequence[str]) -> int:
+    global _verified
     if hasattr(sys.stdout, "reconfigure"):  # (a model name an ASCII terminal cannot show is escaped, not a traceback)
         sys.stdout.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
-    cache = admin.open_cache(args.cache_dir if args.cache_dir is not None else default_cache_dir())
-    return {"ls": _ls, "verify": _verify, "prune": _prune, "rm": _rm}[args.command](args, cache)
+    cache = open_cache(args.cache_dir if args.cache_dir is not None else default_cache_dir())
+    code = {"ls": _ls, "verify": _verify, "prune": _prune, "rm": _rm}[args.command](args, cache)
+    _verified = args.command == "verify"
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(PROG, _main, argv)
+    """The program (the console script and tools/downloader/cache.py call it without ``argv``).
+    There, once verify has printed its result, the process leaves at once (os._exit, its output
+    flushed): the interpreter's own teardown, freeing every module and OpenSSL's state, was 4-6 ms
+    of CPU in a verify of a zoo's cache that takes 100 ms in all. With ``argv`` (a caller in
+    Python) it returns as usual."""
+    code = run(PROG, _main, argv)
+    if argv is None and _verified:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            return code  # (a stream that cannot take it: Python's exit reports it as it always does)
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":
