@@ -69,17 +69,38 @@ def read_manifest(url: str, timeout: float = MANIFEST_TIMEOUT) -> dict[str, Any]
 
 def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: Path, timeout: float,
              cancel: threading.Event | None = None) -> None:
-    """Every file into staging/<precision>/<file>, each verified as it streams in (fetch.py)."""
+    """Every file into staging/<precision>/<file>, each verified as it streams in (fetch.py).
+    The files come side by side, one per core, so that hashing them (in the thread that receives
+    each) uses every core; the first failure stops the others and is raised."""
+    import concurrent.futures
+    import os
+
     from .obtain import Transport
 
-    transport = Transport(jobs=1, connections=1, num_attempts=2, timeout=timeout, cancel=cancel or threading.Event())
+    cancel = cancel or threading.Event()
+    jobs = max(1, min(len(files), os.cpu_count() or 1))
+    transport = Transport(jobs=jobs, connections=1, num_attempts=2, timeout=timeout, cancel=cancel)
     base = url if "://" in url else Path(url).absolute().as_uri()
+
+    def one(f: IrFile) -> None:
+        dest = staging / f.path
+        fsio.makedirs(dest.parent)
+        source = base.rstrip("/") + "/" + quote(ir_rel(key, model_dir, f.path))
+        transport.fetch([source], dest, f.size, f.sha384, f"{model_dir}/{f.path} (mirror IR)")
+
+    # the biggest first: the .bin files, which decide how long it takes
+    ordered = sorted(files, key=lambda f: -f.size)
     try:
-        for f in files:
-            dest = staging / f.path
-            fsio.makedirs(dest.parent)
-            source = base.rstrip("/") + "/" + quote(ir_rel(key, model_dir, f.path))
-            transport.fetch([source], dest, f.size, f.sha384, f"{model_dir}/{f.path} (mirror IR)")
+        with concurrent.futures.ThreadPoolExecutor(jobs, thread_name_prefix="mirror-ir") as pool:
+            futures = [pool.submit(one, f) for f in ordered]
+            try:
+                for future in concurrent.futures.as_completed(futures):
+                    future.result()
+            except BaseException:
+                cancel.set()  # the others stop at their next chunk; staging is emptied by the caller
+                for future in futures:
+                    future.cancel()
+                raise
     finally:
         transport.close()
 
