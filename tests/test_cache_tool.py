@@ -109,7 +109,7 @@ def test_verify_finds_corrupt_and_stray_files_and_repair_removes_them(server, zo
     assert clean.stdout.strip().endswith("4 blobs (650.0 KB) in " + clean.stdout.split(" in ")[1].split(";")[0] + "; clean")
     bad = blob(cache, files["b1"])
     with open(bad, "r+b") as f:  # (as root: the blob is read-only) same size, one byte changed
-        f.write(b"\0")
+        f.write(bytes([files["b1"][0] ^ 1]))  # always differs (a fixed byte matches 1 in 256)
     stray = bad.parent / "left-by-hand.bin"
     stray.write_bytes(b"x")
     result = cache_tool("verify", "--cache_dir", cache)
@@ -137,13 +137,14 @@ def test_verify_notices_a_blob_changed_while_it_is_read(server, zoo, tmp_path):
     cache = tmp_path / "cache"
     download(zoo, tmp_path / "out", cache, "--name", "big")
     path = blob(cache, data)
-    # another process keeps writing into the blob (through its hard link, as an editor would)
+    # another process keeps writing into the blob (through its hard link, as an editor would): a byte
+    # that always differs from the original (a random one was the same 1 time in 256)
     writer = subprocess.Popen([sys.executable, "-c",
                                "import os, sys, time\n"
                                "fd = os.open(sys.argv[1], os.O_WRONLY)\n"
                                "while True:\n"
-                               "    os.pwrite(fd, os.urandom(1), 1000); time.sleep(0.001)\n",
-                               str(tmp_path / "out/public/big/big.bin")])
+                               "    os.pwrite(fd, bytes([int(sys.argv[2])]), 1000); time.sleep(0.001)\n",
+                               str(tmp_path / "out/public/big/big.bin"), str(data[1000] ^ 1)])
     try:
         result = cache_tool("verify", "--cache_dir", cache, "--repair")
     finally:

@@ -278,7 +278,7 @@ def test_a_blob_without_a_matching_stat_record_is_rehashed_before_use(server, zo
     blob = cache / "sha384" / sha384(data)[:2] / sha384(data)[2:]
     st = blob.stat()
     with open(blob, "r+b") as f:
-        f.write(b"X")
+        f.write(bytes([data[0] ^ 1]))  # always differs (a fixed byte matches 1 random blob in 256)
     os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime: the record still matches
     blob.with_suffix(".ok").unlink()  # so only a re-hash can tell
     result = download(zoo, tmp_path / "out2", "--name", "m", "--cache_dir", cache)

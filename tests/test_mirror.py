@@ -252,7 +252,7 @@ def test_full_verify_sync_refetches_a_silently_corrupted_file(zoo, server, tmp_p
     target = dest / "public/beta/beta.onnx"
     st = target.stat()
     with open(target, "r+b") as f:  # bit rot: same inode, size and mtime
-        f.write(b"\0")
+        f.write(bytes([MODELS["beta"]["beta.onnx"][0] ^ 1]))  # always differs (a fixed byte: 1 in 256 did not)
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     result = sync(zoo, dest, "--all")
     assert result.returncode == 0 and "0 published" in result.stdout  # quick: trusts the manifest
