@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SCRIPTS, one_error_line, run_tool, sha384, write_model
+from conftest import SCRIPTS, _wait_for, one_error_line, run_tool, sha384, write_model
 
 from modelzoo.devtools.servers import Nginx, Squid
 from modelzoo.stores import MANIFEST
@@ -383,7 +383,9 @@ def test_sync_and_download_through_squid(zoo, server, tmp_path):
         assert result.returncode == 0, result.stderr
         result = run_tool("downloader", "--models_dir", zoo, "--name", "alpha", "-o", out, env=env)
         assert result.returncode == 0, result.stderr
-        time.sleep(0.5)  # squid writes its access log line when the request is done
+        # squid writes its access log line when the request is done, maybe after the client has its bytes
+        _wait_for(lambda: "\n".join(proxy.access_log_lines()).count(f"GET {server.url('alpha/alpha.pb')}") == 2,
+                  "squid's access log line for the download")
         log = "\n".join(proxy.access_log_lines())
     assert (dest / "public/beta/beta.onnx").read_bytes() == MODELS["beta"]["beta.onnx"]
     assert (out / "public/alpha/alpha.pb").read_bytes() == MODELS["alpha"]["alpha.pb"]
