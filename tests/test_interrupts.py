@@ -92,6 +92,7 @@ def test_a_second_signal_during_cleanup_does_not_leave_temporaries(server, zoo, 
     _wait_for(lambda: sum(p.stat().st_size > 0 for p in out.rglob("*.part")) == 2, "two partial files")
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)  # inside the grace period
+    assert proc.poll() is None, "exited before the second signal: it would test nothing"
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
