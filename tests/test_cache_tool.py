@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO, SCRIPTS, one_error_line, run_tool, sha384, write_model
+from conftest import REPO, SCRIPTS, _wait_for, one_error_line, run_tool, sha384, write_model
 
 from modelzoo.devtools.loopback import Fault
 from modelzoo.events import human_size
@@ -237,16 +237,15 @@ def test_rm_removes_the_files_of_the_models_named(server, zoo, filled, tmp_path)
 
 def test_a_prune_during_a_download_of_the_same_file_leaves_a_verified_output(server, zoo, tmp_path):
     data = os.urandom(3 << 20)
-    server.add("/slow.bin", data, Fault(times=1, stall_after=1 << 20, stall_seconds=3))
+    # the prune must start and scan while the download stalls: 10 s leaves room for a loaded machine
+    server.add("/slow.bin", data, Fault(times=1, stall_after=1 << 20, stall_seconds=10))
     write_model(zoo, "slow", [{"name": "slow.bin", "data": data, "url": server.url("/slow.bin")}])
     cache, out = tmp_path / "cache", tmp_path / "out"
     proc = subprocess.Popen([sys.executable, str(SCRIPTS / "downloader.py"), "--models_dir", str(zoo), "-o", str(out),
                              "--cache_dir", str(cache), "--name", "slow", "--num_attempts", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     partial = blob(cache, data).with_suffix(".incomplete")
-    deadline = time.monotonic() + 30
-    while not (partial.exists() and partial.stat().st_size >= 1 << 20) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _wait_for(lambda: partial.exists() and partial.stat().st_size >= 1 << 20, "1 MB in the partial file", timeout=30)
     result = cache_tool("prune", "--cache_dir", cache, "--models_dir", zoo, "--max_size", "0", "--partials")
     _, stderr = proc.communicate(timeout=60)
     assert result.returncode == 0, result.stderr

@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -340,13 +339,12 @@ def test_interrupted_sync_leaves_no_temporaries(zoo, server, tmp_path):
 
     data = os.urandom(4 << 20)
     make_zoo(zoo, server, {"slow": {"slow.bin": data}, "fast": {"fast.bin": b"fast"}})
-    server.fault("slow/slow.bin", Fault(chunk_size=64 << 10, chunk_delay=0.05))
+    # ~6.4 s in all: it is interrupted long before, even by a test descheduled for a few seconds
+    server.fault("slow/slow.bin", Fault(chunk_size=64 << 10, chunk_delay=0.1))
     dest = tmp_path / "mirror"
     proc = subprocess.Popen([sys.executable, str(SCRIPTS / "mirror.py"), "sync", "--models_dir", str(zoo),
                              "--to", str(dest), "--all"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not list(dest.glob("public/slow/.slow.bin.*.part")) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _wait_for(lambda: list(dest.glob("public/slow/.slow.bin.*.part")), "the sync's temporary file", timeout=30)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
