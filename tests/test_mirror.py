@@ -392,11 +392,9 @@ def test_sync_and_download_through_squid(zoo, server, tmp_path):
     assert log.count(f"GET {server.url('alpha/alpha.pb')}") == 2  # the sync's and the download's
 
 
-def test_a_proxy_that_is_down_is_one_clear_error(zoo, server, tmp_path):
-    from modelzoo.devtools.servers import free_port
-
+def test_a_proxy_that_is_down_is_one_clear_error(zoo, server, tmp_path, refused_port):
     make_zoo(zoo, server, MODELS)
-    down = f"http://127.0.0.1:{free_port()}"
+    down = f"http://127.0.0.1:{refused_port}"
     env = {"HTTP_PROXY": down, "http_proxy": down, "NO_PROXY": "", "no_proxy": ""}
     result = sync(zoo, tmp_path / "mirror", "--all", env=env)
     assert result.returncode == 1
