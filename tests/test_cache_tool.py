@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,7 +83,9 @@ def test_ls_per_model_unreferenced_partials_and_totals(server, zoo, filled, tmp_
     assert models["a"] | {"last_used": None} == {"name": "a", "files": 2, "cached_files": 2, "bytes": 500 * KB,
                                                    "shared_bytes": 300 * KB, "last_used": None}
     assert models["b"]["bytes"] == 400 * KB and models["b"]["shared_bytes"] == 300 * KB
-    assert models["a"]["last_used"].endswith("Z")
+    # last used: the latest use of a's files, i.e. their blobs' stat records' mtime (docs/architecture.md)
+    latest = max(blob(cache, files[n]).with_suffix(".ok").stat().st_mtime for n in ("a1", "a2"))
+    assert models["a"]["last_used"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(latest))
     assert [(u["sha384"], u["bytes"]) for u in doc["unreferenced"]] == [(sha384(files["c1"]), 50 * KB)]
     assert [(p["sha384"], p["kind"]) for p in doc["partials"]] == [(sha384(partial_data), "partial")]
     partial_size = doc["partials"][0]["bytes"]
@@ -97,7 +100,8 @@ def test_ls_per_model_unreferenced_partials_and_totals(server, zoo, filled, tmp_
     assert text.returncode == 0 and text.stderr == ""
     lines = text.stdout.splitlines()
     assert lines[0].split() == ["MODEL", "FILES", "SIZE", "SHARED", "LAST", "USED"]
-    assert lines[1].split()[:7] == ["a", "2/2", "500.0", "KB", "300.0", "KB", lines[1].split()[6]]
+    assert re.fullmatch(r"a +2/2 +500\.0 KB +300\.0 KB +\d{4}-\d\d-\d\d \d\d:\d\d", lines[1]), lines[1]
+    assert lines[1].endswith("  " + time.strftime("%Y-%m-%d %H:%M", time.localtime(latest)))  # local time, to the minute
     assert "unreferenced  1 blobs, 50.0 KB" in text.stdout
     assert f"total         4 blobs and 1 partials, {human_size(650 * KB + partial_size)} in {cache}" in text.stdout
 
@@ -106,7 +110,8 @@ def test_verify_finds_corrupt_and_stray_files_and_repair_removes_them(server, zo
     cache, files = filled
     clean = cache_tool("verify", "--cache_dir", cache)
     assert clean.returncode == 0, clean.stdout + clean.stderr
-    assert clean.stdout.strip().endswith("4 blobs (650.0 KB) in " + clean.stdout.split(" in ")[1].split(";")[0] + "; clean")
+    assert re.fullmatch(rf"verify {re.escape(str(cache))}: 4 blobs \(650\.0 KB\) in \d+\.\d\d s; clean",
+                        clean.stdout.strip()), clean.stdout
     bad = blob(cache, files["b1"])
     with open(bad, "r+b") as f:  # (as root: the blob is read-only) same size, one byte changed
         f.write(bytes([files["b1"][0] ^ 1]))  # always differs (a fixed byte matches 1 in 256)
