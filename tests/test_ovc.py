@@ -396,6 +396,16 @@ def _workers(parent: int) -> list[int]:
     return found
 
 
+def _started_first(pids: list[int]) -> int:
+    """The process that started first, by its start time (field 22 of /proc/<pid>/stat, in clock
+    ticks); PIDs (which wrap around) only break a tie within one tick."""
+    def started(pid: int) -> tuple[int, int]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19]), pid  # (fields[0] is field 3, the state)
+
+    return min(pids, key=started)
+
+
 def test_a_worker_that_dies_fails_only_its_model_in_one_line(ovc_pipeline, tmp_path):
     """Two models, -j 2: one worker process is killed (SIGKILL, as the OOM killer would) while it
     converts; its model fails in one line, the other is converted."""
@@ -415,7 +425,7 @@ def test_a_worker_that_dies_fails_only_its_model_in_one_line(ovc_pipeline, tmp_p
         workers = _workers(proc.pid)
         time.sleep(0.01)
     assert len(workers) == 2, "the converter started two worker processes"
-    os.kill(min(workers), signal.SIGKILL)  # the first one started: rt-a
+    os.kill(_started_first(workers), signal.SIGKILL)  # the first one started: rt-a
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 1, err
     assert "Traceback" not in err
