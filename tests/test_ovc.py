@@ -8,6 +8,7 @@ and mo IR that the first run left in $MODELZOO_OVC_REFERENCE (see ovc_reference.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import resource
@@ -24,7 +25,6 @@ from conftest import SCRIPTS, run_tool, write_model
 from ovc_reference import (SIZE, TINY_MEAN, TINY_SCALE, download_reference, ensure_mo_ir, mo_ir, retinanet_pb,
                            retinanet_tf_outputs, tiny_outputs, tiny_pb)
 
-from modelzoo import convert_mo
 from modelzoo.reference import postprocess, retinanet
 from modelzoo.reference.zoo import PB_NAME
 
@@ -270,7 +270,10 @@ def test_auto_picks_mo_when_it_can_be_imported_and_ovc_otherwise(tmp_path, zoo):
     tiny_zoo(zoo, dl, "tiny-auto", 0, ["--input_model=$dl_dir/tiny.pb", "--output=y"])
     result = run_tool("converter", "--models_dir", zoo, "--name", "tiny-auto", "-d", dl, "--dry_run")
     assert result.returncode == 0, result.stderr
-    expected = "Backend: mo " if convert_mo.available() else "Backend: ovc "
+    # (asked of this interpreter, not of the product's own convert_mo.available(): the first CI
+    # environment has openvino-dev's mo, the second does not, and .ci/run checks it with this same call)
+    has_mo = importlib.util.find_spec("openvino.tools.mo") is not None
+    expected = "Backend: mo " if has_mo else "Backend: ovc "
     assert result.stdout.startswith(expected)
     result = run_tool("converter", "--models_dir", zoo, "--name", "tiny-auto", "-d", dl, "--backend", "ovc",
                       "--mo", "/usr/bin/mo")
