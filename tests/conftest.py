@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,15 @@ def write_model(zoo: Path, name: str, files: list[dict], group: str = "public", 
 def server():
     with LoopbackServer() as srv:
         yield srv
+
+
+@pytest.fixture
+def refused_port():
+    """A port on 127.0.0.1 that refuses connections for the whole test: bound to a socket that
+    never listens, so no other process can take it meanwhile (a port found free and let go can be)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 @pytest.fixture

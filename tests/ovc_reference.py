@@ -4,7 +4,7 @@ CI runs the converter tests twice: with openvino-dev 2024.6 + TensorFlow (which 
 rebuilt retinanet-tf graph, run it in TensorFlow and convert it with the Model Optimizer), and
 with the newest OpenVINO from PyPI alone (no TensorFlow, no mo). The first run writes here what
 the second cannot make itself; `MODELZOO_OVC_REFERENCE` names the folder (without it, a
-temporary folder of this test session):
+temporary folder of this test session, removed when the session ends):
 
     retinanet.pb            the rebuilt graph, 256x256, random weights (seed 0)
     retinanet-tf.npz        the test picture and TensorFlow's outputs on it
@@ -19,6 +19,7 @@ says which run should have written it.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import shutil
@@ -39,16 +40,23 @@ _session_dir: Path | None = None
 
 
 def reference_dir() -> Path:
-    """The shared folder: $MODELZOO_OVC_REFERENCE, or one temporary folder per session."""
+    """The shared folder: $MODELZOO_OVC_REFERENCE (kept: .ci/run's second run reads it), or one
+    temporary folder per session, removed when the session ends (~370 MB each)."""
     global _session_dir
     if os.environ.get(ENV):
         path = Path(os.environ[ENV])
     else:
         if _session_dir is None:
             _session_dir = Path(tempfile.mkdtemp(prefix="modelzoo-ovc-reference-"))
+            atexit.register(_remove_session_dir, os.getpid())
         path = _session_dir
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _remove_session_dir(owner: int) -> None:
+    if os.getpid() == owner and _session_dir is not None:  # (never from a forked child that exits normally)
+        shutil.rmtree(_session_dir, ignore_errors=True)
 
 
 def can_prepare() -> bool:

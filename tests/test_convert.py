@@ -325,8 +325,8 @@ def test_two_concurrent_runs_into_the_same_output(tmp_path, zoo, server):
     cmd = [sys.executable, str(Path(__file__).resolve().parents[1] / "tools/downloader/converter.py"),
            "--models_dir", str(zoo), "--name", "tiny", "-d", str(dl), "-o", str(ir)]
     runs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
-    results = [(p.wait(600), *p.communicate()) for p in runs]
-    for code, out, err in results:
+    results = [(*p.communicate(timeout=600), p.returncode) for p in runs]  # (a wait() first, with full pipes, could hang)
+    for out, err, code in results:
         assert code == 0, err
         assert "wrote " in out
     assert sorted(p.name for p in (ir / "public/tiny").iterdir()) == ["FP16", "FP32"]

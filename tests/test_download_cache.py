@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -226,6 +227,22 @@ def test_lock_file_that_cannot_be_created_is_one_line(server, zoo, one_file, tmp
         subprocess.run(["umount", str(shard)], check=False)
 
 
+def _read_until(proc, text: str, timeout: float) -> str:
+    """What proc has written to stdout until a line with text (read from the pipe's file
+    descriptor as it comes; the rest is left for communicate()). Fails at the deadline."""
+    fd = proc.stdout.fileno()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in seen:
+        left = deadline - time.monotonic()
+        assert left > 0, f"never said {text!r} in {timeout} s; said {seen.decode(errors='replace')!r}"
+        if select.select([fd], [], [], left)[0]:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"stdout closed before {text!r}; said {seen.decode(errors='replace')!r}"
+            seen += chunk
+    return seen.decode()
+
+
 def test_a_run_waiting_for_another_says_so(server, zoo, one_file, tmp_path):
     from filelock import FileLock
 
@@ -236,11 +253,11 @@ def test_a_run_waiting_for_another_says_so(server, zoo, one_file, tmp_path):
     lock = FileLock(str(blob) + ".lock")
     with lock:  # another process fetching the same file
         proc = _start(zoo, out, "--name", "m", "--cache_dir", cache)
-        time.sleep(3)
+        said = _read_until(proc, "waiting  public/m/m.bin", timeout=60)  # it reached the lock
         assert proc.poll() is None  # still waiting
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
-    assert "waiting  public/m/m.bin: another process is fetching it into the cache" in stdout
+    assert "waiting  public/m/m.bin: another process is fetching it into the cache" in said + stdout
     assert target.read_bytes() == data
 
 
@@ -278,7 +295,7 @@ def test_a_blob_without_a_matching_stat_record_is_rehashed_before_use(server, zo
     blob = cache / "sha384" / sha384(data)[:2] / sha384(data)[2:]
     st = blob.stat()
     with open(blob, "r+b") as f:
-        f.write(b"X")
+        f.write(bytes([data[0] ^ 1]))  # always differs (a fixed byte matches 1 random blob in 256)
     os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime: the record still matches
     blob.with_suffix(".ok").unlink()  # so only a re-hash can tell
     result = download(zoo, tmp_path / "out2", "--name", "m", "--cache_dir", cache)

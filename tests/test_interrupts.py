@@ -1,5 +1,5 @@
-"""Ctrl-C and SIGTERM during a download: the run stops within a second, says so in one line,
-exits 130 and leaves no temporary behind (the cache keeps its partial files)."""
+"""Ctrl-C and SIGTERM during a download: the run stops at once (not after the download), says so
+in one line, exits 130 and leaves no temporary behind (the cache keeps its partial files)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from modelzoo.devtools.loopback import Fault
 
 
 @pytest.mark.parametrize("with_cache", [False, True], ids=["no-cache", "cache"])
-def test_sigint_stops_within_a_second_and_cleans_up(server, zoo, tmp_path, with_cache):
+def test_sigint_stops_the_download_and_cleans_up(server, zoo, tmp_path, with_cache):
     data = os.urandom(8 * MB)
-    server.add("/slow.bin", data, Fault(chunk_size=64 * 1024, chunk_delay=0.1))
+    server.add("/slow.bin", data, Fault(chunk_size=64 * 1024, chunk_delay=0.1))  # 128 chunks: ~12.8 s in all
     write_model(zoo, "slow", [{"name": "slow.bin", "data": data, "url": server.url("/slow.bin")}])
     out = tmp_path / "out"
     cache = tmp_path / "cache"
@@ -43,7 +43,9 @@ def test_sigint_stops_within_a_second_and_cleans_up(server, zoo, tmp_path, with_
     assert "Traceback" not in stderr
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert lines[-1].startswith("modelzoo-downloader: error: interrupted") and len(lines) == 1, stderr
-    assert took < 1.5, took
+    # Not a speed test (bench/ is for those): a generous bound that still says the signal stopped the
+    # download, which had most of its ~12.8 s still to go when the signal was sent.
+    assert took < 6, took
     assert leftovers(out) == [] and not (out / "public/slow/slow.bin").exists()
     if with_cache:  # the partial download stays in the cache, to be resumed
         partial = next(cache.rglob("*.incomplete"))
@@ -90,6 +92,7 @@ def test_a_second_signal_during_cleanup_does_not_leave_temporaries(server, zoo, 
     _wait_for(lambda: sum(p.stat().st_size > 0 for p in out.rglob("*.part")) == 2, "two partial files")
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)  # inside the grace period
+    assert proc.poll() is None, "exited before the second signal: it would test nothing"
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr

@@ -9,11 +9,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import SCRIPTS, one_error_line, run_tool, sha384, write_model
+from conftest import SCRIPTS, _wait_for, one_error_line, run_tool, sha384, write_model
 
 from modelzoo.devtools.servers import Nginx, Squid
 from modelzoo.stores import MANIFEST
@@ -252,7 +251,7 @@ def test_full_verify_sync_refetches_a_silently_corrupted_file(zoo, server, tmp_p
     target = dest / "public/beta/beta.onnx"
     st = target.stat()
     with open(target, "r+b") as f:  # bit rot: same inode, size and mtime
-        f.write(b"\0")
+        f.write(bytes([MODELS["beta"]["beta.onnx"][0] ^ 1]))  # always differs (a fixed byte: 1 in 256 did not)
     os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
     result = sync(zoo, dest, "--all")
     assert result.returncode == 0 and "0 published" in result.stdout  # quick: trusts the manifest
@@ -340,13 +339,12 @@ def test_interrupted_sync_leaves_no_temporaries(zoo, server, tmp_path):
 
     data = os.urandom(4 << 20)
     make_zoo(zoo, server, {"slow": {"slow.bin": data}, "fast": {"fast.bin": b"fast"}})
-    server.fault("slow/slow.bin", Fault(chunk_size=64 << 10, chunk_delay=0.05))
+    # ~6.4 s in all: it is interrupted long before, even by a test descheduled for a few seconds
+    server.fault("slow/slow.bin", Fault(chunk_size=64 << 10, chunk_delay=0.1))
     dest = tmp_path / "mirror"
     proc = subprocess.Popen([sys.executable, str(SCRIPTS / "mirror.py"), "sync", "--models_dir", str(zoo),
                              "--to", str(dest), "--all"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while not list(dest.glob("public/slow/.slow.bin.*.part")) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _wait_for(lambda: list(dest.glob("public/slow/.slow.bin.*.part")), "the sync's temporary file", timeout=30)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
@@ -383,7 +381,9 @@ def test_sync_and_download_through_squid(zoo, server, tmp_path):
         assert result.returncode == 0, result.stderr
         result = run_tool("downloader", "--models_dir", zoo, "--name", "alpha", "-o", out, env=env)
         assert result.returncode == 0, result.stderr
-        time.sleep(0.5)  # squid writes its access log line when the request is done
+        # squid writes its access log line when the request is done, maybe after the client has its bytes
+        _wait_for(lambda: "\n".join(proxy.access_log_lines()).count(f"GET {server.url('alpha/alpha.pb')}") == 2,
+                  "squid's access log line for the download")
         log = "\n".join(proxy.access_log_lines())
     assert (dest / "public/beta/beta.onnx").read_bytes() == MODELS["beta"]["beta.onnx"]
     assert (out / "public/alpha/alpha.pb").read_bytes() == MODELS["alpha"]["alpha.pb"]
@@ -392,11 +392,9 @@ def test_sync_and_download_through_squid(zoo, server, tmp_path):
     assert log.count(f"GET {server.url('alpha/alpha.pb')}") == 2  # the sync's and the download's
 
 
-def test_a_proxy_that_is_down_is_one_clear_error(zoo, server, tmp_path):
-    from modelzoo.devtools.servers import free_port
-
+def test_a_proxy_that_is_down_is_one_clear_error(zoo, server, tmp_path, refused_port):
     make_zoo(zoo, server, MODELS)
-    down = f"http://127.0.0.1:{free_port()}"
+    down = f"http://127.0.0.1:{refused_port}"
     env = {"HTTP_PROXY": down, "http_proxy": down, "NO_PROXY": "", "no_proxy": ""}
     result = sync(zoo, tmp_path / "mirror", "--all", env=env)
     assert result.returncode == 1

@@ -9,11 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-from conftest import SCRIPTS, one_error_line, run_tool
+from conftest import SCRIPTS, _wait_for, one_error_line, run_tool
 from test_mirror import files_under, make_zoo, manifest, sync, verify
 
 from modelzoo.stores import MANIFEST
@@ -159,15 +158,15 @@ def test_temporaries_of_a_killed_sync_are_listed_then_removed(zoo, server, tmp_p
 
     data = os.urandom(4 << 20)
     make_zoo(zoo, server, {"slow": {"slow.bin": data}})
-    server.fault("slow/slow.bin", Fault(chunk_size=64 << 10, chunk_delay=0.05))
+    # ~12.8 s in all: it is killed long before, even by a test descheduled for a few seconds
+    server.fault("slow/slow.bin", Fault(chunk_size=64 << 10, chunk_delay=0.2))
     dest = tmp_path / "mirror"
     proc = subprocess.Popen([sys.executable, str(SCRIPTS / "mirror.py"), "sync", "--models_dir", str(zoo),
                              "--to", str(dest), "--all"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not list(dest.glob("public/slow/.slow.bin.*.part")) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    _wait_for(lambda: list(dest.glob("public/slow/.slow.bin.*.part")), "the sync's temporary file", timeout=30)
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
+    server.fault("slow/slow.bin", Fault())  # fast again: the repair and the sync below fetch it whole
     [dead] = list(dest.glob("public/slow/.slow.bin.*.part"))
     result = verify(zoo, dest, "--all")
     assert result.returncode == 1
@@ -177,7 +176,6 @@ def test_temporaries_of_a_killed_sync_are_listed_then_removed(zoo, server, tmp_p
     result = verify(zoo, dest, "--all", "--repair")
     assert not dead.exists() and "removed (a temporary left by a run that was killed)" in result.stdout
     os.rename(kept, dead)
-    server.fault("slow/slow.bin", Fault())
     result = sync(zoo, dest, "--all")
     assert result.returncode == 0, result.stderr
     assert not dead.exists() and not list(dest.rglob("*.part"))

@@ -65,11 +65,9 @@ def test_a_fifo_in_a_file_mirror_is_not_there(server, zoo, tmp_path, good_and_mi
     assert time.monotonic() - t0 < 30  # not a timeout: a FIFO is not a file the mirror has
 
 
-def test_a_proxy_that_is_down_is_named(server, zoo, tmp_path):
-    from modelzoo.devtools.servers import free_port
-
+def test_a_proxy_that_is_down_is_named(server, zoo, tmp_path, refused_port):
     write_model(zoo, "m", [{"name": "m.bin", "data": b"m", "url": "http://models.example.invalid/m.bin"}])
-    down = f"http://127.0.0.1:{free_port()}"
+    down = f"http://127.0.0.1:{refused_port}"
     env = {"HTTP_PROXY": down, "http_proxy": down, "NO_PROXY": "", "no_proxy": ""}
     result = download(zoo, tmp_path / "out", "--name", "m", env=env)
     assert result.returncode == 1

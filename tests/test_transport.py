@@ -191,12 +191,8 @@ def test_slow_chunks(server, zoo, tmp_path):
     assert (out / "public/slow/slow.bin").read_bytes() == data
 
 
-def test_connection_refused_is_retried_by_urllib3_then_reported(zoo, tmp_path):
-    import socket
-
-    with socket.socket() as s:  # a port on which nothing listens
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+def test_connection_refused_is_retried_by_urllib3_then_reported(zoo, tmp_path, refused_port):
+    port = refused_port
     write_model(zoo, "down", [{"name": "d.bin", "data": b"x", "url": f"http://127.0.0.1:{port}/d.bin"}])
     out = tmp_path / "out"
     started = time.monotonic()
