@@ -129,6 +129,9 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=SCALE, help="each file at 1/SCALE of its real size (default 1000)")
     parser.add_argument("--warm_baseline", type=Path, metavar="CHECKOUT",
                         help="also compare the downloader's warm path with this checkout's (e.g. main's)")
+    parser.add_argument("--tool", metavar="EXECUTABLE",
+                        help="measure this modelzoo-cache (e.g. a regular `pip install .` in a venv of its own) "
+                             "instead of this checkout's tools/downloader/cache.py run by this Python")
     args = parser.parse_args()
     if not shutil.which("sha384sum"):
         raise SystemExit("sha384sum is missing: apt-get install -y coreutils")
@@ -139,7 +142,7 @@ def main() -> int:
         listing = work / "blobs.lst"
         listing.write_text("".join(f"{p}\n" for p in blobs))
         per_process = math.ceil(len(blobs) / cores)
-        tool = ours("cache")
+        tool = [args.tool] if args.tool else ours("cache")
         # the first ls parses the zoo's YAML and keeps it in the cache's descriptor memo, as any
         # command with --cache_dir does; the measured runs are the later ones
         subprocess.run([*tool, "ls", "--cache_dir", str(cache), "--models_dir", str(zoo)], check=True,
