@@ -28,6 +28,7 @@ import urllib3
 
 from . import fsio
 from .errors import HTTPStatusError, Interrupted, TransferError
+from .fetch import body_chunks
 from .retry import backoff_delay, describe
 from .verify import BackgroundHashing, StreamVerifier
 
@@ -223,7 +224,7 @@ class SegmentedTransfer:
                     match.group(3) not in ("*", str(self.size)):
                 raise FallBack(f"{self.url}: asked for bytes {start}-{piece.end - 1}, got "
                                f"{response.headers.get('Content-Range')!r}")
-            for chunk in response.raw.stream(READ, decode_content=False):
+            for chunk in body_chunks(response.raw, READ):
                 if self._stop.is_set() or fetcher.cancel.is_set():
                     return
                 if len(chunk) > piece.end - piece.start - piece.received:
