@@ -24,10 +24,10 @@ The decision for one file is a pure function (:func:`decide`); :class:`Mirror` c
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import datetime
 import hashlib
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -301,25 +301,48 @@ class Mirror:
             except Exception as exc:  # a bug must not hang the pool or kill the run: fail this file
                 return Outcome(w, error=MirrorError(f"{w.rel}: unexpected {type(exc).__name__}: {exc}"))
 
+        # Daemon threads, not a ThreadPoolExecutor: the interpreter joins an executor's threads
+        # at exit, so after Ctrl-C a worker blocked on a silent server kept the process alive
+        # until its read timed out, whatever the grace. Each says when it is done through an
+        # Event (an interrupted Thread.join marks a running thread as finished).
+        results: list[Outcome | None] = [None] * len(items)
+        todo: queue.SimpleQueue = queue.SimpleQueue()
+        for item in enumerate(items):
+            todo.put(item)
+
+        def worker(done: threading.Event) -> None:
+            try:
+                while True:
+                    try:
+                        i, w = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    results[i] = guarded(w)
+            finally:
+                done.set()
+
         workers = self.options.jobs * (2 if self._uploads_apart else 1)
-        pool = concurrent.futures.ThreadPoolExecutor(max(1, min(workers, len(items))),
-                                                     thread_name_prefix="mirror")
-        futures = [pool.submit(guarded, w) for w in items]
+        dones = [threading.Event() for _ in range(max(1, min(workers, len(items))))]
+        for n, done in enumerate(dones):
+            threading.Thread(target=worker, args=(done,), daemon=True, name=f"mirror-{n}").start()
         try:
-            pending = set(futures)
-            while pending:
-                _, pending = concurrent.futures.wait(pending, timeout=0.1)
+            for done in dones:
+                while not done.wait(0.1):
+                    pass
         except KeyboardInterrupt:
             self.cancel.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-            concurrent.futures.wait(futures, timeout=CANCEL_GRACE)
+            deadline = time.monotonic() + CANCEL_GRACE
+            for done in dones:
+                done.wait(max(0.0, deadline - time.monotonic()))
             self.store.abort_all()
             fsio.TEMPORARIES.remove_all()
             raise Interrupted("interrupted; unfinished uploads aborted, temporary files removed") from None
-        pool.shutdown(wait=True)
         if self._fatal is not None:
             raise self._fatal
-        return [f.result() for f in futures]
+        lost = [w.rel for w, o in zip(items, results) if o is None]
+        if lost:  # (guarded catches every Exception: only a BaseException could do this)
+            raise MirrorError(f"{lost[0]}: its worker stopped without an outcome")
+        return results  # type: ignore[return-value]
 
     # -- getting verified bytes
 
