@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from conftest import one_error_line, run_tool, write_model
+from conftest import SCRIPTS, _wait_for, one_error_line, run_tool, write_model
 from ovc_reference import tiny_pb
 
 from modelzoo.devtools.loopback import LoopbackServer
@@ -273,3 +277,40 @@ def test_a_consistent_manifest_naming_truncated_ir_is_not_used(published, tmp_pa
     assert result.returncode == 0, result.stderr
     assert count(log) == 1 and "is not this model's" in one_error_line(result)
     assert files(out / "public/tiny-a") == published["ir"]
+
+
+def test_ctrl_c_while_a_mirror_has_gone_silent_ends_within_the_grace(published, tmp_path, server):
+    """The IR files come side by side in worker threads; Ctrl-C while one waits on a mirror that
+    has gone silent mid-file ends the run within the grace (they are daemon threads), not when
+    the read times out (a thread pool's threads are joined at exit), and places nothing."""
+    from modelzoo.devtools.loopback import Fault
+
+    dest, key = published["dest"], published["key"]
+    for path in dest.rglob("*"):
+        if path.is_file():
+            server.add(path.relative_to(dest).as_posix(), path.read_bytes())
+    stalled = f"ir/{key}/public/tiny-a/FP32/tiny-a.bin"
+    size = (dest / stalled).stat().st_size
+    server.fault(stalled, Fault(stall_after=size // 2, stall_seconds=60))
+    dl, out = downloaded(tmp_path, "tiny-a", published["data"]), tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "converter.py"), "--models_dir", str(published["zoo"]),
+                             "--name", "tiny-a", "-d", str(dl), "-o", str(out), "--backend", "ovc",
+                             "--mirror", server.base_url],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: any(r.path.endswith(stalled) for r in server.requests), "the stalled file's request")
+        time.sleep(0.5)  # (its first half comes at once; then silence)
+        assert proc.poll() is None, "the converter ended before the stall"
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=90)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not [p for p in out.rglob("*") if p.is_file()]
+    # Not a speed test: a bound a loaded machine keeps; the old code waited for the 60 s read timeout.
+    assert took < 10, took

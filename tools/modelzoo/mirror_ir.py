@@ -67,42 +67,46 @@ def read_manifest(url: str, timeout: float = MANIFEST_TIMEOUT) -> dict[str, Any]
     return open_store(url, timeout=timeout).read_manifest()[0]
 
 
-def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: Path, timeout: float,
-             cancel: threading.Event | None = None) -> None:
+def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: Path, timeout: float) -> None:
     """Every file into staging/<precision>/<file>, each verified as it streams in (fetch.py).
-    The files come side by side, one per core, so that hashing them (in the thread that receives
-    each) uses every core; the first failure stops the others and is raised."""
-    import concurrent.futures
+    The files come side by side, one per core, the biggest first, so that hashing them (in the
+    thread that receives each) uses every core; the first failure stops the others and is
+    raised. The workers are the downloader's (download.Pool: daemon threads), so Ctrl-C ends
+    the run within its grace even when a mirror has gone silent mid-file."""
     import os
 
+    from .download import Pool
+    from .errors import Interrupted
     from .obtain import Transport
 
-    cancel = cancel or threading.Event()
+    stop = threading.Event()
     jobs = max(1, min(len(files), os.cpu_count() or 1))
-    transport = Transport(jobs=jobs, connections=1, num_attempts=2, timeout=timeout, cancel=cancel)
+    transport = Transport(jobs=jobs, connections=1, num_attempts=2, timeout=timeout, cancel=stop)
     base = url if "://" in url else Path(url).absolute().as_uri()
+    errors: list[Exception] = []
 
-    def one(f: IrFile) -> None:
+    def one(f: IrFile) -> bool:
         dest = staging / f.path
-        fsio.makedirs(dest.parent)
-        source = base.rstrip("/") + "/" + quote(ir_rel(key, model_dir, f.path))
-        transport.fetch([source], dest, f.size, f.sha384, f"{model_dir}/{f.path} (mirror IR)")
+        try:
+            fsio.makedirs(dest.parent)
+            source = base.rstrip("/") + "/" + quote(ir_rel(key, model_dir, f.path))
+            transport.fetch([source], dest, f.size, f.sha384, f"{model_dir}/{f.path} (mirror IR)")
+            return True
+        except Interrupted:
+            raise  # stopped by another file's failure, or by Ctrl-C: the pool ends this worker
+        except Exception as exc:  # noqa: BLE001 - raised below, in the caller's thread
+            errors.append(exc)
+            stop.set()  # the others stop at their next chunk
+            return False
 
-    # the biggest first: the .bin files, which decide how long it takes
-    ordered = sorted(files, key=lambda f: -f.size)
     try:
-        with concurrent.futures.ThreadPoolExecutor(jobs, thread_name_prefix="mirror-ir") as pool:
-            futures = [pool.submit(one, f) for f in ordered]
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    future.result()
-            except BaseException:
-                cancel.set()  # the others stop at their next chunk; staging is emptied by the caller
-                for future in futures:
-                    future.cancel()
-                raise
+        Pool(jobs, stop).run(sorted(files, key=lambda f: -f.size), one, lambda: "interrupted")
+    except Interrupted:
+        raise KeyboardInterrupt from None  # Ctrl-C: the caller's own handling, as for any other step
     finally:
         transport.close()
+    if errors:
+        raise errors[0]
 
 
 def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[str], staging: Path, say: Any,
