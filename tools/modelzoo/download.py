@@ -52,16 +52,22 @@ class Pool:
     It starts as many workers as there are CPUs (at most ``jobs``) and another one, up to
     ``jobs``, each time a worker is about to wait on the network (``grow``): a warm run is
     CPU-bound, where more threads than cores only fight over the GIL (8 threads took 0.14 s
-    for 200 cached files, 2 threads 0.03 s), while downloads overlap as ``-j`` asks.
+    for 200 cached files, 2 threads 0.03 s), while downloads overlap as ``-j`` asks. With
+    ``eager`` all ``jobs`` start at once (the mirror's work waits on the network from the start).
 
-    Ctrl-C sets ``cancel``, gives the workers CANCEL_GRACE seconds to stop, calls
-    ``on_cancel`` (which cleans up and says how) and raises Interrupted; a second Ctrl-C or a
-    SIGTERM during that cleanup does not cut it short.
+    The workers are daemon threads, each saying when it is done through an Event: the
+    interpreter joins a ThreadPoolExecutor's threads at exit, so a worker blocked on a silent
+    server would keep the process alive after Ctrl-C until its read timed out. Ctrl-C sets
+    ``cancel``, gives the workers ``grace`` seconds to stop, calls ``on_cancel`` (which cleans
+    up and says how) and raises Interrupted; a second Ctrl-C or a SIGTERM during that cleanup
+    does not cut it short.
     """
 
-    def __init__(self, jobs: int, cancel: threading.Event) -> None:
+    def __init__(self, jobs: int, cancel: threading.Event, grace: float = CANCEL_GRACE, eager: bool = False) -> None:
         self.jobs = jobs
         self.cancel = cancel
+        self.grace = grace
+        self.eager = eager
         self._lock = threading.Lock()
         self._pending: queue.Queue = queue.Queue()
         self._dones: list[threading.Event] = []
@@ -105,7 +111,7 @@ class Pool:
         for item in items:
             self._pending.put(item)
         with self._lock:
-            for _ in range(max(1, min(self.jobs, len(items), os.cpu_count() or 1))):
+            for _ in range(max(1, min(self.jobs, len(items), self.jobs if self.eager else os.cpu_count() or 1))):
                 self._start()
         try:
             while True:
@@ -117,7 +123,7 @@ class Pool:
         except KeyboardInterrupt:
             self.cancel.set()
             with _signals_ignored():
-                deadline = time.monotonic() + CANCEL_GRACE
+                deadline = time.monotonic() + self.grace
                 with self._lock:
                     dones = list(self._dones)
                 for done in dones:

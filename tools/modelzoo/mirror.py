@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
-import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from typing import Any, Callable
 from . import fsio
 from .cache import Cache
 from .descriptor import KNOWN_PRECISIONS, Model, ModelFile
+from .download import Pool
 from .errors import (
     DiskFullError, FileSystemError, Interrupted, MirrorAccessError, MirrorError, ModelzooError,
     OutputNotWritableError, UsageError,
@@ -301,42 +301,21 @@ class Mirror:
             except Exception as exc:  # a bug must not hang the pool or kill the run: fail this file
                 return Outcome(w, error=MirrorError(f"{w.rel}: unexpected {type(exc).__name__}: {exc}"))
 
-        # Daemon threads, not a ThreadPoolExecutor: the interpreter joins an executor's threads
-        # at exit, so after Ctrl-C a worker blocked on a silent server kept the process alive
-        # until its read timed out, whatever the grace. Each says when it is done through an
-        # Event (an interrupted Thread.join marks a running thread as finished).
+        # The downloader's pool (daemon threads: Ctrl-C ends the run within the grace even when
+        # a worker is blocked on a silent server), every worker started at once.
         results: list[Outcome | None] = [None] * len(items)
-        todo: queue.SimpleQueue = queue.SimpleQueue()
-        for item in enumerate(items):
-            todo.put(item)
 
-        def worker(done: threading.Event) -> None:
-            try:
-                while True:
-                    try:
-                        i, w = todo.get_nowait()
-                    except queue.Empty:
-                        return
-                    results[i] = guarded(w)
-            finally:
-                done.set()
+        def work(pair: tuple[int, Wanted]) -> bool:
+            results[pair[0]] = guarded(pair[1])
+            return True
 
-        workers = self.options.jobs * (2 if self._uploads_apart else 1)
-        dones = [threading.Event() for _ in range(max(1, min(workers, len(items))))]
-        for n, done in enumerate(dones):
-            threading.Thread(target=worker, args=(done,), daemon=True, name=f"mirror-{n}").start()
-        try:
-            for done in dones:
-                while not done.wait(0.1):
-                    pass
-        except KeyboardInterrupt:
-            self.cancel.set()
-            deadline = time.monotonic() + CANCEL_GRACE
-            for done in dones:
-                done.wait(max(0.0, deadline - time.monotonic()))
+        def on_cancel() -> str:
             self.store.abort_all()
             fsio.TEMPORARIES.remove_all()
-            raise Interrupted("interrupted; unfinished uploads aborted, temporary files removed") from None
+            return "interrupted; unfinished uploads aborted, temporary files removed"
+
+        workers = self.options.jobs * (2 if self._uploads_apart else 1)
+        Pool(workers, self.cancel, grace=CANCEL_GRACE, eager=True).run(list(enumerate(items)), work, on_cancel)
         if self._fatal is not None:
             raise self._fatal
         lost = [w.rel for w, o in zip(items, results) if o is None]
