@@ -164,6 +164,7 @@ class Quantizer:
         self.warn = warn or say
         self.keys: dict[str, str] = {}  # model name -> the key of its last quantization (mirror_ir reads it)
         self._input_key: str | None = None  # the FP32 IR's conversion key, when the IR cache knows it
+        self._input_sha384: dict[str, str] = {}  # the FP32 .xml's and .bin's SHA-384 (by path), hashed once for the key
         self.ir_cache: Any = None
         if options.cache_dir is not None and not options.dry_run:
             from .ir_cache import IrCache
@@ -199,13 +200,16 @@ class Quantizer:
         self._input_key = None
         if self.ir_cache is not None:
             known, self._input_key = self.ir_cache.known_files(folder, rels)
+        # each file hashed once (unless known): the key's digest and quantization.json use these
+        self._input_sha384 = {str(folder / r): known.get(str(folder / r)) or file_sha384(folder / r) for r in rels}
         paths, root = calibration_files(calibration)
         annotated = dataset.annotated
         options = {"preset": opts.preset, "subset": opts.subset, "max_drop": opts.max_drop,
                    "max_iterations": opts.max_iterations if opts.max_drop is not None else None,
                    "ignored_scope": sorted(set(opts.ignored_scope)), "device": opts.device if annotated else None}
         return quantization_record(
-            model.name, files_digest([folder / r for r in rels], folder, known), openvino_version(), nncf_version(),
+            model.name, files_digest([folder / r for r in rels], folder, self._input_sha384), openvino_version(),
+            nncf_version(),
             file_sha384(yml), options, files_digest(paths, root),
             file_sha384(calibration.annotations_path) if annotated and calibration.annotations_path else None,
             self.options.precisions)
@@ -217,7 +221,7 @@ class Quantizer:
         target = opts.output_dir / model.subdirectory
         dry = "(dry run) " if opts.dry_run else ""
         key = record = None
-        self._input_key = None
+        self._input_key, self._input_sha384 = None, {}
         if xml.is_file() and xml.with_suffix(".bin").is_file():
             from .ir_cache import key_of
 
@@ -427,23 +431,24 @@ class Quantizer:
                 f"({100 * outcome.fp32_accuracy:.2f} % -> {100 * outcome.int8_accuracy:.2f} %); nothing written")
 
     def _record(self, model: Model, xml: Path, precision: str, calibration: "Dataset", outcome: Outcome,
-                key: str | None) -> dict:
+                key: str | None, calibration_sha384: str) -> dict:
         import nncf
         import openvino as ov
 
-        from .ir_cache import files_digest
-
         opts = self.options
-        paths, root = calibration_files(calibration)
+
+        def sha384(path: Path) -> str:  # (hashed for the key already, in a run that has one)
+            return self._input_sha384.get(str(path)) or _sha384(path)
+
         return {
             "model": model.name, "precision": precision, "nncf": nncf.__version__,
             "openvino": ov.get_version(), "key": key,
             "options": {"subset": opts.subset, "max_drop": opts.max_drop, "max_iterations": opts.max_iterations,
                         "preset": opts.preset,
                         "ignored_scope": opts.ignored_scope, "device": opts.device},
-            "input_ir": {"xml": str(xml), "xml_sha384": _sha384(xml), "bin_sha384": _sha384(xml.with_suffix(".bin")),
+            "input_ir": {"xml": str(xml), "xml_sha384": sha384(xml), "bin_sha384": sha384(xml.with_suffix(".bin")),
                          "conversion_key": self._input_key},
-            "calibration": {"images": len(calibration.samples), "files_sha384": files_digest(paths, root),
+            "calibration": {"images": len(calibration.samples), "files_sha384": calibration_sha384,
                             "annotations": str(calibration.annotations_path) if calibration.annotations_path else None},
             "accuracy": None if outcome.fp32_accuracy is None else {
                 "metric": outcome.metric, "fp32": outcome.fp32_accuracy, "int8": outcome.int8_accuracy,
@@ -455,8 +460,13 @@ class Quantizer:
                key: str | None = None, record: dict[str, Any] | None = None) -> None:
         from .convert import save_ir
 
+        from .ir_cache import files_digest
+
         target = self.options.output_dir / model.subdirectory
-        records = {p: self._record(model, xml, p, calibration, outcome, key) for p in self.options.precisions}
+        # the key's record has the calibration files' digest already: the pictures are not read again
+        digest = (record["quantization"]["calibration"] if record is not None
+                  else files_digest(*calibration_files(calibration)))
+        records = {p: self._record(model, xml, p, calibration, outcome, key, digest) for p in self.options.precisions}
         with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
             for precision in self.options.precisions:
                 (staging / precision).mkdir()
