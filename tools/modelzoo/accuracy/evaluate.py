@@ -1,7 +1,7 @@
 """Measuring one IR on one dataset: read and check the IR, preprocess every picture as the model's
-accuracy-check.yml says, run them on every core (OpenVINO's throughput mode with as many
-asynchronous requests as it asks for, the pictures prepared while the others run), bring the
-boxes back to the picture and score them.
+accuracy-check.yml says, run them on every core (OpenVINO's throughput mode, with twice as many
+asynchronous requests as it asks for, the pictures prepared while they run), bring the boxes
+back to the picture and score them.
 
 Computation is f32 (`INFERENCE_PRECISION_HINT`): the CPU plugin would otherwise compute in
 bfloat16 on machines that have it, and the number would say more about the machine than about
@@ -127,29 +127,43 @@ def prepared(dataset: Dataset, config: AccuracyConfig) -> Iterator[tuple[int, np
 
 def infer_all(compiled: Any, network: Network, items: Iterator[tuple[int, np.ndarray, Geometry]],
               on_done: Callable[[int, np.ndarray, Geometry], None]) -> None:
-    """Run every item on all the requests the device wants; `on_done` sees the outputs in any order."""
-    import openvino as ov
+    """Run every item on twice as many requests as the device wants, taking them in turn: before
+    a request starts its next item, its last one is waited for and handed to ``on_done`` here, in
+    this thread, while the others compute (so the outputs come in order). Twice: while this thread
+    prepares a picture or waits for the oldest request, a stream that is done finds the next one
+    already queued.
 
-    requests = max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-    queue = ov.AsyncInferQueue(compiled, requests)
-    failures: list[BaseException] = []
-
-    def finished(request: Any, userdata: tuple[int, Geometry]) -> None:
-        try:
-            on_done(userdata[0], request.get_output_tensor(0).data.copy(), userdata[1])
-        except BaseException as exc:  # raised again in the caller's thread
-            failures.append(exc)
-
-    queue.set_callback(finished)
+    Why not an AsyncInferQueue with a Python callback: OpenVINO runs that callback in its own
+    threads, which take the GIL; on Ctrl-C the compiled model could then be destroyed by this
+    thread (holding the GIL) while one of them waited for it to run a callback, and the process
+    hung at exit (1 time in 30 here). Without a callback, nothing of OpenVINO's ever waits for
+    Python, and every wait here lets go of the GIL (a Ctrl-C lands as soon as it returns)."""
+    count = 2 * max(1, int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+    requests = [compiled.create_infer_request() for _ in range(count)]
+    waiting: list[tuple[int, Geometry] | None] = [None] * count  # what each request is computing
+    turn = 0
     try:
         for image_id, picture, geometry in items:
-            if failures:
-                break
-            queue.start_async({network.input_name: network.tensor(picture)}, (image_id, geometry))
+            request = requests[turn]
+            if waiting[turn] is not None:
+                request.wait()
+                _hand_on(request, waiting[turn], on_done)
+            request.start_async({network.input_name: network.tensor(picture)}, share_inputs=False)
+            waiting[turn] = (image_id, geometry)
+            turn = (turn + 1) % count
+        for i in range(count):  # the last ones, in the order they were started
+            k = (turn + i) % count
+            if waiting[k] is not None:
+                requests[k].wait()
+                _hand_on(requests[k], waiting[k], on_done)
+                waiting[k] = None
     finally:
-        queue.wait_all()
-    if failures:
-        raise failures[0]
+        for request in requests:  # (after an error or a Ctrl-C: nothing may be left computing)
+            request.wait()
+
+
+def _hand_on(request: Any, item: tuple[int, Geometry], on_done: Callable[[int, np.ndarray, Geometry], None]) -> None:
+    on_done(item[0], request.get_output_tensor(0).data.copy(), item[1])
 
 
 def judge(value: float, reference: float | None, metric: Metric) -> bool | None:
