@@ -9,6 +9,9 @@ The cache holds one blob for each of the 1,215 files that openvino-dev 2024.6's 
 through modelzoo's own Cache.add, with a zoo of descriptors for them (same model names and file
 names). Targets (issue 18): ls < 0.5 s; verify at least as fast as `xargs -P <cores> sha384sum`;
 a prune of half the cache < 1 s. Prints the numbers; asserts nothing (results: docs/performance.md).
+Beside verify, two rows say where its time goes: the interpreter that runs it doing nothing
+(`python -c pass`), and `hash_floor.py`, the least a Python program can do to re-hash the same
+blobs (os and hashlib only, as many processes, none of verify's checks).
 
 With --warm_baseline (another checkout, e.g. main's): the downloader's warm path (200 files from
 a warm cache into a fresh output folder, -j 8, bench/download.py's case 3) run from that
@@ -122,6 +125,15 @@ def warm_path(work: Path, baseline: Path, repeat: int) -> list[tuple[str, str]]:
     ]
 
 
+def interpreter(tool: list[str]) -> str:
+    """The Python that runs ``tool``: its first word if that is a Python, else its #! line's."""
+    if len(tool) > 1:
+        return tool[0]
+    with open(tool[0], "rb") as f:
+        line = f.readline().decode()
+    return line[2:].strip().split()[0] if line.startswith("#!") else sys.executable
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=7)
@@ -147,11 +159,14 @@ def main() -> int:
         # command with --cache_dir does; the measured runs are the later ones
         subprocess.run([*tool, "ls", "--cache_dir", str(cache), "--models_dir", str(zoo)], check=True,
                        stdout=subprocess.DEVNULL)
+        python = interpreter(tool)
         cmds = {
             "ls": [*tool, "ls", "--cache_dir", str(cache), "--models_dir", str(zoo)],
             "verify": [*tool, "verify", "--cache_dir", str(cache)],
             "sha384sum": ["xargs", "-a", str(listing), "-d", "\\n", "-P", str(cores), "-n", str(per_process),
                           "sha384sum"],
+            "floor": [python, str(Path(__file__).with_name("hash_floor.py")), str(cache), str(cores)],
+            "python": [python, "-c", "pass"],
         }
         times = interleaved(cmds, args.repeat)
         pristine = work / "pristine"
@@ -178,11 +193,15 @@ def main() -> int:
         ("verify", f"{times['verify']}"),
         (f"xargs -P {cores} sha384sum", f"{times['sha384sum']}  (verify {ratio:.2f}x its speed: "
                                           f"{'met' if ratio >= 1 else 'MISSED'})"),
+        ("  python -c pass", f"{times['python']}  (the interpreter that runs verify, starting and leaving)"),
+        ("  hash_floor.py", f"{times['floor']}  (os and hashlib only, {cores} processes, no checks: "
+                            f"{times['sha384sum'] / times['floor']:.2f}x sha384sum's speed)"),
         ("prune half", f"{prune}  ({removed} entries removed; target < 1 s: {'met' if prune < 1 else 'MISSED'})"),
         *warm,
     ])
     dump_json(args.json, {"scale": args.scale, "files": len(blobs), "bytes": total, "ls": times["ls"], "verify": times["verify"],
-                          "sha384sum": times["sha384sum"], "prune_half": prune, "pruned_entries": removed})
+                          "sha384sum": times["sha384sum"], "python_start": times["python"], "hash_floor": times["floor"],
+                          "prune_half": prune, "pruned_entries": removed})
     return 0
 
 

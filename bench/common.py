@@ -64,7 +64,8 @@ class Timing(float):
         return value
 
     def __str__(self) -> str:
-        return f"{float(self):.2f} s (best {self.best:.2f})"
+        digits = 3 if self < 1 else 2  # (a tenth of a second is told to the millisecond)
+        return f"{float(self):.{digits}f} s (best {self.best:.{digits}f})"
 
 
 def median_time(cmds: list[list[str]], repeat: int, before=None) -> tuple[Timing, float]:
