@@ -157,6 +157,29 @@ def test_unknown_precision_is_a_usage_error(small_zoo):
     assert result.returncode == 2 and "unknown precision(s) FP64" in one_error_line(result)
 
 
+@pytest.mark.parametrize("tool", ["downloader", "converter", "info_dumper", "mirror", "cache", "quantizer",
+                                  "accuracy_check", "reproduce"])
+def test_an_unknown_option_is_one_line_from_every_command(tool, tmp_path):
+    """argparse's own parser prints its usage before the error; every command says one line."""
+    before = {"cache": ["verify"], "mirror": ["sync", "--to", tmp_path],
+              "reproduce": ["retinanet-tf", "--random-weights"]}.get(tool, [])
+    result = run_tool(tool, *before, "--bogus")
+    assert result.returncode == 2
+    assert "unrecognized arguments: --bogus" in one_error_line(result)
+
+
+@pytest.mark.parametrize("tool", ["converter", "quantizer"])
+@pytest.mark.parametrize("url", ["ftp://mirror.example/ir", "gs://bucket/ir", "HTTP://shouted.example/ir"])
+def test_a_mirror_of_an_unknown_scheme_is_refused_before_any_work(small_zoo, tmp_path, tool, url):
+    """(Schemes are matched as written: the fetchers' table is lower-case.)"""
+    out = tmp_path / "out"
+    result = run_tool(tool, "--models_dir", small_zoo, "--name", "beta", "--mirror", url, "--dry_run",
+                      *(["-d", out] if tool == "converter" else ["--ir_dir", out]))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"argument --mirror: {url!r}: expected a folder or an http://" in one_error_line(result)
+    assert result.stdout == "" and not out.exists()
+
+
 # ----------------------------------------------------------------------------- hostile command lines
 
 def _tool_args(tool: str, tmp_path) -> tuple[list, list]:

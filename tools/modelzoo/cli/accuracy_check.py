@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import MissingExtraError, ModelzooError, SelectionError
-from .common import add_selection_args, error_line, parse_and_select, positive_int, run, summarize
+from .common import OneLineParser, add_selection_args, error_line, parse_and_select, positive_int, run, summarize
 
 PROG = "accuracy_check"
 PRECISION_ORDER = ("FP32", "FP16", "FP32-INT8", "FP16-INT8", "FP32-INT1", "FP16-INT1")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog=PROG, description=__doc__.split("\n\n")[0])
     add_selection_args(parser, "measure")
     parser.add_argument("--ir_dir", type=Path, default=Path.cwd(), metavar="DIR",
                         help="where the IR is: the converter's or quantizer's -o "

@@ -95,6 +95,41 @@ def apply_offline(args: argparse.Namespace) -> None:
         offline.enable()
 
 
+MIRROR_SCHEMES = ("http://", "https://", "file://", "s3://")
+
+
+def mirror_url(text: str) -> str:
+    """--mirror's type: a folder (any path without "://") or a URL of a scheme the IR can be
+    fetched from; any other is a bad command line, said before any work."""
+    if "://" in text and not text.startswith(MIRROR_SCHEMES):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a folder or an http://, https://, file:// or s3:// URL")
+    return text
+
+
+def check_download_mirrors(parser: argparse.ArgumentParser, urls: list[str]) -> None:
+    """The downloader's and mirror's --mirror (files by model folder): a URL, not a folder; and
+    for s3:// the [s3] extra, so that a missing one is one line before any work."""
+    for m in urls:
+        if not m.startswith(MIRROR_SCHEMES):
+            parser.error(f"--mirror {m!r}: expected an http://, https://, file:// or s3:// URL")
+        if m.startswith("s3://"):
+            from ..fetch import opener_for
+
+            opener_for("s3")
+
+
+def add_ir_share_args(parser: argparse.ArgumentParser, work: str, doing: str, done: str, sync: str) -> None:
+    """--cache_dir and --mirror of the converter (``work`` "conversion") and the quantizer
+    ("quantization"): IR made once and shared by key (ir_cache.py, mirror_ir.py)."""
+    parser.add_argument("--cache_dir", type=Path, metavar="DIR",
+                        help=f"keep {done} IR by its {work} key in DIR/ir (the downloader's cache folder): a {work} "
+                             "done once, here or by anyone sharing DIR, is not done again")
+    parser.add_argument("--mirror", action="append", default=[], metavar="URL", type=mirror_url,
+                        help=f"a mirror with IR (mirror.py sync {sync}): a folder, file://, http(s):// or s3:// "
+                             f"URL; the IR of this {work}'s key is fetched and verified instead of {doing}, and "
+                             f"{done} here when the mirror lacks it (repeatable)")
+
+
 def add_space_args(parser: argparse.ArgumentParser, budget: bool = False) -> None:
     """--no_space_check (downloader, mirror, converter) and, with ``budget``, --cache_max_size."""
     parser.add_argument("--no_space_check", action="store_true",

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..events import Reporter
 from .common import (
-    OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, error_line, parallel_int,
-    parse_and_select, run, summarize,
+    OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_space_args, apply_offline, error_line,
+    parallel_int, parse_and_select, run, summarize,
 )
 
 if TYPE_CHECKING:
@@ -52,13 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mo: openvino-dev 2024.6's Model Optimizer; ovc: openvino.convert_model of any "
                              "OpenVINO >= 2024.6 (no TensorFlow needed); auto (default): mo when it can be "
                              "imported or --mo is given, otherwise ovc")
-    parser.add_argument("--cache_dir", type=Path, metavar="DIR",
-                        help="keep converted IR by conversion key in DIR/ir (the downloader's cache folder): a "
-                             "conversion done once, here or by anyone sharing DIR, is not done again")
-    parser.add_argument("--mirror", action="append", default=[], metavar="URL",
-                        help="a mirror with IR (mirror.py sync --ir): a folder, file://, http(s):// or s3:// URL; "
-                             "the IR of this conversion's key is fetched and verified instead of converting, "
-                             "and converted locally when the mirror lacks it (repeatable)")
+    add_ir_share_args(parser, "conversion", "converting", "converted", "--ir")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also show the Model Optimizer's banners and TensorFlow's start-up lines")
     parser.add_argument("-j", "--jobs", type=jobs_arg, default=1, metavar="N",

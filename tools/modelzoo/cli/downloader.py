@@ -11,8 +11,8 @@ from typing import Sequence
 from ..download import DownloadOptions, Downloader
 from ..events import Reporter
 from .common import (
-    OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, enforce_cache_budget,
-    error_line, parallel_int, parse_and_select, positive_float, positive_int, run, summarize,
+    OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, check_download_mirrors,
+    enforce_cache_budget, error_line, parallel_int, parse_and_select, positive_float, positive_int, run, summarize,
 )
 
 PROG = "modelzoo-downloader"
@@ -61,13 +61,7 @@ def _main(argv: Sequence[str]) -> int:
     if args.cache_max_size is not None and args.cache_dir is None:
         parser.error("--cache_max_size needs --cache_dir (the downloader has no cache without it)")
     apply_offline(args)
-    for m in args.mirror:
-        if not m.startswith(("http://", "https://", "file://", "s3://")):
-            parser.error(f"--mirror {m!r}: expected an http://, https://, file:// or s3:// URL")
-        if m.startswith("s3://"):
-            from ..fetch import opener_for
-
-            opener_for("s3")  # boto3 (the [s3] extra) now: a missing extra is one line before any work
+    check_download_mirrors(parser, args.mirror)
     signal.signal(signal.SIGTERM, _terminate)
     options = DownloadOptions(output_dir=args.output_dir.absolute(),
                               cache_dir=args.cache_dir.absolute() if args.cache_dir else None,

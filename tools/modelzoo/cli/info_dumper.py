@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from typing import Sequence
 
 from ..info import model_info
-from .common import add_selection_args, parse_and_select, run, summarize
+from .common import OneLineParser, add_selection_args, parse_and_select, run, summarize
 
 PROG = "modelzoo-info"
 
 
 def _print_ir(argv: Sequence[str]) -> int:
     """--print_ir MIRROR: which models have IR there, made by which tools (OpenVINO release)."""
-    parser = argparse.ArgumentParser(prog=PROG, description="List the converted IR a mirror holds as a JSON "
+    parser = OneLineParser(prog=PROG, description="List the converted IR a mirror holds as a JSON "
                                                             "array: model, tools, key, precisions.")
     parser.add_argument("--print_ir", required=True, metavar="MIRROR",
                         help="a mirror (folder, file://, http(s)://, s3://) written by mirror.py sync --ir")
@@ -37,7 +36,7 @@ def _print_ir(argv: Sequence[str]) -> int:
 def _main(argv: Sequence[str]) -> int:
     if any(a == "--print_ir" or a.startswith("--print_ir=") for a in argv):
         return _print_ir(argv)
-    parser = argparse.ArgumentParser(prog=PROG, description="Print facts about models as a JSON array.",
+    parser = OneLineParser(prog=PROG, description="Print facts about models as a JSON array.",
                                      epilog="info_dumper.py --print_ir MIRROR [--name PAT]: the converted IR a "
                                             "mirror holds, by model and OpenVINO release.")
     add_selection_args(parser, "describe")

@@ -12,8 +12,9 @@ from ..events import Reporter
 from ..mirror import Auditor, MirrorOptions, Syncer
 from ..stores import MANIFEST, open_store
 from .common import (
-    OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, enforce_cache_budget,
-    error_line, parallel_int, parse_precisions, positive_float, positive_int, run, select_models, summarize,
+    OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, check_download_mirrors,
+    enforce_cache_budget, error_line, parallel_int, parse_precisions, positive_float, positive_int, run, select_models,
+    summarize,
 )
 
 PROG = "modelzoo-mirror"
@@ -130,16 +131,6 @@ def _options(args: argparse.Namespace, precisions: frozenset[str], models_root: 
                          space_check=not args.no_space_check)
 
 
-def _check_upstream(parser: argparse.ArgumentParser, urls: list[str]) -> None:
-    for m in urls:
-        if not m.startswith(("http://", "https://", "file://", "s3://")):
-            parser.error(f"--mirror {m!r}: expected an http://, https://, file:// or s3:// URL")
-        if m.startswith("s3://"):
-            from ..fetch import opener_for
-
-            opener_for("s3")  # boto3 (the [s3] extra) now: a missing extra is one line before any work
-
-
 def _append_changes(path: Path, rels: list[str]) -> None:
     """Add the IR published to the --changes list the file sync wrote."""
     from .. import fsio
@@ -165,7 +156,7 @@ def _main(argv: Sequence[str]) -> int:
     if args.cache_max_size is not None and args.cache_dir is None:
         parser.error("--cache_max_size needs --cache_dir")
     apply_offline(args)
-    _check_upstream(parser, args.mirror)
+    check_download_mirrors(parser, args.mirror)
     reporter = Reporter(args.progress_format, bars=False, line=error_line(PROG))
     store = open_store(args.dest, s3_endpoint=args.s3_endpoint, jobs=args.jobs, num_attempts=args.num_attempts,
                        timeout=args.timeout)

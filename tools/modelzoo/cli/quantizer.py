@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError, ModelzooError, UnknownPrecisionError
-from .common import (add_offline_arg, add_selection_args, apply_offline, error_line, positive_int, run, select_models,
-                     summarize)
+from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, apply_offline, error_line,
+                     positive_int, run, select_models, summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -26,7 +26,7 @@ def drop_arg(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG, description=__doc__.split("\n\n")[0].replace("\n", " "),
         epilog="Exit codes: 0 quantized; 1 a model failed (its IR, NNCF, or a --max_drop that cannot be met: "
                "nothing written); 2 bad command line, data or missing extra ('quantize'); 130 interrupted.")
@@ -57,13 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep this node in floating point too (repeatable; the detector's output stage "
                              "always is)")
     parser.add_argument("--device", default="CPU", help="OpenVINO device for measuring accuracy (default CPU)")
-    parser.add_argument("--cache_dir", type=Path, metavar="DIR",
-                        help="keep quantized IR by its key in DIR/ir (the downloader's and converter's cache "
-                             "folder): a quantization done once, here or by anyone sharing DIR, is not done again")
-    parser.add_argument("--mirror", action="append", default=[], metavar="URL",
-                        help="a mirror with IR (mirror.py sync --ir FP16-INT8): a folder, file://, http(s):// or "
-                             "s3:// URL; the IR of this quantization's key is fetched and verified instead of "
-                             "quantizing, and quantized here when the mirror lacks it (repeatable)")
+    add_ir_share_args(parser, "quantization", "quantizing", "quantized", "--ir FP16-INT8")
     parser.add_argument("--dry_run", "--dry-run", action="store_true",
                         help="print the key and the plan, and change nothing")
     add_offline_arg(parser)
@@ -93,9 +87,6 @@ def body(argv: Sequence[str]) -> int:
     bad = [p for p in wanted if p not in INT8_PRECISIONS]
     if bad:
         raise UnknownPrecisionError(f"--precisions {bad[0]}: the quantizer writes {', '.join(INT8_PRECISIONS)}")
-    for m in args.mirror:
-        if not m.startswith(("http://", "https://", "file://", "s3://", "/")) and "://" in m:
-            parser.error(f"--mirror {m!r}: expected a folder or an http://, https://, file:// or s3:// URL")
     selected = select_models(parser, args)
     if selected is None:
         return 0

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError
-from .common import positive_int, run
+from .common import OneLineParser, positive_int, run
 
 PROG = "modelzoo-reproduce"
 MODELS = ("retinanet-tf",)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG, description="Rebuild retinanet-tf's frozen TensorFlow graph (same architecture and node "
                                "names as the published .pb) from Keras .h5 weights or deterministic random ones.")
     parser.add_argument("model", choices=MODELS)
