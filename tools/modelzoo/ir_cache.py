@@ -245,7 +245,8 @@ class IrCache:
             return {}, None
         if any(st.st_nlink < 2 for st in stats.values()):
             return {}, None  # not links to anything: nothing to find
-        found: dict[str, str] = {}
+        found: dict[str, str] = {}  # rel -> SHA-384 of the blob the file is a link to
+        complete = None
         for shard in sorted(self.root.glob("keys/??")):
             for path in sorted(shard.glob("*.json")):
                 key = shard.name + path.name[:-5]
@@ -255,11 +256,13 @@ class IrCache:
                 mine = {f.path: f for f in files if f.path in wanted}
                 for rel, f in mine.items():
                     if rel not in found and self.blobs.holds(wanted[rel], f.sha384, f.size):
-                        found[str(wanted[rel])] = f.sha384
-                if len(mine) == len(wanted) and all(str(wanted[r]) in found and found[str(wanted[r])] == mine[r].sha384
-                                                    for r in wanted):
-                    return found, key
-        return found, None
+                        found[rel] = f.sha384
+                if len(mine) == len(wanted) and all(found.get(r) == f.sha384 for r, f in mine.items()):
+                    complete = key
+                    break
+            if complete is not None:
+                break
+        return {str(wanted[rel]): sha for rel, sha in found.items()}, complete
 
     def discard(self, key: str) -> None:
         if self.writable:

@@ -98,12 +98,6 @@ def postprocessing_nodes(model: Any) -> list[str]:
                   if op.get_friendly_name() not in feeds_compute and op.get_type_name() not in skip)
 
 
-def _sha384(path: Path) -> str:
-    from .ir_cache import file_sha384
-
-    return file_sha384(path)
-
-
 def calibration_files(calibration: "Dataset") -> tuple[list[Path], Path | None]:
     """The calibration pictures in the order NNCF gets them, and the folder their names are
     relative to in the digest (so where the data set lives does not matter)."""
@@ -435,10 +429,12 @@ class Quantizer:
         import nncf
         import openvino as ov
 
+        from .ir_cache import file_sha384
+
         opts = self.options
 
         def sha384(path: Path) -> str:  # (hashed for the key already, in a run that has one)
-            return self._input_sha384.get(str(path)) or _sha384(path)
+            return self._input_sha384.get(str(path)) or file_sha384(path)
 
         return {
             "model": model.name, "precision": precision, "nncf": nncf.__version__,

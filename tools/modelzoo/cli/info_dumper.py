@@ -15,7 +15,7 @@ PROG = "modelzoo-info"
 def _print_ir(argv: Sequence[str]) -> int:
     """--print_ir MIRROR: which models have IR there, made by which tools (OpenVINO release)."""
     parser = OneLineParser(prog=PROG, description="List the converted IR a mirror holds as a JSON "
-                                                            "array: model, tools, key, precisions.")
+                                                   "array: model, tools, key, precisions.")
     parser.add_argument("--print_ir", required=True, metavar="MIRROR",
                         help="a mirror (folder, file://, http(s)://, s3://) written by mirror.py sync --ir")
     parser.add_argument("--name", metavar="PAT[,PAT...]", help="only the models these shell patterns name")
@@ -37,8 +37,8 @@ def _main(argv: Sequence[str]) -> int:
     if any(a == "--print_ir" or a.startswith("--print_ir=") for a in argv):
         return _print_ir(argv)
     parser = OneLineParser(prog=PROG, description="Print facts about models as a JSON array.",
-                                     epilog="info_dumper.py --print_ir MIRROR [--name PAT]: the converted IR a "
-                                            "mirror holds, by model and OpenVINO release.")
+                           epilog="info_dumper.py --print_ir MIRROR [--name PAT]: the converted IR a "
+                                  "mirror holds, by model and OpenVINO release.")
     add_selection_args(parser, "describe")
     selected = parse_and_select(parser, argv)
     if selected is None:
