@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import REPO, dump_json, interleaved, ours, report, write_descriptor  # noqa: E402
 
 sys.path.insert(0, str(REPO / "tools"))
-from modelzoo.cache import Cache  # noqa: E402
+from modelzoo.store.cache import Cache  # noqa: E402
 
 SCALE = 1000
 

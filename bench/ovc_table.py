@@ -23,9 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
-from modelzoo import convert_ovc  # noqa: E402
+from modelzoo.convert import ovc as convert_ovc  # noqa: E402
 from modelzoo.catalog import Catalog  # noqa: E402
-from modelzoo.convert import ConvertOptions, mo_arguments, template_variables  # noqa: E402
+from modelzoo.convert.pipeline import ConvertOptions, mo_arguments, template_variables  # noqa: E402
 from modelzoo.descriptor import Model  # noqa: E402
 from modelzoo.errors import ModelzooError, UnsupportedArgumentError  # noqa: E402
 

@@ -269,7 +269,7 @@ def test_two_prunes_at_once(filled):
                                "import sys, time\n"
                                f"sys.path.insert(0, {str(REPO / 'tools')!r})\n"
                                "from pathlib import Path\n"
-                               "from modelzoo import cache_admin\n"
+                               "from modelzoo.store import cache_admin\n"
                                "with cache_admin._one_prune(cache_admin.open_cache(Path(sys.argv[1]))):\n"
                                "    print('holding', flush=True); time.sleep(60)\n", str(cache)],
                               stdout=subprocess.PIPE, text=True)
@@ -420,7 +420,7 @@ def test_repair_of_a_read_only_cache_is_refused_before_any_hashing(tmp_path, tmp
 def _fill_quickly(cache: Path, count: int, size: int) -> list[str]:
     """count blobs of size random bytes, added as the downloader adds them (Cache.add), oldest
     first: their SHA-384s in the order they were added."""
-    from modelzoo.cache import Cache
+    from modelzoo.store.cache import Cache
 
     store = Cache(cache)
     added = []
@@ -508,7 +508,7 @@ def test_ls_lists_the_conversions_of_the_ir_cache_and_a_broken_entry_in_one_line
     second entry is then damaged, a third names a blob the store lost: ls lists all three."""
     from test_ir_cache import convert, setup
 
-    from modelzoo import ir_cache
+    from modelzoo.store import ir_cache
 
     w = setup(tmp_path, zoo)
     result = convert(w, tmp_path / "ir", "--precisions", "FP16,FP32")

@@ -302,9 +302,9 @@ def test_model_optimizer_runs_without_telemetry():
     must use mo's no-op stub instead."""
     import subprocess
 
-    from modelzoo.convert import child_env
+    from modelzoo.convert.pipeline import child_env
 
-    code = ("from modelzoo.convert import disable_telemetry; disable_telemetry()\n"
+    code = ("from modelzoo.convert.mo import disable_telemetry; disable_telemetry()\n"
             "import openvino.tools.mo.convert_impl as c; print(c.tm.__name__)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "openvino.tools.mo.utils.telemetry_stub", result.stderr

@@ -16,7 +16,7 @@ from pathlib import Path
 from conftest import SCRIPTS, one_error_line, run_tool
 from test_ovc import tiny_zoo
 
-from modelzoo import ir_cache
+from modelzoo.store import ir_cache
 
 MODEL = "public/tiny-c"
 PRE = ["--input_model=$dl_dir/tiny.pb", "--output=y", "--mean_values=x[10,20,30]"]

@@ -16,7 +16,7 @@ import pytest
 from conftest import SCRIPTS, _wait_for, one_error_line, run_tool, sha384, write_model
 
 from modelzoo.devtools.servers import Nginx, Squid
-from modelzoo.stores import MANIFEST
+from modelzoo.mirror.stores import MANIFEST
 
 DEAD = "http://127.0.0.1:9"  # nothing listens there: a source that must not be needed
 
@@ -441,13 +441,13 @@ def test_a_proxy_that_is_down_is_one_clear_error(zoo, server, tmp_path, refused_
 def test_base_install_does_not_import_boto3():
     """Folders, http(s) and file:// mirrors need no boto3; only an s3:// URL imports it."""
     code = ("import sys\n"
-            "import modelzoo.cli.mirror, modelzoo.cli.downloader, modelzoo.mirror, modelzoo.fetch\n"
-            "assert not [m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'modelzoo.s3')], "
+            "import modelzoo.cli.mirror, modelzoo.cli.downloader, modelzoo.sync.pipeline, modelzoo.transport.fetch\n"
+            "assert not [m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore') or m in ('modelzoo.transport.s3', 'modelzoo.mirror.s3_store')], "
             "sorted(sys.modules)\n"
-            "import modelzoo.fetch as f\n"
+            "import modelzoo.transport.fetch as f\n"
             "opener = f.opener_for('s3')  # a library caller needs no import for its side effect\n"
-            "import modelzoo.s3\n"
-            "assert opener is modelzoo.s3.open_s3\n")
+            "import modelzoo.transport.s3\n"
+            "assert opener is modelzoo.transport.s3.open_s3\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import SCRIPTS, _wait_for, one_error_line, run_tool
 from test_mirror import files_under, make_zoo, manifest, sync, verify
 
-from modelzoo.stores import MANIFEST
+from modelzoo.mirror.stores import MANIFEST
 
 TWO = {"alpha": {"f.bin": b"alpha" * 100}, "beta": {"f.bin": b"beta" * 100}}
 

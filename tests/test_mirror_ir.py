@@ -22,7 +22,7 @@ from conftest import SCRIPTS, _wait_for, one_error_line, run_tool, write_model
 from ovc_reference import tiny_pb
 
 from modelzoo.devtools.loopback import LoopbackServer
-from modelzoo.stores import MANIFEST
+from modelzoo.mirror.stores import MANIFEST
 
 ARGS = ["--input_model=$dl_dir/tiny.pb", "--output=y", "--mean_values=x[10,20,30]"]
 INFO = [{"name": "x", "shape": [1, 8, 8, 3], "layout": "NHWC"}]

@@ -17,7 +17,7 @@ from conftest import SCRIPTS, one_error_line, run_tool, sha384
 from test_mirror import DEAD, MODELS, make_zoo
 
 from modelzoo.devtools.servers import SeaweedS3
-from modelzoo.stores import MANIFEST
+from modelzoo.mirror.stores import MANIFEST
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,7 @@ def test_downloader_reads_a_private_bucket(zoo, server, weed, bucket, tmp_path):
 def test_interrupted_multipart_upload_leaves_nothing_behind(zoo, weed, bucket, tmp_path):
     from conftest import write_model
 
-    from modelzoo.s3 import PART_SIZE
+    from modelzoo.transport.s3 import PART_SIZE
 
     data = os.urandom(PART_SIZE * 24 + 123)
     upstream, staging = tmp_path / "upstream", tmp_path / "tmp"
@@ -224,8 +224,8 @@ def test_two_syncs_at_once_into_one_bucket(zoo, server, weed, bucket):
 def test_a_failed_multipart_upload_is_aborted(zoo, server, weed, bucket, tmp_path):
     """A cache blob that went bad (same size, other bytes) is caught while it is being uploaded:
     the multipart upload is aborted, nothing is published, and the file is fetched again."""
-    from modelzoo.cache import Cache
-    from modelzoo.s3 import PART_SIZE
+    from modelzoo.store.cache import Cache
+    from modelzoo.transport.s3 import PART_SIZE
 
     data = os.urandom(PART_SIZE * 2 + 5)
     make_zoo(zoo, server, {"big": {"big.bin": data}})
@@ -249,7 +249,7 @@ def test_a_failed_multipart_upload_is_aborted(zoo, server, weed, bucket, tmp_pat
 def test_an_s3_manifest_is_checked_as_a_folders_is(zoo, server, weed, bucket):
     """The same codec guards the S3 manifest: a key that is no path below the prefix (which AWS
     would take literally) and an object too big to be a manifest are one line each."""
-    from modelzoo.stores import MAX_MANIFEST
+    from modelzoo.mirror.stores import MAX_MANIFEST
 
     make_zoo(zoo, server, {"alpha": MODELS["alpha"]})
     dest = f"s3://{bucket}/m"

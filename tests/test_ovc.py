@@ -450,7 +450,7 @@ def test_no_usage_telemetry_from_a_conversion():
     TensorFlow being imported at the same time this deadlocked conversions here): the converter
     turns it off before anything imports openvino."""
     code = ("import sys, threading\nfrom pathlib import Path\n"
-            "from modelzoo.convert import ConvertOptions, Converter\n"
+            "from modelzoo.convert.pipeline import ConvertOptions, Converter\n"
             "Converter(ConvertOptions(Path('.'), Path('.'), Path('.'), frozenset({'FP32'}), backend='ovc'))\n"
             "import openvino\nopenvino.convert_model\n"
             "print(sys.modules.get('openvino_telemetry'), threading.active_count())")

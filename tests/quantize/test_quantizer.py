@@ -22,7 +22,7 @@ from ovc_reference import SIZE, mo_ir
 from qtools import MODEL, _workdir, coco, coco_folder, rebuilt, rebuilt_ir  # noqa: F401 (fixtures)
 
 from modelzoo.devtools.cocoset import ir_detector
-from modelzoo.quantize import postprocessing_nodes
+from modelzoo.convert.quantize import postprocessing_nodes
 from modelzoo.resources import demo_picture_path
 from modelzoo.verify import file_digest
 

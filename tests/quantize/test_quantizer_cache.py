@@ -20,9 +20,9 @@ import pytest
 from conftest import SCRIPTS, one_error_line, run_tool
 from qtools import MODEL, _workdir, coco, coco_folder, rebuilt, rebuilt_ir  # noqa: F401 (fixtures)
 
-from modelzoo import ir_cache
+from modelzoo.store import ir_cache
 from modelzoo.devtools.loopback import LoopbackServer
-from modelzoo.stores import MANIFEST
+from modelzoo.mirror.stores import MANIFEST
 
 INT8 = "FP16-INT8"
 

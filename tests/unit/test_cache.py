@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from modelzoo.cache import USE_INTERVAL, Cache
+from modelzoo.store.cache import USE_INTERVAL, Cache
 
 
 def test_add_then_copy_out_verified(tmp_path):
@@ -142,7 +142,7 @@ def test_a_cache_that_is_not_writable_records_no_use(tmp_path):
 def _lock_holder(cache: Cache, sha: str, how: str) -> subprocess.Popen:
     """Another process that takes the blob's lock (``lock``: waiting; ``try``: prints whether it got it)."""
     script = ("import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom pathlib import Path\n"
-              "from modelzoo.cache import Cache\ncache = Cache(Path(sys.argv[2]))\n"
+              "from modelzoo.store.cache import Cache\ncache = Cache(Path(sys.argv[2]))\n"
               "if sys.argv[4] == 'try':\n    print('free' if cache.try_lock(sys.argv[3]) else 'held', flush=True)\n"
               "else:\n    with cache.lock(sys.argv[3]):\n        print('held', flush=True); time.sleep(30)\n")
     return subprocess.Popen([sys.executable, "-c", script, str(Path(__file__).parents[2] / "tools"),

@@ -14,9 +14,9 @@ import pytest
 
 from test_cache import _lock_holder
 
-from modelzoo import cache_admin as admin
+from modelzoo.store import cache_admin as admin
 from modelzoo import fsio
-from modelzoo.cache import Cache
+from modelzoo.store.cache import Cache
 from modelzoo.errors import CacheFolderError, OutputNotWritableError
 
 NOW = 1_800_000_000.0
@@ -246,7 +246,7 @@ def test_repair_waits_for_a_prune_instead_of_throwing_away_the_verification(tmp_
     findings = admin.verify(cache, jobs=1).findings
     holder = subprocess.Popen([sys.executable, "-c",
                                "import sys, time\nsys.path.insert(0, sys.argv[1])\nfrom pathlib import Path\n"
-                               "from modelzoo import cache_admin\n"
+                               "from modelzoo.store import cache_admin\n"
                                "with cache_admin._one_prune(cache_admin.open_cache(Path(sys.argv[2]))):\n"
                                "    print('holding', flush=True); time.sleep(1)\n",
                                str(Path(__file__).parents[2] / "tools"), str(cache.root)],

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from modelzoo.convert_ovc import HANDLERS, MO_FLAGS, InputSpec, plan
+from modelzoo.convert.ovc import HANDLERS, MO_FLAGS, InputSpec, plan
 from modelzoo.errors import UnsupportedArgumentError
 
 EXT = "/mo/extensions"

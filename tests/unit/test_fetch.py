@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from modelzoo import fetch, retry
+from modelzoo.transport import fetch, retry
 from modelzoo.devtools.loopback import Fault
 from modelzoo.errors import ChecksumMismatchError, DownloadError, Interrupted, SizeMismatchError
 

@@ -8,7 +8,8 @@ from pathlib import Path, PurePosixPath
 from conftest import sha384
 
 from modelzoo.descriptor import HttpSource, Model, ModelFile
-from modelzoo.mirror import CHECK, FETCH, PRESENT, Present, Wanted, decide, make_plan, merge_manifest
+from modelzoo.sync.pipeline import CHECK, FETCH, PRESENT, Present, Wanted, make_plan, merge_manifest
+from modelzoo.sync.plan import decide
 
 
 def wanted(rel: str, data: bytes = b"data") -> Wanted:

@@ -9,10 +9,10 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from modelzoo.cache import Cache
+from modelzoo.store.cache import Cache
 from modelzoo.descriptor import GoogleDriveSource, HttpSource, ModelFile
 from modelzoo.errors import ChecksumMismatchError
-from modelzoo.obtain import CACHED, FETCH, FETCH_BESIDE, RESUME, decide, obtain, source_url
+from modelzoo.download.obtain import CACHED, FETCH, FETCH_BESIDE, RESUME, decide, obtain, source_url
 
 DATA = os.urandom(200_000)
 SHA = hashlib.sha384(DATA).hexdigest()

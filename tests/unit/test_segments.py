@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from modelzoo import fetch, segments
+from modelzoo.transport import fetch, segments
 from modelzoo.devtools.loopback import Fault
 from modelzoo.verify import StreamVerifier
 

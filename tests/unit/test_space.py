@@ -7,7 +7,7 @@ import os
 import pytest
 
 from modelzoo.errors import DiskFullError, InsufficientSpaceError
-from modelzoo.space import Need, check_space, fetch_writes, parse_size, space_needed
+from modelzoo.download.space import Need, check_space, fetch_writes, parse_size, space_needed
 
 
 @pytest.mark.parametrize("text, value", [
@@ -60,7 +60,7 @@ def test_a_huge_size_is_refused_in_a_short_line(text):
 
 
 def test_what_fetching_one_file_writes(tmp_path, tmpfs):
-    from modelzoo.cache import Cache
+    from modelzoo.store.cache import Cache
 
     cache = Cache(tmp_path / "cache")
     sha = "ab" + "0" * 94

@@ -13,9 +13,8 @@ import pytest
 
 from modelzoo import fsio
 from modelzoo.errors import MirrorError, UsageError
-from modelzoo.stores import (
-    FORMAT, LOCK, MANIFEST, FolderStore, decode_manifest, encode_manifest, entry_problem, open_store, path_problem,
-)
+from modelzoo.mirror.manifest import FORMAT, entry_problem, path_problem
+from modelzoo.mirror.stores import LOCK, MANIFEST, FolderStore, decode_manifest, encode_manifest, open_store
 
 ENTRY = {"model": "a", "size": 3, "sha384": "0" * 96, "source": "http://h/a", "descriptor": "public/a/model.yml",
          "descriptor_sha384": "1" * 96, "verified": "2026-01-01T00:00:00Z", "stamp": "1-2-3"}

@@ -10,7 +10,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from modelzoo import unpack
+from modelzoo.download import unpack
 from modelzoo.descriptor import RegexReplace
 from modelzoo.errors import Interrupted, PostprocessingError, UnsafeArchiveError
 

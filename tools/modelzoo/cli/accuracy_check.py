@@ -105,7 +105,7 @@ def _draw(run: Any, dataset: Any, config: Any, folder: Path, count: int, tag: st
 
 
 def body(argv: Sequence[str]) -> int:
-    from ..convert_mo import disable_telemetry
+    from ..convert.mo import disable_telemetry
 
     disable_telemetry()  # before openvino or nncf is imported: no usage telemetry from either
     parser = build_parser()

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from ..cache import Cache, default_cache_dir, open_cache
+from ..store.cache import Cache, default_cache_dir, open_cache
 from ..errors import CacheError, SelectionError
 from ..events import human_size
 from .common import positive_int, run, size_arg
@@ -16,7 +16,7 @@ TYPE_CHECKING = False  # (typing.TYPE_CHECKING, without importing typing: 2-3 ms
 if TYPE_CHECKING:  # verify, on a zoo's cache as long as a few interpreter starts, imports what it needs
     from typing import Any, NoReturn, Sequence  # (cache_verify): the catalog, cache_admin and json are
 
-    from .. import cache_admin as admin  # imported by the commands that use them
+    from ..store import cache_admin as admin  # imported by the commands that use them
     from ..catalog import Catalog
 
 PROG = "modelzoo-cache"
@@ -220,7 +220,7 @@ def _selected(args: argparse.Namespace, catalog: Catalog) -> list[str]:
 def _ls(args: argparse.Namespace, cache: Cache) -> int:
     import json
 
-    from .. import cache_admin as admin
+    from ..store import cache_admin as admin
 
     catalog = _catalog(args, cache)
     found = admin.scan(cache)
@@ -274,17 +274,17 @@ def _ls(args: argparse.Namespace, cache: Cache) -> int:
 
 
 def _verify(args: argparse.Namespace, cache: Cache) -> int:
-    from .. import cache_verify
+    from ..store import cache_verify
 
     if args.repair:
-        from .. import cache_admin as admin
+        from ..store import cache_admin as admin
 
         admin.require_writable(cache, "repaired")  # (said before the hashing, not after it)
     bar = None
     if not args.json and sys.stderr.isatty():
         from tqdm import tqdm
 
-        from .. import cache_admin as admin
+        from ..store import cache_admin as admin
 
         found = admin.scan(cache, last_used=False)  # (for the bar's total only)
         tqdm.monitor_interval = 0  # no monitor thread: verify forks its workers after this
@@ -325,7 +325,7 @@ def _report_removal(args: argparse.Namespace, cache: Cache, chosen: list[admin.E
                     owners: dict[str, set[str]]) -> int:
     import json
 
-    from .. import cache_admin as admin
+    from ..store import cache_admin as admin
 
     if args.dry_run:
         freed = sum(e.size for e in chosen if e.links == 1)
@@ -354,7 +354,7 @@ def _report_removal(args: argparse.Namespace, cache: Cache, chosen: list[admin.E
 def _prune(args: argparse.Namespace, cache: Cache) -> int:
     if args.max_size is None and args.older_than is None and not args.unreferenced and not args.partials:
         raise SelectionError("give at least one of --max_size, --older_than, --unreferenced, --partials")
-    from .. import cache_admin as admin
+    from ..store import cache_admin as admin
 
     if not args.dry_run:
         admin.require_writable(cache, "pruned")
@@ -377,7 +377,7 @@ def _prune(args: argparse.Namespace, cache: Cache) -> int:
 
 
 def _rm(args: argparse.Namespace, cache: Cache) -> int:
-    from .. import cache_admin as admin
+    from ..store import cache_admin as admin
 
     if not args.dry_run:
         admin.require_writable(cache, "pruned")

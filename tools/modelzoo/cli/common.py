@@ -88,7 +88,7 @@ def apply_offline(args: argparse.Namespace) -> None:
     """Offline mode for this process and the ones it starts, if ``--offline`` or
     ``MODELZOO_OFFLINE=1`` asks for it (a value that is neither 1 nor 0 is a UsageError). It is
     then enforced where connections are made (offline.py), not by the caller."""
-    from .. import offline
+    from ..transport import offline
 
     offline.check_environment()
     if getattr(args, "offline", False):
@@ -113,7 +113,7 @@ def check_download_mirrors(parser: argparse.ArgumentParser, urls: list[str]) -> 
         if not m.startswith(MIRROR_SCHEMES):
             parser.error(f"--mirror {m!r}: expected an http://, https://, file:// or s3:// URL")
         if m.startswith("s3://"):
-            from ..fetch import opener_for
+            from ..transport.fetch import opener_for
 
             opener_for("s3")
 
@@ -146,8 +146,8 @@ def enforce_cache_budget(cache_dir: Path, max_bytes: int, models: list[Model], r
     the budget go (cache_admin.prune_to), never a file the run's models name, never one another
     process holds. One line says what went; a cache that stays above the budget, one that cannot
     be written or another prune running is a warning, not a failure of the run."""
-    from .. import cache_admin
-    from ..cache import Cache
+    from ..store import cache_admin
+    from ..store.cache import Cache
     from ..errors import CacheBusyError, FileSystemError
     from ..events import human_size
 
@@ -172,7 +172,7 @@ def enforce_cache_budget(cache_dir: Path, max_bytes: int, models: list[Model], r
 
 def size_arg(text: str) -> int:
     """A size (``20G``, ``1.5GiB``, bytes) for argparse: a bad one is one line."""
-    from ..space import parse_size
+    from ..download.space import parse_size
 
     if text.strip().startswith("-"):
         raise argparse.ArgumentTypeError(f"a size cannot be negative (got {text!r})")

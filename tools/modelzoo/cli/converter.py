@@ -15,7 +15,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from ..convert import ConvertOptions
+    from ..convert.pipeline import ConvertOptions
     from ..descriptor import Model
 
 PROG = "modelzoo-converter"
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _main(argv: Sequence[str]) -> int:
-    from ..convert_mo import disable_telemetry
+    from ..convert.mo import disable_telemetry
 
     # Before anything imports openvino: importing it starts ovc's usage telemetry, whose sender
     # forks from a thread; a fork while this process imports TensorFlow deadlocks it.
@@ -78,7 +78,7 @@ def _main(argv: Sequence[str]) -> int:
     apply_offline(args)  # (inherited by the worker processes and scripts a conversion starts)
     if args.verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow's own lines too
-    from ..convert import ConvertOptions, Converter
+    from ..convert.pipeline import ConvertOptions, Converter
 
     options = ConvertOptions(download_dir=args.download_dir.absolute(),
                              output_dir=(args.output_dir or args.download_dir).absolute(),
@@ -100,8 +100,8 @@ def _main(argv: Sequence[str]) -> int:
 def _check_space(models: list["Model"], options: "ConvertOptions") -> None:
     """The IR's estimated size per file system (space.conversion_writes): printed by a dry run,
     refused before any conversion when it does not fit."""
-    from ..convert import IR_PRECISIONS
-    from ..space import check_space, conversion_writes, space_needed
+    from ..convert.pipeline import IR_PRECISIONS
+    from ..download.space import check_space, conversion_writes, space_needed
 
     precisions = [p for p in IR_PRECISIONS if p in options.precisions]
     needs = space_needed(conversion_writes(models, precisions, options.download_dir, options.output_dir))

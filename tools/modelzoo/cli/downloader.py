@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..download import DownloadOptions, Downloader
+from ..download.pipeline import DownloadOptions, Downloader
 from ..events import Reporter
 from .common import (
     OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, check_download_mirrors,

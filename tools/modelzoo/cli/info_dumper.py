@@ -22,7 +22,7 @@ def _print_ir(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     import fnmatch
 
-    from ..mirror_ir import ir_table, read_manifest
+    from ..mirror.ir_share import ir_table, read_manifest
 
     rows = ir_table(read_manifest(args.print_ir))
     if args.name:

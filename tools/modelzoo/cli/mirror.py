@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..events import Reporter
-from ..mirror import Auditor, MirrorOptions, Syncer
-from ..stores import MANIFEST, open_store
+from ..sync.pipeline import Auditor, MirrorOptions, Syncer
+from ..mirror.stores import MANIFEST, open_store
 from .common import (
     OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, check_download_mirrors,
     enforce_cache_budget, error_line, parallel_int, parse_precisions, positive_float, positive_int, run, select_models,
@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _ir_precisions(text: str) -> frozenset[str]:
-    from ..convert import IR_PRECISIONS
-    from ..quantize import INT8_PRECISIONS
+    from ..convert.pipeline import IR_PRECISIONS
+    from ..convert.quantize import INT8_PRECISIONS
 
     known = (*IR_PRECISIONS, *INT8_PRECISIONS)
     chosen = frozenset(p.strip() for p in text.split(",") if p.strip())
@@ -169,7 +169,7 @@ def _main(argv: Sequence[str]) -> int:
     try:
         failed = pipeline.run(models, args.jobs)
         if ir and not args.dry_run:
-            from ..mirror_ir import sync_ir
+            from ..sync.ir import sync_ir
 
             ir_failed, published = sync_ir(pipeline, models, ir, args.backend, delete=args.delete)
             failed += [m for m in ir_failed if m not in failed]

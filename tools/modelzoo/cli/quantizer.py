@@ -73,7 +73,7 @@ def _require_extra() -> None:
 
 
 def body(argv: Sequence[str]) -> int:
-    from ..convert_mo import disable_telemetry
+    from ..convert.mo import disable_telemetry
 
     disable_telemetry()  # before openvino or nncf is imported: no usage telemetry from either
     parser = build_parser()
@@ -82,7 +82,7 @@ def body(argv: Sequence[str]) -> int:
         parser.error("--max_iterations must be 0 or more")
     apply_offline(args)  # before NNCF or openvino run: nothing they or a process they start do reaches the network
     wanted = [p.strip() for p in args.precisions.split(",")]
-    from ..quantize import INT8_PRECISIONS
+    from ..convert.quantize import INT8_PRECISIONS
 
     bad = [p for p in wanted if p not in INT8_PRECISIONS]
     if bad:
@@ -93,7 +93,7 @@ def body(argv: Sequence[str]) -> int:
     catalog, models, failed = selected
     _require_extra()
     from ..accuracy.dataset import resolve
-    from ..quantize import Options, Quantizer
+    from ..convert.quantize import Options, Quantizer
 
     err = error_line(PROG)
     dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=args.max_drop is not None)

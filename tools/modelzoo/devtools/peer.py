@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import importlib
 
-    from ..convert import child_env, disable_telemetry
+    from ..convert.pipeline import child_env, disable_telemetry
 
     # Nothing may phone home from a benchmark or a test, here or in the mo processes it starts.
     disable_telemetry()

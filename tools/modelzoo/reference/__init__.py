@@ -1,1 +1,4 @@
-"""A RetinaNet built here, for offline tests and the demo."""
+"""A RetinaNet built here (retinanet-tf's architecture, random or trained weights), its
+post-processing in numpy, and a reference zoo around it: the stand-in behind the offline demo
+and the tests, since the real weights cannot be fetched here. Imports TensorFlow lazily.
+"""

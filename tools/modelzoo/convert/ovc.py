@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from .errors import ConversionError, MissingExtraError, UnsupportedArgumentError
+from ..errors import ConversionError, MissingExtraError, UnsupportedArgumentError
 
 # Every long option of mo 2024.6 (so that an abbreviation such as `--input_meta` means what it
 # meant to mo's argparse: the one option it starts).

@@ -25,14 +25,15 @@ import requests
 import urllib3
 from urllib3.util.retry import Retry
 
-from . import __version__, fsio
-from .errors import (
+from .. import __version__, fsio
+from ..errors import (
     ChecksumMismatchError, DownloadError, FileSystemError, HTTPStatusError, Interrupted, OfflineError,
     SizeMismatchError, TransferError,
 )
 from .offline import NETWORK_SCHEMES, is_offline, refuse
+from .body import body_chunks
 from .retry import BACKOFF_FACTOR, BACKOFF_MAX, backoff_delay, describe
-from .verify import BackgroundHashing, StreamVerifier, feed_file
+from ..verify import BackgroundHashing, StreamVerifier, feed_file
 
 if TYPE_CHECKING:
     from .segments import ConnectionBudget
@@ -48,7 +49,6 @@ MIN_SPLIT = 16 * 1000 * 1000  # below this, one connection: set-up would cost mo
 DECIDE_BYTES = 16 << 20  # a big file's first connection is measured over this much...
 DECIDE_SECONDS = 0.1  # ... or this long, whichever comes first
 SPLIT_IF_LONGER = 1.0  # seconds the rest would take at that rate: then it comes in pieces
-HAND_ON = 0.1  # seconds: bytes that trickle in are handed on at least this often (see body_chunks)
 
 
 class CappedRetry(Retry):
@@ -168,34 +168,6 @@ def _open_http(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:
     if encoding in ("", "identity"):
         encoding = ""
     return Opened(body_chunks(response.raw, CHUNK), start, encoding, response.close, ranged=status == 206)
-
-
-def body_chunks(raw: urllib3.BaseHTTPResponse, size: int) -> Iterator[bytes]:
-    """A response's body as sent (not decoded), in chunks of up to `size` bytes, each handed on
-    as soon as it is full or HAND_ON seconds after its read began, whichever comes first.
-
-    urllib3's ``stream(size)`` returns only when `size` bytes have come: on a slow link (64 KB
-    every 0.5 s) that is 8 s per MiB, and Ctrl-C, checked between chunks, waited for it. Here a
-    chunk waits for at most one arrival of the server's past HAND_ON, and a fast link still
-    gets full chunks."""
-    parts: list[bytes] = []
-    have = 0
-    began = time.monotonic()
-    while True:
-        try:
-            data = raw.read1(size - have, decode_content=False)
-        except Exception:
-            if parts:  # what came before the break: a retry resumes after it
-                yield b"".join(parts)
-            raise
-        if data:
-            parts.append(data)
-            have += len(data)
-        if parts and (not data or have >= size or time.monotonic() - began >= HAND_ON):
-            yield b"".join(parts)  # (one part is handed on as it is, without a copy)
-            parts, have, began = [], 0, time.monotonic()
-        if not data:
-            return
 
 
 def _open_file(fetcher: "Fetcher", url: str, offset: int, size: int) -> Opened:

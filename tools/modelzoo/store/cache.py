@@ -33,8 +33,8 @@ TYPE_CHECKING = False  # (typing.TYPE_CHECKING, without importing typing: 2-3 ms
 if TYPE_CHECKING:
     from typing import Callable, ContextManager
 
-from . import fsio
-from .errors import CacheFolderError, FileSystemError, SizeMismatchError
+from .. import fsio
+from ..errors import CacheFolderError, FileSystemError, SizeMismatchError
 
 FICLONE = 0x40049409  # Linux ioctl: share the source's blocks (btrfs, XFS, bcachefs): a reflink
 USE_INTERVAL = 3600  # seconds: "last used" is recorded at most this often per blob
@@ -243,7 +243,7 @@ class Cache:
         if not trusted and self.trusted(sha384, size) is None:
             if not blob.exists():
                 return None
-            from .verify import file_matches  # (only here: modelzoo-cache and the warm path need no hashing thread)
+            from ..verify import file_matches  # (only here: modelzoo-cache and the warm path need no hashing thread)
 
             if not file_matches(blob, size, sha384):
                 if self.writable:

@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import fsio
-from .cache import Cache
-from .descriptor import KNOWN_PRECISIONS, Model, ModelFile
-from .errors import Interrupted, ModelzooError, OfflineError
-from .events import FileProgress, Reporter
+from .. import fsio
+from ..store.cache import Cache
+from ..descriptor import KNOWN_PRECISIONS, Model, ModelFile
+from ..errors import Interrupted, ModelzooError, OfflineError
+from ..events import FileProgress, Reporter
 from .obtain import CACHED, Transport, obtain, source_urls
-from .verify import file_matches
+from ..verify import file_matches
 
 CANCEL_GRACE = 0.8  # seconds the workers get to notice Ctrl-C before we clean up without them
 

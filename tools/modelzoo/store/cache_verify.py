@@ -62,7 +62,7 @@ def live_temporary(name: str, stat_it: Callable[[], os.stat_result]) -> bool:
     hour old, is a stray. (Only such names are stat'ed.)"""
     if not RECORD_TEMP.fullmatch(name):
         return False
-    from . import fsio
+    from .. import fsio
 
     owner = fsio.temporary_owner(name)
     if owner is None or not fsio.process_alive(owner):
@@ -191,7 +191,7 @@ def verify(cache: Cache, jobs: int | None = None, progress: Callable[[int], None
     except FileNotFoundError:
         return Verified(0, 0, [])
     except OSError as exc:
-        from . import fsio
+        from .. import fsio
 
         raise fsio.fs_error(store, exc, "read") from exc
     shards = [d.name for d in tops if len(d.name) == 2 and HEX.fullmatch(d.name) and d.is_dir(follow_symlinks=False)]
@@ -294,7 +294,7 @@ def _shared(store: Path, shards: list[str], workers: int) -> Iterator[tuple[int,
             failed += status != 0
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # (if forking failed: a Ctrl-C held back lands now)
         if done and failed:  # (an interruption in flight is the news, not its effect on the workers)
-            from .errors import CacheError
+            from ..errors import CacheError
 
             raise CacheError(f"{failed} verify worker process(es) failed")
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote
 
-from .errors import ChecksumMismatchError, SizeMismatchError
+from ..errors import ChecksumMismatchError, SizeMismatchError
 
 if TYPE_CHECKING:
-    from .cache import Cache
-    from .descriptor import Model, ModelFile
+    from ..store.cache import Cache
+    from ..descriptor import Model, ModelFile
 
 GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&confirm=t&id="
 
@@ -29,7 +29,7 @@ CACHED, FETCH, RESUME, FETCH_BESIDE = "cached", "fetch", "resume", "fetch beside
 
 def source_url(file: "ModelFile") -> str:
     """The descriptor's own source of a file."""
-    from .descriptor import GoogleDriveSource
+    from ..descriptor import GoogleDriveSource
 
     if isinstance(file.source, GoogleDriveSource):
         return GOOGLE_DRIVE_URL + quote(file.source.id)
@@ -60,8 +60,8 @@ class Transport:
     def fetch(self, urls: list[str], partial: Path, size: int, sha384: str, what: str,
               progress: Callable[[int], None] | None = None) -> None:
         """Fill ``partial`` with the verified file from the first source that gives it (fetch.py)."""
-        from .fetch import Fetcher, make_session
-        from .segments import ConnectionBudget
+        from ..transport.fetch import Fetcher, make_session
+        from ..transport.segments import ConnectionBudget
 
         with self._lock:
             if self._session is None:

@@ -16,12 +16,12 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple
 
-from .errors import InsufficientSpaceError
-from .events import human_size
+from ..errors import InsufficientSpaceError
+from ..events import human_size
 
 if TYPE_CHECKING:
-    from .cache import Cache
-    from .descriptor import Model, ModelFile
+    from ..store.cache import Cache
+    from ..descriptor import Model, ModelFile
 
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
           "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -183,7 +183,7 @@ def download_writes(models: Iterable["Model"], precisions: frozenset[str], outpu
                     writes.append((path, n))
                 fetched.add(f.sha384)
             for step in leaf.postprocessing:
-                from .descriptor import UnpackArchive
+                from ..descriptor import UnpackArchive
 
                 if isinstance(step, UnpackArchive) and step.file in sizes:
                     archive = out_dir / step.file
@@ -217,7 +217,7 @@ def conversion_writes(models: Iterable["Model"], precisions: list[str] | tuple[s
 def _model_bytes(folder: Path) -> int:
     """The bytes of a downloaded model's files: its folder, without IR precision folders and
     hidden entries (staging folders, temporaries)."""
-    from .descriptor import KNOWN_PRECISIONS
+    from ..descriptor import KNOWN_PRECISIONS
 
     return _folder_bytes(folder, skip=KNOWN_PRECISIONS)
 

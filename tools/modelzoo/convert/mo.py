@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import ConversionError, MissingExtraError
+from ..errors import ConversionError, MissingExtraError
 
 NO_TELEMETRY_DIR = Path(__file__).resolve().parent / "notelemetry"
 # mo's own chatter on stdout that says nothing about this conversion (printed on every run).

@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from . import fsio
-from .descriptor import Model
-from .errors import AccuracyBudgetError, IRMismatchError, MissingExtraError, ModelzooError, QuantizationError
+from .. import fsio
+from ..descriptor import Model
+from ..errors import AccuracyBudgetError, IRMismatchError, MissingExtraError, ModelzooError, QuantizationError
 
 if TYPE_CHECKING:  # (numpy and OpenVINO behind these: imported only when quantizing)
-    from .accuracy.config import AccuracyConfig
-    from .accuracy.dataset import Dataset
-    from .accuracy.evaluate import Network
+    from ..accuracy.config import AccuracyConfig
+    from ..accuracy.dataset import Dataset
+    from ..accuracy.evaluate import Network
 
 INT8_PRECISIONS = ("FP16-INT8", "FP32-INT8")
 PRESETS = ("performance", "mixed")
@@ -108,7 +108,7 @@ def calibration_files(calibration: "Dataset") -> tuple[list[Path], Path | None]:
 def nncf_version() -> str:
     """NNCF's version from the metadata installed beside the package ``import nncf`` would load
     (importing it takes seconds and imports OpenVINO); imported only without such metadata."""
-    from .convert_mo import dist_version
+    from .mo import dist_version
 
     spec = importlib.util.find_spec("nncf")
     version = None
@@ -139,7 +139,7 @@ def _ignored_scope(model: Any, user: list[str]) -> Any:
 
 
 def _check_input(xml: Path, config: "AccuracyConfig", core: Any) -> "Network":
-    from .accuracy.evaluate import is_int8, read_network
+    from ..accuracy.evaluate import is_int8, read_network
 
     network = read_network(xml, config, core)
     if is_int8(network.model):
@@ -161,7 +161,7 @@ class Quantizer:
         self._input_sha384: dict[str, str] = {}  # the FP32 .xml's and .bin's SHA-384 (by path), hashed once for the key
         self.ir_cache: Any = None
         if options.cache_dir is not None and not options.dry_run:
-            from .ir_cache import IrCache
+            from ..store.ir_cache import IrCache
 
             self.ir_cache = IrCache(options.cache_dir)
 
@@ -174,7 +174,7 @@ class Quantizer:
         return yml, self.options.ir_dir / model.subdirectory / "FP32" / f"{model.name}.xml"
 
     def plan(self, model: Model, models_root: Path) -> tuple["AccuracyConfig", Path]:
-        from .accuracy.config import load_accuracy_config
+        from ..accuracy.config import load_accuracy_config
 
         yml, xml = self.paths(model, models_root)
         return load_accuracy_config(yml, model.name), xml
@@ -184,8 +184,8 @@ class Quantizer:
         """The record that keys this quantization (ir_cache.quantization_record). Nothing is
         imported: the FP32 IR's files are hashed (or, when they are links to verified blobs of
         the IR cache, known without a read), so are the calibration pictures and the yml."""
-        from .convert import openvino_version
-        from .ir_cache import files_digest, file_sha384, quantization_record
+        from .pipeline import openvino_version
+        from ..store.ir_cache import files_digest, file_sha384, quantization_record
 
         opts = self.options
         folder = xml.parent.parent
@@ -217,7 +217,7 @@ class Quantizer:
         key = record = None
         self._input_key, self._input_sha384 = None, {}
         if xml.is_file() and xml.with_suffix(".bin").is_file():
-            from .ir_cache import key_of
+            from ..store.ir_cache import key_of
 
             record = self.key_record(model, yml, xml, dataset, calibration)
             key = self.keys[model.name] = key_of(record)
@@ -248,7 +248,7 @@ class Quantizer:
         """None when staging holds every precision's IR and its quantization.json; ``parse``:
         each IR also whole (an .xml that parses, a .bin with every byte it points to), for IR
         from a mirror (a cache entry was made from IR that was checked so when it was saved)."""
-        from .convert import incomplete_ir
+        from .pipeline import incomplete_ir
 
         for p in self.options.precisions:
             xml = staging / p / f"{model.name}.xml"
@@ -297,7 +297,7 @@ class Quantizer:
         whole (then added to the cache); None: quantize here (each mirror's reason said)."""
         if not self.options.mirrors:
             return None
-        from .mirror_ir import from_mirrors
+        from ..mirror.ir_share import from_mirrors
 
         fsio.remove_dead_staged(target, STAGING_PREFIX)
         with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
@@ -320,8 +320,8 @@ class Quantizer:
         import nncf
         import openvino as ov
 
-        from .accuracy.dataset import read_image
-        from .accuracy.preprocessing import preprocess
+        from ..accuracy.dataset import read_image
+        from ..accuracy.preprocessing import preprocess
 
         _quiet_nncf()
         opts = self.options
@@ -365,11 +365,11 @@ class Quantizer:
         return outcome
 
     def _validation_fn(self, config: "AccuracyConfig", network: "Network", dataset: "Dataset") -> Callable:
-        from .accuracy.adapter import ssd
-        from .accuracy.dataset import Dataset, read_image
-        from .accuracy.evaluate import score
-        from .accuracy.postprocessing import postprocess
-        from .accuracy.preprocessing import preprocess
+        from ..accuracy.adapter import ssd
+        from ..accuracy.dataset import Dataset, read_image
+        from ..accuracy.evaluate import score
+        from ..accuracy.postprocessing import postprocess
+        from ..accuracy.preprocessing import preprocess
 
         truth = dataset.ground_truth(config.label_offset)
 
@@ -404,7 +404,7 @@ class Quantizer:
     def _measure(self, model: Model, config: "AccuracyConfig", network: "Network", quantized: Any,
                  dataset: "Dataset", outcome: Outcome) -> None:
         """FP32 and INT8 accuracy by the accuracy tool, on the calibration images' annotations."""
-        from .accuracy.evaluate import Network, compile_network, is_int8, measure
+        from ..accuracy.evaluate import Network, compile_network, is_int8, measure
 
         fp32 = measure(Path(), config, dataset, self.options.device, network=network)
         int8_net = Network(quantized, network.input_name, network.nchw, network.height, network.width)
@@ -429,7 +429,7 @@ class Quantizer:
         import nncf
         import openvino as ov
 
-        from .ir_cache import file_sha384
+        from ..store.ir_cache import file_sha384
 
         opts = self.options
 
@@ -454,9 +454,9 @@ class Quantizer:
 
     def _write(self, model: Model, xml: Path, quantized: Any, calibration: "Dataset", outcome: Outcome,
                key: str | None = None, record: dict[str, Any] | None = None) -> None:
-        from .convert import save_ir
+        from .pipeline import save_ir
 
-        from .ir_cache import files_digest
+        from ..store.ir_cache import files_digest
 
         target = self.options.output_dir / model.subdirectory
         # the key's record has the calibration files' digest already: the pictures are not read again

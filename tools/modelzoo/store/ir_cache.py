@@ -43,16 +43,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ContextManager, Iterable
 
-from . import fsio
+from .. import fsio
 from .cache import Cache, _Lock
-from .errors import FileSystemError
+from ..errors import FileSystemError
 
 SCHEMA = 1  # raise when the record's meaning changes: every old key is then a miss
 ENTRY_LIMIT = 1 << 20  # an entry is a small JSON document; anything larger is not ours
 
 
 def file_sha384(path: Path) -> str:
-    from .verify import file_digest
+    from ..verify import file_digest
 
     return file_digest(path)[1]
 
@@ -186,7 +186,7 @@ def known_downloads(cache_dir: Path | None, dl_dir: Path, files: Iterable[Any]) 
 
 def scan_ir(folder: Path) -> list[IrFile]:
     """Every file of a staged IR folder (<precision>/<file>), hashed."""
-    from .verify import file_digest
+    from ..verify import file_digest
 
     files = []
     for p in sorted(folder.glob("*/*")):
@@ -299,7 +299,7 @@ class IrCache:
         files = files if files is not None else scan_ir(staging)
         if not self.writable:
             return files
-        from .verify import file_matches
+        from ..verify import file_matches
 
         for f in files:
             src = staging / f.path

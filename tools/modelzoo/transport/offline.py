@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import OfflineError, UsageError
+from ..errors import OfflineError, UsageError
 
 ENV = "MODELZOO_OFFLINE"
 NETWORK_SCHEMES = frozenset({"http", "https", "s3"})

@@ -19,9 +19,9 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
-from . import fsio
-from .descriptor import Postproc, RegexReplace, UnpackArchive
-from .errors import PostprocessingError, UnsafeArchiveError
+from .. import fsio
+from ..descriptor import Postproc, RegexReplace, UnpackArchive
+from ..errors import PostprocessingError, UnsafeArchiveError
 
 _TAR_MODES = {"tar": "r:", "gztar": "r:gz", "bztar": "r:bz2", "xztar": "r:xz"}
 CHUNK = 1 << 20

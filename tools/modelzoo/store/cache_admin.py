@@ -33,15 +33,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
 
-from . import fsio
+from .. import fsio
 from .cache import USE_INTERVAL, Cache, open_cache  # noqa: F401  (open_cache: for this module's callers)
 from .cache_verify import CHANGED, GONE, Verified, verify  # noqa: F401  (verify's names, for this module's callers)
-from .cache_verify import (CORRUPT, HEX, OPEN_SHARD, ORPHAN, REST, UNACCOUNTED, Finding, hash_blob, live_temporary,
-                           present)
-from .errors import CacheBusyError, OutputNotWritableError
+from .cache_verify import (
+    CORRUPT, HEX, OPEN_SHARD, ORPHAN, REST, UNACCOUNTED, Finding, hash_blob, live_temporary, present,
+)
+from ..errors import CacheBusyError, OutputNotWritableError
 
 if TYPE_CHECKING:
-    from .descriptor import Model
+    from ..descriptor import Model
 
 BLOB = "blob"
 PARTIAL = "partial"

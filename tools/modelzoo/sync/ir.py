@@ -1,145 +1,28 @@
-"""Converted IR in mirrors: published by `mirror.py sync --ir`, read by `converter.py --mirror`.
-
-Layout below DEST: ``ir/<key>/<model folder>/<precision>/<file>``, where key is the conversion
-key (ir_cache.py): IR made by another OpenVINO, backend or descriptor lives under another key,
-so a mirror carries IR for several OpenVINO releases side by side. Each IR file has a manifest
-entry like a model file's (size, SHA-384, stamp, verified, model) plus ``ir_key`` (the key,
-which must be the path's) and ``tools`` (the backend and its version); stores.decode_manifest
-checks both.
-
-A reader trusts nothing a mirror says: every file it fetches is verified against the manifest's
-size and SHA-384 while it streams in (fetch.py), and the files are placed only when all of them
-verified; anything else (no manifest, no entry for the key, a wrong byte, a mirror that is down)
-is a reason to convert locally, said in one line.
+"""`mirror.py sync --ir` and `mirror.py verify` of IR: converted IR published into a mirror below
+``ir/<key>/<model folder>/<precision>/<file>`` through the converter's and the quantizer's own
+cached paths, audited and repaired as model files are (the layout and the read side are
+mirror's ir_share.py).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from . import fsio
-from .errors import ModelzooError
-from .ir_cache import IrFile
-
-IR_PREFIX = "ir/"
-MANIFEST_TIMEOUT = 30.0
-
-
-def ir_rel(key: str, model_dir: str, path: str) -> str:
-    return f"{IR_PREFIX}{key}/{model_dir}/{path}"
-
-
-def ir_entries(manifest: dict[str, Any] | None, key: str, model_dir: str) -> list[IrFile]:
-    """The IR files a manifest names for one model under one key."""
-    prefix = ir_rel(key, model_dir, "")
-    out = []
-    for rel, entry in ((manifest or {}).get("files") or {}).items():
-        if rel.startswith(prefix) and entry.get("ir_key") == key:
-            out.append(IrFile(rel[len(prefix):], entry["size"], entry["sha384"]))
-    return sorted(out, key=lambda f: f.path)
-
-
-def read_manifest(url: str, timeout: float = MANIFEST_TIMEOUT) -> dict[str, Any] | None:
-    """A mirror's manifest, decoded and checked (stores.decode_manifest), from a folder, a
-    file:// URL, s3://bucket/prefix or http(s)://; None when it has none."""
-    from .stores import MANIFEST, MAX_MANIFEST, decode_manifest, open_store
-
-    if url.startswith(("http://", "https://")):
-        import requests
-
-        from .errors import MirrorAccessError
-
-        where = url.rstrip("/") + "/" + MANIFEST
-        try:
-            with requests.get(where, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as r:
-                if r.status_code == 404:
-                    return None
-                r.raise_for_status()
-                raw = r.raw.read(MAX_MANIFEST + 1, decode_content=False)
-        except (requests.RequestException, OSError) as exc:
-            raise MirrorAccessError(f"{where}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") \
-                from exc
-        return decode_manifest(raw, where)
-    return open_store(url, timeout=timeout).read_manifest()[0]
-
-
-def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: Path, timeout: float) -> None:
-    """Every file into staging/<precision>/<file>, each verified as it streams in (fetch.py).
-    The files come side by side, one per core, the biggest first, so that hashing them (in the
-    thread that receives each) uses every core; the first failure stops the others and is
-    raised. The workers are the downloader's (download.Pool: daemon threads), so Ctrl-C ends
-    the run within its grace even when a mirror has gone silent mid-file."""
-    import os
-
-    from .download import Pool
-    from .errors import Interrupted
-    from .obtain import Transport
-
-    stop = threading.Event()
-    jobs = max(1, min(len(files), os.cpu_count() or 1))
-    transport = Transport(jobs=jobs, connections=1, num_attempts=2, timeout=timeout, cancel=stop)
-    base = url if "://" in url else Path(url).absolute().as_uri()
-    errors: list[Exception] = []
-
-    def one(f: IrFile) -> bool:
-        dest = staging / f.path
-        try:
-            fsio.makedirs(dest.parent)
-            source = base.rstrip("/") + "/" + quote(ir_rel(key, model_dir, f.path))
-            transport.fetch([source], dest, f.size, f.sha384, f"{model_dir}/{f.path} (mirror IR)")
-            return True
-        except Interrupted:
-            raise  # stopped by another file's failure, or by Ctrl-C: the pool ends this worker
-        except Exception as exc:  # noqa: BLE001 - raised below, in the caller's thread
-            errors.append(exc)
-            stop.set()  # the others stop at their next chunk
-            return False
-
-    try:
-        Pool(jobs, stop).run(sorted(files, key=lambda f: -f.size), one, lambda: "interrupted")
-    except Interrupted:
-        raise KeyboardInterrupt from None  # Ctrl-C: the caller's own handling, as for any other step
-    finally:
-        transport.close()
-    if errors:
-        raise errors[0]
-
-
-def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[str], staging: Path, say: Any,
-                 timeout: float = 60.0, fallback: str = "converting locally") -> tuple[str, list[IrFile]] | None:
-    """Fill staging from the first mirror that has this key's IR for every precision, all
-    verified; returns that mirror and the files, or None (each mirror's reason said in one line,
-    ending with ``fallback``: what the caller does instead)."""
-    for url in mirrors:
-        try:
-            files = ir_entries(read_manifest(url, timeout=min(timeout, MANIFEST_TIMEOUT)), key, model_dir)
-            have = {f.path.split("/", 1)[0] for f in files}
-            if not files or not set(precisions) <= have:
-                say(f"mirror {url}: no IR for key {key[:16]}... ({', '.join(precisions)}); {fallback}")
-                continue
-            chosen = [f for f in files if f.path.split("/", 1)[0] in precisions]
-            fetch_ir(url, key, model_dir, chosen, staging, timeout)
-            return url, chosen
-        except (ModelzooError, OSError, ValueError, json.JSONDecodeError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            say(f"mirror {url}: {reason}; {fallback}")
-        except Exception as exc:  # noqa: BLE001 - requests' errors: the mirror is down or broken
-            say(f"mirror {url}: {type(exc).__name__}: {str(exc)[:200]}; {fallback}")
-        for p in list(staging.iterdir()):
-            fsio.remove(p)
-    return None
+from .. import fsio
+from ..convert.pipeline import IR_PRECISIONS, ConvertOptions, Converter, openvino_version
+from ..download.pipeline import DownloadOptions, Downloader
+from ..errors import ModelzooError, UsageError
+from ..store.ir_cache import scan_ir
+from ..mirror.ir_share import IR_PREFIX, ir_rel
+from .plan import MISSING, OK, REPAIRED, WRONG_SHA, WRONG_SIZE, Finding, now
+from ..convert.quantize import INT8_PRECISIONS, nncf_version
+from ..verify import verify_file
 
 
 def int8_tools(conversion_tools: str) -> str:
     """What made INT8 IR, as its manifest entries say it: NNCF and the OpenVINO that ran it, and
     the tools that made the FP32 IR it was quantized from (read back by repair_ir)."""
-    from .convert import openvino_version
-    from .quantize import nncf_version
-
     return f"nncf {nncf_version()} openvino {openvino_version()} from {conversion_tools}"
 
 
@@ -152,13 +35,6 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
     ``delete``, the IR that no selected model needs goes: that of models not selected, and that of
     selected models made by these same tools under another key (an older descriptor or model file).
     Returns (models that failed, paths published)."""
-    from .convert import IR_PRECISIONS, ConvertOptions, Converter
-    from .download import DownloadOptions, Downloader
-    from .errors import UsageError
-    from .ir_cache import scan_ir
-    from .mirror import now
-    from .quantize import INT8_PRECISIONS
-    from .verify import verify_file
 
     o, store, reporter = mirror.options, mirror.store, mirror.reporter
     if o.cache_dir is None:
@@ -184,7 +60,7 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
         tools = f"{converter.engine.name} {converter.engine.version}"
         quantizer, q_tools = None, None
         if int8:
-            from .quantize import Options, Quantizer
+            from ..convert.quantize import Options, Quantizer
 
             quantizer = Quantizer(Options(ir_dir=work / "ir", output_dir=work / "int8", precisions=int8,
                                           cache_dir=o.cache_dir),
@@ -262,7 +138,6 @@ def audit_ir(auditor: Any, recorded: dict[str, Any], listing: dict[str, Any], mo
              quick: bool) -> list[Any]:
     """`mirror verify` for the IR of the selected models: each recorded IR file must be there,
     of its size, with its SHA-384 (quick: the stamp the manifest recorded vouches for it)."""
-    from .mirror import MISSING, OK, WRONG_SHA, WRONG_SIZE, Finding
 
     out = []
     for rel in sorted(r for r, e in recorded.items() if r.startswith(IR_PREFIX) and e.get("model") in model_names):
@@ -290,7 +165,6 @@ def repair_ir(auditor: Any, findings: list[Any], models: list[Any]) -> list[str]
     """`verify --repair` for IR: convert the models whose IR is broken again (through the cache,
     with the backend their entries name) and publish it; an entry made by other tools than
     these (another OpenVINO) cannot be made again here and stays reported."""
-    from .mirror import MISSING, REPAIRED, WRONG_SHA, WRONG_SIZE
 
     manifest, _ = auditor.store.read_manifest()
     recorded = (manifest or {}).get("files", {})
@@ -331,22 +205,3 @@ def repair_ir(auditor: Any, findings: list[Any], models: list[Any]) -> list[str]
     return sorted(set(failed) | left)
 
 
-def ir_table(manifest: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """What IR a mirror holds: one row per model and key, with the tools that made it (the
-    OpenVINO release) and its precisions, sorted by model then tools."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for rel, entry in ((manifest or {}).get("files") or {}).items():
-        if not rel.startswith(IR_PREFIX):
-            continue
-        key = entry["ir_key"]
-        parts = rel.split("/")
-        row = rows.setdefault((entry["model"], key), {
-            "model": entry["model"], "subdirectory": "/".join(parts[2:-2]), "tools": entry.get("tools", ""),
-            "key": key, "precisions": [], "files": 0, "bytes": 0})
-        if parts[-2] not in row["precisions"]:
-            row["precisions"].append(parts[-2])
-        row["files"] += 1
-        row["bytes"] += entry["size"]
-    for row in rows.values():
-        row["precisions"].sort()
-    return sorted(rows.values(), key=lambda r: (r["model"], r["tools"], r["key"]))

@@ -31,11 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from . import convert_mo, fsio
-from .convert_mo import child_env, disable_telemetry, mo_package_dir  # noqa: F401  (public, used by peer)
-from .descriptor import Model
-from .errors import ConversionError, DiskFullError, MissingExtraError, ModelzooError
-from .events import Reporter
+from . import mo as convert_mo
+from .. import fsio
+from .mo import child_env, disable_telemetry, mo_package_dir  # noqa: F401  (public, used by peer)
+from ..descriptor import Model
+from ..errors import ConversionError, DiskFullError, MissingExtraError, ModelzooError
+from ..events import Reporter
 
 STAGING_PREFIX = ".converting-"
 IR_PRECISIONS = ("FP32", "FP16")  # what a conversion writes; the others come from quantization
@@ -327,7 +328,7 @@ class Ovc(Backend):
         return f"ovc (openvino.convert_model, OpenVINO {self.version})"
 
     def prepare(self, model: Model, args: list[str], variables: dict[str, str]) -> Any:
-        from . import convert_ovc
+        from . import ovc as convert_ovc
 
         return convert_ovc.plan(model.name, args, variables["mo_ext_dir"])  # refuses before any work
 
@@ -337,7 +338,7 @@ class Ovc(Backend):
         conv.say("Conversion (ovc): " + prepared.describe())
 
     def convert(self, args: list[str], prepared: Any, options: "ConvertOptions") -> Any:
-        from . import convert_ovc
+        from . import ovc as convert_ovc
 
         return convert_ovc.convert(prepared)
 
@@ -372,7 +373,7 @@ class Converter:
         self.ir_cache: Any = None
         self.keys: dict[str, str] = {}  # model name -> the key of its last conversion (mirror_ir reads it)
         if options.cache_dir is not None and not options.dry_run:
-            from .ir_cache import IrCache
+            from ..store.ir_cache import IrCache
 
             self.ir_cache = IrCache(options.cache_dir)
 
@@ -419,13 +420,13 @@ class Converter:
                 except ConversionError:
                     self.say("Conversion key: unknown until the model's files are there")
                     return
-                from .ir_cache import key_of
+                from ..store.ir_cache import key_of
 
                 self.say(f"Conversion key: {key_of(record)}")
             return
         check_inputs_exist(args, variables["dl_dir"])
         if record is not None and (self.ir_cache is not None or opts.mirrors):
-            from .ir_cache import key_of
+            from ..store.ir_cache import key_of
 
             key = self.keys[model.name] = key_of(record)
             self.say(f"Conversion key: {key}")
@@ -464,7 +465,7 @@ class Converter:
         if self.ir_cache is not None and self._cached(model, key, precisions, staging):
             return "cached"
         if self.options.mirrors:
-            from .mirror_ir import from_mirrors
+            from ..mirror.ir_share import from_mirrors
 
             got = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), precisions, staging,
                                lambda text: self.reporter.warning(f"{model.name}: {text}"))
@@ -496,7 +497,7 @@ class Converter:
         if self.engine.version is None or model.conversion_to_onnx_args or \
                 (self.options.models_root / model.subdirectory / "pre-convert.py").exists():
             return None
-        from .ir_cache import conversion_record, known_downloads
+        from ..store.ir_cache import conversion_record, known_downloads
 
         known = known_downloads(self.options.cache_dir, self.options.download_dir / model.subdirectory, model.files)
         return conversion_record(self.engine.name, self.engine.version, args, precisions, model.model_info, known)

@@ -21,19 +21,17 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import requests
 import urllib3
 
-from . import fsio
-from .errors import HTTPStatusError, Interrupted, TransferError
-from .fetch import body_chunks
+from .. import fsio
+from ..errors import HTTPStatusError, Interrupted, TransferError
+from .body import Link, body_chunks
 from .retry import backoff_delay, describe
-from .verify import BackgroundHashing, StreamVerifier
+from ..verify import BackgroundHashing, StreamVerifier
 
-if TYPE_CHECKING:
-    from .fetch import Fetcher
 
 MIN_PIECE = 1 << 20
 MAX_PIECE = 16 << 20
@@ -92,7 +90,7 @@ class _Piece:
 class SegmentedTransfer:
     """Fills ``partial`` (which holds ``verifier.size`` bytes already) up to ``size`` bytes."""
 
-    def __init__(self, fetcher: "Fetcher", url: str, partial: Path, verifier: StreamVerifier, size: int,
+    def __init__(self, fetcher: Link, url: str, partial: Path, verifier: StreamVerifier, size: int,
                  connections: int, budget: ConnectionBudget | None, progress: Callable[[int], None]) -> None:
         self.fetcher = fetcher
         self.url = url

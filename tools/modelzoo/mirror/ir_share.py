@@ -1,0 +1,155 @@
+"""Converted IR in mirrors: published by `mirror.py sync --ir`, read by `converter.py --mirror`.
+
+Layout below DEST: ``ir/<key>/<model folder>/<precision>/<file>``, where key is the conversion
+key (ir_cache.py): IR made by another OpenVINO, backend or descriptor lives under another key,
+so a mirror carries IR for several OpenVINO releases side by side. Each IR file has a manifest
+entry like a model file's (size, SHA-384, stamp, verified, model) plus ``ir_key`` (the key,
+which must be the path's) and ``tools`` (the backend and its version); stores.decode_manifest
+checks both.
+
+A reader trusts nothing a mirror says: every file it fetches is verified against the manifest's
+size and SHA-384 while it streams in (fetch.py), and the files are placed only when all of them
+verified; anything else (no manifest, no entry for the key, a wrong byte, a mirror that is down)
+is a reason to convert locally, said in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from .. import fsio
+from ..errors import ModelzooError
+from ..store.ir_cache import IrFile
+
+IR_PREFIX = "ir/"
+MANIFEST_TIMEOUT = 30.0
+
+
+def ir_rel(key: str, model_dir: str, path: str) -> str:
+    return f"{IR_PREFIX}{key}/{model_dir}/{path}"
+
+
+def ir_entries(manifest: dict[str, Any] | None, key: str, model_dir: str) -> list[IrFile]:
+    """The IR files a manifest names for one model under one key."""
+    prefix = ir_rel(key, model_dir, "")
+    out = []
+    for rel, entry in ((manifest or {}).get("files") or {}).items():
+        if rel.startswith(prefix) and entry.get("ir_key") == key:
+            out.append(IrFile(rel[len(prefix):], entry["size"], entry["sha384"]))
+    return sorted(out, key=lambda f: f.path)
+
+
+def read_manifest(url: str, timeout: float = MANIFEST_TIMEOUT) -> dict[str, Any] | None:
+    """A mirror's manifest, decoded and checked (stores.decode_manifest), from a folder, a
+    file:// URL, s3://bucket/prefix or http(s)://; None when it has none."""
+    from .stores import MANIFEST, MAX_MANIFEST, decode_manifest, open_store
+
+    if url.startswith(("http://", "https://")):
+        import requests
+
+        from ..errors import MirrorAccessError
+
+        where = url.rstrip("/") + "/" + MANIFEST
+        try:
+            with requests.get(where, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as r:
+                if r.status_code == 404:
+                    return None
+                r.raise_for_status()
+                raw = r.raw.read(MAX_MANIFEST + 1, decode_content=False)
+        except (requests.RequestException, OSError) as exc:
+            raise MirrorAccessError(f"{where}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") \
+                from exc
+        return decode_manifest(raw, where)
+    return open_store(url, timeout=timeout).read_manifest()[0]
+
+
+def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: Path, timeout: float) -> None:
+    """Every file into staging/<precision>/<file>, each verified as it streams in (fetch.py).
+    The files come side by side, one per core, the biggest first, so that hashing them (in the
+    thread that receives each) uses every core; the first failure stops the others and is
+    raised. The workers are the downloader's (download.Pool: daemon threads), so Ctrl-C ends
+    the run within its grace even when a mirror has gone silent mid-file."""
+    import os
+
+    from ..download.pipeline import Pool
+    from ..errors import Interrupted
+    from ..download.obtain import Transport
+
+    stop = threading.Event()
+    jobs = max(1, min(len(files), os.cpu_count() or 1))
+    transport = Transport(jobs=jobs, connections=1, num_attempts=2, timeout=timeout, cancel=stop)
+    base = url if "://" in url else Path(url).absolute().as_uri()
+    errors: list[Exception] = []
+
+    def one(f: IrFile) -> bool:
+        dest = staging / f.path
+        try:
+            fsio.makedirs(dest.parent)
+            source = base.rstrip("/") + "/" + quote(ir_rel(key, model_dir, f.path))
+            transport.fetch([source], dest, f.size, f.sha384, f"{model_dir}/{f.path} (mirror IR)")
+            return True
+        except Interrupted:
+            raise  # stopped by another file's failure, or by Ctrl-C: the pool ends this worker
+        except Exception as exc:  # noqa: BLE001 - raised below, in the caller's thread
+            errors.append(exc)
+            stop.set()  # the others stop at their next chunk
+            return False
+
+    try:
+        Pool(jobs, stop).run(sorted(files, key=lambda f: -f.size), one, lambda: "interrupted")
+    except Interrupted:
+        raise KeyboardInterrupt from None  # Ctrl-C: the caller's own handling, as for any other step
+    finally:
+        transport.close()
+    if errors:
+        raise errors[0]
+
+
+def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[str], staging: Path, say: Any,
+                 timeout: float = 60.0, fallback: str = "converting locally") -> tuple[str, list[IrFile]] | None:
+    """Fill staging from the first mirror that has this key's IR for every precision, all
+    verified; returns that mirror and the files, or None (each mirror's reason said in one line,
+    ending with ``fallback``: what the caller does instead)."""
+    for url in mirrors:
+        try:
+            files = ir_entries(read_manifest(url, timeout=min(timeout, MANIFEST_TIMEOUT)), key, model_dir)
+            have = {f.path.split("/", 1)[0] for f in files}
+            if not files or not set(precisions) <= have:
+                say(f"mirror {url}: no IR for key {key[:16]}... ({', '.join(precisions)}); {fallback}")
+                continue
+            chosen = [f for f in files if f.path.split("/", 1)[0] in precisions]
+            fetch_ir(url, key, model_dir, chosen, staging, timeout)
+            return url, chosen
+        except (ModelzooError, OSError, ValueError, json.JSONDecodeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            say(f"mirror {url}: {reason}; {fallback}")
+        except Exception as exc:  # noqa: BLE001 - requests' errors: the mirror is down or broken
+            say(f"mirror {url}: {type(exc).__name__}: {str(exc)[:200]}; {fallback}")
+        for p in list(staging.iterdir()):
+            fsio.remove(p)
+    return None
+
+
+def ir_table(manifest: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What IR a mirror holds: one row per model and key, with the tools that made it (the
+    OpenVINO release) and its precisions, sorted by model then tools."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for rel, entry in ((manifest or {}).get("files") or {}).items():
+        if not rel.startswith(IR_PREFIX):
+            continue
+        key = entry["ir_key"]
+        parts = rel.split("/")
+        row = rows.setdefault((entry["model"], key), {
+            "model": entry["model"], "subdirectory": "/".join(parts[2:-2]), "tools": entry.get("tools", ""),
+            "key": key, "precisions": [], "files": 0, "bytes": 0})
+        if parts[-2] not in row["precisions"]:
+            row["precisions"].append(parts[-2])
+        row["files"] += 1
+        row["bytes"] += entry["size"]
+    for row in rows.values():
+        row["precisions"].sort()
+    return sorted(rows.values(), key=lambda r: (r["model"], r["tools"], r["key"]))
