@@ -41,8 +41,9 @@ def sync_ir(zoo: Path, dest: str, cache: Path, log: Path, *extra: str, env: dict
                     "--backend", "ovc", *extra, env={"MODELZOO_CONVERSION_LOG": str(log), **(env or {})}, timeout=600)
 
 
-def convert_from(zoo: Path, name: str, dl: Path, out: Path, log: Path, *mirrors: str, env: dict | None = None):
-    args = [a for m in mirrors for a in ("--mirror", m)]
+def convert_from(zoo: Path, name: str, dl: Path, out: Path, log: Path, *mirrors: str, env: dict | None = None,
+                 extra: tuple[str, ...] = ()):
+    args = [a for m in mirrors for a in ("--mirror", m)] + list(extra)
     return run_tool("converter", "--models_dir", zoo, "--name", name, "-d", dl, "-o", out, "--backend", "ovc",
                     *args, env={"MODELZOO_CONVERSION_LOG": str(log), **(env or {})}, timeout=600)
 
@@ -314,3 +315,59 @@ def test_ctrl_c_while_a_mirror_has_gone_silent_ends_within_the_grace(published, 
     assert not [p for p in out.rglob("*") if p.is_file()]
     # Not a speed test: a bound a loaded machine keeps; the old code waited for the 60 s read timeout.
     assert took < 10, took
+
+
+def _serve(server, dest: Path) -> None:
+    for path in dest.rglob("*"):
+        if path.is_file():
+            server.add(path.relative_to(dest).as_posix(), path.read_bytes())
+
+
+@pytest.mark.parametrize("tool", ["converter", "info_dumper"])
+def test_offline_opens_no_connection_to_an_http_ir_mirror(published, tmp_path, server, tool):
+    """Offline, an http(s) IR mirror is refused before any connection: the converter says so in
+    one line and converts here, info_dumper --print_ir says so; the server accepts nothing."""
+    _serve(server, published["dest"])
+    before = server.connections
+    if tool == "converter":
+        dl, out, log = downloaded(tmp_path, "tiny-a", published["data"]), tmp_path / "out", tmp_path / "conv.log"
+        result = convert_from(published["zoo"], "tiny-a", dl, out, log, server.base_url, env={"MODELZOO_OFFLINE": "1"})
+        assert result.returncode == 0, result.stderr
+        line = one_error_line(result)
+        assert "not fetched: offline" in line and "converting locally" in line, line
+        assert count(log) == 1 and files(out / "public/tiny-a") == _local_ir(published, tmp_path)
+    else:
+        result = run_tool("info_dumper", "--print_ir", server.base_url, env={"MODELZOO_OFFLINE": "1"})
+        assert result.returncode != 0
+        assert "not fetched: offline" in one_error_line(result)
+    assert server.connections == before
+
+
+def test_a_trickling_ir_mirror_is_given_up_and_the_ir_made_here(published, tmp_path, server):
+    """A mirror that sends the manifest, then the IR a byte at a time, keeps every read timeout
+    alive; --mirror_min_speed gives it up after its grace (30 s), and the IR is made here."""
+    from modelzoo.devtools.loopback import Fault
+
+    dest, key = published["dest"], published["key"]
+    _serve(server, dest)
+    for rel in published["ir"]:
+        server.fault(f"ir/{key}/public/tiny-a/{rel}", Fault(chunk_size=1, chunk_delay=1.5))
+    dl, out, log = downloaded(tmp_path, "tiny-a", published["data"]), tmp_path / "out", tmp_path / "conv.log"
+    started = time.monotonic()
+    result = convert_from(published["zoo"], "tiny-a", dl, out, log, server.base_url,
+                          extra=("--mirror_min_speed", "100K"))
+    took = time.monotonic() - started
+    assert result.returncode == 0, result.stderr
+    line = one_error_line(result)
+    assert "slower than" in line or "not in within" in line, line
+    assert "converting locally" in line and count(log) == 1
+    assert files(out / "public/tiny-a") == _local_ir(published, tmp_path)
+    assert took < 300, took  # a hang guard, not a speed test: the trickle alone would take hours
+
+
+def test_a_bad_min_speed_is_one_line(published, tmp_path):
+    dl, out, log = downloaded(tmp_path, "tiny-a", published["data"]), tmp_path / "out", tmp_path / "conv.log"
+    result = convert_from(published["zoo"], "tiny-a", dl, out, log, str(published["dest"]),
+                          extra=("--mirror_min_speed", "fast"))
+    assert result.returncode == 2 and "--mirror_min_speed" in one_error_line(result)
+    assert not out.exists()

@@ -120,3 +120,39 @@ def test_each_package_says_what_it_owns_and_may_import(package):
     assert len(doc) > 80, f"{init}: no docstring saying what the package owns"
     if package not in ("cli", "devtools", "reference"):
         assert "May import" in doc or "may import" in doc, init
+
+
+def network_calls(tree: ast.AST) -> list[tuple[str, str]]:
+    """(enclosing function, call) for every requests.get/head/post/put/request/Session, boto3's
+    or a session's .client and urlopen in a module."""
+    out = []
+
+    def visit(node: ast.AST, func: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = child.name if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else func
+            f = child.func if isinstance(child, ast.Call) else None
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and (
+                    (f.value.id == "requests" and f.attr in ("get", "head", "post", "put", "request", "Session"))
+                    or (f.value.id in ("boto3", "session") and f.attr == "client")
+                    or f.attr == "urlopen"):
+                out.append((func, f"{f.value.id}.{f.attr}"))
+            visit(child, inner)
+
+    visit(tree, "<module>")
+    return out
+
+
+def test_every_http_request_goes_through_the_one_session_factory():
+    """requests.get/head/post/request/Session and urllib's urlopen appear nowhere in the pipeline
+    but in transport/fetch.py's make_session, where offline mode refuses every request, so a new
+    caller cannot leak past --offline; boto3 clients only in transport/s3.py's make_client, which
+    refuses offline. (devtools, the tests' own servers, are not the pipeline.)"""
+    allowed = {("modelzoo.transport.fetch", "make_session"), ("modelzoo.transport.s3", "make_client")}
+    found = [f"{name}:{func}: {call}" for name, path in modules().items() if not name.startswith("modelzoo.devtools")
+             for func, call in network_calls(ast.parse(path.read_text())) if (name, func) not in allowed]
+    assert found == []
+
+
+def test_a_stray_request_is_found():
+    tree = ast.parse("import requests\ndef f():\n    return requests.get('http://x')\n")
+    assert network_calls(tree) == [("f", "requests.get")]

@@ -174,3 +174,7 @@ class CacheFolderError(CacheError):
 
 class CacheBusyError(CacheError):
     """Another prune holds the cache: two at once would each count what the other removes."""
+
+
+class MirrorTooSlowError(MirrorError):
+    """A mirror hands IR over more slowly than --mirror_min_speed: given up, the IR made here."""

@@ -95,32 +95,43 @@ def apply_offline(args: argparse.Namespace) -> None:
         offline.enable()
 
 
-MIRROR_SCHEMES = ("http://", "https://", "file://", "s3://")
-
-
 def mirror_url(text: str) -> str:
     """--mirror's type: a folder (any path without "://") or a URL of a scheme the IR can be
     fetched from; any other is a bad command line, said before any work."""
-    if "://" in text and not text.startswith(MIRROR_SCHEMES):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a folder or an http://, https://, file:// or s3:// URL")
+    from ..transport.sources import MIRROR_PREFIXES, mirror_schemes_text
+
+    if "://" in text and not text.startswith(MIRROR_PREFIXES):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a folder or {mirror_schemes_text()}")
     return text
 
 
 def check_download_mirrors(parser: argparse.ArgumentParser, urls: list[str]) -> None:
     """The downloader's and mirror's --mirror (files by model folder): a URL, not a folder; and
     for s3:// the [s3] extra, so that a missing one is one line before any work."""
+    from ..transport.sources import MIRROR_PREFIXES, mirror_schemes_text
+
     for m in urls:
-        if not m.startswith(MIRROR_SCHEMES):
-            parser.error(f"--mirror {m!r}: expected an http://, https://, file:// or s3:// URL")
+        if not m.startswith(MIRROR_PREFIXES):
+            parser.error(f"--mirror {m!r}: expected {mirror_schemes_text()}")
         if m.startswith("s3://"):
             from ..transport.fetch import opener_for
 
             opener_for("s3")
 
 
+def speed_arg(text: str) -> int:
+    """--mirror_min_speed's type: bytes a second, as sizes are written (100K, 1M, 0)."""
+    from ..download.space import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def add_ir_share_args(parser: argparse.ArgumentParser, work: str, doing: str, done: str, sync: str) -> None:
     """--cache_dir and --mirror of the converter (``work`` "conversion") and the quantizer
-    ("quantization"): IR made once and shared by key (ir_cache.py, mirror_ir.py)."""
+    ("quantization"): IR made once and shared by key (store/ir_cache.py, mirror/ir_share.py)."""
     parser.add_argument("--cache_dir", type=Path, metavar="DIR",
                         help=f"keep {done} IR by its {work} key in DIR/ir (the downloader's cache folder): a {work} "
                              "done once, here or by anyone sharing DIR, is not done again")
@@ -128,6 +139,10 @@ def add_ir_share_args(parser: argparse.ArgumentParser, work: str, doing: str, do
                         help=f"a mirror with IR (mirror.py sync {sync}): a folder, file://, http(s):// or s3:// "
                              f"URL; the IR of this {work}'s key is fetched and verified instead of {doing}, and "
                              f"{done} here when the mirror lacks it (repeatable)")
+    parser.add_argument("--mirror_min_speed", type=speed_arg, default=None, metavar="BYTES",
+                        help="give up IR from a mirror that comes more slowly than this many bytes a second on "
+                             "average after 30 s (e.g. 100K, 1M; 0: never), and make it here instead "
+                             "(default 100K)")
 
 
 def add_space_args(parser: argparse.ArgumentParser, budget: bool = False) -> None:

@@ -87,7 +87,7 @@ def _main(argv: Sequence[str]) -> int:
                              extra_mo_args=args.extra_mo_args, dry_run=args.dry_run, backend=args.backend,
                              verbose=args.verbose,
                              cache_dir=args.cache_dir.absolute() if args.cache_dir else None,
-                             mirrors=args.mirror)
+                             mirrors=args.mirror, mirror_min_speed=args.mirror_min_speed)
     # fail early, with the extra to install, before any work; and say which backend converts
     converter = Converter(options, Reporter("text", bars=False, line=error_line(PROG)))
     print(f"Backend: {converter.describe_backend()}", flush=True)

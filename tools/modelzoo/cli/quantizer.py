@@ -104,7 +104,8 @@ def body(argv: Sequence[str]) -> int:
                       precisions=[p for p in ("FP16-INT8", "FP32-INT8") if p in wanted], subset=args.subset or 300,
                       max_drop=args.max_drop, preset=args.preset, ignored_scope=args.ignored_scope,
                       device=args.device, max_iterations=args.max_iterations, dry_run=args.dry_run,
-                      cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=args.mirror)
+                      cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=args.mirror,
+                      mirror_min_speed=args.mirror_min_speed)
     quantizer = Quantizer(options, say=lambda text: print(text, flush=True),
                           warn=lambda text: print(err("warning", text), file=sys.stderr, flush=True))
     for model in models:

@@ -63,7 +63,8 @@ class ConvertOptions:
     backend: str = "auto"
     verbose: bool = False
     cache_dir: Path | None = None  # converted IR by conversion key (ir_cache.py), beside the downloads
-    mirrors: list[str] = field(default_factory=list)  # mirrors with IR (mirror_ir.py), tried before converting
+    mirrors: list[str] = field(default_factory=list)  # mirrors with IR (mirror/ir_share.py), tried before converting
+    mirror_min_speed: int | None = None  # bytes/s below which a mirror's IR is given up (None: ir_share's default)
 
 
 def choose_backend(backend: str, mo: Path | None) -> str:
@@ -468,7 +469,8 @@ class Converter:
             from ..mirror.ir_share import from_mirrors
 
             got = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), precisions, staging,
-                               lambda text: self.reporter.warning(f"{model.name}: {text}"))
+                               lambda text: self.reporter.warning(f"{model.name}: {text}"),
+                               min_speed=self.options.mirror_min_speed)
             if got is not None:
                 source, files = got
                 # verified against the manifest; also whole IR of this model (an .xml that parses,

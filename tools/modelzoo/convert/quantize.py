@@ -58,7 +58,8 @@ class Options:
     max_iterations: int = 20
     dry_run: bool = False
     cache_dir: Path | None = None  # the IR cache (ir_cache.py): quantized IR by key, beside converted IR
-    mirrors: list[str] = field(default_factory=list)  # mirrors with IR (mirror_ir.py), tried before NNCF
+    mirrors: list[str] = field(default_factory=list)  # mirrors with IR (mirror/ir_share.py), tried before NNCF
+    mirror_min_speed: int | None = None  # bytes/s below which a mirror's IR is given up (None: ir_share's default)
 
 
 @dataclass
@@ -302,7 +303,8 @@ class Quantizer:
         fsio.remove_dead_staged(target, STAGING_PREFIX)
         with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
             got = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), self.options.precisions,
-                               staging, lambda text: self.warn(f"{model.name}: {text}"), fallback="quantizing locally")
+                               staging, lambda text: self.warn(f"{model.name}: {text}"), fallback="quantizing locally",
+                               min_speed=self.options.mirror_min_speed)
             if got is None:
                 return None
             source, files = got

@@ -16,17 +16,27 @@ is a reason to convert locally, said in one line.
 from __future__ import annotations
 
 import json
+import math
+import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from .. import fsio
-from ..errors import ModelzooError
+from ..download.obtain import Transport
+from ..download.pipeline import Pool
+from ..errors import Interrupted, MirrorAccessError, MirrorTooSlowError, ModelzooError
 from ..store.ir_cache import IrFile
+from ..transport.sources import scheme_of
+from .manifest import MANIFEST, MAX_MANIFEST, decode_manifest
+from .stores import open_store
 
 IR_PREFIX = "ir/"
 MANIFEST_TIMEOUT = 30.0
+MIN_SPEED = 100_000  # bytes/s: IR from a mirror slower than this on average, after GRACE, is made here instead
+GRACE = 30.0  # seconds any mirror gets, whatever it sends
 
 
 def ir_rel(key: str, model_dir: str, path: str) -> str:
@@ -43,41 +53,70 @@ def ir_entries(manifest: dict[str, Any] | None, key: str, model_dir: str) -> lis
     return sorted(out, key=lambda f: f.path)
 
 
-def read_manifest(url: str, timeout: float = MANIFEST_TIMEOUT) -> dict[str, Any] | None:
-    """A mirror's manifest, decoded and checked (stores.decode_manifest), from a folder, a
-    file:// URL, s3://bucket/prefix or http(s)://; None when it has none."""
-    from .stores import MANIFEST, MAX_MANIFEST, decode_manifest, open_store
+class Pace:
+    """How long IR from a mirror may take: a mirror that hands it over more slowly than
+    ``min_speed`` bytes a second on average, once ``grace`` seconds have passed, is given up (and
+    the IR made here, which takes seconds to minutes). A mirror that trickles a byte every second
+    keeps every read timeout alive; this rule does not let it hold a run for hours."""
 
-    if url.startswith(("http://", "https://")):
+    def __init__(self, min_speed: int = MIN_SPEED, grace: float = GRACE) -> None:
+        self.min_speed, self.grace = min_speed, grace
+        self.started = time.monotonic()
+
+    def allowed(self, size: int) -> float:
+        """Seconds from the start that ``size`` bytes may take."""
+        return self.grace + size / self.min_speed if self.min_speed else math.inf
+
+    def check(self, got: int, where: str) -> None:
+        elapsed = time.monotonic() - self.started
+        if elapsed > self.allowed(got):
+            raise MirrorTooSlowError(f"{where}: {got:,} bytes in {elapsed:.0f} s, slower than --mirror_min_speed "
+                                     f"{self.min_speed:,} bytes/s; given up")
+
+
+def read_manifest(url: str, timeout: float = MANIFEST_TIMEOUT, pace: Pace | None = None) -> dict[str, Any] | None:
+    """A mirror's manifest, decoded and checked (manifest.decode_manifest), from a folder, a
+    file:// URL, s3://bucket/prefix or http(s)://; None when it has none. HTTP goes through the
+    package's one session factory (fetch.make_session), where offline mode refuses it, and at
+    the pace's minimum speed."""
+    if scheme_of(url) in ("http", "https"):
         import requests
 
-        from ..errors import MirrorAccessError
+        from ..transport.body import body_chunks
+        from ..transport.fetch import make_session
 
         where = url.rstrip("/") + "/" + MANIFEST
+        pace = pace or Pace()
+        session = make_session(1)
         try:
-            with requests.get(where, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as r:
+            with session.get(where, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as r:
                 if r.status_code == 404:
                     return None
                 r.raise_for_status()
-                raw = r.raw.read(MAX_MANIFEST + 1, decode_content=False)
+                parts, got = [], 0
+                for chunk in body_chunks(r.raw, 1 << 16):
+                    parts.append(chunk)
+                    got += len(chunk)
+                    if got > MAX_MANIFEST:
+                        break
+                    pace.check(got, where)
+                raw = b"".join(parts)
         except (requests.RequestException, OSError) as exc:
             raise MirrorAccessError(f"{where}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") \
                 from exc
+        finally:
+            session.close()
         return decode_manifest(raw, where)
     return open_store(url, timeout=timeout).read_manifest()[0]
 
 
-def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: Path, timeout: float) -> None:
+def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: Path, timeout: float,
+             pace: Pace | None = None) -> None:
     """Every file into staging/<precision>/<file>, each verified as it streams in (fetch.py).
     The files come side by side, one per core, the biggest first, so that hashing them (in the
     thread that receives each) uses every core; the first failure stops the others and is
     raised. The workers are the downloader's (download.Pool: daemon threads), so Ctrl-C ends
     the run within its grace even when a mirror has gone silent mid-file."""
-    import os
-
-    from ..download.pipeline import Pool
-    from ..errors import Interrupted
-    from ..download.obtain import Transport
 
     stop = threading.Event()
     jobs = max(1, min(len(files), os.cpu_count() or 1))
@@ -99,30 +138,50 @@ def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: P
             stop.set()  # the others stop at their next chunk
             return False
 
+    pace = pace or Pace()
+    total = sum(f.size for f in files)
+    too_slow = threading.Event()
+
+    def give_up() -> None:
+        too_slow.set()
+        stop.set()  # every fetch ends at its next chunk
+
+    timer = threading.Timer(max(0.0, pace.started + pace.allowed(total) - time.monotonic()), give_up)
+    timer.daemon = True
+    timer.start()
     try:
         Pool(jobs, stop).run(sorted(files, key=lambda f: -f.size), one, lambda: "interrupted")
     except Interrupted:
+        if too_slow.is_set():
+            raise MirrorTooSlowError(f"{url}: {total:,} bytes of IR not in within {pace.allowed(total):.0f} s "
+                                     f"(--mirror_min_speed {pace.min_speed:,} bytes/s); given up") from None
         raise KeyboardInterrupt from None  # Ctrl-C: the caller's own handling, as for any other step
     finally:
+        timer.cancel()
         transport.close()
+    if too_slow.is_set() and not errors:
+        raise MirrorTooSlowError(f"{url}: {total:,} bytes of IR not in within {pace.allowed(total):.0f} s "
+                                 f"(--mirror_min_speed {pace.min_speed:,} bytes/s); given up")
     if errors:
         raise errors[0]
 
 
 def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[str], staging: Path, say: Any,
-                 timeout: float = 60.0, fallback: str = "converting locally") -> tuple[str, list[IrFile]] | None:
+                 timeout: float = 60.0, fallback: str = "converting locally",
+                 min_speed: int | None = None) -> tuple[str, list[IrFile]] | None:
     """Fill staging from the first mirror that has this key's IR for every precision, all
     verified; returns that mirror and the files, or None (each mirror's reason said in one line,
     ending with ``fallback``: what the caller does instead)."""
     for url in mirrors:
+        pace = Pace(MIN_SPEED if min_speed is None else min_speed)
         try:
-            files = ir_entries(read_manifest(url, timeout=min(timeout, MANIFEST_TIMEOUT)), key, model_dir)
+            files = ir_entries(read_manifest(url, timeout=min(timeout, MANIFEST_TIMEOUT), pace=pace), key, model_dir)
             have = {f.path.split("/", 1)[0] for f in files}
             if not files or not set(precisions) <= have:
                 say(f"mirror {url}: no IR for key {key[:16]}... ({', '.join(precisions)}); {fallback}")
                 continue
             chosen = [f for f in files if f.path.split("/", 1)[0] in precisions]
-            fetch_ir(url, key, model_dir, chosen, staging, timeout)
+            fetch_ir(url, key, model_dir, chosen, staging, timeout, pace)
             return url, chosen
         except (ModelzooError, OSError, ValueError, json.JSONDecodeError) as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

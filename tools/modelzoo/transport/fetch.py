@@ -30,8 +30,9 @@ from ..errors import (
     ChecksumMismatchError, DownloadError, FileSystemError, HTTPStatusError, Interrupted, OfflineError,
     SizeMismatchError, TransferError,
 )
-from .offline import NETWORK_SCHEMES, is_offline, refuse
+from .offline import is_offline, refuse
 from .body import body_chunks
+from .sources import NETWORK_SCHEMES
 from .retry import BACKOFF_FACTOR, BACKOFF_MAX, backoff_delay, describe
 from ..verify import BackgroundHashing, StreamVerifier, feed_file
 

@@ -11,6 +11,8 @@ connections are made, never by checks scattered over the pipelines:
   that reaches the session without the table, such as a piece of a big file);
 - ``s3.make_client`` refuses to make a client (an ``s3://`` mirror destination).
 
+Which schemes use the network is the registry's (sources.py).
+
 Local folders, ``file://`` mirrors and the cache work as always. A command that takes
 ``--offline`` calls ``cli.common.apply_offline(args)`` first (the quantizer must too).
 """
@@ -22,7 +24,6 @@ import os
 from ..errors import OfflineError, UsageError
 
 ENV = "MODELZOO_OFFLINE"
-NETWORK_SCHEMES = frozenset({"http", "https", "s3"})
 _ON, _OFF = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
 
 
