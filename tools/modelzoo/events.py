@@ -48,6 +48,12 @@ def _to_devnull(stream: TextIO) -> None:
         os.close(null)
 
 
+def status_line(how: str, what: str, detail: str = "") -> str:
+    """``how`` right-aligned in ten columns, then what it happened to, then the detail: the one
+    shape of "downloaded/cached/published/deleted/removed ..." lines, whoever prints them."""
+    return f"{how:>10}  {what}" + (f"  {detail}" if detail else "")
+
+
 class Reporter:
     """Where a pipeline says what happens: progress and notes on stdout (bars on a terminal,
     lines in a log, or JSON events for scripts), failures and warnings on stderr, one line
@@ -74,6 +80,10 @@ class Reporter:
         line = json.dumps({"$type": event, **fields})
         with self._lock:
             self._write_out(line)
+
+    def status(self, how: str, what: str, detail: str = "") -> None:
+        """One line of a file's or an entry's fate, in the padded columns every pipeline uses."""
+        self.say(status_line(how, what, detail))
 
     def say(self, text: str) -> None:
         if self.fmt != "text":
@@ -173,5 +183,5 @@ class FileProgress:
                             size=self.size)
             elapsed = time.monotonic() - self.started
             rate = f", {human_size(self.size / elapsed)}/s" if how == "downloaded" and elapsed > 0.05 else ""
-            self.r.say(f"{how:>10}  {self.label}  {human_size(self.size)} in {elapsed:.2f} s{rate}, SHA-384 verified")
+            self.r.status(how, self.label, f"{human_size(self.size)} in {elapsed:.2f} s{rate}, SHA-384 verified")
         self.r.emit("model_file_download_end", model=self.model, model_file=self.model_file, successful=successful)

@@ -12,6 +12,7 @@ imports the network stack until a file really has to be fetched.
 from __future__ import annotations
 
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import quote
@@ -24,7 +25,16 @@ if TYPE_CHECKING:
 
 GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&confirm=t&id="
 
-CACHED, FETCH, RESUME, FETCH_BESIDE = "cached", "fetch", "resume", "fetch beside the cache"
+class Way(StrEnum):
+    """How obtain gets a file that is not at its target yet (decide)."""
+
+    CACHED = "cached"  # the cache's verified blob
+    FETCH = "fetch"  # fetched (into the cache when it can be written, else into the caller's temporary)
+    RESUME = "resume"  # the cache's partial, resumed
+    FETCH_BESIDE = "fetch beside the cache"  # the cache cannot be written: fetched beside the target
+
+
+CACHED, FETCH, RESUME, FETCH_BESIDE = Way
 
 
 def source_url(file: "ModelFile") -> str:

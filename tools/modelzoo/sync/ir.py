@@ -110,7 +110,7 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
             recorded[rel] = {"model": leaf.name, "size": f.size, "sha384": f.sha384, "stamp": present.stamp,
                              "verified": stamp_time, "ir_key": key, "tools": tools_}
             published.append(rel)
-            reporter.say(f"{'published':>10}  {rel}  {f.size} bytes, SHA-384 verified")
+            reporter.status("published", rel, f"{f.size} bytes, SHA-384 verified")
             reporter.emit("mirror_ir_published", model=leaf.name, path=rel, size=f.size, key=key, tools=tools_)
     doomed: set[str] = set()
     if delete:
@@ -122,7 +122,7 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
     for rel in sorted(doomed):
         try:
             store.delete(rel, recorded_before[rel]["stamp"])
-            reporter.say(f"{'deleted':>10}  {rel}")
+            reporter.status("deleted", rel)
         except ModelzooError as exc:
             reporter.warning(f"not deleting {rel}: {exc}")
     all_tools = tools if q_tools is None else f"{tools}; {q_tools}"

@@ -39,7 +39,7 @@ from ..errors import (
     DiskFullError, FileSystemError, Interrupted, MirrorAccessError, MirrorError, ModelzooError,
     OutputNotWritableError, UsageError,
 )
-from ..events import Reporter, human_size
+from ..events import Reporter, human_size, status_line
 from ..download.obtain import CACHED, Transport, obtain, source_urls
 from ..download.space import Need, check_space, fetch_writes, space_needed
 from ..mirror.manifest import FORMAT
@@ -108,7 +108,7 @@ def check_writable(path: Path) -> None:
 
 
 def progress_line(how: str, rel: str, size: int, seconds: float) -> str:
-    return f"{how:>10}  {rel}  {human_size(size)} in {seconds:.2f} s, SHA-384 verified"
+    return status_line(how, rel, f"{human_size(size)} in {seconds:.2f} s, SHA-384 verified")
 
 
 # ----------------------------------------------------------------------------- carrying it out
@@ -360,7 +360,7 @@ class Syncer(Mirror):
         if o.changes is not None:
             check_writable(o.changes)  # before the first byte: a rerun would have nothing to list
         for rel in self.store.remove_dead():
-            say(f"{'removed':>10}  {rel} (a temporary left by a run that was killed)")
+            say(status_line("removed", rel, "(a temporary left by a run that was killed)"))
         result = self.sync(plan, manifest, full=o.full)
         if o.changes is not None:
             fsio.write_bytes(o.changes.absolute(),
@@ -439,7 +439,7 @@ class Syncer(Mirror):
             try:
                 self.store.delete(rel, recorded_before[rel]["stamp"])  # only the file it recorded
                 deleted.append(rel)
-                self.reporter.say(f"{'deleted':>10}  {rel}")
+                self.reporter.status("deleted", rel)
                 self.reporter.emit("mirror_delete", path=rel)
             except ModelzooError as exc:
                 self.reporter.warning(f"not deleting {rel}: {exc}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,15 @@ def wanted_files(models: list[Model], precisions: frozenset[str], models_root: P
 
 # ----------------------------------------------------------------------------- decisions
 
-PRESENT, CHECK, FETCH = "present", "check", "fetch"
+class Decision(StrEnum):
+    """What sync does with a wanted file (decide)."""
+
+    PRESENT = "present"  # there and vouched for by the manifest: nothing to do
+    CHECK = "check"  # there, not vouched for: hash it
+    FETCH = "fetch"  # missing or wrong: obtain and publish it
+
+
+PRESENT, CHECK, FETCH = Decision
 
 
 def decide(w: Wanted, recorded: dict[str, Any] | None, there: Present | None, full: bool = False) -> str:
@@ -122,8 +131,19 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-OK, MISSING, WRONG_SIZE, WRONG_SHA, UNRECORDED, UNKNOWN, REPAIRED = (
-    "ok", "missing", "wrong size", "wrong SHA-384", "not in manifest", "unknown", "repaired")
+class Verdict(StrEnum):
+    """verify's finding on one path (the words of its report and JSON events)."""
+
+    OK = "ok"
+    MISSING = "missing"
+    WRONG_SIZE = "wrong size"
+    WRONG_SHA = "wrong SHA-384"
+    UNRECORDED = "not in manifest"
+    UNKNOWN = "unknown"
+    REPAIRED = "repaired"
+
+
+OK, MISSING, WRONG_SIZE, WRONG_SHA, UNRECORDED, UNKNOWN, REPAIRED = Verdict
 STATUSES = (OK, REPAIRED, MISSING, WRONG_SIZE, WRONG_SHA, UNRECORDED, UNKNOWN)  # the order of a summary
 
 
