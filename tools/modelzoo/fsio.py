@@ -177,7 +177,13 @@ def temporary_beside(dest: Path, suffix: str = ".part") -> Iterator[Path]:
 @contextmanager
 def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
     """A registered, uniquely named folder inside ``parent`` (so each run, process or thread has
-    its own), removed with everything in it when the block ends."""
+    its own), removed with everything in it when the block ends; so are the folders it had to
+    create for ``parent``, where they are left empty (a run that failed leaves nothing at -o)."""
+    created = []
+    ancestor = parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        created.append(ancestor)
+        ancestor = ancestor.parent
     makedirs(parent)
     with TEMPORARIES.critical():
         try:
@@ -192,6 +198,11 @@ def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
     finally:
         remove(path)
         TEMPORARIES.discard(path)
+        for folder in created:  # (innermost first; rmdir removes only an empty folder)
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 def remove_dead_staged(parent: Path, prefix: str) -> None:

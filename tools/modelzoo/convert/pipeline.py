@@ -18,7 +18,6 @@ that concurrent runs into the same output follow each other.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import shlex
@@ -37,6 +36,7 @@ from .mo import child_env, disable_telemetry, mo_package_dir  # noqa: F401  (pub
 from ..descriptor import Model
 from ..errors import ConversionError, DiskFullError, MissingExtraError, ModelzooError
 from ..events import Reporter
+from ..mirror.ir_share import MADE, obtain_ir
 
 STAGING_PREFIX = ".converting-"
 IR_PRECISIONS = ("FP32", "FP16")  # what a conversion writes; the others come from quantization
@@ -433,63 +433,32 @@ class Converter:
             self.say(f"Conversion key: {key}")
         remove_dead_staging(target)
         with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
-            how = "wrote"
-            if key is not None and self.ir_cache is not None and self._cached(model, key, precisions, staging):
-                how = "cached"  # the warm path: no lock (an entry appears whole, its blobs verified)
-            elif key is not None:
-                with self.ir_cache.lock(key) if self.ir_cache is not None else contextlib.nullcontext():
-                    how = self._reuse(model, key, record, precisions, staging) or how
-                    if how == "wrote":
-                        self._write(model, args, precisions, staging, prepared)
-                        if self.ir_cache is not None:
-                            self.ir_cache.add(key, record, staging)
-            else:
+            if key is None:
                 self._write(model, args, precisions, staging, prepared)
+                how = "wrote"
+            else:
+                how = obtain_ir(key, record, staging, ir_cache=self.ir_cache, mirrors=opts.mirrors,
+                                model_dir=model.subdirectory.as_posix(), precisions=precisions,
+                                check=lambda folder, parse: self._missing(model, precisions, folder, parse),
+                                make=lambda folder: self._write(model, args, precisions, folder, prepared),
+                                warn=lambda text: self.reporter.warning(f"{model.name}: {text}"),
+                                fallback="converting locally", min_speed=opts.mirror_min_speed)
+                how = "wrote" if how == MADE else how
             with fsio.folder_lock(target):
                 fsio.swap_in([(staging / p, target / p) for p in precisions])
         for p in precisions:
             self.say(f"{how} {target / p / model.name}.xml and .bin")
 
-    def _cached(self, model: Model, key: str, precisions: list[str], staging: Path) -> bool:
-        """The cache's entry for key placed in staging, verified, every precision there."""
-        if self.ir_cache.place(key, staging):
-            if all((staging / p / f"{model.name}.xml").is_file() for p in precisions):
-                return True
-            for p in list(staging.iterdir()):
-                fsio.remove(p)
-        return False
-
-    def _reuse(self, model: Model, key: str, record: dict[str, Any], precisions: list[str],
-               staging: Path) -> str | None:
-        """The IR of this key from the cache ('cached') or a --mirror ('fetched from the
-        mirror'), verified, in staging; None: it must be converted."""
-        if self.ir_cache is not None and self._cached(model, key, precisions, staging):
-            return "cached"
-        if self.options.mirrors:
-            from ..mirror.ir_share import from_mirrors
-
-            got = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), precisions, staging,
-                               lambda text: self.reporter.warning(f"{model.name}: {text}"),
-                               min_speed=self.options.mirror_min_speed)
-            if got is not None:
-                source, files = got
-                # verified against the manifest; also whole IR of this model (an .xml that parses,
-                # a .bin with every byte it points to), or it is not used
-                problem = None
-                for p in precisions:
-                    xml = staging / p / f"{model.name}.xml"
-                    problem = incomplete_ir(xml) if xml.is_file() else f"no {p}/{xml.name}"
-                    if problem is not None:
-                        break
-                if problem is not None:
-                    self.reporter.warning(f"{model.name}: mirror {source}: the IR of key {key[:16]}... is not "
-                                          f"this model's ({problem}); converting locally")
-                    for p in list(staging.iterdir()):
-                        fsio.remove(p)
-                    return None
-                if self.ir_cache is not None:
-                    self.ir_cache.add(key, record, staging, files)  # verified as they arrived
-                return f"fetched from the mirror {source}:"
+    @staticmethod
+    def _missing(model: Model, precisions: list[str], staging: Path, parse: bool) -> str | None:
+        """Why staging does not hold this model's IR for every precision (None: it does);
+        ``parse``: each IR also whole (an .xml that parses, a .bin with every byte it points to),
+        for IR from a mirror (a cache entry was made from IR checked so when it was saved)."""
+        for p in precisions:
+            xml = staging / p / f"{model.name}.xml"
+            problem = (incomplete_ir(xml) if parse else None) if xml.is_file() else f"no {p}/{xml.name}"
+            if problem is not None:
+                return problem
         return None
 
     def key_record(self, model: Model, args: list[str], precisions: list[str]) -> dict[str, Any] | None:

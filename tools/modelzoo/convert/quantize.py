@@ -33,6 +33,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from .. import fsio
 from ..descriptor import Model
 from ..errors import AccuracyBudgetError, IRMismatchError, MissingExtraError, ModelzooError, QuantizationError
+from ..mirror.ir_share import MADE, obtain_ir
+from ..store.ir_cache import file_sha384, files_digest, quantization_record
+from .pipeline import incomplete_ir, openvino_version, save_ir
 
 if TYPE_CHECKING:  # (numpy and OpenVINO behind these: imported only when quantizing)
     from ..accuracy.config import AccuracyConfig
@@ -185,9 +188,6 @@ class Quantizer:
         """The record that keys this quantization (ir_cache.quantization_record). Nothing is
         imported: the FP32 IR's files are hashed (or, when they are links to verified blobs of
         the IR cache, known without a read), so are the calibration pictures and the yml."""
-        from .pipeline import openvino_version
-        from ..store.ir_cache import files_digest, file_sha384, quantization_record
-
         opts = self.options
         folder = xml.parent.parent
         rels = [f"FP32/{xml.name}", f"FP32/{xml.with_suffix('.bin').name}"]
@@ -231,26 +231,30 @@ class Quantizer:
             self.say(f"{dry}Quantizing {model.name} ({xml}) to {', '.join(opts.precisions)} in {target}: "
                      f"{len(calibration.samples)} calibration images, preset {opts.preset}")
             return Outcome(0.0, len(calibration.samples), how="(dry run)")
-        if key is not None and record is not None and self.ir_cache is not None:
-            placed = self._cached(model, key, target, calibration)  # the warm path: no lock
-            if placed is not None:
-                return placed
-            with self.ir_cache.lock(key):
-                placed = self._cached(model, key, target, calibration) or \
-                    self._fetched(model, key, record, target, calibration)
-                return placed or self._quantize(model, models_root, dataset, calibration, key, record)
-        if key is not None and record is not None and opts.mirrors:
-            fetched = self._fetched(model, key, record, target, calibration)
-            if fetched is not None:
-                return fetched
-        return self._quantize(model, models_root, dataset, calibration, key, record)
+        made: list[Outcome] = []
+
+        def make(staging: Path) -> None:
+            made.append(self._quantize(model, models_root, dataset, calibration, key, record, staging))
+
+        fsio.remove_dead_staged(target, STAGING_PREFIX)
+        with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
+            if key is not None and record is not None and (self.ir_cache is not None or opts.mirrors):
+                how = obtain_ir(key, record, staging, ir_cache=self.ir_cache, mirrors=opts.mirrors,
+                                model_dir=model.subdirectory.as_posix(), precisions=opts.precisions,
+                                check=lambda folder, parse: self._complete(model, folder, parse), make=make,
+                                warn=lambda text: self.warn(f"{model.name}: {text}"), fallback="quantizing locally",
+                                min_speed=opts.mirror_min_speed)
+            else:
+                make(staging)
+                how = MADE
+            if how != MADE:
+                return self._reused(model, target, staging, calibration, how)
+            return self._placed(model, target, staging, made[0])
 
     def _complete(self, model: Model, staging: Path, parse: bool) -> str | None:
         """None when staging holds every precision's IR and its quantization.json; ``parse``:
         each IR also whole (an .xml that parses, a .bin with every byte it points to), for IR
         from a mirror (a cache entry was made from IR that was checked so when it was saved)."""
-        from .pipeline import incomplete_ir
-
         for p in self.options.precisions:
             xml = staging / p / f"{model.name}.xml"
             if not xml.is_file() or not (staging / p / "quantization.json").is_file():
@@ -279,46 +283,10 @@ class Quantizer:
             pass
         return outcome
 
-    def _cached(self, model: Model, key: str, target: Path, calibration: "Dataset") -> Outcome | None:
-        """The cache's entry for key, verified, put in place; None when there is none (or it was
-        corrupt: then discarded) and NNCF must run."""
-        if self.ir_cache.entry(key) is None:
-            return None  # (nothing created at the output)
-        fsio.remove_dead_staged(target, STAGING_PREFIX)
-        with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
-            if not self.ir_cache.place(key, staging):
-                return None
-            if self._complete(model, staging, parse=False) is not None:
-                return None
-            return self._reused(model, target, staging, calibration, "cached")
-
-    def _fetched(self, model: Model, key: str, record: dict[str, Any], target: Path,
-                 calibration: "Dataset") -> Outcome | None:
-        """The IR of this key from the first --mirror that has it, verified file by file and
-        whole (then added to the cache); None: quantize here (each mirror's reason said)."""
-        if not self.options.mirrors:
-            return None
-        from ..mirror.ir_share import from_mirrors
-
-        fsio.remove_dead_staged(target, STAGING_PREFIX)
-        with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
-            got = from_mirrors(self.options.mirrors, key, model.subdirectory.as_posix(), self.options.precisions,
-                               staging, lambda text: self.warn(f"{model.name}: {text}"), fallback="quantizing locally",
-                               min_speed=self.options.mirror_min_speed)
-            if got is None:
-                return None
-            source, files = got
-            problem = self._complete(model, staging, parse=True)
-            if problem is not None:
-                self.warn(f"{model.name}: mirror {source}: the IR of key {key[:16]}... is not this model's "
-                          f"({problem}); quantizing locally")
-                return None
-            if self.ir_cache is not None:
-                self.ir_cache.add(key, record, staging, files)  # verified as they arrived
-            return self._reused(model, target, staging, calibration, f"fetched from the mirror {source}:")
-
     def _quantize(self, model: Model, models_root: Path, dataset: "Dataset", calibration: "Dataset",
-                  key: str | None, record: dict[str, Any] | None) -> Outcome:
+                  key: str | None, record: dict[str, Any] | None, staging: Path) -> Outcome:
+        """NNCF on the FP32 IR, the accuracy measured (and the budget checked) when the data set
+        is annotated, the IR of every precision and its quantization.json written into staging."""
         import nncf
         import openvino as ov
 
@@ -363,7 +331,7 @@ class Quantizer:
         outcome.seconds = time.monotonic() - started
         if dataset.annotated:
             self._measure(model, config, network, quantized, calibration, outcome)
-        self._write(model, xml, quantized, calibration, outcome, key, record)
+        self._write(model, xml, quantized, calibration, outcome, staging, key, record)
         return outcome
 
     def _validation_fn(self, config: "AccuracyConfig", network: "Network", dataset: "Dataset") -> Callable:
@@ -431,8 +399,6 @@ class Quantizer:
         import nncf
         import openvino as ov
 
-        from ..store.ir_cache import file_sha384
-
         opts = self.options
 
         def sha384(path: Path) -> str:  # (hashed for the key already, in a run that has one)
@@ -455,27 +421,22 @@ class Quantizer:
         }
 
     def _write(self, model: Model, xml: Path, quantized: Any, calibration: "Dataset", outcome: Outcome,
-               key: str | None = None, record: dict[str, Any] | None = None) -> None:
-        from .pipeline import save_ir
-
-        from ..store.ir_cache import files_digest
-
-        target = self.options.output_dir / model.subdirectory
+               staging: Path, key: str | None = None, record: dict[str, Any] | None = None) -> None:
         # the key's record has the calibration files' digest already: the pictures are not read again
         digest = (record["quantization"]["calibration"] if record is not None
                   else files_digest(*calibration_files(calibration)))
-        records = {p: self._record(model, xml, p, calibration, outcome, key, digest) for p in self.options.precisions}
-        with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
-            for precision in self.options.precisions:
-                (staging / precision).mkdir()
-                save_ir(quantized, staging / precision / f"{model.name}.xml", fp16=precision.startswith("FP16"))
-                fsio.write_bytes(staging / precision / "quantization.json",
-                                 (json.dumps(records[precision], indent=1) + "\n").encode())
-            if key is not None and record is not None and self.ir_cache is not None:
-                self.ir_cache.add(key, record, staging)  # every blob verified, then the entry
-            with fsio.folder_lock(target):
-                fsio.swap_in([(staging / p, target / p) for p in self.options.precisions])
+        for precision in self.options.precisions:
+            (staging / precision).mkdir()
+            save_ir(quantized, staging / precision / f"{model.name}.xml", fp16=precision.startswith("FP16"))
+            record_p = self._record(model, xml, precision, calibration, outcome, key, digest)
+            fsio.write_bytes(staging / precision / "quantization.json", (json.dumps(record_p, indent=1) + "\n").encode())
+
+    def _placed(self, model: Model, target: Path, staging: Path, outcome: Outcome) -> Outcome:
+        """The IR this run made, moved from staging into the output, all precisions or none."""
+        with fsio.folder_lock(target):
+            fsio.swap_in([(staging / p, target / p) for p in self.options.precisions])
         for precision in self.options.precisions:
             path = target / precision / f"{model.name}.xml"
             outcome.written.append(path)
             self.say(f"wrote {path} and .bin ({precision}), quantization.json beside them")
+        return outcome

@@ -15,20 +15,21 @@ is a reason to convert locally, said in one line.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 from .. import fsio
 from ..download.obtain import Transport
 from ..download.pipeline import Pool
 from ..errors import Interrupted, MirrorAccessError, MirrorTooSlowError, ModelzooError
-from ..store.ir_cache import IrFile
+from ..store.ir_cache import IrCache, IrFile
 from ..transport.sources import scheme_of
 from .manifest import MANIFEST, MAX_MANIFEST, decode_manifest
 from .stores import open_store
@@ -188,8 +189,7 @@ def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[
             say(f"mirror {url}: {reason}; {fallback}")
         except Exception as exc:  # noqa: BLE001 - requests' errors: the mirror is down or broken
             say(f"mirror {url}: {type(exc).__name__}: {str(exc)[:200]}; {fallback}")
-        for p in list(staging.iterdir()):
-            fsio.remove(p)
+        _clear(staging)
     return None
 
 
@@ -212,3 +212,59 @@ def ir_table(manifest: dict[str, Any] | None) -> list[dict[str, Any]]:
     for row in rows.values():
         row["precisions"].sort()
     return sorted(rows.values(), key=lambda r: (r["model"], r["tools"], r["key"]))
+
+
+MADE = "made"
+
+
+def obtain_ir(key: str, record: dict[str, Any], staging: Path, *, ir_cache: IrCache | None, mirrors: list[str],
+              model_dir: str, precisions: list[str], check: Callable[[Path, bool], str | None],
+              make: Callable[[Path], None], warn: Callable[[str], None], fallback: str,
+              timeout: float = 60.0, min_speed: int | None = None) -> str:
+    """Fill ``staging`` with the IR of ``key`` from the cheapest place that has it: the IR cache
+    (the warm path, without the key's lock: an entry appears whole, its blobs verified), then,
+    under the key's lock, the cache again (another process may have just made it), each mirror
+    (every file verified as it streams in, then ``check(staging, True)``: whole IR of this model),
+    and last ``make(staging)``; what a mirror or ``make`` gave is added to the cache. One routine
+    for the converter and the quantizer: the IR of a key is shared the way a file is.
+
+    ``check(staging, parse)`` returns why staging does not hold this model's IR for every
+    precision (None: it does); ``parse`` asks for the files to be read through (IR from a mirror).
+    Returns how the IR came: "cached", "fetched from the mirror URL:" or MADE.
+
+    Raises:
+        ModelzooError: whatever ``make`` raises (the mirrors' failures are warnings: ``fallback``
+            says what is done instead); KeyboardInterrupt on Ctrl-C.
+    """
+    def cached() -> bool:
+        if ir_cache.entry(key) is not None and ir_cache.place(key, staging) and check(staging, False) is None:
+            return True
+        _clear(staging)
+        return False
+
+    if ir_cache is not None and cached():
+        return "cached"
+    with ir_cache.lock(key) if ir_cache is not None else contextlib.nullcontext():
+        if ir_cache is not None and cached():
+            return "cached"
+        if mirrors:
+            got = from_mirrors(mirrors, key, model_dir, precisions, staging, warn, timeout=timeout, fallback=fallback,
+                               min_speed=min_speed)
+            if got is not None:
+                source, files = got
+                problem = check(staging, True)
+                if problem is None:
+                    if ir_cache is not None:
+                        ir_cache.add(key, record, staging, files)  # verified as they arrived
+                    return f"fetched from the mirror {source}:"
+                warn(f"mirror {source}: the IR of key {key[:16]}... is not this model's ({problem}); {fallback}")
+                _clear(staging)
+        make(staging)
+        if ir_cache is not None:
+            ir_cache.add(key, record, staging)  # every blob verified, then the entry
+        return MADE
+
+
+def _clear(staging: Path) -> None:
+    for p in list(staging.iterdir()):
+        fsio.remove(p)
