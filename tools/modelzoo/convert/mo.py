@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import ConversionError, MissingExtraError
 
-NO_TELEMETRY_DIR = Path(__file__).resolve().parent / "notelemetry"
+NO_TELEMETRY_DIR = Path(__file__).resolve().parents[1] / "notelemetry"  # (modelzoo/notelemetry)
 # mo's own chatter on stdout that says nothing about this conversion (printed on every run).
 _BANNERS = ("[ INFO ] MO command line tool is considered as the legacy conversion API",
             "In 2025.0 MO command line tool and openvino.tools.mo.convert_model() will be removed",
