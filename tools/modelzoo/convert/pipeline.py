@@ -22,7 +22,6 @@ import importlib.util
 import os
 import shlex
 import shutil
-import signal
 import string
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from .mo import child_env, disable_telemetry, mo_package_dir  # noqa: F401  (pub
 from ..descriptor import Model
 from ..errors import ConversionError, DiskFullError, MissingExtraError, ModelzooError
 from ..events import Reporter
+from ..executors import Executor, Job, LocalProcesses
 from ..mirror.ir_share import MADE, obtain_ir
 
 STAGING_PREFIX = ".converting-"
@@ -513,15 +513,30 @@ class Converter:
         self._run_script("Conversion to ONNX", [str(self.options.python), "--", str(script), *args], dry)
 
 
-    def run(self, models: list[Model], jobs: int = 1) -> list[str]:
-        """Convert every model (a composite's stages with it), up to ``jobs`` at once in
-        separate processes; returns the names of those that failed (the names asked for: a
-        composite whose stage failed), each failure reported in one line."""
+    def run(self, models: list[Model], jobs: int = 1, executor: Executor | None = None) -> list[str]:
+        """Convert every model (a composite's stages with it); returns the names of those that
+        failed (the names asked for: a composite whose stage failed), each failure reported in
+        one line. One model at a time in this process, or each model (with its stages) a job of
+        ``executor`` (by default up to ``jobs`` local processes): a conversion is CPU- and
+        memory-heavy, and a crash in native code must fail only its own model.
+
+        Raises:
+            Interrupted: on Ctrl-C, after the staging folders are removed.
+        """
         groups = [m.leaf_models() for m in models]
-        if jobs == 1 or self.options.dry_run or len(groups) <= 1:
+        if executor is None and (jobs == 1 or self.options.dry_run or len(groups) <= 1):
             failed = set(self._convert_here([leaf for group in groups for leaf in group]))
         else:
-            failed = set(_convert_in_workers(self.options, self.reporter, groups, jobs))
+            failed = set()
+            executor = executor or LocalProcesses(jobs)
+            work = [Job(", ".join(leaf.name for leaf in group), convert_group, (self.options, self.reporter.line, group))
+                    for group in groups]
+            for job, result, lost in executor.run(work):
+                if lost is not None:
+                    self.reporter.failure(job.name, RuntimeError(f"the conversion {lost}"))
+                    failed.update(leaf.name for leaf in job.args[2])
+                else:
+                    failed.update(result)
         return [m.name for m, group in zip(models, groups) if any(leaf.name in failed for leaf in group)]
 
     def _convert_here(self, leaves: list[Model]) -> list[str]:
@@ -535,55 +550,7 @@ class Converter:
         return failed
 
 
-def _worker(options: ConvertOptions, line: Callable[[str, str], str], group: list[Model], conn: Any) -> None:
-    """A worker process: convert one model (with its stages), send back the names that failed."""
+def convert_group(options: ConvertOptions, line: Callable[[str, str], str], group: list[Model]) -> list[str]:
+    """A job: convert one model (with its stages) in a fresh Converter; the names that failed."""
     disable_telemetry()
-    conn.send(Converter(options, Reporter("text", bars=False, line=line))._convert_here(group))
-    conn.close()
-
-
-def _death(process: Any) -> str:
-    code = process.exitcode
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
-
-
-def _convert_in_workers(options: ConvertOptions, reporter: Reporter, groups: list[list[Model]],
-                        jobs: int) -> list[str]:
-    """One process per model (with its stages), up to ``jobs`` at a time: a conversion is
-    CPU- and memory-heavy, and a crash in native code must fail only its own model. A worker
-    that dies (killed, crashed) is reported in one line; the others go on."""
-    import multiprocessing
-    from multiprocessing.connection import wait
-
-    ctx = multiprocessing.get_context("spawn")
-    pending, running, failed = list(groups), [], []
-    while pending or running:
-        while pending and len(running) < jobs:
-            group = pending.pop(0)
-            receive, send = ctx.Pipe(duplex=False)
-            process = ctx.Process(target=_worker, args=(options, reporter.line, group, send), daemon=True)
-            process.start()
-            send.close()
-            running.append((process, receive, group))
-        wait([p.sentinel for p, _, _ in running])
-        for item in [r for r in running if not r[0].is_alive()]:
-            process, receive, group = item
-            running.remove(item)
-            try:
-                result = receive.recv() if receive.poll() else None
-            except (EOFError, OSError):
-                result = None
-            process.join()
-            if result is None:
-                names = [leaf.name for leaf in group]
-                reporter.failure(", ".join(names), RuntimeError(f"the conversion worker process died "
-                                                                f"({_death(process)})"))
-                failed += names
-            else:
-                failed += result
-    return failed
+    return Converter(options, Reporter("text", bars=False, line=line))._convert_here(group)

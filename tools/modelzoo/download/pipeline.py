@@ -8,24 +8,18 @@ be resumed.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import queue
-import signal
 import threading
-import time
 from pathlib import Path
-from typing import Callable, Iterator
 
 from .. import fsio
 from ..store.cache import Cache
 from ..descriptor import KNOWN_PRECISIONS, Model, ModelFile
 from ..errors import Interrupted, ModelzooError, OfflineError
 from ..events import FileProgress, Reporter
+from ..executors import Pool
 from .obtain import CACHED, Transport, obtain, source_urls
 from ..verify import file_matches
 
-CANCEL_GRACE = 0.8  # seconds the workers get to notice Ctrl-C before we clean up without them
 
 
 class DownloadOptions:
@@ -43,111 +37,6 @@ class DownloadOptions:
         self.mirrors = mirrors if mirrors is not None else []
         self.precisions = precisions
         self.space_check = space_check  # refuse before the first request when the writes do not fit (space.py)
-
-
-class Pool:
-    """Runs ``work`` on each item in worker threads; ``run`` returns the items whose work
-    returned False, in input order.
-
-    It starts as many workers as there are CPUs (at most ``jobs``) and another one, up to
-    ``jobs``, each time a worker is about to wait on the network (``grow``): a warm run is
-    CPU-bound, where more threads than cores only fight over the GIL (8 threads took 0.14 s
-    for 200 cached files, 2 threads 0.03 s), while downloads overlap as ``-j`` asks. With
-    ``eager`` all ``jobs`` start at once (the mirror's work waits on the network from the start).
-
-    The workers are daemon threads, each saying when it is done through an Event: the
-    interpreter joins a ThreadPoolExecutor's threads at exit, so a worker blocked on a silent
-    server would keep the process alive after Ctrl-C until its read timed out. Ctrl-C sets
-    ``cancel``, gives the workers ``grace`` seconds to stop, calls ``on_cancel`` (which cleans
-    up and says how) and raises Interrupted; a second Ctrl-C or a SIGTERM during that cleanup
-    does not cut it short.
-    """
-
-    def __init__(self, jobs: int, cancel: threading.Event, grace: float = CANCEL_GRACE, eager: bool = False) -> None:
-        self.jobs = jobs
-        self.cancel = cancel
-        self.grace = grace
-        self.eager = eager
-        self._lock = threading.Lock()
-        self._pending: queue.Queue = queue.Queue()
-        self._dones: list[threading.Event] = []
-        self._failed: list = []
-        self._work: Callable[[object], bool] = lambda item: True
-
-    def grow(self) -> None:
-        """A worker is about to wait on the network: let another one use the CPU meanwhile."""
-        with self._lock:
-            if len(self._dones) < self.jobs and not self._pending.empty():
-                self._start()
-
-    def _start(self) -> None:
-        # Each worker says when it is done through an Event: an interrupted Thread.join (Python
-        # 3.11) marks a running thread as finished, which would cut the grace period short.
-        done = threading.Event()
-        self._dones.append(done)
-        threading.Thread(target=self._worker, args=(done,), daemon=True, name=f"job-{len(self._dones)}").start()
-
-    def _worker(self, done: threading.Event) -> None:
-        try:
-            while not self.cancel.is_set():
-                try:
-                    item = self._pending.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    ok = self._work(item)
-                except Interrupted:
-                    return
-                except Exception:  # noqa: BLE001 - a bug must not lose this item or the rest of the queue
-                    ok = False
-                if not ok:
-                    with self._lock:
-                        self._failed.append(item)
-        finally:
-            done.set()
-
-    def run(self, items: list, work: Callable[[object], bool], on_cancel: Callable[[], str]) -> list:
-        self._work = work
-        for item in items:
-            self._pending.put(item)
-        with self._lock:
-            for _ in range(max(1, min(self.jobs, len(items), self.jobs if self.eager else os.cpu_count() or 1))):
-                self._start()
-        try:
-            while True:
-                with self._lock:
-                    waiting = [d for d in self._dones if not d.is_set()]
-                if not waiting:
-                    break
-                waiting[0].wait(0.1)
-        except KeyboardInterrupt:
-            self.cancel.set()
-            with _signals_ignored():
-                deadline = time.monotonic() + self.grace
-                with self._lock:
-                    dones = list(self._dones)
-                for done in dones:
-                    done.wait(max(0.0, deadline - time.monotonic()))
-                message = on_cancel()
-            raise Interrupted(message) from None
-        order = {id(item): i for i, item in enumerate(items)}
-        return sorted(self._failed, key=lambda item: order[id(item)])
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait while we clean up (only the main thread can set handlers)."""
-    saved = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            saved[sig] = signal.signal(sig, signal.SIG_IGN)
-    except ValueError:  # not the main thread: nothing to protect from
-        pass
-    try:
-        yield
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
 
 
 class Downloader:

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from .. import fsio
 from ..download.obtain import Transport
-from ..download.pipeline import Pool
+from ..executors import Pool
 from ..errors import Interrupted, MirrorAccessError, MirrorTooSlowError, ModelzooError
 from ..store.ir_cache import IrCache, IrFile
 from ..transport.sources import scheme_of

@@ -34,7 +34,7 @@ from typing import Any, Callable
 from .. import fsio
 from ..store.cache import Cache
 from ..descriptor import KNOWN_PRECISIONS, Model
-from ..download.pipeline import Pool
+from ..executors import Pool
 from ..errors import (
     DiskFullError, FileSystemError, Interrupted, MirrorAccessError, MirrorError, ModelzooError,
     OutputNotWritableError, UsageError,
