@@ -34,7 +34,7 @@ from typing import Any, Callable
 from . import convert_mo, fsio
 from .convert_mo import child_env, disable_telemetry, mo_package_dir  # noqa: F401  (public, used by peer)
 from .descriptor import Model
-from .errors import ConversionError, DiskFullError, MissingExtraError, ModelzooError
+from .errors import ConversionError, DiskFullError, MissingExtraError, ModelzooError, UnsafeArgumentError
 from .events import Reporter
 
 STAGING_PREFIX = ".converting-"
@@ -42,6 +42,17 @@ IR_PRECISIONS = ("FP32", "FP16")  # what a conversion writes; the others come fr
 INPUT_FLAGS = ("--input_model", "--input_proto", "--input_meta_graph", "--input_checkpoint", "--input_symbol",
                "--saved_model_dir", "--input_model_is_text")
 BACKENDS = ("auto", "mo", "ovc")
+# mo's options whose value names a file or folder (openvino-dev 2024.6's
+# cli_parser.get_params_with_paths_list): after placeholders, each must lie below the model's own
+# folders (PATH_ROOTS). The list-valued ones are comma-separated.
+PATH_FLAGS = ("--input_model", "--input_proto", "--input_meta_graph", "--input_checkpoint", "--input_symbol",
+              "--saved_model_dir", "--transformations_config", "--tensorflow_object_detection_api_pipeline_config",
+              "--k", "--counts", "--caffe_parser_path", "--extensions", "--tensorboard_logdir",
+              "--tensorflow_custom_layer_libraries", "--tensorflow_custom_operations_config_update", "--output_dir")
+LIST_PATH_FLAGS = ("--extensions", "--tensorflow_custom_layer_libraries")
+# Where a descriptor's paths may lead: its downloads, its own folder in the zoo, the output folder
+# our own steps (pre-convert, the conversion to ONNX) write into, and the Model Optimizer's files.
+PATH_ROOTS = ("dl_dir", "config_dir", "conv_dir", "mo_dir")
 # Placeholders that name mo's own folders: without mo (the ovc backend) they stay as written, so
 # that convert_ovc can recognise `$mo_ext_dir/front/tf/retinanet.json` by name.
 UNEXPANDED_MO_DIRS = {"mo_dir": "$mo_dir", "mo_ext_dir": "$mo_ext_dir"}
@@ -133,6 +144,40 @@ def mo_arguments(model: Model, variables: dict[str, str], framework: str, extra:
     if shapes:
         args.append(f"--input_shape={shapes}")
     return args + list(extra)
+
+
+def check_paths(model: Model, variables: dict[str, str]) -> None:
+    """Every path a descriptor's model_optimizer_args name (PATH_FLAGS), placeholders expanded,
+    `..` and links resolved, must lie below $dl_dir, $config_dir, $conv_dir or $mo_dir: a zoo
+    from outside must not convert (and a mirror publish) some other file of this machine. An
+    UnsafeArgumentError names the first that does not, before any work, for either backend.
+    A value must follow its flag after '=' (a separate word would be read as the flag's value by
+    mo, unchecked)."""
+    from .convert_ovc import canonical_flag
+
+    roots = [Path(os.path.realpath(variables[k])) for k in PATH_ROOTS if not variables[k].startswith("$")]
+    shown = ", ".join("$" + k for k in PATH_ROOTS)
+    for arg in expand(model.mo_args or [], variables, model, "model_optimizer_args"):
+        if not arg.startswith("--"):
+            raise UnsafeArgumentError(model.name, arg, "not an option (a value must follow its flag after '=')")
+        flag, eq, value = arg.partition("=")
+        flag = canonical_flag(flag) or flag
+        if flag not in PATH_FLAGS:
+            continue
+        for path in (value.split(",") if flag in LIST_PATH_FLAGS else [value]):
+            if not path:
+                raise UnsafeArgumentError(model.name, arg, "needs a path after '='")
+            if path.startswith(tuple(f"${k}/" for k in UNEXPANDED_MO_DIRS)):
+                # ovc without openvino-dev: mo's folder is known only by name (convert_ovc.plan)
+                rest = os.path.normpath(path.split("/", 1)[1])
+                if flag == "--transformations_config" and not rest.startswith(".."):
+                    continue
+                raise UnsafeArgumentError(model.name, arg, "names the Model Optimizer's folder, which is not "
+                                                           "installed")
+            real = Path(os.path.realpath(path))
+            if not any(real == root or root in real.parents for root in roots):
+                raise UnsafeArgumentError(model.name, arg, f"{path} is not below the model's folders ({shown})"
+                                          + (f" (it leads to {real})" if str(real) != path else ""))
 
 
 def check_inputs_exist(args: list[str], dl_dir: str) -> None:
@@ -403,6 +448,7 @@ class Converter:
             return
         target = opts.output_dir / model.subdirectory
         dry = "(dry run) " if opts.dry_run else ""
+        check_paths(model, variables)
         prepared = self.engine.prepare(model, args, variables)
         self._pre_convert(model, variables, dry)
         if model.conversion_to_onnx_args:
