@@ -22,7 +22,7 @@ def tiny_model(zoo: Path, dl: Path, name: str, mo_args: list[str], **extra) -> P
     pb.parent.mkdir(parents=True, exist_ok=True)
     pb.write_bytes(tiny_pb(0).read_bytes())
     write_model(zoo, name, [{"name": "tiny.pb", "data": pb.read_bytes(), "url": "http://127.0.0.1:9/tiny.pb"}],
-                framework="tf", model_optimizer_args=mo_args, **extra)
+                **{"framework": "tf", **extra}, model_optimizer_args=mo_args)
     return pb
 
 
@@ -102,3 +102,103 @@ def test_paths_below_the_model_folders_still_convert(tmp_path, zoo):
     assert result.returncode == 0, result.stderr
     for name in ("in-dl", "in-config", "in-conv", "in-link"):
         assert (out / f"public/{name}/FP16/{name}.xml").is_file()
+
+
+# ------------------------------------------------------------------------------------------
+# 2. a zoo's own code runs only when the user allows it
+
+
+PRE_CONVERT = "import pathlib, sys\npathlib.Path(sys.argv[0]).with_name('ran').write_text(' '.join(sys.argv[1:]))\n"
+
+
+def zoo_with_code(zoo: Path, dl: Path) -> dict[str, Path]:
+    """tiny-pre (a pre-convert.py) and tiny-torch (a PyTorch model whose module is the zoo's
+    model.py); each leaves a file 'ran' beside itself when it runs. Returns the scripts."""
+    tiny_model(zoo, dl, "tiny-pre", ["--input_model=$dl_dir/tiny.pb", "--output=y"])
+    script = zoo / "public/tiny-pre/pre-convert.py"
+    script.write_text(PRE_CONVERT)
+    tiny_model(zoo, dl, "tiny-torch", ["--input_model=$conv_dir/tiny.onnx"], framework="pytorch",
+               conversion_to_onnx_args=["--model-path=$config_dir", "--model-name=Net", "--import-module=model",
+                                        "--output-file=$conv_dir/tiny.onnx", "--input-shape=1,3,8,8",
+                                        "--input-names=x", "--output-names=y"])
+    module = zoo / "public/tiny-torch/model.py"
+    module.write_text("import pathlib\npathlib.Path(__file__).with_name('ran').write_text('imported')\n")
+    return {"tiny-pre": script, "tiny-torch": module}
+
+
+def test_a_zoo_from_outside_runs_no_code_without_the_flag(tmp_path, zoo):
+    dl, out = tmp_path / "dl", tmp_path / "out"
+    code = zoo_with_code(zoo, dl)
+    for dry in ([], ["--dry_run"]):
+        result = convert(zoo, dl, out, "--all", "--backend", "ovc", *dry)
+        assert result.returncode == 2, result.stdout + result.stderr
+        line = one_error_line(result)
+        assert line.startswith(f"modelzoo-converter: error: the zoo {zoo.resolve()} would run its own code: ")
+        assert str(code["tiny-pre"]) in line
+        assert f"{zoo.resolve()}/public/tiny-torch: the conversion to ONNX (--model-path=$config_dir " \
+               "--import-module=model)" in line
+        assert line.endswith("refused: allow it with --allow_zoo_code (only for a zoo you trust)")
+        if dry:  # a dry run lists what would run, one line each
+            assert f"(dry run) zoo code that would run: {code['tiny-pre']}\n" in result.stdout
+            assert "(dry run) zoo code that would run: " + str(zoo.resolve()) + "/public/tiny-torch" in result.stdout
+        assert "Conversion command" not in result.stdout and "Backend:" not in result.stdout
+        assert not any(p.with_name("ran").exists() for p in code.values())
+        assert not out.exists()
+    # a model that runs no zoo code is not held back by one that does in another run
+    result = convert(zoo, dl, out, "--name", "tiny-pre", "--backend", "ovc", "--precisions", "FP16-INT8")
+    assert result.returncode == 0, result.stderr  # (nothing to convert for INT8: no code would run)
+
+
+def test_allow_zoo_code_runs_the_pre_convert_script(tmp_path, zoo):
+    dl, out = tmp_path / "dl", tmp_path / "out"
+    code = zoo_with_code(zoo, dl)
+    dry = convert(zoo, dl, out, "--name", "tiny-pre", "--backend", "ovc", "--allow_zoo_code", "--dry_run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"(dry run) zoo code that would run: {code['tiny-pre']}" in dry.stdout
+    assert "(dry run) Pre-convert command: " in dry.stdout
+    assert not code["tiny-pre"].with_name("ran").exists()
+    result = convert(zoo, dl, out, "--name", "tiny-pre", "--backend", "ovc", "--allow_zoo_code")
+    assert result.returncode == 0, result.stderr
+    assert code["tiny-pre"].with_name("ran").read_text() == f"-- {dl / 'public/tiny-pre'} {out / 'public/tiny-pre'}"
+    assert (out / "public/tiny-pre/FP16/tiny-pre.xml").is_file()
+
+
+def test_the_bundled_zoo_runs_its_code_without_the_flag(tmp_path):
+    """The zoo that ships with the tools is theirs: a checkout whose models/ has a pre-convert.py
+    converts it with no flag (a copy of this checkout's tools, its own models/ beside them)."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    checkout = tmp_path / "checkout"
+    shutil.copytree(REPO / "tools", checkout / "tools", ignore=shutil.ignore_patterns("__pycache__"))
+    dl, out = tmp_path / "dl", tmp_path / "out"
+    code = zoo_with_code(checkout / "models", dl)
+    result = subprocess.run([sys.executable, str(checkout / "tools/downloader/converter.py"), "--name", "tiny-pre",
+                             "-d", str(dl), "-o", str(out), "--backend", "ovc"], capture_output=True, text=True,
+                            timeout=600, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert code["tiny-pre"].with_name("ran").exists()
+    assert (out / "public/tiny-pre/FP16/tiny-pre.xml").is_file()
+
+
+def test_sync_ir_refuses_a_model_with_zoo_code_before_running_it(tmp_path, zoo, server):
+    data = tiny_pb(0).read_bytes()
+    for name in ("tiny-pre", "tiny-ok"):
+        url = server.add(f"{name}/tiny.pb", data)
+        write_model(zoo, name, [{"name": "tiny.pb", "data": data, "url": url}], framework="tf",
+                    model_optimizer_args=["--input_model=$dl_dir/tiny.pb", "--output=y"])
+    script = zoo / "public/tiny-pre/pre-convert.py"
+    script.write_text(PRE_CONVERT)
+    dest = tmp_path / "mirror"
+    result = run_tool("mirror", "sync", "--models_dir", zoo, "--all", "--to", dest, "--cache_dir", tmp_path / "cache",
+                      "--ir", "FP16", "--backend", "ovc", timeout=600)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
+    assert lines[0] == (f"modelzoo-mirror: error: tiny-pre: it runs the zoo's own code ({script}), so its IR has no "
+                        "conversion key; not converted, not mirrored")
+    assert lines[1] == "modelzoo-mirror: failed: tiny-pre"
+    assert not script.with_name("ran").exists()
+    assert list((dest / "ir").glob("*/public/tiny-ok/FP16/tiny-ok.xml"))  # the other model is published

@@ -74,6 +74,27 @@ class ConvertOptions:
     verbose: bool = False
     cache_dir: Path | None = None  # converted IR by conversion key (ir_cache.py), beside the downloads
     mirrors: list[str] = field(default_factory=list)  # mirrors with IR (mirror_ir.py), tried before converting
+    # may a zoo's own code run (pre-convert.py, a PyTorch model module)? the CLI allows it for the
+    # bundled zoo, and for any other with --allow_zoo_code (see zoo_code)
+    allow_zoo_code: bool = False
+
+
+def zoo_code(model: Model, models_root: Path) -> list[str]:
+    """What a conversion of ``model`` (a leaf) would run that came with its zoo, one entry each:
+    its ``pre-convert.py``; for a PyTorch model, the conversion to ONNX (omz_tools'
+    pytorch_to_onnx.py imports ``--import-module`` from the zoo's or the download's folders and
+    unpickles the weights: the zoo's code either way). Empty: it runs only the converter."""
+    if model.mo_args is None:
+        return []
+    found = []
+    script = models_root / model.subdirectory / "pre-convert.py"
+    if script.exists():
+        found.append(str(script))
+    if model.conversion_to_onnx_args:
+        named = [a for a in model.conversion_to_onnx_args if a.startswith(("--import-module", "--model-path"))]
+        found.append(f"{models_root / model.subdirectory}: the conversion to ONNX"
+                     + (f" ({' '.join(named)})" if named else ""))
+    return found
 
 
 def choose_backend(backend: str, mo: Path | None) -> str:
@@ -570,9 +591,20 @@ class Converter:
         if result.returncode != 0:
             raise ConversionError(f"{what} failed: {command_line(cmd)}")
 
+    def _allowed(self, model: Model) -> None:
+        """Zoo code runs only when the user allowed it (the CLI decides before any model; this
+        is the second line for every other caller)."""
+        if not self.options.allow_zoo_code:
+            from .errors import ZooCodeError
+
+            raise ZooCodeError(f"{model.name}: would run the zoo's code ("
+                               f"{', '.join(zoo_code(model, self.options.models_root))}): not allowed")
+
     def _pre_convert(self, model: Model, variables: dict[str, str], dry: str) -> None:
         script = Path(variables["config_dir"]) / "pre-convert.py"
         if script.exists():
+            if not dry:
+                self._allowed(model)
             self._run_script("Pre-convert", [str(self.options.python), "--", str(script), "--",
                                              variables["dl_dir"], variables["conv_dir"]], dry)
 
@@ -584,6 +616,8 @@ class Converter:
                                     "pip install 'modelzoo[mo]'")
         script = Path(next(iter(spec.submodule_search_locations))) / "internal_scripts" / "pytorch_to_onnx.py"
         args = expand(model.conversion_to_onnx_args or [], variables, model, "conversion_to_onnx_args")
+        if not dry:
+            self._allowed(model)
         self._run_script("Conversion to ONNX", [str(self.options.python), "--", str(script), *args], dry)
 
 

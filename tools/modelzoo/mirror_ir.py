@@ -152,7 +152,7 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
     ``delete``, the IR that no selected model needs goes: that of models not selected, and that of
     selected models made by these same tools under another key (an older descriptor or model file).
     Returns (models that failed, paths published)."""
-    from .convert import IR_PRECISIONS, ConvertOptions, Converter
+    from .convert import IR_PRECISIONS, ConvertOptions, Converter, zoo_code
     from .download import DownloadOptions, Downloader
     from .errors import UsageError
     from .ir_cache import scan_ir
@@ -194,6 +194,10 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
             if leaf.name in failed:
                 continue
             try:
+                code = zoo_code(leaf, o.models_root)
+                if code:  # decided before any script runs: its IR would have no key anyway
+                    raise UsageError(f"{'' if leaf is top else leaf.name + ': '}it runs the zoo's own code ({'; '.join(code)}), so its IR "
+                                     "has no conversion key; not converted, not mirrored")
                 converter.convert(leaf)
                 key = converter.keys.get(leaf.name)
                 if key is None:
