@@ -202,3 +202,76 @@ def test_sync_ir_refuses_a_model_with_zoo_code_before_running_it(tmp_path, zoo, 
     assert lines[1] == "modelzoo-mirror: failed: tiny-pre"
     assert not script.with_name("ran").exists()
     assert list((dest / "ir").glob("*/public/tiny-ok/FP16/tiny-ok.xml"))  # the other model is published
+
+
+# ------------------------------------------------------------------------------------------
+# 3. the mo backend: an allow-list of Model Optimizer flags
+
+
+def external_mo() -> list[str]:
+    import sys
+
+    mo = shutil.which("mo", path=os.path.dirname(sys.executable))
+    assert mo, "openvino-dev installs the mo command (CI's first environment)"
+    return ["--mo", mo]
+
+
+MO_WAYS = {"in-process": lambda: [], "external": external_mo}
+
+
+@pytest.mark.parametrize("way", MO_WAYS)
+@pytest.mark.parametrize("flag,why", [
+    ("--extensions=$config_dir/ext", "it makes the Model Optimizer import Python code from the named folders"),
+    ("--output_dir=$conv_dir/elsewhere", "the converter decides where the IR is written"),
+    ("--output_d=$conv_dir/elsewhere", "the converter decides where the IR is written"),
+    ("--model_name=../../../outside/tiny", "the converter names the IR after the model"),
+    ("--tensorboard_logdir=$conv_dir/board", "it writes a dump of the model into the named folder"),
+    ("--tensorflow_custom_layer_libraries=$config_dir/ext/lib.so", "it loads shared libraries"),
+    ("--tensorflow_custom_operations_config_update=$config_dir/ext/update.json", "it rewrites the named JSON file"),
+    ("--caffe_parser_path=$config_dir/ext", "import a Python parser"),
+    ("--help", "it prints and exits instead of converting"),
+    ("--no_such_flag=1", "not a Model Optimizer flag the converter knows to be harmless"),
+])
+def test_mo_flags_that_run_code_or_write_elsewhere_are_refused(tmp_path, zoo, way, flag, why):
+    dl, out = tmp_path / "dl", tmp_path / "out"
+    tiny_model(zoo, dl, "tiny", ["--input_model=$dl_dir/tiny.pb", "--output=y", flag])
+    ext = zoo / "public/tiny/ext"
+    (ext / "front").mkdir(parents=True)
+    (ext / "front/hostile.py").write_text("import pathlib\npathlib.Path(__file__).parents[1].joinpath('ran').touch()\n")
+    (ext / "update.json").write_text("[]")
+    for dry in (["--dry_run"], []):
+        result = convert(zoo, dl, out, "--name", "tiny", "--backend", "mo", *MO_WAYS[way](), *dry)
+        refused(result, "tiny", flag.split("=")[0], why, "(mo backend)", "refused")
+        assert "Conversion command" not in result.stdout
+    assert not (ext / "ran").exists() and (ext / "update.json").read_text() == "[]"
+    assert not (tmp_path / "outside").exists() and not out.exists()
+
+
+def test_every_flag_of_the_bundled_and_open_model_zoo_descriptors_is_still_allowed(tmp_path):
+    """The bundled zoo and Open Model Zoo's own (shipped in openvino-dev 2024.6: omz_tools/models;
+    none of them uses a flag refused above), through the mo backend's checks in a dry run."""
+    import importlib.util
+
+    omz = Path(next(iter(importlib.util.find_spec("omz_tools").submodule_search_locations))) / "models"
+    for zoo, extra in ((None, []), (omz, ["--allow_zoo_code"])):
+        result = run_tool("converter", *(["--models_dir", zoo] if zoo else []), "--all", "--dry_run", "--backend",
+                          "mo", "-d", tmp_path / "dl", "-o", tmp_path / "out", *extra)
+        assert result.returncode == 0, result.stderr
+        assert "error" not in result.stderr
+        assert result.stdout.count("Conversion command: mo --framework=") >= \
+            (1 if zoo is None else 100)
+
+
+@pytest.mark.parametrize("way", MO_WAYS)
+def test_the_converter_s_own_output_flags_come_last(tmp_path, zoo, way):
+    dl, out = tmp_path / "dl", tmp_path / "out"
+    tiny_model(zoo, dl, "tiny", ["--input_model=$dl_dir/tiny.pb", "--output=y"])
+    result = convert(zoo, dl, out, "--name", "tiny", "--backend", "mo", *MO_WAYS[way]())
+    assert result.returncode == 0, result.stderr
+    commands = [line for line in result.stdout.splitlines() if line.startswith("Conversion command:")]
+    assert commands
+    for command in commands:
+        tail = command.split("--output=y ", 1)[1].split()
+        assert "--model_name=tiny" in tail
+        assert all(t.startswith(("--model_name=", "--output_dir=", "--compress_to_fp16=")) for t in tail)
+    assert sorted(p.name for p in (out / "public/tiny").iterdir()) == ["FP16", "FP32"]

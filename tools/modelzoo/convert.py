@@ -153,7 +153,7 @@ def expand(args: list[str], variables: dict[str, str], model: Model, key: str) -
 def mo_arguments(model: Model, variables: dict[str, str], framework: str, extra: list[str]) -> list[str]:
     """The Model Optimizer arguments for a model, without output folder and precision."""
     assert model.mo_args is not None
-    args = [f"--framework={framework}", f"--model_name={model.name}"]
+    args = [f"--framework={framework}"]
     names = [i.name for i in model.input_info]
     if names:
         args.append("--input=" + ",".join(names))
@@ -164,7 +164,8 @@ def mo_arguments(model: Model, variables: dict[str, str], framework: str, extra:
         args.append(f"--layout={layouts}")
     if shapes:
         args.append(f"--input_shape={shapes}")
-    return args + list(extra)
+    # ours last: where a flag is given twice, mo's argparse keeps the last one
+    return args + list(extra) + [f"--model_name={model.name}"]
 
 
 def check_paths(model: Model, variables: dict[str, str]) -> None:
@@ -329,8 +330,16 @@ class Backend:
         raise NotImplementedError
 
 
-class MoInProcess(Backend):
+class _Mo(Backend):
     name = "mo"
+
+    def prepare(self, model: Model, args: list[str], variables: dict[str, str]) -> Any:
+        # the descriptor's own arguments (not --add_mo_arg's: the user's) against the allow-list
+        convert_mo.check_arguments(model.name, expand(model.mo_args or [], variables, model, "model_optimizer_args"))
+        return None
+
+
+class MoInProcess(_Mo):
 
     def __init__(self, options: "ConvertOptions") -> None:
         self.mo_dir = mo_package_dir(options.python, None)
@@ -348,8 +357,7 @@ class MoInProcess(Backend):
         return convert_mo.run_in_process(args, options.verbose)
 
 
-class MoExternal(Backend):
-    name = "mo"
+class MoExternal(_Mo):
     checks_its_saves = False
 
     def __init__(self, options: "ConvertOptions") -> None:
