@@ -275,3 +275,33 @@ def test_the_converter_s_own_output_flags_come_last(tmp_path, zoo, way):
         assert "--model_name=tiny" in tail
         assert all(t.startswith(("--model_name=", "--output_dir=", "--compress_to_fp16=")) for t in tail)
     assert sorted(p.name for p in (out / "public/tiny").iterdir()) == ["FP16", "FP32"]
+
+
+# ------------------------------------------------------------------------------------------
+# 8. a size no file can have
+
+
+HUGE = 10**400
+
+
+@pytest.mark.parametrize("tool", ["downloader", "converter", "mirror"])
+def test_a_size_of_400_digits_is_refused_at_load(tmp_path, zoo, tool):
+    write_model(zoo, "huge", [{"name": "m.pb", "size": HUGE, "checksum": "a" * 96, "url": "http://127.0.0.1:9/m.pb"}])
+    args = {"downloader": ["downloader", "--models_dir", zoo, "-o", tmp_path / "out"],
+            "converter": ["converter", "--models_dir", zoo, "-d", tmp_path / "dl", "--dry_run"],
+            "mirror": ["mirror", "sync", "--models_dir", zoo, "--to", tmp_path / "m", "--dry_run"]}[tool]
+    result = run_tool(*args, "--name", "huge")
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
+    assert lines[0].endswith("files[0].size: an integer of about 400 digits: more bytes than any file can hold "
+                             "(at most 2^63-1)")
+    assert lines[1].endswith("failed: huge")
+
+
+def test_sizes_are_said_without_overflow():
+    from modelzoo.events import human_size
+
+    assert human_size(38_800_000_000) == "38.8 GB" and human_size(999) == "999 B"
+    assert human_size(2**63 - 1) == "9223372036.9 GB"
+    assert human_size(HUGE) == "more than 1e308 B"  # (a sum of sizes: an int, never an OverflowError)

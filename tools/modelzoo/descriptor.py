@@ -363,11 +363,22 @@ def _parse_file(c: _Checker, key: str, value: Any) -> ModelFile:
         original = _parse_source(c, key + ".original_source", original)
     return ModelFile(
         name=c.relative_path(key + ".name", value["name"]),
-        size=c.nonneg_int(key + ".size", value["size"]),
+        size=_size(c, key + ".size", value["size"]),
         sha384=_parse_checksum(c, key + ".checksum", value["checksum"]),
         source=_parse_source(c, key + ".source", value["source"]),
         original_source=original,
     )
+
+
+MAX_SIZE = 2**63 - 1  # what a file system's offsets (off_t) can count
+
+
+def _size(c: _Checker, key: str, value: Any) -> int:
+    size = c.nonneg_int(key, value)
+    if size > MAX_SIZE:
+        shown = repr(size) if size < 10**30 else f"an integer of about {int(size.bit_length() * 0.30103)} digits"
+        raise c.fail(key, f"{shown}: more bytes than any file can hold (at most 2^63-1)")
+    return size
 
 
 def _parse_postproc(c: _Checker, key: str, value: Any) -> Postproc:
