@@ -305,3 +305,44 @@ def test_sizes_are_said_without_overflow():
     assert human_size(38_800_000_000) == "38.8 GB" and human_size(999) == "999 B"
     assert human_size(2**63 - 1) == "9223372036.9 GB"
     assert human_size(HUGE) == "more than 1e308 B"  # (a sum of sizes: an int, never an OverflowError)
+
+
+# ------------------------------------------------------------------------------------------
+# 6. a name no file system takes
+
+
+@pytest.mark.parametrize("name,problem", [
+    ("/".join(["folder"] * 500) + "/m.bin", "too long or too deep a path (at most 4096 bytes, 256 folders)"),
+    ("/".join(["d"] * 300) + "/m.bin", "too long or too deep a path (at most 4096 bytes, 256 folders)"),
+    ("a" * 256 + "/m.bin", "a name in it is longer than 255 bytes"),
+])
+def test_a_name_no_file_system_takes_is_refused_at_load(tmp_path, zoo, server, name, problem):
+    """Refused at load, the model alone: the others are downloaded (the name was an
+    ENAMETOOLONG traceback in the space check that ended the whole run)."""
+    good = b"good"
+    write_model(zoo, "deep", [{"name": name, "data": b"x", "url": server.add("/x", b"x")}])
+    write_model(zoo, "fine", [{"name": "f.bin", "data": good, "url": server.add("/f", good)}])
+    out = tmp_path / "out"
+    result = run_tool("downloader", "--models_dir", zoo, "--all", "-o", out)
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
+    assert "deep/model.yml: files[0].name: " in lines[0] and lines[0].endswith(problem)
+    assert lines[1] == "modelzoo-downloader: failed: deep"
+    assert (out / "public/fine/f.bin").read_bytes() == good
+
+
+def test_a_name_too_long_below_the_output_folder_fails_its_model_only(tmp_path, zoo, server):
+    """A valid name that, below a deep output folder, passes PATH_MAX: that model fails in one
+    line; the space check and the other models do not stop."""
+    good = b"good"
+    name = "/".join(["d" * 200] * 15) + "/m.bin"  # 3,021 bytes: valid
+    write_model(zoo, "deep", [{"name": name, "data": b"x", "url": server.add("/x", b"x")}])
+    write_model(zoo, "fine", [{"name": "f.bin", "data": good, "url": server.add("/f", good)}])
+    out = tmp_path.joinpath(*["o" * 200] * 6)  # + 1,206 bytes
+    result = run_tool("downloader", "--models_dir", zoo, "--all", "-o", out)
+    assert result.returncode == 1, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr and lines[-1] == "modelzoo-downloader: failed: deep", result.stderr
+    assert "File name too long" in result.stderr
+    assert (out / "public/fine/f.bin").read_bytes() == good

@@ -36,6 +36,11 @@ PLACEHOLDERS = ("config_dir", "conv_dir", "dl_dir", "mo_dir", "mo_ext_dir", "mod
 ARCHIVE_FORMATS = ("zip", "tar", "gztar", "bztar", "xztar")
 MODEL_NAME_RE = re.compile(r"[0-9A-Za-z._-]+")
 SHA384_RE = re.compile(r"[0-9a-fA-F]{96}")
+# What a file system takes (Linux's PATH_MAX, NAME_MAX), and a depth beyond any real model's: file
+# names (and archive members, unpack.py) are refused beyond them.
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
+MAX_DEPTH = 256
 _URL_RE = re.compile(r"https?://[^/\s]+\S*")  # a host, and no white space anywhere
 
 
@@ -300,6 +305,15 @@ class _Checker:
             raise self.fail(key, f"{text!r}: must not climb out of the model folder with '..'")
         if path.parts in ((), (".",)):
             raise self.fail(key, f"{text!r}: must name a file")
+        # as an archive's members are (unpack.py): a name no file system takes is refused here,
+        # not found as ENAMETOOLONG in the middle of a run
+        shown = repr(text) if len(text) <= 60 else repr(text[:60]) + "..."
+        if len(text.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES or len(path.parts) > MAX_DEPTH:
+            raise self.fail(key, f"{shown}: too long or too deep a path (at most {MAX_PATH_BYTES} bytes, "
+                                 f"{MAX_DEPTH} folders)")
+        for part in path.parts:
+            if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+                raise self.fail(key, f"{shown}: a name in it is longer than {MAX_NAME_BYTES} bytes")
         return path
 
     def url(self, key: str, value: Any) -> str:

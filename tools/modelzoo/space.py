@@ -63,8 +63,12 @@ class Need(NamedTuple):
 def _existing(path: Path) -> Path:
     """The path itself or its nearest ancestor that exists (where a file will land)."""
     path = Path(path).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
+    while path != path.parent:
+        try:
+            os.stat(path)
+            break
+        except OSError:  # absent, or a name too long for the file system (ENAMETOOLONG): its folder
+            path = path.parent
     return path
 
 

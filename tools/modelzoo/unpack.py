@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from . import fsio
-from .descriptor import Postproc, RegexReplace, UnpackArchive
+from .descriptor import MAX_DEPTH, MAX_PATH_BYTES, Postproc, RegexReplace, UnpackArchive
 from .errors import PostprocessingError, UnsafeArchiveError
 
 _TAR_MODES = {"tar": "r:", "gztar": "r:gz", "bztar": "r:bz2", "xztar": "r:xz"}
@@ -72,8 +72,7 @@ def regex_replace(path: Path, step: RegexReplace) -> None:
 
 # ----------------------------------------------------------------------------- member checks
 
-MAX_NAME = 4096  # PATH_MAX: a longer member name or link target is no file system's
-MAX_DEPTH = 256  # folders in a member's path
+MAX_NAME = MAX_PATH_BYTES  # PATH_MAX: a longer member name or link target is no file system's
 MAX_EXPANSIONS = 40  # links followed for one lookup, as the kernel allows before ELOOP
 
 
