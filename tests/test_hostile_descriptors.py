@@ -346,3 +346,36 @@ def test_a_name_too_long_below_the_output_folder_fails_its_model_only(tmp_path, 
     assert "Traceback" not in result.stderr and lines[-1] == "modelzoo-downloader: failed: deep", result.stderr
     assert "File name too long" in result.stderr
     assert (out / "public/fine/f.bin").read_bytes() == good
+
+
+# ------------------------------------------------------------------------------------------
+# 7. a valid long name (231-255 bytes) downloads
+
+
+@pytest.mark.parametrize("length", [231, 255])
+def test_a_file_name_of_up_to_255_bytes_downloads(tmp_path, zoo, server, length):
+    import io
+    import tarfile
+
+    member = "é" * ((length - 4) // 2) + "x" * ((length - 4) % 2) + ".txt"  # two-byte characters
+    assert len(member.encode()) == length
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo(member)
+        info.size = 5
+        tar.addfile(info, io.BytesIO(b"hello"))
+    archive = member[:-4] + ".tgz"
+    data, text = buf.getvalue(), b"value 1\n"
+    write_model(zoo, "long", [{"name": archive, "data": data, "url": server.add("/a", data)},
+                              {"name": "n" * (length - 4) + ".cfg", "data": text, "url": server.add("/c", text)}],
+                postprocessing=[
+                    {"$type": "unpack_archive", "file": archive, "format": "gztar"},
+                    {"$type": "regex_replace", "file": "n" * (length - 4) + ".cfg", "pattern": "1",
+                     "replacement": "2"}])
+    out = tmp_path / "out"
+    result = run_tool("downloader", "--models_dir", zoo, "--name", "long", "-o", out)
+    assert result.returncode == 0, result.stderr
+    folder = out / "public/long"
+    assert (folder / member).read_bytes() == b"hello"
+    assert (folder / ("n" * (length - 4) + ".cfg")).read_bytes() == b"value 2\n"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([member, "n" * (length - 4) + ".cfg"])
