@@ -379,3 +379,39 @@ def test_a_file_name_of_up_to_255_bytes_downloads(tmp_path, zoo, server, length)
     assert (folder / member).read_bytes() == b"hello"
     assert (folder / ("n" * (length - 4) + ".cfg")).read_bytes() == b"value 2\n"
     assert sorted(p.name for p in folder.iterdir()) == sorted([member, "n" * (length - 4) + ".cfg"])
+
+
+# ------------------------------------------------------------------------------------------
+# 9. regex_replace on a folder
+
+
+def tar_gz(members: dict[str, bytes | None]) -> bytes:
+    """A .tar.gz; a member whose content is None is a folder."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type, info.mode = tarfile.DIRTYPE, 0o755
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_regex_replace_on_a_folder_says_so(tmp_path, zoo, server):
+    data = tar_gz({"conf": None, "conf/x.txt": b"a"})
+    write_model(zoo, "m", [{"name": "a.tgz", "data": data, "url": server.add("/a", data)}], postprocessing=[
+        {"$type": "unpack_archive", "file": "a.tgz", "format": "gztar"},
+        {"$type": "regex_replace", "file": "conf", "pattern": "a", "replacement": "b"}])
+    out = tmp_path / "out"
+    result = run_tool("downloader", "--models_dir", zoo, "--name", "m", "-o", out)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
+    assert lines[0].endswith(f"regex_replace: {out / 'public/m/conf'} is not a regular file"), lines[0]
+    assert lines[1] == "modelzoo-downloader: failed: m"

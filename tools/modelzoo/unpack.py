@@ -11,6 +11,7 @@ is refused before a byte reaches the model folder.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import sys
@@ -56,9 +57,13 @@ def regex_replace(path: Path, step: RegexReplace) -> None:
     """Edit a text file in place; the number of matches must be what the descriptor says
     (count 0: any number but zero)."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a folder, or a fifo that would block the read
+            raise PostprocessingError(f"regex_replace: {path} is not a regular file")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PostprocessingError(f"regex_replace: {path} does not exist") from None
+    except OSError as exc:
+        raise PostprocessingError(f"regex_replace: cannot read {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise PostprocessingError(f"regex_replace: {path} is not UTF-8 text ({exc.reason})") from exc
     new_text, n = re.subn(step.pattern, step.replacement, text, count=step.count)
