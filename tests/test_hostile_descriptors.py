@@ -415,3 +415,33 @@ def test_regex_replace_on_a_folder_says_so(tmp_path, zoo, server):
     assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
     assert lines[0].endswith(f"regex_replace: {out / 'public/m/conf'} is not a regular file"), lines[0]
     assert lines[1] == "modelzoo-downloader: failed: m"
+
+
+# ------------------------------------------------------------------------------------------
+# 10. names the tools keep for themselves
+
+
+@pytest.mark.parametrize("name", [".converting-999999-x", ".quantizing-999999-x/m.bin", "a/.m.bin.999999-0123456789ab.part"])
+def test_a_file_named_like_the_tools_own_staging_is_refused_at_load(tmp_path, zoo, server, name):
+    write_model(zoo, "m", [{"name": name, "data": b"x", "url": server.add("/x", b"x")}])
+    result = run_tool("downloader", "--models_dir", zoo, "--name", "m", "-o", tmp_path / "out")
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
+    assert "m/model.yml: files[0].name: " in lines[0]
+    assert lines[0].endswith("is named like the tools' own temporaries and staging folders (which they remove as "
+                             "leftovers)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_archive_member_named_like_the_converter_s_staging_is_refused(tmp_path, zoo, server):
+    data = tar_gz({".converting-999999-x": b"kept?", "ok.txt": b"ok"})
+    write_model(zoo, "m", [{"name": "a.tgz", "data": data, "url": server.add("/a", data)}], postprocessing=[
+        {"$type": "unpack_archive", "file": "a.tgz", "format": "gztar"}])
+    out = tmp_path / "out"
+    result = run_tool("downloader", "--models_dir", zoo, "--name", "m", "-o", out)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
+    assert "member '.converting-999999-x' is named like the tools' own temporaries and staging folders" in lines[0]
+    assert not (out / "public/m/.converting-999999-x").exists() and not (out / "public/m/ok.txt").exists()

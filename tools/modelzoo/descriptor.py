@@ -41,7 +41,21 @@ SHA384_RE = re.compile(r"[0-9a-fA-F]{96}")
 MAX_PATH_BYTES = 4096
 MAX_NAME_BYTES = 255
 MAX_DEPTH = 256
+# Names the tools give their own staging folders (convert.STAGING_PREFIX, quantize.STAGING_PREFIX,
+# mirror_ir's, unpack's): one left by a dead process is removed, so no downloaded file may look like one.
+RESERVED_PREFIXES = (".converting-", ".quantizing-", ".ir-sync-")
 _URL_RE = re.compile(r"https?://[^/\s]+\S*")  # a host, and no white space anywhere
+
+
+def reserved_name(part: str) -> bool:
+    """Whether one name of a path is one the tools make for themselves: a staging folder
+    (RESERVED_PREFIXES, an archive's ``.<name>.unpack-...``) or a temporary
+    (``.<name>.<pid>-<hex>.part``, fsio.temp_name)."""
+    if not part.startswith("."):
+        return False
+    from .fsio import temporary_owner
+
+    return part.startswith(RESERVED_PREFIXES) or ".unpack-" in part or temporary_owner(part) is not None
 
 
 # ----------------------------------------------------------------------------- data model
@@ -314,6 +328,9 @@ class _Checker:
         for part in path.parts:
             if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
                 raise self.fail(key, f"{shown}: a name in it is longer than {MAX_NAME_BYTES} bytes")
+            if reserved_name(part):
+                raise self.fail(key, f"{shown}: {part!r} is named like the tools' own temporaries and staging "
+                                     "folders (which they remove as leftovers)")
         return path
 
     def url(self, key: str, value: Any) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from . import fsio
-from .descriptor import MAX_DEPTH, MAX_PATH_BYTES, Postproc, RegexReplace, UnpackArchive
+from .descriptor import MAX_DEPTH, MAX_PATH_BYTES, Postproc, RegexReplace, UnpackArchive, reserved_name
 from .errors import PostprocessingError, UnsafeArchiveError
 
 _TAR_MODES = {"tar": "r:", "gztar": "r:gz", "bztar": "r:bz2", "xztar": "r:xz"}
@@ -91,6 +91,9 @@ def _check_name(archive: Path, name: str) -> PurePosixPath:
         raise UnsafeArchiveError(f"{archive}: member {name!r} would be written outside the model folder")
     if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME or len(member.parts) > MAX_DEPTH:
         raise UnsafeArchiveError(f"{archive}: member {name[:60]!r}... has a path too long or too deep")
+    if any(reserved_name(part) for part in member.parts):
+        raise UnsafeArchiveError(f"{archive}: member {name[:60]!r} is named like the tools' own temporaries and "
+                                 "staging folders")
     return member
 
 
