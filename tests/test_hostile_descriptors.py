@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import pytest
-from conftest import one_error_line, run_tool, sha384, write_model
+from conftest import _interrupted, _start, _wait_for, leftovers, one_error_line, run_tool, write_model
 from ovc_reference import tiny_pb
 
 BACKENDS = ["mo", "ovc"]
@@ -445,3 +447,59 @@ def test_an_archive_member_named_like_the_converter_s_staging_is_refused(tmp_pat
     assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
     assert "member '.converting-999999-x' is named like the tools' own temporaries and staging folders" in lines[0]
     assert not (out / "public/m/.converting-999999-x").exists() and not (out / "public/m/ok.txt").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# 4. a pattern that backtracks without end; 5. a replacement that floods
+
+
+CATASTROPHIC = {"$type": "regex_replace", "file": "c.txt", "pattern": "(a|aa)+$", "replacement": "b"}
+BACKTRACKS = b"a" * 40 + b"!"  # minutes of backtracking in Python's re
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is pid (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_pattern_that_backtracks_without_end_is_stopped(tmp_path, zoo, server):
+    write_model(zoo, "m", [{"name": "c.txt", "data": BACKTRACKS, "url": server.add("/c", BACKTRACKS)}],
+                postprocessing=[CATASTROPHIC])
+    out = tmp_path / "out"
+    result = run_tool("downloader", "--models_dir", zoo, "--name", "m", "-o", out, timeout=120,
+                      env={"MODELZOO_REGEX_SECONDS": "1"})
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
+    assert lines[0].endswith(f"regex_replace: pattern '(a|aa)+$' took more than 1 s on {out / 'public/m/c.txt'} "
+                             "(a pattern that backtracks without end?)")
+    assert (out / "public/m/c.txt").read_bytes() == BACKTRACKS  # as downloaded: not edited
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_ends_a_run_stuck_in_a_pattern(tmp_path, zoo, server, sig):
+    write_model(zoo, "m", [{"name": "c.txt", "data": BACKTRACKS, "url": server.add("/c", BACKTRACKS)}],
+                postprocessing=[CATASTROPHIC])
+    out = tmp_path / "out"
+    proc = _start(zoo, out, "--name", "m")
+    try:
+        _wait_for(lambda: children(proc.pid), "the substitution's child process", timeout=60)
+        [child] = children(proc.pid)
+        time.sleep(0.3)  # well inside the regex engine
+        stderr = _interrupted(proc, sig)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert stderr.startswith("modelzoo-downloader: error: interrupted")
+    _wait_for(lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2],
+              "the child gone", timeout=20)
+    assert leftovers(out) == []
