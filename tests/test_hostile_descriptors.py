@@ -503,3 +503,37 @@ def test_ctrl_c_ends_a_run_stuck_in_a_pattern(tmp_path, zoo, server, sig):
     _wait_for(lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2],
               "the child gone", timeout=20)
     assert leftovers(out) == []
+
+
+def test_a_replacement_that_floods_is_stopped_while_substituting(tmp_path, zoo, server):
+    """Pattern 'a', 5,000 characters for each, a 10 KB file: 50 MB before; now refused at the
+    bound (twice the file plus 1 MiB) before anything is written, and the file stays as it was."""
+    data = b"a" * 10_000
+    write_model(zoo, "m", [{"name": "c.txt", "data": data, "url": server.add("/c", data)}], postprocessing=[
+        {"$type": "regex_replace", "file": "c.txt", "pattern": "a", "replacement": "b" * 5000}])
+    out = tmp_path / "out"
+    result = run_tool("downloader", "--models_dir", zoo, "--name", "m", "-o", out, max_file_size=4 << 20)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
+    assert lines[0].endswith(f"regex_replace: replacing 'a' in {out / 'public/m/c.txt'} would make more than "
+                             f"{2 * 10_000 + (1 << 20)} bytes of it (at most twice its size plus 1 MiB)"), lines[0]
+    assert (out / "public/m/c.txt").read_bytes() == data
+    assert leftovers(out) == []
+
+
+def test_what_a_regex_replace_may_write_counts_in_the_space_check(tmp_path, zoo, server, tmpfs):
+    """A 400 KB file and its edited copy (at most 1.8 MB) on a 1 MB file system: refused before
+    the first request, the need said in one line."""
+    data = b"x" * 400_000
+    write_model(zoo, "m", [{"name": "c.txt", "data": data, "url": server.add("/c", data)}], postprocessing=[
+        {"$type": "regex_replace", "file": "c.txt", "pattern": "x", "replacement": "y", "count": 1}])
+    out = tmpfs("1m")
+    result = run_tool("downloader", "--models_dir", zoo, "--name", "m", "-o", out)
+    assert result.returncode == 1
+    line = one_error_line(result)
+    assert line.startswith("modelzoo-downloader: error: needs 2.2 MB on ") and line.endswith("(1.0 MB free)"), line
+    assert server.requests == []
+    unchecked = run_tool("downloader", "--models_dir", zoo, "--name", "m", "-o", out, "--no_space_check")
+    assert unchecked.returncode == 0, unchecked.stderr  # (what it really writes fits: 'x' -> 'y' once)
+    assert (out / "public/m/c.txt").read_bytes() == b"y" + data[1:]

@@ -144,6 +144,13 @@ class RegexReplace(NamedTuple):
 Postproc = UnpackArchive | RegexReplace
 
 
+def regex_output_limit(size: int) -> int:
+    """The most bytes a regex_replace may make of a file of ``size`` bytes: twice it, plus 1 MiB
+    (a patch to a text file, not a way to fill the disk). unpack.regex_replace stops at it while
+    substituting; space.download_writes counts it."""
+    return 2 * size + (1 << 20)
+
+
 class InputInfo(NamedTuple):
     """An input's name, shape and layout (informational)."""
 

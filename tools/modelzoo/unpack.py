@@ -22,7 +22,7 @@ from typing import Callable
 
 from . import fsio
 from .descriptor import (
-    MAX_DEPTH, MAX_PATH_BYTES, Postproc, RegexReplace, UnpackArchive, reserved_name,
+    MAX_DEPTH, MAX_PATH_BYTES, Postproc, RegexReplace, UnpackArchive, regex_output_limit, reserved_name,
 )
 from .errors import PostprocessingError, UnsafeArchiveError
 
@@ -60,7 +60,8 @@ def apply(step: Postproc, model_dir: Path, check_cancel: CheckCancel = _no_cance
 # that a pattern stuck in the regex engine (which holds the GIL) neither freezes this process nor
 # survives it: the child is killed after REGEX_SECONDS, on Ctrl-C or SIGTERM (the parent kills it;
 # a terminal's SIGINT reaches it too; on Linux it dies with the thread that started it, and
-# elsewhere SIGALRM ends it should the parent die first).
+# elsewhere SIGALRM ends it should the parent die first), and it
+# refuses, as it substitutes, to produce more than ``regex_output_limit`` bytes.
 REGEX_SECONDS = 60.0
 _REGEX_CHILD = r"""
 import json, os, re, signal, sys
@@ -78,8 +79,17 @@ if os.getppid() != job["parent"]:
     sys.exit(1)  # it is gone already
 signal.alarm(int(job["seconds"]) + 2)
 text = text.decode("utf-8")
+room = [job["limit"] - len(text.encode("utf-8"))]
+def piece(m):
+    out = m.expand(job["replacement"])
+    room[0] -= len(out.encode("utf-8")) - len(m.group(0).encode("utf-8"))
+    if room[0] < 0:
+        raise OverflowError
+    return out
 try:
-    new, n = re.subn(job["pattern"], job["replacement"], text, count=job["count"])
+    new, n = re.subn(job["pattern"], piece, text, count=job["count"])
+except OverflowError:
+    sys.stdout.write(json.dumps({"error": "limit"}) + "\n")
 except (re.error, IndexError) as exc:
     sys.stdout.write(json.dumps({"error": "replacement", "why": str(exc)}) + "\n")
 else:
@@ -98,7 +108,7 @@ def _regex_seconds() -> float:
 
 def regex_replace(path: Path, step: RegexReplace, check_cancel: CheckCancel = _no_cancel) -> None:
     """Edit a text file in place; the number of matches must be what the descriptor says
-    (count 0: any number but zero). Bounded in time (see REGEX_SECONDS)."""
+    (count 0: any number but zero). Bounded in time and output (see REGEX_SECONDS)."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):  # a folder, or a fifo that would block the read
             raise PostprocessingError(f"regex_replace: {path} is not a regular file")
@@ -126,8 +136,9 @@ def _substitute(path: Path, step: RegexReplace, raw: bytes, check_cancel: CheckC
     import time
 
     seconds = _regex_seconds()
+    limit = regex_output_limit(len(raw))
     job = json.dumps({"pattern": step.pattern, "replacement": step.replacement, "count": step.count,
-                      "seconds": seconds, "parent": os.getpid()}).encode("utf-8")
+                      "limit": limit, "seconds": seconds, "parent": os.getpid()}).encode("utf-8")
     try:
         proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _REGEX_CHILD], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -157,6 +168,9 @@ def _substitute(path: Path, step: RegexReplace, raw: bytes, check_cancel: CheckC
         result = json.loads(head)
     except ValueError:
         result = {"error": "died", "why": f"exit code {proc.returncode}"}
+    if result.get("error") == "limit":
+        raise PostprocessingError(f"regex_replace: replacing {step.pattern!r} in {path} would make more than "
+                                  f"{limit} bytes of it (at most twice its size plus 1 MiB)")
     if "error" in result:
         raise PostprocessingError(f"regex_replace: pattern {step.pattern!r} on {path}: {result.get('why')}")
     return new, result["n"]
