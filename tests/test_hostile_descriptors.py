@@ -87,6 +87,24 @@ def test_a_link_in_the_download_folder_to_elsewhere_is_refused(tmp_path, zoo, el
     assert not out.exists()
 
 
+def test_sync_ir_publishes_no_ir_of_a_file_elsewhere(tmp_path, zoo, server, elsewhere):
+    data = tiny_pb(0).read_bytes()
+    url = server.add("tiny.pb", data)
+    write_model(zoo, "tiny", [{"name": "tiny.pb", "data": data, "url": url}], framework="tf",
+                model_optimizer_args=[f"--input_model={elsewhere}", "--output=y"])
+    dest = tmp_path / "mirror"
+    result = run_tool("mirror", "sync", "--models_dir", zoo, "--all", "--to", dest, "--cache_dir", tmp_path / "cache",
+                      "--ir", "FP16", "--backend", "ovc", timeout=600)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
+    assert lines[0].startswith(f"modelzoo-mirror: error: tiny: --input_model={elsewhere}: {elsewhere} is not below "
+                               "the model's folders")
+    assert lines[1] == "modelzoo-mirror: failed: tiny"
+    assert not (dest / "ir").exists() or not list((dest / "ir").rglob("*.xml"))
+    assert (dest / "public/tiny/tiny.pb").read_bytes() == data  # the model's own files are mirrored as before
+
+
 def test_paths_below_the_model_folders_still_convert(tmp_path, zoo):
     """$dl_dir, $config_dir and $conv_dir (also through a link that stays inside), mo's own
     transformation configs: converted as before."""
@@ -128,11 +146,12 @@ def zoo_with_code(zoo: Path, dl: Path) -> dict[str, Path]:
     return {"tiny-pre": script, "tiny-torch": module}
 
 
-def test_a_zoo_from_outside_runs_no_code_without_the_flag(tmp_path, zoo):
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_zoo_from_outside_runs_no_code_without_the_flag(tmp_path, zoo, backend):
     dl, out = tmp_path / "dl", tmp_path / "out"
     code = zoo_with_code(zoo, dl)
     for dry in ([], ["--dry_run"]):
-        result = convert(zoo, dl, out, "--all", "--backend", "ovc", *dry)
+        result = convert(zoo, dl, out, "--all", "--backend", backend, *dry)
         assert result.returncode == 2, result.stdout + result.stderr
         line = one_error_line(result)
         assert line.startswith(f"modelzoo-converter: error: the zoo {zoo.resolve()} would run its own code: ")
@@ -423,7 +442,8 @@ def test_regex_replace_on_a_folder_says_so(tmp_path, zoo, server):
 # 10. names the tools keep for themselves
 
 
-@pytest.mark.parametrize("name", [".converting-999999-x", ".quantizing-999999-x/m.bin", "a/.m.bin.999999-0123456789ab.part"])
+@pytest.mark.parametrize("name", [".converting-999999-x", ".quantizing-999999-x/m.bin",
+                                  "a/.m.bin.999999-0123456789ab.part"])
 def test_a_file_named_like_the_tools_own_staging_is_refused_at_load(tmp_path, zoo, server, name):
     write_model(zoo, "m", [{"name": name, "data": b"x", "url": server.add("/x", b"x")}])
     result = run_tool("downloader", "--models_dir", zoo, "--name", "m", "-o", tmp_path / "out")

@@ -196,8 +196,9 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
             try:
                 code = zoo_code(leaf, o.models_root)
                 if code:  # decided before any script runs: its IR would have no key anyway
-                    raise UsageError(f"{'' if leaf is top else leaf.name + ': '}it runs the zoo's own code ({'; '.join(code)}), so its IR "
-                                     "has no conversion key; not converted, not mirrored")
+                    stage = "" if leaf is top else leaf.name + ": "
+                    raise UsageError(f"{stage}it runs the zoo's own code ({'; '.join(code)}), so its IR has no "
+                                     "conversion key; not converted, not mirrored")
                 converter.convert(leaf)
                 key = converter.keys.get(leaf.name)
                 if key is None:
