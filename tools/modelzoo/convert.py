@@ -191,8 +191,9 @@ def check_paths(model: Model, variables: dict[str, str]) -> None:
                 raise UnsafeArgumentError(model.name, arg, "needs a path after '='")
             if path.startswith(tuple(f"${k}/" for k in UNEXPANDED_MO_DIRS)):
                 # ovc without openvino-dev: mo's folder is known only by name (convert_ovc.plan)
-                rest = os.path.normpath(path.split("/", 1)[1])
-                if flag == "--transformations_config" and not rest.startswith(".."):
+                if os.path.normpath(path.split("/", 1)[1]).startswith(".."):
+                    raise UnsafeArgumentError(model.name, arg, f"{path} climbs out of the Model Optimizer's folder")
+                if flag == "--transformations_config":
                     continue
                 raise UnsafeArgumentError(model.name, arg, "names the Model Optimizer's folder, which is not "
                                                            "installed")
