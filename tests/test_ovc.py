@@ -302,7 +302,7 @@ def test_missing_python_for_a_helper_script(tmp_path, zoo):
     tiny_zoo(zoo, dl, "tiny-p", 0, ["--input_model=$dl_dir/tiny.pb", "--output=y"])
     (zoo / "public/tiny-p/pre-convert.py").write_text("print('never runs')\n")
     result = run_tool("converter", "--models_dir", zoo, "--name", "tiny-p", "-d", dl, "--backend", "ovc",
-                      "-p", "/nonexistent/python")
+                      "-p", "/nonexistent/python", "--allow_zoo_code")
     assert result.returncode == 1
     first, last = result.stderr.splitlines()
     assert "cannot run pre-convert with /nonexistent/python: No such file or directory" in first

@@ -36,7 +36,26 @@ PLACEHOLDERS = ("config_dir", "conv_dir", "dl_dir", "mo_dir", "mo_ext_dir", "mod
 ARCHIVE_FORMATS = ("zip", "tar", "gztar", "bztar", "xztar")
 MODEL_NAME_RE = re.compile(r"[0-9A-Za-z._-]+")
 SHA384_RE = re.compile(r"[0-9a-fA-F]{96}")
+# What a file system takes (Linux's PATH_MAX, NAME_MAX), and a depth beyond any real model's: file
+# names (and archive members, unpack.py) are refused beyond them.
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
+MAX_DEPTH = 256
+# Names the tools give their own staging folders (convert.STAGING_PREFIX, quantize.STAGING_PREFIX,
+# mirror_ir's, unpack's): one left by a dead process is removed, so no downloaded file may look like one.
+RESERVED_PREFIXES = (".converting-", ".quantizing-", ".ir-sync-")
 _URL_RE = re.compile(r"https?://[^/\s]+\S*")  # a host, and no white space anywhere
+
+
+def reserved_name(part: str) -> bool:
+    """Whether one name of a path is one the tools make for themselves: a staging folder
+    (RESERVED_PREFIXES, an archive's ``.<name>.unpack-...``) or a temporary
+    (``.<name>.<pid>-<hex>.part``, fsio.temp_name)."""
+    if not part.startswith("."):
+        return False
+    from .fsio import temporary_owner
+
+    return part.startswith(RESERVED_PREFIXES) or ".unpack-" in part or temporary_owner(part) is not None
 
 
 # ----------------------------------------------------------------------------- data model
@@ -123,6 +142,13 @@ class RegexReplace(NamedTuple):
 
 
 Postproc = UnpackArchive | RegexReplace
+
+
+def regex_output_limit(size: int) -> int:
+    """The most bytes a regex_replace may make of a file of ``size`` bytes: twice it, plus 1 MiB
+    (a patch to a text file, not a way to fill the disk). unpack.regex_replace stops at it while
+    substituting; space.download_writes counts it."""
+    return 2 * size + (1 << 20)
 
 
 class InputInfo(NamedTuple):
@@ -300,6 +326,18 @@ class _Checker:
             raise self.fail(key, f"{text!r}: must not climb out of the model folder with '..'")
         if path.parts in ((), (".",)):
             raise self.fail(key, f"{text!r}: must name a file")
+        # as an archive's members are (unpack.py): a name no file system takes is refused here,
+        # not found as ENAMETOOLONG in the middle of a run
+        shown = repr(text) if len(text) <= 60 else repr(text[:60]) + "..."
+        if len(text.encode("utf-8", "surrogateescape")) > MAX_PATH_BYTES or len(path.parts) > MAX_DEPTH:
+            raise self.fail(key, f"{shown}: too long or too deep a path (at most {MAX_PATH_BYTES} bytes, "
+                                 f"{MAX_DEPTH} folders)")
+        for part in path.parts:
+            if len(part.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+                raise self.fail(key, f"{shown}: a name in it is longer than {MAX_NAME_BYTES} bytes")
+            if reserved_name(part):
+                raise self.fail(key, f"{shown}: {part!r} is named like the tools' own temporaries and staging "
+                                     "folders (which they remove as leftovers)")
         return path
 
     def url(self, key: str, value: Any) -> str:
@@ -363,11 +401,22 @@ def _parse_file(c: _Checker, key: str, value: Any) -> ModelFile:
         original = _parse_source(c, key + ".original_source", original)
     return ModelFile(
         name=c.relative_path(key + ".name", value["name"]),
-        size=c.nonneg_int(key + ".size", value["size"]),
+        size=_size(c, key + ".size", value["size"]),
         sha384=_parse_checksum(c, key + ".checksum", value["checksum"]),
         source=_parse_source(c, key + ".source", value["source"]),
         original_source=original,
     )
+
+
+MAX_SIZE = 2**63 - 1  # what a file system's offsets (off_t) can count
+
+
+def _size(c: _Checker, key: str, value: Any) -> int:
+    size = c.nonneg_int(key, value)
+    if size > MAX_SIZE:
+        shown = repr(size) if size < 10**30 else f"an integer of about {int(size.bit_length() * 0.30103)} digits"
+        raise c.fail(key, f"{shown}: more bytes than any file can hold (at most 2^63-1)")
+    return size
 
 
 def _parse_postproc(c: _Checker, key: str, value: Any) -> Postproc:

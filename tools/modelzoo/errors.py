@@ -178,3 +178,18 @@ class CacheBusyError(CacheError):
 
 class MirrorTooSlowError(MirrorError):
     """A mirror hands IR over more slowly than --mirror_min_speed: given up, the IR made here."""
+
+
+class UnsafeArgumentError(ConversionError):
+    """A descriptor's conversion argument that would reach outside the model's own folders (a
+    path elsewhere on the machine) or make the Model Optimizer run code or write elsewhere:
+    refused by name before any work, with either backend."""
+
+    def __init__(self, model: str, argument: str, why: str) -> None:
+        self.model, self.argument, self.why = model, argument, why
+        super().__init__(f"{argument}: {why} (model {model}); refused")
+
+
+class ZooCodeError(UsageError):
+    """The selected models would run code that came with a zoo (pre-convert.py, a PyTorch model
+    module) that the user has not allowed: refused before anything runs."""

@@ -22,11 +22,19 @@ PROGRESS_INTERVAL = 0.25  # seconds between JSON progress events for one file
 
 
 def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
+    """Bytes for people (1000s: KB, MB, GB). Integer-safe: an int too large for a float (a sum, or
+    what a hostile descriptor says) is still one short string, never an OverflowError."""
+    if n < 1000:
+        return f"{n:.0f} B"
+    try:
+        value = float(n)
+    except OverflowError:
+        return "more than 1e308 B"
+    for unit in ("KB", "MB", "GB"):
+        value /= 1000
+        if value < 1000:
+            break
+    return f"{value:.1f} {unit}" if value < 1e15 else f"{value:.3g} {unit}"
 
 
 def plain_line(kind: str, text: str) -> str:

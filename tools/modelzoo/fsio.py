@@ -134,7 +134,26 @@ def makedirs(path: Path) -> None:
 def temp_name(dest: Path, suffix: str = ".part") -> Path:
     """A unique hidden name beside ``dest`` (same folder, so a rename is atomic), naming this
     process: a later run can tell one that a killed run left (``temporary_owner``)."""
-    return dest.with_name(f".{dest.name}.{os.getpid()}-{os.urandom(6).hex()}{suffix}")
+    tag = f".{os.getpid()}-{os.urandom(6).hex()}{suffix}"
+    return dest.with_name(f".{short_name(dest.name, 1 + len(tag))}{tag}")
+
+
+NAME_MAX = 255  # bytes in one name (Linux, macOS, Windows file systems alike)
+
+
+def short_name(name: str, extra: int) -> str:
+    """``name``, cut so that ``extra`` more bytes still make a name the file system takes: a
+    temporary for a valid 231-255-byte name would otherwise be too long."""
+    raw = os.fsencode(name)
+    room = NAME_MAX - extra
+    if len(raw) <= room:
+        return name
+    for end in range(room, max(room - 4, 0), -1):  # not in the middle of a UTF-8 character
+        try:
+            return raw[:end].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return os.fsdecode(raw[:room])  # not UTF-8 anyway: its bytes as they are
 
 
 def temporary_owner(name: str) -> int | None:

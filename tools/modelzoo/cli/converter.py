@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mo: openvino-dev 2024.6's Model Optimizer; ovc: openvino.convert_model of any "
                              "OpenVINO >= 2024.6 (no TensorFlow needed); auto (default): mo when it can be "
                              "imported or --mo is given, otherwise ovc")
+    parser.add_argument("--allow_zoo_code", "--allow-zoo-code", action="store_true",
+                        help="let a zoo other than the bundled one run its own code: its pre-convert.py scripts "
+                             "and PyTorch model modules (the conversion to ONNX); without it such a zoo's models "
+                             "are refused before anything runs. Only for a zoo you trust")
     add_ir_share_args(parser, "conversion", "converting", "converted", "--ir")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also show the Model Optimizer's banners and TensorFlow's start-up lines")
@@ -80,6 +84,7 @@ def _main(argv: Sequence[str]) -> int:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow's own lines too
     from ..convert.pipeline import ConvertOptions, Converter
 
+    allow_zoo_code = _check_zoo_code(models, catalog.root, precisions, args.allow_zoo_code, args.dry_run)
     options = ConvertOptions(download_dir=args.download_dir.absolute(),
                              output_dir=(args.output_dir or args.download_dir).absolute(),
                              models_root=catalog.root, precisions=precisions,
@@ -87,7 +92,8 @@ def _main(argv: Sequence[str]) -> int:
                              extra_mo_args=args.extra_mo_args, dry_run=args.dry_run, backend=args.backend,
                              verbose=args.verbose,
                              cache_dir=args.cache_dir.absolute() if args.cache_dir else None,
-                             mirrors=args.mirror, mirror_min_speed=args.mirror_min_speed)
+                             mirrors=args.mirror, mirror_min_speed=args.mirror_min_speed,
+                             allow_zoo_code=allow_zoo_code)
     # fail early, with the extra to install, before any work; and say which backend converts
     converter = Converter(options, Reporter("text", bars=False, line=error_line(PROG)))
     print(f"Backend: {converter.describe_backend()}", flush=True)
@@ -95,6 +101,28 @@ def _main(argv: Sequence[str]) -> int:
         _check_space(models, options)
     failed = converter.run(models, args.jobs)
     return summarize(PROG, load_failed + failed)
+
+
+def _check_zoo_code(models: list["Model"], root: Path, precisions: frozenset[str], allowed: bool,
+                    dry_run: bool) -> bool:
+    """Whether the zoo's own code may run (docs/descriptors.md: the trust model): always for the
+    bundled zoo, for another only with --allow_zoo_code; otherwise, when a selected model would
+    run some, a ZooCodeError naming every script and module, before anything runs. A dry run
+    lists them first."""
+    from ..convert.pipeline import IR_PRECISIONS, zoo_code
+    from ..errors import ZooCodeError
+    from ..resources import default_models_dir
+
+    bundled = root.resolve() == default_models_dir().resolve()
+    code = [c for top in models for leaf in top.leaf_models()
+            if leaf.precisions & precisions & set(IR_PRECISIONS) for c in zoo_code(leaf, root)]
+    if dry_run:
+        for c in code:
+            print(f"(dry run) zoo code that would run: {c}", flush=True)
+    if code and not bundled and not allowed:
+        raise ZooCodeError(f"the zoo {root} would run its own code: {'; '.join(code)}; refused: allow it with "
+                           "--allow_zoo_code (only for a zoo you trust)")
+    return bundled or allowed
 
 
 def _check_space(models: list["Model"], options: "ConvertOptions") -> None:

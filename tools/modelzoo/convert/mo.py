@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConversionError, MissingExtraError
+from ..errors import ConversionError, MissingExtraError, UnsafeArgumentError
 
 NO_TELEMETRY_DIR = Path(__file__).resolve().parents[1] / "notelemetry"  # (modelzoo/notelemetry)
 # mo's own chatter on stdout that says nothing about this conversion (printed on every run).
@@ -25,6 +25,51 @@ _BANNERS = ("[ INFO ] MO command line tool is considered as the legacy conversio
             "Find more information about transition from MO to OVC",
             "Check for a new version of Intel(R) Distribution of OpenVINO(TM) toolkit")
 INSTALL_HINT = "pip install 'modelzoo[mo]' (openvino-dev 2024.6)"
+# The Model Optimizer flags a descriptor may give the mo backend (as convert_ovc.HANDLERS is the
+# ovc backend's): what reads the model, describes its inputs and outputs, or only changes the log.
+# Every path among them is confined to the model's folders (convert.check_paths).
+ALLOWED_FLAGS = frozenset({
+    "--input_model", "--input_proto", "--input_meta_graph", "--input_checkpoint", "--input_symbol",
+    "--saved_model_dir", "--saved_model_tags", "--input_model_is_text", "--transformations_config",
+    "--tensorflow_object_detection_api_pipeline_config", "--k", "--counts", "--framework", "--input", "--output",
+    "--input_shape", "--batch", "--layout", "--source_layout", "--target_layout", "--mean_values", "--scale_values",
+    "--scale", "--reverse_input_channels", "--freeze_placeholder_with_value", "--static_shape", "--transform",
+    "--use_new_frontend", "--use_legacy_frontend", "--disable_omitting_optional", "--enable_flattening_nested_params",
+    "--remove_output_softmax", "--remove_memory", "--share_weights", "--log_level", "--silent", "--progress",
+    "--stream_output",
+})
+# Flags known to run code, write elsewhere or take over what the converter decides: why each is refused.
+REFUSED_FLAGS = {
+    "--extensions": "it makes the Model Optimizer import Python code from the named folders",
+    "--caffe_parser_path": "it makes the Model Optimizer import a Python parser from the named folder",
+    "--tensorflow_custom_layer_libraries": "it loads shared libraries (native code) into the Model Optimizer",
+    "--tensorflow_custom_operations_config_update": "it rewrites the named JSON file",
+    "--tensorboard_logdir": "it writes a dump of the model into the named folder",
+    "--output_dir": "the converter decides where the IR is written",
+    "--model_name": "the converter names the IR after the model",
+    "--compress_to_fp16": "the precisions come from --precisions (FP32 and FP16 from one conversion)",
+    "--help": "it prints and exits instead of converting",
+    "--version": "it prints and exits instead of converting",
+}
+
+
+def check_arguments(model: str, args: list[str]) -> None:
+    """Refuse, by name and before any work, a descriptor's Model Optimizer argument that is not
+    known to be harmless (ALLOWED_FLAGS; an abbreviation counts as the flag it stands for, as
+    mo's argparse reads it): a zoo from outside must not make mo run its code or write outside
+    the staging folder."""
+    from .ovc import canonical_flag
+
+    for arg in args:
+        if not arg.startswith("--"):
+            raise UnsafeArgumentError(model, arg, "not an option (a value must follow its flag after '=')")
+        flag = arg.partition("=")[0]
+        canonical = canonical_flag(flag)
+        if canonical in REFUSED_FLAGS:
+            raise UnsafeArgumentError(model, arg, f"{REFUSED_FLAGS[canonical]} (mo backend)")
+        if canonical not in ALLOWED_FLAGS:
+            raise UnsafeArgumentError(model, arg, "not a Model Optimizer flag the converter knows to be harmless "
+                                                  "(mo backend)")
 
 
 def disable_telemetry() -> None:

@@ -33,7 +33,9 @@ from . import mo as convert_mo
 from .. import fsio
 from .mo import child_env, disable_telemetry, mo_package_dir  # noqa: F401  (public, used by peer)
 from ..descriptor import Model
-from ..errors import ConversionError, DiskFullError, MissingExtraError, ModelzooError
+from ..errors import (
+    ConversionError, DiskFullError, MissingExtraError, ModelzooError, UnsafeArgumentError, ZooCodeError,
+)
 from ..events import Reporter
 from ..executors import Executor, Job, LocalProcesses
 from ..mirror.ir_share import MADE, obtain_ir
@@ -43,6 +45,17 @@ IR_PRECISIONS = ("FP32", "FP16")  # what a conversion writes; the others come fr
 INPUT_FLAGS = ("--input_model", "--input_proto", "--input_meta_graph", "--input_checkpoint", "--input_symbol",
                "--saved_model_dir", "--input_model_is_text")
 BACKENDS = ("auto", "mo", "ovc")
+# mo's options whose value names a file or folder (openvino-dev 2024.6's
+# cli_parser.get_params_with_paths_list): after placeholders, each must lie below the model's own
+# folders (PATH_ROOTS). The list-valued ones are comma-separated.
+PATH_FLAGS = ("--input_model", "--input_proto", "--input_meta_graph", "--input_checkpoint", "--input_symbol",
+              "--saved_model_dir", "--transformations_config", "--tensorflow_object_detection_api_pipeline_config",
+              "--k", "--counts", "--caffe_parser_path", "--extensions", "--tensorboard_logdir",
+              "--tensorflow_custom_layer_libraries", "--tensorflow_custom_operations_config_update", "--output_dir")
+LIST_PATH_FLAGS = ("--extensions", "--tensorflow_custom_layer_libraries")
+# Where a descriptor's paths may lead: its downloads, its own folder in the zoo, the output folder
+# our own steps (pre-convert, the conversion to ONNX) write into, and the Model Optimizer's files.
+PATH_ROOTS = ("dl_dir", "config_dir", "conv_dir", "mo_dir")
 # Placeholders that name mo's own folders: without mo (the ovc backend) they stay as written, so
 # that convert_ovc can recognise `$mo_ext_dir/front/tf/retinanet.json` by name.
 UNEXPANDED_MO_DIRS = {"mo_dir": "$mo_dir", "mo_ext_dir": "$mo_ext_dir"}
@@ -65,6 +78,27 @@ class ConvertOptions:
     cache_dir: Path | None = None  # converted IR by conversion key (ir_cache.py), beside the downloads
     mirrors: list[str] = field(default_factory=list)  # mirrors with IR (mirror/ir_share.py), tried before converting
     mirror_min_speed: int | None = None  # bytes/s below which a mirror's IR is given up (None: ir_share's default)
+    # may a zoo's own code run (pre-convert.py, a PyTorch model module)? the CLI allows it for the
+    # bundled zoo, and for any other with --allow_zoo_code (see zoo_code)
+    allow_zoo_code: bool = False
+
+
+def zoo_code(model: Model, models_root: Path) -> list[str]:
+    """What a conversion of ``model`` (a leaf) would run that came with its zoo, one entry each:
+    its ``pre-convert.py``; for a PyTorch model, the conversion to ONNX (omz_tools'
+    pytorch_to_onnx.py imports ``--import-module`` from the zoo's or the download's folders and
+    unpickles the weights: the zoo's code either way). Empty: it runs only the converter."""
+    if model.mo_args is None:
+        return []
+    found = []
+    script = models_root / model.subdirectory / "pre-convert.py"
+    if script.exists():
+        found.append(str(script))
+    if model.conversion_to_onnx_args:
+        named = [a for a in model.conversion_to_onnx_args if a.startswith(("--import-module", "--model-path"))]
+        found.append(f"{models_root / model.subdirectory}: the conversion to ONNX"
+                     + (f" ({' '.join(named)})" if named else ""))
+    return found
 
 
 def choose_backend(backend: str, mo: Path | None) -> str:
@@ -123,7 +157,7 @@ def expand(args: list[str], variables: dict[str, str], model: Model, key: str) -
 def mo_arguments(model: Model, variables: dict[str, str], framework: str, extra: list[str]) -> list[str]:
     """The Model Optimizer arguments for a model, without output folder and precision."""
     assert model.mo_args is not None
-    args = [f"--framework={framework}", f"--model_name={model.name}"]
+    args = [f"--framework={framework}"]
     names = [i.name for i in model.input_info]
     if names:
         args.append("--input=" + ",".join(names))
@@ -134,7 +168,43 @@ def mo_arguments(model: Model, variables: dict[str, str], framework: str, extra:
         args.append(f"--layout={layouts}")
     if shapes:
         args.append(f"--input_shape={shapes}")
-    return args + list(extra)
+    # ours last: where a flag is given twice, mo's argparse keeps the last one
+    return args + list(extra) + [f"--model_name={model.name}"]
+
+
+def check_paths(model: Model, variables: dict[str, str]) -> None:
+    """Every path a descriptor's model_optimizer_args name (PATH_FLAGS), placeholders expanded,
+    `..` and links resolved, must lie below $dl_dir, $config_dir, $conv_dir or $mo_dir: a zoo
+    from outside must not convert (and a mirror publish) some other file of this machine. An
+    UnsafeArgumentError names the first that does not, before any work, for either backend.
+    A value must follow its flag after '=' (a separate word would be read as the flag's value by
+    mo, unchecked)."""
+    from .ovc import canonical_flag
+
+    roots = [Path(os.path.realpath(variables[k])) for k in PATH_ROOTS if not variables[k].startswith("$")]
+    shown = ", ".join("$" + k for k in PATH_ROOTS)
+    for arg in expand(model.mo_args or [], variables, model, "model_optimizer_args"):
+        if not arg.startswith("--"):
+            raise UnsafeArgumentError(model.name, arg, "not an option (a value must follow its flag after '=')")
+        flag, eq, value = arg.partition("=")
+        flag = canonical_flag(flag) or flag
+        if flag not in PATH_FLAGS:
+            continue
+        for path in (value.split(",") if flag in LIST_PATH_FLAGS else [value]):
+            if not path:
+                raise UnsafeArgumentError(model.name, arg, "needs a path after '='")
+            if path.startswith(tuple(f"${k}/" for k in UNEXPANDED_MO_DIRS)):
+                # ovc without openvino-dev: mo's folder is known only by name (convert_ovc.plan)
+                if os.path.normpath(path.split("/", 1)[1]).startswith(".."):
+                    raise UnsafeArgumentError(model.name, arg, f"{path} climbs out of the Model Optimizer's folder")
+                if flag == "--transformations_config":
+                    continue
+                raise UnsafeArgumentError(model.name, arg, "names the Model Optimizer's folder, which is not "
+                                                           "installed")
+            real = Path(os.path.realpath(path))
+            if not any(real == root or root in real.parents for root in roots):
+                raise UnsafeArgumentError(model.name, arg, f"{path} is not below the model's folders ({shown})"
+                                          + (f" (it leads to {real})" if str(real) != path else ""))
 
 
 def check_inputs_exist(args: list[str], dl_dir: str) -> None:
@@ -265,8 +335,16 @@ class Backend:
         raise NotImplementedError
 
 
-class MoInProcess(Backend):
+class _Mo(Backend):
     name = "mo"
+
+    def prepare(self, model: Model, args: list[str], variables: dict[str, str]) -> Any:
+        # the descriptor's own arguments (not --add_mo_arg's: the user's) against the allow-list
+        convert_mo.check_arguments(model.name, expand(model.mo_args or [], variables, model, "model_optimizer_args"))
+        return None
+
+
+class MoInProcess(_Mo):
 
     def __init__(self, options: "ConvertOptions") -> None:
         self.mo_dir = mo_package_dir(options.python, None)
@@ -284,8 +362,7 @@ class MoInProcess(Backend):
         return convert_mo.run_in_process(args, options.verbose)
 
 
-class MoExternal(Backend):
-    name = "mo"
+class MoExternal(_Mo):
     checks_its_saves = False
 
     def __init__(self, options: "ConvertOptions") -> None:
@@ -405,6 +482,7 @@ class Converter:
             return
         target = opts.output_dir / model.subdirectory
         dry = "(dry run) " if opts.dry_run else ""
+        check_paths(model, variables)
         prepared = self.engine.prepare(model, args, variables)
         self._pre_convert(model, variables, dry)
         if model.conversion_to_onnx_args:
@@ -496,9 +574,18 @@ class Converter:
         if result.returncode != 0:
             raise ConversionError(f"{what} failed: {command_line(cmd)}")
 
+    def _allowed(self, model: Model) -> None:
+        """Zoo code runs only when the user allowed it (the CLI decides before any model; this
+        is the second line for every other caller)."""
+        if not self.options.allow_zoo_code:
+            raise ZooCodeError(f"{model.name}: would run the zoo's code ("
+                               f"{', '.join(zoo_code(model, self.options.models_root))}): not allowed")
+
     def _pre_convert(self, model: Model, variables: dict[str, str], dry: str) -> None:
         script = Path(variables["config_dir"]) / "pre-convert.py"
         if script.exists():
+            if not dry:
+                self._allowed(model)
             self._run_script("Pre-convert", [str(self.options.python), "--", str(script), "--",
                                              variables["dl_dir"], variables["conv_dir"]], dry)
 
@@ -510,6 +597,8 @@ class Converter:
                                     "pip install 'modelzoo[mo]'")
         script = Path(next(iter(spec.submodule_search_locations))) / "internal_scripts" / "pytorch_to_onnx.py"
         args = expand(model.conversion_to_onnx_args or [], variables, model, "conversion_to_onnx_args")
+        if not dry:
+            self._allowed(model)
         self._run_script("Conversion to ONNX", [str(self.options.python), "--", str(script), *args], dry)
 
 

@@ -63,8 +63,12 @@ class Need(NamedTuple):
 def _existing(path: Path) -> Path:
     """The path itself or its nearest ancestor that exists (where a file will land)."""
     path = Path(path).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
+    while path != path.parent:
+        try:
+            os.stat(path)
+            break
+        except OSError:  # absent, or a name too long for the file system (ENAMETOOLONG): its folder
+            path = path.parent
     return path
 
 
@@ -160,8 +164,8 @@ def download_writes(models: Iterable["Model"], precisions: frozenset[str], outpu
                     cache: "Cache | None", wanted: Callable[["ModelFile"], bool]) -> list[tuple[Path, int]]:
     """What a download of ``models`` writes: each file not present (a file of the right size at
     its target counts as present) as ``fetch_writes`` says (a blob shared by several models is
-    fetched into the cache once), and each archive's unpacked content beside it until the
-    archive is removed."""
+    fetched into the cache once), each archive's unpacked content beside it until the archive is
+    removed, and each regex_replace's new copy of a file, at the size it may grow to."""
     writes: list[tuple[Path, int]] = []
     fetched: set[str] = set()
     for top in models:
@@ -183,8 +187,11 @@ def download_writes(models: Iterable["Model"], precisions: frozenset[str], outpu
                     writes.append((path, n))
                 fetched.add(f.sha384)
             for step in leaf.postprocessing:
-                from ..descriptor import UnpackArchive
+                from ..descriptor import RegexReplace, UnpackArchive, regex_output_limit
 
+                if isinstance(step, RegexReplace) and step.file in sizes:
+                    # the edited copy beside the file, at the most it may grow to (unpack.py)
+                    writes.append((out_dir / step.file, regex_output_limit(sizes[step.file])))
                 if isinstance(step, UnpackArchive) and step.file in sizes:
                     archive = out_dir / step.file
                     if not archive.is_file() and cache is not None:

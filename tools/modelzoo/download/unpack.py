@@ -11,6 +11,7 @@ is refused before a byte reaches the model folder.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import sys
@@ -20,7 +21,9 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from .. import fsio
-from ..descriptor import Postproc, RegexReplace, UnpackArchive
+from ..descriptor import (
+    MAX_DEPTH, MAX_PATH_BYTES, Postproc, RegexReplace, UnpackArchive, regex_output_limit, reserved_name,
+)
 from ..errors import PostprocessingError, UnsafeArchiveError
 
 _TAR_MODES = {"tar": "r:", "gztar": "r:gz", "bztar": "r:bz2", "xztar": "r:xz"}
@@ -47,33 +50,135 @@ def apply(step: Postproc, model_dir: Path, check_cancel: CheckCancel = _no_cance
     if isinstance(step, UnpackArchive):
         unpack_archive(path, step.format, model_dir, check_cancel)
     else:
-        regex_replace(path, step)
+        regex_replace(path, step, check_cancel)
 
 
 # ----------------------------------------------------------------------------- regex_replace
 
-def regex_replace(path: Path, step: RegexReplace) -> None:
-    """Edit a text file in place; the number of matches must be what the descriptor says
-    (count 0: any number but zero)."""
+# A descriptor's pattern may backtrack for hours ("(a|aa)+$") and its replacement may multiply
+# the file ("a" -> 5,000 characters). The substitution runs in a child process of its own, so
+# that a pattern stuck in the regex engine (which holds the GIL) neither freezes this process nor
+# survives it: the child is killed after REGEX_SECONDS, on Ctrl-C or SIGTERM (the parent kills it;
+# a terminal's SIGINT reaches it too; on Linux it dies with the thread that started it, and
+# elsewhere SIGALRM ends it should the parent die first), and it
+# refuses, as it substitutes, to produce more than ``regex_output_limit`` bytes.
+REGEX_SECONDS = 60.0
+_REGEX_CHILD = r"""
+import json, os, re, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+try:  # Linux: killed with the thread that started it, whatever ends that (even SIGKILL)
+    import ctypes
+    ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+except (ImportError, OSError, AttributeError):
+    pass
+data = sys.stdin.buffer.read()
+head, _, text = data.partition(b"\n")
+job = json.loads(head)
+if os.getppid() != job["parent"]:
+    sys.exit(1)  # it is gone already
+signal.alarm(int(job["seconds"]) + 2)
+text = text.decode("utf-8")
+room = [job["limit"] - len(text.encode("utf-8"))]
+def piece(m):
+    out = m.expand(job["replacement"])
+    room[0] -= len(out.encode("utf-8")) - len(m.group(0).encode("utf-8"))
+    if room[0] < 0:
+        raise OverflowError
+    return out
+try:
+    new, n = re.subn(job["pattern"], piece, text, count=job["count"])
+except OverflowError:
+    sys.stdout.write(json.dumps({"error": "limit"}) + "\n")
+except (re.error, IndexError) as exc:
+    sys.stdout.write(json.dumps({"error": "replacement", "why": str(exc)}) + "\n")
+else:
+    sys.stdout.write(json.dumps({"n": n}) + "\n")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(new.encode("utf-8"))
+"""
+
+
+def _regex_seconds() -> float:
     try:
-        text = path.read_text(encoding="utf-8")
+        return float(os.environ.get("MODELZOO_REGEX_SECONDS", REGEX_SECONDS))
+    except ValueError:
+        return REGEX_SECONDS
+
+
+def regex_replace(path: Path, step: RegexReplace, check_cancel: CheckCancel = _no_cancel) -> None:
+    """Edit a text file in place; the number of matches must be what the descriptor says
+    (count 0: any number but zero). Bounded in time and output (see REGEX_SECONDS)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a folder, or a fifo that would block the read
+            raise PostprocessingError(f"regex_replace: {path} is not a regular file")
+        raw = path.read_bytes()
+        raw.decode("utf-8")
     except FileNotFoundError:
         raise PostprocessingError(f"regex_replace: {path} does not exist") from None
     except UnicodeDecodeError as exc:
         raise PostprocessingError(f"regex_replace: {path} is not UTF-8 text ({exc.reason})") from exc
-    new_text, n = re.subn(step.pattern, step.replacement, text, count=step.count)
+    except OSError as exc:
+        raise PostprocessingError(f"regex_replace: cannot read {path}: {exc.strerror or exc}") from exc
+    new, n = _substitute(path, step, raw, check_cancel)
     if n == 0:
         raise PostprocessingError(f"regex_replace: pattern {step.pattern!r} not found in {path}")
     if step.count and n != step.count:
         raise PostprocessingError(f"regex_replace: pattern {step.pattern!r} found {n} times in {path}, "
                                   f"expected {step.count}")
-    fsio.write_bytes(path, new_text.encode("utf-8"), like=path)
+    fsio.write_bytes(path, new, like=path)
+
+
+def _substitute(path: Path, step: RegexReplace, raw: bytes, check_cancel: CheckCancel) -> tuple[bytes, int]:
+    """re.subn in a child process (_REGEX_CHILD): (the new bytes, the number of matches)."""
+    import json
+    import subprocess
+    import time
+
+    seconds = _regex_seconds()
+    limit = regex_output_limit(len(raw))
+    job = json.dumps({"pattern": step.pattern, "replacement": step.replacement, "count": step.count,
+                      "limit": limit, "seconds": seconds, "parent": os.getpid()}).encode("utf-8")
+    try:
+        proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _REGEX_CHILD], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    except OSError as exc:
+        raise PostprocessingError(f"regex_replace: cannot start {sys.executable}: {exc.strerror or exc}") from exc
+    data, deadline, message = job + b"\n" + raw, time.monotonic() + seconds, None
+    try:
+        while True:
+            try:
+                out, _ = proc.communicate(data, timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                data = None  # (communicate goes on feeding what it was given)
+                check_cancel()
+                if time.monotonic() > deadline:
+                    message = (f"regex_replace: pattern {step.pattern!r} took more than {seconds:g} s on {path} "
+                               "(a pattern that backtracks without end?)")
+                    break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if message:
+        raise PostprocessingError(message)
+    head, _, new = out.partition(b"\n")
+    try:
+        result = json.loads(head)
+    except ValueError:
+        result = {"error": "died", "why": f"exit code {proc.returncode}"}
+    if result.get("error") == "limit":
+        raise PostprocessingError(f"regex_replace: replacing {step.pattern!r} in {path} would make more than "
+                                  f"{limit} bytes of it (at most twice its size plus 1 MiB)")
+    if "error" in result:
+        raise PostprocessingError(f"regex_replace: pattern {step.pattern!r} on {path}: {result.get('why')}")
+    return new, result["n"]
 
 
 # ----------------------------------------------------------------------------- member checks
 
-MAX_NAME = 4096  # PATH_MAX: a longer member name or link target is no file system's
-MAX_DEPTH = 256  # folders in a member's path
+MAX_NAME = MAX_PATH_BYTES  # PATH_MAX: a longer member name or link target is no file system's
 MAX_EXPANSIONS = 40  # links followed for one lookup, as the kernel allows before ELOOP
 
 
@@ -87,6 +192,9 @@ def _check_name(archive: Path, name: str) -> PurePosixPath:
         raise UnsafeArchiveError(f"{archive}: member {name!r} would be written outside the model folder")
     if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME or len(member.parts) > MAX_DEPTH:
         raise UnsafeArchiveError(f"{archive}: member {name[:60]!r}... has a path too long or too deep")
+    if any(reserved_name(part) for part in member.parts):
+        raise UnsafeArchiveError(f"{archive}: member {name[:60]!r} is named like the tools' own temporaries and "
+                                 "staging folders")
     return member
 
 
@@ -282,7 +390,9 @@ def unpack_archive(archive: Path, fmt: str, model_dir: Path, check_cancel: Check
         raise PostprocessingError(f"unpack_archive: {archive} does not exist")
     if fmt != "zip" and fmt not in _TAR_MODES:
         raise PostprocessingError(f"{archive}: unknown archive format {fmt!r}")
-    with fsio.staged_dir(archive.parent, f".{archive.name}.unpack-") as staging:
+    # (mkdtemp adds 8 characters; a long archive name is cut: the folder must still be a name)
+    with fsio.staged_dir(archive.parent, f".{fsio.short_name(archive.name, 1 + len('.unpack-') + 8)}.unpack-") \
+            as staging:
         if fmt == "zip":
             _extract_zip(archive, staging, check_cancel)
         else:

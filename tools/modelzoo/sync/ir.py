@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import fsio
-from ..convert.pipeline import IR_PRECISIONS, ConvertOptions, Converter, openvino_version
+from ..convert.pipeline import IR_PRECISIONS, ConvertOptions, Converter, openvino_version, zoo_code
 from ..download.pipeline import DownloadOptions, Downloader
 from ..errors import ModelzooError, UsageError
 from ..store.ir_cache import scan_ir
@@ -70,6 +70,11 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
             if leaf.name in failed:
                 continue
             try:
+                code = zoo_code(leaf, o.models_root)
+                if code:  # decided before any script runs: its IR would have no key anyway
+                    stage = "" if leaf is top else leaf.name + ": "
+                    raise UsageError(f"{stage}it runs the zoo's own code ({'; '.join(code)}), so its IR has no "
+                                     "conversion key; not converted, not mirrored")
                 converter.convert(leaf)
                 key = converter.keys.get(leaf.name)
                 if key is None:
