@@ -1,0 +1,88 @@
+"""Issue 24's hostile inputs to modelzoo-accuracy and the quantizer (and `mirror.py sync --ir
+FP16-INT8`'s data set), through their real command lines: outputs that would replace inputs, a
+FIFO as the annotations, annotations that are not COCO or are malformed, huge numbers in the
+accuracy-check.yml, a corrupt IR, outputs that cannot be written. Each is one line on stderr and
+refused before any picture is measured or quantized."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import one_error_line, run_tool
+from qtools import MODEL, coco, rebuilt  # noqa: F401 (fixtures)
+
+NAME = "retinanet-tf"
+HANG_GUARD = 120  # seconds: far more than a refusal takes; a FIFO read would wait for ever
+
+
+def accuracy(rebuilt, *args, ir_dir: Path | None = None, zoo: Path | None = None, **kw):
+    return run_tool("accuracy_check", "--models_dir", zoo or rebuilt["zoo"], "--name", NAME,
+                    "--ir_dir", ir_dir or rebuilt["ir"], "--precisions", "FP32", *args, **kw)
+
+
+def quantize(rebuilt, out: Path, *args, ir_dir: Path | None = None, **kw):
+    kw.setdefault("timeout", 900)
+    return run_tool("quantizer", "--models_dir", rebuilt["zoo"], "--name", NAME, "--ir_dir", ir_dir or rebuilt["ir"],
+                    "-o", out, "--subset", "2", *args, **kw)
+
+
+def tool(which: str, rebuilt, tmp: Path, *args, **kw):
+    if which == "accuracy_check":
+        return accuracy(rebuilt, *args, "--json", tmp / "out" / "r.json", **kw)
+    return quantize(rebuilt, tmp / "out", *args, **kw)
+
+
+def prog(which: str) -> str:
+    return "accuracy_check" if which == "accuracy_check" else "modelzoo-quantizer"
+
+
+def annotations(coco: Path) -> dict:
+    return json.loads((coco / "annotations" / "instances_val2017.json").read_text())
+
+
+def ir_copy(rebuilt, tmp: Path) -> Path:
+    """The FP32 IR in a folder of the test's own (so that a run which writes over it harms no other test)."""
+    ir = tmp / "ir"
+    shutil.copytree(rebuilt["ir"] / MODEL / "FP32", ir / MODEL / "FP32")
+    return ir
+
+
+def no_hang(run, *args, **kw):
+    try:
+        return run(*args, **kw)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running after {HANG_GUARD} s: the FIFO was opened and waited on")
+
+
+# hole 11: a corrupt IR says OpenVINO's reason, and nothing else
+
+
+def corrupt(rebuilt, tmp: Path, how: str) -> tuple[Path, Path]:
+    ir = ir_copy(rebuilt, tmp)
+    xml = ir / MODEL / "FP32" / f"{NAME}.xml"
+    if how == "bin cut short":
+        data = xml.with_suffix(".bin").read_bytes()
+        xml.with_suffix(".bin").write_bytes(data[:len(data) // 2])
+    else:
+        xml.write_text("this is not an IR at all\n")
+    return ir, xml
+
+
+@pytest.mark.parametrize("which", ["accuracy_check", "quantizer"])
+@pytest.mark.parametrize("how,reason", [
+    ("bin cut short", "Incorrect weights in bin file!"),
+    ("xml not xml", "Unable to read the model"),
+])
+def test_a_corrupt_ir_is_one_line_with_openvinos_reason(rebuilt, coco, tmp_path, which, how, reason):
+    ir, xml = corrupt(rebuilt, tmp_path, how)
+    result = tool(which, rebuilt, tmp_path, "--dataset", coco, ir_dir=ir)
+    assert result.returncode == 1, result.stderr
+    line = one_error_line(result)
+    assert line.startswith(f"{prog(which)}: error: {xml}: not a readable IR: "), line
+    assert reason in line and "core.cpp" not in line, line
+    assert not (tmp_path / "out").exists()
