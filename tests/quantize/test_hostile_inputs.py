@@ -59,6 +59,34 @@ def no_hang(run, *args, **kw):
         pytest.fail(f"still running after {HANG_GUARD} s: the FIFO was opened and waited on")
 
 
+# hole 10: huge numbers in accuracy-check.yml
+
+
+def zoo_with(rebuilt, tmp: Path, old: str, new: str) -> Path:
+    zoo = tmp / "zoo"
+    shutil.copytree(rebuilt["zoo"], zoo)
+    yml = zoo / MODEL / "accuracy-check.yml"
+    text = yml.read_text()
+    assert old in text
+    yml.write_text(text.replace(old, new, 1))
+    return zoo
+
+
+@pytest.mark.parametrize("old,new,needle", [
+    ("pad_type: right_bottom", "pad_type: right_bottom\n            stride: 100000000000000000000",
+     "preprocessing[1] (padding): stride 100000000000000000000 is larger than 4096"),
+    ("frcnn_keep_aspect_ratio\n            size: 256", "frcnn_keep_aspect_ratio\n            size: 1000000000",
+     "preprocessing[0] (resize): size 1000000000 is larger than 4096"),
+])
+def test_huge_numbers_in_the_yml_are_refused_when_it_is_read(rebuilt, coco, tmp_path, old, new, needle):
+    zoo = zoo_with(rebuilt, tmp_path, old, new)
+    result = accuracy(rebuilt, "--dataset", coco, "--json", tmp_path / "r.json", zoo=zoo)
+    assert result.returncode == 1, result.stderr
+    line = one_error_line(result)
+    assert line == f"accuracy_check: error: {zoo / MODEL / 'accuracy-check.yml'}: {needle} (pixels)", line
+    assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()
+
+
 # hole 11: a corrupt IR says OpenVINO's reason, and nothing else
 
 
