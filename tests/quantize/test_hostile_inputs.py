@@ -59,6 +59,80 @@ def no_hang(run, *args, **kw):
         pytest.fail(f"still running after {HANG_GUARD} s: the FIFO was opened and waited on")
 
 
+# hole 5: a FIFO as --annotations
+
+
+@pytest.mark.parametrize("which", ["accuracy_check", "quantizer"])
+def test_a_fifo_as_annotations_is_refused_not_waited_on(rebuilt, coco, tmp_path, which):
+    fifo = tmp_path / "ann.json"
+    os.mkfifo(fifo)
+    result = no_hang(tool, which, rebuilt, tmp_path, "--images", coco / "val2017", "--annotations", fifo,
+                     timeout=HANG_GUARD)
+    assert result.returncode == 2, result.stderr
+    assert one_error_line(result) == (f"{prog(which)}: error: {fifo}: cannot read the annotations: "
+                                      "not a regular file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_mirror_sync_int8_refuses_a_fifo_as_annotations(rebuilt, coco, tmp_path):
+    fifo = tmp_path / "ann.json"
+    os.mkfifo(fifo)
+    result = no_hang(run_tool, "mirror", "sync", "--models_dir", rebuilt["zoo"], "--name", NAME,
+                     "--to", tmp_path / "dest", "--cache_dir", tmp_path / "cache", "--ir", "FP16-INT8", "--offline",
+                     "--images", coco / "val2017", "--annotations", fifo, timeout=HANG_GUARD)
+    assert result.returncode == 2, result.stderr
+    assert f"{fifo}: cannot read the annotations: not a regular file" in one_error_line(result)
+    assert not (tmp_path / "dest").exists() and not (tmp_path / "cache").exists()
+
+
+# holes 8 and 9: annotations that are not COCO, or malformed
+
+
+def _doc_case(doc: dict, case: str) -> str | dict:
+    if case == "nan box":
+        doc["annotations"][0]["bbox"][2] = float("nan")
+    elif case == "infinite box":
+        doc["annotations"][1]["bbox"][0] = float("inf")
+    elif case == "category twice":
+        doc["categories"].append(dict(doc["categories"][0], name="again"))
+    elif case == "deep":
+        return "[" * 200_000 + "]" * 200_000
+    elif case == "image_id a list":
+        doc["annotations"][0]["image_id"] = [doc["annotations"][0]["image_id"]]
+    elif case == "category_id an object":
+        doc["annotations"][0]["category_id"] = {"id": doc["annotations"][0]["category_id"]}
+    elif case == "iscrowd yes":
+        doc["annotations"][0]["iscrowd"] = "yes"
+    return doc
+
+
+BAD_ANNOTATIONS = [
+    ("nan box", "annotations[0]: bbox must be [x, y, width, height], four finite numbers"),
+    ("infinite box", "annotations[1]: bbox must be [x, y, width, height], four finite numbers"),
+    ("category twice", "categories[80]: category id 1 appears twice"),
+    ("deep", "not a COCO annotation file: JSON nested too deep"),
+    ("image_id a list", "annotations[0]: image_id [1] is not in images"),
+    ("category_id an object", "annotations[0]: category_id {'id': "),
+    ("iscrowd yes", "annotations[0]: iscrowd must be 0 or 1 (got 'yes')"),
+]
+
+
+@pytest.mark.parametrize("which", ["accuracy_check", "quantizer"])
+@pytest.mark.parametrize("case,needle", BAD_ANNOTATIONS)
+def test_annotations_that_are_not_coco_are_one_line(rebuilt, coco, tmp_path, which, case, needle):
+    ann = tmp_path / "ann.json"
+    made = _doc_case(annotations(coco), case)
+    ann.write_text(made if isinstance(made, str) else json.dumps(made))
+    assert case != "category twice" or annotations(coco)["categories"][0]["id"] == 1
+    assert case != "image_id a list" or annotations(coco)["annotations"][0]["image_id"] == 1
+    result = tool(which, rebuilt, tmp_path, "--images", coco / "val2017", "--annotations", ann)
+    assert result.returncode == 2, result.stderr
+    line = one_error_line(result)
+    assert line.startswith(f"{prog(which)}: error: {ann}: "), line
+    assert needle in line, line
+    assert not (tmp_path / "out").exists()
+
+
 # hole 10: huge numbers in accuracy-check.yml
 
 
