@@ -85,6 +85,22 @@ def test_mirror_sync_int8_refuses_a_fifo_as_annotations(rebuilt, coco, tmp_path)
     assert not (tmp_path / "dest").exists() and not (tmp_path / "cache").exists()
 
 
+# also seen: mirror sync --ir FP16-INT8 checks its pictures before the download
+
+
+def test_mirror_sync_int8_refuses_a_non_picture_before_any_download(rebuilt, coco, tmp_path):
+    images = tmp_path / "images"
+    shutil.copytree(coco / "val2017", images)
+    (images / "000000000002.png").write_bytes(b"not a picture at all")
+    result = run_tool("mirror", "sync", "--models_dir", rebuilt["zoo"], "--name", NAME, "--to", tmp_path / "dest",
+                      "--cache_dir", tmp_path / "cache", "--ir", "FP16-INT8", "--offline", "--images", images,
+                      timeout=600)
+    assert result.returncode == 2, result.stderr
+    line = one_error_line(result)
+    assert line == f"modelzoo-mirror: error: {images / '000000000002.png'}: not an image (OpenCV cannot decode it)", line
+    assert not (tmp_path / "dest").exists() and not (tmp_path / "cache").exists()
+
+
 # holes 8 and 9: annotations that are not COCO, or malformed
 
 
