@@ -204,3 +204,38 @@ def test_a_corrupt_ir_is_one_line_with_openvinos_reason(rebuilt, coco, tmp_path,
     assert line.startswith(f"{prog(which)}: error: {xml}: not a readable IR: "), line
     assert reason in line and "core.cpp" not in line, line
     assert not (tmp_path / "out").exists()
+
+
+# hole 12: an output that cannot be written is said before the first inference
+
+
+@pytest.mark.parametrize("flag", ["--json", "--detections_out"])
+@pytest.mark.parametrize("where,needle", [
+    ("a folder", "a folder, not a file"),
+    ("below a file", "is not a folder"),
+])
+def test_an_output_that_cannot_be_written_is_refused_before_measuring(rebuilt, coco, tmp_path, flag, where, needle):
+    (tmp_path / "file").write_text("x")
+    path = tmp_path if where == "a folder" else tmp_path / "file" / "r.json"
+    result = accuracy(rebuilt, "--dataset", coco, flag, path)
+    assert result.returncode == 2, result.stderr
+    line = one_error_line(result)
+    assert line.startswith(f"accuracy_check: error: {flag} {path}: ") and needle in line, line
+    assert "Measuring" not in result.stdout
+
+
+def test_draw_dir_below_a_file_is_refused_before_measuring(rebuilt, coco, tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = accuracy(rebuilt, "--dataset", coco, "--draw", "2", "--draw_dir", tmp_path / "file" / "d")
+    assert result.returncode == 2, result.stderr
+    assert f"--draw_dir {tmp_path / 'file' / 'd'}: {tmp_path / 'file'} is not a folder" in one_error_line(result)
+    assert "Measuring" not in result.stdout
+
+
+def test_a_quantizer_output_below_a_file_is_refused_before_nncf(rebuilt, coco, tmp_path):
+    (tmp_path / "file").write_text("x")
+    out = tmp_path / "file" / "out"
+    result = quantize(rebuilt, out, "--dataset", coco)
+    assert result.returncode == 2, result.stderr
+    assert one_error_line(result) == f"modelzoo-quantizer: error: -o {out}: {tmp_path / 'file'} is not a folder"
+    assert "Quantizing" not in result.stdout

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import MissingExtraError, ModelzooError, SelectionError
-from .common import OneLineParser, add_selection_args, error_line, parse_and_select, positive_int, run, summarize
+from .common import (OneLineParser, add_selection_args, check_output_path, error_line, parse_and_select, positive_int,
+                     run, summarize)
 
 PROG = "accuracy_check"
 PRECISION_ORDER = ("FP32", "FP16", "FP32-INT8", "FP16-INT8", "FP32-INT1", "FP16-INT1")
@@ -115,11 +116,16 @@ def body(argv: Sequence[str]) -> int:
     args, precisions, catalog, models, failed = selected
     if args.draw < 0:
         parser.error("--draw must be 0 or more")
+    for flag, path in (("--json", args.json), ("--detections_out", args.detections_out)):
+        if path is not None:  # before any picture is measured, not after all of them
+            check_output_path(flag, path)
+    if args.draw:
+        check_output_path("--draw_dir", args.draw_dir, folder=True)
     _require_extra()
     from tqdm import tqdm
 
     from ..accuracy.config import load_accuracy_config
-    from ..accuracy.dataset import resolve
+    from ..accuracy.dataset import check_pictures, resolve
     from ..accuracy.evaluate import compile_network, measure, read_network
 
     err = error_line(PROG)
@@ -128,10 +134,7 @@ def body(argv: Sequence[str]) -> int:
         print(err("warning", f"--subset {args.subset}: the dataset has only {len(dataset.samples)} images; "
                              "using all of them"), file=sys.stderr)
     dataset = dataset.subset(args.subset)
-    from ..accuracy.dataset import read_image
-
-    for sample in dataset.samples:  # a file that is not a picture is refused before any inference
-        read_image(sample.path)
+    check_pictures(dataset)  # a file that is not a picture is refused before any inference
 
     plan = []  # (model, config, precision, xml) checked before any inference
     for model in models:

@@ -306,3 +306,28 @@ def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | N
         return 130
     except BrokenPipeError:
         return 1
+
+
+def check_output_path(flag: str, path: Path, *, folder: bool = False) -> None:
+    """An output file (or, with ``folder``, an output folder) can be made at ``path``: said
+    before any work (UsageError), not after a measurement or a quantization of minutes. The
+    nearest part of the path that exists must be a folder this process may write in (nothing is
+    created here), and a file output must not be a folder."""
+    from ..errors import UsageError
+
+    path = Path(os.path.abspath(path))
+    if path.is_dir():
+        if not folder:
+            raise UsageError(f"{flag} {path}: a folder, not a file")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"{flag} {path}: cannot be written (no permission to write in the folder)")
+        return
+    if os.path.lexists(path) and (folder or not os.path.isfile(path)):
+        raise UsageError(f"{flag} {path}: not a {'folder' if folder else 'regular file'}")
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: cannot be written (no permission to write in {parent})")

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError, ModelzooError, UnknownPrecisionError
-from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, apply_offline, error_line,
-                     positive_int, run, select_models, summarize)
+from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, apply_offline,
+                     check_output_path, error_line, positive_int, run, select_models, summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -91,6 +91,9 @@ def body(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     catalog, models, failed = selected
+    output_dir = (args.output_dir or args.ir_dir).absolute()
+    if not args.dry_run:  # before NNCF's minutes, not after them
+        check_output_path("-o" if args.output_dir else "--ir_dir", output_dir, folder=True)
     _require_extra()
     from ..accuracy.dataset import resolve
     from ..quantize import Options, Quantizer
@@ -100,8 +103,9 @@ def body(argv: Sequence[str]) -> int:
     if args.subset is not None and args.subset > len(dataset.samples):
         print(err("warning", f"--subset {args.subset}: there are only {len(dataset.samples)} images; "
                              "calibrating on all of them"), file=sys.stderr)
-    options = Options(ir_dir=args.ir_dir.absolute(), output_dir=(args.output_dir or args.ir_dir).absolute(),
-                      precisions=[p for p in ("FP16-INT8", "FP32-INT8") if p in wanted], subset=args.subset or 300,
+    precisions = [p for p in ("FP16-INT8", "FP32-INT8") if p in wanted]
+    options = Options(ir_dir=args.ir_dir.absolute(), output_dir=output_dir,
+                      precisions=precisions, subset=args.subset or 300,
                       max_drop=args.max_drop, preset=args.preset, ignored_scope=args.ignored_scope,
                       device=args.device, max_iterations=args.max_iterations, dry_run=args.dry_run,
                       cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=args.mirror)
