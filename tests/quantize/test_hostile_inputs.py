@@ -59,6 +59,62 @@ def no_hang(run, *args, **kw):
         pytest.fail(f"still running after {HANG_GUARD} s: the FIFO was opened and waited on")
 
 
+# hole 3: an output never replaces an input
+
+
+@pytest.mark.parametrize("flag", ["--detections_out", "--json"])
+def test_an_output_naming_the_annotations_is_refused(rebuilt, coco, tmp_path, flag):
+    ann = tmp_path / "ann.json"
+    shutil.copyfile(coco / "annotations" / "instances_val2017.json", ann)
+    before = ann.read_bytes()
+    result = accuracy(rebuilt, "--images", coco / "val2017", "--annotations", ann, flag, ann)
+    assert result.returncode == 2, result.stderr
+    line = one_error_line(result)
+    assert line.startswith(f"accuracy_check: error: {flag} {ann}: is the input {ann}"), line
+    assert "Measuring" not in result.stdout
+    assert ann.read_bytes() == before
+
+
+def test_json_naming_the_ir_xml_is_refused(rebuilt, coco, tmp_path):
+    ir = ir_copy(rebuilt, tmp_path)
+    xml = ir / MODEL / "FP32" / f"{NAME}.xml"
+    before = xml.read_bytes()
+    result = accuracy(rebuilt, "--dataset", coco, "--json", xml, ir_dir=ir)
+    assert result.returncode == 2, result.stderr
+    assert f"--json {xml}: is the input {xml}" in one_error_line(result)
+    assert xml.read_bytes() == before and "Measuring" not in result.stdout
+
+
+def test_an_output_that_is_a_link_to_an_input_or_another_output_is_refused(rebuilt, coco, tmp_path):
+    ann = tmp_path / "ann.json"
+    shutil.copyfile(coco / "annotations" / "instances_val2017.json", ann)
+    os.link(ann, tmp_path / "hard.json")
+    (tmp_path / "soft.json").symlink_to(ann)
+    for link in ("hard.json", "soft.json"):
+        result = accuracy(rebuilt, "--images", coco / "val2017", "--annotations", ann,
+                          "--detections_out", tmp_path / link)
+        assert result.returncode == 2, result.stderr
+        assert f"--detections_out {tmp_path / link}: is the input {ann}" in one_error_line(result)
+    both = tmp_path / "both.json"
+    result = accuracy(rebuilt, "--dataset", coco, "--json", both, "--detections_out", both)
+    assert result.returncode == 2, result.stderr
+    assert f"--detections_out {both}: is also --json {both}" in one_error_line(result)
+    assert not both.exists()
+
+
+def test_the_quantizer_does_not_replace_a_folder_that_holds_its_annotations(rebuilt, coco, tmp_path):
+    out = tmp_path / "out"
+    ann = out / MODEL / "FP16-INT8" / "ann.json"
+    ann.parent.mkdir(parents=True)
+    shutil.copyfile(coco / "annotations" / "instances_val2017.json", ann)
+    result = quantize(rebuilt, out, "--images", coco / "val2017", "--annotations", ann)
+    assert result.returncode == 2, result.stderr
+    line = one_error_line(result)
+    assert line.startswith(f"modelzoo-quantizer: error: -o {out / MODEL / 'FP16-INT8'}: this run replaces that "
+                           f"folder, which holds the input {ann}"), line
+    assert ann.is_file() and sorted(p.name for p in ann.parent.iterdir()) == ["ann.json"]
+
+
 # hole 5: a FIFO as --annotations
 
 

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 from ..errors import MissingExtraError, ModelzooError, SelectionError
 from .common import (OneLineParser, add_selection_args, check_output_path, error_line, parse_and_select, positive_int,
-                     run, summarize)
+                     refuse_outputs_over_inputs, run, summarize)
 
 PROG = "accuracy_check"
 PRECISION_ORDER = ("FP32", "FP16", "FP32-INT8", "FP16-INT8", "FP32-INT1", "FP16-INT1")
@@ -78,6 +78,19 @@ def _write_json(path: Path, data: Any) -> None:
 
     fsio.makedirs(path.parent if str(path.parent) else Path("."))
     fsio.write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
+
+
+def _refuse_overwriting_inputs(args: argparse.Namespace, dataset: Any, plan: list) -> None:
+    """No output of this run (--json, --detections_out, the drawings) is one of its inputs."""
+    outputs = [(flag, path) for flag, path in (("--json", args.json), ("--detections_out", args.detections_out))
+               if path is not None]
+    inputs = [s.path for s in dataset.samples] + ([dataset.annotations_path] if dataset.annotations_path else [])
+    inputs += [args.list] if args.list is not None else []
+    for model, config, precision, xml, _ in plan:
+        inputs += [xml, xml.with_suffix(".bin"), config.path, model.config_path]
+        outputs += [("--draw_dir", args.draw_dir / f"{model.name}-{precision}-{s.path.stem}.png")
+                    for s in dataset.samples[:args.draw]]
+    refuse_outputs_over_inputs(outputs, inputs)
 
 
 def _draw(run: Any, dataset: Any, config: Any, folder: Path, count: int, tag: str) -> None:
@@ -158,6 +171,7 @@ def body(argv: Sequence[str]) -> int:
     if args.detections_out is not None and len(plan) != 1:
         raise SelectionError(f"--detections_out writes one model's detections at one precision; "
                              f"this run measures {len(plan)}")
+    _refuse_overwriting_inputs(args, dataset, plan)
 
     records: list[dict] = []
     missed = []

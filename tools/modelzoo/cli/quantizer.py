@@ -10,7 +10,8 @@ from typing import Sequence
 
 from ..errors import MissingExtraError, ModelzooError, UnknownPrecisionError
 from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, apply_offline,
-                     check_output_path, error_line, positive_int, run, select_models, summarize)
+                     check_output_path, error_line, positive_int, refuse_outputs_over_inputs, run, select_models,
+                     summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -72,6 +73,21 @@ def _require_extra() -> None:
         raise MissingExtraError(f"needs {', '.join(missing)}: pip install 'modelzoo[convert,quantize]'")
 
 
+def _refuse_overwriting_inputs(args: argparse.Namespace, models_root: Path, models: list, dataset: object,
+                               output_dir: Path, precisions: list[str]) -> None:
+    """The precision folders the quantizer swaps in whole hold none of its inputs (pictures,
+    annotations, the FP32 IR, the yml, the descriptor, --list)."""
+    inputs = [s.path for s in dataset.samples]  # type: ignore[attr-defined]
+    inputs += [p for p in (dataset.annotations_path, args.list) if p is not None]  # type: ignore[attr-defined]
+    folders = []
+    for model in models:
+        xml = args.ir_dir / model.subdirectory / "FP32" / f"{model.name}.xml"
+        inputs += [xml, xml.with_suffix(".bin"), models_root / model.subdirectory / "accuracy-check.yml",
+                   model.config_path]
+        folders += [("-o" if args.output_dir else "--ir_dir", output_dir / model.subdirectory / p) for p in precisions]
+    refuse_outputs_over_inputs([], inputs, folders)
+
+
 def body(argv: Sequence[str]) -> int:
     from ..convert_mo import disable_telemetry
 
@@ -104,6 +120,7 @@ def body(argv: Sequence[str]) -> int:
         print(err("warning", f"--subset {args.subset}: there are only {len(dataset.samples)} images; "
                              "calibrating on all of them"), file=sys.stderr)
     precisions = [p for p in ("FP16-INT8", "FP32-INT8") if p in wanted]
+    _refuse_overwriting_inputs(args, catalog.root, models, dataset, output_dir, precisions)
     options = Options(ir_dir=args.ir_dir.absolute(), output_dir=output_dir,
                       precisions=precisions, subset=args.subset or 300,
                       max_drop=args.max_drop, preset=args.preset, ignored_scope=args.ignored_scope,
