@@ -8,6 +8,7 @@ is refused too, since ignoring it could change the number.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,12 @@ METRICS: dict[str, dict[str, Any]] = {
                             "abs_threshold": None, "rel_threshold": None},
 }
 ADAPTERS = ("ssd",)
+# The largest side (and padding stride) a step may ask for: Open Model Zoo's detectors stay below
+# 2000; a picture of this side is 200 MB as float32 already, and a bigger number would reach
+# OpenCV as an allocation it refuses with a traceback (or an integer it cannot hold).
+MAX_SIDE = 4096
+MAX_DETECTIONS = 100_000
+MAX_CONFIG = 1 << 20  # bytes of an accuracy-check.yml (Open Model Zoo's are a few hundred)
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,10 @@ class AccuracyConfig:
         return (size[0], size[1]) if None not in size else None  # type: ignore[return-value]
 
 
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _fail(path: Path, where: str, problem: str) -> AccuracyConfigError:
     return AccuracyConfigError(f"{path}: {where}: {problem}")
 
@@ -126,6 +137,8 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         value = options.get(key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
             raise _fail(path, where, f"{key} must be a positive integer (got {value!r})")
+        if value is not None and value > MAX_SIDE:
+            raise _fail(path, where, f"{key} {value} is larger than {MAX_SIDE} (pixels)")
 
     for key in ("size", "dst_width", "dst_height", "stride"):
         positive(key)
@@ -147,6 +160,8 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
             values = [float(v) for v in str(options["pad_value"]).split(",")]
         except ValueError:
             values = []
+        if not all(math.isfinite(v) for v in values):
+            values = []
         if len(values) not in (1, 3):
             raise _fail(path, where, f"pad_value {options['pad_value']!r} is not implemented (a number or three)")
         options["pad_value"] = tuple(values * 3 if len(values) == 1 else values)
@@ -154,7 +169,7 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, all)")
     if kind == "filter":
         value = options["min_confidence"]
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
+        if not _finite(value):
             raise _fail(path, where, "only min_confidence (a number) is implemented")
         if options["remove_filtered"] is not True:
             raise _fail(path, where, "only remove_filtered: true is implemented (the checker's default keeps "
@@ -184,11 +199,16 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             raise _fail(path, f"{where} ({kind})", f"threshold {options['threshold']!r} is not implemented "
                         "(COCO's .50:.05:.95)")
         reference = options.pop("reference")
-        if reference is not None and (not isinstance(reference, (int, float)) or isinstance(reference, bool)):
+        if reference is not None and not _finite(reference):
             raise _fail(path, f"{where} ({kind})", f"reference must be a number (got {reference!r})")
+        for key in ("abs_threshold", "rel_threshold"):
+            if options[key] is not None and not (_finite(options[key]) and options[key] >= 0):
+                raise _fail(path, f"{where} ({kind})", f"{key} must be a number of 0 or more (got {options[key]!r})")
         max_det = options.get("max_detections")
-        if max_det is not None and (not isinstance(max_det, int) or max_det <= 0):
-            raise _fail(path, f"{where} ({kind})", "max_detections must be a positive integer")
+        if max_det is not None and (not isinstance(max_det, int) or isinstance(max_det, bool) or max_det <= 0
+                                    or max_det > MAX_DETECTIONS):
+            raise _fail(path, f"{where} ({kind})", f"max_detections must be a positive integer of at most "
+                        f"{MAX_DETECTIONS} (got {max_det!r})")
         metrics.append(Metric(kind, options.pop("name") or kind, None if reference is None else float(reference),
                               options))
     return tuple(metrics)
@@ -198,8 +218,13 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     """The entry for `model_name` in an accuracy-check.yml (its one launcher and one dataset)."""
     from .. import strict_yaml
 
-    try:
-        data = strict_yaml.load(Path(path).read_text(encoding="utf-8"))
+    from .. import fsio
+
+    try:  # as the manifest and --list are read: a FIFO or a device is refused, never waited on
+        raw = fsio.read_small(Path(path), MAX_CONFIG + 1)
+        if len(raw) > MAX_CONFIG:
+            raise AccuracyConfigError(f"{path}: larger than {MAX_CONFIG:,} bytes; not read")
+        data = strict_yaml.load(raw.decode("utf-8"))
     except OSError as exc:
         raise AccuracyConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except (strict_yaml.YamlProblem, UnicodeDecodeError) as exc:

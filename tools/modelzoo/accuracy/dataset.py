@@ -10,6 +10,7 @@ converter numbers them.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ if TYPE_CHECKING:  # (imported where arrays are made: listing a data set needs n
 
 COCO_IMAGES = "val2017"
 COCO_ANNOTATIONS = "annotations/instances_val2017.json"
+MAX_ANNOTATIONS = 1 << 30  # bytes: COCO's largest instances file (train2017) is under half of it
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,13 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
+def check_pictures(dataset: Dataset) -> None:
+    """Every picture of the data set is one OpenCV can decode: a file that is not is refused
+    (DatasetError) before any work, not after a download, a conversion or a measurement."""
+    for sample in dataset.samples:
+        read_image(sample.path)
+
+
 def _images_in(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise DatasetError(f"{folder}: no such image folder")
@@ -108,7 +117,18 @@ def _problem(path: Path, where: str, what: str) -> DatasetError:
     return DatasetError(f"{path}: not a COCO annotation file: {where}: {what}")
 
 
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    """A finite JSON number (NaN and Infinity are not JSON, but Python's json reads them)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _check_coco(path: Path, doc: Any) -> None:
+    """The document is COCO's instances format as far as scoring reads it: anything else is
+    refused by its entry, never scored (a NaN box or a category listed twice gave a number)."""
     if not isinstance(doc, dict):
         raise _problem(path, "top level", "not an object")
     for key in ("images", "annotations", "categories"):
@@ -118,44 +138,61 @@ def _check_coco(path: Path, doc: Any) -> None:
         raise _problem(path, "categories", "empty")
     cats = set()
     for i, c in enumerate(doc["categories"]):
-        if not isinstance(c, dict) or not isinstance(c.get("id"), int) or not isinstance(c.get("name"), str):
+        if not isinstance(c, dict) or not _integer(c.get("id")) or not isinstance(c.get("name"), str):
             raise _problem(path, f"categories[{i}]", "needs an integer id and a name")
+        if c["id"] in cats:
+            raise _problem(path, f"categories[{i}]", f"category id {c['id']} appears twice")
         cats.add(c["id"])
     ids = set()
     for i, im in enumerate(doc["images"]):
-        if not isinstance(im, dict) or not isinstance(im.get("id"), int) or not isinstance(im.get("file_name"), str):
+        if not isinstance(im, dict) or not _integer(im.get("id")) or not isinstance(im.get("file_name"), str):
             raise _problem(path, f"images[{i}]", "needs an integer id and a file_name")
         if im["id"] in ids:
             raise _problem(path, f"images[{i}]", f"image id {im['id']} appears twice")
         if Path(im["file_name"]).name != im["file_name"]:
             raise _problem(path, f"images[{i}]", f"file_name {im['file_name']!r} is not a plain file name")
         ids.add(im["id"])
+    ann_ids = set()
     for i, a in enumerate(doc["annotations"]):
+        where = f"annotations[{i}]"
         if not isinstance(a, dict):
-            raise _problem(path, f"annotations[{i}]", "not an object")
+            raise _problem(path, where, "not an object")
         bbox = a.get("bbox")
-        if (not isinstance(bbox, list) or len(bbox) != 4
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)):
-            raise _problem(path, f"annotations[{i}]", "bbox must be [x, y, width, height]")
-        if a.get("image_id") not in ids:
-            raise _problem(path, f"annotations[{i}]", f"image_id {a.get('image_id')!r} is not in images")
-        if a.get("category_id") not in cats:
-            raise _problem(path, f"annotations[{i}]", f"category_id {a.get('category_id')!r} is not in categories")
-        if not isinstance(a.get("id", 0), int):
-            raise _problem(path, f"annotations[{i}]", "id must be an integer")
+        if not isinstance(bbox, list) or len(bbox) != 4 or not all(_number(v) for v in bbox):
+            raise _problem(path, where, f"bbox must be [x, y, width, height], four finite numbers (got {bbox!r})")
+        if not _integer(a.get("image_id")) or a["image_id"] not in ids:
+            raise _problem(path, where, f"image_id {a.get('image_id')!r} is not in images")
+        if not _integer(a.get("category_id")) or a["category_id"] not in cats:
+            raise _problem(path, where, f"category_id {a.get('category_id')!r} is not in categories")
+        if "id" in a:
+            if not _integer(a["id"]):
+                raise _problem(path, where, f"id must be an integer (got {a['id']!r})")
+            if a["id"] in ann_ids:
+                raise _problem(path, where, f"annotation id {a['id']} appears twice")
+            ann_ids.add(a["id"])
+        if "iscrowd" in a and not (_integer(a["iscrowd"]) and a["iscrowd"] in (0, 1)):
+            raise _problem(path, where, f"iscrowd must be 0 or 1 (got {a['iscrowd']!r})")
+        if "area" in a and not (_number(a["area"]) and a["area"] >= 0):
+            raise _problem(path, where, f"area must be a finite number of 0 or more (got {a['area']!r})")
 
 
 def load_annotated(images: Path, annotations: Path) -> Dataset:
     """Images named by a COCO annotation file; every one must be in `images`."""
+    from .. import fsio
+
     files = {p.name: p for p in _images_in(images)}
-    try:
-        text = annotations.read_bytes()
+    try:  # as the manifest and --list are read: a FIFO or a device is refused, never waited on
+        text = fsio.read_small(annotations, MAX_ANNOTATIONS + 1)
     except OSError as exc:
         raise DatasetError(f"{annotations}: cannot read the annotations: {exc.strerror or exc}") from exc
+    if len(text) > MAX_ANNOTATIONS:
+        raise DatasetError(f"{annotations}: larger than {MAX_ANNOTATIONS:,} bytes; not read as annotations")
     try:
         doc = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{annotations}: not a COCO annotation file: not JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise DatasetError(f"{annotations}: not a COCO annotation file: JSON nested too deep") from exc
     _check_coco(annotations, doc)
     samples = []
     for im in sorted(doc["images"], key=lambda im: im["id"]):

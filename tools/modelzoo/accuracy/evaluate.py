@@ -10,8 +10,11 @@ the IR.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,10 +88,10 @@ def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network
     if not xml.is_file() or not xml.with_suffix(".bin").is_file():
         raise IRMismatchError(f"{xml}: no such IR (.xml and .bin)")
     try:
-        model = (core or ov.Core()).read_model(str(xml))
+        with native_stderr_silenced():
+            model = (core or ov.Core()).read_model(str(xml))
     except RuntimeError as exc:
-        raise IRMismatchError(f"{xml}: not a readable IR: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
-                              ) from exc
+        raise IRMismatchError(f"{xml}: not a readable IR: {openvino_reason(exc)}") from exc
     if len(model.inputs) != 1:
         raise IRMismatchError(f"{xml}: has {len(model.inputs)} inputs; {config.path.name} describes one picture")
     port = model.inputs[0]
@@ -107,6 +110,42 @@ def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network
                               f"{config.path} preprocesses to {expected[0]}x{expected[1]}")
     check_postprocessing(config)
     return Network(model, port.get_any_name(), nchw, height, width)
+
+
+_WHERE = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:\d+:)$")
+
+
+def openvino_reason(exc: BaseException) -> str:
+    """OpenVINO's own words from one of its exceptions, on one line: its text starts with the
+    source lines it passed through ("Exception from src/...cpp:84:", "Check '...' failed at ..."),
+    and the reason (e.g. "Incorrect weights in bin file!") comes after them."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = [line for line in lines if not _WHERE.match(line)]
+    return " ".join(reason or lines[-1:]) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 goes to /dev/null for the block: when an .xml is not an IR, OpenVINO
+    tries its other front ends, and TensorFlow's protobuf parser writes "E0000 ... text_format.cc"
+    lines there from native code (sys.stderr cannot catch them). What went wrong is in the
+    exception, which the caller reports in one line."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # (no fd 2 to save: nothing to silence)
+        yield
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, 2)
+        finally:
+            os.close(null)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def compile_network(network: Network, device: str, core: Any = None) -> Any:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import MissingExtraError, ModelzooError, SelectionError
-from .common import OneLineParser, add_selection_args, error_line, parse_and_select, positive_int, run, summarize
+from .common import (OneLineParser, add_selection_args, check_output_path, error_line, parse_and_select, positive_int,
+                     refuse_outputs_over_inputs, run, summarize)
 
 PROG = "accuracy_check"
 PRECISION_ORDER = ("FP32", "FP16", "FP32-INT8", "FP16-INT8", "FP32-INT1", "FP16-INT1")
@@ -79,6 +80,19 @@ def _write_json(path: Path, data: Any) -> None:
     fsio.write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
 
 
+def _refuse_overwriting_inputs(args: argparse.Namespace, dataset: Any, plan: list) -> None:
+    """No output of this run (--json, --detections_out, the drawings) is one of its inputs."""
+    outputs = [(flag, path) for flag, path in (("--json", args.json), ("--detections_out", args.detections_out))
+               if path is not None]
+    inputs = [s.path for s in dataset.samples] + ([dataset.annotations_path] if dataset.annotations_path else [])
+    inputs += [args.list] if args.list is not None else []
+    for model, config, precision, xml, _ in plan:
+        inputs += [xml, xml.with_suffix(".bin"), config.path, model.config_path]
+        outputs += [("--draw_dir", args.draw_dir / f"{model.name}-{precision}-{s.path.stem}.png")
+                    for s in dataset.samples[:args.draw]]
+    refuse_outputs_over_inputs(outputs, inputs)
+
+
 def _draw(run: Any, dataset: Any, config: Any, folder: Path, count: int, tag: str) -> None:
     from PIL import Image, ImageDraw
 
@@ -115,11 +129,16 @@ def body(argv: Sequence[str]) -> int:
     args, precisions, catalog, models, failed = selected
     if args.draw < 0:
         parser.error("--draw must be 0 or more")
+    for flag, path in (("--json", args.json), ("--detections_out", args.detections_out)):
+        if path is not None:  # before any picture is measured, not after all of them
+            check_output_path(flag, path)
+    if args.draw:
+        check_output_path("--draw_dir", args.draw_dir, folder=True)
     _require_extra()
     from tqdm import tqdm
 
     from ..accuracy.config import load_accuracy_config
-    from ..accuracy.dataset import resolve
+    from ..accuracy.dataset import check_pictures, resolve
     from ..accuracy.evaluate import compile_network, measure, read_network
 
     err = error_line(PROG)
@@ -128,10 +147,7 @@ def body(argv: Sequence[str]) -> int:
         print(err("warning", f"--subset {args.subset}: the dataset has only {len(dataset.samples)} images; "
                              "using all of them"), file=sys.stderr)
     dataset = dataset.subset(args.subset)
-    from ..accuracy.dataset import read_image
-
-    for sample in dataset.samples:  # a file that is not a picture is refused before any inference
-        read_image(sample.path)
+    check_pictures(dataset)  # a file that is not a picture is refused before any inference
 
     plan = []  # (model, config, precision, xml) checked before any inference
     for model in models:
@@ -155,6 +171,7 @@ def body(argv: Sequence[str]) -> int:
     if args.detections_out is not None and len(plan) != 1:
         raise SelectionError(f"--detections_out writes one model's detections at one precision; "
                              f"this run measures {len(plan)}")
+    _refuse_overwriting_inputs(args, dataset, plan)
 
     records: list[dict] = []
     missed = []

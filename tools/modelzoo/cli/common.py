@@ -321,3 +321,75 @@ def run(prog: str, body: Callable[[Sequence[str]], int], argv: Sequence[str] | N
         return 130
     except BrokenPipeError:
         return 1
+
+
+def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:
+    """(resolved path, (device, inode) or None when nothing is there) of a path."""
+    try:
+        st = os.stat(path)
+        node: tuple[int, int] | None = (st.st_dev, st.st_ino)
+    except OSError:
+        node = None
+    try:
+        resolved = str(Path(path).resolve())
+    except (OSError, RuntimeError):  # (a link loop: compared by its own name)
+        resolved = os.path.abspath(path)
+    return resolved, node
+
+
+def refuse_outputs_over_inputs(outputs: list[tuple[str, Path]], inputs: list[Path],
+                               folders: list[tuple[str, Path]] | None = None) -> None:
+    """A run that would write over one of its own inputs is refused before any work (UsageError):
+    an output file (named by its flag) that is an input file (the same resolved path or the same
+    inode: a hard or symbolic link to it), another output file, or a folder an output replaces
+    whole (the quantizer's precision folders) that holds an input. Writing first would leave the
+    next run (or this one's later steps) with the output where its input was."""
+    from ..errors import UsageError
+
+    known: dict[str, Path] = {}
+    nodes: dict[tuple[int, int], Path] = {}
+    for path in inputs:
+        resolved, node = _identity(path)
+        known.setdefault(resolved, path)
+        if node is not None:
+            nodes.setdefault(node, path)
+    seen: dict[str, str] = {}
+    for flag, path in outputs:
+        resolved, node = _identity(path)
+        clash = known.get(resolved) or (nodes.get(node) if node is not None else None)
+        if clash is not None:
+            raise UsageError(f"{flag} {path}: is the input {clash}; refusing to write over it")
+        if resolved in seen:
+            raise UsageError(f"{flag} {path}: is also {seen[resolved]}; give each output its own file")
+        seen[resolved] = f"{flag} {path}"
+    for flag, folder in folders or []:
+        top = _identity(folder)[0]
+        for resolved, path in known.items():
+            if resolved == top or resolved.startswith(top.rstrip(os.sep) + os.sep):
+                raise UsageError(f"{flag} {folder}: this run replaces that folder, which holds the input {path}; "
+                                 "write the output elsewhere")
+
+
+def check_output_path(flag: str, path: Path, *, folder: bool = False) -> None:
+    """An output file (or, with ``folder``, an output folder) can be made at ``path``: said
+    before any work (UsageError), not after a measurement or a quantization of minutes. The
+    nearest part of the path that exists must be a folder this process may write in (nothing is
+    created here), and a file output must not be a folder."""
+    from ..errors import UsageError
+
+    path = Path(os.path.abspath(path))
+    if path.is_dir():
+        if not folder:
+            raise UsageError(f"{flag} {path}: a folder, not a file")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise UsageError(f"{flag} {path}: cannot be written (no permission to write in the folder)")
+        return
+    if os.path.lexists(path) and (folder or not os.path.isfile(path)):
+        raise UsageError(f"{flag} {path}: not a {'folder' if folder else 'regular file'}")
+    parent = path.parent
+    while not os.path.lexists(parent) and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: cannot be written (no permission to write in {parent})")

@@ -110,9 +110,14 @@ def _calibration(parser: argparse.ArgumentParser, args: argparse.Namespace) -> o
         from .quantizer import _require_extra
 
         _require_extra()  # NNCF and the rest of the 'quantize' extra: one line before any work
-    from ..accuracy.dataset import resolve
+    from ..accuracy.dataset import check_pictures, resolve
 
-    return resolve(args.dataset, args.images, args.annotations, need_annotations=False)
+    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=False)
+    if wants_int8:  # the pictures the quantizer calibrates on, as it checks them: before the download
+        from ..convert.quantize import Options
+
+        check_pictures(dataset.subset(Options.subset))
+    return dataset
 
 
 def _terminate(signum, frame):  # SIGTERM cleans up like Ctrl-C

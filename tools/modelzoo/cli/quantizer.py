@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError, ModelzooError, UnknownPrecisionError
-from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, apply_offline, error_line,
-                     positive_int, run, select_models, summarize)
+from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, apply_offline,
+                     check_output_path, error_line, positive_int, refuse_outputs_over_inputs, run, select_models,
+                     summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -72,6 +73,21 @@ def _require_extra() -> None:
         raise MissingExtraError(f"needs {', '.join(missing)}: pip install 'modelzoo[convert,quantize]'")
 
 
+def _refuse_overwriting_inputs(args: argparse.Namespace, models_root: Path, models: list, dataset: object,
+                               output_dir: Path, precisions: list[str]) -> None:
+    """The precision folders the quantizer swaps in whole hold none of its inputs (pictures,
+    annotations, the FP32 IR, the yml, the descriptor, --list)."""
+    inputs = [s.path for s in dataset.samples]  # type: ignore[attr-defined]
+    inputs += [p for p in (dataset.annotations_path, args.list) if p is not None]  # type: ignore[attr-defined]
+    folders = []
+    for model in models:
+        xml = args.ir_dir / model.subdirectory / "FP32" / f"{model.name}.xml"
+        inputs += [xml, xml.with_suffix(".bin"), models_root / model.subdirectory / "accuracy-check.yml",
+                   model.config_path]
+        folders += [("-o" if args.output_dir else "--ir_dir", output_dir / model.subdirectory / p) for p in precisions]
+    refuse_outputs_over_inputs([], inputs, folders)
+
+
 def body(argv: Sequence[str]) -> int:
     from ..convert.mo import disable_telemetry
 
@@ -91,6 +107,9 @@ def body(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     catalog, models, failed = selected
+    output_dir = (args.output_dir or args.ir_dir).absolute()
+    if not args.dry_run:  # before NNCF's minutes, not after them
+        check_output_path("-o" if args.output_dir else "--ir_dir", output_dir, folder=True)
     _require_extra()
     from ..accuracy.dataset import resolve
     from ..convert.quantize import Options, Quantizer
@@ -100,8 +119,10 @@ def body(argv: Sequence[str]) -> int:
     if args.subset is not None and args.subset > len(dataset.samples):
         print(err("warning", f"--subset {args.subset}: there are only {len(dataset.samples)} images; "
                              "calibrating on all of them"), file=sys.stderr)
-    options = Options(ir_dir=args.ir_dir.absolute(), output_dir=(args.output_dir or args.ir_dir).absolute(),
-                      precisions=[p for p in ("FP16-INT8", "FP32-INT8") if p in wanted], subset=args.subset or 300,
+    precisions = [p for p in ("FP16-INT8", "FP32-INT8") if p in wanted]
+    _refuse_overwriting_inputs(args, catalog.root, models, dataset, output_dir, precisions)
+    options = Options(ir_dir=args.ir_dir.absolute(), output_dir=output_dir,
+                      precisions=precisions, subset=args.subset or 300,
                       max_drop=args.max_drop, preset=args.preset, ignored_scope=args.ignored_scope,
                       device=args.device, max_iterations=args.max_iterations, dry_run=args.dry_run,
                       cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=args.mirror,
