@@ -174,3 +174,8 @@ class CacheFolderError(CacheError):
 
 class CacheBusyError(CacheError):
     """Another prune holds the cache: two at once would each count what the other removes."""
+
+
+class PlantedEntryError(FileSystemError):
+    """A link (or another file the cache did not make) stands where a cache's file or folder
+    belongs: it is not followed, so nothing outside the cache is read or written through it."""

@@ -1,0 +1,116 @@
+"""What a team member with write access to a shared cache could plant in it (issue 24): a partial
+download that is a link to someone's file, a shard folder that is a link to elsewhere, a FIFO
+where a partial belongs. None of them may turn into a write, a read or a hang outside the cache:
+each is not made by the cache, treated as absent by the downloader and the IR cache, reported by
+`modelzoo-cache verify` and removed by `--repair` (the link, never its target). And a read-only
+cache without an `ir/` folder (a team's read-only download cache) serves nothing and the
+converter converts beside it."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from conftest import download, run_tool, sha384
+
+MODEL = "public/tiny-c"
+VICTIM = b"someone else's file, writable by the user who downloads\n"
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "victim.txt"
+    victim.write_bytes(VICTIM)
+    victim.chmod(0o644)
+    return victim
+
+
+def _untouched(victim: Path) -> None:
+    assert victim.read_bytes() == VICTIM
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o644
+
+
+def _plant(link: Path, target: Path, kind: str) -> None:
+    if kind == "symlink":
+        link.symlink_to(target)
+    else:
+        os.link(target, link)
+
+
+@pytest.mark.parametrize("kind", ["symlink", "hard link"])
+def test_a_partial_planted_as_a_link_is_never_written_through(one_file, zoo, tmp_path, kind):
+    data, out, path = one_file
+    cache, sha = tmp_path / "cache", sha384(data)
+    shard = cache / "sha384" / sha[:2]
+    shard.mkdir(parents=True)
+    victim = _victim(tmp_path)
+    partial = shard / f"{sha[2:]}.incomplete"
+    _plant(partial, victim, kind)
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0, result.stderr
+    _untouched(victim)  # not truncated, not filled with the model, not made 0444
+    assert path.read_bytes() == data
+    blob = shard / sha[2:]
+    assert stat.S_ISREG(blob.lstat().st_mode) and blob.read_bytes() == data
+    assert not partial.is_symlink() and victim.stat().st_nlink == 1  # the link went (inside the cache), not its target
+
+
+def test_a_fifo_at_a_partials_place_does_not_hang_the_downloader(one_file, zoo, tmp_path):
+    data, out, path = one_file
+    cache, sha = tmp_path / "cache", sha384(data)
+    shard = cache / "sha384" / sha[:2]
+    shard.mkdir(parents=True)
+    os.mkfifo(shard / f"{sha[2:]}.incomplete")
+    # (the timeout is a hang guard only: before the fix this run never ended, SIGTERM included)
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert path.read_bytes() == data and (shard / sha[2:]).read_bytes() == data
+
+
+def test_a_shard_folder_planted_as_a_link_gets_no_blob_lock_or_record_written_outside(one_file, zoo, tmp_path):
+    data, out, path = one_file
+    cache, sha = tmp_path / "cache", sha384(data)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (cache / "sha384").mkdir(parents=True)
+    (cache / "sha384" / sha[:2]).symlink_to(elsewhere)
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0, result.stderr
+    assert sorted(elsewhere.iterdir()) == []
+    assert path.read_bytes() == data
+    shard = cache / "sha384" / sha[:2]
+    assert not shard.is_symlink() and (shard / sha[2:]).read_bytes() == data
+
+
+def test_a_shard_folder_planted_as_a_link_is_not_served_from(one_file, server, zoo, tmp_path):
+    """A link to a folder that holds the blob and its record (a copy of a real shard) is absent:
+    the file is fetched again, nothing outside is read, used or written."""
+    data, out, path = one_file
+    cache, sha = tmp_path / "cache", sha384(data)
+    assert download(zoo, tmp_path / "first", "--name", "m", "--cache_dir", cache).returncode == 0
+    shard = cache / "sha384" / sha[:2]
+    elsewhere = tmp_path / "elsewhere"
+    shard.rename(elsewhere)  # (same inodes: the record still matches its blob)
+    shard.symlink_to(elsewhere)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in elsewhere.iterdir()}
+    requests = server.count()
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0, result.stderr
+    assert server.count() == requests + 1  # fetched again, not served from outside
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in elsewhere.iterdir()} == before
+    assert path.read_bytes() == data and os.stat(path).st_ino != (elsewhere / sha[2:]).stat().st_ino
+
+
+def test_a_lock_file_planted_as_a_link_is_not_truncated_or_locked_through(one_file, zoo, tmp_path):
+    data, out, path = one_file
+    cache, sha = tmp_path / "cache", sha384(data)
+    shard = cache / "sha384" / sha[:2]
+    shard.mkdir(parents=True)
+    victim = _victim(tmp_path)
+    (shard / f"{sha[2:]}.lock").symlink_to(victim)
+    result = download(zoo, out, "--name", "m", "--cache_dir", cache)
+    assert result.returncode == 0, result.stderr
+    _untouched(victim)
+    assert path.read_bytes() == data
+
