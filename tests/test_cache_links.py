@@ -102,6 +102,33 @@ def test_a_shard_folder_planted_as_a_link_is_not_served_from(one_file, server, z
     assert path.read_bytes() == data and os.stat(path).st_ino != (elsewhere / sha[2:]).stat().st_ino
 
 
+@pytest.mark.parametrize("kind", ["symlink", "hard link"])
+def test_verify_reports_planted_links_and_repair_removes_them_not_their_targets(one_file, zoo, tmp_path, kind):
+    data, out, path = one_file
+    cache, sha = tmp_path / "cache", sha384(data)
+    assert download(zoo, out, "--name", "m", "--cache_dir", cache).returncode == 0
+    victim = _victim(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "kept").write_bytes(b"kept")
+    partial = cache / "sha384" / sha[:2] / f"{sha[2:]}.incomplete"
+    _plant(partial, victim, kind)
+    other = "00" if sha[:2] != "00" else "01"
+    shard = cache / "sha384" / other
+    shard.symlink_to(elsewhere)
+    result = run_tool("cache", "verify", "--cache_dir", cache)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"unaccounted  {partial}  not made by the cache" in result.stdout
+    assert f"unaccounted  {shard}  not made by the cache" in result.stdout
+    # a link planted a moment ago is no live temporary of ours: --repair removes it at once
+    result = run_tool("cache", "verify", "--cache_dir", cache, "--repair")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not partial.is_symlink() and not shard.is_symlink() and victim.stat().st_nlink == 1
+    _untouched(victim)
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["kept"]
+    assert run_tool("cache", "verify", "--cache_dir", cache).returncode == 0
+
+
 def test_a_lock_file_planted_as_a_link_is_not_truncated_or_locked_through(one_file, zoo, tmp_path):
     data, out, path = one_file
     cache, sha = tmp_path / "cache", sha384(data)

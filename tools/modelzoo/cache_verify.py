@@ -8,7 +8,8 @@ What it guarantees: every regular file named like a blob is read to its end and 
 that changes while it is read (written, truncated, replaced: its size, mtime, ctime or inode
 differ between the open and the end) is reported as changed, never as good or corrupt; a link,
 folder or FIFO where a blob, record or shard folder belongs is reported, never followed or
-opened for reading; nothing is written.
+opened for reading (nor is a partial download that has another name elsewhere, a hard link to
+someone's file); nothing is written.
 """
 
 from __future__ import annotations
@@ -161,12 +162,23 @@ def _check_shard(store: Path, shard: str) -> Iterator[tuple[int, Finding | None]
                 yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
             elif suffix == "":
                 yield hash_blob(folder, name, shard + base, fd)
+            elif suffix == "incomplete" and other_names(name, fd):
+                # (the cache makes its partials afresh: one with a name elsewhere is someone's file)
+                yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
             elif suffix == "ok" and base not in blobs and not present(base, fd):  # (added since the listing?)
                 yield 0, Finding(folder / name, UNACCOUNTED, ORPHAN)
     except OSError as exc:
         yield 0, Finding(folder, CORRUPT, f"cannot be read: {exc.strerror}")
     finally:
         os.close(fd)
+
+
+def other_names(name: str, dir_fd: int) -> bool:
+    """The file has hard links elsewhere (a partial download never has)."""
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_nlink > 1
+    except OSError:
+        return False
 
 
 def present(name: str, dir_fd: int) -> bool:
