@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import download, run_tool, sha384
+from test_ir_cache import conversions, convert, ir_files, setup
 
 MODEL = "public/tiny-c"
 VICTIM = b"someone else's file, writable by the user who downloads\n"
@@ -127,6 +128,31 @@ def test_verify_reports_planted_links_and_repair_removes_them_not_their_targets(
     _untouched(victim)
     assert sorted(p.name for p in elsewhere.iterdir()) == ["kept"]
     assert run_tool("cache", "verify", "--cache_dir", cache).returncode == 0
+
+
+def _plant_shard_links(store: Path, elsewhere: Path) -> None:
+    """Every shard folder a blob or key could land in, a link to one folder outside."""
+    store.mkdir(parents=True, exist_ok=True)
+    for i in range(256):
+        (store / f"{i:02x}").symlink_to(elsewhere)
+
+
+def test_ir_cache_shard_folders_planted_as_links_get_nothing_written_outside(tmp_path, zoo):
+    w = setup(tmp_path, zoo)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    _plant_shard_links(w["cache"] / "ir" / "sha384", elsewhere)
+    _plant_shard_links(w["cache"] / "ir" / "keys", elsewhere)
+    first = convert(w, tmp_path / "a")
+    assert first.returncode == 0, first.stderr
+    assert sorted(elsewhere.iterdir()) == []
+    assert sorted(ir_files(tmp_path / "a" / MODEL)) == ["FP16/tiny-c.bin", "FP16/tiny-c.xml", "FP32/tiny-c.bin",
+                                                         "FP32/tiny-c.xml"]
+    # the IR went into the cache's own folders: the next run is served from it
+    second = convert(w, tmp_path / "b")
+    assert second.returncode == 0, second.stderr
+    assert conversions(w) == 1 and sorted(elsewhere.iterdir()) == []
+    assert ir_files(tmp_path / "a" / MODEL) == ir_files(tmp_path / "b" / MODEL)
 
 
 def test_a_lock_file_planted_as_a_link_is_not_truncated_or_locked_through(one_file, zoo, tmp_path):
