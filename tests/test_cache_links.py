@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,34 @@ def test_ir_cache_shard_folders_planted_as_links_get_nothing_written_outside(tmp
     assert ir_files(tmp_path / "a" / MODEL) == ir_files(tmp_path / "b" / MODEL)
 
 
+def test_a_read_only_cache_without_an_ir_folder_converts_beside_it(tmp_path, zoo, tmpfs):
+    w = setup(tmp_path, zoo)
+    w["cache"] = tmpfs(readonly=True)  # (root ignores modes; a read-only mount stops it)
+    result = convert(w, tmp_path / "a")
+    assert result.returncode == 0, result.stderr
+    assert "Read-only" not in result.stderr
+    assert conversions(w) == 1 and not (w["cache"] / "ir").exists()
+    assert sorted(ir_files(tmp_path / "a" / MODEL)) == ["FP16/tiny-c.bin", "FP16/tiny-c.xml", "FP32/tiny-c.bin",
+                                                         "FP32/tiny-c.xml"]
+
+
+def test_a_read_only_cache_with_ir_serves_what_it_holds(tmp_path, zoo):
+    w = setup(tmp_path, zoo)
+    assert convert(w, tmp_path / "a").returncode == 0
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    subprocess.run(["mount", "--bind", str(w["cache"]), str(ro)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], check=True)
+        w["cache"] = ro
+        result = convert(w, tmp_path / "b")
+        assert result.returncode == 0, result.stderr
+        assert conversions(w) == 1, "converted again although the read-only cache holds the IR"
+        assert ir_files(tmp_path / "a" / MODEL) == ir_files(tmp_path / "b" / MODEL)
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], check=False)
+
+
 def test_a_lock_file_planted_as_a_link_is_not_truncated_or_locked_through(one_file, zoo, tmp_path):
     data, out, path = one_file
     cache, sha = tmp_path / "cache", sha384(data)
@@ -166,4 +195,3 @@ def test_a_lock_file_planted_as_a_link_is_not_truncated_or_locked_through(one_fi
     assert result.returncode == 0, result.stderr
     _untouched(victim)
     assert path.read_bytes() == data
-

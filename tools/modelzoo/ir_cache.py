@@ -45,7 +45,7 @@ from typing import Any, ContextManager, Iterable
 
 from . import fsio
 from .cache import Cache, _Lock, _matches
-from .errors import FileSystemError
+from .errors import FileSystemError, OutputNotWritableError
 
 SCHEMA = 1  # raise when the record's meaning changes: every old key is then a miss
 ENTRY_LIMIT = 1 << 20  # an entry is a small JSON document; anything larger is not ours
@@ -209,7 +209,10 @@ class IrCache:
         # nothing inside ir/ is reached through a link (ir/ itself is followed once, as the
         # download cache's sha384/): keys/<2>/ and sha384/<2>/ planted as links are replaced
         fsio.confine(self.root)
-        fsio.makedirs(self.root)
+        try:
+            fsio.makedirs(self.root)
+        except OutputNotWritableError:
+            pass  # a read-only cache (a team's download cache without IR): it serves what it holds, nothing is written
         self.blobs = Cache(self.root)
         self.writable = self.blobs.writable
 
