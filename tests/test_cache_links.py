@@ -9,13 +9,17 @@ converter converts beside it."""
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from conftest import download, run_tool, sha384
+from conftest import MB, _interrupted, _start, download, run_tool, sha384, write_model
 from test_ir_cache import conversions, convert, ir_files, setup
+
+from modelzoo.devtools.loopback import Fault
 
 MODEL = "public/tiny-c"
 VICTIM = b"someone else's file, writable by the user who downloads\n"
@@ -68,6 +72,29 @@ def test_a_fifo_at_a_partials_place_does_not_hang_the_downloader(one_file, zoo, 
     result = download(zoo, out, "--name", "m", "--cache_dir", cache, timeout=120)
     assert result.returncode == 0, result.stderr
     assert path.read_bytes() == data and (shard / sha[2:]).read_bytes() == data
+
+
+def test_sigterm_ends_a_run_that_met_a_fifo_at_a_partials_place(server, zoo, tmp_path):
+    """Before the fix a worker blocked in open() of the FIFO while holding the temporaries'
+    lock, and SIGTERM's cleanup waited on that lock for ever."""
+    data = os.urandom(8 * MB)
+    server.add("/slow.bin", data, Fault(chunk_size=64 * 1024, chunk_delay=0.1))
+    write_model(zoo, "slow", [{"name": "slow.bin", "data": data, "url": server.url("/slow.bin")}])
+    cache, sha = tmp_path / "cache", sha384(data)
+    shard = cache / "sha384" / sha[:2]
+    shard.mkdir(parents=True)
+    os.mkfifo(shard / f"{sha[2:]}.incomplete")
+    proc = _start(zoo, tmp_path / "out", "--name", "slow", "--cache_dir", cache)
+    try:
+        for _ in range(500):  # until the download is under way (before the fix it never was)
+            if server.count() or proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        _interrupted(proc, signal.SIGTERM)  # (its communicate() has a 30 s hang guard)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 def test_a_shard_folder_planted_as_a_link_gets_no_blob_lock_or_record_written_outside(one_file, zoo, tmp_path):
