@@ -222,3 +222,37 @@ def test_a_lock_file_planted_as_a_link_is_not_truncated_or_locked_through(one_fi
     assert result.returncode == 0, result.stderr
     _untouched(victim)
     assert path.read_bytes() == data
+
+
+def test_verify_covers_the_ir_cache_and_repair_removes_what_it_did_not_make(tmp_path, zoo):
+    w = setup(tmp_path, zoo)
+    assert convert(w, tmp_path / "a").returncode == 0
+    ir = w["cache"] / "ir"
+    clean = run_tool("cache", "verify", "--cache_dir", w["cache"])
+    assert clean.returncode == 0 and " 0 blobs" not in clean.stdout, clean.stdout + clean.stderr
+    victim, elsewhere = _victim(tmp_path), tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    [key_shard] = [p for p in (ir / "keys").iterdir()]
+    [entry] = list(key_shard.glob("*.json"))
+    blob = sorted(p for p in (ir / "sha384").glob("*/*") if "." not in p.name)[0]
+    with open(blob, "r+b") as f:  # (as root: the blob is read-only) same size, one byte changed
+        first = f.read(1)
+        f.seek(0)
+        f.write(bytes([first[0] ^ 1]))
+    free = next(f"{i:02x}" for i in range(256) if not (ir / "keys" / f"{i:02x}").exists()
+                and not (ir / "sha384" / f"{i:02x}").exists())
+    planted = [ir / "keys" / free, ir / "sha384" / free, key_shard / ("0" * 94 + ".json")]
+    planted[0].symlink_to(elsewhere)
+    planted[1].symlink_to(elsewhere)
+    planted[2].symlink_to(victim)
+    result = run_tool("cache", "verify", "--cache_dir", w["cache"])
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"corrupt  {blob}  SHA-384 is " in result.stdout
+    for path in planted:
+        assert f"unaccounted  {path}  not made by the cache" in result.stdout
+    result = run_tool("cache", "verify", "--cache_dir", w["cache"], "--repair")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not any(p.is_symlink() for p in planted) and not blob.exists() and entry.exists()
+    _untouched(victim)
+    assert sorted(elsewhere.iterdir()) == []
+    assert run_tool("cache", "verify", "--cache_dir", w["cache"]).returncode == 0

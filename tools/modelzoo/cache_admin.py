@@ -277,6 +277,42 @@ def repair(cache: Cache, findings: list[Finding]) -> tuple[list[Finding], list[F
 _BASE = re.compile(r"[0-9a-f]{94}")
 
 
+def repair_ir_folders(ir_root: Path, findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """What ``cache_verify.check_ir`` found in the IR cache's own folders, removed as ``repair``
+    removes strays (links and FIFOs at once, files and folders once an hour old), each by name in
+    its folder opened without following a link. Returns (removed, left)."""
+    removed, left = [], []
+    try:
+        root_fd = os.open(ir_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return removed, list(findings)
+    try:
+        keys_fd: int | None = None
+        try:
+            keys_fd = os.open("keys", OPEN_SHARD, dir_fd=root_fd)
+        except OSError:
+            pass
+        try:
+            for f in findings:
+                try:
+                    rel = f.path.relative_to(ir_root).parts
+                except ValueError:
+                    rel = ()
+                if len(rel) == 1:
+                    gone = _remove_stray(root_fd, None, rel[0])
+                elif len(rel) in (2, 3) and rel[0] == "keys" and keys_fd is not None:
+                    gone = _remove_stray(keys_fd, rel[1] if len(rel) == 3 else None, rel[-1])
+                else:
+                    gone = False
+                (removed if gone else left).append(f)
+        finally:
+            if keys_fd is not None:
+                os.close(keys_fd)
+    finally:
+        os.close(root_fd)
+    return removed, left
+
+
 def _remove_stray(store_fd: int, shard: str | None, name: str) -> bool:
     """Remove a stray from the store (``shard`` None) or a shard folder, links not followed (a
     link is removed, never what it points at). A file or folder only once older than

@@ -181,6 +181,81 @@ def other_names(name: str, dir_fd: int) -> bool:
         return False
 
 
+KEY_TEMP = re.compile(r"\.[0-9a-f]{94}\.json\.[0-9]+-[0-9a-f]{12}\.tmp")  # fsio.write_bytes's temporary for an entry
+
+
+def check_ir(ir_root: Path) -> tuple[bool, list[Finding]]:
+    """The IR cache's own folders (``ir/sha384``, ``ir/keys`` and its shard folders, each opened
+    without following a link: ``ir`` itself is followed, as ``--cache_dir`` is) and what is in
+    the key shards: whether its blob store is a folder of its own (only then is it hashed, as the
+    download cache's store is), and a finding for everything the IR cache did not make (a link, a
+    FIFO, a folder or an unknown file where an entry, its lock or a shard folder belongs)."""
+    findings: list[Finding] = []
+    try:
+        root = os.open(ir_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False, findings
+    try:
+        store_ok = True
+        for name in ("sha384", "keys"):
+            try:
+                fd = os.open(name, OPEN_SHARD, dir_fd=root)
+            except FileNotFoundError:
+                store_ok = store_ok and name != "sha384"
+                continue
+            except OSError as exc:
+                store_ok = store_ok and name != "sha384"
+                detail = "not made by the cache" if exc.errno in (errno.ELOOP, errno.ENOTDIR) or \
+                    not present_dir(name, root) else f"cannot be read: {exc.strerror}"
+                findings.append(Finding(ir_root / name, UNACCOUNTED if detail.startswith("not") else CORRUPT, detail))
+                continue
+            if name == "keys":
+                try:
+                    findings.extend(_check_keys(ir_root / name, fd))
+                finally:
+                    os.close(fd)
+            else:
+                os.close(fd)
+        return store_ok, findings
+    finally:
+        os.close(root)
+
+
+def present_dir(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _check_keys(keys: Path, keys_fd: int) -> Iterator[Finding]:
+    for item in sorted(os.scandir(keys_fd), key=lambda d: d.name):
+        if not (len(item.name) == 2 and HEX.fullmatch(item.name) and item.is_dir(follow_symlinks=False)):
+            yield Finding(keys / item.name, UNACCOUNTED, "not made by the cache")
+            continue
+        try:
+            fd = os.open(item.name, OPEN_SHARD, dir_fd=keys_fd)
+        except OSError:
+            yield Finding(keys / item.name, UNACCOUNTED, "not made by the cache")  # (swapped since the listing)
+            continue
+        try:
+            for entry in os.scandir(fd):
+                name = entry.name
+                base, _, suffix = name.partition(".")
+                ours = len(base) == REST and HEX.fullmatch(base) and suffix in ("json", "lock")
+                if ours and entry.is_file(follow_symlinks=False):
+                    continue
+                if not ours and KEY_TEMP.fullmatch(name) and entry.is_file(follow_symlinks=False):
+                    from . import fsio
+
+                    owner = fsio.temporary_owner(name)
+                    if owner is not None and fsio.process_alive(owner):
+                        continue  # an entry being written right now
+                yield Finding(keys / item.name / name, UNACCOUNTED, "not made by the cache")
+        finally:
+            os.close(fd)
+
+
 def present(name: str, dir_fd: int) -> bool:
     try:
         os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
