@@ -110,7 +110,8 @@ TEMPORARIES = Temporaries()
 
 # -- folders whose inside is never reached through a link (the caches)
 
-_CONFINED: dict[str, None] = {}  # absolute roots, in the order registered
+_CONFINED: tuple[str, ...] = ()  # absolute roots (replaced whole, never changed in place: readers need no lock)
+_CONFINING = threading.Lock()
 OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 
 
@@ -120,7 +121,11 @@ def confine(root: Path) -> None:
     itself is followed: it is where the user put it). A cache registers its store: a shard
     folder, a partial download or a lock file that someone replaced by a link then makes the
     operation fail (``PlantedEntryError``) instead of writing outside the cache."""
-    _CONFINED.setdefault(os.path.abspath(root), None)
+    global _CONFINED
+    root = os.path.abspath(root)
+    with _CONFINING:
+        if root not in _CONFINED:
+            _CONFINED = _CONFINED + (root,)
 
 
 def _confinement(path: Path | str) -> tuple[str, list[str]] | None:
