@@ -79,3 +79,21 @@ def test_remove_and_makedirs_replace_a_link_never_its_target(store):
     (store / "ef").symlink_to(outside)
     fsio.remove(store / "ef")
     assert not (store / "ef").is_symlink() and sorted(p.name for p in outside.iterdir()) == ["theirs"]
+
+
+def test_a_blob_the_ir_cache_is_adding_is_no_stray_for_verify(tmp_path):
+    """IrCache.add puts each new blob at fsio's temporary beside it first: verify (which covers
+    the IR store now) must not report a live one as not made by the cache."""
+    from modelzoo import cache_verify
+    from modelzoo.cache import Cache
+
+    store = Cache(tmp_path / "ir")
+    blob = store.blob_path("ab" + "0" * 94)
+    blob.parent.mkdir(parents=True)
+    with fsio.temporary_beside(blob, ".incomplete") as tmp:
+        tmp.write_bytes(b"being added")
+        assert cache_verify.verify(store, jobs=1).findings == []
+    os.utime(blob.parent, None)
+    dead = blob.parent / f".{blob.name}.999999999-{'0' * 12}.incomplete"  # (no such pid)
+    dead.write_bytes(b"left by a killed run")
+    assert [f.path for f in cache_verify.verify(store, jobs=1).findings] == [dead]

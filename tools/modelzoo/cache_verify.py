@@ -35,7 +35,8 @@ UNACCOUNTED = "unaccounted"
 ORPHAN = "a stat record without its blob"  # (what a prune killed between its two unlinks leaves)
 
 HEX = re.compile(r"[0-9a-f]+")
-RECORD_TEMP = re.compile(r"\.[0-9a-f]{94}\.ok\.[0-9]+-[0-9a-f]{12}\.tmp")  # fsio.write_bytes's temporary for a .ok record
+# fsio's temporaries in a store: write_bytes's for a .ok record, and IrCache.add's for a blob it adds
+RECORD_TEMP = re.compile(r"\.[0-9a-f]{94}(?:\.ok\.[0-9]+-[0-9a-f]{12}\.tmp|\.[0-9]+-[0-9a-f]{12}\.incomplete)")
 REST = 94  # hex digits of a SHA-384 after the two of its shard folder
 GONE = -1  # the size hash_blob gives a blob removed since it was listed: no blob, and no finding
 
@@ -59,8 +60,8 @@ class Verified(namedtuple("Verified", "blobs bytes findings")):
 
 def live_temporary(name: str, stat_it: Callable[[], os.stat_result]) -> bool:
     """A stat record being written right now (fsio's temporary beside it, renamed over it a
-    moment later; every download writes them): not a stray. One whose process is gone, or an
-    hour old, is a stray. (Only such names are stat'ed.)"""
+    moment later; every download writes them), or a blob the IR cache is adding: not a stray.
+    One whose process is gone, or an hour old, is a stray. (Only such names are stat'ed.)"""
     if not RECORD_TEMP.fullmatch(name):
         return False
     from . import fsio

@@ -288,7 +288,7 @@ def temp_name(dest: Path, suffix: str = ".part") -> Path:
 
 def temporary_owner(name: str) -> int | None:
     """The pid in a name made by ``temp_name`` (``.<name>.<pid>-<12 hex>.<suffix>``), else None."""
-    if not name.startswith(".") or not name.endswith((".part", ".tmp", ".old", ".raw")):
+    if not name.startswith(".") or not name.endswith((".part", ".tmp", ".old", ".raw", ".incomplete", ".link")):
         return None
     stem = name[1:].rsplit(".", 1)[0]
     _, _, tag = stem.rpartition(".")
