@@ -9,6 +9,7 @@ converter converts beside it."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -256,3 +257,51 @@ def test_verify_covers_the_ir_cache_and_repair_removes_what_it_did_not_make(tmp_
     _untouched(victim)
     assert sorted(elsewhere.iterdir()) == []
     assert run_tool("cache", "verify", "--cache_dir", w["cache"]).returncode == 0
+
+
+# -- temporaries that name their host (issue 23): a cache or an output folder shared by machines
+
+
+def _as_host(host: str, code: str) -> None:
+    """Run Python ``code`` (with modelzoo importable as ``fsio``) in a process whose host name is
+    ``host`` (a UTS namespace of its own), and let it end: its pid is then dead on this host."""
+    import sys
+
+    script = f"import os, sys\nsys.path.insert(0, {str(Path(__file__).parents[1] / 'tools')!r})\n" \
+             f"from pathlib import Path\nfrom modelzoo import fsio\n{code}"
+    subprocess.run(["unshare", "--uts", "sh", "-c", f'hostname {host} && exec "$0" -c "$1"', sys.executable, script],
+                   check=True, timeout=60)
+
+
+def test_a_run_removes_only_its_own_hosts_dead_staging_folders(tmp_path, zoo):
+    w = setup(tmp_path, zoo)
+    target = tmp_path / "a" / MODEL
+    target.mkdir(parents=True)
+    leave = "with fsio.staged_dir(Path({!r}), '.converting-%d-' % os.getpid()):\n    os._exit(0)\n".format(str(target))
+    _as_host("otherhost", leave)  # a run on another machine sharing the folder (its pid means nothing here)
+    _as_host(os.uname().nodename, leave)  # a killed run of this machine
+    assert len(list(target.glob(".converting-*"))) == 2
+    result = convert(w, tmp_path / "a")
+    assert result.returncode == 0, result.stderr
+    left = [p.name for p in target.glob(".converting-*")]
+    assert len(left) == 1 and "@otherhost." in left[0], left  # this host's dead one went, the other's stays
+
+
+def test_another_hosts_temporary_in_the_cache_is_a_stray_only_once_a_day_old(one_file, zoo, tmp_path):
+    data, out, path = one_file
+    cache, sha = tmp_path / "cache", sha384(data)
+    assert download(zoo, out, "--name", "m", "--cache_dir", cache).returncode == 0
+    record = cache / "sha384" / sha[:2] / f"{sha[2:]}.ok"
+    make = f"tmp = fsio.temp_name(Path({str(record)!r}), '.tmp')\ntmp.write_bytes(b'half a record')\n"
+    _as_host("otherhost", make)
+    [theirs] = list(record.parent.glob(".*.tmp"))
+    result = run_tool("cache", "verify", "--cache_dir", cache)
+    assert result.returncode == 0, result.stdout  # its pid is gone here: but it is another host's
+    assert "@otherhost." in theirs.name
+    os.utime(theirs, (time.time() - 3 * 3600,) * 2)
+    assert run_tool("cache", "verify", "--cache_dir", cache, "--repair").returncode == 0 and theirs.exists()
+    os.utime(theirs, (time.time() - 2 * 86400,) * 2)  # a day old: what a run that died there left
+    result = run_tool("cache", "verify", "--cache_dir", cache)
+    assert result.returncode == 1 and f"unaccounted  {theirs}  not made by the cache" in result.stdout
+    assert re.search(r"\nunaccounted +1 files the cache did not make", run_tool("cache", "ls", "--cache_dir", cache).stdout)
+    assert run_tool("cache", "verify", "--cache_dir", cache, "--repair").returncode == 0 and not theirs.exists()

@@ -36,7 +36,9 @@ ORPHAN = "a stat record without its blob"  # (what a prune killed between its tw
 
 HEX = re.compile(r"[0-9a-f]+")
 # fsio's temporaries in a store: write_bytes's for a .ok record, and IrCache.add's for a blob it adds
-RECORD_TEMP = re.compile(r"\.[0-9a-f]{94}(?:\.ok\.[0-9]+-[0-9a-f]{12}\.tmp|\.[0-9]+-[0-9a-f]{12}\.incomplete)")
+_OWNER = r"(?:\.@[A-Za-z0-9_-]{1,64})?\.[0-9]+-[0-9a-f]{12}"  # fsio.temp_name's [.@<host>].<pid>-<12 hex>
+RECORD_TEMP = re.compile(rf"\.[0-9a-f]{{94}}(?:\.ok{_OWNER}\.tmp|{_OWNER}\.incomplete)")
+KEY_TEMP = re.compile(rf"\.[0-9a-f]{{94}}\.json{_OWNER}\.tmp")  # fsio.write_bytes's temporary for an IR cache entry
 REST = 94  # hex digits of a SHA-384 after the two of its shard folder
 GONE = -1  # the size hash_blob gives a blob removed since it was listed: no blob, and no finding
 
@@ -58,11 +60,13 @@ class Verified(namedtuple("Verified", "blobs bytes findings")):
         return not self.findings
 
 
-def live_temporary(name: str, stat_it: Callable[[], os.stat_result]) -> bool:
+def live_temporary(name: str, stat_it: Callable[[], os.stat_result], key: bool = False) -> bool:
     """A stat record being written right now (fsio's temporary beside it, renamed over it a
     moment later; every download writes them), or a blob the IR cache is adding: not a stray.
-    One whose process is gone, or an hour old, is a stray. (Only such names are stat'ed.)"""
-    if not RECORD_TEMP.fullmatch(name):
+    One whose process is gone, or an hour old, is a stray; one of another host (a cache shared
+    between machines: its pid says nothing here) only once a day old. (Only such names are
+    stat'ed.) ``key``: the name is in a key shard of the IR cache (an entry being written)."""
+    if not (KEY_TEMP if key else RECORD_TEMP).fullmatch(name):
         return False
     from . import fsio
 
@@ -70,7 +74,7 @@ def live_temporary(name: str, stat_it: Callable[[], os.stat_result]) -> bool:
     if owner is None or not fsio.process_alive(owner):
         return False
     try:
-        return time.time() - stat_it().st_mtime <= USE_INTERVAL
+        return time.time() - stat_it().st_mtime <= (USE_INTERVAL if owner.here else fsio.OTHER_HOST_GRACE)
     except FileNotFoundError:
         return True  # renamed into place since the listing
     except OSError:
@@ -182,7 +186,6 @@ def other_names(name: str, dir_fd: int) -> bool:
         return False
 
 
-KEY_TEMP = re.compile(r"\.[0-9a-f]{94}\.json\.[0-9]+-[0-9a-f]{12}\.tmp")  # fsio.write_bytes's temporary for an entry
 
 
 def check_ir(ir_root: Path) -> tuple[bool, list[Finding]]:
@@ -246,12 +249,9 @@ def _check_keys(keys: Path, keys_fd: int) -> Iterator[Finding]:
                 ours = len(base) == REST and HEX.fullmatch(base) and suffix in ("json", "lock")
                 if ours and entry.is_file(follow_symlinks=False):
                     continue
-                if not ours and KEY_TEMP.fullmatch(name) and entry.is_file(follow_symlinks=False):
-                    from . import fsio
-
-                    owner = fsio.temporary_owner(name)
-                    if owner is not None and fsio.process_alive(owner):
-                        continue  # an entry being written right now
+                if not ours and KEY_TEMP.fullmatch(name) and entry.is_file(follow_symlinks=False) and \
+                        live_temporary(name, lambda: entry.stat(follow_symlinks=False), key=True):
+                    continue  # an entry being written right now
                 yield Finding(keys / item.name / name, UNACCOUNTED, "not made by the cache")
         finally:
             os.close(fd)

@@ -18,7 +18,7 @@ Rules this module enforces for the whole project:
 
 Example::
 
-    with fsio.temporary_beside(dest) as tmp:      # .dest.<pid>-<random>.part, registered
+    with fsio.temporary_beside(dest) as tmp:      # .dest.@<host>.<pid>-<random>.part, registered
         with fsio.Writer(tmp) as out:
             out.write(data)
         fsio.place(tmp, dest, size=len(data))      # checked, then renamed
@@ -280,26 +280,61 @@ def makedirs(path: Path) -> None:
         raise fs_error(path, exc, "create folder") from exc
 
 
+OTHER_HOST_GRACE = 86400.0  # seconds: another host's temporary older than this is a stray (see ``Owner``)
+
+
+def host_tag() -> str:
+    """This machine's name as temporaries carry it: ASCII letters, digits, '-' and '_' only (a
+    dot or a slash would break the name apart), at most 64 characters."""
+    name = os.uname().nodename or "localhost"
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "_" for c in name)[:64]
+
+
 def temp_name(dest: Path, suffix: str = ".part") -> Path:
     """A unique hidden name beside ``dest`` (same folder, so a rename is atomic), naming this
-    process: a later run can tell one that a killed run left (``temporary_owner``)."""
-    return dest.with_name(f".{dest.name}.{os.getpid()}-{os.urandom(6).hex()}{suffix}")
+    host and process (``.<name>.@<host>.<pid>-<12 hex><suffix>``): a later run can tell one that
+    a killed run of its own host left from one of another host that shares the folder
+    (``temporary_owner``)."""
+    return dest.with_name(f".{dest.name}.@{host_tag()}.{os.getpid()}-{os.urandom(6).hex()}{suffix}")
 
 
-def temporary_owner(name: str) -> int | None:
-    """The pid in a name made by ``temp_name`` (``.<name>.<pid>-<12 hex>.<suffix>``), else None."""
+class Owner(int):
+    """The pid of a temporary's maker, with its host ("" in a name from before hosts were named:
+    this host's). A pid means something only on its own host: ``process_alive`` never calls
+    another host's run dead, so no run removes another host's temporaries; the cache's tools
+    take one older than OTHER_HOST_GRACE for a stray (listed by verify and ls, removed by --repair)."""
+
+    host: str
+
+    def __new__(cls, pid: int, host: str = "") -> "Owner":
+        owner = super().__new__(cls, pid)
+        owner.host = host
+        return owner
+
+    @property
+    def here(self) -> bool:
+        return self.host in ("", host_tag())
+
+
+def temporary_owner(name: str) -> Owner | None:
+    """The maker of a name made by ``temp_name`` (``.<name>[.@<host>].<pid>-<12 hex><suffix>``),
+    else None."""
     if not name.startswith(".") or not name.endswith((".part", ".tmp", ".old", ".raw", ".incomplete", ".link")):
         return None
     stem = name[1:].rsplit(".", 1)[0]
-    _, _, tag = stem.rpartition(".")
+    rest, _, tag = stem.rpartition(".")
     pid, dash, rand = tag.partition("-")
     if not (dash and pid.isdigit() and len(rand) == 12 and all(c in "0123456789abcdef" for c in rand)):
         return None
-    return int(pid)
+    _, _, host = rest.rpartition(".")
+    return Owner(int(pid), host[1:] if host.startswith("@") else "")
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (this machine's; ours counts as alive)."""
+    """Whether a process with this pid exists (this machine's; ours counts as alive). An
+    ``Owner`` of another host counts as alive: its pid says nothing here."""
+    if not getattr(pid, "here", True):
+        return True
     if pid == os.getpid():
         return True
     try:
@@ -332,7 +367,7 @@ def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
         try:
             import tempfile
 
-            path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+            path = Path(tempfile.mkdtemp(dir=parent, prefix=f"{prefix}@{host_tag()}."))  # (the host: see Owner)
         except OSError as exc:
             raise fs_error(parent, exc, "create a staging folder in") from exc
         TEMPORARIES.add(path)
@@ -344,11 +379,13 @@ def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
 
 
 def remove_dead_staged(parent: Path, prefix: str) -> None:
-    """Remove the staging folders ``<prefix><pid>-...`` in ``parent`` whose process no longer
-    exists (a run that was killed); those of live runs are theirs."""
+    """Remove the staging folders ``<prefix><pid>-[@<host>.]...`` in ``parent`` whose process no
+    longer exists (a run of this host that was killed); those of live runs are theirs, and
+    another host's are never removed here (its pid says nothing on this host)."""
     for folder in parent.glob(f"{prefix}*-*"):
-        pid = folder.name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not process_alive(int(pid)):
+        pid, _, rest = folder.name[len(prefix):].partition("-")
+        host = rest[1:].split(".", 1)[0] if rest.startswith("@") else ""
+        if pid.isdigit() and not process_alive(Owner(int(pid), host)):
             remove(folder)
 
 
