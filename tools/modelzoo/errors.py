@@ -193,3 +193,8 @@ class UnsafeArgumentError(ConversionError):
 class ZooCodeError(UsageError):
     """The selected models would run code that came with a zoo (pre-convert.py, a PyTorch model
     module) that the user has not allowed: refused before anything runs."""
+
+
+class PlantedEntryError(FileSystemError):
+    """A link (or another file the cache did not make) stands where a cache's file or folder
+    belongs: it is not followed, so nothing outside the cache is read or written through it."""

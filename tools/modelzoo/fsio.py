@@ -10,10 +10,15 @@ Rules this module enforces for the whole project:
 - Writes are unbuffered and every ``write`` and ``close`` is checked, so bytes counted by a caller
   are bytes the kernel accepted; the size on disk is checked again before a rename.
 - ``OSError`` becomes one of our errors with a path in its message (:func:`fs_error`).
+- Inside a folder registered with :func:`confine` (a cache's store), no link is followed: every
+  path there is reached from that folder one name at a time (``O_NOFOLLOW``, ``dir_fd``), so a
+  link planted in a shared cache is an error, never a write, read or removal elsewhere. A
+  ``Writer`` opens only a regular file, without blocking (never a FIFO), and no call that can
+  block is made under the temporaries' lock, so a cancel always gets it.
 
 Example::
 
-    with fsio.temporary_beside(dest) as tmp:      # .dest.<pid>-<random>.part, registered
+    with fsio.temporary_beside(dest) as tmp:      # .dest.@<host>.<pid>-<random>.part, registered
         with fsio.Writer(tmp) as out:
             out.write(data)
         fsio.place(tmp, dest, size=len(data))      # checked, then renamed
@@ -33,7 +38,7 @@ TYPE_CHECKING = False  # (typing.TYPE_CHECKING, without importing typing: 2-3 ms
 if TYPE_CHECKING:
     from typing import Callable, Iterator
 
-from .errors import DiskFullError, FileSystemError, Interrupted, OutputNotWritableError
+from .errors import DiskFullError, FileSystemError, Interrupted, OutputNotWritableError, PlantedEntryError
 
 _NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
 _FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -42,6 +47,8 @@ _FULL = (errno.ENOSPC, errno.EDQUOT)
 def fs_error(path: Path | str, exc: OSError, action: str = "write") -> FileSystemError:
     """The named error for a failed file-system operation on ``path`` (never the OSError's own
     file name: shutil and sendfile may name the other end of a copy)."""
+    if exc.errno == errno.ELOOP:
+        return PlantedEntryError(f"cannot {action} {path}: a symbolic link is in its way (not followed)")
     if exc.errno in _FULL:
         doing = "writing" if action == "write" else f"trying to {action}"
         return DiskFullError(f"no space left on device while {doing} {path}")
@@ -101,8 +108,146 @@ class Temporaries:
 TEMPORARIES = Temporaries()
 
 
+# -- folders whose inside is never reached through a link (the caches)
+
+_CONFINED: tuple[str, ...] = ()  # absolute roots (replaced whole, never changed in place: readers need no lock)
+_CONFINING = threading.Lock()
+OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+
+
+def confine(root: Path) -> None:
+    """From now on, every path below ``root`` that this module opens, creates, renames or
+    removes is reached from ``root`` one folder at a time, without following a link (``root``
+    itself is followed: it is where the user put it). A cache registers its store: a shard
+    folder, a partial download or a lock file that someone replaced by a link then makes the
+    operation fail (``PlantedEntryError``) instead of writing outside the cache."""
+    global _CONFINED
+    root = os.path.abspath(root)
+    with _CONFINING:
+        if root not in _CONFINED:
+            _CONFINED = _CONFINED + (root,)
+
+
+def _confinement(path: Path | str) -> tuple[str, list[str]] | None:
+    """(root, the parts below it) for a path inside a confined folder (the shortest root that
+    holds it), else None."""
+    if not _CONFINED:
+        return None
+    p = os.path.abspath(path)
+    best = None
+    for root in _CONFINED:
+        if p.startswith(root + "/") and (best is None or len(root) < len(best)):
+            best = root
+    return None if best is None else (best, p[len(best) + 1:].split("/"))
+
+
+def _walk(root: str, parts: list[str], create: bool) -> int:
+    """The folder ``root/parts...``, open, each part opened in the one before without following
+    a link (OSError ELOOP on a link, ENOTDIR on a file). ``create``: the folders on the way are
+    made the confined folder's own: a missing one is made, and a link or anything else that is
+    not a folder in its place is removed first (the link, never its target)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts:
+            for attempt in (1, 2):
+                try:
+                    nfd = os.open(part, OPEN_DIR, dir_fd=fd)
+                    break
+                except OSError as exc:
+                    if not create or attempt == 2 or exc.errno not in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                        if exc.errno == errno.ENOTDIR and _is_link(part, fd):
+                            raise OSError(errno.ELOOP, os.strerror(errno.ELOOP)) from None  # (O_DIRECTORY says ENOTDIR)
+                        raise
+                    missing = exc.errno == errno.ENOENT
+                if not missing and not stat.S_ISDIR(os.stat(part, dir_fd=fd, follow_symlinks=False).st_mode):
+                    os.unlink(part, dir_fd=fd)  # not made by the cache
+                try:
+                    os.mkdir(part, 0o777, dir_fd=fd)
+                except FileExistsError:
+                    pass  # (made by another process meanwhile)
+            os.close(fd)
+            fd = nfd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _is_link(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def open_dir(path: Path | str, create: bool = False) -> int:
+    """The folder at ``path``, open (inside a confined folder: reached without following a
+    link, ``create`` as ``_walk`` makes the folders; elsewhere ``create`` is mkdir -p). Raises
+    OSError."""
+    found = _confinement(path)
+    if found is not None:
+        return _walk(found[0], found[1], create)
+    if create:
+        os.makedirs(path, exist_ok=True)
+    return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+
+
+@contextmanager
+def at(path: Path | str, create: bool = False) -> Iterator[tuple[int | None, str]]:
+    """(dir_fd, name) to reach ``path`` by in an ``os`` call: inside a confined folder, its
+    parent folder opened from the root without following a link (``create``: made where
+    missing), and its name; elsewhere (None, the path as it is). Raises OSError."""
+    found = _confinement(path)
+    if found is None:
+        yield None, os.fspath(path)
+        return
+    root, parts = found
+    fd = _walk(root, parts[:-1], create)
+    try:
+        yield fd, parts[-1]
+    finally:
+        os.close(fd)
+
+
+def open_regular(path: Path | str, flags: int = os.O_RDONLY, mode: int = 0o666) -> int:
+    """A file descriptor of the regular file at ``path``, never of anything else: the open
+    does not block (a FIFO would wait for a peer for ever) and follows no link at the path
+    (nor on the way, inside a confined folder); a FIFO, device or folder there is an OSError
+    EINVAL, a link ELOOP."""
+    with at(path) as (dir_fd, name):
+        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", os.fspath(path))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def lstat(path: Path | str) -> os.stat_result:
+    """The stat of what is at ``path`` itself (a link is not followed, nor one on the way
+    inside a confined folder). Raises OSError."""
+    with at(path) as (dir_fd, name):
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+
+
 def remove(path: Path) -> None:
-    """Remove a file, link or folder tree if it exists; never raises."""
+    """Remove a file, link or folder tree if it exists; never raises. (Inside a confined folder
+    nothing on the way is followed: a link is removed, never what it points at.)"""
+    if _confinement(path) is not None:
+        try:
+            with at(path) as (dir_fd, name):
+                if stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    import shutil
+
+                    shutil.rmtree(name, dir_fd=dir_fd)  # (fd-based: follows no link inside)
+                else:
+                    os.unlink(name, dir_fd=dir_fd)
+        except OSError:
+            pass
+        return
     try:
         if path.is_dir() and not path.is_symlink():
             import shutil  # (shutil, tempfile: imported where used; a warm run needs neither)
@@ -124,17 +269,34 @@ def check_inside(path: Path, root: Path) -> None:
 
 
 def makedirs(path: Path) -> None:
-    """mkdir -p, with our error names."""
+    """mkdir -p, with our error names (inside a confined folder, a link on the way is an error)."""
     try:
+        found = _confinement(path)
+        if found is not None:
+            os.close(_walk(found[0], found[1], create=True))
+            return
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise fs_error(path, exc, "create folder") from exc
 
 
+OTHER_HOST_GRACE = 86400.0  # seconds: another host's temporary older than this is a stray (see ``Owner``)
+
+
+def host_tag() -> str:
+    """This machine's name as temporaries carry it: ASCII letters, digits, '-' and '_' only (a
+    dot or a slash would break the name apart), at most 64 characters."""
+    name = os.uname().nodename or "localhost"
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "-_" else "_" for c in name)[:64]
+
+
 def temp_name(dest: Path, suffix: str = ".part") -> Path:
     """A unique hidden name beside ``dest`` (same folder, so a rename is atomic), naming this
-    process: a later run can tell one that a killed run left (``temporary_owner``)."""
-    tag = f".{os.getpid()}-{os.urandom(6).hex()}{suffix}"
+    host and process (``.<name>.@<host>.<pid>-<12 hex><suffix>``): a later run can tell one that
+    a killed run of its own host left from one of another host that shares the folder
+    (``temporary_owner``). A long name is cut so that the temporary is still a name the file
+    system takes."""
+    tag = f".@{host_tag()}.{os.getpid()}-{os.urandom(6).hex()}{suffix}"
     return dest.with_name(f".{short_name(dest.name, 1 + len(tag))}{tag}")
 
 
@@ -156,20 +318,43 @@ def short_name(name: str, extra: int) -> str:
     return os.fsdecode(raw[:room])  # not UTF-8 anyway: its bytes as they are
 
 
-def temporary_owner(name: str) -> int | None:
-    """The pid in a name made by ``temp_name`` (``.<name>.<pid>-<12 hex>.<suffix>``), else None."""
-    if not name.startswith(".") or not name.endswith((".part", ".tmp", ".old", ".raw")):
+class Owner(int):
+    """The pid of a temporary's maker, with its host ("" in a name from before hosts were named:
+    this host's). A pid means something only on its own host: ``process_alive`` never calls
+    another host's run dead, so no run removes another host's temporaries; the cache's tools
+    take one older than OTHER_HOST_GRACE for a stray (listed by verify and ls, removed by --repair)."""
+
+    host: str
+
+    def __new__(cls, pid: int, host: str = "") -> "Owner":
+        owner = super().__new__(cls, pid)
+        owner.host = host
+        return owner
+
+    @property
+    def here(self) -> bool:
+        return self.host in ("", host_tag())
+
+
+def temporary_owner(name: str) -> Owner | None:
+    """The maker of a name made by ``temp_name`` (``.<name>[.@<host>].<pid>-<12 hex><suffix>``),
+    else None."""
+    if not name.startswith(".") or not name.endswith((".part", ".tmp", ".old", ".raw", ".incomplete", ".link")):
         return None
     stem = name[1:].rsplit(".", 1)[0]
-    _, _, tag = stem.rpartition(".")
+    rest, _, tag = stem.rpartition(".")
     pid, dash, rand = tag.partition("-")
     if not (dash and pid.isdigit() and len(rand) == 12 and all(c in "0123456789abcdef" for c in rand)):
         return None
-    return int(pid)
+    _, _, host = rest.rpartition(".")
+    return Owner(int(pid), host[1:] if host.startswith("@") else "")
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (this machine's; ours counts as alive)."""
+    """Whether a process with this pid exists (this machine's; ours counts as alive). An
+    ``Owner`` of another host counts as alive: its pid says nothing here."""
+    if not getattr(pid, "here", True):
+        return True
     if pid == os.getpid():
         return True
     try:
@@ -208,7 +393,7 @@ def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
         try:
             import tempfile
 
-            path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+            path = Path(tempfile.mkdtemp(dir=parent, prefix=f"{prefix}@{host_tag()}."))  # (the host: see Owner)
         except OSError as exc:
             raise fs_error(parent, exc, "create a staging folder in") from exc
         TEMPORARIES.add(path)
@@ -225,11 +410,13 @@ def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
 
 
 def remove_dead_staged(parent: Path, prefix: str) -> None:
-    """Remove the staging folders ``<prefix><pid>-...`` in ``parent`` whose process no longer
-    exists (a run that was killed); those of live runs are theirs."""
+    """Remove the staging folders ``<prefix><pid>-[@<host>.]...`` in ``parent`` whose process no
+    longer exists (a run of this host that was killed); those of live runs are theirs, and
+    another host's are never removed here (its pid says nothing on this host)."""
     for folder in parent.glob(f"{prefix}*-*"):
-        pid = folder.name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not process_alive(int(pid)):
+        pid, _, rest = folder.name[len(prefix):].partition("-")
+        host = rest[1:].split(".", 1)[0] if rest.startswith("@") else ""
+        if pid.isdigit() and not process_alive(Owner(int(pid), host)):
             remove(folder)
 
 
@@ -242,11 +429,26 @@ class Writer:
         if mode not in ("wb", "ab"):
             raise ValueError(mode)
         self.path = path
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_TRUNC if mode == "wb" else os.O_APPEND)
         try:
-            # Under the registry's lock: once a cancel has removed the temporaries, no new
-            # file appears behind its back.
-            with TEMPORARIES.critical():
-                self._f = open(path, mode, buffering=0)
+            with at(path) as (dir_fd, name):
+                confined = dir_fd is not None
+                # Under the registry's lock, so that once a cancel has removed the temporaries no
+                # new file appears behind its back; non-blocking (a FIFO there would wait for a
+                # reader for ever, and the cancel with it); in a cache, never through a link.
+                with TEMPORARIES.critical():
+                    fd = os.open(name, flags | (os.O_NOFOLLOW if confined else 0), 0o666, dir_fd=dir_fd)
+            try:
+                mode_bits = os.fstat(fd).st_mode
+                # (in a cache only a regular file; elsewhere a device such as /dev/full may be
+                # written, a FIFO never)
+                if (confined and not stat.S_ISREG(mode_bits)) or stat.S_ISFIFO(mode_bits):
+                    raise OSError(errno.EINVAL, "not a regular file")
+                os.set_blocking(fd, True)
+            except BaseException:
+                os.close(fd)
+                raise
+            self._f = open(fd, mode, buffering=0)
         except OSError as exc:
             raise fs_error(path, exc) from exc
 
@@ -292,7 +494,9 @@ def write_bytes(dest: Path, data: bytes, *, like: Path | None = None) -> None:
 def read_small(path: Path, limit: int) -> bytes:
     """The first ``limit`` bytes of a regular file. Anything else at ``path`` (a FIFO, which
     would block a plain open for ever; a device; a folder) is an OSError, like a missing file."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with at(path) as (dir_fd, name):
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (os.O_NOFOLLOW if dir_fd is not None else 0),
+                     dir_fd=dir_fd)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
@@ -311,7 +515,7 @@ def read_small(path: Path, limit: int) -> bytes:
 def check_size(path: Path, size: int) -> None:
     """The file on disk holds exactly ``size`` bytes (what a verifier counted reached the disk)."""
     try:
-        on_disk = path.stat().st_size
+        on_disk = lstat(path).st_size
     except OSError as exc:
         raise fs_error(path, exc, "read") from exc
     if on_disk != size:
@@ -323,12 +527,13 @@ def place(tmp: Path, dest: Path, *, size: int | None = None) -> None:
     is checked first."""
     if size is not None:
         check_size(tmp, size)
-    with TEMPORARIES.critical():
-        try:
-            os.replace(tmp, dest)
-        except OSError as exc:
-            raise fs_error(dest, exc, "move into place") from exc
-        TEMPORARIES.discard(tmp)
+    try:
+        with at(tmp) as (tmp_fd, tmp_name), at(dest) as (dest_fd, dest_name):
+            with TEMPORARIES.critical():
+                os.replace(tmp_name, dest_name, src_dir_fd=tmp_fd, dst_dir_fd=dest_fd)
+                TEMPORARIES.discard(tmp)
+    except OSError as exc:
+        raise fs_error(dest, exc, "move into place") from exc
 
 
 def swap_in(pairs: list[tuple[Path, Path]]) -> None:
@@ -367,11 +572,13 @@ def swap_in(pairs: list[tuple[Path, Path]]) -> None:
             remove(old)
 
 
-def copy_file(src: Path, dst: Path) -> None:
+def copy_file(src: Path, dst: Path, src_fd: int | None = None) -> None:
     """Copy src to dst with the kernel's fast path; an error names the side it belongs to (a
-    full or read-only file system is always dst's, whatever the OSError says)."""
+    full or read-only file system is always dst's, whatever the OSError says). ``src_fd``: src
+    already open (a cache blob opened without following a link), read from there, not closed."""
     try:
-        fin = open(src, "rb")
+        fin = open(src, "rb") if src_fd is None else open(src_fd, "rb", closefd=False)
+        fin.seek(0)
     except OSError as exc:
         raise fs_error(src, exc, "read") from exc
     with fin, Writer(dst, "wb") as out:

@@ -280,6 +280,12 @@ def _verify(args: argparse.Namespace, cache: Cache) -> int:
         from ..store import cache_admin as admin
 
         admin.require_writable(cache, "repaired")  # (said before the hashing, not after it)
+    ir_root = cache.root / "ir"
+    ir = ir_store_ok = None
+    ir_folders: list[cache_verify.Finding] = []
+    if os.path.isdir(ir_root):  # the IR cache: its blobs re-hashed too, its own folders checked
+        ir_store_ok, ir_folders = cache_verify.check_ir(ir_root)
+        ir = Cache(ir_root, create=False)
     bar = None
     if not args.json and sys.stderr.isatty():
         from tqdm import tqdm
@@ -287,12 +293,17 @@ def _verify(args: argparse.Namespace, cache: Cache) -> int:
         from ..store import cache_admin as admin
 
         found = admin.scan(cache, last_used=False)  # (for the bar's total only)
+        total = sum(e.size for e in found.blobs())
+        if ir is not None and ir_store_ok:
+            total += sum(e.size for e in admin.scan(ir, last_used=False).blobs())
         tqdm.monitor_interval = 0  # no monitor thread: verify forks its workers after this
-        bar = tqdm(total=sum(e.size for e in found.blobs()), unit="B", unit_scale=True, unit_divisor=1000,
+        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1000,
                    desc="verify", file=sys.stderr, leave=False, dynamic_ncols=True)
     started = time.monotonic()
     try:
         result = cache_verify.verify(cache, jobs=args.jobs, progress=bar.update if bar is not None else None)
+        ir_result = cache_verify.verify(ir, jobs=args.jobs, progress=bar.update if bar is not None else None) \
+            if ir is not None and ir_store_ok else cache_verify.Verified(0, 0, [])
     finally:
         if bar is not None:
             bar.close()
@@ -301,6 +312,17 @@ def _verify(args: argparse.Namespace, cache: Cache) -> int:
     left = result.findings
     if args.repair and left:
         removed, left = admin.repair(cache, left)
+    if ir_result.findings or ir_folders:
+        ir_left = ir_result.findings
+        if args.repair and ir_left:
+            ir_removed, ir_left = admin.repair(ir, ir_left)
+            removed += ir_removed
+        folders_left = ir_folders
+        if args.repair and folders_left:
+            folders_removed, folders_left = admin.repair_ir_folders(ir_root, folders_left)
+            removed += folders_removed
+        left = sorted(left + ir_left + folders_left, key=lambda f: f.path)
+    result = cache_verify.Verified(result.blobs + ir_result.blobs, result.bytes + ir_result.bytes, left)
     clean = not left
     if args.json:
         import json

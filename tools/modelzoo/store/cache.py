@@ -18,6 +18,14 @@ Files go out of the cache as hard links (no copy) when the output folder is on t
 file system, as reflinks where the file system clones, as copies otherwise. A hard-linked output
 file is the blob: it is read-only, and one edited anyway changes the blob's mtime, so the next
 use re-hashes the blob and discards it.
+
+Nothing in the store is reached through a link (the store folder itself is followed once: it
+is where the user put the cache): shard folders are opened from the store with ``O_NOFOLLOW``
+and every file in them by name (``fsio.confine``). What the cache did not make (a link, a FIFO,
+a folder where a blob, partial, lock or record belongs; a shard folder that is a link) is
+treated as absent: never read, written, chmod'ed or served, replaced under the blob's lock where
+the cache needs its place (the link is removed, never its target), reported by
+``modelzoo-cache verify`` and removed by ``--repair``.
 """
 
 from __future__ import annotations
@@ -78,6 +86,7 @@ class Cache:
     def __init__(self, root: Path, create: bool = True) -> None:
         self.root = Path(root).absolute()
         self._store = self.root / "sha384"
+        fsio.confine(self._store)
         try:
             if create:
                 self._store.mkdir(parents=True, exist_ok=True)
@@ -96,15 +105,41 @@ class Cache:
     def partial_path(self, sha384: str) -> Path:
         return self.blob_path(sha384).with_suffix(".incomplete")
 
+    def _shard(self, sha384: str, create: bool = False) -> int | None:
+        """The blob's shard folder, open, reached from the store without following a link; None
+        when there is none or what is there is not the cache's (a link, a file: treated as
+        absent). ``create`` (a writable cache, on the way to the blob's lock): a missing folder
+        is made, and a link or file planted in its place is removed first (the link, never its
+        target), so that nothing the cache writes lands outside it."""
+        path = self._store / sha384[:2]
+        try:
+            return fsio.open_dir(path, create=create)
+        except OSError as exc:
+            if create:
+                raise fsio.fs_error(path, exc, "create folder") from exc
+            return None
+
     def lock(self, sha384: str, on_wait: Callable[[], None] | None = None) -> ContextManager[object]:
         """An inter-process lock for one blob; hold it while checking, fetching or adding that
         blob. ``on_wait`` is called once if another process holds it for more than a moment.
-        A read-only cache has nobody to exclude: no lock is taken there."""
-        path = self.blob_path(sha384)
+        A read-only cache has nobody to exclude: no lock is taken there. Once it is held, what
+        the cache did not make at the blob's or the partial download's place (a link, a FIFO, a
+        folder; a partial with another name elsewhere) has been removed: the download starts
+        afresh there."""
         if not self.writable:
             return contextlib.nullcontext()
-        fsio.makedirs(path.parent)
-        return _Lock(path.with_suffix(".lock"), on_wait)
+        return _BlobLock(self, sha384, on_wait)
+
+    def _clear_planted(self, sha384: str) -> None:
+        """Remove what is at the blob's or the partial download's place unless it is a regular
+        file (the partial: with no other name, as the cache makes it)."""
+        for path, single in ((self.blob_path(sha384), False), (self.partial_path(sha384), True)):
+            try:
+                st = fsio.lstat(path)
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or (single and st.st_nlink != 1):
+                fsio.remove(path)  # (inside the store: a link goes, never its target)
 
     def try_lock(self, sha384: str, shard_fd: int | None = None) -> ContextManager[object] | None:
         """The blob's lock if nobody holds it now, else None (no waiting): what pruning takes
@@ -115,34 +150,46 @@ class Cache:
         the cache): None, as if held."""
         path = self.blob_path(sha384).with_suffix(".lock")
         try:
-            fd = os.open(path if shard_fd is None else path.name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW,
-                         0o644, dir_fd=shard_fd)
+            with fsio.at(path) if shard_fd is None else contextlib.nullcontext((shard_fd, path.name)) as (dir_fd, name):
+                fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644,
+                             dir_fd=dir_fd)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 return None
             raise fsio.fs_error(path, exc, "create lock file") from exc
         try:
-            # filelock's FileLock here is an flock on this same file (left in place between
-            # holders), so a plain flock excludes it and is excluded by it, at a 40th of the cost
-            # of its acquire: a prune takes one per entry, a thousand at a time.
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                return None  # a FIFO or a folder there is not the cache's: as if held
+            # _Lock (and filelock's FileLock of earlier versions) is an flock on this same file
+            # (left in place between holders), so a plain flock excludes it and is excluded by it:
+            # a prune takes one per entry, a thousand at a time.
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
                 return None
-            lock = _Lock(path)  # a file system without flock: filelock's own fallback decides
-            return lock if lock.try_acquire() else None
+            raise fsio.fs_error(path, exc, "lock") from exc
         return _Flock(fd)
 
     def has_blob(self, sha384: str) -> bool:
-        return self.blob_path(sha384).exists()
+        """A regular file is where the blob belongs (anything else is not the cache's: absent)."""
+        try:
+            return stat.S_ISREG(fsio.lstat(self.blob_path(sha384)).st_mode)
+        except OSError:
+            return False
 
     def add(self, sha384: str, verified_file: Path, size: int) -> Path:
         """Move a file already verified against sha384 into the store (atomic rename), read-only,
-        and remember its stat."""
+        and remember its stat. (Made read-only through a descriptor of that very regular file:
+        a link there is refused, never chmod'ed through.)"""
         blob = self.blob_path(sha384)
         try:
-            verified_file.chmod(0o444)
+            fd = fsio.open_regular(verified_file)
+            try:
+                os.fchmod(fd, 0o444)
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise fsio.fs_error(verified_file, exc) from exc
         fsio.place(verified_file, blob, size=size)
@@ -163,7 +210,7 @@ class Cache:
         if not self.writable:
             return
         try:
-            key = self._stat_key(os.stat(self.blob_path(sha384)))
+            key = self._stat_key(fsio.lstat(self.blob_path(sha384)))
             fsio.write_bytes(self.record_path(sha384), key.encode())
         except (OSError, FileSystemError):
             pass  # an optimisation only
@@ -171,12 +218,22 @@ class Cache:
     def intact(self, sha384: str) -> os.stat_result | None:
         """The blob's stat if it is unchanged since it was verified, else None (no read of the
         blob). Every use of a blob asks this first, so this is also where its use is recorded."""
-        blob = self.blob_path(sha384)
-        record_path = self.record_path(sha384)
+        shard = self._shard(sha384)
+        if shard is None:
+            return None
         try:
-            st = os.stat(blob)
+            return self._intact_at(shard, sha384)
+        finally:
+            os.close(shard)
+
+    def _intact_at(self, shard: int, sha384: str) -> os.stat_result | None:
+        """``intact``, in the blob's shard folder (open)."""
+        try:
+            st = os.stat(sha384[2:], dir_fd=shard, follow_symlinks=False)
+            if not stat.S_ISREG(st.st_mode):
+                return None  # a link or anything else where the blob belongs is not the cache's
             # (a record that is a link is no record: its "last use" would be written outside the cache)
-            fd = os.open(record_path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+            fd = os.open(sha384[2:] + ".ok", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW, dir_fd=shard)
         except OSError:
             return None
         try:
@@ -227,49 +284,108 @@ class Cache:
         A link appears whole or not at all, so no temporary is needed. False when that cannot
         be done (no trusted blob, something at ``dest``, another file system...): the caller then
         goes the long way (``export`` to a temporary, checked and renamed)."""
-        if self.trusted(sha384, size) is None:
+        shard = self._shard(sha384)
+        if shard is None:
             return False
         try:
-            os.link(self.blob_path(sha384), dest)
-        except OSError:
-            return False
-        return True
+            st = self._intact_at(shard, sha384)
+            if st is None or st.st_size != size:
+                return False
+            return _link_out(shard, sha384[2:], st, dest)
+        finally:
+            os.close(shard)
 
     def export(self, sha384: str, size: int, dst: Path, trusted: bool = False) -> str | None:
         """Put the blob at dst (a temporary beside a target): 'linked', 'cloned' or 'copied'; None
         when there is no good blob (a corrupt one is deleted where the cache is writable).
         ``trusted``: the caller has just seen ``trusted()`` say yes."""
         blob = self.blob_path(sha384)
-        if not trusted and self.trusted(sha384, size) is None:
-            if not blob.exists():
-                return None
-            from ..verify import file_matches  # (only here: modelzoo-cache and the warm path need no hashing thread)
-
-            if not file_matches(blob, size, sha384):
-                if self.writable:
-                    fsio.remove(blob)
-                    fsio.remove(self.record_path(sha384))
-                return None
-            self._remember(sha384)
+        shard = self._shard(sha384)
+        if shard is None:
+            return None  # no shard folder of the cache's own: nothing it holds
         try:
-            os.link(blob, dst)
-            return "linked"
-        except FileNotFoundError:
-            return None  # removed since we looked
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.EACCES):
-                raise fsio.fs_error(dst, exc, "link") from exc
-        if _clone(blob, dst):
-            return "cloned"
-        fsio.copy_file(blob, dst)
-        return "copied"
+            try:
+                # the blob, opened once without following a link: what is checked, linked or
+                # copied is this very file (anything but a regular file there is no blob)
+                fd = os.open(sha384[2:], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=shard)
+            except OSError:
+                return None
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    return None
+                if not trusted:
+                    intact = self._intact_at(shard, sha384)
+                    if intact is None or (intact.st_ino, intact.st_dev) != (st.st_ino, st.st_dev) \
+                            or intact.st_size != size:
+                        if not _matches(fd, size, sha384):
+                            if self.writable:
+                                fsio.remove(blob)
+                                fsio.remove(self.record_path(sha384))
+                            return None
+                        self._remember(sha384)
+                try:
+                    if _link_out(shard, sha384[2:], st, dst, strict=True):
+                        return "linked"
+                    return None  # replaced since we opened it
+                except FileNotFoundError:
+                    return None  # removed since we looked
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP, errno.EACCES):
+                        raise fsio.fs_error(dst, exc, "link") from exc
+                if _clone(fd, dst):
+                    return "cloned"
+                fsio.copy_file(blob, dst, src_fd=fd)
+                return "copied"
+            finally:
+                os.close(fd)
+        finally:
+            os.close(shard)
 
 
-def _clone(src: Path, dst: Path) -> bool:
-    """A reflink of src at dst where the file system can share blocks; False (and no dst) if not."""
+def _matches(fd: int, size: int, sha384: str) -> bool:
+    """The open file is exactly the one of this size and SHA-384."""
+    from ..verify import StreamVerifier, feed_file  # (only here: modelzoo-cache and the warm path need no hashing thread)
+
+    verifier = StreamVerifier(size, sha384)
     try:
-        with open(src, "rb") as fin, fsio.Writer(dst, "wb") as out:
-            fcntl.ioctl(out._f.fileno(), FICLONE, fin.fileno())
+        with open(fd, "rb", closefd=False) as f:
+            feed_file(verifier, f)
+    except OSError:
+        return False
+    return verifier.matches()
+
+
+def _link_out(shard: int, name: str, st: os.stat_result, dest: Path, strict: bool = False) -> bool:
+    """Hard-link the blob ``name`` of the open shard folder at ``dest`` (the link itself, never
+    a link's target), and check that the name still was the file whose stat is ``st``: a blob
+    replaced meanwhile (by a link, by another file) is taken back, False. Without ``strict``
+    any OSError is False too."""
+    try:
+        os.link(name, dest, src_dir_fd=shard, follow_symlinks=False)
+    except OSError:
+        if strict:
+            raise
+        return False
+    try:
+        made = os.stat(dest, follow_symlinks=False)
+    except OSError:
+        return False
+    if (made.st_ino, made.st_dev) != (st.st_ino, st.st_dev):
+        try:
+            os.unlink(dest)
+        except OSError:
+            pass
+        return False
+    return True
+
+
+def _clone(src_fd: int, dst: Path) -> bool:
+    """A reflink of the open file at dst where the file system can share blocks; False (and no
+    dst) if not."""
+    try:
+        with fsio.Writer(dst, "wb") as out:
+            fcntl.ioctl(out._f.fileno(), FICLONE, src_fd)
         return True
     except OSError:
         dst.unlink(missing_ok=True)
@@ -291,52 +407,104 @@ class _Flock:
         os.close(self._fd)
 
 
+class _BlobLock:
+    """``Cache.lock``: the blob's shard folder made the cache's own, the lock taken, then the
+    partial download's place cleared of what the cache did not make."""
+
+    def __init__(self, cache: Cache, sha384: str, on_wait: Callable[[], None] | None) -> None:
+        self.cache, self.sha384 = cache, sha384
+        self._lock = _Lock(cache.blob_path(sha384).with_suffix(".lock"), on_wait)
+
+    def __enter__(self) -> "_BlobLock":
+        shard = self.cache._shard(self.sha384, create=True)
+        if shard is not None:
+            os.close(shard)
+        self._lock.__enter__()
+        try:
+            self.cache._clear_planted(self.sha384)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.__exit__(*exc_info)
+
+
 class _Lock:
-    """filelock's FileLock, with a lock file that cannot be created reported as our error."""
+    """An inter-process lock: an flock on a lock file that stays in place between holders (as
+    filelock's FileLock takes it, so each excludes the other). The lock file is opened without
+    following a link (nor, in a confined folder, one on the way); one planted as a link is
+    replaced by a file of our own. Waiting stays interruptible (Ctrl-C in the main thread)."""
 
     WAIT_NOTICE = 2.0  # seconds before saying that another process holds the lock
 
     def __init__(self, path: Path, on_wait: Callable[[], None] | None = None) -> None:
-        from filelock import FileLock  # only a run that fetches needs it
-
         self.path = path
         self.on_wait = on_wait
-        self._lock = FileLock(str(path))
-        self._taken = False  # by try_acquire: entering the block then takes it no second time
+        self._fd: int | None = None
+
+    def _open(self) -> int:
+        """The lock file's descriptor: a regular file at its name, made if missing."""
+        for _ in range(3):
+            with fsio.at(self.path, create=True) as (dir_fd, name):
+                try:
+                    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666,
+                                 dir_fd=dir_fd)
+                except OSError as exc:
+                    if exc.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+                        raise
+                    fd = None
+                if fd is not None and stat.S_ISREG(os.fstat(fd).st_mode):
+                    return fd
+                if fd is not None:
+                    os.close(fd)
+                # not made by the cache (a link, a FIFO, a folder): removed, a file of ours made
+                if not stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                    os.unlink(name, dir_fd=dir_fd)
+                else:
+                    import shutil
+
+                    shutil.rmtree(name, dir_fd=dir_fd)
+        raise OSError(errno.ELOOP, "something other than a lock file keeps appearing at its place")
+
+    def _take(self, blocking: bool) -> bool:
+        fd = self._open()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return True
 
     def __enter__(self) -> "_Lock":
-        from filelock import Timeout
-
-        if self._taken:
-            return self
+        if self._fd is not None:
+            return self  # (taken by try_acquire)
         try:
-            try:
-                self._lock.acquire(timeout=self.WAIT_NOTICE)
-            except Timeout:
-                if self.on_wait is not None:
-                    self.on_wait()
-                self._lock.acquire()
+            deadline = time.monotonic() + self.WAIT_NOTICE
+            while not self._take(blocking=False):
+                if time.monotonic() >= deadline:
+                    if self.on_wait is not None:
+                        self.on_wait()
+                    self._take(blocking=True)
+                    break
+                time.sleep(0.05)
         except OSError as exc:
             raise fsio.fs_error(self.path, exc, "create lock file") from exc
         return self
 
     def try_acquire(self) -> bool:
         """Take the lock if it is free; False at once if another holder has it."""
-        from filelock import Timeout
-
         try:
-            self._lock.acquire(timeout=0)
-        except Timeout:
-            return False
+            return self._fd is not None or self._take(blocking=False)
         except OSError as exc:
             raise fsio.fs_error(self.path, exc, "create lock file") from exc
-        self._taken = True
-        return True
 
     def __exit__(self, *exc_info: object) -> None:
-        self._taken = False
-        try:
-            self._lock.release()
-        except OSError as exc:
-            if exc_info[0] is None:
-                raise FileSystemError(f"cannot release lock file {self.path}: {exc.strerror}") from exc
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # releases the lock

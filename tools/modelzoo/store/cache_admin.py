@@ -240,8 +240,9 @@ def usage(models: list[Model], found: Scan) -> tuple[list[ModelUsage], list[Entr
 
 
 def repair(cache: Cache, findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
-    """Remove corrupt blobs (with their records) and strays older than USE_INTERVAL (a younger
-    one may be a live temporary); blobs that changed while read stay. Returns (removed, left);
+    """Remove corrupt blobs (with their records) and strays: links and FIFOs at once, files and
+    folders older than USE_INTERVAL (a younger one may be a live temporary); blobs that changed
+    while read stay. Returns (removed, left);
     what is no longer there or no longer wrong is in neither. A corrupt blob is hashed again
     under its lock first: a download may have put the right file there since it was verified.
     Waits for a prune running beside it (a verify's work is not thrown away for a busy cache)."""
@@ -277,9 +278,47 @@ def repair(cache: Cache, findings: list[Finding]) -> tuple[list[Finding], list[F
 _BASE = re.compile(r"[0-9a-f]{94}")
 
 
+def repair_ir_folders(ir_root: Path, findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """What ``cache_verify.check_ir`` found in the IR cache's own folders, removed as ``repair``
+    removes strays (links and FIFOs at once, files and folders once an hour old), each by name in
+    its folder opened without following a link. Returns (removed, left)."""
+    removed, left = [], []
+    try:
+        root_fd = os.open(ir_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return removed, list(findings)
+    try:
+        keys_fd: int | None = None
+        try:
+            keys_fd = os.open("keys", OPEN_SHARD, dir_fd=root_fd)
+        except OSError:
+            pass
+        try:
+            for f in findings:
+                try:
+                    rel = f.path.relative_to(ir_root).parts
+                except ValueError:
+                    rel = ()
+                if len(rel) == 1:
+                    gone = _remove_stray(root_fd, None, rel[0])
+                elif len(rel) in (2, 3) and rel[0] == "keys" and keys_fd is not None:
+                    gone = _remove_stray(keys_fd, rel[1] if len(rel) == 3 else None, rel[-1])
+                else:
+                    gone = False
+                (removed if gone else left).append(f)
+        finally:
+            if keys_fd is not None:
+                os.close(keys_fd)
+    finally:
+        os.close(root_fd)
+    return removed, left
+
+
 def _remove_stray(store_fd: int, shard: str | None, name: str) -> bool:
-    """Remove a stray older than USE_INTERVAL from the store (``shard`` None) or a shard folder,
-    links not followed (a link is removed, never what it points at). True if it is gone."""
+    """Remove a stray from the store (``shard`` None) or a shard folder, links not followed (a
+    link is removed, never what it points at). A file or folder only once older than
+    USE_INTERVAL (a younger one may be a live temporary); a link, FIFO or the like at once (no
+    temporary of ours is one). True if it is gone."""
     import shutil
 
     try:
@@ -290,7 +329,11 @@ def _remove_stray(store_fd: int, shard: str | None, name: str) -> bool:
         return False  # the shard folder is now a link or not readable: not through it
     try:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        if time.time() - st.st_mtime <= USE_INTERVAL:
+        # (a temporary of ours is a regular file or a folder; a link, a FIFO, a partial download
+        # with another name elsewhere never is: no wait)
+        planted = not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)) or \
+            (st.st_nlink > 1 and name.endswith(".incomplete") and bool(_BASE.fullmatch(name.partition(".")[0])))
+        if not planted and time.time() - st.st_mtime <= USE_INTERVAL:
             return False
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(name, dir_fd=dir_fd)  # (fd-based: never follows a link inside)

@@ -8,7 +8,8 @@ What it guarantees: every regular file named like a blob is read to its end and 
 that changes while it is read (written, truncated, replaced: its size, mtime, ctime or inode
 differ between the open and the end) is reported as changed, never as good or corrupt; a link,
 folder or FIFO where a blob, record or shard folder belongs is reported, never followed or
-opened for reading; nothing is written.
+opened for reading (nor is a partial download that has another name elsewhere, a hard link to
+someone's file); nothing is written.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ UNACCOUNTED = "unaccounted"
 ORPHAN = "a stat record without its blob"  # (what a prune killed between its two unlinks leaves)
 
 HEX = re.compile(r"[0-9a-f]+")
-RECORD_TEMP = re.compile(r"\.[0-9a-f]{94}\.ok\.[0-9]+-[0-9a-f]{12}\.tmp")  # fsio.write_bytes's temporary for a .ok record
+# fsio's temporaries in a store: write_bytes's for a .ok record, and IrCache.add's for a blob it adds
+_OWNER = r"(?:\.@[A-Za-z0-9_-]{1,64})?\.[0-9]+-[0-9a-f]{12}"  # fsio.temp_name's [.@<host>].<pid>-<12 hex>
+RECORD_TEMP = re.compile(rf"\.[0-9a-f]{{94}}(?:\.ok{_OWNER}\.tmp|{_OWNER}\.incomplete)")
+KEY_TEMP = re.compile(rf"\.[0-9a-f]{{94}}\.json{_OWNER}\.tmp")  # fsio.write_bytes's temporary for an IR cache entry
 REST = 94  # hex digits of a SHA-384 after the two of its shard folder
 GONE = -1  # the size hash_blob gives a blob removed since it was listed: no blob, and no finding
 
@@ -56,11 +60,13 @@ class Verified(namedtuple("Verified", "blobs bytes findings")):
         return not self.findings
 
 
-def live_temporary(name: str, stat_it: Callable[[], os.stat_result]) -> bool:
+def live_temporary(name: str, stat_it: Callable[[], os.stat_result], key: bool = False) -> bool:
     """A stat record being written right now (fsio's temporary beside it, renamed over it a
-    moment later; every download writes them): not a stray. One whose process is gone, or an
-    hour old, is a stray. (Only such names are stat'ed.)"""
-    if not RECORD_TEMP.fullmatch(name):
+    moment later; every download writes them), or a blob the IR cache is adding: not a stray.
+    One whose process is gone, or an hour old, is a stray; one of another host (a cache shared
+    between machines: its pid says nothing here) only once a day old. (Only such names are
+    stat'ed.) ``key``: the name is in a key shard of the IR cache (an entry being written)."""
+    if not (KEY_TEMP if key else RECORD_TEMP).fullmatch(name):
         return False
     from .. import fsio
 
@@ -68,7 +74,7 @@ def live_temporary(name: str, stat_it: Callable[[], os.stat_result]) -> bool:
     if owner is None or not fsio.process_alive(owner):
         return False
     try:
-        return time.time() - stat_it().st_mtime <= USE_INTERVAL
+        return time.time() - stat_it().st_mtime <= (USE_INTERVAL if owner.here else fsio.OTHER_HOST_GRACE)
     except FileNotFoundError:
         return True  # renamed into place since the listing
     except OSError:
@@ -161,12 +167,94 @@ def _check_shard(store: Path, shard: str) -> Iterator[tuple[int, Finding | None]
                 yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
             elif suffix == "":
                 yield hash_blob(folder, name, shard + base, fd)
+            elif suffix == "incomplete" and other_names(name, fd):
+                # (the cache makes its partials afresh: one with a name elsewhere is someone's file)
+                yield 0, Finding(folder / name, UNACCOUNTED, "not made by the cache")
             elif suffix == "ok" and base not in blobs and not present(base, fd):  # (added since the listing?)
                 yield 0, Finding(folder / name, UNACCOUNTED, ORPHAN)
     except OSError as exc:
         yield 0, Finding(folder, CORRUPT, f"cannot be read: {exc.strerror}")
     finally:
         os.close(fd)
+
+
+def other_names(name: str, dir_fd: int) -> bool:
+    """The file has hard links elsewhere (a partial download never has)."""
+    try:
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_nlink > 1
+    except OSError:
+        return False
+
+
+
+
+def check_ir(ir_root: Path) -> tuple[bool, list[Finding]]:
+    """The IR cache's own folders (``ir/sha384``, ``ir/keys`` and its shard folders, each opened
+    without following a link: ``ir`` itself is followed, as ``--cache_dir`` is) and what is in
+    the key shards: whether its blob store is a folder of its own (only then is it hashed, as the
+    download cache's store is), and a finding for everything the IR cache did not make (a link, a
+    FIFO, a folder or an unknown file where an entry, its lock or a shard folder belongs)."""
+    findings: list[Finding] = []
+    try:
+        root = os.open(ir_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False, findings
+    try:
+        store_ok = True
+        for name in ("sha384", "keys"):
+            try:
+                fd = os.open(name, OPEN_SHARD, dir_fd=root)
+            except FileNotFoundError:
+                store_ok = store_ok and name != "sha384"
+                continue
+            except OSError as exc:
+                store_ok = store_ok and name != "sha384"
+                detail = "not made by the cache" if exc.errno in (errno.ELOOP, errno.ENOTDIR) or \
+                    not present_dir(name, root) else f"cannot be read: {exc.strerror}"
+                findings.append(Finding(ir_root / name, UNACCOUNTED if detail.startswith("not") else CORRUPT, detail))
+                continue
+            if name == "keys":
+                try:
+                    findings.extend(_check_keys(ir_root / name, fd))
+                finally:
+                    os.close(fd)
+            else:
+                os.close(fd)
+        return store_ok, findings
+    finally:
+        os.close(root)
+
+
+def present_dir(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+def _check_keys(keys: Path, keys_fd: int) -> Iterator[Finding]:
+    for item in sorted(os.scandir(keys_fd), key=lambda d: d.name):
+        if not (len(item.name) == 2 and HEX.fullmatch(item.name) and item.is_dir(follow_symlinks=False)):
+            yield Finding(keys / item.name, UNACCOUNTED, "not made by the cache")
+            continue
+        try:
+            fd = os.open(item.name, OPEN_SHARD, dir_fd=keys_fd)
+        except OSError:
+            yield Finding(keys / item.name, UNACCOUNTED, "not made by the cache")  # (swapped since the listing)
+            continue
+        try:
+            for entry in os.scandir(fd):
+                name = entry.name
+                base, _, suffix = name.partition(".")
+                ours = len(base) == REST and HEX.fullmatch(base) and suffix in ("json", "lock")
+                if ours and entry.is_file(follow_symlinks=False):
+                    continue
+                if not ours and KEY_TEMP.fullmatch(name) and entry.is_file(follow_symlinks=False) and \
+                        live_temporary(name, lambda: entry.stat(follow_symlinks=False), key=True):
+                    continue  # an entry being written right now
+                yield Finding(keys / item.name / name, UNACCOUNTED, "not made by the cache")
+        finally:
+            os.close(fd)
 
 
 def present(name: str, dir_fd: int) -> bool:

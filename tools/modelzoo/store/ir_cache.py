@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any, ContextManager, Iterable
 
 from .. import fsio
-from .cache import Cache, _Lock
-from ..errors import FileSystemError
+from .cache import Cache, _Lock, _matches
+from ..errors import FileSystemError, OutputNotWritableError
 
 SCHEMA = 1  # raise when the record's meaning changes: every old key is then a miss
 ENTRY_LIMIT = 1 << 20  # an entry is a small JSON document; anything larger is not ours
@@ -206,7 +206,13 @@ class IrCache:
 
     def __init__(self, cache_dir: Path) -> None:
         self.root = Path(cache_dir).absolute() / "ir"
-        fsio.makedirs(self.root)
+        # nothing inside ir/ is reached through a link (ir/ itself is followed once, as the
+        # download cache's sha384/): keys/<2>/ and sha384/<2>/ planted as links are replaced
+        fsio.confine(self.root)
+        try:
+            fsio.makedirs(self.root)
+        except OutputNotWritableError:
+            pass  # a read-only cache (a team's download cache without IR): it serves what it holds, nothing is written
         self.blobs = Cache(self.root)
         self.writable = self.blobs.writable
 
@@ -248,6 +254,8 @@ class IrCache:
         found: dict[str, str] = {}  # rel -> SHA-384 of the blob the file is a link to
         complete = None
         for shard in sorted(self.root.glob("keys/??")):
+            if shard.is_symlink() or not shard.is_dir():
+                continue  # not the cache's: nothing listed through it
             for path in sorted(shard.glob("*.json")):
                 key = shard.name + path.name[:-5]
                 files = self.entry(key)
@@ -299,8 +307,6 @@ class IrCache:
         files = files if files is not None else scan_ir(staging)
         if not self.writable:
             return files
-        from ..verify import file_matches
-
         for f in files:
             src = staging / f.path
             blob = self.blobs.blob_path(f.sha384)
@@ -313,18 +319,29 @@ class IrCache:
                     # SHA-384 without reading it
                     with fsio.temporary_beside(src, ".link") as tmp:
                         try:
-                            os.link(blob, tmp)
+                            with fsio.at(blob) as (blob_dir, blob_name):  # (the store's own folder, no link followed)
+                                os.link(blob_name, tmp, src_dir_fd=blob_dir, follow_symlinks=False)
                             os.replace(tmp, src)
                         except OSError:
                             pass  # another file system: the verified copy stays
                     continue
                 with fsio.temporary_beside(blob, ".incomplete") as tmp:
                     try:
-                        os.link(src, tmp)  # the very file just hashed (in this run's own staging folder)
+                        with fsio.at(tmp) as (tmp_dir, tmp_name):
+                            # the very file just hashed (in this run's own staging folder)
+                            os.link(src, tmp_name, dst_dir_fd=tmp_dir)
                         fsio.check_size(tmp, f.size)
                     except OSError:
                         fsio.copy_file(src, tmp)  # another file system: the copy is hashed again
-                        if not file_matches(tmp, f.size, f.sha384):
+                        try:
+                            fd = fsio.open_regular(tmp)
+                        except OSError as exc:
+                            raise fsio.fs_error(tmp, exc, "read") from exc
+                        try:
+                            same = _matches(fd, f.size, f.sha384)
+                        finally:
+                            os.close(fd)
+                        if not same:
                             raise FileSystemError(f"{src}: changed while it was added to the cache") from None
                     self.blobs.add(f.sha384, tmp, f.size)
         entry = {"key": key, "record": record,

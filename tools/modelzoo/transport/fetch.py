@@ -332,7 +332,7 @@ class Fetcher:
         """What the partial file on disk holds; a verifier that already counted exactly that
         many bytes is kept (no second read), anything else is re-read from disk."""
         try:
-            have = partial.stat().st_size
+            have = fsio.lstat(partial).st_size  # (a link there is not followed: the Writer refuses it)
         except FileNotFoundError:
             have = 0
         except OSError as exc:
@@ -343,7 +343,11 @@ class Fetcher:
             return self._restart(partial, size, sha384)
         verifier = StreamVerifier(size, sha384)
         if have:
-            with open(partial, "rb") as f:
+            try:
+                f = open(fsio.open_regular(partial), "rb")  # never blocks, never through a link
+            except OSError as exc:
+                raise fsio.fs_error(partial, exc, "read") from exc
+            with f:
                 feed_file(verifier, f)
         return verifier
 
