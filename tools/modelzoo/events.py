@@ -134,6 +134,10 @@ class Reporter:
         with self._lock:
             self._write_err(text)
 
+    def error(self, text: str) -> None:
+        """An error that already names what failed: one line on stderr."""
+        self._stderr(self.line("error", text))
+
     def failure(self, model: str, error: BaseException) -> None:
         """A model failed: one line on stderr."""
         self._stderr(self.line("error", f"{model}: {error}"))

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import MissingExtraError, ModelzooError, UnknownPrecisionError
+from ..errors import MissingExtraError, UnknownPrecisionError
 from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, apply_offline,
                      check_output_path, error_line, positive_int, refuse_outputs_over_inputs, run, select_models,
                      summarize)
@@ -113,6 +113,7 @@ def body(argv: Sequence[str]) -> int:
     _require_extra()
     from ..accuracy.dataset import resolve
     from ..convert.quantize import Options, Quantizer
+    from ..events import Reporter
 
     err = error_line(PROG)
     dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=args.max_drop is not None)
@@ -127,17 +128,11 @@ def body(argv: Sequence[str]) -> int:
                       device=args.device, max_iterations=args.max_iterations, dry_run=args.dry_run,
                       cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=args.mirror,
                       mirror_min_speed=args.mirror_min_speed)
-    quantizer = Quantizer(options, say=lambda text: print(text, flush=True),
-                          warn=lambda text: print(err("warning", text), file=sys.stderr, flush=True))
-    for model in models:
-        try:
-            quantizer.run(model, catalog.root, dataset)
-        except ModelzooError as exc:
-            if len(models) == 1:
-                raise
-            print(err("error", str(exc)), file=sys.stderr)
-            failed.append(model.name)
-    return summarize(PROG, failed)
+    quantizer = Quantizer(options, Reporter("text", bars=False, line=err), dataset=dataset, models_root=catalog.root)
+    quantized_failed = quantizer.run(models)
+    if len(models) == 1 and quantized_failed:
+        return quantizer.errors[models[0].name].exit_code  # (its one line is said; no summary line)
+    return summarize(PROG, failed + quantized_failed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

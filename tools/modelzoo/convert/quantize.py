@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .. import fsio
 from ..descriptor import Model
+from ..events import Reporter
 from ..errors import AccuracyBudgetError, IRMismatchError, MissingExtraError, ModelzooError, QuantizationError
 from ..mirror.ir_share import MADE, obtain_ir
 from ..store.ir_cache import file_sha384, files_digest, quantization_record
@@ -153,14 +154,19 @@ def _check_input(xml: Path, config: "AccuracyConfig", core: Any) -> "Network":
 
 
 class Quantizer:
-    """Quantizes models into OUTPUT/<model folder>/<precision>/ (omz_quantizer's layout)."""
+    """Quantizes models into OUTPUT/<model folder>/<precision>/ (omz_quantizer's layout), each
+    calibrated on ``dataset`` with the accuracy-check.yml beside its model.yml in ``models_root``."""
 
-    def __init__(self, options: Options, say: Callable[[str], None] = print,
-                 warn: Callable[[str], None] | None = None) -> None:
+    def __init__(self, options: Options, reporter: Reporter | None = None, *, dataset: "Dataset | None" = None,
+                 models_root: Path | None = None) -> None:
         self.options = options
-        self.say = say
-        self.warn = warn or say
-        self.keys: dict[str, str] = {}  # model name -> the key of its last quantization (mirror_ir reads it)
+        self.reporter = reporter or Reporter()
+        self.say = self.reporter.say
+        self.warn = self.reporter.warning
+        self.dataset = dataset
+        self.models_root = models_root
+        self.keys: dict[str, str] = {}  # model name -> the key of its last quantization (sync --ir reads it)
+        self.errors: dict[str, ModelzooError] = {}  # model name -> why it failed (run)
         self._input_key: str | None = None  # the FP32 IR's conversion key, when the IR cache knows it
         self._input_sha384: dict[str, str] = {}  # the FP32 .xml's and .bin's SHA-384 (by path), hashed once for the key
         self.ir_cache: Any = None
@@ -168,6 +174,25 @@ class Quantizer:
             from ..store.ir_cache import IrCache
 
             self.ir_cache = IrCache(options.cache_dir)
+
+    def run(self, models: list[Model], jobs: int = 1) -> list[str]:
+        """Quantize every model, one at a time (NNCF and OpenVINO use every core for one);
+        returns the names of those that failed, each reported in one line (``errors`` keeps why,
+        so a command line quantizing one model can exit with that error's code).
+
+        Raises:
+            KeyboardInterrupt: on Ctrl-C, after the staging folders are removed.
+        """
+        assert self.dataset is not None and self.models_root is not None, "run needs the dataset and the zoo"
+        failed = []
+        for model in models:
+            try:
+                self.quantize(model, self.models_root, self.dataset)
+            except ModelzooError as exc:
+                self.errors[model.name] = exc
+                self.reporter.error(str(exc))
+                failed.append(model.name)
+        return failed
 
     def paths(self, model: Model, models_root: Path) -> tuple[Path, Path]:
         """(the model's accuracy-check.yml, its FP32 IR's .xml)."""
@@ -209,7 +234,12 @@ class Quantizer:
             file_sha384(calibration.annotations_path) if annotated and calibration.annotations_path else None,
             self.options.precisions)
 
-    def run(self, model: Model, models_root: Path, dataset: "Dataset") -> Outcome:
+    def quantize(self, model: Model, models_root: Path, dataset: "Dataset") -> Outcome:
+        """One model: the IR of its quantization's key from the IR cache or a mirror, else NNCF here.
+
+        Raises:
+            ModelzooError: the model's IR, data, NNCF or a --max_drop that cannot be met.
+        """
         opts = self.options
         yml, xml = self.paths(model, models_root)
         calibration = dataset.subset(opts.subset)

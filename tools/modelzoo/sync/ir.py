@@ -63,8 +63,7 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
             from ..convert.quantize import Options, Quantizer
 
             quantizer = Quantizer(Options(ir_dir=work / "ir", output_dir=work / "int8", precisions=int8,
-                                          cache_dir=o.cache_dir),
-                                  say=reporter.say, warn=reporter.warning)
+                                          cache_dir=o.cache_dir), reporter)
             q_tools = int8_tools(tools)
         for top, leaf in leaves:
             if leaf.name in failed:
@@ -82,7 +81,7 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
                                      "script or a conversion to ONNX first); not mirrored")
                 q_key = None
                 if quantizer is not None:
-                    quantizer.run(leaf, o.models_root, o.calibration)
+                    quantizer.quantize(leaf, o.models_root, o.calibration)
                     q_key = quantizer.keys[leaf.name]
             except ModelzooError as exc:
                 reporter.failure(top.name, exc)
