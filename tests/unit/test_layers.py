@@ -156,3 +156,13 @@ def test_every_http_request_goes_through_the_one_session_factory():
 def test_a_stray_request_is_found():
     tree = ast.parse("import requests\ndef f():\n    return requests.get('http://x')\n")
     assert network_calls(tree) == [("f", "requests.get")]
+
+
+def test_the_accuracy_task_tables_agree():
+    """A task is a module plus table entries: every adapter, metric and data-set kind the yml
+    reader accepts has its function, and every function is reachable from the yml."""
+    from modelzoo.accuracy import adapter, config, dataset, metric
+
+    assert set(config.ADAPTERS) == set(adapter.ADAPTERS)
+    assert set(config.METRICS) == set(metric.SCORERS)
+    assert {kind for kind, _ in config.DATASETS.values()} == set(dataset.LOADERS)

@@ -15,12 +15,13 @@ from typing import Any
 
 from ..errors import AccuracyConfigError
 
-# The dataset definitions of Open Model Zoo's COCO detection models: how the annotation file's
-# categories become the model's labels (position in the file's category list, plus one when
-# the model has a background class at 0).
-DATASETS = {
-    "ms_coco_detection_80_class_without_background": 0,
-    "ms_coco_detection_80_class_with_background": 1,
+# The dataset definitions a model's yml may name: the kind of data set (dataset.LOADERS reads it)
+# and how its classes become the model's labels (for COCO: the position in the annotation file's
+# category list, plus one when the model has a background class at 0). A new task's data set is
+# an entry here and a loader there.
+DATASETS: dict[str, tuple[str, int]] = {
+    "ms_coco_detection_80_class_without_background": ("coco", 0),
+    "ms_coco_detection_80_class_with_background": ("coco", 1),
 }
 
 # step type -> accepted options (with their defaults)
@@ -47,7 +48,8 @@ METRICS: dict[str, dict[str, Any]] = {
     "coco_orig_precision": {"reference": None, "threshold": ".50:.05:.95", "name": None, "include_boundaries": True,
                             "abs_threshold": None, "rel_threshold": None},
 }
-ADAPTERS = ("ssd",)
+# adapter type -> accepted options (the functions are adapter.ADAPTERS)
+ADAPTERS: dict[str, dict[str, Any]] = {"ssd": {}}
 # The largest side (and padding stride) a step may ask for: Open Model Zoo's detectors stay below
 # 2000; a picture of this side is 200 MB as float32 already, and a bigger number would reach
 # OpenCV as an allocation it refuses with a traceback (or an integer it cannot hold).
@@ -88,6 +90,7 @@ class AccuracyConfig:
     preprocessing: tuple[Step, ...]
     postprocessing: tuple[Step, ...]
     metrics: tuple[Metric, ...]
+    dataset_kind: str = "coco"  # dataset.LOADERS' key
 
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
@@ -247,8 +250,9 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     if adapter_type not in ADAPTERS:
         raise _fail(path, "launchers[].adapter", f"{adapter_type!r} is not implemented by modelzoo-accuracy "
                     f"(implemented: {', '.join(ADAPTERS)})")
-    if isinstance(adapter, dict) and set(adapter) - {"type"}:
-        raise _fail(path, "launchers[].adapter", f"option {sorted(set(adapter) - {'type'})[0]!r} is not implemented")
+    unknown = sorted(set(adapter) - {"type"} - set(ADAPTERS[adapter_type])) if isinstance(adapter, dict) else []
+    if unknown:
+        raise _fail(path, "launchers[].adapter", f"option {unknown[0]!r} is not implemented")
     datasets = entry.get("datasets")
     if not isinstance(datasets, list) or len(datasets) != 1 or not isinstance(datasets[0], dict):
         raise _fail(path, "datasets", "must be a list of one dataset")
@@ -263,7 +267,8 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     if dataset.get("reader", "opencv_imread") != "opencv_imread":
         raise _fail(path, "datasets[0].reader", f"{dataset['reader']!r} is not implemented (opencv_imread)")
     return AccuracyConfig(
-        path=Path(path), model=model_name, adapter=adapter_type, dataset=name, label_offset=DATASETS[name],
+        path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
+        label_offset=DATASETS[name][1],
         preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))

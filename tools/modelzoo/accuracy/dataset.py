@@ -13,7 +13,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..errors import DatasetError
 
@@ -209,8 +209,8 @@ def load_images(images: Path) -> Dataset:
     return Dataset([Sample(i, p) for i, p in enumerate(_images_in(images), start=1)])
 
 
-def resolve(dataset: Path | None, images: Path | None, annotations: Path | None, *, need_annotations: bool) -> Dataset:
-    """--dataset DIR, or --images DIR [--annotations FILE]."""
+def _resolve_coco(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                  ) -> Dataset:
     if dataset is not None:
         if images is not None or annotations is not None:
             raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
@@ -224,3 +224,20 @@ def resolve(dataset: Path | None, images: Path | None, annotations: Path | None,
     if need_annotations:
         raise DatasetError("measuring accuracy needs annotations: give --annotations FILE or --dataset DIR")
     return load_images(images)
+
+
+Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
+"""loader(--dataset, --images, --annotations, annotations needed) -> the data set."""
+
+# kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
+LOADERS: dict[str, Loader] = {"coco": _resolve_coco}
+
+
+def resolve(dataset: Path | None, images: Path | None, annotations: Path | None, *, need_annotations: bool,
+            kind: str = "coco") -> Dataset:
+    """--dataset DIR, or --images DIR [--annotations FILE], read as a data set of this kind.
+
+    Raises:
+        DatasetError: the folder or file is not such a data set (one line naming it).
+    """
+    return LOADERS[kind](dataset, images, annotations, need_annotations)

@@ -26,7 +26,7 @@ from ..errors import AccuracyConfigError, IRMismatchError, ModelzooError
 from . import adapter as adapters
 from .config import AccuracyConfig, Metric
 from .dataset import Dataset, GroundTruth, read_image
-from .metric import coco_orig_precision, coco_precision
+from .metric import SCORERS
 from .postprocessing import check_postprocessing, postprocess
 from .preprocessing import Geometry, preprocess
 
@@ -157,9 +157,9 @@ def compile_network(network: Network, device: str, core: Any = None) -> Any:
     return (core or ov.Core()).compile_model(network.model, device, config)
 
 
-def prepared(dataset: Dataset, config: AccuracyConfig) -> Iterator[tuple[int, np.ndarray, Geometry]]:
-    """(image id, network picture, geometry) for every image, in order."""
-    for sample in dataset.samples:
+def prepared(samples: Any, config: AccuracyConfig) -> Iterator[tuple[int, np.ndarray, Geometry]]:
+    """(image id, network picture, geometry) for every sample, in order."""
+    for sample in samples:
         picture, geometry = preprocess(read_image(sample.path), config)
         yield sample.image_id, picture, geometry
 
@@ -224,47 +224,62 @@ def judge(value: float, reference: float | None, metric: Metric) -> bool | None:
 
 def score(config: AccuracyConfig, dataset: Dataset, detections: dict[int, adapters.Detections],
           ground_truth: dict[int, GroundTruth]) -> list[Result]:
-    labels = [i + config.label_offset for i in range(len(dataset.categories()))]
+    """Every metric of the config, each by its scorer (metric.SCORERS)."""
     results = []
     for metric in config.metrics:
-        if metric.type == "coco_precision":
-            value = coco_precision(ground_truth, detections, labels, int(metric.options["max_detections"]))
-        else:
-            assert dataset.coco is not None
-            value = coco_orig_precision(dataset.coco, [s.image_id for s in dataset.samples], detections,
-                                        config.label_offset, bool(metric.options["include_boundaries"]))
+        value = SCORERS[metric.type](config, metric, dataset, detections, ground_truth)
         results.append(Result(metric.name, value, metric.reference, judge(value, metric.reference, metric)))
     return results
 
 
-def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "CPU",
-            progress: Callable[[int], None] | None = None, network: Network | None = None,
-            compiled: Any = None) -> Run:
-    """Detections and metrics of one IR on an annotated dataset."""
-    network = network or read_network(xml, config)
-    compiled = compiled or compile_network(network, device)
-    truth = dataset.ground_truth(config.label_offset)
+def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: Any,
+            truth: dict[int, GroundTruth], progress: Callable[[int], None] | None = None
+            ) -> tuple[dict[int, adapters.Detections], dict[int, GroundTruth]]:
+    """The one prediction routine (the accuracy tool's and the quantizer's validation): each
+    sample preprocessed as the config says, inferred, its output read by the config's adapter
+    (adapter.ADAPTERS) and post-processed; returns the predictions and the ground truth as the
+    post-processing left it, both by image id in the samples' order.
+
+    Raises:
+        ModelzooError: inference failed (OpenVINO's reason in one line).
+    """
+    adapter = adapters.ADAPTERS[config.adapter]
     detections: dict[int, adapters.Detections] = {}
     processed_truth: dict[int, GroundTruth] = {}
 
     def done(image_id: int, output: np.ndarray, geometry: Geometry) -> None:
-        dets, gt = postprocess(adapters.ssd(output), truth[image_id], geometry, config)
+        dets, gt = postprocess(adapter(output), truth[image_id], geometry, config)
         detections[image_id] = dets
         processed_truth[image_id] = gt if gt is not None else truth[image_id]
         if progress:
             progress(1)
 
+    try:
+        infer_all(compiled, network, prepared(samples, config), done)
+    except RuntimeError as exc:  # OpenVINO's: one line, not a traceback
+        raise ModelzooError(f"inference failed: {openvino_reason(exc)}") from exc
+    order = [s.image_id for s in samples]
+    return {i: detections[i] for i in order}, {i: processed_truth[i] for i in order}
+
+
+def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "CPU",
+            progress: Callable[[int], None] | None = None, network: Network | None = None,
+            compiled: Any = None) -> Run:
+    """Predictions and metrics of one IR on an annotated dataset.
+
+    Raises:
+        ModelzooError: the IR cannot be read or inference failed.
+    """
+    network = network or read_network(xml, config)
+    compiled = compiled or compile_network(network, device)
     started = time.monotonic()
     try:
-        infer_all(compiled, network, prepared(dataset, config), done)
-    except RuntimeError as exc:  # OpenVINO's: one line, not a traceback
-        lines = [x.strip() for x in str(exc).splitlines() if x.strip()]
-        raise ModelzooError(f"{xml}: inference failed: {lines[-1] if lines else exc}") from exc
+        detections, truth = predict(config, network, compiled, dataset.samples,
+                                    dataset.ground_truth(config.label_offset), progress)
+    except ModelzooError as exc:
+        raise ModelzooError(f"{xml}: {exc}") from exc
     seconds = time.monotonic() - started
-    order = [s.image_id for s in dataset.samples]
-    detections = {i: detections[i] for i in order}
-    processed_truth = {i: processed_truth[i] for i in order}
-    return Run(len(order), seconds, score(config, dataset, detections, processed_truth), detections, processed_truth)
+    return Run(len(dataset.samples), seconds, score(config, dataset, detections, truth), detections, truth)
 
 
 def cpu_count() -> int:

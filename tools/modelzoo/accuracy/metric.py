@@ -10,6 +10,9 @@
   area ranges, a crowd box is an ignored box matched by plain IoU (COCO uses the intersection
   over the detection's area for crowds), and the checker's greedy matching (see evaluateImg).
   Both are means over the classes that have ground truth.
+
+Each metric type of accuracy-check.yml is a scorer in SCORERS (its options in config.METRICS): a
+new task's metric is a function here and an entry there.
 """
 
 from __future__ import annotations
@@ -17,12 +20,16 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .adapter import Detections
 from .dataset import GroundTruth
+
+if TYPE_CHECKING:
+    from .config import AccuracyConfig, Metric
+    from .dataset import Dataset
 
 
 def _quiet():
@@ -167,3 +174,22 @@ def coco_precision(ground_truth: dict[int, GroundTruth], detections: dict[int, D
         evaluator.evaluate()
         evaluator.accumulate()
     return _mean_precision(evaluator)
+
+
+def _coco_precision(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                    detections: dict[int, Detections], ground_truth: dict[int, GroundTruth]) -> float:
+    labels = [i + config.label_offset for i in range(len(dataset.categories()))]
+    return coco_precision(ground_truth, detections, labels, int(metric.options["max_detections"]))
+
+
+def _coco_orig_precision(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                         detections: dict[int, Detections], ground_truth: dict[int, GroundTruth]) -> float:
+    assert dataset.coco is not None
+    return coco_orig_precision(dataset.coco, [s.image_id for s in dataset.samples], detections, config.label_offset,
+                               bool(metric.options["include_boundaries"]))
+
+
+Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
+"""scorer(config, metric, dataset, predictions by image id, ground truth by image id) -> value."""
+
+SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision}

@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..errors import MissingExtraError, ModelzooError, SelectionError
+from ..errors import MissingExtraError, SelectionError
 from .common import (OneLineParser, add_selection_args, check_output_path, error_line, parse_and_select, positive_int,
                      refuse_outputs_over_inputs, run, summarize)
 
 PROG = "accuracy_check"
-PRECISION_ORDER = ("FP32", "FP16", "FP32-INT8", "FP16-INT8", "FP32-INT1", "FP16-INT1")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,11 +51,6 @@ def _require_extra() -> None:
     missing = [m for m in ("openvino", "cv2", "pycocotools") if importlib.util.find_spec(m) is None]
     if missing:
         raise MissingExtraError(f"needs {', '.join(missing)}: pip install 'modelzoo[convert,quantize]'")
-
-
-def _precisions_present(ir_dir: Path, model: Any, wanted: frozenset[str]) -> list[str]:
-    folder = ir_dir / model.subdirectory
-    return [p for p in PRECISION_ORDER if p in wanted and (folder / p / f"{model.name}.xml").is_file()]
 
 
 def _coco_results(run: Any, dataset: Any, config: Any) -> list[dict]:
@@ -135,11 +129,9 @@ def body(argv: Sequence[str]) -> int:
     if args.draw:
         check_output_path("--draw_dir", args.draw_dir, folder=True)
     _require_extra()
-    from tqdm import tqdm
-
-    from ..accuracy.config import load_accuracy_config
     from ..accuracy.dataset import check_pictures, resolve
-    from ..accuracy.evaluate import compile_network, measure, read_network
+    from ..accuracy.pipeline import Evaluator
+    from ..events import Reporter
 
     err = error_line(PROG)
     dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True)
@@ -149,63 +141,35 @@ def body(argv: Sequence[str]) -> int:
     dataset = dataset.subset(args.subset)
     check_pictures(dataset)  # a file that is not a picture is refused before any inference
 
-    plan = []  # (model, config, precision, xml) checked before any inference
-    for model in models:
-        try:
-            yml = catalog.root / model.subdirectory / "accuracy-check.yml"
-            if not yml.is_file():
-                raise ModelzooError(f"{model.name}: no accuracy-check.yml beside its model.yml ({yml})")
-            config = load_accuracy_config(yml, model.name)
-            present = _precisions_present(args.ir_dir, model, precisions)
-            if not present:
-                raise ModelzooError(f"{model.name}: no IR under {args.ir_dir / model.subdirectory} "
-                                    f"(precisions {', '.join(sorted(precisions))}); convert it first")
-            for precision in present:
-                xml = args.ir_dir / model.subdirectory / precision / f"{model.name}.xml"
-                plan.append((model, config, precision, xml, read_network(xml, config)))
-        except ModelzooError as exc:
-            if len(models) == 1:
-                raise
-            print(err("error", str(exc)), file=sys.stderr)
-            failed.append(model.name)
+    def after(task: Any, measured: Any) -> None:  # what this command writes of each measurement
+        if args.detections_out is not None:
+            _write_json(args.detections_out, _coco_results(measured, dataset, task.config))
+        if args.draw:
+            _draw(measured, dataset, task.config, args.draw_dir, args.draw, f"{task.model.name}-{task.precision}")
+
+    evaluator = Evaluator(args.ir_dir, catalog.root, dataset, precisions, args.device,
+                          Reporter("text", bars=False, line=err), after)
+    plan = evaluator.plan(models)  # every yml and IR checked before any inference
+    if len(models) == 1 and evaluator.errors:
+        return evaluator.errors[models[0].name].exit_code  # (its one line is said)
     if args.detections_out is not None and len(plan) != 1:
         raise SelectionError(f"--detections_out writes one model's detections at one precision; "
                              f"this run measures {len(plan)}")
     _refuse_overwriting_inputs(args, dataset, plan)
-
-    records: list[dict] = []
-    missed = []
-    rows = []
-    for model, config, precision, xml, network in plan:
-        print(f"Measuring {model.name} {precision} ({xml}) on {len(dataset.samples)} images", flush=True)
-        with tqdm(total=len(dataset.samples), desc=f"{model.name} {precision}", unit="img", disable=None,
-                  file=sys.stderr, leave=False) as bar:
-            run_ = measure(xml, config, dataset, args.device, progress=bar.update, network=network,
-                           compiled=compile_network(network, args.device))
-        for result in run_.results:
-            records.append({"model": model.name, "precision": precision, "metric": result.metric,
-                            "value": result.value, "reference": result.reference, "images": run_.images,
-                            "seconds": round(run_.seconds, 3)})
-            rows.append((model.name, precision, str(run_.images), result.metric, f"{100 * result.value:.2f} %",
-                         "-" if result.reference is None else f"{100 * result.reference:.2f} %",
-                         "-" if result.reference is None else f"{100 * (result.value - result.reference):+.2f}",
-                         {True: "OK", False: "MISSED", None: ""}[result.passed], f"{run_.images / run_.seconds:.1f}"))
-            if result.passed is False:
-                missed.append(f"{model.name} {precision} {result.metric}")
-        if args.detections_out is not None:
-            _write_json(args.detections_out, _coco_results(run_, dataset, config))
-        if args.draw:
-            _draw(run_, dataset, config, args.draw_dir, args.draw, f"{model.name}-{precision}")
+    failed += evaluator.run(models)
+    if len(models) == 1 and failed:
+        return evaluator.errors[models[0].name].exit_code
     header = ("model", "precision", "images", "metric", "value", "reference", "difference", "", "images/s")
+    rows = evaluator.rows
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
     if args.json is not None:
-        _write_json(args.json, records)
+        _write_json(args.json, evaluator.records)
     if summarize(PROG, failed):
         return 1
-    if args.check and missed:
-        print(f"{PROG}: below the reference: {', '.join(missed)}", file=sys.stderr)
+    if args.check and evaluator.missed:
+        print(f"{PROG}: below the reference: {', '.join(evaluator.missed)}", file=sys.stderr)
         return 1
     return 0
 

@@ -365,22 +365,16 @@ class Quantizer:
         return outcome
 
     def _validation_fn(self, config: "AccuracyConfig", network: "Network", dataset: "Dataset") -> Callable:
-        from ..accuracy.adapter import ssd
-        from ..accuracy.dataset import Dataset, read_image
-        from ..accuracy.evaluate import score
-        from ..accuracy.postprocessing import postprocess
-        from ..accuracy.preprocessing import preprocess
+        """NNCF's validation: the accuracy tool's own prediction routine and scorers on the
+        samples NNCF hands over, so a budget is kept as the tool measures it."""
+        from ..accuracy.dataset import Dataset
+        from ..accuracy.evaluate import predict, score
 
         truth = dataset.ground_truth(config.label_offset)
 
         def validate(compiled: Any, samples: Any) -> tuple[float, None]:
-            detections, gts, chosen = {}, {}, []
-            for sample in samples:
-                picture, geometry = preprocess(read_image(sample.path), config)
-                output = compiled(network.tensor(picture))[0]
-                dets, gt = postprocess(ssd(output), truth[sample.image_id], geometry, config)
-                detections[sample.image_id], gts[sample.image_id] = dets, gt
-                chosen.append(sample)
+            chosen = list(samples)
+            detections, gts = predict(config, network, compiled, chosen, truth)
             value = score(config, Dataset(chosen, dataset.coco), detections, gts)[0].value
             return (0.0 if math.isnan(value) else value), None
 
