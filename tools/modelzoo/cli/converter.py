@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "OpenVINO >= 2024.6 (no TensorFlow needed); auto (default): mo when it can be "
                              "imported or --mo is given, otherwise ovc")
     add_ir_share_args(parser, "conversion", "converting", "converted", "--ir")
+    parser.add_argument("--log", type=Path, metavar="FILE",
+                        help="append what a PyTorch model's export process prints (its traceback on failure) "
+                             "to FILE")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also show the Model Optimizer's banners and TensorFlow's start-up lines")
     parser.add_argument("-j", "--jobs", type=jobs_arg, default=1, metavar="N",
@@ -87,7 +90,8 @@ def _main(argv: Sequence[str]) -> int:
                              extra_mo_args=args.extra_mo_args, dry_run=args.dry_run, backend=args.backend,
                              verbose=args.verbose,
                              cache_dir=args.cache_dir.absolute() if args.cache_dir else None,
-                             mirrors=args.mirror, mirror_min_speed=args.mirror_min_speed)
+                             mirrors=args.mirror, mirror_min_speed=args.mirror_min_speed,
+                             log=args.log.absolute() if args.log else None)
     # fail early, with the extra to install, before any work; and say which backend converts
     converter = Converter(options, Reporter("text", bars=False, line=error_line(PROG)))
     print(f"Backend: {converter.describe_backend()}", flush=True)

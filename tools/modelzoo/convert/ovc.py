@@ -486,6 +486,12 @@ def _channel_layout(port, channels: int, p: OvcPlan, arg: str) -> str:
     return "?" * hits[0] + "C" + "?" * (rank - hits[0] - 1)
 
 
+def preprocess(p: OvcPlan, model: Any) -> Any:
+    """The plan's layouts, reversal, mean and scale on a model converted elsewhere (a PyTorch
+    export, convert/pytorch.py)."""
+    return _preprocess(_openvino(), p, model)
+
+
 def _preprocess(ov, p: OvcPlan, model):
     """Layouts, reversal, mean, scale: applied in mo's order with a PrePostProcessor."""
     if not (p.layouts or p.unnamed_layout or p.means or p.scales or p.scale is not None or p.reverse_channels):

@@ -65,6 +65,7 @@ class ConvertOptions:
     cache_dir: Path | None = None  # converted IR by conversion key (ir_cache.py), beside the downloads
     mirrors: list[str] = field(default_factory=list)  # mirrors with IR (mirror/ir_share.py), tried before converting
     mirror_min_speed: int | None = None  # bytes/s below which a mirror's IR is given up (None: ir_share's default)
+    log: Path | None = None  # where a PyTorch export's child writes its output (a traceback)
 
 
 def choose_backend(backend: str, mo: Path | None) -> str:
@@ -331,6 +332,14 @@ class Ovc(Backend):
     def prepare(self, model: Model, args: list[str], variables: dict[str, str]) -> Any:
         from . import ovc as convert_ovc
 
+        if model.conversion_to_onnx_args:  # PyTorch: straight into OpenVINO, no ONNX (convert/pytorch.py)
+            from . import pytorch
+
+            dl = Path(variables["dl_dir"])
+            files = {str((dl / f.name).resolve()): (f.size, f.sha384) for f in model.files}
+            return pytorch.prepare(model.name, expand(model.conversion_to_onnx_args, variables, model,
+                                                      "conversion_to_onnx_args"),
+                                   args, variables["mo_ext_dir"], files)
         return convert_ovc.plan(model.name, args, variables["mo_ext_dir"])  # refuses before any work
 
     def announce(self, conv: "Converter", model: Model, args: list[str], precisions: list[str], target: Path,
@@ -340,7 +349,10 @@ class Ovc(Backend):
 
     def convert(self, args: list[str], prepared: Any, options: "ConvertOptions") -> Any:
         from . import ovc as convert_ovc
+        from . import pytorch
 
+        if isinstance(prepared, pytorch.TorchPlan):
+            return pytorch.export(prepared, options.log)
         return convert_ovc.convert(prepared)
 
 
@@ -405,10 +417,13 @@ class Converter:
             return
         target = opts.output_dir / model.subdirectory
         dry = "(dry run) " if opts.dry_run else ""
+        if model.conversion_to_onnx_args and self.engine.name == "mo":
+            raise ConversionError("PyTorch models are converted by the ovc backend only (openvino-dev's "
+                                  "pytorch_to_onnx.py fails on torch 2.9 and later): use --backend ovc")
         prepared = self.engine.prepare(model, args, variables)
         self._pre_convert(model, variables, dry)
-        if model.conversion_to_onnx_args:
-            self._to_onnx(model, variables, dry)
+        # (the ovc backend exports PyTorch models itself, from the checkpoint: no ONNX file)
+        needed = prepared.needed_files() if hasattr(prepared, "needed_files") else args
         self.engine.announce(self, model, args, precisions, target, dry, prepared)
         # ovc knows a transformation config by its name below $mo_ext_dir (convert_ovc.plan), not
         # by the bytes of openvino-dev's copy, which may or may not be installed: it is keyed so
@@ -417,7 +432,7 @@ class Converter:
         if opts.dry_run:
             if record is not None:
                 try:
-                    check_inputs_exist(args, variables["dl_dir"])
+                    check_inputs_exist(needed, variables["dl_dir"])
                 except ConversionError:
                     self.say("Conversion key: unknown until the model's files are there")
                     return
@@ -425,7 +440,7 @@ class Converter:
 
                 self.say(f"Conversion key: {key_of(record)}")
             return
-        check_inputs_exist(args, variables["dl_dir"])
+        check_inputs_exist(needed, variables["dl_dir"])
         if record is not None and (self.ir_cache is not None or opts.mirrors):
             from ..store.ir_cache import key_of
 
@@ -501,17 +516,6 @@ class Converter:
         if script.exists():
             self._run_script("Pre-convert", [str(self.options.python), "--", str(script), "--",
                                              variables["dl_dir"], variables["conv_dir"]], dry)
-
-    def _to_onnx(self, model: Model, variables: dict[str, str], dry: str) -> None:
-        # Open Model Zoo's own PyTorch-to-ONNX script, from openvino-dev (the 'mo' extra).
-        spec = importlib.util.find_spec("omz_tools")
-        if spec is None or not spec.submodule_search_locations:
-            raise MissingExtraError("PyTorch models are converted with omz_tools' pytorch_to_onnx.py: "
-                                    "pip install 'modelzoo[mo]'")
-        script = Path(next(iter(spec.submodule_search_locations))) / "internal_scripts" / "pytorch_to_onnx.py"
-        args = expand(model.conversion_to_onnx_args or [], variables, model, "conversion_to_onnx_args")
-        self._run_script("Conversion to ONNX", [str(self.options.python), "--", str(script), *args], dry)
-
 
     def run(self, models: list[Model], jobs: int = 1, executor: Executor | None = None) -> list[str]:
         """Convert every model (a composite's stages with it); returns the names of those that
