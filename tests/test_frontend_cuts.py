@@ -164,3 +164,11 @@ def test_a_value_of_another_size_than_the_input_is_refused(tmp_path):
     assert result.returncode == 1
     assert "x->[1]: 1 value(s) for an input of shape [1,4,4,3]" in result.stderr.splitlines()[0]
     assert not xml.exists()
+
+
+def test_an_inner_input_without_a_shape_is_refused_by_name(tmp_path):
+    pb, _, _ = cut_graphs()
+    result, xml = convert(tmp_path, "no-shape", pb, ["--input=x,split:1,phase_train->True", "--output=y"])
+    assert result.returncode == 1
+    assert "'split:1': a cut needs its shape" in result.stderr.splitlines()[0]
+    assert not xml.exists()

@@ -131,13 +131,14 @@ def convert(p: Any) -> Any:
     if p.inputs:
         places = [frozen.get(spec.name) or place(spec.name, "--input") for spec in p.inputs]
         places += [f for name, f in frozen.items() if name not in {s.name for s in p.inputs}]
+        originals = {n for original in im.get_inputs() for n in original.get_names()}
         im.override_all_inputs(places)  # (a frozen input must be one of them, or its value is lost)
         for spec, where in zip(p.inputs, places):
             if spec.name in frozen:
                 continue
             if spec.shape is not None:
                 im.set_partial_shape(where, ov.PartialShape(spec.shape))
-            elif spec.port_cut or re.search(r":\d+$", spec.name):
+            elif named(spec.name) not in originals:
                 # mo inferred it; a frontend leaves a cut tensor of unknown rank (the CPU plugin refuses it)
                 raise UnsupportedArgumentError(p.model, "--input", f"'{spec.name}': a cut needs its shape "
                                                                    f"({spec.name}[...] or --input_shape)")

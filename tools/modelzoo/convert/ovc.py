@@ -433,7 +433,7 @@ def convert(p: OvcPlan) -> Any:
     except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeError/OpError/Exception
         message = _first_line(exc)
         if "among model outputs" in message:
-            model = _convert_then_cut(ov, p, kwargs, outputs, message)
+            model = _convert_then_cut(ov, p, kwargs, outputs)
         elif "among model inputs" in message:  # an inner tensor: cut there with openvino.frontend
             from . import cuts
 
@@ -453,7 +453,7 @@ def finish(p: OvcPlan, model: Any) -> Any:
     return model
 
 
-def _convert_then_cut(ov, p: OvcPlan, kwargs: dict, outputs: list[str], first_error: str):
+def _convert_then_cut(ov, p: OvcPlan, kwargs: dict, outputs: list[str]):
     """--output names an inner tensor: convert everything, then end the model there."""
     try:
         model = ov.convert_model(str(p.source), **kwargs)
