@@ -137,7 +137,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _names(text: str) -> list[str]:
-    return [n.strip().strip('"').strip("'") for n in text.split(",")]
+    """As the script split them: f3net's `--output-names="saliency_map"` names its output with the
+    quotes, and its Model Optimizer arguments say `--output="saliency_map"`."""
+    return text.split(",")
 
 
 def parse_export(args: list[str]) -> TorchExport:
