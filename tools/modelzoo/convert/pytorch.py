@@ -270,9 +270,12 @@ def export(tp: TorchPlan, log: Path | None = None) -> Any:
         env.setdefault("PYTHONWARNINGS", "ignore")
         out: Any = subprocess.DEVNULL
         if log is not None:
-            out = open(log, "a")
-            out.write(f"--- {tp.model}: PyTorch export\n")
-            out.flush()
+            try:
+                out = open(log, "a")
+                out.write(f"--- {tp.model}: PyTorch export\n")
+                out.flush()
+            except OSError as exc:
+                raise ConversionError(f"cannot write the log {log}: {exc.strerror or exc}") from None
         try:
             code = subprocess.run([sys.executable, "-m", CHILD_MODULE, str(spec)], cwd=tmp, env=env,
                                   stdin=subprocess.DEVNULL, stdout=out, stderr=out).returncode
