@@ -109,3 +109,11 @@ def test_open_model_zoo_torchvision_model_against_a_stand_in(name, tmp_path):
 
     proof = prove(name, omz_models(), tmp_path)
     assert proof.error <= 1e-4, f"{name}: relative error {proof.error:.2e}"
+
+
+def test_an_unwritable_log_is_one_line(tiny, tmp_path):
+    zoo, dl, _ = tiny
+    result = convert(zoo, dl, tmp_path / "ir", "--log", tmp_path / "no-such-folder" / "export.log")
+    assert result.returncode == 1
+    assert "cannot write the log" in error_line(result) and "no-such-folder" in error_line(result)
+    assert not any((tmp_path / "ir").rglob("*.xml"))
