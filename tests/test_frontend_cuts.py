@@ -11,12 +11,10 @@ today's OpenVINO (.venv-torch in CI) converts the same graphs and compares with 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import openvino as ov
-import pytest
 from conftest import run_tool, write_model
 from ovc_reference import _require, can_prepare, reference_dir
 

@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from torch_zoo import CI_PROOFS, SLOW_PROOFS, convert, download, error_line, make_tiny, omz_models, tiny_weights, tiny_zoo
+from torch_zoo import (CI_PROOFS, SLOW_PROOFS, convert, download, error_line, make_tiny, omz_models, tiny_weights,
+                       tiny_zoo)
 
 from modelzoo.devtools.loopback import LoopbackServer
 

@@ -320,8 +320,9 @@ def _apply_plan(tp: TorchPlan, model: Any) -> Any:
         by_name = {n: port for port in model.outputs for n in port.get_names()}
         missing = [o for o in p.outputs if o not in by_name]
         if missing:
+            exported = ", ".join(tp.export.output_names)
             raise UnsupportedArgumentError(tp.model, "--output", f"no output named {', '.join(missing)} (the "
-                                                                 f"export's outputs: {', '.join(tp.export.output_names)})")
+                                                                 f"export's outputs: {exported})")
         if len(p.outputs) != len(model.outputs) or \
                 any(o not in port.get_names() for o, port in zip(p.outputs, model.outputs)):
             results = [by_name[o].get_node() for o in p.outputs]
