@@ -210,7 +210,7 @@ def test_mean_scale_and_reverse_channels_mean_what_they_mean_to_mo(tmp_path, zoo
 
 
 @pytest.mark.parametrize("argument,named", [
-    ("--freeze_placeholder_with_value=x->[1]", "--freeze_placeholder_with_value=x->[1]"),
+    ("--static_shape", "--static_shape"),  # (frozen inputs are honoured now: tests/test_frontend_cuts.py)
     ("--tensorflow_object_detection_api_pipeline_config=$dl_dir/pipeline.config",
      "--tensorflow_object_detection_api_pipeline_config="),
     ("--input=x[1,8,8,3]{f32}", "--input=x[1,8,8,3]{f32}"),

@@ -38,7 +38,7 @@ def test_source_and_target_layouts_merge():
     (["--input_model=m.pb", "--batch=1"], "--batch=1", "no equivalent"),
     (["--input_model=m.pb", "--compress_to_fp16=True"], "--compress_to_fp16=True", "--precisions"),
     (["--input_model=m.pb", "--framework=caffe"], "--framework=caffe", "no frontend for 'caffe'"),
-    (["--input_model=m.pb", "--input=0:x"], "--input=0:x", "input ports"),
+    (["--input_model=m.pb", "--input=x{f32}"], "--input=x{f32}", "no types"),  # (0:x is a cut: convert/cuts.py)
     (["--input_model=m.pb", "--scale=big"], "--scale=big", "cannot read it"),
     (["--input_model=m.pb", f"--transformations_config={EXT}/front/tf/ssd.json"], None, "no equivalent in the ovc"),
     (["--input_shape=[1,2]", "--input_model=m.pb"], "--input_shape", "without --input names"),

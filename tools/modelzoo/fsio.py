@@ -378,6 +378,12 @@ def temporary_beside(dest: Path, suffix: str = ".part") -> Iterator[Path]:
         TEMPORARIES.discard(tmp)
 
 
+def staged_extra() -> int:
+    """Bytes ``staged_dir`` adds after its prefix (``@<host>.`` and mkdtemp's 8 characters): what a
+    caller leaves room for when its prefix carries a long name."""
+    return len(f"@{host_tag()}.") + 8
+
+
 @contextmanager
 def staged_dir(parent: Path, prefix: str) -> Iterator[Path]:
     """A registered, uniquely named folder inside ``parent`` (so each run, process or thread has

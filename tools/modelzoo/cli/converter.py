@@ -54,9 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "imported or --mo is given, otherwise ovc")
     parser.add_argument("--allow_zoo_code", "--allow-zoo-code", action="store_true",
                         help="let a zoo other than the bundled one run its own code: its pre-convert.py scripts "
-                             "and PyTorch model modules (the conversion to ONNX); without it such a zoo's models "
+                             "and PyTorch model modules (imported by the export); without it such a zoo's models "
                              "are refused before anything runs. Only for a zoo you trust")
     add_ir_share_args(parser, "conversion", "converting", "converted", "--ir")
+    parser.add_argument("--log", type=Path, metavar="FILE",
+                        help="append what a PyTorch model's export process prints (its traceback on failure) "
+                             "to FILE")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also show the Model Optimizer's banners and TensorFlow's start-up lines")
     parser.add_argument("-j", "--jobs", type=jobs_arg, default=1, metavar="N",
@@ -93,7 +96,8 @@ def _main(argv: Sequence[str]) -> int:
                              verbose=args.verbose,
                              cache_dir=args.cache_dir.absolute() if args.cache_dir else None,
                              mirrors=args.mirror, mirror_min_speed=args.mirror_min_speed,
-                             allow_zoo_code=allow_zoo_code)
+                             allow_zoo_code=allow_zoo_code,
+                             log=args.log.absolute() if args.log else None)
     # fail early, with the extra to install, before any work; and say which backend converts
     converter = Converter(options, Reporter("text", bars=False, line=error_line(PROG)))
     print(f"Backend: {converter.describe_backend()}", flush=True)

@@ -56,6 +56,7 @@ class InputSpec:
 
     name: str
     shape: list[int] | None = None  # -1: dynamic dimension
+    port_cut: bool = False  # `N:name`: the tensor feeding input port N of node `name` (convert/cuts.py)
 
 
 @dataclass
@@ -74,6 +75,7 @@ class OvcPlan:
     scale: float | None = None  # --scale: one factor for every input
     reverse_channels: bool = False
     output_stage: str | None = None  # "retinanet"
+    freeze: dict[str, str] = field(default_factory=dict)  # input name -> value as written (convert/cuts.py)
 
     def describe(self) -> str:
         """One line for --dry_run: the calls the conversion makes."""
@@ -83,6 +85,8 @@ class OvcPlan:
         if self.outputs:
             kwargs.append("output=" + repr(self.outputs))
         steps = [f"openvino.convert_model({', '.join(kwargs)})"]
+        if self.freeze or any(i.port_cut for i in self.inputs):
+            steps = [f"openvino.frontend({', '.join(kwargs)}{', freeze=' + repr(self.freeze) if self.freeze else ''})"]
         pre = []
         for name, (src, dst) in self.layouts.items():
             pre.append(f"layout {name}: {src or ''}{' -> ' + dst if dst else ''}")
@@ -231,13 +235,23 @@ def _source(r: _Reading, arg: str, value: str | None) -> None:
 def _input(r: _Reading, arg: str, value: str | None) -> None:
     r.inputs = []
     for part in _split_top(value or ""):
-        m = re.fullmatch(r"([^\[\{]+?)(\[[^\]]*\])?", part)
-        if not m or "->" in part:
-            raise r.refuse(arg, f"'{part}': only input names with an optional [shape] are supported (no types, "
-                                "no values to freeze)")
-        if re.match(r"^\d+:", m.group(1)):
-            raise r.refuse(arg, f"'{part}': input ports (N:name) cannot be cut by ovc")
-        r.inputs.append(InputSpec(m.group(1).strip(), _shape(m.group(2)) if m.group(2) else None))
+        m = re.fullmatch(r"([^\[\{]+?)(\[[^\]]*\])?(->.+)?", part)
+        if not m:
+            raise r.refuse(arg, f"'{part}': only input names with an optional [shape] and ->value are supported "
+                                "(no types)")
+        name = m.group(1).strip()
+        if m.group(3):  # name->value: an input frozen to a value
+            r.plan.freeze[name] = m.group(3)[2:].strip()
+        r.inputs.append(InputSpec(name, _shape(m.group(2)) if m.group(2) else None,
+                                  port_cut=bool(re.match(r"^\d+:", name))))
+
+
+def _freeze(r: _Reading, arg: str, value: str | None) -> None:
+    for part in _split_top(value or ""):
+        name, arrow, frozen = part.partition("->")
+        if not arrow or not name.strip() or not frozen.strip():
+            raise r.refuse(arg, f"'{part}' is not name->value")
+        r.plan.freeze[name.strip()] = frozen.strip()
 
 
 def _input_shape(r: _Reading, arg: str, value: str | None) -> None:
@@ -303,6 +317,7 @@ HANDLERS: dict[str, Handler] = {
     "--framework": _framework,
     **{flag: _source for flag in MODEL_SOURCES},
     "--input": _input,
+    "--freeze_placeholder_with_value": _freeze,
     "--input_shape": _input_shape,
     "--output": _output,
     "--layout": _layout(False),
@@ -404,6 +419,10 @@ def _first_line(exc: BaseException) -> str:
 def convert(p: OvcPlan) -> Any:
     """Convert the planned model; returns an openvino.Model with mo's interface."""
     ov = _openvino()
+    if p.freeze or any(i.port_cut for i in p.inputs):  # cuts at ports and frozen inputs: openvino.frontend
+        from . import cuts
+
+        return finish(p, cuts.convert(p))
     kwargs: dict[str, Any] = {}
     if p.inputs:
         kwargs["input"] = [(_tensor_name(i.name, p.framework), i.shape) if i.shape is not None
@@ -414,21 +433,27 @@ def convert(p: OvcPlan) -> Any:
     except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeError/OpError/Exception
         message = _first_line(exc)
         if "among model outputs" in message:
-            model = _convert_then_cut(ov, p, kwargs, outputs, message)
-        elif "among model inputs" in message:
-            raise UnsupportedArgumentError(p.model, "--input", f"{message} (ovc cannot cut a graph at inner "
-                                                               "nodes)") from None
+            model = _convert_then_cut(ov, p, kwargs, outputs)
+        elif "among model inputs" in message:  # an inner tensor: cut there with openvino.frontend
+            from . import cuts
+
+            model = cuts.convert(p)
         else:
             raise ConversionError(f"openvino.convert_model failed on {p.source}: {message}") from None
+    return finish(p, model)
+
+
+def finish(p: OvcPlan, model: Any) -> Any:
+    """After the frontend: TensorFlow's plain names, the pre-processing, the output stage."""
     if p.framework == "tf":
         _add_plain_names(model)
-    model = _preprocess(ov, p, model)
+    model = _preprocess(_openvino(), p, model)
     if p.output_stage == "retinanet":
         model = retinanet_output_stage(model, p)
     return model
 
 
-def _convert_then_cut(ov, p: OvcPlan, kwargs: dict, outputs: list[str], first_error: str):
+def _convert_then_cut(ov, p: OvcPlan, kwargs: dict, outputs: list[str]):
     """--output names an inner tensor: convert everything, then end the model there."""
     try:
         model = ov.convert_model(str(p.source), **kwargs)
@@ -439,10 +464,10 @@ def _convert_then_cut(ov, p: OvcPlan, kwargs: dict, outputs: list[str], first_er
         for out in op.outputs():
             for n in out.get_names():
                 by_name.setdefault(n, out)
-    missing = [o for o in outputs if o not in by_name]
-    if missing:
-        raise UnsupportedArgumentError(p.model, "--output", f"no tensor named {', '.join(missing)} in the "
-                                                            f"converted model ({first_error})")
+    if any(o not in by_name for o in outputs):  # a name the conversion did not keep: the frontend cuts there
+        from . import cuts
+
+        return cuts.convert(p)
     return ov.Model([by_name[o] for o in outputs], model.get_parameters(), model.get_friendly_name())
 
 
@@ -484,6 +509,12 @@ def _channel_layout(port, channels: int, p: OvcPlan, arg: str) -> str:
         raise UnsupportedArgumentError(p.model, arg, f"cannot tell which dimension of {shape} holds the "
                                                      f"{channels} channels; give --layout")
     return "?" * hits[0] + "C" + "?" * (rank - hits[0] - 1)
+
+
+def preprocess(p: OvcPlan, model: Any) -> Any:
+    """The plan's layouts, reversal, mean and scale on a model converted elsewhere (a PyTorch
+    export, convert/pytorch.py)."""
+    return _preprocess(_openvino(), p, model)
 
 
 def _preprocess(ov, p: OvcPlan, model):

@@ -82,12 +82,14 @@ class ConvertOptions:
     # bundled zoo, and for any other with --allow_zoo_code (see zoo_code)
     allow_zoo_code: bool = False
 
+    log: Path | None = None  # where a PyTorch export's child writes its output (a traceback)
+
 
 def zoo_code(model: Model, models_root: Path) -> list[str]:
     """What a conversion of ``model`` (a leaf) would run that came with its zoo, one entry each:
-    its ``pre-convert.py``; for a PyTorch model, the conversion to ONNX (omz_tools'
-    pytorch_to_onnx.py imports ``--import-module`` from the zoo's or the download's folders and
-    unpickles the weights: the zoo's code either way). Empty: it runs only the converter."""
+    its ``pre-convert.py``; for a PyTorch model, the export (convert/pytorch.py imports
+    ``--import-module`` from the zoo's or the download's folders and unpickles the weights in a
+    child process: the zoo's code either way). Empty: it runs only the converter."""
     if model.mo_args is None:
         return []
     found = []
@@ -96,7 +98,7 @@ def zoo_code(model: Model, models_root: Path) -> list[str]:
         found.append(str(script))
     if model.conversion_to_onnx_args:
         named = [a for a in model.conversion_to_onnx_args if a.startswith(("--import-module", "--model-path"))]
-        found.append(f"{models_root / model.subdirectory}: the conversion to ONNX"
+        found.append(f"{models_root / model.subdirectory}: the PyTorch model's code"
                      + (f" ({' '.join(named)})" if named else ""))
     return found
 
@@ -408,6 +410,14 @@ class Ovc(Backend):
     def prepare(self, model: Model, args: list[str], variables: dict[str, str]) -> Any:
         from . import ovc as convert_ovc
 
+        if model.conversion_to_onnx_args:  # PyTorch: straight into OpenVINO, no ONNX (convert/pytorch.py)
+            from . import pytorch
+
+            dl = Path(variables["dl_dir"])
+            files = {str((dl / f.name).resolve()): (f.size, f.sha384) for f in model.files}
+            return pytorch.prepare(model.name, expand(model.conversion_to_onnx_args, variables, model,
+                                                      "conversion_to_onnx_args"),
+                                   args, variables["mo_ext_dir"], files)
         return convert_ovc.plan(model.name, args, variables["mo_ext_dir"])  # refuses before any work
 
     def announce(self, conv: "Converter", model: Model, args: list[str], precisions: list[str], target: Path,
@@ -417,7 +427,10 @@ class Ovc(Backend):
 
     def convert(self, args: list[str], prepared: Any, options: "ConvertOptions") -> Any:
         from . import ovc as convert_ovc
+        from . import pytorch
 
+        if isinstance(prepared, pytorch.TorchPlan):
+            return pytorch.export(prepared, options.log)
         return convert_ovc.convert(prepared)
 
 
@@ -483,10 +496,15 @@ class Converter:
         target = opts.output_dir / model.subdirectory
         dry = "(dry run) " if opts.dry_run else ""
         check_paths(model, variables)
+        if model.conversion_to_onnx_args and self.engine.name == "mo":
+            raise ConversionError("PyTorch models are converted by the ovc backend only (openvino-dev's "
+                                  "pytorch_to_onnx.py fails on torch 2.9 and later): use --backend ovc")
+        if model.conversion_to_onnx_args and not opts.dry_run:
+            self._allowed(model)  # the export imports the model's code and unpickles its checkpoint
         prepared = self.engine.prepare(model, args, variables)
         self._pre_convert(model, variables, dry)
-        if model.conversion_to_onnx_args:
-            self._to_onnx(model, variables, dry)
+        # (the ovc backend exports PyTorch models itself, from the checkpoint: no ONNX file)
+        needed = prepared.needed_files() if hasattr(prepared, "needed_files") else args
         self.engine.announce(self, model, args, precisions, target, dry, prepared)
         # ovc knows a transformation config by its name below $mo_ext_dir (convert_ovc.plan), not
         # by the bytes of openvino-dev's copy, which may or may not be installed: it is keyed so
@@ -495,7 +513,7 @@ class Converter:
         if opts.dry_run:
             if record is not None:
                 try:
-                    check_inputs_exist(args, variables["dl_dir"])
+                    check_inputs_exist(needed, variables["dl_dir"])
                 except ConversionError:
                     self.say("Conversion key: unknown until the model's files are there")
                     return
@@ -503,7 +521,7 @@ class Converter:
 
                 self.say(f"Conversion key: {key_of(record)}")
             return
-        check_inputs_exist(args, variables["dl_dir"])
+        check_inputs_exist(needed, variables["dl_dir"])
         if record is not None and (self.ir_cache is not None or opts.mirrors):
             from ..store.ir_cache import key_of
 
@@ -588,19 +606,6 @@ class Converter:
                 self._allowed(model)
             self._run_script("Pre-convert", [str(self.options.python), "--", str(script), "--",
                                              variables["dl_dir"], variables["conv_dir"]], dry)
-
-    def _to_onnx(self, model: Model, variables: dict[str, str], dry: str) -> None:
-        # Open Model Zoo's own PyTorch-to-ONNX script, from openvino-dev (the 'mo' extra).
-        spec = importlib.util.find_spec("omz_tools")
-        if spec is None or not spec.submodule_search_locations:
-            raise MissingExtraError("PyTorch models are converted with omz_tools' pytorch_to_onnx.py: "
-                                    "pip install 'modelzoo[mo]'")
-        script = Path(next(iter(spec.submodule_search_locations))) / "internal_scripts" / "pytorch_to_onnx.py"
-        args = expand(model.conversion_to_onnx_args or [], variables, model, "conversion_to_onnx_args")
-        if not dry:
-            self._allowed(model)
-        self._run_script("Conversion to ONNX", [str(self.options.python), "--", str(script), *args], dry)
-
 
     def run(self, models: list[Model], jobs: int = 1, executor: Executor | None = None) -> list[str]:
         """Convert every model (a composite's stages with it); returns the names of those that

@@ -390,9 +390,9 @@ def unpack_archive(archive: Path, fmt: str, model_dir: Path, check_cancel: Check
         raise PostprocessingError(f"unpack_archive: {archive} does not exist")
     if fmt != "zip" and fmt not in _TAR_MODES:
         raise PostprocessingError(f"{archive}: unknown archive format {fmt!r}")
-    # (mkdtemp adds 8 characters; a long archive name is cut: the folder must still be a name)
-    with fsio.staged_dir(archive.parent, f".{fsio.short_name(archive.name, 1 + len('.unpack-') + 8)}.unpack-") \
-            as staging:
+    # (staged_dir adds the host and 8 characters; a long archive name is cut: the folder must still be a name)
+    prefix = f".{fsio.short_name(archive.name, 1 + len('.unpack-') + fsio.staged_extra())}.unpack-"
+    with fsio.staged_dir(archive.parent, prefix) as staging:
         if fmt == "zip":
             _extract_zip(archive, staging, check_cancel)
         else:
