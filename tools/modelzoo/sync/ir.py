@@ -65,20 +65,30 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
             quantizer = Quantizer(Options(ir_dir=work / "ir", output_dir=work / "int8", precisions=int8,
                                           cache_dir=o.cache_dir), reporter)
             q_tools = int8_tools(tools)
+        ready = []  # decided before any conversion or script runs
         for top, leaf in leaves:
             if leaf.name in failed:
                 continue
+            code = zoo_code(leaf, o.models_root)
+            if code:  # its IR would have no key anyway
+                stage = "" if leaf is top else leaf.name + ": "
+                reporter.failure(top.name, UsageError(f"{stage}it runs the zoo's own code ({'; '.join(code)}), so its "
+                                                      "IR has no conversion key; not converted, not mirrored"))
+                failed.append(top.name)
+            else:
+                ready.append((top, leaf))
+        # every conversion as a job of the run's executor (this process by default; processes or a
+        # cluster engine through o.executor), like the converter's own command line
+        not_converted = set(converter.run([leaf for _, leaf in ready], executor=o.executor))
+        for top, leaf in ready:
+            if leaf.name in not_converted:
+                failed.append(top.name)
+                continue
             try:
-                code = zoo_code(leaf, o.models_root)
-                if code:  # decided before any script runs: its IR would have no key anyway
-                    stage = "" if leaf is top else leaf.name + ": "
-                    raise UsageError(f"{stage}it runs the zoo's own code ({'; '.join(code)}), so its IR has no "
-                                     "conversion key; not converted, not mirrored")
-                converter.convert(leaf)
-                key = converter.keys.get(leaf.name)
+                key = converter.key_for(leaf)
                 if key is None:
                     raise UsageError(f"{leaf.name}: its IR has no conversion key (an external --mo, a pre-convert "
-                                     "script or a conversion to ONNX first); not mirrored")
+                                     "script or a PyTorch export); not mirrored")
                 q_key = None
                 if quantizer is not None:
                     quantizer.quantize(leaf, o.models_root, o.calibration)

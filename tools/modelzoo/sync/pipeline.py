@@ -133,6 +133,7 @@ class MirrorOptions:
     repair: bool = False  # verify --repair
     space_check: bool = True  # refuse a sync whose writes do not fit, before the first request (space.py)
     calibration: Any = None  # sync --ir FP16-INT8 / verify --repair of INT8 IR: the data set (accuracy.dataset.Dataset)
+    executor: Any = None  # sync --ir: where conversions run (executors.Executor; None: this process, one at a time)
 
 
 @dataclass
