@@ -64,7 +64,13 @@ class Downloader:
         self._pool: Pool | None = None
 
     def run(self, models: list[Model], jobs: int = 1) -> list[str]:
-        """Download every model, up to ``jobs`` at once; returns the names of those that failed."""
+        """Download every model, up to ``jobs`` at once; returns the names of those that failed,
+        each reported in one line.
+
+        Raises:
+            InsufficientSpaceError: the run's files do not fit (checked before the first request).
+            Interrupted: on Ctrl-C or SIGTERM, after the temporaries are removed.
+        """
         self._transport = Transport(jobs=jobs, connections=self.options.connections,
                                     num_attempts=self.options.num_attempts, timeout=self.options.timeout,
                                     cancel=self.cancel)

@@ -328,7 +328,13 @@ class Syncer(Mirror):
     def run(self, models: list[Model], jobs: int | None = None) -> list[str]:
         """Sync the selected models to the store, up to ``jobs`` files at once (the other
         pipelines' shape); returns the names of the models that failed, each reported in one
-        line. With dry_run, says the plan and changes nothing."""
+        line. With dry_run, says the plan and changes nothing.
+
+        Raises:
+            MirrorAccessError, DiskFullError, OutputNotWritableError: no file could succeed.
+            InsufficientSpaceError: the files do not fit (before the first request).
+            Interrupted: on Ctrl-C, after the temporaries and uploads in flight are undone.
+        """
         o, say = self.options, self.reporter.say
         if jobs is not None:
             self._set_jobs(jobs)
@@ -484,7 +490,12 @@ class Auditor(Syncer):
     def run(self, models: list[Model], jobs: int | None = None) -> list[str]:
         """Audit (and with repair, repair) the selected models' files; returns what keeps the
         mirror from being clean: the models with a problem left, and files nobody accounts for
-        (empty: clean). Each problem is a line of the table."""
+        (empty: clean). Each problem is a line of the table.
+
+        Raises:
+            MirrorError: the mirror or its manifest cannot be read.
+            Interrupted: on Ctrl-C.
+        """
         o = self.options
         if jobs is not None:
             self._set_jobs(jobs)
