@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from .. import fsio
-from ..store.cache import Cache
+from ..store.cache import run_cache
 from ..descriptor import KNOWN_PRECISIONS, Model, ModelFile
 from ..errors import Interrupted, ModelzooError, OfflineError
 from ..events import FileProgress, Reporter
@@ -56,10 +56,7 @@ class Downloader:
         self.options = options
         self.reporter = reporter
         self.cancel = threading.Event()
-        self.cache = Cache(options.cache_dir) if options.cache_dir else None
-        if self.cache is not None and not self.cache.writable:
-            reporter.warning(f"cache folder {self.cache.root} cannot be written: using what it holds, "
-                             "fetching the rest beside the targets")
+        self.cache = run_cache(options.cache_dir, reporter.warning, "fetching the rest beside the targets")
         self._transport: Transport | None = None
         self._pool: Pool | None = None
 

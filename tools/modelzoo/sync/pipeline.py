@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import fsio
-from ..store.cache import Cache
+from ..store.cache import run_cache
 from ..descriptor import KNOWN_PRECISIONS, Model
 from ..executors import Pool
 from ..errors import (
@@ -155,10 +155,7 @@ class Mirror:
         self.options = options
         self.reporter = reporter
         self.cancel = threading.Event()
-        self.cache = Cache(options.cache_dir) if options.cache_dir else None
-        if self.cache is not None and not self.cache.writable:
-            reporter.warning(f"cache folder {self.cache.root} cannot be written: using what it holds, "
-                             "fetching the rest")
+        self.cache = run_cache(options.cache_dir, reporter.warning, "fetching the rest")
         self._transport = Transport(jobs=options.jobs, connections=options.connections,
                                     num_attempts=options.num_attempts, timeout=options.timeout, cancel=self.cancel)
         self._lock = threading.Lock()
