@@ -15,7 +15,7 @@ from ..download.pipeline import DownloadOptions, Downloader
 from ..errors import ModelzooError, UsageError
 from ..store.ir_cache import scan_ir
 from ..mirror.ir_share import IR_PREFIX, ir_rel
-from .plan import MISSING, OK, REPAIRED, WRONG_SHA, WRONG_SIZE, Finding, now
+from .plan import MISSING, REPAIRED, WRONG_SHA, WRONG_SIZE, now
 from ..convert.quantize import INT8_PRECISIONS, nncf_version
 from ..verify import verify_file
 
@@ -155,23 +155,10 @@ def audit_ir(auditor: Any, recorded: dict[str, Any], listing: dict[str, Any], mo
 
     out = []
     for rel in sorted(r for r, e in recorded.items() if r.startswith(IR_PREFIX) and e.get("model") in model_names):
-        entry, there = recorded[rel], listing.get(rel)
-        if there is None:
-            out.append(Finding(rel, MISSING, f"IR of {entry['model']} ({entry.get('tools')}); expected "
-                                             f"{entry['size']} bytes"))
-            continue
-        if there.size != entry["size"]:
-            out.append(Finding(rel, WRONG_SIZE, f"{there.size} bytes, expected {entry['size']}", None, there))
-            continue
-        sha = entry["sha384"] if quick and there.stamp == entry.get("stamp") else None
-        if sha is None:
-            sha = auditor.store.stored_sha384(rel) if quick else None
-        if sha is None:
-            sha = auditor.store.hash(rel, auditor.cancel)[1]
-        if sha != entry["sha384"]:
-            out.append(Finding(rel, WRONG_SHA, f"got {sha[:16]}..., expected {entry['sha384'][:16]}...", None, there))
-        else:
-            out.append(Finding(rel, OK, "", None, there))
+        entry = recorded[rel]
+        out.append(auditor.audit_file(rel, entry["size"], entry["sha384"], entry, listing.get(rel), quick,
+                                      missing=f"IR of {entry['model']} ({entry.get('tools')}); expected "
+                                              f"{entry['size']} bytes"))
     return out
 
 

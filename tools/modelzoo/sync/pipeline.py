@@ -532,24 +532,31 @@ class Auditor(Syncer):
         return list(not_clean)
 
     def audit_one(self, w: Wanted, recorded: dict[str, Any] | None, there: Present | None, quick: bool) -> Finding:
+        return self.audit_file(w.rel, w.size, w.sha384, recorded, there, quick, w)
+
+    def audit_file(self, rel: str, size: int, sha384: str, recorded: dict[str, Any] | None, there: Present | None,
+                   quick: bool, w: Wanted | None = None, missing: str = "") -> Finding:
+        """verify's verdict on one path that should hold these bytes (a model's file, or IR as
+        its manifest entry names it): there, of its size, with its SHA-384 (quick: the manifest's
+        stamp or the store's own record vouches for it), and named by the manifest."""
         if there is None:
-            return Finding(w.rel, MISSING, f"expected {w.size} bytes", w)
-        if there.size != w.size:
-            return Finding(w.rel, WRONG_SIZE, f"{there.size} bytes, expected {w.size}", w, there)
+            return Finding(rel, MISSING, missing or f"expected {size} bytes", w)
+        if there.size != size:
+            return Finding(rel, WRONG_SIZE, f"{there.size} bytes, expected {size}", w, there)
         sha = None
         if quick:
             if recorded and recorded.get("stamp") == there.stamp:
                 sha = recorded.get("sha384")  # the manifest vouches for this very file (same stamp)
             elif not recorded:
-                sha = self.store.stored_sha384(w.rel)  # S3 metadata, written only after verification
+                sha = self.store.stored_sha384(rel)  # S3 metadata, written only after verification
             # recorded, but replaced since (another stamp): only its bytes can say what it is
         if sha is None:
-            _, sha = self.store.hash(w.rel, self.cancel)
-        if sha != w.sha384:
-            return Finding(w.rel, WRONG_SHA, f"got {sha[:16]}..., expected {w.sha384[:16]}...", w, there)
-        if not recorded or recorded.get("sha384") != w.sha384 or recorded.get("size") != w.size:
-            return Finding(w.rel, UNRECORDED, "content is right; the manifest does not name it", w, there)
-        return Finding(w.rel, OK, "", w, there)
+            _, sha = self.store.hash(rel, self.cancel)
+        if sha != sha384:
+            return Finding(rel, WRONG_SHA, f"got {sha[:16]}..., expected {sha384[:16]}...", w, there)
+        if not recorded or recorded.get("sha384") != sha384 or recorded.get("size") != size:
+            return Finding(rel, UNRECORDED, "content is right; the manifest does not name it", w, there)
+        return Finding(rel, OK, "", w, there)
 
     def audit(self, wanted: list[Wanted], manifest: dict[str, Any] | None, listing: dict[str, Present],
               quick: bool) -> list[Finding]:
