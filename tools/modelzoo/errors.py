@@ -178,3 +178,16 @@ class CacheBusyError(CacheError):
 
 class MirrorTooSlowError(MirrorError):
     """A mirror hands IR over more slowly than --mirror_min_speed: given up, the IR made here."""
+
+
+class LockError(ModelzooError):
+    """A lock file (modelzoo-lock) that cannot be used, or a selection it does not cover as it
+    is (a model not in it, a descriptor that changed since): refused before the first request."""
+
+    exit_code = 2
+
+
+class LockMismatchError(ModelzooError):
+    """IR that is not what the lock file records (another key, other bytes): a reproducibility
+    failure, named by its file."""
+

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import MissingExtraError, ModelzooError, SelectionError
-from .common import OneLineParser, add_selection_args, error_line, parse_and_select, positive_int, run, summarize
+from .common import (OneLineParser, add_selection_args, add_trust_args, apply_trust, error_line, parse_and_select,
+                     positive_int, run, summarize)
 
 PROG = "accuracy_check"
 PRECISION_ORDER = ("FP32", "FP16", "FP32-INT8", "FP16-INT8", "FP32-INT1", "FP16-INT1")
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="exit 1 when a value misses the yml's reference as accuracy_check judges it "
                              "(any difference beyond the metric's abs_threshold / rel_threshold, 0 if not given); "
                              "by default the difference is only reported")
+    add_trust_args(parser)
     return parser
 
 
@@ -115,6 +117,11 @@ def body(argv: Sequence[str]) -> int:
     args, precisions, catalog, models, failed = selected
     if args.draw < 0:
         parser.error("--draw must be 0 or more")
+    bad = apply_trust(PROG, args, models, catalog.root, failed).check_ir(  # --locked: only the locked IR is measured
+        models, args.ir_dir.absolute(), precisions, "the IR to measure", remove=False,
+        line=lambda t: print(error_line(PROG)("error", t), file=sys.stderr))
+    if bad:
+        return summarize(PROG, failed + bad)
     _require_extra()
     from tqdm import tqdm
 

@@ -145,6 +145,25 @@ def add_ir_share_args(parser: argparse.ArgumentParser, work: str, doing: str, do
                              "(default 100K)")
 
 
+def add_trust_args(parser: argparse.ArgumentParser, signatures: bool = False) -> None:
+    """--locked FILE (every tool that selects models) and, with ``signatures``, --trust_key and
+    --require_signature (the tools that read mirrors); carried out by :func:`apply_trust`."""
+    parser.add_argument("--locked", type=Path, metavar="FILE",
+                        help="hold the run to this lock file (modelzoo-lock): a selected model not in it, or whose "
+                             "descriptor changed, is refused before any work; IR must be the locked IR")
+
+
+def apply_trust(prog: str, args: argparse.Namespace, models: list[Model], root: Path, failed_to_load: list[str],
+                mirrors: list[str] | None = None):
+    """--locked / --trust_key before any work (trust/policy.py): returns the run's Policy, whose
+    ``mirrors`` are the ones it may use and whose ``check_ir`` holds IR to the lock afterwards."""
+    from ..trust.policy import start
+
+    line = CommandLine(prog)
+    return start(args, models, root, failed_to_load, mirrors,
+                 lambda text: print(line("warning", text), file=sys.stderr))
+
+
 def add_space_args(parser: argparse.ArgumentParser, budget: bool = False) -> None:
     """--no_space_check (downloader, mirror, converter) and, with ``budget``, --cache_max_size."""
     parser.add_argument("--no_space_check", action="store_true",

@@ -12,7 +12,8 @@ from ..events import Reporter
 from ..sync.pipeline import Auditor, MirrorOptions, Syncer
 from ..mirror.stores import MANIFEST, open_store
 from .common import (
-    OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, check_download_mirrors,
+    OneLineParser, add_offline_arg, add_selection_args, add_space_args, add_trust_args, apply_offline, apply_trust,
+    check_download_mirrors,
     enforce_cache_budget, error_line, parallel_int, parse_precisions, positive_float, positive_int, run, select_models,
     summarize,
 )
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the converter's backend for --ir (as converter.py --backend)")
     s.add_argument("--changes", type=Path, metavar="FILE",
                    help="write the paths added or replaced (relative to DEST), one a line")
+    add_trust_args(s)
     v = sub.add_parser("verify", epilog=EPILOG, help="audit DEST against the descriptors",
                        description="Audit a mirror against the descriptors: missing files, wrong size, wrong SHA-384, "
                                    "files the manifest does not know.")
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check sizes and stored checksums (S3 metadata, the manifest) instead of re-hashing")
     v.add_argument("--repair", action="store_true",
                    help="re-fetch what is broken through the verified path and fix the manifest")
+    add_trust_args(v)
     return parser
 
 
@@ -157,6 +160,7 @@ def _main(argv: Sequence[str]) -> int:
         parser.error("--cache_max_size needs --cache_dir")
     apply_offline(args)
     check_download_mirrors(parser, args.mirror)
+    apply_trust(PROG, args, models, catalog.root, failed_to_load)  # --locked: refused before any work
     reporter = Reporter(args.progress_format, bars=False, line=error_line(PROG))
     store = open_store(args.dest, s3_endpoint=args.s3_endpoint, jobs=args.jobs, num_attempts=args.num_attempts,
                        timeout=args.timeout)

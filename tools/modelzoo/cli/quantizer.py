@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError, ModelzooError, UnknownPrecisionError
-from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, apply_offline, error_line,
-                     positive_int, run, select_models, summarize)
+from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_trust_args,
+                     apply_offline, apply_trust, error_line, positive_int, run, select_models, summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry_run", "--dry-run", action="store_true",
                         help="print the key and the plan, and change nothing")
     add_offline_arg(parser)
+    add_trust_args(parser, signatures=True)
     return parser
 
 
@@ -91,6 +92,7 @@ def body(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     catalog, models, failed = selected
+    policy = apply_trust(PROG, args, models, catalog.root, failed, args.mirror)
     _require_extra()
     from ..accuracy.dataset import resolve
     from ..convert.quantize import Options, Quantizer
@@ -104,7 +106,7 @@ def body(argv: Sequence[str]) -> int:
                       precisions=[p for p in ("FP16-INT8", "FP32-INT8") if p in wanted], subset=args.subset or 300,
                       max_drop=args.max_drop, preset=args.preset, ignored_scope=args.ignored_scope,
                       device=args.device, max_iterations=args.max_iterations, dry_run=args.dry_run,
-                      cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=args.mirror,
+                      cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=policy.mirrors,
                       mirror_min_speed=args.mirror_min_speed)
     quantizer = Quantizer(options, say=lambda text: print(text, flush=True),
                           warn=lambda text: print(err("warning", text), file=sys.stderr, flush=True))
@@ -116,6 +118,10 @@ def body(argv: Sequence[str]) -> int:
                 raise
             print(err("error", str(exc)), file=sys.stderr)
             failed.append(model.name)
+    if not args.dry_run:  # --locked: the INT8 IR is the locked IR, wherever it came from
+        failed += policy.check_ir([m for m in models if m.name not in failed], options.output_dir,
+                                  options.precisions, "quantized IR", quantizer.keys,
+                                  lambda t: print(err("error", t), file=sys.stderr))
     return summarize(PROG, failed)
 
 
