@@ -191,3 +191,10 @@ class LockMismatchError(ModelzooError):
     """IR that is not what the lock file records (another key, other bytes): a reproducibility
     failure, named by its file."""
 
+
+class SignatureError(ModelzooError):
+    """A signing or trusted key that cannot be used (unreadable, of the wrong type), or with
+    --require_signature a mirror whose manifest signature does not verify: refused before any
+    work."""
+
+    exit_code = 2

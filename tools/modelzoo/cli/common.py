@@ -151,6 +151,12 @@ def add_trust_args(parser: argparse.ArgumentParser, signatures: bool = False) ->
     parser.add_argument("--locked", type=Path, metavar="FILE",
                         help="hold the run to this lock file (modelzoo-lock): a selected model not in it, or whose "
                              "descriptor changed, is refused before any work; IR must be the locked IR")
+    if signatures:
+        parser.add_argument("--trust_key", action="append", type=Path, default=[], metavar="PUB.pem",
+                            help="use a mirror only if its manifest is signed by this key (an elliptic-curve public "
+                                 "key; repeatable, also MODELZOO_TRUSTED_KEYS), verified offline before the run")
+        parser.add_argument("--require_signature", action="store_true",
+                            help="a mirror whose signature does not verify is an error, not a warning")
 
 
 def apply_trust(prog: str, args: argparse.Namespace, models: list[Model], root: Path, failed_to_load: list[str],

@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--changes", type=Path, metavar="FILE",
                    help="write the paths added or replaced (relative to DEST), one a line")
     add_trust_args(s)
+    s.add_argument("--sign_key", type=Path, metavar="KEY.pem",
+                   help="sign the manifest (and each IR folder) with this elliptic-curve private key, "
+                        "last, with OpenSSF model signing in key mode (the 'sign' extra)")
     v = sub.add_parser("verify", epilog=EPILOG, help="audit DEST against the descriptors",
                        description="Audit a mirror against the descriptors: missing files, wrong size, wrong SHA-384, "
                                    "files the manifest does not know.")
@@ -86,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check sizes and stored checksums (S3 metadata, the manifest) instead of re-hashing")
     v.add_argument("--repair", action="store_true",
                    help="re-fetch what is broken through the verified path and fix the manifest")
-    add_trust_args(v)
+    add_trust_args(v, signatures=True)
     return parser
 
 
@@ -164,6 +167,7 @@ def _main(argv: Sequence[str]) -> int:
     reporter = Reporter(args.progress_format, bars=False, line=error_line(PROG))
     store = open_store(args.dest, s3_endpoint=args.s3_endpoint, jobs=args.jobs, num_attempts=args.num_attempts,
                        timeout=args.timeout)
+    trust = _trust_before(args, store)
     options = _options(args, precisions, catalog.root, [catalog.folder(n) for n in failed_to_load])
     options.calibration = calibration
     if not (args.command == "sync" and args.dry_run):
@@ -179,6 +183,10 @@ def _main(argv: Sequence[str]) -> int:
             failed += [m for m in ir_failed if m not in failed]
             if args.changes is not None and published:
                 _append_changes(args.changes, published)
+        if trust is not None and not args.dry_run:  # the signatures, the manifest's last
+            from ..trust.publish import after_sync
+
+            after_sync(store, trust, published if ir else [], reporter.say)
     finally:
         pipeline.close()
     if args.cache_max_size is not None and not (args.command == "sync" and args.dry_run):
@@ -186,7 +194,34 @@ def _main(argv: Sequence[str]) -> int:
     if args.command == "sync":
         return summarize(PROG, failed_to_load + [m for m in failed if m not in failed_to_load])
     summarize(PROG, failed_to_load + list(pipeline.failed_repairs))
-    return 0 if not failed and not failed_to_load else 1
+    signed = _verify_signature(args, reporter)
+    return 0 if not failed and not failed_to_load and signed else 1
+
+
+def _trust_before(args: argparse.Namespace, store: object) -> object | None:
+    """sync --sign_key, checked before any work: the key."""
+    if args.command != "sync" or not args.sign_key:
+        return None
+    from ..trust.signing import load_private_key
+
+    return load_private_key(args.sign_key)
+
+
+def _verify_signature(args: argparse.Namespace, reporter: Reporter) -> bool:
+    """verify --trust_key: which key the manifest's signature verified with, or why it did not."""
+    from ..trust.policy import trusted_key_paths
+
+    keys = trusted_key_paths(getattr(args, "trust_key", None) or [])
+    if args.command != "verify" or not keys:
+        return True
+    from ..trust.publish import verify_signature
+
+    ok, text = verify_signature(args.dest, keys, args.timeout)
+    if ok:
+        reporter.say(text)
+    else:
+        print(error_line(PROG)("error", text), file=sys.stderr)
+    return ok
 
 
 def main(argv: Sequence[str] | None = None) -> int:

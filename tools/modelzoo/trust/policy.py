@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from ..descriptor import Model
-from ..errors import LockError, LockMismatchError, UsageError
+from ..errors import LockError, LockMismatchError, SignatureError, UsageError
+from ..mirror.ir_share import PINS_ENV
 
 KEYS_ENV = "MODELZOO_TRUSTED_KEYS"  # public keys (PEM files), separated by os.pathsep, as --trust_key
 
@@ -77,4 +78,29 @@ def start(args: Any, models: list[Model], root: Path, failed_to_load: list[str],
         if failed_to_load:
             raise LockError(f"--locked {locked}: {failed_to_load[0]}'s descriptor is invalid; refusing the run")
         check_selection(policy.lock, models, root, str(locked))
+    keys = trusted_key_paths(getattr(args, "trust_key", None) or [])
+    require = getattr(args, "require_signature", False)
+    if require and not keys:
+        raise UsageError(f"--require_signature needs --trust_key PUB.pem (or {KEYS_ENV})")
+    if not keys:
+        return policy
+    from .signing import load_public_keys, verify_mirror
+
+    trusted = load_public_keys(keys)
+    pins: dict[str, str] = {}
+    kept = []
+    for url in policy.mirrors:
+        try:
+            key_id, digest = verify_mirror(url, trusted, timeout=getattr(args, "timeout", 30.0))
+        except SignatureError as exc:
+            if require:
+                raise SignatureError(f"--require_signature: {exc}") from None
+            warn(f"{exc}; this mirror is not used")
+            continue
+        policy.verified[url], pins[url] = key_id, digest
+        kept.append(url)
+    policy.mirrors = kept
+    # the manifests whose signature verified, by their canonical SHA-384: mirror/ir_share.py
+    # takes IR only from a manifest that is one of these (also in the converter's worker processes)
+    os.environ[PINS_ENV] = json.dumps(pins, sort_keys=True)
     return policy
