@@ -78,8 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the paths added or replaced (relative to DEST), one a line")
     add_trust_args(s)
     s.add_argument("--sign_key", type=Path, metavar="KEY.pem",
-                   help="sign the manifest (and each IR folder) with this elliptic-curve private key, "
+                   help="sign the manifest (and the SBOM, and each IR folder) with this elliptic-curve private key, "
                         "last, with OpenSSF model signing in key mode (the 'sign' extra)")
+    s.add_argument("--sbom", action="store_true",
+                   help="write DEST/modelzoo-sbom.cdx.json, a CycloneDX 1.6 ML-BOM of what the mirror holds")
+    s.add_argument("--accuracy_json", type=Path, action="append", default=[], metavar="FILE",
+                   help="the accuracy tool's --json records, for the SBOM's measured accuracy (repeatable)")
     v = sub.add_parser("verify", epilog=EPILOG, help="audit DEST against the descriptors",
                        description="Audit a mirror against the descriptors: missing files, wrong size, wrong SHA-384, "
                                    "files the manifest does not know.")
@@ -183,10 +187,11 @@ def _main(argv: Sequence[str]) -> int:
             failed += [m for m in ir_failed if m not in failed]
             if args.changes is not None and published:
                 _append_changes(args.changes, published)
-        if trust is not None and not args.dry_run:  # the signatures, the manifest's last
+        if trust is not None and not args.dry_run:  # the SBOM, then the signatures, the manifest's last
             from ..trust.publish import after_sync
 
-            after_sync(store, trust, published if ir else [], reporter.say)
+            after_sync(store, models, catalog.root, trust[0], args.sbom, published if ir else [], trust[1],
+                       reporter.say)
     finally:
         pipeline.close()
     if args.cache_max_size is not None and not (args.command == "sync" and args.dry_run):
@@ -198,13 +203,16 @@ def _main(argv: Sequence[str]) -> int:
     return 0 if not failed and not failed_to_load and signed else 1
 
 
-def _trust_before(args: argparse.Namespace, store: object) -> object | None:
-    """sync --sign_key, checked before any work: the key."""
-    if args.command != "sync" or not args.sign_key:
+def _trust_before(args: argparse.Namespace, store: object) -> tuple[object, list] | None:
+    """sync --sign_key / --sbom / --accuracy_json, checked before any work: (the key, the records)."""
+    if args.command != "sync" or not (args.sign_key or args.sbom):
         return None
+    from ..trust.publish import check_sbom_target, read_records
     from ..trust.signing import load_private_key
 
-    return load_private_key(args.sign_key)
+    if args.sbom:
+        check_sbom_target(store)
+    return (load_private_key(args.sign_key) if args.sign_key else None), read_records(args.accuracy_json)
 
 
 def _verify_signature(args: argparse.Namespace, reporter: Reporter) -> bool:

@@ -1,24 +1,67 @@
-"""After `mirror.py sync` has written its manifest: the signatures (``--sign_key``), the
-manifest's last; and `mirror.py verify --trust_key`'s verdict on the
+"""After `mirror.py sync` has written its manifest: the SBOM (``--sbom``), then the signatures
+(``--sign_key``), the manifest's last; and `mirror.py verify --trust_key`'s verdict on the
 signature."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import MirrorError, SignatureError
-from ..mirror.manifest import MANIFEST, MAX_MANIFEST
+from ..descriptor import Model
+from ..errors import MirrorError, SignatureError, UsageError
+from ..mirror.manifest import MANIFEST, MAX_MANIFEST, SBOM, decode_manifest
 
 
-def after_sync(store: Any, key: Any, published_ir: list[str], say: Callable[[str], None]) -> None:
-    from .signing import read_file, sign_mirror
+def check_sbom_target(store: Any) -> None:
+    """--sbom: refused before any work when DEST/modelzoo-sbom.cdx.json is a folder."""
+    root = getattr(store, "root", None)
+    if root is not None and (root / SBOM).is_dir():
+        raise UsageError(f"--sbom: {root / SBOM} is a folder")
 
-    if read_file(store, MANIFEST, MAX_MANIFEST) is None:
-        say(f"{store.url}: no manifest (nothing mirrored): no signature")
+
+def read_records(paths: list[Path]) -> list[dict[str, Any]]:
+    """--accuracy_json: the accuracy tool's --json files (a list of records, or an object with
+    "records"); a file that is neither is one line before any work."""
+    out: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--accuracy_json {path}: cannot be read as JSON ({str(exc)[:120]})") from None
+        records = data.get("records") if isinstance(data, dict) else data
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise UsageError(f"--accuracy_json {path}: not the accuracy tool's --json records")
+        out += records
+    return out
+
+
+def after_sync(store: Any, models: list[Model], root: Path, key: Any, sbom: bool, published_ir: list[str],
+               records: list[dict[str, Any]], say: Callable[[str], None]) -> None:
+    from .signing import read_file, sign_mirror, write_file
+
+    raw = read_file(store, MANIFEST, MAX_MANIFEST)
+    if raw is None:
+        say(f"{store.url}: no manifest (nothing mirrored): no SBOM, no signature")
         return
-    written = sign_mirror(store, key, published_ir)
-    say(f"{'signed':>10}  {len(written)} signatures with key {key.short} ({', '.join(written[-2:])})")
+    if sbom:
+        from . import sbom as cdx
+
+        manifest = decode_manifest(raw, f"{store.url}/{MANIFEST}")
+        quantization = {}
+        for rel in manifest["files"]:
+            if rel.startswith("ir/") and rel.endswith("/quantization.json"):
+                data = read_file(store, rel, 1 << 20)
+                try:
+                    quantization[rel.rpartition("/")[0]] = json.loads(data or b"{}")
+                except ValueError:
+                    pass
+        bom = cdx.build(manifest, models, root, records, quantization)
+        write_file(store, SBOM, cdx.encode(bom))
+        say(f"{'sbom':>10}  {SBOM}  {len(bom['components'])} components (CycloneDX {cdx.SPEC})")
+    if key is not None:
+        written = sign_mirror(store, key, published_ir, [SBOM] if sbom else [])
+        say(f"{'signed':>10}  {len(written)} signatures with key {key.short} ({', '.join(written[-2:])})")
 
 
 def verify_signature(url: str, key_paths: list[Path], timeout: float) -> tuple[bool, str]:
