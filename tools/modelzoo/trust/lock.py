@@ -38,13 +38,17 @@ def _sha384(data: bytes) -> str:
 
 def descriptor_sha384(model: Model) -> str:
     """The SHA-384 of the descriptor's bytes: any edit (a file, an argument, a comment) is drift."""
-    try:
-        return _sha384(fsio.read_small(model.config_path, MAX_LOCK))
+    try:  # (read whole, as the loader just did: read_small's bound would allocate 64 MB a call)
+        with open(model.config_path, "rb") as fh:
+            return _sha384(fh.read())
     except OSError as exc:
         raise fsio.fs_error(model.config_path, exc, "read") from exc
 
 
 def _descriptor_rel(model: Model, root: Path) -> str:
+    """The descriptor's path below the zoo (its model folder and name: no resolve() per model)."""
+    if model.config_path.parent.name == model.subdirectory.name:
+        return f"{model.subdirectory.as_posix()}/{model.config_path.name}"
     try:
         return model.config_path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
