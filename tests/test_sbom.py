@@ -7,7 +7,6 @@ Needs cyclonedx-python-lib[json-validation] and OpenVINO (CI's second environmen
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
