@@ -226,3 +226,27 @@ def test_a_bad_key_is_one_line_and_nothing_written(zoo, server, tmp_path, keys, 
     assert result.returncode == 2
     assert one_error_line(result).startswith(f"modelzoo-converter: error: --trust_key {public}: ")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_downloader_uses_only_a_mirror_whose_signature_verifies(zoo, server, tmp_path, keys):
+    from conftest import write_model
+
+    data = b"alpha" * 100
+    write_model(zoo, "alpha", [{"name": "alpha.pb", "data": data, "url": server.add("alpha/alpha.pb", data)}])
+    dest = tmp_path / "mirror"
+    result = run_tool("mirror", "sync", "--models_dir", zoo, "--all", "--to", dest, "--sign_key", keys["key"][0])
+    assert result.returncode == 0, result.stderr
+    asked = server.count()
+    out = tmp_path / "out"
+    result = run_tool("downloader", "--models_dir", zoo, "--all", "-o", out, "--mirror", dest.as_uri(),
+                      "--trust_key", keys["key"][1])
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert server.count() == asked  # from the mirror
+    result = run_tool("downloader", "--models_dir", zoo, "--all", "-o", tmp_path / "out2", "--mirror", dest.as_uri(),
+                      env={"MODELZOO_TRUSTED_KEYS": str(keys["other"][1])})
+    assert result.returncode == 0, result.stderr
+    assert one_error_line(result) == (f"modelzoo-downloader: warning: mirror {dest.as_uri()}: signed with key "
+                                      f"{key_id(keys['key'][1])}, which is not a trusted key "
+                                      f"({key_id(keys['other'][1])}); this mirror is not used")
+    assert server.count() == asked + 1  # from the descriptor's source instead
+    assert (tmp_path / "out2/public/alpha/alpha.pb").read_bytes() == data

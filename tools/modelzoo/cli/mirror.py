@@ -172,6 +172,7 @@ def _main(argv: Sequence[str]) -> int:
     store = open_store(args.dest, s3_endpoint=args.s3_endpoint, jobs=args.jobs, num_attempts=args.num_attempts,
                        timeout=args.timeout)
     trust = _trust_before(args, store)
+    signed = _verify_signature(args, reporter)  # verify --trust_key: before any entry is read
     options = _options(args, precisions, catalog.root, [catalog.folder(n) for n in failed_to_load])
     options.calibration = calibration
     if not (args.command == "sync" and args.dry_run):
@@ -199,7 +200,6 @@ def _main(argv: Sequence[str]) -> int:
     if args.command == "sync":
         return summarize(PROG, failed_to_load + [m for m in failed if m not in failed_to_load])
     summarize(PROG, failed_to_load + list(pipeline.failed_repairs))
-    signed = _verify_signature(args, reporter)
     return 0 if not failed and not failed_to_load and signed else 1
 
 
