@@ -67,6 +67,23 @@ def test_check_finds_an_edited_descriptor_and_update_refreshes_only_that_model(t
     assert lock(two, "--check", "-o", path).returncode == 0
 
 
+def test_a_url_added_to_the_lock_is_allowed_a_source_the_lock_does_not_name_is_drift(two, server, tmp_path):
+    path = tmp_path / "modelzoo.lock"
+    assert lock(two, "--all", "-o", path).returncode == 0
+    data = json.loads(path.read_text())
+    data["models"]["alpha"]["files"]["alpha.pb"]["urls"].append("https://mirror.example.com/alpha.pb")
+    path.write_text(json.dumps(data))
+    result = lock(two, "--check", "-o", path)
+    assert result.returncode == 0, result.stdout + result.stderr  # more URLs allowed than the descriptor's
+    assert _download(two, tmp_path / "out", "--all", "--locked", path).returncode == 0
+    data = json.loads(path.read_text())
+    data["models"]["beta"]["files"]["beta.onnx"]["urls"] = ["https://elsewhere.example.com/beta.onnx"]
+    path.write_text(json.dumps(data))
+    result = lock(two, "--check", "-o", path)
+    assert result.returncode == 1
+    assert f"drift: beta: file beta.onnx: source {server.url('beta/beta.onnx')} is not a locked URL" in result.stdout
+
+
 def _download(zoo, out, *args, **kw):
     return run_tool("downloader", "--models_dir", zoo, "-o", out, *args, **kw)
 
