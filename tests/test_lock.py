@@ -272,6 +272,26 @@ def test_locked_converter_takes_the_locked_ir_and_refuses_a_conversion_that_is_n
                                                   if k.startswith("FP16/")}
 
 
+def test_the_locked_converter_leaves_int8_ir_alone(ir_mirror, tmp_path):
+    """The converter holds to the lock only the IR it makes (FP16, FP32): INT8 IR in its output
+    folder is the quantizer's to check, never removed by a conversion."""
+    from test_mirror_ir import convert_from, downloaded
+
+    data = json.loads(ir_mirror["lock"].read_text())
+    data["models"]["tiny-a"]["ir"]["FP16-INT8"] = {"key": "1" * 96, "tools": "nncf",
+                                                   "files": {"tiny-a.xml": {"size": 1, "sha384": "2" * 96}}}
+    ir_mirror["lock"].write_text(json.dumps(data))
+    out = tmp_path / "out"
+    int8 = out / "public/tiny-a/FP16-INT8/tiny-a.xml"
+    int8.parent.mkdir(parents=True)
+    int8.write_bytes(b"<net/>")
+    dl = downloaded(tmp_path, "tiny-a", ir_mirror["data"])
+    result = convert_from(ir_mirror["zoo"], "tiny-a", dl, out, tmp_path / "c.log", str(ir_mirror["dest"]),
+                          extra=("--locked", str(ir_mirror["lock"])))
+    assert result.returncode == 0, result.stderr
+    assert int8.read_bytes() == b"<net/>"
+
+
 def test_locked_accuracy_refuses_ir_that_is_not_the_locked_ir(ir_mirror, tmp_path):
     ir_dir = tmp_path / "ir"
     for rel, data in ir_mirror["ir"].items():

@@ -96,9 +96,11 @@ def _main(argv: Sequence[str]) -> int:
     if not args.no_space_check:
         _check_space(models, options)
     failed = converter.run(models, args.jobs)
-    if not args.dry_run:  # --locked: the IR is the locked IR, wherever it came from
-        say = error_line(PROG)
-        failed += policy.check_ir([m for m in models if m.name not in failed], options.output_dir, precisions,
+    if not args.dry_run:  # --locked: the IR it makes (FP16, FP32) is the locked IR, wherever it came from
+        from ..convert.pipeline import IR_PRECISIONS
+
+        say, made = error_line(PROG), [p for p in IR_PRECISIONS if p in precisions]
+        failed += policy.check_ir([m for m in models if m.name not in failed], options.output_dir, made,
                                   "converted IR", converter.keys, lambda t: print(say("error", t), file=sys.stderr))
     return summarize(PROG, load_failed + failed)
 
