@@ -250,3 +250,23 @@ def test_the_downloader_uses_only_a_mirror_whose_signature_verifies(zoo, server,
                                       f"({key_id(keys['other'][1])}); this mirror is not used")
     assert server.count() == asked + 1  # from the descriptor's source instead
     assert (tmp_path / "out2/public/alpha/alpha.pb").read_bytes() == data
+
+
+def test_an_http_mirror_is_verified_through_the_one_session(signed_folder, keys, tmp_path):
+    from modelzoo.devtools.loopback import LoopbackServer
+
+    dl = downloaded(tmp_path, "tiny-a", signed_folder["data"])
+    with LoopbackServer(root=signed_folder["dest"]) as web:
+        url = web.base_url
+        result = convert_from(signed_folder["zoo"], "tiny-a", dl, tmp_path / "out", tmp_path / "c.log", url,
+                              extra=("--trust_key", str(keys["key"][1]), "--require_signature"))
+        assert result.returncode == 0, result.stderr
+        assert count(tmp_path / "c.log") == 0 and result.stderr == ""
+        assert web.count(SIG) == 1  # the signature read once, before the run
+        (signed_folder["dest"] / SIG).unlink()
+        result = convert_from(signed_folder["zoo"], "tiny-a", dl, tmp_path / "out2", tmp_path / "c2.log",
+                              url, extra=("--trust_key", str(keys["key"][1]), "--require_signature"))
+    assert result.returncode == 2
+    assert one_error_line(result) == (f"modelzoo-converter: error: --require_signature: mirror {url}: "
+                                      f"{MANIFEST} is not signed (no {SIG})")
+    assert count(tmp_path / "c2.log") == 0
