@@ -115,8 +115,12 @@ def test_the_sbom_is_signed_with_the_manifest(tmp_path, zoo, server):
     key, public = _pem_pair(tmp_path, "k")
     write_model(zoo, "alpha", [{"name": "alpha.pb", "data": ALPHA, "url": server.add("alpha/alpha.pb", ALPHA)}])
     dest = tmp_path / "m"
-    result = run_tool("mirror", "sync", "--models_dir", zoo, "--all", "--to", dest, "--sbom", "--sign_key", key)
+    result = run_tool("mirror", "sync", "--models_dir", zoo, "--all", "--to", dest, "--sbom", "--sign_key", key,
+                      "--progress_format", "json")
     assert result.returncode == 0, result.stderr
+    events = {e["$type"]: e for e in map(json.loads, result.stdout.splitlines())}  # every line an event
+    assert events["mirror_sbom"]["path"] == SBOM and events["mirror_sbom"]["spec"] == "1.6"
+    assert events["mirror_signed"]["signatures"] == [SBOM + ".sig", MANIFEST + ".sig"]
     keys = load_public_keys([public])
     verify_bytes((dest / SBOM).read_bytes(), SBOM, (dest / (SBOM + ".sig")).read_bytes(), keys, "sbom")
     verify_bytes((dest / MANIFEST).read_bytes(), MANIFEST, (dest / (MANIFEST + ".sig")).read_bytes(), keys, "m")

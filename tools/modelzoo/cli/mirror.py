@@ -192,7 +192,7 @@ def _main(argv: Sequence[str]) -> int:
             from ..trust.publish import after_sync
 
             after_sync(store, models, catalog.root, trust[0], args.sbom, published if ir else [], trust[1],
-                       reporter.say)
+                       reporter.say, reporter.emit)
     finally:
         pipeline.close()
     if args.cache_max_size is not None and not (args.command == "sync" and args.dry_run):

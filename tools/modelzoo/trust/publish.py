@@ -37,7 +37,9 @@ def read_records(paths: list[Path]) -> list[dict[str, Any]]:
 
 
 def after_sync(store: Any, models: list[Model], root: Path, key: Any, sbom: bool, published_ir: list[str],
-               records: list[dict[str, Any]], say: Callable[[str], None]) -> None:
+               records: list[dict[str, Any]], say: Callable[[str], None],
+               emit: Callable[..., None] | None = None) -> None:
+    """``say``: a line for people; ``emit``: a JSON event for scripts (--progress_format json)."""
     from .signing import read_file, sign_mirror, write_file
 
     raw = read_file(store, MANIFEST, MAX_MANIFEST)
@@ -59,9 +61,13 @@ def after_sync(store: Any, models: list[Model], root: Path, key: Any, sbom: bool
         bom = cdx.build(manifest, models, root, records, quantization)
         write_file(store, SBOM, cdx.encode(bom))
         say(f"{'sbom':>10}  {SBOM}  {len(bom['components'])} components (CycloneDX {cdx.SPEC})")
+        if emit is not None:
+            emit("mirror_sbom", path=SBOM, components=len(bom["components"]), spec=cdx.SPEC)
     if key is not None:
         written = sign_mirror(store, key, published_ir, [SBOM] if sbom else [])
         say(f"{'signed':>10}  {len(written)} signatures with key {key.short} ({', '.join(written[-2:])})")
+        if emit is not None:
+            emit("mirror_signed", key_id=key.key_id, signatures=written)
 
 
 def verify_signature(url: str, key_paths: list[Path], timeout: float) -> tuple[bool, str]:
