@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import MissingExtraError, SelectionError
-from .common import (OneLineParser, add_selection_args, check_output_path, error_line, parse_and_select, positive_int,
-                     refuse_outputs_over_inputs, run, summarize)
+from .common import (OneLineParser, add_selection_args, add_trust_args, apply_trust, check_output_path, error_line,
+                     parse_and_select, positive_int, refuse_outputs_over_inputs, run, summarize)
 
 PROG = "accuracy_check"
 
@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="exit 1 when a value misses the yml's reference as accuracy_check judges it "
                              "(any difference beyond the metric's abs_threshold / rel_threshold, 0 if not given); "
                              "by default the difference is only reported")
+    add_trust_args(parser)
     return parser
 
 
@@ -128,6 +129,11 @@ def body(argv: Sequence[str]) -> int:
             check_output_path(flag, path)
     if args.draw:
         check_output_path("--draw_dir", args.draw_dir, folder=True)
+    bad = apply_trust(PROG, args, models, catalog.root, failed).check_ir(  # --locked: only the locked IR is measured
+        models, args.ir_dir.absolute(), precisions, "the IR to measure", remove=False,
+        line=lambda t: print(error_line(PROG)("error", t), file=sys.stderr))
+    if bad:
+        return summarize(PROG, failed + bad)
     _require_extra()
     from ..accuracy.dataset import check_pictures, resolve
     from ..accuracy.pipeline import Evaluator

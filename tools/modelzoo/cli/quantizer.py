@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError, UnknownPrecisionError
-from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, apply_offline,
-                     check_output_path, error_line, positive_int, refuse_outputs_over_inputs, run, select_models,
-                     summarize)
+from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_trust_args,
+                     apply_offline, apply_trust, check_output_path, error_line, positive_int,
+                     refuse_outputs_over_inputs, run, select_models, summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry_run", "--dry-run", action="store_true",
                         help="print the key and the plan, and change nothing")
     add_offline_arg(parser)
+    add_trust_args(parser, signatures=True)
     return parser
 
 
@@ -110,6 +111,7 @@ def body(argv: Sequence[str]) -> int:
     output_dir = (args.output_dir or args.ir_dir).absolute()
     if not args.dry_run:  # before NNCF's minutes, not after them
         check_output_path("-o" if args.output_dir else "--ir_dir", output_dir, folder=True)
+    policy = apply_trust(PROG, args, models, catalog.root, failed, args.mirror)
     _require_extra()
     from ..accuracy.dataset import resolve
     from ..convert.quantize import Options, Quantizer
@@ -126,13 +128,18 @@ def body(argv: Sequence[str]) -> int:
                       precisions=precisions, subset=args.subset or 300,
                       max_drop=args.max_drop, preset=args.preset, ignored_scope=args.ignored_scope,
                       device=args.device, max_iterations=args.max_iterations, dry_run=args.dry_run,
-                      cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=args.mirror,
+                      cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=policy.mirrors,
                       mirror_min_speed=args.mirror_min_speed)
     quantizer = Quantizer(options, Reporter("text", bars=False, line=err), dataset=dataset, models_root=catalog.root)
     quantized_failed = quantizer.run(models)
     if len(models) == 1 and quantized_failed:
         return quantizer.errors[models[0].name].exit_code  # (its one line is said; no summary line)
-    return summarize(PROG, failed + quantized_failed)
+    failed += quantized_failed
+    if not args.dry_run:  # --locked: the INT8 IR is the locked IR, wherever it came from
+        failed += policy.check_ir([m for m in models if m.name not in failed], options.output_dir,
+                                  options.precisions, "quantized IR", quantizer.keys,
+                                  lambda t: print(err("error", t), file=sys.stderr))
+    return summarize(PROG, failed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
