@@ -33,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, dump_json, interleaved, ours, report, write_descriptor  # noqa: E402
+from common import REPO, dump_json, interleaved, ours, report, warm_cache, write_descriptor  # noqa: E402
 
 sys.path.insert(0, str(REPO / "tools"))
 from modelzoo.store.cache import Cache  # noqa: E402
@@ -80,19 +80,10 @@ def build(work: Path, scale: int = SCALE) -> tuple[Path, Path, list[Path], int, 
 
 def warm_path(work: Path, baseline: Path, repeat: int) -> list[tuple[str, str]]:
     """The downloader's warm path from ``baseline``'s tools/ and from ours, on one warm cache."""
-    import hashlib
     import time
 
     zoo, cache, out = work / "zoo-warm", work / "cache-warm", work / "out-warm"
-    c = Cache(cache)
-    for i in range(200):  # a warm cache makes no request: the sources may point nowhere
-        data = os.urandom(1 << 20)
-        sha = hashlib.sha384(data).hexdigest()
-        write_descriptor(zoo, f"w{i:03}", [(f"w{i:03}.bin", len(data), sha, "http://127.0.0.1:9/unreachable")])
-        with c.lock(sha):
-            partial = c.partial_path(sha)
-            partial.write_bytes(data)
-            c.add(sha, partial, len(data))
+    warm_cache(zoo, cache)
     # the baseline runs from a copy, byte-compiled as pip would (and nothing is written into it)
     import compileall
 

@@ -144,3 +144,21 @@ def report(title: str, rows: list[tuple[str, str]]) -> None:
 def dump_json(path: Path | None, data: dict) -> None:
     if path:
         path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def warm_cache(zoo: Path, cache: Path, count: int = 200, size: int = 1 << 20) -> None:
+    """``count`` models of one ``size``-byte file each, every file already in the cache (a warm
+    run makes no request: the sources point nowhere)."""
+    import hashlib
+
+    from modelzoo.store.cache import Cache
+
+    c = Cache(cache)
+    for i in range(count):
+        data = os.urandom(size)
+        sha = hashlib.sha384(data).hexdigest()
+        write_descriptor(zoo, f"w{i:03}", [(f"w{i:03}.bin", len(data), sha, "http://127.0.0.1:9/unreachable")])
+        with c.lock(sha):
+            partial = c.partial_path(sha)
+            partial.write_bytes(data)
+            c.add(sha, partial, len(data))

@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, Timing, dump_json, interleaved, median_time, ours, report, write_descriptor  # noqa: E402
+from common import (  # noqa: E402
+    REPO, Timing, dump_json, interleaved, median_time, ours, report, warm_cache, write_descriptor,
+)
 
 sys.path.insert(0, str(REPO / "tools"))
 
@@ -97,18 +99,8 @@ def signing(work: Path, manifest: dict, repeat: int) -> list[tuple[str, str]]:
 
 
 def warm_locked(work: Path, repeat: int) -> list[tuple[str, str]]:
-    from modelzoo.store.cache import Cache
-
     zoo, cache, out = work / "zoo-warm", work / "cache-warm", work / "out-warm"
-    c = Cache(cache)
-    for i in range(200):  # a warm cache makes no request: the sources may point nowhere
-        data = os.urandom(1 << 20)
-        sha = hashlib.sha384(data).hexdigest()
-        write_descriptor(zoo, f"w{i:03}", [(f"w{i:03}.bin", len(data), sha, "http://127.0.0.1:9/unreachable")])
-        with c.lock(sha):
-            partial = c.partial_path(sha)
-            partial.write_bytes(data)
-            c.add(sha, partial, len(data))
+    warm_cache(zoo, cache)
     lock = work / "warm.lock"
     median_time([[*ours("lock"), "--models_dir", str(zoo), "--all", "-o", str(lock)]], 1)
     args = ["--models_dir", str(zoo), "--all", "-j", "8", "-o", str(out), "--cache_dir", str(cache)]

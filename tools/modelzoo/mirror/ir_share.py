@@ -28,8 +28,9 @@ from urllib.parse import quote
 from .. import fsio
 from ..download.obtain import Transport
 from ..executors import Pool
-from ..errors import Interrupted, MirrorAccessError, MirrorError, MirrorTooSlowError, ModelzooError
+from ..errors import Interrupted, MirrorError, MirrorTooSlowError, ModelzooError
 from ..store.ir_cache import IrCache, IrFile
+from ..transport.fetch import get_small
 from ..transport.sources import scheme_of
 from .manifest import MANIFEST, MAX_MANIFEST, decode_manifest
 from .stores import open_store
@@ -84,33 +85,10 @@ def read_manifest(url: str, timeout: float = MANIFEST_TIMEOUT, pace: Pace | None
     package's one session factory (fetch.make_session), where offline mode refuses it, and at
     the pace's minimum speed."""
     if scheme_of(url) in ("http", "https"):
-        import requests
-
-        from ..transport.body import body_chunks
-        from ..transport.fetch import make_session
-
         where = url.rstrip("/") + "/" + MANIFEST
         pace = pace or Pace()
-        session = make_session(1)
-        try:
-            with session.get(where, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as r:
-                if r.status_code == 404:
-                    return None
-                r.raise_for_status()
-                parts, got = [], 0
-                for chunk in body_chunks(r.raw, 1 << 16):
-                    parts.append(chunk)
-                    got += len(chunk)
-                    if got > MAX_MANIFEST:
-                        break
-                    pace.check(got, where)
-                raw = b"".join(parts)
-        except (requests.RequestException, OSError) as exc:
-            raise MirrorAccessError(f"{where}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") \
-                from exc
-        finally:
-            session.close()
-        return decode_manifest(raw, where)
+        raw = get_small(where, MAX_MANIFEST, timeout, lambda got: pace.check(got, where))
+        return None if raw is None else decode_manifest(raw, where)
     return open_store(url, timeout=timeout).read_manifest()[0]
 
 

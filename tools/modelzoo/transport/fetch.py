@@ -509,3 +509,36 @@ class _Candidate:
         if self._out is not None:
             out, self._out = self._out, None
             out.close()
+
+
+def get_small(url: str, limit: int, timeout: float, on_chunk: Callable[[int], None] | None = None) -> bytes | None:
+    """A small file over HTTP(S) (a mirror's manifest, a signature), through the one session
+    factory (offline mode refuses it: OfflineError): None when the server has none (404), at
+    most ``limit`` + 1 bytes read (a caller refuses more), ``on_chunk(bytes so far)`` after each
+    chunk (a pace check may raise there).
+
+    Raises:
+        MirrorAccessError: the server could not be reached or answered with an error.
+    """
+    from ..errors import MirrorAccessError
+
+    session = make_session(1)
+    try:
+        with session.get(url, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as r:
+            if r.status_code == 404:
+                return None
+            r.raise_for_status()
+            parts, got = [], 0
+            for chunk in body_chunks(r.raw, 1 << 16):
+                parts.append(chunk)
+                got += len(chunk)
+                if got > limit:
+                    break
+                if on_chunk is not None:
+                    on_chunk(got)
+            return b"".join(parts)
+    except (requests.RequestException, OSError) as exc:
+        raise MirrorAccessError(f"{url}: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") \
+            from exc
+    finally:
+        session.close()

@@ -113,23 +113,11 @@ def _read_remote(url: str, name: str, limit: int, timeout: float) -> bytes | Non
 
     scheme = scheme_of(url)
     if scheme in ("http", "https"):
-        import requests
+        from ..transport.fetch import get_small
 
-        from ..transport.fetch import make_session
-
-        where = url.rstrip("/") + "/" + name
-        session = make_session(1)
-        try:
-            with session.get(where, timeout=timeout, stream=True, headers={"Accept-Encoding": "identity"}) as r:
-                if r.status_code == 404:
-                    return None
-                r.raise_for_status()
-                raw = r.raw.read(limit + 1)
-        except (requests.RequestException, OSError) as exc:
-            raise MirrorError(f"{where}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}") \
-                from None
-        finally:
-            session.close()
+        raw = get_small(url.rstrip("/") + "/" + name, limit, timeout)
+        if raw is None:
+            return None
     else:
         from ..mirror.stores import open_store
 
