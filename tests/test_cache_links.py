@@ -305,3 +305,23 @@ def test_another_hosts_temporary_in_the_cache_is_a_stray_only_once_a_day_old(one
     assert result.returncode == 1 and f"unaccounted  {theirs}  not made by the cache" in result.stdout
     assert re.search(r"\nunaccounted +1 files the cache did not make", run_tool("cache", "ls", "--cache_dir", cache).stdout)
     assert run_tool("cache", "verify", "--cache_dir", cache, "--repair").returncode == 0 and not theirs.exists()
+
+
+def test_prune_removes_another_hosts_temporary_once_a_day_old_and_not_before(one_file, zoo, tmp_path):
+    """Issue 23's temporaries that name their host: another host's temporary in a shared cache
+    is left while it may be that host's live run (its pid says nothing here); once a day old,
+    prune removes it (as verify --repair does), and nothing else of the cache."""
+    data, out, path = one_file
+    cache, sha = tmp_path / "cache", sha384(data)
+    assert download(zoo, out, "--name", "m", "--cache_dir", cache).returncode == 0
+    record = cache / "sha384" / sha[:2] / f"{sha[2:]}.ok"
+    _as_host("otherhost", f"tmp = fsio.temp_name(Path({str(record)!r}), '.tmp')\ntmp.write_bytes(b'half')\n"
+                          f"tmp2 = fsio.temp_name(Path({str(record)!r}), '.tmp')\ntmp2.write_bytes(b'other half')\n")
+    young, old = sorted(record.parent.glob(".*@otherhost.*.tmp"))
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
+    os.utime(young, (time.time() - 3 * 3600,) * 2)
+    result = run_tool("cache", "prune", "--cache_dir", cache, "--partials")
+    assert result.returncode == 0, result.stderr
+    assert f"removed  {old}  (a temporary a run that was killed left)" in result.stdout
+    assert not old.exists() and young.exists()
+    assert (cache / "sha384" / sha[:2] / sha[2:]).is_file() and record.is_file()  # the entry itself stays

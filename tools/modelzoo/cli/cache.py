@@ -395,7 +395,11 @@ def _prune(args: argparse.Namespace, cache: Cache) -> int:
     chosen = admin.choose(found, max_bytes=args.max_size,
                           older_than=args.older_than * DAY if args.older_than is not None else None,
                           referenced=set(owners) if args.unreferenced else None, partials=args.partials, keep=keep)
-    return _report_removal(args, cache, chosen, owners)
+    code = _report_removal(args, cache, chosen, owners)
+    if not args.dry_run and not args.json:  # and what killed runs left (another host's: once a day old)
+        for path in admin.remove_leftovers(cache, found.strays):
+            print(f"removed  {path}  (a temporary a run that was killed left)")
+    return code
 
 
 def _rm(args: argparse.Namespace, cache: Cache) -> int:

@@ -278,6 +278,28 @@ def repair(cache: Cache, findings: list[Finding]) -> tuple[list[Finding], list[F
 _BASE = re.compile(r"[0-9a-f]{94}")
 
 
+def remove_leftovers(cache: Cache, strays: list[Path]) -> list[Path]:
+    """What ``prune`` removes besides entries: the temporaries among the strays ``scan`` found
+    (a download, record or link a killed run left; another host's count once a day old, as
+    ``scan`` says), each by name in its folder without following a link; returns those removed.
+    Anything else a scan calls a stray is ``verify --repair``'s to judge."""
+    from .. import fsio
+
+    store = cache.root / "sha384"
+    require_writable(cache, "pruned")
+    removed = []
+    with _one_prune(cache) as store_fd:
+        if store_fd is None:
+            return removed
+        for path in strays:
+            in_shard = path.parent.parent == store
+            if fsio.temporary_owner(path.name) is None or not (in_shard or path.parent == store):
+                continue
+            if _remove_stray(store_fd, path.parent.name if in_shard else None, path.name):
+                removed.append(path)
+    return removed
+
+
 def repair_ir_folders(ir_root: Path, findings: list[Finding]) -> tuple[list[Finding], list[Finding]]:
     """What ``cache_verify.check_ir`` found in the IR cache's own folders, removed as ``repair``
     removes strays (links and FIFOs at once, files and folders once an hour old), each by name in
