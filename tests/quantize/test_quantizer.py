@@ -316,3 +316,24 @@ def test_offline_quantizes_in_a_namespace_without_network(rebuilt, coco, tmp_pat
     assert result.returncode == 0, result.stderr
     xml = out / MODEL / "FP32-INT8" / "retinanet-tf.xml"
     assert any(op.get_type_name() == "FakeQuantize" for op in ops_of(xml))
+
+
+def test_a_job_in_a_process_of_its_own_gives_the_same_ir(rebuilt, tmp_path):
+    """-j 2: the model is quantized as a job of the local-process executor (executors.py, the seam
+    a cluster engine plugs into): the same INT8 IR, byte for byte, as the run in this process;
+    a job's own error keeps its line and exit code."""
+    q = quantized()
+    out = tmp_path / "out"
+    result = quantize(rebuilt["zoo"], rebuilt["ir"], out, "--dataset", coco_folder(), "--precisions",
+                      "FP16-INT8,FP32-INT8", "-j", "2")
+    assert result.returncode == 0, result.stderr
+    for precision in ("FP16-INT8", "FP32-INT8"):
+        ours, theirs = out / MODEL / precision, q["out"] / MODEL / precision
+        assert (ours / "retinanet-tf.bin").read_bytes() == (theirs / "retinanet-tf.bin").read_bytes()
+        assert (ours / "retinanet-tf.xml").read_bytes() == (theirs / "retinanet-tf.xml").read_bytes()
+    args = ["--images", coco_folder() / "val2017", "--ignored_scope", "no-such-node"]  # refused inside the job
+    bad = quantize(rebuilt["zoo"], rebuilt["ir"], tmp_path / "bad", *args, "-j", "2")
+    single = quantize(rebuilt["zoo"], rebuilt["ir"], tmp_path / "bad1", *args)
+    assert single.returncode == 1 and "no-such-node" in one_error_line(single)
+    assert (bad.returncode, one_error_line(bad)) == (single.returncode, one_error_line(single))
+    assert not (tmp_path / "bad").exists()

@@ -46,6 +46,13 @@ def parallel_int(text: str) -> int:
     return value
 
 
+def jobs_arg(text: str) -> int:
+    """-j N or -j auto (one per CPU): how many models at once, each in a process of its own."""
+    if text == "auto":
+        return os.cpu_count() or 1
+    return parallel_int(text)
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)

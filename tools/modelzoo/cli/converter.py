@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Sequence
 from ..events import Reporter
 from .common import (
     OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_space_args, add_trust_args,
-    apply_offline, apply_trust, error_line, parallel_int, parse_and_select, run, summarize,
+    apply_offline, apply_trust, error_line, jobs_arg, parse_and_select, run, summarize,
 )
 
 if TYPE_CHECKING:
@@ -19,13 +19,6 @@ if TYPE_CHECKING:
     from ..descriptor import Model
 
 PROG = "modelzoo-converter"
-
-
-def jobs_arg(text: str) -> int:
-    """-j N or -j auto (one per CPU)."""
-    if text == "auto":
-        return os.cpu_count() or 1
-    return parallel_int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:

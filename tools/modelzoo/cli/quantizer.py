@@ -10,7 +10,7 @@ from typing import Sequence
 
 from ..errors import MissingExtraError, UnknownPrecisionError
 from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_trust_args,
-                     apply_offline, apply_trust, check_output_path, error_line, positive_int,
+                     apply_offline, apply_trust, check_output_path, error_line, jobs_arg, positive_int,
                      refuse_outputs_over_inputs, run, select_models, summarize)
 
 PROG = "modelzoo-quantizer"
@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="keep this node in floating point too (repeatable; the detector's output stage "
                              "always is)")
     parser.add_argument("--device", default="CPU", help="OpenVINO device for measuring accuracy (default CPU)")
+    parser.add_argument("-j", "--jobs", type=jobs_arg, default=1, metavar="N",
+                        help="quantize up to N models at once, each in a process of its own (NNCF and OpenVINO "
+                             "already use every core for one); 'auto' = CPU count")
     add_ir_share_args(parser, "quantization", "quantizing", "quantized", "--ir FP16-INT8")
     parser.add_argument("--dry_run", "--dry-run", action="store_true",
                         help="print the key and the plan, and change nothing")
@@ -131,7 +134,7 @@ def body(argv: Sequence[str]) -> int:
                       cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=policy.mirrors,
                       mirror_min_speed=args.mirror_min_speed)
     quantizer = Quantizer(options, Reporter("text", bars=False, line=err), dataset=dataset, models_root=catalog.root)
-    quantized_failed = quantizer.run(models)
+    quantized_failed = quantizer.run(models, args.jobs)
     if len(models) == 1 and quantized_failed:
         return quantizer.errors[models[0].name].exit_code  # (its one line is said; no summary line)
     failed += quantized_failed

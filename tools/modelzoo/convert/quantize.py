@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .. import fsio
 from ..descriptor import Model
 from ..events import Reporter
+from ..executors import Executor, Job, LocalProcesses
 from ..errors import AccuracyBudgetError, IRMismatchError, MissingExtraError, ModelzooError, QuantizationError
 from ..mirror.ir_share import MADE, obtain_ir
 from ..store.ir_cache import file_sha384, files_digest, quantization_record
@@ -175,8 +176,9 @@ class Quantizer:
 
             self.ir_cache = IrCache(options.cache_dir)
 
-    def run(self, models: list[Model], jobs: int = 1) -> list[str]:
-        """Quantize every model, one at a time (NNCF and OpenVINO use every core for one);
+    def run(self, models: list[Model], jobs: int = 1, executor: Executor | None = None) -> list[str]:
+        """Quantize every model: one at a time here (NNCF and OpenVINO use every core for one), or
+        each a job of ``executor`` (by default up to ``jobs`` local processes);
         returns the names of those that failed, each reported in one line (``errors`` keeps why,
         so a command line quantizing one model can exit with that error's code).
 
@@ -185,13 +187,32 @@ class Quantizer:
         """
         assert self.dataset is not None and self.models_root is not None, "run needs the dataset and the zoo"
         failed = []
-        for model in models:
-            try:
-                self.quantize(model, self.models_root, self.dataset)
-            except ModelzooError as exc:
-                self.errors[model.name] = exc
-                self.reporter.error(str(exc))
-                failed.append(model.name)
+        if executor is None and jobs == 1:
+            for model in models:
+                try:
+                    self.quantize(model, self.models_root, self.dataset)
+                except ModelzooError as exc:
+                    self.errors[model.name] = exc
+                    self.reporter.error(str(exc))
+                    failed.append(model.name)
+            return failed
+        work = [Job(m.name, quantize_job, (self.options, self.reporter.line, self.dataset, self.models_root, m))
+                for m in models]
+        for job, result, lost in (executor or LocalProcesses(jobs)).run(work):
+            error = None
+            if lost is not None:
+                error = ModelzooError(f"{job.name}: the quantization {lost}")
+                self.reporter.error(str(error))
+            else:
+                key, said = result
+                if key is not None:
+                    self.keys[job.name] = key
+                if said is not None:  # (its line said by its process; an exception may not unpickle)
+                    error = ModelzooError(said[0])
+                    error.exit_code = said[1]
+            if error is not None:
+                self.errors[job.name] = error
+                failed.append(job.name)
         return failed
 
     def paths(self, model: Model, models_root: Path) -> tuple[Path, Path]:
@@ -464,3 +485,16 @@ class Quantizer:
             outcome.written.append(path)
             self.say(f"wrote {path} and .bin ({precision}), quantization.json beside them")
         return outcome
+
+
+def quantize_job(options: Options, line: Callable[[str, str], str], dataset: "Dataset", models_root: Path,
+                 model: Model) -> tuple[str | None, tuple[str, int] | None]:
+    """A job: one model quantized by a fresh Quantizer (its lines said here); (its key, its error
+    as (line, exit code))."""
+    from .mo import disable_telemetry
+
+    disable_telemetry()
+    quantizer = Quantizer(options, Reporter("text", bars=False, line=line), dataset=dataset, models_root=models_root)
+    failed = quantizer.run([model])
+    error = quantizer.errors.get(model.name) if failed else None
+    return quantizer.keys.get(model.name), (None if error is None else (str(error), error.exit_code))
