@@ -1,0 +1,196 @@
+"""Classification (issue 26 item 1): modelzoo-accuracy's `classification` adapter, top-k
+`accuracy`, the imagenet_1000_classes / imagenet_1001_classes data sets (val.txt) and the
+preprocessing the zoo's classifiers use, through the real command line, against Open Model Zoo's
+own accuracy_check (openvino-dev 2023.3.0) on the same IR, pictures and yml."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import one_error_line, run_tool, write_model
+from qtools import _workdir, peer_accuracy_check  # noqa: F401 (fixture)
+
+from modelzoo.devtools.imagenetset import classifier_ir, ir_scorer, pictures, write_imagenet_folder
+from modelzoo.devtools.peer_accuracy import run_peer
+
+NAME = "tiny-classifier"
+METRICS = """        metrics:
+          - name: accuracy@top1
+            type: accuracy
+            top_k: 1
+          - name: accuracy@top5
+            type: accuracy
+            top_k: 5
+"""
+# 1000 classes as the PyTorch classifiers are checked: Pillow reads RGB, resizes the shorter side
+# to 256 (bicubic) and crops 224 at the centre, mean/std as a string
+PILLOW_YML = """models:
+  - name: tiny-classifier
+    launchers:
+      - framework: openvino
+        adapter: classification
+    datasets:
+      - name: imagenet_1000_classes
+        reader: pillow_imread
+        preprocessing:
+          - type: resize
+            size: 256
+            aspect_ratio_scale: greater
+            use_pillow: true
+            interpolation: BICUBIC
+          - type: crop
+            size: 224
+            use_pillow: true
+          - type: normalization
+            mean: (123.675, 116.28, 103.53)
+            std: (58.395, 57.12, 57.375)
+""" + METRICS
+# 1001 classes (background at 0) as the TensorFlow ones: OpenCV, the shorter side to 256, a
+# centre crop, BGR to RGB, one mean and std for every channel
+OPENCV_YML = """models:
+  - name: tiny-classifier
+    launchers:
+      - framework: openvino
+        adapter:
+          type: classification
+    datasets:
+      - name: imagenet_1001_classes
+        preprocessing:
+          - type: resize
+            size: 256
+            aspect_ratio_scale: greater
+          - type: crop
+            size: 224
+          - type: bgr_to_rgb
+          - type: normalization
+            mean: 127.5
+            std: 127.5
+""" + METRICS
+# as googlenet-v1-tf: normalized first (floats), then a central_fraction crop and a plain resize
+TF_FRACTION_YML = OPENCV_YML.replace("""          - type: resize
+            size: 256
+            aspect_ratio_scale: greater
+          - type: crop
+            size: 224
+          - type: bgr_to_rgb
+          - type: normalization
+            mean: 127.5
+            std: 127.5
+""", """          - type: bgr_to_rgb
+          - type: normalization
+            mean: 127.5
+            std: 127.5
+          - type: crop
+            central_fraction: 0.875
+          - type: resize
+            size: 224
+""")
+# as efficientnet-b0: Pillow's central_fraction crop and bicubic resize on the OpenCV picture
+PILLOW_FRACTION_YML = PILLOW_YML.replace("""        reader: pillow_imread
+        preprocessing:
+          - type: resize
+            size: 256
+            aspect_ratio_scale: greater
+            use_pillow: true
+            interpolation: BICUBIC
+          - type: crop
+            size: 224
+            use_pillow: true
+""", """        preprocessing:
+          - type: bgr_to_rgb
+          - type: crop
+            central_fraction: 0.875
+            use_pillow: True
+          - type: resize
+            size: 224
+            use_pillow: True
+            interpolation: BICUBIC
+""")
+assert len({PILLOW_YML, OPENCV_YML, TF_FRACTION_YML, PILLOW_FRACTION_YML}) == 4  # (the replacements happened)
+CASES = {"pillow-1000": PILLOW_YML, "opencv-1001": OPENCV_YML, "fraction-1001": TF_FRACTION_YML,
+         "pillow-fraction-1000": PILLOW_FRACTION_YML}
+
+
+@functools.cache
+def classifier_case(name: str) -> dict:
+    """zoo (model.yml + accuracy-check.yml), ir/public/tiny-classifier/FP32, an ImageNet-style folder."""
+    classes = int(name.rsplit("-", 1)[1])
+    root = _workdir() / f"classifier-{name}"
+    zoo, ir = root / "zoo", root / "ir"
+    folder = write_model(zoo, NAME, [{"name": "FP32/tiny-classifier.xml", "data": b"x", "url": "http://x/a"},
+                                     {"name": "FP32/tiny-classifier.bin", "data": b"x", "url": "http://x/b"}],
+                         task_type="classification").parent
+    (folder / "accuracy-check.yml").write_text(CASES[name])
+    xml = classifier_ir(ir / "public" / NAME / "FP32" / f"{NAME}.xml", classes, seed=classes)
+    data = write_imagenet_folder(root / "imagenet", pictures(24, seed=classes), ir_scorer(xml),
+                                 offset=classes - 1000, seed=classes)
+    return {"zoo": zoo, "ir": ir, "xml": xml, "data": data, "yml": folder / "accuracy-check.yml"}
+
+
+def accuracy(case: dict, *args, **kw):
+    return run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", NAME, "--ir_dir", case["ir"],
+                    "--precisions", "FP32", *args, **kw)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_top1_and_top5_equal_accuracy_check(name, peer_accuracy_check, tmp_path):
+    case = classifier_case(name)
+    ours = accuracy(case, "--dataset", case["data"], "--json", tmp_path / "r.json")
+    assert ours.returncode == 0, ours.stderr
+    records = {r["metric"]: r for r in json.loads((tmp_path / "r.json").read_text())}
+    assert set(records) == {"accuracy@top1", "accuracy@top5"}
+    theirs, _, out = run_peer(peer_accuracy_check, case["yml"], NAME, case["xml"], case["data"],
+                              case["data"] / "val.txt")
+    for metric, record in records.items():
+        assert record["images"] == 24
+        assert 0 < record["value"] < 1, record  # a number that can move
+        assert abs(100 * record["value"] - 100 * theirs[metric]) <= 0.1, (record, out)
+    assert records["accuracy@top5"]["value"] >= records["accuracy@top1"]["value"]
+
+
+def test_top_k_equals_numpy_on_synthetic_scores():
+    from modelzoo.accuracy.adapter import classification
+    from modelzoo.accuracy.metric import top_k_accuracy
+
+    rng = np.random.default_rng(5)
+    scores = rng.random((500, 1001))
+    labels = rng.integers(0, 1001, 500)
+    labels[::3] = scores[::3].argmax(axis=1)  # some right at top-1
+    predictions = [classification(row.astype(np.float32).reshape(1, 1001)) for row in scores.astype(np.float32)]
+    for k in (1, 2, 5, 10):
+        best = np.argsort(-scores.astype(np.float32), axis=1)[:, :k]
+        expected = np.mean([label in row for label, row in zip(labels, best)])
+        assert abs(top_k_accuracy(list(labels), predictions, k) - expected) <= 1e-9
+    argmax = [classification(np.array([[label]], np.float32), argmax_output=True) for label in labels]
+    assert top_k_accuracy(list(labels), argmax, 1) == 1.0
+
+
+def bad_set(case: dict, tmp: Path, problem: str) -> Path:
+    data = tmp / "bad"
+    data.mkdir()
+    lines = (case["data"] / "val.txt").read_text().splitlines()
+    for line in lines:
+        name = line.split()[0]
+        (data / name).write_bytes((case["data"] / name).read_bytes())
+    if problem == "missing":
+        (data / lines[3].split()[0]).unlink()
+    else:
+        lines[3] = lines[3].split()[0] + " 1000"
+    (data / "val.txt").write_text("\n".join(lines) + "\n")
+    return data
+
+
+@pytest.mark.parametrize("problem,needle", [("missing", "line 4: names picture 'ILSVRC2012_val_00000004.png'"),
+                                            ("label", "line 4: label 1000 is out of range (0..999)")])
+def test_bad_val_txt_is_one_line_naming_the_file(problem, needle, tmp_path):
+    case = classifier_case("pillow-1000")
+    data = bad_set(case, tmp_path, problem)
+    result = accuracy(case, "--dataset", data, "--json", tmp_path / "r.json")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert str(data / "val.txt") in line and needle in line, line
+    assert not (tmp_path / "r.json").exists()
