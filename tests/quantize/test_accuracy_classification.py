@@ -6,6 +6,7 @@ own accuracy_check (openvino-dev 2023.3.0) on the same IR, pictures and yml."""
 from __future__ import annotations
 
 import functools
+import shutil
 import json
 from pathlib import Path
 
@@ -194,3 +195,17 @@ def test_bad_val_txt_is_one_line_naming_the_file(problem, needle, tmp_path):
     line = one_error_line(result)
     assert str(data / "val.txt") in line and needle in line, line
     assert not (tmp_path / "r.json").exists()
+
+
+def test_the_entry_with_the_openvino_launcher_is_measured(tmp_path):
+    """Open Model Zoo lists a model twice when it has a framework's launcher and an OpenVINO one
+    (efficientnet-b0: tf first): the OpenVINO entry is the one measured, not a refusal."""
+    case = classifier_case("pillow-1000")
+    zoo = tmp_path / "zoo"
+    shutil.copytree(case["zoo"], zoo)
+    tf_entry = PILLOW_YML.replace("models:\n", "").replace("framework: openvino", "framework: tf\n        model: m.pb")
+    (zoo / "public" / NAME / "accuracy-check.yml").write_text("models:\n" + tf_entry + PILLOW_YML.replace("models:\n", ""))
+    result = run_tool("accuracy_check", "--models_dir", zoo, "--name", NAME, "--ir_dir", case["ir"],
+                      "--precisions", "FP32", "--dataset", case["data"], "--json", tmp_path / "r.json")
+    assert result.returncode == 0, result.stderr
+    assert {r["metric"] for r in json.loads((tmp_path / "r.json").read_text())} == {"accuracy@top1", "accuracy@top5"}

@@ -1,6 +1,7 @@
 """From the network's output to predictions: one function per adapter type of accuracy-check.yml,
 looked up in ADAPTERS (a new task's adapter is a function here and an entry there, its options
-in config.ADAPTERS). Today: `classification` (class scores) and accuracy_check's `ssd` (DetectionOutput's [1, 1, N, 7] rows
+in config.ADAPTERS). Today: `classification` (class scores) and accuracy_check's `ssd`
+(DetectionOutput's [1, 1, N, 7] rows
 [image_id, label, conf, x_min, y_min, x_max, y_max], boxes normalised)."""
 
 from __future__ import annotations

@@ -263,7 +263,8 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
         top_k = options.get("top_k", 1)
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise _fail(path, f"{where} ({kind})", f"top_k must be a positive integer (got {top_k!r})")
-        if "threshold" in options and str(options["threshold"]).replace(" ", "") not in (".50:.05:.95", "0.5:0.05:0.95"):
+        if "threshold" in options and str(options["threshold"]).replace(" ", "") not in (".50:.05:.95",
+                                                                                         "0.5:0.05:0.95"):
             raise _fail(path, f"{where} ({kind})", f"threshold {options['threshold']!r} is not implemented "
                         "(COCO's .50:.05:.95)")
         reference = options.pop("reference")
@@ -300,9 +301,13 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, list) or not models:
         raise _fail(path, "models", "must be a non-empty list")
-    entry = next((m for m in models if isinstance(m, dict) and m.get("name") == model_name), None)
-    if entry is None:
+    named = [m for m in models if isinstance(m, dict) and m.get("name") == model_name]
+    if not named:
         raise _fail(path, "models", f"no entry named {model_name!r}")
+    # Open Model Zoo lists a model twice where it has a framework's launcher and an OpenVINO one
+    # (efficientnet-b0: tf, then openvino): the entry measured is the one that runs the IR
+    entry = next((m for m in named if isinstance(m.get("launchers"), list) and any(
+        isinstance(x, dict) and x.get("framework") in ("openvino", "dlsdk") for x in m["launchers"])), named[0])
     launchers = entry.get("launchers")
     if not isinstance(launchers, list) or not launchers or not isinstance(launchers[0], dict):
         raise _fail(path, "launchers", "must be a non-empty list")

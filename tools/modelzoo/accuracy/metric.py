@@ -1,4 +1,5 @@
-"""Classification's `accuracy` (top-k), and COCO detection metrics through pycocotools' COCOeval (the official evaluator).
+"""Classification's `accuracy` (top-k), and COCO detection metrics through pycocotools'
+COCOeval (the official evaluator).
 
 - `coco_orig_precision`: COCOeval as COCO defines it (AP at IoU .50:.05:.95, all areas, at most
   100 detections per image and class), against the annotation file's own boxes; as in the
