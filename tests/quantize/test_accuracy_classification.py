@@ -204,8 +204,34 @@ def test_the_entry_with_the_openvino_launcher_is_measured(tmp_path):
     zoo = tmp_path / "zoo"
     shutil.copytree(case["zoo"], zoo)
     tf_entry = PILLOW_YML.replace("models:\n", "").replace("framework: openvino", "framework: tf\n        model: m.pb")
-    (zoo / "public" / NAME / "accuracy-check.yml").write_text("models:\n" + tf_entry + PILLOW_YML.replace("models:\n", ""))
+    both = "models:\n" + tf_entry + PILLOW_YML.replace("models:\n", "")
+    (zoo / "public" / NAME / "accuracy-check.yml").write_text(both)
     result = run_tool("accuracy_check", "--models_dir", zoo, "--name", NAME, "--ir_dir", case["ir"],
                       "--precisions", "FP32", "--dataset", case["data"], "--json", tmp_path / "r.json")
     assert result.returncode == 0, result.stderr
     assert {r["metric"] for r in json.loads((tmp_path / "r.json").read_text())} == {"accuracy@top1", "accuracy@top5"}
+
+
+def test_list_supported_needs_no_ir_and_no_data(tmp_path):
+    """One line per selected model from its yml alone: yes, or the first entry not implemented
+    (an unknown adapter, an unknown option, no yml at all); exit 0, with no IR and no data set."""
+    zoo = tmp_path / "zoo"
+    ymls = {"a-classifier": PILLOW_YML,
+            "b-yolo": PILLOW_YML.replace("adapter: classification", "adapter: yolo_v2"),
+            "c-option": OPENCV_YML.replace("size: 224\n", "size: 224\n            max_square: true\n"),
+            "d-no-yml": None}
+    for name, text in ymls.items():
+        folder = write_model(zoo, name, [{"name": f"FP32/{name}.{ext}", "data": b"x", "url": f"http://x/{ext}"}
+                                         for ext in ("xml", "bin")]).parent
+        if text is not None:
+            (folder / "accuracy-check.yml").write_text(text.replace("name: tiny-classifier", f"name: {name}"))
+    result = run_tool("accuracy_check", "--models_dir", zoo, "--all", "--list_supported")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "a-classifier: yes",
+        "b-yolo: no: launchers[].adapter: 'yolo_v2' is not implemented by modelzoo-accuracy",
+        "c-option: no: preprocessing[1] (crop): option 'max_square' is not implemented",
+        "d-no-yml: no: no accuracy-check.yml"]
+    result = run_tool("accuracy_check", "--models_dir", zoo, "--name", "b-yolo", "--list_supported")
+    assert result.returncode == 0 and result.stdout == "b-yolo: no: launchers[].adapter: 'yolo_v2' is not " \
+        "implemented by modelzoo-accuracy\n", result
