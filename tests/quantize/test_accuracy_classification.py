@@ -235,3 +235,30 @@ def test_list_supported_needs_no_ir_and_no_data(tmp_path):
     result = run_tool("accuracy_check", "--models_dir", zoo, "--name", "b-yolo", "--list_supported")
     assert result.returncode == 0 and result.stdout == "b-yolo: no: launchers[].adapter: 'yolo_v2' is not " \
         "implemented by modelzoo-accuracy\n", result
+
+
+def test_the_quantizer_on_the_classifier_keeps_max_drop(tmp_path):
+    """modelzoo-quantizer on the small classifier: INT8 inside, and --max_drop held as the accuracy
+    tool measures FP32 and INT8 top-1 (no assumption about the drop's value: CPUs differ)."""
+    import openvino as ov
+
+    from modelzoo.accuracy.evaluate import is_int8
+
+    case = classifier_case("opencv-1001")
+    out = tmp_path / "out"
+    result = run_tool("quantizer", "--models_dir", case["zoo"], "--name", NAME, "--ir_dir", case["ir"], "-o", out,
+                      "--dataset", case["data"], "--max_drop", "0.05", timeout=900)
+    assert result.returncode == 0, result.stderr
+    int8 = out / "public" / NAME / "FP16-INT8"
+    assert is_int8(ov.Core().read_model(str(int8 / f"{NAME}.xml")))
+    top1 = {}
+    for ir, precision in ((case["ir"], "FP32"), (out, "FP16-INT8")):
+        measured = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", NAME, "--ir_dir", ir,
+                            "--precisions", precision, "--dataset", case["data"], "--json", tmp_path / "r.json")
+        assert measured.returncode == 0, measured.stderr
+        top1[precision] = next(r["value"] for r in json.loads((tmp_path / "r.json").read_text())
+                               if r["metric"] == "accuracy@top1")
+    record = json.loads((int8 / "quantization.json").read_text())
+    assert record["accuracy"]["metric"] == "accuracy@top1"
+    assert top1["FP32"] - top1["FP16-INT8"] <= 0.05
+    assert abs(record["accuracy"]["drop"] - (top1["FP32"] - top1["FP16-INT8"])) < 1e-9
