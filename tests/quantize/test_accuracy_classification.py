@@ -262,3 +262,29 @@ def test_the_quantizer_on_the_classifier_keeps_max_drop(tmp_path):
     assert record["accuracy"]["metric"] == "accuracy@top1"
     assert top1["FP32"] - top1["FP16-INT8"] <= 0.05
     assert abs(record["accuracy"]["drop"] - (top1["FP32"] - top1["FP16-INT8"])) < 1e-9
+
+
+def test_another_tasks_data_or_metric_is_one_line(tmp_path):
+    """A classifier's yml given COCO annotations, or naming a detection metric: one line that
+    says so, before any inference (not a traceback from the scorer)."""
+    case = classifier_case("pillow-1000")
+    images = tmp_path / "images"
+    images.mkdir()
+    first = sorted(case["data"].glob("*.png"))[0]
+    (images / first.name).write_bytes(first.read_bytes())
+    coco = {"images": [{"id": 1, "file_name": first.name}], "annotations": [],
+            "categories": [{"id": 1, "name": "thing"}]}
+    (tmp_path / "instances.json").write_text(json.dumps(coco))
+    result = accuracy(case, "--images", images, "--annotations", tmp_path / "instances.json")
+    assert result.returncode == 1 and "Measuring" not in result.stdout
+    assert "names the 'imagenet_1000_classes' data set (imagenet); the data given is a coco set" in \
+        one_error_line(result)
+    zoo = tmp_path / "zoo"
+    shutil.copytree(case["zoo"], zoo)
+    (zoo / "public" / NAME / "accuracy-check.yml").write_text(PILLOW_YML.replace("type: accuracy\n            top_k: 5",
+                                                                                  "type: coco_precision"))
+    result = run_tool("accuracy_check", "--models_dir", zoo, "--name", NAME, "--ir_dir", case["ir"],
+                      "--precisions", "FP32", "--dataset", case["data"])
+    assert result.returncode == 1 and "Measuring" not in result.stdout
+    assert "metrics: 'coco_precision' does not score the 'classification' adapter's classification predictions" \
+        in one_error_line(result)

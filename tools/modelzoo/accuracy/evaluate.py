@@ -263,6 +263,14 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
     return {i: detections[i] for i in order}, {i: processed_truth[i] for i in order}
 
 
+def check_dataset(config: AccuracyConfig, dataset: Dataset) -> None:
+    """The data set is of the kind the yml names (ImageNet labels for a classifier, COCO boxes
+    for a detector): said before any inference, not as a scorer's traceback after it."""
+    if dataset.kind != config.dataset_kind:
+        raise AccuracyConfigError(f"{config.model}: {config.path.name} names the {config.dataset!r} data set "
+                                  f"({config.dataset_kind}); the data given is a {dataset.kind} set")
+
+
 def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "CPU",
             progress: Callable[[int], None] | None = None, network: Network | None = None,
             compiled: Any = None) -> Run:
@@ -271,9 +279,7 @@ def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "
     Raises:
         ModelzooError: the IR cannot be read or inference failed.
     """
-    if dataset.kind != config.dataset_kind:
-        raise ModelzooError(f"{config.model}: {config.path.name} names the {config.dataset!r} data set "
-                            f"({config.dataset_kind}); the data given is a {dataset.kind} set")
+    check_dataset(config, dataset)
     network = network or read_network(xml, config)
     compiled = compiled or compile_network(network, device)
     started = time.monotonic()
