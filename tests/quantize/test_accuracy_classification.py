@@ -288,3 +288,17 @@ def test_another_tasks_data_or_metric_is_one_line(tmp_path):
     assert result.returncode == 1 and "Measuring" not in result.stdout
     assert "metrics: 'coco_precision' does not score the 'classification' adapter's classification predictions" \
         in one_error_line(result)
+
+
+def test_a_folder_of_neither_layout_is_named_as_such(tmp_path):
+    """--dataset DIR with pictures but no val.txt (and no COCO layout): the line says what a data
+    set folder holds, not that DIR/val2017 is missing."""
+    case = classifier_case("pillow-1000")
+    data = tmp_path / "pictures"
+    shutil.copytree(case["data"], data)
+    (data / "val.txt").unlink()
+    result = accuracy(case, "--dataset", data)
+    assert result.returncode == 2
+    assert one_error_line(result).endswith(
+        f"{data}: neither a COCO-format folder (val2017/, annotations/instances_val2017.json) nor an ImageNet-style "
+        "one (val.txt beside the pictures)")

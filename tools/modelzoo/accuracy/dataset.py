@@ -241,6 +241,9 @@ def _resolve_coco(dataset: Path | None, images: Path | None, annotations: Path |
             raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
         if not dataset.is_dir():
             raise DatasetError(f"{dataset}: no such dataset folder")
+        if not (dataset / COCO_IMAGES).exists() and not (dataset / COCO_ANNOTATIONS).exists():
+            raise DatasetError(f"{dataset}: neither a COCO-format folder ({COCO_IMAGES}/, {COCO_ANNOTATIONS}) nor "
+                               f"an ImageNet-style one ({IMAGENET_ANNOTATIONS} beside the pictures)")
         return load_annotated(dataset / COCO_IMAGES, dataset / COCO_ANNOTATIONS)
     if images is None:
         raise DatasetError("no images: give --dataset DIR (COCO layout) or --images DIR")
