@@ -302,3 +302,29 @@ def test_a_folder_of_neither_layout_is_named_as_such(tmp_path):
     assert one_error_line(result).endswith(
         f"{data}: neither a COCO-format folder (val2017/, annotations/instances_val2017.json) nor an ImageNet-style "
         "one (val.txt beside the pictures)")
+
+
+def test_the_checkers_size_arithmetic(tmp_path):
+    """greater truncates the longer side (427x640 -> 256x383); Pillow's crop corner is rounded half
+    to even (35 / 2 -> 18), OpenCV's crop floors it (17); central_fraction truncates the window."""
+    from modelzoo.accuracy.config import load_accuracy_config
+    from modelzoo.accuracy.preprocessing import preprocess
+
+    yml = tmp_path / "accuracy-check.yml"
+    no_crop = PILLOW_YML.replace("          - type: crop\n            size: 224\n            use_pillow: true\n", "")
+    assert no_crop != PILLOW_YML
+    yml.write_text(no_crop)
+    config = load_accuracy_config(yml, NAME)
+    picture = np.random.default_rng(1).integers(0, 256, (427, 640, 3), dtype=np.uint8)
+    assert preprocess(picture, config)[0].shape == (256, 383, 3)
+    square = np.arange(259 * 259 * 3, dtype=np.int64).reshape(259, 259, 3).astype(np.uint8)
+    for pillow, corner in ((True, 18), (False, 17)):
+        yml.write_text(OPENCV_YML.replace("""          - type: resize
+            size: 256
+            aspect_ratio_scale: greater
+""", "").replace("size: 224\n", f"size: 224\n            use_pillow: {str(pillow).lower()}\n")
+                       .replace("mean: 127.5", "mean: 0").replace("std: 127.5", "std: 1"))
+        cropped, _ = preprocess(square, load_accuracy_config(yml, NAME))
+        assert np.array_equal(cropped, square[corner:corner + 224, corner:corner + 224, ::-1].astype(np.float32))
+    yml.write_text(TF_FRACTION_YML.replace("          - type: resize\n            size: 224\n", ""))
+    assert preprocess(picture, load_accuracy_config(yml, NAME))[0].shape == (373, 560, 3)  # int(427 * .875)
