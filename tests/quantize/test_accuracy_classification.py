@@ -328,3 +328,14 @@ def test_the_checkers_size_arithmetic(tmp_path):
         assert np.array_equal(cropped, square[corner:corner + 224, corner:corner + 224, ::-1].astype(np.float32))
     yml.write_text(TF_FRACTION_YML.replace("          - type: resize\n            size: 224\n", ""))
     assert preprocess(picture, load_accuracy_config(yml, NAME))[0].shape == (373, 560, 3)  # int(427 * .875)
+
+
+def test_an_aspect_ratio_scale_we_do_not_implement_lists_those_we_do(tmp_path):
+    from modelzoo.accuracy.config import load_accuracy_config
+    from modelzoo.errors import AccuracyConfigError
+
+    yml = tmp_path / "accuracy-check.yml"
+    yml.write_text(OPENCV_YML.replace("aspect_ratio_scale: greater", "aspect_ratio_scale: min_ratio"))
+    with pytest.raises(AccuracyConfigError, match=r"aspect_ratio_scale 'min_ratio' is not implemented \(implemented: "
+                       r"frcnn_keep_aspect_ratio, greater, width, height, fit_to_window, or none\)"):
+        load_accuracy_config(yml, NAME)

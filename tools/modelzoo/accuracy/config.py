@@ -166,7 +166,7 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
     if kind == "resize":
         if options["aspect_ratio_scale"] not in ASPECT_RATIO_SCALES:
             raise _fail(path, where, f"aspect_ratio_scale {options['aspect_ratio_scale']!r} is not implemented "
-                        "(implemented: frcnn_keep_aspect_ratio, or none)")
+                        f"(implemented: {', '.join(str(a) for a in ASPECT_RATIO_SCALES[1:])}, or none)")
         if str(options["interpolation"]).upper() not in INTERPOLATIONS:
             raise _fail(path, where, f"interpolation {options['interpolation']!r} is not implemented")
         if options["resize_realization"] != "opencv":
