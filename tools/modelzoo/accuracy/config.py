@@ -22,6 +22,10 @@ from ..errors import AccuracyConfigError
 DATASETS: dict[str, tuple[str, int]] = {
     "ms_coco_detection_80_class_without_background": ("coco", 0),
     "ms_coco_detection_80_class_with_background": ("coco", 1),
+    # ImageNet's val.txt labels are 0..999; a model with a background class at 0 (1001 outputs)
+    # sees them one higher, as the checker's `imagenet` converter with has_background makes them
+    "imagenet_1000_classes": ("imagenet", 0),
+    "imagenet_1001_classes": ("imagenet", 1),
 }
 
 # step type -> accepted options (with their defaults)
@@ -31,8 +35,16 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "padding": {"size": None, "dst_width": None, "dst_height": None, "pad_type": "center",
                 "pad_value": "0,0,0", "stride": 1},
     "bgr_to_rgb": {},
+    "rgb_to_bgr": {},
+    "crop": {"size": None, "dst_width": None, "dst_height": None, "use_pillow": False, "central_fraction": None},
+    "normalization": {"mean": None, "std": None},
 }
-ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio")
+ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "height", "fit_to_window")
+# the checker's named normalization values (its Normalize.PRECOMPUTED_MEANS / _STDS)
+NORMALIZATION_PRESETS = {"imagenet": (104.00698793, 116.66876762, 122.67891434),
+                         "cifar10": (125.307, 122.961, 113.8575)}
+PILLOW_INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC")
+READERS = ("opencv_imread", "pillow_imread")
 PAD_TYPES = ("right_bottom", "center")
 INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC", "AREA", "LANCZOS4")
 POSTPROCESSING: dict[str, dict[str, Any]] = {
@@ -47,9 +59,10 @@ METRICS: dict[str, dict[str, Any]] = {
                        "abs_threshold": None, "rel_threshold": None},
     "coco_orig_precision": {"reference": None, "threshold": ".50:.05:.95", "name": None, "include_boundaries": True,
                             "abs_threshold": None, "rel_threshold": None},
+    "accuracy": {"reference": None, "top_k": 1, "name": None, "abs_threshold": None, "rel_threshold": None},
 }
 # adapter type -> accepted options (the functions are adapter.ADAPTERS)
-ADAPTERS: dict[str, dict[str, Any]] = {"ssd": {}}
+ADAPTERS: dict[str, dict[str, Any]] = {"ssd": {}, "classification": {"argmax_output": False, "block": False}}
 # The largest side (and padding stride) a step may ask for: Open Model Zoo's detectors stay below
 # 2000; a picture of this side is 200 MB as float32 already, and a bigger number would reach
 # OpenCV as an allocation it refuses with a traceback (or an integer it cannot hold).
@@ -91,14 +104,19 @@ class AccuracyConfig:
     postprocessing: tuple[Step, ...]
     metrics: tuple[Metric, ...]
     dataset_kind: str = "coco"  # dataset.LOADERS' key
+    adapter_options: dict[str, Any] = field(default_factory=dict)
+    reader: str = "opencv_imread"
 
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
         size: tuple[int | None, int | None] = (None, None)
         for step in self.preprocessing:
-            if step.type == "padding" or (step.type == "resize" and step.options.get("aspect_ratio_scale") is None):
+            if step.type == "padding" or (step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale")
+                                          is None and step.options.get("central_fraction") is None):
                 h, w = step.size()
                 size = (h if h is not None else size[0], w if w is not None else size[1])
+            elif step.type in ("resize", "crop"):  # a size that depends on the picture's
+                size = (None, None)
         return (size[0], size[1]) if None not in size else None  # type: ignore[return-value]
 
 
@@ -148,13 +166,38 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
     if kind == "resize":
         if options["aspect_ratio_scale"] not in ASPECT_RATIO_SCALES:
             raise _fail(path, where, f"aspect_ratio_scale {options['aspect_ratio_scale']!r} is not implemented "
-                        "(implemented: frcnn_keep_aspect_ratio, or none)")
+                        f"(implemented: {', '.join(str(a) for a in ASPECT_RATIO_SCALES[1:])}, or none)")
         if str(options["interpolation"]).upper() not in INTERPOLATIONS:
             raise _fail(path, where, f"interpolation {options['interpolation']!r} is not implemented")
-        if options["use_pillow"] or options["resize_realization"] != "opencv":
-            raise _fail(path, where, "only OpenCV's resize is implemented (use_pillow / resize_realization)")
-        if Step(kind, options).size() == (None, None):
-            raise _fail(path, where, "needs size or dst_width/dst_height")
+        if options["resize_realization"] != "opencv":
+            raise _fail(path, where, "resize_realization: only opencv is implemented (or use_pillow: true)")
+        if not isinstance(options["use_pillow"], bool):
+            raise _fail(path, where, f"use_pillow must be true or false (got {options['use_pillow']!r})")
+        if options["use_pillow"] and str(options["interpolation"]).upper() not in PILLOW_INTERPOLATIONS:
+            raise _fail(path, where, f"interpolation {options['interpolation']!r} is not implemented with "
+                        f"use_pillow (implemented: {', '.join(PILLOW_INTERPOLATIONS)})")
+        h, w = Step(kind, options).size()
+        if (h, w) == (None, None) or (options["aspect_ratio_scale"] != "frcnn_keep_aspect_ratio" and None in (h, w)):
+            raise _fail(path, where, "needs size or dst_width and dst_height")
+    if kind == "crop":
+        fraction = options["central_fraction"]
+        if not isinstance(options["use_pillow"], bool):
+            raise _fail(path, where, f"use_pillow must be true or false (got {options['use_pillow']!r})")
+        if fraction is not None:
+            if not _finite(fraction) or not 0 < fraction <= 1:
+                raise _fail(path, where, f"central_fraction must be a number in (0, 1] (got {fraction!r})")
+            if Step(kind, options).size() != (None, None):
+                raise _fail(path, where, "give a size or a central_fraction, not both")
+        elif None in Step(kind, options).size():
+            raise _fail(path, where, "needs size, dst_width and dst_height, or central_fraction")
+    if kind == "normalization":
+        if options["mean"] is None and options["std"] is None:
+            raise _fail(path, where, "needs mean or std")
+        for key in ("mean", "std"):
+            if options[key] is not None:
+                options[key] = _channel_values(path, where, key, options[key])
+                if key == "std" and 0 in options[key]:
+                    raise _fail(path, where, "std must not contain 0")
     if kind == "padding":
         if options["pad_type"] not in PAD_TYPES:
             raise _fail(path, where, f"pad_type {options['pad_type']!r} is not implemented "
@@ -181,6 +224,25 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         raise _fail(path, where, "rescale: true is not implemented")
 
 
+def _channel_values(path: Path, where: str, key: str, value: Any) -> tuple[float, ...]:
+    """A number, a list, "(a, b, c)" / "a,b,c", or a preset name: one value or one per channel."""
+    if isinstance(value, str) and value.strip().lower() in NORMALIZATION_PRESETS:
+        return NORMALIZATION_PRESETS[value.strip().lower()]
+    if isinstance(value, str):
+        try:
+            values = [float(v) for v in value.strip().strip("()[]").split(",")]
+        except ValueError:
+            values = []
+    elif isinstance(value, list):
+        values = list(value) if all(_finite(v) for v in value) else []
+    else:
+        values = [value] if _finite(value) else []
+    if len(values) not in (1, 3) or not all(math.isfinite(v) for v in values):
+        raise _fail(path, where, f"{key} {value!r} is not a number, three numbers or one of "
+                    f"{', '.join(NORMALIZATION_PRESETS)}")
+    return tuple(float(v) for v in values)
+
+
 def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
     if not isinstance(entries, list) or not entries:
         raise _fail(path, "metrics", "must be a non-empty list")
@@ -198,7 +260,11 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             if key != "type" and key not in options:
                 raise _fail(path, f"{where} ({kind})", f"option {key!r} is not implemented")
             options[key] = value
-        if str(options["threshold"]).replace(" ", "") not in (".50:.05:.95", "0.5:0.05:0.95"):
+        top_k = options.get("top_k", 1)
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise _fail(path, f"{where} ({kind})", f"top_k must be a positive integer (got {top_k!r})")
+        if "threshold" in options and str(options["threshold"]).replace(" ", "") not in (".50:.05:.95",
+                                                                                         "0.5:0.05:0.95"):
             raise _fail(path, f"{where} ({kind})", f"threshold {options['threshold']!r} is not implemented "
                         "(COCO's .50:.05:.95)")
         reference = options.pop("reference")
@@ -235,9 +301,13 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, list) or not models:
         raise _fail(path, "models", "must be a non-empty list")
-    entry = next((m for m in models if isinstance(m, dict) and m.get("name") == model_name), None)
-    if entry is None:
+    named = [m for m in models if isinstance(m, dict) and m.get("name") == model_name]
+    if not named:
         raise _fail(path, "models", f"no entry named {model_name!r}")
+    # Open Model Zoo lists a model twice where it has a framework's launcher and an OpenVINO one
+    # (efficientnet-b0: tf, then openvino): the entry measured is the one that runs the IR
+    entry = next((m for m in named if isinstance(m.get("launchers"), list) and any(
+        isinstance(x, dict) and x.get("framework") in ("openvino", "dlsdk") for x in m["launchers"])), named[0])
     launchers = entry.get("launchers")
     if not isinstance(launchers, list) or not launchers or not isinstance(launchers[0], dict):
         raise _fail(path, "launchers", "must be a non-empty list")
@@ -253,6 +323,11 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     unknown = sorted(set(adapter) - {"type"} - set(ADAPTERS[adapter_type])) if isinstance(adapter, dict) else []
     if unknown:
         raise _fail(path, "launchers[].adapter", f"option {unknown[0]!r} is not implemented")
+    adapter_options = dict(ADAPTERS[adapter_type])
+    adapter_options.update({k: v for k, v in adapter.items() if k != "type"} if isinstance(adapter, dict) else {})
+    for key, value in adapter_options.items():
+        if not isinstance(value, bool):
+            raise _fail(path, "launchers[].adapter", f"{key} must be true or false (got {value!r})")
     datasets = entry.get("datasets")
     if not isinstance(datasets, list) or len(datasets) != 1 or not isinstance(datasets[0], dict):
         raise _fail(path, "datasets", "must be a list of one dataset")
@@ -264,11 +339,37 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     unknown = set(dataset) - {"name", "preprocessing", "postprocessing", "metrics", "reader"}
     if unknown:
         raise _fail(path, "datasets[0]", f"option {sorted(unknown)[0]!r} is not implemented")
-    if dataset.get("reader", "opencv_imread") != "opencv_imread":
-        raise _fail(path, "datasets[0].reader", f"{dataset['reader']!r} is not implemented (opencv_imread)")
-    return AccuracyConfig(
+    reader = dataset.get("reader", "opencv_imread")
+    if isinstance(reader, dict) and set(reader) == {"type"}:
+        reader = reader["type"]
+    if reader not in READERS:
+        raise _fail(path, "datasets[0].reader", f"{reader!r} is not implemented ({', '.join(READERS)})")
+    config = AccuracyConfig(
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
-        label_offset=DATASETS[name][1],
+        label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
         preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))
+    _check_task(config)
+    return config
+
+
+# what each adapter predicts: the metrics, data sets and post-processing that read it
+TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification"}
+TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification"}
+TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification"}
+
+
+def _check_task(config: AccuracyConfig) -> None:
+    """The adapter's predictions are what the metrics, data set and post-processing read."""
+    task = TASK_OF_ADAPTER[config.adapter]
+    for metric in config.metrics:
+        if TASK_OF_METRIC[metric.type] != task:
+            raise _fail(config.path, "metrics", f"{metric.type!r} does not score the {config.adapter!r} "
+                        f"adapter's {task} predictions")
+    if TASK_OF_DATASET_KIND[config.dataset_kind] != task:
+        raise _fail(config.path, "datasets[0].name", f"{config.dataset!r} has no {task} annotations for the "
+                    f"{config.adapter!r} adapter")
+    if task != "detection" and config.postprocessing:
+        raise _fail(config.path, "postprocessing", f"{config.postprocessing[0].type!r} is a box step; the "
+                    f"{config.adapter!r} adapter predicts no boxes")

@@ -35,6 +35,13 @@ class GroundTruth:
 
 
 @dataclass(frozen=True)
+class ClassLabel:
+    """One picture's class, as the model numbers it (the val.txt label plus the dataset's offset)."""
+
+    label: int
+
+
+@dataclass(frozen=True)
 class Sample:
     image_id: int
     path: Path
@@ -47,10 +54,12 @@ class Dataset:
     samples: list[Sample]
     coco: dict[str, Any] | None = None
     annotations_path: Path | None = None
+    labels: dict[int, int] | None = None  # an ImageNet-style set's: image id -> val.txt label
+    kind: str = "coco"  # LOADERS' key
 
     @property
     def annotated(self) -> bool:
-        return self.coco is not None
+        return self.coco is not None or self.labels is not None
 
     def categories(self) -> list[dict[str, Any]]:
         return list(self.coco["categories"]) if self.coco else []
@@ -59,10 +68,14 @@ class Dataset:
         """The first n images (all of them when there are fewer; the caller warns)."""
         if n is None or n >= len(self.samples):
             return self
-        return Dataset(self.samples[:n], self.coco, self.annotations_path)
+        return Dataset(self.samples[:n], self.coco, self.annotations_path, self.labels, self.kind)
 
-    def ground_truth(self, label_offset: int) -> dict[int, GroundTruth]:
+    def ground_truth(self, label_offset: int) -> dict[int, Any]:
+        """By image id: a GroundTruth (COCO) or a ClassLabel (ImageNet)."""
         import numpy as np
+
+        if self.labels is not None:
+            return {s.image_id: ClassLabel(self.labels[s.image_id] + label_offset) for s in self.samples}
 
         assert self.coco is not None
         label_of = {c["id"]: i + label_offset for i, c in enumerate(self.coco["categories"])}
@@ -79,10 +92,22 @@ class Dataset:
         return result
 
 
-def read_image(path: Path) -> np.ndarray:
-    """A BGR uint8 picture as OpenCV reads it (accuracy_check's default reader)."""
+def read_image(path: Path, reader: str = "opencv_imread") -> np.ndarray:
+    """A BGR uint8 picture as OpenCV reads it (accuracy_check's default reader), or with
+    `pillow_imread` an RGB one as Pillow decodes it (the configs that resize with Pillow read so)."""
     import cv2
     import numpy as np
+
+    if reader == "pillow_imread":
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(path) as picture:
+                return np.array(picture.convert("RGB"))
+        except OSError as exc:  # (UnidentifiedImageError and a truncated file are OSErrors)
+            if isinstance(exc, UnidentifiedImageError) or not exc.strerror:
+                raise DatasetError(f"{path}: not an image (Pillow cannot decode it)") from exc
+            raise DatasetError(f"{path}: cannot read: {exc.strerror}") from exc
 
     try:
         raw = np.fromfile(str(path), dtype=np.uint8)
@@ -216,6 +241,9 @@ def _resolve_coco(dataset: Path | None, images: Path | None, annotations: Path |
             raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
         if not dataset.is_dir():
             raise DatasetError(f"{dataset}: no such dataset folder")
+        if not (dataset / COCO_IMAGES).exists() and not (dataset / COCO_ANNOTATIONS).exists():
+            raise DatasetError(f"{dataset}: neither a COCO-format folder ({COCO_IMAGES}/, {COCO_ANNOTATIONS}) nor "
+                               f"an ImageNet-style one ({IMAGENET_ANNOTATIONS} beside the pictures)")
         return load_annotated(dataset / COCO_IMAGES, dataset / COCO_ANNOTATIONS)
     if images is None:
         raise DatasetError("no images: give --dataset DIR (COCO layout) or --images DIR")
@@ -226,18 +254,97 @@ def _resolve_coco(dataset: Path | None, images: Path | None, annotations: Path |
     return load_images(images)
 
 
+IMAGENET_ANNOTATIONS = "val.txt"
+IMAGENET_CLASSES = 1000
+MAX_LIST = 1 << 28  # bytes of a val.txt (ImageNet's 50,000 lines are 1.5 MB)
+
+
+def load_imagenet(images: Path, annotations: Path) -> Dataset:
+    """ImageNet's val.txt, `FILE LABEL` a line (the file relative to `images`, the label 0..999),
+    as the checker's `imagenet` converter reads it; a picture that is not there, a label out of
+    range or a line that is not two fields is refused by its line."""
+    from .. import fsio
+
+    if not images.is_dir():
+        raise DatasetError(f"{images}: no such image folder")
+    try:
+        raw = fsio.read_small(annotations, MAX_LIST + 1)
+    except OSError as exc:
+        raise DatasetError(f"{annotations}: cannot read the annotations: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_LIST:
+        raise DatasetError(f"{annotations}: larger than {MAX_LIST:,} bytes; not read as a val.txt")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{annotations}: not a val.txt: not UTF-8 text") from exc
+    samples, labels, seen = [], {}, set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        where = f"{annotations}: line {number}"
+        if len(fields) != 2:
+            raise DatasetError(f"{where}: expected 'FILE LABEL', got {line.strip()[:80]!r}")
+        name, label = fields
+        try:
+            value = int(label)
+        except ValueError:
+            raise DatasetError(f"{where}: label {label[:40]!r} is not an integer") from None
+        if not 0 <= value < IMAGENET_CLASSES:
+            raise DatasetError(f"{where}: label {value} is out of range (0..{IMAGENET_CLASSES - 1})")
+        relative = Path(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise DatasetError(f"{where}: {name!r} is not a path inside {images}")
+        if name in seen:
+            raise DatasetError(f"{where}: {name!r} is listed twice")
+        seen.add(name)
+        path = images / relative
+        if not path.is_file():
+            raise DatasetError(f"{where}: names picture {name!r}, which is not in {images}")
+        samples.append(Sample(len(samples) + 1, path))
+        labels[len(samples)] = value
+    if not samples:
+        raise DatasetError(f"{annotations}: names no pictures")
+    return Dataset(samples, None, annotations, labels, "imagenet")
+
+
+def _resolve_imagenet(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                      ) -> Dataset:
+    if dataset is not None:
+        if images is not None or annotations is not None:
+            raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
+        return load_imagenet(dataset, dataset / IMAGENET_ANNOTATIONS)
+    if images is None:
+        raise DatasetError("no images: give --dataset DIR (with val.txt) or --images DIR")
+    if annotations is not None:
+        return load_imagenet(images, annotations)
+    if need_annotations:
+        raise DatasetError("measuring accuracy needs annotations: give --annotations val.txt or --dataset DIR")
+    return Dataset(load_images(images).samples, kind="imagenet")
+
+
+def kind_of(dataset: Path | None, annotations: Path | None) -> str:
+    """The data set's kind by its annotation: a val.txt (ImageNet's) or a COCO JSON file."""
+    if annotations is not None:
+        return "imagenet" if annotations.suffix.lower() == ".txt" else "coco"
+    if dataset is not None and (dataset / IMAGENET_ANNOTATIONS).is_file() and not (dataset / COCO_ANNOTATIONS).exists():
+        return "imagenet"
+    return "coco"
+
+
 Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 """loader(--dataset, --images, --annotations, annotations needed) -> the data set."""
 
 # kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
-LOADERS: dict[str, Loader] = {"coco": _resolve_coco}
+LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet}
 
 
 def resolve(dataset: Path | None, images: Path | None, annotations: Path | None, *, need_annotations: bool,
-            kind: str = "coco") -> Dataset:
-    """--dataset DIR, or --images DIR [--annotations FILE], read as a data set of this kind.
+            kind: str | None = None) -> Dataset:
+    """--dataset DIR, or --images DIR [--annotations FILE], read as a data set of this kind (by
+    default the kind its annotation says: kind_of).
 
     Raises:
         DatasetError: the folder or file is not such a data set (one line naming it).
     """
-    return LOADERS[kind](dataset, images, annotations, need_annotations)
+    return LOADERS[kind or kind_of(dataset, annotations)](dataset, images, annotations, need_annotations)

@@ -11,6 +11,7 @@ the IR.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import re
@@ -160,7 +161,7 @@ def compile_network(network: Network, device: str, core: Any = None) -> Any:
 def prepared(samples: Any, config: AccuracyConfig) -> Iterator[tuple[int, np.ndarray, Geometry]]:
     """(image id, network picture, geometry) for every sample, in order."""
     for sample in samples:
-        picture, geometry = preprocess(read_image(sample.path), config)
+        picture, geometry = preprocess(read_image(sample.path, config.reader), config)
         yield sample.image_id, picture, geometry
 
 
@@ -243,7 +244,7 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
     Raises:
         ModelzooError: inference failed (OpenVINO's reason in one line).
     """
-    adapter = adapters.ADAPTERS[config.adapter]
+    adapter = functools.partial(adapters.ADAPTERS[config.adapter], **config.adapter_options)
     detections: dict[int, adapters.Detections] = {}
     processed_truth: dict[int, GroundTruth] = {}
 
@@ -262,6 +263,14 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
     return {i: detections[i] for i in order}, {i: processed_truth[i] for i in order}
 
 
+def check_dataset(config: AccuracyConfig, dataset: Dataset) -> None:
+    """The data set is of the kind the yml names (ImageNet labels for a classifier, COCO boxes
+    for a detector): said before any inference, not as a scorer's traceback after it."""
+    if dataset.kind != config.dataset_kind:
+        raise AccuracyConfigError(f"{config.model}: {config.path.name} names the {config.dataset!r} data set "
+                                  f"({config.dataset_kind}); the data given is a {dataset.kind} set")
+
+
 def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "CPU",
             progress: Callable[[int], None] | None = None, network: Network | None = None,
             compiled: Any = None) -> Run:
@@ -270,6 +279,7 @@ def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "
     Raises:
         ModelzooError: the IR cannot be read or inference failed.
     """
+    check_dataset(config, dataset)
     network = network or read_network(xml, config)
     compiled = compiled or compile_network(network, device)
     started = time.monotonic()

@@ -1,4 +1,5 @@
-"""COCO detection metrics through pycocotools' COCOeval (the official evaluator).
+"""Classification's `accuracy` (top-k), and COCO detection metrics through pycocotools'
+COCOeval (the official evaluator).
 
 - `coco_orig_precision`: COCOeval as COCO defines it (AP at IoU .50:.05:.95, all areas, at most
   100 detections per image and class), against the annotation file's own boxes; as in the
@@ -24,8 +25,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .adapter import Detections
-from .dataset import GroundTruth
+from .adapter import Classes, Detections
+from .dataset import ClassLabel, GroundTruth
 
 if TYPE_CHECKING:
     from .config import AccuracyConfig, Metric
@@ -189,7 +190,23 @@ def _coco_orig_precision(config: "AccuracyConfig", metric: "Metric", dataset: "D
                                bool(metric.options["include_boundaries"]))
 
 
+def top_k_accuracy(labels: list[int], predictions: list[Classes], k: int) -> float:
+    """The share of pictures whose label is among the prediction's k best (the checker's `accuracy`)."""
+    if not labels:
+        return math.nan
+    hits = sum(int(label in prediction.top_k(k)) for label, prediction in zip(labels, predictions))
+    return hits / len(labels)
+
+
+def _accuracy(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict[int, Classes],
+              ground_truth: dict[int, ClassLabel]) -> float:
+    order = list(ground_truth)
+    return top_k_accuracy([ground_truth[i].label for i in order], [predictions[i] for i in order],
+                          int(metric.options["top_k"]))
+
+
 Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
 """scorer(config, metric, dataset, predictions by image id, ground truth by image id) -> value."""
 
-SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision}
+SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision,
+                              "accuracy": _accuracy}

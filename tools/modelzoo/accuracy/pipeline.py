@@ -16,7 +16,7 @@ from ..errors import ModelzooError
 from ..events import Reporter
 from .config import AccuracyConfig, load_accuracy_config
 from .dataset import Dataset
-from .evaluate import Network, Run, compile_network, measure, read_network
+from .evaluate import Network, Run, check_dataset, compile_network, measure, read_network
 
 PRECISION_ORDER = ("FP32", "FP16", "FP32-INT8", "FP16-INT8", "FP32-INT1", "FP16-INT1")
 
@@ -63,6 +63,7 @@ class Evaluator:
                 if not yml.is_file():
                     raise ModelzooError(f"{model.name}: no accuracy-check.yml beside its model.yml ({yml})")
                 config = load_accuracy_config(yml, model.name)
+                check_dataset(config, self.dataset)
                 present = self.precisions_present(model)
                 if not present:
                     raise ModelzooError(f"{model.name}: no IR under {self.ir_dir / model.subdirectory} "

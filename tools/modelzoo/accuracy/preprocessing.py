@@ -1,4 +1,5 @@
-"""The image side of an accuracy-check.yml: resize, padding, bgr_to_rgb, with the exact integer
+"""The image side of an accuracy-check.yml: resize (OpenCV's or Pillow's), crop, padding,
+normalization, bgr_to_rgb / rgb_to_bgr, with the exact integer
 arithmetic of Open Model Zoo's accuracy checker (a truncated size, not a rounded one, moves the
 result by points on a detector), and the geometry the box post-processing needs to undo them."""
 
@@ -40,12 +41,40 @@ _INTERPOLATION = {"NEAREST": "INTER_NEAREST", "LINEAR": "INTER_LINEAR", "BILINEA
                   "LANCZOS4": "INTER_LANCZOS4"}
 
 
+def _aspect(kind: str, dst_w: int | None, dst_h: int | None, w: int, h: int) -> tuple[int, int]:
+    """The checker's aspect_ratio_scale: (width, height) of the resized picture, truncated."""
+    if kind == "width" or (kind == "greater" and not h > w):  # the shorter side (height) to dst_h
+        return int(dst_w * w / h) if dst_w is not None else int(dst_h * w / h), dst_h  # type: ignore[operator]
+    if kind in ("height", "greater"):
+        return dst_w, int(dst_h * h / w) if dst_h is not None else int(dst_w * h / w)  # type: ignore[return-value]
+    scale = min(dst_h / h, dst_w / w)  # fit_to_window  # type: ignore[operator]
+    return int(scale * w), int(scale * h)
+
+
+def _pillow(image: np.ndarray, step: Step) -> "Image.Image":  # noqa: F821
+    from PIL import Image
+
+    if image.dtype != np.uint8:
+        raise AccuracyConfigError(f"{step.type} with use_pillow: the picture is {image.dtype} by then (Pillow "
+                                  "takes the 8-bit picture: put this step before the ones that make floats)")
+    return Image.fromarray(image)
+
+
+_PILLOW = {"NEAREST": "NEAREST", "LINEAR": "BILINEAR", "BILINEAR": "BILINEAR", "CUBIC": "BICUBIC",
+           "BICUBIC": "BICUBIC"}
+
+
 def _resize(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
     import cv2
 
     dst_h, dst_w = step.size()
     h, w = image.shape[:2]
-    if step.options["aspect_ratio_scale"] == "frcnn_keep_aspect_ratio":
+    scale = step.options["aspect_ratio_scale"]
+    if scale in ("greater", "width", "height", "fit_to_window"):
+        # the checker passes (size, size) to width/height scaling: the unscaled side keeps dst
+        new_w, new_h = _aspect(scale, dst_w, dst_h, w, h)
+        pref_w, pref_h = max(dst_w or new_w, new_w), max(dst_h or new_h, new_h)
+    elif scale == "frcnn_keep_aspect_ratio":
         new_w, new_h = _frcnn_keep_aspect_ratio(dst_w or dst_h, dst_h or dst_w, w, h)
         pref_w, pref_h = max(dst_w or new_w, new_w), max(dst_h or new_h, new_h)
     else:
@@ -54,6 +83,13 @@ def _resize(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
     geometry.operations.append(("resize", {"scale_x": new_w / w, "scale_y": new_h / h, "original_width": w,
                                            "original_height": h, "preferable_width": pref_w,
                                            "preferable_height": pref_h}))
+    if min(new_w, new_h) <= 0:
+        raise AccuracyConfigError(f"resize: a {w}x{h} picture would become {new_w}x{new_h}")
+    if step.options["use_pillow"]:  # Pillow's resampling (uint8 in, uint8 out), as the checker's pillow resizer
+        from PIL import Image
+
+        method = getattr(Image.Resampling, _PILLOW[str(step.options["interpolation"]).upper()])
+        return np.asarray(_pillow(image, step).resize((new_w, new_h), method))
     flag = getattr(cv2, _INTERPOLATION[str(step.options["interpolation"]).upper()])
     out = cv2.resize(image, (new_w, new_h), interpolation=flag)  # on the uint8 picture, as the checker
     return out.astype(np.float32)
@@ -84,6 +120,47 @@ def _pad(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
     return out
 
 
+def _crop(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
+    """The centre: a size, or central_fraction of each side (truncated)."""
+    h, w = image.shape[:2]
+    fraction = step.options["central_fraction"]
+    if fraction is not None:
+        new_h, new_w = int(h * fraction), int(w * fraction)
+    else:
+        new_h, new_w = step.size()  # type: ignore[assignment]
+    geometry.operations.append(("crop", {}))
+    if step.options["use_pillow"]:
+        # Pillow's box: its corner rounded half to even, the part outside the picture black
+        top, left = int(round((h - new_h) / 2.0)), int(round((w - new_w) / 2.0))
+        _pillow(image, step)  # (the same refusal of floats as the checker's)
+        out = np.zeros((new_h, new_w) + image.shape[2:], dtype=image.dtype)
+        y0, x0, y1, x1 = max(top, 0), max(left, 0), min(top + new_h, h), min(left + new_w, w)
+        if y1 > y0 and x1 > x0:
+            out[y0 - top:y1 - top, x0 - left:x1 - left] = image[y0:y1, x0:x1]
+        return out
+    if w < new_w or h < new_h:  # the checker first scales a picture smaller than the window up
+        import cv2
+
+        size = np.array([w, h], dtype=np.float64)
+        if size[0] < new_w:
+            size = size * new_w / size[0]
+        if size[1] < new_h:
+            size = size * new_h / size[1]
+        image = cv2.resize(image, tuple(int(v) for v in np.ceil(size)))
+        h, w = image.shape[:2]
+    top, left = (h - new_h) // 2, (w - new_w) // 2
+    return image[top:top + new_h, left:left + new_w]
+
+
+def _normalize(image: np.ndarray, step: Step) -> np.ndarray:
+    data = image.astype(np.float64)
+    if step.options["mean"] is not None:
+        data = data - np.asarray(step.options["mean"], dtype=np.float64)
+    if step.options["std"] is not None:
+        data = data / np.asarray(step.options["std"], dtype=np.float64)
+    return data
+
+
 def preprocess(image: np.ndarray, config: AccuracyConfig) -> tuple[np.ndarray, Geometry]:
     """HxWx3 BGR uint8 -> the network's HxWx3 float32 picture, and what was done."""
     geometry = Geometry(int(image.shape[0]), int(image.shape[1]))
@@ -93,6 +170,10 @@ def preprocess(image: np.ndarray, config: AccuracyConfig) -> tuple[np.ndarray, G
             data = _resize(data, step, geometry)
         elif step.type == "padding":
             data = _pad(data, step, geometry)
-        elif step.type == "bgr_to_rgb":
+        elif step.type == "crop":
+            data = _crop(data, step, geometry)
+        elif step.type == "normalization":
+            data = _normalize(data, step)
+        elif step.type in ("bgr_to_rgb", "rgb_to_bgr"):
             data = np.ascontiguousarray(data[:, :, ::-1])
     return data.astype(np.float32, copy=False), geometry

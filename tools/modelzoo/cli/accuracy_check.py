@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="exit 1 when a value misses the yml's reference as accuracy_check judges it "
                              "(any difference beyond the metric's abs_threshold / rel_threshold, 0 if not given); "
                              "by default the difference is only reported")
+    parser.add_argument("--list_supported", action="store_true",
+                        help="print NAME: yes, or NAME: no: <the first entry not implemented>, for each selected "
+                             "model from its accuracy-check.yml alone (no IR, no data set), and exit")
     add_trust_args(parser)
     return parser
 
@@ -122,6 +125,12 @@ def body(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     args, precisions, catalog, models, failed = selected
+    if args.list_supported:
+        from ..accuracy.support import verdict_line
+
+        for model in models:
+            print(verdict_line(model.name, catalog.root / model.subdirectory / "accuracy-check.yml"))
+        return summarize(PROG, failed)
     if args.draw < 0:
         parser.error("--draw must be 0 or more")
     for flag, path in (("--json", args.json), ("--detections_out", args.detections_out)):

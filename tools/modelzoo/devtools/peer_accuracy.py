@@ -1,5 +1,5 @@
 """Open Model Zoo's own `accuracy_check` (openvino-dev 2023.3.0, in a virtual environment of its
-own) on a model's accuracy-check.yml, one IR and a COCO-format folder: the peer our accuracy
+own) on a model's accuracy-check.yml, one IR and a COCO-format or ImageNet-style folder: the peer our accuracy
 tool is compared with in tests and benchmarks.
 
     python -m modelzoo.devtools.peer_accuracy --accuracy_check VENV/bin/accuracy_check \
@@ -26,6 +26,8 @@ CONVERSIONS = {
                                                       "sort_annotations": True, "use_full_label_map": False},
     "ms_coco_detection_80_class_with_background": {"converter": "mscoco_detection", "has_background": True,
                                                    "sort_annotations": True, "use_full_label_map": False},
+    "imagenet_1000_classes": {"converter": "imagenet", "has_background": False},
+    "imagenet_1001_classes": {"converter": "imagenet", "has_background": True},
 }
 
 
@@ -56,7 +58,7 @@ def run_peer(accuracy_check: Path, config: Path, model: str, xml: Path, images: 
     if proc.returncode != 0:
         raise RuntimeError(f"accuracy_check failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     values = {m.group(1): float(m.group(2)) / 100
-              for m in re.finditer(r"^\s*(\w+): (-?[0-9.]+)%", proc.stdout, re.M)}
+              for m in re.finditer(r"^\s*([\w@.-]+): (-?[0-9.]+)%", proc.stdout, re.M)}
     if not values:
         raise RuntimeError(f"accuracy_check printed no metric:\n{proc.stdout[-3000:]}")
     return values, seconds, proc.stdout
