@@ -198,3 +198,12 @@ class ZooCodeError(UsageError):
 class PlantedEntryError(FileSystemError):
     """A link (or another file the cache did not make) stands where a cache's file or folder
     belongs: it is not followed, so nothing outside the cache is read or written through it."""
+
+
+class RunRecordMismatchError(ModelzooError):
+    """A --run_dir holds this shard's record, made with other inputs: nothing is overwritten (the
+    run's other shards may already stand on it); use another --run_dir or remove the record."""
+
+
+class RunIncompleteError(ModelzooError):
+    """--merge over a run whose shards' records are not all there (or do not belong together)."""

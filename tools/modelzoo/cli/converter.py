@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..events import Reporter
 from .common import (
-    OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_space_args, apply_offline, error_line,
-    parallel_int, parse_and_select, run, summarize,
+    OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg, add_space_args, apply_offline,
+    error_line, parallel_int, parse_and_select, run, shard_models, summarize,
 )
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="convert up to N models at once (in separate processes); 'auto' = CPU count")
     add_offline_arg(parser)
     add_space_args(parser)
+    add_shard_arg(parser, "selected models")
     return parser
 
 
@@ -80,6 +81,7 @@ def _main(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     args, precisions, catalog, models, load_failed = selected
+    models, load_failed = shard_models(PROG, args.shard, models, load_failed)
     if args.backend == "ovc" and args.mo:
         parser.error("--mo runs the Model Optimizer: it cannot be used with --backend ovc")
     apply_offline(args)  # (inherited by the worker processes and scripts a conversion starts)

@@ -13,8 +13,8 @@ from ..sync.pipeline import Auditor, MirrorOptions, Syncer
 from ..mirror.stores import MANIFEST, open_store
 from .common import (
     OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, check_download_mirrors,
-    enforce_cache_budget, error_line, parallel_int, parse_precisions, positive_float, positive_int, run, select_models,
-    summarize,
+    add_shard_arg, enforce_cache_budget, error_line, parallel_int, parse_precisions, positive_float, positive_int, run,
+    select_models, shard_models, summarize,
 )
 
 PROG = "modelzoo-mirror"
@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the converter's backend for --ir (as converter.py --backend)")
     s.add_argument("--changes", type=Path, metavar="FILE",
                    help="write the paths added or replaced (relative to DEST), one a line")
+    add_shard_arg(s, "selected models (their files and, with --ir, their IR); shards may run at once into one DEST: "
+                     "the manifest is merged")
     v = sub.add_parser("verify", epilog=EPILOG, help="audit DEST against the descriptors",
                        description="Audit a mirror against the descriptors: missing files, wrong size, wrong SHA-384, "
                                    "files the manifest does not know.")
@@ -158,6 +160,11 @@ def _main(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     catalog, models, failed_to_load = selected
+    if getattr(args, "shard", None) is not None:
+        if args.delete:  # a shard knows only its own models: it would delete the others'
+            parser.error("--delete cannot be used with --shard (a shard would remove the other shards' files); "
+                         "run one sync --delete over the whole selection after the shards")
+        models, failed_to_load = shard_models(PROG, args.shard, models, failed_to_load)
     if args.cache_max_size is not None and args.cache_dir is None:
         parser.error("--cache_max_size needs --cache_dir")
     apply_offline(args)

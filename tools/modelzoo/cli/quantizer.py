@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError, UnknownPrecisionError
-from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, apply_offline,
-                     check_output_path, error_line, positive_int, refuse_outputs_over_inputs, run, select_models,
-                     summarize)
+from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg,
+                     apply_offline, check_output_path, error_line, positive_int, refuse_outputs_over_inputs, run,
+                     select_models, shard_models, summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry_run", "--dry-run", action="store_true",
                         help="print the key and the plan, and change nothing")
     add_offline_arg(parser)
+    add_shard_arg(parser, "selected models")
     return parser
 
 
@@ -107,6 +108,7 @@ def body(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     catalog, models, failed = selected
+    models, failed = shard_models(PROG, args.shard, models, failed)
     output_dir = (args.output_dir or args.ir_dir).absolute()
     if not args.dry_run:  # before NNCF's minutes, not after them
         check_output_path("-o" if args.output_dir else "--ir_dir", output_dir, folder=True)
