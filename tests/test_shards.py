@@ -148,3 +148,78 @@ def test_parse_shard_takes_nothing_but_k_of_n():
     for bad in ("", "/", "1/", "/2", "0/-1", "1.0/2", "0x1/2", "+1/2", "1 /2"):
         with pytest.raises(UsageError):
             parse_shard(bad, {})
+
+
+DRIVER = """
+import subprocess, sys
+for k in range(4):
+    subprocess.run([sys.executable, *sys.argv[1:], "--shard", f"{k}/4"], check=True)
+"""
+
+
+def records(run_dir: Path) -> list[str]:
+    return sorted(p.name for p in run_dir.glob("converter.shard-*.json"))
+
+
+def test_a_killed_driver_started_again_converts_only_the_shards_without_a_record(zoo, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import SCRIPTS
+
+    plain = convert(zoo, tmp_path / "plain", tmp_path / "plain.log", "-j", "2")
+    assert plain.returncode == 0, plain.stderr
+    run_dir, out, log = tmp_path / "run", tmp_path / "out", tmp_path / "c.log"
+    command = [str(SCRIPTS / "converter.py"), "--models_dir", str(zoo["zoo"]), "--all", "-d", str(zoo["dl"]),
+               "-o", str(out), "--backend", "ovc", "-j", "2", "--run_dir", str(run_dir)]
+    env = {**os.environ, "MODELZOO_CONVERSION_LOG": str(log)}
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, *command], start_new_session=True, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300  # (a hang guard)
+        while not records(run_dir) and time.monotonic() < deadline and driver.poll() is None:
+            time.sleep(0.02)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and its shard: no clean-up
+        driver.wait()
+    before = records(run_dir)
+    assert 1 <= len(before) < 4, before
+    kept = {name: (run_dir / name).read_bytes() for name in before}
+    done = {int(name.split("-")[1]) for name in before}
+    log.unlink()
+    again = subprocess.run([sys.executable, "-c", DRIVER, *command], capture_output=True, text=True, env=env,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("done already") == len(before)
+    missing = [name for k, part in enumerate(split(NAMES, 4)) if k not in done for name in part]
+    assert sorted(line.split()[0] for line in converted(log)) == sorted(missing)  # only those converted
+    assert {name: (run_dir / name).read_bytes() for name in before} == kept
+    assert files(out) == files(tmp_path / "plain")
+    record = json.loads((run_dir / "converter.shard-0-of-4.json").read_text())
+    assert record["outputs"]["ir"] == {rel: record["outputs"]["ir"][rel] for rel in
+                                       [f"public/{n}/{p}/{n}.{e}" for n in ("tiny-a", "tiny-e")
+                                        for p in ("FP16", "FP32") for e in ("bin", "xml")]}
+
+
+def test_a_record_made_with_other_inputs_is_one_line_and_kept_and_lost_ir_is_converted_again(zoo, tmp_path):
+    run_dir, out, log = tmp_path / "run", tmp_path / "out", tmp_path / "c.log"
+    first = convert(zoo, out, log, "--shard", "1/2", "--run_dir", run_dir)
+    assert first.returncode == 0, first.stderr
+    record = run_dir / "converter.shard-1-of-2.json"
+    kept = record.read_bytes()
+    (out / "public/tiny-b/FP16/tiny-b.bin").unlink()  # the record is no longer true: the shard is done again
+    again = convert(zoo, out, log, "--shard", "1/2", "--run_dir", run_dir)
+    assert again.returncode == 0, again.stderr
+    assert [line.split()[0] for line in converted(log)] == ["tiny-b", "tiny-d"] * 2
+    assert json.loads(record.read_bytes())["inputs"] == json.loads(kept)["inputs"]
+    assert (out / "public/tiny-b/FP16/tiny-b.bin").is_file()
+    kept = record.read_bytes()
+    (zoo["dl"] / "public/tiny-d/tiny.pb").write_bytes(tiny_pb(1).read_bytes())  # other weights
+    other = convert(zoo, out, log, "--shard", "1/2", "--run_dir", run_dir)
+    assert other.returncode == 1
+    assert one_error_line(other).endswith(f"shard 1/2: its record {record} was made with other inputs (models "
+                                          "differ); nothing overwritten: use another --run_dir or remove that record")
+    assert record.read_bytes() == kept and len(converted(log)) == 4
