@@ -223,3 +223,11 @@ def test_a_record_made_with_other_inputs_is_one_line_and_kept_and_lost_ir_is_con
     assert one_error_line(other).endswith(f"shard 1/2: its record {record} was made with other inputs (models "
                                           "differ); nothing overwritten: use another --run_dir or remove that record")
     assert record.read_bytes() == kept and len(converted(log)) == 4
+
+
+def test_a_run_dir_that_cannot_be_written_is_one_line_before_any_conversion(zoo, tmp_path):
+    (tmp_path / "file").write_text("")
+    result = convert(zoo, tmp_path / "out", tmp_path / "c.log", "--run_dir", tmp_path / "file")
+    assert result.returncode == 2
+    assert one_error_line(result).endswith(f"--run_dir {tmp_path / 'file'}: not a folder")
+    assert converted(tmp_path / "c.log") == []

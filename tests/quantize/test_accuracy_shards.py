@@ -128,3 +128,14 @@ def test_more_shards_than_pictures_warns_and_the_empty_shard_succeeds(rebuilt, c
     assert "warning: --shard 9/10: 10 shards for 8 pictures; this shard gets nothing" in result.stderr
     assert "Measuring" not in result.stdout
     assert json.loads((tmp_path / "run" / "accuracy.shard-9-of-10.json").read_text())["inputs"]["pictures"] == {}
+
+
+def test_bad_run_dir_and_merge_flags_are_one_line_before_any_inference(rebuilt, coco, tmp_path):
+    (tmp_path / "file").write_text("")
+    result = accuracy(rebuilt, coco, "--shard", "0/2", "--run_dir", tmp_path / "file")
+    assert result.returncode == 2
+    assert one_error_line(result).endswith(f"--run_dir {tmp_path / 'file'}: not a folder")
+    merge = accuracy(rebuilt, coco, "--merge", tmp_path, "--shard", "0/2")
+    assert merge.returncode == 2
+    assert "--merge measures nothing: it takes neither --shard" in one_error_line(merge)
+    assert "Measuring" not in result.stdout + merge.stdout

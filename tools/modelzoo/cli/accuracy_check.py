@@ -137,6 +137,8 @@ def body(argv: Sequence[str]) -> int:
             check_output_path(flag, path)
     if args.draw:
         check_output_path("--draw_dir", args.draw_dir, folder=True)
+    if args.run_dir is not None and args.merge is None:
+        check_output_path("--run_dir", args.run_dir, folder=True)
     _require_extra()
     from ..accuracy.dataset import check_pictures, resolve
     from ..accuracy.pipeline import Evaluator

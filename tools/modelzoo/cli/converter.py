@@ -112,6 +112,9 @@ def _main(argv: Sequence[str]) -> int:
     runs = shard = inputs = None
     if args.run_dir is not None and not args.dry_run:
         from ..shards import Shard
+        from .common import check_output_path
+
+        check_output_path("--run_dir", args.run_dir, folder=True)
         from ..store.runs import RunDir
 
         runs, shard = RunDir(args.run_dir, "converter"), args.shard or Shard(0, 1)
