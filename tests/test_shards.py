@@ -231,3 +231,21 @@ def test_a_run_dir_that_cannot_be_written_is_one_line_before_any_conversion(zoo,
     assert result.returncode == 2
     assert one_error_line(result).endswith(f"--run_dir {tmp_path / 'file'}: not a folder")
     assert converted(tmp_path / "c.log") == []
+
+
+def test_mirror_sync_ir_in_shards_publishes_the_keys_one_sync_publishes(zoo, tmp_path):
+    def sync(dest: Path, *extra: str):
+        result = run_tool("mirror", "sync", "--models_dir", zoo["zoo"], "--all", "--to", dest, "--cache_dir",
+                          tmp_path / f"cache-{dest.name}", "--ir", "FP16,FP32", "--backend", "ovc", *extra,
+                          timeout=600)
+        assert result.returncode == 0, result.stderr
+        return {p: (e["sha384"], e.get("ir_key"), e["model"])
+                for p, e in json.loads((dest / MANIFEST).read_text())["files"].items()}
+
+    plain = sync(tmp_path / "plain")
+    sharded = [sync(tmp_path / "sharded", "--shard", f"{k}/2") for k in range(2)][-1]
+    assert len([p for p in plain if p.startswith("ir/")]) == 4 * len(NAMES)
+    assert {p: (key, model) for p, (_, key, model) in sharded.items()} == \
+        {p: (key, model) for p, (_, key, model) in plain.items()}  # the same keys, paths and models
+    bins = {p for p in plain if p.endswith(".bin")}
+    assert {p: sharded[p][0] for p in bins} == {p: plain[p][0] for p in bins}  # the same weights
