@@ -139,3 +139,29 @@ def test_bad_run_dir_and_merge_flags_are_one_line_before_any_inference(rebuilt, 
     assert merge.returncode == 2
     assert "--merge measures nothing: it takes neither --shard" in one_error_line(merge)
     assert "Measuring" not in result.stdout + merge.stdout
+
+
+def test_quantizer_run_dir_skips_a_true_record_and_refuses_one_of_other_inputs(rebuilt, coco, tmp_path):
+    def quantize(*extra):
+        return run_tool("quantizer", "--models_dir", rebuilt["zoo"], "--name", "retinanet-tf", "--ir_dir",
+                        rebuilt["ir"], "-o", tmp_path / "int8", "--dataset", coco, "--shard", "0/1",
+                        "--run_dir", tmp_path / "run", *extra, timeout=900)
+
+    first = quantize()
+    assert first.returncode == 0, first.stderr
+    record = tmp_path / "run" / "quantizer.shard-0-of-1.json"
+    doc = json.loads(record.read_text())
+    assert sorted(doc["outputs"]["ir"]) == [f"{rebuilt['fp32'].parent.parent.relative_to(rebuilt['ir']).as_posix()}"
+                                            f"/FP16-INT8/retinanet-tf.{e}" for e in ("bin", "xml")]
+    assert list(doc["outputs"]["keys"].values()) == list(doc["inputs"]["keys"].values())  # the quantization key
+    xml = tmp_path / "int8" / next(p for p in doc["outputs"]["ir"] if p.endswith(".xml"))
+    stamp = xml.stat().st_mtime_ns
+    again = quantize()
+    assert again.returncode == 0, again.stderr
+    assert "shard 0/1: done already" in again.stdout and xml.stat().st_mtime_ns == stamp  # nothing quantized
+    kept = record.read_bytes()
+    other = quantize("--subset", "5")  # other calibration pictures: another key
+    assert other.returncode == 1
+    assert one_error_line(other).startswith(f"modelzoo-quantizer: error: shard 0/1: its record {record} was made "
+                                            "with other inputs (keys differ)")
+    assert record.read_bytes() == kept and xml.stat().st_mtime_ns == stamp

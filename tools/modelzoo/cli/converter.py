@@ -115,12 +115,12 @@ def _main(argv: Sequence[str]) -> int:
         from .common import check_output_path
 
         check_output_path("--run_dir", args.run_dir, folder=True)
-        from ..store.runs import RunDir
+        from ..store.runs import RunDir, still_there
 
         runs, shard = RunDir(args.run_dir, "converter"), args.shard or Shard(0, 1)
         inputs = _shard_inputs(models, load_failed, options, converter.describe_backend())
         record = runs.done(shard, inputs)
-        if record is not None and _still_there(record["outputs"]["ir"], options.output_dir):
+        if record is not None and still_there(record["outputs"]["ir"], options.output_dir):
             print(f"shard {shard}: done already ({runs.path(shard)}); skipped", flush=True)
             return summarize(PROG, load_failed)
     if not args.no_space_check:
@@ -180,12 +180,6 @@ def _ir_written(models: list["Model"], options: "ConvertOptions") -> dict[str, s
                         written[path.relative_to(options.output_dir).as_posix()] = sha384_of(path)
     return written
 
-
-def _still_there(ir: dict[str, str], output_dir: Path) -> bool:
-    """A record is true only while the IR it names is still at the output, byte for byte."""
-    from ..store.runs import sha384_of
-
-    return all((output_dir / rel).is_file() and sha384_of(output_dir / rel) == sha for rel, sha in ir.items())
 
 
 def _check_zoo_code(models: list["Model"], root: Path, precisions: frozenset[str], allowed: bool,

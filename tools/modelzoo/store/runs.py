@@ -60,6 +60,12 @@ def tool_versions(*modules: str) -> dict[str, str]:
     return versions
 
 
+def still_there(files: dict[str, str], root: Path) -> bool:
+    """A record is true only while the files it says the shard wrote (relative to ``root``, with
+    their SHA-384) are still there, byte for byte."""
+    return all((root / rel).is_file() and sha384_of(root / rel) == sha for rel, sha in files.items())
+
+
 class RunDir:
     """The records of one tool's shards in a folder (``<tool>.shard-K-of-N.json``)."""
 
