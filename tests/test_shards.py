@@ -249,3 +249,15 @@ def test_mirror_sync_ir_in_shards_publishes_the_keys_one_sync_publishes(zoo, tmp
         {p: (key, model) for p, (_, key, model) in plain.items()}  # the same keys, paths and models
     bins = {p for p in plain if p.endswith(".bin")}
     assert {p: sharded[p][0] for p in bins} == {p: plain[p][0] for p in bins}  # the same weights
+
+
+def test_ir_written_into_the_download_folder_is_not_an_input_of_the_rerun(zoo, tmp_path):
+    """-o defaults to -d: the IR lands beside the model's files; a rerun still finds its record true."""
+    log = tmp_path / "c.log"
+    for _ in range(2):
+        result = run_tool("converter", "--models_dir", zoo["zoo"], "--all", "-d", zoo["dl"], "--backend", "ovc",
+                          "--shard", "0/3", "--run_dir", tmp_path / "run",
+                          env={"MODELZOO_CONVERSION_LOG": str(log)}, timeout=600)
+        assert result.returncode == 0, result.stderr
+    assert "shard 0/3: done already" in result.stdout
+    assert [line.split()[0] for line in converted(log)] == ["tiny-a", "tiny-d"]  # converted once, by the first run
