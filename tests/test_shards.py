@@ -261,3 +261,12 @@ def test_ir_written_into_the_download_folder_is_not_an_input_of_the_rerun(zoo, t
         assert result.returncode == 0, result.stderr
     assert "shard 0/3: done already" in result.stdout
     assert [line.split()[0] for line in converted(log)] == ["tiny-a", "tiny-d"]  # converted once, by the first run
+
+
+@pytest.mark.parametrize("flag", [["--sbom"], ["--sign_key", "key.pem"]])
+def test_mirror_sync_refuses_signing_or_an_sbom_in_a_shard(zoo, tmp_path, flag):
+    result = run_tool("mirror", "sync", "--models_dir", zoo["zoo"], "--all", "--to", tmp_path / "m",
+                      "--shard", "1/2", *flag)
+    assert result.returncode == 2
+    assert "--sign_key and --sbom cannot be used with --shard" in one_error_line(result)
+    assert not (tmp_path / "m").exists()

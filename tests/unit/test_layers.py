@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "tools" / "modelzoo"
 # Bottom to top. A module may import its own layer and the layers below it, never one above.
 # "" is the ground: the modules directly in modelzoo/ (errors, events, fsio, descriptor, ...).
 LAYERS = ["", "transport", "store", "download", "mirror", "accuracy", "convert", "sync", "reference",
-          "devtools", "cli"]
+          "devtools", "trust", "cli"]
 
 
 def module_name(path: Path) -> str:

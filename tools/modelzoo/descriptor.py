@@ -68,9 +68,19 @@ class HttpSource:
     """A file fetched with GET from ``url``."""
 
     __slots__ = ("url",)
+    type_name = "http"  # the descriptor's $type
+    keys = ("url",)  # its keys besides $type
 
     def __init__(self, url: str) -> None:
         self.url = url
+
+    @classmethod
+    def parse(cls, c: "_Checker", key: str, value: dict[str, Any]) -> "HttpSource":
+        return cls(c.url(key + ".url", value["url"]))
+
+    def download_url(self) -> str:
+        """Where the file is fetched from."""
+        return self.url
 
     def __eq__(self, other: object) -> bool:
         return type(other) is HttpSource and other.url == self.url
@@ -86,9 +96,22 @@ class GoogleDriveSource:
     """A file shared on Google Drive under ``id``."""
 
     __slots__ = ("id",)
+    type_name = "google_drive"
+    keys = ("id",)
+    URL = "https://drive.google.com/uc?export=download&confirm=t&id="
 
     def __init__(self, id: str) -> None:  # noqa: A002 - the descriptor's own key
         self.id = id
+
+    @classmethod
+    def parse(cls, c: "_Checker", key: str, value: dict[str, Any]) -> "GoogleDriveSource":
+        return cls(c.string(key + ".id", value["id"]))
+
+    def download_url(self) -> str:
+        """Google Drive's direct-download URL of the id (quoted: the id is the descriptor's text)."""
+        from urllib.parse import quote
+
+        return self.URL + quote(self.id)
 
     def __eq__(self, other: object) -> bool:
         return type(other) is GoogleDriveSource and other.id == self.id
@@ -101,6 +124,10 @@ class GoogleDriveSource:
 
 
 Source = HttpSource | GoogleDriveSource
+
+# the descriptor's source types ($type -> class): a new kind of source is a class with type_name,
+# keys, parse and download_url, and an entry here
+SOURCE_TYPES: dict[str, type] = {cls.type_name: cls for cls in (HttpSource, GoogleDriveSource)}
 
 
 class DescriptorWarning(NamedTuple):
@@ -385,12 +412,10 @@ def _parse_source(c: _Checker, key: str, value: Any) -> Source:
     if isinstance(value, str):
         return HttpSource(c.url(key, value))
     if isinstance(value, dict):
-        kind = c.enum(key + ".$type", value.get("$type"), ("http", "google_drive"))
-        if kind == "http":
-            c.mapping(key, value, {"$type", "url"}, set())
-            return HttpSource(c.url(key + ".url", value["url"]))
-        c.mapping(key, value, {"$type", "id"}, set())
-        return GoogleDriveSource(c.string(key + ".id", value["id"]))
+        kind = c.enum(key + ".$type", value.get("$type"), tuple(SOURCE_TYPES))
+        cls = SOURCE_TYPES[kind]
+        c.mapping(key, value, {"$type", *cls.keys}, set())
+        return cls.parse(c, key, value)
     raise c.fail(key, f"expected a URL or a mapping with $type, got {_kind(value)}")
 
 

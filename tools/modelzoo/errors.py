@@ -200,6 +200,26 @@ class PlantedEntryError(FileSystemError):
     belongs: it is not followed, so nothing outside the cache is read or written through it."""
 
 
+class LockError(ModelzooError):
+    """A lock file (modelzoo-lock) that cannot be used, or a selection it does not cover as it
+    is (a model not in it, a descriptor that changed since): refused before the first request."""
+
+    exit_code = 2
+
+
+class LockMismatchError(ModelzooError):
+    """IR that is not what the lock file records (another key, other bytes): a reproducibility
+    failure, named by its file."""
+
+
+class SignatureError(ModelzooError):
+    """A signing or trusted key that cannot be used (unreadable, of the wrong type), or with
+    --require_signature a mirror whose manifest signature does not verify: refused before any
+    work."""
+
+    exit_code = 2
+
+
 class RunRecordMismatchError(ModelzooError):
     """A --run_dir holds this shard's record, made with other inputs: nothing is overwritten (the
     run's other shards may already stand on it); use another --run_dir or remove the record."""

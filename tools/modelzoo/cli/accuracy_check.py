@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import MissingExtraError, SelectionError
-from .common import (OneLineParser, add_selection_args, add_shard_arg, check_output_path, error_line, parse_and_select,
-                     positive_int, refuse_outputs_over_inputs, run, summarize)
+from .common import (OneLineParser, add_selection_args, add_shard_arg, add_trust_args, apply_trust, check_output_path,
+                     error_line, parse_and_select, positive_int, refuse_outputs_over_inputs, run, summarize)
 
 PROG = "accuracy_check"
 
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--merge", type=Path, metavar="RUN_DIR",
                        help="measure nothing: gather every shard's detections from RUN_DIR and compute each metric "
                             "once over all of them (the same table, --json and --check as a single run)")
+    add_trust_args(parser)
     return parser
 
 
@@ -139,6 +140,11 @@ def body(argv: Sequence[str]) -> int:
         check_output_path("--draw_dir", args.draw_dir, folder=True)
     if args.run_dir is not None and args.merge is None:
         check_output_path("--run_dir", args.run_dir, folder=True)
+    bad = apply_trust(PROG, args, models, catalog.root, failed).check_ir(  # --locked: only the locked IR is measured
+        models, args.ir_dir.absolute(), precisions, "the IR to measure", remove=False,
+        line=lambda t: print(error_line(PROG)("error", t), file=sys.stderr))
+    if bad:
+        return summarize(PROG, failed + bad)
     _require_extra()
     from ..accuracy.dataset import check_pictures, resolve
     from ..accuracy.pipeline import Evaluator

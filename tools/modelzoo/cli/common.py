@@ -145,6 +145,31 @@ def add_ir_share_args(parser: argparse.ArgumentParser, work: str, doing: str, do
                              "(default 100K)")
 
 
+def add_trust_args(parser: argparse.ArgumentParser, signatures: bool = False) -> None:
+    """--locked FILE (every tool that selects models) and, with ``signatures``, --trust_key and
+    --require_signature (the tools that read mirrors); carried out by :func:`apply_trust`."""
+    parser.add_argument("--locked", type=Path, metavar="FILE",
+                        help="hold the run to this lock file (modelzoo-lock): a selected model not in it, or whose "
+                             "descriptor changed, is refused before any work; IR must be the locked IR")
+    if signatures:
+        parser.add_argument("--trust_key", action="append", type=Path, default=[], metavar="PUB.pem",
+                            help="use a mirror only if its manifest is signed by this key (an elliptic-curve public "
+                                 "key; repeatable, also MODELZOO_TRUSTED_KEYS), verified offline before the run")
+        parser.add_argument("--require_signature", action="store_true",
+                            help="a mirror whose signature does not verify is an error, not a warning")
+
+
+def apply_trust(prog: str, args: argparse.Namespace, models: list[Model], root: Path, failed_to_load: list[str],
+                mirrors: list[str] | None = None):
+    """--locked / --trust_key before any work (trust/policy.py): returns the run's Policy, whose
+    ``mirrors`` are the ones it may use and whose ``check_ir`` holds IR to the lock afterwards."""
+    from ..trust.policy import start
+
+    line = CommandLine(prog)
+    return start(args, models, root, failed_to_load, mirrors,
+                 lambda text: print(line("warning", text), file=sys.stderr))
+
+
 def add_space_args(parser: argparse.ArgumentParser, budget: bool = False) -> None:
     """--no_space_check (downloader, mirror, converter) and, with ``budget``, --cache_max_size."""
     parser.add_argument("--no_space_check", action="store_true",

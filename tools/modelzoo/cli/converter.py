@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..events import Reporter
 from .common import (
-    OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg, add_space_args, apply_offline,
-    error_line, parallel_int, parse_and_select, run, shard_models, summarize,
+    OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg, add_space_args,
+    add_trust_args, apply_offline, apply_trust, error_line, parallel_int, parse_and_select, run, shard_models,
+    summarize,
 )
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="convert up to N models at once (in separate processes); 'auto' = CPU count")
     add_offline_arg(parser)
     add_space_args(parser)
+    add_trust_args(parser, signatures=True)
     add_shard_arg(parser, "selected models")
     parser.add_argument("--run_dir", type=Path, metavar="DIR",
                         help="write this shard's record (its models' descriptors and downloaded files with their "
@@ -91,6 +93,7 @@ def _main(argv: Sequence[str]) -> int:
     if args.backend == "ovc" and args.mo:
         parser.error("--mo runs the Model Optimizer: it cannot be used with --backend ovc")
     apply_offline(args)  # (inherited by the worker processes and scripts a conversion starts)
+    policy = apply_trust(PROG, args, models, catalog.root, load_failed, args.mirror)
     if args.verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow's own lines too
     from ..convert.pipeline import ConvertOptions, Converter
@@ -103,7 +106,7 @@ def _main(argv: Sequence[str]) -> int:
                              extra_mo_args=args.extra_mo_args, dry_run=args.dry_run, backend=args.backend,
                              verbose=args.verbose,
                              cache_dir=args.cache_dir.absolute() if args.cache_dir else None,
-                             mirrors=args.mirror, mirror_min_speed=args.mirror_min_speed,
+                             mirrors=policy.mirrors, mirror_min_speed=args.mirror_min_speed,
                              allow_zoo_code=allow_zoo_code,
                              log=args.log.absolute() if args.log else None)
     # fail early, with the extra to install, before any work; and say which backend converts
@@ -126,6 +129,12 @@ def _main(argv: Sequence[str]) -> int:
     if not args.no_space_check:
         _check_space(models, options)
     failed = converter.run(models, args.jobs)
+    if not args.dry_run:  # --locked: the IR it makes (FP16, FP32) is the locked IR, wherever it came from
+        from ..convert.pipeline import IR_PRECISIONS
+
+        say, made = error_line(PROG), [p for p in IR_PRECISIONS if p in precisions]
+        failed += policy.check_ir([m for m in models if m.name not in failed], options.output_dir, made,
+                                  "converted IR", converter.keys, lambda t: print(say("error", t), file=sys.stderr))
     if runs is not None and not failed and not load_failed:
         from ..store.runs import tool_versions
 

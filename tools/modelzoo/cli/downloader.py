@@ -12,7 +12,8 @@ from ..download.pipeline import DownloadOptions, Downloader
 from ..events import Reporter
 from .common import (
     OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, check_download_mirrors,
-    enforce_cache_budget, error_line, parallel_int, parse_and_select, positive_float, positive_int, run, summarize,
+    add_trust_args, apply_trust, enforce_cache_budget, error_line, parallel_int, parse_and_select, positive_float,
+    positive_int, run, summarize,
 )
 
 PROG = "modelzoo-downloader"
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(http(s)://, file:// or s3://bucket/prefix; repeatable)")
     add_offline_arg(parser)
     add_space_args(parser, budget=True)
+    add_trust_args(parser, signatures=True)
     return parser
 
 
@@ -57,11 +59,12 @@ def _main(argv: Sequence[str]) -> int:
     selected = parse_and_select(parser, argv)
     if selected is None:
         return 0
-    args, precisions, _, models, load_failed = selected
+    args, precisions, catalog, models, load_failed = selected
     if args.cache_max_size is not None and args.cache_dir is None:
         parser.error("--cache_max_size needs --cache_dir (the downloader has no cache without it)")
     apply_offline(args)
     check_download_mirrors(parser, args.mirror)
+    args.mirror = apply_trust(PROG, args, models, catalog.root, load_failed, args.mirror).mirrors
     signal.signal(signal.SIGTERM, _terminate)
     options = DownloadOptions(output_dir=args.output_dir.absolute(),
                               cache_dir=args.cache_dir.absolute() if args.cache_dir else None,

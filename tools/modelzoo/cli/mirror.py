@@ -12,9 +12,9 @@ from ..events import Reporter
 from ..sync.pipeline import Auditor, MirrorOptions, Syncer
 from ..mirror.stores import MANIFEST, open_store
 from .common import (
-    OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, check_download_mirrors,
-    add_shard_arg, enforce_cache_budget, error_line, parallel_int, parse_precisions, positive_float, positive_int, run,
-    select_models, shard_models, summarize,
+    OneLineParser, add_offline_arg, add_selection_args, add_shard_arg, add_space_args, add_trust_args, apply_offline,
+    apply_trust, check_download_mirrors, enforce_cache_budget, error_line, parallel_int, parse_precisions,
+    positive_float, positive_int, run, select_models, shard_models, summarize,
 )
 
 PROG = "modelzoo-mirror"
@@ -75,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the converter's backend for --ir (as converter.py --backend)")
     s.add_argument("--changes", type=Path, metavar="FILE",
                    help="write the paths added or replaced (relative to DEST), one a line")
+    add_trust_args(s)
+    s.add_argument("--sign_key", type=Path, metavar="KEY.pem",
+                   help="sign the manifest (and the SBOM, and each IR folder) with this elliptic-curve private key, "
+                        "last, with OpenSSF model signing in key mode (the 'sign' extra)")
+    s.add_argument("--sbom", action="store_true",
+                   help="write DEST/modelzoo-sbom.cdx.json, a CycloneDX 1.6 ML-BOM of what the mirror holds")
+    s.add_argument("--accuracy_json", type=Path, action="append", default=[], metavar="FILE",
+                   help="the accuracy tool's --json records, for the SBOM's measured accuracy (repeatable)")
     add_shard_arg(s, "selected models (their files and, with --ir, their IR); shards may run at once into one DEST: "
                      "the manifest is merged")
     v = sub.add_parser("verify", epilog=EPILOG, help="audit DEST against the descriptors",
@@ -86,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check sizes and stored checksums (S3 metadata, the manifest) instead of re-hashing")
     v.add_argument("--repair", action="store_true",
                    help="re-fetch what is broken through the verified path and fix the manifest")
+    add_trust_args(v, signatures=True)
     return parser
 
 
@@ -164,14 +173,20 @@ def _main(argv: Sequence[str]) -> int:
         if args.delete:  # a shard knows only its own models: it would delete the others'
             parser.error("--delete cannot be used with --shard (a shard would remove the other shards' files); "
                          "run one sync --delete over the whole selection after the shards")
+        if args.sign_key is not None or args.sbom:  # a shard's manifest is not the mirror's last one
+            parser.error("--sign_key and --sbom cannot be used with --shard (the other shards change the manifest "
+                         "afterwards); sign and write the SBOM with one sync over the whole selection after the shards")
         models, failed_to_load = shard_models(PROG, args.shard, models, failed_to_load)
     if args.cache_max_size is not None and args.cache_dir is None:
         parser.error("--cache_max_size needs --cache_dir")
     apply_offline(args)
     check_download_mirrors(parser, args.mirror)
+    apply_trust(PROG, args, models, catalog.root, failed_to_load)  # --locked: refused before any work
     reporter = Reporter(args.progress_format, bars=False, line=error_line(PROG))
     store = open_store(args.dest, s3_endpoint=args.s3_endpoint, jobs=args.jobs, num_attempts=args.num_attempts,
                        timeout=args.timeout)
+    trust = _trust_before(args, store)
+    signed = _verify_signature(args, reporter)  # verify --trust_key: before any entry is read
     options = _options(args, precisions, catalog.root, [catalog.folder(n) for n in failed_to_load])
     options.calibration = calibration
     if not (args.command == "sync" and args.dry_run):
@@ -187,6 +202,11 @@ def _main(argv: Sequence[str]) -> int:
             failed += [m for m in ir_failed if m not in failed]
             if args.changes is not None and published:
                 _append_changes(args.changes, published)
+        if trust is not None and not args.dry_run:  # the SBOM, then the signatures, the manifest's last
+            from ..trust.publish import after_sync
+
+            after_sync(store, models, catalog.root, trust[0], args.sbom, published if ir else [], trust[1],
+                       reporter.say, reporter.emit)
     finally:
         pipeline.close()
     if args.cache_max_size is not None and not (args.command == "sync" and args.dry_run):
@@ -194,7 +214,36 @@ def _main(argv: Sequence[str]) -> int:
     if args.command == "sync":
         return summarize(PROG, failed_to_load + [m for m in failed if m not in failed_to_load])
     summarize(PROG, failed_to_load + list(pipeline.failed_repairs))
-    return 0 if not failed and not failed_to_load else 1
+    return 0 if not failed and not failed_to_load and signed else 1
+
+
+def _trust_before(args: argparse.Namespace, store: object) -> tuple[object, list] | None:
+    """sync --sign_key / --sbom / --accuracy_json, checked before any work: (the key, the records)."""
+    if args.command != "sync" or not (args.sign_key or args.sbom):
+        return None
+    from ..trust.publish import check_sbom_target, read_records
+    from ..trust.signing import load_private_key
+
+    if args.sbom:
+        check_sbom_target(store)
+    return (load_private_key(args.sign_key) if args.sign_key else None), read_records(args.accuracy_json)
+
+
+def _verify_signature(args: argparse.Namespace, reporter: Reporter) -> bool:
+    """verify --trust_key: which key the manifest's signature verified with, or why it did not."""
+    from ..trust.policy import trusted_key_paths
+
+    keys = trusted_key_paths(getattr(args, "trust_key", None) or [])
+    if args.command != "verify" or not keys:
+        return True
+    from ..trust.publish import verify_signature
+
+    ok, text = verify_signature(args.dest, keys, args.timeout)
+    if ok:
+        reporter.say(text)
+    else:
+        print(error_line(PROG)("error", text), file=sys.stderr)
+    return ok
 
 
 def main(argv: Sequence[str] | None = None) -> int:

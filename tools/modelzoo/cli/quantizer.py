@@ -10,8 +10,8 @@ from typing import Sequence
 
 from ..errors import MissingExtraError, UnknownPrecisionError
 from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg,
-                     apply_offline, check_output_path, error_line, positive_int, refuse_outputs_over_inputs, run,
-                     select_models, shard_models, summarize)
+                     add_trust_args, apply_offline, apply_trust, check_output_path, error_line, positive_int,
+                     refuse_outputs_over_inputs, run, select_models, shard_models, summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dry_run", "--dry-run", action="store_true",
                         help="print the key and the plan, and change nothing")
     add_offline_arg(parser)
+    add_trust_args(parser, signatures=True)
     add_shard_arg(parser, "selected models")
     parser.add_argument("--run_dir", type=Path, metavar="DIR",
                         help="write this shard's record (each model's quantization key, which hashes the FP32 IR, "
@@ -118,6 +119,7 @@ def body(argv: Sequence[str]) -> int:
     output_dir = (args.output_dir or args.ir_dir).absolute()
     if not args.dry_run:  # before NNCF's minutes, not after them
         check_output_path("-o" if args.output_dir else "--ir_dir", output_dir, folder=True)
+    policy = apply_trust(PROG, args, models, catalog.root, failed, args.mirror)
     _require_extra()
     from ..accuracy.dataset import resolve
     from ..convert.quantize import Options, Quantizer
@@ -134,7 +136,7 @@ def body(argv: Sequence[str]) -> int:
                       precisions=precisions, subset=args.subset or 300,
                       max_drop=args.max_drop, preset=args.preset, ignored_scope=args.ignored_scope,
                       device=args.device, max_iterations=args.max_iterations, dry_run=args.dry_run,
-                      cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=args.mirror,
+                      cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=policy.mirrors,
                       mirror_min_speed=args.mirror_min_speed)
     quantizer = Quantizer(options, Reporter("text", bars=False, line=err), dataset=dataset, models_root=catalog.root)
     runs = shard = inputs = None
@@ -150,15 +152,20 @@ def body(argv: Sequence[str]) -> int:
             print(f"shard {shard}: done already ({runs.path(shard)}); skipped", flush=True)
             return summarize(PROG, failed)
     quantized_failed = quantizer.run(models)
-    if runs is not None and not quantized_failed and not failed:
+    if len(models) == 1 and quantized_failed:
+        return quantizer.errors[models[0].name].exit_code  # (its one line is said; no summary line)
+    failed += quantized_failed
+    if not args.dry_run:  # --locked: the INT8 IR is the locked IR, wherever it came from
+        failed += policy.check_ir([m for m in models if m.name not in failed], options.output_dir,
+                                  options.precisions, "quantized IR", quantizer.keys,
+                                  lambda t: print(err("error", t), file=sys.stderr))
+    if runs is not None and not failed:  # (a shard with a failure leaves no record: it is done again)
         from ..store.runs import tool_versions
 
         outputs = {"ir": _ir_written(models, output_dir, precisions), "keys": dict(sorted(quantizer.keys.items()))}
         path = runs.write(shard, inputs, outputs, versions=tool_versions("openvino", "nncf"))
         print(f"shard {shard}: record {path}", flush=True)
-    if len(models) == 1 and quantized_failed:
-        return quantizer.errors[models[0].name].exit_code  # (its one line is said; no summary line)
-    return summarize(PROG, failed + quantized_failed)
+    return summarize(PROG, failed)
 
 
 def _shard_inputs(quantizer: object, models: list, failed: list[str], models_root: Path, dataset: object) -> dict:

@@ -506,10 +506,7 @@ class Converter:
         # (the ovc backend exports PyTorch models itself, from the checkpoint: no ONNX file)
         needed = prepared.needed_files() if hasattr(prepared, "needed_files") else args
         self.engine.announce(self, model, args, precisions, target, dry, prepared)
-        # ovc knows a transformation config by its name below $mo_ext_dir (convert_ovc.plan), not
-        # by the bytes of openvino-dev's copy, which may or may not be installed: it is keyed so
-        key_args = self.plan(model, {**variables, **UNEXPANDED_MO_DIRS})[0] if self.engine.name == "ovc" else args
-        key, record = None, self.key_record(model, key_args, precisions)
+        key, record = None, self._record(model, variables, args, precisions)
         if opts.dry_run:
             if record is not None:
                 try:
@@ -556,6 +553,24 @@ class Converter:
             if problem is not None:
                 return problem
         return None
+
+    def _record(self, model: Model, variables: dict[str, str], args: list[str], precisions: list[str]
+                ) -> dict[str, Any] | None:
+        # ovc knows a transformation config by its name below $mo_ext_dir (ovc.plan), not by the
+        # bytes of openvino-dev's copy, which may or may not be installed: it is keyed so
+        key_args = self.plan(model, {**variables, **UNEXPANDED_MO_DIRS})[0] if self.engine.name == "ovc" else args
+        return self.key_record(model, key_args, precisions)
+
+    def key_for(self, model: Model) -> str | None:
+        """The conversion key of a (leaf) model's IR as ``convert`` works it out (None: it has
+        none), here in this process: a conversion that ran in another one (an executor's) left no
+        key behind."""
+        from ..store.ir_cache import key_of
+
+        variables = template_variables(model, self.options, self.engine.mo_dir)
+        args, precisions = self.plan(model, variables)
+        record = self._record(model, variables, args, precisions) if args else None
+        return key_of(record) if record is not None else None
 
     def key_record(self, model: Model, args: list[str], precisions: list[str]) -> dict[str, Any] | None:
         """The record that keys this conversion's IR (ir_cache.py), or None when the IR depends

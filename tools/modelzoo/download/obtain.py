@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from ..store.cache import Cache
     from ..descriptor import Model, ModelFile
 
-GOOGLE_DRIVE_URL = "https://drive.google.com/uc?export=download&confirm=t&id="
 
 class Way(StrEnum):
     """How obtain gets a file that is not at its target yet (decide)."""
@@ -38,12 +37,8 @@ CACHED, FETCH, RESUME, FETCH_BESIDE = Way
 
 
 def source_url(file: "ModelFile") -> str:
-    """The descriptor's own source of a file."""
-    from ..descriptor import GoogleDriveSource
-
-    if isinstance(file.source, GoogleDriveSource):
-        return GOOGLE_DRIVE_URL + quote(file.source.id)
-    return file.source.url
+    """The descriptor's own source of a file (each source type knows its URL)."""
+    return file.source.download_url()
 
 
 def source_urls(model: "Model", file: "ModelFile", mirrors: list[str]) -> list[str]:

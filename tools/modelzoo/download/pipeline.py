@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from .. import fsio
-from ..store.cache import Cache
+from ..store.cache import run_cache
 from ..descriptor import KNOWN_PRECISIONS, Model, ModelFile
 from ..errors import Interrupted, ModelzooError, OfflineError
 from ..events import FileProgress, Reporter
@@ -56,15 +56,18 @@ class Downloader:
         self.options = options
         self.reporter = reporter
         self.cancel = threading.Event()
-        self.cache = Cache(options.cache_dir) if options.cache_dir else None
-        if self.cache is not None and not self.cache.writable:
-            reporter.warning(f"cache folder {self.cache.root} cannot be written: using what it holds, "
-                             "fetching the rest beside the targets")
+        self.cache = run_cache(options.cache_dir, reporter.warning, "fetching the rest beside the targets")
         self._transport: Transport | None = None
         self._pool: Pool | None = None
 
     def run(self, models: list[Model], jobs: int = 1) -> list[str]:
-        """Download every model, up to ``jobs`` at once; returns the names of those that failed."""
+        """Download every model, up to ``jobs`` at once; returns the names of those that failed,
+        each reported in one line.
+
+        Raises:
+            InsufficientSpaceError: the run's files do not fit (checked before the first request).
+            Interrupted: on Ctrl-C or SIGTERM, after the temporaries are removed.
+        """
         self._transport = Transport(jobs=jobs, connections=self.options.connections,
                                     num_attempts=self.options.num_attempts, timeout=self.options.timeout,
                                     cancel=self.cancel)

@@ -28,7 +28,7 @@ from urllib.parse import quote
 from .. import fsio
 from ..download.obtain import Transport
 from ..executors import Pool
-from ..errors import Interrupted, MirrorAccessError, MirrorTooSlowError, ModelzooError
+from ..errors import Interrupted, MirrorAccessError, MirrorError, MirrorTooSlowError, ModelzooError
 from ..store.ir_cache import IrCache, IrFile
 from ..transport.sources import scheme_of
 from .manifest import MANIFEST, MAX_MANIFEST, decode_manifest
@@ -36,6 +36,9 @@ from .stores import open_store
 
 IR_PREFIX = "ir/"
 MANIFEST_TIMEOUT = 30.0
+# Set by a run with --trust_key (trust/policy.py): {mirror URL: SHA-384 of its manifest's
+# canonical encoding} for the mirrors whose signed manifest verified; IR comes only from those.
+PINS_ENV = "MODELZOO_VERIFIED_MANIFESTS"
 MIN_SPEED = 100_000  # bytes/s: IR from a mirror slower than this on average, after GRACE, is made here instead
 GRACE = 30.0  # seconds any mirror gets, whatever it sends
 
@@ -111,6 +114,26 @@ def read_manifest(url: str, timeout: float = MANIFEST_TIMEOUT, pace: Pace | None
     return open_store(url, timeout=timeout).read_manifest()[0]
 
 
+def check_pinned(url: str, manifest: dict[str, Any] | None) -> None:
+    """With trusted keys (PINS_ENV set), a manifest is used only if it is the very one whose
+    signature verified before the run (read again here: a mirror may change it in between)."""
+    pins = os.environ.get(PINS_ENV)
+    if pins is None:
+        return
+    import hashlib
+
+    from .manifest import encode_manifest
+
+    try:
+        pinned = json.loads(pins).get(url)
+    except (ValueError, AttributeError):
+        pinned = None
+    if pinned is None:
+        raise MirrorError(f"{MANIFEST}: no verified signature for this mirror")
+    if manifest is None or hashlib.sha384(encode_manifest(manifest)).hexdigest() != pinned:
+        raise MirrorError(f"{MANIFEST}: not the manifest whose signature was verified (changed since)")
+
+
 def fetch_ir(url: str, key: str, model_dir: str, files: list[IrFile], staging: Path, timeout: float,
              pace: Pace | None = None) -> None:
     """Every file into staging/<precision>/<file>, each verified as it streams in (fetch.py).
@@ -176,7 +199,9 @@ def from_mirrors(mirrors: list[str], key: str, model_dir: str, precisions: list[
     for url in mirrors:
         pace = Pace(MIN_SPEED if min_speed is None else min_speed)
         try:
-            files = ir_entries(read_manifest(url, timeout=min(timeout, MANIFEST_TIMEOUT), pace=pace), key, model_dir)
+            manifest = read_manifest(url, timeout=min(timeout, MANIFEST_TIMEOUT), pace=pace)
+            check_pinned(url, manifest)
+            files = ir_entries(manifest, key, model_dir)
             have = {f.path.split("/", 1)[0] for f in files}
             if not files or not set(precisions) <= have:
                 say(f"mirror {url}: no IR for key {key[:16]}... ({', '.join(precisions)}); {fallback}")

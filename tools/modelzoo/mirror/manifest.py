@@ -19,6 +19,12 @@ from ..errors import MirrorError
 MANIFEST = "modelzoo-mirror.json"
 FORMAT = "modelzoo-mirror/1"
 LOCK = ".modelzoo-mirror.lock"
+# The mirror's own files beside the manifest (trust/): its signature, the CycloneDX SBOM and the
+# SBOM's signature; and ir/<key>/<model folder>/<precision>.sig, each IR folder's signature.
+SIGNATURE = MANIFEST + ".sig"
+SBOM = "modelzoo-sbom.cdx.json"
+TRUST_FILES = (SIGNATURE, SBOM, SBOM + ".sig")
+IR_SIGNATURES = ("FP16.sig", "FP32.sig", "FP16-INT8.sig", "FP32-INT8.sig")
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,8 @@ def is_internal(name: str) -> bool:
     """Our own files in DEST that are not mirrored files: the manifest, the lock, temporaries
     (named by fsio.temp_name, so they say which process made them)."""
     base = name.rsplit("/", 1)[-1]
-    return name in (MANIFEST, LOCK) or fsio.temporary_owner(base) is not None
+    return (name in (MANIFEST, LOCK, *TRUST_FILES) or fsio.temporary_owner(base) is not None
+            or (name.startswith("ir/") and name.count("/") >= 3 and base in IR_SIGNATURES))
 
 
 def path_problem(rel: object) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 from .. import fsio
 from ..errors import MirrorError, UsageError
 from ..verify import StreamVerifier, feed_file
-from .manifest import LOCK, MANIFEST, MAX_MANIFEST, Present, Store, decode_manifest, encode_manifest
+from .manifest import LOCK, MANIFEST, MAX_MANIFEST, Present, Store, decode_manifest, encode_manifest, is_internal
 
 def link_error(path: Path) -> MirrorError:
     return MirrorError(f"{path}: a symbolic link in the mirror (a mirror holds only folders and files; "
@@ -69,7 +69,7 @@ class FolderStore:
                     pid = fsio.temporary_owner(e.name)
                     if pid is not None:
                         self._temporaries[rel] = pid
-                    elif rel not in (MANIFEST, LOCK):
+                    elif not is_internal(rel):  # (the manifest, the lock, signatures, the SBOM)
                         found[rel] = self._present(e.stat(follow_symlinks=False))
         return found
 

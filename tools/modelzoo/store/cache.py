@@ -508,3 +508,15 @@ class _Lock:
         fd, self._fd = self._fd, None
         if fd is not None:
             os.close(fd)  # releases the lock
+
+
+def run_cache(folder: Path | None, warn: Callable[[str], None], rest: str) -> Cache | None:
+    """A run's cache (None without ``--cache_dir``); one that cannot be written is said once, in
+    a warning ending with ``rest`` (what the run does about what it does not hold): it still
+    serves what it holds."""
+    if folder is None:
+        return None
+    cache = Cache(folder)
+    if not cache.writable:
+        warn(f"cache folder {cache.root} cannot be written: using what it holds, {rest}")
+    return cache

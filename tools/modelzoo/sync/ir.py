@@ -15,7 +15,7 @@ from ..download.pipeline import DownloadOptions, Downloader
 from ..errors import ModelzooError, UsageError
 from ..store.ir_cache import scan_ir
 from ..mirror.ir_share import IR_PREFIX, ir_rel
-from .plan import MISSING, OK, REPAIRED, WRONG_SHA, WRONG_SIZE, Finding, now
+from .plan import MISSING, REPAIRED, WRONG_SHA, WRONG_SIZE, now
 from ..convert.quantize import INT8_PRECISIONS, nncf_version
 from ..verify import verify_file
 
@@ -65,20 +65,30 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
             quantizer = Quantizer(Options(ir_dir=work / "ir", output_dir=work / "int8", precisions=int8,
                                           cache_dir=o.cache_dir), reporter)
             q_tools = int8_tools(tools)
+        ready = []  # decided before any conversion or script runs
         for top, leaf in leaves:
             if leaf.name in failed:
                 continue
+            code = zoo_code(leaf, o.models_root)
+            if code:  # its IR would have no key anyway
+                stage = "" if leaf is top else leaf.name + ": "
+                reporter.failure(top.name, UsageError(f"{stage}it runs the zoo's own code ({'; '.join(code)}), so its "
+                                                      "IR has no conversion key; not converted, not mirrored"))
+                failed.append(top.name)
+            else:
+                ready.append((top, leaf))
+        # every conversion as a job of the run's executor (this process by default; processes or a
+        # cluster engine through o.executor), like the converter's own command line
+        not_converted = set(converter.run([leaf for _, leaf in ready], executor=o.executor))
+        for top, leaf in ready:
+            if leaf.name in not_converted:
+                failed.append(top.name)
+                continue
             try:
-                code = zoo_code(leaf, o.models_root)
-                if code:  # decided before any script runs: its IR would have no key anyway
-                    stage = "" if leaf is top else leaf.name + ": "
-                    raise UsageError(f"{stage}it runs the zoo's own code ({'; '.join(code)}), so its IR has no "
-                                     "conversion key; not converted, not mirrored")
-                converter.convert(leaf)
-                key = converter.keys.get(leaf.name)
+                key = converter.key_for(leaf)
                 if key is None:
                     raise UsageError(f"{leaf.name}: its IR has no conversion key (an external --mo, a pre-convert "
-                                     "script or a conversion to ONNX first); not mirrored")
+                                     "script or a PyTorch export); not mirrored")
                 q_key = None
                 if quantizer is not None:
                     quantizer.quantize(leaf, o.models_root, o.calibration)
@@ -145,23 +155,10 @@ def audit_ir(auditor: Any, recorded: dict[str, Any], listing: dict[str, Any], mo
 
     out = []
     for rel in sorted(r for r, e in recorded.items() if r.startswith(IR_PREFIX) and e.get("model") in model_names):
-        entry, there = recorded[rel], listing.get(rel)
-        if there is None:
-            out.append(Finding(rel, MISSING, f"IR of {entry['model']} ({entry.get('tools')}); expected "
-                                             f"{entry['size']} bytes"))
-            continue
-        if there.size != entry["size"]:
-            out.append(Finding(rel, WRONG_SIZE, f"{there.size} bytes, expected {entry['size']}", None, there))
-            continue
-        sha = entry["sha384"] if quick and there.stamp == entry.get("stamp") else None
-        if sha is None:
-            sha = auditor.store.stored_sha384(rel) if quick else None
-        if sha is None:
-            sha = auditor.store.hash(rel, auditor.cancel)[1]
-        if sha != entry["sha384"]:
-            out.append(Finding(rel, WRONG_SHA, f"got {sha[:16]}..., expected {entry['sha384'][:16]}...", None, there))
-        else:
-            out.append(Finding(rel, OK, "", None, there))
+        entry = recorded[rel]
+        out.append(auditor.audit_file(rel, entry["size"], entry["sha384"], entry, listing.get(rel), quick,
+                                      missing=f"IR of {entry['model']} ({entry.get('tools')}); expected "
+                                              f"{entry['size']} bytes"))
     return out
 
 

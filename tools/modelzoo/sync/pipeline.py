@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import fsio
-from ..store.cache import Cache
+from ..store.cache import run_cache
 from ..descriptor import KNOWN_PRECISIONS, Model
 from ..executors import Pool
 from ..errors import (
@@ -133,6 +133,7 @@ class MirrorOptions:
     repair: bool = False  # verify --repair
     space_check: bool = True  # refuse a sync whose writes do not fit, before the first request (space.py)
     calibration: Any = None  # sync --ir FP16-INT8 / verify --repair of INT8 IR: the data set (accuracy.dataset.Dataset)
+    executor: Any = None  # sync --ir: where conversions run (executors.Executor; None: this process, one at a time)
 
 
 @dataclass
@@ -154,10 +155,7 @@ class Mirror:
         self.options = options
         self.reporter = reporter
         self.cancel = threading.Event()
-        self.cache = Cache(options.cache_dir) if options.cache_dir else None
-        if self.cache is not None and not self.cache.writable:
-            reporter.warning(f"cache folder {self.cache.root} cannot be written: using what it holds, "
-                             "fetching the rest")
+        self.cache = run_cache(options.cache_dir, reporter.warning, "fetching the rest")
         self._transport = Transport(jobs=options.jobs, connections=options.connections,
                                     num_attempts=options.num_attempts, timeout=options.timeout, cancel=self.cancel)
         self._lock = threading.Lock()
@@ -327,7 +325,13 @@ class Syncer(Mirror):
     def run(self, models: list[Model], jobs: int | None = None) -> list[str]:
         """Sync the selected models to the store, up to ``jobs`` files at once (the other
         pipelines' shape); returns the names of the models that failed, each reported in one
-        line. With dry_run, says the plan and changes nothing."""
+        line. With dry_run, says the plan and changes nothing.
+
+        Raises:
+            MirrorAccessError, DiskFullError, OutputNotWritableError: no file could succeed.
+            InsufficientSpaceError: the files do not fit (before the first request).
+            Interrupted: on Ctrl-C, after the temporaries and uploads in flight are undone.
+        """
         o, say = self.options, self.reporter.say
         if jobs is not None:
             self._set_jobs(jobs)
@@ -483,7 +487,12 @@ class Auditor(Syncer):
     def run(self, models: list[Model], jobs: int | None = None) -> list[str]:
         """Audit (and with repair, repair) the selected models' files; returns what keeps the
         mirror from being clean: the models with a problem left, and files nobody accounts for
-        (empty: clean). Each problem is a line of the table."""
+        (empty: clean). Each problem is a line of the table.
+
+        Raises:
+            MirrorError: the mirror or its manifest cannot be read.
+            Interrupted: on Ctrl-C.
+        """
         o = self.options
         if jobs is not None:
             self._set_jobs(jobs)
@@ -523,24 +532,31 @@ class Auditor(Syncer):
         return list(not_clean)
 
     def audit_one(self, w: Wanted, recorded: dict[str, Any] | None, there: Present | None, quick: bool) -> Finding:
+        return self.audit_file(w.rel, w.size, w.sha384, recorded, there, quick, w)
+
+    def audit_file(self, rel: str, size: int, sha384: str, recorded: dict[str, Any] | None, there: Present | None,
+                   quick: bool, w: Wanted | None = None, missing: str = "") -> Finding:
+        """verify's verdict on one path that should hold these bytes (a model's file, or IR as
+        its manifest entry names it): there, of its size, with its SHA-384 (quick: the manifest's
+        stamp or the store's own record vouches for it), and named by the manifest."""
         if there is None:
-            return Finding(w.rel, MISSING, f"expected {w.size} bytes", w)
-        if there.size != w.size:
-            return Finding(w.rel, WRONG_SIZE, f"{there.size} bytes, expected {w.size}", w, there)
+            return Finding(rel, MISSING, missing or f"expected {size} bytes", w)
+        if there.size != size:
+            return Finding(rel, WRONG_SIZE, f"{there.size} bytes, expected {size}", w, there)
         sha = None
         if quick:
             if recorded and recorded.get("stamp") == there.stamp:
                 sha = recorded.get("sha384")  # the manifest vouches for this very file (same stamp)
             elif not recorded:
-                sha = self.store.stored_sha384(w.rel)  # S3 metadata, written only after verification
+                sha = self.store.stored_sha384(rel)  # S3 metadata, written only after verification
             # recorded, but replaced since (another stamp): only its bytes can say what it is
         if sha is None:
-            _, sha = self.store.hash(w.rel, self.cancel)
-        if sha != w.sha384:
-            return Finding(w.rel, WRONG_SHA, f"got {sha[:16]}..., expected {w.sha384[:16]}...", w, there)
-        if not recorded or recorded.get("sha384") != w.sha384 or recorded.get("size") != w.size:
-            return Finding(w.rel, UNRECORDED, "content is right; the manifest does not name it", w, there)
-        return Finding(w.rel, OK, "", w, there)
+            _, sha = self.store.hash(rel, self.cancel)
+        if sha != sha384:
+            return Finding(rel, WRONG_SHA, f"got {sha[:16]}..., expected {sha384[:16]}...", w, there)
+        if not recorded or recorded.get("sha384") != sha384 or recorded.get("size") != size:
+            return Finding(rel, UNRECORDED, "content is right; the manifest does not name it", w, there)
+        return Finding(rel, OK, "", w, there)
 
     def audit(self, wanted: list[Wanted], manifest: dict[str, Any] | None, listing: dict[str, Present],
               quick: bool) -> list[Finding]:

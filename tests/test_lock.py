@@ -1,0 +1,306 @@
+"""modelzoo-lock and --locked (issue 28): a lock built from the descriptors, --check (descriptor
+drift, and with --remote HEAD requests to a real nginx), --update, and --locked runs of the
+downloader, the mirror, the converter, the quantizer and the accuracy tool refused before the
+first request. Real parts: the loopback HTTP server, nginx, the real command lines."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import one_error_line, run_tool, sha384, write_model
+
+from modelzoo.devtools.servers import Nginx
+
+DEAD = "http://127.0.0.1:9"
+ALPHA = b"alpha" * 1000
+BETA = os.urandom(3000)
+
+
+@pytest.fixture
+def two(zoo, server):
+    write_model(zoo, "alpha", [{"name": "alpha.pb", "data": ALPHA, "url": server.add("alpha/alpha.pb", ALPHA)}])
+    write_model(zoo, "beta", [{"name": "beta.onnx", "data": BETA, "url": server.add("beta/beta.onnx", BETA)}])
+    return zoo
+
+
+def lock(zoo: Path, *args, **kw):
+    return run_tool("lock", "--models_dir", zoo, *args, **kw)
+
+
+def test_lock_writes_the_descriptors_files_and_urls_and_checks_clean(two, server, tmp_path):
+    path = tmp_path / "modelzoo.lock"
+    result = lock(two, "--all", "-o", path)
+    assert result.returncode == 0, result.stderr
+    assert server.count() == 0  # built from the descriptors: nothing downloaded
+    text = path.read_text()
+    data = json.loads(text)
+    assert text == json.dumps(data, indent=1, sort_keys=True) + "\n"  # sorted, indented
+    assert data["format"] == "modelzoo-lock/1" and sorted(data["models"]) == ["alpha", "beta"]
+    alpha = data["models"]["alpha"]
+    assert alpha["descriptor"] == "public/alpha/model.yml"
+    assert alpha["descriptor_sha384"] == sha384((two / "public/alpha/model.yml").read_bytes())
+    assert alpha["files"] == {"alpha.pb": {"size": len(ALPHA), "sha384": sha384(ALPHA),
+                                           "urls": [server.url("alpha/alpha.pb")]}}
+    result = lock(two, "--check", "-o", path)
+    assert result.returncode == 0, result.stderr
+    assert "2 models as locked" in result.stdout
+
+
+def test_check_finds_an_edited_descriptor_and_update_refreshes_only_that_model(two, tmp_path):
+    path = tmp_path / "modelzoo.lock"
+    assert lock(two, "--all", "-o", path).returncode == 0
+    before = json.loads(path.read_text())
+    yml = two / "public/alpha/model.yml"
+    yml.write_text(yml.read_text().replace("test model alpha", "test model alpha, edited"))
+    result = lock(two, "--check", "-o", path)
+    assert result.returncode == 1
+    assert "drift: alpha: descriptor public/alpha/model.yml changed" in result.stdout
+    assert one_error_line(result) == "modelzoo-lock: failed: alpha"
+    result = lock(two, "--update", "alpha", "-o", path)
+    assert result.returncode == 0, result.stderr
+    after = json.loads(path.read_text())
+    assert after["models"]["beta"] == before["models"]["beta"]
+    assert after["models"]["alpha"]["descriptor_sha384"] == sha384(yml.read_bytes())
+    assert lock(two, "--check", "-o", path).returncode == 0
+
+
+def test_a_url_added_to_the_lock_is_allowed_a_source_the_lock_does_not_name_is_drift(two, server, tmp_path):
+    path = tmp_path / "modelzoo.lock"
+    assert lock(two, "--all", "-o", path).returncode == 0
+    data = json.loads(path.read_text())
+    data["models"]["alpha"]["files"]["alpha.pb"]["urls"].append("https://mirror.example.com/alpha.pb")
+    path.write_text(json.dumps(data))
+    result = lock(two, "--check", "-o", path)
+    assert result.returncode == 0, result.stdout + result.stderr  # more URLs allowed than the descriptor's
+    assert _download(two, tmp_path / "out", "--all", "--locked", path).returncode == 0
+    data = json.loads(path.read_text())
+    data["models"]["beta"]["files"]["beta.onnx"]["urls"] = ["https://elsewhere.example.com/beta.onnx"]
+    path.write_text(json.dumps(data))
+    result = lock(two, "--check", "-o", path)
+    assert result.returncode == 1
+    assert f"drift: beta: file beta.onnx: source {server.url('beta/beta.onnx')} is not a locked URL" in result.stdout
+
+
+def _download(zoo, out, *args, **kw):
+    return run_tool("downloader", "--models_dir", zoo, "-o", out, *args, **kw)
+
+
+def test_locked_download_refuses_an_edited_descriptor_before_the_first_request(two, server, tmp_path):
+    path = tmp_path / "modelzoo.lock"
+    assert lock(two, "--all", "-o", path).returncode == 0
+    yml = two / "public/beta/model.yml"
+    yml.write_text(yml.read_text() + "# a comment is an edit too\n")
+    out = tmp_path / "out"
+    result = _download(two, out, "--all", "--locked", path)
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert line.startswith("modelzoo-downloader: error: --locked ") and "beta: descriptor public/beta/model.yml" \
+        " changed" in line
+    assert server.count() == 0 and not out.exists()
+    # after lock --update the same run passes, and fetches the locked bytes
+    assert lock(two, "--update", "beta", "-o", path).returncode == 0
+    result = _download(two, out, "--all", "--locked", path)
+    assert result.returncode == 0, result.stderr
+    assert (out / "public/beta/beta.onnx").read_bytes() == BETA
+
+
+def test_locked_download_refuses_a_model_not_in_the_lock(two, server, tmp_path):
+    path = tmp_path / "modelzoo.lock"
+    assert lock(two, "--name", "alpha", "-o", path).returncode == 0
+    result = _download(two, tmp_path / "out", "--name", "alpha,beta", "--locked", path)
+    assert result.returncode == 2
+    assert "beta is not in the lock" in one_error_line(result)
+    assert server.count() == 0 and not (tmp_path / "out").exists()
+
+
+def test_locked_download_from_a_mirror_serving_a_flipped_byte_is_not_accepted(zoo, server, tmp_path):
+    write_model(zoo, "alpha", [{"name": "alpha.pb", "data": ALPHA, "url": f"{DEAD}/alpha.pb"}])
+    path = tmp_path / "modelzoo.lock"
+    assert lock(zoo, "--all", "-o", path).returncode == 0
+    flipped = bytearray(ALPHA)
+    flipped[100] ^= 1
+    server.add("m/public/alpha/alpha.pb", bytes(flipped))
+    out = tmp_path / "out"
+    result = _download(zoo, out, "--all", "--locked", path, "--mirror", server.url("m"))
+    assert result.returncode == 1
+    assert server.count() == 1  # the mirror was asked; its bytes were not the locked ones
+    assert not (out / "public/alpha/alpha.pb").exists()
+    server.add("m/public/alpha/alpha.pb", ALPHA)
+    result = _download(zoo, out, "--all", "--locked", path, "--mirror", server.url("m"))
+    assert result.returncode == 0, result.stderr  # a mirror is allowed: its bytes are checked
+    assert (out / "public/alpha/alpha.pb").read_bytes() == ALPHA
+
+
+@pytest.mark.parametrize("content, says", [
+    ("not json", "not a modelzoo lock file"),
+    ('{"format": "pip-lock/1", "models": {}}', "not a modelzoo-lock/1 lock file"),
+    ('{"format": "modelzoo-lock/1", "models": {"alpha": {}, "alpha": {}}}', "names 'alpha' twice"),
+    ('{"format": "modelzoo-lock/1", "models": {"alpha": {"descriptor": "x", "descriptor_sha384": "' + "a" * 96
+     + '", "files": {"a": {"size": 1, "sha384": "b", "urls": []}}}}}', "'sha384' must be a SHA-384"),
+])
+def test_a_bad_lock_file_is_one_line_and_nothing_written(two, server, tmp_path, content, says):
+    path = tmp_path / "bad.lock"
+    path.write_text(content)
+    out = tmp_path / "out"
+    result = _download(two, out, "--all", "--locked", path)
+    assert result.returncode == 2
+    assert says in one_error_line(result)
+    assert server.count() == 0 and not out.exists()
+    result = lock(two, "--check", "-o", path)
+    assert result.returncode == 2 and says in one_error_line(result)
+
+
+def test_lock_to_a_folder_is_one_line(two, tmp_path):
+    (tmp_path / "dir").mkdir()
+    result = lock(two, "--all", "-o", tmp_path / "dir")
+    assert result.returncode == 2 and "a folder, not a lock file" in one_error_line(result)
+
+
+def test_locked_mirror_sync_refuses_before_any_request(two, server, tmp_path):
+    path = tmp_path / "modelzoo.lock"
+    assert lock(two, "--name", "alpha", "-o", path).returncode == 0
+    dest = tmp_path / "mirror"
+    result = run_tool("mirror", "sync", "--models_dir", two, "--all", "--to", dest, "--locked", path)
+    assert result.returncode == 2 and "beta is not in the lock" in one_error_line(result)
+    assert server.count() == 0 and not dest.exists()
+    result = run_tool("mirror", "sync", "--models_dir", two, "--name", "alpha", "--to", dest, "--locked", path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_locked_converter_quantizer_and_accuracy_refuse_an_unlocked_model_first(two, tmp_path):
+    path = tmp_path / "modelzoo.lock"
+    assert lock(two, "--name", "alpha", "-o", path).returncode == 0
+    for tool, extra in [("converter", ["-d", tmp_path / "dl"]), ("quantizer", ["--ir_dir", tmp_path / "ir"]),
+                        ("accuracy_check", ["--ir_dir", tmp_path / "ir"])]:
+        result = run_tool(tool, "--models_dir", two, "--name", "beta", "--locked", path, *extra)
+        assert result.returncode == 2, (tool, result.stderr)
+        assert "--locked" in one_error_line(result) and "beta is not in the lock" in result.stderr, tool
+
+
+@pytest.fixture
+def nginx_zoo(zoo, tmp_path):
+    www = tmp_path / "www"
+    (www / "f").mkdir(parents=True)
+    (www / "f/alpha.pb").write_bytes(ALPHA)
+    (www / "f/beta.onnx").write_bytes(BETA)
+    with Nginx(www) as nginx:
+        write_model(zoo, "alpha", [{"name": "alpha.pb", "data": ALPHA, "url": f"{nginx.url}/f/alpha.pb"}])
+        write_model(zoo, "beta", [{"name": "beta.onnx", "data": BETA, "url": f"{nginx.url}/f/beta.onnx"}])
+        yield zoo, www, nginx
+
+
+def test_check_remote_catches_a_changed_size_and_a_missing_file_with_head_requests(nginx_zoo, tmp_path):
+    zoo, www, nginx = nginx_zoo
+    path = tmp_path / "modelzoo.lock"
+    assert lock(zoo, "--all", "-o", path).returncode == 0
+    result = lock(zoo, "--check", "--remote", "-o", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "each URL as locked" in result.stdout
+    (www / "f/alpha.pb").write_bytes(ALPHA + b"upstream changed it")
+    (www / "f/beta.onnx").unlink()
+    result = lock(zoo, "--check", "--remote", "-o", path)
+    assert result.returncode == 1
+    assert f"alpha: alpha.pb: {nginx.url}/f/alpha.pb: {len(ALPHA) + 19:,} bytes served, locked {len(ALPHA):,}" \
+        in result.stdout
+    assert f"beta: beta.onnx: {nginx.url}/f/beta.onnx: gone (HTTP 404)" in result.stdout
+    requests = [line for line in nginx.access_log.read_text().splitlines() if "/f/" in line]
+    assert requests and all('"HEAD ' in line for line in requests)  # nothing was downloaded
+
+
+def test_check_remote_is_refused_offline_without_a_connection(two, server, tmp_path):
+    path = tmp_path / "modelzoo.lock"
+    assert lock(two, "--all", "-o", path).returncode == 0
+    result = lock(two, "--check", "--remote", "--offline", "-o", path)
+    assert result.returncode == 1 and "not fetched: offline" in one_error_line(result)
+    assert server.count() == 0
+
+
+# ----------------------------------------------------------------------------- IR (the ovc backend)
+
+@pytest.fixture
+def ir_mirror(tmp_path, zoo, server):
+    """A folder mirror with tiny-a's files and FP16/FP32 IR, and a lock of it with --ir."""
+    pytest.importorskip("openvino")
+    from test_mirror_ir import files, sync_ir, tiny_model
+
+    data = tiny_model(zoo, server, "tiny-a")
+    dest = tmp_path / "mirror"
+    result = sync_ir(zoo, str(dest), tmp_path / "cache", tmp_path / "sync.log", "--name", "tiny-a")
+    assert result.returncode == 0, result.stderr
+    [key] = [p.name for p in (dest / "ir").iterdir()]
+    path = tmp_path / "ir.lock"
+    result = lock(zoo, "--name", "tiny-a", "--ir", "--mirror", dest, "-o", path)
+    assert result.returncode == 0, result.stderr
+    return {"zoo": zoo, "dest": dest, "key": key, "lock": path, "data": data,
+            "ir": files(dest / "ir" / key / "public/tiny-a")}
+
+
+def test_lock_ir_records_the_mirrors_key_and_files(ir_mirror):
+    entry = json.loads(ir_mirror["lock"].read_text())["models"]["tiny-a"]
+    assert sorted(entry["ir"]) == ["FP16", "FP32"]
+    for precision, ir in entry["ir"].items():
+        assert ir["key"] == ir_mirror["key"] and ir["tools"].startswith("ovc ")
+        assert ir["files"] == {rel.split("/")[1]: {"size": len(d), "sha384": sha384(d)}
+                               for rel, d in ir_mirror["ir"].items() if rel.startswith(precision + "/")}
+
+
+def test_locked_converter_takes_the_locked_ir_and_refuses_a_conversion_that_is_not_it(ir_mirror, tmp_path):
+    from test_mirror_ir import convert_from, downloaded, files
+
+    zoo, path = ir_mirror["zoo"], ir_mirror["lock"]
+    dl, out = downloaded(tmp_path, "tiny-a", ir_mirror["data"]), tmp_path / "out"
+    result = convert_from(zoo, "tiny-a", dl, out, tmp_path / "c.log", str(ir_mirror["dest"]),
+                          extra=("--locked", str(path)))
+    assert result.returncode == 0, result.stderr
+    assert files(out / "public/tiny-a") == ir_mirror["ir"]
+    # a lock whose FP32 .bin is other bytes than this conversion makes: a reproducibility failure
+    data = json.loads(path.read_text())
+    data["models"]["tiny-a"]["ir"]["FP32"]["files"]["tiny-a.bin"]["sha384"] = "0" * 96
+    path.write_text(json.dumps(data))
+    out2 = tmp_path / "out2"
+    result = convert_from(zoo, "tiny-a", dl, out2, tmp_path / "c2.log", extra=("--locked", str(path)))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert f"{out2}/public/tiny-a/FP32/tiny-a.bin: converted IR is not the locked IR of tiny-a FP32 (removed)" \
+        in lines[0]
+    assert lines[-1] == "modelzoo-converter: failed: tiny-a"
+    assert not (out2 / "public/tiny-a/FP32").exists()  # nothing unlocked left where locked IR belongs
+    assert files(out2 / "public/tiny-a/FP16") == {k.split("/")[1]: v for k, v in ir_mirror["ir"].items()
+                                                  if k.startswith("FP16/")}
+
+
+def test_the_locked_converter_leaves_int8_ir_alone(ir_mirror, tmp_path):
+    """The converter holds to the lock only the IR it makes (FP16, FP32): INT8 IR in its output
+    folder is the quantizer's to check, never removed by a conversion."""
+    from test_mirror_ir import convert_from, downloaded
+
+    data = json.loads(ir_mirror["lock"].read_text())
+    data["models"]["tiny-a"]["ir"]["FP16-INT8"] = {"key": "1" * 96, "tools": "nncf",
+                                                   "files": {"tiny-a.xml": {"size": 1, "sha384": "2" * 96}}}
+    ir_mirror["lock"].write_text(json.dumps(data))
+    out = tmp_path / "out"
+    int8 = out / "public/tiny-a/FP16-INT8/tiny-a.xml"
+    int8.parent.mkdir(parents=True)
+    int8.write_bytes(b"<net/>")
+    dl = downloaded(tmp_path, "tiny-a", ir_mirror["data"])
+    result = convert_from(ir_mirror["zoo"], "tiny-a", dl, out, tmp_path / "c.log", str(ir_mirror["dest"]),
+                          extra=("--locked", str(ir_mirror["lock"])))
+    assert result.returncode == 0, result.stderr
+    assert int8.read_bytes() == b"<net/>"
+
+
+def test_locked_accuracy_refuses_ir_that_is_not_the_locked_ir(ir_mirror, tmp_path):
+    ir_dir = tmp_path / "ir"
+    for rel, data in ir_mirror["ir"].items():
+        (ir_dir / "public/tiny-a" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ir_dir / "public/tiny-a" / rel).write_bytes(data)
+    target = ir_dir / "public/tiny-a/FP16/tiny-a.xml"
+    target.write_bytes(target.read_bytes().replace(b"<net", b"<net ", 1))
+    result = run_tool("accuracy_check", "--models_dir", ir_mirror["zoo"], "--name", "tiny-a", "--ir_dir", ir_dir,
+                      "--locked", ir_mirror["lock"], "--images", tmp_path)
+    assert result.returncode == 1
+    assert f"{target}: the IR to measure is not the locked IR of tiny-a FP16" in result.stderr
+    assert target.exists()  # the accuracy tool removes nothing
