@@ -218,3 +218,12 @@ class SignatureError(ModelzooError):
     work."""
 
     exit_code = 2
+
+
+class RunRecordMismatchError(ModelzooError):
+    """A --run_dir holds this shard's record, made with other inputs: nothing is overwritten (the
+    run's other shards may already stand on it); use another --run_dir or remove the record."""
+
+
+class RunIncompleteError(ModelzooError):
+    """--merge over a run whose shards' records are not all there (or do not belong together)."""

@@ -120,3 +120,24 @@ class Evaluator:
                 {True: "OK", False: "MISSED", None: ""}[result.passed], f"{run.images / run.seconds:.1f}"))
             if result.passed is False:
                 self.missed.append(f"{task.model.name} {task.precision} {result.metric}")
+
+    # --- picture shards (accuracy_check --shard / --run_dir / --merge) ---
+
+    def merge(self, model: Model, precision: str, detections: dict[int, Any], truth: dict[int, Any],
+              images: int, seconds: float) -> None:
+        """Score once over every shard's detections (COCO precision is not additive: one COCOeval
+        over all of them) and record it as a single run would; ``detections`` and ``truth`` are
+        each shard's ``predict`` output, put together (every picture of ``self.dataset``)."""
+        from .evaluate import score
+
+        yml = self.models_root / model.subdirectory / "accuracy-check.yml"
+        try:
+            config = load_accuracy_config(yml, model.name)
+            order = [s.image_id for s in self.dataset.samples]
+            results = score(config, self.dataset, {i: detections[i] for i in order}, {i: truth[i] for i in order})
+        except ModelzooError as exc:
+            self._failed(model, exc)
+            return
+        xml = self.ir_dir / model.subdirectory / precision / f"{model.name}.xml"
+        self._record(Task(model, config, precision, xml, None),  # type: ignore[arg-type] (no network: not run)
+                     Run(images, seconds, results, detections, truth))

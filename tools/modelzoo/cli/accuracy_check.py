@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import MissingExtraError, SelectionError
-from .common import (OneLineParser, add_selection_args, add_trust_args, apply_trust, check_output_path, error_line,
-                     parse_and_select, positive_int, refuse_outputs_over_inputs, run, summarize)
+from .common import (OneLineParser, add_selection_args, add_shard_arg, add_trust_args, apply_trust, check_output_path,
+                     error_line, parse_and_select, positive_int, refuse_outputs_over_inputs, run, summarize)
 
 PROG = "accuracy_check"
 
@@ -45,6 +45,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list_supported", action="store_true",
                         help="print NAME: yes, or NAME: no: <the first entry not implemented>, for each selected "
                              "model from its accuracy-check.yml alone (no IR, no data set), and exit")
+    scale = parser.add_argument_group("shards (docs/scale.md)")
+    add_shard_arg(scale, "pictures (by image id, after --subset)")
+    scale.add_argument("--run_dir", type=Path, metavar="DIR",
+                       help="write this shard's record (its inputs with their SHA-384, its detections, the tool "
+                            "versions, the CPU's flags) to DIR when it ends; a shard whose record is there with the "
+                            "same inputs is skipped, one made with other inputs is refused (exit 1)")
+    scale.add_argument("--merge", type=Path, metavar="RUN_DIR",
+                       help="measure nothing: gather every shard's detections from RUN_DIR and compute each metric "
+                            "once over all of them (the same table, --json and --check as a single run)")
     add_trust_args(parser)
     return parser
 
@@ -138,6 +147,8 @@ def body(argv: Sequence[str]) -> int:
             check_output_path(flag, path)
     if args.draw:
         check_output_path("--draw_dir", args.draw_dir, folder=True)
+    if args.run_dir is not None and args.merge is None:
+        check_output_path("--run_dir", args.run_dir, folder=True)
     bad = apply_trust(PROG, args, models, catalog.root, failed).check_ir(  # --locked: only the locked IR is measured
         models, args.ir_dir.absolute(), precisions, "the IR to measure", remove=False,
         line=lambda t: print(error_line(PROG)("error", t), file=sys.stderr))
@@ -154,13 +165,21 @@ def body(argv: Sequence[str]) -> int:
         print(err("warning", f"--subset {args.subset}: the dataset has only {len(dataset.samples)} images; "
                              "using all of them"), file=sys.stderr)
     dataset = dataset.subset(args.subset)
+    if args.merge is not None:
+        return _merge(args, models, failed, catalog.root, dataset, precisions, err)
+    whole = dataset
+    if args.shard is not None:
+        dataset = _picture_shard(args.shard, dataset, err)
     check_pictures(dataset)  # a file that is not a picture is refused before any inference
+    measured: list[tuple[Any, Any]] = []
 
-    def after(task: Any, measured: Any) -> None:  # what this command writes of each measurement
+    def after(task: Any, result: Any) -> None:  # what this command writes of each measurement
+        if args.run_dir is not None:
+            measured.append((task, result))
         if args.detections_out is not None:
-            _write_json(args.detections_out, _coco_results(measured, dataset, task.config))
+            _write_json(args.detections_out, _coco_results(result, dataset, task.config))
         if args.draw:
-            _draw(measured, dataset, task.config, args.draw_dir, args.draw, f"{task.model.name}-{task.precision}")
+            _draw(result, dataset, task.config, args.draw_dir, args.draw, f"{task.model.name}-{task.precision}")
 
     evaluator = Evaluator(args.ir_dir, catalog.root, dataset, precisions, args.device,
                           Reporter("text", bars=False, line=err), after)
@@ -171,9 +190,31 @@ def body(argv: Sequence[str]) -> int:
         raise SelectionError(f"--detections_out writes one model's detections at one precision; "
                              f"this run measures {len(plan)}")
     _refuse_overwriting_inputs(args, dataset, plan)
-    failed += evaluator.run(models)
+    runs = shard = inputs = None
+    if args.run_dir is not None:
+        from ..shards import Shard
+        from ..store.runs import RunDir
+
+        runs, shard = RunDir(args.run_dir, "accuracy"), args.shard or Shard(0, 1)
+        inputs = _shard_inputs(args, whole, dataset, plan)
+        if runs.done(shard, inputs) is not None:
+            print(f"shard {shard}: done already ({runs.path(shard)}); skipped", flush=True)
+            return summarize(PROG, failed)
+    if dataset.samples:
+        failed += evaluator.run(models)
+    if runs is not None and not failed:
+        from ..store.runs import tool_versions
+
+        path = runs.write(shard, inputs, _shard_outputs(measured, dataset),
+                          versions=tool_versions("openvino", "numpy", "pycocotools", "opencv-python"))
+        print(f"shard {shard}: record {path}", flush=True)
     if len(models) == 1 and failed:
         return evaluator.errors[models[0].name].exit_code
+    return _report(args, evaluator, failed)
+
+
+def _report(args: argparse.Namespace, evaluator: Any, failed: list[str]) -> int:
+    """The table, --json, the failures and --check: a single run's and a merge's."""
     header = ("model", "precision", "images", "metric", "value", "reference", "difference", "", "images/s")
     rows = evaluator.rows
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -187,6 +228,113 @@ def body(argv: Sequence[str]) -> int:
         print(f"{PROG}: below the reference: {', '.join(evaluator.missed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _picture_shard(shard: Any, dataset: Any, err: Any) -> Any:
+    """This shard's pictures, by image id (shards.Shard.take); a warning when there are fewer
+    pictures than shards."""
+    from ..accuracy.dataset import Dataset
+    from ..shards import too_many
+
+    warning = too_many(shard, len(dataset.samples), "pictures")
+    if warning:
+        print(err("warning", warning), file=sys.stderr)
+    return Dataset(shard.take(dataset.samples, key=lambda s: s.image_id), dataset.coco, dataset.annotations_path)
+
+
+def _shard_inputs(args: argparse.Namespace, whole: Any, dataset: Any, plan: list) -> dict[str, Any]:
+    """What a shard's record must match to be skipped: the IR, the ymls, the annotations and
+    this shard's pictures (each with its SHA-384), the picture count of the whole run and the device."""
+    from ..store.runs import sha384_of
+
+    return {
+        "annotations": sha384_of(dataset.annotations_path),
+        "pictures_in_run": len(whole.samples),
+        "pictures": {str(s.image_id): sha384_of(s.path) for s in dataset.samples},
+        "device": args.device,
+        "measurements": sorted([[task.model.name, task.precision, sha384_of(task.xml),
+                                 sha384_of(task.xml.with_suffix(".bin")), sha384_of(task.config.path)]
+                                for task in plan]),
+    }
+
+
+def _arrays(value: Any) -> dict[str, Any]:
+    """A prediction or ground truth (a dataclass of numpy arrays) as JSON, exactly."""
+    import dataclasses
+
+    return {f.name: {"dtype": str(getattr(value, f.name).dtype), "shape": list(getattr(value, f.name).shape),
+                     "data": getattr(value, f.name).ravel().tolist()} for f in dataclasses.fields(value)}
+
+
+def _unarrays(kind: Any, doc: dict[str, Any]) -> Any:
+    import numpy as np
+
+    return kind(**{name: np.array(a["data"], dtype=a["dtype"]).reshape(a["shape"]) for name, a in doc.items()})
+
+
+def _shard_outputs(measured: list, dataset: Any) -> dict[str, Any]:
+    """A shard's detections and post-processed ground truth, per measurement, for --merge."""
+    return {"measurements": [
+        {"model": task.model.name, "precision": task.precision, "images": result.images,
+         "seconds": round(result.seconds, 3),
+         "detections": {str(i): _arrays(d) for i, d in result.detections.items()},
+         "ground_truth": {str(i): _arrays(g) for i, g in result.ground_truth.items()}}
+        for task, result in measured]}
+
+
+def _merge(args: argparse.Namespace, models: list, failed: list[str], models_root: Path, dataset: Any,
+           precisions: frozenset[str], err: Any) -> int:
+    """--merge RUN_DIR: every shard's detections put together, each metric computed once."""
+    from ..accuracy.adapter import Detections
+    from ..accuracy.dataset import GroundTruth
+    from ..accuracy.pipeline import PRECISION_ORDER, Evaluator
+    from ..errors import RunIncompleteError
+    from ..events import Reporter
+    from ..store.runs import RunDir, sha384_of
+
+    if args.shard is not None or args.run_dir is not None or args.detections_out is not None or args.draw:
+        raise SelectionError("--merge measures nothing: it takes neither --shard, --run_dir, --detections_out "
+                             "nor --draw")
+    if args.json is not None:
+        check_output_path("--json", args.json)
+    count, records = RunDir(args.merge, "accuracy").gather()
+    annotations = sha384_of(dataset.annotations_path)
+    for k, record in enumerate(records):
+        inputs = record["inputs"]
+        if inputs.get("measurements") != records[0]["inputs"].get("measurements"):
+            raise RunIncompleteError(f"--merge {args.merge}: shard {k}/{count} measured other IR or ymls than "
+                                     f"shard 0/{count}")
+        if inputs.get("annotations") != annotations or inputs.get("pictures_in_run") != len(dataset.samples):
+            raise RunIncompleteError(f"--merge {args.merge}: shard {k}/{count} measured other data "
+                                     "(annotations or pictures differ from this command's)")
+    evaluator = Evaluator(args.ir_dir, models_root, dataset, precisions, args.device, Reporter("text", bars=False,
+                                                                                               line=err))
+    wanted = {s.image_id for s in dataset.samples}
+    for model in models:
+        for precision in PRECISION_ORDER:
+            if precision not in precisions:
+                continue
+            parts = [m for r in records for m in r["outputs"]["measurements"]
+                     if m["model"] == model.name and m["precision"] == precision]
+            if not parts:
+                continue
+            detections = {int(i): _unarrays(Detections, d) for m in parts for i, d in m["detections"].items()}
+            truth = {int(i): _unarrays(GroundTruth, g) for m in parts for i, g in m["ground_truth"].items()}
+            shards_with = {k for k, r in enumerate(records)
+                           if any(m["model"] == model.name and m["precision"] == precision
+                                  for m in r["outputs"]["measurements"])}
+            absent = [f"{k}/{count}" for k, r in enumerate(records)
+                      if k not in shards_with and r["inputs"]["pictures"]]
+            if absent or set(detections) != wanted:
+                raise RunIncompleteError(f"--merge {args.merge}: {model.name} {precision}: shards missing: "
+                                         f"{', '.join(absent) or 'pictures not measured'}")
+            evaluator.merge(model, precision, detections, truth, sum(m["images"] for m in parts),
+                            max(sum(m["seconds"] for m in parts), 1e-3))
+        if not any(r[0] == model.name for r in evaluator.rows) and model.name not in evaluator.errors:
+            evaluator.errors[model.name] = RunIncompleteError(f"{model.name}: no shard of {args.merge} measured it")
+            print(err("error", str(evaluator.errors[model.name])), file=sys.stderr)
+    failed += [m.name for m in models if m.name in evaluator.errors and m.name not in failed]
+    return _report(args, evaluator, failed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -425,3 +425,38 @@ def check_output_path(flag: str, path: Path, *, folder: bool = False) -> None:
         raise UsageError(f"{flag} {path}: {parent} is not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: cannot be written (no permission to write in {parent})")
+
+
+def shard_arg(text: str):
+    """--shard's type: K/N, auto or auto/N (shards.parse_shard); bad input is one line, exit 2."""
+    from ..shards import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ModelzooError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_shard_arg(parser: argparse.ArgumentParser, what: str) -> None:
+    """--shard, shared by the converter, the quantizer, the mirror's sync and the accuracy tool."""
+    parser.add_argument("--shard", type=shard_arg, metavar="K/N",
+                        help=f"do only shard K of N (0 <= K < N) of the {what}, every N-th in sorted order, so "
+                             "N processes (a Kubernetes Indexed Job, a Slurm array, a CI matrix) share a run; "
+                             "'auto' reads MODELZOO_SHARD=K/N, SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT, "
+                             "or JOB_COMPLETION_INDEX with 'auto/N' (see docs/scale.md)")
+
+
+def shard_models(prog: str, shard, models: list[Model], failed: list[str]) -> tuple[list[Model], list[str]]:
+    """This shard's models by sorted name (the selected models that loaded and those whose
+    descriptor failed, so each failure is reported by one shard only); a warning when there are
+    fewer models than shards. Without --shard, everything."""
+    if shard is None:
+        return models, failed
+    from ..shards import too_many
+
+    names = [m.name for m in models] + list(failed)
+    warning = too_many(shard, len(names), "models")
+    if warning:
+        print(CommandLine(prog)("warning", warning), file=sys.stderr)
+    mine = set(shard.take(names))
+    return [m for m in models if m.name in mine], [n for n in failed if n in mine]

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..events import Reporter
 from .common import (
-    OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_space_args, add_trust_args,
-    apply_offline, apply_trust, error_line, jobs_arg, parse_and_select, run, summarize,
+    OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg, add_space_args,
+    add_trust_args, apply_offline, apply_trust, error_line, jobs_arg, parse_and_select, run,
+    shard_models, summarize,
 )
 
 if TYPE_CHECKING:
@@ -60,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_offline_arg(parser)
     add_space_args(parser)
     add_trust_args(parser, signatures=True)
+    add_shard_arg(parser, "selected models")
+    parser.add_argument("--run_dir", type=Path, metavar="DIR",
+                        help="write this shard's record (its models' descriptors and downloaded files with their "
+                             "SHA-384, the backend, the IR written with its SHA-384 and conversion keys, the tool "
+                             "versions, the CPU's flags) to DIR when it ends; a shard whose record is there with "
+                             "the same inputs and whose IR is still as recorded is skipped, one made with other "
+                             "inputs is refused (exit 1, nothing overwritten)")
     return parser
 
 
@@ -74,6 +82,7 @@ def _main(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     args, precisions, catalog, models, load_failed = selected
+    models, load_failed = shard_models(PROG, args.shard, models, load_failed)
     if args.backend == "ovc" and args.mo:
         parser.error("--mo runs the Model Optimizer: it cannot be used with --backend ovc")
     apply_offline(args)  # (inherited by the worker processes and scripts a conversion starts)
@@ -96,6 +105,20 @@ def _main(argv: Sequence[str]) -> int:
     # fail early, with the extra to install, before any work; and say which backend converts
     converter = Converter(options, Reporter("text", bars=False, line=error_line(PROG)))
     print(f"Backend: {converter.describe_backend()}", flush=True)
+    runs = shard = inputs = None
+    if args.run_dir is not None and not args.dry_run:
+        from ..shards import Shard
+        from .common import check_output_path
+
+        check_output_path("--run_dir", args.run_dir, folder=True)
+        from ..store.runs import RunDir, still_there
+
+        runs, shard = RunDir(args.run_dir, "converter"), args.shard or Shard(0, 1)
+        inputs = _shard_inputs(models, load_failed, options, converter.describe_backend())
+        record = runs.done(shard, inputs)
+        if record is not None and still_there(record["outputs"]["ir"], options.output_dir):
+            print(f"shard {shard}: done already ({runs.path(shard)}); skipped", flush=True)
+            return summarize(PROG, load_failed)
     if not args.no_space_check:
         _check_space(models, options)
     failed = converter.run(models, args.jobs)
@@ -105,7 +128,60 @@ def _main(argv: Sequence[str]) -> int:
         say, made = error_line(PROG), [p for p in IR_PRECISIONS if p in precisions]
         failed += policy.check_ir([m for m in models if m.name not in failed], options.output_dir, made,
                                   "converted IR", converter.keys, lambda t: print(say("error", t), file=sys.stderr))
+    if runs is not None and not failed and not load_failed:
+        from ..store.runs import tool_versions
+
+        outputs = {"ir": _ir_written(models, options), "keys": dict(sorted(converter.keys.items()))}
+        path = runs.write(shard, inputs, outputs, versions=tool_versions("openvino", "openvino-dev", "tensorflow"))
+        print(f"shard {shard}: record {path}", flush=True)
     return summarize(PROG, load_failed + failed)
+
+
+def _ir_folders() -> tuple[str, ...]:
+    from ..convert.pipeline import IR_PRECISIONS
+    from ..convert.quantize import INT8_PRECISIONS
+
+    return (*IR_PRECISIONS, *INT8_PRECISIONS)
+
+
+def _shard_inputs(models: list["Model"], failed: list[str], options: "ConvertOptions", backend: str) -> dict:
+    """What a converter shard's record must match to be skipped: each model's descriptor and
+    every file of its download folder (IR folders and temporaries left out) with its SHA-384, the
+    backend, the precisions and the extra arguments."""
+    from ..store.runs import sha384_of
+
+    skip = set(_ir_folders())
+    per_model = {}
+    for top in models:
+        for leaf in top.leaf_models():
+            folder = options.download_dir / leaf.subdirectory
+            found = {}
+            for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+                rel = path.relative_to(folder)
+                if rel.parts[0] in skip or any(part.startswith(".") for part in rel.parts) or not path.is_file():
+                    continue
+                found[rel.as_posix()] = sha384_of(path)
+            per_model[leaf.name] = {"descriptor": sha384_of(leaf.config_path), "files": found}
+    return {"models": per_model, "failed_to_load": sorted(failed), "backend": backend,
+            "precisions": sorted(options.precisions), "extra_mo_args": list(options.extra_mo_args)}
+
+
+def _ir_written(models: list["Model"], options: "ConvertOptions") -> dict[str, str]:
+    """Every IR file of the shard's models (relative to the output folder) with its SHA-384."""
+    from ..store.runs import sha384_of
+
+    written = {}
+    for top in models:
+        for leaf in top.leaf_models():
+            for precision in _ir_folders():
+                if precision not in options.precisions:
+                    continue
+                xml = options.output_dir / leaf.subdirectory / precision / f"{leaf.name}.xml"
+                for path in (xml, xml.with_suffix(".bin")):
+                    if path.is_file():
+                        written[path.relative_to(options.output_dir).as_posix()] = sha384_of(path)
+    return written
+
 
 
 def _check_zoo_code(models: list["Model"], root: Path, precisions: frozenset[str], allowed: bool,

@@ -12,10 +12,9 @@ from ..events import Reporter
 from ..sync.pipeline import Auditor, MirrorOptions, Syncer
 from ..mirror.stores import MANIFEST, open_store
 from .common import (
-    OneLineParser, add_offline_arg, add_selection_args, add_space_args, add_trust_args, apply_offline, apply_trust,
-    check_download_mirrors,
-    enforce_cache_budget, error_line, parallel_int, parse_precisions, positive_float, positive_int, run, select_models,
-    summarize,
+    OneLineParser, add_offline_arg, add_selection_args, add_shard_arg, add_space_args, add_trust_args, apply_offline,
+    apply_trust, check_download_mirrors, enforce_cache_budget, error_line, parallel_int, parse_precisions,
+    positive_float, positive_int, run, select_models, shard_models, summarize,
 )
 
 PROG = "modelzoo-mirror"
@@ -84,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write DEST/modelzoo-sbom.cdx.json, a CycloneDX 1.6 ML-BOM of what the mirror holds")
     s.add_argument("--accuracy_json", type=Path, action="append", default=[], metavar="FILE",
                    help="the accuracy tool's --json records, for the SBOM's measured accuracy (repeatable)")
+    add_shard_arg(s, "selected models (their files and, with --ir, their IR); shards may run at once into one DEST: "
+                     "the manifest is merged")
     v = sub.add_parser("verify", epilog=EPILOG, help="audit DEST against the descriptors",
                        description="Audit a mirror against the descriptors: missing files, wrong size, wrong SHA-384, "
                                    "files the manifest does not know.")
@@ -168,6 +169,14 @@ def _main(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     catalog, models, failed_to_load = selected
+    if getattr(args, "shard", None) is not None:
+        if args.delete:  # a shard knows only its own models: it would delete the others'
+            parser.error("--delete cannot be used with --shard (a shard would remove the other shards' files); "
+                         "run one sync --delete over the whole selection after the shards")
+        if args.sign_key is not None or args.sbom:  # a shard's manifest is not the mirror's last one
+            parser.error("--sign_key and --sbom cannot be used with --shard (the other shards change the manifest "
+                         "afterwards); sign and write the SBOM with one sync over the whole selection after the shards")
+        models, failed_to_load = shard_models(PROG, args.shard, models, failed_to_load)
     if args.cache_max_size is not None and args.cache_dir is None:
         parser.error("--cache_max_size needs --cache_dir")
     apply_offline(args)

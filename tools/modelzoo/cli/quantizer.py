@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError, UnknownPrecisionError
-from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_trust_args,
-                     apply_offline, apply_trust, check_output_path, error_line, jobs_arg, positive_int,
-                     refuse_outputs_over_inputs, run, select_models, summarize)
+from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg,
+                     add_trust_args, apply_offline, apply_trust, check_output_path, error_line, jobs_arg, positive_int,
+                     refuse_outputs_over_inputs, run, select_models, shard_models, summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -66,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="print the key and the plan, and change nothing")
     add_offline_arg(parser)
     add_trust_args(parser, signatures=True)
+    add_shard_arg(parser, "selected models")
+    parser.add_argument("--run_dir", type=Path, metavar="DIR",
+                        help="write this shard's record (each model's quantization key, which hashes the FP32 IR, "
+                             "the yml, the calibration pictures and the options; the INT8 IR with its SHA-384; "
+                             "the tool versions; the CPU's flags) to DIR when it ends; a shard whose record is "
+                             "there with the same keys and whose IR is still as recorded is skipped, one made "
+                             "with other inputs is refused (exit 1, nothing overwritten)")
     return parser
 
 
@@ -111,6 +118,7 @@ def body(argv: Sequence[str]) -> int:
     if selected is None:
         return 0
     catalog, models, failed = selected
+    models, failed = shard_models(PROG, args.shard, models, failed)
     output_dir = (args.output_dir or args.ir_dir).absolute()
     if not args.dry_run:  # before NNCF's minutes, not after them
         check_output_path("-o" if args.output_dir else "--ir_dir", output_dir, folder=True)
@@ -134,6 +142,18 @@ def body(argv: Sequence[str]) -> int:
                       cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=policy.mirrors,
                       mirror_min_speed=args.mirror_min_speed)
     quantizer = Quantizer(options, Reporter("text", bars=False, line=err), dataset=dataset, models_root=catalog.root)
+    runs = shard = inputs = None
+    if args.run_dir is not None and not args.dry_run:
+        from ..shards import Shard
+        from ..store.runs import RunDir, still_there
+
+        check_output_path("--run_dir", args.run_dir, folder=True)
+        runs, shard = RunDir(args.run_dir, "quantizer"), args.shard or Shard(0, 1)
+        inputs = _shard_inputs(quantizer, models, failed, catalog.root, dataset)
+        record = runs.done(shard, inputs)
+        if record is not None and still_there(record["outputs"]["ir"], output_dir):
+            print(f"shard {shard}: done already ({runs.path(shard)}); skipped", flush=True)
+            return summarize(PROG, failed)
     quantized_failed = quantizer.run(models, args.jobs)
     if len(models) == 1 and quantized_failed:
         return quantizer.errors[models[0].name].exit_code  # (its one line is said; no summary line)
@@ -142,7 +162,43 @@ def body(argv: Sequence[str]) -> int:
         failed += policy.check_ir([m for m in models if m.name not in failed], options.output_dir,
                                   options.precisions, "quantized IR", quantizer.keys,
                                   lambda t: print(err("error", t), file=sys.stderr))
+    if runs is not None and not failed:  # (a shard with a failure leaves no record: it is done again)
+        from ..store.runs import tool_versions
+
+        outputs = {"ir": _ir_written(models, output_dir, precisions), "keys": dict(sorted(quantizer.keys.items()))}
+        path = runs.write(shard, inputs, outputs, versions=tool_versions("openvino", "nncf"))
+        print(f"shard {shard}: record {path}", flush=True)
     return summarize(PROG, failed)
+
+
+def _shard_inputs(quantizer: object, models: list, failed: list[str], models_root: Path, dataset: object) -> dict:
+    """What a quantizer shard's record must match: each model's quantization key (the SHA-384 of
+    everything that decides its INT8 IR), or "no FP32 IR" (the run will fail and write no record)."""
+    from ..store.ir_cache import key_of
+
+    keys = {}
+    for model in models:
+        yml, xml = quantizer.paths(model, models_root)  # type: ignore[attr-defined]
+        if not (xml.is_file() and xml.with_suffix(".bin").is_file()):
+            keys[model.name] = "no FP32 IR"
+            continue
+        calibration = dataset.subset(quantizer.options.subset)  # type: ignore[attr-defined]
+        keys[model.name] = key_of(quantizer.key_record(model, yml, xml, dataset, calibration))  # type: ignore
+    return {"keys": keys, "failed_to_load": sorted(failed)}
+
+
+def _ir_written(models: list, output_dir: Path, precisions: list[str]) -> dict[str, str]:
+    from ..store.runs import sha384_of
+
+    written = {}
+    for model in models:
+        for precision in precisions:
+            xml = output_dir / model.subdirectory / precision / f"{model.name}.xml"
+            for path in (xml, xml.with_suffix(".bin")):
+                if path.is_file():
+                    written[path.relative_to(output_dir).as_posix()] = sha384_of(path)
+    return written
+
 
 
 def main(argv: Sequence[str] | None = None) -> int:
