@@ -369,6 +369,17 @@ def _identity(path: Path) -> tuple[str, tuple[int, int] | None]:
     return resolved, node
 
 
+def model_file_outputs(flag: str, root: Path, models: "list[Model]") -> list[tuple[str, Path]]:
+    """Where a run puts each file of these models below ``root`` (the downloader's -o, a mirror
+    folder): its outputs for ``refuse_outputs_over_inputs``."""
+    return [(flag, root / leaf.subdirectory / f.name) for m in models for leaf in m.leaf_models() for f in leaf.files]
+
+
+def descriptor_inputs(models: "list[Model]", list_file: Path | None) -> list[Path]:
+    """What a run over these models reads to know them: each descriptor, and --list's file."""
+    return [leaf.config_path for m in models for leaf in m.leaf_models()] + ([list_file] if list_file else [])
+
+
 def refuse_outputs_over_inputs(outputs: list[tuple[str, Path]], inputs: list[Path],
                                folders: list[tuple[str, Path]] | None = None) -> None:
     """A run that would write over one of its own inputs is refused before any work (UsageError):

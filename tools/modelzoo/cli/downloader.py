@@ -13,7 +13,7 @@ from ..events import Reporter
 from .common import (
     OneLineParser, add_offline_arg, add_selection_args, add_space_args, apply_offline, check_download_mirrors,
     add_trust_args, apply_trust, enforce_cache_budget, error_line, parallel_int, parse_and_select, positive_float,
-    positive_int, run, summarize,
+    positive_int, run, summarize, descriptor_inputs, model_file_outputs, refuse_outputs_over_inputs,
 )
 
 PROG = "modelzoo-downloader"
@@ -64,6 +64,9 @@ def _main(argv: Sequence[str]) -> int:
         parser.error("--cache_max_size needs --cache_dir (the downloader has no cache without it)")
     apply_offline(args)
     check_download_mirrors(parser, args.mirror)
+    # a file written over a descriptor or --list (-o in the zoo itself) is refused before any request
+    refuse_outputs_over_inputs(model_file_outputs("-o", args.output_dir.absolute(), models),
+                               descriptor_inputs(models, args.list))
     args.mirror = apply_trust(PROG, args, models, catalog.root, load_failed, args.mirror).mirrors
     signal.signal(signal.SIGTERM, _terminate)
     options = DownloadOptions(output_dir=args.output_dir.absolute(),

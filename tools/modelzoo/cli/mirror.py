@@ -10,11 +10,12 @@ from typing import Sequence
 
 from ..events import Reporter
 from ..sync.pipeline import Auditor, MirrorOptions, Syncer
-from ..mirror.stores import MANIFEST, open_store
+from ..mirror.stores import MANIFEST, FolderStore, open_store
 from .common import (
     OneLineParser, add_offline_arg, add_selection_args, add_shard_arg, add_space_args, add_trust_args, apply_offline,
     apply_trust, check_download_mirrors, enforce_cache_budget, error_line, parallel_int, parse_precisions,
-    positive_float, positive_int, run, select_models, shard_models, summarize,
+    positive_float, positive_int, run, select_models, shard_models, summarize, descriptor_inputs, model_file_outputs,
+    refuse_outputs_over_inputs,
 )
 
 PROG = "modelzoo-mirror"
@@ -185,6 +186,11 @@ def _main(argv: Sequence[str]) -> int:
     reporter = Reporter(args.progress_format, bars=False, line=error_line(PROG))
     store = open_store(args.dest, s3_endpoint=args.s3_endpoint, jobs=args.jobs, num_attempts=args.num_attempts,
                        timeout=args.timeout)
+    if args.command == "sync":  # a mirror folder (or --changes) over a descriptor or --list: refused first
+        outputs = [("--changes", args.changes)] if args.changes is not None else []
+        if isinstance(store, FolderStore):
+            outputs += model_file_outputs("--to", store.root, models)
+        refuse_outputs_over_inputs(outputs, descriptor_inputs(models, args.list))
     trust = _trust_before(args, store)
     signed = _verify_signature(args, reporter)  # verify --trust_key: before any entry is read
     options = _options(args, precisions, catalog.root, [catalog.folder(n) for n in failed_to_load])
