@@ -12,7 +12,7 @@ from ..events import Reporter
 from .common import (
     OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg, add_space_args,
     add_trust_args, apply_offline, apply_trust, error_line, jobs_arg, parse_and_select, run,
-    shard_models, summarize,
+    shard_models, summarize, descriptor_inputs, model_file_outputs, refuse_outputs_over_inputs,
 )
 
 if TYPE_CHECKING:
@@ -20,6 +20,19 @@ if TYPE_CHECKING:
     from ..descriptor import Model
 
 PROG = "modelzoo-converter"
+
+
+def _refuse_overwriting_inputs(args: argparse.Namespace, models: list["Model"], precisions: frozenset[str]) -> None:
+    """No IR file this run writes is a downloaded file, a descriptor or --list's file (refused
+    before any work): -o may well be -d, but a model file named like its own IR must not go."""
+    from ..convert.pipeline import IR_PRECISIONS
+
+    out, dl = (args.output_dir or args.download_dir).absolute(), args.download_dir.absolute()
+    leaves = [leaf for m in models for leaf in m.leaf_models() if leaf.mo_args is not None]
+    outputs = [("-o", out / leaf.subdirectory / p / f"{leaf.name}{ext}") for leaf in leaves
+               for p in IR_PRECISIONS if p in precisions for ext in (".xml", ".bin")]
+    refuse_outputs_over_inputs(outputs, [dl / p for _, p in model_file_outputs("-d", Path(), leaves)]
+                               + descriptor_inputs(models, args.list))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +100,7 @@ def _main(argv: Sequence[str]) -> int:
         parser.error("--mo runs the Model Optimizer: it cannot be used with --backend ovc")
     apply_offline(args)  # (inherited by the worker processes and scripts a conversion starts)
     policy = apply_trust(PROG, args, models, catalog.root, load_failed, args.mirror)
+    _refuse_overwriting_inputs(args, models, precisions)
     if args.verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # TensorFlow's own lines too
     from ..convert.pipeline import ConvertOptions, Converter

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .common import (
-    OneLineParser, add_offline_arg, add_selection_args, apply_offline, mirror_url, parallel_int, positive_float, run,
-    select_models, summarize,
+    OneLineParser, add_offline_arg, add_selection_args, apply_offline, descriptor_inputs, mirror_url, parallel_int,
+    positive_float, refuse_outputs_over_inputs, run, select_models, summarize,
 )
 
 PROG = "modelzoo-lock"
@@ -147,6 +147,7 @@ def _main(argv: Sequence[str]) -> int:
     catalog, models, failed = selected
     if failed:  # (each already said in one line) a lock with a hole in it is no lock
         return summarize(PROG, failed)
+    refuse_outputs_over_inputs([("-o", path)], descriptor_inputs(models, args.list))  # never over a descriptor
     lock = lockfile.build(models, catalog.root)
     if args.ir:
         _add_ir(lock["models"], models, args.mirror, args.timeout)
