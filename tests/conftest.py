@@ -152,6 +152,12 @@ def pytest_runtest_logreport(report) -> None:
         _skipped.append(report.nodeid)
 
 
+def pytest_collectreport(report) -> None:
+    """A module skipped whole while collected (a module-level skip) is a skipped test too."""
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
     if _skipped and session.exitstatus == 0:
         session.exitstatus = 1
