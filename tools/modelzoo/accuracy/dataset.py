@@ -201,17 +201,24 @@ def _check_coco(path: Path, doc: Any) -> None:
             raise _problem(path, where, f"area must be a finite number of 0 or more (got {a['area']!r})")
 
 
-def load_annotated(images: Path, annotations: Path) -> Dataset:
-    """Images named by a COCO annotation file; every one must be in `images`."""
+def _read_annotations(path: Path, limit: int, what: str) -> bytes:
+    """An annotation file's bytes, read as the manifest and --list are (a FIFO or a device is
+    refused, never waited on), at most ``limit``; one DatasetError line otherwise."""
     from .. import fsio
 
-    files = {p.name: p for p in _images_in(images)}
-    try:  # as the manifest and --list are read: a FIFO or a device is refused, never waited on
-        text = fsio.read_small(annotations, MAX_ANNOTATIONS + 1)
+    try:
+        raw = fsio.read_small(path, limit + 1)
     except OSError as exc:
-        raise DatasetError(f"{annotations}: cannot read the annotations: {exc.strerror or exc}") from exc
-    if len(text) > MAX_ANNOTATIONS:
-        raise DatasetError(f"{annotations}: larger than {MAX_ANNOTATIONS:,} bytes; not read as annotations")
+        raise DatasetError(f"{path}: cannot read the annotations: {exc.strerror or exc}") from exc
+    if len(raw) > limit:
+        raise DatasetError(f"{path}: larger than {limit:,} bytes; not read as {what}")
+    return raw
+
+
+def load_annotated(images: Path, annotations: Path) -> Dataset:
+    """Images named by a COCO annotation file; every one must be in `images`."""
+    files = {p.name: p for p in _images_in(images)}
+    text = _read_annotations(annotations, MAX_ANNOTATIONS, "annotations")
     try:
         doc = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -263,16 +270,9 @@ def load_imagenet(images: Path, annotations: Path) -> Dataset:
     """ImageNet's val.txt, `FILE LABEL` a line (the file relative to `images`, the label 0..999),
     as the checker's `imagenet` converter reads it; a picture that is not there, a label out of
     range or a line that is not two fields is refused by its line."""
-    from .. import fsio
-
     if not images.is_dir():
         raise DatasetError(f"{images}: no such image folder")
-    try:
-        raw = fsio.read_small(annotations, MAX_LIST + 1)
-    except OSError as exc:
-        raise DatasetError(f"{annotations}: cannot read the annotations: {exc.strerror or exc}") from exc
-    if len(raw) > MAX_LIST:
-        raise DatasetError(f"{annotations}: larger than {MAX_LIST:,} bytes; not read as a val.txt")
+    raw = _read_annotations(annotations, MAX_LIST, "a val.txt")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

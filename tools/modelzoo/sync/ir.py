@@ -85,7 +85,8 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
                 failed.append(top.name)
                 continue
             try:
-                key = converter.key_for(leaf)
+                # (converted here, the key is known already; in another process, worked out again here)
+                key = converter.keys.get(leaf.name) or converter.key_for(leaf)
                 if key is None:
                     raise UsageError(f"{leaf.name}: its IR has no conversion key (an external --mo, a pre-convert "
                                      "script or a PyTorch export); not mirrored")
