@@ -168,7 +168,7 @@ def test_dry_run_shows_the_ovc_plan_and_changes_nothing(ovc_pipeline, tmp_path):
     assert result.returncode == 0, result.stderr
     plan = next(x for x in result.stdout.splitlines() if x.startswith("Conversion (ovc): "))
     assert f"input=[('input_1', [1, {SIZE}, {SIZE}, 3])]" in plan
-    assert "mean [103.939, 116.779, 123.68]" in plan and "retinanet output stage" in plan
+    assert "mean [103.939, 116.779, 123.68]" in plan and "output stage of mo's front/tf/retinanet.json" in plan
     real = next(x for x in ovc_pipeline["convert"].stdout.splitlines() if x.startswith("Conversion (ovc): "))
     assert plan == real
     assert not out.exists()

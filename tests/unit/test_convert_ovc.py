@@ -25,7 +25,7 @@ def test_a_retinanet_like_plan():
     assert (p.framework, p.source) == ("tf", Path("/dl/rt.pb"))
     assert p.inputs == [InputSpec("input_1", [1, 1333, 1333, 3])] and p.outputs == ["a", "b", "c"]
     assert p.reverse_channels and p.means == {None: [103.9, 116.8, 123.7]}  # (--mean_val: mo's abbreviation)
-    assert p.layouts == {"input_1": ("nhwc", "nchw")} and p.output_stage == "retinanet"
+    assert p.layouts == {"input_1": ("nhwc", "nchw")} and p.output_stage == "front/tf/retinanet.json"
     assert "openvino.convert_model('/dl/rt.pb'" in p.describe()
 
 

@@ -10,7 +10,7 @@ what they need in mo's words, so this module translates them, one argument at a 
   compatibility table in docs/compatibility.md is this function run over a whole zoo.
 - `convert(plan)` runs `openvino.convert_model` (inputs, shapes, outputs), then a
   `PrePostProcessor` (layouts, channel reversal, mean, scale, in mo's order), then the output stage
-  a transformation config asks for (only retinanet.json so far), and returns an `ov.Model` that the
+  a transformation config asks for (convert/stages/: one module per family), and returns an `ov.Model` that the
   pipeline saves as FP32 and FP16.
 
 Nothing here imports TensorFlow or openvino-dev.
@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from ..errors import ConversionError, MissingExtraError, UnsupportedArgumentError
+from . import stages
 
 # Every long option of mo 2024.6 (so that an abbreviation such as `--input_meta` means what it
 # meant to mo's argparse: the one option it starts).
@@ -45,9 +46,6 @@ FRAMEWORKS = ("tf", "onnx", "paddle", "tflite", "pytorch")
 HARMLESS = ("--framework", "--model_name", "--log_level", "--silent", "--progress", "--stream_output",
             "--use_new_frontend")
 MODEL_SOURCES = ("--input_model", "--saved_model_dir", "--input_meta_graph")
-# Transformation configs with an output stage here, by path relative to mo's extensions folder.
-RETINANET_CONFIG = "front/tf/retinanet.json"
-SUPPORTED_CONFIGS = (RETINANET_CONFIG,)
 
 
 @dataclass
@@ -74,7 +72,9 @@ class OvcPlan:
     scales: dict[str | None, list[float]] = field(default_factory=dict)
     scale: float | None = None  # --scale: one factor for every input
     reverse_channels: bool = False
-    output_stage: str | None = None  # "retinanet"
+    output_stage: str | None = None  # the transformation config, relative to mo's extensions folder (stages/)
+    output_stage_file: Path | None = None  # that config's file (a stage may read its attributes)
+    pipeline_config: Path | None = None  # --tensorflow_object_detection_api_pipeline_config
     freeze: dict[str, str] = field(default_factory=dict)  # input name -> value as written (convert/cuts.py)
 
     def describe(self) -> str:
@@ -104,7 +104,7 @@ class OvcPlan:
         if pre:
             steps.append("PrePostProcessor(" + "; ".join(pre) + ")")
         if self.output_stage:
-            steps.append(f"{self.output_stage} output stage ([1,1,N,7] detections, as mo's {RETINANET_CONFIG})")
+            steps.append(f"the output stage of mo's {self.output_stage} (convert/stages/)")
         return " + ".join(steps)
 
 
@@ -297,10 +297,11 @@ def _reverse_input_channels(r: _Reading, arg: str, value: str | None) -> None:
 
 def _transformations_config(r: _Reading, arg: str, value: str | None) -> None:
     rel = _relative_to(value or "", r.mo_ext_dir)
-    if rel not in SUPPORTED_CONFIGS:
+    if rel not in stages.STAGES:
         raise r.refuse(arg, f"the transformation config {rel or value} has no equivalent in the ovc backend "
-                            f"(supported: {', '.join(SUPPORTED_CONFIGS)})")
-    r.plan.output_stage = "retinanet"
+                            f"(supported: {', '.join(sorted(stages.STAGES))})")
+    r.plan.output_stage = rel
+    r.plan.output_stage_file = Path(value or "")
 
 
 def _compress_to_fp16(r: _Reading, arg: str, value: str | None) -> None:
@@ -392,14 +393,6 @@ def _openvino():
     return ov
 
 
-def _opset():
-    try:
-        import openvino.opset13 as ops  # OpenVINO 2025 and later
-    except ImportError:
-        import openvino.runtime.opset13 as ops  # 2024.x
-    return ops
-
-
 def _tensor_name(name: str, framework: str) -> str:
     """TensorFlow's frontend names tensors `node:port`; mo let descriptors say `node`."""
     if framework == "tf" and not re.search(r":\d+$", name):
@@ -448,8 +441,8 @@ def finish(p: OvcPlan, model: Any) -> Any:
     if p.framework == "tf":
         _add_plain_names(model)
     model = _preprocess(_openvino(), p, model)
-    if p.output_stage == "retinanet":
-        model = retinanet_output_stage(model, p)
+    if p.output_stage is not None:
+        model = stages.STAGES[p.output_stage](model, p)
     return model
 
 
@@ -580,63 +573,4 @@ def _preprocess(ov, p: OvcPlan, model):
     for i in guessed:  # a guessed layout is not the model's (mo does not write it either)
         if not (layouts[i][1]):
             model.get_parameters()[i].set_layout(ov.Layout())
-    return model
-
-
-# ----------------------------------------------------------------------------------------------
-# retinanet.json: the DetectionOutput interface on top of the graph's own post-processing
-
-
-def retinanet_output_stage(model: Any, p: OvcPlan) -> Any:
-    """Turn the graph's boxes [B,300,4] (pixels), scores [B,300] and labels [B,300] (-1 padded)
-    into mo's one DetectionOutput-like output [1,1,300,7] (batch 1): rows [image_id, label, conf, x_min,
-    y_min, x_max, y_max] with coordinates divided by the input's width and height, the row after
-    an image's last detection has image_id -1 and the rest are zeros (as the CPU plugin's
-    DetectionOutput writes them). Same tensor names as the mo IR."""
-    import numpy as np
-
-    ops = _opset()
-    if len(model.inputs) != 1:
-        raise UnsupportedArgumentError(p.model, "--transformations_config", "expects one image input")
-    shape = model.inputs[0].get_partial_shape()
-    if shape.is_dynamic or len(shape) != 4:
-        raise UnsupportedArgumentError(p.model, "--transformations_config",
-                                       f"needs a static NHWC input shape (got {shape}); give --input_shape")
-    batch, height, width = shape[0].get_length(), shape[1].get_length(), shape[2].get_length()
-    if batch != 1:
-        raise UnsupportedArgumentError(p.model, "--input_shape", f"the retinanet output stage is for batch 1 "
-                                                                 f"(got {batch})")
-    # the values the old Results hold (a Result's own output would keep the Result in the graph)
-    boxes, scores, labels = (r.input_value(0) for r in model.get_results()[:3])
-    if boxes.get_partial_shape().is_dynamic or len(boxes.get_partial_shape()) != 3:
-        raise ConversionError(f"{p.model}: the first --output is not [B,N,4] boxes: {boxes.get_partial_shape()}")
-    n = boxes.get_partial_shape()[1].get_length()
-    name = p.outputs[0]
-
-    f32 = np.float32
-    labels_f = ops.convert(labels, "f32")
-    valid = ops.greater_equal(labels_f, ops.constant(np.zeros((), f32)))  # [1,N]
-    count = ops.reduce_sum(ops.convert(valid, "i32"), ops.constant(np.array([1], np.int64)), True)  # [1,1]
-    rows = ops.constant(np.arange(n, dtype=np.int32)[None])  # [1,N]
-    is_end = ops.equal(rows, count)  # the row right after the last detection
-    zero = ops.constant(np.zeros((), f32))
-    image_id = ops.select(is_end, ops.constant(np.array(-1, f32)), zero)  # 0 on detections and padding
-    scale = ops.constant(np.array([1 / width, 1 / height, 1 / width, 1 / height], f32))
-    boxes_n = ops.multiply(boxes, scale)  # [1,N,4]
-    columns = [ops.unsqueeze(image_id, ops.constant(np.array([2], np.int64))),
-               ops.unsqueeze(ops.select(valid, labels_f, zero), ops.constant(np.array([2], np.int64))),
-               ops.unsqueeze(ops.select(valid, scores, zero), ops.constant(np.array([2], np.int64))),
-               ops.select(ops.unsqueeze(valid, ops.constant(np.array([2], np.int64))), boxes_n, zero)]
-    table = ops.concat(columns, axis=2)  # [1,N,7]
-    detections = ops.reshape(table, ops.constant(np.array([1, 1, n, 7], np.int64)), False)
-    detections.set_friendly_name("DetectionOutput")
-    for port in (boxes, scores, labels):  # the graph's own names move to the new output
-        port.get_tensor().set_names(set())
-    detections.output(0).get_tensor().set_names({name, name + ":0"})
-    result = ops.result(detections)
-    result.set_friendly_name(name)
-    for old in list(model.get_results()):
-        model.remove_result(old)
-    model.add_results([result])
-    model.validate_nodes_and_infer_types()
     return model
