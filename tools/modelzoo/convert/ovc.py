@@ -400,6 +400,12 @@ def _tensor_name(name: str, framework: str) -> str:
     return name
 
 
+def _frontend_name(name: str, p: OvcPlan) -> str:
+    """A SavedModel's (a folder's) inputs and outputs are its signature's keys, `input_1` with no
+    port (`input_1:0` is not found there: densenet-121-tf, mobilenet-v3-*-tf); a graph's are tensors."""
+    return name if p.source.is_dir() else _tensor_name(name, p.framework)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     for line in text.splitlines():
@@ -418,9 +424,9 @@ def convert(p: OvcPlan) -> Any:
         return finish(p, cuts.convert(p))
     kwargs: dict[str, Any] = {}
     if p.inputs:
-        kwargs["input"] = [(_tensor_name(i.name, p.framework), i.shape) if i.shape is not None
-                           else _tensor_name(i.name, p.framework) for i in p.inputs]
-    outputs = [_tensor_name(o, p.framework) for o in p.outputs]
+        kwargs["input"] = [(_frontend_name(i.name, p), i.shape) if i.shape is not None
+                           else _frontend_name(i.name, p) for i in p.inputs]
+    outputs = [_frontend_name(o, p) for o in p.outputs]
     try:
         model = ov.convert_model(str(p.source), output=outputs or None, **kwargs)
     except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeError/OpError/Exception
