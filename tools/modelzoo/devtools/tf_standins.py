@@ -1,0 +1,315 @@
+"""Stand-in proof for Open Model Zoo's TensorFlow models: converted end to end without their real files.
+
+For a model whose architecture Keras builds here (`keras.applications` with `weights=None`),
+`prove_tf(...)` makes a stand-in of the file the descriptor downloads (the architecture's own
+random initialisation, BatchNorm statistics calibrated on random batches) in that file's own
+format and under its own name:
+
+- the Keras HDF5 weights a `pre-convert.py` loads (densenet-121-tf, mobilenet-v3-*): written as
+  Keras 2's `save_weights` wrote them, which is what `weights=<file>.h5` reads in Keras 2 and 3;
+- the `.tgz` of a TF-Slim release holding a frozen graph (mobilenet-v1-*, mobilenet-v2-*): a
+  frozen GraphDef whose input placeholder and output node carry the names the descriptor's
+  `input_info` and `--output` use, as the archive's top-level member that `--input_model` names
+  (the releases' checkpoints and `.tflite` beside it are not made: no conversion reads them).
+
+It writes a copy of the descriptor whose file entry has the stand-in's size and SHA-384 and a
+loopback URL (and the zoo's `pre-convert.py`: ours from `models/public/` where the bundled zoo
+has a copy, else the zoo's own), serves the file from the loopback server, downloads it with the
+real downloader, converts it with the real converter, and compares the IR with Keras on the same
+input (the descriptor's mean, scale and channel order applied on the Keras side, as the IR does
+inside): the relative error max|IR - Keras| / max|Keras|.
+
+`python -m modelzoo.devtools.tf_standins --models_dir OMZ_MODELS [NAMES...]` proves the named
+(default: every one of `TF_MODELS`) models and prints a line per model. Needs TensorFlow with
+Keras 3 and OpenVINO (`[mo]`, or `[convert]` plus TensorFlow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..resources import default_models_dir
+from .loopback import LoopbackServer
+from .zoo_proof import Proof
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "downloader"
+
+
+class StandInError(Exception):
+    """A step of a stand-in proof failed: a tool's exit status, a descriptor this module cannot serve."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model's stand-in is built: the Keras application and the downloaded file's kind."""
+
+    kind: str  # "keras_h5" (weights a pre-convert.py loads) or "frozen_pb" (a frozen graph in a .tgz)
+    build: Callable[[Any, tuple[int, int, int]], Any]  # (keras, input shape HWC) -> an uninitialised model
+
+
+def _app(name: str, **kwargs: Any) -> Callable[[Any, tuple[int, int, int]], Any]:
+    return lambda keras, shape: getattr(keras.applications, name)(weights=None, input_shape=shape, **kwargs)
+
+
+# TF-Slim's classifiers have 1001 classes (0 is "background"); Keras applications default to 1000
+RECIPES: dict[str, Recipe] = {
+    "densenet-121-tf": Recipe("keras_h5", _app("DenseNet121")),
+    "mobilenet-v3-large-1.0-224-tf": Recipe("keras_h5", _app("MobileNetV3Large")),
+    "mobilenet-v3-small-1.0-224-tf": Recipe("keras_h5", _app("MobileNetV3Small")),
+    "mobilenet-v1-0.25-128": Recipe("frozen_pb", _app("MobileNet", alpha=0.25, classes=1001)),
+    "mobilenet-v1-1.0-224-tf": Recipe("frozen_pb", _app("MobileNet", alpha=1.0, classes=1001)),
+    "mobilenet-v2-1.0-224": Recipe("frozen_pb", _app("MobileNetV2", alpha=1.0, classes=1001)),
+    "mobilenet-v2-1.4-224": Recipe("frozen_pb", _app("MobileNetV2", alpha=1.4, classes=1001)),
+}
+TF_MODELS: tuple[str, ...] = tuple(RECIPES)
+
+
+@dataclass
+class StandIn:
+    """One model's stand-in: the Keras model it was made from and what the descriptor copy says."""
+
+    name: str
+    descriptor: dict[str, Any]
+    folder: Path  # the model's folder relative to the zoo (public/<name>)
+    model: Any  # the Keras model whose weights the served file holds
+    served: Path  # the file served under the descriptor's name
+
+
+def _mo_values(args: list[str], flag: str) -> list[float] | None:
+    """`--mean_values=input[127.5,127.5,127.5]` -> [127.5, 127.5, 127.5]; None when absent."""
+    for a in args:
+        if a.startswith(flag + "="):
+            m = re.search(r"\[([^\]]*)\]", a)
+            return [float(v) for v in m.group(1).split(",")] if m else None
+    return None
+
+
+def _mo_value(args: list[str], flag: str) -> str:
+    for a in args:
+        if a.startswith(flag + "="):
+            return a.partition("=")[2]
+    raise StandInError(f"no {flag} in the descriptor")
+
+
+def preprocess(descriptor: dict[str, Any], bgr: Any) -> Any:
+    """What the IR does inside to its NHWC input, done in numpy: the channels reversed
+    (`--reverse_input_channels`), then `(x - mean) / scale`."""
+    import numpy as np
+
+    args = descriptor.get("model_optimizer_args", [])
+    rgb = bgr[..., ::-1] if "--reverse_input_channels" in args else bgr
+    mean = np.float32(_mo_values(args, "--mean_values") or [0.0])
+    scale = np.float32(_mo_values(args, "--scale_values") or [1.0])
+    return np.ascontiguousarray((rgb - mean) / scale, dtype=np.float32)
+
+
+def stand_in_model(name: str, descriptor: dict[str, Any], seed: int = 0) -> Any:
+    """The Keras architecture of `name`, randomly initialised, every BatchNorm's moving statistics
+    set to those of one random batch of pictures preprocessed as the IR does (so no layer's
+    output vanishes or explodes, as it could with the initial mean 0 / variance 1)."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(seed)
+    shape = tuple(descriptor["input_info"][0]["shape"][1:])
+    model = RECIPES[name].build(keras, shape)
+    norms = [layer for layer in _layers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        layer.momentum = 0.0  # the moving statistics become the batch's
+    batch = np.random.default_rng(seed).uniform(0, 255, (4, *shape)).astype(np.float32)
+    model(preprocess(descriptor, batch), training=True)
+    return model
+
+
+def _layers(model: Any) -> list[Any]:
+    found = []
+    for layer in model.layers:
+        found.extend(_layers(layer) if hasattr(layer, "layers") else [layer])
+    return found
+
+
+def _write_h5_weights(model: Any, path: Path) -> None:
+    """The weights as Keras 2's `save_weights(...h5)` wrote them (Keras 3's own `.weights.h5`
+    layout is another; its `load_weights` still reads this one for a `.h5` name)."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+
+
+def frozen_graph(model: Any, input_name: str, shape: list[int], output_name: str) -> bytes:
+    """The model as a frozen TF1-style GraphDef: a placeholder `input_name`, every variable a
+    constant, and an Identity called `output_name` on the model's output (the node the
+    descriptor's `--output` names)."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    function = tf.function(lambda x: model(x, training=False))
+    concrete = function.get_concrete_function(tf.TensorSpec(shape, tf.float32, name=input_name))
+    graph_def = convert_variables_to_constants_v2(concrete).graph.as_graph_def()
+    produced = concrete.outputs[0].name
+    names = {node.name for node in graph_def.node}
+    if input_name not in names or output_name in names:
+        raise StandInError(f"the frozen graph cannot carry the names {input_name!r} and {output_name!r}")
+    node = graph_def.node.add()
+    node.name, node.op = output_name, "Identity"
+    node.input.append(produced[:-2] if produced.endswith(":0") else produced)
+    node.attr["T"].type = tf.float32.as_datatype_enum
+    return graph_def.SerializeToString()
+
+
+def _tgz(member: str, content: bytes, path: Path) -> None:
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo(member)
+        info.size, info.mode, info.mtime = len(content), 0o644, 0
+        archive.addfile(info, io.BytesIO(content))
+
+
+def make_stand_in(name: str, models_dir: Path, work: Path) -> StandIn:
+    """Build `name`'s stand-in and write it under `work/serve/<name>/` with the descriptor's file name.
+
+    Raises:
+        StandInError: the model has no recipe, or its descriptor is not of the recipe's kind.
+    """
+    import yaml
+
+    if name not in RECIPES:
+        raise StandInError(f"{name}: no stand-in recipe (the TensorFlow ones: {', '.join(TF_MODELS)})")
+    source = next(models_dir.glob(f"*/{name}/model.yml"), None)
+    if source is None:
+        raise StandInError(f"{name}: no descriptor in {models_dir}")
+    descriptor = yaml.safe_load(source.read_text())
+    files = descriptor["files"]
+    if len(files) != 1:
+        raise StandInError(f"{name}: the descriptor downloads {len(files)} files; a stand-in replaces one")
+    model = stand_in_model(name, descriptor)
+    served = work / "serve" / name / files[0]["name"]
+    served.parent.mkdir(parents=True, exist_ok=True)
+    if RECIPES[name].kind == "keras_h5":
+        _write_h5_weights(model, served)
+    else:
+        args = descriptor["model_optimizer_args"]
+        member = _mo_value(args, "--input_model").removeprefix("$dl_dir/")
+        info = descriptor["input_info"][0]
+        _tgz(member, frozen_graph(model, info["name"], info["shape"], _mo_value(args, "--output")), served)
+    return StandIn(name, descriptor, source.parent.relative_to(models_dir), model, served)
+
+
+def write_zoo(stand_ins: list[StandIn], models_dir: Path, zoo: Path, server: LoopbackServer) -> None:
+    """A zoo copy whose descriptors name the stand-ins (size, SHA-384, a URL of `server`), with
+    each model's `pre-convert.py`: the bundled zoo's copy where there is one (the Keras 3
+    fixes), else `models_dir`'s."""
+    import yaml
+
+    for s in stand_ins:
+        content = s.served.read_bytes()
+        url = server.add(f"/{s.name}/{s.served.name}", s.served)
+        descriptor = dict(s.descriptor, files=[{"name": s.served.name, "size": len(content),
+                                                "checksum": hashlib.sha384(content).hexdigest(), "source": url}])
+        folder = zoo / s.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "model.yml").write_text(yaml.safe_dump(descriptor, sort_keys=False))
+        for script in (default_models_dir() / s.folder / "pre-convert.py", models_dir / s.folder / "pre-convert.py"):
+            if script.is_file():
+                shutil.copyfile(script, folder / "pre-convert.py")
+                break
+
+
+def run_tool(python: str, tool: str, *args: Any, timeout: float) -> float:
+    """Run `tools/downloader/<tool>.py`; the seconds it took.
+
+    Raises:
+        StandInError: it exited non-zero (its stderr in the message).
+    """
+    started = time.monotonic()
+    result = subprocess.run([python, str(SCRIPTS / f"{tool}.py"), *map(str, args)], capture_output=True, text=True,
+                            timeout=timeout, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise StandInError(f"{tool} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+    return time.monotonic() - started
+
+
+def compare(s: StandIn, xml: Path, seed: int = 1) -> float:
+    """max|IR - Keras| / max|Keras| on one random picture (0..255, BGR as the IR takes it)."""
+    import numpy as np
+    import openvino as ov
+
+    shape = s.descriptor["input_info"][0]["shape"]
+    bgr = np.random.default_rng(seed).uniform(0, 255, shape).astype(np.float32)
+    expected = np.asarray(s.model(preprocess(s.descriptor, bgr), training=False))
+    compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    got = compiled(bgr)[0]
+    if got.shape != expected.shape:
+        raise StandInError(f"{s.name}: the IR's output is {got.shape}, Keras's {expected.shape}")
+    return float(np.abs(got - expected).max() / np.abs(expected).max())
+
+
+def prove_many(names: list[str], models_dir: Path, work: Path, backend: str = "ovc",
+               python: str = sys.executable, timeout: float = 900) -> list[Proof]:
+    """Prove several models with one loopback server and one download; each converted by its own
+    converter run (so each Proof's seconds are its conversion's, its download's share included).
+
+    Raises:
+        StandInError: a stand-in could not be made, or a tool failed (the first failure stops the rest).
+    """
+    stand_ins = [make_stand_in(name, models_dir, work) for name in names]
+    zoo = work / "zoo"
+    with LoopbackServer() as server:
+        write_zoo(stand_ins, models_dir, zoo, server)
+        download = run_tool(python, "downloader", "--models_dir", zoo, "--name", ",".join(names),
+                            "-o", work / "dl", timeout=timeout)
+    proofs = []
+    for s in stand_ins:
+        seconds = run_tool(python, "converter", "--models_dir", zoo, "--name", s.name, "-d", work / "dl",
+                           "-o", work / backend, "--backend", backend, "--precisions", "FP32",
+                           "--allow_zoo_code", timeout=timeout)
+        xml = work / backend / s.folder / "FP32" / f"{s.name}.xml"
+        proofs.append(Proof(s.name, compare(s, xml), seconds + download / len(names)))
+    return proofs
+
+
+def prove_tf(name: str, models_dir: Path, work: Path, backend: str = "ovc") -> Proof:
+    """Convert one TensorFlow model against a stand-in through the real command lines.
+
+    Raises:
+        StandInError: see `prove_many`.
+    """
+    return prove_many([name], models_dir, work, backend)[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models_dir", type=Path, required=True, help="Open Model Zoo's models folder")
+    parser.add_argument("--backend", choices=("ovc", "mo"), default="ovc")
+    parser.add_argument("names", nargs="*", help=f"models to prove (default: {', '.join(TF_MODELS)})")
+    args = parser.parse_args(argv)
+    failed = 0
+    for name in args.names or TF_MODELS:
+        work = Path(tempfile.mkdtemp(prefix=f"tf-proof-{name}-"))
+        try:
+            proof = prove_tf(name, args.models_dir, work, args.backend)
+            print(f"{proof.model}: relative error {proof.error:.2e}, {proof.seconds:.1f} s", flush=True)
+            failed += proof.error > 1e-4
+        except Exception as exc:  # noqa: BLE001 - a report line per model
+            print(f"{name}: FAILED: {exc}", flush=True)
+            failed += 1
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
