@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ..convert.mo import disable_telemetry
 from ..resources import default_models_dir
 from .loopback import LoopbackServer
 from .zoo_proof import Proof
@@ -245,6 +246,8 @@ def run_tool(python: str, tool: str, *args: Any, timeout: float) -> float:
 def compare(s: StandIn, xml: Path, seed: int = 1) -> float:
     """max|IR - Keras| / max|Keras| on one random picture (0..255, BGR as the IR takes it)."""
     import numpy as np
+
+    disable_telemetry()  # before openvino: its telemetry forks, which can deadlock beside TensorFlow
     import openvino as ov
 
     shape = s.descriptor["input_info"][0]["shape"]
