@@ -141,7 +141,7 @@ def _layers(model: Any) -> list[Any]:
     return found
 
 
-def _write_h5_weights(model: Any, path: Path) -> None:
+def stand_in_weights(model: Any, path: Path) -> None:
     """The weights as Keras 2's `save_weights(...h5)` wrote them (Keras 3's own `.weights.h5`
     layout is another; its `load_weights` still reads this one for a `.h5` name)."""
     import h5py
@@ -200,7 +200,7 @@ def make_stand_in(name: str, models_dir: Path, work: Path) -> StandIn:
     served = work / "serve" / name / files[0]["name"]
     served.parent.mkdir(parents=True, exist_ok=True)
     if RECIPES[name].kind == "keras_h5":
-        _write_h5_weights(model, served)
+        stand_in_weights(model, served)
     else:
         args = descriptor["model_optimizer_args"]
         member = _mo_value(args, "--input_model").removeprefix("$dl_dir/")
