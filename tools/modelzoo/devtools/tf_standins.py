@@ -56,8 +56,10 @@ class StandInError(Exception):
 class Recipe:
     """How a model's stand-in is built: the Keras application and the downloaded file's kind."""
 
-    kind: str  # "keras_h5" (weights a pre-convert.py loads) or "frozen_pb" (a frozen graph in a .tgz)
-    build: Callable[[Any, tuple[int, int, int]], Any]  # (keras, input shape HWC) -> an uninitialised model
+    kind: str  # "keras_h5" (weights a pre-convert.py loads), "frozen_pb" (a frozen graph in a .tgz)
+    # or "slim_ckpt" (a TF-Slim checkpoint in a .tar.gz, the nets' code and the tf_slim wheel beside it)
+    build: Callable[[Any, tuple[int, int, int]], Any] | None  # (keras, input shape HWC) -> a model
+    net: str = ""  # slim_ckpt: the tf_slim.nets module (inception_v1)
 
 
 def _app(name: str, **kwargs: Any) -> Callable[[Any, tuple[int, int, int]], Any]:
@@ -73,19 +75,20 @@ RECIPES: dict[str, Recipe] = {
     "mobilenet-v1-1.0-224-tf": Recipe("frozen_pb", _app("MobileNet", alpha=1.0, classes=1001)),
     "mobilenet-v2-1.0-224": Recipe("frozen_pb", _app("MobileNetV2", alpha=1.0, classes=1001)),
     "mobilenet-v2-1.4-224": Recipe("frozen_pb", _app("MobileNetV2", alpha=1.4, classes=1001)),
+    "googlenet-v1-tf": Recipe("slim_ckpt", None, net="inception_v1"),
 }
 TF_MODELS: tuple[str, ...] = tuple(RECIPES)
 
 
 @dataclass
 class StandIn:
-    """One model's stand-in: the Keras model it was made from and what the descriptor copy says."""
+    """One model's stand-in: its files, and the framework's prediction with the weights they hold."""
 
     name: str
     descriptor: dict[str, Any]
     folder: Path  # the model's folder relative to the zoo (public/<name>)
-    model: Any  # the Keras model whose weights the served file holds
-    served: Path  # the file served under the descriptor's name
+    predict: Callable[[Any], Any]  # the preprocessed NHWC input -> the framework's output (numpy)
+    files: dict[str, Path]  # the descriptor's file name -> the stand-in served under it
 
 
 def _mo_values(args: list[str], flag: str) -> list[float] | None:
@@ -179,6 +182,138 @@ def _tgz(member: str, content: bytes, path: Path) -> None:
         archive.addfile(info, io.BytesIO(content))
 
 
+# TF-Slim's nets come from tensorflow/models (not here): stand-ins of ours with nets_factory's
+# interface over the nets that the tf_slim wheel carries itself. They import what the descriptor's
+# regex_replace steps comment out (other nets, `inception_v3_arg_scope`), so a conversion works
+# only if those steps ran.
+SLIM_NETS = {
+    "nets_factory.py": '''"""Stand-in for TF-Slim's nets_factory (modelzoo's stand-in proofs): get_network_fn."""
+import functools
+
+from tf_slim.ops.arg_scope import arg_scope
+
+from nets import inception
+from nets import vgg
+
+networks_map = {
+    'inception_v1': inception.inception_v1,
+    'vgg_16': vgg.vgg_16,
+}
+arg_scopes_map = {
+    'inception_v1': inception.inception_v3_arg_scope,
+    'vgg_16': vgg.vgg_arg_scope,
+}
+
+
+def get_network_fn(name, num_classes, weight_decay=0.0, is_training=False):
+    func = networks_map[name]
+
+    @functools.wraps(func)
+    def network_fn(images, **kwargs):
+        with arg_scope(arg_scopes_map[name](weight_decay=weight_decay)):
+            return func(images, num_classes=num_classes, is_training=is_training, **kwargs)
+
+    network_fn.default_image_size = func.default_image_size
+    return network_fn
+''',
+    "inception.py": '''"""Stand-in for TF-Slim's nets/inception.py (modelzoo's stand-in proofs)."""
+from nets.inception_utils import inception_arg_scope
+from nets.inception_v1 import inception_v1, inception_v1_arg_scope, inception_v1_base
+from nets.inception_v3 import inception_v3_arg_scope
+''',
+    "inception_utils.py": '''"""Stand-in for TF-Slim's nets/inception_utils.py (modelzoo's stand-in proofs)."""
+from tf_slim.nets.inception_v1 import inception_v1_arg_scope as inception_arg_scope
+''',
+    "inception_v1.py": '''"""Stand-in for TF-Slim's nets/inception_v1.py: the tf_slim wheel's own InceptionV1."""
+from tf_slim.nets.inception_v1 import inception_v1, inception_v1_arg_scope, inception_v1_base
+''',
+}
+
+
+def alias_legacy_layers() -> None:
+    """`tf_keras.legacy_tf_layers`, where TensorFlow 2.16+ looks for tf.compat.v1.layers (tf_keras
+    2.17 keeps them under `src`), as our googlenet pre-convert.py scripts do."""
+    import importlib
+
+    try:
+        importlib.import_module("tf_keras.legacy_tf_layers")
+    except ModuleNotFoundError:
+        sys.modules["tf_keras.legacy_tf_layers"] = importlib.import_module("tf_keras.src.legacy_tf_layers")
+
+
+def _slim_graph(net: str, shape: list[int], training: bool, decay: float | None = None) -> tuple[Any, Any, Any]:
+    """TF-Slim's `net` in a new TF1 graph: (graph, input placeholder, Predictions tensor)."""
+    import importlib
+
+    import tensorflow.compat.v1 as tf
+    from tf_slim.ops.arg_scope import arg_scope
+
+    module = importlib.import_module(f"tf_slim.nets.{net}")
+    graph = tf.Graph()
+    with graph.as_default():
+        image = tf.placeholder(tf.float32, shape, name="input")
+        scope = getattr(module, f"{net}_arg_scope")(weight_decay=0.0)
+        for kwargs in scope.values():  # the BatchNorm parameters the convolutions pass on
+            if decay is not None and "normalizer_params" in kwargs:
+                kwargs["normalizer_params"]["decay"] = decay
+        with arg_scope(scope):
+            _, end_points = getattr(module, net)(image, num_classes=1001, is_training=training)
+    return graph, image, end_points["Predictions"]
+
+
+def slim_stand_in(net: str, descriptor: dict[str, Any], folder: Path, seed: int = 0) -> tuple[Any, dict[str, Path]]:
+    """A TF-Slim checkpoint of `net` (random initialisation; every BatchNorm's moving statistics
+    those of one random batch, by an update with decay 0), saved in the V1 format and packed as
+    the release's archive (`<net>.ckpt` at its top); the nets' stand-in code; and the installed
+    tf_slim package zipped under the wheel's name (the descriptor unpacks it as a zip). Returns
+    the prediction of the restored checkpoint and the files by descriptor name."""
+    import numpy as np
+    import tensorflow.compat.v1 as tf
+
+    alias_legacy_layers()
+    shape = list(descriptor["input_info"][0]["shape"])
+    folder.mkdir(parents=True, exist_ok=True)
+    checkpoint = folder / f"{net}.ckpt"
+    graph, image, _ = _slim_graph(net, [4, *shape[1:]], training=True, decay=0.0)
+    with graph.as_default(), tf.Session(graph=graph) as session:
+        tf.set_random_seed(seed)
+        session.run(tf.global_variables_initializer())
+        batch = np.random.default_rng(seed).uniform(0, 255, [4, *shape[1:]]).astype(np.float32)
+        session.run(tf.get_collection(tf.GraphKeys.UPDATE_OPS), {image: preprocess(descriptor, batch)})
+        tf.train.Saver(write_version=tf.train.SaverDef.V1).save(session, str(checkpoint), write_meta_graph=False)
+    graph, image, predictions = _slim_graph(net, shape, training=False)
+    with graph.as_default():
+        session = tf.Session(graph=graph)
+        tf.train.Saver().restore(session, str(checkpoint))
+    files = {}
+    for entry in descriptor["files"]:
+        target = folder / "files" / entry["name"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        base = Path(entry["name"]).name
+        if base.endswith((".tar.gz", ".tgz")):
+            _tgz(checkpoint.name, checkpoint.read_bytes(), target)
+        elif base.endswith(".whl"):
+            _zip_package("tf_slim", target)
+        elif base in SLIM_NETS:
+            target.write_text(SLIM_NETS[base])
+        else:
+            raise StandInError(f"no stand-in for {entry['name']}")
+        files[entry["name"]] = target
+    return (lambda x: session.run(predictions, {image: x})), files
+
+
+def _zip_package(package: str, target: Path) -> None:
+    """The installed `package`'s files (no caches), zipped with paths from its parent folder."""
+    import importlib
+    import zipfile
+
+    root = Path(importlib.import_module(package).__file__).parent
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                archive.write(path, path.relative_to(root.parent).as_posix())
+
+
 def make_stand_in(name: str, models_dir: Path, work: Path) -> StandIn:
     """Build `name`'s stand-in and write it under `work/serve/<name>/` with the descriptor's file name.
 
@@ -194,19 +329,31 @@ def make_stand_in(name: str, models_dir: Path, work: Path) -> StandIn:
         raise StandInError(f"{name}: no descriptor in {models_dir}")
     descriptor = yaml.safe_load(source.read_text())
     files = descriptor["files"]
+    folder = work / "serve" / name
+    recipe = RECIPES[name]
+    if recipe.kind == "slim_ckpt":
+        predict, served = slim_stand_in(recipe.net, descriptor, folder)
+        return StandIn(name, descriptor, source.parent.relative_to(models_dir), predict, served)
     if len(files) != 1:
         raise StandInError(f"{name}: the descriptor downloads {len(files)} files; a stand-in replaces one")
     model = stand_in_model(name, descriptor)
-    served = work / "serve" / name / files[0]["name"]
-    served.parent.mkdir(parents=True, exist_ok=True)
-    if RECIPES[name].kind == "keras_h5":
-        stand_in_weights(model, served)
+    path = folder / files[0]["name"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if recipe.kind == "keras_h5":
+        stand_in_weights(model, path)
     else:
         args = descriptor["model_optimizer_args"]
         member = _mo_value(args, "--input_model").removeprefix("$dl_dir/")
         info = descriptor["input_info"][0]
-        _tgz(member, frozen_graph(model, info["name"], info["shape"], _mo_value(args, "--output")), served)
-    return StandIn(name, descriptor, source.parent.relative_to(models_dir), model, served)
+        _tgz(member, frozen_graph(model, info["name"], info["shape"], _mo_value(args, "--output")), path)
+    return StandIn(name, descriptor, source.parent.relative_to(models_dir),
+                   lambda x: _numpy(model(x, training=False)), {files[0]["name"]: path})
+
+
+def _numpy(tensor: Any) -> Any:
+    import numpy as np
+
+    return np.asarray(tensor)
 
 
 def write_zoo(stand_ins: list[StandIn], models_dir: Path, zoo: Path, server: LoopbackServer) -> None:
@@ -216,10 +363,13 @@ def write_zoo(stand_ins: list[StandIn], models_dir: Path, zoo: Path, server: Loo
     import yaml
 
     for s in stand_ins:
-        content = s.served.read_bytes()
-        url = server.add(f"/{s.name}/{s.served.name}", s.served)
-        descriptor = dict(s.descriptor, files=[{"name": s.served.name, "size": len(content),
-                                                "checksum": hashlib.sha384(content).hexdigest(), "source": url}])
+        entries = []
+        for entry in s.descriptor["files"]:
+            path = s.files[entry["name"]]
+            content = path.read_bytes()
+            entries.append({"name": entry["name"], "size": len(content), "checksum": hashlib.sha384(content).hexdigest(),
+                            "source": server.add(f"/{s.name}/{entry['name']}", path)})
+        descriptor = dict(s.descriptor, files=entries)
         folder = zoo / s.folder
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "model.yml").write_text(yaml.safe_dump(descriptor, sort_keys=False))
@@ -252,7 +402,7 @@ def compare(s: StandIn, xml: Path, seed: int = 1) -> float:
 
     shape = s.descriptor["input_info"][0]["shape"]
     bgr = np.random.default_rng(seed).uniform(0, 255, shape).astype(np.float32)
-    expected = np.asarray(s.model(preprocess(s.descriptor, bgr), training=False))
+    expected = s.predict(preprocess(s.descriptor, bgr))
     compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     got = compiled(bgr)[0]
     if got.shape != expected.shape:
