@@ -1,6 +1,6 @@
 """Stand-in proof for Open Model Zoo's TensorFlow models: converted end to end without their real files.
 
-For a model whose architecture Keras builds here (`keras.applications` with `weights=None`),
+For a model whose architecture is built here (`keras.applications` with `weights=None`, tf_slim's nets),
 `prove_tf(...)` makes a stand-in of the file the descriptor downloads (the architecture's own
 random initialisation, BatchNorm statistics calibrated on random batches) in that file's own
 format and under its own name:
@@ -10,18 +10,21 @@ format and under its own name:
 - the `.tgz` of a TF-Slim release holding a frozen graph (mobilenet-v1-*, mobilenet-v2-*): a
   frozen GraphDef whose input placeholder and output node carry the names the descriptor's
   `input_info` and `--output` use, as the archive's top-level member that `--input_model` names
-  (the releases' checkpoints and `.tflite` beside it are not made: no conversion reads them).
+  (the releases' checkpoints and `.tflite` beside it are not made: no conversion reads them);
+- a TF-Slim checkpoint with the nets' code and the tf_slim wheel (googlenet-v1-tf): the wheel's
+  own InceptionV1 as a V1 checkpoint in the release's `.tar.gz`, stand-ins of ours for the
+  `nets/*.py` files, and the installed tf_slim package zipped under the wheel's name.
 
 It writes a copy of the descriptor whose file entry has the stand-in's size and SHA-384 and a
 loopback URL (and the zoo's `pre-convert.py`: ours from `models/public/` where the bundled zoo
 has a copy, else the zoo's own), serves the file from the loopback server, downloads it with the
-real downloader, converts it with the real converter, and compares the IR with Keras on the same
-input (the descriptor's mean, scale and channel order applied on the Keras side, as the IR does
-inside): the relative error max|IR - Keras| / max|Keras|.
+real downloader, converts it with the real converter, and compares the IR with the framework on
+the same input (the descriptor's mean, scale and channel order applied on the framework's side,
+as the IR does inside): the relative error max|IR - framework| / max|framework|.
 
 `python -m modelzoo.devtools.tf_standins --models_dir OMZ_MODELS [NAMES...]` proves the named
 (default: every one of `TF_MODELS`) models and prints a line per model. Needs TensorFlow with
-Keras 3 and OpenVINO (`[mo]`, or `[convert]` plus TensorFlow).
+Keras 3 and tf_keras, tf-slim, and OpenVINO (`[mo,test]`).
 """
 
 from __future__ import annotations
@@ -241,8 +244,10 @@ def alias_legacy_layers() -> None:
         sys.modules["tf_keras.legacy_tf_layers"] = importlib.import_module("tf_keras.src.legacy_tf_layers")
 
 
-def _slim_graph(net: str, shape: list[int], training: bool, decay: float | None = None) -> tuple[Any, Any, Any]:
-    """TF-Slim's `net` in a new TF1 graph: (graph, input placeholder, Predictions tensor)."""
+def _slim_graph(net: str, shape: list[int], training: bool, decay: float | None = None,
+                seed: int = 0) -> tuple[Any, Any, Any]:
+    """TF-Slim's `net` in a new TF1 graph (its random initialisers seeded): (graph, input
+    placeholder, Predictions tensor)."""
     import importlib
 
     import tensorflow.compat.v1 as tf
@@ -251,6 +256,7 @@ def _slim_graph(net: str, shape: list[int], training: bool, decay: float | None 
     module = importlib.import_module(f"tf_slim.nets.{net}")
     graph = tf.Graph()
     with graph.as_default():
+        tf.set_random_seed(seed)
         image = tf.placeholder(tf.float32, shape, name="input")
         scope = getattr(module, f"{net}_arg_scope")(weight_decay=0.0)
         for kwargs in scope.values():  # the BatchNorm parameters the convolutions pass on
@@ -274,9 +280,8 @@ def slim_stand_in(net: str, descriptor: dict[str, Any], folder: Path, seed: int 
     shape = list(descriptor["input_info"][0]["shape"])
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = folder / f"{net}.ckpt"
-    graph, image, _ = _slim_graph(net, [4, *shape[1:]], training=True, decay=0.0)
+    graph, image, _ = _slim_graph(net, [4, *shape[1:]], training=True, decay=0.0, seed=seed)
     with graph.as_default(), tf.Session(graph=graph) as session:
-        tf.set_random_seed(seed)
         session.run(tf.global_variables_initializer())
         batch = np.random.default_rng(seed).uniform(0, 255, [4, *shape[1:]]).astype(np.float32)
         session.run(tf.get_collection(tf.GraphKeys.UPDATE_OPS), {image: preprocess(descriptor, batch)})
@@ -394,7 +399,7 @@ def run_tool(python: str, tool: str, *args: Any, timeout: float) -> float:
 
 
 def compare(s: StandIn, xml: Path, seed: int = 1) -> float:
-    """max|IR - Keras| / max|Keras| on one random picture (0..255, BGR as the IR takes it)."""
+    """max|IR - framework| / max|framework| on one random picture (0..255, BGR as the IR takes it)."""
     import numpy as np
 
     disable_telemetry()  # before openvino: its telemetry forks, which can deadlock beside TensorFlow
