@@ -14,7 +14,11 @@ import pytest
 import yaml
 from conftest import REPO
 
+from ovc_reference import reference_dir
+
 from modelzoo.devtools import tf_standins
+
+STORED = "tf-standins"  # in $MODELZOO_OVC_REFERENCE
 
 KERAS3_PRE_CONVERTS = ("mobilenet-v3-large-1.0-224-tf", "mobilenet-v3-small-1.0-224-tf", "hybrid-cs-model-mri")
 OUR_COPIES = (*KERAS3_PRE_CONVERTS, "googlenet-v1-tf", "googlenet-v2-tf", "googlenet-v4-tf")
@@ -32,7 +36,13 @@ def omz_models() -> Path:
 def proofs(tmp_path_factory):
     """Every CI_MODELS model proven once: one loopback server, one download, a conversion each."""
     work = tmp_path_factory.mktemp("tf-proof")
-    found = tf_standins.prove_many(list(CI_MODELS), omz_models(), work)
+    kept = reference_dir() / STORED  # the frozen graphs and Keras's outputs, for test_tf_proof_ovc.py
+
+    def keep(s: tf_standins.StandIn) -> None:
+        if tf_standins.RECIPES[s.name].kind == "frozen_pb":
+            tf_standins.store(s, kept)
+
+    found = tf_standins.prove_many(list(CI_MODELS), omz_models(), work, keep=keep)
     return work, {p.model: p for p in found}
 
 

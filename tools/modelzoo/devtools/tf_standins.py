@@ -24,7 +24,7 @@ as the IR does inside): the relative error max|IR - framework| / max|framework|.
 
 `python -m modelzoo.devtools.tf_standins --models_dir OMZ_MODELS [NAMES...]` proves the named
 (default: every one of `TF_MODELS`) models and prints a line per model. Needs TensorFlow with
-Keras 3 and tf_keras, tf-slim, and OpenVINO (`[mo,test]`).
+Keras 3, tf_keras, tf-slim and OpenVINO (`[mo]`); `load` and `prove_stand_ins` need only OpenVINO.
 """
 
 from __future__ import annotations
@@ -405,29 +405,42 @@ def compare(s: StandIn, xml: Path, seed: int = 1) -> float:
     disable_telemetry()  # before openvino: its telemetry forks, which can deadlock beside TensorFlow
     import openvino as ov
 
-    shape = s.descriptor["input_info"][0]["shape"]
-    bgr = np.random.default_rng(seed).uniform(0, 255, shape).astype(np.float32)
+    bgr = _picture(s, seed)
     expected = s.predict(preprocess(s.descriptor, bgr))
     compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     got = compiled(bgr)[0]
     if got.shape != expected.shape:
-        raise StandInError(f"{s.name}: the IR's output is {got.shape}, Keras's {expected.shape}")
+        raise StandInError(f"{s.name}: the IR's output is {got.shape}, the framework's {expected.shape}")
     return float(np.abs(got - expected).max() / np.abs(expected).max())
 
 
 def prove_many(names: list[str], models_dir: Path, work: Path, backend: str = "ovc",
-               python: str = sys.executable, timeout: float = 900) -> list[Proof]:
+               python: str = sys.executable, timeout: float = 900,
+               keep: Callable[[StandIn], None] | None = None) -> list[Proof]:
     """Prove several models with one loopback server and one download; each converted by its own
     converter run (so each Proof's seconds are its conversion's, its download's share included).
+    `keep` sees each stand-in once made (tests store some for an environment without TensorFlow).
 
     Raises:
         StandInError: a stand-in could not be made, or a tool failed (the first failure stops the rest).
     """
     stand_ins = [make_stand_in(name, models_dir, work) for name in names]
+    for s in stand_ins if keep else ():
+        keep(s)
+    return prove_stand_ins(stand_ins, models_dir, work, backend, python, timeout)
+
+
+def prove_stand_ins(stand_ins: list[StandIn], models_dir: Path, work: Path, backend: str = "ovc",
+                    python: str = sys.executable, timeout: float = 900) -> list[Proof]:
+    """Serve, download, convert and compare stand-ins already made (see `prove_many`).
+
+    Raises:
+        StandInError: a tool failed.
+    """
     zoo = work / "zoo"
     with LoopbackServer() as server:
         write_zoo(stand_ins, models_dir, zoo, server)
-        download = run_tool(python, "downloader", "--models_dir", zoo, "--name", ",".join(names),
+        download = run_tool(python, "downloader", "--models_dir", zoo, "--name", ",".join(s.name for s in stand_ins),
                             "-o", work / "dl", timeout=timeout)
     proofs = []
     for s in stand_ins:
@@ -435,8 +448,57 @@ def prove_many(names: list[str], models_dir: Path, work: Path, backend: str = "o
                            "-o", work / backend, "--backend", backend, "--precisions", "FP32",
                            "--allow_zoo_code", timeout=timeout)
         xml = work / backend / s.folder / "FP32" / f"{s.name}.xml"
-        proofs.append(Proof(s.name, compare(s, xml), seconds + download / len(names)))
+        proofs.append(Proof(s.name, compare(s, xml), seconds + download / len(stand_ins)))
     return proofs
+
+
+def store(s: StandIn, folder: Path, seed: int = 1) -> None:
+    """Keep a stand-in for an environment without TensorFlow (OpenVINO alone): its files, its
+    descriptor and the framework's output on `compare`'s picture, in `folder/<name>/`.
+    Only a stand-in that needs no pre-convert.py (TensorFlow) can be proven there."""
+    import json
+
+    import numpy as np
+
+    target = folder / s.name
+    target.mkdir(parents=True, exist_ok=True)
+    for name, path in s.files.items():
+        (target / "files" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / "files" / name)
+    (target / "descriptor.json").write_text(json.dumps({"folder": s.folder.as_posix(), "descriptor": s.descriptor}))
+    bgr = _picture(s, seed)
+    np.savez(target / "expected.npz", input=preprocess(s.descriptor, bgr), output=s.predict(preprocess(s.descriptor, bgr)))
+
+
+def load(folder: Path, name: str) -> StandIn:
+    """A stand-in kept by `store`: its prediction is the stored output, for the stored input only.
+
+    Raises:
+        StandInError: asked for another input than the stored one.
+    """
+    import json
+
+    import numpy as np
+
+    target = folder / name
+    saved = json.loads((target / "descriptor.json").read_text())
+    with np.load(target / "expected.npz") as data:
+        stored_input, stored_output = data["input"], data["output"]
+
+    def predict(x: Any) -> Any:
+        if x.shape != stored_input.shape or not np.array_equal(x, stored_input):
+            raise StandInError(f"{name}: only the stored input has a stored output")
+        return stored_output
+
+    files = {entry["name"]: target / "files" / entry["name"] for entry in saved["descriptor"]["files"]}
+    return StandIn(name, saved["descriptor"], Path(saved["folder"]), predict, files)
+
+
+def _picture(s: StandIn, seed: int) -> Any:
+    import numpy as np
+
+    shape = s.descriptor["input_info"][0]["shape"]
+    return np.random.default_rng(seed).uniform(0, 255, shape).astype(np.float32)
 
 
 def prove_tf(name: str, models_dir: Path, work: Path, backend: str = "ovc") -> Proof:
