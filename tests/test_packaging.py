@@ -38,3 +38,8 @@ def test_wheel_carries_the_zoo_and_the_data(tmp_path):
     [info] = json.loads(rest)
     assert info["model_config"] == str(target / "modelzoo/zoo/public/retinanet-tf/model.yml")
     assert (target / "modelzoo/zoo/public/retinanet-tf/README.md").is_file()
+    # every package of the checkout is in the wheel (setup.cfg lists them by name)
+    source = REPO / "tools" / "modelzoo"
+    packages = {p.parent.relative_to(source) for p in source.rglob("__init__.py")}
+    missing = sorted(str(p) for p in packages if not (target / "modelzoo" / p / "__init__.py").is_file())
+    assert missing == []
