@@ -21,7 +21,7 @@ import numpy as np
 import openvino as ov
 import pytest
 from conftest import run_tool, write_model
-from ovc_reference import can_prepare
+from ovc_reference import can_prepare, ensure_mo_ir
 from stages_yolo_reference import BARRIER, BARRIER_CONFIG, BARRIER_OUTPUTS, CASES, barrier_priors, files
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -72,7 +72,22 @@ def omz_models() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]) / "models" if spec else None
 
 
-def convert(tmp_path: Path, model: str) -> tuple[Path, dict[str, np.ndarray]]:
+_converted: dict[str, tuple[Path, dict[str, np.ndarray]]] = {}
+
+
+@pytest.fixture(scope="module")
+def convert(tmp_path_factory):
+    """convert(model): the FP32 IR's xml and TensorFlow's values, converted once per module."""
+    def get(model: str) -> tuple[Path, dict[str, np.ndarray]]:
+        if model not in _converted:
+            _converted[model] = _convert(tmp_path_factory.mktemp(model), model)
+        return _converted[model]
+
+    yield get
+    _converted.clear()
+
+
+def _convert(tmp_path: Path, model: str) -> tuple[Path, dict[str, np.ndarray]]:
     """Write a copy of `model`'s descriptor over its synthetic graph, convert it with the real
     command line; (the FP32 IR's xml, TensorFlow's values)."""
     pb, config, values = files(model)
@@ -145,8 +160,8 @@ def output_names(xml: Path) -> list[set[str]]:
 
 
 @pytest.mark.parametrize("model", ["yolo-v2-tf", "yolo-v1-tiny-tf"])
-def test_v2_regions_are_mos_on_tensorflows_output(tmp_path, model):
-    xml, tf = convert(tmp_path, model)
+def test_v2_regions_are_mos_on_tensorflows_output(convert, model):
+    xml, tf = convert(model)
     name, = OUTPUT_NAMES[model]
     assert output_names(xml) == [{name, name + ":0"}]
     attrs = regions_of(xml)[name]
@@ -169,8 +184,8 @@ def test_v2_regions_are_mos_on_tensorflows_output(tmp_path, model):
 
 
 @pytest.mark.parametrize("model", ["yolo-v3-tf", "mobilenet-yolo-v4-syg"])
-def test_v3_regions_read_the_entry_points_as_mo_did(tmp_path, model):
-    xml, tf = convert(tmp_path, model)
+def test_v3_regions_read_the_entry_points_as_mo_did(convert, model):
+    xml, tf = convert(model)
     config = CASES[model].config["custom_attributes"]
     names = OUTPUT_NAMES[model]
     assert output_names(xml) == [{n, n + ":0"} for n in names]
@@ -234,8 +249,8 @@ def detection_output(loc: np.ndarray, conf: np.ndarray, priors: np.ndarray, attr
     return np.array(sorted(rows), dtype=np.float64).reshape(-1, 7)
 
 
-def test_barrier_detection_output_is_mos_over_the_three_heads(tmp_path):
-    xml, tf = convert(tmp_path, BARRIER)
+def test_barrier_detection_output_is_mos_over_the_three_heads(convert):
+    xml, tf = convert(BARRIER)
     assert output_names(xml) == [{"DetectionOutput_", "DetectionOutput_:0"}]
     model = ov.Core().read_model(str(xml))
     node = model.outputs[0].get_node().input_value(0).get_node()
@@ -261,6 +276,36 @@ def test_barrier_detection_output_is_mos_over_the_three_heads(tmp_path):
     np.testing.assert_array_equal(tf["t2"], barrier_priors())  # (the graph's priors are the ones we made)
     assert 5 <= len(want) < custom["keep_top_k"]  # (enough detections to mean something, NMS included)
     close(got, want)
+
+
+# ------------------------------------------------------------------------------------------
+# The same descriptor through the Model Optimizer 2024.6 (the first run converts; both compare)
+
+
+def interface(model) -> list:
+    """What a user of the IR sees: the outputs (names, shapes) and the op before each output with
+    its attributes."""
+    ports = []
+    for p in model.outputs:
+        op = p.get_node().input_value(0).get_node()
+        attrs = {k: (list(v) if hasattr(v, "__len__") and not isinstance(v, str) else v)
+                 for k, v in op.get_attributes().items()}
+        ports.append(("out", sorted(p.get_names()), str(p.get_partial_shape()), op.get_type_name(),
+                      op.get_friendly_name(), attrs))
+    return ports
+
+
+@pytest.mark.parametrize("model", ["yolo-v2-tf", "yolo-v3-tf", BARRIER])
+def test_the_ir_is_the_model_optimizers(convert, model):
+    xml, tf = convert(model)
+    folder = xml.parents[4]  # (<tmp>/ir/public/<model>/FP32/<model>.xml: zoo and dl are beside ir)
+    theirs = ensure_mo_ir(f"stages-mo-{model}", folder / "zoo", folder / "dl", model) / "FP32" / f"{model}.xml"
+    ours_model, mo_model = (ov.Core().read_model(str(x)) for x in (xml, theirs))
+    assert interface(ours_model) == interface(mo_model)
+    for mine, mo in zip(ours_model.inputs, mo_model.inputs, strict=True):  # (ovc adds `input_1` to `input_1:0`)
+        assert mo.get_names() <= mine.get_names() and mine.get_partial_shape() == mo.get_partial_shape()
+    for got, want in zip(run(xml, tf["x"]), run(theirs, tf["x"])):
+        close(got, want)  # (the barrier's rows come in the same order too)
 
 
 # ------------------------------------------------------------------------------------------
