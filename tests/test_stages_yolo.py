@@ -332,23 +332,37 @@ def test_the_descriptors_are_the_zoos():
         assert config["id"] == "TFYOLO" and config["custom_attributes"] == attributes, rel
 
 
-def test_a_downloaded_config_of_another_transformation_is_refused_by_name(tmp_path):
+def _v3(**changes) -> str:
+    custom = {**CASES["yolo-v3-tf"].config["custom_attributes"], **changes}
+    return json.dumps([{"id": "TFYOLOV3", "match_kind": "general", "custom_attributes": custom}])
+
+
+@pytest.mark.parametrize("config,says", [
+    (json.dumps([{"id": "ObjectDetectionAPISSDPostprocessorReplacement", "custom_attributes": {}}]),
+     "cfg.json is mo's ObjectDetectionAPISSDPostprocessorReplacement transformation, which has no equivalent in the "
+     "ovc backend (supported: SSDToolboxDetectionOutput, TFYOLO, TFYOLOV3)"),
+    (_v3(entry_points=["conv2d_58/BiasAdd", "conv2d_66/BiasAdd", "conv2d_99/BiasAdd"]),
+     "entry point conv2d_99/BiasAdd of "),
+    (_v3(masks=[[6, 7, 8], [3, 4, 5]]), "TFYOLOV3 needs one mask per entry point (3 entry points, masks "),
+    (_v3(anchors="10,13"), "anchors must be a list of numbers (got '10,13')"),
+    ("{not json", "cfg.json is not JSON: "),
+], ids=["another-transformation", "missing-entry-point", "masks", "anchors", "not-json"])
+def test_a_downloaded_config_that_cannot_be_honoured_is_one_line_naming_it(tmp_path, config, says):
     pb, _, _ = files("yolo-v3-tf")
-    other = tmp_path / "other.json"
-    other.write_text(json.dumps([{"id": "ObjectDetectionAPISSDPostprocessorReplacement", "custom_attributes": {}}]))
     zoo, dl = tmp_path / "zoo", tmp_path / "dl" / "public" / "odd"
     dl.mkdir(parents=True)
     (dl / "g.pb").write_bytes(pb.read_bytes())
-    (dl / "cfg.json").write_bytes(other.read_bytes())
+    (dl / "cfg.json").write_text(config)
     write_model(zoo, "odd", [{"name": "g.pb", "data": pb.read_bytes(), "url": "http://127.0.0.1:9/g.pb"},
-                             {"name": "cfg.json", "data": other.read_bytes(), "url": "http://127.0.0.1:9/cfg.json"}],
-                framework="tf", model_optimizer_args=["--input_model=$dl_dir/g.pb",
+                             {"name": "cfg.json", "data": config.encode(), "url": "http://127.0.0.1:9/cfg.json"}],
+                framework="tf", model_optimizer_args=["--input_model=$dl_dir/g.pb", "--scale_values=input_1[255]",
                                                       "--transformations_config=$dl_dir/cfg.json"])
     result = run_tool("converter", "--models_dir", zoo, "--name", "odd", "-d", tmp_path / "dl", "-o",
                       tmp_path / "ir", "--backend", "ovc")
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
-    assert lines[0].startswith("modelzoo-converter: error: odd: --transformations_config: ")
-    assert "is mo's ObjectDetectionAPISSDPostprocessorReplacement transformation, which has no equivalent" in lines[0]
+    assert lines[0].startswith("modelzoo-converter: error: odd: --transformations_config: "), lines[0]
+    assert says in lines[0] and lines[0].endswith("(ovc backend, model odd)"), lines[0]
+    assert lines[1] == "modelzoo-converter: failed: odd"
     assert not (tmp_path / "ir" / "public" / "odd").exists()

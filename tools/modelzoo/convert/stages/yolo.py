@@ -113,6 +113,7 @@ def regions(model: Any, p: Any) -> Any:
         UnsupportedArgumentError: the config is malformed or an output is not NHWC with the
             channels the config describes.
     """
+    _tensorflow_only(p, V2_ID)
     custom = MO_CONFIGS.get(p.output_stage) or _config.replacement(p).get("custom_attributes", {})
     attrs = _attributes(p, custom, None)
     sources = [r.input_value(0) for r in model.get_results()]
@@ -139,8 +140,31 @@ def entry_points(p: Any) -> list[str]:
 def cut_at_entry_points(p: Any) -> Any:
     """The plan to convert for `TFYOLOV3`: outputs at the tensors feeding the entry points'
     input 0 (mo's `N:node` form, which convert/cuts.py resolves), whatever --output said (mo
-    dropped the graph's own outputs)."""
-    return dataclasses.replace(p, outputs=[f"0:{e}" for e in entry_points(p)])
+    dropped the graph's own outputs).
+
+    Raises:
+        UnsupportedArgumentError: not a TensorFlow model, or an entry point the graph lacks
+            (named as the config names it, as mo did).
+    """
+    points = entry_points(p)
+    _tensorflow_only(p, V3_ID)
+    try:
+        from openvino.frontend import FrontEndManager
+
+        graph = FrontEndManager().load_by_framework("tf").load(str(p.source))
+    except Exception:  # noqa: BLE001 - an unreadable file: the conversion itself says why, in one line
+        graph = None
+    missing = [e for e in points if graph is not None and graph.get_place_by_tensor_name(f"0:{e}") is None]
+    if missing:
+        raise UnsupportedArgumentError(p.model, _config.ARGUMENT, f"entry point {', '.join(missing)} of "
+                                                                  f"{p.output_stage_file} is not a node of the graph")
+    return dataclasses.replace(p, outputs=[f"0:{e}" for e in points])
+
+
+def _tensorflow_only(p: Any, ident: str) -> None:
+    if p.framework != "tf":
+        raise UnsupportedArgumentError(p.model, _config.ARGUMENT, f"{ident} is a transformation of TensorFlow "
+                                                                  f"models (this one is {p.framework or 'unknown'})")
 
 
 def entry_regions(model: Any, p: Any) -> Any:
