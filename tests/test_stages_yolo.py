@@ -21,7 +21,7 @@ import numpy as np
 import openvino as ov
 import pytest
 from conftest import run_tool, write_model
-from ovc_reference import can_prepare, ensure_mo_ir
+from ovc_reference import can_prepare, mo_ir, reference_dir, store_mo_ir
 from stages_yolo_reference import BARRIER, BARRIER_CONFIG, BARRIER_OUTPUTS, CASES, barrier_priors, files
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
@@ -72,40 +72,56 @@ def omz_models() -> Path | None:
     return Path(list(spec.submodule_search_locations)[0]) / "models" if spec else None
 
 
-_converted: dict[str, tuple[Path, dict[str, np.ndarray]]] = {}
+MO_COMPARED = ("yolo-v2-tf", "yolo-v3-tf", BARRIER)
 
 
-@pytest.fixture(scope="module")
-def convert(tmp_path_factory):
-    """convert(model): the FP32 IR's xml and TensorFlow's values, converted once per module."""
-    def get(model: str) -> tuple[Path, dict[str, np.ndarray]]:
-        if model not in _converted:
-            _converted[model] = _convert(tmp_path_factory.mktemp(model), model)
-        return _converted[model]
-
-    yield get
-    _converted.clear()
-
-
-def _convert(tmp_path: Path, model: str) -> tuple[Path, dict[str, np.ndarray]]:
-    """Write a copy of `model`'s descriptor over its synthetic graph, convert it with the real
-    command line; (the FP32 IR's xml, TensorFlow's values)."""
+def write_descriptor(root: Path, model: str) -> dict[str, np.ndarray]:
+    """A copy of `model`'s descriptor in root/zoo over its synthetic graph (and config) in root/dl;
+    TensorFlow's values."""
     pb, config, values = files(model)
     args, pb_name, config_name = DESCRIPTORS[model]
-    zoo, dl, out = tmp_path / "zoo", tmp_path / "dl", tmp_path / "ir"
     entries = []
     for name, source in ((pb_name, pb), (config_name, config)):
         if name is None:
             continue
-        target = dl / "public" / model / name
+        target = root / "dl" / "public" / model / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(source.read_bytes())
         entries.append({"name": name, "data": target.read_bytes(), "url": f"http://127.0.0.1:9/{name}"})
-    write_model(zoo, model, entries, framework="tf", model_optimizer_args=args)
-    result = run_tool("converter", "--models_dir", zoo, "--name", model, "-d", dl, "-o", out, "--backend", "ovc",
-                      "--precisions", "FP32")
+    write_model(root / "zoo", model, entries, framework="tf", model_optimizer_args=args)
+    return values
+
+
+@pytest.fixture(scope="module")
+def zoo_copy(tmp_path_factory) -> tuple[Path, dict[str, dict[str, np.ndarray]]]:
+    """Every case's descriptor in one zoo (root/zoo, root/dl) and TensorFlow's values."""
+    root = tmp_path_factory.mktemp("stages")
+    return root, {model: write_descriptor(root, model) for model in DESCRIPTORS}
+
+
+@pytest.fixture(scope="module")
+def converted(zoo_copy) -> dict[str, tuple[Path, dict[str, np.ndarray]]]:
+    """{model: (its FP32 IR's xml, TensorFlow's values)}: every case converted by one run of the
+    real command line with the ovc backend."""
+    root, values = zoo_copy
+    result = run_tool("converter", "--models_dir", root / "zoo", "--name", ",".join(DESCRIPTORS), "-d", root / "dl",
+                      "-o", root / "ir", "--backend", "ovc", "--precisions", "FP32")
     assert result.returncode == 0, result.stderr
-    return out / "public" / model / "FP32" / f"{model}.xml", values
+    return {m: (root / "ir" / "public" / m / "FP32" / f"{m}.xml", values[m]) for m in DESCRIPTORS}
+
+
+@pytest.fixture(scope="module")
+def mo_converted(zoo_copy) -> dict[str, Path]:
+    """{model: the Model Optimizer 2024.6's FP32 IR's xml} of the same descriptors: converted by
+    one run with --backend mo where it is installed, kept for the run without it."""
+    root, _ = zoo_copy
+    if not all((reference_dir() / f"stages-mo-{m}").exists() for m in MO_COMPARED) and can_prepare():
+        result = run_tool("converter", "--models_dir", root / "zoo", "--name", ",".join(MO_COMPARED), "-d",
+                          root / "dl", "-o", root / "mo", "--backend", "mo", "--precisions", "FP32", timeout=900)
+        assert result.returncode == 0, result.stderr
+        for m in MO_COMPARED:
+            store_mo_ir(root / "mo" / "public" / m, f"stages-mo-{m}")
+    return {m: mo_ir(f"stages-mo-{m}") / "FP32" / f"{m}.xml" for m in MO_COMPARED}
 
 
 def run(xml: Path, x: np.ndarray) -> list[np.ndarray]:
@@ -160,8 +176,8 @@ def output_names(xml: Path) -> list[set[str]]:
 
 
 @pytest.mark.parametrize("model", ["yolo-v2-tf", "yolo-v1-tiny-tf"])
-def test_v2_regions_are_mos_on_tensorflows_output(convert, model):
-    xml, tf = convert(model)
+def test_v2_regions_are_mos_on_tensorflows_output(converted, model):
+    xml, tf = converted[model]
     name, = OUTPUT_NAMES[model]
     assert output_names(xml) == [{name, name + ":0"}]
     attrs = regions_of(xml)[name]
@@ -184,8 +200,8 @@ def test_v2_regions_are_mos_on_tensorflows_output(convert, model):
 
 
 @pytest.mark.parametrize("model", ["yolo-v3-tf", "mobilenet-yolo-v4-syg"])
-def test_v3_regions_read_the_entry_points_as_mo_did(convert, model):
-    xml, tf = convert(model)
+def test_v3_regions_read_the_entry_points_as_mo_did(converted, model):
+    xml, tf = converted[model]
     config = CASES[model].config["custom_attributes"]
     names = OUTPUT_NAMES[model]
     assert output_names(xml) == [{n, n + ":0"} for n in names]
@@ -249,8 +265,8 @@ def detection_output(loc: np.ndarray, conf: np.ndarray, priors: np.ndarray, attr
     return np.array(sorted(rows), dtype=np.float64).reshape(-1, 7)
 
 
-def test_barrier_detection_output_is_mos_over_the_three_heads(convert):
-    xml, tf = convert(BARRIER)
+def test_barrier_detection_output_is_mos_over_the_three_heads(converted):
+    xml, tf = converted[BARRIER]
     assert output_names(xml) == [{"DetectionOutput_", "DetectionOutput_:0"}]
     model = ov.Core().read_model(str(xml))
     node = model.outputs[0].get_node().input_value(0).get_node()
@@ -295,11 +311,10 @@ def interface(model) -> list:
     return ports
 
 
-@pytest.mark.parametrize("model", ["yolo-v2-tf", "yolo-v3-tf", BARRIER])
-def test_the_ir_is_the_model_optimizers(convert, model):
-    xml, tf = convert(model)
-    folder = xml.parents[4]  # (<tmp>/ir/public/<model>/FP32/<model>.xml: zoo and dl are beside ir)
-    theirs = ensure_mo_ir(f"stages-mo-{model}", folder / "zoo", folder / "dl", model) / "FP32" / f"{model}.xml"
+@pytest.mark.parametrize("model", MO_COMPARED)
+def test_the_ir_is_the_model_optimizers(converted, mo_converted, model):
+    xml, tf = converted[model]
+    theirs = mo_converted[model]
     ours_model, mo_model = (ov.Core().read_model(str(x)) for x in (xml, theirs))
     assert interface(ours_model) == interface(mo_model)
     for mine, mo in zip(ours_model.inputs, mo_model.inputs, strict=True):  # (ovc adds `input_1` to `input_1:0`)
@@ -366,3 +381,26 @@ def test_a_downloaded_config_that_cannot_be_honoured_is_one_line_naming_it(tmp_p
     assert says in lines[0] and lines[0].endswith("(ovc backend, model odd)"), lines[0]
     assert lines[1] == "modelzoo-converter: failed: odd"
     assert not (tmp_path / "ir" / "public" / "odd").exists()
+
+
+def test_barrier_heads_that_do_not_fit_are_one_line(tmp_path):
+    """A config whose start points name the heads in another order (confidences as locations):
+    DetectionOutput's shapes do not fit, and the model fails in one line naming it."""
+    pb, _, _ = files(BARRIER)
+    swapped = json.loads(json.dumps(BARRIER_CONFIG))
+    points = swapped["instances"]["start_points"]
+    points[0], points[1] = points[1], points[0]
+    args, pb_name, config_name = DESCRIPTORS[BARRIER]
+    zoo, dl = tmp_path / "zoo", tmp_path / "dl" / "public" / BARRIER
+    for name, data in ((pb_name, pb.read_bytes()), (config_name, json.dumps([swapped]).encode())):
+        (dl / name).parent.mkdir(parents=True, exist_ok=True)
+        (dl / name).write_bytes(data)
+    write_model(zoo, BARRIER, [{"name": n, "data": (dl / n).read_bytes(), "url": f"http://127.0.0.1:9/{n}"}
+                               for n in (pb_name, config_name)], framework="tf", model_optimizer_args=args)
+    result = run_tool("converter", "--models_dir", zoo, "--name", BARRIER, "-d", tmp_path / "dl", "-o",
+                      tmp_path / "ir", "--backend", "ovc")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert "Traceback" not in result.stderr and len(lines) == 2, result.stderr
+    assert lines[0].startswith(f"modelzoo-converter: error: {BARRIER}: SSDToolboxDetectionOutput over "), lines[0]
+    assert not (tmp_path / "ir" / "public" / BARRIER).exists()

@@ -10,10 +10,11 @@ by name, not half-understood.
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from ...errors import UnsupportedArgumentError
+from ...errors import ConversionError, ModelzooError, UnsupportedArgumentError
 
 ARGUMENT = "--transformations_config"
 MAX_BYTES = 1 << 20  # mo's configs are a few hundred bytes; anything this big is not one
@@ -71,3 +72,23 @@ def integer(plan: Any, attributes: dict[str, Any], key: str, default: int | None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
         raise UnsupportedArgumentError(plan.model, ARGUMENT, f"{key} must be a whole number (got {value!r})")
     return int(value)
+
+
+@contextmanager
+def building(plan: Any, what: str) -> Iterator[None]:
+    """OpenVINO's refusal of an op the stage builds (shapes that do not fit) as one ConversionError
+    line naming the transformation (the reporter adds the model), not a traceback.
+
+    Raises:
+        ConversionError: OpenVINO raised while the block built or validated ops.
+    """
+    try:
+        yield
+    except ModelzooError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeError/OpError
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        useful = [line for line in lines if not line.startswith(("Check ", "Exception from", "While validating",
+                                                                  "Shape inference input shapes"))]
+        # (the reporter names the model; OpenVINO says why last, after where it checked)
+        raise ConversionError(f"{what}: {(useful or lines or [type(exc).__name__])[-1]}") from None

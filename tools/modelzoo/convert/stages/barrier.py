@@ -58,8 +58,8 @@ def _heads(model: Any, p: Any, replacement: dict[str, Any]) -> list[Any]:
         UnsupportedArgumentError: the config does not name three start points that are outputs
             of the converted model (the descriptor's --output).
     """
-    points = (replacement.get("instances") or {}).get("start_points") if isinstance(replacement.get("instances"),
-                                                                                    dict) else None
+    instances = replacement.get("instances")
+    points = instances.get("start_points") if isinstance(instances, dict) else None
     if not (isinstance(points, list) and len(points) == 3 and all(isinstance(s, str) for s in points)):
         raise UnsupportedArgumentError(p.model, _config.ARGUMENT, f"{ID} needs instances.start_points: the "
                                                                   "locations, confidences and priors")
@@ -72,7 +72,7 @@ def _heads(model: Any, p: Any, replacement: dict[str, Any]) -> list[Any]:
         raise UnsupportedArgumentError(p.model, "--output", f"{ID} starts at {', '.join(missing)}, which the "
                                                             "converted model does not output (not in --output, "
                                                             "or a constant that OpenVINO's frontend drops)")
-    return [by_name.get(s) or by_name[s + ":0"] for s in points]
+    return [by_name[s if s in by_name else s + ":0"] for s in points]
 
 
 def stage(model: Any, p: Any) -> Any:
@@ -93,15 +93,16 @@ def stage(model: Any, p: Any) -> Any:
     count = int(np.prod(prior_shape.to_shape())) // 8  # [1, 2, priors * 4]: boxes and variances
     attrs = _attributes(p, replacement.get("custom_attributes", {}), count)
     flat = ops.constant(np.array([0, -1], np.int64))
-    detections = ops.detection_output(ops.reshape(loc, flat, True), ops.reshape(conf, flat, True),
-                                      ops.reshape(priors, ops.constant(np.array([1, 2, -1], np.int64)), False),
-                                      attrs)
-    detections.set_friendly_name(NAME)
-    detections.output(0).get_tensor().set_names({NAME, NAME + ":0"})
-    result = ops.result(detections)
-    result.set_friendly_name(NAME + "/sink_port_0")
-    for old in list(model.get_results()):
-        model.remove_result(old)
-    model.add_results([result])
-    model.validate_nodes_and_infer_types()
+    with _config.building(p, f"{ID} over {', '.join(p.outputs)}"):
+        detections = ops.detection_output(ops.reshape(loc, flat, True), ops.reshape(conf, flat, True),
+                                          ops.reshape(priors, ops.constant(np.array([1, 2, -1], np.int64)), False),
+                                          attrs)
+        detections.set_friendly_name(NAME)
+        detections.output(0).get_tensor().set_names({NAME, NAME + ":0"})
+        result = ops.result(detections)
+        result.set_friendly_name(NAME + "/sink_port_0")
+        for old in list(model.get_results()):
+            model.remove_result(old)
+        model.add_results([result])
+        model.validate_nodes_and_infer_types()
     return model

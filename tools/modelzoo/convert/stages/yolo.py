@@ -69,9 +69,10 @@ def _region(p: Any, source: Any, attrs: dict[str, Any], mask: list[int]) -> Any:
         raise UnsupportedArgumentError(p.model, _config.ARGUMENT,
                                        f"{name}: {shape[3].get_length()} channels, but the config describes "
                                        f"{boxes} boxes of {per_box} values")
-    nchw = ops.transpose(source, ops.constant(np.array([0, 3, 1, 2], np.int64)))
-    region = ops.region_yolo(nchw, attrs["coords"], attrs["classes"], attrs["num"], bool(attrs["do_softmax"]),
-                             mask, 1, 3, attrs["anchors"])
+    with _config.building(p, name):
+        nchw = ops.transpose(source, ops.constant(np.array([0, 3, 1, 2], np.int64)))
+        region = ops.region_yolo(nchw, attrs["coords"], attrs["classes"], attrs["num"], bool(attrs["do_softmax"]),
+                                 mask, 1, 3, attrs["anchors"])
     region.set_friendly_name(name)
     region.output(0).get_tensor().set_names({name, name + ":0"})
     result = ops.result(region)
