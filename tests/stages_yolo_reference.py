@@ -55,6 +55,14 @@ CASES = {
                            "masks": [[6, 7, 8], [3, 4, 5], [0, 1, 2]],
                            "entry_points": ["conv2d_58/BiasAdd", "conv2d_66/BiasAdd", "conv2d_74/BiasAdd"]}},
                        read=("conv2d_58/Conv2D:0", "conv2d_66/Conv2D:0", "conv2d_74/Conv2D:0")),
+    # yolo-v3-tiny-tf's JSON (in its archive), likewise: tiny YOLO v3's masks, the second one 1,2,3
+    "yolo-v3-tiny-tf": Case("yolo-v3-tiny-tf", "image_input", 64, (("conv2d_9/BiasAdd", 2), ("conv2d_12/BiasAdd", 4)),
+                            255,
+                            config={"id": "TFYOLOV3", "match_kind": "general", "custom_attributes": {
+                                "classes": 80, "anchors": [10, 14, 23, 27, 37, 58, 81, 82, 135, 169, 344, 319],
+                                "coords": 4, "num": 6, "masks": [[3, 4, 5], [1, 2, 3]],
+                                "entry_points": ["conv2d_9/BiasAdd", "conv2d_12/BiasAdd"]}},
+                            read=("conv2d_9/Conv2D:0", "conv2d_12/Conv2D:0")),
     # mobilenet-yolo-v4-syg's yolo_pb2ir.json, likewise (4 classes, masks in rising order)
     "mobilenet-yolo-v4-syg": Case(
         "mobilenet-yolo-v4-syg", "input_1", 64,

@@ -38,6 +38,10 @@ DESCRIPTORS = {
     "yolo-v3-tf": (["--scale_values=input_1[255]", "--reverse_input_channels",
                     "--transformations_config=$dl_dir/yolo-v3.json", "--input_model=$dl_dir/yolo-v3.pb"],
                    "yolo-v3.pb", "yolo-v3.json"),
+    "yolo-v3-tiny-tf": (["--scale_values=image_input[255]", "--reverse_input_channels",
+                         "--transformations_config=$dl_dir/yolo-v3-tiny-tf/yolo-v3-tiny-tf.json",
+                         "--input_model=$dl_dir/yolo-v3-tiny-tf/yolo-v3-tiny-tf.pb"],
+                        "yolo-v3-tiny-tf/yolo-v3-tiny-tf.pb", "yolo-v3-tiny-tf/yolo-v3-tiny-tf.json"),
     "mobilenet-yolo-v4-syg": (["--input_model=$dl_dir/mobilenet-yolo-v4-syg.pb", "--scale_values=input_1[255]",
                                "--transformations_config=$dl_dir/yolo_pb2ir.json", "--reverse_input_channels"],
                               "mobilenet-yolo-v4-syg.pb", "yolo_pb2ir.json"),
@@ -52,6 +56,7 @@ OUTPUT_NAMES = {
     "yolo-v1-tiny-tf": ["conv2d_9/BiasAdd/YoloRegion"],
     "yolo-v2-tf": ["conv2d_22/BiasAdd/YoloRegion"],
     "yolo-v3-tf": ["conv2d_58/Conv2D/YoloRegion", "conv2d_66/Conv2D/YoloRegion", "conv2d_74/Conv2D/YoloRegion"],
+    "yolo-v3-tiny-tf": ["conv2d_9/Conv2D/YoloRegion", "conv2d_12/Conv2D/YoloRegion"],
     "mobilenet-yolo-v4-syg": ["separable_conv2d_22/separable_conv2d/YoloRegion",
                               "separable_conv2d_30/separable_conv2d/YoloRegion",
                               "separable_conv2d_38/separable_conv2d/YoloRegion"],
@@ -199,7 +204,7 @@ def test_v2_regions_are_mos_on_tensorflows_output(converted, model):
 # YOLO v3/v4: RegionYolo per entry point of the downloaded config, with its mask
 
 
-@pytest.mark.parametrize("model", ["yolo-v3-tf", "mobilenet-yolo-v4-syg"])
+@pytest.mark.parametrize("model", ["yolo-v3-tf", "yolo-v3-tiny-tf", "mobilenet-yolo-v4-syg"])
 def test_v3_regions_read_the_entry_points_as_mo_did(converted, model):
     xml, tf = converted[model]
     config = CASES[model].config["custom_attributes"]
@@ -227,7 +232,7 @@ def test_the_v3_output_names_are_what_accuracy_check_reads():
         return
     import yaml
 
-    for model in ("yolo-v3-tf", "mobilenet-yolo-v4-syg"):
+    for model in ("yolo-v3-tf", "yolo-v3-tiny-tf", "mobilenet-yolo-v4-syg"):
         doc = yaml.safe_load((models / "public" / model / "accuracy-check.yml").read_text())
         launcher = next(la for m in doc["models"] for la in m["launchers"] if la["framework"] == "openvino")
         assert launcher["adapter"]["outputs"] == OUTPUT_NAMES[model]
