@@ -8,9 +8,10 @@ What mo 2024.6 did (openvino/tools/mo/front/YOLO.py, checked against its IR of s
 - `TFYOLOV3` (a JSON the model downloads: yolo-v3-tf, yolo-v3-tiny-tf, mobilenet-yolo-v4-syg):
   the graph's own outputs are dropped; for entry point i, the tensor feeding the entry point's
   input 0 gets a `RegionYolo` with `mask = masks[i]` (do_softmax 0 unless the config says
-  otherwise), named `<that tensor's node>/YoloRegion`. With Keras graphs the entry points are the
-  `BiasAdd` nodes, so the region reads the convolution before its bias, exactly as mo's IR does
-  (its outputs are `conv2d_58/Conv2D/YoloRegion`, the names accuracy-check.yml reads).
+  otherwise), named `<that tensor's node>/YoloRegion`. Where the entry points are the heads'
+  `BiasAdd` nodes (what the zoo's output names `conv2d_58/Conv2D/YoloRegion` in accuracy-check.yml
+  imply: the node feeding the entry point is the convolution), the region reads the convolution
+  before its bias, as mo 2024.6's IR does (measured on a synthetic graph); kept for equality.
 
 TensorFlow's tensors are NHWC and RegionYolo reads NCHW, so each region has a Transpose before
 it (mo's IR has the same: its layout pass). Outputs: do_softmax 1 gives [N, C*H*W] (one flat row
