@@ -38,7 +38,7 @@ STAGES.update({config: yolo.regions for config in yolo.MO_CONFIGS})
 # A config outside mo's folder is one the model downloads (yolo-v3-tf's yolo-v3.json, the barrier
 # SSD's model.tfmo.json): its stage is chosen by the replacement id written in it, when converting
 # (the file may not be downloaded yet when the plan is made).
-DOWNLOADED = "the model's own config"
+DOWNLOADED = "transformation named in the model's own config"  # (how --dry_run and refusals show it)
 BY_ID: dict[str, Stage] = {
     yolo.V2_ID: yolo.regions,
     yolo.V3_ID: yolo.entry_regions,
