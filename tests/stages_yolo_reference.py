@@ -91,6 +91,44 @@ BARRIER_CONFIG = {
 }
 
 
+# The descriptors' mo arguments, as omz_tools/models of openvino-dev 2024.6 has them
+# (tests/test_stages_yolo_zoo.py checks them against the zoo, in the environment that has it).
+DESCRIPTORS = {
+    "yolo-v1-tiny-tf": (["--scale_values=input_1[255]", "--reverse_input_channels",
+                         "--transformations_config=$mo_ext_dir/front/tf/yolo_v2_tiny_voc.json",
+                         "--input_model=$dl_dir/yolo-v1-tiny.pb"], "yolo-v1-tiny.pb", None),
+    "yolo-v2-tf": (["--scale_values=image_input[255]", "--reverse_input_channels",
+                    "--transformations_config=$mo_ext_dir/front/tf/yolo_v2.json",
+                    "--input_model=$dl_dir/yolo-v2.pb"], "yolo-v2.pb", None),
+    "yolo-v3-tf": (["--scale_values=input_1[255]", "--reverse_input_channels",
+                    "--transformations_config=$dl_dir/yolo-v3.json", "--input_model=$dl_dir/yolo-v3.pb"],
+                   "yolo-v3.pb", "yolo-v3.json"),
+    "yolo-v3-tiny-tf": (["--scale_values=image_input[255]", "--reverse_input_channels",
+                         "--transformations_config=$dl_dir/yolo-v3-tiny-tf/yolo-v3-tiny-tf.json",
+                         "--input_model=$dl_dir/yolo-v3-tiny-tf/yolo-v3-tiny-tf.pb"],
+                        "yolo-v3-tiny-tf/yolo-v3-tiny-tf.pb", "yolo-v3-tiny-tf/yolo-v3-tiny-tf.json"),
+    "mobilenet-yolo-v4-syg": (["--input_model=$dl_dir/mobilenet-yolo-v4-syg.pb", "--scale_values=input_1[255]",
+                               "--transformations_config=$dl_dir/yolo_pb2ir.json", "--reverse_input_channels"],
+                              "mobilenet-yolo-v4-syg.pb", "yolo_pb2ir.json"),
+    BARRIER: (["--reverse_input_channels", "--scale=127.5", "--mean_values=[127.5,127.5,127.5]",
+               "--transformations_config=$dl_dir/model/model.tfmo.json",
+               "--output=" + ",".join(BARRIER_OUTPUTS), "--input_model=$dl_dir/model/model.pb.frozen"],
+              "model/model.pb.frozen", "model/model.tfmo.json"),
+}
+# What the IR's outputs are called: the openvino launcher's `outputs` in accuracy-check.yml where it
+# names them (v3, v4), mo's `<node>/YoloRegion` of the graph's output (v2) and mo's DetectionOutput_.
+OUTPUT_NAMES = {
+    "yolo-v1-tiny-tf": ["conv2d_9/BiasAdd/YoloRegion"],
+    "yolo-v2-tf": ["conv2d_22/BiasAdd/YoloRegion"],
+    "yolo-v3-tf": ["conv2d_58/Conv2D/YoloRegion", "conv2d_66/Conv2D/YoloRegion", "conv2d_74/Conv2D/YoloRegion"],
+    "yolo-v3-tiny-tf": ["conv2d_9/Conv2D/YoloRegion", "conv2d_12/Conv2D/YoloRegion"],
+    "mobilenet-yolo-v4-syg": ["separable_conv2d_22/separable_conv2d/YoloRegion",
+                              "separable_conv2d_30/separable_conv2d/YoloRegion",
+                              "separable_conv2d_38/separable_conv2d/YoloRegion"],
+    BARRIER: ["DetectionOutput_"],
+}
+
+
 def _tf():
     from modelzoo.reference import retinanet
 

@@ -13,7 +13,6 @@ reads them from $MODELZOO_OVC_REFERENCE).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -22,46 +21,11 @@ import openvino as ov
 import pytest
 from conftest import run_tool, write_model
 from ovc_reference import can_prepare, mo_ir, reference_dir, store_mo_ir
-from stages_yolo_reference import BARRIER, BARRIER_CONFIG, BARRIER_OUTPUTS, CASES, barrier_priors, files
+from stages_yolo_reference import (BARRIER, BARRIER_CONFIG, CASES, DESCRIPTORS, OUTPUT_NAMES, barrier_priors,
+                                   files)
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
-# The descriptors' mo arguments and inputs, as omz_tools/models of openvino-dev 2024.6 has them
-# (test_the_descriptors_are_the_zoos checks them against the zoo where it is installed).
-DESCRIPTORS = {
-    "yolo-v1-tiny-tf": (["--scale_values=input_1[255]", "--reverse_input_channels",
-                         "--transformations_config=$mo_ext_dir/front/tf/yolo_v2_tiny_voc.json",
-                         "--input_model=$dl_dir/yolo-v1-tiny.pb"], "yolo-v1-tiny.pb", None),
-    "yolo-v2-tf": (["--scale_values=image_input[255]", "--reverse_input_channels",
-                    "--transformations_config=$mo_ext_dir/front/tf/yolo_v2.json",
-                    "--input_model=$dl_dir/yolo-v2.pb"], "yolo-v2.pb", None),
-    "yolo-v3-tf": (["--scale_values=input_1[255]", "--reverse_input_channels",
-                    "--transformations_config=$dl_dir/yolo-v3.json", "--input_model=$dl_dir/yolo-v3.pb"],
-                   "yolo-v3.pb", "yolo-v3.json"),
-    "yolo-v3-tiny-tf": (["--scale_values=image_input[255]", "--reverse_input_channels",
-                         "--transformations_config=$dl_dir/yolo-v3-tiny-tf/yolo-v3-tiny-tf.json",
-                         "--input_model=$dl_dir/yolo-v3-tiny-tf/yolo-v3-tiny-tf.pb"],
-                        "yolo-v3-tiny-tf/yolo-v3-tiny-tf.pb", "yolo-v3-tiny-tf/yolo-v3-tiny-tf.json"),
-    "mobilenet-yolo-v4-syg": (["--input_model=$dl_dir/mobilenet-yolo-v4-syg.pb", "--scale_values=input_1[255]",
-                               "--transformations_config=$dl_dir/yolo_pb2ir.json", "--reverse_input_channels"],
-                              "mobilenet-yolo-v4-syg.pb", "yolo_pb2ir.json"),
-    BARRIER: (["--reverse_input_channels", "--scale=127.5", "--mean_values=[127.5,127.5,127.5]",
-               "--transformations_config=$dl_dir/model/model.tfmo.json",
-               "--output=" + ",".join(BARRIER_OUTPUTS), "--input_model=$dl_dir/model/model.pb.frozen"],
-              "model/model.pb.frozen", "model/model.tfmo.json"),
-}
-# What the IR's outputs are called: the openvino launcher's `outputs` in accuracy-check.yml where it
-# names them (v3, v4), mo's `<node>/YoloRegion` of the graph's output (v2) and mo's DetectionOutput_.
-OUTPUT_NAMES = {
-    "yolo-v1-tiny-tf": ["conv2d_9/BiasAdd/YoloRegion"],
-    "yolo-v2-tf": ["conv2d_22/BiasAdd/YoloRegion"],
-    "yolo-v3-tf": ["conv2d_58/Conv2D/YoloRegion", "conv2d_66/Conv2D/YoloRegion", "conv2d_74/Conv2D/YoloRegion"],
-    "yolo-v3-tiny-tf": ["conv2d_9/Conv2D/YoloRegion", "conv2d_12/Conv2D/YoloRegion"],
-    "mobilenet-yolo-v4-syg": ["separable_conv2d_22/separable_conv2d/YoloRegion",
-                              "separable_conv2d_30/separable_conv2d/YoloRegion",
-                              "separable_conv2d_38/separable_conv2d/YoloRegion"],
-    BARRIER: ["DetectionOutput_"],
-}
 # RegionYolo attributes: the config's (mo's own file for v2, the downloaded JSON for v3/v4)
 V2_ATTRIBUTES = {
     "yolo-v1-tiny-tf": {"classes": 20, "coords": 4, "num": 5, "do_softmax": True,
@@ -70,11 +34,6 @@ V2_ATTRIBUTES = {
                    "anchors": [0.57273, 0.677385, 1.87446, 2.06253, 3.33843, 5.47434, 7.88282, 3.52778, 9.77052,
                                9.16828]},
 }
-
-
-def omz_models() -> Path | None:
-    spec = importlib.util.find_spec("omz_tools")
-    return Path(list(spec.submodule_search_locations)[0]) / "models" if spec else None
 
 
 MO_COMPARED = ("yolo-v2-tf", "yolo-v3-tf", BARRIER)
@@ -224,21 +183,6 @@ def test_v3_regions_read_the_entry_points_as_mo_did(converted, model):
         close(got[i], region_yolo(tf[f"t{i}"], config["coords"], config["classes"], config["num"], False, mask))
 
 
-def test_the_v3_output_names_are_what_accuracy_check_reads():
-    """Where the zoo is installed: its accuracy-check.yml names exactly these outputs."""
-    models = omz_models()
-    if models is None:  # (the newest-OpenVINO environment has no openvino-dev; the first run checks)
-        assert not can_prepare()
-        return
-    import yaml
-
-    for model in ("yolo-v3-tf", "yolo-v3-tiny-tf", "mobilenet-yolo-v4-syg"):
-        doc = yaml.safe_load((models / "public" / model / "accuracy-check.yml").read_text())
-        launcher = next(la for m in doc["models"] for la in m["launchers"] if la["framework"] == "openvino")
-        assert launcher["adapter"]["outputs"] == OUTPUT_NAMES[model]
-        assert launcher["adapter"]["anchor_masks"] == CASES[model].config["custom_attributes"]["masks"]
-
-
 # ------------------------------------------------------------------------------------------
 # The barrier SSD: DetectionOutput over the three cut heads
 
@@ -330,26 +274,6 @@ def test_the_ir_is_the_model_optimizers(converted, mo_converted, model):
 
 # ------------------------------------------------------------------------------------------
 # The plan and refusals
-
-
-def test_the_descriptors_are_the_zoos():
-    """The mo arguments above are the zoo's own (checked where openvino-dev is installed), and
-    the attributes of mo's own YOLO configs that the stage carries are mo's files."""
-    models = omz_models()
-    if models is None:
-        assert not can_prepare()
-        return
-    import yaml
-
-    from modelzoo.convert.stages import yolo
-
-    for model, (args, _, _) in DESCRIPTORS.items():
-        doc = yaml.safe_load((models / "public" / model / "model.yml").read_text())
-        assert doc["model_optimizer_args"] == args, model
-    mo_ext = models.parents[1] / "openvino" / "tools" / "mo"
-    for rel, attributes in yolo.MO_CONFIGS.items():
-        config, = json.loads((mo_ext / rel).read_text())
-        assert config["id"] == "TFYOLO" and config["custom_attributes"] == attributes, rel
 
 
 def _v3(**changes) -> str:
