@@ -20,8 +20,6 @@ from pathlib import Path
 import numpy as np
 from ovc_reference import _require, can_prepare, reference_dir
 
-OMZ_MODELS_HINT = "omz_tools/models of openvino-dev 2024.6"
-
 
 @dataclass(frozen=True)
 class Case:
