@@ -126,7 +126,8 @@ def test_locked_download_from_a_mirror_serving_a_flipped_byte_is_not_accepted(zo
     out = tmp_path / "out"
     result = _download(zoo, out, "--all", "--locked", path, "--mirror", server.url("m"))
     assert result.returncode == 1
-    assert server.count() == 1  # the mirror was asked; its bytes were not the locked ones
+    # the mirror was asked (a HEAD: the locked size, so the run goes on; then the GET); its bytes were not the locked ones
+    assert [r.method for r in server.requests] == ["HEAD", "GET"]
     assert not (out / "public/alpha/alpha.pb").exists()
     server.add("m/public/alpha/alpha.pb", ALPHA)
     result = _download(zoo, out, "--all", "--locked", path, "--mirror", server.url("m"))
@@ -208,6 +209,65 @@ def test_check_remote_catches_a_changed_size_and_a_missing_file_with_head_reques
     assert f"beta: beta.onnx: {nginx.url}/f/beta.onnx: gone (HTTP 404)" in result.stdout
     requests = [line for line in nginx.access_log.read_text().splitlines() if "/f/" in line]
     assert requests and all('"HEAD ' in line for line in requests)  # nothing was downloaded
+
+
+def _requests(nginx) -> list[str]:
+    return [line for line in nginx.access_log.read_text().splitlines() if "/f/" in line] \
+        if nginx.access_log.exists() else []
+
+
+def test_locked_download_refuses_a_changed_size_upstream_before_the_download_starts(nginx_zoo, tmp_path):
+    zoo, www, nginx = nginx_zoo
+    path = tmp_path / "modelzoo.lock"
+    assert lock(zoo, "--all", "-o", path).returncode == 0
+    (www / "f/alpha.pb").write_bytes(ALPHA + b"upstream changed it")
+    out = tmp_path / "out"
+    result = _download(zoo, out, "--all", "--locked", path, "-j", "2")
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        f"modelzoo-downloader: error: --locked {path}: alpha: alpha.pb: {nginx.url}/f/alpha.pb: "
+        f"{len(ALPHA) + 19:,} bytes served, locked {len(ALPHA):,} (refused before any download; "
+        "modelzoo-lock --check --remote lists every such file)")
+    assert not out.exists()
+    assert _requests(nginx) and all('"HEAD ' in line for line in _requests(nginx))  # no GET: nothing downloaded
+
+
+def test_locked_download_refuses_a_file_gone_upstream_and_sync_does_too(nginx_zoo, tmp_path):
+    zoo, www, nginx = nginx_zoo
+    path = tmp_path / "modelzoo.lock"
+    assert lock(zoo, "--all", "-o", path).returncode == 0
+    (www / "f/beta.onnx").unlink()
+    out = tmp_path / "out"
+    result = _download(zoo, out, "--all", "--locked", path)
+    assert result.returncode == 2
+    assert f"beta: beta.onnx: {nginx.url}/f/beta.onnx: gone (HTTP 404)" in one_error_line(result)
+    dest = tmp_path / "mirror"
+    result = run_tool("mirror", "sync", "--models_dir", zoo, "--all", "--to", dest, "--locked", path)
+    assert result.returncode == 2
+    assert one_error_line(result).startswith(f"modelzoo-mirror: error: --locked {path}: beta: beta.onnx: ")
+    assert not out.exists() and not dest.exists()
+    assert all('"HEAD ' in line for line in _requests(nginx))
+
+
+def test_locked_heads_only_what_it_will_fetch_and_offline_asks_nothing(nginx_zoo, tmp_path):
+    """A file already at its target (or in the cache) is not asked for: a warm locked run makes
+    no request; offline, the session refuses the HEAD requests and the run goes on as offline."""
+    zoo, www, nginx = nginx_zoo
+    path = tmp_path / "modelzoo.lock"
+    assert lock(zoo, "--all", "-o", path).returncode == 0
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    result = _download(zoo, out, "--all", "--locked", path, "--cache_dir", cache)
+    assert result.returncode == 0, result.stderr
+    heads = [line for line in _requests(nginx) if '"HEAD ' in line]
+    assert len(heads) == 2 and len(_requests(nginx)) == 4  # one HEAD, then one GET a file
+    (www / "f/alpha.pb").write_bytes(ALPHA + b"upstream changed it")
+    nginx.access_log.write_text("")
+    assert _download(zoo, out, "--all", "--locked", path).returncode == 0  # at their targets
+    assert _download(zoo, tmp_path / "out2", "--all", "--locked", path, "--cache_dir", cache).returncode == 0
+    assert _requests(nginx) == []
+    result = _download(zoo, tmp_path / "out3", "--all", "--locked", path, "--offline")
+    assert result.returncode == 1 and "not fetched: offline" in result.stderr and "--locked" not in result.stderr
+    assert _requests(nginx) == []
 
 
 def test_check_remote_is_refused_offline_without_a_connection(two, server, tmp_path):
