@@ -364,3 +364,31 @@ def test_locked_accuracy_refuses_ir_that_is_not_the_locked_ir(ir_mirror, tmp_pat
     assert result.returncode == 1
     assert f"{target}: the IR to measure is not the locked IR of tiny-a FP16" in result.stderr
     assert target.exists()  # the accuracy tool removes nothing
+
+
+def test_locked_converter_checks_the_key_under_any_jobs_and_without_a_cache(ir_mirror, server, tmp_path):
+    """-j 2 converts each model in a process of its own, and without --cache_dir or --mirror the
+    key is not needed to find IR: the locked key is compared all the same (the IR's bytes alone
+    would pass here: a lock with another key is refused)."""
+    from test_mirror_ir import convert_from, downloaded, tiny_model
+
+    zoo, path = ir_mirror["zoo"], ir_mirror["lock"]
+    beta = tiny_model(zoo, server, "tiny-b", seed=1)
+    assert lock(zoo, "--update", "tiny-b", "-o", path).returncode == 0
+    dl = downloaded(tmp_path, "tiny-a", ir_mirror["data"])
+    downloaded(tmp_path, "tiny-b", beta)
+    both = ("--name", "tiny-a,tiny-b", "-j", "2", "--locked", str(path))
+    result = convert_from(zoo, "tiny-a,tiny-b", dl, tmp_path / "out", tmp_path / "c.log", extra=both)
+    assert result.returncode == 0, result.stderr  # the key each job worked out is the locked one
+    data = json.loads(path.read_text())
+    for ir in data["models"]["tiny-a"]["ir"].values():
+        ir["key"] = "f" * 96  # the same bytes, another key
+    path.write_text(json.dumps(data))
+    out = tmp_path / "out2"
+    result = convert_from(zoo, "tiny-a,tiny-b", dl, out, tmp_path / "c2.log", extra=both)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"modelzoo-converter: error: {out}/public/tiny-a/FP32: converted IR is not the locked IR of tiny-a FP32 "
+        "(removed)", "modelzoo-converter: failed: tiny-a"]
+    assert not (out / "public/tiny-a/FP16").exists() and not (out / "public/tiny-a/FP32").exists()
+    assert (out / "public/tiny-b/FP16/tiny-b.xml").is_file()  # not locked with IR: left alone
