@@ -392,3 +392,59 @@ def test_locked_converter_checks_the_key_under_any_jobs_and_without_a_cache(ir_m
         "(removed)", "modelzoo-converter: failed: tiny-a"]
     assert not (out / "public/tiny-a/FP16").exists() and not (out / "public/tiny-a/FP32").exists()
     assert (out / "public/tiny-b/FP16/tiny-b.xml").is_file()  # not locked with IR: left alone
+
+
+def _blob(cache: Path, data: bytes) -> Path:
+    digest = sha384(data)
+    return cache / "ir/sha384" / digest[:2] / digest[2:]
+
+
+def test_lock_ir_from_the_ir_cache_is_the_mirrors_ir_and_check_update_hold_to_it(ir_mirror, tmp_path):
+    """The IR cache the sync converted through and the mirror it published to give the same lock
+    entries (key, tools, files); --check --ir finds another key; --update refreshes the IR too."""
+    zoo, cache = ir_mirror["zoo"], ir_mirror["dest"].parent / "cache"
+    path = tmp_path / "cache.lock"
+    result = lock(zoo, "--name", "tiny-a", "--ir", "--cache_dir", cache, "-o", path)
+    assert result.returncode == 0, result.stderr
+    assert "1 models, 1 files, 2 IR precisions" in result.stdout and result.stderr == ""
+    from_cache = json.loads(path.read_text())["models"]["tiny-a"]["ir"]
+    assert from_cache == json.loads(ir_mirror["lock"].read_text())["models"]["tiny-a"]["ir"]
+    result = lock(zoo, "--check", "--ir", "--cache_dir", cache, "-o", path)
+    assert result.returncode == 0 and "their IR as locked" in result.stdout, result.stdout + result.stderr
+    data = json.loads(path.read_text())
+    data["models"]["tiny-a"]["ir"]["FP16"]["key"] = "f" * 96
+    path.write_text(json.dumps(data))
+    result = lock(zoo, "--check", "--ir", "--mirror", ir_mirror["dest"], "-o", path)
+    assert result.returncode == 1
+    assert f"drift: tiny-a: IR FP16: key {ir_mirror['key'][:16]}... (ovc " in result.stdout
+    assert f"locked {'f' * 16}..." in result.stdout
+    result = lock(zoo, "--update", "tiny-a", "-o", path)  # would drop the IR pin: refused, nothing written
+    assert result.returncode == 2 and "its IR is locked; give --ir" in one_error_line(result)
+    assert json.loads(path.read_text()) == data
+    result = lock(zoo, "--update", "tiny-a", "--ir", "--cache_dir", cache, "-o", path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(path.read_text())["models"]["tiny-a"]["ir"] == from_cache
+
+
+def test_lock_ir_never_pins_bytes_that_do_not_verify(ir_mirror, tmp_path):
+    """A corrupt IR cache blob, and a mirror serving a flipped byte its manifest does not name,
+    are each refused with one warning; the model is locked without IR."""
+    zoo, cache, dest, key = ir_mirror["zoo"], ir_mirror["dest"].parent / "cache", ir_mirror["dest"], ir_mirror["key"]
+    blob = _blob(cache, ir_mirror["ir"]["FP16/tiny-a.bin"])
+    blob.chmod(0o644)
+    raw = bytearray(blob.read_bytes())
+    raw[0] ^= 1
+    blob.write_bytes(bytes(raw))
+    served = dest / "ir" / key / "public/tiny-a/FP16/tiny-a.bin"
+    served.write_bytes(bytes(raw))
+    path = tmp_path / "bad.lock"
+    result = lock(zoo, "--name", "tiny-a", "--ir", "--cache_dir", cache, "--mirror", dest, "-o", path)
+    assert result.returncode == 0, result.stderr
+    warnings = result.stderr.splitlines()
+    assert warnings[0] == f"modelzoo-lock: warning: tiny-a: the IR cache's entry {key[:16]}... is corrupt " \
+                          "(discarded); FP16, FP32 not locked from it"
+    assert warnings[1].startswith(f"modelzoo-lock: warning: tiny-a: mirror {dest}: ") and "its IR is not locked" \
+        in warnings[1]
+    assert warnings[2] == "modelzoo-lock: warning: tiny-a: no IR in --cache_dir or any --mirror; locked without IR"
+    assert "ir" not in json.loads(path.read_text())["models"]["tiny-a"]
+    assert not [p for p in cache.iterdir() if p.name.startswith(".lock-ir-")]  # nothing left behind
