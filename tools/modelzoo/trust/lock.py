@@ -12,7 +12,8 @@ One JSON object, keys sorted, indented::
        "<composite>": {"descriptor": "...", "descriptor_sha384": "...", "stages": ["<stage>", ...]}}}
 
 A composite names its stages, each locked as a model of its own. It is built from the
-descriptors alone (no download); ``ir`` comes from a mirror's manifest (``lock --ir --mirror``).
+descriptors alone (no download); ``ir`` comes from the IR cache or a mirror's manifest, every
+file verified (``lock --ir``: ir_lock.py).
 """
 
 from __future__ import annotations
