@@ -424,6 +424,9 @@ def test_lock_ir_from_the_ir_cache_is_the_mirrors_ir_and_check_update_hold_to_it
     result = lock(zoo, "--update", "tiny-a", "--ir", "--cache_dir", cache, "-o", path)
     assert result.returncode == 0, result.stderr
     assert json.loads(path.read_text())["models"]["tiny-a"]["ir"] == from_cache
+    result = lock(zoo, "--name", "tiny-a", "--ir", "--cache_dir", tmp_path / "none", "-o", tmp_path / "x.lock")
+    assert result.returncode == 2 and "no IR cache there" in one_error_line(result)
+    assert not (tmp_path / "none").exists() and not (tmp_path / "x.lock").exists()
 
 
 def test_lock_ir_never_pins_bytes_that_do_not_verify(ir_mirror, tmp_path):

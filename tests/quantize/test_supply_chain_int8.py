@@ -102,12 +102,13 @@ def test_the_locked_quantizer_refuses_int8_ir_that_is_not_the_locked_ir(signed, 
     assert not (out2 / MODEL / INT8).exists()
 
 
-def test_lock_ir_from_the_ir_cache_takes_int8_quantized_from_the_locked_fp32_ir(signed, tmp_path):
+def test_lock_ir_from_the_ir_cache_takes_int8_quantized_from_the_locked_fp32_ir(rebuilt, tmp_path):
     """`lock --ir --cache_dir`: the cache's entries name no model; the INT8 IR locked is a
     quantization of this model whose input is the very FP32 IR locked beside it, every file
     verified through the cache; --check --ir agrees with the cache."""
     from modelzoo.store.ir_cache import files_digest
 
+    int8_mirror()  # (the session's sync --ir: the FP16/FP32 conversion and the quantization in the cache)
     cache, lock = cold()["cache"], tmp_path / "cache.lock"
     args = ["--models_dir", rebuilt_ir()["zoo"], "--ir", "--cache_dir", cache, "-o", lock]
     result = run_tool("lock", "--name", "retinanet-tf", *args)

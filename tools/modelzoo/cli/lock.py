@@ -58,6 +58,10 @@ def _ir_sources(args: argparse.Namespace, path: Path) -> Any:
 
     line = CommandLine(PROG)
     cache = args.cache_dir.absolute() if args.cache_dir is not None else None
+    if cache is not None and not (cache / "ir").is_dir():  # (read only: no cache is made here)
+        from ..errors import UsageError
+
+        raise UsageError(f"--cache_dir {cache}: no IR cache there (no {cache / 'ir'} folder)")
     return IrSources(cache, args.mirror, cache or path.absolute().parent,
                      lambda text: print(line("warning", text), file=sys.stderr), timeout=args.timeout)
 
