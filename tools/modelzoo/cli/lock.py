@@ -58,10 +58,6 @@ def _ir_sources(args: argparse.Namespace, path: Path) -> Any:
 
     line = CommandLine(PROG)
     cache = args.cache_dir.absolute() if args.cache_dir is not None else None
-    if cache is not None and not (cache / "ir").is_dir():  # (read only: no cache is made here)
-        from ..errors import UsageError
-
-        raise UsageError(f"--cache_dir {cache}: no IR cache there (no {cache / 'ir'} folder)")
     return IrSources(cache, args.mirror, cache or path.absolute().parent,
                      lambda text: print(line("warning", text), file=sys.stderr), timeout=args.timeout)
 
@@ -120,6 +116,10 @@ def _main(argv: Sequence[str]) -> int:
         parser.error("--cache_dir and --mirror are where --ir reads IR: give --ir")
     if args.check and args.update:
         parser.error("--check changes nothing: not with --update")
+    if args.cache_dir is not None and not (args.cache_dir / "ir").is_dir():  # (before the descriptor memo makes it)
+        from ..errors import UsageError
+
+        raise UsageError(f"--cache_dir {args.cache_dir.absolute()}: no IR cache there (no ir/ folder)")
     apply_offline(args)
     path = args.lock
     selecting = args.all or args.name is not None or args.list is not None or args.print_all
