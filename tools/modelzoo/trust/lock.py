@@ -322,12 +322,12 @@ def _head(session: Any, url: str, size: int, timeout: float) -> tuple[str, str] 
 def _heads(checks: list[tuple[str, int]], timeout: float, jobs: int) -> list[tuple[str, str] | None]:
     """_head of each (url, size), up to ``jobs`` at once, through the package's one session
     (fetch.make_session: offline mode refuses every request there, so none leaves the machine)."""
+    if not checks:
+        return []  # (a warm run: nothing imported, no session made)
     from concurrent.futures import ThreadPoolExecutor
 
     from ..transport.fetch import make_session
 
-    if not checks:
-        return []
     session = make_session(1, pool_size=jobs)
     try:
         with ThreadPoolExecutor(max(1, min(jobs, len(checks)))) as pool:
