@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..events import Reporter
 from ..sync.pipeline import Auditor, MirrorOptions, Syncer
@@ -17,6 +17,11 @@ from .common import (
     positive_float, positive_int, run, select_models, shard_models, summarize, descriptor_inputs, model_file_outputs,
     refuse_outputs_over_inputs,
 )
+
+if TYPE_CHECKING:
+    from ..descriptor import Model
+    from ..mirror.manifest import Store
+    from ..trust.policy import Policy
 
 PROG = "modelzoo-mirror"
 EPILOG = ("Exit codes: 0 every selected model mirrored (verify: the mirror is clean); 1 a model failed "
@@ -225,10 +230,14 @@ def _main(argv: Sequence[str]) -> int:
     return 0 if not failed and not failed_to_load and signed else 1
 
 
-def _locked_preflight(policy: object, store: object, options: MirrorOptions, models: list) -> None:
+def _locked_preflight(policy: Policy, store: Store, options: MirrorOptions, models: list[Model]) -> None:
     """sync --locked: the files the plan would fetch (not in DEST as the manifest says, not in the
-    cache) are asked for with HEAD requests before any work (trust/lock.py: preflight)."""
-    check = policy.before_fetch(options.timeout, max(options.jobs, 8))  # type: ignore[attr-defined]
+    cache) are asked for with HEAD requests before any work (trust/lock.py: preflight).
+
+    Raises:
+        LockError: a file upstream no longer serves as locked (exit 2, nothing written).
+    """
+    check = policy.before_fetch(options.timeout, max(options.jobs, 8))
     if check is None:
         return
     from ..download.obtain import source_urls
@@ -237,7 +246,7 @@ def _locked_preflight(policy: object, store: object, options: MirrorOptions, mod
 
     cache = Cache(options.cache_dir, create=False) if options.cache_dir is not None else None
     plan = make_plan(wanted_files(models, options.precisions, options.models_root),
-                     store.read_manifest()[0], store.list())  # type: ignore[attr-defined]
+                     store.read_manifest()[0], store.list())
     check([(w.leaf.name, w.file.name.as_posix(), w.size, source_urls(w.leaf, w.file, options.upstream))
            for w in plan.of(FETCH) if cache is None or not cache.has_blob(w.sha384)])
 
