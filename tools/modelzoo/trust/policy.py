@@ -55,8 +55,9 @@ class Policy:
                 done = [p for p in precisions if (root / leaf.subdirectory / p).is_dir()]
                 with_key = {p for p, ir in locked.items() if key is not None and ir["key"] != key}
                 # the key decides a conversion of exactly the locked set of precisions that share it
+                # (a run of more precisions, or fewer, has another key by right: its bytes decide)
                 mismatched = {p: key for p in done if p in with_key
-                              and {q for q, ir in locked.items() if ir["key"] == locked[p]["key"]} <= set(done)}
+                              and {q for q, ir in locked.items() if ir["key"] == locked[p]["key"]} == set(done)}
                 try:
                     from .lock import require_ir
 
