@@ -451,3 +451,24 @@ def test_lock_ir_never_pins_bytes_that_do_not_verify(ir_mirror, tmp_path):
     assert warnings[2] == "modelzoo-lock: warning: tiny-a: no IR in --cache_dir or any --mirror; locked without IR"
     assert "ir" not in json.loads(path.read_text())["models"]["tiny-a"]
     assert not [p for p in cache.iterdir() if p.name.startswith(".lock-ir-")]  # nothing left behind
+
+
+def test_a_lock_mixing_keys_holds_a_run_of_both_precisions_to_the_bytes(ir_mirror, tmp_path):
+    """An FP16-only conversion after the sync's: the IR cache's newest FP16 entry is another key
+    than its FP32 one, and lock --ir --cache_dir locks each. A --locked run converting both
+    precisions has a third key by right: it is held to the locked bytes, not refused for its key."""
+    from test_mirror_ir import convert_from, downloaded, files
+
+    zoo, cache = ir_mirror["zoo"], ir_mirror["dest"].parent / "cache"
+    dl = downloaded(tmp_path, "tiny-a", ir_mirror["data"])
+    result = convert_from(zoo, "tiny-a", dl, tmp_path / "fp16", tmp_path / "c.log",
+                          extra=("--precisions", "FP16", "--cache_dir", str(cache)))
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "mixed.lock"
+    assert lock(zoo, "--name", "tiny-a", "--ir", "--cache_dir", cache, "-o", path).returncode == 0
+    ir = json.loads(path.read_text())["models"]["tiny-a"]["ir"]
+    assert ir["FP32"]["key"] == ir_mirror["key"] != ir["FP16"]["key"]
+    out = tmp_path / "out"
+    result = convert_from(zoo, "tiny-a", dl, out, tmp_path / "c2.log", extra=("--locked", str(path)))
+    assert result.returncode == 0, result.stderr
+    assert files(out / "public/tiny-a") == ir_mirror["ir"]
