@@ -19,8 +19,9 @@ PROG = "modelzoo-lock"
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG, description="Write a lock file (modelzoo-lock/1) pinning the selected models: each descriptor's "
-                               "SHA-384, each file's size, SHA-384 and allowed URLs, and with --ir the IR a mirror "
-                               "holds. Built from the descriptors: nothing is downloaded.",
+                               "SHA-384, each file's size, SHA-384 and allowed URLs, and with --ir the IR an IR "
+                               "cache or a mirror holds (every IR file verified). Built from the descriptors: no "
+                               "model file is downloaded.",
         epilog="Exit codes: 0 written (--check: no drift); 1 drift found; 2 bad command line, lock file or "
                "descriptor.")
     add_selection_args(parser, "lock")
