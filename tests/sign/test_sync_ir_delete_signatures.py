@@ -65,3 +65,35 @@ def test_sync_ir_delete_removes_the_signatures_of_the_ir_it_deletes(tmp_path, zo
                              "--signature", str(sig), "--public_key", str(key[1])],
                             capture_output=True, text=True, timeout=120)
         assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_the_same_on_an_s3_mirror(tmp_path, zoo, server, key):
+    import uuid
+
+    from modelzoo.devtools.servers import SeaweedS3
+
+    tiny_model(zoo, server, "tiny-a")
+    tiny_model(zoo, server, "tiny-b", seed=1)
+    cache, log = tmp_path / "cache", tmp_path / "sync.log"
+    with SeaweedS3() as weed:
+        bucket = f"sig-{uuid.uuid4().hex[:10]}"
+        client = weed.client()
+        client.create_bucket(Bucket=bucket)
+        dest = f"s3://{bucket}/m"
+
+        def names() -> set[str]:
+            return {o["Key"][2:] for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+        first = sync_ir(zoo, dest, cache, log, "--name", "tiny-a,tiny-b", "--sign_key", key[0], env=weed.env())
+        assert first.returncode == 0, first.stderr
+        sigs = {n for n in names() if n.endswith(".sig") and n.startswith("ir/")}
+        b_sigs = {n for n in sigs if "/public/tiny-b/" in n}
+        assert len(sigs) == 4 and len(b_sigs) == 2
+        notes = next(iter(b_sigs)).rpartition("/")[0] + "/notes.txt"
+        client.put_object(Bucket=bucket, Key=f"m/{notes}", Body=b"ours")
+        result = sync_ir(zoo, dest, cache, log, "--name", "tiny-a", "--delete", "--sign_key", key[0], env=weed.env())
+        assert result.returncode == 0, result.stderr
+        left = names()
+    assert not b_sigs & left, "a signature of deleted IR stayed behind"
+    assert sigs - b_sigs <= left and notes in left
+    assert not [n for n in left if "/public/tiny-b/" in n and n != notes]
