@@ -100,7 +100,7 @@ class WantedIr:
     top: str = ""  # the selected model a failure is said under
     src: Path | None = None  # the local file sync publishes
 
-    origin = "the IR made here"
+    origin = "the IR made here"  # (Wanted.origin: what the mirror's copy should be)
 
     @classmethod
     def recorded(cls, rel: str, entry: dict[str, Any]) -> "WantedIr":
@@ -114,21 +114,11 @@ class WantedIr:
                 "verified": verified, "ir_key": self.key, "tools": self.tools}
 
     def expected(self) -> str:
+        """verify's detail when the file is missing: which model's IR, made by what."""
         return f"IR of {self.model} ({self.tools}); expected {self.size} bytes"
 
 
 Item = Union[Wanted, WantedIr]  # what sync publishes and verify audits, one file each
-
-
-def freed_signatures(dropped: set[str] | list[str], files: dict[str, Any]) -> list[str]:
-    """The per-IR signatures (``ir/<key>/<model folder>/<precision>.sig``, trust/signing.py) of
-    the IR folders this run dropped files of and in which the manifest (``files``, as written)
-    names no file any more: stale, so the sync deletes them with their IR. Never the signature
-    of a folder that still holds a recorded file, nor a name the mirror does not own."""
-    kept = {rel.rpartition("/")[0] for rel in files}
-    folders = {rel.rpartition("/")[0] for rel in dropped if rel.startswith(IR_PREFIX)}
-    sigs = (folder + ".sig" for folder in folders - kept)
-    return sorted(s for s in sigs if s.count("/") >= 3 and s.rpartition("/")[2] in IR_SIGNATURES)
 
 
 # ----------------------------------------------------------------------------- decisions
@@ -201,6 +191,17 @@ def make_plan(wanted: list[Item], manifest: dict[str, Any] | None, listing: dict
         may = owned or model_files_owned(protected)
         doomed = sorted(rel for rel, entry in recorded.items() if rel not in keep and may(rel, entry))
     return Plan(decisions, doomed)
+
+
+def freed_signatures(dropped: set[str] | list[str], files: dict[str, Any]) -> list[str]:
+    """The per-IR signatures (``ir/<key>/<model folder>/<precision>.sig``, trust/signing.py) of
+    the IR folders this run dropped files of and in which the manifest (``files``, as written)
+    names no file any more: stale, so the sync deletes them with their IR. Never the signature
+    of a folder that still holds a recorded file, nor a name the mirror does not own."""
+    kept = {rel.rpartition("/")[0] for rel in files}
+    folders = {rel.rpartition("/")[0] for rel in dropped if rel.startswith(IR_PREFIX)}
+    sigs = (folder + ".sig" for folder in folders - kept)
+    return sorted(s for s in sigs if s.count("/") >= 3 and s.rpartition("/")[2] in IR_SIGNATURES)
 
 
 def now() -> str:
