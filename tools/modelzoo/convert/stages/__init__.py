@@ -17,12 +17,29 @@ and OpenVINO; never convert/ovc.py (which imports this package).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import retinanet
+from . import odapi, retinanet
 
 Stage = Callable[[Any, Any], Any]
 
 STAGES: dict[str, Stage] = {
     "front/tf/retinanet.json": retinanet.stage,
+    **{family.config: odapi.stage_for(family) for family in odapi.FAMILIES},
+}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a stage needs of the conversion before it runs (mo's config changed the graph's ends)."""
+
+    outputs: tuple[str, ...] = ()  # graph tensors converted in place of the descriptor's --output
+    float_inputs: bool = False  # the inputs taken as f32 (mo removed a uint8 placeholder's cast)
+    pipeline_config: bool = False  # reads --tensorflow_object_detection_api_pipeline_config
+
+
+NEEDS: dict[str, Needs] = {
+    **{family.config: Needs(odapi.graph_outputs(family), float_inputs=True, pipeline_config=True)
+       for family in odapi.FAMILIES},
 }

@@ -1,0 +1,94 @@
+"""Small TensorFlow graphs with the Object Detection API's interface, for the output-stage tests.
+
+A real OD API frozen graph is hundreds of MB; these carry what the ovc output stages read: an
+`image_tensor` uint8 placeholder cast to float (as the OD API's `ToFloat`), a few convolutions,
+and the four (five) output tensors under their OD API names, made by real post-processing ops
+(sigmoid scores, `NonMaxSuppressionV4` padded to the max detections, `CropAndResize` for masks):
+
+    detection_boxes   [1,N,4]   [y_min, x_min, y_max, x_max], normalised to [0,1], zero rows after the last
+    detection_scores  [1,N]     best first, zero after the last
+    detection_classes [1,N]     1-based class ids (float), zero after the last
+    num_detections    [1]       float
+    detection_masks   [1,N,M,M] (Mask R-CNN) sigmoid of the mask of each detection's class
+
+`odapi_pb` builds one (TensorFlow needed), `tf_outputs` runs it in TensorFlow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_detections")
+
+
+def _tf():
+    import tensorflow as tf
+
+    tf.compat.v1.disable_eager_execution()
+    return tf
+
+
+def odapi_graph_def(seed: int, num_classes: int = 90, max_detections: int = 100, mask_size: int = 0) -> bytes:
+    """The serialized GraphDef: anchors from a stride-32 feature map, one box and `num_classes`
+    sigmoid scores per anchor, NMS over the best class (at most `max_detections`, IoU 0.3,
+    score 0.3). mask_size > 0 adds `detection_masks` (Mask R-CNN)."""
+    tf = _tf()
+    rng = np.random.default_rng(seed)
+    graph = tf.Graph()
+
+    def weights(*shape: int, scale: float = 0.3) -> object:
+        return tf.constant((rng.standard_normal(shape) * scale).astype(np.float32))
+
+    with graph.as_default():
+        image = tf.compat.v1.placeholder(tf.uint8, [None, None, None, 3], name="image_tensor")
+        x = tf.cast(image, tf.float32, name="ToFloat")
+        x = tf.subtract(x * (2.0 / 255.0), 1.0, name="Preprocessor/sub")
+        f = tf.nn.relu(tf.nn.conv2d(x, weights(3, 3, 3, 8), strides=4, padding="SAME"))
+        f = tf.nn.relu(tf.nn.conv2d(f, weights(3, 3, 8, 16), strides=2, padding="SAME"), name="features")
+        f = tf.nn.avg_pool2d(f, 4, 4, padding="SAME")
+        raw = tf.reshape(tf.nn.conv2d(f, weights(1, 1, 16, 4), strides=1, padding="SAME"), [-1, 4])
+        centre = tf.sigmoid(raw[:, :2])
+        half = 0.05 + 0.2 * tf.sigmoid(raw[:, 2:])
+        boxes = tf.clip_by_value(tf.concat([centre - half, centre + half], axis=1), 0.0, 1.0)  # y/x order
+        logits = tf.nn.conv2d(f, weights(1, 1, 16, num_classes, scale=0.02), strides=1, padding="SAME")
+        scores = tf.sigmoid(tf.reshape(logits, [-1, num_classes]))
+        best = tf.reduce_max(scores, axis=1)
+        label = tf.argmax(scores, axis=1, output_type=tf.int32)
+        keep, count = tf.raw_ops.NonMaxSuppressionV4(
+            boxes=boxes, scores=best, max_output_size=max_detections, iou_threshold=0.3, score_threshold=0.3,
+            pad_to_max_output_size=True)
+        valid = tf.cast(tf.range(max_detections) < count, tf.float32)
+        kept_boxes = tf.gather(boxes, keep) * valid[:, None]
+        tf.expand_dims(kept_boxes, 0, name="detection_boxes")
+        tf.expand_dims(tf.gather(best, keep) * valid, 0, name="detection_scores")
+        kept_label = tf.gather(label, keep)
+        tf.expand_dims(tf.cast(kept_label + 1, tf.float32) * valid, 0, name="detection_classes")
+        tf.reshape(tf.cast(count, tf.float32), [1], name="num_detections")
+        if mask_size:
+            crops = tf.image.crop_and_resize(f, kept_boxes, tf.zeros([max_detections], tf.int32),
+                                             [mask_size, mask_size], name="CropAndResize_1")
+            per_class = tf.nn.conv2d(crops, weights(3, 3, 16, num_classes), strides=1, padding="SAME")
+            chosen = tf.gather(tf.transpose(per_class, [0, 3, 1, 2]), kept_label, batch_dims=1)  # [N,M,M]
+            tf.expand_dims(tf.sigmoid(chosen), 0, name="detection_masks")
+    return graph.as_graph_def().SerializeToString(deterministic=True)
+
+
+def odapi_pb(path: Path, seed: int, **kwargs) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(odapi_graph_def(seed, **kwargs))
+    return path
+
+
+def tf_outputs(pb: Path, image: np.ndarray, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """TensorFlow's values of `names` for one uint8 picture [H,W,3]."""
+    tf = _tf()
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(pb.read_bytes())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as sess:
+        values = sess.run([n + ":0" for n in names], {"image_tensor:0": image[None]})
+    return dict(zip(names, values))

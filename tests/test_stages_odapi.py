@@ -1,0 +1,190 @@
+"""The Object Detection API output stages (convert/stages/odapi.py), through the real converter.
+
+Open Model Zoo's own descriptors of the eight OD API models (openvino-dev 2024.6's omz_tools),
+copied with their files pointed at small synthetic graphs that carry the OD API's output tensors
+(odapi_graphs.py), converted with `converter.py --backend ovc --all`; the IR's detections are
+compared with TensorFlow's outputs of the same graph on the same picture, and its inputs and
+outputs with what each model's card and `accuracy-check.yml` name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+import pytest
+import yaml
+from conftest import run_tool, write_model
+from odapi_graphs import OUTPUTS, odapi_pb, tf_outputs
+
+from modelzoo.devtools.peer import omz_models_root
+
+F32 = {"INFERENCE_PRECISION_HINT": "f32"}
+CONFIGS = {"ssd_v2_support.json": "ssd", "faster_rcnn_support.json": "faster_rcnn",
+           "rfcn_support.json": "rfcn", "mask_rcnn_support.json": "mask_rcnn"}
+# The converted model's outputs as the cards (models/public/<name>/README.md of Open Model Zoo) give
+# them: name and shape ([1,1,N,7] rows [image_id, label, conf, x_min, y_min, x_max, y_max]).
+CARD_OUTPUTS = {
+    "ssd": {"DetectionOutput": [1, 1, 100, 7]},
+    "faster_rcnn": {"reshape_do_2d": [1, 1, 100, 7]},
+    "rfcn": {"reshape_do_2d": [1, 1, 100, 7]},
+    "mask_rcnn": {"reshape_do_2d": [100, 7], "masks": [100, 90, 33, 33]},
+}
+NO_BACKGROUND = "ssd-without-background"  # an SSD trained with add_background_class: false
+
+
+def _descriptor(name: str) -> dict:
+    return yaml.safe_load((omz_models_root() / "public" / name / "model.yml").read_text())
+
+
+def _odapi_models() -> dict[str, str]:
+    """Every OD API descriptor of Open Model Zoo: name -> family."""
+    found = {}
+    for yml in sorted(omz_models_root().glob("public/*/model.yml")):
+        args = " ".join(yaml.safe_load(yml.read_text()).get("model_optimizer_args") or [])
+        for config, family in CONFIGS.items():
+            if f"front/tf/{config}" in args:
+                found[yml.parent.name] = family
+    return found
+
+
+def _arg(args: list[str], flag: str) -> str:
+    return next(a.split("=", 1)[1] for a in args if a.startswith(flag + "="))
+
+
+def _pipeline_text(family: str, background: bool = True) -> str:
+    """Enough of a pipeline.config for the stages (they read num_classes and add_background_class)."""
+    arch = "ssd" if family == "ssd" else "faster_rcnn"
+    extra = "" if background else "    add_background_class: false\n"
+    return f"model {{\n  {arch} {{\n    num_classes: 90  # COCO\n{extra}  }}\n}}\n"
+
+
+@pytest.fixture(scope="module")
+def odapi(tmp_path_factory):
+    """The zoo copy (the 8 OD API models and an SSD without background), their graphs, the IR."""
+    root = tmp_path_factory.mktemp("odapi")
+    zoo, dl, ir = root / "zoo", root / "dl", root / "ir"
+    models = _odapi_models()
+    assert sorted(models.values()) == sorted(["ssd"] * 3 + ["faster_rcnn"] * 2 + ["rfcn"] + ["mask_rcnn"] * 2)
+    models[NO_BACKGROUND] = "ssd"
+    for seed, (name, family) in enumerate(models.items()):
+        doc = _descriptor("ssd_mobilenet_v1_coco" if name == NO_BACKGROUND else name)
+        args = doc["model_optimizer_args"]
+        graph = _arg(args, "--input_model").replace("$dl_dir/", "")
+        config = _arg(args, "--tensorflow_object_detection_api_pipeline_config").replace("$dl_dir/", "")
+        pb = odapi_pb(dl / "public" / name / graph, seed, mask_size=33 if family == "mask_rcnn" else 0)
+        (dl / "public" / name / config).write_text(_pipeline_text(family, name != NO_BACKGROUND))
+        files = [{"name": graph, "data": pb.read_bytes(), "url": "http://127.0.0.1:9/graph.pb"},
+                 {"name": config, "data": (dl / "public" / name / config).read_bytes(),
+                  "url": "http://127.0.0.1:9/pipeline.config"}]
+        write_model(zoo, name, files, framework="tf", model_optimizer_args=args, input_info=doc["input_info"])
+    result = run_tool("converter", "--models_dir", zoo, "--all", "-d", dl, "-o", ir, "--backend", "ovc",
+                      "--precisions", "FP32", timeout=600)
+    assert result.returncode == 0, result.stderr
+    return {"zoo": zoo, "dl": dl, "ir": ir, "models": models, "result": result}
+
+
+def _picture(shape: list[int], seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, shape[1:]).astype(np.uint8)
+
+
+def _expected(tf: dict[str, np.ndarray], label_offset: float) -> np.ndarray:
+    """TensorFlow's outputs as DetectionOutput rows: [0, label, conf, x/y boxes]; -1 after the last, zeros on."""
+    n = len(tf["detection_scores"][0])
+    count = int(tf["num_detections"][0])
+    rows = np.zeros((n, 7), np.float32)
+    y0, x0, y1, x1 = tf["detection_boxes"][0, :count].T
+    rows[:count, 1] = tf["detection_classes"][0, :count] - label_offset
+    rows[:count, 2] = tf["detection_scores"][0, :count]
+    rows[:count, 3:] = np.stack([x0, y0, x1, y1], axis=1)
+    if count < n:
+        rows[count, 0] = -1
+    return rows
+
+
+def _close(got: np.ndarray, want: np.ndarray) -> None:
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * max(1.0, float(np.abs(want).max())))
+
+
+def test_every_od_api_model_computes_what_tensorflow_computes(odapi):
+    for seed, (name, family) in enumerate(odapi["models"].items()):
+        shape = _descriptor("ssd_mobilenet_v1_coco" if name == NO_BACKGROUND else name)["input_info"][0]["shape"]
+        picture = _picture(shape, seed)
+        graph = next((odapi["dl"] / "public" / name).rglob("*.pb"))
+        wanted = OUTPUTS + (("detection_masks",) if family == "mask_rcnn" else ())
+        tf = tf_outputs(graph, picture, wanted)
+        assert 0 < tf["num_detections"][0] < 100, name  # both kinds of rows are there: detections and padding
+        model = ov.Core().read_model(str(odapi["ir"] / "public" / name / "FP32" / f"{name}.xml"))
+        inputs = {"image_tensor": picture[None, ..., ::-1].astype(np.float32)}  # --reverse_input_channels: BGR
+        if family != "ssd":
+            inputs["image_info"] = np.array([[shape[1], shape[2], 1]], np.float32)
+        got = ov.Core().compile_model(model, "CPU", F32)(inputs)
+        detections = got[0].reshape(-1, 7)
+        expected = _expected(tf, 1.0 if name == NO_BACKGROUND else 0.0)
+        _close(detections, expected)
+        count = int(tf["num_detections"][0])
+        assert (detections[:count, 0] == 0).all() and detections[count, 0] == -1 and not detections[count + 1:].any()
+        if family == "mask_rcnn":
+            masks = got["masks"]
+            want = np.zeros((100, 90, 33, 33), np.float32)
+            for i in range(count):
+                want[i, int(tf["detection_classes"][0, i]) - 1] = tf["detection_masks"][0, i]
+            _close(masks, want)
+
+
+def test_the_interface_is_the_cards_and_the_accuracy_configs(odapi):
+    for name, family in odapi["models"].items():
+        source = "ssd_mobilenet_v1_coco" if name == NO_BACKGROUND else name
+        [image] = _descriptor(source)["input_info"]
+        model = ov.Core().read_model(str(odapi["ir"] / "public" / name / "FP32" / f"{name}.xml"))
+        picture = model.input("image_tensor")
+        assert list(picture.get_shape()) == image["shape"] and picture.get_element_type() == ov.Type.f32
+        assert str(picture.get_node().get_layout()) == "[N,H,W,C]"
+        outputs = {n: list(port.get_shape()) for port in model.outputs for n in port.get_names()}
+        assert {n: outputs.get(n) for n in CARD_OUTPUTS[family]} == CARD_OUTPUTS[family], name
+        assert len(model.outputs) == len(CARD_OUTPUTS[family])
+        assert not {n for port in model.outputs for n in port.get_names()} & {*OUTPUTS, "detection_masks"}
+        [launcher] = yaml.safe_load((omz_models_root() / "public" / source / "accuracy-check.yml").read_text())[
+            "models"][0]["launchers"]
+        const_inputs = {i["name"]: i["value"] for i in launcher.get("inputs", []) if i["type"] == "CONST_INPUT"}
+        assert len(model.inputs) == 1 + len(const_inputs)  # the picture, and image_info where the config feeds it
+        for input_name, value in const_inputs.items():  # image_info [[H, W, 1]]: what the picture is
+            assert list(model.input(input_name).get_shape()) == list(np.array(value).shape)
+            assert value == [[image["shape"][1], image["shape"][2], 1]]
+        adapter = launcher["adapter"]
+        if isinstance(adapter, dict):  # mask_rcnn: the outputs it reads, by name
+            assert adapter["type"] == "mask_rcnn" and family == "mask_rcnn"
+            assert {adapter["detection_out"], adapter["raw_masks_out"]} == set(CARD_OUTPUTS[family])
+        else:
+            assert adapter == "ssd" and len(model.outputs) == 1  # the ssd adapter reads the one [.., 7] output
+
+
+def test_dry_run_shows_the_od_api_outputs_and_the_stage(odapi):
+    result = run_tool("converter", "--models_dir", odapi["zoo"], "--name", "faster_rcnn_resnet50_coco",
+                      "-d", odapi["dl"], "--backend", "ovc", "--dry_run")
+    assert result.returncode == 0, result.stderr
+    [plan] = [x for x in result.stdout.splitlines() if x.startswith("Conversion (ovc): ")]
+    assert "output=['detection_boxes', 'detection_scores', 'detection_classes', 'num_detections']" in plan
+    assert "the output stage of mo's front/tf/faster_rcnn_support.json" in plan
+
+
+@pytest.mark.parametrize("drop,named", [
+    ("--tensorflow_object_detection_api_pipeline_config", "--transformations_config: front/tf/ssd_v2_support.json"),
+    ("--transformations_config", "--tensorflow_object_detection_api_pipeline_config=/"),  # (the path as expanded)
+])
+def test_a_pipeline_config_without_its_transformation_config_and_back_is_one_line(odapi, tmp_path, drop, named):
+    """mo needed both: the OD API config without the pipeline config (or the reverse) is refused by name."""
+    zoo = tmp_path / "zoo"
+    doc = _descriptor("ssd_mobilenet_v1_coco")
+    args = [a for a in doc["model_optimizer_args"] if not a.startswith(drop + "=")]
+    write_model(zoo, "ssd-half", [{"name": "g.pb", "data": b"x", "url": "http://127.0.0.1:9/g.pb"}],
+                framework="tf", model_optimizer_args=args, input_info=doc["input_info"])
+    result = run_tool("converter", "--models_dir", zoo, "--name", "ssd-half", "-d", odapi["dl"], "-o",
+                      tmp_path / "ir", "--backend", "ovc", "--dry_run")
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"modelzoo-converter: error: ssd-half: {named}") and "pipeline" in lines[0]
+    assert lines[1] == "modelzoo-converter: failed: ssd-half"
+    assert not (tmp_path / "ir").exists()
