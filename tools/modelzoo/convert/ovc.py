@@ -486,11 +486,14 @@ def finish(p: OvcPlan, model: Any) -> Any:
 
 
 def _convert_then_cut(ov, p: OvcPlan, kwargs: dict, outputs: list[str]):
-    """--output names an inner tensor: convert everything, then end the model there."""
+    """--output names an inner tensor: convert everything, then end the model there; where
+    everything does not convert (post-processing beyond the cut), the frontend cuts first."""
     try:
         model = ov.convert_model(str(p.source), **kwargs)
-    except Exception as exc:  # noqa: BLE001
-        raise ConversionError(f"openvino.convert_model failed on {p.source}: {_first_line(exc)}") from None
+    except Exception:  # noqa: BLE001 - what cannot convert may lie beyond the cut
+        from . import cuts
+
+        return cuts.convert(p)
     by_name = {}
     for op in model.get_ordered_ops():
         for out in op.outputs():

@@ -20,13 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import odapi, retinanet
+from . import efficientdet, odapi, retinanet
 
 Stage = Callable[[Any, Any], Any]
 
 STAGES: dict[str, Stage] = {
     "front/tf/retinanet.json": retinanet.stage,
     **{family.config: odapi.stage_for(family) for family in odapi.FAMILIES},
+    efficientdet.CONFIG: efficientdet.stage,
 }
 
 
@@ -42,4 +43,5 @@ class Needs:
 NEEDS: dict[str, Needs] = {
     **{family.config: Needs(odapi.graph_outputs(family), float_inputs=True, pipeline_config=True)
        for family in odapi.FAMILIES},
+    efficientdet.CONFIG: Needs(efficientdet.HEADS, float_inputs=True),
 }
