@@ -1,10 +1,12 @@
-"""The Object Detection API output stages (convert/stages/odapi.py), through the real converter.
+"""The Object Detection API and EfficientDet output stages (convert/stages/odapi.py,
+efficientdet.py), through the real converter.
 
-Open Model Zoo's own descriptors of the eight OD API models (openvino-dev 2024.6's omz_tools),
-copied with their files pointed at small synthetic graphs that carry the OD API's output tensors
-(odapi_graphs.py), converted with `converter.py --backend ovc --all`; the IR's detections are
-compared with TensorFlow's outputs of the same graph on the same picture, and its inputs and
-outputs with what each model's card and `accuracy-check.yml` name.
+Open Model Zoo's own descriptors of the eight OD API models and the two AutoML EfficientDets
+(openvino-dev 2024.6's omz_tools), copied with their files pointed at small synthetic graphs that
+carry the tensors and node names the stages read (odapi_graphs.py), converted with
+`converter.py --backend ovc --all` in one run; the IR's detections are compared with TensorFlow's
+outputs of the same graph on the same picture, and its inputs and outputs with what each model's
+card and `accuracy-check.yml` name.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import openvino as ov
 import pytest
 import yaml
 from conftest import run_tool, write_model
-from odapi_graphs import OUTPUTS, odapi_pb, tf_outputs
+from odapi_graphs import OUTPUTS, efficientdet_graph_def, odapi_pb, tf_outputs, tf_run
 
 from modelzoo.devtools.peer import omz_models_root
 
@@ -32,6 +34,7 @@ CARD_OUTPUTS = {
     "mask_rcnn": {"reshape_do_2d": [100, 7], "masks": [100, 90, 33, 33]},
 }
 NO_BACKGROUND = "ssd-without-background"  # an SSD trained with add_background_class: false
+EFFICIENTDETS = ("efficientdet-d0-tf", "efficientdet-d1-tf")
 
 
 def _descriptor(name: str) -> dict:
@@ -79,6 +82,14 @@ def odapi(tmp_path_factory):
                  {"name": config, "data": (dl / "public" / name / config).read_bytes(),
                   "url": "http://127.0.0.1:9/pipeline.config"}]
         write_model(zoo, name, files, framework="tf", model_optimizer_args=args, input_info=doc["input_info"])
+    for seed, name in enumerate(EFFICIENTDETS, start=len(models)):
+        doc = _descriptor(name)
+        assert "--transformations_config=$mo_ext_dir/front/tf/automl_efficientdet.json" in doc["model_optimizer_args"]
+        pb = dl / "public" / name / doc["files"][0]["name"]
+        pb.parent.mkdir(parents=True)
+        pb.write_bytes(efficientdet_graph_def(seed, doc["input_info"][0]["shape"][1]))
+        write_model(zoo, name, [{"name": pb.name, "data": pb.read_bytes(), "url": "http://127.0.0.1:9/e.pb"}],
+                    framework="tf", model_optimizer_args=doc["model_optimizer_args"], input_info=doc["input_info"])
     result = run_tool("converter", "--models_dir", zoo, "--all", "-d", dl, "-o", ir, "--backend", "ovc",
                       "--precisions", "FP32", timeout=600)
     assert result.returncode == 0, result.stderr
@@ -188,3 +199,47 @@ def test_a_pipeline_config_without_its_transformation_config_and_back_is_one_lin
     assert lines[0].startswith(f"modelzoo-converter: error: ssd-half: {named}") and "pipeline" in lines[0]
     assert lines[1] == "modelzoo-converter: failed: ssd-half"
     assert not (tmp_path / "ir").exists()
+
+
+def _by_class(rows: np.ndarray) -> np.ndarray:
+    """Rows by label, then best first (DetectionOutput keeps its per-class order when it keeps every detection)."""
+    return rows[np.lexsort((-rows[:, 2], rows[:, 1]))]
+
+
+@pytest.mark.parametrize("name", EFFICIENTDETS)
+def test_efficientdet_detects_what_tensorflow_detects(odapi, name):
+    """The stage's anchors, decoding and DetectionOutput against the graph's own decoding and
+    TensorFlow's CombinedNonMaxSuppression (the op no frontend converts) on the same picture."""
+    [image] = _descriptor(name)["input_info"]
+    size = image["shape"][1]
+    picture = np.random.default_rng(len(name)).integers(0, 256, image["shape"]).astype(np.uint8)
+    pb = odapi["dl"] / "public" / name / _descriptor(name)["files"][0]["name"]
+    tf = tf_run(pb, {"image_arrays": picture}, ("detections", "valid_detections"))
+    count = int(tf["valid_detections"][0])
+    assert 0 < count < 100
+    d = tf["detections"][0, :count]  # [image_id, y_min, x_min, y_max, x_max (pixels), score, class 1-based]
+    expected = np.stack([np.zeros(count), d[:, 6] - 1, d[:, 5], d[:, 2] / size, d[:, 1] / size, d[:, 4] / size,
+                         d[:, 3] / size], axis=1).astype(np.float32)
+    xml = odapi["ir"] / "public" / name / "FP32" / f"{name}.xml"
+    out = ov.Core().compile_model(str(xml), "CPU", F32)(picture[..., ::-1].astype(np.float32))[0][0, 0]
+    assert (out[:count, 0] == 0).all() and (out[count] == [-1, 0, 0, 0, 0, 0, 0]).all() and not out[count + 1:].any()
+    _close(_by_class(out[:count]), _by_class(expected))
+
+
+@pytest.mark.parametrize("name", EFFICIENTDETS)
+def test_efficientdet_interface_is_the_cards(odapi, name):
+    """The card: input `image_arrays/placeholder_port_0` [1,H,W,3] BGR; output `detections` [1,1,100,7]
+    with 0-based labels (accuracy-check.yml shifts them by 1 for its 90 classes without background)."""
+    [image] = _descriptor(name)["input_info"]
+    model = ov.Core().read_model(str(odapi["ir"] / "public" / name / "FP32" / f"{name}.xml"))
+    [picture] = model.inputs
+    assert {"image_arrays", "image_arrays/placeholder_port_0"} <= picture.get_names()
+    assert list(picture.get_shape()) == image["shape"] and picture.get_element_type() == ov.Type.f32
+    [out] = model.outputs
+    assert out.get_names() == {"detections"} and list(out.get_shape()) == [1, 1, 100, 7]
+    assert out.get_node().input_value(0).get_node().get_type_name() == "DetectionOutput"
+    types = {op.get_type_name() for op in model.get_ordered_ops()}
+    assert "Interpolate" not in types and "Pad" not in types  # the resizing and padding is taken out, as by mo
+    config = yaml.safe_load((omz_models_root() / "public" / name / "accuracy-check.yml").read_text())["models"][0]
+    assert config["launchers"][0]["adapter"] == "ssd"
+    assert {"type": "shift_labels", "offset": 1} in config["datasets"][0]["postprocessing"]
