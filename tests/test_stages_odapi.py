@@ -243,3 +243,27 @@ def test_efficientdet_interface_is_the_cards(odapi, name):
     config = yaml.safe_load((omz_models_root() / "public" / name / "accuracy-check.yml").read_text())["models"][0]
     assert config["launchers"][0]["adapter"] == "ssd"
     assert {"type": "shift_labels", "offset": 1} in config["datasets"][0]["postprocessing"]
+
+
+def test_a_graph_that_is_not_an_od_api_graph_is_one_line_and_no_ir(odapi, tmp_path):
+    """An SSD descriptor whose file is not an OD API graph (EfficientDet's: no image_tensor, no
+    detection_* tensors, post-processing no frontend converts): one line naming what is missing,
+    nothing at -o."""
+    zoo, dl = tmp_path / "zoo", tmp_path / "dl"
+    doc = _descriptor("ssd_mobilenet_v1_coco")
+    args = doc["model_optimizer_args"]
+    graph = _arg(args, "--input_model").replace("$dl_dir/", "")
+    config = _arg(args, "--tensorflow_object_detection_api_pipeline_config").replace("$dl_dir/", "")
+    (dl / "public/ssd-wrong" / graph).parent.mkdir(parents=True)
+    (dl / "public/ssd-wrong" / graph).write_bytes(efficientdet_graph_def(0, 300))
+    (dl / "public/ssd-wrong" / config).write_text(_pipeline_text("ssd"))
+    write_model(zoo, "ssd-wrong", [{"name": graph, "data": b"x", "url": "http://127.0.0.1:9/g.pb"}],
+                framework="tf", model_optimizer_args=args, input_info=doc["input_info"])
+    result = run_tool("converter", "--models_dir", zoo, "--name", "ssd-wrong", "-d", dl, "-o", tmp_path / "ir",
+                      "--backend", "ovc", timeout=300)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("modelzoo-converter: error: ssd-wrong: ") and "image_tensor" in lines[0], lines[0]
+    assert lines[1] == "modelzoo-converter: failed: ssd-wrong"
+    assert not any((tmp_path / "ir").rglob("*.xml")) and not any((tmp_path / "ir").rglob("*.bin"))
