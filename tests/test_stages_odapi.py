@@ -7,10 +7,20 @@ carry the tensors and node names the stages read (odapi_graphs.py), converted wi
 `converter.py --backend ovc --all` in one run; the IR's detections are compared with TensorFlow's
 outputs of the same graph on the same picture, and its inputs and outputs with what each model's
 card and `accuracy-check.yml` name.
+
+CI runs this file in both converter environments: the first (TensorFlow, openvino-dev's
+omz_tools) builds the zoo copy, the graphs and TensorFlow's outputs into
+`$MODELZOO_OVC_REFERENCE/odapi` (ovc_reference.py), the second converts the same zoo with the
+newest OpenVINO and compares with those outputs.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +28,8 @@ import openvino as ov
 import pytest
 import yaml
 from conftest import run_tool, write_model
-from odapi_graphs import OUTPUTS, efficientdet_graph_def, odapi_pb, tf_outputs, tf_run
-
-from modelzoo.devtools.peer import omz_models_root
+from odapi_graphs import OUTPUTS
+from ovc_reference import can_prepare, reference_dir
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 CONFIGS = {"ssd_v2_support.json": "ssd", "faster_rcnn_support.json": "faster_rcnn",
@@ -33,18 +42,21 @@ CARD_OUTPUTS = {
     "rfcn": {"reshape_do_2d": [1, 1, 100, 7]},
     "mask_rcnn": {"reshape_do_2d": [100, 7], "masks": [100, 90, 33, 33]},
 }
+CONFIG_OF = {"efficientdet": "front/tf/automl_efficientdet.json"}
 NO_BACKGROUND = "ssd-without-background"  # an SSD trained with add_background_class: false
 EFFICIENTDETS = ("efficientdet-d0-tf", "efficientdet-d1-tf")
 
 
-def _descriptor(name: str) -> dict:
-    return yaml.safe_load((omz_models_root() / "public" / name / "model.yml").read_text())
+def _omz() -> Path:
+    from modelzoo.devtools.peer import omz_models_root  # (openvino-dev's: the first environment only)
+
+    return omz_models_root()
 
 
 def _odapi_models() -> dict[str, str]:
     """Every OD API descriptor of Open Model Zoo: name -> family."""
     found = {}
-    for yml in sorted(omz_models_root().glob("public/*/model.yml")):
+    for yml in sorted(_omz().glob("public/*/model.yml")):
         args = " ".join(yaml.safe_load(yml.read_text()).get("model_optimizer_args") or [])
         for config, family in CONFIGS.items():
             if f"front/tf/{config}" in args:
@@ -63,41 +75,82 @@ def _pipeline_text(family: str, background: bool = True) -> str:
     return f"model {{\n  {arch} {{\n    num_classes: 90  # COCO\n{extra}  }}\n}}\n"
 
 
-@pytest.fixture(scope="module")
-def odapi(tmp_path_factory):
-    """The zoo copy (the 8 OD API models and an SSD without background), their graphs, the IR."""
-    root = tmp_path_factory.mktemp("odapi")
-    zoo, dl, ir = root / "zoo", root / "dl", root / "ir"
+def _prepare(ref: Path) -> None:
+    """The zoo copy (Open Model Zoo's descriptors and accuracy configs, files pointed at synthetic
+    graphs), the graphs, the pictures and TensorFlow's outputs on them (the first environment)."""
+    from odapi_graphs import efficientdet_graph_def, odapi_pb, tf_outputs, tf_run
+
+    zoo, dl, tf = ref / "zoo", ref / "dl", ref / "tf"
     models = _odapi_models()
     assert sorted(models.values()) == sorted(["ssd"] * 3 + ["faster_rcnn"] * 2 + ["rfcn"] + ["mask_rcnn"] * 2)
     models[NO_BACKGROUND] = "ssd"
+    models.update({name: "efficientdet" for name in EFFICIENTDETS})
+    tf.mkdir(parents=True)
     for seed, (name, family) in enumerate(models.items()):
-        doc = _descriptor("ssd_mobilenet_v1_coco" if name == NO_BACKGROUND else name)
-        args = doc["model_optimizer_args"]
-        graph = _arg(args, "--input_model").replace("$dl_dir/", "")
-        config = _arg(args, "--tensorflow_object_detection_api_pipeline_config").replace("$dl_dir/", "")
-        pb = odapi_pb(dl / "public" / name / graph, seed, mask_size=33 if family == "mask_rcnn" else 0)
-        (dl / "public" / name / config).write_text(_pipeline_text(family, name != NO_BACKGROUND))
-        files = [{"name": graph, "data": pb.read_bytes(), "url": "http://127.0.0.1:9/graph.pb"},
-                 {"name": config, "data": (dl / "public" / name / config).read_bytes(),
-                  "url": "http://127.0.0.1:9/pipeline.config"}]
-        write_model(zoo, name, files, framework="tf", model_optimizer_args=args, input_info=doc["input_info"])
-    for seed, name in enumerate(EFFICIENTDETS, start=len(models)):
-        doc = _descriptor(name)
-        assert "--transformations_config=$mo_ext_dir/front/tf/automl_efficientdet.json" in doc["model_optimizer_args"]
-        pb = dl / "public" / name / doc["files"][0]["name"]
-        pb.parent.mkdir(parents=True)
-        pb.write_bytes(efficientdet_graph_def(seed, doc["input_info"][0]["shape"][1]))
-        write_model(zoo, name, [{"name": pb.name, "data": pb.read_bytes(), "url": "http://127.0.0.1:9/e.pb"}],
-                    framework="tf", model_optimizer_args=doc["model_optimizer_args"], input_info=doc["input_info"])
-    result = run_tool("converter", "--models_dir", zoo, "--all", "-d", dl, "-o", ir, "--backend", "ovc",
-                      "--precisions", "FP32", timeout=600)
+        source = _omz() / "public" / ("ssd_mobilenet_v1_coco" if name == NO_BACKGROUND else name)
+        doc = yaml.safe_load((source / "model.yml").read_text())
+        args, shape = doc["model_optimizer_args"], doc["input_info"][0]["shape"]
+        picture = np.random.default_rng(seed).integers(0, 256, shape).astype(np.uint8)
+        if family == "efficientdet":
+            assert f"--transformations_config=$mo_ext_dir/{CONFIG_OF['efficientdet']}" in args
+            pb = dl / "public" / name / doc["files"][0]["name"]
+            pb.parent.mkdir(parents=True)
+            pb.write_bytes(efficientdet_graph_def(seed, shape[1]))
+            files = [pb]
+            values = tf_run(pb, {"image_arrays": picture}, ("detections", "valid_detections"))
+        else:
+            graph = _arg(args, "--input_model").replace("$dl_dir/", "")
+            config = _arg(args, "--tensorflow_object_detection_api_pipeline_config").replace("$dl_dir/", "")
+            pb = odapi_pb(dl / "public" / name / graph, seed, mask_size=33 if family == "mask_rcnn" else 0)
+            (dl / "public" / name / config).write_text(_pipeline_text(family, name != NO_BACKGROUND))
+            files = [pb, dl / "public" / name / config]
+            values = tf_outputs(pb, picture[0], OUTPUTS + (("detection_masks",) if family == "mask_rcnn" else ()))
+        entries = [{"name": f.relative_to(dl / "public" / name).as_posix(), "data": f.read_bytes(),
+                    "url": "http://127.0.0.1:9/" + f.name} for f in files]
+        folder = write_model(zoo, name, entries, framework="tf", model_optimizer_args=args,
+                             input_info=doc["input_info"]).parent
+        shutil.copy(source / "accuracy-check.yml", folder / "accuracy-check.yml")
+        np.savez(tf / f"{name}.npz", picture=picture[0], **values)
+    (ref / "models.json").write_text(json.dumps(models))
+
+
+def _reference() -> Path:
+    """The prepared folder: made here when TensorFlow is (once per folder), else a first run's."""
+    ref = reference_dir() / "odapi"
+    if not ref.exists() and can_prepare():
+        tmp = ref.with_name("odapi.part")
+        shutil.rmtree(tmp, ignore_errors=True)
+        _prepare(tmp)
+        os.replace(tmp, ref)
+    if not ref.exists():
+        pytest.fail(f"{ref} is missing: the first CI environment (TensorFlow) writes it (ovc_reference.py)")
+    return ref
+
+
+@pytest.fixture(scope="module")
+def odapi(tmp_path_factory):
+    """The reference zoo converted with --backend ovc (FP32), all models in one run."""
+    ref = _reference()
+    ir = tmp_path_factory.mktemp("odapi") / "ir"
+    result = run_tool("converter", "--models_dir", ref / "zoo", "--all", "-d", ref / "dl", "-o", ir, "--backend",
+                      "ovc", "--precisions", "FP32", timeout=600)
     assert result.returncode == 0, result.stderr
-    return {"zoo": zoo, "dl": dl, "ir": ir, "models": models, "result": result}
+    models = json.loads((ref / "models.json").read_text())
+    return {"zoo": ref / "zoo", "dl": ref / "dl", "tf": ref / "tf", "ir": ir, "result": result,
+            "models": {n: f for n, f in models.items() if f != "efficientdet"}}
 
 
-def _picture(shape: list[int], seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, shape[1:]).astype(np.uint8)
+def _descriptor(odapi: dict, name: str) -> dict:
+    return yaml.safe_load((odapi["zoo"] / "public" / name / "model.yml").read_text())
+
+
+def _accuracy(odapi: dict, name: str) -> dict:
+    return yaml.safe_load((odapi["zoo"] / "public" / name / "accuracy-check.yml").read_text())["models"][0]
+
+
+def _tf(odapi: dict, name: str) -> dict[str, np.ndarray]:
+    with np.load(odapi["tf"] / f"{name}.npz") as data:
+        return {k: data[k] for k in data.files}
 
 
 def _expected(tf: dict[str, np.ndarray], label_offset: float) -> np.ndarray:
@@ -119,12 +172,10 @@ def _close(got: np.ndarray, want: np.ndarray) -> None:
 
 
 def test_every_od_api_model_computes_what_tensorflow_computes(odapi):
-    for seed, (name, family) in enumerate(odapi["models"].items()):
-        shape = _descriptor("ssd_mobilenet_v1_coco" if name == NO_BACKGROUND else name)["input_info"][0]["shape"]
-        picture = _picture(shape, seed)
-        graph = next((odapi["dl"] / "public" / name).rglob("*.pb"))
-        wanted = OUTPUTS + (("detection_masks",) if family == "mask_rcnn" else ())
-        tf = tf_outputs(graph, picture, wanted)
+    for name, family in odapi["models"].items():
+        shape = _descriptor(odapi, name)["input_info"][0]["shape"]
+        tf = _tf(odapi, name)
+        picture = tf["picture"]
         assert 0 < tf["num_detections"][0] < 100, name  # both kinds of rows are there: detections and padding
         model = ov.Core().read_model(str(odapi["ir"] / "public" / name / "FP32" / f"{name}.xml"))
         inputs = {"image_tensor": picture[None, ..., ::-1].astype(np.float32)}  # --reverse_input_channels: BGR
@@ -146,8 +197,7 @@ def test_every_od_api_model_computes_what_tensorflow_computes(odapi):
 
 def test_the_interface_is_the_cards_and_the_accuracy_configs(odapi):
     for name, family in odapi["models"].items():
-        source = "ssd_mobilenet_v1_coco" if name == NO_BACKGROUND else name
-        [image] = _descriptor(source)["input_info"]
+        [image] = _descriptor(odapi, name)["input_info"]
         model = ov.Core().read_model(str(odapi["ir"] / "public" / name / "FP32" / f"{name}.xml"))
         picture = model.input("image_tensor")
         assert list(picture.get_shape()) == image["shape"] and picture.get_element_type() == ov.Type.f32
@@ -156,8 +206,7 @@ def test_the_interface_is_the_cards_and_the_accuracy_configs(odapi):
         assert {n: outputs.get(n) for n in CARD_OUTPUTS[family]} == CARD_OUTPUTS[family], name
         assert len(model.outputs) == len(CARD_OUTPUTS[family])
         assert not {n for port in model.outputs for n in port.get_names()} & {*OUTPUTS, "detection_masks"}
-        [launcher] = yaml.safe_load((omz_models_root() / "public" / source / "accuracy-check.yml").read_text())[
-            "models"][0]["launchers"]
+        [launcher] = _accuracy(odapi, name)["launchers"]
         const_inputs = {i["name"]: i["value"] for i in launcher.get("inputs", []) if i["type"] == "CONST_INPUT"}
         assert len(model.inputs) == 1 + len(const_inputs)  # the picture, and image_info where the config feeds it
         for input_name, value in const_inputs.items():  # image_info [[H, W, 1]]: what the picture is
@@ -187,7 +236,7 @@ def test_dry_run_shows_the_od_api_outputs_and_the_stage(odapi):
 def test_a_pipeline_config_without_its_transformation_config_and_back_is_one_line(odapi, tmp_path, drop, named):
     """mo needed both: the OD API config without the pipeline config (or the reverse) is refused by name."""
     zoo = tmp_path / "zoo"
-    doc = _descriptor("ssd_mobilenet_v1_coco")
+    doc = _descriptor(odapi, "ssd_mobilenet_v1_coco")
     args = [a for a in doc["model_optimizer_args"] if not a.startswith(drop + "=")]
     write_model(zoo, "ssd-half", [{"name": "g.pb", "data": b"x", "url": "http://127.0.0.1:9/g.pb"}],
                 framework="tf", model_optimizer_args=args, input_info=doc["input_info"])
@@ -210,11 +259,9 @@ def _by_class(rows: np.ndarray) -> np.ndarray:
 def test_efficientdet_detects_what_tensorflow_detects(odapi, name):
     """The stage's anchors, decoding and DetectionOutput against the graph's own decoding and
     TensorFlow's CombinedNonMaxSuppression (the op no frontend converts) on the same picture."""
-    [image] = _descriptor(name)["input_info"]
-    size = image["shape"][1]
-    picture = np.random.default_rng(len(name)).integers(0, 256, image["shape"]).astype(np.uint8)
-    pb = odapi["dl"] / "public" / name / _descriptor(name)["files"][0]["name"]
-    tf = tf_run(pb, {"image_arrays": picture}, ("detections", "valid_detections"))
+    size = _descriptor(odapi, name)["input_info"][0]["shape"][1]
+    tf = _tf(odapi, name)
+    picture = tf["picture"][None]
     count = int(tf["valid_detections"][0])
     assert 0 < count < 100
     d = tf["detections"][0, :count]  # [image_id, y_min, x_min, y_max, x_max (pixels), score, class 1-based]
@@ -230,7 +277,7 @@ def test_efficientdet_detects_what_tensorflow_detects(odapi, name):
 def test_efficientdet_interface_is_the_cards(odapi, name):
     """The card: input `image_arrays/placeholder_port_0` [1,H,W,3] BGR; output `detections` [1,1,100,7]
     with 0-based labels (accuracy-check.yml shifts them by 1 for its 90 classes without background)."""
-    [image] = _descriptor(name)["input_info"]
+    [image] = _descriptor(odapi, name)["input_info"]
     model = ov.Core().read_model(str(odapi["ir"] / "public" / name / "FP32" / f"{name}.xml"))
     [picture] = model.inputs
     assert {"image_arrays", "image_arrays/placeholder_port_0"} <= picture.get_names()
@@ -240,7 +287,7 @@ def test_efficientdet_interface_is_the_cards(odapi, name):
     assert out.get_node().input_value(0).get_node().get_type_name() == "DetectionOutput"
     types = {op.get_type_name() for op in model.get_ordered_ops()}
     assert "Interpolate" not in types and "Pad" not in types  # the resizing and padding is taken out, as by mo
-    config = yaml.safe_load((omz_models_root() / "public" / name / "accuracy-check.yml").read_text())["models"][0]
+    config = _accuracy(odapi, name)
     assert config["launchers"][0]["adapter"] == "ssd"
     assert {"type": "shift_labels", "offset": 1} in config["datasets"][0]["postprocessing"]
 
@@ -250,12 +297,13 @@ def test_a_graph_that_is_not_an_od_api_graph_is_one_line_and_no_ir(odapi, tmp_pa
     detection_* tensors, post-processing no frontend converts): one line naming what is missing,
     nothing at -o."""
     zoo, dl = tmp_path / "zoo", tmp_path / "dl"
-    doc = _descriptor("ssd_mobilenet_v1_coco")
+    doc = _descriptor(odapi, "ssd_mobilenet_v1_coco")
     args = doc["model_optimizer_args"]
     graph = _arg(args, "--input_model").replace("$dl_dir/", "")
     config = _arg(args, "--tensorflow_object_detection_api_pipeline_config").replace("$dl_dir/", "")
     (dl / "public/ssd-wrong" / graph).parent.mkdir(parents=True)
-    (dl / "public/ssd-wrong" / graph).write_bytes(efficientdet_graph_def(0, 300))
+    effdet = _descriptor(odapi, EFFICIENTDETS[0])["files"][0]["name"]
+    shutil.copy(odapi["dl"] / "public" / EFFICIENTDETS[0] / effdet, dl / "public/ssd-wrong" / graph)
     (dl / "public/ssd-wrong" / config).write_text(_pipeline_text("ssd"))
     write_model(zoo, "ssd-wrong", [{"name": graph, "data": b"x", "url": "http://127.0.0.1:9/g.pb"}],
                 framework="tf", model_optimizer_args=args, input_info=doc["input_info"])
