@@ -43,6 +43,8 @@ CARD_OUTPUTS = {
     "mask_rcnn": {"reshape_do_2d": [100, 7], "masks": [100, 90, 33, 33]},
 }
 CONFIG_OF = {"efficientdet": "front/tf/automl_efficientdet.json"}
+MO_NODE = {"ssd": "DetectionOutput", "faster_rcnn": "detection_output", "rfcn": "detection_output",
+           "mask_rcnn": "reshape_do_2d"}
 NO_BACKGROUND = "ssd-without-background"  # an SSD trained with add_background_class: false
 EFFICIENTDETS = ("efficientdet-d0-tf", "efficientdet-d1-tf")
 
@@ -204,6 +206,8 @@ def test_the_interface_is_the_cards_and_the_accuracy_configs(odapi):
         assert str(picture.get_node().get_layout()) == "[N,H,W,C]"
         outputs = {n: list(port.get_shape()) for port in model.outputs for n in port.get_names()}
         assert {n: outputs.get(n) for n in CARD_OUTPUTS[family]} == CARD_OUTPUTS[family], name
+        made_by = model.outputs[0].get_node().input_value(0).get_node().get_friendly_name()
+        assert made_by == MO_NODE[family]  # the node's name in mo 2024.6's IR (ObjectDetectionAPI.py)
         assert len(model.outputs) == len(CARD_OUTPUTS[family])
         assert not {n for port in model.outputs for n in port.get_names()} & {*OUTPUTS, "detection_masks"}
         [launcher] = _accuracy(odapi, name)["launchers"]
@@ -315,3 +319,34 @@ def test_a_graph_that_is_not_an_od_api_graph_is_one_line_and_no_ir(odapi, tmp_pa
     assert lines[0].startswith("modelzoo-converter: error: ssd-wrong: ") and "image_tensor" in lines[0], lines[0]
     assert lines[1] == "modelzoo-converter: failed: ssd-wrong"
     assert not any((tmp_path / "ir").rglob("*.xml")) and not any((tmp_path / "ir").rglob("*.bin"))
+
+
+# ------------------------------------------------------------------------------------------
+# The plan (in-process: what the ovc backend will ask of the conversion, before converting)
+
+
+def test_the_plan_converts_the_od_api_outputs_with_a_float_picture(tmp_path):
+    from modelzoo.convert import ovc
+
+    ext = "/mo/extensions"
+    p = ovc.plan("m", ["--framework=tf", "--input=image_tensor", "--output=detection_scores,num_detections",
+                       f"--transformations_config={ext}/front/tf/mask_rcnn_support.json",
+                       f"--tensorflow_object_detection_api_pipeline_config={tmp_path}/pipeline.config",
+                       "--input_model=g.pb", "--input_shape=[1,800,1365,3]"], ext)
+    assert p.output_stage == "front/tf/mask_rcnn_support.json" and p.pipeline_config == tmp_path / "pipeline.config"
+    assert p.outputs == [*OUTPUTS, "detection_masks"]  # what the stage reads, whatever --output said
+    assert [(i.name, i.shape, i.element_type) for i in p.inputs] == [("image_tensor", [1, 800, 1365, 3], "f32")]
+    e = ovc.plan("e", ["--input=image_arrays", f"--transformations_config={ext}/{CONFIG_OF['efficientdet']}",
+                       "--input_model=e.pb"], ext)
+    assert e.outputs == ["concat", "concat_1"] and e.inputs[0].element_type == "f32" and e.pipeline_config is None
+
+
+def test_pipeline_config_values_are_read_as_protobuf_text():
+    from modelzoo.convert.stages.odapi import pipeline_value
+
+    text = ("model {\n  ssd {\n    # add_background_class: true\n    num_classes: 90\n"
+            "    add_background_class: false\n    box_coder { faster_rcnn_box_coder { y_scale: 10.0 } }\n  }\n}\n")
+    assert pipeline_value(text, "num_classes") == "90"
+    assert pipeline_value(text, "add_background_class") == "false"  # (the commented line is not read)
+    assert pipeline_value(text, "y_scale") == "10.0"
+    assert pipeline_value(text, "scale") is None and pipeline_value(text, "missing") is None

@@ -50,15 +50,19 @@ class Family:
 
     config: str  # the transformation config, relative to mo's extensions folder
     names: tuple[str, ...]  # the detections' tensor names: the card's first, then mo's node name
+    node: str  # the name of the node that makes them in mo's IR
     flat: bool = False  # [N,7] (Mask R-CNN's reshape_do_2d) instead of [1,1,N,7]
     image_info: bool = False  # the two-stage models' second input
     masks: bool = False
 
 
-SSD = Family("front/tf/ssd_v2_support.json", ("DetectionOutput",))
-FASTER_RCNN = Family("front/tf/faster_rcnn_support.json", ("reshape_do_2d", "detection_output"), image_info=True)
-RFCN = Family("front/tf/rfcn_support.json", ("reshape_do_2d", "detection_output"), image_info=True)
-MASK_RCNN = Family("front/tf/mask_rcnn_support.json", ("reshape_do_2d",), flat=True, image_info=True, masks=True)
+SSD = Family("front/tf/ssd_v2_support.json", ("DetectionOutput",), "DetectionOutput")
+FASTER_RCNN = Family("front/tf/faster_rcnn_support.json", ("reshape_do_2d", "detection_output"), "detection_output",
+                     image_info=True)
+RFCN = Family("front/tf/rfcn_support.json", ("reshape_do_2d", "detection_output"), "detection_output",
+              image_info=True)
+MASK_RCNN = Family("front/tf/mask_rcnn_support.json", ("reshape_do_2d",), "reshape_do_2d", flat=True,
+                   image_info=True, masks=True)
 FAMILIES = (SSD, FASTER_RCNN, RFCN, MASK_RCNN)
 
 
@@ -131,6 +135,12 @@ def stage_for(family: Family):
     return stage
 
 
+def _const(value: Any, dtype: Any = None) -> Any:
+    import numpy as np
+
+    return opset().constant(np.array(value, dtype or np.float32))
+
+
 def _stage(model: Any, p: Any, family: Family) -> Any:
     import numpy as np
 
@@ -141,25 +151,10 @@ def _stage(model: Any, p: Any, family: Family) -> Any:
     if batch != 1 or four != 4:
         raise UnsupportedArgumentError(p.model, "--input_shape", f"the Object Detection API stages are for batch 1 "
                                                                  f"(detection_boxes is [{batch},{n},{four}])")
-    f32 = np.float32
-
-    def const(value: Any, dtype: Any = f32) -> Any:
-        return ops.constant(np.array(value, dtype))
-
-    rows = const(np.arange(n)[None])  # [1,N]
-    count = ops.reshape(ports[COUNT], const([1, 1], np.int64), False)  # [1,1]
-    valid = ops.less(rows, count)
-    image_id = ops.select(ops.equal(rows, count), const(-1.0), const(0.0))
-    labels = ops.subtract(ports[CLASSES], const(_label_offset(family, text)))
-    xy = ops.gather(ports[BOXES], const([1, 0, 3, 2], np.int64), const(2, np.int64))  # y/x -> x/y
-    column = const([2], np.int64)
-    table = ops.concat([ops.unsqueeze(image_id, column),
-                        ops.unsqueeze(ops.select(valid, labels, const(0.0)), column),
-                        ops.unsqueeze(ops.select(valid, ports[SCORES], const(0.0)), column),
-                        ops.select(ops.unsqueeze(valid, column), xy, const(0.0))], axis=2)  # [1,N,7]
-    shape = [n, 7] if family.flat else [1, 1, n, 7]
-    detections = ops.reshape(table, const(shape, np.int64), False)
-    detections.set_friendly_name(family.names[-1] if not family.flat else family.names[0])
+    labels = ops.subtract(ports[CLASSES], _const(_label_offset(family, text)))
+    table, valid = _rows(ports, labels, n)
+    detections = ops.reshape(table, _const([n, 7] if family.flat else [1, 1, n, 7], np.int64), False)
+    detections.set_friendly_name(family.node)
     outputs = [(detections, family.names)]
     if family.masks:
         outputs.append((_masks(ops, ports[MASKS], labels, valid, text, p, n), ("masks",)))
@@ -168,6 +163,24 @@ def _stage(model: Any, p: Any, family: Family) -> Any:
         _add_image_info(model)
     model.validate_nodes_and_infer_types()
     return model
+
+
+def _rows(ports: dict[str, Any], labels: Any, n: int) -> tuple[Any, Any]:
+    """[1,N,7] rows [image_id, label, conf, x_min, y_min, x_max, y_max] and which rows are detections [1,N]."""
+    import numpy as np
+
+    ops = opset()
+    rows = _const(np.arange(n)[None])  # [1,N]
+    count = ops.reshape(ports[COUNT], _const([1, 1], np.int64), False)  # [1,1]
+    valid = ops.less(rows, count)
+    image_id = ops.select(ops.equal(rows, count), _const(-1.0), _const(0.0))  # -1 right after the last
+    xy = ops.gather(ports[BOXES], _const([1, 0, 3, 2], np.int64), _const(2, np.int64))  # y/x -> x/y
+    column = _const([2], np.int64)
+    table = ops.concat([ops.unsqueeze(image_id, column),
+                        ops.unsqueeze(ops.select(valid, labels, _const(0.0)), column),
+                        ops.unsqueeze(ops.select(valid, ports[SCORES], _const(0.0)), column),
+                        ops.select(ops.unsqueeze(valid, column), xy, _const(0.0))], axis=2)
+    return table, valid
 
 
 def _masks(ops: Any, masks: Any, labels: Any, valid: Any, text: str, p: Any, n: int) -> Any:
