@@ -136,10 +136,10 @@ def convert(p: Any) -> Any:
         for spec, where in zip(p.inputs, places):
             if spec.name in frozen:
                 continue
-            if spec.shape is not None:
-                im.set_partial_shape(where, ov.PartialShape(spec.shape))
             if getattr(spec, "element_type", None):  # an output stage's need (ovc.InputSpec)
                 im.set_element_type(where, getattr(ov.Type, spec.element_type))
+            if spec.shape is not None:
+                im.set_partial_shape(where, ov.PartialShape(spec.shape))
             elif named(spec.name) not in originals:
                 # mo inferred it; a frontend leaves a cut tensor of unknown rank (the CPU plugin refuses it)
                 raise UnsupportedArgumentError(p.model, "--input", f"'{spec.name}': a cut needs its shape "
