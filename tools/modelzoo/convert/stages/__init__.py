@@ -10,6 +10,9 @@ function `stage(model, plan) -> model`. `plan` is convert/ovc.py's `OvcPlan`; a 
 `plan.model` (for messages), `plan.outputs`, `plan.inputs`, `plan.output_stage_file` (the config
 itself, e.g. YOLO's JSON attributes) and `plan.pipeline_config` (Object Detection API models).
 A stage that cannot honour a model raises UnsupportedArgumentError naming the argument.
+`NEEDS` says what a stage needs of the conversion before it runs (convert/ovc.py reads it while
+planning): the graph tensors to convert instead of the descriptor's `--output` (mo's config cut
+and rebuilt the graph's end), float inputs, the OD API pipeline config.
 
 Adding a family is a module here plus its entries in `STAGES`. May import: the ground (errors)
 and OpenVINO; never convert/ovc.py (which imports this package).
