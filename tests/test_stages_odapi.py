@@ -229,6 +229,7 @@ def test_dry_run_shows_the_od_api_outputs_and_the_stage(odapi):
                       "-d", odapi["dl"], "--backend", "ovc", "--dry_run")
     assert result.returncode == 0, result.stderr
     [plan] = [x for x in result.stdout.splitlines() if x.startswith("Conversion (ovc): ")]
+    assert "input=[('image_tensor', [1, 600, 1024, 3], 'f32')]" in plan  # (the graph's uint8 placeholder)
     assert "output=['detection_boxes', 'detection_scores', 'detection_classes', 'num_detections']" in plan
     assert "the output stage of mo's front/tf/faster_rcnn_support.json" in plan
 

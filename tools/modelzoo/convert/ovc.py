@@ -57,6 +57,11 @@ class InputSpec:
     port_cut: bool = False  # `N:name`: the tensor feeding input port N of node `name` (convert/cuts.py)
     element_type: str | None = None  # "f32": the type the input takes (an output stage's need, stages.NEEDS)
 
+    def described(self) -> Any:
+        """As --dry_run shows it: the name, or (name, shape, type) with what is given."""
+        extra = [x for x in (self.shape, self.element_type) if x]
+        return (self.name, *extra) if extra else self.name
+
 
 @dataclass
 class OvcPlan:
@@ -82,7 +87,7 @@ class OvcPlan:
         """One line for --dry_run: the calls the conversion makes."""
         kwargs = [repr(str(self.source))]
         if self.inputs:
-            kwargs.append("input=" + repr([(i.name, i.shape) if i.shape else i.name for i in self.inputs]))
+            kwargs.append("input=" + repr([i.described() for i in self.inputs]))
         if self.outputs:
             kwargs.append("output=" + repr(self.outputs))
         steps = [f"openvino.convert_model({', '.join(kwargs)})"]
