@@ -101,7 +101,8 @@ EFFDET_CLASSES = 90
 EFFDET_RATIOS = ((1.0, 1.0), (1.4, 0.7), (0.7, 1.4))
 
 
-def automl_anchors(size: int, levels: range = range(3, 8), num_scales: int = 3, anchor_scale: float = 4.0) -> np.ndarray:
+def automl_anchors(size: int, levels: range = range(3, 8), num_scales: int = 3,
+                   anchor_scale: float = 4.0) -> np.ndarray:
     """AutoML's anchors [A,4] (y_min, x_min, y_max, x_max), normalised: per level, per feature-map
     cell (rows, then columns), per octave scale, per aspect ratio (x, y)."""
     out = []

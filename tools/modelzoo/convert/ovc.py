@@ -391,7 +391,8 @@ def _stage_needs(r: _Reading, p: OvcPlan) -> None:
     needs = stages.NEEDS.get(p.output_stage or "")
     if p.pipeline_config is not None and not (needs and needs.pipeline_config):
         configs = ", ".join(sorted(c for c, n in stages.NEEDS.items() if n.pipeline_config))
-        raise r.refuse(r.pipeline_arg, f"mo read it only with an Object Detection API --transformations_config ({configs})")
+        raise r.refuse(r.pipeline_arg, f"mo read it only with an Object Detection API --transformations_config "
+                                       f"({configs})")
     if needs is None:
         return
     if needs.pipeline_config and p.pipeline_config is None:

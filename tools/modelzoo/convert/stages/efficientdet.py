@@ -148,7 +148,13 @@ def _priors(model: Any, a: dict[str, Any], height: int, width: int, p: Any) -> A
 
 
 def stage(model: Any, p: Any) -> Any:
-    """The AutoML EfficientDet graph up to its heads -> mo's IR: one `detections` [1,1,100,7]."""
+    """The AutoML EfficientDet graph up to its heads -> mo's IR: one `detections` [1,1,100,7].
+
+    Raises:
+        UnsupportedArgumentError: not one static [1,H,W,3] picture, or a node the config names is missing.
+        ConversionError: the heads are not outputs, the config file is unreadable, or the picture does not
+            fit the first convolution once the resizing is taken out.
+    """
     import numpy as np
 
     ops = opset()

@@ -128,7 +128,12 @@ def _add_image_info(model: Any) -> None:
 
 
 def stage_for(family: Family):
-    """The stage function of one family (STAGES' entries)."""
+    """The stage function of one family (STAGES' entries): `stage(model, plan) -> model`.
+
+    The stage raises UnsupportedArgumentError (no pipeline config; outputs without a static batch-1
+    shape) or ConversionError (an OD API output missing; the pipeline config unreadable or without
+    num_classes for masks).
+    """
     def stage(model: Any, p: Any) -> Any:
         return _stage(model, p, family)
     stage.__doc__ = f"mo's {family.config} interface on the graph's own post-processing (stages/odapi.py)."
