@@ -12,7 +12,10 @@ itself, e.g. YOLO's JSON attributes) and `plan.pipeline_config` (Object Detectio
 A stage that cannot honour a model raises UnsupportedArgumentError naming the argument.
 A config outside mo's folder (one the model downloads) is registered as `DOWNLOADED` and picked by
 the replacement id written in it (`BY_ID`); `prepare(plan)` gives the plan a stage needs converted
-(YOLO v3 cuts the graph at its entry points), before the conversion.
+(YOLO v3 cuts the graph at its entry points), before the conversion. For mo's own configs, `NEEDS`
+says the same while the plan is made (convert/ovc.py reads it, so --dry_run shows it): the graph
+tensors to convert instead of the descriptor's `--output` (mo's config cut and rebuilt the graph's
+end), float inputs, the OD API pipeline config.
 
 Adding a family is a module here plus its entries in `STAGES`. May import: the ground (errors)
 and OpenVINO; never convert/ovc.py (which imports this package).
@@ -20,16 +23,34 @@ and OpenVINO; never convert/ovc.py (which imports this package).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ...errors import UnsupportedArgumentError
-from . import retinanet
-from . import _config, barrier, yolo
+from . import _config, barrier, efficientdet, odapi, retinanet, yolo
 
 Stage = Callable[[Any, Any], Any]
 
 STAGES: dict[str, Stage] = {
     "front/tf/retinanet.json": retinanet.stage,
+    **{family.config: odapi.stage_for(family) for family in odapi.FAMILIES},
+    efficientdet.CONFIG: efficientdet.stage,
+}
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a stage needs of the conversion before it runs (mo's config changed the graph's ends)."""
+
+    outputs: tuple[str, ...] = ()  # graph tensors converted in place of the descriptor's --output
+    float_inputs: bool = False  # the inputs taken as f32 (mo removed a uint8 placeholder's cast)
+    pipeline_config: bool = False  # reads --tensorflow_object_detection_api_pipeline_config
+
+
+NEEDS: dict[str, Needs] = {
+    **{family.config: Needs(odapi.graph_outputs(family), float_inputs=True, pipeline_config=True)
+       for family in odapi.FAMILIES},
+    efficientdet.CONFIG: Needs(efficientdet.HEADS, float_inputs=True),
 }
 
 # YOLO v1/v2 regions: mo's own configs that the zoo's descriptors name (convert/stages/yolo.py)
