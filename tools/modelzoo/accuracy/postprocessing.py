@@ -1,8 +1,10 @@
 """The box side of an accuracy-check.yml: back from the network's frame to the picture's pixels
-(faster_rcnn_postprocessing_resize, resize_prediction_boxes), filter, clip_boxes; the semantics
-of Open Model Zoo's accuracy checker."""
+(faster_rcnn_postprocessing_resize, resize_prediction_boxes), filter, nms, clip_boxes,
+cast_to_int; the semantics of Open Model Zoo's accuracy checker."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -48,12 +50,61 @@ def _clip(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
     return out
 
 
+def _rescale(geometry: Geometry) -> tuple[float, float]:
+    """resize_prediction_boxes with rescale: boxes in the resized picture's pixels (the checker's
+    `image_info`, the last resize's size; the picture's own without one) back to the picture's."""
+    resizes = [op for name, op in geometry.operations if name == "resize"]
+    if not resizes:
+        return 1.0, 1.0
+    last = resizes[-1]
+    width = last["original_width"] * last["scale_x"]
+    height = last["original_height"] * last["scale_y"]
+    return geometry.width / round(width), geometry.height / round(height)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundaries: bool = True,
+        keep_top_k: int | None = None, use_min_area: bool = False) -> np.ndarray:
+    """The checker's greedy `nms` over every box whatever its label: indices kept, best first.
+    A box is dropped when its overlap with a kept one is above ``overlap``; ``use_min_area``
+    divides by the smaller box's area instead of the union."""
+    b = 1.0 if include_boundaries else 0.0
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1 + b) * (y2 - y1 + b)
+    order = scores.argsort()[::-1]
+    if keep_top_k:
+        order = order[:keep_top_k]
+    keep = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        w = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + b)
+        h = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + b)
+        inter = w * h
+        base = np.minimum(areas[best], areas[rest]) if use_min_area else areas[best] + areas[rest] - inter
+        ratio = np.divide(inter, base, out=np.zeros_like(inter, dtype=float), where=base != 0)
+        order = rest[ratio <= overlap]
+    return np.array(keep, dtype=int)
+
+
+ROUND = {"nearest": np.rint, "nearest_to_zero": np.trunc, "lower": np.floor, "greater": np.ceil}
+
+
 def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geometry
            ) -> tuple[Detections, GroundTruth | None]:
     if step.type == "faster_rcnn_postprocessing_resize":
         _scale(dets, *_frcnn_coefficients(geometry))
     elif step.type == "resize_prediction_boxes":
-        _scale(dets, geometry.width, geometry.height)
+        _scale(dets, *(_rescale(geometry) if step.options["rescale"] else (geometry.width, geometry.height)))
+    elif step.type == "nms":
+        keep = nms(dets.boxes, dets.scores, float(step.options["overlap"]), step.options["include_boundaries"],
+                   step.options["keep_top_k"], step.options["use_min_area"])
+        dets = dets.take(np.sort(keep))  # (the boxes kept stay in their order, as the checker removes the rest)
+    elif step.type == "cast_to_int":
+        rounding = ROUND[step.options["round_policy"]]
+        if step.options["apply_to"] in ("prediction", "all"):
+            dets = Detections(dets.labels, dets.scores, rounding(dets.boxes))
+        if gt is not None and step.options["apply_to"] in ("annotation", "all"):
+            gt = dataclasses.replace(gt, boxes=rounding(gt.boxes))
     elif step.type == "filter":
         # annotations are never filtered by confidence; predictions below it are dropped
         dets = dets.take(dets.scores >= float(step.options["min_confidence"]))
@@ -64,7 +115,7 @@ def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geome
             width = height = 1
         dets = Detections(dets.labels, dets.scores, _clip(dets.boxes, width, height))
         if gt is not None and step.options["apply_to"] == "all":
-            gt = GroundTruth(_clip(gt.boxes, width, height), gt.labels, gt.iscrowd)
+            gt = dataclasses.replace(gt, boxes=_clip(gt.boxes, width, height))
     return dets, gt
 
 

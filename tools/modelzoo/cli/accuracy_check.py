@@ -233,13 +233,12 @@ def _report(args: argparse.Namespace, evaluator: Any, failed: list[str]) -> int:
 def _picture_shard(shard: Any, dataset: Any, err: Any) -> Any:
     """This shard's pictures, by image id (shards.Shard.take); a warning when there are fewer
     pictures than shards."""
-    from ..accuracy.dataset import Dataset
     from ..shards import too_many
 
     warning = too_many(shard, len(dataset.samples), "pictures")
     if warning:
         print(err("warning", warning), file=sys.stderr)
-    return Dataset(shard.take(dataset.samples, key=lambda s: s.image_id), dataset.coco, dataset.annotations_path)
+    return dataset.with_samples(shard.take(dataset.samples, key=lambda s: s.image_id))
 
 
 def _shard_inputs(args: argparse.Namespace, whole: Any, dataset: Any, plan: list) -> dict[str, Any]:

@@ -350,11 +350,11 @@ class Quantizer:
         core = ov.Core()
         network = _check_input(xml, config, core)
         for sample in calibration.samples:  # every picture readable before NNCF starts
-            read_image(sample.path)
+            read_image(sample.path, config.reader)
         started = time.monotonic()
 
         def transform(sample: Any) -> Any:
-            picture, _ = preprocess(read_image(sample.path), config)
+            picture, _ = preprocess(read_image(sample.path, config.reader), config)  # as the evaluation reads it
             return network.tensor(picture)
 
         calibration_set = nncf.Dataset(calibration.samples, transform)
@@ -388,7 +388,6 @@ class Quantizer:
     def _validation_fn(self, config: "AccuracyConfig", network: "Network", dataset: "Dataset") -> Callable:
         """NNCF's validation: the accuracy tool's own prediction routine and scorers on the
         samples NNCF hands over, so a budget is kept as the tool measures it."""
-        from ..accuracy.dataset import Dataset
         from ..accuracy.evaluate import predict, score
 
         truth = dataset.ground_truth(config.label_offset)
@@ -396,7 +395,7 @@ class Quantizer:
         def validate(compiled: Any, samples: Any) -> tuple[float, None]:
             chosen = list(samples)
             detections, gts = predict(config, network, compiled, chosen, truth)
-            value = score(config, Dataset(chosen, dataset.coco), detections, gts)[0].value
+            value = score(config, dataset.with_samples(chosen), detections, gts)[0].value
             return (0.0 if math.isnan(value) else value), None
 
         return validate

@@ -1,0 +1,172 @@
+"""A Pascal VOC folder made here (no download) and tiny YOLO-shaped IRs built with OpenVINO's
+Python API, for proving the `yolo_v2` / `yolo_v3` adapters and the `map` metric against Open
+Model Zoo's own accuracy_check.
+
+The folder is VOC's own layout (`VOCdevkit/VOC2012/` with `JPEGImages/`, `Annotations/*.xml`,
+`ImageSets/Main/val.txt`), the pictures of several sizes and aspect ratios (PNG, which OpenCV and
+Pillow decode alike). The networks' weights are random, so the annotations are made from a
+network's own detections (as devtools/imagenetset.py makes labels from a classifier's scores):
+some of its boxes as they are, some moved, some with another class, some marked difficult, and
+a few boxes it did not find, so every metric is a number that can move.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .imagenetset import pictures  # noqa: F401 (the same pictures: several sizes and aspect ratios)
+
+SIDE = 416
+VOC = "VOCdevkit/VOC2012"
+CLASSES = 20
+V2_ANCHORS = (1.08, 1.19, 3.42, 4.41, 6.63, 11.38, 9.42, 5.11, 16.62, 10.52)  # tiny_yolo_v2
+V3_ANCHORS = (10.0, 14.0, 23.0, 27.0, 37.0, 58.0, 81.0, 82.0, 135.0, 169.0, 344.0, 319.0)  # tiny_yolo_v3
+V3_OUTPUTS = ("yolo_13", "yolo_26")
+
+Detector = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+"""(labels [N], scores [N], boxes [N, 4] in the picture's pixels) of one BGR uint8 picture."""
+
+
+def _grid_head(picture, stride: int, channels: int, rng: np.random.Generator):
+    """Average pooling to a grid (one cell per ``stride`` pixels) and a 1x1 convolution."""
+    import openvino.opset8 as ops
+
+    pooled = ops.avg_pool(picture, [stride, stride], [0, 0], [0, 0], [stride, stride], exclude_pad=True)
+    weights = rng.normal(0, 0.004, (channels, 3, 1, 1)).astype(np.float32)
+    bias = rng.normal(0, 0.6, (1, channels, 1, 1)).astype(np.float32)
+    return ops.add(ops.convolution(pooled, ops.constant(weights), [1, 1], [0, 0], [0, 0], [1, 1]),
+                   ops.constant(bias))
+
+
+def yolo_v2_ir(xml: Path, seed: int = 0) -> Path:
+    """A [1,3,416,416] network ending in RegionYolo as YOLO v2 has it (5 anchors, 20 classes,
+    softmax over the classes): its output [1, 5 * 25 * 13 * 13], a 13x13 grid."""
+    import openvino as ov
+    import openvino.opset8 as ops
+
+    rng = np.random.default_rng(seed)
+    picture = ops.parameter([1, 3, SIDE, SIDE], np.float32, name="image")
+    head = _grid_head(picture, 32, 5 * (CLASSES + 5), rng)
+    region = ops.region_yolo(head, 4, CLASSES, 5, True, [], 1, 3, list(V2_ANCHORS))
+    region.output(0).get_tensor().set_names({"region"})
+    return _save(ov.Model([region], [picture], "tiny-yolo-v2"), xml)
+
+
+def yolo_v3_ir(xml: Path, seed: int = 0) -> Path:
+    """A [1,3,416,416] network with two RegionYolo outputs as tiny YOLO v3 has them (13x13 with
+    anchors 3-5, 26x26 with anchors 0-2, 20 classes, sigmoids): [1, 75, 13, 13], [1, 75, 26, 26]."""
+    import openvino as ov
+    import openvino.opset8 as ops
+
+    rng = np.random.default_rng(seed)
+    picture = ops.parameter([1, 3, SIDE, SIDE], np.float32, name="image")
+    outputs = []
+    for name, stride, mask in ((V3_OUTPUTS[0], 32, [3, 4, 5]), (V3_OUTPUTS[1], 16, [0, 1, 2])):
+        head = _grid_head(picture, stride, 3 * (CLASSES + 5), rng)
+        region = ops.region_yolo(head, 4, CLASSES, 6, False, mask, 1, 3, list(V3_ANCHORS))
+        region.output(0).get_tensor().set_names({name})
+        outputs.append(region)
+    return _save(ov.Model(outputs, [picture], "tiny-yolo-v3"), xml)
+
+
+def _save(model, xml: Path) -> Path:
+    import openvino as ov
+
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, str(xml), compress_to_fp16=False)
+    return xml
+
+
+def truth_from(detections: tuple[np.ndarray, np.ndarray, np.ndarray], height: int, width: int,
+               rng: np.random.Generator) -> list[tuple[int, list[int], bool]]:
+    """A picture's annotation from a detector's boxes: (class, [xmin, ymin, xmax, ymax] in VOC's
+    1-based pixels, difficult). The best boxes kept, moved a little or much, relabelled; some
+    difficult; one box no detector found."""
+    labels, scores, boxes = detections
+    objects = []
+    for k, index in enumerate(np.argsort(-scores)[:6]):
+        box = boxes[index].copy()
+        label = int(labels[index])
+        if k % 3 == 1:  # moved: a match at some overlaps and not at others
+            bw, bh = box[2] - box[0], box[3] - box[1]
+            box = box + rng.uniform(-0.25, 0.25, 4) * np.array([bw, bh, bw, bh])
+        if k == 4:
+            label = (label + 1 + int(rng.integers(CLASSES - 1))) % CLASSES
+        objects.append((label, box, k % 4 == 2))
+    w, h = rng.uniform(0.1, 0.4) * width, rng.uniform(0.1, 0.4) * height
+    x, y = rng.uniform(0, width - w), rng.uniform(0, height - h)
+    objects.append((int(rng.integers(CLASSES)), np.array([x, y, x + w, y + h]), False))
+    result = []
+    for label, box, difficult in objects:
+        x0, x1 = sorted(np.clip(np.round(box[[0, 2]]) + 1, 1, width))
+        y0, y1 = sorted(np.clip(np.round(box[[1, 3]]) + 1, 1, height))
+        if x1 - x0 >= 2 and y1 - y0 >= 2:
+            result.append((label, [int(x0), int(y0), int(x1), int(y1)], difficult))
+    return result
+
+
+def annotation_xml(name: str, height: int, width: int, objects: list[tuple[int, list[int], bool]]) -> str:
+    """VOC's XML for one picture."""
+    from ..accuracy.dataset import VOC_CLASSES
+
+    parts = [f"<annotation>\n\t<folder>VOC2012</folder>\n\t<filename>{name}</filename>\n"
+             f"\t<size>\n\t\t<width>{width}</width>\n\t\t<height>{height}</height>\n\t\t<depth>3</depth>\n\t</size>\n"
+             "\t<segmented>0</segmented>\n"]
+    for label, (x0, y0, x1, y1), difficult in objects:
+        parts.append(f"\t<object>\n\t\t<name>{VOC_CLASSES[label]}</name>\n\t\t<pose>Unspecified</pose>\n"
+                     f"\t\t<truncated>0</truncated>\n\t\t<difficult>{int(difficult)}</difficult>\n"
+                     f"\t\t<bndbox>\n\t\t\t<xmin>{x0}</xmin>\n\t\t\t<ymin>{y0}</ymin>\n\t\t\t<xmax>{x1}</xmax>\n"
+                     f"\t\t\t<ymax>{y1}</ymax>\n\t\t</bndbox>\n\t</object>\n")
+    parts.append("</annotation>\n")
+    return "".join(parts)
+
+
+def write_voc_folder(root: Path, images: list[np.ndarray], detectors: list[Detector], seed: int = 0) -> Path:
+    """root/VOCdevkit/VOC2012 with the pictures, their XML and ImageSets/Main/val.txt; each
+    picture annotated from one of ``detectors`` in turn. Returns the VOC2012 folder."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    voc = root / VOC
+    for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
+        (voc / sub).mkdir(parents=True, exist_ok=True)
+    ids = []
+    for i, image in enumerate(images):
+        voc_id = f"2012_{i + 1:06d}"
+        name = f"{voc_id}.png"
+        cv2.imwrite(str(voc / "JPEGImages" / name), image)
+        height, width = image.shape[:2]
+        objects = truth_from(detectors[i % len(detectors)](image), height, width, rng)
+        (voc / "Annotations" / f"{voc_id}.xml").write_text(annotation_xml(name, height, width, objects))
+        ids.append(voc_id)
+    (voc / "ImageSets/Main/val.txt").write_text("".join(f"{i}\n" for i in ids))
+    return voc
+
+
+def detector(xml: Path, yml: Path, model: str) -> Detector:
+    """The IR's detections on a picture as the accuracy tool makes them with the model's yml
+    (every step of its preprocessing, adapter and postprocessing)."""
+    from ..accuracy.config import load_accuracy_config
+    from ..accuracy.dataset import GroundTruth, Sample
+    from ..accuracy.evaluate import compile_network, predict, read_network
+
+    config = load_accuracy_config(yml, model)
+    network = read_network(xml, config)
+    compiled = compile_network(network, "CPU")
+
+    def detect(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        import tempfile
+
+        import cv2
+
+        with tempfile.TemporaryDirectory(prefix="modelzoo-vocset-") as tmp:
+            path = Path(tmp) / "picture.png"
+            cv2.imwrite(str(path), picture)
+            empty = GroundTruth(np.zeros((0, 4)), np.zeros(0, dtype=int), np.zeros(0, dtype=int))
+            found, _ = predict(config, network, compiled, [Sample(1, path)], {1: empty})
+        return found[1].labels, found[1].scores, found[1].boxes
+
+    return detect
