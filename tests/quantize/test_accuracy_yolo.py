@@ -271,3 +271,34 @@ def test_bad_voc_annotation_is_one_line_naming_the_file(problem, needle, tmp_pat
     line = one_error_line(result)
     assert str(xml) in line and needle in line, line
     assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()
+
+
+def test_the_quantizer_on_yolo_keeps_max_drop(tmp_path):
+    """modelzoo-quantizer on the tiny YOLO v2 IR, calibrated and validated on the VOC folder through
+    the accuracy tool's pipeline: INT8 inside, the region layer left in float, and --max_drop held
+    as the accuracy tool measures FP32 and INT8 (no assumption about the drop's value)."""
+    import openvino as ov
+
+    from modelzoo.accuracy.evaluate import is_int8
+
+    case, name = yolo_zoo(), "tiny-yolo-v2"
+    out = tmp_path / "out"
+    result = run_tool("quantizer", "--models_dir", case["zoo"], "--name", name, "--ir_dir", case["ir"], "-o", out,
+                      "--dataset", case["voc"], "--max_drop", "0.01", timeout=900)
+    assert result.returncode == 0, result.stderr
+    int8 = out / "public" / name / "FP16-INT8"
+    model = ov.Core().read_model(str(int8 / f"{name}.xml"))
+    assert is_int8(model)
+    region = next(op for op in model.get_ops() if op.get_type_name() == "RegionYolo")
+    assert region.input_value(0).get_node().get_type_name() != "FakeQuantize"  # the boxes' arithmetic in float
+    values = {}
+    for ir, precision in ((case["ir"], "FP32"), (out, "FP16-INT8")):
+        measured = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", name, "--ir_dir", ir,
+                            "--precisions", precision, "--dataset", case["voc"], "--json", tmp_path / "r.json")
+        assert measured.returncode == 0, measured.stderr
+        values[precision] = next(r["value"] for r in json.loads((tmp_path / "r.json").read_text())
+                                 if r["metric"] == "map_ava")
+    record = json.loads((int8 / "quantization.json").read_text())
+    assert record["accuracy"]["metric"] == "map_ava"
+    assert values["FP32"] - values["FP16-INT8"] <= 0.01
+    assert abs(record["accuracy"]["drop"] - (values["FP32"] - values["FP16-INT8"])) < 1e-9

@@ -65,6 +65,7 @@ class Dataset:
     kind: str = "coco"  # LOADERS' key
     boxes: dict[int, GroundTruth] | None = None  # a VOC set's, by image id (labels from 0)
     classes: tuple[str, ...] = ()  # a VOC set's class names, label 0 first
+    annotation_parts: tuple[Path, ...] = ()  # a VOC set's XML files, beside its image-set file
 
     @property
     def annotated(self) -> bool:
@@ -433,7 +434,7 @@ def load_voc(images: Path, imageset: Path, xml_dir: Path) -> Dataset:
         ids = [line.split()[0] for line in raw.decode("utf-8").splitlines() if line.strip()]
     except UnicodeDecodeError:
         raise DatasetError(f"{imageset}: not an image-set file: not UTF-8 text") from None
-    samples, boxes, seen = [], {}, set()
+    samples, boxes, seen, parts = [], {}, set(), []
     for number, voc_id in enumerate(ids, start=1):
         if Path(voc_id).name != voc_id or voc_id in (".", ".."):
             raise DatasetError(f"{imageset}: line {number}: {voc_id[:80]!r} is not a VOC image id")
@@ -444,13 +445,15 @@ def load_voc(images: Path, imageset: Path, xml_dir: Path) -> Dataset:
         if not xml.is_file():
             raise DatasetError(f"{imageset}: line {number}: no annotation {xml}")
         name, truth = read_voc_xml(xml)
+        parts.append(xml)
         if not (images / name).is_file():
             raise DatasetError(f"{xml}: names picture {name!r}, which is not in {images}")
         samples.append(Sample(len(samples) + 1, images / name))
         boxes[len(samples)] = truth
     if not samples:
         raise DatasetError(f"{imageset}: names no pictures")
-    return Dataset(samples, None, imageset, kind="voc", boxes=boxes, classes=VOC_CLASSES)
+    return Dataset(samples, None, imageset, kind="voc", boxes=boxes, classes=VOC_CLASSES,
+                   annotation_parts=tuple(parts))
 
 
 def _resolve_voc(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool

@@ -111,6 +111,16 @@ def calibration_files(calibration: "Dataset") -> tuple[list[Path], Path | None]:
     return paths, (paths[0].parent if paths and all(p.parent == paths[0].parent for p in paths) else None)
 
 
+def annotations_sha384(calibration: "Dataset") -> str:
+    """What the calibration's annotations hold: the annotation file's SHA-384, or, for a VOC set
+    (an image-set file naming one XML a picture), the digest of the image-set file and each XML."""
+    assert calibration.annotations_path is not None
+    if not calibration.annotation_parts:
+        return file_sha384(calibration.annotations_path)
+    paths = [calibration.annotations_path, *calibration.annotation_parts]
+    return files_digest(paths, calibration.annotations_path.absolute().parents[2])
+
+
 def nncf_version() -> str:
     """NNCF's version from the metadata installed beside the package ``import nncf`` would load
     (importing it takes seconds and imports OpenVINO); imported only without such metadata."""
@@ -252,7 +262,7 @@ class Quantizer:
             model.name, files_digest([folder / r for r in rels], folder, self._input_sha384), openvino_version(),
             nncf_version(),
             file_sha384(yml), options, files_digest(paths, root),
-            file_sha384(calibration.annotations_path) if annotated and calibration.annotations_path else None,
+            annotations_sha384(calibration) if annotated and calibration.annotations_path else None,
             self.options.precisions)
 
     def quantize(self, model: Model, models_root: Path, dataset: "Dataset") -> Outcome:
