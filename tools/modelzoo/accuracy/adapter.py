@@ -223,9 +223,29 @@ def yolox(net: Outputs, threshold: float = 0.001, num: int = 5, output_name: str
     return Detections(j.astype(int), rows[i, j + num], np.concatenate([xy - wh / 2, xy + wh / 2], axis=1))
 
 
+@dataclass
+class SegmentationMask:
+    """One picture's predicted mask: labels [H, W] (or [1, H, W]), or class scores [C, H, W]."""
+
+    mask: np.ndarray
+
+
+def segmentation(output: np.ndarray, make_argmax: bool = False) -> SegmentationMask:
+    """The checker's `segmentation`: the network's output for the picture (batch 1), the class
+    axis first; ``make_argmax`` takes the best class of every pixel."""
+    mask = np.asarray(output)
+    mask = mask[0] if mask.ndim > 2 and mask.shape[0] == 1 else mask
+    if make_argmax:
+        if mask.ndim != 3:
+            raise AccuracyConfigError(f"segmentation: make_argmax on a {list(mask.shape)} output (expected [C, H, W])")
+        mask = np.argmax(mask, axis=0)
+    return SegmentationMask(mask)
+
+
 Adapter = Callable[..., Any]
 """adapter(the network's first output, or its Outputs, **the adapter's options) -> predictions."""
 
 ADAPTERS: dict[str, Adapter] = {"ssd": ssd, "classification": classification, "yolo_v2": yolo_v2,
-                                "yolo_v3": yolo_v3, "yolo_v3_onnx": yolo_v3_onnx, "yolox": yolox}
-SINGLE_OUTPUT = frozenset({"ssd", "classification"})
+                                "yolo_v3": yolo_v3, "yolo_v3_onnx": yolo_v3_onnx, "yolox": yolox,
+                                "segmentation": segmentation}
+SINGLE_OUTPUT = frozenset({"ssd", "classification", "segmentation"})

@@ -31,6 +31,8 @@ DATASETS: dict[str, tuple[str, int]] = {
     "VOC2012": ("voc", 1),
     "VOC2012_without_background": ("voc", 0),
     "VOC2007_detection_no_bkgr": ("voc", 0),
+    # VOC's segmentation masks (the checker's voc_segmentation: 21 labels, the background at 0)
+    "VOC2012_Segmentation": ("voc_segmentation", 0),
 }
 
 # step type -> accepted options (with their defaults)
@@ -57,6 +59,11 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
     "resize_prediction_boxes": {"rescale": False},
     "nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None, "use_min_area": False},
     "cast_to_int": {"apply_to": "all", "round_policy": "nearest"},
+    # the mask side (segmentation): the network's mask back to the picture, the annotation's colours to labels
+    "crop_padded_prediction": {},
+    "resize_segmentation_mask": {"apply_to": "all", "size": None, "dst_width": None, "dst_height": None,
+                                 "to_dst_image_size": False},
+    "encode_segmentation_mask": {"apply_to": "all"},
     "filter": {"apply_to": "prediction", "min_confidence": None, "remove_filtered": False},
     "clip_boxes": {"apply_to": "prediction", "size": None, "dst_width": None, "dst_height": None,
                    "boxes_normalized": False},
@@ -71,6 +78,11 @@ METRICS: dict[str, dict[str, Any]] = {
     "map": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "integral": "max",
             "overlap_threshold": 0.5, "ignore_difficult": True, "include_boundaries": True, "distinct_conf": False,
             "allow_multiple_matches_per_ignored": False, "use_filtered_tp": False},
+    # segmentation: one confusion matrix over every pixel of every picture
+    "mean_iou": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "use_argmax": True,
+                 "ignore_label": None},
+    "segmentation_accuracy": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                              "use_argmax": True, "ignore_label": None},
 }
 # options every metric may carry that change no number (how the checker prints it)
 PRESENTATION = {"presenter": ("print_scalar", "print_vector")}
@@ -88,6 +100,7 @@ ADAPTERS: dict[str, dict[str, Any]] = {
                 "multiple_labels": False},
     "yolo_v3_onnx": {"boxes_out": None, "scores_out": None, "indices_out": None},
     "yolox": {"threshold": 0.001, "num": 5, "output_name": None},
+    "segmentation": {"make_argmax": False},
 }
 # the checker's named anchor sets (its adapters' PRECOMPUTED_ANCHORS)
 ANCHORS = {
@@ -268,6 +281,12 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         top = options["keep_top_k"]
         if top is not None and not (isinstance(top, int) and not isinstance(top, bool) and top >= 0):
             raise _fail(path, where, f"keep_top_k must be an integer of 0 or more (got {top!r})")
+    if kind == "resize_segmentation_mask":
+        if options["apply_to"] != "prediction" or options["to_dst_image_size"]:
+            raise _fail(path, where, "only apply_to: prediction (the network's mask to the picture's size, or to "
+                        "size / dst_width and dst_height) is implemented")
+    if kind == "encode_segmentation_mask" and options["apply_to"] != "annotation":
+        raise _fail(path, where, "only apply_to: annotation (the mask's colours to labels) is implemented")
     if kind == "cast_to_int":
         if options["round_policy"] not in ROUND_POLICIES:
             raise _fail(path, where, f"round_policy {options['round_policy']!r} is not implemented "
@@ -401,6 +420,12 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             options[key] = value
         if kind == "map":
             _check_map(path, f"{where} ({kind})", options)
+        if kind in ("mean_iou", "segmentation_accuracy"):
+            if not isinstance(options["use_argmax"], bool):
+                raise _fail(path, f"{where} ({kind})", f"use_argmax must be true or false (got {options['use_argmax']!r})")
+            label = options["ignore_label"]
+            if label is not None and not (isinstance(label, int) and not isinstance(label, bool) and label >= 0):
+                raise _fail(path, f"{where} ({kind})", f"ignore_label must be an integer of 0 or more (got {label!r})")
         top_k = options.get("top_k", 1)
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise _fail(path, f"{where} ({kind})", f"top_k must be a positive integer (got {top_k!r})")
@@ -496,10 +521,14 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
 
 # what each adapter predicts: the metrics, data sets and post-processing that read it
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
-                   "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection"}
+                   "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
+                   "segmentation": "segmentation"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
-                  "map": "detection"}
-TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection"}
+                  "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation"}
+TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
+                        "voc_segmentation": "segmentation"}
+TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
+                          "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
 
 
 def _check_task(config: AccuracyConfig) -> None:
@@ -512,6 +541,8 @@ def _check_task(config: AccuracyConfig) -> None:
     if TASK_OF_DATASET_KIND[config.dataset_kind] != task:
         raise _fail(config.path, "datasets[0].name", f"{config.dataset!r} has no {task} annotations for the "
                     f"{config.adapter!r} adapter")
-    if task != "detection" and config.postprocessing:
-        raise _fail(config.path, "postprocessing", f"{config.postprocessing[0].type!r} is a box step; the "
-                    f"{config.adapter!r} adapter predicts no boxes")
+    for step in config.postprocessing:
+        step_task = TASK_OF_POSTPROCESSING.get(step.type, "detection")
+        if step_task != task:
+            raise _fail(config.path, "postprocessing", f"{step.type!r} is a {step_task} step; the "
+                        f"{config.adapter!r} adapter predicts no {'boxes' if step_task == 'detection' else 'masks'}")

@@ -42,6 +42,50 @@ def _flags(count: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class MaskTruth:
+    """One picture's annotated mask, read when it is scored (a data set's masks are not all held
+    at once); `encode`: its colours are VOC's palette, to be made labels (encode_segmentation_mask)."""
+
+    path: Path
+    encode: bool = False
+
+    def labels(self, colors: tuple[tuple[int, int, int], ...]) -> np.ndarray:
+        """The mask as the checker reads it (Pillow; a palette picture as RGB) and, with `encode`,
+        each of ``colors`` made its index (any other colour 0)."""
+        import numpy as np
+
+        mask = read_mask(self.path)
+        if not self.encode:
+            if mask.ndim != 2:
+                raise DatasetError(f"{self.path}: a colour mask, and the yml encodes no colours "
+                                   "(encode_segmentation_mask with apply_to: annotation)")
+            return mask.astype(np.int64)
+        if mask.ndim != 3:
+            return mask.astype(np.int64)
+        out = np.zeros(mask.shape[:2], dtype=np.int64)
+        for label, color in enumerate(colors):
+            out[np.all(mask[:, :, :3] == color, axis=-1)] = label
+        return out
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A mask picture's pixels as Pillow reads it: a palette picture as RGB (RGBA with a
+    transparent colour), as the checker's scipy-style reader does."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            if picture.mode == "P":
+                picture = picture.convert("RGBA" if "transparency" in picture.info else "RGB")
+            return np.array(picture).astype(np.uint8)
+    except OSError as exc:
+        if isinstance(exc, UnidentifiedImageError) or not exc.strerror:
+            raise DatasetError(f"{path}: not a mask picture (Pillow cannot decode it)") from exc
+        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+@dataclass(frozen=True)
 class ClassLabel:
     """One picture's class, as the model numbers it (the val.txt label plus the dataset's offset)."""
 
@@ -66,10 +110,11 @@ class Dataset:
     boxes: dict[int, GroundTruth] | None = None  # a VOC set's, by image id (labels from 0)
     classes: tuple[str, ...] = ()  # a VOC set's class names, label 0 first
     annotation_parts: tuple[Path, ...] = ()  # a VOC set's XML files, beside its image-set file
+    masks: dict[int, Path] | None = None  # a segmentation set's, by image id
 
     @property
     def annotated(self) -> bool:
-        return self.coco is not None or self.labels is not None or self.boxes is not None
+        return self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
 
     def categories(self) -> list[dict[str, Any]]:
         if self.classes:
@@ -96,6 +141,8 @@ class Dataset:
 
         if self.labels is not None:
             return {s.image_id: ClassLabel(self.labels[s.image_id] + label_offset) for s in self.samples}
+        if self.masks is not None:
+            return {s.image_id: MaskTruth(self.masks[s.image_id]) for s in self.samples}
         if self.boxes is not None:
             return {s.image_id: dataclasses.replace(self.boxes[s.image_id],
                                                     labels=self.boxes[s.image_id].labels + label_offset)
@@ -358,7 +405,7 @@ def voc_root(folder: Path) -> Path | None:
     """The VOC year folder (Annotations/, JPEGImages/, ImageSets/) at or below `folder`:
     `VOC2012/`, or a `VOCdevkit/VOC20xx` inside it, as VOC's own download unpacks."""
     candidates = [folder] + sorted(folder.glob("VOC20*")) + sorted(folder.glob("VOCdevkit/VOC20*"))
-    return next((c for c in candidates if (c / "Annotations").is_dir() and (c / "ImageSets").is_dir()), None)
+    return next((c for c in candidates if (c / "ImageSets").is_dir() and (c / "JPEGImages").is_dir()), None)
 
 
 def _xml_problem(path: Path, what: str) -> DatasetError:
@@ -456,6 +503,89 @@ def load_voc(images: Path, imageset: Path, xml_dir: Path) -> Dataset:
                    annotation_parts=tuple(parts))
 
 
+# the checker's VOC segmentation labels: the background, then the 20 classes; and their colours
+VOC_SEGMENTATION_CLASSES = ("__background__",) + VOC_CLASSES
+VOC_COLORS = ((0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0), (0, 0, 128), (128, 0, 128), (0, 128, 128),
+              (128, 128, 128), (64, 0, 0), (192, 0, 0), (64, 128, 0), (192, 128, 0), (64, 0, 128), (192, 0, 128),
+              (64, 128, 128), (192, 128, 128), (0, 64, 0), (128, 64, 0), (0, 192, 0), (128, 192, 0), (0, 64, 128))
+VOC_SEGMENTATION_SET = "ImageSets/Segmentation/val.txt"
+
+
+def _picture_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the picture's header."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            return picture.size
+    except (OSError, UnidentifiedImageError) as exc:
+        raise DatasetError(f"{path}: not a picture ({exc.strerror or 'Pillow cannot decode it'})") from exc
+
+
+def _named(folder: Path, stem: str, default: str) -> Path:
+    """folder/stem.default, else folder/stem.* (the first, by name): as the checker finds them."""
+    if (folder / f"{stem}.{default}").is_file():
+        return folder / f"{stem}.{default}"
+    found = sorted(folder.glob(f"{glob_escape(stem)}.*"))
+    return found[0] if found else folder / f"{stem}.{default}"
+
+
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
+
+
+def load_voc_segmentation(images: Path, imageset: Path, mask_dir: Path) -> Dataset:
+    """The pictures an image-set file lists (ImageSets/Segmentation/val.txt), each with its mask
+    (SegmentationClass/ID.png): a missing one, or one of another size than its picture, is one
+    DatasetError naming it."""
+    raw = _read_annotations(imageset, MAX_LIST, "an image-set file")
+    try:
+        ids = [line.split()[0] for line in raw.decode("utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise DatasetError(f"{imageset}: not an image-set file: not UTF-8 text") from None
+    samples, masks, seen = [], {}, set()
+    for number, voc_id in enumerate(ids, start=1):
+        if Path(voc_id).name != voc_id or voc_id in (".", ".."):
+            raise DatasetError(f"{imageset}: line {number}: {voc_id[:80]!r} is not a VOC image id")
+        if voc_id in seen:
+            raise DatasetError(f"{imageset}: line {number}: {voc_id!r} is listed twice")
+        seen.add(voc_id)
+        picture, mask = _named(images, voc_id, "jpg"), _named(mask_dir, voc_id, "png")
+        for path, what in ((picture, "picture"), (mask, "mask")):
+            if not path.is_file():
+                raise DatasetError(f"{imageset}: line {number}: no {what} {path}")
+        if _picture_size(mask) != _picture_size(picture):
+            (mw, mh), (pw, ph) = _picture_size(mask), _picture_size(picture)
+            raise DatasetError(f"{mask}: the mask is {mw}x{mh}, its picture {picture.name} {pw}x{ph}")
+        samples.append(Sample(len(samples) + 1, picture))
+        masks[len(samples)] = mask
+    if not samples:
+        raise DatasetError(f"{imageset}: names no pictures")
+    return Dataset(samples, None, imageset, kind="voc_segmentation", classes=VOC_SEGMENTATION_CLASSES,
+                   annotation_parts=tuple(masks.values()), masks=masks)
+
+
+def _resolve_voc_segmentation(dataset: Path | None, images: Path | None, annotations: Path | None,
+                              need_annotations: bool) -> Dataset:
+    if dataset is not None:
+        if images is not None or annotations is not None:
+            raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
+        root = voc_root(dataset) if dataset.is_dir() else None
+        if root is None:
+            raise DatasetError(f"{dataset}: not a Pascal VOC folder (ImageSets/, JPEGImages/, SegmentationClass/)")
+        return load_voc_segmentation(root / "JPEGImages", root / VOC_SEGMENTATION_SET, root / "SegmentationClass")
+    if images is None:
+        raise DatasetError("no images: give --dataset DIR (a VOC folder) or --images DIR")
+    if annotations is not None:  # ImageSets/Segmentation/val.txt: the masks are in ../../SegmentationClass
+        return load_voc_segmentation(images, annotations, annotations.absolute().parents[2] / "SegmentationClass")
+    if need_annotations:
+        raise DatasetError("measuring accuracy needs annotations: give --annotations "
+                           "ImageSets/Segmentation/val.txt or --dataset DIR")
+    return Dataset(load_images(images).samples, kind="voc_segmentation", classes=VOC_SEGMENTATION_CLASSES)
+
+
 def _resolve_voc(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
                  ) -> Dataset:
     if dataset is not None:
@@ -480,12 +610,17 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     in ImageSets/, or a VOC folder), or a COCO JSON file."""
     if annotations is not None:
         if annotations.suffix.lower() == ".txt":
-            return "voc" if annotations.absolute().parent.parent.name == "ImageSets" else "imagenet"
+            if annotations.absolute().parent.parent.name != "ImageSets":
+                return "imagenet"
+            return "voc_segmentation" if annotations.absolute().parent.name == "Segmentation" else "voc"
         return "coco"
     if dataset is not None and (dataset / IMAGENET_ANNOTATIONS).is_file() and not (dataset / COCO_ANNOTATIONS).exists():
         return "imagenet"
-    if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() and voc_root(dataset):
-        return "voc"
+    root = voc_root(dataset) if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() \
+        else None
+    if root is not None:  # detection when it has the Main image set, else segmentation when it has that one
+        return "voc_segmentation" if not (root / VOC_IMAGESET).is_file() and (root / VOC_SEGMENTATION_SET).is_file() \
+            else "voc"
     return "coco"
 
 
@@ -493,7 +628,8 @@ Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 """loader(--dataset, --images, --annotations, annotations needed) -> the data set."""
 
 # kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
-LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc}
+LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
+                              "voc_segmentation": _resolve_voc_segmentation}
 
 
 def resolve(dataset: Path | None, images: Path | None, annotations: Path | None, *, need_annotations: bool,

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .adapter import Classes, Detections
-from .dataset import ClassLabel, GroundTruth
+from .adapter import Classes, Detections, SegmentationMask
+from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth
 
 if TYPE_CHECKING:
     from .config import AccuracyConfig, Metric
@@ -314,8 +314,69 @@ def _map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", detecti
                    o["allow_multiple_matches_per_ignored"], o["distinct_conf"])
 
 
+def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """[true, predicted] pixel counts over the pixels whose both labels are classes (VOC's 255
+    border, any label out of range, is left out)."""
+    t, p = truth.reshape(-1).astype(np.int64), predicted.reshape(-1).astype(np.int64)
+    keep = (t >= 0) & (t < classes) & (p >= 0) & (p < classes)
+    return np.bincount(classes * t[keep] + p[keep], minlength=classes * classes).reshape(classes, classes)
+
+
+def mean_iou(matrix: np.ndarray, ignore_label: int | None = None) -> float:
+    """The mean over classes of TP / (TP + FP + FN), classes never seen nor predicted left out
+    (the checker's mean_iou, print_scalar). ``ignore_label``'s IoU is left out of the mean, but
+    its pixels still count in the other classes' unions: what accuracy_check 2023.3 reports
+    (measured against it; its per-picture matrices drop that row and column, its total does not)."""
+    diagonal = np.diag(matrix).astype(np.float64)
+    union = matrix.sum(axis=1) + matrix.sum(axis=0) - diagonal
+    iou = np.divide(diagonal, union, out=np.full_like(diagonal, np.nan), where=union != 0)
+    if ignore_label is not None and ignore_label < len(iou):
+        iou = np.delete(iou, ignore_label)
+    iou = iou[~np.isnan(iou)]
+    return float(np.mean(iou)) if iou.size else math.nan
+
+
+def pixel_accuracy(matrix: np.ndarray, ignore_label: int | None = None) -> float:
+    """The share of counted pixels labelled right (the checker's segmentation_accuracy). Its
+    ignore_label changes nothing in accuracy_check 2023.3's number (measured: its total matrix
+    keeps the class), so it changes nothing here."""
+    total = matrix.sum()
+    return float(np.diag(matrix).sum() / total) if total else math.nan
+
+
+def _segmentation_matrix(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                         predictions: dict[int, SegmentationMask], ground_truth: dict[int, MaskTruth]) -> np.ndarray:
+    from ..errors import AccuracyConfigError
+
+    classes = len(dataset.categories())
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    for image_id, truth in ground_truth.items():
+        labels = truth.labels(VOC_COLORS)
+        mask = predictions[image_id].mask
+        predicted = np.argmax(mask, axis=0) if metric.options["use_argmax"] else mask.astype(np.int64)
+        if predicted.size != labels.size:
+            raise AccuracyConfigError(f"{truth.path}: the predicted mask is {'x'.join(map(str, predicted.shape))}, "
+                                      f"the annotation {'x'.join(map(str, labels.shape))} (resize_segmentation_mask "
+                                      "brings it to the picture's size)")
+        matrix += confusion(labels, predicted, classes)
+    return matrix
+
+
+def _mean_iou(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict,
+              ground_truth: dict) -> float:
+    return mean_iou(_segmentation_matrix(config, metric, dataset, predictions, ground_truth),
+                    metric.options["ignore_label"])
+
+
+def _segmentation_accuracy(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict,
+                           ground_truth: dict) -> float:
+    return pixel_accuracy(_segmentation_matrix(config, metric, dataset, predictions, ground_truth),
+                          metric.options["ignore_label"])
+
+
 Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
 """scorer(config, metric, dataset, predictions by image id, ground truth by image id) -> value."""
 
 SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision,
-                              "accuracy": _accuracy, "map": _map}
+                              "accuracy": _accuracy, "map": _map, "mean_iou": _mean_iou,
+                              "segmentation_accuracy": _segmentation_accuracy}

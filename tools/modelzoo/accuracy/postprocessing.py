@@ -5,13 +5,14 @@ cast_to_int; the semantics of Open Model Zoo's accuracy checker."""
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
 from ..errors import AccuracyConfigError
-from .adapter import Detections
-from .config import AccuracyConfig, Step
-from .dataset import GroundTruth
+from .adapter import Detections, SegmentationMask
+from .config import TASK_OF_POSTPROCESSING, AccuracyConfig, Step
+from .dataset import GroundTruth, MaskTruth
 from .preprocessing import Geometry
 
 
@@ -119,9 +120,55 @@ def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geome
     return dets, gt
 
 
-def postprocess(dets: Detections, gt: GroundTruth | None, geometry: Geometry, config: AccuracyConfig
-                ) -> tuple[Detections, GroundTruth | None]:
-    """Detections in the original picture's pixels, and the ground truth as the metric sees it."""
+def _bytes(mask: np.ndarray) -> np.ndarray:
+    """A mask as the 8-bit picture the checker resizes: uint8 as it is, integers in 0..255 cast,
+    anything else (floats) stretched from its minimum to its maximum over 0..255, rounded."""
+    if mask.dtype == np.uint8:
+        return mask
+    low, high = mask.min(), mask.max()
+    if low >= 0 and high <= 255 and not np.issubdtype(mask.dtype, np.floating):
+        return mask.astype(np.uint8)
+    span = (high - low) or 1
+    return ((mask - low) * (255.0 / span)).clip(0, 255).__add__(0.5).astype(np.uint8)
+
+
+def _resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Each 2-D mask as an 8-bit picture resized by Pillow's nearest neighbour (the checker's)."""
+    from PIL import Image
+
+    if mask.ndim == 2:
+        return np.asarray(Image.fromarray(_bytes(mask), "L").resize((width, height), Image.Resampling.NEAREST))
+    return np.stack([_resize_mask(m, width, height) for m in mask])
+
+
+def _unpad(mask: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """crop_padded_prediction: the padding steps' borders taken off (top, left, bottom, right)."""
+    for name, op in geometry.operations:
+        if name == "padding":
+            top, left, bottom, right = op["pad"]
+            h, w = mask.shape[-2:]
+            mask = mask[..., top:h - bottom, left:w - right]
+    return mask
+
+
+def _apply_mask(step: Step, pred: SegmentationMask, gt: MaskTruth | None, geometry: Geometry
+                ) -> tuple[SegmentationMask, MaskTruth | None]:
+    if step.type == "crop_padded_prediction":
+        pred = SegmentationMask(_unpad(pred.mask, geometry))
+    elif step.type == "resize_segmentation_mask":  # (apply_to: prediction, config's check)
+        h, w = step.size()
+        pred = SegmentationMask(_resize_mask(pred.mask, w or geometry.width, h or geometry.height))
+    elif step.type == "encode_segmentation_mask" and gt is not None:  # (apply_to: annotation)
+        gt = dataclasses.replace(gt, encode=True)
+    return pred, gt
+
+
+def postprocess(dets: Any, gt: Any, geometry: Geometry, config: AccuracyConfig) -> tuple[Any, Any]:
+    """Detections in the original picture's pixels (or a mask at its size), and the ground truth
+    as the metric sees it."""
     for step in config.postprocessing:
-        dets, gt = _apply(step, dets, gt, geometry)
+        if TASK_OF_POSTPROCESSING.get(step.type) == "segmentation":
+            dets, gt = _apply_mask(step, dets, gt, geometry)
+        else:
+            dets, gt = _apply(step, dets, gt, geometry)
     return dets, gt

@@ -30,6 +30,7 @@ CONVERSIONS = {
     "imagenet_1001_classes": {"converter": "imagenet", "has_background": True},
     "VOC2012": {"converter": "voc_detection", "has_background": True},
     "VOC2012_without_background": {"converter": "voc_detection", "has_background": False},
+    "VOC2012_Segmentation": {"converter": "voc_segmentation"},
 }
 
 
@@ -54,7 +55,14 @@ def voc_conversion(voc: Path) -> dict:
             "imageset_file": str(voc / "ImageSets/Main/val.txt")}
 
 
-def peer_entry(config: Path, model: str, xml: Path, images: Path, conversion: dict, name: str) -> dict:
+def voc_segmentation_conversion(voc: Path) -> dict:
+    """accuracy_check's voc_segmentation conversion of a VOC year folder, and where its masks are."""
+    return {"imageset_file": str(voc / "ImageSets/Segmentation/val.txt"), "images_dir": str(voc / "JPEGImages"),
+            "mask_dir": str(voc / "SegmentationClass")}
+
+
+def peer_entry(config: Path, model: str, xml: Path, images: Path, conversion: dict, name: str,
+               **dataset_fields: str) -> dict:
     """One model of a batched accuracy_check configuration (named ``name``): the yml's entry with
     the IR, the data (``conversion``: the converter's file options) and f32."""
     doc = yaml.safe_load(config.read_text(encoding="utf-8"))
@@ -65,7 +73,7 @@ def peer_entry(config: Path, model: str, xml: Path, images: Path, conversion: di
                      "weights": str(xml.with_suffix(".bin")), "device_config": {"INFERENCE_PRECISION_HINT": "f32"}})
     dataset = dict(entry["datasets"][0])
     dataset.update({"data_source": str(images),
-                    "annotation_conversion": dict(CONVERSIONS[dataset["name"]], **conversion)})
+                    "annotation_conversion": dict(CONVERSIONS[dataset["name"]], **conversion)}, **dataset_fields)
     return {"name": name, "launchers": [launcher], "datasets": [dataset]}
 
 

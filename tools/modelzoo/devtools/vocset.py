@@ -170,3 +170,100 @@ def detector(xml: Path, yml: Path, model: str) -> Detector:
         return found[1].labels, found[1].scores, found[1].boxes
 
     return detect
+
+
+SEGMENTATION_SIDE = 256
+
+
+def segmentation_ir(xml: Path, labels_out: bool, seed: int = 0) -> Path:
+    """A [1,3,256,256] network of 21 VOC classes: 8x8 average pooling, a 1x1 convolution,
+    bilinear upsampling back to 256x256; its output the class scores [1,21,256,256], or with
+    ``labels_out`` the best class of every pixel [1,1,256,256] (TopK's indices, int32)."""
+    import openvino as ov
+    import openvino.opset1 as ops1
+    import openvino.opset8 as ops
+
+    rng = np.random.default_rng(seed)
+    side = SEGMENTATION_SIDE
+    picture = ops.parameter([1, 3, side, side], np.float32, name="image")
+    head = _grid_head(picture, 8, CLASSES + 1, rng)
+    import openvino.opset1 as ops1
+
+    scores = ops1.interpolate(head, ops.constant(np.array([side, side], np.int64)),
+                              {"axes": [2, 3], "mode": "linear", "align_corners": False, "antialias": False})
+    out = ops.topk(scores, ops.constant(np.int64(1)), 1, "max", "none", "i32").output(1) if labels_out \
+        else scores.output(0)
+    out.get_tensor().set_names({"mask"})
+    return _save(ov.Model([out], [picture], "tiny-segmentation"), xml)
+
+
+Segmenter = Callable[[np.ndarray], np.ndarray]
+"""the labels [H, W] of one BGR uint8 picture, at its size."""
+
+
+def segmenter(xml: Path, yml: Path, model: str) -> Segmenter:
+    """The IR's mask of a picture as the accuracy tool makes it with the model's yml."""
+    from ..accuracy.config import load_accuracy_config
+    from ..accuracy.dataset import Sample
+    from ..accuracy.evaluate import compile_network, predict, read_network
+
+    config = load_accuracy_config(yml, model)
+    network = read_network(xml, config)
+    compiled = compile_network(network, "CPU")
+
+    def segment(picture: np.ndarray) -> np.ndarray:
+        import tempfile
+
+        import cv2
+
+        with tempfile.TemporaryDirectory(prefix="modelzoo-vocset-") as tmp:
+            path = Path(tmp) / "picture.png"
+            cv2.imwrite(str(path), picture)
+            found, _ = predict(config, network, compiled, [Sample(1, path)], {1: None})
+        mask = found[1].mask
+        return (np.argmax(mask, axis=0) if mask.ndim == 3 and mask.shape[0] > 1 else mask.reshape(mask.shape[-2:]))
+
+    return segment
+
+
+def mask_from(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A VOC-style annotation (palette indices, 255 on borders) from a network's labels: some
+    regions relabelled, a rectangle of another class, a border of 255 around class changes."""
+    mask = labels.astype(np.uint8).copy()
+    present = np.unique(mask)
+    for label in present[rng.random(present.size) < 0.3]:
+        mask[labels == label] = (int(label) + 1 + int(rng.integers(CLASSES))) % (CLASSES + 1)
+    h, w = mask.shape
+    y, x = int(rng.integers(0, h // 2)), int(rng.integers(0, w // 2))
+    mask[y:y + h // 3, x:x + w // 3] = int(rng.integers(1, CLASSES + 1))
+    edge = np.zeros_like(mask, dtype=bool)
+    edge[:, 1:] |= mask[:, 1:] != mask[:, :-1]
+    edge[1:, :] |= mask[1:, :] != mask[:-1, :]
+    mask[edge] = 255
+    return mask
+
+
+def write_voc_segmentation(root: Path, images: list[np.ndarray], segmenters: list[Segmenter], seed: int = 0) -> Path:
+    """root/VOCdevkit/VOC2012 with the pictures, SegmentationClass/*.png (VOC's palette) and
+    ImageSets/Segmentation/val.txt, each picture's mask made from one of ``segmenters`` in turn.
+    Returns the VOC2012 folder."""
+    import cv2
+    from PIL import Image
+
+    from ..accuracy.dataset import VOC_COLORS
+
+    rng = np.random.default_rng(seed)
+    voc = root / VOC
+    for sub in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (voc / sub).mkdir(parents=True, exist_ok=True)
+    palette = [v for color in VOC_COLORS for v in color] + [0, 0, 0] * (255 - len(VOC_COLORS)) + [224, 224, 192]
+    ids = []
+    for i, image in enumerate(images):
+        voc_id = f"2012_{i + 1:06d}"
+        cv2.imwrite(str(voc / "JPEGImages" / f"{voc_id}.png"), image)
+        mask = Image.fromarray(mask_from(segmenters[i % len(segmenters)](image), rng), "P")
+        mask.putpalette(palette)
+        mask.save(voc / "SegmentationClass" / f"{voc_id}.png")
+        ids.append(voc_id)
+    (voc / "ImageSets/Segmentation/val.txt").write_text("".join(f"{i}\n" for i in ids))
+    return voc
