@@ -62,10 +62,12 @@ class MaskTruth:
             return mask.astype(np.int64)
         if mask.ndim != 3:
             return mask.astype(np.int64)
-        out = np.zeros(mask.shape[:2], dtype=np.int64)
-        for label, color in enumerate(colors):
-            out[np.all(mask[:, :, :3] == color, axis=-1)] = label
-        return out
+        keys = (mask[:, :, 0].astype(np.int64) << 16) | (mask[:, :, 1].astype(np.int64) << 8) | mask[:, :, 2]
+        palette = np.array([(r << 16) | (g << 8) | b for r, g, b in colors], dtype=np.int64)
+        order = np.argsort(palette, kind="stable")
+        at = np.searchsorted(palette[order], keys).clip(0, len(palette) - 1)
+        found = palette[order][at] == keys
+        return np.where(found, order[at], 0).astype(np.int64)
 
 
 def read_mask(path: Path) -> np.ndarray:

@@ -344,8 +344,23 @@ def pixel_accuracy(matrix: np.ndarray, ignore_label: int | None = None) -> float
     return float(np.diag(matrix).sum() / total) if total else math.nan
 
 
+_LAST_MATRIX: list = []  # (predictions, ground truth, use_argmax, matrix) of the last call: each metric reads it
+
+
 def _segmentation_matrix(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
                          predictions: dict[int, SegmentationMask], ground_truth: dict[int, MaskTruth]) -> np.ndarray:
+    """The confusion matrix over every picture (each mask read once per run, not once a metric)."""
+    use_argmax = metric.options["use_argmax"]
+    if _LAST_MATRIX and _LAST_MATRIX[0] is predictions and _LAST_MATRIX[1] is ground_truth \
+            and _LAST_MATRIX[2] == use_argmax:
+        return _LAST_MATRIX[3]
+    matrix = _matrix(dataset, predictions, ground_truth, use_argmax)
+    _LAST_MATRIX[:] = [predictions, ground_truth, use_argmax, matrix]
+    return matrix
+
+
+def _matrix(dataset: "Dataset", predictions: dict[int, SegmentationMask], ground_truth: dict[int, MaskTruth],
+            use_argmax: bool) -> np.ndarray:
     from ..errors import AccuracyConfigError
 
     classes = len(dataset.categories())
@@ -353,7 +368,7 @@ def _segmentation_matrix(config: "AccuracyConfig", metric: "Metric", dataset: "D
     for image_id, truth in ground_truth.items():
         labels = truth.labels(VOC_COLORS)
         mask = predictions[image_id].mask
-        predicted = np.argmax(mask, axis=0) if metric.options["use_argmax"] else mask.astype(np.int64)
+        predicted = np.argmax(mask, axis=0) if use_argmax else mask.astype(np.int64)
         if predicted.size != labels.size:
             raise AccuracyConfigError(f"{truth.path}: the predicted mask is {'x'.join(map(str, predicted.shape))}, "
                                       f"the annotation {'x'.join(map(str, labels.shape))} (resize_segmentation_mask "
