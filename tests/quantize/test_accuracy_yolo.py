@@ -7,6 +7,7 @@ same IR, pictures and yml: one peer run for every case (its start-up is paid onc
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -302,3 +303,93 @@ def test_the_quantizer_on_yolo_keeps_max_drop(tmp_path):
     assert record["accuracy"]["metric"] == "map_ava"
     assert values["FP32"] - values["FP16-INT8"] <= 0.01
     assert abs(record["accuracy"]["drop"] - (values["FP32"] - values["FP16-INT8"])) < 1e-9
+
+
+# as yolo-v3-tf on COCO: VOC's map and the checker's coco_precision at IoU 0.5 and .5:.95
+COCO_YML = """models:
+  - name: {name}
+    launchers:
+      - framework: openvino
+        adapter:
+          type: yolo_v3
+          anchors: tiny_yolo_v3
+          classes: {classes}
+          anchor_masks: [[3, 4, 5], [0, 1, 2]]
+          outputs: [yolo_13, yolo_26]
+    datasets:
+      - name: {dataset}
+        preprocessing:
+          - type: resize
+            size: 416
+        postprocessing:
+          - type: resize_prediction_boxes
+          - type: filter
+            apply_to: prediction
+            min_confidence: 0.001
+            remove_filtered: True
+          - type: nms
+            overlap: 0.5
+          - type: clip_boxes
+            apply_to: prediction
+        metrics:
+          - type: map
+            integral: 11point
+            ignore_difficult: true
+            presenter: print_scalar
+          - name: AP@0.5
+            type: coco_precision
+            max_detections: 100
+            threshold: 0.5
+          - name: AP@0.5:0.05:95
+            type: coco_precision
+            max_detections: 100
+            threshold: '0.5:0.05:0.95'
+"""
+# the 80 classes by position, and COCO's ids as labels (the checker's use_full_label_map)
+COCO_CASES = {"yolo-coco-80": ("ms_coco_detection_80_class_without_background", 80),
+              "yolo-coco-91": ("ms_coco_detection_91_classes", 91)}
+
+
+@functools.cache
+def coco_zoo() -> dict:
+    """Both COCO configurations, their IRs, and a COCO-format folder annotated from both."""
+    from modelzoo.devtools.cocoset import categories, write_coco_folder
+
+    root = _workdir() / "yolo-coco"
+    zoo, ir = root / "zoo", root / "ir"
+    xmls, ymls = {}, {}
+    for name, (dataset, classes) in COCO_CASES.items():
+        folder = write_model(zoo, name, [{"name": f"FP32/{name}.{ext}", "data": b"x", "url": f"http://x/{ext}"}
+                                         for ext in ("xml", "bin")], task_type="detection").parent
+        (folder / "accuracy-check.yml").write_text(COCO_YML.format(name=name, dataset=dataset, classes=classes))
+        ymls[name] = folder / "accuracy-check.yml"
+        xmls[name] = vocset.yolo_v3_ir(ir / "public" / name / "FP32" / f"{name}.xml", seed=classes, classes=classes)
+    index_of_id = {c["id"]: i for i, c in enumerate(categories())}
+    detectors = []
+    for name in COCO_CASES:  # rows [category index, score, x1, y1, x2, y2], as cocoset's ground truth takes them
+        detect = vocset.detector(xmls[name], ymls[name], name)
+        to_index = (lambda label: index_of_id.get(int(label))) if name.endswith("91") else int
+        detectors.append(lambda picture, detect=detect, to_index=to_index: np.array(
+            [[to_index(label), score, *box] for label, score, box in zip(*detect(picture))
+             if to_index(label) is not None], dtype=np.float64).reshape(-1, 6))
+    turn = itertools.count()  # the pictures annotated from each network in turn
+    data = write_coco_folder(root / "coco", vocset.pictures(PICTURES, seed=91),
+                             lambda picture: detectors[next(turn) % 2](picture), seed=91)
+    return {"zoo": zoo, "ir": ir, "xml": xmls, "yml": ymls, "data": data}
+
+
+def test_yolo_on_coco_with_positions_and_full_label_map_equals_accuracy_check(peer_accuracy_check, tmp_path):
+    """map and coco_precision at IoU 0.5 and .5:.95 on a COCO folder, the 80 classes by their
+    position and the 91 by COCO's ids, equal to the peer within 0.1 points."""
+    case = coco_zoo()
+    ours = measure(case, tmp_path / "r.json", "--dataset", case["data"])
+    data = case["data"]
+    entries = [peer_entry(case["yml"][name], name, case["xml"][name], data / "val2017",
+                          {"annotation_file": str(data / "annotations/instances_val2017.json")}, name)
+               for name in COCO_CASES]
+    theirs, _, _ = run_peer_many(peer_accuracy_check, entries)
+    for name in COCO_CASES:
+        assert set(ours[name]) == set(theirs[name]) == {"map", "AP@0.5", "AP@0.5:0.05:95"}
+        for metric, record in ours[name].items():
+            assert 0.01 < record["value"] < 0.95, (name, record)
+            assert abs(100 * record["value"] - 100 * theirs[name][metric]) <= 0.1, (name, metric, record, theirs)

@@ -22,6 +22,10 @@ from ..errors import AccuracyConfigError
 DATASETS: dict[str, tuple[str, int]] = {
     "ms_coco_detection_80_class_without_background": ("coco", 0),
     "ms_coco_detection_80_class_with_background": ("coco", 1),
+    # COCO's own category ids as the labels (the checker's use_full_label_map): 1..90 with gaps,
+    # the background (91 classes) at 0 or none
+    "ms_coco_detection_91_classes": ("coco", 1),
+    "ms_coco_detection_90_class_without_background": ("coco", 0),
     # ImageNet's val.txt labels are 0..999; a model with a background class at 0 (1001 outputs)
     # sees them one higher, as the checker's `imagenet` converter with has_background makes them
     "imagenet_1000_classes": ("imagenet", 0),
@@ -34,6 +38,8 @@ DATASETS: dict[str, tuple[str, int]] = {
     # VOC's segmentation masks (the checker's voc_segmentation: 21 labels, the background at 0)
     "VOC2012_Segmentation": ("voc_segmentation", 0),
 }
+
+FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
 
 # step type -> accepted options (with their defaults)
 PREPROCESSING: dict[str, dict[str, Any]] = {
@@ -154,6 +160,7 @@ class AccuracyConfig:
     dataset_kind: str = "coco"  # dataset.LOADERS' key
     adapter_options: dict[str, Any] = field(default_factory=dict)
     reader: str = "opencv_imread"
+    full_label_map: bool = False  # a COCO category's label is its id (DATASETS' FULL_LABEL_MAP)
 
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
@@ -512,6 +519,7 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     config = AccuracyConfig(
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
+        full_label_map=name in FULL_LABEL_MAP,
         preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))

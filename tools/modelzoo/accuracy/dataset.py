@@ -135,7 +135,13 @@ class Dataset:
 
         return dataclasses.replace(self, samples=list(samples))
 
-    def ground_truth(self, label_offset: int) -> dict[int, Any]:
+    def label_of_category(self, label_offset: int, full_label_map: bool = False) -> dict[int, int]:
+        """Category id -> the label the model gives it: the category's position plus the offset
+        (the checker's mscoco_detection and voc converters), or with ``full_label_map`` COCO's id
+        itself (its use_full_label_map)."""
+        return {c["id"]: (c["id"] if full_label_map else i + label_offset) for i, c in enumerate(self.categories())}
+
+    def ground_truth(self, label_offset: int, full_label_map: bool = False) -> dict[int, Any]:
         """By image id: a GroundTruth (COCO, VOC) or a ClassLabel (ImageNet)."""
         import dataclasses
 
@@ -151,7 +157,7 @@ class Dataset:
                     for s in self.samples}
 
         assert self.coco is not None
-        label_of = {c["id"]: i + label_offset for i, c in enumerate(self.coco["categories"])}
+        label_of = self.label_of_category(label_offset, full_label_map)
         per_image: dict[int, list[dict]] = {s.image_id: [] for s in self.samples}
         for ann in self.coco["annotations"]:
             if ann["image_id"] in per_image:

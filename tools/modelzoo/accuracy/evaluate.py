@@ -299,7 +299,7 @@ def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "
     started = time.monotonic()
     try:
         detections, truth = predict(config, network, compiled, dataset.samples,
-                                    dataset.ground_truth(config.label_offset), progress)
+                                    dataset.ground_truth(config.label_offset, config.full_label_map), progress)
     except ModelzooError as exc:
         raise ModelzooError(f"{xml}: {exc}") from exc
     seconds = time.monotonic() - started

@@ -77,12 +77,12 @@ def _mean_precision(evaluator, area: int = 0, max_det: int = -1) -> float:
 
 
 def coco_orig_precision(coco_doc: dict[str, Any], image_ids: list[int], detections: dict[int, Detections],
-                        label_offset: int, include_boundaries: bool = False) -> float:
+                        label_offset: int, include_boundaries: bool = False, full_label_map: bool = False) -> float:
     """COCO's AP@[.50:.95] (COCOeval's stats[0]) on the images `image_ids` of `coco_doc`."""
     from pycocotools.cocoeval import COCOeval
 
     categories = coco_doc["categories"]
-    category_of_label = {i + label_offset: c["id"] for i, c in enumerate(categories)}
+    category_of_label = {(c["id"] if full_label_map else i + label_offset): c["id"] for i, c in enumerate(categories)}
     wanted = set(image_ids)
     gt_doc = {"images": [im for im in coco_doc["images"] if im["id"] in wanted], "categories": categories,
               "annotations": [dict(a, id=a.get("id", i + 1)) for i, a in enumerate(coco_doc["annotations"])
@@ -187,7 +187,7 @@ def coco_precision(ground_truth: dict[int, GroundTruth], detections: dict[int, D
 
 def _coco_precision(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
                     detections: dict[int, Detections], ground_truth: dict[int, GroundTruth]) -> float:
-    labels = [i + config.label_offset for i in range(len(dataset.categories()))]
+    labels = list(dataset.label_of_category(config.label_offset, config.full_label_map).values())
     return coco_precision(ground_truth, detections, labels, int(metric.options["max_detections"]),
                           tuple(metric.options["threshold"]))
 
@@ -196,7 +196,7 @@ def _coco_orig_precision(config: "AccuracyConfig", metric: "Metric", dataset: "D
                          detections: dict[int, Detections], ground_truth: dict[int, GroundTruth]) -> float:
     assert dataset.coco is not None
     return coco_orig_precision(dataset.coco, [s.image_id for s in dataset.samples], detections, config.label_offset,
-                               bool(metric.options["include_boundaries"]))
+                               bool(metric.options["include_boundaries"]), config.full_label_map)
 
 
 def top_k_accuracy(labels: list[int], predictions: list[Classes], k: int) -> float:
@@ -307,7 +307,7 @@ def voc_map(truth: list[GroundTruth], detections: list[Detections], labels: list
 def _map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", detections: dict[int, Detections],
          ground_truth: dict[int, GroundTruth]) -> float:
     order = list(ground_truth)
-    labels = [i + config.label_offset for i in range(len(dataset.categories()))]
+    labels = list(dataset.label_of_category(config.label_offset, config.full_label_map).values())
     o = metric.options
     return voc_map([ground_truth[i] for i in order], [detections[i] for i in order], labels, o["integral"],
                    float(o["overlap_threshold"]), o["ignore_difficult"], o["include_boundaries"],

@@ -67,13 +67,13 @@ def _require_extra() -> None:
 
 
 def _coco_results(run: Any, dataset: Any, config: Any) -> list[dict]:
-    categories = dataset.categories()
+    category_of = {label: category for category, label in
+                   dataset.label_of_category(config.label_offset, config.full_label_map).items()}
     out = []
     for image_id, dets in run.detections.items():
         for label, score, box in zip(dets.labels, dets.scores, dets.boxes):
-            index = int(label) - config.label_offset
-            if 0 <= index < len(categories):
-                out.append({"image_id": image_id, "category_id": categories[index]["id"],
+            if int(label) in category_of:
+                out.append({"image_id": image_id, "category_id": category_of[int(label)],
                             "bbox": [round(float(box[0]), 3), round(float(box[1]), 3),
                                      round(float(box[2] - box[0]), 3), round(float(box[3] - box[1]), 3)],
                             "score": round(float(score), 5)})
@@ -106,7 +106,9 @@ def _draw(run: Any, dataset: Any, config: Any, folder: Path, count: int, tag: st
     from .. import fsio
     from ..accuracy.dataset import read_image
 
-    names = {i + config.label_offset: c["name"] for i, c in enumerate(dataset.categories())}
+    name_of = {c["id"]: c["name"] for c in dataset.categories()}
+    names = {label: name_of[category] for category, label in
+             dataset.label_of_category(config.label_offset, config.full_label_map).items()}
     fsio.makedirs(folder)
     for sample in dataset.samples[:count]:
         image = Image.fromarray(read_image(sample.path)[:, :, ::-1].copy())

@@ -55,9 +55,9 @@ def yolo_v2_ir(xml: Path, seed: int = 0) -> Path:
     return _save(ov.Model([region], [picture], "tiny-yolo-v2"), xml)
 
 
-def yolo_v3_ir(xml: Path, seed: int = 0) -> Path:
+def yolo_v3_ir(xml: Path, seed: int = 0, classes: int = CLASSES) -> Path:
     """A [1,3,416,416] network with two RegionYolo outputs as tiny YOLO v3 has them (13x13 with
-    anchors 3-5, 26x26 with anchors 0-2, 20 classes, sigmoids): [1, 75, 13, 13], [1, 75, 26, 26]."""
+    anchors 3-5, 26x26 with anchors 0-2, sigmoids): [1, 3 * (5 + classes), 13, 13] and 26x26."""
     import openvino as ov
     import openvino.opset8 as ops
 
@@ -65,8 +65,8 @@ def yolo_v3_ir(xml: Path, seed: int = 0) -> Path:
     picture = ops.parameter([1, 3, SIDE, SIDE], np.float32, name="image")
     outputs = []
     for name, stride, mask in ((V3_OUTPUTS[0], 32, [3, 4, 5]), (V3_OUTPUTS[1], 16, [0, 1, 2])):
-        head = _grid_head(picture, stride, 3 * (CLASSES + 5), rng)
-        region = ops.region_yolo(head, 4, CLASSES, 6, False, mask, 1, 3, list(V3_ANCHORS))
+        head = _grid_head(picture, stride, 3 * (classes + 5), rng)
+        region = ops.region_yolo(head, 4, classes, 6, False, mask, 1, 3, list(V3_ANCHORS))
         region.output(0).get_tensor().set_names({name})
         outputs.append(region)
     return _save(ov.Model(outputs, [picture], "tiny-yolo-v3"), xml)
