@@ -167,3 +167,16 @@ def test_a_mask_of_another_size_is_one_line_naming_it(tmp_path):
     line = one_error_line(result)
     assert f"{mask_path}: the mask is" in line and "its picture 2012_000004.png" in line, line
     assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()
+
+
+def test_boxes_are_not_written_for_a_segmentation_model(tmp_path):
+    """--detections_out and --draw write boxes: for a model that predicts masks they are one line
+    before any inference, not a traceback after it."""
+    case = segmentation_zoo()
+    for flags in (["--detections_out", tmp_path / "d.json"], ["--draw", "2", "--draw_dir", tmp_path / "drawn"]):
+        result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "tiny-segmentation-labels",
+                          "--ir_dir", case["ir"], "--precisions", "FP32", "--dataset", case["voc"], *flags)
+        assert result.returncode != 0 and "Measuring" not in result.stdout
+        assert "--detections_out and --draw write boxes; tiny-segmentation-labels's adapter predicts none" in \
+            one_error_line(result)
+        assert not (tmp_path / "d.json").exists() and not any(tmp_path.glob("drawn/*"))

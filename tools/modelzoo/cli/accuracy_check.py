@@ -158,6 +158,7 @@ def body(argv: Sequence[str]) -> int:
         return summarize(PROG, failed + bad)
     _require_extra()
     from ..accuracy.dataset import check_pictures, resolve
+    from ..accuracy.config import TASK_OF_ADAPTER
     from ..accuracy.pipeline import Evaluator
     from ..events import Reporter
 
@@ -191,6 +192,9 @@ def body(argv: Sequence[str]) -> int:
     if args.detections_out is not None and len(plan) != 1:
         raise SelectionError(f"--detections_out writes one model's detections at one precision; "
                              f"this run measures {len(plan)}")
+    boxless = [t.model.name for t in plan if TASK_OF_ADAPTER[t.config.adapter] != "detection"]
+    if boxless and (args.detections_out is not None or args.draw):
+        raise SelectionError(f"--detections_out and --draw write boxes; {boxless[0]}'s adapter predicts none")
     _refuse_overwriting_inputs(args, dataset, plan)
     runs = shard = inputs = None
     if args.run_dir is not None:
