@@ -393,3 +393,20 @@ def test_yolo_on_coco_with_positions_and_full_label_map_equals_accuracy_check(pe
         for metric, record in ours[name].items():
             assert 0.01 < record["value"] < 0.95, (name, record)
             assert abs(100 * record["value"] - 100 * theirs[name][metric]) <= 0.1, (name, metric, record, theirs)
+
+
+def test_a_launcher_feeding_a_second_input_is_said_no(tmp_path):
+    """yolo-v3-onnx's launcher feeds the picture's size to a second input (ORIG_IMAGE_INFO), the
+    Faster R-CNN ones a constant: not implemented, so --list_supported says no from the yml, while
+    the picture's own INPUT entry is read from the IR and accepted."""
+    from modelzoo.accuracy.config import load_accuracy_config
+    from modelzoo.accuracy.support import unsupported
+
+    yml = tmp_path / "accuracy-check.yml"
+    image_info = "        inputs:\n          - name: image_shape\n            type: ORIG_IMAGE_INFO\n"
+    yml.write_text(V3_YML.replace("    datasets:\n", image_info + "    datasets:\n", 1))
+    assert unsupported(yml, "tiny-yolo-v3") == ("launchers[].inputs: 'ORIG_IMAGE_INFO' is not implemented by "
+                                                "modelzoo-accuracy (the picture's INPUT only)")
+    yml.write_text(V3_YML.replace("    datasets:\n", image_info.replace("image_shape", "image").replace(
+        "ORIG_IMAGE_INFO", "INPUT") + "    datasets:\n", 1))
+    assert load_accuracy_config(yml, "tiny-yolo-v3").adapter == "yolo_v3"

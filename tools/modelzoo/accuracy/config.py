@@ -489,6 +489,12 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
                     None)
     if launcher is None:
         raise _fail(path, "launchers", "no OpenVINO launcher (framework: openvino)")
+    inputs = launcher.get("inputs") or []  # the picture's (INPUT: its name and layout, read from the IR itself)
+    kinds = [i.get("type") if isinstance(i, dict) else None for i in inputs] if isinstance(inputs, list) else [None]
+    other = [k for k in kinds if k != "INPUT"]
+    if other:  # an input fed from elsewhere (a constant, the picture's size, a recurrent state)
+        raise _fail(path, "launchers[].inputs", f"{other[0]!r} is not implemented by modelzoo-accuracy "
+                    "(the picture's INPUT only)")
     adapter = launcher.get("adapter")
     adapter_type = adapter.get("type") if isinstance(adapter, dict) else adapter
     if adapter_type not in ADAPTERS:
