@@ -267,3 +267,30 @@ def write_voc_segmentation(root: Path, images: list[np.ndarray], segmenters: lis
         ids.append(voc_id)
     (voc / "ImageSets/Segmentation/val.txt").write_text("".join(f"{i}\n" for i in ids))
     return voc
+
+
+def yolox_ir(xml: Path, classes: int = 80, seed: int = 0) -> Path:
+    """A [1,3,416,416] network with YOLOX's output layout: [1, 3549, 5 + classes], one row per cell
+    of the stride 8, 16 and 32 grids (52x52, 26x26, 13x13, in that order): x, y offsets and
+    log-sizes as they are, objectness and class scores through a sigmoid."""
+    import openvino as ov
+    import openvino.opset8 as ops
+
+    rng = np.random.default_rng(seed)
+    picture = ops.parameter([1, 3, SIDE, SIDE], np.float32, name="images")
+    rows = []
+    # objectness and class logits biased low, so a few hundred of the 3549 * classes scores pass
+    # the adapter's 0.001 (as a trained detector's do), not all of them
+    shift = np.r_[np.zeros(4), -4.0, np.full(classes, -6.0)].astype(np.float32).reshape(1, -1, 1, 1)
+    for stride in (8, 16, 32):
+        head = ops.add(_grid_head(picture, stride, classes + 5, rng), ops.constant(shift))
+        flat = ops.reshape(head, ops.constant(np.array([1, classes + 5, -1], np.int64)), special_zero=False)
+        rows.append(ops.transpose(flat, ops.constant(np.array([0, 2, 1], np.int64))))
+    joined = ops.concat(rows, 1)
+    boxes = ops.slice(joined, ops.constant(np.array([0, 0, 0])), ops.constant(np.array([1, 1 << 30, 4])),
+                      ops.constant(np.array([1, 1, 1])))
+    scores = ops.sigmoid(ops.slice(joined, ops.constant(np.array([0, 0, 4])),
+                                   ops.constant(np.array([1, 1 << 30, classes + 5])), ops.constant(np.array([1, 1, 1]))))
+    out = ops.concat([boxes, scores], 2)
+    out.output(0).get_tensor().set_names({"output"})
+    return _save(ov.Model([out], [picture], "tiny-yolox"), xml)
