@@ -121,8 +121,8 @@ SEGMENTATION_YML = """models:
 def _zoo(root: Path, name: str, yml: str) -> Path:
     folder = root / "zoo" / "public" / name
     folder.mkdir(parents=True)
-    files = "".join(f"  - name: FP32/{name}.{ext}\n    size: 1\n    checksum: \"{'0' * 96}\"\n    source: http://x/{ext}\n"
-                    for ext in ("xml", "bin"))
+    files = "".join(f"  - name: FP32/{name}.{ext}\n    size: 1\n    checksum: \"{'0' * 96}\"\n"
+                    f"    source: http://x/{ext}\n" for ext in ("xml", "bin"))
     (folder / "model.yml").write_text(f"description: {name}\ntask_type: detection\nframework: dldt\n"
                                       f"license: https://example.com/LICENSE\nfiles:\n{files}")
     (folder / "accuracy-check.yml").write_text(yml.format(name=name))
@@ -142,7 +142,8 @@ def make_tasks(root: Path, count: int) -> list[dict]:
     name = "bench-yolo-v2"
     yml = _zoo(root / name, name, YOLO_YML)
     xml = vocset.yolo_v2_ir(root / name / "ir/public" / name / "FP32" / f"{name}.xml")
-    voc = vocset.write_voc_folder(root / name / "voc", vocset.pictures(count, seed=2), [vocset.detector(xml, yml, name)])
+    voc = vocset.write_voc_folder(root / name / "voc", vocset.pictures(count, seed=2),
+                                  [vocset.detector(xml, yml, name)])
     tasks.append({"task": "detection (YOLO v2, VOC map)", "name": name, "yml": yml, "xml": xml, "dataset": voc,
                   "peer": (voc / "JPEGImages", voc_conversion(voc), {})})
     name = "bench-segmentation"
@@ -210,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
                                           f"{ours['wall']:.1f} s for the command"),
                     ("accuracy_check", (f"{theirs['images'] / theirs['seconds']:.1f} pictures/s measuring, "
                                         if theirs["seconds"] else "") + f"{theirs['wall']:.1f} s for the command")]
-            rows += [(f"{metric}", f"{100 * value:.3f} % (accuracy_check {100 * theirs['values'].get(metric, float('nan')):.3f} %)")
-                     for metric, value in ours["values"].items()]
+            for metric, value in ours["values"].items():
+                peer_value = 100 * theirs["values"].get(metric, float("nan"))
+                rows.append((metric, f"{100 * value:.3f} % (accuracy_check {peer_value:.3f} %)"))
             report(task["task"], rows)
     from accuracy_table import default_root, entry_name
 

@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pytest
 from conftest import one_error_line, run_tool, write_model
 from qtools import _workdir, peer_accuracy_check  # noqa: F401 (fixture)
 

@@ -429,7 +429,8 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             _check_map(path, f"{where} ({kind})", options)
         if kind in ("mean_iou", "segmentation_accuracy"):
             if not isinstance(options["use_argmax"], bool):
-                raise _fail(path, f"{where} ({kind})", f"use_argmax must be true or false (got {options['use_argmax']!r})")
+                raise _fail(path, f"{where} ({kind})",
+                            f"use_argmax must be true or false (got {options['use_argmax']!r})")
             label = options["ignore_label"]
             if label is not None and not (isinstance(label, int) and not isinstance(label, bool) and label >= 0):
                 raise _fail(path, f"{where} ({kind})", f"ignore_label must be an integer of 0 or more (got {label!r})")

@@ -290,7 +290,8 @@ def yolox_ir(xml: Path, classes: int = 80, seed: int = 0) -> Path:
     boxes = ops.slice(joined, ops.constant(np.array([0, 0, 0])), ops.constant(np.array([1, 1 << 30, 4])),
                       ops.constant(np.array([1, 1, 1])))
     scores = ops.sigmoid(ops.slice(joined, ops.constant(np.array([0, 0, 4])),
-                                   ops.constant(np.array([1, 1 << 30, classes + 5])), ops.constant(np.array([1, 1, 1]))))
+                                   ops.constant(np.array([1, 1 << 30, classes + 5])),
+                                   ops.constant(np.array([1, 1, 1]))))
     out = ops.concat([boxes, scores], 2)
     out.output(0).get_tensor().set_names({"output"})
     return _save(ov.Model([out], [picture], "tiny-yolox"), xml)
