@@ -67,13 +67,13 @@ def _require_extra() -> None:
 
 
 def _coco_results(run: Any, dataset: Any, config: Any) -> list[dict]:
-    categories = dataset.categories()
+    category_of = {label: category for category, label in
+                   dataset.label_of_category(config.label_offset, config.full_label_map).items()}
     out = []
     for image_id, dets in run.detections.items():
         for label, score, box in zip(dets.labels, dets.scores, dets.boxes):
-            index = int(label) - config.label_offset
-            if 0 <= index < len(categories):
-                out.append({"image_id": image_id, "category_id": categories[index]["id"],
+            if int(label) in category_of:
+                out.append({"image_id": image_id, "category_id": category_of[int(label)],
                             "bbox": [round(float(box[0]), 3), round(float(box[1]), 3),
                                      round(float(box[2] - box[0]), 3), round(float(box[3] - box[1]), 3)],
                             "score": round(float(score), 5)})
@@ -106,7 +106,9 @@ def _draw(run: Any, dataset: Any, config: Any, folder: Path, count: int, tag: st
     from .. import fsio
     from ..accuracy.dataset import read_image
 
-    names = {i + config.label_offset: c["name"] for i, c in enumerate(dataset.categories())}
+    name_of = {c["id"]: c["name"] for c in dataset.categories()}
+    names = {label: name_of[category] for category, label in
+             dataset.label_of_category(config.label_offset, config.full_label_map).items()}
     fsio.makedirs(folder)
     for sample in dataset.samples[:count]:
         image = Image.fromarray(read_image(sample.path)[:, :, ::-1].copy())
@@ -156,6 +158,7 @@ def body(argv: Sequence[str]) -> int:
         return summarize(PROG, failed + bad)
     _require_extra()
     from ..accuracy.dataset import check_pictures, resolve
+    from ..accuracy.config import TASK_OF_ADAPTER
     from ..accuracy.pipeline import Evaluator
     from ..events import Reporter
 
@@ -189,6 +192,9 @@ def body(argv: Sequence[str]) -> int:
     if args.detections_out is not None and len(plan) != 1:
         raise SelectionError(f"--detections_out writes one model's detections at one precision; "
                              f"this run measures {len(plan)}")
+    boxless = [t.model.name for t in plan if TASK_OF_ADAPTER[t.config.adapter] != "detection"]
+    if boxless and (args.detections_out is not None or args.draw):
+        raise SelectionError(f"--detections_out and --draw write boxes; {boxless[0]}'s adapter predicts none")
     _refuse_overwriting_inputs(args, dataset, plan)
     runs = shard = inputs = None
     if args.run_dir is not None:
@@ -233,13 +239,12 @@ def _report(args: argparse.Namespace, evaluator: Any, failed: list[str]) -> int:
 def _picture_shard(shard: Any, dataset: Any, err: Any) -> Any:
     """This shard's pictures, by image id (shards.Shard.take); a warning when there are fewer
     pictures than shards."""
-    from ..accuracy.dataset import Dataset
     from ..shards import too_many
 
     warning = too_many(shard, len(dataset.samples), "pictures")
     if warning:
         print(err("warning", warning), file=sys.stderr)
-    return Dataset(shard.take(dataset.samples, key=lambda s: s.image_id), dataset.coco, dataset.annotations_path)
+    return dataset.with_samples(shard.take(dataset.samples, key=lambda s: s.image_id))
 
 
 def _shard_inputs(args: argparse.Namespace, whole: Any, dataset: Any, plan: list) -> dict[str, Any]:
