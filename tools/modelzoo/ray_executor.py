@@ -149,7 +149,10 @@ class RayCluster:
 
     def _as_tasks(self, jobs: list[Job]) -> Iterator[tuple[Job, Any, str | None]]:
         ray = self._ray
-        remote = ray.remote(_call).options(num_cpus=self.cpus, max_retries=self.retries, retry_exceptions=False)
+        # max_calls=1: a fresh worker process per job, as LocalProcesses gives (a conversion's
+        # automatic node names count every node the process made before: a reused worker would
+        # write other names, so other IR bytes, than a run of that model alone)
+        remote = ray.remote(num_cpus=self.cpus, max_retries=self.retries, retry_exceptions=False, max_calls=1)(_call)
         running = {remote.remote(job.fn, job.args): job for job in jobs}
         while running:
             (ref,), _ = ray.wait(list(running), num_returns=1)

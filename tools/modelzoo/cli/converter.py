@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..events import Reporter
 from .common import (
-    OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg, add_space_args,
-    add_trust_args, apply_offline, apply_trust, error_line, jobs_arg, parse_and_select, run,
+    OneLineParser, add_cluster_arg, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg, add_space_args,
+    add_trust_args, apply_offline, apply_trust, cluster_executor, error_line, jobs_arg, parse_and_select, run,
     shard_models, summarize, descriptor_inputs, model_file_outputs, refuse_outputs_over_inputs,
 )
 
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_space_args(parser)
     add_trust_args(parser, signatures=True)
     add_shard_arg(parser, "selected models")
+    add_cluster_arg(parser, "conversions (one model a job)")
     parser.add_argument("--run_dir", type=Path, metavar="DIR",
                         help="write this shard's record (its models' descriptors and downloaded files with their "
                              "SHA-384, the backend, the IR written with its SHA-384 and conversion keys, the tool "
@@ -135,7 +136,7 @@ def _main(argv: Sequence[str]) -> int:
             return summarize(PROG, load_failed)
     if not args.no_space_check:
         _check_space(models, options)
-    failed = converter.run(models, args.jobs)
+    failed = converter.run(models, args.jobs, None if args.dry_run else cluster_executor(args))
     if not args.dry_run:  # --locked: the IR it makes (FP16, FP32) is the locked IR, wherever it came from
         from ..convert.pipeline import IR_PRECISIONS
 
