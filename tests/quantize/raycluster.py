@@ -6,8 +6,9 @@ address whatever it is told; see /work/shared/real-parts.md).
 ``run_steps(steps)`` starts ``unshare -n`` with this file as the script: it brings loopback up,
 starts the cluster once and runs each step's command in turn with RAY_ADDRESS set (so
 ``--cluster auto`` finds it). A step may remove one worker node without a graceful shutdown (its
-processes are SIGKILLed: ``kill_node_after``) or SIGKILL the command itself (the driver:
-``kill_driver_after``) as soon as the command prints a line containing that text. Each step's
+processes are SIGKILLed: ``kill_node_after``) as soon as the command prints a line containing that
+text, or SIGKILL the command itself (the driver: ``kill_driver_after``) at the ``kill_driver_at``-th
+such line (default the first). Each step's
 exit code, stdout and stderr come back as a list of dicts; the cluster is shut down at the end.
 """
 
@@ -50,15 +51,17 @@ def _step(cluster, nodes: list, step: dict, weed) -> dict:
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(child.stderr), daemon=True)  # type: ignore[arg-type]
     reader.start()
-    lines, done = [], set()
+    lines, done, seen = [], set(), 0
     for line in child.stdout:  # type: ignore[union-attr]
         lines.append(line)
         if step.get("kill_node_after") and "node" not in done and step["kill_node_after"] in line:
             cluster.remove_node(nodes.pop(0), allow_graceful=False)
             done.add("node")
         if step.get("kill_driver_after") and "driver" not in done and step["kill_driver_after"] in line:
-            child.send_signal(signal.SIGKILL)
-            done.add("driver")
+            seen += 1
+            if seen == step.get("kill_driver_at", 1):
+                child.send_signal(signal.SIGKILL)
+                done.add("driver")
     code = child.wait()
     reader.join()
     result = {"code": code, "stdout": "".join(lines), "stderr": "".join(err), "killed": sorted(done),

@@ -2,10 +2,10 @@
 once for this module inside a network namespace of its own (raycluster.py), with the real
 command lines as drivers:
 
-- accuracy_check.py --cluster with a node removed mid-run (its processes SIGKILLed): the records,
-  table and --json equal the single-process run's, each shard's record is written once;
-- the driver SIGKILLed after its first record, then started again with the same --run_dir: only
-  the shards without a record run (counted), and the result is the single run's;
+- accuracy_check.py --cluster with a node removed mid-run (its processes SIGKILLed) and then the
+  driver SIGKILLed, started again with the same --run_dir: only the shards without a record run
+  (counted), each shard's record is written once, the records hold the single-process run's
+  detections and the --json its numbers;
 - mirror.py sync --ir --cluster into a real SeaweedFS (started in the same namespace): three
   generated models converted as Ray tasks, the IR keys and every IR file's SHA-384 equal a local
   run's;
@@ -75,7 +75,8 @@ def runs(tmp_path_factory):
     """Everything this module checks, from one cluster (about 12 s to start)."""
     tmp = tmp_path_factory.mktemp("cluster")
     started, took = time.monotonic(), {}
-    single = run_tool("accuracy_check", *accuracy_cmd("--json", tmp / "single.json")[2:])
+    # the single-process run, its record (shard 0/1: every picture's detections) kept for comparison
+    single = run_tool("accuracy_check", *accuracy_cmd("--json", tmp / "single.json", "--run_dir", tmp / "single")[2:])
     assert single.returncode == 0, single.stderr
     took["single"] = time.monotonic() - started
     zoo = tmp / "zoo"
@@ -96,14 +97,13 @@ def runs(tmp_path_factory):
             assert local.returncode == 0, local.stderr
     took["local sync --ir"] = time.monotonic() - started - sum(took.values())
     steps = [
-        {"cmd": accuracy_cmd("--cluster", "auto", "--picture_shards", SHARDS, "--run_dir", tmp / "killed"),
-         "kill_driver_after": ": record "},
-        {"cmd": accuracy_cmd("--cluster", "auto", "--picture_shards", SHARDS, "--run_dir", tmp / "killed",
+        {"cmd": sync_ir_cmd(zoo, "s3://ir-cluster/omz", tmp / "cache-cluster", "--all", "--cluster", "auto"),
+         "s3": True, "env": {"MODELZOO_CONVERSION_LOG": str(tmp / "cluster.log")}},
+        # a node removed at the first record, the driver SIGKILLed at the fourth; then the same again
+        {"cmd": accuracy_cmd("--cluster", "auto", "--picture_shards", SHARDS, "--run_dir", tmp / "run"),
+         "kill_node_after": ": record ", "kill_driver_after": ": record ", "kill_driver_at": 4},
+        {"cmd": accuracy_cmd("--cluster", "auto", "--picture_shards", SHARDS, "--run_dir", tmp / "run",
                              "--json", tmp / "resumed.json")},
-        {"cmd": sync_ir_cmd(zoo, "s3://ir-cluster/omz", tmp / "cache-cluster", "--all", "--cluster", "auto"), "s3": True,
-         "env": {"MODELZOO_CONVERSION_LOG": str(tmp / "cluster.log")}},
-        {"cmd": accuracy_cmd("--cluster", "auto", "--picture_shards", SHARDS, "--run_dir", tmp / "lost",
-                             "--json", tmp / "lost.json"), "kill_node_after": ": record "},
     ]
     results = run_steps(steps, tmp, s3_bucket="ir-cluster")
     took["cluster"] = time.monotonic() - started - sum(took.values())
@@ -114,39 +114,32 @@ def runs(tmp_path_factory):
         (tmp / "local" / "modelzoo-mirror.json").read_text())}
 
 
-def test_a_node_lost_mid_run_changes_nothing_and_each_record_is_written_once(runs):
-    tmp, lost = runs["tmp"], runs["results"][3]
-    assert lost["code"] == 0, lost["stderr"][-3000:]
-    assert lost["killed"] == ["node"]
-    assert sorted(recorded(lost["stdout"])) == list(range(SHARDS))  # each once, none twice
-    assert len(list((tmp / "lost").glob("accuracy.shard-*.json"))) == SHARDS
+def test_a_node_lost_and_a_driver_killed_change_nothing_and_each_record_is_written_once(runs):
+    tmp, (_, killed, resumed) = runs["tmp"], runs["results"]
+    assert killed["killed"] == ["driver", "node"] and killed["code"] == -9
+    before = recorded(killed["stdout"])
+    assert len(before) == 4 == len(set(before))
+    # started again: only the shards without a record run (counted), each written once in all
+    assert resumed["code"] == 0, resumed["stderr"][-3000:]
+    assert f"{SHARDS - 4} jobs (4 done already)" in resumed["stdout"]
+    skipped = [int(k) for k in re.findall(rf"^shard ([0-9]+)/{SHARDS}: done already", resumed["stdout"], re.M)]
+    assert sorted(skipped) == sorted(before)
+    assert sorted(before + recorded(resumed["stdout"])) == list(range(SHARDS))
+    assert len(list((tmp / "run").glob("accuracy.shard-*.json"))) == SHARDS
+    # the records hold, picture by picture, the single run's detections; the numbers are its numbers
+    [whole] = measurements(tmp / "single").values()
+    shards = measurements(tmp / "run")
+    for key in ("detections", "ground_truth"):
+        assert {i: d for m in shards.values() for i, d in m[0][key].items()} == whole[0][key]
     single = json.loads((tmp / "single.json").read_text())
-    assert without_seconds(json.loads((tmp / "lost.json").read_text())) == without_seconds(single)
-    # the records equal, shard by shard, those of the run that lost no node
-    assert measurements(tmp / "lost") == measurements(tmp / "killed")
-    # and --merge over them gives the single run's numbers
-    merged = run_tool("accuracy_check", *accuracy_cmd("--merge", tmp / "lost", "--json", tmp / "merged.json")[2:])
+    assert without_seconds(json.loads((tmp / "resumed.json").read_text())) == without_seconds(single)
+    merged = run_tool("accuracy_check", *accuracy_cmd("--merge", tmp / "run", "--json", tmp / "merged.json")[2:])
     assert merged.returncode == 0, merged.stderr
     assert without_seconds(json.loads((tmp / "merged.json").read_text())) == without_seconds(single)
 
 
-def test_a_killed_driver_started_again_runs_only_the_shards_without_a_record(runs):
-    tmp = runs["tmp"]
-    killed, resumed = runs["results"][0], runs["results"][1]
-    assert killed["killed"] == ["driver"] and killed["code"] == -9
-    before = recorded(killed["stdout"])
-    assert 1 <= len(before) < SHARDS
-    assert resumed["code"] == 0, resumed["stderr"][-3000:]
-    assert f"{SHARDS - len(before)} jobs ({len(before)} done already)" in resumed["stdout"]
-    skipped = [int(k) for k in re.findall(rf"^shard ([0-9]+)/{SHARDS}: done already", resumed["stdout"], re.M)]
-    assert sorted(skipped) == sorted(before)
-    assert sorted(before + recorded(resumed["stdout"])) == list(range(SHARDS))  # the rest, each once
-    single = json.loads((tmp / "single.json").read_text())
-    assert without_seconds(json.loads((tmp / "resumed.json").read_text())) == without_seconds(single)
-
-
 def test_sync_ir_on_the_cluster_into_s3_equals_a_local_run(runs):
-    tmp, synced = runs["tmp"], runs["results"][2]
+    tmp, synced = runs["tmp"], runs["results"][0]
     assert synced["code"] == 0, synced["stderr"][-3000:]
     assert len((tmp / "cluster.log").read_text().splitlines()) == len(MODELS)  # converted on the nodes
     objects = synced["objects"]  # {key: sha384 of its bytes}, read back from SeaweedFS
