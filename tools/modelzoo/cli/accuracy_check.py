@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from ..errors import MissingExtraError, SelectionError
 from .common import (OneLineParser, add_cluster_arg, add_selection_args, add_shard_arg, add_trust_args, apply_trust,
                      check_output_path, cluster_executor, error_line, jobs_arg, parse_and_select, positive_int,
-                     refuse_outputs_over_inputs, run, summarize)
+                     refuse_outputs_over_inputs, run, run_dir_arg, check_run_dir, summarize)
 
 PROG = "accuracy_check"
 
@@ -48,11 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "model from its accuracy-check.yml alone (no IR, no data set), and exit")
     scale = parser.add_argument_group("shards (docs/scale.md)")
     add_shard_arg(scale, "pictures (by image id, after --subset)")
-    scale.add_argument("--run_dir", type=Path, metavar="DIR",
+    scale.add_argument("--run_dir", type=run_dir_arg, metavar="DIR|s3://BUCKET/PREFIX",
                        help="write this shard's record (its inputs with their SHA-384, its detections, the tool "
                             "versions, the CPU's flags) to DIR when it ends; a shard whose record is there with the "
                             "same inputs is skipped, one made with other inputs is refused (exit 1)")
-    scale.add_argument("--merge", type=Path, metavar="RUN_DIR",
+    scale.add_argument("--merge", type=run_dir_arg, metavar="RUN_DIR",
                        help="measure nothing: gather every shard's detections from RUN_DIR and compute each metric "
                             "once over all of them (the same table, --json and --check as a single run)")
     scale.add_argument("-j", "--jobs", type=jobs_arg, default=1, metavar="N",
@@ -157,7 +157,7 @@ def body(argv: Sequence[str]) -> int:
     if args.draw:
         check_output_path("--draw_dir", args.draw_dir, folder=True)
     if args.run_dir is not None and args.merge is None:
-        check_output_path("--run_dir", args.run_dir, folder=True)
+        check_run_dir(args.run_dir)
     bad = apply_trust(PROG, args, models, catalog.root, failed).check_ir(  # --locked: only the locked IR is measured
         models, args.ir_dir.absolute(), precisions, "the IR to measure", remove=False,
         line=lambda t: print(error_line(PROG)("error", t), file=sys.stderr))

@@ -510,3 +510,20 @@ def cluster_executor(args: argparse.Namespace, actors: bool = False):
     executor = RayCluster(args.cluster, cpus=args.cluster_cpus, actors=actors)
     executor.connect()
     return executor
+
+
+def run_dir_arg(text: str) -> "Path | str":
+    """--run_dir's (and --merge's) type: a folder, or s3://bucket/prefix kept as a URL (a Path
+    would fold its '//')."""
+    if text.startswith("s3://"):
+        if len(text) <= len("s3://") or text[len("s3://"):].startswith("/"):
+            raise argparse.ArgumentTypeError(f"expected s3://bucket/prefix (got {text!r})")
+        return text
+    return Path(text)
+
+
+def check_run_dir(path: "Path | str") -> None:
+    """A folder --run_dir must be one this run can write (before any work); an s3:// one is
+    checked by its first request."""
+    if isinstance(path, Path):
+        check_output_path("--run_dir", path, folder=True)

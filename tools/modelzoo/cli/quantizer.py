@@ -11,7 +11,7 @@ from typing import Sequence
 from ..errors import MissingExtraError, UnknownPrecisionError
 from .common import (OneLineParser, add_cluster_arg, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg,
                      add_trust_args, apply_offline, apply_trust, check_output_path, cluster_executor, error_line, jobs_arg, positive_int,
-                     refuse_outputs_over_inputs, run, select_models, shard_models, summarize)
+                     refuse_outputs_over_inputs, run, run_dir_arg, check_run_dir, select_models, shard_models, summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_trust_args(parser, signatures=True)
     add_shard_arg(parser, "selected models")
     add_cluster_arg(parser, "quantizations (one model a job)")
-    parser.add_argument("--run_dir", type=Path, metavar="DIR",
+    parser.add_argument("--run_dir", type=run_dir_arg, metavar="DIR|s3://BUCKET/PREFIX",
                         help="write this shard's record (each model's quantization key, which hashes the FP32 IR, "
                              "the yml, the calibration pictures and the options; the INT8 IR with its SHA-384; "
                              "the tool versions; the CPU's flags) to DIR when it ends; a shard whose record is "
@@ -148,7 +148,7 @@ def body(argv: Sequence[str]) -> int:
         from ..shards import Shard
         from ..store.runs import RunDir, still_there
 
-        check_output_path("--run_dir", args.run_dir, folder=True)
+        check_run_dir(args.run_dir)
         runs, shard = RunDir(args.run_dir, "quantizer"), args.shard or Shard(0, 1)
         inputs = _shard_inputs(quantizer, models, failed, catalog.root, dataset)
         record = runs.done(shard, inputs)
