@@ -6,7 +6,7 @@ command lines as drivers:
   driver SIGKILLed, started again with the same --run_dir: only the shards without a record run
   (counted), each shard's record is written once, the records hold the single-process run's
   detections and the --json its numbers;
-- mirror.py sync --ir --cluster into a real SeaweedFS (started in the same namespace): three
+- mirror.py sync --ir --cluster ray://HOST:PORT (Ray Client) into a real SeaweedFS (started in the same namespace): three
   generated models converted as Ray tasks, the IR keys and every IR file's SHA-384 equal a local
   run's;
 - an address that does not answer is one line, before any work.
@@ -97,7 +97,8 @@ def runs(tmp_path_factory):
             assert local.returncode == 0, local.stderr
     took["local sync --ir"] = time.monotonic() - started - sum(took.values())
     steps = [
-        {"cmd": sync_ir_cmd(zoo, "s3://ir-cluster/omz", tmp / "cache-cluster", "--all", "--cluster", "auto"),
+        {"cmd": sync_ir_cmd(zoo, "s3://ir-cluster/omz", tmp / "cache-cluster", "--all", "--cluster",
+                             "@RAY_CLIENT@"),
          "s3": True, "env": {"MODELZOO_CONVERSION_LOG": str(tmp / "cluster.log")}},
         # a node removed at the first record, the driver SIGKILLed at the fourth; then the same again
         {"cmd": accuracy_cmd("--cluster", "auto", "--picture_shards", SHARDS, "--run_dir", tmp / "run"),

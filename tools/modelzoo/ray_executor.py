@@ -122,6 +122,11 @@ class RayCluster:
         try:
             ray.init(address=self.address, runtime_env={"env_vars": _worker_env()}, logging_level="error",
                      log_to_driver=False, ignore_reinit_error=True)
+        except ValueError as exc:  # Ray's way of saying that Ray Client (ray:// addresses) is not installed
+            if "ray[client]" in str(exc):
+                raise MissingExtraError(f"--cluster {self.address}: ray:// needs Ray Client: "
+                                        "pip install 'ray[client]'") from None
+            raise ClusterUnreachableError(f"--cluster {self.address}: {str(exc).strip().splitlines()[0]}") from None
         except (ConnectionError, RuntimeError, TimeoutError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ClusterUnreachableError(f"--cluster {self.address}: {first}") from None
