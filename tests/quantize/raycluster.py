@@ -5,7 +5,7 @@ address whatever it is told; see /work/shared/real-parts.md).
 
 ``run_steps(steps)`` starts ``unshare -n`` with this file as the script: it brings loopback up,
 starts the cluster once and runs each step's command in turn with RAY_ADDRESS set (so
-``--cluster auto`` finds it; ``@RAY_CLIENT@`` in a command is the head's ``ray://`` address). A step may remove one worker node without a graceful shutdown (its
+``--cluster auto`` finds it). A step may remove one worker node without a graceful shutdown (its
 processes are SIGKILLed: ``kill_node_after``) as soon as the command prints a line containing that
 text, or SIGKILL the command itself (the driver: ``kill_driver_after``) at the ``kill_driver_at``-th
 such line (default the first). Each step's
@@ -22,9 +22,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-
-CLIENT_PORT = 10001  # the head's Ray Client port (Ray's default; the namespace is the test's alone)
-CLIENT = f"ray://127.0.0.1:{CLIENT_PORT}"  # what "@RAY_CLIENT@" in a step's command becomes
 
 
 def run_steps(steps: list[dict], tmp: Path, s3_bucket: str | None = None, timeout: float = 300) -> list[dict]:
@@ -50,8 +47,7 @@ def _step(cluster, nodes: list, step: dict, weed) -> dict:
     env = dict(os.environ, RAY_ADDRESS=cluster.address, **step.get("env", {}))
     if step.get("s3"):
         env.update(weed.env())
-    cmd = [CLIENT if a == "@RAY_CLIENT@" else a for a in step["cmd"]]
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    child = subprocess.Popen(step["cmd"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     err: list[str] = []
     reader = threading.Thread(target=lambda: err.extend(child.stderr), daemon=True)  # type: ignore[arg-type]
     reader.start()
@@ -103,8 +99,7 @@ def main(plan: str, out: str) -> int:
             weed = stack.enter_context(SeaweedS3())
             weed.client().create_bucket(Bucket=todo["bucket"])
         started = time.monotonic()
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
-                                                                "ray_client_server_port": CLIENT_PORT})
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
         stack.callback(cluster.shutdown)
         nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
         cluster.wait_for_nodes()

@@ -6,7 +6,7 @@ command lines as drivers:
   driver SIGKILLed, started again with the same --run_dir: only the shards without a record run
   (counted), each shard's record is written once, the records hold the single-process run's
   detections and the --json its numbers;
-- mirror.py sync --ir --cluster ray://HOST:PORT (Ray Client) into a real SeaweedFS (started in the same namespace): three
+- mirror.py sync --ir --cluster into a real SeaweedFS (started in the same namespace): three
   generated models converted as Ray tasks, the IR keys and every IR file's SHA-384 equal a local
   run's;
 - an address that does not answer is one line, before any work.
@@ -79,6 +79,11 @@ def runs(tmp_path_factory):
     single = run_tool("accuracy_check", *accuracy_cmd("--json", tmp / "single.json", "--run_dir", tmp / "single")[2:])
     assert single.returncode == 0, single.stderr
     took["single"] = time.monotonic() - started
+    # the same through the executor seam in two local processes, three picture shards
+    local = run_tool("accuracy_check", *accuracy_cmd("-j", "2", "--picture_shards", "3", "--json",
+                                                     tmp / "processes.json")[2:])
+    assert local.returncode == 0, local.stderr
+    took["-j 2"] = time.monotonic() - started - sum(took.values())
     zoo = tmp / "zoo"
     with LoopbackServer() as server:
         for seed, name in enumerate(MODELS):
@@ -97,8 +102,7 @@ def runs(tmp_path_factory):
             assert local.returncode == 0, local.stderr
     took["local sync --ir"] = time.monotonic() - started - sum(took.values())
     steps = [
-        {"cmd": sync_ir_cmd(zoo, "s3://ir-cluster/omz", tmp / "cache-cluster", "--all", "--cluster",
-                             "@RAY_CLIENT@"),
+        {"cmd": sync_ir_cmd(zoo, "s3://ir-cluster/omz", tmp / "cache-cluster", "--all", "--cluster", "auto"),
          "s3": True, "env": {"MODELZOO_CONVERSION_LOG": str(tmp / "cluster.log")}},
         # a node removed at the first record, the driver SIGKILLed at the fourth; then the same again
         {"cmd": accuracy_cmd("--cluster", "auto", "--picture_shards", SHARDS, "--run_dir", tmp / "run"),
@@ -137,6 +141,11 @@ def test_a_node_lost_and_a_driver_killed_change_nothing_and_each_record_is_writt
     merged = run_tool("accuracy_check", *accuracy_cmd("--merge", tmp / "run", "--json", tmp / "merged.json")[2:])
     assert merged.returncode == 0, merged.stderr
     assert without_seconds(json.loads((tmp / "merged.json").read_text())) == without_seconds(single)
+
+
+def test_picture_shards_in_local_processes_give_the_single_runs_numbers(runs):
+    single = json.loads((runs["tmp"] / "single.json").read_text())
+    assert without_seconds(json.loads((runs["tmp"] / "processes.json").read_text())) == without_seconds(single)
 
 
 def test_sync_ir_on_the_cluster_into_s3_equals_a_local_run(runs):

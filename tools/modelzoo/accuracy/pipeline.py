@@ -157,28 +157,29 @@ class Evaluator:
             stored = shards.done(k, pieces[k])
             if stored is not None:
                 parts[k] = stored
-        work = []
+        done_before = len(parts) * len(tasks)
+        hashes = {task.xml: (_sha384(task.xml), _sha384(task.xml.with_suffix(".bin"))) for task in tasks}
+        work, of = [], {}  # of: job name -> (task, shard index)
         for k, piece in enumerate(pieces):
             if k in parts or not piece:
                 continue
             parts[k] = {}
             for task in tasks:
                 truth = {s.image_id: t for s, t in zip(piece, _truth_of(self.dataset, piece, task.config))}
-                work.append(Job(f"{task.model.name} {task.precision} shard {k}/{shards.count}", measure_shard,
-                                (str(task.xml), task.config, piece, truth, self.device, _sha384(task.xml),
-                                 _sha384(task.xml.with_suffix(".bin")), k)))
+                name = f"{task.model.name} {task.precision} shard {k}/{shards.count}"
+                of[name] = (task, k)
+                work.append(Job(name, measure_shard, (str(task.xml), task.config, piece, truth, self.device,
+                                                      *hashes[task.xml])))
         self.reporter.say(f"Measuring {len(tasks)} IR on {len(self.dataset.samples)} images in {shards.count} "
-                          f"shards: {len(work)} jobs ({shards.count * len(tasks) - len(work)} done already)")
+                          f"shards: {len(work)} job{'' if len(work) == 1 else 's'} ({done_before} done already)")
         with tqdm(total=len(work), desc="shards", unit="shard", disable=None, file=sys.stderr, leave=False) as bar:
             for job, result, why in executor.run(work):
                 bar.update(1)
-                name, precision = job.name.split(" ")[:2]
-                task = next(t for t in tasks if t.model.name == name and t.precision == precision)
+                task, k = of[job.name]
                 if why is not None or isinstance(result, ModelzooError):
                     self._failed(task.model, ModelzooError(f"{job.name}: {why or result}"))
                     continue
-                k = job.args[-1]
-                parts[k][(name, precision)] = result
+                parts[k][(task.model.name, task.precision)] = result
                 if len(parts[k]) == len(tasks) and not any(t.model.name in self.errors for t in tasks):
                     shards.keep(k, pieces[k], parts[k])
         for task in tasks:
@@ -253,7 +254,7 @@ _COMPILED: dict[tuple[str, str, str], tuple[Any, Any]] = {}  # per worker proces
 
 
 def measure_shard(xml: str, config: AccuracyConfig, samples: list[Any], truth: dict[int, Any], device: str,
-                  xml_sha384: str, bin_sha384: str, index: int) -> Part | ModelzooError:
+                  xml_sha384: str, bin_sha384: str) -> Part | ModelzooError:
     """A job: one IR on one shard of the pictures. The IR is read from where every worker sees it
     (a shared folder) and checked against the SHA-384 the driver read, then compiled once per
     worker process (a pool's worker takes many shards). Returns the Part, or the error (one line
