@@ -296,7 +296,7 @@ def _reverse_input_channels(r: _Reading, arg: str, value: str | None) -> None:
 
 
 def _transformations_config(r: _Reading, arg: str, value: str | None) -> None:
-    rel = _relative_to(value or "", r.mo_ext_dir)
+    rel = _relative_to(value or "", r.mo_ext_dir) or stages.DOWNLOADED  # (not mo's: read when converting)
     if rel not in stages.STAGES:
         raise r.refuse(arg, f"the transformation config {rel or value} has no equivalent in the ovc backend "
                             f"(supported: {', '.join(sorted(stages.STAGES))})")
@@ -412,7 +412,8 @@ def _first_line(exc: BaseException) -> str:
 def convert(p: OvcPlan) -> Any:
     """Convert the planned model; returns an openvino.Model with mo's interface."""
     ov = _openvino()
-    if p.freeze or any(i.port_cut for i in p.inputs):  # cuts at ports and frozen inputs: openvino.frontend
+    p = stages.prepare(p)  # (a stage may cut the graph where mo's transformation started: YOLO v3)
+    if p.freeze or any(i.port_cut for i in p.inputs) or any(re.match(r"\d+:", o) for o in p.outputs):
         from . import cuts
 
         return finish(p, cuts.convert(p))
