@@ -109,6 +109,9 @@ def runs(tmp_path_factory):
          "kill_node_after": ": record ", "kill_driver_after": ": record ", "kill_driver_at": 4},
         {"cmd": accuracy_cmd("--cluster", "auto", "--picture_shards", SHARDS, "--run_dir", tmp / "run",
                              "--json", tmp / "resumed.json")},
+        # a job's own error (a device OpenVINO does not have): reported with its shard, not retried
+        {"cmd": accuracy_cmd("--cluster", "auto", "--subset", "2", "--picture_shards", "2", "--device", "NOPE",
+                             "--run_dir", tmp / "failed")},
     ]
     results = run_steps(steps, tmp, s3_bucket="ir-cluster")
     took["cluster"] = time.monotonic() - started - sum(took.values())
@@ -159,6 +162,16 @@ def test_sync_ir_on_the_cluster_into_s3_equals_a_local_run(runs):
     assert ir_files(remote) == ir_files(local) and len(ir_files(local)) == 4 * len(MODELS)
     for rel, sha in ir_files(remote).items():  # the bytes in S3 are the bytes the manifest names
         assert objects[f"omz/{rel}"] == sha
+
+
+def test_a_jobs_own_error_is_one_line_naming_its_shard_and_writes_no_record(runs):
+    failed = runs["results"][3]
+    assert failed["code"] == 1
+    errors = [line for line in failed["stderr"].splitlines() if line.startswith("accuracy_check:")]
+    assert len(errors) == 1 and "Traceback" not in failed["stderr"], failed["stderr"][-3000:]
+    assert re.fullmatch(r'accuracy_check: error: retinanet-tf FP32 shard [01]/2: \S+retinanet-tf\.xml: '
+                        r'Device with "NOPE" name is not registered in the OpenVINO Runtime', errors[0]), errors[0]
+    assert not list((runs["tmp"] / "failed").glob("*.json"))
 
 
 def test_an_address_that_does_not_answer_is_one_line_before_any_work(tmp_path, refused_port):

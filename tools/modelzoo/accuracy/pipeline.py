@@ -20,7 +20,7 @@ from ..executors import Executor, Job, LocalProcesses
 from ..shards import split
 from .config import AccuracyConfig, load_accuracy_config
 from .dataset import Dataset
-from .evaluate import Network, Run, check_dataset, compile_network, measure, predict, read_network
+from .evaluate import Network, Run, check_dataset, compile_network, measure, openvino_reason, predict, read_network
 
 PRECISION_ORDER = ("FP32", "FP16", "FP32-INT8", "FP16-INT8", "FP32-INT1", "FP16-INT1")
 
@@ -177,7 +177,8 @@ class Evaluator:
                 bar.update(1)
                 task, k = of[job.name]
                 if why is not None or isinstance(result, ModelzooError):
-                    self._failed(task.model, ModelzooError(f"{job.name}: {why or result}"))
+                    if task.model.name not in self.errors:  # (its first failure is the line; the rest are alike)
+                        self._failed(task.model, ModelzooError(f"{job.name}: {why or result}"))
                     continue
                 parts[k][(task.model.name, task.precision)] = result
                 if len(parts[k]) == len(tasks) and not any(t.model.name in self.errors for t in tasks):
@@ -272,5 +273,9 @@ def measure_shard(xml: str, config: AccuracyConfig, samples: list[Any], truth: d
         started = time.monotonic()
         detections, processed = predict(config, network, compiled, samples, truth)
         return Part(detections, processed, len(samples), time.monotonic() - started)
-    except (ModelzooError, OSError) as exc:
-        return exc if isinstance(exc, ModelzooError) else ModelzooError(f"{exc.filename}: {exc.strerror}")
+    except ModelzooError as exc:
+        return exc
+    except OSError as exc:
+        return ModelzooError(f"{exc.filename}: {exc.strerror}")
+    except RuntimeError as exc:  # OpenVINO's (compiling: a device it does not have, no memory): one line
+        return ModelzooError(f"{xml}: {openvino_reason(exc)}")

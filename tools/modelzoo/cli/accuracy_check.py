@@ -363,8 +363,9 @@ def _merge(args: argparse.Namespace, models: list, failed: list[str], models_roo
 
 class RecordShards:
     """A sharded run's records in --run_dir (the format of --shard K/N's, so --merge reads them
-    too; what accuracy.pipeline.Shards says): a shard whose record is there with the same inputs is not measured again; each shard's
-    record is written once, by this process, when every IR of it is measured."""
+    too; what accuracy.pipeline.Shards says): a shard whose record is there with the same inputs is
+    not measured again; each shard's record is written once, by this process, when every IR of it
+    is measured."""
 
     def __init__(self, count: int, runs: Any, args: argparse.Namespace, whole: Any, plan: list) -> None:
         self.count = count

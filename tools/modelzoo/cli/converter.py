@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..events import Reporter
 from .common import (
-    OneLineParser, add_cluster_arg, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg, add_space_args,
-    add_trust_args, apply_offline, apply_trust, cluster_executor, error_line, jobs_arg, parse_and_select, run,
+    OneLineParser, add_cluster_arg, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg,
+    add_space_args, add_trust_args, apply_offline, apply_trust, cluster_executor, error_line, jobs_arg, parse_and_select, run,
     run_dir_arg, shard_models, summarize, descriptor_inputs, model_file_outputs, refuse_outputs_over_inputs,
 )
 

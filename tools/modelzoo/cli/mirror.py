@@ -12,9 +12,9 @@ from ..events import Reporter
 from ..sync.pipeline import Auditor, MirrorOptions, Syncer
 from ..mirror.stores import MANIFEST, FolderStore, open_store
 from .common import (
-    OneLineParser, add_cluster_arg, add_offline_arg, add_selection_args, add_shard_arg, add_space_args, add_trust_args, apply_offline,
-    apply_trust, check_download_mirrors, cluster_executor, enforce_cache_budget, error_line, parallel_int, parse_precisions,
-    positive_float, positive_int, run, select_models, shard_models, summarize, descriptor_inputs, model_file_outputs,
+    OneLineParser, add_cluster_arg, add_offline_arg, add_selection_args, add_shard_arg, add_space_args, add_trust_args,
+    apply_offline, apply_trust, check_download_mirrors, cluster_executor, enforce_cache_budget, error_line, parallel_int,
+    parse_precisions, positive_float, positive_int, run, select_models, shard_models, summarize, descriptor_inputs, model_file_outputs,
     refuse_outputs_over_inputs,
 )
 

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError, UnknownPrecisionError
-from .common import (OneLineParser, add_cluster_arg, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg,
-                     add_trust_args, apply_offline, apply_trust, check_output_path, cluster_executor, error_line, jobs_arg, positive_int,
-                     refuse_outputs_over_inputs, run, run_dir_arg, check_run_dir, select_models, shard_models, summarize)
+from .common import (OneLineParser, add_cluster_arg, add_ir_share_args, add_offline_arg, add_selection_args,
+                     add_shard_arg, add_trust_args, apply_offline, apply_trust, check_output_path, check_run_dir,
+                     cluster_executor, error_line, jobs_arg, positive_int, refuse_outputs_over_inputs, run, run_dir_arg,
+                     select_models, shard_models, summarize)
 
 PROG = "modelzoo-quantizer"
 
