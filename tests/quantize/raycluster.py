@@ -52,6 +52,12 @@ def _step(cluster, nodes: list, step: dict, weed) -> dict:
     reader = threading.Thread(target=lambda: err.extend(child.stderr), daemon=True)  # type: ignore[arg-type]
     reader.start()
     lines, done, seen = [], set(), 0
+    def hung() -> None:  # (a hang fails its own step, and the cluster is still shut down)
+        done.add("timed out")
+        child.kill()
+
+    timer = threading.Timer(step.get("timeout", 150), hung)
+    timer.start()
     for line in child.stdout:  # type: ignore[union-attr]
         lines.append(line)
         if step.get("kill_node_after") and "node" not in done and step["kill_node_after"] in line:
@@ -63,6 +69,7 @@ def _step(cluster, nodes: list, step: dict, weed) -> dict:
                 child.send_signal(signal.SIGKILL)
                 done.add("driver")
     code = child.wait()
+    timer.cancel()
     reader.join()
     result = {"code": code, "stdout": "".join(lines), "stderr": "".join(err), "killed": sorted(done),
               "seconds": round(time.monotonic() - started, 1)}

@@ -90,6 +90,10 @@ def _call(fn: Any, args: tuple) -> Any:
     return fn(*args)
 
 
+def _ready() -> bool:
+    return True
+
+
 class _Runner:
     """An actor: a worker process that stays, so what a job keeps per process (a compiled IR)
     serves every job it takes."""
@@ -168,21 +172,40 @@ class RayCluster:
                 yield job, None, self._why(exc)[1]
 
     def _on_actors(self, jobs: list[Job]) -> Iterator[tuple[Job, Any, str | None]]:
-        """Each idle actor takes the next job; a job whose actor died (its node lost) goes back
-        to the queue for a surviving actor (Ray would retry it on the same actor, restarted, which
-        may find no room on the nodes left); a new actor is started only when none is left."""
+        """Each idle actor takes the next job; an actor becomes idle only once it has started
+        (the cluster's count of cores may still include a node just lost, and a job given to an
+        actor that cannot be placed would wait for ever). A job whose actor died (its node lost)
+        goes back to the queue for a surviving actor (Ray would retry it on the same actor,
+        restarted, which may find no room on the nodes left); a new actor is started only when
+        none is left."""
         ray = self._ray
         runner = ray.remote(_Runner).options(num_cpus=self.cpus, max_restarts=0)
-        idle = [runner.remote() for _ in range(max(1, min(self.width(), len(jobs))))]
+        starting: dict[Any, Any] = {}  # its first call -> the actor
+
+        def start() -> None:
+            actor = runner.remote()
+            starting[actor.call.remote(_ready, ())] = actor
+
+        for _ in range(max(1, min(self.width(), len(jobs)))):
+            start()
+        idle: list[Any] = []
         pending = deque((job, 0) for job in jobs)
         running: dict[Any, tuple[Job, int, Any]] = {}
-        alive = len(idle)
         while pending or running:
             while idle and pending:
                 job, tries = pending.popleft()
                 actor = idle.pop()
                 running[actor.call.remote(job.fn, job.args)] = (job, tries, actor)
-            (ref,), _ = ray.wait(list(running), num_returns=1)
+            (ref,), _ = ray.wait(list(running) + list(starting), num_returns=1)
+            if ref in starting:
+                actor = starting.pop(ref)
+                try:
+                    ray.get(ref)
+                    idle.append(actor)
+                except ray.exceptions.RayError:  # it died before it started: its node was lost
+                    if not starting and not running and not idle:
+                        start()
+                continue
             job, tries, actor = running.pop(ref)
             try:
                 result = ray.get(ref)
@@ -192,10 +215,8 @@ class RayCluster:
                     idle.append(actor)
                     yield job, None, why
                     continue
-                alive -= 1
-                if alive == 0:
-                    idle.append(runner.remote())
-                    alive = 1
+                if not starting and not running and not idle:
+                    start()
                 if tries < self.retries:
                     pending.appendleft((job, tries + 1))
                 else:
