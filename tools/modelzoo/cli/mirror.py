@@ -12,9 +12,9 @@ from ..events import Reporter
 from ..sync.pipeline import Auditor, MirrorOptions, Syncer
 from ..mirror.stores import MANIFEST, FolderStore, open_store
 from .common import (
-    OneLineParser, add_offline_arg, add_selection_args, add_shard_arg, add_space_args, add_trust_args, apply_offline,
-    apply_trust, check_download_mirrors, enforce_cache_budget, error_line, parallel_int, parse_precisions,
-    positive_float, positive_int, run, select_models, shard_models, summarize, descriptor_inputs, model_file_outputs,
+    OneLineParser, add_cluster_arg, add_offline_arg, add_selection_args, add_shard_arg, add_space_args, add_trust_args,
+    apply_offline, apply_trust, check_download_mirrors, cluster_executor, enforce_cache_budget, error_line, parallel_int,
+    parse_precisions, positive_float, positive_int, run, select_models, shard_models, summarize, descriptor_inputs, model_file_outputs,
     refuse_outputs_over_inputs,
 )
 
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the accuracy tool's --json records, for the SBOM's measured accuracy (repeatable)")
     add_shard_arg(s, "selected models (their files and, with --ir, their IR); shards may run at once into one DEST: "
                      "the manifest is merged")
+    add_cluster_arg(s, "--ir conversions (one model a job; the cache folder must be shared by the nodes)")
     v = sub.add_parser("verify", epilog=EPILOG, help="audit DEST against the descriptors",
                        description="Audit a mirror against the descriptors: missing files, wrong size, wrong SHA-384, "
                                    "files the manifest does not know.")
@@ -202,6 +203,8 @@ def _main(argv: Sequence[str]) -> int:
     options.calibration = calibration
     if args.command == "sync" and not args.dry_run:
         _locked_preflight(policy, store, options, models)
+    if getattr(args, "ir", None) and not args.dry_run:
+        options.executor = cluster_executor(args)
     if not (args.command == "sync" and args.dry_run):
         signal.signal(signal.SIGTERM, _terminate)
     pipeline = (Syncer if args.command == "sync" else Auditor)(store, options, reporter)
