@@ -26,7 +26,6 @@ OUTPUTS = ("detection_boxes", "detection_scores", "detection_classes", "num_dete
 def _tf():
     import tensorflow as tf
 
-    tf.compat.v1.disable_eager_execution()
     return tf
 
 
