@@ -117,10 +117,6 @@ def omz_models() -> Path:
     return found[0]
 
 
-CI_PROOFS = ("resnet-18-pytorch", "mobilenet-v2-pytorch", "shufflenet-v2-x1.0")
-SLOW_PROOFS = ("resnet-34-pytorch", "resnet-50-pytorch", "googlenet-v3-pytorch")
-
-
 
 
 def make_tiny(tmp_path: Path) -> tuple[Path, Path, bytes]:
