@@ -34,8 +34,8 @@ def _copy(omz: Path, zoo: Path, name: str, as_name: str | None = None, edit=None
 
 
 def _rows(block: str) -> dict[str, list[str]]:
-    return {cells[0]: cells for cells in ([c.strip() for c in line.strip("|").split("|")]
-                                          for line in block.splitlines() if line.startswith("| ")) if cells[0] != "model"}
+    table = ([c.strip() for c in line.strip("|").split("|")] for line in block.splitlines() if line.startswith("| "))
+    return {cells[0]: cells for cells in table if cells[0] != "model"}
 
 
 def test_each_kind_of_evidence_is_told_apart_and_counted(tmp_path):

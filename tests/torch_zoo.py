@@ -14,6 +14,7 @@ import yaml
 from conftest import run_tool
 
 from modelzoo.devtools.loopback import LoopbackServer
+from modelzoo.devtools.zoo_proof import CI_PROOFS, SLOW_PROOFS  # noqa: F401 - the proofs' lists, for tests
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 ROOT = Path(__file__).resolve().parents[1]

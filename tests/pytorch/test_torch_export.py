@@ -1,11 +1,13 @@
 """PyTorch models straight into OpenVINO through the real converter (--backend ovc): names, types,
 dynamic axes, checkpoints that are (not) verified, failures of the export child, and Open Model
-Zoo's torchvision models against stand-ins (devtools/zoo_proof.py). Needs torch and torchvision
-([pytorch]): .ci/run runs this folder in .venv-torch."""
+Zoo's torchvision, timm and transformers models against stand-ins (devtools/zoo_proof.py; the
+pinned wheels come from PyPI through pip). Needs torch and torchvision ([pytorch]): .ci/run runs
+this folder in .venv-torch."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import numpy as np
@@ -155,3 +157,20 @@ def test_an_unwritable_log_is_one_line(tiny, tmp_path):
     assert result.returncode == 1
     assert "cannot write the log" in error_line(result) and "no-such-folder" in error_line(result)
     assert not any((tmp_path / "ir").rglob("*.xml"))
+
+
+def test_a_wheel_that_does_not_verify_against_the_descriptor_stops_the_proof(tmp_path):
+    """The pinned wheels are PyPI's own files, checked against the descriptor's real SHA-384: a
+    descriptor naming other bytes stops the proof before any stand-in is made."""
+    source = next(omz_models().glob("*/efficientnet-v2-b0"))
+    zoo = tmp_path / "zoo" / source.parent.name / source.name
+    shutil.copytree(source, zoo, ignore=shutil.ignore_patterns("__pycache__"))
+    doc = yaml.safe_load((zoo / "model.yml").read_text())
+    wheel = next(f for f in doc["files"] if f["name"].startswith("timm-"))
+    wheel["checksum"] = ("0" if wheel["checksum"][0] != "0" else "1") + wheel["checksum"][1:]
+    (zoo / "model.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    with pytest.raises(zoo_proof.ProofError) as caught:
+        zoo_proof.prove_many(["efficientnet-v2-b0"], tmp_path / "zoo", tmp_path / "work", wheels=tmp_path / "wheels")
+    assert str(caught.value) == ("timm-0.4.12-py3-none-any.whl: PyPI's file does not verify against the "
+                                 "descriptor's size and SHA-384")
+    assert not (tmp_path / "work" / "serve").exists()

@@ -125,6 +125,24 @@ def torchvision_models(models_dir: Path) -> list[str]:
     return names
 
 
+def wheel_models(models_dir: Path) -> list[str]:
+    """The PyTorch descriptors whose model code is a pinned timm or transformers wheel from PyPI and
+    nothing else (no source file fetched from elsewhere): what `RECIPES` must cover."""
+    import yaml
+
+    names = []
+    for yml in sorted(models_dir.glob("*/*/model.yml")):
+        data = yaml.safe_load(yml.read_text())
+        if not data.get("conversion_to_onnx_args"):
+            continue
+        files = data.get("files") or []
+        wheels = [f for f in files if f["source"].startswith(PYPI) and f["name"].startswith(("timm-", "transformers-"))]
+        foreign_code = [f for f in files if f["name"].endswith(".py") and not f["source"].startswith(PYPI)]
+        if wheels and not foreign_code:
+            names.append(yml.parent.name)
+    return names
+
+
 def provable(models_dir: Path) -> list[str]:
     """Every model this harness can make a stand-in for: torchvision's and `RECIPES`."""
     return torchvision_models(models_dir) + [n for n in RECIPES if any(models_dir.glob(f"*/{n}/model.yml"))]
@@ -174,18 +192,20 @@ class _Inputs:
 
 def make_inputs(data: dict[str, Any], rec: Recipe, seed: int = 1) -> _Inputs:
     """One input set: images as the IR takes them (BGR 0..255 where --reverse_input_channels) and
-    as torch takes them (mean/scale applied); ids within `value_ranges`; audio in [-1, 1]. A
-    dimension `dynamic_axes` leaves free is a quarter of the export's (the IR is compared off the
-    shape it was traced with)."""
+    as torch takes them (mean/scale applied); ids within `value_ranges`; audio in [-1, 1]. The shape is
+    `input_info`'s (the converter gives it as --input_shape, as omz_converter did); where that has
+    none, a dimension `dynamic_axes` leaves free is a quarter of the export's (the IR is compared
+    off the shape it was traced with)."""
     import numpy as np
 
     export = _export(data)
     mo_args = data.get("model_optimizer_args", [])
     rng = np.random.default_rng(seed)
     ir, torch_side, calibrate = {}, [], []
+    fixed = {i["name"]: list(i["shape"]) for i in data.get("input_info", []) if i.get("shape")}
     for name, shape in zip(export.input_names, export.input_shapes):
         dynamic = export.dynamic_axes.get(name, [])
-        shape = [max(1, d // 4) if i in dynamic and i > 0 else d for i, d in enumerate(shape)]
+        shape = fixed.get(name) or [max(1, d // 4) if i in dynamic and i > 0 else d for i, d in enumerate(shape)]
         if export.inputs_dtype == "long":
             value = rng.integers(0, rec.value_ranges.get(name, 2), shape).astype(np.int64)
             if name == "attention_mask":
@@ -326,6 +346,7 @@ def prove_many(names: list[str], models_dir: Path, work: Path, python: str = sys
         rec = recipe(name, data)
         models.append(_Model(name, source, data, source.parent.relative_to(models_dir), rec, make_inputs(data, rec)))
     wheels = wheels or work / "wheels"
+    work.mkdir(parents=True, exist_ok=True)
     listing = work / "models.lst"
     listing.write_text("".join(m.name + "\n" for m in models))
     cache = work / "cache"
