@@ -10,7 +10,7 @@ cannot share one `sys.modules`. Used only by devtools/zoo_proof.py.
 
 SPEC: {"sys_path": [...], "builder": "module:function", "kwargs": {...}, "layout": one of LAYOUTS,
 "checkpoint": path (or a folder for "pretrained"), "config": {...} (transformers), "calibrate":
-[shape, ...], "inputs": [npy, ...], "outputs": [npy, ...]}.
+[[npy, ...], ...] (batches), "inputs": [npy, ...], "outputs": [npy, ...]}.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def revive(net: Any) -> None:
     """Scales the architecture initialises to (nearly) zero so that a residual branch starts silent
     (ConvNeXt's layer scale `gamma` = 1e-6, LeViT's last BatchNorm of a branch = 0) are drawn from
     U(0.1, 0.3) instead: a stand-in whose branches add nothing would prove nothing about them (larger
-    scales, such as U(0.5, 1.5), make LeViT so ill-conditioned that torch's own float32 result is 6e-5 off
-    its float64 one)."""
+    scales, such as U(0.5, 1.5), make LeViT ill-conditioned: torch's own float32 result 6e-5 off its
+    float64 one)."""
     import torch
 
     with torch.no_grad():
@@ -55,21 +55,24 @@ def revive(net: Any) -> None:
                     param.uniform_(0.1, 0.3)
 
 
-def calibrate(net: Any, shapes: list[list[int]]) -> None:
-    """BatchNorm statistics as a plain average over two random batches (not a momentum blend), so
-    the stand-in's normalisation is not the identity that fresh statistics would give."""
+def calibrate(net: Any, batches: list[list[str]]) -> None:
+    """BatchNorm statistics as a plain average over the parent's calibration batches (not a
+    momentum blend), drawn like the compared input: statistics of another distribution (randn for
+    an image the descriptor's mean and scale normalise) leave a random LeViT so ill-conditioned
+    that torch's own float32 output is 10 % off its float64 one."""
+    import numpy as np
     import torch
 
     bns = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not bns:
+    if not bns or not batches:
         return
     net.train()
     for m in bns:
         m.reset_running_stats()
         m.momentum = None
     with torch.no_grad():
-        for _ in range(2):
-            net(*(torch.randn(shape) for shape in shapes))
+        for batch in batches:
+            net(*(torch.from_numpy(np.load(path)) for path in batch))
 
 
 def convnext_to_fb(state: dict[str, Any]) -> dict[str, Any]:

@@ -187,12 +187,13 @@ def _export(data: dict[str, Any]) -> Any:
 class _Inputs:
     ir: dict[str, Any]  # what the IR takes, by input name
     torch: list[Any]  # what the stand-in takes, in --input-names order
-    calibrate: list[list[int]]  # random batches' shapes for BatchNorm statistics
+    calibrate: list[list[Any]]  # batches for BatchNorm statistics (torch side), drawn like `torch`
 
 
 def make_inputs(data: dict[str, Any], rec: Recipe, seed: int = 1) -> _Inputs:
     """One input set: images as the IR takes them (BGR 0..255 where --reverse_input_channels) and
-    as torch takes them (mean/scale applied); ids within `value_ranges`; audio in [-1, 1]. The shape is
+    as torch takes them (mean/scale applied), and two calibration batches of 2 drawn the same way;
+    ids within `value_ranges`; audio in [-1, 1]. The shape is
     `input_info`'s (the converter gives it as --input_shape, as omz_converter did); where that has
     none, a dimension `dynamic_axes` leaves free is a quarter of the export's (the IR is compared
     off the shape it was traced with)."""
@@ -217,14 +218,19 @@ def make_inputs(data: dict[str, Any], rec: Recipe, seed: int = 1) -> _Inputs:
             value = rng.uniform(-1, 1, shape).astype(np.float32)
             ir[name], torch_side = value, [*torch_side, value]
             continue
-        value = rng.uniform(0, 255, shape).astype(np.float32)
-        rgb = value[:, ::-1] if "--reverse_input_channels" in mo_args else value
         m = np.float32(mean or [0.0]).reshape(1, -1, 1, 1)
         s = np.float32(scale or [1.0]).reshape(1, -1, 1, 1)
-        ir[name] = value
-        torch_side.append(np.ascontiguousarray((rgb - m) / s, dtype=np.float32))
-        calibrate.append([2, *shape[1:]])
-    return _Inputs(ir, torch_side, calibrate)
+
+        def image(dims: list[int]) -> tuple[Any, Any]:
+            bgr = rng.uniform(0, 255, dims).astype(np.float32)
+            rgb = bgr[:, ::-1] if "--reverse_input_channels" in mo_args else bgr
+            return bgr, np.ascontiguousarray((rgb - m) / s, dtype=np.float32)
+
+        ir[name], normalised = image(shape)
+        torch_side.append(normalised)
+        calibrate.append([image([2, *shape[1:]])[1] for _ in range(2)])
+    batches = [list(b) for b in zip(*calibrate)] if len(calibrate) == len(torch_side) else []
+    return _Inputs(ir, torch_side, batches)
 
 
 def pypi_wheel(entry: dict[str, Any], dest: Path, timeout: float = 300) -> Path:
@@ -312,10 +318,15 @@ def make_stand_in(m: _Model, sys_path: list[Path], serve: Path, timeout: float) 
     for i, value in enumerate(m.inputs.torch):
         inputs.append(str(scratch / f"in{i}.npy"))
         np.save(inputs[-1], value)
+    batches = []
+    for b, batch in enumerate(m.inputs.calibrate):
+        batches.append([str(scratch / f"calibrate{b}-{i}.npy") for i in range(len(batch))])
+        for path, value in zip(batches[-1], batch):
+            np.save(path, value)
     outputs = [str(scratch / f"out{i}.npy") for i in range(len(_export(m.data).output_names))]
     spec = {"sys_path": [str(p) for p in sys_path], "builder": rec.builder, "kwargs": rec.kwargs,
             "layout": rec.layout, "checkpoint": str(checkpoint), "config_class": rec.config_class,
-            "config": rec.config, "calibrate": m.inputs.calibrate, "inputs": inputs, "outputs": outputs}
+            "config": rec.config, "calibrate": batches, "inputs": inputs, "outputs": outputs}
     (scratch / "spec.json").write_text(json.dumps(spec))
     result = subprocess.run([sys.executable, "-m", "modelzoo.devtools.standin_child", str(scratch / "spec.json")],
                             capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
