@@ -50,7 +50,7 @@ def _one(prove: Callable[[Path], Any], name: str, errors: tuple[type[BaseExcepti
         proof = prove(work)
         return {"seconds": round(proof.seconds, 1), "error": proof.error}
     except (*errors, subprocess.TimeoutExpired) as exc:
-        return {"failed": str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else type(exc).__name__}
+        return {"failed": str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
