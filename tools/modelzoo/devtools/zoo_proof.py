@@ -9,8 +9,9 @@ transformers from the very wheels the descriptor pins), `prove_many(...)`:
    folder (unpacked and patched as the descriptor's postprocessing says), so the stand-in is built
    by exactly the library code the converter will import;
 3. makes the stand-in in a child process (devtools/standin_child.py): the architecture's own random
-   initialisation, BatchNorm statistics calibrated on random batches, saved in the layout and
-   under the file names the descriptor's loader reads (`RECIPES`), and runs it on this run's inputs;
+   initialisation, BatchNorm statistics calibrated on random batches drawn like the compared input,
+   saved in the layout and under the file names the descriptor's loader reads (`RECIPES`), and
+   runs it on this run's inputs;
 4. writes a zoo copy whose checkpoint entries have the stand-ins' sizes and SHA-384 (the wheels
    keep the real ones) and loopback URLs, downloads every selected model with the real downloader,
    converts them in one run of the real converter (`--backend ovc`), and compares each IR with the
