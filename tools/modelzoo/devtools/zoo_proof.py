@@ -259,9 +259,7 @@ def pypi_wheel(entry: dict[str, Any], dest: Path, timeout: float = 300) -> Path:
 
 
 def _matches(path: Path, entry: dict[str, Any]) -> bool:
-    if not path.is_file() or path.stat().st_size != entry["size"]:
-        return False
-    return hashlib.sha384(path.read_bytes()).hexdigest() == entry["checksum"]
+    return path.is_file() and path.stat().st_size == entry["size"] and _sha384(path) == entry["checksum"]
 
 
 @dataclass
@@ -284,14 +282,17 @@ def _write_zoo(zoo: Path, m: _Model, files: list[dict[str, Any]]) -> None:
     (folder / "model.yml").write_text(yaml.safe_dump(dict(m.data, files=files), sort_keys=False))
 
 
-def _serve(server: Any, path: Path, where: str) -> str:
-    return server.add(where, path)
+def _sha384(path: Path) -> str:
+    digest = hashlib.sha384()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _entry(entry: dict[str, Any], path: Path, url: str) -> dict[str, Any]:
-    content = path.read_bytes()
-    return {"name": entry["name"], "size": len(content), "checksum": hashlib.sha384(content).hexdigest(),
-            "source": url}
+    """A descriptor's file entry for a stand-in: its own size and SHA-384, a loopback URL."""
+    return {"name": entry["name"], "size": path.stat().st_size, "checksum": _sha384(path), "source": url}
 
 
 def _child_env() -> dict[str, str]:
@@ -374,7 +375,7 @@ def prove_many(names: list[str], models_dir: Path, work: Path, python: str = sys
             wheel_entries[m.name] = []
             for entry in m.data["files"]:
                 if entry["source"].startswith(PYPI):
-                    url = _serve(server, pypi_wheel(entry, wheels), f"/wheels/{m.name}/{entry['name']}")
+                    url = server.add(f"/wheels/{m.name}/{entry['name']}", pypi_wheel(entry, wheels))
                     wheel_entries[m.name].append(dict(entry, source=url))
         with_wheels = [m for m in models if wheel_entries[m.name]]
         if with_wheels:  # the pinned libraries, unpacked and patched by the real downloader
@@ -393,7 +394,7 @@ def prove_many(names: list[str], models_dir: Path, work: Path, python: str = sys
                     files.append(next(e for e in wheel_entries[m.name] if e["name"] == entry["name"]))
                 else:
                     local = serve / m.name / entry["name"]
-                    files.append(_entry(entry, local, _serve(server, local, f"/{m.name}/{entry['name']}")))
+                    files.append(_entry(entry, local, server.add(f"/{m.name}/{entry['name']}", local)))
             _write_zoo(work / "zoo", m, files)
         _run(python, "downloader", "--models_dir", work / "zoo", "--list", listing, "-o", work / "dl",
              "--cache_dir", cache, timeout=timeout)
