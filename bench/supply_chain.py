@@ -112,22 +112,31 @@ def warm_locked(work: Path, repeat: int) -> list[tuple[str, str]]:
 
     times = interleaved(cmds, repeat, clean)
     # what --locked adds, alone and in-process (the whole runs above are noisy on a shared machine):
-    # read the lock, check every selected model against it (trust/policy.start)
+    # read the lock, check every selected model against it (trust/policy.start), and list the
+    # files the run would fetch for the HEAD requests (Downloader.to_fetch: none from a warm cache)
     from types import SimpleNamespace
 
     from modelzoo.catalog import Catalog
+    from modelzoo.download.pipeline import DownloadOptions, Downloader
+    from modelzoo.events import Reporter
     from modelzoo.trust.policy import start
 
     catalog = Catalog(zoo)
     models = catalog.all()
     own = []
+    shutil.rmtree(out, ignore_errors=True)
     for _ in range(repeat):
         t = time.perf_counter()
-        start(SimpleNamespace(locked=lock), models, zoo, [], [], print)
+        policy = start(SimpleNamespace(locked=lock), models, zoo, [], [], print)
+        check = policy.before_fetch(60.0, 8)
+        downloader = Downloader(DownloadOptions(out, cache_dir=cache, before_fetch=check), Reporter("text", bars=False))
+        wanted = downloader.to_fetch(models)
+        check(wanted)
         own.append(time.perf_counter() - t)
+    assert not wanted, "a warm cache: nothing to fetch, no HEAD request"
     return [("warm path (200 x 1 MiB, -j 8)", f"plain: {times['plain']}   --locked: {times['--locked']}   "
                                               f"ratio {times['--locked'] / times['plain']:.3f}"),
-            ("--locked's own work (in-process, 200 models)", f"{Timing(own)}  = "
+            ("--locked's own work (in-process, 200 models: check, files to fetch)", f"{Timing(own)}  = "
                                                               f"{Timing(own) / times['plain'] * 100:.1f} % of plain")]
 
 

@@ -126,7 +126,8 @@ def test_locked_download_from_a_mirror_serving_a_flipped_byte_is_not_accepted(zo
     out = tmp_path / "out"
     result = _download(zoo, out, "--all", "--locked", path, "--mirror", server.url("m"))
     assert result.returncode == 1
-    assert server.count() == 1  # the mirror was asked; its bytes were not the locked ones
+    # the mirror was asked (a HEAD: the locked size, so the run goes on; then the GET); its bytes were not the locked ones
+    assert [r.method for r in server.requests] == ["HEAD", "GET"]
     assert not (out / "public/alpha/alpha.pb").exists()
     server.add("m/public/alpha/alpha.pb", ALPHA)
     result = _download(zoo, out, "--all", "--locked", path, "--mirror", server.url("m"))
@@ -208,6 +209,65 @@ def test_check_remote_catches_a_changed_size_and_a_missing_file_with_head_reques
     assert f"beta: beta.onnx: {nginx.url}/f/beta.onnx: gone (HTTP 404)" in result.stdout
     requests = [line for line in nginx.access_log.read_text().splitlines() if "/f/" in line]
     assert requests and all('"HEAD ' in line for line in requests)  # nothing was downloaded
+
+
+def _requests(nginx) -> list[str]:
+    return [line for line in nginx.access_log.read_text().splitlines() if "/f/" in line] \
+        if nginx.access_log.exists() else []
+
+
+def test_locked_download_refuses_a_changed_size_upstream_before_the_download_starts(nginx_zoo, tmp_path):
+    zoo, www, nginx = nginx_zoo
+    path = tmp_path / "modelzoo.lock"
+    assert lock(zoo, "--all", "-o", path).returncode == 0
+    (www / "f/alpha.pb").write_bytes(ALPHA + b"upstream changed it")
+    out = tmp_path / "out"
+    result = _download(zoo, out, "--all", "--locked", path, "-j", "2")
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        f"modelzoo-downloader: error: --locked {path}: alpha: alpha.pb: {nginx.url}/f/alpha.pb: "
+        f"{len(ALPHA) + 19:,} bytes served, locked {len(ALPHA):,} (refused before any download; "
+        "modelzoo-lock --check --remote lists every such file)")
+    assert not out.exists()
+    assert _requests(nginx) and all('"HEAD ' in line for line in _requests(nginx))  # no GET: nothing downloaded
+
+
+def test_locked_download_refuses_a_file_gone_upstream_and_sync_does_too(nginx_zoo, tmp_path):
+    zoo, www, nginx = nginx_zoo
+    path = tmp_path / "modelzoo.lock"
+    assert lock(zoo, "--all", "-o", path).returncode == 0
+    (www / "f/beta.onnx").unlink()
+    out = tmp_path / "out"
+    result = _download(zoo, out, "--all", "--locked", path)
+    assert result.returncode == 2
+    assert f"beta: beta.onnx: {nginx.url}/f/beta.onnx: gone (HTTP 404)" in one_error_line(result)
+    dest = tmp_path / "mirror"
+    result = run_tool("mirror", "sync", "--models_dir", zoo, "--all", "--to", dest, "--locked", path)
+    assert result.returncode == 2
+    assert one_error_line(result).startswith(f"modelzoo-mirror: error: --locked {path}: beta: beta.onnx: ")
+    assert not out.exists() and not dest.exists()
+    assert all('"HEAD ' in line for line in _requests(nginx))
+
+
+def test_locked_heads_only_what_it_will_fetch_and_offline_asks_nothing(nginx_zoo, tmp_path):
+    """A file already at its target (or in the cache) is not asked for: a warm locked run makes
+    no request; offline, the session refuses the HEAD requests and the run goes on as offline."""
+    zoo, www, nginx = nginx_zoo
+    path = tmp_path / "modelzoo.lock"
+    assert lock(zoo, "--all", "-o", path).returncode == 0
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    result = _download(zoo, out, "--all", "--locked", path, "--cache_dir", cache)
+    assert result.returncode == 0, result.stderr
+    heads = [line for line in _requests(nginx) if '"HEAD ' in line]
+    assert len(heads) == 2 and len(_requests(nginx)) == 4  # one HEAD, then one GET a file
+    (www / "f/alpha.pb").write_bytes(ALPHA + b"upstream changed it")
+    nginx.access_log.write_text("")
+    assert _download(zoo, out, "--all", "--locked", path).returncode == 0  # at their targets
+    assert _download(zoo, tmp_path / "out2", "--all", "--locked", path, "--cache_dir", cache).returncode == 0
+    assert _requests(nginx) == []
+    result = _download(zoo, tmp_path / "out3", "--all", "--locked", path, "--offline")
+    assert result.returncode == 1 and "not fetched: offline" in result.stderr and "--locked" not in result.stderr
+    assert _requests(nginx) == []
 
 
 def test_check_remote_is_refused_offline_without_a_connection(two, server, tmp_path):
@@ -304,3 +364,111 @@ def test_locked_accuracy_refuses_ir_that_is_not_the_locked_ir(ir_mirror, tmp_pat
     assert result.returncode == 1
     assert f"{target}: the IR to measure is not the locked IR of tiny-a FP16" in result.stderr
     assert target.exists()  # the accuracy tool removes nothing
+
+
+def test_locked_converter_checks_the_key_under_any_jobs_and_without_a_cache(ir_mirror, server, tmp_path):
+    """-j 2 converts each model in a process of its own, and without --cache_dir or --mirror the
+    key is not needed to find IR: the locked key is compared all the same (the IR's bytes alone
+    would pass here: a lock with another key is refused)."""
+    from test_mirror_ir import convert_from, downloaded, tiny_model
+
+    zoo, path = ir_mirror["zoo"], ir_mirror["lock"]
+    beta = tiny_model(zoo, server, "tiny-b", seed=1)
+    assert lock(zoo, "--update", "tiny-b", "-o", path).returncode == 0
+    dl = downloaded(tmp_path, "tiny-a", ir_mirror["data"])
+    downloaded(tmp_path, "tiny-b", beta)
+    both = ("--name", "tiny-a,tiny-b", "-j", "2", "--locked", str(path))
+    result = convert_from(zoo, "tiny-a,tiny-b", dl, tmp_path / "out", tmp_path / "c.log", extra=both)
+    assert result.returncode == 0, result.stderr  # the key each job worked out is the locked one
+    data = json.loads(path.read_text())
+    for ir in data["models"]["tiny-a"]["ir"].values():
+        ir["key"] = "f" * 96  # the same bytes, another key
+    path.write_text(json.dumps(data))
+    out = tmp_path / "out2"
+    result = convert_from(zoo, "tiny-a,tiny-b", dl, out, tmp_path / "c2.log", extra=both)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"modelzoo-converter: error: {out}/public/tiny-a/FP32: converted IR is not the locked IR of tiny-a FP32 "
+        "(removed)", "modelzoo-converter: failed: tiny-a"]
+    assert not (out / "public/tiny-a/FP16").exists() and not (out / "public/tiny-a/FP32").exists()
+    assert (out / "public/tiny-b/FP16/tiny-b.xml").is_file()  # not locked with IR: left alone
+
+
+def _blob(cache: Path, data: bytes) -> Path:
+    digest = sha384(data)
+    return cache / "ir/sha384" / digest[:2] / digest[2:]
+
+
+def test_lock_ir_from_the_ir_cache_is_the_mirrors_ir_and_check_update_hold_to_it(ir_mirror, tmp_path):
+    """The IR cache the sync converted through and the mirror it published to give the same lock
+    entries (key, tools, files); --check --ir finds another key; --update refreshes the IR too."""
+    zoo, cache = ir_mirror["zoo"], ir_mirror["dest"].parent / "cache"
+    path = tmp_path / "cache.lock"
+    result = lock(zoo, "--name", "tiny-a", "--ir", "--cache_dir", cache, "-o", path)
+    assert result.returncode == 0, result.stderr
+    assert "1 models, 1 files, 2 IR precisions" in result.stdout and result.stderr == ""
+    from_cache = json.loads(path.read_text())["models"]["tiny-a"]["ir"]
+    assert from_cache == json.loads(ir_mirror["lock"].read_text())["models"]["tiny-a"]["ir"]
+    result = lock(zoo, "--check", "--ir", "--cache_dir", cache, "-o", path)
+    assert result.returncode == 0 and "their IR as locked" in result.stdout, result.stdout + result.stderr
+    data = json.loads(path.read_text())
+    data["models"]["tiny-a"]["ir"]["FP16"]["key"] = "f" * 96
+    path.write_text(json.dumps(data))
+    result = lock(zoo, "--check", "--ir", "--mirror", ir_mirror["dest"], "-o", path)
+    assert result.returncode == 1
+    assert f"drift: tiny-a: IR FP16: key {ir_mirror['key'][:16]}... (ovc " in result.stdout
+    assert f"locked {'f' * 16}..." in result.stdout
+    result = lock(zoo, "--update", "tiny-a", "-o", path)  # would drop the IR pin: refused, nothing written
+    assert result.returncode == 2 and "its IR is locked; give --ir" in one_error_line(result)
+    assert json.loads(path.read_text()) == data
+    result = lock(zoo, "--update", "tiny-a", "--ir", "--cache_dir", cache, "-o", path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(path.read_text())["models"]["tiny-a"]["ir"] == from_cache
+    result = lock(zoo, "--name", "tiny-a", "--ir", "--cache_dir", tmp_path / "none", "-o", tmp_path / "x.lock")
+    assert result.returncode == 2 and "no IR cache there" in one_error_line(result)
+    assert not (tmp_path / "none").exists() and not (tmp_path / "x.lock").exists()
+
+
+def test_lock_ir_never_pins_bytes_that_do_not_verify(ir_mirror, tmp_path):
+    """A corrupt IR cache blob, and a mirror serving a flipped byte its manifest does not name,
+    are each refused with one warning; the model is locked without IR."""
+    zoo, cache, dest, key = ir_mirror["zoo"], ir_mirror["dest"].parent / "cache", ir_mirror["dest"], ir_mirror["key"]
+    blob = _blob(cache, ir_mirror["ir"]["FP16/tiny-a.bin"])
+    blob.chmod(0o644)
+    raw = bytearray(blob.read_bytes())
+    raw[0] ^= 1
+    blob.write_bytes(bytes(raw))
+    served = dest / "ir" / key / "public/tiny-a/FP16/tiny-a.bin"
+    served.write_bytes(bytes(raw))
+    path = tmp_path / "bad.lock"
+    result = lock(zoo, "--name", "tiny-a", "--ir", "--cache_dir", cache, "--mirror", dest, "-o", path)
+    assert result.returncode == 0, result.stderr
+    warnings = result.stderr.splitlines()
+    assert warnings[0] == f"modelzoo-lock: warning: tiny-a: the IR cache's entry {key[:16]}... is corrupt " \
+                          "(discarded); FP16, FP32 not locked from it"
+    assert warnings[1].startswith(f"modelzoo-lock: warning: tiny-a: mirror {dest}: ") and "its IR is not locked" \
+        in warnings[1]
+    assert warnings[2] == "modelzoo-lock: warning: tiny-a: no IR in --cache_dir or any --mirror; locked without IR"
+    assert "ir" not in json.loads(path.read_text())["models"]["tiny-a"]
+    assert not [p for p in cache.iterdir() if p.name.startswith(".lock-ir-")]  # nothing left behind
+
+
+def test_a_lock_mixing_keys_holds_a_run_of_both_precisions_to_the_bytes(ir_mirror, tmp_path):
+    """An FP16-only conversion after the sync's: the IR cache's newest FP16 entry is another key
+    than its FP32 one, and lock --ir --cache_dir locks each. A --locked run converting both
+    precisions has a third key by right: it is held to the locked bytes, not refused for its key."""
+    from test_mirror_ir import convert_from, downloaded, files
+
+    zoo, cache = ir_mirror["zoo"], ir_mirror["dest"].parent / "cache"
+    dl = downloaded(tmp_path, "tiny-a", ir_mirror["data"])
+    result = convert_from(zoo, "tiny-a", dl, tmp_path / "fp16", tmp_path / "c.log",
+                          extra=("--precisions", "FP16", "--cache_dir", str(cache)))
+    assert result.returncode == 0, result.stderr
+    path = tmp_path / "mixed.lock"
+    assert lock(zoo, "--name", "tiny-a", "--ir", "--cache_dir", cache, "-o", path).returncode == 0
+    ir = json.loads(path.read_text())["models"]["tiny-a"]["ir"]
+    assert ir["FP32"]["key"] == ir_mirror["key"] != ir["FP16"]["key"]
+    out = tmp_path / "out"
+    result = convert_from(zoo, "tiny-a", dl, out, tmp_path / "c2.log", extra=("--locked", str(path)))
+    assert result.returncode == 0, result.stderr
+    assert files(out / "public/tiny-a") == ir_mirror["ir"]

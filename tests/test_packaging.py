@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,9 +12,14 @@ from conftest import REPO
 
 
 def test_wheel_carries_the_zoo_and_the_data(tmp_path):
+    # built from a copy without the checkout's build/ folder, which setuptools would reuse (a package
+    # missing from setup.cfg would still be in the wheel after any earlier build)
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(".venv*", ".git", "build", "*.egg-info", "__pycache__",
+                                                                 ".pytest_cache"))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(wheels), str(REPO)], check=True, capture_output=True, timeout=300)
+                    str(wheels), str(source)], check=True, capture_output=True, timeout=300)
     [wheel] = wheels.glob("modelzoo-*.whl")
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
@@ -38,3 +44,8 @@ def test_wheel_carries_the_zoo_and_the_data(tmp_path):
     [info] = json.loads(rest)
     assert info["model_config"] == str(target / "modelzoo/zoo/public/retinanet-tf/model.yml")
     assert (target / "modelzoo/zoo/public/retinanet-tf/README.md").is_file()
+    # every package of the checkout is in the wheel (setup.cfg lists them by name)
+    source = REPO / "tools" / "modelzoo"
+    packages = {p.parent.relative_to(source) for p in source.rglob("__init__.py")}
+    missing = sorted(str(p) for p in packages if not (target / "modelzoo" / p / "__init__.py").is_file())
+    assert missing == []

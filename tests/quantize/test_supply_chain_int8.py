@@ -100,3 +100,27 @@ def test_the_locked_quantizer_refuses_int8_ir_that_is_not_the_locked_ir(signed, 
     assert f"{out2 / MODEL / INT8 / 'retinanet-tf.bin'}: quantized IR is not the locked IR of retinanet-tf " \
            f"{INT8} (removed)" in result.stderr
     assert not (out2 / MODEL / INT8).exists()
+
+
+def test_lock_ir_from_the_ir_cache_takes_int8_quantized_from_the_locked_fp32_ir(rebuilt, tmp_path):
+    """`lock --ir --cache_dir`: the cache's entries name no model; the INT8 IR locked is a
+    quantization of this model whose input is the very FP32 IR locked beside it, every file
+    verified through the cache; --check --ir agrees with the cache."""
+    from modelzoo.store.ir_cache import files_digest
+
+    int8_mirror()  # (the session's sync --ir: the FP16/FP32 conversion and the quantization in the cache)
+    cache, lock = cold()["cache"], tmp_path / "cache.lock"
+    args = ["--models_dir", rebuilt_ir()["zoo"], "--ir", "--cache_dir", cache, "-o", lock]
+    result = run_tool("lock", "--name", "retinanet-tf", *args)
+    assert result.returncode == 0, result.stderr
+    ir = json.loads(lock.read_text())["models"]["retinanet-tf"]["ir"]
+    assert sorted(ir) == ["FP16", "FP16-INT8", "FP32"]
+    int8, fp32 = ir[INT8], ir["FP32"]
+    record = json.loads((cache / "ir/keys" / int8["key"][:2] / f"{int8['key'][2:]}.json").read_text())["record"]
+    root = Path("/ir")
+    rels = ["FP32/retinanet-tf.xml", "FP32/retinanet-tf.bin"]
+    assert record["model"] == "retinanet-tf" and record["input_ir"] == files_digest(
+        [root / r for r in rels], root, {str(root / r): fp32["files"][r[5:]]["sha384"] for r in rels})
+    assert int8["tools"].startswith(f"nncf {record['quantization']['nncf']} openvino ") and \
+        int8["tools"].endswith(f" from {fp32['tools']}")
+    assert run_tool("lock", "--check", *args).returncode == 0

@@ -82,3 +82,51 @@ def test_merge_drops_entries_whose_file_is_gone():
     merged = merge_manifest(current, {W.rel: ENTRY}, set(), lambda rel, e: e,
                             listing={W.rel: Present(W.size, "stamp-1"), other: Present(1, "b")})  # truncated
     assert merged["files"] == {W.rel: ENTRY}
+
+
+# IR goes through the same plan: the same decision per file, its own scope for --delete
+
+def ir_file(model: str, key: str, precision: str = "FP16", data: bytes = b"ir", tools: str = "ovc 2026.0"):
+    from modelzoo.sync.plan import WantedIr
+
+    rel = f"ir/{key}/public/{model}/{precision}/{model}.bin"
+    return WantedIr(rel, len(data), sha384(data), model, key, tools, model)
+
+
+def test_ir_is_decided_as_a_models_file_is():
+    ir = ir_file("a", "1" * 96)
+    entry = ir.entry("stamp-1", "2026-01-01T00:00:00Z")
+    assert entry["ir_key"] == "1" * 96 and entry["tools"] == "ovc 2026.0" and entry["model"] == "a"
+    assert decide(ir, entry, Present(ir.size, "stamp-1")) == PRESENT
+    assert decide(ir, entry, Present(ir.size, "stamp-2")) == CHECK
+    assert decide(ir, entry, None) == FETCH
+
+
+def test_ir_delete_takes_unselected_models_and_our_tools_other_keys_only():
+    from modelzoo.sync.plan import ir_owned
+
+    keep = ir_file("a", "1" * 96)
+    old_key = ir_file("a", "2" * 96)  # a's IR made by the same tools under another key: stale
+    other_tools = ir_file("a", "3" * 96, tools="mo 2024.6")  # another OpenVINO's IR of a: kept
+    unselected = ir_file("b", "4" * 96, tools="mo 2024.6")
+    recorded = {i.rel: i.entry("s", "v") for i in (keep, old_key, other_tools, unselected)}
+    recorded[W.rel] = ENTRY  # a model's file: never sync --ir's to delete
+    plan = make_plan([keep], {"files": recorded}, {}, delete=True, owned=ir_owned({"a"}, {"ovc 2026.0"}))
+    assert plan.decisions == [(keep, FETCH)]
+    assert plan.delete == sorted([old_key.rel, unselected.rel])
+    # and a model files' sync never deletes IR
+    assert make_plan([W], {"files": recorded}, {}, delete=True).delete == []
+
+
+def test_the_signature_of_an_ir_folder_goes_only_when_the_manifest_names_nothing_in_it():
+    from modelzoo.sync.plan import freed_signatures
+
+    gone, kept = ir_file("b", "4" * 96), ir_file("a", "1" * 96)
+    half = ir_file("c", "5" * 96)
+    half_sibling = half.rel.replace("c.bin", "c.xml")  # still recorded (another run wrote it since)
+    after = {kept.rel: {}, half_sibling: {}}
+    folder = gone.rel.rpartition("/")[0]
+    assert freed_signatures([gone.rel, half.rel, W.rel], after) == [folder + ".sig"]
+    assert freed_signatures([], after) == []
+    # a file deeper than <precision>/ names no precision folder: no signature of the mirror's is there
+    assert freed_signatures([f"ir/{'6' * 96}/public/d/FP16/sub/d.bin"], {}) == []

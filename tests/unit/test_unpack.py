@@ -59,6 +59,17 @@ def test_unpack_moves_everything_in_and_removes_the_archive(tmp_path):
     assert (tmp_path / "alias").read_bytes() == b"w" and not (tmp_path / "d" / "stale").exists()
 
 
+def test_an_archive_in_a_subfolder_unpacks_beside_itself_as_omz_downloader_does(tmp_path):
+    """googlenet-v1-tf: `models/research/slim/tf_slim-1.1.0-...whl` gives `models/research/slim/tf_slim/`."""
+    slim = tmp_path / "models" / "research" / "slim"
+    slim.mkdir(parents=True)
+    _zip(slim / "w.whl", {"tf_slim/layers/layers.py": b"x = layer.apply(y)\n"})
+    unpack.unpack_archive(slim / "w.whl", "zip", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"]
+    assert sorted(p.name for p in slim.iterdir()) == ["tf_slim"]
+    assert (slim / "tf_slim" / "layers" / "layers.py").read_bytes() == b"x = layer.apply(y)\n"
+
+
 def test_a_hostile_member_leaves_the_folder_as_it_was(tmp_path):
     _zip(tmp_path / "a.zip", {"ok.txt": b"fine"}, {"l0": ".", "l1": "l0/.."})
     with pytest.raises(UnsafeArchiveError):

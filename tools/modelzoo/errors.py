@@ -227,3 +227,8 @@ class RunRecordMismatchError(ModelzooError):
 
 class RunIncompleteError(ModelzooError):
     """--merge over a run whose shards' records are not all there (or do not belong together)."""
+
+
+class ClusterUnreachableError(ModelzooError):
+    """--cluster names an address that does not answer within the connect timeout, or Ray refuses
+    to connect to it: said before any work, in one line."""

@@ -22,11 +22,24 @@ from ..errors import AccuracyConfigError
 DATASETS: dict[str, tuple[str, int]] = {
     "ms_coco_detection_80_class_without_background": ("coco", 0),
     "ms_coco_detection_80_class_with_background": ("coco", 1),
+    # COCO's own category ids as the labels (the checker's use_full_label_map): 1..90 with gaps,
+    # the background (91 classes) at 0 or none
+    "ms_coco_detection_91_classes": ("coco", 1),
+    "ms_coco_detection_90_class_without_background": ("coco", 0),
     # ImageNet's val.txt labels are 0..999; a model with a background class at 0 (1001 outputs)
     # sees them one higher, as the checker's `imagenet` converter with has_background makes them
     "imagenet_1000_classes": ("imagenet", 0),
     "imagenet_1001_classes": ("imagenet", 1),
+    # Pascal VOC's XML annotations (the checker's `voc_detection` converter): the 20 classes in
+    # VOC's order, from 1 with the background at 0, or from 0 without it
+    "VOC2012": ("voc", 1),
+    "VOC2012_without_background": ("voc", 0),
+    "VOC2007_detection_no_bkgr": ("voc", 0),
+    # VOC's segmentation masks (the checker's voc_segmentation: 21 labels, the background at 0)
+    "VOC2012_Segmentation": ("voc_segmentation", 0),
 }
+
+FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
 
 # step type -> accepted options (with their defaults)
 PREPROCESSING: dict[str, dict[str, Any]] = {
@@ -50,6 +63,13 @@ INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC", "AREA", "
 POSTPROCESSING: dict[str, dict[str, Any]] = {
     "faster_rcnn_postprocessing_resize": {"size": None, "dst_width": None, "dst_height": None, "rescale": False},
     "resize_prediction_boxes": {"rescale": False},
+    "nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None, "use_min_area": False},
+    "cast_to_int": {"apply_to": "all", "round_policy": "nearest"},
+    # the mask side (segmentation): the network's mask back to the picture, the annotation's colours to labels
+    "crop_padded_prediction": {},
+    "resize_segmentation_mask": {"apply_to": "all", "size": None, "dst_width": None, "dst_height": None,
+                                 "to_dst_image_size": False},
+    "encode_segmentation_mask": {"apply_to": "all"},
     "filter": {"apply_to": "prediction", "min_confidence": None, "remove_filtered": False},
     "clip_boxes": {"apply_to": "prediction", "size": None, "dst_width": None, "dst_height": None,
                    "boxes_normalized": False},
@@ -60,9 +80,43 @@ METRICS: dict[str, dict[str, Any]] = {
     "coco_orig_precision": {"reference": None, "threshold": ".50:.05:.95", "name": None, "include_boundaries": True,
                             "abs_threshold": None, "rel_threshold": None},
     "accuracy": {"reference": None, "top_k": 1, "name": None, "abs_threshold": None, "rel_threshold": None},
+    # Pascal VOC's average precision, per class, averaged (the checker's `map`)
+    "map": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "integral": "max",
+            "overlap_threshold": 0.5, "ignore_difficult": True, "include_boundaries": True, "distinct_conf": False,
+            "allow_multiple_matches_per_ignored": False, "use_filtered_tp": False},
+    # segmentation: one confusion matrix over every pixel of every picture
+    "mean_iou": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "use_argmax": True,
+                 "ignore_label": None},
+    "segmentation_accuracy": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                              "use_argmax": True, "ignore_label": None},
 }
-# adapter type -> accepted options (the functions are adapter.ADAPTERS)
-ADAPTERS: dict[str, dict[str, Any]] = {"ssd": {}, "classification": {"argmax_output": False, "block": False}}
+# options every metric may carry that change no number (how the checker prints it)
+PRESENTATION = {"presenter": ("print_scalar", "print_vector")}
+# coco_precision's IoU thresholds by how a yml writes them (the checker's COCO_THRESHOLDS)
+COCO_THRESHOLDS = {"0.5": (0.5,), "0.75": (0.75,), "0.5:0.05:0.95": tuple(0.5 + 0.05 * i for i in range(10))}
+MAP_INTEGRALS = ("11point", "max")
+ROUND_POLICIES = ("nearest", "nearest_to_zero", "lower", "greater")
+# adapter type -> accepted options with the checker's defaults (the functions are adapter.ADAPTERS)
+ADAPTERS: dict[str, dict[str, Any]] = {
+    "ssd": {}, "classification": {"argmax_output": False, "block": False},
+    "yolo_v2": {"classes": 20, "coords": 4, "num": 5, "anchors": "yolo_v2", "cells": 13, "raw_output": False,
+                "output_format": "BHW"},
+    "yolo_v3": {"classes": 80, "coords": 4, "num": 3, "anchors": "yolo_v3", "threshold": 0.001, "outputs": None,
+                "anchor_masks": None, "cells": [13, 26, 52], "raw_output": False, "output_format": "BHW",
+                "multiple_labels": False},
+    "yolo_v3_onnx": {"boxes_out": None, "scores_out": None, "indices_out": None},
+    "yolox": {"threshold": 0.001, "num": 5, "output_name": None},
+    "segmentation": {"make_argmax": False},
+}
+# the checker's named anchor sets (its adapters' PRECOMPUTED_ANCHORS)
+ANCHORS = {
+    "yolo_v2": (1.3221, 1.73145, 3.19275, 4.00944, 5.05587, 8.09892, 9.47112, 4.84053, 11.2364, 10.0071),
+    "tiny_yolo_v2": (1.08, 1.19, 3.42, 4.41, 6.63, 11.38, 9.42, 5.11, 16.62, 10.52),
+    "yolo_v3": (10.0, 13.0, 16.0, 30.0, 33.0, 23.0, 30.0, 61.0, 62.0, 45.0, 59.0, 119.0, 116.0, 90.0, 156.0, 198.0,
+                373.0, 326.0),
+    "tiny_yolo_v3": (10.0, 14.0, 23.0, 27.0, 37.0, 58.0, 81.0, 82.0, 135.0, 169.0, 344.0, 319.0),
+}
+MAX_CLASSES = 100_000
 # The largest side (and padding stride) a step may ask for: Open Model Zoo's detectors stay below
 # 2000; a picture of this side is 200 MB as float32 already, and a bigger number would reach
 # OpenCV as an allocation it refuses with a traceback (or an integer it cannot hold).
@@ -106,6 +160,7 @@ class AccuracyConfig:
     dataset_kind: str = "coco"  # dataset.LOADERS' key
     adapter_options: dict[str, Any] = field(default_factory=dict)
     reader: str = "opencv_imread"
+    full_label_map: bool = False  # a COCO category's label is its id (DATASETS' FULL_LABEL_MAP)
 
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
@@ -220,8 +275,114 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         if options["remove_filtered"] is not True:
             raise _fail(path, where, "only remove_filtered: true is implemented (the checker's default keeps "
                         "filtered boxes as ignored ones)")
-    if kind in ("faster_rcnn_postprocessing_resize", "resize_prediction_boxes") and options["rescale"]:
+    if kind == "faster_rcnn_postprocessing_resize" and options["rescale"]:
         raise _fail(path, where, "rescale: true is not implemented")
+    if kind == "resize_prediction_boxes" and not isinstance(options["rescale"], bool):
+        raise _fail(path, where, f"rescale must be true or false (got {options['rescale']!r})")
+    if kind == "nms":
+        if not _finite(options["overlap"]) or not 0 <= options["overlap"] <= 1:
+            raise _fail(path, where, f"overlap must be a number in [0, 1] (got {options['overlap']!r})")
+        for key in ("include_boundaries", "use_min_area"):
+            if not isinstance(options[key], bool):
+                raise _fail(path, where, f"{key} must be true or false (got {options[key]!r})")
+        top = options["keep_top_k"]
+        if top is not None and not (isinstance(top, int) and not isinstance(top, bool) and top >= 0):
+            raise _fail(path, where, f"keep_top_k must be an integer of 0 or more (got {top!r})")
+    if kind == "resize_segmentation_mask":
+        if options["apply_to"] != "prediction" or options["to_dst_image_size"]:
+            raise _fail(path, where, "only apply_to: prediction (the network's mask to the picture's size, or to "
+                        "size / dst_width and dst_height) is implemented")
+    if kind == "encode_segmentation_mask" and options["apply_to"] != "annotation":
+        raise _fail(path, where, "only apply_to: annotation (the mask's colours to labels) is implemented")
+    if kind == "cast_to_int":
+        if options["round_policy"] not in ROUND_POLICIES:
+            raise _fail(path, where, f"round_policy {options['round_policy']!r} is not implemented "
+                        f"({', '.join(ROUND_POLICIES)})")
+        if options["apply_to"] not in ("prediction", "annotation", "all"):
+            raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, annotation, "
+                        "all)")
+
+
+def _coco_thresholds(path: Path, where: str, value: Any) -> tuple[float, ...]:
+    """The IoU thresholds of a coco metric, written as the checker accepts them ("0.5", .5,
+    ".50:.05:.95"): each number read as a float, then looked up among COCO's three."""
+    try:
+        text = ":".join(str(float(v)) for v in str(value).replace(" ", "").split(":"))
+    except ValueError:
+        text = None
+    if text not in COCO_THRESHOLDS:
+        raise _fail(path, where, f"threshold {value!r} is not implemented (0.5, 0.75 or .50:.05:.95)")
+    return COCO_THRESHOLDS[text]
+
+
+def _check_map(path: Path, where: str, options: dict[str, Any]) -> None:
+    if options["integral"] not in MAP_INTEGRALS:
+        raise _fail(path, where, f"integral {options['integral']!r} is not implemented (11point, max)")
+    if not _finite(options["overlap_threshold"]) or not 0 <= options["overlap_threshold"] <= 1:
+        raise _fail(path, where, f"overlap_threshold must be a number in [0, 1] (got {options['overlap_threshold']!r})")
+    for key in ("ignore_difficult", "include_boundaries", "distinct_conf", "allow_multiple_matches_per_ignored",
+                "use_filtered_tp"):
+        if not isinstance(options[key], bool):
+            raise _fail(path, where, f"{key} must be true or false (got {options[key]!r})")
+
+
+def _count(value: Any, largest: int = MAX_CLASSES) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= largest
+
+
+def _anchors(path: Path, where: str, value: Any) -> tuple[float, ...]:
+    """A named set (ANCHORS) or "w1, h1, w2, h2, ..." (or a list of numbers)."""
+    if isinstance(value, str) and value.strip() in ANCHORS:
+        return ANCHORS[value.strip()]
+    try:
+        values = [float(v) for v in (value.split(",") if isinstance(value, str) else value)]
+    except (TypeError, ValueError):
+        values = []
+    if not values or len(values) % 2 or not all(math.isfinite(v) and v > 0 for v in values):
+        raise _fail(path, where, f"anchors {str(value)[:80]!r} are neither {', '.join(ANCHORS)} nor pairs of "
+                    "positive numbers")
+    return tuple(values)
+
+
+def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
+    """Each adapter option of the type the checker reads; anchors and masks made into numbers."""
+    where = f"launchers[].adapter ({kind})"
+    for key, value in options.items():
+        default = ADAPTERS[kind][key]
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise _fail(path, where, f"{key} must be true or false (got {value!r})")
+        if key in ("classes", "coords", "num", "cells") and not isinstance(value, list) and not _count(value):
+            raise _fail(path, where, f"{key} must be a positive integer of at most {MAX_CLASSES} (got {value!r})")
+        if key == "threshold" and not (_finite(value) and value >= 0):
+            raise _fail(path, where, f"threshold must be a number of 0 or more (got {value!r})")
+        if key == "output_format" and value not in ("BHW", "HWB"):
+            raise _fail(path, where, f"output_format {value!r} is not implemented (BHW, HWB)")
+        if key.endswith("_out") or key == "output_name":
+            if value is None and key.endswith("_out"):
+                raise _fail(path, where, f"needs {key} (an output's name)")
+            if value is not None and not isinstance(value, str):
+                raise _fail(path, where, f"{key} must be an output's name (got {value!r})")
+    if "anchors" in options:
+        options["anchors"] = _anchors(path, where, options["anchors"])
+    if kind == "yolo_v3":
+        outputs = options["outputs"]
+        if not isinstance(outputs, list) or not outputs or not all(isinstance(o, str) for o in outputs):
+            raise _fail(path, where, "needs outputs, a list of the network's output names")
+        cells = options["cells"]
+        if not isinstance(cells, list) or not all(_count(c, MAX_SIDE) for c in cells):
+            raise _fail(path, where, f"cells must be a list of positive integers (got {cells!r})")
+        masks = options["anchor_masks"]
+        if masks is not None:
+            pairs = len(options["anchors"]) // 2
+            if (not isinstance(masks, list) or len(masks) != len(outputs) or not all(
+                    isinstance(m, list) and m and all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < pairs
+                                                      for i in m) for m in masks)):
+                raise _fail(path, where, f"anchor_masks must be one list of anchor indices (0..{pairs - 1}) per "
+                            "output")
+            options["anchor_masks"] = tuple(tuple(m) for m in masks)
+        options["outputs"], options["cells"] = tuple(outputs), tuple(cells)
+    elif kind == "yolo_v2" and len(options["anchors"]) < 2 * options["num"]:
+        raise _fail(path, where, f"{len(options['anchors']) // 2} anchors for num {options['num']}")
 
 
 def _channel_values(path: Path, where: str, key: str, value: Any) -> tuple[float, ...]:
@@ -257,16 +418,30 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
                         f"(implemented: {', '.join(METRICS)})")
         options = dict(METRICS[kind])
         for key, value in entry.items():
+            if key in PRESENTATION:
+                if value not in PRESENTATION[key]:
+                    raise _fail(path, f"{where} ({kind})", f"{key} {value!r} is not implemented")
+                continue
             if key != "type" and key not in options:
                 raise _fail(path, f"{where} ({kind})", f"option {key!r} is not implemented")
             options[key] = value
+        if kind == "map":
+            _check_map(path, f"{where} ({kind})", options)
+        if kind in ("mean_iou", "segmentation_accuracy"):
+            if not isinstance(options["use_argmax"], bool):
+                raise _fail(path, f"{where} ({kind})",
+                            f"use_argmax must be true or false (got {options['use_argmax']!r})")
+            label = options["ignore_label"]
+            if label is not None and not (isinstance(label, int) and not isinstance(label, bool) and label >= 0):
+                raise _fail(path, f"{where} ({kind})", f"ignore_label must be an integer of 0 or more (got {label!r})")
         top_k = options.get("top_k", 1)
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise _fail(path, f"{where} ({kind})", f"top_k must be a positive integer (got {top_k!r})")
-        if "threshold" in options and str(options["threshold"]).replace(" ", "") not in (".50:.05:.95",
-                                                                                         "0.5:0.05:0.95"):
-            raise _fail(path, f"{where} ({kind})", f"threshold {options['threshold']!r} is not implemented "
-                        "(COCO's .50:.05:.95)")
+        if "threshold" in options:
+            options["threshold"] = _coco_thresholds(path, f"{where} ({kind})", options["threshold"])
+            if kind == "coco_orig_precision" and len(options["threshold"]) != 10:
+                raise _fail(path, f"{where} ({kind})", f"threshold {entry['threshold']!r} is not implemented "
+                            "(COCO's .50:.05:.95)")
         reference = options.pop("reference")
         if reference is not None and not _finite(reference):
             raise _fail(path, f"{where} ({kind})", f"reference must be a number (got {reference!r})")
@@ -315,6 +490,12 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
                     None)
     if launcher is None:
         raise _fail(path, "launchers", "no OpenVINO launcher (framework: openvino)")
+    inputs = launcher.get("inputs") or []  # the picture's (INPUT: its name and layout, read from the IR itself)
+    kinds = [i.get("type") if isinstance(i, dict) else None for i in inputs] if isinstance(inputs, list) else [None]
+    other = [k for k in kinds if k != "INPUT"]
+    if other:  # an input fed from elsewhere (a constant, the picture's size, a recurrent state)
+        raise _fail(path, "launchers[].inputs", f"{other[0]!r} is not implemented by modelzoo-accuracy "
+                    "(the picture's INPUT only)")
     adapter = launcher.get("adapter")
     adapter_type = adapter.get("type") if isinstance(adapter, dict) else adapter
     if adapter_type not in ADAPTERS:
@@ -325,9 +506,7 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
         raise _fail(path, "launchers[].adapter", f"option {unknown[0]!r} is not implemented")
     adapter_options = dict(ADAPTERS[adapter_type])
     adapter_options.update({k: v for k, v in adapter.items() if k != "type"} if isinstance(adapter, dict) else {})
-    for key, value in adapter_options.items():
-        if not isinstance(value, bool):
-            raise _fail(path, "launchers[].adapter", f"{key} must be true or false (got {value!r})")
+    _check_adapter(path, adapter_type, adapter_options)
     datasets = entry.get("datasets")
     if not isinstance(datasets, list) or len(datasets) != 1 or not isinstance(datasets[0], dict):
         raise _fail(path, "datasets", "must be a list of one dataset")
@@ -347,6 +526,7 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     config = AccuracyConfig(
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
+        full_label_map=name in FULL_LABEL_MAP,
         preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))
@@ -355,9 +535,15 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
 
 
 # what each adapter predicts: the metrics, data sets and post-processing that read it
-TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification"}
-TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification"}
-TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification"}
+TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
+                   "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
+                   "segmentation": "segmentation"}
+TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
+                  "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation"}
+TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
+                        "voc_segmentation": "segmentation"}
+TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
+                          "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
 
 
 def _check_task(config: AccuracyConfig) -> None:
@@ -370,6 +556,8 @@ def _check_task(config: AccuracyConfig) -> None:
     if TASK_OF_DATASET_KIND[config.dataset_kind] != task:
         raise _fail(config.path, "datasets[0].name", f"{config.dataset!r} has no {task} annotations for the "
                     f"{config.adapter!r} adapter")
-    if task != "detection" and config.postprocessing:
-        raise _fail(config.path, "postprocessing", f"{config.postprocessing[0].type!r} is a box step; the "
-                    f"{config.adapter!r} adapter predicts no boxes")
+    for step in config.postprocessing:
+        step_task = TASK_OF_POSTPROCESSING.get(step.type, "detection")
+        if step_task != task:
+            raise _fail(config.path, "postprocessing", f"{step.type!r} is a {step_task} step; the "
+                        f"{config.adapter!r} adapter predicts no {'boxes' if step_task == 'detection' else 'masks'}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -32,6 +32,59 @@ class GroundTruth:
     boxes: np.ndarray
     labels: np.ndarray
     iscrowd: np.ndarray
+    difficult: np.ndarray = field(default_factory=lambda: _flags(0))  # Pascal VOC's, one per box (or none)
+
+
+def _flags(count: int) -> np.ndarray:
+    import numpy as np
+
+    return np.zeros(count, dtype=bool)
+
+
+@dataclass(frozen=True)
+class MaskTruth:
+    """One picture's annotated mask, read when it is scored (a data set's masks are not all held
+    at once); `encode`: its colours are VOC's palette, to be made labels (encode_segmentation_mask)."""
+
+    path: Path
+    encode: bool = False
+
+    def labels(self, colors: tuple[tuple[int, int, int], ...]) -> np.ndarray:
+        """The mask as the checker reads it (Pillow; a palette picture as RGB) and, with `encode`,
+        each of ``colors`` made its index (any other colour 0)."""
+        import numpy as np
+
+        mask = read_mask(self.path)
+        if not self.encode:
+            if mask.ndim != 2:
+                raise DatasetError(f"{self.path}: a colour mask, and the yml encodes no colours "
+                                   "(encode_segmentation_mask with apply_to: annotation)")
+            return mask.astype(np.int64)
+        if mask.ndim != 3:
+            return mask.astype(np.int64)
+        keys = (mask[:, :, 0].astype(np.int64) << 16) | (mask[:, :, 1].astype(np.int64) << 8) | mask[:, :, 2]
+        palette = np.array([(r << 16) | (g << 8) | b for r, g, b in colors], dtype=np.int64)
+        order = np.argsort(palette, kind="stable")
+        at = np.searchsorted(palette[order], keys).clip(0, len(palette) - 1)
+        found = palette[order][at] == keys
+        return np.where(found, order[at], 0).astype(np.int64)
+
+
+def read_mask(path: Path) -> np.ndarray:
+    """A mask picture's pixels as Pillow reads it: a palette picture as RGB (RGBA with a
+    transparent colour), as the checker's scipy-style reader does."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            if picture.mode == "P":
+                picture = picture.convert("RGBA" if "transparency" in picture.info else "RGB")
+            return np.array(picture).astype(np.uint8)
+    except OSError as exc:
+        if isinstance(exc, UnidentifiedImageError) or not exc.strerror:
+            raise DatasetError(f"{path}: not a mask picture (Pillow cannot decode it)") from exc
+        raise DatasetError(f"{path}: cannot read: {exc.strerror}") from exc
 
 
 @dataclass(frozen=True)
@@ -56,29 +109,55 @@ class Dataset:
     annotations_path: Path | None = None
     labels: dict[int, int] | None = None  # an ImageNet-style set's: image id -> val.txt label
     kind: str = "coco"  # LOADERS' key
+    boxes: dict[int, GroundTruth] | None = None  # a VOC set's, by image id (labels from 0)
+    classes: tuple[str, ...] = ()  # a VOC set's class names, label 0 first
+    annotation_parts: tuple[Path, ...] = ()  # a VOC set's XML files, beside its image-set file
+    masks: dict[int, Path] | None = None  # a segmentation set's, by image id
 
     @property
     def annotated(self) -> bool:
-        return self.coco is not None or self.labels is not None
+        return self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
 
     def categories(self) -> list[dict[str, Any]]:
+        if self.classes:
+            return [{"id": i, "name": name} for i, name in enumerate(self.classes)]
         return list(self.coco["categories"]) if self.coco else []
 
     def subset(self, n: int | None) -> "Dataset":
         """The first n images (all of them when there are fewer; the caller warns)."""
         if n is None or n >= len(self.samples):
             return self
-        return Dataset(self.samples[:n], self.coco, self.annotations_path, self.labels, self.kind)
+        return self.with_samples(self.samples[:n])
 
-    def ground_truth(self, label_offset: int) -> dict[int, Any]:
-        """By image id: a GroundTruth (COCO) or a ClassLabel (ImageNet)."""
+    def with_samples(self, samples: list[Sample]) -> "Dataset":
+        """The same annotations over other samples (a subset, a shard, NNCF's choice)."""
+        import dataclasses
+
+        return dataclasses.replace(self, samples=list(samples))
+
+    def label_of_category(self, label_offset: int, full_label_map: bool = False) -> dict[int, int]:
+        """Category id -> the label the model gives it: the category's position plus the offset
+        (the checker's mscoco_detection and voc converters), or with ``full_label_map`` COCO's id
+        itself (its use_full_label_map)."""
+        return {c["id"]: (c["id"] if full_label_map else i + label_offset) for i, c in enumerate(self.categories())}
+
+    def ground_truth(self, label_offset: int, full_label_map: bool = False) -> dict[int, Any]:
+        """By image id: a GroundTruth (COCO, VOC) or a ClassLabel (ImageNet)."""
+        import dataclasses
+
         import numpy as np
 
         if self.labels is not None:
             return {s.image_id: ClassLabel(self.labels[s.image_id] + label_offset) for s in self.samples}
+        if self.masks is not None:
+            return {s.image_id: MaskTruth(self.masks[s.image_id]) for s in self.samples}
+        if self.boxes is not None:
+            return {s.image_id: dataclasses.replace(self.boxes[s.image_id],
+                                                    labels=self.boxes[s.image_id].labels + label_offset)
+                    for s in self.samples}
 
         assert self.coco is not None
-        label_of = {c["id"]: i + label_offset for i, c in enumerate(self.coco["categories"])}
+        label_of = self.label_of_category(label_offset, full_label_map)
         per_image: dict[int, list[dict]] = {s.image_id: [] for s in self.samples}
         for ann in self.coco["annotations"]:
             if ann["image_id"] in per_image:
@@ -323,12 +402,233 @@ def _resolve_imagenet(dataset: Path | None, images: Path | None, annotations: Pa
     return Dataset(load_images(images).samples, kind="imagenet")
 
 
+# Pascal VOC's 20 detection classes in its order (the checker's voc_detection labels them so)
+VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+               "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
+VOC_IMAGESET = "ImageSets/Main/val.txt"
+MAX_XML = 1 << 20  # bytes of one VOC annotation (VOC's own are about 1 kB)
+
+
+def voc_root(folder: Path) -> Path | None:
+    """The VOC year folder (Annotations/, JPEGImages/, ImageSets/) at or below `folder`:
+    `VOC2012/`, or a `VOCdevkit/VOC20xx` inside it, as VOC's own download unpacks."""
+    candidates = [folder] + sorted(folder.glob("VOC20*")) + sorted(folder.glob("VOCdevkit/VOC20*"))
+    return next((c for c in candidates if (c / "ImageSets").is_dir() and (c / "JPEGImages").is_dir()), None)
+
+
+def _xml_problem(path: Path, what: str) -> DatasetError:
+    return DatasetError(f"{path}: not a Pascal VOC annotation: {what}")
+
+
+def _text(node: Any, tag: str, path: Path, where: str) -> str:
+    found = node.find(tag)
+    if found is None or found.text is None or not found.text.strip():
+        raise _xml_problem(path, f"{where}: no <{tag}>")
+    return found.text.strip()
+
+
+def _number_in(node: Any, tag: str, path: Path, where: str) -> float:
+    text = _text(node, tag, path, where)
+    try:
+        value = float(text)
+    except ValueError:
+        raise _xml_problem(path, f"{where}: <{tag}> {text[:40]!r} is not a number") from None
+    if not math.isfinite(value):
+        raise _xml_problem(path, f"{where}: <{tag}> {text[:40]!r} is not a number")
+    return value
+
+
+def read_voc_xml(path: Path) -> tuple[str, "GroundTruth"]:
+    """One VOC annotation: the picture's file name and its boxes as the checker converts them
+    (each corner minus 1: VOC counts pixels from 1), labels from 0, difficult flags. An XML that
+    does not parse, a class VOC does not have or a box outside the picture (by <size>) is one
+    DatasetError naming the file."""
+    import xml.etree.ElementTree as ET
+
+    import numpy as np
+
+    raw = _read_annotations(path, MAX_XML, "a VOC annotation")
+    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:  # (no entity is expanded: none is needed)
+        raise _xml_problem(path, "declares a DOCTYPE or entities")
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as exc:
+        raise _xml_problem(path, f"XML does not parse ({exc})") from None
+    name = _text(root, "filename", path, "annotation")
+    if Path(name).name != name:
+        raise _xml_problem(path, f"<filename> {name!r} is not a plain file name")
+    size = root.find("size")
+    width = _number_in(size, "width", path, "size") if size is not None else math.inf
+    height = _number_in(size, "height", path, "size") if size is not None else math.inf
+    boxes, labels, difficult = [], [], []
+    for i, obj in enumerate(root.findall("object")):
+        where = f"object {i + 1}"
+        kind = _text(obj, "name", path, where)
+        if kind not in VOC_CLASSES:
+            raise _xml_problem(path, f"{where}: class {kind[:40]!r} is not one of VOC's 20")
+        box = obj.find("bndbox")
+        if box is None:
+            raise _xml_problem(path, f"{where}: no <bndbox>")
+        x0, y0, x1, y1 = (_number_in(box, t, path, where) for t in ("xmin", "ymin", "xmax", "ymax"))
+        if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
+            raise _xml_problem(path, f"{where}: box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is outside the "
+                               f"{width:g}x{height:g} picture")
+        flag = obj.find("difficult")
+        difficult.append(flag is not None and (flag.text or "0").strip() == "1")
+        boxes.append([x0 - 1, y0 - 1, x1 - 1, y1 - 1])
+        labels.append(VOC_CLASSES.index(kind))
+    return name, GroundTruth(np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(labels, dtype=int),
+                             np.zeros(len(labels), dtype=int), np.array(difficult, dtype=bool))
+
+
+def load_voc(images: Path, imageset: Path, xml_dir: Path) -> Dataset:
+    """The pictures an image-set file lists (one VOC id a line, e.g. ImageSets/Main/val.txt), each
+    with xml_dir/ID.xml; the picture is the file its <filename> names in `images`."""
+    raw = _read_annotations(imageset, MAX_LIST, "an image-set file")
+    try:
+        ids = [line.split()[0] for line in raw.decode("utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise DatasetError(f"{imageset}: not an image-set file: not UTF-8 text") from None
+    samples, boxes, seen, parts = [], {}, set(), []
+    for number, voc_id in enumerate(ids, start=1):
+        if Path(voc_id).name != voc_id or voc_id in (".", ".."):
+            raise DatasetError(f"{imageset}: line {number}: {voc_id[:80]!r} is not a VOC image id")
+        if voc_id in seen:
+            raise DatasetError(f"{imageset}: line {number}: {voc_id!r} is listed twice")
+        seen.add(voc_id)
+        xml = xml_dir / f"{voc_id}.xml"
+        if not xml.is_file():
+            raise DatasetError(f"{imageset}: line {number}: no annotation {xml}")
+        name, truth = read_voc_xml(xml)
+        parts.append(xml)
+        if not (images / name).is_file():
+            raise DatasetError(f"{xml}: names picture {name!r}, which is not in {images}")
+        samples.append(Sample(len(samples) + 1, images / name))
+        boxes[len(samples)] = truth
+    if not samples:
+        raise DatasetError(f"{imageset}: names no pictures")
+    return Dataset(samples, None, imageset, kind="voc", boxes=boxes, classes=VOC_CLASSES,
+                   annotation_parts=tuple(parts))
+
+
+# the checker's VOC segmentation labels: the background, then the 20 classes; and their colours
+VOC_SEGMENTATION_CLASSES = ("__background__",) + VOC_CLASSES
+VOC_COLORS = ((0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0), (0, 0, 128), (128, 0, 128), (0, 128, 128),
+              (128, 128, 128), (64, 0, 0), (192, 0, 0), (64, 128, 0), (192, 128, 0), (64, 0, 128), (192, 0, 128),
+              (64, 128, 128), (192, 128, 128), (0, 64, 0), (128, 64, 0), (0, 192, 0), (128, 192, 0), (0, 64, 128))
+VOC_SEGMENTATION_SET = "ImageSets/Segmentation/val.txt"
+
+
+def _picture_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the picture's header."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as picture:
+            return picture.size
+    except (OSError, UnidentifiedImageError) as exc:
+        raise DatasetError(f"{path}: not a picture ({exc.strerror or 'Pillow cannot decode it'})") from exc
+
+
+def _named(folder: Path, stem: str, default: str) -> Path:
+    """folder/stem.default, else folder/stem.* (the first, by name): as the checker finds them."""
+    if (folder / f"{stem}.{default}").is_file():
+        return folder / f"{stem}.{default}"
+    found = sorted(folder.glob(f"{glob_escape(stem)}.*"))
+    return found[0] if found else folder / f"{stem}.{default}"
+
+
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
+
+
+def load_voc_segmentation(images: Path, imageset: Path, mask_dir: Path) -> Dataset:
+    """The pictures an image-set file lists (ImageSets/Segmentation/val.txt), each with its mask
+    (SegmentationClass/ID.png): a missing one, or one of another size than its picture, is one
+    DatasetError naming it."""
+    raw = _read_annotations(imageset, MAX_LIST, "an image-set file")
+    try:
+        ids = [line.split()[0] for line in raw.decode("utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise DatasetError(f"{imageset}: not an image-set file: not UTF-8 text") from None
+    samples, masks, seen = [], {}, set()
+    for number, voc_id in enumerate(ids, start=1):
+        if Path(voc_id).name != voc_id or voc_id in (".", ".."):
+            raise DatasetError(f"{imageset}: line {number}: {voc_id[:80]!r} is not a VOC image id")
+        if voc_id in seen:
+            raise DatasetError(f"{imageset}: line {number}: {voc_id!r} is listed twice")
+        seen.add(voc_id)
+        picture, mask = _named(images, voc_id, "jpg"), _named(mask_dir, voc_id, "png")
+        for path, what in ((picture, "picture"), (mask, "mask")):
+            if not path.is_file():
+                raise DatasetError(f"{imageset}: line {number}: no {what} {path}")
+        if _picture_size(mask) != _picture_size(picture):
+            (mw, mh), (pw, ph) = _picture_size(mask), _picture_size(picture)
+            raise DatasetError(f"{mask}: the mask is {mw}x{mh}, its picture {picture.name} {pw}x{ph}")
+        samples.append(Sample(len(samples) + 1, picture))
+        masks[len(samples)] = mask
+    if not samples:
+        raise DatasetError(f"{imageset}: names no pictures")
+    return Dataset(samples, None, imageset, kind="voc_segmentation", classes=VOC_SEGMENTATION_CLASSES,
+                   annotation_parts=tuple(masks.values()), masks=masks)
+
+
+def _resolve_voc_segmentation(dataset: Path | None, images: Path | None, annotations: Path | None,
+                              need_annotations: bool) -> Dataset:
+    if dataset is not None:
+        if images is not None or annotations is not None:
+            raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
+        root = voc_root(dataset) if dataset.is_dir() else None
+        if root is None:
+            raise DatasetError(f"{dataset}: not a Pascal VOC folder (ImageSets/, JPEGImages/, SegmentationClass/)")
+        return load_voc_segmentation(root / "JPEGImages", root / VOC_SEGMENTATION_SET, root / "SegmentationClass")
+    if images is None:
+        raise DatasetError("no images: give --dataset DIR (a VOC folder) or --images DIR")
+    if annotations is not None:  # ImageSets/Segmentation/val.txt: the masks are in ../../SegmentationClass
+        return load_voc_segmentation(images, annotations, annotations.absolute().parents[2] / "SegmentationClass")
+    if need_annotations:
+        raise DatasetError("measuring accuracy needs annotations: give --annotations "
+                           "ImageSets/Segmentation/val.txt or --dataset DIR")
+    return Dataset(load_images(images).samples, kind="voc_segmentation", classes=VOC_SEGMENTATION_CLASSES)
+
+
+def _resolve_voc(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                 ) -> Dataset:
+    if dataset is not None:
+        if images is not None or annotations is not None:
+            raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
+        root = voc_root(dataset) if dataset.is_dir() else None
+        if root is None:
+            raise DatasetError(f"{dataset}: not a Pascal VOC folder (Annotations/, ImageSets/, JPEGImages/)")
+        return load_voc(root / "JPEGImages", root / VOC_IMAGESET, root / "Annotations")
+    if images is None:
+        raise DatasetError("no images: give --dataset DIR (a VOC folder) or --images DIR")
+    if annotations is not None:  # ImageSets/Main/val.txt: the XML files are in ../../Annotations
+        return load_voc(images, annotations, annotations.absolute().parents[2] / "Annotations")
+    if need_annotations:
+        raise DatasetError("measuring accuracy needs annotations: give --annotations ImageSets/Main/val.txt or "
+                           "--dataset DIR")
+    return Dataset(load_images(images).samples, kind="voc", classes=VOC_CLASSES)
+
+
 def kind_of(dataset: Path | None, annotations: Path | None) -> str:
-    """The data set's kind by its annotation: a val.txt (ImageNet's) or a COCO JSON file."""
+    """The data set's kind by its annotation: a val.txt (ImageNet's), a VOC image set (a .txt
+    in ImageSets/, or a VOC folder), or a COCO JSON file."""
     if annotations is not None:
-        return "imagenet" if annotations.suffix.lower() == ".txt" else "coco"
+        if annotations.suffix.lower() == ".txt":
+            if annotations.absolute().parent.parent.name != "ImageSets":
+                return "imagenet"
+            return "voc_segmentation" if annotations.absolute().parent.name == "Segmentation" else "voc"
+        return "coco"
     if dataset is not None and (dataset / IMAGENET_ANNOTATIONS).is_file() and not (dataset / COCO_ANNOTATIONS).exists():
         return "imagenet"
+    root = voc_root(dataset) if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() \
+        else None
+    if root is not None:  # detection when it has the Main image set, else segmentation when it has that one
+        return "voc_segmentation" if not (root / VOC_IMAGESET).is_file() and (root / VOC_SEGMENTATION_SET).is_file() \
+            else "voc"
     return "coco"
 
 
@@ -336,7 +636,8 @@ Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 """loader(--dataset, --images, --annotations, annotations needed) -> the data set."""
 
 # kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
-LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet}
+LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
+                              "voc_segmentation": _resolve_voc_segmentation}
 
 
 def resolve(dataset: Path | None, images: Path | None, annotations: Path | None, *, need_annotations: bool,

@@ -11,6 +11,7 @@ the IR.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import os
@@ -73,6 +74,7 @@ class Network:
     nchw: bool
     height: int
     width: int
+    all_outputs: bool = False  # hand the adapter every output by name (adapter.Outputs), not the first
 
     def tensor(self, picture: np.ndarray) -> np.ndarray:
         if picture.shape[:2] != (self.height, self.width):
@@ -188,7 +190,7 @@ def infer_all(compiled: Any, network: Network, items: Iterator[tuple[int, np.nda
             request = requests[turn]
             if waiting[turn] is not None:
                 request.wait()
-                _hand_on(request, waiting[turn], on_done)
+                _hand_on(request, waiting[turn], on_done, network)
             request.start_async({network.input_name: network.tensor(picture)}, share_inputs=False)
             waiting[turn] = (image_id, geometry)
             turn = (turn + 1) % count
@@ -196,7 +198,7 @@ def infer_all(compiled: Any, network: Network, items: Iterator[tuple[int, np.nda
             k = (turn + i) % count
             if waiting[k] is not None:
                 requests[k].wait()
-                _hand_on(requests[k], waiting[k], on_done)
+                _hand_on(requests[k], waiting[k], on_done, network)
                 waiting[k] = None
     finally:
         for request in requests:  # (after an error or a Ctrl-C: nothing may be left computing)
@@ -206,8 +208,18 @@ def infer_all(compiled: Any, network: Network, items: Iterator[tuple[int, np.nda
                 pass
 
 
-def _hand_on(request: Any, item: tuple[int, Geometry], on_done: Callable[[int, np.ndarray, Geometry], None]) -> None:
-    on_done(item[0], request.get_output_tensor(0).data.copy(), item[1])
+def _hand_on(request: Any, item: tuple[int, Geometry], on_done: Callable[[int, Any, Geometry], None],
+             network: Network) -> None:
+    if not network.all_outputs:
+        on_done(item[0], request.get_output_tensor(0).data.copy(), item[1])
+        return
+    arrays, order = {}, []
+    for i, port in enumerate(network.model.outputs):
+        data = request.get_output_tensor(i).data.copy()
+        names = sorted(port.get_names()) or [f"output{i}"]
+        order.append(port.get_any_name() if port.get_names() else names[0])
+        arrays.update({name: data for name in names})
+    on_done(item[0], adapters.Outputs(arrays, order, (network.height, network.width)), item[1])
 
 
 def judge(value: float, reference: float | None, metric: Metric) -> bool | None:
@@ -245,6 +257,8 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
         ModelzooError: inference failed (OpenVINO's reason in one line).
     """
     adapter = functools.partial(adapters.ADAPTERS[config.adapter], **config.adapter_options)
+    if config.adapter not in adapters.SINGLE_OUTPUT:
+        network = dataclasses.replace(network, all_outputs=True)
     detections: dict[int, adapters.Detections] = {}
     processed_truth: dict[int, GroundTruth] = {}
 
@@ -285,7 +299,7 @@ def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "
     started = time.monotonic()
     try:
         detections, truth = predict(config, network, compiled, dataset.samples,
-                                    dataset.ground_truth(config.label_offset), progress)
+                                    dataset.ground_truth(config.label_offset, config.full_label_map), progress)
     except ModelzooError as exc:
         raise ModelzooError(f"{xml}: {exc}") from exc
     seconds = time.monotonic() - started

@@ -1,15 +1,18 @@
 """The box side of an accuracy-check.yml: back from the network's frame to the picture's pixels
-(faster_rcnn_postprocessing_resize, resize_prediction_boxes), filter, clip_boxes; the semantics
-of Open Model Zoo's accuracy checker."""
+(faster_rcnn_postprocessing_resize, resize_prediction_boxes), filter, nms, clip_boxes,
+cast_to_int; the semantics of Open Model Zoo's accuracy checker."""
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any
 
 import numpy as np
 
 from ..errors import AccuracyConfigError
-from .adapter import Detections
-from .config import AccuracyConfig, Step
-from .dataset import GroundTruth
+from .adapter import Detections, SegmentationMask
+from .config import TASK_OF_POSTPROCESSING, AccuracyConfig, Step
+from .dataset import GroundTruth, MaskTruth
 from .preprocessing import Geometry
 
 
@@ -48,12 +51,61 @@ def _clip(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
     return out
 
 
+def _rescale(geometry: Geometry) -> tuple[float, float]:
+    """resize_prediction_boxes with rescale: boxes in the resized picture's pixels (the checker's
+    `image_info`, the last resize's size; the picture's own without one) back to the picture's."""
+    resizes = [op for name, op in geometry.operations if name == "resize"]
+    if not resizes:
+        return 1.0, 1.0
+    last = resizes[-1]
+    width = last["original_width"] * last["scale_x"]
+    height = last["original_height"] * last["scale_y"]
+    return geometry.width / round(width), geometry.height / round(height)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundaries: bool = True,
+        keep_top_k: int | None = None, use_min_area: bool = False) -> np.ndarray:
+    """The checker's greedy `nms` over every box whatever its label: indices kept, best first.
+    A box is dropped when its overlap with a kept one is above ``overlap``; ``use_min_area``
+    divides by the smaller box's area instead of the union."""
+    b = 1.0 if include_boundaries else 0.0
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1 + b) * (y2 - y1 + b)
+    order = scores.argsort()[::-1]
+    if keep_top_k:
+        order = order[:keep_top_k]
+    keep = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        w = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + b)
+        h = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + b)
+        inter = w * h
+        base = np.minimum(areas[best], areas[rest]) if use_min_area else areas[best] + areas[rest] - inter
+        ratio = np.divide(inter, base, out=np.zeros_like(inter, dtype=float), where=base != 0)
+        order = rest[ratio <= overlap]
+    return np.array(keep, dtype=int)
+
+
+ROUND = {"nearest": np.rint, "nearest_to_zero": np.trunc, "lower": np.floor, "greater": np.ceil}
+
+
 def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geometry
            ) -> tuple[Detections, GroundTruth | None]:
     if step.type == "faster_rcnn_postprocessing_resize":
         _scale(dets, *_frcnn_coefficients(geometry))
     elif step.type == "resize_prediction_boxes":
-        _scale(dets, geometry.width, geometry.height)
+        _scale(dets, *(_rescale(geometry) if step.options["rescale"] else (geometry.width, geometry.height)))
+    elif step.type == "nms":
+        keep = nms(dets.boxes, dets.scores, float(step.options["overlap"]), step.options["include_boundaries"],
+                   step.options["keep_top_k"], step.options["use_min_area"])
+        dets = dets.take(np.sort(keep))  # (the boxes kept stay in their order, as the checker removes the rest)
+    elif step.type == "cast_to_int":
+        rounding = ROUND[step.options["round_policy"]]
+        if step.options["apply_to"] in ("prediction", "all"):
+            dets = Detections(dets.labels, dets.scores, rounding(dets.boxes))
+        if gt is not None and step.options["apply_to"] in ("annotation", "all"):
+            gt = dataclasses.replace(gt, boxes=rounding(gt.boxes))
     elif step.type == "filter":
         # annotations are never filtered by confidence; predictions below it are dropped
         dets = dets.take(dets.scores >= float(step.options["min_confidence"]))
@@ -64,13 +116,59 @@ def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geome
             width = height = 1
         dets = Detections(dets.labels, dets.scores, _clip(dets.boxes, width, height))
         if gt is not None and step.options["apply_to"] == "all":
-            gt = GroundTruth(_clip(gt.boxes, width, height), gt.labels, gt.iscrowd)
+            gt = dataclasses.replace(gt, boxes=_clip(gt.boxes, width, height))
     return dets, gt
 
 
-def postprocess(dets: Detections, gt: GroundTruth | None, geometry: Geometry, config: AccuracyConfig
-                ) -> tuple[Detections, GroundTruth | None]:
-    """Detections in the original picture's pixels, and the ground truth as the metric sees it."""
+def _bytes(mask: np.ndarray) -> np.ndarray:
+    """A mask as the 8-bit picture the checker resizes: uint8 as it is, integers in 0..255 cast,
+    anything else (floats) stretched from its minimum to its maximum over 0..255, rounded."""
+    if mask.dtype == np.uint8:
+        return mask
+    low, high = mask.min(), mask.max()
+    if low >= 0 and high <= 255 and not np.issubdtype(mask.dtype, np.floating):
+        return mask.astype(np.uint8)
+    span = (high - low) or 1
+    return ((mask - low) * (255.0 / span)).clip(0, 255).__add__(0.5).astype(np.uint8)
+
+
+def _resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Each 2-D mask as an 8-bit picture resized by Pillow's nearest neighbour (the checker's)."""
+    from PIL import Image
+
+    if mask.ndim == 2:
+        return np.asarray(Image.fromarray(_bytes(mask), "L").resize((width, height), Image.Resampling.NEAREST))
+    return np.stack([_resize_mask(m, width, height) for m in mask])
+
+
+def _unpad(mask: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """crop_padded_prediction: the padding steps' borders taken off (top, left, bottom, right)."""
+    for name, op in geometry.operations:
+        if name == "padding":
+            top, left, bottom, right = op["pad"]
+            h, w = mask.shape[-2:]
+            mask = mask[..., top:h - bottom, left:w - right]
+    return mask
+
+
+def _apply_mask(step: Step, pred: SegmentationMask, gt: MaskTruth | None, geometry: Geometry
+                ) -> tuple[SegmentationMask, MaskTruth | None]:
+    if step.type == "crop_padded_prediction":
+        pred = SegmentationMask(_unpad(pred.mask, geometry))
+    elif step.type == "resize_segmentation_mask":  # (apply_to: prediction, config's check)
+        h, w = step.size()
+        pred = SegmentationMask(_resize_mask(pred.mask, w or geometry.width, h or geometry.height))
+    elif step.type == "encode_segmentation_mask" and gt is not None:  # (apply_to: annotation)
+        gt = dataclasses.replace(gt, encode=True)
+    return pred, gt
+
+
+def postprocess(dets: Any, gt: Any, geometry: Geometry, config: AccuracyConfig) -> tuple[Any, Any]:
+    """Detections in the original picture's pixels (or a mask at its size), and the ground truth
+    as the metric sees it."""
     for step in config.postprocessing:
-        dets, gt = _apply(step, dets, gt, geometry)
+        if TASK_OF_POSTPROCESSING.get(step.type) == "segmentation":
+            dets, gt = _apply_mask(step, dets, gt, geometry)
+        else:
+            dets, gt = _apply(step, dets, gt, geometry)
     return dets, gt

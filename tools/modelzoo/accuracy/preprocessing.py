@@ -21,6 +21,8 @@ class Geometry:
     height: int
     width: int
     operations: list[tuple[str, dict]] = field(default_factory=list)
+    input_height: int = 0  # the network's picture (after every step)
+    input_width: int = 0
 
 
 def _frcnn_keep_aspect_ratio(dst_w: int, dst_h: int, w: int, h: int) -> tuple[int, int]:
@@ -176,4 +178,5 @@ def preprocess(image: np.ndarray, config: AccuracyConfig) -> tuple[np.ndarray, G
             data = _normalize(data, step)
         elif step.type in ("bgr_to_rgb", "rgb_to_bgr"):
             data = np.ascontiguousarray(data[:, :, ::-1])
+    geometry.input_height, geometry.input_width = int(data.shape[0]), int(data.shape[1])
     return data.astype(np.float32, copy=False), geometry

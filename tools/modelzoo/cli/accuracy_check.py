@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import MissingExtraError, SelectionError
-from .common import (OneLineParser, add_selection_args, add_shard_arg, add_trust_args, apply_trust, check_output_path,
-                     error_line, parse_and_select, positive_int, refuse_outputs_over_inputs, run, summarize)
+from .common import (OneLineParser, add_cluster_arg, add_selection_args, add_shard_arg, add_trust_args, apply_trust,
+                     check_output_path, cluster_executor, error_line, jobs_arg, parse_and_select, positive_int,
+                     refuse_outputs_over_inputs, run, run_dir_arg, check_run_dir, summarize)
 
 PROG = "accuracy_check"
 
@@ -47,13 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
                              "model from its accuracy-check.yml alone (no IR, no data set), and exit")
     scale = parser.add_argument_group("shards (docs/scale.md)")
     add_shard_arg(scale, "pictures (by image id, after --subset)")
-    scale.add_argument("--run_dir", type=Path, metavar="DIR",
+    scale.add_argument("--run_dir", type=run_dir_arg, metavar="DIR|s3://BUCKET/PREFIX",
                        help="write this shard's record (its inputs with their SHA-384, its detections, the tool "
                             "versions, the CPU's flags) to DIR when it ends; a shard whose record is there with the "
                             "same inputs is skipped, one made with other inputs is refused (exit 1)")
-    scale.add_argument("--merge", type=Path, metavar="RUN_DIR",
+    scale.add_argument("--merge", type=run_dir_arg, metavar="RUN_DIR",
                        help="measure nothing: gather every shard's detections from RUN_DIR and compute each metric "
                             "once over all of them (the same table, --json and --check as a single run)")
+    scale.add_argument("-j", "--jobs", type=jobs_arg, default=1, metavar="N",
+                       help="measure the pictures in N shards at once, each in its own process (default 1: "
+                            "this process, every core); 'auto' = CPU count")
+    add_cluster_arg(scale, "picture shards (a pool of workers that each compile the IR once)")
+    scale.add_argument("--picture_shards", type=positive_int, metavar="N",
+                       help="with -j or --cluster: split the pictures into N shards (default: -j's N, or four "
+                            "per worker of the cluster); with --run_dir each shard's record is written as it "
+                            "ends, and a rerun measures only the shards without one")
     add_trust_args(parser)
     return parser
 
@@ -67,13 +76,13 @@ def _require_extra() -> None:
 
 
 def _coco_results(run: Any, dataset: Any, config: Any) -> list[dict]:
-    categories = dataset.categories()
+    category_of = {label: category for category, label in
+                   dataset.label_of_category(config.label_offset, config.full_label_map).items()}
     out = []
     for image_id, dets in run.detections.items():
         for label, score, box in zip(dets.labels, dets.scores, dets.boxes):
-            index = int(label) - config.label_offset
-            if 0 <= index < len(categories):
-                out.append({"image_id": image_id, "category_id": categories[index]["id"],
+            if int(label) in category_of:
+                out.append({"image_id": image_id, "category_id": category_of[int(label)],
                             "bbox": [round(float(box[0]), 3), round(float(box[1]), 3),
                                      round(float(box[2] - box[0]), 3), round(float(box[3] - box[1]), 3)],
                             "score": round(float(score), 5)})
@@ -106,7 +115,9 @@ def _draw(run: Any, dataset: Any, config: Any, folder: Path, count: int, tag: st
     from .. import fsio
     from ..accuracy.dataset import read_image
 
-    names = {i + config.label_offset: c["name"] for i, c in enumerate(dataset.categories())}
+    name_of = {c["id"]: c["name"] for c in dataset.categories()}
+    names = {label: name_of[category] for category, label in
+             dataset.label_of_category(config.label_offset, config.full_label_map).items()}
     fsio.makedirs(folder)
     for sample in dataset.samples[:count]:
         image = Image.fromarray(read_image(sample.path)[:, :, ::-1].copy())
@@ -148,14 +159,18 @@ def body(argv: Sequence[str]) -> int:
     if args.draw:
         check_output_path("--draw_dir", args.draw_dir, folder=True)
     if args.run_dir is not None and args.merge is None:
-        check_output_path("--run_dir", args.run_dir, folder=True)
+        check_run_dir(args.run_dir)
     bad = apply_trust(PROG, args, models, catalog.root, failed).check_ir(  # --locked: only the locked IR is measured
         models, args.ir_dir.absolute(), precisions, "the IR to measure", remove=False,
         line=lambda t: print(error_line(PROG)("error", t), file=sys.stderr))
     if bad:
         return summarize(PROG, failed + bad)
+    if (args.cluster is not None or args.jobs > 1) and (args.shard is not None or args.merge is not None):
+        parser.error("--shard and --merge are for shards run by another scheduler: not with -j or --cluster")
     _require_extra()
+    executor = cluster_executor(args, actors=True)  # a bad address or no Ray: one line before any work
     from ..accuracy.dataset import check_pictures, resolve
+    from ..accuracy.config import TASK_OF_ADAPTER
     from ..accuracy.pipeline import Evaluator
     from ..events import Reporter
 
@@ -189,7 +204,22 @@ def body(argv: Sequence[str]) -> int:
     if args.detections_out is not None and len(plan) != 1:
         raise SelectionError(f"--detections_out writes one model's detections at one precision; "
                              f"this run measures {len(plan)}")
+    boxless = [t.model.name for t in plan if TASK_OF_ADAPTER[t.config.adapter] != "detection"]
+    if boxless and (args.detections_out is not None or args.draw):
+        raise SelectionError(f"--detections_out and --draw write boxes; {boxless[0]}'s adapter predicts none")
     _refuse_overwriting_inputs(args, dataset, plan)
+    if executor is not None or args.jobs > 1:
+        from ..accuracy.pipeline import Shards
+        from ..store.runs import RunDir
+
+        count = args.picture_shards or (4 * executor.width() if executor is not None else args.jobs)
+        shards = RecordShards(count, RunDir(args.run_dir, "accuracy"), args, whole, plan) \
+            if args.run_dir is not None else Shards(count)
+        if dataset.samples:
+            failed += evaluator.run(models, args.jobs, executor, shards)
+        if len(models) == 1 and failed:
+            return evaluator.errors[models[0].name].exit_code
+        return _report(args, evaluator, failed)
     runs = shard = inputs = None
     if args.run_dir is not None:
         from ..shards import Shard
@@ -233,13 +263,12 @@ def _report(args: argparse.Namespace, evaluator: Any, failed: list[str]) -> int:
 def _picture_shard(shard: Any, dataset: Any, err: Any) -> Any:
     """This shard's pictures, by image id (shards.Shard.take); a warning when there are fewer
     pictures than shards."""
-    from ..accuracy.dataset import Dataset
     from ..shards import too_many
 
     warning = too_many(shard, len(dataset.samples), "pictures")
     if warning:
         print(err("warning", warning), file=sys.stderr)
-    return Dataset(shard.take(dataset.samples, key=lambda s: s.image_id), dataset.coco, dataset.annotations_path)
+    return dataset.with_samples(shard.take(dataset.samples, key=lambda s: s.image_id))
 
 
 def _shard_inputs(args: argparse.Namespace, whole: Any, dataset: Any, plan: list) -> dict[str, Any]:
@@ -335,6 +364,52 @@ def _merge(args: argparse.Namespace, models: list, failed: list[str], models_roo
             print(err("error", str(evaluator.errors[model.name])), file=sys.stderr)
     failed += [m.name for m in models if m.name in evaluator.errors and m.name not in failed]
     return _report(args, evaluator, failed)
+
+
+class RecordShards:
+    """A sharded run's records in --run_dir (the format of --shard K/N's, so --merge reads them
+    too; what accuracy.pipeline.Shards says): a shard whose record is there with the same inputs is
+    not measured again; each shard's record is written once, by this process, when every IR of it
+    is measured."""
+
+    def __init__(self, count: int, runs: Any, args: argparse.Namespace, whole: Any, plan: list) -> None:
+        self.count = count
+        self.runs, self.args, self.whole, self.plan = runs, args, whole, plan
+
+    def _inputs(self, samples: list) -> dict[str, Any]:
+        from ..accuracy.dataset import Dataset
+
+        return _shard_inputs(self.args, self.whole, Dataset(samples, self.whole.coco, self.whole.annotations_path),
+                             self.plan)
+
+    def done(self, index: int, samples: list) -> dict | None:
+        from ..accuracy.adapter import Detections
+        from ..accuracy.dataset import GroundTruth
+        from ..accuracy.pipeline import Part
+        from ..shards import Shard
+
+        record = self.runs.done(Shard(index, self.count), self._inputs(samples))
+        if record is None:
+            return None
+        print(f"shard {index}/{self.count}: done already ({self.runs.path(Shard(index, self.count))}); skipped",
+              flush=True)
+        return {(m["model"], m["precision"]): Part(
+            {int(i): _unarrays(Detections, d) for i, d in m["detections"].items()},
+            {int(i): _unarrays(GroundTruth, g) for i, g in m["ground_truth"].items()}, m["images"], m["seconds"])
+            for m in record["outputs"]["measurements"]}
+
+    def keep(self, index: int, samples: list, parts: dict) -> None:
+        from ..shards import Shard
+        from ..store.runs import tool_versions
+
+        outputs = {"measurements": [
+            {"model": model, "precision": precision, "images": p.images, "seconds": round(p.seconds, 3),
+             "detections": {str(i): _arrays(d) for i, d in p.detections.items()},
+             "ground_truth": {str(i): _arrays(g) for i, g in p.truth.items()}}
+            for (model, precision), p in sorted(parts.items())]}
+        path = self.runs.write(Shard(index, self.count), self._inputs(samples), outputs,
+                               versions=tool_versions("openvino", "numpy", "pycocotools", "opencv-python"))
+        print(f"shard {index}/{self.count}: record {path}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

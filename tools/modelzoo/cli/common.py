@@ -471,3 +471,59 @@ def shard_models(prog: str, shard, models: list[Model], failed: list[str]) -> tu
         print(CommandLine(prog)("warning", warning), file=sys.stderr)
     mine = set(shard.take(names))
     return [m for m in models if m.name in mine], [n for n in failed if n in mine]
+
+
+def cluster_arg(text: str) -> str:
+    """--cluster's type: ray://HOST:PORT or auto (ray_executor.parse_cluster); bad input is one line, exit 2."""
+    from ..ray_executor import parse_cluster
+
+    try:
+        return parse_cluster(text)
+    except ModelzooError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_cluster_arg(parser: argparse.ArgumentParser, what: str) -> None:
+    """--cluster and --cluster_cpus, shared by the converter, the quantizer, the mirror's sync --ir
+    and the accuracy tool."""
+    parser.add_argument("--cluster", type=cluster_arg, metavar="ray://HOST:PORT|auto",
+                        help=f"run the {what} on a Ray cluster (the [ray] extra): ray://HOST:PORT is the head's "
+                             "client port, auto the cluster of RAY_ADDRESS or the one on this machine; files, IR "
+                             "and pictures must be where every node reads them (a shared folder, the mirror, S3); "
+                             "a lost node's jobs run again elsewhere (see docs/scale.md)")
+    parser.add_argument("--cluster_cpus", type=positive_int, default=1, metavar="N",
+                        help="cores each job asks the cluster for (default 1)")
+
+
+def cluster_executor(args: argparse.Namespace, actors: bool = False):
+    """The Ray executor --cluster asks for, connected (a bad address or a missing extra is one
+    line before any work), or None without --cluster.
+
+    Raises:
+        MissingExtraError: Ray is not installed.
+        ClusterUnreachableError: the address does not answer within the connect timeout.
+    """
+    if getattr(args, "cluster", None) is None:
+        return None
+    from ..ray_executor import RayCluster
+
+    executor = RayCluster(args.cluster, cpus=args.cluster_cpus, actors=actors)
+    executor.connect()
+    return executor
+
+
+def run_dir_arg(text: str) -> "Path | str":
+    """--run_dir's (and --merge's) type: a folder, or s3://bucket/prefix kept as a URL (a Path
+    would fold its '//')."""
+    if text.startswith("s3://"):
+        if len(text) <= len("s3://") or text[len("s3://"):].startswith("/"):
+            raise argparse.ArgumentTypeError(f"expected s3://bucket/prefix (got {text!r})")
+        return text
+    return Path(text)
+
+
+def check_run_dir(path: "Path | str") -> None:
+    """A folder --run_dir must be one this run can write (before any work); an s3:// one is
+    checked by its first request."""
+    if isinstance(path, Path):
+        check_output_path("--run_dir", path, folder=True)

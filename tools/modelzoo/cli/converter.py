@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..events import Reporter
 from .common import (
-    OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg, add_space_args,
-    add_trust_args, apply_offline, apply_trust, error_line, jobs_arg, parse_and_select, run,
-    shard_models, summarize, descriptor_inputs, model_file_outputs, refuse_outputs_over_inputs,
+    OneLineParser, add_cluster_arg, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg,
+    add_space_args, add_trust_args, apply_offline, apply_trust, cluster_executor, error_line, jobs_arg, parse_and_select, run,
+    run_dir_arg, shard_models, summarize, descriptor_inputs, model_file_outputs, refuse_outputs_over_inputs,
 )
 
 if TYPE_CHECKING:
@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_space_args(parser)
     add_trust_args(parser, signatures=True)
     add_shard_arg(parser, "selected models")
-    parser.add_argument("--run_dir", type=Path, metavar="DIR",
+    add_cluster_arg(parser, "conversions (one model a job)")
+    parser.add_argument("--run_dir", type=run_dir_arg, metavar="DIR|s3://BUCKET/PREFIX",
                         help="write this shard's record (its models' descriptors and downloaded files with their "
                              "SHA-384, the backend, the IR written with its SHA-384 and conversion keys, the tool "
                              "versions, the CPU's flags) to DIR when it ends; a shard whose record is there with "
@@ -122,9 +123,9 @@ def _main(argv: Sequence[str]) -> int:
     runs = shard = inputs = None
     if args.run_dir is not None and not args.dry_run:
         from ..shards import Shard
-        from .common import check_output_path
+        from .common import check_run_dir
 
-        check_output_path("--run_dir", args.run_dir, folder=True)
+        check_run_dir(args.run_dir)
         from ..store.runs import RunDir, still_there
 
         runs, shard = RunDir(args.run_dir, "converter"), args.shard or Shard(0, 1)
@@ -135,7 +136,7 @@ def _main(argv: Sequence[str]) -> int:
             return summarize(PROG, load_failed)
     if not args.no_space_check:
         _check_space(models, options)
-    failed = converter.run(models, args.jobs)
+    failed = converter.run(models, args.jobs, None if args.dry_run else cluster_executor(args))
     if not args.dry_run:  # --locked: the IR it makes (FP16, FP32) is the locked IR, wherever it came from
         from ..convert.pipeline import IR_PRECISIONS
 

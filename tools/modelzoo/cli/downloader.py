@@ -67,13 +67,15 @@ def _main(argv: Sequence[str]) -> int:
     # a file written over a descriptor or --list (-o in the zoo itself) is refused before any request
     refuse_outputs_over_inputs(model_file_outputs("-o", args.output_dir.absolute(), models),
                                descriptor_inputs(models, args.list))
-    args.mirror = apply_trust(PROG, args, models, catalog.root, load_failed, args.mirror).mirrors
+    policy = apply_trust(PROG, args, models, catalog.root, load_failed, args.mirror)
+    args.mirror = policy.mirrors
     signal.signal(signal.SIGTERM, _terminate)
     options = DownloadOptions(output_dir=args.output_dir.absolute(),
                               cache_dir=args.cache_dir.absolute() if args.cache_dir else None,
                               num_attempts=args.num_attempts, timeout=args.timeout,
                               connections=args.connections, mirrors=args.mirror, precisions=precisions,
-                              space_check=not args.no_space_check)
+                              space_check=not args.no_space_check,
+                              before_fetch=policy.before_fetch(args.timeout, max(args.jobs, 8)))
     reporter = Reporter(args.progress_format, line=error_line(PROG))
     failed = Downloader(options, reporter).run(models, args.jobs)
     if args.cache_max_size is not None:

@@ -19,8 +19,9 @@ PROG = "modelzoo-lock"
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog=PROG, description="Write a lock file (modelzoo-lock/1) pinning the selected models: each descriptor's "
-                               "SHA-384, each file's size, SHA-384 and allowed URLs, and with --ir the IR a mirror "
-                               "holds. Built from the descriptors: nothing is downloaded.",
+                               "SHA-384, each file's size, SHA-384 and allowed URLs, and with --ir the IR an IR "
+                               "cache or a mirror holds (every IR file verified). Built from the descriptors: no "
+                               "model file is downloaded.",
         epilog="Exit codes: 0 written (--check: no drift); 1 drift found; 2 bad command line, lock file or "
                "descriptor.")
     add_selection_args(parser, "lock")
@@ -35,10 +36,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--update", metavar="NAME[,NAME...]",
                         help="refresh these models' entries in the lock (adding them if missing), keep the rest")
     parser.add_argument("--ir", action="store_true",
-                        help="also lock the IR each --mirror's manifest names for the models (key and files)")
+                        help="also lock the models' IR (per precision its key and files, every file verified) "
+                             "from --cache_dir's IR cache or a --mirror's manifest; with --check, compare the "
+                             "locked IR with theirs")
+    parser.add_argument("--cache_dir", type=Path, metavar="DIR",
+                        help="for --ir: the IR cache of the converter's and quantizer's --cache_dir (read first)")
     parser.add_argument("--mirror", action="append", default=[], type=mirror_url, metavar="URL",
-                        help="a mirror with IR (mirror.py sync --ir) for --ir (repeatable; the first that has a "
-                             "model's IR wins)")
+                        help="for --ir: a mirror with IR (mirror.py sync --ir), after --cache_dir (repeatable; "
+                             "the first that has a model's IR wins)")
     parser.add_argument("--timeout", type=positive_float, default=30.0, metavar="SECONDS",
                         help="timeout of each --remote request and manifest read (default 30)")
     parser.add_argument("-j", "--jobs", type=parallel_int, default=8, metavar="N",
@@ -47,19 +52,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_ir(entries: dict[str, Any], models: list[Any], mirrors: list[str], timeout: float) -> None:
-    from ..mirror.ir_share import read_manifest
+def _ir_sources(args: argparse.Namespace, path: Path) -> Any:
+    """--cache_dir and --mirror of --ir, read once (a cache is also where files are verified)."""
+    from ..trust.ir_lock import IrSources
+    from .common import CommandLine
 
-    manifests = [read_manifest(url, timeout=timeout) for url in mirrors]
-    from ..trust.lock import ir_from_manifest
+    line = CommandLine(PROG)
+    cache = args.cache_dir.absolute() if args.cache_dir is not None else None
+    return IrSources(cache, args.mirror, cache or path.absolute().parent,
+                     lambda text: print(line("warning", text), file=sys.stderr), timeout=args.timeout)
 
+
+def _add_ir(entries: dict[str, Any], models: list[Any], sources: Any) -> None:
+    """Each leaf's verified IR into its entry (a leaf that is converted and has none: one warning)."""
     for model in models:
         for leaf in model.leaf_models():
-            for manifest in manifests:
-                ir = ir_from_manifest(manifest, leaf)
-                if ir:
-                    entries[leaf.name]["ir"] = ir
-                    break
+            ir = sources.ir_of(leaf)
+            if ir:
+                entries[leaf.name]["ir"] = ir
+            elif leaf.mo_args is not None:
+                sources.warn(f"{leaf.name}: no IR in --cache_dir or any --mirror; locked without IR")
+
+
+def _ir_drift(locked: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """What differs between a model's locked IR and the IR its sources hold now, one phrase each."""
+    out = []
+    for p in sorted(set(locked) | set(current)):
+        a, b = locked.get(p), current.get(p)
+        if b is None:
+            out.append(f"IR {p} is locked but no --cache_dir or --mirror holds it")
+        elif a is None:
+            out.append(f"IR {p} (key {b['key'][:16]}...) is not in the lock")
+        elif a["key"] != b["key"]:
+            out.append(f"IR {p}: key {b['key'][:16]}... ({b.get('tools', '')}), locked {a['key'][:16]}...")
+        elif a["files"] != b["files"]:
+            names = sorted(n for n in set(a["files"]) | set(b["files"]) if a["files"].get(n) != b["files"].get(n))
+            out.append(f"IR {p}: key as locked, but {', '.join(names)} other bytes than locked")
+    return out
 
 
 def _load(catalog: Any, names: list[str]) -> tuple[list[Any], list[str]]:
@@ -82,10 +111,16 @@ def _main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     if args.remote and not args.check:
         parser.error("--remote is a part of --check")
-    if args.ir and not args.mirror:
-        parser.error("--ir reads the IR from mirrors: give --mirror URL")
-    if args.check and (args.update or args.ir):
-        parser.error("--check changes nothing: not with --update or --ir")
+    if args.ir and not args.mirror and args.cache_dir is None:
+        parser.error("--ir reads the IR from an IR cache or mirrors: give --cache_dir DIR or --mirror URL")
+    if (args.mirror or args.cache_dir is not None) and not args.ir:
+        parser.error("--cache_dir and --mirror are where --ir reads IR: give --ir")
+    if args.check and args.update:
+        parser.error("--check changes nothing: not with --update")
+    if args.cache_dir is not None and not (args.cache_dir / "ir").is_dir():  # (before the descriptor memo makes it)
+        from ..errors import UsageError
+
+        raise UsageError(f"--cache_dir {args.cache_dir.absolute()}: no IR cache there (no ir/ folder)")
     apply_offline(args)
     path = args.lock
     selecting = args.all or args.name is not None or args.list is not None or args.print_all
@@ -103,7 +138,12 @@ def _main(argv: Sequence[str]) -> int:
             for m in models:
                 entries.update(lockfile.model_entries(m, catalog.root))
             if args.ir:
-                _add_ir(entries, models, args.mirror, args.timeout)
+                _add_ir(entries, models, _ir_sources(args, path))
+            else:  # a new descriptor usually means a new key: the old IR pin would refuse every run
+                pinned = [n for n in entries if (lock["models"].get(n) or {}).get("ir")]
+                if pinned:
+                    parser.error(f"--update {pinned[0]}: its IR is locked; give --ir with --cache_dir or --mirror to "
+                                 "lock its IR again")
             lock["models"] = dict(sorted({**lock["models"], **entries}.items()))
             lockfile.write(path, lock)
             print(f"{path}: {', '.join(sorted(entries))} updated")
@@ -130,6 +170,16 @@ def _main(argv: Sequence[str]) -> int:
                 problems.append(f"{m.name}: {text}")
                 if m.name not in drifted:
                     drifted.append(m.name)
+        if args.ir:
+            sources = _ir_sources(args, path)
+            for m in models:  # (a composite's stages are among them, each a model of its own)
+                locked_ir = (lock["models"].get(m.name) or {}).get("ir")
+                if m.is_composite or not locked_ir:
+                    continue
+                for text in _ir_drift(locked_ir, sources.ir_of(m)):
+                    problems.append(f"{m.name}: {text}")
+                    if m.name not in drifted:
+                        drifted.append(m.name)
         if args.remote:
             for text in lockfile.remote_drift(lock, [m.name for m in models], args.timeout, args.jobs):
                 problems.append(text)
@@ -139,7 +189,8 @@ def _main(argv: Sequence[str]) -> int:
         for text in problems:
             print(f"drift: {text}")
         if not problems:
-            print(f"{path}: {len(models)} models as locked" + (", each URL as locked" if args.remote else ""))
+            print(f"{path}: {len(models)} models as locked" + (", each URL as locked" if args.remote else "")
+                  + (", their IR as locked" if args.ir else ""))
         return summarize(PROG, drifted)
     selected = select_models(parser, args)
     if selected is None:
@@ -150,7 +201,7 @@ def _main(argv: Sequence[str]) -> int:
     refuse_outputs_over_inputs([("-o", path)], descriptor_inputs(models, args.list))  # never over a descriptor
     lock = lockfile.build(models, catalog.root)
     if args.ir:
-        _add_ir(lock["models"], models, args.mirror, args.timeout)
+        _add_ir(lock["models"], models, _ir_sources(args, path))
     lockfile.write(path, lock)
     files = sum(len(e.get("files", {})) for e in lock["models"].values())
     ir = sum(len(e.get("ir", {})) for e in lock["models"].values())

@@ -6,17 +6,22 @@ import argparse
 import signal
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ..events import Reporter
 from ..sync.pipeline import Auditor, MirrorOptions, Syncer
 from ..mirror.stores import MANIFEST, FolderStore, open_store
 from .common import (
-    OneLineParser, add_offline_arg, add_selection_args, add_shard_arg, add_space_args, add_trust_args, apply_offline,
-    apply_trust, check_download_mirrors, enforce_cache_budget, error_line, parallel_int, parse_precisions,
-    positive_float, positive_int, run, select_models, shard_models, summarize, descriptor_inputs, model_file_outputs,
+    OneLineParser, add_cluster_arg, add_offline_arg, add_selection_args, add_shard_arg, add_space_args, add_trust_args,
+    apply_offline, apply_trust, check_download_mirrors, cluster_executor, enforce_cache_budget, error_line, parallel_int,
+    parse_precisions, positive_float, positive_int, run, select_models, shard_models, summarize, descriptor_inputs, model_file_outputs,
     refuse_outputs_over_inputs,
 )
+
+if TYPE_CHECKING:
+    from ..descriptor import Model
+    from ..mirror.manifest import Store
+    from ..trust.policy import Policy
 
 PROG = "modelzoo-mirror"
 EPILOG = ("Exit codes: 0 every selected model mirrored (verify: the mirror is clean); 1 a model failed "
@@ -86,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the accuracy tool's --json records, for the SBOM's measured accuracy (repeatable)")
     add_shard_arg(s, "selected models (their files and, with --ir, their IR); shards may run at once into one DEST: "
                      "the manifest is merged")
+    add_cluster_arg(s, "--ir conversions (one model a job; the cache folder must be shared by the nodes)")
     v = sub.add_parser("verify", epilog=EPILOG, help="audit DEST against the descriptors",
                        description="Audit a mirror against the descriptors: missing files, wrong size, wrong SHA-384, "
                                    "files the manifest does not know.")
@@ -182,7 +188,7 @@ def _main(argv: Sequence[str]) -> int:
         parser.error("--cache_max_size needs --cache_dir")
     apply_offline(args)
     check_download_mirrors(parser, args.mirror)
-    apply_trust(PROG, args, models, catalog.root, failed_to_load)  # --locked: refused before any work
+    policy = apply_trust(PROG, args, models, catalog.root, failed_to_load)  # --locked: refused before any work
     reporter = Reporter(args.progress_format, bars=False, line=error_line(PROG))
     store = open_store(args.dest, s3_endpoint=args.s3_endpoint, jobs=args.jobs, num_attempts=args.num_attempts,
                        timeout=args.timeout)
@@ -195,6 +201,10 @@ def _main(argv: Sequence[str]) -> int:
     signed = _verify_signature(args, reporter)  # verify --trust_key: before any entry is read
     options = _options(args, precisions, catalog.root, [catalog.folder(n) for n in failed_to_load])
     options.calibration = calibration
+    if args.command == "sync" and not args.dry_run:
+        _locked_preflight(policy, store, options, models)
+    if getattr(args, "ir", None) and not args.dry_run:
+        options.executor = cluster_executor(args)
     if not (args.command == "sync" and args.dry_run):
         signal.signal(signal.SIGTERM, _terminate)
     pipeline = (Syncer if args.command == "sync" else Auditor)(store, options, reporter)
@@ -221,6 +231,27 @@ def _main(argv: Sequence[str]) -> int:
         return summarize(PROG, failed_to_load + [m for m in failed if m not in failed_to_load])
     summarize(PROG, failed_to_load + list(pipeline.failed_repairs))
     return 0 if not failed and not failed_to_load and signed else 1
+
+
+def _locked_preflight(policy: Policy, store: Store, options: MirrorOptions, models: list[Model]) -> None:
+    """sync --locked: the files the plan would fetch (not in DEST as the manifest says, not in the
+    cache) are asked for with HEAD requests before any work (trust/lock.py: preflight).
+
+    Raises:
+        LockError: a file upstream no longer serves as locked (exit 2, nothing written).
+    """
+    check = policy.before_fetch(options.timeout, max(options.jobs, 8))
+    if check is None:
+        return
+    from ..download.obtain import source_urls
+    from ..store.cache import Cache
+    from ..sync.plan import FETCH, make_plan, wanted_files
+
+    cache = Cache(options.cache_dir, create=False) if options.cache_dir is not None else None
+    plan = make_plan(wanted_files(models, options.precisions, options.models_root),
+                     store.read_manifest()[0], store.list())
+    check([(w.leaf.name, w.file.name.as_posix(), w.size, source_urls(w.leaf, w.file, options.upstream))
+           for w in plan.of(FETCH) if cache is None or not cache.has_blob(w.sha384)])
 
 
 def _trust_before(args: argparse.Namespace, store: object) -> tuple[object, list] | None:

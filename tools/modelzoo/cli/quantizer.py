@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MissingExtraError, UnknownPrecisionError
-from .common import (OneLineParser, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg,
-                     add_trust_args, apply_offline, apply_trust, check_output_path, error_line, jobs_arg, positive_int,
-                     refuse_outputs_over_inputs, run, select_models, shard_models, summarize)
+from .common import (OneLineParser, add_cluster_arg, add_ir_share_args, add_offline_arg, add_selection_args,
+                     add_shard_arg, add_trust_args, apply_offline, apply_trust, check_output_path, check_run_dir,
+                     cluster_executor, error_line, jobs_arg, positive_int, refuse_outputs_over_inputs, run, run_dir_arg,
+                     select_models, shard_models, summarize)
 
 PROG = "modelzoo-quantizer"
 
@@ -67,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_offline_arg(parser)
     add_trust_args(parser, signatures=True)
     add_shard_arg(parser, "selected models")
-    parser.add_argument("--run_dir", type=Path, metavar="DIR",
+    add_cluster_arg(parser, "quantizations (one model a job)")
+    parser.add_argument("--run_dir", type=run_dir_arg, metavar="DIR|s3://BUCKET/PREFIX",
                         help="write this shard's record (each model's quantization key, which hashes the FP32 IR, "
                              "the yml, the calibration pictures and the options; the INT8 IR with its SHA-384; "
                              "the tool versions; the CPU's flags) to DIR when it ends; a shard whose record is "
@@ -147,14 +149,14 @@ def body(argv: Sequence[str]) -> int:
         from ..shards import Shard
         from ..store.runs import RunDir, still_there
 
-        check_output_path("--run_dir", args.run_dir, folder=True)
+        check_run_dir(args.run_dir)
         runs, shard = RunDir(args.run_dir, "quantizer"), args.shard or Shard(0, 1)
         inputs = _shard_inputs(quantizer, models, failed, catalog.root, dataset)
         record = runs.done(shard, inputs)
         if record is not None and still_there(record["outputs"]["ir"], output_dir):
             print(f"shard {shard}: done already ({runs.path(shard)}); skipped", flush=True)
             return summarize(PROG, failed)
-    quantized_failed = quantizer.run(models, args.jobs)
+    quantized_failed = quantizer.run(models, args.jobs, None if args.dry_run else cluster_executor(args))
     if len(models) == 1 and quantized_failed:
         return quantizer.errors[models[0].name].exit_code  # (its one line is said; no summary line)
     failed += quantized_failed

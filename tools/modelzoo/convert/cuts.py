@@ -136,6 +136,8 @@ def convert(p: Any) -> Any:
         for spec, where in zip(p.inputs, places):
             if spec.name in frozen:
                 continue
+            if getattr(spec, "element_type", None):  # an output stage's need (ovc.InputSpec)
+                im.set_element_type(where, getattr(ov.Type, spec.element_type))
             if spec.shape is not None:
                 im.set_partial_shape(where, ov.PartialShape(spec.shape))
             elif named(spec.name) not in originals:

@@ -55,6 +55,12 @@ class InputSpec:
     name: str
     shape: list[int] | None = None  # -1: dynamic dimension
     port_cut: bool = False  # `N:name`: the tensor feeding input port N of node `name` (convert/cuts.py)
+    element_type: str | None = None  # "f32": the type the input takes (an output stage's need, stages.NEEDS)
+
+    def described(self) -> Any:
+        """As --dry_run shows it: the name, or (name, shape, type) with what is given."""
+        extra = [x for x in (self.shape, self.element_type) if x]
+        return (self.name, *extra) if extra else self.name
 
 
 @dataclass
@@ -81,7 +87,7 @@ class OvcPlan:
         """One line for --dry_run: the calls the conversion makes."""
         kwargs = [repr(str(self.source))]
         if self.inputs:
-            kwargs.append("input=" + repr([(i.name, i.shape) if i.shape else i.name for i in self.inputs]))
+            kwargs.append("input=" + repr([i.described() for i in self.inputs]))
         if self.outputs:
             kwargs.append("output=" + repr(self.outputs))
         steps = [f"openvino.convert_model({', '.join(kwargs)})"]
@@ -206,6 +212,7 @@ class _Reading:
         self.source: Path | None = None
         self.inputs: list[InputSpec] = []
         self.shapes: list[list[int]] = []
+        self.pipeline_arg = "--tensorflow_object_detection_api_pipeline_config"  # as written, for messages
 
     def refuse(self, arg: str, why: str) -> UnsupportedArgumentError:
         return UnsupportedArgumentError(self.model, arg, why)
@@ -296,12 +303,19 @@ def _reverse_input_channels(r: _Reading, arg: str, value: str | None) -> None:
 
 
 def _transformations_config(r: _Reading, arg: str, value: str | None) -> None:
-    rel = _relative_to(value or "", r.mo_ext_dir)
+    rel = _relative_to(value or "", r.mo_ext_dir) or stages.DOWNLOADED  # (not mo's: read when converting)
     if rel not in stages.STAGES:
         raise r.refuse(arg, f"the transformation config {rel or value} has no equivalent in the ovc backend "
                             f"(supported: {', '.join(sorted(stages.STAGES))})")
     r.plan.output_stage = rel
     r.plan.output_stage_file = Path(value or "")
+
+
+def _pipeline_config(r: _Reading, arg: str, value: str | None) -> None:
+    if not value:
+        raise r.refuse(arg, "needs a path")
+    r.plan.pipeline_config = Path(value)
+    r.pipeline_arg = arg
 
 
 def _compress_to_fp16(r: _Reading, arg: str, value: str | None) -> None:
@@ -329,6 +343,7 @@ HANDLERS: dict[str, Handler] = {
     "--scale": _scale,
     "--reverse_input_channels": _reverse_input_channels,
     "--transformations_config": _transformations_config,
+    "--tensorflow_object_detection_api_pipeline_config": _pipeline_config,
     "--compress_to_fp16": _compress_to_fp16,
 }
 
@@ -362,11 +377,32 @@ def _finish(r: _Reading) -> OvcPlan:
         for spec, shape in zip(inputs, r.shapes):
             spec.shape = shape
     p.framework, p.source, p.inputs = r.framework or _guess_framework(source), source, inputs
+    _stage_needs(r, p)
     if p.output_stage == "retinanet":
         if p.framework != "tf" or len(p.outputs) != 3:
             raise r.refuse("--transformations_config", f"{RETINANET_CONFIG} expects a TensorFlow model cut at its "
                                                        "three filtered_detections outputs (boxes, scores, labels)")
     return p
+
+
+def _stage_needs(r: _Reading, p: OvcPlan) -> None:
+    """What the output stage needs of the conversion (stages.NEEDS): the graph outputs it reads,
+    float inputs, the OD API pipeline config (read only by those stages, as by mo)."""
+    needs = stages.NEEDS.get(p.output_stage or "")
+    if p.pipeline_config is not None and not (needs and needs.pipeline_config):
+        configs = ", ".join(sorted(c for c, n in stages.NEEDS.items() if n.pipeline_config))
+        raise r.refuse(r.pipeline_arg, f"mo read it only with an Object Detection API --transformations_config "
+                                       f"({configs})")
+    if needs is None:
+        return
+    if needs.pipeline_config and p.pipeline_config is None:
+        raise r.refuse("--transformations_config", f"{p.output_stage} needs {r.pipeline_arg} "
+                                                   "(the model's pipeline.config)")
+    if needs.outputs:
+        p.outputs = list(needs.outputs)
+    if needs.float_inputs:
+        for spec in p.inputs:
+            spec.element_type = "f32"
 
 
 def _relative_to(value: str, base: str) -> str:
@@ -400,6 +436,12 @@ def _tensor_name(name: str, framework: str) -> str:
     return name
 
 
+def _frontend_name(name: str, p: OvcPlan) -> str:
+    """A SavedModel's (a folder's) inputs and outputs are its signature's keys, `input_1` with no
+    port (`input_1:0` is not found there: densenet-121-tf, mobilenet-v3-*-tf); a graph's are tensors."""
+    return name if p.source.is_dir() else _tensor_name(name, p.framework)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     for line in text.splitlines():
@@ -412,15 +454,15 @@ def _first_line(exc: BaseException) -> str:
 def convert(p: OvcPlan) -> Any:
     """Convert the planned model; returns an openvino.Model with mo's interface."""
     ov = _openvino()
-    if p.freeze or any(i.port_cut for i in p.inputs):  # cuts at ports and frozen inputs: openvino.frontend
+    p = stages.prepare(p)  # (a stage may cut the graph where mo's transformation started: YOLO v3)
+    if p.freeze or any(i.port_cut for i in p.inputs) or any(re.match(r"\d+:", o) for o in p.outputs):
         from . import cuts
 
         return finish(p, cuts.convert(p))
     kwargs: dict[str, Any] = {}
     if p.inputs:
-        kwargs["input"] = [(_tensor_name(i.name, p.framework), i.shape) if i.shape is not None
-                           else _tensor_name(i.name, p.framework) for i in p.inputs]
-    outputs = [_tensor_name(o, p.framework) for o in p.outputs]
+        kwargs["input"] = [_input_spec(ov, i, p) for i in p.inputs]
+    outputs = [_frontend_name(o, p) for o in p.outputs]
     try:
         model = ov.convert_model(str(p.source), output=outputs or None, **kwargs)
     except Exception as exc:  # noqa: BLE001 - OpenVINO raises plain RuntimeError/OpError/Exception
@@ -436,6 +478,16 @@ def convert(p: OvcPlan) -> Any:
     return finish(p, model)
 
 
+def _input_spec(ov, spec: InputSpec, p: OvcPlan) -> Any:
+    """convert_model's `input` entry: the name, with the shape and the type where given."""
+    parts: list[Any] = [_frontend_name(spec.name, p)]
+    if spec.shape is not None:
+        parts.append(spec.shape)
+    if spec.element_type is not None:
+        parts.append(getattr(ov.Type, spec.element_type))
+    return tuple(parts) if len(parts) > 1 else parts[0]
+
+
 def finish(p: OvcPlan, model: Any) -> Any:
     """After the frontend: TensorFlow's plain names, the pre-processing, the output stage."""
     if p.framework == "tf":
@@ -447,11 +499,14 @@ def finish(p: OvcPlan, model: Any) -> Any:
 
 
 def _convert_then_cut(ov, p: OvcPlan, kwargs: dict, outputs: list[str]):
-    """--output names an inner tensor: convert everything, then end the model there."""
+    """--output names an inner tensor: convert everything, then end the model there; where
+    everything does not convert (post-processing beyond the cut), the frontend cuts first."""
     try:
         model = ov.convert_model(str(p.source), **kwargs)
-    except Exception as exc:  # noqa: BLE001
-        raise ConversionError(f"openvino.convert_model failed on {p.source}: {_first_line(exc)}") from None
+    except Exception:  # noqa: BLE001 - what cannot convert may lie beyond the cut
+        from . import cuts
+
+        return cuts.convert(p)
     by_name = {}
     for op in model.get_ordered_ops():
         for out in op.outputs():

@@ -519,11 +519,13 @@ class Converter:
                 self.say(f"Conversion key: {key_of(record)}")
             return
         check_inputs_exist(needed, variables["dl_dir"])
-        if record is not None and (self.ir_cache is not None or opts.mirrors):
+        if record is not None:  # (the record is made either way: its key is known to the run, --locked compares it)
             from ..store.ir_cache import key_of
 
-            key = self.keys[model.name] = key_of(record)
-            self.say(f"Conversion key: {key}")
+            self.keys[model.name] = key_of(record)
+            if self.ir_cache is not None or opts.mirrors:
+                key = self.keys[model.name]
+                self.say(f"Conversion key: {key}")
         remove_dead_staging(target)
         with fsio.staged_dir(target, f"{STAGING_PREFIX}{os.getpid()}-") as staging:
             if key is None:
@@ -645,7 +647,9 @@ class Converter:
                     self.reporter.failure(job.name, RuntimeError(f"the conversion {lost}"))
                     failed.update(leaf.name for leaf in job.args[2])
                 else:
-                    failed.update(result)
+                    names, keys = result
+                    failed.update(names)
+                    self.keys.update(keys)  # (made in the job's process: --locked and sync --ir read them here)
         return [m.name for m, group in zip(models, groups) if any(leaf.name in failed for leaf in group)]
 
     def _convert_here(self, leaves: list[Model]) -> list[str]:
@@ -659,7 +663,10 @@ class Converter:
         return failed
 
 
-def convert_group(options: ConvertOptions, line: Callable[[str, str], str], group: list[Model]) -> list[str]:
-    """A job: convert one model (with its stages) in a fresh Converter; the names that failed."""
+def convert_group(options: ConvertOptions, line: Callable[[str, str], str], group: list[Model]
+                  ) -> tuple[list[str], dict[str, str]]:
+    """A job: convert one model (with its stages) in a fresh Converter; the names that failed and
+    the conversion keys it worked out (model name -> key), which the parent's ``keys`` takes."""
     disable_telemetry()
-    return Converter(options, Reporter("text", bars=False, line=line))._convert_here(group)
+    converter = Converter(options, Reporter("text", bars=False, line=line))
+    return converter._convert_here(group), converter.keys

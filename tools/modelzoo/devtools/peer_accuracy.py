@@ -26,8 +26,15 @@ CONVERSIONS = {
                                                       "sort_annotations": True, "use_full_label_map": False},
     "ms_coco_detection_80_class_with_background": {"converter": "mscoco_detection", "has_background": True,
                                                    "sort_annotations": True, "use_full_label_map": False},
+    "ms_coco_detection_91_classes": {"converter": "mscoco_detection", "has_background": True,
+                                     "sort_annotations": True, "use_full_label_map": True},
+    "ms_coco_detection_90_class_without_background": {"converter": "mscoco_detection", "has_background": False,
+                                                      "sort_annotations": True, "use_full_label_map": True},
     "imagenet_1000_classes": {"converter": "imagenet", "has_background": False},
     "imagenet_1001_classes": {"converter": "imagenet", "has_background": True},
+    "VOC2012": {"converter": "voc_detection", "has_background": True},
+    "VOC2012_without_background": {"converter": "voc_detection", "has_background": False},
+    "VOC2012_Segmentation": {"converter": "voc_segmentation"},
 }
 
 
@@ -44,6 +51,59 @@ def peer_config(config: Path, model: str, xml: Path, images: Path, annotations: 
     out = workdir / "accuracy_check.yml"
     out.write_text(yaml.safe_dump({"models": [{"name": model, "launchers": [launcher], "datasets": [dataset]}]}))
     return out
+
+
+def voc_conversion(voc: Path) -> dict:
+    """accuracy_check's voc_detection conversion of a VOC year folder (VOCdevkit/VOC2012)."""
+    return {"annotations_dir": str(voc / "Annotations"), "images_dir": str(voc / "JPEGImages"),
+            "imageset_file": str(voc / "ImageSets/Main/val.txt")}
+
+
+def voc_segmentation_conversion(voc: Path) -> dict:
+    """accuracy_check's voc_segmentation conversion of a VOC year folder, and where its masks are."""
+    return {"imageset_file": str(voc / "ImageSets/Segmentation/val.txt"), "images_dir": str(voc / "JPEGImages"),
+            "mask_dir": str(voc / "SegmentationClass")}
+
+
+def peer_entry(config: Path, model: str, xml: Path, images: Path, conversion: dict, name: str,
+               **dataset_fields: str) -> dict:
+    """One model of a batched accuracy_check configuration (named ``name``): the yml's entry with
+    the IR, the data (``conversion``: the converter's file options) and f32."""
+    doc = yaml.safe_load(config.read_text(encoding="utf-8"))
+    entry = next(m for m in doc["models"] if m["name"] == model and any(
+        x.get("framework") in ("openvino", "dlsdk") for x in m["launchers"]))
+    launcher = dict(next(x for x in entry["launchers"] if x.get("framework") in ("openvino", "dlsdk")))
+    launcher.update({"framework": "openvino", "device": "CPU", "model": str(xml),
+                     "weights": str(xml.with_suffix(".bin")), "device_config": {"INFERENCE_PRECISION_HINT": "f32"}})
+    dataset = dict(entry["datasets"][0])
+    dataset.update({"data_source": str(images),
+                    "annotation_conversion": dict(CONVERSIONS[dataset["name"]], **conversion)}, **dataset_fields)
+    return {"name": name, "launchers": [launcher], "datasets": [dataset]}
+
+
+def run_peer_many(accuracy_check: Path, entries: list[dict], timeout: float = 1800
+                  ) -> tuple[dict[str, dict[str, float]], float, str]:
+    """One accuracy_check run over several models (its start-up, seconds, is paid once):
+    ({entry name: {metric: value in 0..1}}, seconds, stdout), read from its --csv_result."""
+    import csv
+
+    with tempfile.TemporaryDirectory(prefix="modelzoo-peer-ac-") as tmp:
+        cfg = Path(tmp) / "accuracy_check.yml"
+        cfg.write_text(yaml.safe_dump({"models": entries}))
+        started = time.monotonic()
+        proc = subprocess.run([str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv")],
+                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL)
+        seconds = time.monotonic() - started
+        if proc.returncode != 0:
+            raise RuntimeError(f"accuracy_check failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                               f"{proc.stderr[-3000:]}")
+        values: dict[str, dict[str, float]] = {}
+        with open(Path(tmp) / "r.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                values.setdefault(row["model"], {})[row["metric_name"]] = float(row["metric_value"])
+    if set(values) != {e["name"] for e in entries}:
+        raise RuntimeError(f"accuracy_check measured {sorted(values)}, not every entry:\n{proc.stdout[-3000:]}")
+    return values, seconds, proc.stdout
 
 
 def run_peer(accuracy_check: Path, config: Path, model: str, xml: Path, images: Path, annotations: Path,

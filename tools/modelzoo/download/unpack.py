@@ -383,9 +383,11 @@ def _extract_zip(archive: Path, dest: Path, check_cancel: CheckCancel) -> None:
 
 
 def unpack_archive(archive: Path, fmt: str, model_dir: Path, check_cancel: CheckCancel = _no_cancel) -> None:
-    """Unpack into a staging folder, then swap every top-level entry into ``model_dir`` at once
-    (all or none) and delete the archive. A hostile member stops everything before a byte lands
-    in ``model_dir``."""
+    """Unpack into a staging folder, then swap every top-level entry into the archive's own folder
+    at once (all or none) and delete the archive. A hostile member stops everything before a byte
+    lands. The archive's folder, as omz_downloader does (`shutil.unpack_archive(file, file.parent)`):
+    googlenet-v1-tf's `models/research/slim/tf_slim-1.1.0-...whl` unpacks beside it, where the
+    descriptor's next step edits `models/research/slim/tf_slim/layers/layers.py`."""
     if not archive.is_file():
         raise PostprocessingError(f"unpack_archive: {archive} does not exist")
     if fmt != "zip" and fmt not in _TAR_MODES:
@@ -399,8 +401,9 @@ def unpack_archive(archive: Path, fmt: str, model_dir: Path, check_cancel: Check
             _extract_tar(archive, fmt, staging, check_cancel)
         check_cancel()
         entries = sorted(staging.iterdir())
-        fsio.swap_in([(entry, model_dir / entry.name) for entry in entries])
-    if archive.parent != model_dir or archive.name not in {e.name for e in entries}:
+        fsio.check_inside(archive.parent, model_dir)
+        fsio.swap_in([(entry, archive.parent / entry.name) for entry in entries])
+    if archive.name not in {e.name for e in entries}:
         try:
             archive.unlink(missing_ok=True)
         except OSError as exc:

@@ -32,10 +32,9 @@ from ..errors import Interrupted, MirrorError, MirrorTooSlowError, ModelzooError
 from ..store.ir_cache import IrCache, IrFile
 from ..transport.fetch import get_small
 from ..transport.sources import scheme_of
-from .manifest import MANIFEST, MAX_MANIFEST, decode_manifest
+from .manifest import IR_PREFIX, MANIFEST, MAX_MANIFEST, decode_manifest
 from .stores import open_store
 
-IR_PREFIX = "ir/"
 MANIFEST_TIMEOUT = 30.0
 # Set by a run with --trust_key (trust/policy.py): {mirror URL: SHA-384 of its manifest's
 # canonical encoding} for the mirrors whose signed manifest verified; IR comes only from those.

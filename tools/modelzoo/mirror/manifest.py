@@ -25,6 +25,7 @@ SIGNATURE = MANIFEST + ".sig"
 SBOM = "modelzoo-sbom.cdx.json"
 TRUST_FILES = (SIGNATURE, SBOM, SBOM + ".sig")
 IR_SIGNATURES = ("FP16.sig", "FP32.sig", "FP16-INT8.sig", "FP32-INT8.sig")
+IR_PREFIX = "ir/"  # converted IR: ir/<key>/<model folder>/<precision>/<file>
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def is_internal(name: str) -> bool:
     (named by fsio.temp_name, so they say which process made them)."""
     base = name.rsplit("/", 1)[-1]
     return (name in (MANIFEST, LOCK, *TRUST_FILES) or fsio.temporary_owner(base) is not None
-            or (name.startswith("ir/") and name.count("/") >= 3 and base in IR_SIGNATURES))
+            or (name.startswith(IR_PREFIX) and name.count("/") >= 3 and base in IR_SIGNATURES))
 
 
 def path_problem(rel: object) -> str | None:
@@ -132,7 +133,7 @@ def ir_problem(rel: str, entry: dict[str, Any]) -> str | None:
     is no IR entry): its key must be a SHA-384 and the path's, below a model folder and a
     precision; a key anywhere else is a lie too."""
     key = entry.get("ir_key")
-    if not rel.startswith("ir/"):
+    if not rel.startswith(IR_PREFIX):
         return None if key is None else "'ir_key' on a file outside ir/"
     parts = rel.split("/")
     if key is None or not (len(key) == 96 and all(c in "0123456789abcdef" for c in key)):

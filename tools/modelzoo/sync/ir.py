@@ -1,6 +1,7 @@
-"""`mirror.py sync --ir` and `mirror.py verify` of IR: converted IR published into a mirror below
-``ir/<key>/<model folder>/<precision>/<file>`` through the converter's and the quantizer's own
-cached paths, audited and repaired as model files are (the layout and the read side are
+"""`mirror.py sync --ir` and `verify --repair` of IR: IR made through the converter's and the
+quantizer's own cached paths, then published below ``ir/<key>/<model folder>/<precision>/<file>``
+by the mirror's own per-file routine, plan and manifest merge (pipeline.Syncer.sync, as a model's
+files are), and audited by the same ``Auditor.audit_file`` (the layout and the read side are
 mirror's ir_share.py).
 """
 
@@ -15,9 +16,9 @@ from ..download.pipeline import DownloadOptions, Downloader
 from ..errors import ModelzooError, UsageError
 from ..store.ir_cache import scan_ir
 from ..mirror.ir_share import IR_PREFIX, ir_rel
-from .plan import MISSING, REPAIRED, WRONG_SHA, WRONG_SIZE, now
+from .plan import MISSING, REPAIRED, WRONG_SHA, WRONG_SIZE, WantedIr, freed_signatures, ir_owned, make_plan
 from ..convert.quantize import INT8_PRECISIONS, nncf_version
-from ..verify import verify_file
+from .voice import IrVoice
 
 
 def int8_tools(conversion_tools: str) -> str:
@@ -31,10 +32,18 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
     """`mirror.py sync --ir`: convert the selected models through the cache (the converter's
     own path: a warm cache converts nothing), quantize them for FP16-INT8 / FP32-INT8 through the
     cache (the quantizer's own path, on ``mirror.options.calibration``), and publish each IR file,
-    verified, at ir/<key>/<model folder>/<precision>/<file> with its manifest entry. With
+    verified, at ir/<key>/<model folder>/<precision>/<file> with its manifest entry, through the
+    mirror's own plan and per-file routine (``mirror.sync``: present files are left alone). With
     ``delete``, the IR that no selected model needs goes: that of models not selected, and that of
-    selected models made by these same tools under another key (an older descriptor or model file).
-    Returns (models that failed, paths published)."""
+    selected models made by these same tools under another key (an older descriptor or model file),
+    and with it the signature of each IR folder left without files (``<precision>.sig``).
+    Returns (models that failed, paths published).
+
+    Raises:
+        UsageError: no cache, or INT8 without a data set.
+        MirrorAccessError, DiskFullError, OutputNotWritableError: no file could be published.
+        Interrupted: on Ctrl-C.
+    """
 
     o, store, reporter = mirror.options, mirror.store, mirror.reporter
     if o.cache_dir is None:
@@ -45,7 +54,7 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
     plain = frozenset(p for p in IR_PRECISIONS if p in precisions)
     converted = plain | ({"FP32"} if int8 else set())  # INT8 is quantized from FP32 IR
     failed: list[str] = []
-    wanted: dict[str, tuple[Any, Any, str, str, Path]] = {}
+    wanted: dict[str, WantedIr] = {}
     leaves = [(top, leaf) for top in models for leaf in top.leaf_models() if leaf.mo_args is not None]
     fsio.makedirs(o.cache_dir)
     with fsio.staged_dir(Path(o.cache_dir), ".ir-sync-") as work:
@@ -98,69 +107,51 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
                 reporter.failure(top.name, exc)
                 failed.append(top.name)
                 continue
-            model_dir = leaf.subdirectory.as_posix()
-            if plain:
-                folder = work / "ir" / leaf.subdirectory
-                for f in scan_ir(folder):
-                    wanted[ir_rel(key, model_dir, f.path)] = (leaf, f, key, tools, folder / f.path)
+            made = [(work / "ir", key, tools)] if plain else []
             if q_key is not None and q_tools is not None:
-                folder = work / "int8" / leaf.subdirectory
+                made.append((work / "int8", q_key, q_tools))
+            for root, key_, tools_ in made:
+                folder = root / leaf.subdirectory
                 for f in scan_ir(folder):
-                    wanted[ir_rel(q_key, model_dir, f.path)] = (leaf, f, q_key, q_tools, folder / f.path)
+                    rel = ir_rel(key_, leaf.subdirectory.as_posix(), f.path)
+                    wanted[rel] = WantedIr(rel, f.size, f.sha384, leaf.name, key_, tools_, top.name, folder / f.path)
         manifest, _ = store.read_manifest()
-        recorded_before = (manifest or {}).get("files", {})
-        listing = store.list()
-        recorded: dict[str, dict[str, Any]] = {}
-        published: list[str] = []
-        stamp_time = now()
-        for rel, (leaf, f, key, tools_, src) in wanted.items():
-            old, there = recorded_before.get(rel), listing.get(rel)
-            if old and there and old.get("sha384") == f.sha384 and old.get("size") == f.size \
-                    and old.get("stamp") == there.stamp:
-                continue  # present and vouched for
-            with store.incoming(rel) as tmp:
-                fsio.copy_file(src, tmp)
-                verify_file(tmp, f.size, f.sha384, rel)
-                present = store.publish(rel, tmp, f.size, f.sha384, mirror.cancel)
-            recorded[rel] = {"model": leaf.name, "size": f.size, "sha384": f.sha384, "stamp": present.stamp,
-                             "verified": stamp_time, "ir_key": key, "tools": tools_}
-            published.append(rel)
-            reporter.status("published", rel, f"{f.size} bytes, SHA-384 verified")
-            reporter.emit("mirror_ir_published", model=leaf.name, path=rel, size=f.size, key=key, tools=tools_)
-    doomed: set[str] = set()
-    if delete:
-        names = {leaf.name for _, leaf in leaves}
-        ours = {tools, q_tools}  # IR these same tools made for a selected model under another key is stale
-        doomed = {rel for rel, e in recorded_before.items() if rel.startswith(IR_PREFIX) and rel not in wanted
-                  and (e.get("model") not in names or e.get("tools") in ours)}
-    mirror.write_manifest(recorded, doomed)
-    for rel in sorted(doomed):
-        try:
-            store.delete(rel, recorded_before[rel]["stamp"])
-            reporter.status("deleted", rel)
-        except ModelzooError as exc:
-            reporter.warning(f"not deleting {rel}: {exc}")
+        # IR these same tools made for a selected model under another key is stale, as is IR of
+        # models not selected: --delete's to remove
+        owned = ir_owned({leaf.name for _, leaf in leaves}, {tools, q_tools} - {None})
+        # (o.full: sync --verify full, or verify --repair without --quick, re-hashes IR there too)
+        plan = make_plan(list(wanted.values()), manifest, store.list(), full=o.full, delete=delete, owned=owned)
+        result = mirror.sync(plan, manifest, full=o.full, voice=IrVoice(reporter))
+    failed += [m for m in result.failed if m not in failed]
+    published = [x.wanted.rel for x in result.outcomes if x.error is None and x.how == "copied"]
+    if plan.delete:
+        delete_freed_signatures(store, plan.delete, reporter)
     all_tools = tools if q_tools is None else f"{tools}; {q_tools}"
-    reporter.emit("mirror_ir_end", files=len(wanted), published=len(published), deleted=len(doomed), failed=failed,
-                  tools=all_tools)
+    reporter.emit("mirror_ir_end", files=len(wanted), published=len(published), deleted=len(result.deleted),
+                  failed=failed, tools=all_tools)
     reporter.say(f"IR in {store.url}: {len(wanted)} files for {len(leaves) - len(failed)} models ({all_tools}); "
-                 f"{len(published)} published, {len(doomed)} deleted")
+                 f"{len(published)} published, {len(result.deleted)} deleted")
     order = [top.name for top in models]
     return [n for n in order if n in failed], published
 
 
-def audit_ir(auditor: Any, recorded: dict[str, Any], listing: dict[str, Any], model_names: set[str],
-             quick: bool) -> list[Any]:
-    """`mirror verify` for the IR of the selected models: each recorded IR file must be there,
-    of its size, with its SHA-384 (quick: the stamp the manifest recorded vouches for it)."""
+def delete_freed_signatures(store: Any, dropped: list[str], reporter: Any) -> None:
+    """After --delete dropped IR from the manifest: the per-IR signatures (trust/signing.py) of
+    the folders the manifest now names no file in go too; a signature left behind would vouch
+    for IR the mirror no longer holds. Decided on the manifest as written (a concurrent run's
+    entries count), and only the mirror's own signature names are touched."""
+    manifest, _ = store.read_manifest()
+    for sig in freed_signatures(dropped, (manifest or {}).get("files", {})):
+        there = store.stat(sig)
+        if there is None:
+            continue
+        try:
+            store.delete(sig, there.stamp)
+            reporter.status("deleted", sig)
+        except ModelzooError as exc:
+            reporter.warning(f"not deleting {sig}: {exc}")
 
-    out = []
-    for rel in sorted(r for r, e in recorded.items() if r.startswith(IR_PREFIX) and e.get("model") in model_names):
-        entry = recorded[rel]
-        out.append(auditor.audit_file(rel, entry["size"], entry["sha384"], entry, listing.get(rel), quick,
-                                      missing=f"IR of {entry['model']} ({entry.get('tools')}); expected "
-                                              f"{entry['size']} bytes"))
-    return out
+
 
 
 def repair_ir(auditor: Any, findings: list[Any], models: list[Any]) -> list[str]:

@@ -19,7 +19,9 @@ Guarantees (docs/mirror.md says more):
   and one listing of DEST (sizes, stamps), never from re-reading every byte (``--verify full``
   does that on purpose).
 
-The decision for one file is a pure function (:func:`decide`); :class:`Mirror` carries it out.
+The decision for one file is a pure function (:func:`decide`); :class:`Mirror` carries it out,
+for a model's files and for IR made here (sync/ir.py) alike: one routine decides, writes the file
+to the store and makes its manifest entry, and one audits it (``Auditor.audit_file``).
 """
 
 from __future__ import annotations
@@ -42,12 +44,14 @@ from ..errors import (
 from ..events import Reporter, human_size, status_line
 from ..download.obtain import CACHED, Transport, obtain, source_urls
 from ..download.space import Need, check_space, fetch_writes, space_needed
-from ..mirror.manifest import FORMAT
+from ..mirror.manifest import FORMAT, IR_PREFIX
 from ..mirror.stores import MANIFEST, Present, Store
+from ..verify import verify_file
 from .plan import (
     CHECK, FETCH, MISSING, OK, PRESENT, REPAIRED, STATUSES, UNKNOWN, UNRECORDED, WRONG_SHA, WRONG_SIZE, Finding,
-    Plan, Wanted, make_plan, now, wanted_files,
+    Item, Outcome, Plan, Wanted, WantedIr, make_plan, now, wanted_files,
 )
+from .voice import FileVoice, IrVoice, Voice
 
 # Errors after which no other file can succeed either: the run stops at once, with one line.
 FATAL = (MirrorAccessError, DiskFullError, OutputNotWritableError)
@@ -107,10 +111,6 @@ def check_writable(path: Path) -> None:
         raise UsageError(f"--changes {path} cannot be written ({exc})") from exc
 
 
-def progress_line(how: str, rel: str, size: int, seconds: float) -> str:
-    return status_line(how, rel, f"{human_size(size)} in {seconds:.2f} s, SHA-384 verified")
-
-
 # ----------------------------------------------------------------------------- carrying it out
 
 @dataclass
@@ -134,16 +134,6 @@ class MirrorOptions:
     space_check: bool = True  # refuse a sync whose writes do not fit, before the first request (space.py)
     calibration: Any = None  # sync --ir FP16-INT8 / verify --repair of INT8 IR: the data set (accuracy.dataset.Dataset)
     executor: Any = None  # sync --ir: where conversions run (executors.Executor; None: this process, one at a time)
-
-
-@dataclass
-class Outcome:
-    """What happened to one wanted file."""
-
-    wanted: Wanted
-    how: str = ""  # fetched, cached, adopted, verified, present
-    present: Present | None = None
-    error: ModelzooError | None = None
 
 
 class Mirror:
@@ -174,12 +164,12 @@ class Mirror:
 
     # -- pool
 
-    def run_jobs(self, items: list[Wanted], job: Callable[[Wanted], Outcome]) -> list[Outcome]:
+    def run_jobs(self, items: list[Item], job: Callable[[Item], Outcome]) -> list[Outcome]:
         """Run job on every item with -j threads; Ctrl-C cancels, cleans up and raises Interrupted."""
         if not items:
             return []
 
-        def guarded(w: Wanted) -> Outcome:
+        def guarded(w: Item) -> Outcome:
             if self.cancel.is_set():
                 return Outcome(w, error=Interrupted("interrupted"))
             try:
@@ -200,7 +190,7 @@ class Mirror:
         # a worker is blocked on a silent server), every worker started at once.
         results: list[Outcome | None] = [None] * len(items)
 
-        def work(pair: tuple[int, Wanted]) -> bool:
+        def work(pair: tuple[int, Item]) -> bool:
             results[pair[0]] = guarded(pair[1])
             return True
 
@@ -220,6 +210,15 @@ class Mirror:
 
     # -- getting verified bytes
 
+    def survey(self, models: list[Model], jobs: int | None) -> tuple[list[Wanted], dict[str, Any] | None,
+                                                                  dict[str, Present]]:
+        """What a run starts from: the selected models' files, DEST's manifest, one listing of DEST."""
+        if jobs is not None:
+            self._set_jobs(jobs)
+        wanted = wanted_files(models, self.options.precisions, self.options.models_root)
+        manifest, _ = self.store.read_manifest()
+        return wanted, manifest, self.store.list()
+
     def close(self) -> None:
         self._transport.close()
         close_store = getattr(self.store, "close", None)
@@ -234,18 +233,30 @@ class Mirror:
             self._transport.fetch(source_urls(w.leaf, w.file, self.options.upstream), partial, w.size, w.sha384,
                                   w.rel)
 
-    def _publish(self, w: Wanted, path: Path) -> Present:
+    def _publish(self, w: Item, path: Path) -> Present:
         with self._publishing:
             return self.store.publish(w.rel, path, w.size, w.sha384, self.cancel)
 
-    def fetch_and_publish(self, w: Wanted) -> Outcome:
-        """Get the file's verified bytes (cache or upstream, as the downloader does) and publish them."""
-        with self.store.incoming(w.rel) as tmp:
-            how = obtain(w.sha384, w.size, w.rel, tmp, self.cache, lambda path: self._fetch(w, path),
-                         self.reporter.warning)
-            return Outcome(w, "cached" if how == CACHED else "fetched", self._publish(w, tmp))
+    def _verified_bytes(self, w: Item, tmp: Path) -> str:
+        """Put the item's bytes at tmp, verified: a model's file from the cache or upstream (as
+        the downloader does), IR from where this run made it. Says how."""
+        if isinstance(w, WantedIr):
+            if w.src is None:
+                raise MirrorError(f"{w.rel}: no IR made here to publish (verify --repair converts again)")
+            fsio.copy_file(w.src, tmp)
+            verify_file(tmp, w.size, w.sha384, w.rel)
+            return "copied"
+        how = obtain(w.sha384, w.size, w.rel, tmp, self.cache, lambda path: self._fetch(w, path),
+                     self.reporter.warning)
+        return "cached" if how == CACHED else "fetched"
 
-    def check(self, w: Wanted, full: bool) -> tuple[bool, str]:
+    def fetch_and_publish(self, w: Item) -> Outcome:
+        """Get the item's verified bytes and publish them."""
+        with self.store.incoming(w.rel) as tmp:
+            how = self._verified_bytes(w, tmp)
+            return Outcome(w, how, self._publish(w, tmp))
+
+    def check(self, w: Item, full: bool) -> tuple[bool, str]:
         """Is what DEST holds at w.rel the wanted file? (ok, what was found). Without full, a
         stored SHA-384 (S3 metadata) is trusted; a folder file is re-hashed."""
         if not full:
@@ -295,6 +306,8 @@ def merge_manifest(current: dict[str, Any] | None, recorded: dict[str, dict[str,
 
 # ----------------------------------------------------------------------------- sync
 
+PUBLISHED = ("fetched", "cached", "copied")  # Outcome.how of an item whose bytes this run wrote
+
 @dataclass
 class SyncResult:
     """What a sync did, for the summary line, the JSON events and --changes."""
@@ -312,7 +325,7 @@ class SyncResult:
 
     def changes(self) -> list[str]:
         """Paths below DEST added or replaced by this run (the manifest last, if written)."""
-        paths = sorted(o.wanted.rel for o in self.outcomes if o.error is None and o.how in ("fetched", "cached"))
+        paths = sorted(o.wanted.rel for o in self.outcomes if o.error is None and o.how in PUBLISHED)
         return paths + ([MANIFEST] if self.manifest_written else [])
 
 
@@ -333,11 +346,7 @@ class Syncer(Mirror):
             Interrupted: on Ctrl-C, after the temporaries and uploads in flight are undone.
         """
         o, say = self.options, self.reporter.say
-        if jobs is not None:
-            self._set_jobs(jobs)
-        wanted = wanted_files(models, o.precisions, o.models_root)
-        manifest, _ = self.store.read_manifest()
-        listing = self.store.list()
+        wanted, manifest, listing = self.survey(models, jobs)
         plan = make_plan(wanted, manifest, listing, full=o.full, delete=o.delete, protected=o.protected)
         fetch, check = plan.of(FETCH), plan.of(CHECK)
         fetch_bytes = sum(w.size for w in fetch)
@@ -389,43 +398,48 @@ class Syncer(Mirror):
             writes += fetch_writes(w.sha384, w.size, root / w.rel if root is not None else None, self.cache)
         return space_needed(writes)
 
-    def _report(self, o: Outcome, t0: float) -> Outcome:
-        w = o.wanted
-        if o.error is not None:
-            if not isinstance(o.error, (Interrupted, *FATAL)) and not self.cancel.is_set():
-                self.reporter.failure(w.top, o.error)  # (once cancelled, failures are its echoes)
-        else:
-            self.reporter.say(progress_line(o.how, w.rel, w.size, time.monotonic() - t0))
-        self.reporter.emit("mirror_file_end", model=w.leaf.name, path=w.rel, size=w.size,
-                           successful=o.error is None, how=o.how if o.error is None else "failed")
+    def _report(self, o: Outcome, t0: float, voice: Voice) -> Outcome:
+        if o.error is not None and not isinstance(o.error, (Interrupted, *FATAL)) and not self.cancel.is_set():
+            self.reporter.failure(o.wanted.top, o.error)  # (once cancelled, failures are its echoes)
+        voice.end(o, time.monotonic() - t0)
         return o
 
-    def _job(self, decision: str, full: bool) -> Callable[[Wanted], Outcome]:
-        def job(w: Wanted) -> Outcome:
+    def _job(self, decision: str, full: bool, voice: Voice) -> Callable[[Item], Outcome]:
+        """The one per-file routine of a sync, for a model's file or IR: carry out the item's
+        decision (CHECK: look at what DEST holds and adopt it if right; FETCH, or CHECK found
+        it wrong: put verified bytes in place), say what happened, return the outcome (from
+        which sync makes the item's manifest entry)."""
+        def job(w: Item) -> Outcome:
             t0 = time.monotonic()
-            self.reporter.emit("mirror_file_begin", model=w.leaf.name, path=w.rel, size=w.size)
+            voice.begin(w)
             try:
                 if decision == CHECK:
                     ok, found = self.check(w, full)
                     if ok:
-                        return self._report(Outcome(w, "verified" if full else "adopted", self.store.stat(w.rel)), t0)
-                    self.reporter.warning(f"{w.rel}: the mirror's copy is not the descriptor's file "
+                        o = Outcome(w, "verified" if full else "adopted", self.store.stat(w.rel))
+                        return self._report(o, t0, voice)
+                    self.reporter.warning(f"{w.rel}: the mirror's copy is not {w.origin} "
                                           f"(SHA-384 {found[:16]}...); fetching it again")
-                return self._report(self.fetch_and_publish(w), t0)
+                return self._report(self.fetch_and_publish(w), t0, voice)
             except (Interrupted, *FATAL):
                 raise
             except ModelzooError as exc:
-                return self._report(Outcome(w, error=exc), t0)
+                return self._report(Outcome(w, error=exc), t0, voice)
             except Exception as exc:  # noqa: BLE001 - a bug fails this file, with its line
                 return self._report(Outcome(w, error=MirrorError(f"{w.rel}: unexpected {type(exc).__name__}: "
-                                                                 f"{exc}")), t0)
+                                                                 f"{exc}")), t0, voice)
         return job
 
-    def sync(self, plan: Plan, manifest: dict[str, Any] | None, *, full: bool = False) -> SyncResult:
+    def sync(self, plan: Plan, manifest: dict[str, Any] | None, *, full: bool = False,
+             voice: Voice | None = None) -> SyncResult:
+        """Carry out a plan (model files or IR alike): the per-file jobs, then the manifest's
+        entries merged in, then what --delete removes (only the files the manifest recorded).
+        ``voice``: what is said per file (default: a model's files' lines and events)."""
+        voice = voice or FileVoice(self.reporter)
         recorded_before = (manifest or {}).get("files", {})
         outcomes: list[Outcome] = []
         for decision in (FETCH, CHECK):
-            outcomes += self.run_jobs(plan.of(decision), self._job(decision, full))
+            outcomes += self.run_jobs(plan.of(decision), self._job(decision, full, voice))
         stamp_time = now()
         recorded: dict[str, dict[str, Any]] = {}
         for o in outcomes:
@@ -443,8 +457,7 @@ class Syncer(Mirror):
             try:
                 self.store.delete(rel, recorded_before[rel]["stamp"])  # only the file it recorded
                 deleted.append(rel)
-                self.reporter.status("deleted", rel)
-                self.reporter.emit("mirror_delete", path=rel)
+                voice.deleted(rel)
             except ModelzooError as exc:
                 self.reporter.warning(f"not deleting {rel}: {exc}")
         order = {}
@@ -494,18 +507,12 @@ class Auditor(Syncer):
             Interrupted: on Ctrl-C.
         """
         o = self.options
-        if jobs is not None:
-            self._set_jobs(jobs)
-        wanted = wanted_files(models, o.precisions, o.models_root)
-        manifest, _ = self.store.read_manifest()
-        listing = self.store.list()
+        wanted, manifest, listing = self.survey(models, jobs)
         findings = self.audit(wanted, manifest, listing, quick=not o.full)
-        from .ir import audit_ir, repair_ir  # start-up: the converter's code only when the mirror has IR
-
-        findings += audit_ir(self, (manifest or {}).get("files", {}), listing, {w.leaf.name for w in wanted},
-                             quick=not o.full)
         failed_repairs = self.repair(findings) if o.repair else []
-        if o.repair:
+        if o.repair and any(f.wanted is None and f.rel.startswith(IR_PREFIX) for f in findings):
+            from .ir import repair_ir  # start-up: the converter's code only when the mirror has IR
+
             failed_repairs += [m for m in repair_ir(self, findings, models) if m not in failed_repairs]
         problems = [f for f in findings if f.status != OK]
         if problems:
@@ -531,16 +538,15 @@ class Auditor(Syncer):
         not_clean = {f.wanted.top if f.wanted is not None else f.rel: None for f in remaining}
         return list(not_clean)
 
-    def audit_one(self, w: Wanted, recorded: dict[str, Any] | None, there: Present | None, quick: bool) -> Finding:
-        return self.audit_file(w.rel, w.size, w.sha384, recorded, there, quick, w)
-
-    def audit_file(self, rel: str, size: int, sha384: str, recorded: dict[str, Any] | None, there: Present | None,
-                   quick: bool, w: Wanted | None = None, missing: str = "") -> Finding:
-        """verify's verdict on one path that should hold these bytes (a model's file, or IR as
-        its manifest entry names it): there, of its size, with its SHA-384 (quick: the manifest's
-        stamp or the store's own record vouches for it), and named by the manifest."""
+    def audit_file(self, item: Item, recorded: dict[str, Any] | None, there: Present | None,
+                   quick: bool) -> Finding:
+        """verify's verdict on one item (a model's file, or IR as its manifest entry names it):
+        there, of its size, with its SHA-384 (quick: the manifest's stamp or the store's own
+        record vouches for it), and named by the manifest."""
+        rel, size, sha384 = item.rel, item.size, item.sha384
+        w = item if isinstance(item, Wanted) else None  # (IR is repaired by converting, not fetching)
         if there is None:
-            return Finding(rel, MISSING, missing or f"expected {size} bytes", w)
+            return Finding(rel, MISSING, item.expected(), w)
         if there.size != size:
             return Finding(rel, WRONG_SIZE, f"{there.size} bytes, expected {size}", w, there)
         sha = None
@@ -558,24 +564,31 @@ class Auditor(Syncer):
             return Finding(rel, UNRECORDED, "content is right; the manifest does not name it", w, there)
         return Finding(rel, OK, "", w, there)
 
-    def audit(self, wanted: list[Wanted], manifest: dict[str, Any] | None, listing: dict[str, Present],
-              quick: bool) -> list[Finding]:
-        recorded = (manifest or {}).get("files", {})
+    def audit_items(self, items: list[Item], recorded: dict[str, Any], listing: dict[str, Present], quick: bool,
+                    voice: Voice) -> list[Finding]:
+        """audit_file on every item, -j at once; a file that cannot be read is its finding."""
         findings: dict[str, Finding] = {}
 
-        def job(w: Wanted) -> Outcome:
+        def job(w: Item) -> Outcome:
             try:
-                f = self.audit_one(w, recorded.get(w.rel), listing.get(w.rel), quick)
+                f = self.audit_file(w, recorded.get(w.rel), listing.get(w.rel), quick)
             except (Interrupted, *FATAL):
                 raise
             except Exception as exc:  # noqa: BLE001 - one file's problem is its finding, never a lost line
-                f = Finding(w.rel, WRONG_SHA, f"cannot read: {exc}", w)
+                f = Finding(w.rel, WRONG_SHA, f"cannot read: {exc}", w if isinstance(w, Wanted) else None)
             findings[w.rel] = f
-            self.reporter.emit("mirror_verify_file", path=w.rel, model=w.leaf.name, status=f.status, detail=f.detail)
+            voice.audited(w, f)
             return Outcome(w)
 
-        self.run_jobs(wanted, job)
-        out = [findings[w.rel] for w in wanted]
+        self.run_jobs(items, job)
+        return [findings[w.rel] for w in items]
+
+    def audit(self, wanted: list[Wanted], manifest: dict[str, Any] | None, listing: dict[str, Present],
+              quick: bool) -> list[Finding]:
+        """Findings on the selected models' files, then on what nobody accounts for (unknown
+        files, temporaries), then on the IR the manifest records for the selected models."""
+        recorded = (manifest or {}).get("files", {})
+        out = self.audit_items(wanted, recorded, listing, quick, FileVoice(self.reporter))
         names = {w.rel for w in wanted}
         for rel in sorted(set(listing) - set(recorded) - names):
             out.append(Finding(rel, UNKNOWN, f"{listing[rel].size} bytes; not made by this mirror tool", None,
@@ -584,7 +597,10 @@ class Auditor(Syncer):
         for rel, what in self.store.leftovers().items():  # temporaries: nothing is hidden from an audit
             out.append(Finding(rel, UNKNOWN, what))
             self.reporter.emit("mirror_verify_file", path=rel, model=None, status=UNKNOWN, detail=what)
-        return out
+        models = {w.model for w in wanted}
+        ir = [WantedIr.recorded(rel, e) for rel, e in sorted(recorded.items())
+              if rel.startswith(IR_PREFIX) and e.get("model") in models]
+        return out + self.audit_items(ir, recorded, listing, quick, IrVoice(self.reporter))
 
     def repair(self, findings: list[Finding]) -> list[str]:
         """Re-fetch what is missing or wrong through the verified path, record what is right but
@@ -594,7 +610,7 @@ class Auditor(Syncer):
             if f.wanted is None and f.rel in removed:
                 f.status, f.detail = REPAIRED, "removed (a temporary left by a run that was killed)"
         broken = [f for f in findings if f.wanted is not None and f.status in (MISSING, WRONG_SIZE, WRONG_SHA)]
-        outcomes = self.run_jobs([f.wanted for f in broken], self._job(FETCH, False))
+        outcomes = self.run_jobs([f.wanted for f in broken], self._job(FETCH, False, FileVoice(self.reporter)))
         by_rel = {o.wanted.rel: o for o in outcomes}
         stamp_time = now()
         recorded: dict[str, dict[str, Any]] = {}

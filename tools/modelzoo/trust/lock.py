@@ -12,7 +12,8 @@ One JSON object, keys sorted, indented::
        "<composite>": {"descriptor": "...", "descriptor_sha384": "...", "stages": ["<stage>", ...]}}}
 
 A composite names its stages, each locked as a model of its own. It is built from the
-descriptors alone (no download); ``ir`` comes from a mirror's manifest (``lock --ir --mirror``).
+descriptors alone (no download); ``ir`` comes from the IR cache or a mirror's manifest, every
+file verified (``lock --ir``: ir_lock.py).
 """
 
 from __future__ import annotations
@@ -289,42 +290,92 @@ def ir_from_manifest(manifest: dict[str, Any] | None, model: Model) -> dict[str,
     return out
 
 
-# ----------------------------------------------------------------------------- --check --remote
+# ----------------------------------------------------------------------------- HEAD requests
 
-def remote_drift(lock: dict[str, Any], names: Iterable[str], timeout: float = 30.0,
-                 jobs: int = 8) -> list[str]:
-    """One HEAD request per locked URL (through the package's one session, so offline mode
-    refuses it): a file that is gone (404, 410) or whose Content-Length is not the locked size
-    is drift, found before a download of gigabytes. A server that does not say its length, or
-    cannot be reached, is said too."""
-    from concurrent.futures import ThreadPoolExecutor
+GONE, RESIZED, UNKNOWN = "gone", "resized", "unknown"
 
+
+def _head(session: Any, url: str, size: int, timeout: float) -> tuple[str, str] | None:
+    """What one HEAD request says of a locked file at url: None (the locked size, or a server
+    that does not say), or (GONE / RESIZED / UNKNOWN, the reason); offline mode's refusal
+    (OfflineError) is raised. Only a 404 / 410 and a plain
+    Content-Length of another size are facts about the file: an HTML answer (a sign-in or
+    confirmation page), a compressed one, an error status or no answer say nothing of it."""
     import requests
+
+    try:
+        r = session.head(url, timeout=timeout, allow_redirects=True, headers={"Accept-Encoding": "identity"})
+    except (requests.RequestException, OSError) as exc:
+        return UNKNOWN, f"{url}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
+    if r.status_code in (404, 410):
+        return GONE, f"{url}: gone (HTTP {r.status_code})"
+    if r.status_code >= 400:
+        return UNKNOWN, f"{url}: HTTP {r.status_code}"
+    length = r.headers.get("Content-Length")
+    plain = r.headers.get("Content-Encoding", "identity") in ("", "identity") and \
+        not r.headers.get("Content-Type", "").startswith("text/html")
+    if plain and length is not None and length.isdigit() and int(length) != size:
+        return RESIZED, f"{url}: {int(length):,} bytes served, locked {size:,}"
+    return None
+
+
+def _heads(checks: list[tuple[str, int]], timeout: float, jobs: int) -> list[tuple[str, str] | None]:
+    """_head of each (url, size), up to ``jobs`` at once, through the package's one session
+    (fetch.make_session: offline mode refuses every request there, so none leaves the machine)."""
+    if not checks:
+        return []  # (a warm run: nothing imported, no session made)
+    from concurrent.futures import ThreadPoolExecutor
 
     from ..transport.fetch import make_session
 
-    checks = [(name, fname, f["size"], url) for name in names
-              for fname, f in sorted((lock["models"][name].get("files") or {}).items()) for url in f.get("urls", [])
-              if url.startswith(("http://", "https://"))]
     session = make_session(1, pool_size=jobs)
-
-    def one(item: tuple[str, str, int, str]) -> str | None:
-        name, fname, size, url = item
-        try:
-            r = session.head(url, timeout=timeout, allow_redirects=True, headers={"Accept-Encoding": "identity"})
-        except (requests.RequestException, OSError) as exc:
-            return f"{name}: {fname}: {url}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}"
-        if r.status_code in (404, 410):
-            return f"{name}: {fname}: {url}: gone (HTTP {r.status_code})"
-        if r.status_code >= 400:
-            return f"{name}: {fname}: {url}: HTTP {r.status_code}"
-        length = r.headers.get("Content-Length")
-        if length is not None and length.isdigit() and int(length) != size:
-            return f"{name}: {fname}: {url}: {int(length):,} bytes served, locked {size:,}"
-        return None
-
     try:
         with ThreadPoolExecutor(max(1, min(jobs, len(checks)))) as pool:
-            return [line for line in pool.map(one, checks) if line is not None]
+            return list(pool.map(lambda c: _head(session, c[0], c[1], timeout), checks))
     finally:
         session.close()
+
+
+def _http(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
+
+
+def remote_drift(lock: dict[str, Any], names: Iterable[str], timeout: float = 30.0,
+                 jobs: int = 8) -> list[str]:
+    """``--check --remote``: one HEAD request per locked http(s) URL; a file that is gone (404,
+    410) or whose Content-Length is not the locked size is drift, found before a download of
+    gigabytes. A server that cannot be reached or answers an error is said too."""
+    checks = [(name, fname, f["size"], url) for name in names
+              for fname, f in sorted((lock["models"][name].get("files") or {}).items()) for url in f.get("urls", [])
+              if _http(url)]
+    answers = _heads([(url, size) for _, _, size, url in checks], timeout, jobs)  # (offline: OfflineError)
+    return [f"{name}: {fname}: {answer[1]}" for (name, fname, _, _), answer in zip(checks, answers)
+            if answer is not None]
+
+
+def preflight(files: list[tuple[str, str, int, list[str]]], where: str, timeout: float = 30.0,
+              jobs: int = 8) -> None:
+    """``--locked``, before the first download: each file a run is about to fetch, given as
+    (model, file, locked size, its sources in the order they will be tried), is asked for with a
+    HEAD request at each http(s) source. A file that every source answers is gone or of another
+    size, and that has no other kind of source (a file:// or s3:// mirror is not asked), refuses
+    the whole run: one LockError (exit 2) naming it. Anything else (an answer without a size, a
+    server that is down, offline mode refusing the request) goes on: the download verifies
+    every byte anyway; this only spares a run that would fetch gigabytes to throw them away.
+
+    Raises:
+        LockError: the first file (in the order given) that upstream no longer serves as locked.
+    """
+    from ..errors import OfflineError
+
+    candidates = [f for f in files if f[3] and all(_http(u) for u in f[3])]
+    checks = [(url, size) for _, _, size, urls in candidates for url in urls]
+    try:
+        answers = iter(_heads(checks, timeout, jobs))
+    except OfflineError:
+        return  # the session refused: offline, nothing is fetched from the network anyway
+    for model, name, size, urls in candidates:
+        said = [next(answers) for _ in urls]
+        if all(a is not None and a[0] in (GONE, RESIZED) for a in said):
+            raise LockError(f"--locked {where}: {model}: {name}: {said[-1][1]} (refused before any download; "
+                            f"modelzoo-lock --check --remote lists every such file)")

@@ -25,6 +25,20 @@ class Policy:
         self.mirrors = list(mirrors or [])  # the --mirror URLs this run may use
         self.verified: dict[str, str] = {}  # mirror -> the key id its manifest verified with
 
+    def before_fetch(self, timeout: float, jobs: int) -> Callable[[list[tuple[str, str, int, list[str]]]], None] | None:
+        """With a lock, what a pipeline calls with the files it is about to fetch (model, file,
+        size, sources): HEAD requests that refuse the run when upstream no longer serves a file
+        as locked (lock.preflight). None without a lock."""
+        if self.lock is None:
+            return None
+        where = str(self.lock_path)
+
+        def check(files: list[tuple[str, str, int, list[str]]]) -> None:
+            from .lock import preflight
+
+            preflight(files, where, timeout=timeout, jobs=jobs)
+        return check
+
     def check_ir(self, models: Iterable[Model], root: Path, precisions: Iterable[str], what: str,
                  keys: dict[str, str] | None = None, line: Callable[[str], None] | None = None,
                  remove: bool = True) -> list[str]:
@@ -41,8 +55,9 @@ class Policy:
                 done = [p for p in precisions if (root / leaf.subdirectory / p).is_dir()]
                 with_key = {p for p, ir in locked.items() if key is not None and ir["key"] != key}
                 # the key decides a conversion of exactly the locked set of precisions that share it
+                # (a run of more precisions, or fewer, has another key by right: its bytes decide)
                 mismatched = {p: key for p in done if p in with_key
-                              and {q for q, ir in locked.items() if ir["key"] == locked[p]["key"]} <= set(done)}
+                              and {q for q, ir in locked.items() if ir["key"] == locked[p]["key"]} == set(done)}
                 try:
                     from .lock import require_ir
 
