@@ -1,146 +1,22 @@
 #!/usr/bin/env python3
-"""Which models the converter's ovc backend can convert, read from their descriptors.
+"""Which models the converter's ovc backend can convert, and the evidence for each, read from their descriptors.
 
     python bench/ovc_table.py                    # Open Model Zoo's descriptors (from openvino-dev)
     python bench/ovc_table.py --write docs/compatibility.md
     python bench/ovc_table.py --check docs/compatibility.md   # exit 1 if the table there is stale
 
-A static reading, no conversion: each model's Model Optimizer arguments are built exactly as the
-converter builds them and given to the same `convert_ovc.plan` that a real run calls first, so a
-model marked "no" is refused by the converter with the argument named here. ("yes" means the
-arguments translate; whether OpenVINO's frontend then reads the file is only known by
-converting it.) The table goes between the markers `<!-- ovc-table:start -->` and
-`<!-- ovc-table:end -->`.
+The generator is `modelzoo.devtools.evidence` (`python -m modelzoo.devtools.evidence` is the same
+command); this script runs it from a checkout.
 """
 
 from __future__ import annotations
 
-import argparse
-import collections
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
-from modelzoo.convert import ovc as convert_ovc  # noqa: E402
-from modelzoo.catalog import Catalog  # noqa: E402
-from modelzoo.convert.pipeline import ConvertOptions, expand, mo_arguments, template_variables  # noqa: E402
-from modelzoo.descriptor import Model  # noqa: E402
-from modelzoo.errors import ModelzooError, UnsupportedArgumentError  # noqa: E402
-
-START, END = "<!-- ovc-table:start -->", "<!-- ovc-table:end -->"
-
-
-def verdict(model: Model, root: Path) -> tuple[str, str]:
-    """("yes" | "no" | "IR" | "yes, PyTorch export", what stops it or what it needs)."""
-    if model.mo_args is None:
-        return "IR", "published as IR: nothing to convert"
-    options = ConvertOptions(download_dir=Path("/dl"), output_dir=Path("/out"), models_root=root,
-                             precisions=frozenset({"FP32", "FP16"}))
-    variables = template_variables(model, options, None)
-    framework = "onnx" if model.conversion_to_onnx_args else model.framework
-    try:
-        args = mo_arguments(model, variables, framework, [])
-        if model.conversion_to_onnx_args:  # what the converter's ovc backend plans for PyTorch models
-            from modelzoo.convert import pytorch
-
-            onnx_args = expand(model.conversion_to_onnx_args, variables, model, "conversion_to_onnx_args")
-            pytorch.prepare(model.name, onnx_args, args, variables["mo_ext_dir"], {})
-        else:
-            convert_ovc.plan(model.name, args, variables["mo_ext_dir"])
-    except UnsupportedArgumentError as exc:
-        why = exc.why.split(" (supported: ")[0]
-        return "no", f"`{exc.argument}`: {why}".replace(variables["dl_dir"], "$dl_dir").replace(
-            variables["conv_dir"], "$conv_dir")
-    except ModelzooError as exc:
-        return "no", str(exc)
-    if model.conversion_to_onnx_args:
-        return "yes, PyTorch export", "built and converted by openvino.convert_model in a child process (the `pytorch` extra)"
-    return "yes", ""
-
-
-def rows(root: Path) -> list[tuple[str, str, str, str]]:
-    """(model, framework, verdict, detail) for every top-level model of the zoo at `root`."""
-    catalog = Catalog(root)
-    out = []
-    for name in catalog.names():
-        try:
-            model = catalog.load(name)
-        except ModelzooError as exc:  # an invalid descriptor is a row, not the end of the table
-            out.append((name, "?", "descriptor error", str(exc).replace(str(root) + "/", "")))
-            continue
-        leaves = model.leaf_models()
-        verdicts = [(leaf, *verdict(leaf, root)) for leaf in leaves]
-        worst = next((v for v in verdicts if v[1] == "no"), None) or \
-            next((v for v in verdicts if v[1] == "yes, PyTorch export"), None) or verdicts[0]
-        leaf, answer, detail = worst
-        if len(leaves) > 1:
-            if answer == "IR" and all(v[1] == "IR" for v in verdicts):
-                detail = "all stages published as IR"
-            elif answer in ("no", "yes, PyTorch export"):
-                detail = f"stage {leaf.name}: {detail}"
-            elif answer != "IR":
-                detail = f"{len(leaves)} stages"
-            if answer == "IR" and not all(v[1] == "IR" for v in verdicts):
-                answer = "yes"
-        out.append((name, model.framework if not model.stages else leaves[0].framework, answer, detail))
-    return out
-
-
-def markdown(table: list[tuple[str, str, str, str]], source: str) -> str:
-    counts = collections.Counter(r[2] for r in table)
-    blockers = collections.Counter(r[3].split("`")[1].split("=")[0] for r in table if r[2] == "no" and "`" in r[3])
-    lines = [START, "",
-             f"Generated by `python bench/ovc_table.py --write docs/compatibility.md` from {source}: "
-             f"{len(table)} models. " + ", ".join(f"**{counts[k]}** {k}" for k in
-                                                  ("yes", "yes, PyTorch export", "IR", "no", "descriptor error")
-                                                  if counts[k]) + ".", ""]
-    if blockers:
-        lines += ["What stops the others (models): " + ", ".join(f"`{k}` {v}" for k, v in blockers.most_common()) + ".",
-                  ""]
-    lines += ["| model | framework | ovc backend | what stops it / what it needs |", "|---|---|---|---|"]
-    for name, framework, answer, detail in table:
-        lines.append(f"| {name} | {framework} | {answer} | {detail.replace('|', '/')} |")
-    return "\n".join(lines + ["", END])
-
-
-def replace_between_markers(text: str, block: str) -> str:
-    if START in text and END in text:
-        return text[: text.index(START)] + block + text[text.index(END) + len(END):]
-    return text.rstrip("\n") + "\n\n" + block + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models_dir", type=Path, help="a zoo (default: the one inside openvino-dev)")
-    parser.add_argument("--write", type=Path, metavar="DOC.md", help="replace the table in this file")
-    parser.add_argument("--check", type=Path, metavar="DOC.md", help="exit 1 if this file's table differs")
-    args = parser.parse_args(argv)
-    if args.models_dir:
-        root, source = args.models_dir, f"`{args.models_dir}`"
-    else:
-        from modelzoo.devtools.peer import omz_models_root
-
-        import openvino
-
-        root = omz_models_root()
-        source = f"the descriptors in openvino-dev {openvino.__version__.split('-')[0]} (`omz_tools/models`)"
-    block = markdown(rows(root), source)
-    if args.check:
-        text = args.check.read_text(encoding="utf-8")
-        if START not in text or text[text.index(START): text.index(END) + len(END)] != block:
-            print(f"{args.check}: the ovc table is stale: run python bench/ovc_table.py --write {args.check}",
-                  file=sys.stderr)
-            return 1
-        return 0
-    if args.write:
-        args.write.write_text(replace_between_markers(args.write.read_text(encoding="utf-8"), block), encoding="utf-8")
-        print(f"wrote the table of {block.count(chr(10) + '| ') - 1} models into {args.write}")
-    else:
-        print(block)
-    return 0
-
+from modelzoo.devtools.evidence import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

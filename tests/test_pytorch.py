@@ -63,7 +63,9 @@ def test_the_mo_backend_refuses_pytorch_models_by_name(tiny, tmp_path):
         assert "tiny: PyTorch models are converted by the ovc backend only" in line and "--backend ovc" in line
 
 
-def test_the_proofs_cover_every_torchvision_model_of_open_model_zoo():
-    from modelzoo.devtools.zoo_proof import torchvision_models
+def test_the_proofs_cover_every_torchvision_timm_and_transformers_model_of_open_model_zoo():
+    from modelzoo.devtools.zoo_proof import RECIPES, provable, torchvision_models, wheel_models
 
-    assert sorted(torchvision_models(omz_models())) == sorted(CI_PROOFS + SLOW_PROOFS)
+    assert len(torchvision_models(omz_models())) == 6
+    assert sorted(wheel_models(omz_models())) == sorted(RECIPES)  # 5 timm, 3 transformers
+    assert sorted(provable(omz_models())) == sorted(CI_PROOFS + SLOW_PROOFS)

@@ -14,6 +14,7 @@ import yaml
 from conftest import run_tool
 
 from modelzoo.devtools.loopback import LoopbackServer
+from modelzoo.devtools.zoo_proof import CI_PROOFS, SLOW_PROOFS  # noqa: F401 - the proofs' lists, for tests
 
 HAVE_TORCH = importlib.util.find_spec("torch") is not None
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,10 +116,6 @@ def omz_models() -> Path:
         pytest.fail("Open Model Zoo's descriptors are needed: set MODELZOO_OMZ_MODELS to omz_tools/models "
                     "(openvino-dev 2024.6), or build .venv as .ci/run does")
     return found[0]
-
-
-CI_PROOFS = ("resnet-18-pytorch", "mobilenet-v2-pytorch", "shufflenet-v2-x1.0")
-SLOW_PROOFS = ("resnet-34-pytorch", "resnet-50-pytorch", "googlenet-v3-pytorch")
 
 
 

@@ -1,20 +1,23 @@
 """PyTorch models straight into OpenVINO through the real converter (--backend ovc): names, types,
 dynamic axes, checkpoints that are (not) verified, failures of the export child, and Open Model
-Zoo's torchvision models against stand-ins (devtools/zoo_proof.py). Needs torch and torchvision
-([pytorch]): .ci/run runs this folder in .venv-torch."""
+Zoo's torchvision, timm and transformers models against stand-ins (devtools/zoo_proof.py; the
+pinned wheels come from PyPI through pip). Needs torch and torchvision ([pytorch]): .ci/run runs
+this folder in .venv-torch."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import numpy as np
 import pytest
 import yaml
-from torch_zoo import (CI_PROOFS, SLOW_PROOFS, convert, download, error_line, make_tiny, omz_models, tiny_weights,
-                       tiny_zoo)
+from torch_zoo import convert, download, error_line, make_tiny, omz_models, tiny_weights, tiny_zoo
 
+from modelzoo.devtools import zoo_proof
 from modelzoo.devtools.loopback import LoopbackServer
+from modelzoo.devtools.zoo_proof import CI_PROOFS, SLOW_PROOFS
 
 
 @pytest.fixture
@@ -104,11 +107,47 @@ def test_an_export_child_killed_like_the_oom_killer_does_is_one_line(tiny, tmp_p
     assert not any((tmp_path / "ir").rglob("*.xml"))
 
 
-@pytest.mark.parametrize("name", [*CI_PROOFS, *(pytest.param(n, marks=pytest.mark.slow) for n in SLOW_PROOFS)])
-def test_open_model_zoo_torchvision_model_against_a_stand_in(name, tmp_path):
-    from modelzoo.devtools.zoo_proof import prove
+class _Batches:
+    """The proofs of one library run together (one downloader and one converter run per batch,
+    the wheels fetched once), on the first test that asks for one of its models."""
 
-    proof = prove(name, omz_models(), tmp_path)
+    def __init__(self, root):
+        self.root = root
+        self.done = {}
+
+    def proof(self, name):
+        models = omz_models()
+
+        def family(n):
+            return zoo_proof.recipe(n, yaml.safe_load(next(models.glob(f"*/{n}/model.yml")).read_text())).family
+
+        key = family(name) if name in CI_PROOFS else name  # a slow one: alone
+        if key not in self.done:
+            batch = [n for n in CI_PROOFS if family(n) == key] or [name]
+            work = self.root / key
+            work.mkdir()
+            try:
+                self.done[key] = {p.model: p for p in zoo_proof.prove_many(batch, models, work,
+                                                                           wheels=self.root / "wheels")}
+            except zoo_proof.ProofError as exc:
+                self.done[key] = exc
+        if isinstance(self.done[key], Exception):
+            raise self.done[key]
+        return self.done[key][name]
+
+
+@pytest.fixture(scope="module")
+def batches(tmp_path_factory):
+    return _Batches(tmp_path_factory.mktemp("zoo-proof"))
+
+
+@pytest.mark.parametrize("name", [*CI_PROOFS, *(pytest.param(n, marks=pytest.mark.slow) for n in SLOW_PROOFS)])
+def test_open_model_zoo_model_against_a_stand_in(name, batches):
+    """Open Model Zoo's torchvision, timm and transformers models (devtools/zoo_proof.py): the
+    pinned wheels verified against the descriptors' SHA-384, a stand-in checkpoint, the real
+    downloader and converter, the IR within 1e-4 of torch."""
+    proof = batches.proof(name)
+    assert proof.failure == "", proof.failure
     assert proof.error <= 1e-4, f"{name}: relative error {proof.error:.2e}"
 
 
@@ -118,3 +157,20 @@ def test_an_unwritable_log_is_one_line(tiny, tmp_path):
     assert result.returncode == 1
     assert "cannot write the log" in error_line(result) and "no-such-folder" in error_line(result)
     assert not any((tmp_path / "ir").rglob("*.xml"))
+
+
+def test_a_wheel_that_does_not_verify_against_the_descriptor_stops_the_proof(tmp_path):
+    """The pinned wheels are PyPI's own files, checked against the descriptor's real SHA-384: a
+    descriptor naming other bytes stops the proof before any stand-in is made."""
+    source = next(omz_models().glob("*/efficientnet-v2-b0"))
+    zoo = tmp_path / "zoo" / source.parent.name / source.name
+    shutil.copytree(source, zoo, ignore=shutil.ignore_patterns("__pycache__"))
+    doc = yaml.safe_load((zoo / "model.yml").read_text())
+    wheel = next(f for f in doc["files"] if f["name"].startswith("timm-"))
+    wheel["checksum"] = ("0" if wheel["checksum"][0] != "0" else "1") + wheel["checksum"][1:]
+    (zoo / "model.yml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    with pytest.raises(zoo_proof.ProofError) as caught:
+        zoo_proof.prove_many(["efficientnet-v2-b0"], tmp_path / "zoo", tmp_path / "work", wheels=tmp_path / "wheels")
+    assert str(caught.value) == ("timm-0.4.12-py3-none-any.whl: PyPI's file does not verify against the "
+                                 "descriptor's size and SHA-384")
+    assert not (tmp_path / "work" / "serve").exists()
