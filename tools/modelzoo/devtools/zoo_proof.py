@@ -99,9 +99,10 @@ RECIPES: dict[str, Recipe] = {
 
 # Proven in CI (tests/pytorch/test_torch_export.py), and under `-m slow` only: CI's time budget
 # (docs/performance.md has each proof's time) keeps three torchvision models and gpt-2 out of CI.
-CI_PROOFS = ("resnet-18-pytorch", "mobilenet-v2-pytorch", "shufflenet-v2-x1.0", "convnext-tiny", "efficientnet-v2-b0",
-             "efficientnet-v2-s", "levit-128s", "swin-tiny-patch4-window7-224", "bert-base-ner", "wav2vec2-base")
-SLOW_PROOFS = ("resnet-34-pytorch", "resnet-50-pytorch", "googlenet-v3-pytorch", "gpt-2")
+CI_PROOFS = ("resnet-18-pytorch", "resnet-34-pytorch", "resnet-50-pytorch", "mobilenet-v2-pytorch", "shufflenet-v2-x1.0",
+             "googlenet-v3-pytorch", "convnext-tiny", "efficientnet-v2-b0", "efficientnet-v2-s", "levit-128s",
+             "swin-tiny-patch4-window7-224", "bert-base-ner", "wav2vec2-base")
+SLOW_PROOFS = ("gpt-2",)  # 180 s and 5 GB
 PROOF_TEST = "tests/pytorch/test_torch_export.py"
 
 
