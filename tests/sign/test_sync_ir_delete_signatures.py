@@ -1,6 +1,7 @@
 """`mirror.py sync --ir --delete` and the per-IR signatures (issue 28): the signature of an IR folder
 whose IR a --delete removed goes with it, so that the mirror holds no signature vouching for IR it
-no longer has; the signatures of the IR kept, and files the mirror does not own, stay. Real parts:
+no longer has; the signatures of the IR kept, and files the mirror does not own, stay. A sync without
+--sign_key that publishes other bytes into a signed IR folder removes that folder's signature too. Real parts:
 the real command line, a folder mirror, the ovc backend on a one-convolution graph, model signing
 in key mode.
 
@@ -97,3 +98,53 @@ def test_the_same_on_an_s3_mirror(tmp_path, zoo, server, key):
     assert not b_sigs & left, "a signature of deleted IR stayed behind"
     assert sigs - b_sigs <= left and notes in left
     assert not [n for n in left if "/public/tiny-b/" in n and n != notes]
+
+
+def _verifies(folder, sig, public) -> bool:
+    import model_signing
+
+    try:
+        model_signing.verifying.Config().use_elliptic_key_verifier(public_key=public).verify(folder, sig)
+    except ValueError:
+        return False
+    return True
+
+
+def test_an_unsigned_sync_that_changes_signed_ir_removes_its_signature(tmp_path, zoo, server, key):
+    """A sync without --sign_key that publishes other bytes into a signed IR folder deletes that
+    folder's signature (it would no longer verify); one that only puts back the bytes a signature
+    covers keeps it, and it verifies again."""
+    import hashlib
+
+    import model_signing
+
+    tiny_model(zoo, server, "tiny-a")
+    dest, cache, log = tmp_path / "mirror", tmp_path / "cache", tmp_path / "sync.log"
+    first = sync_ir(zoo, str(dest), cache, log, "--name", "tiny-a", "--sign_key", key[0])
+    assert first.returncode == 0, first.stderr
+    fp16, fp32 = (next(f for f in _ir_folders(dest, "tiny-a") if f.name == p) for p in ("FP16", "FP32"))
+    sig16, sig32 = fp16.with_name("FP16.sig"), fp32.with_name("FP32.sig")
+    # another machine's signed run published FP16 IR with other bytes under the same key (a
+    # conversion that is not byte for byte reproducible): its manifest entry and signature say so
+    xml = next(fp16.glob("*.xml"))
+    xml.write_bytes(xml.read_bytes() + b"<!-- made elsewhere -->\n")
+    manifest = json.loads((dest / MANIFEST).read_text())
+    entry = manifest["files"][xml.relative_to(dest).as_posix()]
+    entry.update(size=xml.stat().st_size, sha384=hashlib.sha384(xml.read_bytes()).hexdigest())
+    (dest / MANIFEST).write_text(json.dumps(manifest))
+    model_signing.signing.Config().use_elliptic_key_signer(private_key=key[0]).sign(fp16, sig16)
+    assert _verifies(fp16, sig16, key[1])
+    # and FP32's weights lost a byte's worth of bits on the mirror's disk (its signature covers the right bytes)
+    weights = next(fp32.glob("*.bin"))
+    damaged = bytearray(weights.read_bytes())
+    damaged[0] ^= 0xFF
+    weights.write_bytes(bytes(damaged))
+    assert not _verifies(fp32, sig32, key[1])
+
+    result = sync_ir(zoo, str(dest), cache, log, "--name", "tiny-a")
+    assert result.returncode == 0, result.stderr
+    assert "2 published" in result.stdout
+    assert not sig16.exists(), "a signature over bytes this run replaced stayed behind"
+    assert f"deleted  {sig16.relative_to(dest).as_posix()}" in result.stdout
+    assert sig32.is_file() and _verifies(fp32, sig32, key[1])
+    assert not _verifies(fp16, sig32, key[1])  # (the check above can fail)

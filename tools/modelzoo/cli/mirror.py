@@ -214,7 +214,8 @@ def _main(argv: Sequence[str]) -> int:
         if ir and not args.dry_run:
             from ..sync.ir import sync_ir
 
-            ir_failed, published = sync_ir(pipeline, models, ir, args.backend, delete=args.delete)
+            ir_failed, published = sync_ir(pipeline, models, ir, args.backend, delete=args.delete,
+                                          signs=getattr(args, "sign_key", None) is not None)
             failed += [m for m in ir_failed if m not in failed]
             if args.changes is not None and published:
                 _append_changes(args.changes, published)

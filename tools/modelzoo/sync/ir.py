@@ -16,7 +16,8 @@ from ..download.pipeline import DownloadOptions, Downloader
 from ..errors import ModelzooError, UsageError
 from ..store.ir_cache import scan_ir
 from ..mirror.ir_share import IR_PREFIX, ir_rel
-from .plan import MISSING, REPAIRED, WRONG_SHA, WRONG_SIZE, WantedIr, freed_signatures, ir_owned, make_plan
+from .plan import (MISSING, REPAIRED, WRONG_SHA, WRONG_SIZE, WantedIr, freed_signatures, ir_owned, make_plan,
+                   outdated_signatures)
 from ..convert.quantize import INT8_PRECISIONS, nncf_version
 from .voice import IrVoice
 
@@ -28,7 +29,7 @@ def int8_tools(conversion_tools: str) -> str:
 
 
 def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend: str,
-            delete: bool = False) -> tuple[list[str], list[str]]:
+            delete: bool = False, signs: bool = False) -> tuple[list[str], list[str]]:
     """`mirror.py sync --ir`: convert the selected models through the cache (the converter's
     own path: a warm cache converts nothing), quantize them for FP16-INT8 / FP32-INT8 through the
     cache (the quantizer's own path, on ``mirror.options.calibration``), and publish each IR file,
@@ -36,7 +37,9 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
     mirror's own plan and per-file routine (``mirror.sync``: present files are left alone). With
     ``delete``, the IR that no selected model needs goes: that of models not selected, and that of
     selected models made by these same tools under another key (an older descriptor or model file),
-    and with it the signature of each IR folder left without files (``<precision>.sig``).
+    and with it the signature of each IR folder left without files (``<precision>.sig``). A run
+    that does not sign (``signs`` False) deletes the signature of each folder it published other
+    bytes into (plan.outdated_signatures); one that signs re-signs them afterwards (trust/publish.py).
     Returns (models that failed, paths published).
 
     Raises:
@@ -123,9 +126,14 @@ def sync_ir(mirror: Any, models: list[Any], precisions: frozenset[str], backend:
         plan = make_plan(list(wanted.values()), manifest, store.list(), full=o.full, delete=delete, owned=owned)
         result = mirror.sync(plan, manifest, full=o.full, voice=IrVoice(reporter))
     failed += [m for m in result.failed if m not in failed]
-    published = [x.wanted.rel for x in result.outcomes if x.error is None and x.how == "copied"]
+    copied = [x.wanted for x in result.outcomes if x.error is None and x.how == "copied"]
+    published = [w.rel for w in copied]
     if plan.delete:
         delete_freed_signatures(store, plan.delete, reporter)
+    if not signs and copied:
+        before = (manifest or {}).get("files", {})
+        delete_signatures(store, outdated_signatures([w for w in copied if isinstance(w, WantedIr)], before),
+                          reporter)
     all_tools = tools if q_tools is None else f"{tools}; {q_tools}"
     reporter.emit("mirror_ir_end", files=len(wanted), published=len(published), deleted=len(result.deleted),
                   failed=failed, tools=all_tools)
@@ -141,7 +149,12 @@ def delete_freed_signatures(store: Any, dropped: list[str], reporter: Any) -> No
     for IR the mirror no longer holds. Decided on the manifest as written (a concurrent run's
     entries count), and only the mirror's own signature names are touched."""
     manifest, _ = store.read_manifest()
-    for sig in freed_signatures(dropped, (manifest or {}).get("files", {})):
+    delete_signatures(store, freed_signatures(dropped, (manifest or {}).get("files", {})), reporter)
+
+
+def delete_signatures(store: Any, sigs: list[str], reporter: Any) -> None:
+    """Delete these per-IR signatures where they are (a failure is a warning: the IR is published)."""
+    for sig in sigs:
         there = store.stat(sig)
         if there is None:
             continue

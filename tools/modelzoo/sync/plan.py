@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable, Iterable, Union
 
 from ..descriptor import KNOWN_PRECISIONS, Model, ModelFile
 from ..errors import ModelzooError
@@ -200,7 +200,22 @@ def freed_signatures(dropped: set[str] | list[str], files: dict[str, Any]) -> li
     of a folder that still holds a recorded file, nor a name the mirror does not own."""
     kept = {rel.rpartition("/")[0] for rel in files}
     folders = {rel.rpartition("/")[0] for rel in dropped if rel.startswith(IR_PREFIX)}
-    sigs = (folder + ".sig" for folder in folders - kept)
+    return _own_signatures(folder + ".sig" for folder in folders - kept)
+
+
+def outdated_signatures(published: list[WantedIr], before: dict[str, Any]) -> list[str]:
+    """The per-IR signatures of the IR folders into which a run that does not sign published a
+    file with other bytes than the manifest (``before``: its files as this run found them)
+    recorded there, or a file it did not record: that signature no longer verifies over the
+    folder, and one that does not verify misleads, so the sync deletes it. A file put back with
+    the bytes it had (a repair) keeps its folder's signature, which verifies again."""
+    folders = {w.rel.rpartition("/")[0] for w in published
+               if w.rel.startswith(IR_PREFIX) and (before.get(w.rel) or {}).get("sha384") != w.sha384}
+    return _own_signatures(folder + ".sig" for folder in folders)
+
+
+def _own_signatures(sigs: Iterable[str]) -> list[str]:
+    """Only names the mirror writes signatures at (``ir/<key>/.../<precision>.sig``)."""
     return sorted(s for s in sigs if s.count("/") >= 3 and s.rpartition("/")[2] in IR_SIGNATURES)
 
 
