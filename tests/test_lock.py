@@ -472,3 +472,32 @@ def test_a_lock_mixing_keys_holds_a_run_of_both_precisions_to_the_bytes(ir_mirro
     result = convert_from(zoo, "tiny-a", dl, out, tmp_path / "c2.log", extra=("--locked", str(path)))
     assert result.returncode == 0, result.stderr
     assert files(out / "public/tiny-a") == ir_mirror["ir"]
+
+
+def test_locked_verify_repair_refuses_a_changed_size_upstream_before_it_fetches(nginx_zoo, tmp_path):
+    """verify --repair --locked re-fetches through the same HEAD preflight as sync: a file to
+    repair that upstream now serves at another size refuses the repair before any GET, and the
+    mirror is left as the audit found it."""
+    zoo, www, nginx = nginx_zoo
+    path = tmp_path / "modelzoo.lock"
+    assert lock(zoo, "--all", "-o", path).returncode == 0
+    dest = tmp_path / "mirror"
+    result = run_tool("mirror", "sync", "--models_dir", zoo, "--all", "--to", dest, "--locked", path)
+    assert result.returncode == 0, result.stderr
+    mirrored = next(dest.rglob("alpha.pb"))
+    mirrored.unlink()
+    before = {p.relative_to(dest): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+    (www / "f/alpha.pb").write_bytes(ALPHA + b"upstream changed it")
+    nginx.access_log.write_text("")
+    result = run_tool("mirror", "verify", "--models_dir", zoo, "--all", "--at", dest, "--repair", "--locked", path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert one_error_line(result) == (
+        f"modelzoo-mirror: error: --locked {path}: alpha: alpha.pb: {nginx.url}/f/alpha.pb: "
+        f"{len(ALPHA) + 19:,} bytes served, locked {len(ALPHA):,} (refused before any download; "
+        "modelzoo-lock --check --remote lists every such file)")
+    assert _requests(nginx) and all('"HEAD ' in line for line in _requests(nginx))  # no GET
+    assert {p.relative_to(dest): p.read_bytes() for p in dest.rglob("*") if p.is_file()} == before
+    (www / "f/alpha.pb").write_bytes(ALPHA)  # served as locked again: the same command repairs
+    result = run_tool("mirror", "verify", "--models_dir", zoo, "--all", "--at", dest, "--repair", "--locked", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert mirrored.read_bytes() == ALPHA

@@ -203,6 +203,8 @@ def _main(argv: Sequence[str]) -> int:
     options.calibration = calibration
     if args.command == "sync" and not args.dry_run:
         _locked_preflight(policy, store, options, models)
+    if options.repair:  # verify --repair --locked: the same HEAD preflight, on what it re-fetches
+        options.before_fetch = policy.before_fetch(options.timeout, max(options.jobs, 8))
     if getattr(args, "ir", None) and not args.dry_run:
         options.executor = cluster_executor(args)
     if not (args.command == "sync" and args.dry_run):
@@ -244,15 +246,12 @@ def _locked_preflight(policy: Policy, store: Store, options: MirrorOptions, mode
     check = policy.before_fetch(options.timeout, max(options.jobs, 8))
     if check is None:
         return
-    from ..download.obtain import source_urls
-    from ..store.cache import Cache
-    from ..sync.plan import FETCH, make_plan, wanted_files
+    from ..sync.pipeline import fetch_sources
+    from ..sync.plan import FETCH, Wanted, make_plan, wanted_files
 
-    cache = Cache(options.cache_dir, create=False) if options.cache_dir is not None else None
     plan = make_plan(wanted_files(models, options.precisions, options.models_root),
                      store.read_manifest()[0], store.list())
-    check([(w.leaf.name, w.file.name.as_posix(), w.size, source_urls(w.leaf, w.file, options.upstream))
-           for w in plan.of(FETCH) if cache is None or not cache.has_blob(w.sha384)])
+    check(fetch_sources([w for w in plan.of(FETCH) if isinstance(w, Wanted)], options))
 
 
 def _trust_before(args: argparse.Namespace, store: object) -> tuple[object, list] | None:

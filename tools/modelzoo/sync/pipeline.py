@@ -134,6 +134,18 @@ class MirrorOptions:
     space_check: bool = True  # refuse a sync whose writes do not fit, before the first request (space.py)
     calibration: Any = None  # sync --ir FP16-INT8 / verify --repair of INT8 IR: the data set (accuracy.dataset.Dataset)
     executor: Any = None  # sync --ir: where conversions run (executors.Executor; None: this process, one at a time)
+    # --locked: called with the files a repair is about to fetch (trust/policy.py: Policy.before_fetch)
+    before_fetch: Callable[[list[tuple[str, str, int, list[str]]]], None] | None = None
+
+
+def fetch_sources(wanted: list[Wanted], options: MirrorOptions) -> list[tuple[str, str, int, list[str]]]:
+    """What --locked's preflight asks for (trust/lock.py: preflight): of these files about to be
+    fetched, those not in the cache, as (model, file, size, the sources tried in order)."""
+    from ..store.cache import Cache
+
+    cache = Cache(options.cache_dir, create=False) if options.cache_dir is not None else None
+    return [(w.leaf.name, w.file.name.as_posix(), w.size, source_urls(w.leaf, w.file, options.upstream))
+            for w in wanted if cache is None or not cache.has_blob(w.sha384)]
 
 
 class Mirror:
@@ -604,12 +616,19 @@ class Auditor(Syncer):
 
     def repair(self, findings: list[Finding]) -> list[str]:
         """Re-fetch what is missing or wrong through the verified path, record what is right but
-        unrecorded, merge the manifest. Returns the models that could not be repaired."""
+        unrecorded, merge the manifest. Returns the models that could not be repaired.
+
+        Raises:
+            LockError: with --locked, upstream no longer serves a file to re-fetch as locked
+                (its HEAD preflight, as sync's, before anything is written).
+        """
+        broken = [f for f in findings if f.wanted is not None and f.status in (MISSING, WRONG_SIZE, WRONG_SHA)]
+        if self.options.before_fetch is not None and broken:
+            self.options.before_fetch(fetch_sources([f.wanted for f in broken], self.options))
         removed = set(self.store.remove_dead())  # temporaries of killed runs: ours to remove
         for f in findings:
             if f.wanted is None and f.rel in removed:
                 f.status, f.detail = REPAIRED, "removed (a temporary left by a run that was killed)"
-        broken = [f for f in findings if f.wanted is not None and f.status in (MISSING, WRONG_SIZE, WRONG_SHA)]
         outcomes = self.run_jobs([f.wanted for f in broken], self._job(FETCH, False, FileVoice(self.reporter)))
         by_rel = {o.wanted.rel: o for o in outcomes}
         stamp_time = now()
