@@ -1,4 +1,5 @@
-"""unpack in-process: link resolution, staging, cancel, the fail-closed tar check."""
+"""unpack in-process: link resolution, staging, cancel, the fail-closed tar check, regex_replace
+fed to a child slow to start."""
 
 from __future__ import annotations
 
@@ -114,3 +115,41 @@ def test_regex_replace(tmp_path):
     unpack.regex_replace(path, RegexReplace(PurePosixPath("cfg.txt"), "a = 1", "a = 2", 2))
     assert path.read_text() == "a = 2\na = 2\n" and (path.stat().st_mode & 0o777) == 0o640
     assert [p.name for p in tmp_path.iterdir()] == ["cfg.txt"]
+
+
+def test_regex_replace_feeds_a_big_file_to_a_child_slow_to_start(tmp_path, monkeypatch):
+    # Under load the child interpreter can take longer to start than communicate()'s first 0.1 s
+    # poll; a file larger than the pipe's buffer (transformers' __init__.py: ~200 KB) then had to
+    # be fed on across the retries, which communicate() does not do: the child waited for the rest
+    # of its input until the bound expired. A real interpreter behind a sleep stands for the load.
+    import shlex
+    import sys
+    import threading
+
+    slow = tmp_path / "slow-python"
+    slow.write_text(f'#!/bin/sh\nsleep 0.5\nexec {shlex.quote(sys.executable)} "$@"\n')
+    slow.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(slow))
+    monkeypatch.setenv("MODELZOO_REGEX_SECONDS", "5")
+    body = "_import_structure['models'] = []\n" * 9000  # ~300 KB, well over a 64 KiB pipe
+    paths = []
+    for i in range(3):  # at once, as the downloader's -j workers do
+        paths.append(tmp_path / f"init{i}.py")
+        paths[-1].write_text(body + "from .utils import dummy\n")
+    errors: list[BaseException] = []
+
+    def run(path: Path) -> None:
+        try:
+            unpack.regex_replace(path, RegexReplace(PurePosixPath(path.name), r"from \.utils import dummy",
+                                                    "from .utils import real", 1))
+        except BaseException as exc:  # (reported by the assertion below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(path,)) for path in paths]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    for path in paths:
+        assert path.read_text() == body + "from .utils import real\n"

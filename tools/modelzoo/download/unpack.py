@@ -133,25 +133,41 @@ def _substitute(path: Path, step: RegexReplace, raw: bytes, check_cancel: CheckC
     """re.subn in a child process (_REGEX_CHILD): (the new bytes, the number of matches)."""
     import json
     import subprocess
+    import threading
     import time
 
     seconds = _regex_seconds()
     limit = regex_output_limit(len(raw))
     job = json.dumps({"pattern": step.pattern, "replacement": step.replacement, "count": step.count,
                       "limit": limit, "seconds": seconds, "parent": os.getpid()}).encode("utf-8")
+    # The input goes through a pipe of our own, fed by a thread: communicate() feeds stdin only on the
+    # call that is given the input, so a retry after TimeoutExpired (needed to poll check_cancel) would
+    # leave a file larger than the pipe's buffer half-sent and the child waiting for the rest until
+    # the deadline, whenever the child (slow to start under load) had not drained the pipe in time.
+    read_end, write_end = os.pipe()
     try:
-        proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _REGEX_CHILD], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", _REGEX_CHILD], stdin=read_end,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    except OSError as exc:
-        raise PostprocessingError(f"regex_replace: cannot start {sys.executable}: {exc.strerror or exc}") from exc
-    data, deadline, message = job + b"\n" + raw, time.monotonic() + seconds, None
+    except BaseException as exc:
+        os.close(write_end)
+        if isinstance(exc, OSError):
+            raise PostprocessingError(f"regex_replace: cannot start {sys.executable}: {exc.strerror or exc}") from exc
+        raise
+    finally:
+        os.close(read_end)
+    deadline, message = time.monotonic() + seconds, None
     try:
+        try:
+            threading.Thread(target=_feed, args=(write_end, job + b"\n" + raw), name="regex-feed",
+                             daemon=True).start()
+        except BaseException:
+            os.close(write_end)  # (no thread to close it; the child is killed below)
+            raise
         while True:
             try:
-                out, _ = proc.communicate(data, timeout=0.1)
+                out, _ = proc.communicate(timeout=0.1)
                 break
             except subprocess.TimeoutExpired:
-                data = None  # (communicate goes on feeding what it was given)
                 check_cancel()
                 if time.monotonic() > deadline:
                     message = (f"regex_replace: pattern {step.pattern!r} took more than {seconds:g} s on {path} "
@@ -174,6 +190,18 @@ def _substitute(path: Path, step: RegexReplace, raw: bytes, check_cancel: CheckC
     if "error" in result:
         raise PostprocessingError(f"regex_replace: pattern {step.pattern!r} on {path}: {result.get('why')}")
     return new, result["n"]
+
+
+def _feed(fd: int, payload: bytes) -> None:
+    """Write the child's whole input, then close the pipe (its EOF starts the substitution)."""
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:
+        pass  # the child is gone (killed at the deadline or on cancel, or died): _substitute reports it
+    finally:
+        os.close(fd)
 
 
 # ----------------------------------------------------------------------------- member checks
