@@ -439,13 +439,8 @@ def prove(name: str, models_dir: Path, work: Path, python: str = sys.executable,
 
 
 def _run(python: str, tool: str, *args: Any, timeout: float, check: bool = True) -> subprocess.CompletedProcess:
-    # The descriptors' regex_replace steps are plain literals; on this 2-core machine shared by
-    # a dozen processes the downloader's 60 s bound on each (download/unpack.py) was seen to
-    # expire on transformers/__init__.py three times in six runs, failing a proof for no reason
-    # of its own: the proofs give the bound ten minutes.
-    env = dict(os.environ, MODELZOO_REGEX_SECONDS=os.environ.get("MODELZOO_REGEX_SECONDS", "600"))
     result = subprocess.run([python, str(SCRIPTS / f"{tool}.py"), *map(str, args)], capture_output=True, text=True,
-                            timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+                            timeout=timeout, stdin=subprocess.DEVNULL)
     if check and result.returncode != 0:
         raise ProofError(f"{tool} failed ({result.returncode}): {result.stderr.strip()}")
     return result
