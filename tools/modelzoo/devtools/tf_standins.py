@@ -520,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models_dir", type=Path, required=True, help="Open Model Zoo's models folder")
     parser.add_argument("--backend", choices=("ovc", "mo"), default="ovc")
     parser.add_argument("--pre_convert_python", metavar="PYTHON",
-                        help="run the pre-convert scripts with this Python (the converter's -p), e.g. a newer TensorFlow's")
+                        help="run the pre-convert scripts with this Python (the converter's -p), "
+                        "e.g. a newer TensorFlow's")
     parser.add_argument("names", nargs="*", help=f"models to prove (default: {', '.join(TF_MODELS)})")
     args = parser.parse_args(argv)
     failed = 0
