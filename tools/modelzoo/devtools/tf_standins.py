@@ -416,10 +416,12 @@ def compare(s: StandIn, xml: Path, seed: int = 1) -> float:
 
 def prove_many(names: list[str], models_dir: Path, work: Path, backend: str = "ovc",
                python: str = sys.executable, timeout: float = 900,
-               keep: Callable[[StandIn], None] | None = None) -> list[Proof]:
+               keep: Callable[[StandIn], None] | None = None, pre_convert_python: str | None = None) -> list[Proof]:
     """Prove several models with one loopback server and one download; each converted by its own
     converter run (so each Proof's seconds are its conversion's, its download's share included).
     `keep` sees each stand-in once made (tests store some for an environment without TensorFlow).
+    `pre_convert_python` (the converter's `-p`) runs the pre-convert scripts with another
+    TensorFlow than this one's (docs/compatibility.md: TensorFlow 2.21 for the googlenet scripts).
 
     Raises:
         StandInError: a stand-in could not be made, or a tool failed (the first failure stops the rest).
@@ -427,11 +429,12 @@ def prove_many(names: list[str], models_dir: Path, work: Path, backend: str = "o
     stand_ins = [make_stand_in(name, models_dir, work) for name in names]
     for s in stand_ins if keep else ():
         keep(s)
-    return prove_stand_ins(stand_ins, models_dir, work, backend, python, timeout)
+    return prove_stand_ins(stand_ins, models_dir, work, backend, python, timeout, pre_convert_python)
 
 
 def prove_stand_ins(stand_ins: list[StandIn], models_dir: Path, work: Path, backend: str = "ovc",
-                    python: str = sys.executable, timeout: float = 900) -> list[Proof]:
+                    python: str = sys.executable, timeout: float = 900,
+                    pre_convert_python: str | None = None) -> list[Proof]:
     """Serve, download, convert and compare stand-ins already made (see `prove_many`).
 
     Raises:
@@ -446,7 +449,8 @@ def prove_stand_ins(stand_ins: list[StandIn], models_dir: Path, work: Path, back
     for s in stand_ins:
         seconds = run_tool(python, "converter", "--models_dir", zoo, "--name", s.name, "-d", work / "dl",
                            "-o", work / backend, "--backend", backend, "--precisions", "FP32",
-                           "--allow_zoo_code", timeout=timeout)
+                           "--allow_zoo_code", *(("-p", pre_convert_python) if pre_convert_python else ()),
+                           timeout=timeout)
         xml = work / backend / s.folder / "FP32" / f"{s.name}.xml"
         proofs.append(Proof(s.name, compare(s, xml), seconds + download / len(stand_ins)))
     return proofs
@@ -501,26 +505,30 @@ def _picture(s: StandIn, seed: int) -> Any:
     return np.random.default_rng(seed).uniform(0, 255, shape).astype(np.float32)
 
 
-def prove_tf(name: str, models_dir: Path, work: Path, backend: str = "ovc") -> Proof:
+def prove_tf(name: str, models_dir: Path, work: Path, backend: str = "ovc",
+             pre_convert_python: str | None = None) -> Proof:
     """Convert one TensorFlow model against a stand-in through the real command lines.
 
     Raises:
         StandInError: see `prove_many`.
     """
-    return prove_many([name], models_dir, work, backend)[0]
+    return prove_many([name], models_dir, work, backend, pre_convert_python=pre_convert_python)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models_dir", type=Path, required=True, help="Open Model Zoo's models folder")
     parser.add_argument("--backend", choices=("ovc", "mo"), default="ovc")
+    parser.add_argument("--pre_convert_python", metavar="PYTHON",
+                        help="run the pre-convert scripts with this Python (the converter's -p), "
+                        "e.g. a newer TensorFlow's")
     parser.add_argument("names", nargs="*", help=f"models to prove (default: {', '.join(TF_MODELS)})")
     args = parser.parse_args(argv)
     failed = 0
     for name in args.names or TF_MODELS:
         work = Path(tempfile.mkdtemp(prefix=f"tf-proof-{name}-"))
         try:
-            proof = prove_tf(name, args.models_dir, work, args.backend)
+            proof = prove_tf(name, args.models_dir, work, args.backend, args.pre_convert_python)
             print(f"{proof.model}: relative error {proof.error:.2e}, {proof.seconds:.1f} s", flush=True)
             failed += proof.error > 1e-4
         except Exception as exc:  # noqa: BLE001 - a report line per model
