@@ -14,6 +14,7 @@ import pytest
 import yaml
 from conftest import REPO
 
+import tf_child
 from ovc_reference import reference_dir
 
 from modelzoo.devtools import tf_standins
@@ -34,22 +35,18 @@ def omz_models() -> Path:
 
 @pytest.fixture(scope="module")
 def proofs(tmp_path_factory):
-    """Every CI_MODELS model proven once: one loopback server, one download, a conversion each."""
+    """Every CI_MODELS model proven once: one loopback server, one download, a conversion each
+    (Keras in a child process: tests/tf_child.py)."""
     work = tmp_path_factory.mktemp("tf-proof")
     kept = reference_dir() / STORED  # the frozen graphs and Keras's outputs, for test_tf_proof_ovc.py
-
-    def keep(s: tf_standins.StandIn) -> None:
-        if tf_standins.RECIPES[s.name].kind == "frozen_pb":
-            tf_standins.store(s, kept)
-
-    found = tf_standins.prove_many(list(CI_MODELS), omz_models(), work, keep=keep)
-    return work, {p.model: p for p in found}
+    errors = tf_child.call("prove_many", names=list(CI_MODELS), models_dir=omz_models(), work=work, kept=kept)
+    return work, errors
 
 
 @pytest.mark.parametrize("name", CI_MODELS)
 def test_the_ir_of_a_stand_in_matches_the_framework(proofs, name):
-    _, found = proofs
-    assert found[name].error <= 1e-4, f"{name}: relative error {found[name].error:.2e}"
+    _, errors = proofs
+    assert errors[name] <= 1e-4, f"{name}: relative error {errors[name]:.2e}"
 
 
 @pytest.mark.slow
@@ -124,13 +121,6 @@ def _rewrite(text: str, descriptor: dict, file: str) -> str:
     return text
 
 
-def _load_module(path: Path):
-    spec = importlib.util.spec_from_file_location("stand_in_frequency_spatial_network", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_hybrid_cs_model_mri_pre_converts_on_keras3(tmp_path):
     """Our pre-convert.py on Keras 3, after the descriptor's own regex_replace steps, writes the
     SavedModel whose input is `input_1`; the IR matches Keras."""
@@ -147,9 +137,10 @@ def test_hybrid_cs_model_mri_pre_converts_on_keras3(tmp_path):
     rewritten = tmp_path / "rewritten" / "frequency_spatial_network.py"  # the module as the download will be
     rewritten.parent.mkdir()
     rewritten.write_text(_rewrite(STAND_IN_WNET, descriptor, "frequency_spatial_network.py"))
-    network = _load_module(rewritten)
-    tf_standins.stand_in_weights(network.wnet(0.1, 2.0, 0.3, 4.0, kshape=(5, 5), kshape2=(3, 3)),
-                                 serve / "wnet_20.hdf5")
+    x = np.random.default_rng(0).normal(size=(1, 256, 256, 2)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    tf_child.call("wnet_stand_in", module=rewritten, weights=serve / "wnet_20.hdf5", x=tmp_path / "x.npy",
+                  expected=tmp_path / "expected.npy")
     zoo = tmp_path / "zoo" / "public" / name
     zoo.mkdir(parents=True)
     (zoo / "pre-convert.py").write_bytes((REPO / "models" / "public" / name / "pre-convert.py").read_bytes())
@@ -165,14 +156,11 @@ def test_hybrid_cs_model_mri_pre_converts_on_keras3(tmp_path):
                       timeout=600)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "dl" / "public" / name / "frequency_spatial_network.py").read_text() == rewritten.read_text()
-    keras_model = network.wnet(0.1, 2.0, 0.3, 4.0, kshape=(5, 5), kshape2=(3, 3))
-    keras_model.load_weights(str(serve / "wnet_20.hdf5"))
     tf_standins.disable_telemetry()
     import openvino as ov
 
     compiled = ov.Core().compile_model(str(tmp_path / "ir" / "public" / name / "FP32" / f"{name}.xml"), "CPU",
                                        {"INFERENCE_PRECISION_HINT": "f32"})
     assert compiled.input(0).get_names() >= {"input_1"}
-    x = np.random.default_rng(0).normal(size=(1, 256, 256, 2)).astype(np.float32)
-    expected = np.asarray(keras_model(x))
+    expected = np.load(tmp_path / "expected.npy")
     assert np.abs(compiled(x)[0] - expected).max() / np.abs(expected).max() <= 1e-4

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import tf_child
 from ovc_reference import _require, can_prepare, reference_dir
 
 from modelzoo.devtools import tf_standins
@@ -28,8 +29,7 @@ def stored() -> Path:
         models = Path(list(spec.submodule_search_locations)[0]) / "models"
         work = Path(tempfile.mkdtemp(prefix="tf-standins-"))
         try:
-            for name in missing:
-                tf_standins.store(tf_standins.make_stand_in(name, models, work), folder)
+            tf_child.call("store_stand_ins", names=missing, models_dir=models, work=work, folder=folder)
         finally:
             shutil.rmtree(work, ignore_errors=True)
     for name in OVC_MODELS:
