@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
-import re
 import shutil
 import subprocess
 import sys
@@ -46,7 +45,7 @@ from typing import Any, Callable
 from ..convert.mo import disable_telemetry
 from ..resources import default_models_dir
 from .loopback import LoopbackServer
-from .zoo_proof import Proof
+from .zoo_proof import Proof, mo_values
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "downloader"
 
@@ -94,15 +93,6 @@ class StandIn:
     files: dict[str, Path]  # the descriptor's file name -> the stand-in served under it
 
 
-def _mo_values(args: list[str], flag: str) -> list[float] | None:
-    """`--mean_values=input[127.5,127.5,127.5]` -> [127.5, 127.5, 127.5]; None when absent."""
-    for a in args:
-        if a.startswith(flag + "="):
-            m = re.search(r"\[([^\]]*)\]", a)
-            return [float(v) for v in m.group(1).split(",")] if m else None
-    return None
-
-
 def _mo_value(args: list[str], flag: str) -> str:
     for a in args:
         if a.startswith(flag + "="):
@@ -117,8 +107,8 @@ def preprocess(descriptor: dict[str, Any], bgr: Any) -> Any:
 
     args = descriptor.get("model_optimizer_args", [])
     rgb = bgr[..., ::-1] if "--reverse_input_channels" in args else bgr
-    mean = np.float32(_mo_values(args, "--mean_values") or [0.0])
-    scale = np.float32(_mo_values(args, "--scale_values") or [1.0])
+    mean = np.float32(mo_values(args, "--mean_values") or [0.0])
+    scale = np.float32(mo_values(args, "--scale_values") or [1.0])
     return np.ascontiguousarray((rgb - mean) / scale, dtype=np.float32)
 
 

@@ -175,7 +175,9 @@ def _arg(args: list[str], prefix: str) -> str:
     raise KeyError(prefix)
 
 
-def _mo_values(args: list[str], flag: str) -> list[float] | None:
+def mo_values(args: list[str], flag: str) -> list[float] | None:
+    """`--mean_values=input[127.5,127.5,127.5]` -> [127.5, 127.5, 127.5]; None when absent (the
+    stand-in proofs apply on the framework side what the IR does inside)."""
     for a in args:
         if a.startswith(flag + "="):
             m = re.search(r"\[([^\]]*)\]", a)
@@ -221,7 +223,7 @@ def make_inputs(data: dict[str, Any], rec: Recipe, seed: int = 1) -> _Inputs:
                 value[:, 0] = 1
             ir[name], torch_side = value, [*torch_side, value]
             continue
-        mean, scale = _mo_values(mo_args, "--mean_values"), _mo_values(mo_args, "--scale_values")
+        mean, scale = mo_values(mo_args, "--mean_values"), mo_values(mo_args, "--scale_values")
         if mean is None and scale is None:
             value = rng.uniform(-1, 1, shape).astype(np.float32)
             ir[name], torch_side = value, [*torch_side, value]
