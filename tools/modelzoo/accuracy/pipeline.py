@@ -7,7 +7,6 @@ parses, checks its outputs, and prints what this measured.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from ..errors import ModelzooError
 from ..events import Reporter
 from ..executors import Executor, Job, LocalProcesses
 from ..shards import split
+from ..verify import file_digest
 from .config import AccuracyConfig, load_accuracy_config
 from .dataset import Dataset
 from .evaluate import Network, Run, check_dataset, compile_network, measure, openvino_reason, predict, read_network
@@ -237,11 +237,7 @@ class Evaluator:
 
 
 def _sha384(path: Path) -> str:
-    digest = hashlib.sha384()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path)[1]
 
 
 def _truth_of(dataset: Dataset, samples: list[Any], config: AccuracyConfig) -> list[Any]:

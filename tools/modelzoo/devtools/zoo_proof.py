@@ -29,7 +29,6 @@ torchvision (`[pytorch]`), OpenVINO (`[convert]`) and pip; the wheels come from 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -42,6 +41,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..verify import file_digest
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "downloader"
 TOOLS = Path(__file__).resolve().parents[2]
@@ -286,11 +287,7 @@ def _write_zoo(zoo: Path, m: _Model, files: list[dict[str, Any]]) -> None:
 
 
 def _sha384(path: Path) -> str:
-    digest = hashlib.sha384()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_digest(path)[1]
 
 
 def _entry(entry: dict[str, Any], path: Path, url: str) -> dict[str, Any]:

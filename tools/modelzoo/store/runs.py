@@ -23,6 +23,7 @@ from typing import Any
 from .. import __version__, fsio
 from ..errors import FileSystemError, RunIncompleteError, RunRecordMismatchError
 from ..shards import Shard
+from ..verify import file_digest
 
 FORMAT = 1
 MAX_RECORD = 1 << 30  # bytes: an accuracy record holds every detection of its pictures
@@ -30,14 +31,10 @@ MAX_RECORD = 1 << 30  # bytes: an accuracy record holds every detection of its p
 
 def sha384_of(path: Path) -> str:
     """A file's SHA-384 (an input or an output of a shard)."""
-    digest = hashlib.sha384()
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
+        return file_digest(Path(path))[1]
     except OSError as exc:
         raise fsio.fs_error(Path(path), exc, "read") from exc
-    return digest.hexdigest()
 
 
 def cpu_flags() -> list[str]:
