@@ -252,6 +252,42 @@ def test_the_downloader_uses_only_a_mirror_whose_signature_verifies(zoo, server,
     assert (tmp_path / "out2/public/alpha/alpha.pb").read_bytes() == data
 
 
+def test_an_unsigned_sync_that_changes_the_manifest_deletes_its_stale_signature(zoo, server, tmp_path, keys):
+    """A sync without --sign_key that writes the manifest leaves no signature over the manifest
+    as it was (it would no longer verify and look like tampering): the signature goes, one
+    warning says so and how to sign again, and a downloader trusting the key is told the mirror
+    is not signed. A sync that changes nothing keeps the signature, and it still verifies."""
+    from conftest import write_model
+
+    for name in ("alpha", "beta"):
+        data = name.encode() * 100
+        write_model(zoo, name, [{"name": f"{name}.pb", "data": data, "url": server.add(f"{name}/{name}.pb", data)}])
+    dest = tmp_path / "mirror"
+    signed = run_tool("mirror", "sync", "--models_dir", zoo, "--name", "alpha", "--to", dest,
+                      "--sign_key", keys["key"][0])
+    assert signed.returncode == 0, signed.stderr
+    unchanged = run_tool("mirror", "sync", "--models_dir", zoo, "--name", "alpha", "--to", dest)
+    assert unchanged.returncode == 0 and unchanged.stderr == "", unchanged.stderr
+    assert "manifest unchanged" in unchanged.stdout and (dest / SIG).is_file()
+    trusted = run_tool("mirror", "verify", "--models_dir", zoo, "--name", "alpha", "--at", dest,
+                       "--trust_key", keys["key"][1])
+    assert trusted.returncode == 0, trusted.stderr
+
+    grown = run_tool("mirror", "sync", "--models_dir", zoo, "--all", "--to", dest)
+    assert grown.returncode == 0, grown.stderr
+    assert not (dest / SIG).exists(), "a signature over the manifest before this sync stayed behind"
+    assert f"deleted  {SIG}" in grown.stdout
+    assert one_error_line(grown) == (f"modelzoo-mirror: warning: {dest}: the manifest changed without --sign_key, so "
+                                     f"its signature ({SIG}) was deleted; sync again with --sign_key to sign the "
+                                     f"mirror")
+    result = run_tool("downloader", "--models_dir", zoo, "--all", "-o", tmp_path / "out", "--mirror", dest.as_uri(),
+                      "--trust_key", keys["key"][1])
+    assert result.returncode == 0, result.stderr
+    assert "is not signed" in one_error_line(result)
+    resigned = run_tool("mirror", "sync", "--models_dir", zoo, "--all", "--to", dest, "--sign_key", keys["key"][0])
+    assert resigned.returncode == 0 and (dest / SIG).is_file(), resigned.stderr
+
+
 def test_an_http_mirror_is_verified_through_the_one_session(signed_folder, keys, tmp_path):
     from modelzoo.devtools.loopback import LoopbackServer
 

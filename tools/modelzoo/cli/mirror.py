@@ -226,6 +226,14 @@ def _main(argv: Sequence[str]) -> int:
 
             after_sync(store, models, catalog.root, trust[0], args.sbom, published if ir else [], trust[1],
                        reporter.say, reporter.emit)
+        if pipeline.manifest_changed and (trust is None or trust[0] is None):
+            from ..mirror.manifest import SIGNATURE
+            from ..sync.ir import delete_signatures
+
+            if store.stat(SIGNATURE) is not None:  # it signs the manifest as it was: it no longer verifies
+                delete_signatures(store, [SIGNATURE], reporter)
+                reporter.warning(f"{store.url}: the manifest changed without --sign_key, so its signature "
+                                 f"({SIGNATURE}) was deleted; sync again with --sign_key to sign the mirror")
     finally:
         pipeline.close()
     if args.cache_max_size is not None and not (args.command == "sync" and args.dry_run):

@@ -162,6 +162,7 @@ class Mirror:
                                     num_attempts=options.num_attempts, timeout=options.timeout, cancel=self.cancel)
         self._lock = threading.Lock()
         self.upstream_requests = 0
+        self.manifest_changed = False  # this run wrote DEST's manifest (its signature, if any, is now stale)
         self._fatal: ModelzooError | None = None
         self._uploads_apart = store.remote
         self._set_jobs(options.jobs)
@@ -499,7 +500,9 @@ class Syncer(Mirror):
 
             return merge_manifest(current, recorded, dropped, still_there, fresh)
 
-        return self.store.update_manifest(change)
+        written = self.store.update_manifest(change)
+        self.manifest_changed = self.manifest_changed or bool(written)
+        return written
 
 
 # ----------------------------------------------------------------------------- verify
