@@ -219,7 +219,8 @@ def test_list_supported_needs_no_ir_and_no_data(tmp_path):
     ymls = {"a-classifier": PILLOW_YML,
             "b-yolo": PILLOW_YML.replace("adapter: classification", "adapter: mask_rcnn"),
             "c-option": OPENCV_YML.replace("size: 224\n", "size: 224\n            max_square: true\n"),
-            "d-no-yml": None}
+            "d-no-yml": None,
+            "e-composite": "evaluations:\n  - name: e-composite\n    module: custom_evaluators.x.Y\n"}
     for name, text in ymls.items():
         folder = write_model(zoo, name, [{"name": f"FP32/{name}.{ext}", "data": b"x", "url": f"http://x/{ext}"}
                                          for ext in ("xml", "bin")]).parent
@@ -231,7 +232,9 @@ def test_list_supported_needs_no_ir_and_no_data(tmp_path):
         "a-classifier: yes",
         "b-yolo: no: launchers[].adapter: 'mask_rcnn' is not implemented by modelzoo-accuracy",
         "c-option: no: preprocessing[1] (crop): option 'max_square' is not implemented",
-        "d-no-yml: no: no accuracy-check.yml"]
+        "d-no-yml: no: no accuracy-check.yml",
+        "e-composite: no: evaluations: a composite model's evaluation (several networks and a custom evaluator) is "
+        "not implemented by modelzoo-accuracy (one network a model only)"]
     result = run_tool("accuracy_check", "--models_dir", zoo, "--name", "b-yolo", "--list_supported")
     assert result.returncode == 0 and result.stdout == "b-yolo: no: launchers[].adapter: 'mask_rcnn' is not " \
         "implemented by modelzoo-accuracy\n", result

@@ -474,6 +474,9 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     except (strict_yaml.YamlProblem, UnicodeDecodeError) as exc:
         raise AccuracyConfigError(f"{path}: not valid YAML: {exc}") from exc
     models = data.get("models") if isinstance(data, dict) else None
+    if models is None and isinstance(data, dict) and "evaluations" in data:  # a pipeline of networks
+        raise _fail(path, "evaluations", "a composite model's evaluation (several networks and a custom evaluator) "
+                    "is not implemented by modelzoo-accuracy (one network a model only)")
     if not isinstance(models, list) or not models:
         raise _fail(path, "models", "must be a non-empty list")
     named = [m for m in models if isinstance(m, dict) and m.get("name") == model_name]
