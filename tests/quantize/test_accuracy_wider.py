@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -391,3 +392,28 @@ def test_a_count_that_runs_past_the_end_is_named(tmp_path):
     gt.write_text("0--Parade/a.jpg\n1\n1 2 -3 4 0 0 0 0 0 0\n")
     with pytest.raises(DatasetError, match=r"line 3: .*negative size"):
         read_wider(gt)
+
+
+@pytest.mark.parametrize("old, new, needle", [
+    ("scale: 0.00390625", "scale: [0.1, 0.2, 0.3]", "scale [0.1, 0.2, 0.3] is not implemented (a positive number, "
+                                                   "or [x, y])"),
+    ("is_empty: True", "is_empty: False", "is_empty False: the checker filters empty boxes whatever the value"),
+    ("height_range: 64, 1024", "height_range: tall", "height_range 'tall' is neither a number nor two"),
+    ("apply_to: annotation\n            height_range", "apply_to: everything\n            height_range",
+     "apply_to 'everything' is not implemented"),
+    ("type: map\n", "type: coco_precision\n", "a filter that keeps what it catches as ignored boxes "
+                                                "(remove_filtered: false) is implemented for the map metric, not "
+                                                "'coco_precision'"),
+])
+def test_what_the_face_configurations_do_not_say_is_refused_by_name(tmp_path, old, new, needle):
+    from modelzoo.accuracy.config import load_accuracy_config
+    from modelzoo.errors import AccuracyConfigError
+
+    yml = tmp_path / "accuracy-check.yml"
+    assert old in AGNOSTIC_YML
+    text = AGNOSTIC_YML.replace(old, new)
+    if new.startswith("type: coco_precision"):  # (its options are not map's)
+        text = text.split("            ignore_difficult")[0]
+    yml.write_text(text)
+    with pytest.raises(AccuracyConfigError, match=re.escape(needle)):
+        load_accuracy_config(yml, "tiny-face-agnostic")
