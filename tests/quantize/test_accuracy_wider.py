@@ -404,6 +404,11 @@ def test_a_count_that_runs_past_the_end_is_named(tmp_path):
     ("type: map\n", "type: coco_precision\n", "a filter that keeps what it catches as ignored boxes "
                                                 "(remove_filtered: false) is implemented for the map metric, not "
                                                 "'coco_precision'"),
+    ("            is_empty: True\n", "            is_empty: True\n            remove_filtered: True\n",
+     "postprocessing[3] (filter): remove_filtered: true on the annotation is not implemented"),
+    ("            is_empty: True\n", "            is_empty: True\n          - type: filter\n            apply_to: "
+     "prediction\n            height_range: 40\n          - type: nms\n",
+     "postprocessing[5] (nms): removing predictions after a filter marked some ignored is not implemented"),
 ])
 def test_what_the_face_configurations_do_not_say_is_refused_by_name(tmp_path, old, new, needle):
     from modelzoo.accuracy.config import load_accuracy_config
