@@ -422,3 +422,23 @@ def test_what_the_face_configurations_do_not_say_is_refused_by_name(tmp_path, ol
     yml.write_text(text)
     with pytest.raises(AccuracyConfigError, match=re.escape(needle)):
         load_accuracy_config(yml, "tiny-face-agnostic")
+
+
+def test_the_forms_a_wider_folder_is_given_in(tmp_path):
+    """--dataset: the folder holding WIDER_val/ and wider_face_split/, or WIDER_val/ itself with
+    wider_face_split/ beside it; --images with --annotations; the same pictures and faces each
+    time, the kind told by the annotation file (an ImageNet val.txt stays one)."""
+    from modelzoo.accuracy.dataset import kind_of, resolve
+
+    wider = wider_zoo()["wider"]
+    whole = resolve(wider, None, None, need_annotations=True)
+    assert whole.kind == "wider" and len(whole.samples) == PICTURES
+    assert sum(len(b.boxes) for b in whole.boxes.values()) > 3 * PICTURES
+    assert len(whole.boxes[3].boxes) == 0  # (the picture of no face: its count 0 and a line of zeros)
+    for given in ((wider / "WIDER_val", None, None), (None, wider / widerset.IMAGES, wider / widerset.ANNOTATIONS)):
+        again = resolve(*given, need_annotations=True)
+        assert [s.path for s in again.samples] == [s.path for s in whole.samples]
+        assert all((again.boxes[i].boxes == whole.boxes[i].boxes).all() for i in whole.boxes)
+    assert kind_of(None, wider / widerset.ANNOTATIONS) == "wider" and kind_of(wider, None) == "wider"
+    (tmp_path / "val.txt").write_text("ILSVRC2012_val_00000001.JPEG 65\n")
+    assert kind_of(None, tmp_path / "val.txt") == "imagenet"
