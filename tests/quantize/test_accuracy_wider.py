@@ -188,9 +188,7 @@ def measure(case: dict, json_out: Path, *args) -> dict:
 def test_face_detection_map_equals_accuracy_check(peer_accuracy_check, tmp_path):
     case = wider_zoo()
     wider = case["wider"]
-    ours = measure(case, tmp_path / "r.json", "--dataset", wider)
-    assert ours == measure(case, tmp_path / "r2.json", "--images", wider / widerset.IMAGES, "--annotations",
-                           wider / widerset.ANNOTATIONS)
+    ours = measure(case, tmp_path / "r.json", "--dataset", wider)  # (the other forms: test_the_forms_...)
     entries = [peer_entry(case["yml"][name], name, case["xml"][name], wider / widerset.IMAGES,
                           wider_conversion(wider), name) for name in CASES]
     theirs, _, _ = run_peer_many(peer_accuracy_check, entries)
