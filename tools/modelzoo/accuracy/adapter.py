@@ -10,7 +10,7 @@ name (`Outputs`) and the network's input size, since a YOLO network answers on s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -20,14 +20,21 @@ from ..errors import AccuracyConfigError
 
 @dataclass
 class Detections:
-    """One image's detections: labels [N], scores [N], boxes [N, 4] (x_min, y_min, x_max, y_max)."""
+    """One image's detections: labels [N], scores [N], boxes [N, 4] (x_min, y_min, x_max, y_max);
+    ``ignored`` [N] marks the boxes a filter kept as ignored ones (empty: none is)."""
 
     labels: np.ndarray
     scores: np.ndarray
     boxes: np.ndarray
+    ignored: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def take(self, keep: np.ndarray) -> "Detections":
-        return Detections(self.labels[keep], self.scores[keep], self.boxes[keep])
+        return Detections(self.labels[keep], self.scores[keep], self.boxes[keep],
+                          self.ignored[keep] if self.ignored.size else self.ignored)
+
+    def ignored_mask(self) -> np.ndarray:
+        """[N] booleans: which boxes are ignored."""
+        return self.ignored.astype(bool) if self.ignored.size else np.zeros(len(self.scores), dtype=bool)
 
 
 def ssd(output: np.ndarray, batch_index: int = 0) -> Detections:
@@ -242,10 +249,31 @@ def segmentation(output: np.ndarray, make_argmax: bool = False) -> SegmentationM
     return SegmentationMask(mask)
 
 
+def class_agnostic_detection(net: Outputs, scale: Sequence[float] = (1.0,) * 4, output_blob: str | None = None
+                             ) -> Detections:
+    """The checker's `class_agnostic_detection`: rows [x_min, y_min, x_max, y_max, score] (the output
+    ``output_blob``, else the first one of rank 2 or 3 whose last axis is 5), those of score above
+    0, the box times ``scale`` (x, y, x, y: the network's pixels to 0..1 when it is one over the
+    input's size), every one of label 1."""
+    if output_blob is not None:
+        raw = net.named(output_blob)
+    else:
+        fitting = [name for name in net.order if net.arrays[name].ndim in (2, 3) and net.arrays[name].shape[-1] == 5]
+        if not fitting:
+            raise AccuracyConfigError("class_agnostic_detection: no output of rank 2 or 3 with 5 values a row "
+                                      f"(outputs: {', '.join(f'{n} {list(net.arrays[n].shape)}' for n in net.order)})")
+        raw = net.arrays[fitting[0]]
+    rows = np.asarray(raw, dtype=np.float64)
+    rows = rows[0] if rows.ndim == 3 else rows  # (batch 1)
+    rows = rows[rows[:, -1] > 0.0]
+    boxes = rows[:, :4] * np.asarray(scale, dtype=np.float64)
+    return Detections(np.ones(len(rows), dtype=int), rows[:, 4].copy(), boxes.reshape(-1, 4))
+
+
 Adapter = Callable[..., Any]
 """adapter(the network's first output, or its Outputs, **the adapter's options) -> predictions."""
 
 ADAPTERS: dict[str, Adapter] = {"ssd": ssd, "classification": classification, "yolo_v2": yolo_v2,
                                 "yolo_v3": yolo_v3, "yolo_v3_onnx": yolo_v3_onnx, "yolox": yolox,
-                                "segmentation": segmentation}
+                                "segmentation": segmentation, "class_agnostic_detection": class_agnostic_detection}
 SINGLE_OUTPUT = frozenset({"ssd", "classification", "segmentation"})

@@ -37,6 +37,10 @@ DATASETS: dict[str, tuple[str, int]] = {
     "VOC2007_detection_no_bkgr": ("voc", 0),
     # VOC's segmentation masks (the checker's voc_segmentation: 21 labels, the background at 0)
     "VOC2012_Segmentation": ("voc_segmentation", 0),
+    # WIDER FACE's bbx_gt file (the checker's `wider` converter): one class, the face, labelled 1
+    # (its label_start; the background at 0), or 0 without the background (label_start: 0)
+    "wider": ("wider", 1),
+    "wider_without_bkgr": ("wider", 0),
 }
 
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
@@ -70,7 +74,10 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
     "resize_segmentation_mask": {"apply_to": "all", "size": None, "dst_width": None, "dst_height": None,
                                  "to_dst_image_size": False},
     "encode_segmentation_mask": {"apply_to": "all"},
-    "filter": {"apply_to": "prediction", "min_confidence": None, "remove_filtered": False},
+    # the checker's filter: each criterion in the yml's order; what it catches is removed
+    # (remove_filtered) or kept as an ignored box (the `map` metric's difficult ones)
+    "filter": {"apply_to": "prediction", "remove_filtered": False, "min_confidence": None, "height_range": None,
+               "width_range": None, "is_empty": None, "aspect_ratio": None, "min_visibility": None},
     "clip_boxes": {"apply_to": "prediction", "size": None, "dst_width": None, "dst_height": None,
                    "boxes_normalized": False},
 }
@@ -107,6 +114,7 @@ ADAPTERS: dict[str, dict[str, Any]] = {
     "yolo_v3_onnx": {"boxes_out": None, "scores_out": None, "indices_out": None},
     "yolox": {"threshold": 0.001, "num": 5, "output_name": None},
     "segmentation": {"make_argmax": False},
+    "class_agnostic_detection": {"scale": 1.0, "output_blob": None},
 }
 # the checker's named anchor sets (its adapters' PRECOMPUTED_ANCHORS)
 ANCHORS = {
@@ -203,6 +211,8 @@ def _steps(path: Path, where: str, entries: Any, known: dict[str, dict[str, Any]
             if key not in known[kind]:
                 raise _fail(path, f"{where}[{i}] ({kind})", f"option {key!r} is not implemented")
             options[key] = value
+        if kind == "filter":  # (the checker applies its criteria in the yml's order)
+            options["criteria"] = tuple(key for key in entry if key in FILTERS)
         _check_step(path, f"{where}[{i}] ({kind})", kind, options)
         steps.append(Step(kind, options))
     return tuple(steps)
@@ -266,15 +276,10 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         if len(values) not in (1, 3):
             raise _fail(path, where, f"pad_value {options['pad_value']!r} is not implemented (a number or three)")
         options["pad_value"] = tuple(values * 3 if len(values) == 1 else values)
-    if kind in ("filter", "clip_boxes") and options["apply_to"] not in ("prediction", "all"):
-        raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, all)")
+    if kind in ("filter", "clip_boxes") and options["apply_to"] not in ("prediction", "annotation", "all"):
+        raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, annotation, all)")
     if kind == "filter":
-        value = options["min_confidence"]
-        if not _finite(value):
-            raise _fail(path, where, "only min_confidence (a number) is implemented")
-        if options["remove_filtered"] is not True:
-            raise _fail(path, where, "only remove_filtered: true is implemented (the checker's default keeps "
-                        "filtered boxes as ignored ones)")
+        _check_filter(path, where, options)
     if kind == "faster_rcnn_postprocessing_resize" and options["rescale"]:
         raise _fail(path, where, "rescale: true is not implemented")
     if kind == "resize_prediction_boxes" and not isinstance(options["rescale"], bool):
@@ -301,6 +306,47 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         if options["apply_to"] not in ("prediction", "annotation", "all"):
             raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, annotation, "
                         "all)")
+
+
+FILTERS = ("min_confidence", "height_range", "width_range", "is_empty", "aspect_ratio", "min_visibility")
+VISIBILITY_LEVELS = ("heavy occluded", "partially occluded", "visible")
+
+
+def _range(path: Path, where: str, key: str, value: Any) -> tuple[float, ...]:
+    """A range as the checker reads it: "low, high" or [low, high] (high excluded), or one number
+    (at least it); a high of 0 is no bound."""
+    if isinstance(value, str):
+        try:
+            values = [float(v) for v in value.strip().strip("()[]").split(",")]
+        except ValueError:
+            values = []
+    elif isinstance(value, list):
+        values = list(value) if all(_finite(v) for v in value) else []
+    else:
+        values = [value] if _finite(value) else []
+    if len(values) not in (1, 2) or not all(math.isfinite(v) for v in values):
+        raise _fail(path, where, f"{key} {value!r} is neither a number nor two (low, high)")
+    return tuple(float(v) for v in values)
+
+
+def _check_filter(path: Path, where: str, options: dict[str, Any]) -> None:
+    """Each criterion made a number or a range; at least one; the order of the yml kept."""
+    if not isinstance(options["remove_filtered"], bool):
+        raise _fail(path, where, f"remove_filtered must be true or false (got {options['remove_filtered']!r})")
+    given = [key for key in FILTERS if options[key] is not None]
+    if not given:
+        raise _fail(path, where, f"needs one of {', '.join(FILTERS)}")
+    if options["min_confidence"] is not None and not _finite(options["min_confidence"]):
+        raise _fail(path, where, f"min_confidence must be a number (got {options['min_confidence']!r})")
+    for key in ("height_range", "width_range", "aspect_ratio"):
+        if options[key] is not None:
+            options[key] = _range(path, where, key, options[key])
+    if options["is_empty"] is not None and options["is_empty"] is not True:
+        raise _fail(path, where, f"is_empty {options['is_empty']!r}: the checker filters empty boxes whatever "
+                    "the value; write true or leave it out")
+    if options["min_visibility"] is not None and options["min_visibility"] not in VISIBILITY_LEVELS:
+        raise _fail(path, where, f"min_visibility {options['min_visibility']!r} is not one of "
+                    f"{', '.join(VISIBILITY_LEVELS)}")
 
 
 def _coco_thresholds(path: Path, where: str, value: Any) -> tuple[float, ...]:
@@ -364,6 +410,15 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
                 raise _fail(path, where, f"{key} must be an output's name (got {value!r})")
     if "anchors" in options:
         options["anchors"] = _anchors(path, where, options["anchors"])
+    if kind == "class_agnostic_detection":
+        scale = options["scale"]
+        # the checker's: one number for every coordinate, or [x, y] (its list doubled to x, y, x, y)
+        if _finite(scale) and scale > 0:
+            options["scale"] = (float(scale),) * 4
+        elif isinstance(scale, list) and len(scale) == 2 and all(_finite(v) and v > 0 for v in scale):
+            options["scale"] = tuple(float(v) for v in scale) * 2
+        else:
+            raise _fail(path, where, f"scale {scale!r} is not implemented (a positive number, or [x, y])")
     if kind == "yolo_v3":
         outputs = options["outputs"]
         if not isinstance(outputs, list) or not outputs or not all(isinstance(o, str) for o in outputs):
@@ -540,11 +595,11 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
 # what each adapter predicts: the metrics, data sets and post-processing that read it
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
                    "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
-                   "segmentation": "segmentation"}
+                   "segmentation": "segmentation", "class_agnostic_detection": "detection"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
-                        "voc_segmentation": "segmentation"}
+                        "voc_segmentation": "segmentation", "wider": "detection"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
 
@@ -559,6 +614,25 @@ def _check_task(config: AccuracyConfig) -> None:
     if TASK_OF_DATASET_KIND[config.dataset_kind] != task:
         raise _fail(config.path, "datasets[0].name", f"{config.dataset!r} has no {task} annotations for the "
                     f"{config.adapter!r} adapter")
+    ignoring = [s for s in config.postprocessing if s.type == "filter" and not s.options["remove_filtered"]
+                and not (s.options["apply_to"] == "annotation" and s.options["criteria"] == ("min_confidence",))]
+    other = [m.type for m in config.metrics if m.type != "map"]
+    if ignoring and other:  # (only `map` reads ignored boxes here; the checker's COCO metrics do too)
+        raise _fail(config.path, "postprocessing", f"a filter that keeps what it catches as ignored boxes "
+                    f"(remove_filtered: false) is implemented for the map metric, not {other[0]!r}")
+    marked = False  # (a prediction marked ignored by a filter before this step)
+    for i, step in enumerate(config.postprocessing):
+        removes = step.type == "nms" or step.type == "filter" and step.options["remove_filtered"]
+        if step.type == "filter" and step.options["remove_filtered"] and step.options["apply_to"] != "prediction":
+            # the checker's remove() rebuilds an annotation's ignored (difficult) list wrongly: a
+            # removal of nothing empties it, a removed ignored box passes its mark to the next one
+            raise _fail(config.path, f"postprocessing[{i}] (filter)", "remove_filtered: true on the annotation is "
+                        "not implemented (accuracy_check loses the annotation's ignored boxes there)")
+        if removes and marked:
+            raise _fail(config.path, f"postprocessing[{i}] ({step.type})", "removing predictions after a filter "
+                        "marked some ignored is not implemented (accuracy_check moves the marks to other boxes)")
+        if step.type == "filter" and not step.options["remove_filtered"] and step.options["apply_to"] != "annotation":
+            marked = True
     for step in config.postprocessing:
         step_task = TASK_OF_POSTPROCESSING.get(step.type, "detection")
         if step_task != task:

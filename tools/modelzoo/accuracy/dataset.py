@@ -613,15 +613,149 @@ def _resolve_voc(dataset: Path | None, images: Path | None, annotations: Path | 
     return Dataset(load_images(images).samples, kind="voc", classes=VOC_CLASSES)
 
 
+# WIDER FACE as its two downloads unpack side by side (the checker's `wider` definitions' paths)
+WIDER_IMAGES = "WIDER_val/images"
+WIDER_ANNOTATIONS = "wider_face_split/wider_face_val_bbx_gt.txt"
+WIDER_CLASSES = ("face",)
+
+
+def _wider_problem(path: Path, number: int, what: str) -> DatasetError:
+    return DatasetError(f"{path}: line {number}: not WIDER FACE's bbx_gt format: {what}")
+
+
+def read_wider(path: Path) -> list[tuple[str, int, "np.ndarray"]]:
+    """WIDER FACE's wider_face_*_bbx_gt.txt: per picture its path (below the image folder), a line
+    with the count of faces, then one line per face: x y w h and six flags (blur expression
+    illumination invalid occlusion pose); a picture of no face has one line of zeros after its 0.
+    As the checker's `wider` converter reads it: a box is [x, y, x + w, y + h] and the flags are
+    not read (an `invalid` face is ground truth like any other; the yml's filters decide what is
+    ignored). Returns (picture, the line naming it, boxes [N, 4]) in the file's order; a line that
+    is not of the format, or a count the lines after it do not match, is one DatasetError naming
+    the file and the line."""
+    import numpy as np
+
+    raw = _read_annotations(path, MAX_LIST, "a WIDER FACE annotation file")
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not WIDER FACE's bbx_gt format: not UTF-8 text") from None
+    numbered = [(n, line.strip()) for n, line in enumerate(lines, start=1) if line.strip()]
+    pictures, at = [], 0
+    while at < len(numbered):
+        number, name = numbered[at]
+        if len(name.split()) != 1 or name.replace(".", "").isdigit():
+            hint = " (a face beyond the count of the picture before?)" if len(name.split()) in (4, 10) else ""
+            raise _wider_problem(path, number, f"expected a picture's path, got {name[:80]!r}{hint}")
+        if at + 1 >= len(numbered):
+            raise _wider_problem(path, number, f"{name!r} has no line with its count of faces")
+        count_number, count = numbered[at + 1]
+        if not count.isdigit():
+            raise _wider_problem(path, count_number, f"expected the count of faces of {name!r}, got {count[:80]!r}")
+        rows = numbered[at + 2:at + 2 + int(count)]
+        boxes = []
+        for row_number, row in rows:
+            fields = row.split()
+            try:
+                values = [float(v) for v in fields]
+            except ValueError:
+                values = []
+            if len(fields) not in (4, 10) or len(values) != len(fields) or not all(math.isfinite(v) for v in values):
+                more = (f" ({name!r} says {int(count)} faces; {len(boxes)} follow)"
+                        if len(fields) == 1 else "")
+                raise _wider_problem(path, row_number, f"expected a face: x y w h and 6 flags, got "
+                                     f"{row[:80]!r}{more}")
+            x, y, w, h = values[:4]
+            if w < 0 or h < 0:
+                raise _wider_problem(path, row_number, f"a face of negative size ({w:g}x{h:g})")
+            boxes.append([x, y, x + w, y + h])
+        if len(rows) < int(count):
+            raise _wider_problem(path, count_number, f"{name!r} says {int(count)} faces; the file ends after "
+                                 f"{len(rows)}")
+        at += 2 + int(count)
+        if int(count) == 0 and at < len(numbered) and len(numbered[at][1].split()) == 10 \
+                and set(numbered[at][1].split()) == {"0"}:
+            at += 1  # (the line of zeros a picture of no face has)
+        pictures.append((name, number, np.array(boxes, dtype=np.float64).reshape(-1, 4)))
+    return pictures
+
+
+def load_wider(images: Path, annotations: Path) -> Dataset:
+    """The pictures a WIDER FACE bbx_gt file lists, each below ``images`` (WIDER_val/images), each
+    face labelled 0 (the dataset's offset makes it the model's face label)."""
+    import numpy as np
+
+    if not images.is_dir():
+        raise DatasetError(f"{images}: no such image folder")
+    samples, boxes, seen = [], {}, set()
+    for name, number, found in read_wider(annotations):
+        relative = Path(name)
+        if relative.is_absolute() or ".." in relative.parts:
+            raise DatasetError(f"{annotations}: line {number}: {name[:80]!r} is not a path inside {images}")
+        if name in seen:
+            raise DatasetError(f"{annotations}: line {number}: {name!r} is listed twice")
+        seen.add(name)
+        if not (images / relative).is_file():
+            raise DatasetError(f"{annotations}: line {number}: names picture {name!r}, which is not in {images}")
+        samples.append(Sample(len(samples) + 1, images / relative))
+        boxes[len(samples)] = GroundTruth(found, np.zeros(len(found), dtype=int), np.zeros(len(found), dtype=int))
+    if not samples:
+        raise DatasetError(f"{annotations}: names no pictures")
+    return Dataset(samples, None, annotations, kind="wider", boxes=boxes, classes=WIDER_CLASSES)
+
+
+def wider_root(folder: Path) -> tuple[Path, Path] | None:
+    """(images, annotation file) of a WIDER FACE folder: the one holding WIDER_val/ and
+    wider_face_split/, or WIDER_val/ itself with wider_face_split/ beside or inside it."""
+    for root, images in ((folder, folder / WIDER_IMAGES), (folder.parent, folder / "images"),
+                         (folder, folder / "images")):
+        if images.is_dir() and (root / WIDER_ANNOTATIONS).is_file():
+            return images, root / WIDER_ANNOTATIONS
+    return None
+
+
+def _resolve_wider(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                   ) -> Dataset:
+    if dataset is not None:
+        if images is not None or annotations is not None:
+            raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
+        found = wider_root(dataset) if dataset.is_dir() else None
+        if found is None:
+            raise DatasetError(f"{dataset}: not a WIDER FACE folder ({WIDER_IMAGES}/ and {WIDER_ANNOTATIONS})")
+        return load_wider(*found)
+    if images is None:
+        raise DatasetError("no images: give --dataset DIR (a WIDER FACE folder) or --images DIR")
+    if annotations is not None:
+        return load_wider(images, annotations)
+    if need_annotations:
+        raise DatasetError("measuring accuracy needs annotations: give --annotations wider_face_val_bbx_gt.txt or "
+                           "--dataset DIR")
+    return Dataset(load_images(images).samples, kind="wider", classes=WIDER_CLASSES)
+
+
+def _looks_wider(annotations: Path) -> bool:
+    """WIDER's bbx_gt file: its first line one path, its second a count (ImageNet's val.txt
+    lines are a name and a label)."""
+    try:
+        with open(annotations, "rb") as f:
+            head = f.read(4096).decode("utf-8", "replace").split("\n")
+    except OSError:
+        return False
+    lines = [line.strip() for line in head if line.strip()]
+    return len(lines) >= 2 and len(lines[0].split()) == 1 and lines[1].isdigit()
+
+
 def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     """The data set's kind by its annotation: a val.txt (ImageNet's), a VOC image set (a .txt
     in ImageSets/, or a VOC folder), or a COCO JSON file."""
     if annotations is not None:
         if annotations.suffix.lower() == ".txt":
             if annotations.absolute().parent.parent.name != "ImageSets":
-                return "imagenet"
+                return "wider" if _looks_wider(annotations) else "imagenet"
             return "voc_segmentation" if annotations.absolute().parent.name == "Segmentation" else "voc"
         return "coco"
+    if dataset is not None and dataset.is_dir() and wider_root(dataset) is not None \
+            and not (dataset / COCO_ANNOTATIONS).exists():
+        return "wider"
     if dataset is not None and (dataset / IMAGENET_ANNOTATIONS).is_file() and not (dataset / COCO_ANNOTATIONS).exists():
         return "imagenet"
     root = voc_root(dataset) if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() \
@@ -637,7 +771,7 @@ Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 
 # kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
 LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
-                              "voc_segmentation": _resolve_voc_segmentation}
+                              "voc_segmentation": _resolve_voc_segmentation, "wider": _resolve_wider}
 
 
 def resolve(dataset: Path | None, images: Path | None, annotations: Path | None, *, need_annotations: bool,

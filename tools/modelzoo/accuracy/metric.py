@@ -227,17 +227,22 @@ def _overlaps(box: np.ndarray, boxes: np.ndarray, boundary: float, over_union: b
 
 
 def _class_matches(label: int, truth: list[GroundTruth], detections: list[Detections], threshold: float,
-                   ignore_difficult: bool, multiple_per_ignored: bool, boundary: float
+                   ignore_difficult: bool, multiple_per_ignored: bool, boundary: float, use_filtered_tp: bool = False
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """One class's detections over every picture by falling score: (tp, fp, scores, the number
-    of ground truth boxes that count)."""
+    of ground truth boxes that count). An ignored detection (a filter's, with ignore_difficult)
+    is never a false positive, and is a true positive only with ``use_filtered_tp``."""
     scores = np.concatenate([d.scores[d.labels == label] for d in detections]) if detections else np.zeros(0)
     pictures = np.concatenate([np.full(int(np.sum(d.labels == label)), i) for i, d in enumerate(detections)]) \
         if detections else np.zeros(0, dtype=int)
     boxes = np.concatenate([d.boxes[d.labels == label] for d in detections]).reshape(-1, 4) if detections \
         else np.zeros((0, 4))
+    ignored = np.concatenate([d.ignored_mask()[d.labels == label] for d in detections]) if detections \
+        else np.zeros(0, dtype=bool)
+    if not ignore_difficult:
+        ignored = np.zeros_like(ignored)
     order = np.argsort(-scores)
-    scores, pictures, boxes = scores[order], pictures[order], boxes[order]
+    scores, pictures, boxes, ignored = scores[order], pictures[order], boxes[order], ignored[order]
     gt_boxes = [t.boxes[t.labels == label] for t in truth]
     hard = [(t.difficult[t.labels == label] if ignore_difficult and t.difficult.size else
              np.zeros(int(np.sum(t.labels == label)), dtype=bool)) for t in truth]
@@ -255,18 +260,18 @@ def _class_matches(label: int, truth: list[GroundTruth], detections: list[Detect
         if best < threshold and difficult.any():
             best = np.max(overlap[difficult])
         if best < threshold:
-            fp[k] = 1
+            fp[k] = int(not ignored[k])
             continue
         hit = overlap == best
         if not difficult[hit].any():
             if used[picture][hit].any():
-                fp[k] = 1
-            else:
+                fp[k] = int(not ignored[k])
+            elif use_filtered_tp or not ignored[k]:
                 tp[k] = 1
                 used[picture][hit] = True
         elif not multiple_per_ignored:
             if used[picture][hit].any():
-                fp[k] = 1
+                fp[k] = int(not ignored[k])
             used[picture][hit] = True
     counted = sum(int(len(b) - np.sum(h)) for b, h in zip(gt_boxes, hard))
     return tp, fp, scores, counted
@@ -287,7 +292,8 @@ def average_precision(precision: np.ndarray, recall: np.ndarray, integral: str) 
 
 def voc_map(truth: list[GroundTruth], detections: list[Detections], labels: list[int], integral: str = "max",
             overlap_threshold: float = 0.5, ignore_difficult: bool = True, include_boundaries: bool = True,
-            allow_multiple_matches_per_ignored: bool = False, distinct_conf: bool = False) -> float:
+            allow_multiple_matches_per_ignored: bool = False, distinct_conf: bool = False,
+            use_filtered_tp: bool = False) -> float:
     """The checker's `map` over pictures given in the same order in ``truth`` and ``detections``:
     the mean of the classes' APs, a class without any detection left out (0 when none has one)."""
     boundary = 1.0 if include_boundaries else 0.0
@@ -295,7 +301,7 @@ def voc_map(truth: list[GroundTruth], detections: list[Detections], labels: list
     aps = []
     for label in labels:
         tp, fp, scores, counted = _class_matches(label, truth, detections, overlap_threshold, ignore_difficult,
-                                                 allow_multiple_matches_per_ignored, boundary)
+                                                 allow_multiple_matches_per_ignored, boundary, use_filtered_tp)
         if not tp.size:
             continue
         at = np.r_[np.flatnonzero(np.diff(scores)), tp.size - 1] if distinct_conf else np.arange(tp.size)
@@ -311,7 +317,7 @@ def _map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", detecti
     o = metric.options
     return voc_map([ground_truth[i] for i in order], [detections[i] for i in order], labels, o["integral"],
                    float(o["overlap_threshold"]), o["ignore_difficult"], o["include_boundaries"],
-                   o["allow_multiple_matches_per_ignored"], o["distinct_conf"])
+                   o["allow_multiple_matches_per_ignored"], o["distinct_conf"], o["use_filtered_tp"])
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:

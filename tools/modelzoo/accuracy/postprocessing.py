@@ -87,6 +87,58 @@ def nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundarie
     return np.array(keep, dtype=int)
 
 
+def in_range(values: np.ndarray, bounds: tuple[float, ...]) -> np.ndarray:
+    """The checker's in_interval: at least the low bound and, when there is a high one (not 0),
+    below it."""
+    inside = values >= bounds[0]
+    if len(bounds) > 1 and bounds[1]:
+        inside &= values < bounds[1]
+    return inside
+
+
+def caught(criterion: str, value: Any, boxes: np.ndarray, scores: np.ndarray | None) -> np.ndarray:
+    """[N] booleans: the boxes one criterion of the checker's `filter` catches (``scores`` None
+    for the ground truth, which no confidence filters)."""
+    width, height = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    if criterion == "min_confidence":
+        return np.zeros(len(boxes), dtype=bool) if scores is None else scores < float(value)
+    if criterion == "height_range":
+        return ~in_range(height, value)
+    if criterion == "width_range":
+        return ~in_range(width, value)
+    if criterion == "is_empty":
+        return (width <= 0) | (height <= 0)
+    if criterion == "aspect_ratio":  # height over width
+        return ~in_range(height / np.maximum(width, np.finfo(float).eps), value)
+    # min_visibility: only a data set with visibility levels has any to compare, and none of ours has
+    return np.zeros(len(boxes), dtype=bool)
+
+
+def _filter(options: dict[str, Any], dets: Detections, gt: GroundTruth | None
+            ) -> tuple[Detections, GroundTruth | None]:
+    """Each criterion in the yml's order, on the ground truth then the predictions (apply_to):
+    what it catches removed (remove_filtered) or marked ignored (the ground truth's difficult
+    flags, the predictions' ignored ones), as the checker's filter does."""
+    to_truth = options["apply_to"] in ("annotation", "all") and gt is not None
+    to_predictions = options["apply_to"] in ("prediction", "all")
+    for criterion in options["criteria"]:
+        value = options[criterion]
+        if to_truth:
+            hit = caught(criterion, value, gt.boxes, None)
+            if options["remove_filtered"]:
+                keep = ~hit
+                gt = dataclasses.replace(gt, boxes=gt.boxes[keep], labels=gt.labels[keep], iscrowd=gt.iscrowd[keep],
+                                         difficult=gt.difficult[keep] if gt.difficult.size else gt.difficult)
+            else:
+                hard = gt.difficult.astype(bool) if gt.difficult.size else np.zeros(len(hit), dtype=bool)
+                gt = dataclasses.replace(gt, difficult=hard | hit)
+        if to_predictions:
+            hit = caught(criterion, value, dets.boxes, dets.scores)
+            dets = dets.take(~hit) if options["remove_filtered"] else \
+                dataclasses.replace(dets, ignored=dets.ignored_mask() | hit)
+    return dets, gt
+
+
 ROUND = {"nearest": np.rint, "nearest_to_zero": np.trunc, "lower": np.floor, "greater": np.ceil}
 
 
@@ -103,19 +155,19 @@ def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geome
     elif step.type == "cast_to_int":
         rounding = ROUND[step.options["round_policy"]]
         if step.options["apply_to"] in ("prediction", "all"):
-            dets = Detections(dets.labels, dets.scores, rounding(dets.boxes))
+            dets = dataclasses.replace(dets, boxes=rounding(dets.boxes))
         if gt is not None and step.options["apply_to"] in ("annotation", "all"):
             gt = dataclasses.replace(gt, boxes=rounding(gt.boxes))
     elif step.type == "filter":
-        # annotations are never filtered by confidence; predictions below it are dropped
-        dets = dets.take(dets.scores >= float(step.options["min_confidence"]))
+        dets, gt = _filter(step.options, dets, gt)
     elif step.type == "clip_boxes":
         h, w = step.size()
         width, height = (w or geometry.width), (h or geometry.height)
         if step.options["boxes_normalized"]:
             width = height = 1
-        dets = Detections(dets.labels, dets.scores, _clip(dets.boxes, width, height))
-        if gt is not None and step.options["apply_to"] == "all":
+        if step.options["apply_to"] in ("prediction", "all"):
+            dets = dataclasses.replace(dets, boxes=_clip(dets.boxes, width, height))
+        if gt is not None and step.options["apply_to"] in ("annotation", "all"):
             gt = dataclasses.replace(gt, boxes=_clip(gt.boxes, width, height))
     return dets, gt
 

@@ -35,6 +35,8 @@ CONVERSIONS = {
     "VOC2012": {"converter": "voc_detection", "has_background": True},
     "VOC2012_without_background": {"converter": "voc_detection", "has_background": False},
     "VOC2012_Segmentation": {"converter": "voc_segmentation"},
+    "wider": {"converter": "wider"},
+    "wider_without_bkgr": {"converter": "wider", "label_start": 0},
 }
 
 
@@ -63,6 +65,11 @@ def voc_segmentation_conversion(voc: Path) -> dict:
     """accuracy_check's voc_segmentation conversion of a VOC year folder, and where its masks are."""
     return {"imageset_file": str(voc / "ImageSets/Segmentation/val.txt"), "images_dir": str(voc / "JPEGImages"),
             "mask_dir": str(voc / "SegmentationClass")}
+
+
+def wider_conversion(root: Path) -> dict:
+    """accuracy_check's wider conversion of a WIDER FACE folder (WIDER_val/, wider_face_split/)."""
+    return {"annotation_file": str(root / "wider_face_split/wider_face_val_bbx_gt.txt")}
 
 
 def peer_entry(config: Path, model: str, xml: Path, images: Path, conversion: dict, name: str,
