@@ -16,7 +16,7 @@ from .dataset import GroundTruth, MaskTruth
 from .preprocessing import Geometry
 
 
-def _frcnn_coefficients(geometry: Geometry) -> tuple[float, float]:
+def frcnn_coefficients(geometry: Geometry) -> tuple[float, float]:
     ops = geometry.operations
     if len(ops) == 1 and ops[0][0] == "resize":
         return float(ops[0][1]["original_width"]), float(ops[0][1]["original_height"])
@@ -93,7 +93,7 @@ ROUND = {"nearest": np.rint, "nearest_to_zero": np.trunc, "lower": np.floor, "gr
 def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geometry
            ) -> tuple[Detections, GroundTruth | None]:
     if step.type == "faster_rcnn_postprocessing_resize":
-        _scale(dets, *_frcnn_coefficients(geometry))
+        _scale(dets, *frcnn_coefficients(geometry))
     elif step.type == "resize_prediction_boxes":
         _scale(dets, *(_rescale(geometry) if step.options["rescale"] else (geometry.width, geometry.height)))
     elif step.type == "nms":

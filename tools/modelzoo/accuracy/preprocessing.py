@@ -115,6 +115,15 @@ def _pad(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
     geometry.operations.append(("padding", {"pad": pad, "pref_width": pref_w, "pref_height": pref_h}))
     if min(pad) < 0:
         raise AccuracyConfigError(f"padding to {pref_w}x{pref_h}: the picture is {w}x{h}, larger than the window")
+    if step.options["use_numpy"]:  # NumPy's pad: the same constant border, or one of its other modes
+        widths = ((pad[0], pad[2]), (pad[1], pad[3])) + ((0, 0),) * (image.ndim - 2)
+        mode = step.options["numpy_pad_mode"]
+        if mode != "constant":
+            return np.pad(image, widths, mode=mode)
+        # (as the checker passes them: the three values are NumPy's per axis, not per channel, so
+        # rows added take the first, columns the second; the same as OpenCV's for one grey value)
+        values = [float(v) for v in step.options["pad_value"]]
+        return np.pad(image, widths, mode="constant", constant_values=tuple((v, v) for v in values[:image.ndim]))
     import cv2
 
     out = cv2.copyMakeBorder(image, pad[0], pad[2], pad[1], pad[3], cv2.BORDER_CONSTANT,
