@@ -1,0 +1,207 @@
+"""Instance segmentation (issue 26): the `mask_rcnn` adapter in Intel's layout (boxes with the
+score, labels, masks [N, h, w] or [N, 1, h, w]) and the Object Detection API's (detection_out
+[N, 7] with every class's masks, the dataset definition's resize, padding and box scaling), the
+`coco_orig_segm_precision` and `coco_orig_precision` metrics, the ms_coco_mask_rcnn* data sets
+(COCO with polygon and RLE masks) and padding with use_numpy, through the real command line,
+against Open Model Zoo's own accuracy_check (openvino-dev 2023.3.0) on the same IR, pictures and
+yml: one peer run for every case."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import one_error_line, run_tool, write_model
+from qtools import _workdir, peer_accuracy_check  # noqa: F401 (fixture)
+
+from modelzoo.devtools import cocoset, maskset
+from modelzoo.devtools.peer_accuracy import peer_definitions, peer_entry, run_peer_many
+
+ADAPTER_INTEL = """        adapter:
+          type: mask_rcnn
+          classes_out: labels
+          boxes_out: boxes
+          raw_masks_out: masks
+"""
+METRICS = """        metrics:
+          - name: AP@masks
+            type: coco_orig_segm_precision
+          - name: AP@boxes
+            type: coco_orig_precision
+"""
+# as instance-segmentation-security-0002: fit_to_window, then padded (NumPy's) to the window
+FIT_YML = """models:
+  - name: mask-intel-fit
+    launchers:
+      - framework: openvino
+""" + ADAPTER_INTEL + """    datasets:
+      - name: ms_coco_mask_rcnn_short_80_classes_without_background
+        preprocessing:
+          - type: resize
+            dst_width: 256
+            dst_height: 192
+            aspect_ratio_scale: fit_to_window
+          - type: padding
+            dst_width: 256
+            dst_height: 192
+            pad_type: right_bottom
+            use_numpy: True
+""" + METRICS
+# as instance-segmentation-security-0228 (a square resize), with a background class and [N, 1, h, w] masks
+SQUARE_YML = """models:
+  - name: mask-intel-square
+    launchers:
+      - framework: openvino
+""" + ADAPTER_INTEL + """    datasets:
+      - name: ms_coco_mask_rcnn_short_80_classes
+        preprocessing:
+          - type: resize
+            size: 160
+""" + METRICS
+# as mask_rcnn_resnet50_atrous_coco: no steps of its own (the dataset definition's), COCO's ids as labels
+OD_API_YML = """models:
+  - name: mask-od-api
+    launchers:
+      - framework: openvino
+        adapter:
+          type: mask_rcnn
+          detection_out: reshape_do_2d
+          raw_masks_out: masks
+    datasets:
+      - name: ms_coco_mask_rcnn_short_91_classes
+        metrics:
+          - type: coco_orig_segm_precision
+          - type: coco_orig_precision
+"""
+CASES = {
+    "mask-intel-fit": (FIT_YML, lambda xml: maskset.intel_ir(xml, 192, 256, seed=1)),
+    "mask-intel-square": (SQUARE_YML, lambda xml: maskset.intel_ir(xml, 160, 160, seed=2, mask_axis=True,
+                                                                   label_offset=1)),
+    "mask-od-api": (OD_API_YML, lambda xml: maskset.od_api_ir(xml, 800, 1365, seed=3)),
+}
+PICTURES = 8
+
+
+@functools.cache
+def mask_zoo() -> dict:
+    """zoo (the three models), ir/public/NAME/FP32, a COCO folder annotated from their instances."""
+    root = _workdir() / "mask"
+    zoo, ir = root / "zoo", root / "ir"
+    xmls, ymls = {}, {}
+    for name, (yml, build) in CASES.items():
+        folder = write_model(zoo, name, [{"name": f"FP32/{name}.{ext}", "data": b"x", "url": f"http://x/{ext}"}
+                                         for ext in ("xml", "bin")], task_type="instance_segmentation").parent
+        (folder / "accuracy-check.yml").write_text(yml)
+        ymls[name] = folder / "accuracy-check.yml"
+        xmls[name] = build(ir / "public" / name / "FP32" / f"{name}.xml")
+    finders = [maskset.finder(xmls[name], ymls[name], name) for name in CASES]
+    coco = maskset.write_mask_coco_folder(root / "coco", cocoset.pictures(PICTURES, seed=26), finders, seed=26)
+    return {"zoo": zoo, "ir": ir, "xml": xmls, "yml": ymls, "coco": coco}
+
+
+def measure(case: dict, json_out: Path, *args) -> dict:
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--all", "--ir_dir", case["ir"],
+                      "--precisions", "FP32", "--json", json_out, *args)
+    assert result.returncode == 0, result.stderr
+    records = {}
+    for record in json.loads(json_out.read_text()):
+        records.setdefault(record["model"], {})[record["metric"]] = record
+    return records
+
+
+def test_mask_rcnn_masks_and_boxes_equal_accuracy_check(peer_accuracy_check, tmp_path):
+    """Both layouts, AP@masks and AP@boxes, equal to the peer within 0.1 points."""
+    case = mask_zoo()
+    ours = measure(case, tmp_path / "r.json", "--dataset", case["coco"])
+    definitions = peer_definitions(peer_accuracy_check)
+    entries = []
+    for name in CASES:
+        steps = {}
+        if name == "mask-od-api":  # what the peer adds from its definition to an entry without steps
+            definition = definitions["ms_coco_mask_rcnn_short_91_classes"]
+            steps = {key: definition[key] for key in ("preprocessing", "postprocessing")}
+        entries.append(peer_entry(case["yml"][name], name, case["xml"][name], case["coco"] / "val2017",
+                                  {"annotation_file": str(case["coco"] / "annotations/instances_val2017.json")},
+                                  name, **steps))
+    theirs, _, out = run_peer_many(peer_accuracy_check, entries)
+    for name in CASES:
+        names = ({"coco_orig_segm_precision", "coco_orig_precision"} if name == "mask-od-api"
+                 else {"AP@masks", "AP@boxes"})
+        assert set(ours[name]) == set(theirs[name]) == names, (name, ours[name], theirs[name])
+        for metric, record in ours[name].items():
+            assert record["images"] == PICTURES
+            assert 0.03 < record["value"] < 0.97, (name, record)  # a number that can move
+            assert abs(100 * record["value"] - 100 * theirs[name][metric]) <= 0.1, (name, metric, record, theirs)
+        assert len({round(r["value"], 6) for r in ours[name].values()}) == 2, ours[name]  # masks are not boxes
+
+
+def test_pasted_mask_equals_an_independent_computation():
+    """paste_mask against the same placement written again with plain loops: each picture pixel
+    inside the grown box takes the resized mask's pixel, above 0.5."""
+    import cv2
+    from pycocotools import mask as mask_utils
+
+    from modelzoo.accuracy.adapter import paste_mask
+
+    rng = np.random.default_rng(5)
+    filled = 0
+    for _ in range(25):
+        height, width = int(rng.integers(20, 90)), int(rng.integers(20, 90))
+        x0, y0 = rng.uniform(-15, width), rng.uniform(-15, height)
+        box = np.array([x0, y0, x0 + rng.uniform(1, 50), y0 + rng.uniform(1, 50)], np.float32)
+        raw = rng.random((14, 14)).astype(np.float32)
+        ours = mask_utils.decode(paste_mask(box, raw, height, width))
+        side = 16 / 14.0
+        cx, cy = (float(box[0]) + float(box[2])) / 2, (float(box[1]) + float(box[3])) / 2
+        half_w, half_h = (float(box[2]) - float(box[0])) / 2 * side, (float(box[3]) - float(box[1])) / 2 * side
+        gx0, gy0, gx1, gy1 = (int(v) for v in (cx - half_w, cy - half_h, cx + half_w, cy + half_h))
+        w, h = max(gx1 - gx0 + 1, 1), max(gy1 - gy0 + 1, 1)
+        padded = np.zeros((16, 16), np.float32)
+        padded[1:15, 1:15] = raw
+        big = cv2.resize(padded, (w, h)) > 0.5
+        expected = np.zeros((height, width), np.uint8)
+        for y in range(height):
+            for x in range(width):
+                if gy0 <= y < gy0 + h and gx0 <= x < gx0 + w and y <= gy1 and x <= gx1:
+                    expected[y, x] = big[y - gy0, x - gx0]
+        assert ours.shape == (height, width)
+        assert np.array_equal(ours, expected), (box, np.sum(ours != expected))
+        filled += int(expected.any())
+    assert filled >= 15  # (most boxes are in the picture: the placement is tested, not an empty mask)
+
+
+@pytest.mark.parametrize("problem,needle", [
+    ("polygon", "annotations[0]: segmentation polygon 0 has 5 numbers"),
+    ("nan", "annotations[0]: segmentation polygon 0 is not a list of finite numbers"),
+    ("missing", "annotations[0]: no segmentation"),
+    ("rle", "annotations[0]: segmentation RLE counts do not cover the"),
+    ("size", "images[0]: needs a positive integer width and height"),
+])
+def test_bad_mask_annotation_is_one_line_naming_the_file(problem, needle, tmp_path):
+    case = mask_zoo()
+    coco = tmp_path / "coco"
+    shutil.copytree(case["coco"], coco)
+    path = coco / "annotations/instances_val2017.json"
+    doc = json.loads(path.read_text())
+    first = doc["annotations"][0]
+    if problem == "polygon":
+        first["segmentation"] = [[1, 2, 3, 4, 5]]
+    elif problem == "nan":
+        first["segmentation"] = [[1, 2, 3, "x", 5, 6]]
+    elif problem == "missing":
+        del first["segmentation"]
+    elif problem == "rle":
+        first["segmentation"] = {"size": [doc["images"][0]["height"], doc["images"][0]["width"]], "counts": [3, 4]}
+    else:
+        del doc["images"][0]["height"]
+    path.write_text(json.dumps(doc))
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "mask-intel-fit", "--ir_dir",
+                      case["ir"], "--precisions", "FP32", "--dataset", coco, "--json", tmp_path / "r.json")
+    assert result.returncode == 2, result.stderr
+    line = one_error_line(result)
+    assert str(path) in line and needle in line, line
+    assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()
