@@ -205,3 +205,25 @@ def test_bad_mask_annotation_is_one_line_naming_the_file(problem, needle, tmp_pa
     line = one_error_line(result)
     assert str(path) in line and needle in line, line
     assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("row,needle", [
+    ([0, 1e30, 0.9, 0.1, 0.1, 0.5, 0.5], "detection_out label 1e+30 has no mask among raw_masks_out's 90 classes"),
+    ([0, float("nan"), 0.9, 0.1, 0.1, 0.5, 0.5], "has no mask among raw_masks_out's 90 classes"),
+    ([0, 3, 0.9, 0.1, 0.1, 1e7, 1e7], "pixels for a 40x30 picture (more than 64 times its area)"),
+    ([0, 3, 0.9, 0.1, float("inf"), 0.5, 0.5], "is not finite numbers"),
+])
+def test_a_broken_network_output_is_one_error_not_a_traceback(row, needle):
+    """What a network gives is not trusted: a label without a mask or a box OpenCV cannot be asked
+    to fill is an AccuracyConfigError (one line), not an IndexError or an allocation."""
+    from modelzoo.accuracy.adapter import Outputs, mask_rcnn
+    from modelzoo.accuracy.preprocessing import Geometry
+    from modelzoo.errors import AccuracyConfigError
+
+    geometry = Geometry(30, 40, [("resize", {"scale_x": 2.0, "scale_y": 2.0, "original_width": 40,
+                                             "original_height": 30})], 60, 80)
+    rows = np.array([row], np.float32)
+    net = Outputs({"do": rows, "masks": np.full((1, 90, 14, 14), 0.7, np.float32)}, ["do", "masks"], (60, 80))
+    with pytest.raises(AccuracyConfigError) as caught:
+        mask_rcnn(net, geometry, detection_out="do", raw_masks_out="masks")
+    assert needle in str(caught.value) and "\n" not in str(caught.value)

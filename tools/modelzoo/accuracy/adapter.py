@@ -3,7 +3,8 @@ looked up in ADAPTERS (a new task's adapter is a function here and an entry ther
 in config.ADAPTERS). Today: `classification` (class scores), accuracy_check's `ssd`
 (DetectionOutput's [1, 1, N, 7] rows
 [image_id, label, conf, x_min, y_min, x_max, y_max], boxes normalised), and the YOLO family
-(`yolo_v2`, `yolo_v3`, `yolo_v3_onnx`, `yolox`: see their docstrings for the layouts).
+(`yolo_v2`, `yolo_v3`, `yolo_v3_onnx`, `yolox`: see their docstrings for the layouts),
+`segmentation`, and `mask_rcnn` (boxes with masks in the picture, Instances).
 
 An adapter in SINGLE_OUTPUT takes the network's first output; the others take every output by
 name (`Outputs`) and the network's input size, since a YOLO network answers on several grids."""
@@ -272,6 +273,9 @@ def _expanded(box: np.ndarray, scale: float) -> np.ndarray:
     return grown[0]
 
 
+MAX_MASK_AREA = 64  # a box's area over its picture's, at most (a bigger one is a broken network's)
+
+
 def paste_mask(box: np.ndarray, raw: np.ndarray, height: int, width: int) -> dict[str, Any]:
     """One raw mask (a network's [h, w] scores for the box) into the picture, as the checker's
     segm_postprocess does: a zero border added, the box grown by as much, the mask resized
@@ -280,9 +284,14 @@ def paste_mask(box: np.ndarray, raw: np.ndarray, height: int, width: int) -> dic
     import cv2
     from pycocotools import mask as mask_utils
 
+    if not np.all(np.isfinite(box)):
+        raise AccuracyConfigError(f"mask_rcnn: a box {box.tolist()} is not finite numbers")
     raw = np.pad(raw, ((1, 1), (1, 1)), "constant", constant_values=0)
     grown = _expanded(box, raw.shape[0] / (raw.shape[0] - 2.0)).astype(int)
     w, h = np.maximum(grown[2:] - grown[:2] + 1, 1)
+    if float(w) * float(h) > MAX_MASK_AREA * height * width:  # (OpenCV would be asked for it all)
+        raise AccuracyConfigError(f"mask_rcnn: a box of {int(w)}x{int(h)} pixels for a {width}x{height} "
+                                  f"picture (more than {MAX_MASK_AREA} times its area): not a mask to paste")
     x0, y0 = np.clip(grown[:2], a_min=0, a_max=[width, height])
     x1, y1 = np.clip(grown[2:] + 1, a_min=0, a_max=[width, height])
     inside = (cv2.resize(raw, (int(w), int(h))) > 0.5).astype(np.uint8)
@@ -319,7 +328,7 @@ def mask_rcnn(net: Outputs, geometry: Any, classes_out: str | None = None, score
     factors, the boxes stay normalised for that step to scale."""
     height, width = geometry.height, geometry.width
     if detection_out is not None:
-        from .postprocessing import frcnn_coefficients
+        from .preprocessing import frcnn_coefficients
 
         rows = np.array(net.named(detection_out))
         raw_masks = net.named(raw_masks_out)  # type: ignore[arg-type]
@@ -336,7 +345,11 @@ def mask_rcnn(net: Outputs, geometry: Any, classes_out: str | None = None, score
         rows, raw_masks = rows[mine][:, 1:], raw_masks[mine]
         coeff_x, coeff_y = frcnn_coefficients(geometry)
         masks = []
+        classes = raw_masks.shape[1]
         for row, per_class in zip(rows, raw_masks):
+            if not (np.isfinite(row[0]) and row[0] == int(row[0]) and -classes < int(row[0]) <= classes):
+                raise AccuracyConfigError(f"mask_rcnn: detection_out label {float(row[0]):g} has no mask among "
+                                          f"raw_masks_out's {classes} classes")
             box = row[2:].copy()
             box[0::2] *= coeff_x
             box[1::2] *= coeff_y
@@ -370,6 +383,9 @@ def mask_rcnn(net: Outputs, geometry: Any, classes_out: str | None = None, score
                 raise AccuracyConfigError(f"mask_rcnn: raw_masks_out {raw_masks_out!r} holds every class's mask "
                                           f"{list(raw_masks.shape)}; the checker picks the box's label's only with "
                                           "scores_out")
+            if np.any(labels >= raw_masks.shape[1]):
+                raise AccuracyConfigError(f"mask_rcnn: a label {int(labels.max())} has no mask among "
+                                          f"raw_masks_out's {raw_masks.shape[1]} classes")
             raw_masks = np.stack([m[c] for c, m in zip(labels, raw_masks)]) if len(labels) else raw_masks[:, 0]
         elif raw_masks.ndim == 4:
             raw_masks = raw_masks[:, 0]

@@ -11,6 +11,8 @@ pycocotools' COCOeval (the official evaluator).
   100 detections per image and class), against the annotation file's own boxes; as in the
   checker, a detection's width and height count its last pixel (`include_boundaries`, default
   true: x_max - x_min + 1).
+- `coco_orig_segm_precision`: the same over the instances' masks (COCOeval's segm) against the
+  annotation file's polygons / RLE.
 - `coco_precision`: what Open Model Zoo's accuracy checker reports under that name, and what the
   model cards quote: the same matching and 101-point interpolation, but on the boxes after the
   post-processing, at most `max_detections` (default 20) detections per image and class, no
@@ -112,7 +114,8 @@ def coco_orig_precision(coco_doc: dict[str, Any], image_ids: list[int], detectio
         ann.setdefault("iscrowd", 0)
     gt = _coco(gt_doc)
     if iou_type == "segm":
-        dt = _coco(_segm_result_doc(gt_doc["images"], categories, detections, category_of_label))  # type: ignore[arg-type]
+        dt = _coco(_segm_result_doc(gt_doc["images"], categories, detections,  # type: ignore[arg-type]
+                                    category_of_label))
     else:
         dt = _coco(_result_doc(gt_doc["images"], categories, detections, category_of_label,
                                1 if include_boundaries else 0))

@@ -25,6 +25,19 @@ class Geometry:
     input_width: int = 0
 
 
+def frcnn_coefficients(geometry: Geometry) -> tuple[float, float]:
+    """faster_rcnn_postprocessing_resize's factors: from boxes normalised to the network's window
+    (the padded one) to the picture's pixels."""
+    ops = geometry.operations
+    if len(ops) == 1 and ops[0][0] == "resize":
+        return float(ops[0][1]["original_width"]), float(ops[0][1]["original_height"])
+    if len(ops) == 2 and ops[0][0] == "resize" and ops[1][0] == "padding" and ops[1][1]["pad"][:2] == [0, 0]:
+        resize, padding = ops[0][1], ops[1][1]
+        return padding["pref_width"] / resize["scale_x"], padding["pref_height"] / resize["scale_y"]
+    raise AccuracyConfigError("faster_rcnn_postprocessing_resize needs a resize, or a resize then a "
+                              "right_bottom padding, as the geometric preprocessing")
+
+
 def _frcnn_keep_aspect_ratio(dst_w: int, dst_h: int, w: int, h: int) -> tuple[int, int]:
     # The shorter side to min(dst); if the longer then exceeds max(dst), fit into the window.
     low, high = min(dst_w, dst_h), max(dst_w, dst_h)
