@@ -227,3 +227,23 @@ def test_a_broken_network_output_is_one_error_not_a_traceback(row, needle):
     with pytest.raises(AccuracyConfigError) as caught:
         mask_rcnn(net, geometry, detection_out="do", raw_masks_out="masks")
     assert needle in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_shards_merged_give_the_single_runs_masks_and_boxes(tmp_path):
+    """--shard K/2 --run_dir records hold the instances' masks (COCO RLE) as well as the boxes:
+    --merge scores them to the single run's numbers."""
+    case = mask_zoo()
+    base = ["--models_dir", case["zoo"], "--name", "mask-od-api", "--ir_dir", case["ir"], "--precisions", "FP32",
+            "--dataset", case["coco"]]
+    single = measure_args(base, tmp_path / "single.json")
+    for k in range(2):
+        result = run_tool("accuracy_check", *base, "--shard", f"{k}/2", "--run_dir", tmp_path / "run")
+        assert result.returncode == 0, result.stderr
+    merged = measure_args(base + ["--merge", tmp_path / "run"], tmp_path / "merged.json")
+    assert merged == single and len(single) == 2, (merged, single)
+
+
+def measure_args(args: list, json_out: Path) -> dict:
+    result = run_tool("accuracy_check", *args, "--json", json_out)
+    assert result.returncode == 0, result.stderr
+    return {r["metric"]: r["value"] for r in json.loads(json_out.read_text())}
