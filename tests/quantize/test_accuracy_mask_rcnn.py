@@ -247,3 +247,85 @@ def measure_args(args: list, json_out: Path) -> dict:
     result = run_tool("accuracy_check", *args, "--json", json_out)
     assert result.returncode == 0, result.stderr
     return {r["metric"]: r["value"] for r in json.loads(json_out.read_text())}
+
+
+def _independent_mask_ap(truth: dict, found: dict) -> float:
+    """COCO's AP@[.50:.95] over masks (no crowds), written again with numpy on decoded masks:
+    per class, each picture's detections by falling score take the best unmatched annotation at
+    an IoU of at least the threshold; precision made monotone, read at 101 recalls."""
+    thresholds = np.linspace(0.5, 0.95, 10)
+    recalls = np.linspace(0, 1, 101)
+    classes = sorted({c for gts in truth.values() for c, _ in gts})
+    table = []
+    for t in thresholds:
+        for c in classes:
+            scores, hits, total = [], [], 0
+            for image, gts in truth.items():
+                g = [m for k, m in gts if k == c]
+                d = sorted([(s, m) for k, s, m in found.get(image, []) if k == c], key=lambda x: -x[0])[:100]
+                total += len(g)
+                used = [False] * len(g)
+                for s, m in d:
+                    best, pick = min(t, 1 - 1e-10), -1
+                    for j, gm in enumerate(g):
+                        if used[j]:
+                            continue
+                        union = np.logical_or(m, gm).sum()
+                        iou = np.logical_and(m, gm).sum() / union if union else 0.0
+                        if iou >= best:
+                            best, pick = iou, j
+                    if pick >= 0:
+                        used[pick] = True
+                    scores.append(s)
+                    hits.append(pick >= 0)
+            order = np.argsort(-np.array(scores), kind="mergesort")
+            tp = np.cumsum(np.array(hits, dtype=float)[order])
+            fp = np.cumsum(1 - np.array(hits, dtype=float)[order])
+            recall = tp / total
+            precision = list(tp / (tp + fp + np.spacing(1)))
+            for i in range(len(precision) - 1, 0, -1):
+                precision[i - 1] = max(precision[i - 1], precision[i])
+            at = np.searchsorted(recall, recalls, side="left")
+            table.append(np.mean([precision[i] if i < len(precision) else 0.0 for i in at]))
+    return float(np.mean(table))
+
+
+def test_segm_precision_equals_an_independent_computation_on_synthetic_masks():
+    from pycocotools import mask as mask_utils
+
+    from modelzoo.accuracy.adapter import Instances
+    from modelzoo.accuracy.metric import coco_orig_precision
+
+    rng = np.random.default_rng(7)
+    cats = [{"id": cid, "name": str(cid)} for cid in (1, 3, 7)]
+    doc: dict = {"images": [], "annotations": [], "categories": cats}
+    truth, found, detections = {}, {}, {}
+    for image in range(1, 13):
+        height, width = int(rng.integers(30, 60)), int(rng.integers(30, 60))
+        doc["images"].append({"id": image, "file_name": f"{image}.png", "height": height, "width": width})
+        truth[image], found[image] = [], []
+        labels, scores, rles = [], [], []
+        for _ in range(int(rng.integers(0, 5))):
+            k = int(rng.integers(0, 3))
+            x, y = rng.uniform(0, width - 10), rng.uniform(0, height - 10)
+            w, h = rng.uniform(6, width - x), rng.uniform(6, height - y)
+            polygon = [x, y, x + w, y + rng.uniform(0, h / 2), x + w * 0.8, y + h, x, y + h * 0.7]
+            doc["annotations"].append({"id": len(doc["annotations"]) + 1, "image_id": image,
+                                       "category_id": cats[k]["id"], "segmentation": [polygon], "iscrowd": 0,
+                                       "area": w * h / 2, "bbox": [x, y, w, h]})
+            annotated = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects([polygon], height, width)))
+            truth[image].append((k, annotated.astype(bool)))
+            for _ in range(int(rng.integers(0, 3))):  # detections near it (moved), some of another class
+                mask = np.roll(annotated, (int(rng.integers(-4, 5)), int(rng.integers(-4, 5))), axis=(0, 1))
+                label = k if rng.random() < 0.8 else int(rng.integers(0, 3))
+                score = float(rng.random())
+                rle = mask_utils.encode(np.asfortranarray(mask))
+                rle["counts"] = rle["counts"].decode()
+                labels.append(label), scores.append(score), rles.append(rle)
+                found[image].append((label, score, mask.astype(bool)))
+        detections[image] = Instances(np.array(labels, dtype=int), np.array(scores), np.zeros((len(labels), 4)),
+                                      rles)
+    ours = coco_orig_precision(doc, sorted(truth), detections, 0, iou_type="segm")
+    expected = _independent_mask_ap(truth, found)
+    assert abs(ours - expected) <= 1e-9, (ours, expected)
+    assert 0.05 < ours < 0.95
