@@ -180,6 +180,8 @@ def test_pasted_mask_equals_an_independent_computation():
     ("missing", "annotations[0]: no segmentation"),
     ("rle", "annotations[0]: segmentation RLE counts do not cover the"),
     ("size", "images[0]: needs a positive integer width and height"),
+    ("far", "annotations[0]: segmentation polygon 0 has a point far outside the"),
+    ("string", "annotations[0]: segmentation RLE counts are not COCO's compressed string"),
 ])
 def test_bad_mask_annotation_is_one_line_naming_the_file(problem, needle, tmp_path):
     case = mask_zoo()
@@ -196,6 +198,10 @@ def test_bad_mask_annotation_is_one_line_naming_the_file(problem, needle, tmp_pa
         del first["segmentation"]
     elif problem == "rle":
         first["segmentation"] = {"size": [doc["images"][0]["height"], doc["images"][0]["width"]], "counts": [3, 4]}
+    elif problem == "far":
+        first["segmentation"] = [[1, 2, 3, 4, 1e12, 6]]
+    elif problem == "string":
+        first["segmentation"] = {"size": [doc["images"][0]["height"], doc["images"][0]["width"]], "counts": "0a"}
     else:
         del doc["images"][0]["height"]
     path.write_text(json.dumps(doc))
@@ -329,3 +335,21 @@ def test_segm_precision_equals_an_independent_computation_on_synthetic_masks():
     expected = _independent_mask_ap(truth, found)
     assert abs(ours - expected) <= 1e-9, (ours, expected)
     assert 0.05 < ours < 0.95
+
+
+def test_compressed_rle_runs_read_as_pycocotools_writes_them():
+    """Our reading of COCO's compressed RLE (used to check an annotation before pycocotools'
+    decoder sees it) gives the run lengths of the pixels pycocotools encoded."""
+    from pycocotools import mask as mask_utils
+
+    from modelzoo.accuracy.dataset import rle_runs
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        height, width = (int(v) for v in rng.integers(1, 80, 2))
+        mask = (rng.random((height, width)) < rng.random()).astype(np.uint8) * int(rng.random() < 0.9)
+        pixels = mask.reshape(-1, order="F")
+        bounds = np.r_[0, np.flatnonzero(pixels[1:] != pixels[:-1]) + 1, pixels.size]
+        expected = ([0] if pixels[0] else []) + np.diff(bounds).tolist()
+        assert rle_runs(mask_utils.encode(np.asfortranarray(mask))["counts"].decode()) == expected
+    assert rle_runs("0a") is None and rle_runs("\x7f") is None
