@@ -353,3 +353,42 @@ def test_compressed_rle_runs_read_as_pycocotools_writes_them():
         expected = ([0] if pixels[0] else []) + np.diff(bounds).tolist()
         assert rle_runs(mask_utils.encode(np.asfortranarray(mask))["counts"].decode()) == expected
     assert rle_runs("0a") is None and rle_runs("\x7f") is None
+
+
+@pytest.mark.parametrize("adapter,dataset,steps,metric,needle", [
+    ("detection_out: do\n          boxes_out: b\n          raw_masks_out: m", "ms_coco_mask_rcnn", "",
+     "coco_orig_precision", "give detection_out or classes_out, scores_out, boxes_out, not both"),
+    ("boxes_out: b", "ms_coco_mask_rcnn", "", "coco_orig_segm_precision",
+     "coco_orig_segm_precision scores masks: the adapter needs raw_masks_out"),
+    ("boxes_out: b\n          raw_masks_out: m", "ms_coco_mask_rcnn",
+     "        postprocessing:\n          - type: nms\n", "coco_orig_precision",
+     "'nms' is not implemented with the 'mask_rcnn' adapter"),
+    ("detection_out: do\n          raw_masks_out: m", "ms_coco_mask_rcnn",
+     "        preprocessing:\n          - type: resize\n            size: 64\n          - type: crop\n            size: 60\n",
+     "coco_orig_precision", "needs a resize, or a resize then a right_bottom padding"),
+    ("boxes_out: b\n          raw_masks_out: m", "ms_coco_mask_rcnn", "", "coco_precision",
+     "'coco_precision' does not score the 'mask_rcnn' adapter's instances"),
+    ("boxes_out: b\n          raw_masks_out: m", "ms_coco_detection_80_class_without_background", "",
+     "coco_orig_segm_precision", "has no instance masks for coco_orig_segm_precision"),
+    ("classes_out: l", "ms_coco_mask_rcnn", "", "coco_orig_precision", "needs boxes_out"),
+])
+def test_a_mask_rcnn_yml_we_cannot_run_is_refused_by_its_entry(adapter, dataset, steps, metric, needle, tmp_path):
+    from modelzoo.accuracy.config import load_accuracy_config
+    from modelzoo.errors import AccuracyConfigError
+
+    yml = tmp_path / "accuracy-check.yml"
+    yml.write_text(f"""models:
+  - name: m
+    launchers:
+      - framework: openvino
+        adapter:
+          type: mask_rcnn
+          {adapter}
+    datasets:
+      - name: {dataset}
+{steps}        metrics:
+          - type: {metric}
+""")
+    with pytest.raises(AccuracyConfigError) as caught:
+        load_accuracy_config(yml, "m")
+    assert needle in str(caught.value) and str(yml) in str(caught.value), str(caught.value)
