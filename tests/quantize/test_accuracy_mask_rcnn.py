@@ -364,7 +364,8 @@ def test_compressed_rle_runs_read_as_pycocotools_writes_them():
      "        postprocessing:\n          - type: nms\n", "coco_orig_precision",
      "'nms' is not implemented with the 'mask_rcnn' adapter"),
     ("detection_out: do\n          raw_masks_out: m", "ms_coco_mask_rcnn",
-     "        preprocessing:\n          - type: resize\n            size: 64\n          - type: crop\n            size: 60\n",
+     "        preprocessing:\n          - type: resize\n            size: 64\n"
+     "          - type: crop\n            size: 60\n",
      "coco_orig_precision", "needs a resize, or a resize then a right_bottom padding"),
     ("boxes_out: b\n          raw_masks_out: m", "ms_coco_mask_rcnn", "", "coco_precision",
      "'coco_precision' does not score the 'mask_rcnn' adapter's instances"),
