@@ -3,7 +3,8 @@ looked up in ADAPTERS (a new task's adapter is a function here and an entry ther
 in config.ADAPTERS). Today: `classification` (class scores), accuracy_check's `ssd`
 (DetectionOutput's [1, 1, N, 7] rows
 [image_id, label, conf, x_min, y_min, x_max, y_max], boxes normalised), and the YOLO family
-(`yolo_v2`, `yolo_v3`, `yolo_v3_onnx`, `yolox`: see their docstrings for the layouts).
+(`yolo_v2`, `yolo_v3`, `yolo_v3_onnx`, `yolox`: see their docstrings for the layouts),
+`segmentation`, and `mask_rcnn` (boxes with masks in the picture, Instances).
 
 An adapter in SINGLE_OUTPUT takes the network's first output; the others take every output by
 name (`Outputs`) and the network's input size, since a YOLO network answers on several grids."""
@@ -268,6 +269,158 @@ def class_agnostic_detection(net: Outputs, scale: Sequence[float] = (1.0,) * 4, 
     rows = rows[rows[:, -1] > 0.0]
     boxes = rows[:, :4] * np.asarray(scale, dtype=np.float64)
     return Detections(np.ones(len(rows), dtype=int), rows[:, 4].copy(), boxes.reshape(-1, 4))
+@dataclass
+class Instances(Detections):
+    """One picture's instances: Detections (boxes in the picture's pixels, or normalised until a
+    post-processing step moves them) and, per box, its mask in the whole picture as COCO's
+    compressed RLE ({"size": [h, w], "counts": str}); none when the network gives no masks."""
+
+    masks: list[dict[str, Any]] = field(default_factory=list)
+
+    def take(self, keep: np.ndarray) -> "Instances":
+        picked = np.arange(len(self.labels))[keep]
+        return Instances(self.labels[keep], self.scores[keep], self.boxes[keep],
+                         self.ignored[keep] if self.ignored.size else self.ignored,
+                         masks=[self.masks[i] for i in picked] if self.masks else [])
+
+
+def _expanded(box: np.ndarray, scale: float) -> np.ndarray:
+    """The box grown about its centre by ``scale``, computed on [1, 4] arrays of the box's own
+    float type as the checker does (a scalar would be computed in float64 by NumPy 1), then
+    held as float64 to be truncated to whole pixels."""
+    boxes = box[np.newaxis, :]
+    half_w = (boxes[:, 2] - boxes[:, 0]) * .5
+    half_h = (boxes[:, 3] - boxes[:, 1]) * .5
+    cx, cy = (boxes[:, 2] + boxes[:, 0]) * .5, (boxes[:, 3] + boxes[:, 1]) * .5
+    half_w *= scale
+    half_h *= scale
+    grown = np.zeros(boxes.shape)
+    grown[:, 0], grown[:, 2] = cx - half_w, cx + half_w
+    grown[:, 1], grown[:, 3] = cy - half_h, cy + half_h
+    return grown[0]
+
+
+MAX_MASK_AREA = 64  # a box's area over its picture's, at most (a bigger one is a broken network's)
+
+
+def paste_mask(box: np.ndarray, raw: np.ndarray, height: int, width: int) -> dict[str, Any]:
+    """One raw mask (a network's [h, w] scores for the box) into the picture, as the checker's
+    segm_postprocess does: a zero border added, the box grown by as much, the mask resized
+    (OpenCV's bilinear) to the grown box's whole pixels and kept above 0.5, then cut to the
+    picture; COCO's RLE of the [height, width] result."""
+    import cv2
+    from pycocotools import mask as mask_utils
+
+    if not np.all(np.isfinite(box)):
+        raise AccuracyConfigError(f"mask_rcnn: a box {box.tolist()} is not finite numbers")
+    raw = np.pad(raw, ((1, 1), (1, 1)), "constant", constant_values=0)
+    grown = _expanded(box, raw.shape[0] / (raw.shape[0] - 2.0)).astype(int)
+    w, h = np.maximum(grown[2:] - grown[:2] + 1, 1)
+    if float(w) * float(h) > MAX_MASK_AREA * height * width:  # (OpenCV would be asked for it all)
+        raise AccuracyConfigError(f"mask_rcnn: a box of {int(w)}x{int(h)} pixels for a {width}x{height} "
+                                  f"picture (more than {MAX_MASK_AREA} times its area): not a mask to paste")
+    x0, y0 = np.clip(grown[:2], a_min=0, a_max=[width, height])
+    x1, y1 = np.clip(grown[2:] + 1, a_min=0, a_max=[width, height])
+    inside = (cv2.resize(raw, (int(w), int(h))) > 0.5).astype(np.uint8)
+    picture = np.zeros((height, width), dtype=np.uint8)
+    picture[y0:y1, x0:x1] = inside[y0 - grown[1]:y1 - grown[1], x0 - grown[0]:x1 - grown[0]]
+    rle = mask_utils.encode(np.asfortranarray(picture[:, :, None]))[0]
+    rle["counts"] = rle["counts"].decode("utf-8")
+    return rle
+
+
+def _instance_scale(geometry: Any, input_size: tuple[int, int]) -> tuple[float, float]:
+    """(x, y) from the picture to the network's frame: the last resize's scale, else the input's
+    size over the picture's (the checker's scale_x / scale_y)."""
+    resizes = [op for name, op in geometry.operations if name == "resize"]
+    if resizes:
+        return resizes[-1]["scale_x"], resizes[-1]["scale_y"]
+    return input_size[1] / geometry.width, input_size[0] / geometry.height
+
+
+def mask_rcnn(net: Outputs, geometry: Any, classes_out: str | None = None, scores_out: str | None = None,
+              boxes_out: str | None = None, raw_masks_out: str | None = None,
+              detection_out: str | None = None) -> Instances:
+    """The checker's `mask_rcnn`, in the two forms Open Model Zoo's models have.
+
+    Intel's (boxes_out): boxes [N, 5] in the network's pixels with the score last (or [N, 4] and
+    scores_out), labels from classes_out (all 1 without it), masks [N, h, w] (or [N, 1, h, w],
+    or [N, classes, h, w] taken at the box's label with scores_out); a row counts when its label
+    is above 0 (with scores_out) or its box's coordinates sum above 0; boxes divided by the
+    resize's scale into the picture's pixels.
+
+    The Object Detection API's (detection_out): [N, 7] rows [image, label, score, x_min, y_min,
+    x_max, y_max], normalised, up to the first image -1; masks [N, classes, h, w], the label's at
+    label - 1; the masks are pasted at the box scaled by faster_rcnn_postprocessing_resize's
+    factors, the boxes stay normalised for that step to scale."""
+    height, width = geometry.height, geometry.width
+    if detection_out is not None:
+        from .preprocessing import frcnn_coefficients
+
+        rows = np.array(net.named(detection_out))
+        raw_masks = net.named(raw_masks_out)  # type: ignore[arg-type]
+        if rows.ndim != 2 or rows.shape[1] != 7:
+            raise AccuracyConfigError(f"mask_rcnn: detection_out {detection_out!r} is {list(rows.shape)}; "
+                                      "expected [N, 7] (reshape_do_2d)")
+        if raw_masks.ndim != 4 or len(raw_masks) != len(rows):
+            raise AccuracyConfigError(f"mask_rcnn: raw_masks_out {raw_masks_out!r} is {list(raw_masks.shape)}; "
+                                      f"expected [{len(rows)}, classes, h, w]")
+        ends = np.flatnonzero(rows[:, 0] == -1)
+        if ends.size:
+            rows, raw_masks = rows[:ends[0]], raw_masks[:ends[0]]
+        mine = rows[:, 0] == 0
+        rows, raw_masks = rows[mine][:, 1:], raw_masks[mine]
+        coeff_x, coeff_y = frcnn_coefficients(geometry)
+        masks = []
+        classes = raw_masks.shape[1]
+        for row, per_class in zip(rows, raw_masks):
+            if not (np.isfinite(row[0]) and row[0] == int(row[0]) and -classes < int(row[0]) <= classes):
+                raise AccuracyConfigError(f"mask_rcnn: detection_out label {float(row[0]):g} has no mask among "
+                                          f"raw_masks_out's {classes} classes")
+            box = row[2:].copy()
+            box[0::2] *= coeff_x
+            box[1::2] *= coeff_y
+            masks.append(paste_mask(box, per_class[int(row[0]) - 1], height, width))
+        return Instances(rows[:, 0].astype(np.float64).astype(int), rows[:, 1].astype(np.float64),
+                         rows[:, 2:].astype(np.float64), masks=masks)
+    boxes = np.array(net.named(boxes_out))  # type: ignore[arg-type]
+    scores = np.array(net.named(scores_out)) if scores_out else None
+    labels = np.array(net.named(classes_out)) if classes_out else None
+    raw_masks = net.named(raw_masks_out) if raw_masks_out else None
+    if scores is None and boxes.ndim == 2 and boxes.shape[1] == 5:
+        scores, boxes = boxes[:, 4], boxes[:, :4]
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or scores is None:
+        raise AccuracyConfigError(f"mask_rcnn: boxes_out {boxes_out!r} is {list(boxes.shape)}; expected [N, 5] "
+                                  "(the score last), or [N, 4] with scores_out")
+    if labels is None:
+        labels = np.ones(len(boxes), np.uint32)
+    for name, array in ((scores_out, scores), (classes_out, labels), (raw_masks_out, raw_masks)):
+        if array is not None and len(array) != len(boxes):
+            raise AccuracyConfigError(f"mask_rcnn: output {name!r} has {len(array)} rows, boxes_out {len(boxes)}")
+    valid = labels > 0 if scores_out else np.sum(boxes, axis=1) > 0
+    boxes, scores, labels = boxes[valid], scores[valid], labels[valid].astype(np.uint32)
+    scale_x, scale_y = _instance_scale(geometry, net.input_size)
+    boxes[:, 0::2] /= scale_x
+    boxes[:, 1::2] /= scale_y
+    masks = []
+    if raw_masks is not None:
+        raw_masks = raw_masks[valid]
+        if raw_masks.ndim == 4 and raw_masks.shape[1] != 1:
+            if not scores_out:
+                raise AccuracyConfigError(f"mask_rcnn: raw_masks_out {raw_masks_out!r} holds every class's mask "
+                                          f"{list(raw_masks.shape)}; the checker picks the box's label's only with "
+                                          "scores_out")
+            if np.any(labels >= raw_masks.shape[1]):
+                raise AccuracyConfigError(f"mask_rcnn: a label {int(labels.max())} has no mask among "
+                                          f"raw_masks_out's {raw_masks.shape[1]} classes")
+            raw_masks = np.stack([m[c] for c, m in zip(labels, raw_masks)]) if len(labels) else raw_masks[:, 0]
+        elif raw_masks.ndim == 4:
+            raw_masks = raw_masks[:, 0]
+        if raw_masks.ndim != 3:
+            raise AccuracyConfigError(f"mask_rcnn: raw_masks_out {raw_masks_out!r} is {list(raw_masks.shape)} after "
+                                      "the boxes are chosen; expected [N, h, w]")
+        masks = [paste_mask(box, raw, height, width) for box, raw in zip(boxes, raw_masks)]
+    return Instances(labels.astype(int), scores.astype(np.float64), boxes.astype(np.float64), masks=masks)
 
 
 Adapter = Callable[..., Any]
@@ -275,5 +428,7 @@ Adapter = Callable[..., Any]
 
 ADAPTERS: dict[str, Adapter] = {"ssd": ssd, "classification": classification, "yolo_v2": yolo_v2,
                                 "yolo_v3": yolo_v3, "yolo_v3_onnx": yolo_v3_onnx, "yolox": yolox,
-                                "segmentation": segmentation, "class_agnostic_detection": class_agnostic_detection}
+                                "segmentation": segmentation, "class_agnostic_detection": class_agnostic_detection,
+                                "mask_rcnn": mask_rcnn}
 SINGLE_OUTPUT = frozenset({"ssd", "classification", "segmentation"})
+WITH_GEOMETRY = frozenset({"mask_rcnn"})  # adapters that take the picture's Geometry too (the masks' size)

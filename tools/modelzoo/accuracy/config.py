@@ -41,16 +41,35 @@ DATASETS: dict[str, tuple[str, int]] = {
     # (its label_start; the background at 0), or 0 without the background (label_start: 0)
     "wider": ("wider", 1),
     "wider_without_bkgr": ("wider", 0),
+    # COCO with its instances' masks (the checker's mscoco_mask_rcnn converter: polygons or RLE in
+    # every annotation, the pictures' sizes in `images`); labels as for the detection sets
+    "ms_coco_mask_rcnn": ("coco", 1),
+    "ms_coco_mask_rcnn_short_80_classes": ("coco", 1),
+    "ms_coco_mask_rcnn_short_80_classes_without_background": ("coco", 0),
+    "ms_coco_mask_rcnn_short_91_classes": ("coco", 1),
+    "COCO2017_mask_rcnn_person": ("coco", 0),  # (its file: instances_val2017_persons.json)
 }
 
-FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
+FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background",
+                            "ms_coco_mask_rcnn_short_91_classes"})
+MASK_DATASETS = frozenset(name for name in DATASETS if "mask_rcnn" in name)
+# What Open Model Zoo's dataset definitions add to a model's dataset entry that does not say it
+# itself (the checker copies a definition's preprocessing / postprocessing into an entry without
+# that key): the TensorFlow Object Detection API's Faster and Mask R-CNN read their pictures so.
+DEFINITION_STEPS: dict[str, dict[str, list[dict[str, Any]]]] = {
+    name: {"preprocessing": [{"type": "resize", "aspect_ratio_scale": "fit_to_window", "dst_height": h,
+                              "dst_width": w},
+                             {"type": "padding", "dst_height": h, "dst_width": w, "pad_type": "right_bottom"}],
+           "postprocessing": [{"type": "faster_rcnn_postprocessing_resize", "dst_height": h, "dst_width": w}]}
+    for name, (h, w) in (("ms_coco_detection_91_classes", (600, 1024)),
+                         ("ms_coco_mask_rcnn_short_91_classes", (800, 1365)))}
 
 # step type -> accepted options (with their defaults)
 PREPROCESSING: dict[str, dict[str, Any]] = {
     "resize": {"size": None, "dst_width": None, "dst_height": None, "aspect_ratio_scale": None,
                "interpolation": "LINEAR", "use_pillow": False, "resize_realization": "opencv"},
     "padding": {"size": None, "dst_width": None, "dst_height": None, "pad_type": "center",
-                "pad_value": "0,0,0", "stride": 1},
+                "pad_value": "0,0,0", "stride": 1, "use_numpy": False, "numpy_pad_mode": "constant"},
     "bgr_to_rgb": {},
     "rgb_to_bgr": {},
     "crop": {"size": None, "dst_width": None, "dst_height": None, "use_pillow": False, "central_fraction": None},
@@ -63,6 +82,7 @@ NORMALIZATION_PRESETS = {"imagenet": (104.00698793, 116.66876762, 122.67891434),
 PILLOW_INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC")
 READERS = ("opencv_imread", "pillow_imread")
 PAD_TYPES = ("right_bottom", "center")
+NUMPY_PAD_MODES = ("constant", "edge", "maximum", "minimum", "mean", "median", "symmetric", "wrap")
 INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC", "AREA", "LANCZOS4")
 POSTPROCESSING: dict[str, dict[str, Any]] = {
     "faster_rcnn_postprocessing_resize": {"size": None, "dst_width": None, "dst_height": None, "rescale": False},
@@ -86,6 +106,9 @@ METRICS: dict[str, dict[str, Any]] = {
                        "abs_threshold": None, "rel_threshold": None},
     "coco_orig_precision": {"reference": None, "threshold": ".50:.05:.95", "name": None, "include_boundaries": True,
                             "abs_threshold": None, "rel_threshold": None},
+    # the same over the instances' masks (COCOeval's segm)
+    "coco_orig_segm_precision": {"reference": None, "threshold": ".50:.05:.95", "name": None,
+                                 "include_boundaries": True, "abs_threshold": None, "rel_threshold": None},
     "accuracy": {"reference": None, "top_k": 1, "name": None, "abs_threshold": None, "rel_threshold": None},
     # Pascal VOC's average precision, per class, averaged (the checker's `map`)
     "map": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "integral": "max",
@@ -115,6 +138,10 @@ ADAPTERS: dict[str, dict[str, Any]] = {
     "yolox": {"threshold": 0.001, "num": 5, "output_name": None},
     "segmentation": {"make_argmax": False},
     "class_agnostic_detection": {"scale": 1.0, "output_blob": None},
+    # instance segmentation: Intel's models (boxes_out [N, 5] with the score, classes_out, raw_masks_out
+    # [N, h, w]) or the Object Detection API's (detection_out [N, 7], raw_masks_out [N, classes, h, w])
+    "mask_rcnn": {"classes_out": None, "scores_out": None, "boxes_out": None, "raw_masks_out": None,
+                  "detection_out": None},
 }
 # the checker's named anchor sets (its adapters' PRECOMPUTED_ANCHORS)
 ANCHORS = {
@@ -275,6 +302,13 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
             values = []
         if len(values) not in (1, 3):
             raise _fail(path, where, f"pad_value {options['pad_value']!r} is not implemented (a number or three)")
+        if not isinstance(options["use_numpy"], bool):
+            raise _fail(path, where, f"use_numpy must be true or false (got {options['use_numpy']!r})")
+        if options["numpy_pad_mode"] not in NUMPY_PAD_MODES:
+            raise _fail(path, where, f"numpy_pad_mode {options['numpy_pad_mode']!r} is not one of "
+                        f"{', '.join(NUMPY_PAD_MODES)}")
+        if options["numpy_pad_mode"] != "constant" and not options["use_numpy"]:
+            raise _fail(path, where, "numpy_pad_mode needs use_numpy: true")
         options["pad_value"] = tuple(values * 3 if len(values) == 1 else values)
     if kind in ("filter", "clip_boxes") and options["apply_to"] not in ("prediction", "annotation", "all"):
         raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, annotation, all)")
@@ -404,7 +438,7 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
         if key == "output_format" and value not in ("BHW", "HWB"):
             raise _fail(path, where, f"output_format {value!r} is not implemented (BHW, HWB)")
         if key.endswith("_out") or key == "output_name":
-            if value is None and key.endswith("_out"):
+            if value is None and key.endswith("_out") and kind != "mask_rcnn":
                 raise _fail(path, where, f"needs {key} (an output's name)")
             if value is not None and not isinstance(value, str):
                 raise _fail(path, where, f"{key} must be an output's name (got {value!r})")
@@ -438,6 +472,15 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
         options["outputs"], options["cells"] = tuple(outputs), tuple(cells)
     elif kind == "yolo_v2" and len(options["anchors"]) < 2 * options["num"]:
         raise _fail(path, where, f"{len(options['anchors']) // 2} anchors for num {options['num']}")
+    elif kind == "mask_rcnn":
+        boxes = ("classes_out", "scores_out", "boxes_out")
+        if options["detection_out"] is not None and any(options[k] is not None for k in boxes):
+            raise _fail(path, where, f"give detection_out or {', '.join(boxes)}, not both")
+        if options["detection_out"] is None and options["boxes_out"] is None:
+            raise _fail(path, where, "needs boxes_out (and classes_out, raw_masks_out) or detection_out "
+                        "(an output's name)")
+        if options["detection_out"] is not None and options["raw_masks_out"] is None:
+            raise _fail(path, where, "detection_out needs raw_masks_out (the masks of every class)")
 
 
 def _channel_values(path: Path, where: str, key: str, value: Any) -> tuple[float, ...]:
@@ -494,7 +537,7 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             raise _fail(path, f"{where} ({kind})", f"top_k must be a positive integer (got {top_k!r})")
         if "threshold" in options:
             options["threshold"] = _coco_thresholds(path, f"{where} ({kind})", options["threshold"])
-            if kind == "coco_orig_precision" and len(options["threshold"]) != 10:
+            if kind.startswith("coco_orig") and len(options["threshold"]) != 10:
                 raise _fail(path, f"{where} ({kind})", f"threshold {entry['threshold']!r} is not implemented "
                             "(COCO's .50:.05:.95)")
         reference = options.pop("reference")
@@ -570,6 +613,8 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
         raise _fail(path, "datasets", "must be a list of one dataset")
     dataset = datasets[0]
     name = dataset.get("name")
+    if isinstance(name, str) and name in DEFINITION_STEPS:  # (what the checker copies from the definition)
+        dataset = {**DEFINITION_STEPS[name], **dataset}
     if name not in DATASETS:
         raise _fail(path, "datasets[0].name", f"{name!r} is not implemented by modelzoo-accuracy "
                     f"(implemented: {', '.join(DATASETS)})")
@@ -595,18 +640,27 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
 # what each adapter predicts: the metrics, data sets and post-processing that read it
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
                    "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
-                   "segmentation": "segmentation", "class_agnostic_detection": "detection"}
+                   "segmentation": "segmentation", "class_agnostic_detection": "detection",
+                   "mask_rcnn": "instances"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
-                  "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation"}
+                  "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
+                  "coco_orig_segm_precision": "instances"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
                         "voc_segmentation": "segmentation", "wider": "detection"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
+# instances (boxes with masks) are detections too: box metrics score their boxes; the box steps
+# that keep every box as it is (moved, not dropped) are the ones the checker applies to both
+INSTANCE_METRICS = ("coco_orig_precision", "coco_orig_segm_precision")
+INSTANCE_POSTPROCESSING = ("faster_rcnn_postprocessing_resize",)
 
 
 def _check_task(config: AccuracyConfig) -> None:
     """The adapter's predictions are what the metrics, data set and post-processing read."""
     task = TASK_OF_ADAPTER[config.adapter]
+    if task == "instances":
+        _check_instances(config)
+        return
     for metric in config.metrics:
         if TASK_OF_METRIC[metric.type] != task:
             raise _fail(config.path, "metrics", f"{metric.type!r} does not score the {config.adapter!r} "
@@ -638,3 +692,33 @@ def _check_task(config: AccuracyConfig) -> None:
         if step_task != task:
             raise _fail(config.path, "postprocessing", f"{step.type!r} is a {step_task} step; the "
                         f"{config.adapter!r} adapter predicts no {'boxes' if step_task == 'detection' else 'masks'}")
+
+
+def _check_instances(config: AccuracyConfig) -> None:
+    """The mask_rcnn adapter's boxes and masks: COCO's metrics over the original annotation
+    file, a COCO data set, and only the post-processing that moves boxes (the checker applies the
+    box steps to the boxes alone, so one that drops boxes would part them from their masks)."""
+    for metric in config.metrics:
+        if metric.type not in INSTANCE_METRICS:
+            raise _fail(config.path, "metrics", f"{metric.type!r} does not score the 'mask_rcnn' adapter's "
+                        f"instances (implemented: {', '.join(INSTANCE_METRICS)})")
+        if metric.type == "coco_orig_segm_precision" and config.adapter_options.get("raw_masks_out") is None:
+            raise _fail(config.path, "metrics", "coco_orig_segm_precision scores masks: the adapter needs "
+                        "raw_masks_out")
+    if config.dataset_kind != "coco":
+        raise _fail(config.path, "datasets[0].name", f"{config.dataset!r} has no COCO annotations for the "
+                    "'mask_rcnn' adapter")
+    if any(m.type == "coco_orig_segm_precision" for m in config.metrics) and config.dataset not in MASK_DATASETS:
+        raise _fail(config.path, "datasets[0].name", f"{config.dataset!r} has no instance masks for "
+                    "coco_orig_segm_precision")
+    geometric = [s for s in config.preprocessing if s.type in ("resize", "padding", "crop")]
+    if config.adapter_options.get("detection_out") is not None and (
+            [s.type for s in geometric] not in (["resize"], ["resize", "padding"])
+            or any(s.options["pad_type"] != "right_bottom" for s in geometric if s.type == "padding")):
+        raise _fail(config.path, "preprocessing", "the 'mask_rcnn' adapter's detection_out form places its masks "
+                    "as faster_rcnn_postprocessing_resize does: it needs a resize, or a resize then a right_bottom "
+                    "padding")
+    for step in config.postprocessing:
+        if step.type not in INSTANCE_POSTPROCESSING:
+            raise _fail(config.path, "postprocessing", f"{step.type!r} is not implemented with the 'mask_rcnn' "
+                        f"adapter (implemented: {', '.join(INSTANCE_POSTPROCESSING)})")

@@ -280,6 +280,97 @@ def _check_coco(path: Path, doc: Any) -> None:
             raise _problem(path, where, f"area must be a finite number of 0 or more (got {a['area']!r})")
 
 
+def rle_runs(counts: str) -> list[int] | None:
+    """The run lengths of COCO's compressed RLE string (six bits a character from "0", five of
+    them the value and one "more follows"; a run after the second is stored as its difference
+    from the run two before), or None when the string is not one. Read here, not by pycocotools,
+    whose C decoder writes as many pixels as the runs say, whatever the picture's size."""
+    runs: list[int] = []
+    at = 0
+    while at < len(counts):
+        value, shift, more = 0, 0, True
+        while more:
+            if at >= len(counts):
+                return None
+            code = ord(counts[at]) - 48
+            if not 0 <= code < 64:
+                return None
+            value |= (code & 0x1F) << shift
+            more = bool(code & 0x20)
+            at += 1
+            shift += 5
+            if not more and code & 0x10:
+                value |= -1 << shift
+        if len(runs) > 2:
+            value += runs[-2]
+        runs.append(value)
+    return runs
+
+
+def _segmentation_problem(segm: Any, height: int, width: int) -> str | None:
+    """Why an annotation's `segmentation` is not one pycocotools can make a mask of (polygons:
+    lists of x, y pairs, three points or more, near the picture; RLE: {"size": [h, w],
+    "counts"} of the picture's size, compressed or a list of run lengths covering it), or None."""
+    if isinstance(segm, list):
+        if not segm:
+            return "segmentation is an empty list of polygons"
+        for k, polygon in enumerate(segm):
+            if not isinstance(polygon, list) or not all(_number(v) for v in polygon):
+                return f"segmentation polygon {k} is not a list of finite numbers"
+            if len(polygon) < 6 or len(polygon) % 2:
+                return f"segmentation polygon {k} has {len(polygon)} numbers (x, y pairs, three points or more)"
+            xs, ys = polygon[0::2], polygon[1::2]
+            # (pycocotools draws every edge pixel by pixel: a point far away would be millions of them)
+            if min(xs) < -width or max(xs) > 2 * width or min(ys) < -height or max(ys) > 2 * height:
+                return f"segmentation polygon {k} has a point far outside the {width}x{height} picture"
+        return None
+    if not isinstance(segm, dict) or set(segm) != {"size", "counts"}:
+        return "segmentation is neither a list of polygons nor an RLE {size, counts}"
+    if segm["size"] != [height, width]:
+        return f"segmentation RLE size {segm['size']!r} is not the picture's [height, width] [{height}, {width}]"
+    counts = segm["counts"]
+    if isinstance(counts, str):
+        counts = rle_runs(counts)
+        if counts is None:
+            return "segmentation RLE counts are not COCO's compressed string"
+    elif not isinstance(counts, list) or not all(_integer(c) for c in counts):
+        return "segmentation RLE counts are neither a list of integers nor a compressed string"
+    if any(c < 0 for c in counts) or sum(counts) != height * width:
+        return f"segmentation RLE counts do not cover the {height}x{width} picture"
+    return None
+
+
+def check_instance_masks(dataset: "Dataset") -> None:
+    """Every annotation of a COCO set has a mask (the checker's mscoco_mask_rcnn converter reads
+    each one's `segmentation`), every picture its size in `images`, and that size is the picture's
+    own (the predicted masks are made at the picture's size, the annotated ones at the file's).
+
+    Raises:
+        DatasetError: one line naming the annotation file and the entry.
+    """
+    assert dataset.coco is not None and dataset.annotations_path is not None
+    path, doc = dataset.annotations_path, dataset.coco
+    sizes = {}
+    for i, im in enumerate(doc["images"]):
+        if not (_integer(im.get("height")) and _integer(im.get("width")) and im["height"] > 0 and im["width"] > 0):
+            raise _problem(path, f"images[{i}]", "needs a positive integer width and height (masks are made at "
+                           "the picture's size)")
+        sizes[im["id"]] = (im["height"], im["width"])
+    for i, a in enumerate(doc["annotations"]):
+        if "segmentation" not in a:
+            raise _problem(path, f"annotations[{i}]", "no segmentation (an instance mask data set)")
+        why = _segmentation_problem(a["segmentation"], *sizes[a["image_id"]])
+        if why:
+            raise _problem(path, f"annotations[{i}]", why)
+    by_id = {im["id"]: im for im in doc["images"]}
+    for sample in dataset.samples:
+        width, height = _picture_size(sample.path)
+        if (height, width) != sizes[sample.image_id]:
+            h, w = sizes[sample.image_id]
+            raise DatasetError(f"{path}: image {by_id[sample.image_id]['file_name']!r} is {h}x{w} (HxW) in the "
+                               f"file, but {sample.path} is {height}x{width}")
+
+
 def _read_annotations(path: Path, limit: int, what: str) -> bytes:
     """An annotation file's bytes, read as the manifest and --list are (a FIFO or a device is
     refused, never waited on), at most ``limit``; one DatasetError line otherwise."""

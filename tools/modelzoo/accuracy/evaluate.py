@@ -26,8 +26,8 @@ import numpy as np
 
 from ..errors import AccuracyConfigError, IRMismatchError, ModelzooError
 from . import adapter as adapters
-from .config import AccuracyConfig, Metric
-from .dataset import Dataset, GroundTruth, read_image
+from .config import MASK_DATASETS, AccuracyConfig, Metric
+from .dataset import Dataset, GroundTruth, check_instance_masks, read_image
 from .metric import SCORERS
 from .postprocessing import check_postprocessing, postprocess
 from .preprocessing import Geometry, preprocess
@@ -262,8 +262,11 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
     detections: dict[int, adapters.Detections] = {}
     processed_truth: dict[int, GroundTruth] = {}
 
+    with_geometry = config.adapter in adapters.WITH_GEOMETRY
+
     def done(image_id: int, output: np.ndarray, geometry: Geometry) -> None:
-        dets, gt = postprocess(adapter(output), truth[image_id], geometry, config)
+        found = adapter(output, geometry) if with_geometry else adapter(output)
+        dets, gt = postprocess(found, truth[image_id], geometry, config)
         detections[image_id] = dets
         processed_truth[image_id] = gt if gt is not None else truth[image_id]
         if progress:
@@ -283,6 +286,8 @@ def check_dataset(config: AccuracyConfig, dataset: Dataset) -> None:
     if dataset.kind != config.dataset_kind:
         raise AccuracyConfigError(f"{config.model}: {config.path.name} names the {config.dataset!r} data set "
                                   f"({config.dataset_kind}); the data given is a {dataset.kind} set")
+    if config.dataset in MASK_DATASETS and dataset.coco is not None:
+        check_instance_masks(dataset)
 
 
 def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "CPU",

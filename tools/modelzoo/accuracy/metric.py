@@ -11,6 +11,8 @@ pycocotools' COCOeval (the official evaluator).
   100 detections per image and class), against the annotation file's own boxes; as in the
   checker, a detection's width and height count its last pixel (`include_boundaries`, default
   true: x_max - x_min + 1).
+- `coco_orig_segm_precision`: the same over the instances' masks (COCOeval's segm) against the
+  annotation file's polygons / RLE.
 - `coco_precision`: what Open Model Zoo's accuracy checker reports under that name, and what the
   model cards quote: the same matching and 101-point interpolation, but on the boxes after the
   post-processing, at most `max_detections` (default 20) detections per image and class, no
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .adapter import Classes, Detections, SegmentationMask
+from .adapter import Classes, Detections, Instances, SegmentationMask
 from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth
 
 if TYPE_CHECKING:
@@ -76,9 +78,28 @@ def _mean_precision(evaluator, area: int = 0, max_det: int = -1) -> float:
     return float(np.mean(valid)) if valid.size else math.nan
 
 
+def _segm_result_doc(images: list[dict], categories: list[dict], detections: dict[int, Instances],
+                     category_of_label: dict[int, int]) -> dict[str, Any]:
+    """The instances' masks as COCO results, as pycocotools' loadRes makes them: the area and the
+    box are the mask's own."""
+    from pycocotools import mask as mask_utils
+
+    anns = []
+    for image_id, dets in detections.items():
+        for label, score, rle in zip(dets.labels, dets.scores, dets.masks):
+            if int(label) not in category_of_label:
+                continue
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": category_of_label[int(label)],
+                         "segmentation": rle, "score": float(score), "area": float(mask_utils.area(rle)),
+                         "bbox": [float(v) for v in mask_utils.toBbox(rle)], "iscrowd": 0})
+    return {"images": images, "categories": categories, "annotations": anns}
+
+
 def coco_orig_precision(coco_doc: dict[str, Any], image_ids: list[int], detections: dict[int, Detections],
-                        label_offset: int, include_boundaries: bool = False, full_label_map: bool = False) -> float:
-    """COCO's AP@[.50:.95] (COCOeval's stats[0]) on the images `image_ids` of `coco_doc`."""
+                        label_offset: int, include_boundaries: bool = False, full_label_map: bool = False,
+                        iou_type: str = "bbox") -> float:
+    """COCO's AP@[.50:.95] (COCOeval's stats[0]) on the images `image_ids` of `coco_doc`, of the
+    boxes or (``iou_type`` "segm") of the instances' masks against the annotations' polygons/RLE."""
     from pycocotools.cocoeval import COCOeval
 
     categories = coco_doc["categories"]
@@ -92,9 +113,13 @@ def coco_orig_precision(coco_doc: dict[str, Any], image_ids: list[int], detectio
             ann["area"] = ann["bbox"][2] * ann["bbox"][3]
         ann.setdefault("iscrowd", 0)
     gt = _coco(gt_doc)
-    dt = _coco(_result_doc(gt_doc["images"], categories, detections, category_of_label,
-                           1 if include_boundaries else 0))
-    evaluator = COCOeval(gt, dt, "bbox")
+    if iou_type == "segm":
+        dt = _coco(_segm_result_doc(gt_doc["images"], categories, detections,  # type: ignore[arg-type]
+                                    category_of_label))
+    else:
+        dt = _coco(_result_doc(gt_doc["images"], categories, detections, category_of_label,
+                               1 if include_boundaries else 0))
+    evaluator = COCOeval(gt, dt, iou_type)
     evaluator.params.imgIds = sorted(wanted)
     with _quiet():
         evaluator.evaluate()
@@ -197,6 +222,13 @@ def _coco_orig_precision(config: "AccuracyConfig", metric: "Metric", dataset: "D
     assert dataset.coco is not None
     return coco_orig_precision(dataset.coco, [s.image_id for s in dataset.samples], detections, config.label_offset,
                                bool(metric.options["include_boundaries"]), config.full_label_map)
+
+
+def _coco_orig_segm_precision(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                              detections: dict[int, Instances], ground_truth: dict[int, GroundTruth]) -> float:
+    assert dataset.coco is not None
+    return coco_orig_precision(dataset.coco, [s.image_id for s in dataset.samples], detections,  # type: ignore
+                               config.label_offset, full_label_map=config.full_label_map, iou_type="segm")
 
 
 def top_k_accuracy(labels: list[int], predictions: list[Classes], k: int) -> float:
@@ -399,5 +431,6 @@ Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
 """scorer(config, metric, dataset, predictions by image id, ground truth by image id) -> value."""
 
 SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision,
+                              "coco_orig_segm_precision": _coco_orig_segm_precision,
                               "accuracy": _accuracy, "map": _map, "mean_iou": _mean_iou,
                               "segmentation_accuracy": _segmentation_accuracy}

@@ -13,18 +13,7 @@ from ..errors import AccuracyConfigError
 from .adapter import Detections, SegmentationMask
 from .config import TASK_OF_POSTPROCESSING, AccuracyConfig, Step
 from .dataset import GroundTruth, MaskTruth
-from .preprocessing import Geometry
-
-
-def _frcnn_coefficients(geometry: Geometry) -> tuple[float, float]:
-    ops = geometry.operations
-    if len(ops) == 1 and ops[0][0] == "resize":
-        return float(ops[0][1]["original_width"]), float(ops[0][1]["original_height"])
-    if len(ops) == 2 and ops[0][0] == "resize" and ops[1][0] == "padding" and ops[1][1]["pad"][:2] == [0, 0]:
-        resize, padding = ops[0][1], ops[1][1]
-        return padding["pref_width"] / resize["scale_x"], padding["pref_height"] / resize["scale_y"]
-    raise AccuracyConfigError("faster_rcnn_postprocessing_resize needs a resize, or a resize then a "
-                              "right_bottom padding, as the geometric preprocessing")
+from .preprocessing import Geometry, frcnn_coefficients
 
 
 def check_postprocessing(config: AccuracyConfig) -> None:
@@ -145,7 +134,7 @@ ROUND = {"nearest": np.rint, "nearest_to_zero": np.trunc, "lower": np.floor, "gr
 def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geometry
            ) -> tuple[Detections, GroundTruth | None]:
     if step.type == "faster_rcnn_postprocessing_resize":
-        _scale(dets, *_frcnn_coefficients(geometry))
+        _scale(dets, *frcnn_coefficients(geometry))
     elif step.type == "resize_prediction_boxes":
         _scale(dets, *(_rescale(geometry) if step.options["rescale"] else (geometry.width, geometry.height)))
     elif step.type == "nms":

@@ -25,6 +25,19 @@ class Geometry:
     input_width: int = 0
 
 
+def frcnn_coefficients(geometry: Geometry) -> tuple[float, float]:
+    """faster_rcnn_postprocessing_resize's factors: from boxes normalised to the network's window
+    (the padded one) to the picture's pixels."""
+    ops = geometry.operations
+    if len(ops) == 1 and ops[0][0] == "resize":
+        return float(ops[0][1]["original_width"]), float(ops[0][1]["original_height"])
+    if len(ops) == 2 and ops[0][0] == "resize" and ops[1][0] == "padding" and ops[1][1]["pad"][:2] == [0, 0]:
+        resize, padding = ops[0][1], ops[1][1]
+        return padding["pref_width"] / resize["scale_x"], padding["pref_height"] / resize["scale_y"]
+    raise AccuracyConfigError("faster_rcnn_postprocessing_resize needs a resize, or a resize then a "
+                              "right_bottom padding, as the geometric preprocessing")
+
+
 def _frcnn_keep_aspect_ratio(dst_w: int, dst_h: int, w: int, h: int) -> tuple[int, int]:
     # The shorter side to min(dst); if the longer then exceeds max(dst), fit into the window.
     low, high = min(dst_w, dst_h), max(dst_w, dst_h)
@@ -115,6 +128,15 @@ def _pad(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
     geometry.operations.append(("padding", {"pad": pad, "pref_width": pref_w, "pref_height": pref_h}))
     if min(pad) < 0:
         raise AccuracyConfigError(f"padding to {pref_w}x{pref_h}: the picture is {w}x{h}, larger than the window")
+    if step.options["use_numpy"]:  # NumPy's pad: the same constant border, or one of its other modes
+        widths = ((pad[0], pad[2]), (pad[1], pad[3])) + ((0, 0),) * (image.ndim - 2)
+        mode = step.options["numpy_pad_mode"]
+        if mode != "constant":
+            return np.pad(image, widths, mode=mode)
+        # (as the checker passes them: the three values are NumPy's per axis, not per channel, so
+        # rows added take the first, columns the second; the same as OpenCV's for one grey value)
+        values = [float(v) for v in step.options["pad_value"]]
+        return np.pad(image, widths, mode="constant", constant_values=tuple((v, v) for v in values[:image.ndim]))
     import cv2
 
     out = cv2.copyMakeBorder(image, pad[0], pad[2], pad[1], pad[3], cv2.BORDER_CONSTANT,

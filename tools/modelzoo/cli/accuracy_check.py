@@ -288,17 +288,28 @@ def _shard_inputs(args: argparse.Namespace, whole: Any, dataset: Any, plan: list
 
 
 def _arrays(value: Any) -> dict[str, Any]:
-    """A prediction or ground truth (a dataclass of numpy arrays) as JSON, exactly."""
+    """A prediction or ground truth (a dataclass of numpy arrays; an instance's masks, a list of
+    COCO RLE dicts) as JSON, exactly."""
     import dataclasses
 
-    return {f.name: {"dtype": str(getattr(value, f.name).dtype), "shape": list(getattr(value, f.name).shape),
-                     "data": getattr(value, f.name).ravel().tolist()} for f in dataclasses.fields(value)}
+    def field(v: Any) -> dict[str, Any]:
+        if isinstance(v, list):
+            return {"items": v}
+        return {"dtype": str(v.dtype), "shape": list(v.shape), "data": v.ravel().tolist()}
+
+    return {f.name: field(getattr(value, f.name)) for f in dataclasses.fields(value)}
 
 
 def _unarrays(kind: Any, doc: dict[str, Any]) -> Any:
+    """_arrays' JSON back; a prediction with masks is the mask_rcnn adapter's Instances."""
     import numpy as np
 
-    return kind(**{name: np.array(a["data"], dtype=a["dtype"]).reshape(a["shape"]) for name, a in doc.items()})
+    from ..accuracy.adapter import Instances
+
+    if "masks" in doc:
+        kind = Instances
+    return kind(**{name: a["items"] if "items" in a else np.array(a["data"], dtype=a["dtype"]).reshape(a["shape"])
+                   for name, a in doc.items()})
 
 
 def _shard_outputs(measured: list, dataset: Any) -> dict[str, Any]:

@@ -627,15 +627,17 @@ class Converter:
     def run(self, models: list[Model], jobs: int = 1, executor: Executor | None = None) -> list[str]:
         """Convert every model (a composite's stages with it); returns the names of those that
         failed (the names asked for: a composite whose stage failed), each failure reported in
-        one line. One model at a time in this process, or each model (with its stages) a job of
-        ``executor`` (by default up to ``jobs`` local processes): a conversion is CPU- and
-        memory-heavy, and a crash in native code must fail only its own model.
+        one line. One model here, in this process, or each model (with its stages) a job of
+        ``executor`` (by default up to ``jobs`` local processes, one fresh process a model even
+        at -j 1): a conversion is CPU- and memory-heavy, a crash in native code must fail only
+        its own model, and OpenVINO names the nodes it makes by counters of the process, so a
+        model's XML would otherwise depend on what the process converted before it.
 
         Raises:
             Interrupted: on Ctrl-C, after the staging folders are removed.
         """
         groups = [m.leaf_models() for m in models]
-        if executor is None and (jobs == 1 or self.options.dry_run or len(groups) <= 1):
+        if executor is None and (self.options.dry_run or len(groups) <= 1):
             failed = set(self._convert_here([leaf for group in groups for leaf in group]))
         else:
             failed = set()

@@ -37,7 +37,27 @@ CONVERSIONS = {
     "VOC2012_Segmentation": {"converter": "voc_segmentation"},
     "wider": {"converter": "wider"},
     "wider_without_bkgr": {"converter": "wider", "label_start": 0},
+    # COCO with its instances' masks
+    "ms_coco_mask_rcnn": {"converter": "mscoco_mask_rcnn", "has_background": True, "sort_annotations": True},
+    "ms_coco_mask_rcnn_short_80_classes": {"converter": "mscoco_mask_rcnn", "has_background": True,
+                                           "sort_annotations": True},
+    "ms_coco_mask_rcnn_short_80_classes_without_background": {"converter": "mscoco_mask_rcnn",
+                                                              "has_background": False, "sort_annotations": True},
+    "ms_coco_mask_rcnn_short_91_classes": {"converter": "mscoco_mask_rcnn", "has_background": True,
+                                           "sort_annotations": True, "use_full_label_map": True},
+    "COCO2017_mask_rcnn_person": {"converter": "mscoco_mask_rcnn", "has_background": False,
+                                  "sort_annotations": True},
 }
+
+
+def peer_definitions(accuracy_check: Path) -> dict:
+    """The peer's own dataset definitions (openvino/model_zoo/data/dataset_definitions.yml of its
+    environment), by name: what it adds to a model's dataset entry when run with them."""
+    found = sorted(Path(accuracy_check).absolute().parents[1].glob(
+        "lib/python*/site-packages/openvino/model_zoo/data/dataset_definitions.yml"))
+    if not found:
+        raise FileNotFoundError(f"no dataset_definitions.yml in the environment of {accuracy_check}")
+    return {d["name"]: d for d in yaml.safe_load(found[0].read_text(encoding="utf-8"))["datasets"]}
 
 
 def peer_config(config: Path, model: str, xml: Path, images: Path, annotations: Path, workdir: Path) -> Path:
