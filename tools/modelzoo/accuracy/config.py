@@ -26,6 +26,12 @@ DATASETS: dict[str, tuple[str, int]] = {
     # the background (91 classes) at 0 or none
     "ms_coco_detection_91_classes": ("coco", 1),
     "ms_coco_detection_90_class_without_background": ("coco", 0),
+    # other COCO-format files the checker's mscoco_detection converts: Intel's crossroad sets
+    # (positions from 0, no background), COCO's person_keypoints file (the ids, background at 0)
+    "crossroad_extra_untagged": ("coco", 0),
+    "crossroad_extra_untagged_person": ("coco", 0),
+    "crossroad_extra_untagged_vehicle": ("coco", 0),
+    "person_detection": ("coco", 1),
     # ImageNet's val.txt labels are 0..999; a model with a background class at 0 (1001 outputs)
     # sees them one higher, as the checker's `imagenet` converter with has_background makes them
     "imagenet_1000_classes": ("imagenet", 0),
@@ -37,9 +43,30 @@ DATASETS: dict[str, tuple[str, int]] = {
     "VOC2007_detection_no_bkgr": ("voc", 0),
     # VOC's segmentation masks (the checker's voc_segmentation: 21 labels, the background at 0)
     "VOC2012_Segmentation": ("voc_segmentation", 0),
+    # CVAT's "for images" XML (the checker's cvat_object_detection, has_background): the labels the
+    # XML declares from 1 in its order, or, where the definition names a labels file
+    # (CVAT_LABELS_FILES), the ids that file gives each label name
+    "vehicle_license_plate_detection": ("cvat", 1),
+    "pedestrian_and_vehicle_dataset": ("cvat", 1),
+    "pedestrian_detection_dataset": ("cvat", 1),
+    "crossroad_dataset_0078": ("cvat", 1),
+    "crossroad_dataset_1016": ("cvat", 1),
+    "vehicle_detection_dataset": ("cvat", 1),
+    "barrier_vehicle_detection_dataset_index_class_2": ("cvat", 1),
 }
 
-FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
+FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background",
+                            "person_detection"})
+# the labels file Open Model Zoo's dataset definition names for a CVAT set ({"labels": {name: id}}):
+# looked for beside the XML (or given with --labels)
+CVAT_LABELS_FILES: dict[str, str] = {
+    "pedestrian_and_vehicle_dataset": "pedestrian-and-vehicle-labels.json",
+    "pedestrian_detection_dataset": "pedestrian-detection-labels.json",
+    "crossroad_dataset_0078": "person-vehicle-bike-detection-crossroad-0078-labels.json",
+    "crossroad_dataset_1016": "person-vehicle-bike-detection-crossroad-1016-labels.json",
+    "vehicle_detection_dataset": "vehicle-detection-labels.json",
+    "barrier_vehicle_detection_dataset_index_class_2": "vehicle-detection-labels.json",
+}
 
 # step type -> accepted options (with their defaults)
 PREPROCESSING: dict[str, dict[str, Any]] = {
@@ -161,6 +188,7 @@ class AccuracyConfig:
     adapter_options: dict[str, Any] = field(default_factory=dict)
     reader: str = "opencv_imread"
     full_label_map: bool = False  # a COCO category's label is its id (DATASETS' FULL_LABEL_MAP)
+    labels_file: str | None = None  # a CVAT set's labels file, by the name its definition gives it
 
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
@@ -526,7 +554,7 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     config = AccuracyConfig(
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
-        full_label_map=name in FULL_LABEL_MAP,
+        full_label_map=name in FULL_LABEL_MAP, labels_file=CVAT_LABELS_FILES.get(name),
         preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))
@@ -540,7 +568,7 @@ TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo
                    "segmentation": "segmentation"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation"}
-TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
+TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection", "cvat": "detection",
                         "voc_segmentation": "segmentation"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation"}  # (the others are box steps)

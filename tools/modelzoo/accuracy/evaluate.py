@@ -283,6 +283,7 @@ def check_dataset(config: AccuracyConfig, dataset: Dataset) -> None:
     if dataset.kind != config.dataset_kind:
         raise AccuracyConfigError(f"{config.model}: {config.path.name} names the {config.dataset!r} data set "
                                   f"({config.dataset_kind}); the data given is a {dataset.kind} set")
+    dataset.for_config(config)  # (a labels file the definition names and that is not there: said now)
 
 
 def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "CPU",
@@ -294,6 +295,7 @@ def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "
         ModelzooError: the IR cannot be read or inference failed.
     """
     check_dataset(config, dataset)
+    dataset = dataset.for_config(config)
     network = network or read_network(xml, config)
     compiled = compiled or compile_network(network, device)
     started = time.monotonic()

@@ -430,6 +430,7 @@ class Quantizer:
         samples NNCF hands over, so a budget is kept as the tool measures it."""
         from ..accuracy.evaluate import predict, score
 
+        dataset = dataset.for_config(config)
         truth = dataset.ground_truth(config.label_offset, config.full_label_map)
 
         def validate(compiled: Any, samples: Any) -> tuple[float, None]:
