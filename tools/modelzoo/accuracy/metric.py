@@ -15,7 +15,8 @@ pycocotools' COCOeval (the official evaluator).
   model cards quote: the same matching and 101-point interpolation, but on the boxes after the
   post-processing, at most `max_detections` (default 20) detections per image and class, no
   area ranges, a crowd box is an ignored box matched by plain IoU (COCO uses the intersection
-  over the detection's area for crowds), and the checker's greedy matching (see evaluateImg).
+  over the detection's area for crowds), a difficult box (VOC's, CVAT's occluded) an ignored box
+  matched once, and the checker's greedy matching (see evaluateImg).
   Both are means over the classes that have ground truth.
 
 Each metric type of accuracy-check.yml is a scorer in SCORERS (its options in config.METRICS): a
@@ -122,7 +123,8 @@ def _checker_eval(gt, dt, max_detections: int):
             gts, dts = self._gts[imgId, catId], self._dts[imgId, catId]
             if not gts and not dts:
                 return None
-            g_order = np.argsort([int(g["iscrowd"]) for g in gts], kind="mergesort")
+            # ignored: a crowd, or a difficult box (the checker's difficult_boxes: VOC's, CVAT's occluded)
+            g_order = np.argsort([int(g["iscrowd"] or g.get("difficult", 0)) for g in gts], kind="mergesort")
             gts = [gts[i] for i in g_order]
             d_order = np.argsort([-d["score"] for d in dts], kind="mergesort")
             dts = [dts[i] for i in d_order[:maxDet]]
@@ -130,7 +132,7 @@ def _checker_eval(gt, dt, max_detections: int):
             ious = ious[:, g_order] if len(ious) else ious
             thresholds = self.params.iouThrs
             crowd = [int(g["iscrowd"]) for g in gts]
-            g_ignore = np.array(crowd, dtype=bool)
+            g_ignore = np.array([int(g["iscrowd"] or g.get("difficult", 0)) for g in gts], dtype=bool)
             gtm = np.zeros((len(thresholds), len(gts)))
             dtm = np.zeros((len(thresholds), len(dts)))
             dt_ignore = np.zeros((len(thresholds), len(dts)), dtype=bool)
@@ -170,10 +172,11 @@ def coco_precision(ground_truth: dict[int, GroundTruth], detections: dict[int, D
     images = [{"id": image_id} for image_id in ground_truth]
     anns = []
     for image_id, gt in ground_truth.items():
-        for box, label, crowd in zip(gt.boxes, gt.labels, gt.iscrowd):
+        difficult = gt.difficult if gt.difficult.size else np.zeros(len(gt.labels), dtype=bool)
+        for box, label, crowd, hard in zip(gt.boxes, gt.labels, gt.iscrowd, difficult):
             bbox = _xywh(box)
             anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": int(label), "bbox": bbox,
-                         "area": bbox[2] * bbox[3], "iscrowd": int(crowd)})
+                         "area": bbox[2] * bbox[3], "iscrowd": int(crowd), "difficult": int(hard)})
     gt_coco = _coco({"images": images, "categories": categories, "annotations": anns})
     dt_coco = _coco(_result_doc(images, categories, detections, {int(label): int(label) for label in labels}))
     evaluator = _checker_eval(gt_coco, dt_coco, max_detections)

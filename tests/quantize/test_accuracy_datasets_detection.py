@@ -1,0 +1,269 @@
+"""Open Model Zoo's other detection data set definitions (issue 26): the COCO-format ones the
+checker's `mscoco_detection` converts (crossroad_extra_untagged*: positions from 0;
+person_detection: COCO's ids, the background at 0) and the CVAT XML ones its
+`cvat_object_detection` converts (the labels the XML declares from 1, or the ids of the labels
+file the definition names), through the real command line, against Open Model Zoo's own
+accuracy_check (openvino-dev 2023.3.0) on the same SSD-shaped IR, pictures and yml: one peer run
+for every case."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import one_error_line, run_tool, write_model
+from qtools import _workdir, peer_accuracy_check  # noqa: F401 (fixture)
+
+from modelzoo.devtools import detset, vocset
+from modelzoo.devtools.peer_accuracy import cvat_conversion, peer_entry, run_peer_many
+
+YML = """models:
+  - name: {name}
+    launchers:
+      - framework: openvino
+        adapter: ssd
+    datasets:
+      - name: {dataset}
+        preprocessing:
+          - type: resize
+            dst_width: 256
+            dst_height: 256
+        postprocessing:
+          - type: resize_prediction_boxes
+          - type: cast_to_int
+          - type: clip_boxes
+            apply_to: prediction
+        metrics:
+{metrics}"""
+COCO_METRICS = """          - type: coco_orig_precision
+            include_boundaries: false
+          - name: ap_iou_0.5
+            type: coco_precision
+            max_detections: 100
+            threshold: 0.5
+          - type: map
+            ignore_difficult: true
+"""
+CVAT_METRICS = """          - name: map_occluded_ignored
+            type: map
+            presenter: print_vector
+            ignore_difficult: True
+            include_boundaries: True
+            allow_multiple_matches_per_ignored: True
+          - name: map_11point_all
+            type: map
+            integral: 11point
+            ignore_difficult: false
+          - name: ap_iou_0.5
+            type: coco_precision
+            max_detections: 100
+            threshold: 0.5
+"""
+# model -> (dataset definition, its classes, background at 0, metrics)
+MODELS = {
+    "crossroad-all": ("crossroad_extra_untagged", 3, False, COCO_METRICS),
+    "crossroad-person": ("crossroad_extra_untagged_person", 1, False, COCO_METRICS),
+    "person-det": ("person_detection", 3, True, COCO_METRICS),
+    "plates": ("vehicle_license_plate_detection", 2, True, CVAT_METRICS),
+    "crossroad-0078": ("crossroad_dataset_0078", 3, True, CVAT_METRICS),
+    "pedestrians": ("pedestrian_detection_dataset", 1, True, CVAT_METRICS),
+}
+PICTURES = 8
+# the crossroad files' categories: ids that are not their positions
+CROSSROAD = [(2, "vehicle"), (5, "person"), (9, "non-vehicle")]
+CROSSROAD_LABELS = ["person", "car", "bicycle", "bus", "dontcare"]
+LABEL_FILES = {"person-vehicle-bike-detection-crossroad-0078-labels.json":
+               {"labels": {"person": 1, "car": 2, "bus": 2, "bicycle": 3}},
+               "pedestrian-detection-labels.json": {"labels": {"person": 1}}}
+
+
+def _shifted(detector, shift: int):
+    """A detector whose labels count from the first class (the background's 0 taken off)."""
+    def detect(picture):
+        labels, scores, boxes = detector(picture)
+        return labels - shift, scores, boxes
+    return detect
+
+
+@functools.cache
+def det_zoo() -> dict:
+    """zoo (every model), ir/public/NAME/FP32, and the data: crossroad COCO files, COCO's person
+    file, a CVAT folder with two labels files, and a CVAT XML of plates."""
+    root = _workdir() / "detsets"
+    zoo, ir, data = root / "zoo", root / "ir", root / "data"
+    xmls, ymls, detectors = {}, {}, {}
+    for seed, (name, (dataset, classes, background, metrics)) in enumerate(MODELS.items()):
+        folder = write_model(zoo, name, [{"name": f"FP32/{name}.{ext}", "data": b"x", "url": f"http://x/{ext}"}
+                                         for ext in ("xml", "bin")], task_type="detection").parent
+        (folder / "accuracy-check.yml").write_text(YML.format(name=name, dataset=dataset, metrics=metrics))
+        ymls[name] = folder / "accuracy-check.yml"
+        xmls[name] = detset.ssd_ir(ir / "public" / name / "FP32" / f"{name}.xml", classes, background, seed + 5)
+        detectors[name] = _shifted(vocset.detector(xmls[name], ymls[name], name), int(background))
+    pictures = detset.pictures(PICTURES, seed=27)
+    crossroad = data / "crossroad_extra_untagged"
+    files = {
+        "crossroad-all": detset.write_coco(crossroad / "val_data", crossroad / "val_coco_no_bg.json", pictures,
+                                           detectors["crossroad-all"], CROSSROAD, seed=1),
+        "crossroad-person": detset.write_coco(crossroad / "val_data", crossroad / "val_coco_no_bg_person.json",
+                                              pictures, detectors["crossroad-person"], [(7, "person")], seed=2),
+        # COCO's person file: the background at 0, then the ids themselves (3 is not a position)
+        "person-det": detset.write_coco(data / "coco" / "val2017", data / "coco/annotations/person_keypoints_val2017.json",
+                                        pictures, detectors["person-det"], [(1, "person"), (3, "car")], seed=3),
+    }
+    cvat = data / "cvat"
+    files["crossroad-0078"] = files["pedestrians"] = detset.write_cvat(
+        cvat, "3637_OMZ_task12_person_vehicle_bike_detection_crossroad_0078.xml", pictures,
+        [detectors["crossroad-0078"], detectors["pedestrians"]], CROSSROAD_LABELS, seed=4)
+    for name, doc in LABEL_FILES.items():
+        (cvat / name).write_text(json.dumps(doc))
+    files["plates"] = detset.write_cvat(data / "plates", "plates.xml", pictures, [detectors["plates"]],
+                                        ["vehicle", "plate"], seed=5)
+    return {"zoo": zoo, "ir": ir, "xml": xmls, "yml": ymls, "files": files, "cvat": cvat}
+
+
+def measure(case: dict, json_out: Path, names: str, *data) -> dict:
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", names, "--ir_dir", case["ir"],
+                      "--precisions", "FP32", "--json", json_out, *data)
+    assert result.returncode == 0, result.stderr
+    records = {}
+    for record in json.loads(json_out.read_text()):
+        records.setdefault(record["model"], {})[record["metric"]] = record
+    return records
+
+
+def test_detection_definitions_equal_accuracy_check(peer_accuracy_check, tmp_path):
+    """Every definition, every metric, equal to the peer within 0.1 points: the COCO files given
+    as --images/--annotations, the CVAT set as --dataset DIR (each model's labels file found by the
+    name its definition gives it) and as --annotations FILE.xml (the pictures beside it)."""
+    case = det_zoo()
+    files = case["files"]
+    ours = {}
+    for names, data in (
+            ("crossroad-all", ("--images", files["crossroad-all"].parent / "val_data",
+                               "--annotations", files["crossroad-all"])),
+            ("crossroad-person", ("--images", files["crossroad-person"].parent / "val_data",
+                                  "--annotations", files["crossroad-person"])),
+            ("person-det", ("--images", files["person-det"].parents[1] / "val2017", "--annotations",
+                            files["person-det"])),
+            ("crossroad-0078,pedestrians", ("--dataset", case["cvat"])),
+            ("plates", ("--annotations", files["plates"]))):
+        ours.update(measure(case, tmp_path / "r.json", names, *data))
+    entries = []
+    for name, (dataset, *_) in MODELS.items():
+        path = files[name]
+        if path.suffix == ".xml":
+            labels = next((case["cvat"] / f for f in LABEL_FILES if dataset == "crossroad_dataset_0078"
+                           and "crossroad" in f or dataset == "pedestrian_detection_dataset" and "pedestrian" in f),
+                          None)
+            conversion, images = cvat_conversion(path, labels), path.parent
+        else:
+            images = path.parent / "val_data" if "crossroad" in name else path.parents[1] / "val2017"
+            conversion = {"annotation_file": str(path)}
+        entries.append(peer_entry(case["yml"][name], name, case["xml"][name], images, conversion, name))
+    theirs, _, out = run_peer_many(peer_accuracy_check, entries)
+    for name in MODELS:
+        # (print_vector: the peer prints each class's AP too; its mean is the number we print)
+        # (one class: its AP alone)
+        means = {m.split("@")[0]: v for m, v in theirs[name].items() if "@" not in m or m.endswith("@mean")}
+        means.update({m.split("@")[0]: v for m, v in theirs[name].items()
+                      if m.split("@")[0] not in means and "@" in m})
+        assert set(ours[name]) == set(means), (name, ours[name], theirs[name])
+        for metric, record in ours[name].items():
+            assert record["images"] == PICTURES
+            assert 0.05 < record["value"] < 0.95, (name, record)  # a number that can move
+            assert abs(100 * record["value"] - 100 * means[metric]) <= 0.1, (name, metric, record, theirs)
+
+
+def test_a_labels_file_decides_which_boxes_count(tmp_path):
+    """--labels FILE overrides the definition's file: with only 'bicycle' mapped (to the
+    pedestrians network's one class), the number changes; the same file by the definition's name
+    gives the same number as --labels."""
+    case = det_zoo()
+    xml = case["files"]["pedestrians"]
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"labels": {"bicycle": 1}}))
+    default = measure(case, tmp_path / "a.json", "pedestrians", "--annotations", xml)["pedestrians"]
+    other = measure(case, tmp_path / "b.json", "pedestrians", "--annotations", xml, "--labels", mine)["pedestrians"]
+    same = measure(case, tmp_path / "c.json", "pedestrians", "--annotations", xml, "--labels",
+                   case["cvat"] / "pedestrian-detection-labels.json")["pedestrians"]
+    assert {m: r["value"] for m, r in same.items()} == {m: r["value"] for m, r in default.items()}
+    assert other["map_11point_all"]["value"] != default["map_11point_all"]["value"]
+
+
+def _box(x0="1", x1="20", label="car", tag="box"):
+    return (f'<{tag} label="{label}" occluded="0" xtl="{x0}" ytl="1" xbr="{x1}" ybr="20"'
+            + (' points="1,1;5,5"' if tag == "polygon" else "") + "></" + tag + ">")
+
+
+@pytest.mark.parametrize("problem,needle", [
+    ("parse", "not a CVAT annotation: XML does not parse"),
+    ("outside", "not a CVAT annotation: image 1 ('frame_0000.png'): box (1, 1, 99999, 20) is outside the"),
+    ("label", "not a CVAT annotation: image 1 ('frame_0000.png'): box 1: label 'unicorn' is not one its <meta> "
+              "declares"),
+    ("shape", "not a CVAT annotation: image 1 ('frame_0000.png'): a <polygon> (label 'car'): only <box> shapes"),
+    ("number", "not a CVAT annotation: image 1 ('frame_0000.png'): xtl 'nan' is not a number"),
+    ("entity", "not a CVAT annotation: declares a DOCTYPE or entities"),
+    ("labels-missing", "no such file: pedestrians's data set 'pedestrian_detection_dataset' numbers its labels"),
+    ("labels-json", "not a labels file: not JSON"),
+    ("labels-shape", 'not a labels file: needs "labels", an object of label name -> id'),
+    ("labels-none", "maps none of the labels"),
+])
+def test_bad_cvat_data_is_one_line_naming_the_file(problem, needle, tmp_path):
+    case = det_zoo()
+    cvat = tmp_path / "cvat"
+    shutil.copytree(case["cvat"], cvat)
+    xml = cvat / case["files"]["pedestrians"].name
+    text = xml.read_text()
+    first = text.index(">", text.index("<image ")) + 1
+    named = xml
+    if problem == "parse":
+        text = text.replace("</annotations>", "</annotatons>")
+    elif problem == "outside":
+        text = text[:first] + _box(x1="99999") + text[first:]
+    elif problem == "label":
+        text = text[:first] + _box(label="unicorn") + text[first:]
+    elif problem == "shape":
+        text = text[:first] + _box(tag="polygon") + text[first:]
+    elif problem == "number":
+        text = text[:first] + _box(x0="nan") + text[first:]
+    elif problem == "entity":
+        text = text.replace("<annotations>", '<!DOCTYPE a [<!ENTITY e "x">]><annotations>', 1)
+    else:
+        named = cvat / "pedestrian-detection-labels.json"
+        if problem == "labels-missing":
+            named.unlink()
+        else:
+            named.write_text({"labels-json": "{nope", "labels-shape": '{"labels": ["person"]}',
+                              "labels-none": '{"labels": {"truck": 1}}'}[problem])
+    xml.write_text(text)
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "pedestrians", "--ir_dir",
+                      case["ir"], "--precisions", "FP32", "--dataset", cvat, "--json", tmp_path / "r.json")
+    assert result.returncode != 0
+    line = one_error_line(result)
+    assert str(named) in line and needle in line, line
+    assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()
+
+
+def test_a_picture_the_xml_names_must_be_there(tmp_path):
+    case = det_zoo()
+    cvat = tmp_path / "cvat"
+    shutil.copytree(case["cvat"], cvat)
+    (cvat / "frame_0003.png").unlink()
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "pedestrians", "--ir_dir",
+                      case["ir"], "--precisions", "FP32", "--annotations", cvat / case["files"]["pedestrians"].name)
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert "image 4 ('frame_0003.png'): the picture is not in" in line and str(cvat) in line, line
+
+
+def test_labels_is_for_cvat_only(tmp_path):
+    case = det_zoo()
+    path = case["files"]["crossroad-all"]
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "crossroad-all", "--ir_dir",
+                      case["ir"], "--precisions", "FP32", "--images", path.parent / "val_data", "--annotations",
+                      path, "--labels", tmp_path / "x.json")
+    assert result.returncode == 2
+    assert "--labels" in one_error_line(result) and "CVAT" in one_error_line(result)
