@@ -110,8 +110,9 @@ def det_zoo() -> dict:
         "crossroad-person": detset.write_coco(crossroad / "val_data", crossroad / "val_coco_no_bg_person.json",
                                               pictures, detectors["crossroad-person"], [(7, "person")], seed=2),
         # COCO's person file: the background at 0, then the ids themselves (3 is not a position)
-        "person-det": detset.write_coco(data / "coco" / "val2017", data / "coco/annotations/person_keypoints_val2017.json",
-                                        pictures, detectors["person-det"], [(1, "person"), (3, "car")], seed=3),
+        "person-det": detset.write_coco(data / "coco" / "val2017",
+                                        data / "coco" / "annotations" / "person_keypoints_val2017.json", pictures,
+                                        detectors["person-det"], [(1, "person"), (3, "car")], seed=3),
     }
     cvat = data / "cvat"
     files["crossroad-0078"] = files["pedestrians"] = detset.write_cvat(

@@ -180,7 +180,8 @@ class Dataset:
             return {s.image_id: MaskTruth(self.masks[s.image_id]) for s in self.samples}
         if self.boxes is not None:
             offset = 0 if self.label_map is not None else label_offset
-            return {s.image_id: dataclasses.replace(self.boxes[s.image_id], labels=self.boxes[s.image_id].labels + offset)
+            return {s.image_id: dataclasses.replace(self.boxes[s.image_id],
+                                                    labels=self.boxes[s.image_id].labels + offset)
                     for s in self.samples}
 
         assert self.coco is not None

@@ -223,7 +223,8 @@ class Evaluator:
         try:
             config = load_accuracy_config(yml, model.name)
             order = [s.image_id for s in self.dataset.samples]
-            results = score(config, self.dataset.for_config(config), {i: detections[i] for i in order}, {i: truth[i] for i in order})
+            results = score(config, self.dataset.for_config(config), {i: detections[i] for i in order},
+                            {i: truth[i] for i in order})
         except ModelzooError as exc:
             self._failed(model, exc)
             return None

@@ -209,7 +209,8 @@ def body(argv: Sequence[str]) -> int:
         if args.detections_out is not None:
             _write_json(args.detections_out, _coco_results(result, dataset.for_config(task.config), task.config))
         if args.draw:
-            _draw(result, dataset.for_config(task.config), task.config, args.draw_dir, args.draw, f"{task.model.name}-{task.precision}")
+            _draw(result, dataset.for_config(task.config), task.config, args.draw_dir, args.draw,
+                  f"{task.model.name}-{task.precision}")
 
     evaluator = Evaluator(args.ir_dir, catalog.root, dataset, precisions, args.device,
                           Reporter("text", bars=False, line=err), after)
