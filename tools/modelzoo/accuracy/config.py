@@ -180,6 +180,8 @@ class Metric:
     name: str
     reference: float | None
     options: dict[str, Any] = field(default_factory=dict)
+    presenter: str = "print_scalar"  # print_vector: a map's AP per class is reported too (NAME@class)
+    class_references: dict[str, float] = field(default_factory=dict)  # a reference's per-class values
 
 
 @dataclass(frozen=True)
@@ -453,10 +455,12 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             raise _fail(path, where, f"{kind!r} is not implemented by modelzoo-accuracy "
                         f"(implemented: {', '.join(METRICS)})")
         options = dict(METRICS[kind])
+        presenter = "print_scalar"
         for key, value in entry.items():
             if key in PRESENTATION:
                 if value not in PRESENTATION[key]:
                     raise _fail(path, f"{where} ({kind})", f"{key} {value!r} is not implemented")
+                presenter = value
                 continue
             if key != "type" and key not in options:
                 raise _fail(path, f"{where} ({kind})", f"option {key!r} is not implemented")
@@ -479,6 +483,14 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
                 raise _fail(path, f"{where} ({kind})", f"threshold {entry['threshold']!r} is not implemented "
                             "(COCO's .50:.05:.95)")
         reference = options.pop("reference")
+        class_references: dict[str, float] = {}
+        if isinstance(reference, dict) and kind == "map" and presenter == "print_vector":
+            # (the checker's vector reference: the mean, and each class's AP by its name)
+            if not reference or not all(isinstance(k, str) and _finite(v) for k, v in reference.items()):
+                raise _fail(path, f"{where} ({kind})", "reference must be a number, or class names (and 'mean') "
+                            "with numbers")
+            class_references = {k: float(v) for k, v in reference.items() if k != "mean"}
+            reference = reference.get("mean")
         if reference is not None and not _finite(reference):
             raise _fail(path, f"{where} ({kind})", f"reference must be a number (got {reference!r})")
         for key in ("abs_threshold", "rel_threshold"):
@@ -490,7 +502,7 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             raise _fail(path, f"{where} ({kind})", f"max_detections must be a positive integer of at most "
                         f"{MAX_DETECTIONS} (got {max_det!r})")
         metrics.append(Metric(kind, options.pop("name") or kind, None if reference is None else float(reference),
-                              options))
+                              options, presenter, class_references))
     return tuple(metrics)
 
 

@@ -28,7 +28,7 @@ from ..errors import AccuracyConfigError, IRMismatchError, ModelzooError
 from . import adapter as adapters
 from .config import AccuracyConfig, Metric
 from .dataset import Dataset, GroundTruth, read_image
-from .metric import SCORERS
+from .metric import SCORERS, VECTOR_SCORERS
 from .postprocessing import check_postprocessing, postprocess
 from .preprocessing import Geometry, preprocess
 
@@ -242,6 +242,10 @@ def score(config: AccuracyConfig, dataset: Dataset, detections: dict[int, adapte
     for metric in config.metrics:
         value = SCORERS[metric.type](config, metric, dataset, detections, ground_truth)
         results.append(Result(metric.name, value, metric.reference, judge(value, metric.reference, metric)))
+        if metric.presenter == "print_vector" and metric.type in VECTOR_SCORERS:
+            for name, each in VECTOR_SCORERS[metric.type](config, metric, dataset, detections, ground_truth).items():
+                reference = metric.class_references.get(name)
+                results.append(Result(f"{metric.name}@{name}", each, reference, judge(each, reference, metric)))
     return results
 
 

@@ -293,9 +293,18 @@ def voc_map(truth: list[GroundTruth], detections: list[Detections], labels: list
             allow_multiple_matches_per_ignored: bool = False, distinct_conf: bool = False) -> float:
     """The checker's `map` over pictures given in the same order in ``truth`` and ``detections``:
     the mean of the classes' APs, a class without any detection left out (0 when none has one)."""
+    aps = voc_aps(truth, detections, labels, integral, overlap_threshold, ignore_difficult, include_boundaries,
+                  allow_multiple_matches_per_ignored, distinct_conf)
+    return float(np.mean(list(aps.values()))) if aps else 0.0
+
+
+def voc_aps(truth: list[GroundTruth], detections: list[Detections], labels: list[int], integral: str = "max",
+            overlap_threshold: float = 0.5, ignore_difficult: bool = True, include_boundaries: bool = True,
+            allow_multiple_matches_per_ignored: bool = False, distinct_conf: bool = False) -> dict[int, float]:
+    """Each class's AP by its label, for the classes with a detection (`map`'s print_vector)."""
     boundary = 1.0 if include_boundaries else 0.0
     eps = np.finfo(float).eps
-    aps = []
+    aps = {}
     for label in labels:
         tp, fp, scores, counted = _class_matches(label, truth, detections, overlap_threshold, ignore_difficult,
                                                  allow_multiple_matches_per_ignored, boundary)
@@ -303,8 +312,8 @@ def voc_map(truth: list[GroundTruth], detections: list[Detections], labels: list
             continue
         at = np.r_[np.flatnonzero(np.diff(scores)), tp.size - 1] if distinct_conf else np.arange(tp.size)
         tp, fp = np.cumsum(tp)[at], np.cumsum(fp)[at]
-        aps.append(average_precision(tp / np.maximum(tp + fp, eps), tp / np.maximum(counted, eps), integral))
-    return float(np.mean(aps)) if aps else 0.0
+        aps[label] = average_precision(tp / np.maximum(tp + fp, eps), tp / np.maximum(counted, eps), integral)
+    return aps
 
 
 def _map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", detections: dict[int, Detections],
@@ -315,6 +324,19 @@ def _map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", detecti
     return voc_map([ground_truth[i] for i in order], [detections[i] for i in order], labels, o["integral"],
                    float(o["overlap_threshold"]), o["ignore_difficult"], o["include_boundaries"],
                    o["allow_multiple_matches_per_ignored"], o["distinct_conf"])
+
+
+def _map_per_class(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                   detections: dict[int, Detections], ground_truth: dict[int, GroundTruth]) -> dict[str, float]:
+    """`map` with print_vector: each class's AP by the class's name (the classes with a detection)."""
+    order = list(ground_truth)
+    label_of = dataset.label_of_category(config.label_offset, config.full_label_map)
+    name_of = {label_of[c["id"]]: str(c["name"]) for c in dataset.categories()}
+    o = metric.options
+    aps = voc_aps([ground_truth[i] for i in order], [detections[i] for i in order], list(label_of.values()),
+                  o["integral"], float(o["overlap_threshold"]), o["ignore_difficult"], o["include_boundaries"],
+                  o["allow_multiple_matches_per_ignored"], o["distinct_conf"])
+    return {name_of[label]: value for label, value in aps.items()}
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
@@ -395,6 +417,8 @@ def _segmentation_accuracy(config: "AccuracyConfig", metric: "Metric", dataset: 
 Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
 """scorer(config, metric, dataset, predictions by image id, ground truth by image id) -> value."""
 
+# metric type -> its per-class values, reported as NAME@class when the yml says print_vector
+VECTOR_SCORERS: dict[str, Callable[..., dict[str, float]]] = {"map": _map_per_class}
 SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision,
                               "accuracy": _accuracy, "map": _map, "mean_iou": _mean_iou,
                               "segmentation_accuracy": _segmentation_accuracy}
