@@ -296,3 +296,18 @@ def test_a_vector_reference_is_the_mean_and_each_class(tmp_path):
     with pytest.raises(AccuracyConfigError, match="metrics\\[0\\] \\(map\\): reference must be a number, or class "
                        "names"):
         load_accuracy_config(yml, "m")
+
+
+def test_the_labels_files_are_part_of_the_annotations(tmp_path):
+    """The labels files beside the XML are what the annotations are, as much as the XML: a
+    quantization's key (its annotations' digest) changes with them."""
+    from modelzoo.accuracy.dataset import resolve
+    from modelzoo.convert.quantize import annotations_sha384
+
+    cvat = tmp_path / "cvat"
+    shutil.copytree(det_zoo()["cvat"], cvat)
+    dataset = resolve(cvat, None, None, need_annotations=True)
+    assert dataset.kind == "cvat" and {p.name for p in dataset.annotation_parts} == set(LABEL_FILES)
+    before = annotations_sha384(dataset)
+    (cvat / "pedestrian-detection-labels.json").write_text(json.dumps({"labels": {"person": 2}}))
+    assert annotations_sha384(resolve(cvat, None, None, need_annotations=True)) != before

@@ -111,7 +111,7 @@ class Dataset:
     kind: str = "coco"  # LOADERS' key
     boxes: dict[int, GroundTruth] | None = None  # a VOC set's, by image id (labels from 0)
     classes: tuple[str, ...] = ()  # a VOC set's class names, label 0 first
-    annotation_parts: tuple[Path, ...] = ()  # a VOC set's XML files, beside its image-set file
+    annotation_parts: tuple[Path, ...] = ()  # a VOC set's XML files (masks; a CVAT XML's labels files)
     masks: dict[int, Path] | None = None  # a segmentation set's, by image id
     label_map: dict[int, str] | None = None  # labels fixed by the data (a CVAT labels file): label -> name
     labels_file: Path | None = None  # a CVAT set's labels file given by hand (--labels), for every model
@@ -805,9 +805,14 @@ def load_cvat(images: Path, annotations: Path) -> Dataset:
     """A CVAT "for images" XML and the folder of its pictures."""
     if not images.is_dir():
         raise DatasetError(f"{images}: no such image folder")
+    from .config import CVAT_LABELS_FILES
+
     classes, pictures = read_cvat_xml(annotations, images)
     samples = [Sample(i, picture) for i, (picture, _) in enumerate(pictures, start=1)]
-    return Dataset(samples, None, annotations, kind="cvat", classes=classes,
+    # the labels files beside it that a definition names: part of what the annotations are (a key's)
+    parts = tuple(annotations.parent / name for name in sorted(set(CVAT_LABELS_FILES.values()))
+                  if (annotations.parent / name).is_file())
+    return Dataset(samples, None, annotations, kind="cvat", classes=classes, annotation_parts=parts,
                    boxes={i: truth for i, (_, truth) in enumerate(pictures, start=1)})
 
 

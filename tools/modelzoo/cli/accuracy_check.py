@@ -190,7 +190,8 @@ def body(argv: Sequence[str]) -> int:
                                  f"{dataset.kind} set")
         if not args.labels.is_file():
             raise SelectionError(f"--labels {args.labels}: no such file")
-        dataset = dataclasses.replace(dataset, labels_file=args.labels)
+        dataset = dataclasses.replace(dataset, labels_file=args.labels,
+                                      annotation_parts=dataset.annotation_parts + (args.labels,))
     if args.subset is not None and args.subset > len(dataset.samples):
         print(err("warning", f"--subset {args.subset}: the dataset has only {len(dataset.samples)} images; "
                              "using all of them"), file=sys.stderr)
