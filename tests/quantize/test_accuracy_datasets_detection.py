@@ -311,3 +311,23 @@ def test_the_labels_files_are_part_of_the_annotations(tmp_path):
     before = annotations_sha384(dataset)
     (cvat / "pedestrian-detection-labels.json").write_text(json.dumps({"labels": {"person": 2}}))
     assert annotations_sha384(resolve(cvat, None, None, need_annotations=True)) != before
+
+
+def test_the_pictures_elsewhere_and_a_folder_of_two_xmls(tmp_path):
+    """--images DIR puts the pictures where the user keeps them (the XML elsewhere), with the same
+    numbers; --dataset DIR with two XML files says which to give, in one line naming the folder."""
+    case = det_zoo()
+    pictures, notes = tmp_path / "pictures", tmp_path / "notes"
+    shutil.copytree(case["files"]["plates"].parent, pictures, ignore=shutil.ignore_patterns("*.xml"))
+    notes.mkdir()
+    xml = shutil.copy(case["files"]["plates"], notes / "plates.xml")
+    beside = measure(case, tmp_path / "a.json", "plates", "--annotations", case["files"]["plates"])
+    elsewhere = measure(case, tmp_path / "b.json", "plates", "--images", pictures, "--annotations", xml)
+    assert {m: r["value"] for m, r in elsewhere["plates"].items()} == \
+        {m: r["value"] for m, r in beside["plates"].items()}
+    shutil.copy(xml, notes / "other.xml")
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "plates", "--ir_dir", case["ir"],
+                      "--precisions", "FP32", "--dataset", notes)
+    assert result.returncode == 2
+    assert one_error_line(result).endswith(f"{notes}: 2 XML files (other.xml, plates.xml...); give the CVAT one "
+                                           "with --annotations FILE.xml")
