@@ -17,6 +17,7 @@ import pytest
 from conftest import one_error_line, run_tool, write_model
 from qtools import _workdir, peer_accuracy_check  # noqa: F401 (fixture)
 
+from modelzoo.accuracy.config import CVAT_LABELS_FILES
 from modelzoo.devtools import detset, vocset
 from modelzoo.devtools.peer_accuracy import cvat_conversion, peer_entry, run_peer_many
 
@@ -71,6 +72,71 @@ MODELS = {
     "crossroad-0078": ("crossroad_dataset_0078", 3, True, CVAT_METRICS),
     "pedestrians": ("pedestrian_detection_dataset", 1, True, CVAT_METRICS),
 }
+# two of the zoo's own configurations as they are (their ymls, only the model's name: the two
+# that now run on these definitions, with nothing changed)
+REAL = {
+    "person-detection-0200": ("crossroad_extra_untagged_person", """models:
+  - name: person-detection-0200
+
+    launchers:
+      - framework: openvino
+        adapter: ssd
+
+    datasets:
+      - name: crossroad_extra_untagged_person
+        preprocessing:
+          - type: resize
+            dst_width: 256
+            dst_height: 256
+        postprocessing:
+          - type: resize_prediction_boxes
+          - type: clip_boxes
+            apply_to: prediction
+        metrics:
+          - type: coco_orig_precision
+            include_boundaries: false
+            reference: 0.2398
+"""),
+    "yolo-v2-tiny-vehicle-detection-0001": ("barrier_vehicle_detection_dataset_index_class_2", """models:
+  - name: yolo-v2-tiny-vehicle-detection-0001
+    launchers:
+      - framework: openvino
+        adapter:
+          type: yolo_v2
+          anchors: "0.57273, 0.677385, 1.87446, 2.06253, 3.33843, 5.47434, 7.88282, 3.52778, 9.77052, 9.16828"
+          num: 5
+          coords: 4
+          classes: 80
+
+    datasets:
+      - name: barrier_vehicle_detection_dataset_index_class_2
+
+        preprocessing:
+          - type: resize
+            size: 416
+        postprocessing:
+          - type: resize_prediction_boxes
+          - type: filter
+            apply_to: prediction
+            min_confidence: 0.001
+            remove_filtered: true
+          - type: nms
+            overlap: 0.5
+          - type: clip_boxes
+            apply_to: prediction
+        metrics:
+          - type: map
+            integral: 11point
+            ignore_difficult: false
+            presenter: print_scalar
+            reference: 0.8864
+          - type: coco_precision
+            max_detections: 100
+            threshold: 0.5
+            reference: 0.9497
+"""),
+}
+BARRIER_ANCHORS = (0.57273, 0.677385, 1.87446, 2.06253, 3.33843, 5.47434, 7.88282, 3.52778, 9.77052, 9.16828)
 PICTURES = 8
 # the crossroad files' categories: ids that are not their positions
 CROSSROAD = [(2, "vehicle"), (5, "person"), (9, "non-vehicle")]
@@ -78,6 +144,8 @@ CROSSROAD_LABELS = ["person", "car", "bicycle", "bus", "dontcare"]
 LABEL_FILES = {"person-vehicle-bike-detection-crossroad-0078-labels.json":
                {"labels": {"person": 1, "car": 2, "bus": 2, "bicycle": 3}},
                "pedestrian-detection-labels.json": {"labels": {"person": 1}}}
+# the barrier set's vehicles are the COCO-trained network's class 2 (car), its plates not in the set
+BARRIER_LABELS = {"labels": {"vehicle": 2}}
 
 
 def _shifted(detector, shift: int):
@@ -102,6 +170,15 @@ def det_zoo() -> dict:
         ymls[name] = folder / "accuracy-check.yml"
         xmls[name] = detset.ssd_ir(ir / "public" / name / "FP32" / f"{name}.xml", classes, background, seed + 5)
         detectors[name] = _shifted(vocset.detector(xmls[name], ymls[name], name), int(background))
+    for name, (dataset, yml) in REAL.items():
+        folder = write_model(zoo, name, [{"name": f"FP32/{name}.{ext}", "data": b"x", "url": f"http://x/{ext}"}
+                                         for ext in ("xml", "bin")], group="intel", task_type="detection").parent
+        (folder / "accuracy-check.yml").write_text(yml)
+        ymls[name] = folder / "accuracy-check.yml"
+        out = ir / "intel" / name / "FP32" / f"{name}.xml"
+        xmls[name] = detset.ssd_ir(out, 1, False, 11) if "person" in name else \
+            detset.yolo_v2_ir(out, 80, BARRIER_ANCHORS, favoured=2, seed=12)
+        detectors[name] = vocset.detector(xmls[name], ymls[name], name)
     pictures = detset.pictures(PICTURES, seed=27)
     crossroad = data / "crossroad_extra_untagged"
     files = {
@@ -122,6 +199,15 @@ def det_zoo() -> dict:
         (cvat / name).write_text(json.dumps(doc))
     files["plates"] = detset.write_cvat(data / "plates", "plates.xml", pictures, [detectors["plates"]],
                                         ["vehicle", "plate"], seed=5)
+    files["person-detection-0200"] = detset.write_coco(
+        crossroad / "val_data", crossroad / "val_coco_no_bg_person_0200.json", pictures,
+        detectors["person-detection-0200"], [(1, "person")], seed=6)
+    barrier = data / "barrier"
+    vehicles = detectors["yolo-v2-tiny-vehicle-detection-0001"]
+    files["yolo-v2-tiny-vehicle-detection-0001"] = detset.write_cvat(
+        barrier, "3638_OMZ_task13_vehicle_license_plate_detection_barrier_0106.xml", pictures,
+        [lambda p: (lambda l, s, b: ((l != 2).astype(int), s, b))(*vehicles(p))], ["vehicle", "plate"], seed=7)
+    (barrier / "vehicle-detection-labels.json").write_text(json.dumps(BARRIER_LABELS))
     return {"zoo": zoo, "ir": ir, "xml": xmls, "yml": ymls, "files": files, "cvat": cvat}
 
 
@@ -150,22 +236,25 @@ def test_detection_definitions_equal_accuracy_check(peer_accuracy_check, tmp_pat
             ("person-det", ("--images", files["person-det"].parents[1] / "val2017", "--annotations",
                             files["person-det"])),
             ("crossroad-0078,pedestrians", ("--dataset", case["cvat"])),
-            ("plates", ("--annotations", files["plates"]))):
+            ("plates", ("--annotations", files["plates"])),
+            ("person-detection-0200", ("--images", files["crossroad-all"].parent / "val_data",
+                                       "--annotations", files["person-detection-0200"])),
+            ("yolo-v2-tiny-vehicle-detection-0001", ("--dataset", files["yolo-v2-tiny-vehicle-detection-0001"].parent))):
         ours.update(measure(case, tmp_path / "r.json", names, *data))
     entries = []
-    for name, (dataset, *_) in MODELS.items():
+    for name, dataset in [(n, v[0]) for n, v in MODELS.items()] + [(n, v[0]) for n, v in REAL.items()]:
         path = files[name]
         if path.suffix == ".xml":
-            labels = next((case["cvat"] / f for f in LABEL_FILES if dataset == "crossroad_dataset_0078"
-                           and "crossroad" in f or dataset == "pedestrian_detection_dataset" and "pedestrian" in f),
-                          None)
-            conversion, images = cvat_conversion(path, labels), path.parent
+            labels = CVAT_LABELS_FILES.get(dataset)
+            conversion = cvat_conversion(path, path.parent / labels if labels else None)
+            images = path.parent
         else:
-            images = path.parent / "val_data" if "crossroad" in name else path.parents[1] / "val2017"
+            images = path.parent / "val_data" if "crossroad" in path.parent.name else path.parents[1] / "val2017"
             conversion = {"annotation_file": str(path)}
         entries.append(peer_entry(case["yml"][name], name, case["xml"][name], images, conversion, name))
     theirs, _, out = run_peer_many(peer_accuracy_check, entries)
-    for name in MODELS:
+    assert set(ours) == set(MODELS) | set(REAL)
+    for name in ours:
         # print_vector: each class's AP as NAME@class, the mean as NAME (the peer's NAME@mean; with
         # one class it prints that class's alone)
         peer = {m.removesuffix("@mean"): v for m, v in theirs[name].items()}

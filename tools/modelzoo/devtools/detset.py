@@ -160,3 +160,27 @@ def write_cvat(folder: Path, xml_name: str, pictures_: list[np.ndarray], detecto
     path = folder / xml_name
     path.write_text(cvat_xml(labels, entries))
     return path
+
+
+def yolo_v2_ir(xml: Path, classes: int, anchors: tuple[float, ...], favoured: int, seed: int = 0) -> Path:
+    """A [1,3,416,416] network ending in RegionYolo as YOLO v2 has it (5 anchors, softmax over
+    ``classes``), its class ``favoured`` made likelier (a barrier model finds vehicles): 1x1
+    convolutions over 32x32 average pooling, the output [1, 5 * (5 + classes) * 13 * 13]."""
+    import openvino as ov
+    import openvino.opset8 as ops
+
+    rng = np.random.default_rng(seed)
+    side, channels = 416, 5 * (5 + classes)
+    picture = ops.parameter([1, 3, side, side], np.float32, name="image")
+    pooled = ops.avg_pool(picture, [32, 32], [0, 0], [0, 0], [32, 32], exclude_pad=True)
+    weights = rng.normal(0, 0.004, (channels, 3, 1, 1)).astype(np.float32)
+    bias = rng.normal(0, 0.6, (1, channels, 1, 1)).astype(np.float32)
+    for anchor in range(5):
+        bias[0, anchor * (5 + classes) + 5 + favoured] += 4.0
+    head = ops.add(ops.convolution(pooled, ops.constant(weights), [1, 1], [0, 0], [0, 0], [1, 1]),
+                   ops.constant(bias))
+    region = ops.region_yolo(head, 4, classes, 5, True, [], 1, 3, list(anchors))
+    region.output(0).get_tensor().set_names({"region"})
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov.Model([region], [picture], "yolo-v2"), str(xml), compress_to_fp16=False)
+    return xml
