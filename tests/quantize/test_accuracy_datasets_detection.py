@@ -420,3 +420,18 @@ def test_the_pictures_elsewhere_and_a_folder_of_two_xmls(tmp_path):
     assert result.returncode == 2
     assert one_error_line(result).endswith(f"{notes}: 2 XML files (other.xml, plates.xml...); give the CVAT one "
                                            "with --annotations FILE.xml")
+
+
+def test_an_output_over_a_labels_file_is_refused(tmp_path):
+    """--json naming the labels file the run reads: refused before anything is measured, the
+    file as it was."""
+    case = det_zoo()
+    cvat = tmp_path / "cvat"
+    shutil.copytree(case["cvat"], cvat)
+    labels = cvat / "pedestrian-detection-labels.json"
+    before = labels.read_bytes()
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "pedestrians", "--ir_dir", case["ir"],
+                      "--precisions", "FP32", "--dataset", cvat, "--json", labels)
+    assert result.returncode == 2
+    assert "--json" in one_error_line(result) and str(labels) in one_error_line(result)
+    assert labels.read_bytes() == before and "Measuring" not in result.stdout

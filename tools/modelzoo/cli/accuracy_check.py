@@ -109,6 +109,7 @@ def _refuse_overwriting_inputs(args: argparse.Namespace, dataset: Any, plan: lis
     outputs = [(flag, path) for flag, path in (("--json", args.json), ("--detections_out", args.detections_out))
                if path is not None]
     inputs = [s.path for s in dataset.samples] + ([dataset.annotations_path] if dataset.annotations_path else [])
+    inputs += list(dataset.annotation_parts)  # (a VOC set's XML, a CVAT set's labels files)
     inputs += [args.list] if args.list is not None else []
     for model, config, precision, xml, _ in plan:
         inputs += [xml, xml.with_suffix(".bin"), config.path, model.config_path]
