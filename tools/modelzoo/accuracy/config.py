@@ -26,6 +26,12 @@ DATASETS: dict[str, tuple[str, int]] = {
     # the background (91 classes) at 0 or none
     "ms_coco_detection_91_classes": ("coco", 1),
     "ms_coco_detection_90_class_without_background": ("coco", 0),
+    # other COCO-format files the checker's mscoco_detection converts: Intel's crossroad sets
+    # (positions from 0, no background), COCO's person_keypoints file (the ids, background at 0)
+    "crossroad_extra_untagged": ("coco", 0),
+    "crossroad_extra_untagged_person": ("coco", 0),
+    "crossroad_extra_untagged_vehicle": ("coco", 0),
+    "person_detection": ("coco", 1),
     # ImageNet's val.txt labels are 0..999; a model with a background class at 0 (1001 outputs)
     # sees them one higher, as the checker's `imagenet` converter with has_background makes them
     "imagenet_1000_classes": ("imagenet", 0),
@@ -48,10 +54,20 @@ DATASETS: dict[str, tuple[str, int]] = {
     "ms_coco_mask_rcnn_short_80_classes_without_background": ("coco", 0),
     "ms_coco_mask_rcnn_short_91_classes": ("coco", 1),
     "COCO2017_mask_rcnn_person": ("coco", 0),  # (its file: instances_val2017_persons.json)
+    # CVAT's "for images" XML (the checker's cvat_object_detection, has_background): the labels the
+    # XML declares from 1 in its order, or, where the definition names a labels file
+    # (CVAT_LABELS_FILES), the ids that file gives each label name
+    "vehicle_license_plate_detection": ("cvat", 1),
+    "pedestrian_and_vehicle_dataset": ("cvat", 1),
+    "pedestrian_detection_dataset": ("cvat", 1),
+    "crossroad_dataset_0078": ("cvat", 1),
+    "crossroad_dataset_1016": ("cvat", 1),
+    "vehicle_detection_dataset": ("cvat", 1),
+    "barrier_vehicle_detection_dataset_index_class_2": ("cvat", 1),
 }
 
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background",
-                            "ms_coco_mask_rcnn_short_91_classes"})
+                            "ms_coco_mask_rcnn_short_91_classes", "person_detection"})
 MASK_DATASETS = frozenset(name for name in DATASETS if "mask_rcnn" in name)
 # What Open Model Zoo's dataset definitions add to a model's dataset entry that does not say it
 # itself (the checker copies a definition's preprocessing / postprocessing into an entry without
@@ -63,6 +79,24 @@ DEFINITION_STEPS: dict[str, dict[str, list[dict[str, Any]]]] = {
            "postprocessing": [{"type": "faster_rcnn_postprocessing_resize", "dst_height": h, "dst_width": w}]}
     for name, (h, w) in (("ms_coco_detection_91_classes", (600, 1024)),
                          ("ms_coco_mask_rcnn_short_91_classes", (800, 1365)))}
+# the labels file Open Model Zoo's dataset definition names for a CVAT set ({"labels": {name: id}}):
+# looked for beside the XML (or given with --labels)
+CVAT_LABELS_FILES: dict[str, str] = {
+    "pedestrian_and_vehicle_dataset": "pedestrian-and-vehicle-labels.json",
+    "pedestrian_detection_dataset": "pedestrian-detection-labels.json",
+    "crossroad_dataset_0078": "person-vehicle-bike-detection-crossroad-0078-labels.json",
+    "crossroad_dataset_1016": "person-vehicle-bike-detection-crossroad-1016-labels.json",
+    "vehicle_detection_dataset": "vehicle-detection-labels.json",
+    "barrier_vehicle_detection_dataset_index_class_2": "vehicle-detection-labels.json",
+}
+
+# names Open Model Zoo's configurations give that no annotation converter defines: why, for the refusal
+UNDEFINED_DATASETS = {
+    "product_detection": "its definition has no annotation conversion, only Intel's own converted "
+                         "annotation (product_detection.pickle), which is not published and, a pickle, not loaded here",
+    "crossroad_dataset_1020": "Open Model Zoo's dataset_definitions.yml does not define it (accuracy_check "
+                              "cannot run this configuration either)",
+}
 
 # step type -> accepted options (with their defaults)
 PREPROCESSING: dict[str, dict[str, Any]] = {
@@ -180,6 +214,8 @@ class Metric:
     name: str
     reference: float | None
     options: dict[str, Any] = field(default_factory=dict)
+    presenter: str = "print_scalar"  # print_vector: a map's AP per class is reported too (NAME@class)
+    class_references: dict[str, float] = field(default_factory=dict)  # a reference's per-class values
 
 
 @dataclass(frozen=True)
@@ -196,6 +232,7 @@ class AccuracyConfig:
     adapter_options: dict[str, Any] = field(default_factory=dict)
     reader: str = "opencv_imread"
     full_label_map: bool = False  # a COCO category's label is its id (DATASETS' FULL_LABEL_MAP)
+    labels_file: str | None = None  # a CVAT set's labels file, by the name its definition gives it
 
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
@@ -515,10 +552,12 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             raise _fail(path, where, f"{kind!r} is not implemented by modelzoo-accuracy "
                         f"(implemented: {', '.join(METRICS)})")
         options = dict(METRICS[kind])
+        presenter = "print_scalar"
         for key, value in entry.items():
             if key in PRESENTATION:
                 if value not in PRESENTATION[key]:
                     raise _fail(path, f"{where} ({kind})", f"{key} {value!r} is not implemented")
+                presenter = value
                 continue
             if key != "type" and key not in options:
                 raise _fail(path, f"{where} ({kind})", f"option {key!r} is not implemented")
@@ -541,6 +580,14 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
                 raise _fail(path, f"{where} ({kind})", f"threshold {entry['threshold']!r} is not implemented "
                             "(COCO's .50:.05:.95)")
         reference = options.pop("reference")
+        class_references: dict[str, float] = {}
+        if isinstance(reference, dict) and kind == "map" and presenter == "print_vector":
+            # (the checker's vector reference: the mean, and each class's AP by its name)
+            if not reference or not all(isinstance(k, str) and _finite(v) for k, v in reference.items()):
+                raise _fail(path, f"{where} ({kind})", "reference must be a number, or class names (and 'mean') "
+                            "with numbers")
+            class_references = {k: float(v) for k, v in reference.items() if k != "mean"}
+            reference = reference.get("mean")
         if reference is not None and not _finite(reference):
             raise _fail(path, f"{where} ({kind})", f"reference must be a number (got {reference!r})")
         for key in ("abs_threshold", "rel_threshold"):
@@ -552,7 +599,7 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             raise _fail(path, f"{where} ({kind})", f"max_detections must be a positive integer of at most "
                         f"{MAX_DETECTIONS} (got {max_det!r})")
         metrics.append(Metric(kind, options.pop("name") or kind, None if reference is None else float(reference),
-                              options))
+                              options, presenter, class_references))
     return tuple(metrics)
 
 
@@ -613,6 +660,9 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
         raise _fail(path, "datasets", "must be a list of one dataset")
     dataset = datasets[0]
     name = dataset.get("name")
+    if name in UNDEFINED_DATASETS:
+        raise _fail(path, "datasets[0].name", f"{name!r} is not implemented by modelzoo-accuracy: "
+                    f"{UNDEFINED_DATASETS[name]}")
     if isinstance(name, str) and name in DEFINITION_STEPS:  # (what the checker copies from the definition)
         dataset = {**DEFINITION_STEPS[name], **dataset}
     if name not in DATASETS:
@@ -629,7 +679,7 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     config = AccuracyConfig(
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
-        full_label_map=name in FULL_LABEL_MAP,
+        full_label_map=name in FULL_LABEL_MAP, labels_file=CVAT_LABELS_FILES.get(name),
         preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))
@@ -646,7 +696,7 @@ TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detecti
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
                   "coco_orig_segm_precision": "instances"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
-                        "voc_segmentation": "segmentation", "wider": "detection"}
+                        "voc_segmentation": "segmentation", "wider": "detection", "cvat": "detection"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
 # instances (boxes with masks) are detections too: box metrics score their boxes; the box steps

@@ -111,14 +111,18 @@ class Dataset:
     kind: str = "coco"  # LOADERS' key
     boxes: dict[int, GroundTruth] | None = None  # a VOC set's, by image id (labels from 0)
     classes: tuple[str, ...] = ()  # a VOC set's class names, label 0 first
-    annotation_parts: tuple[Path, ...] = ()  # a VOC set's XML files, beside its image-set file
+    annotation_parts: tuple[Path, ...] = ()  # a VOC set's XML files (masks; a CVAT XML's labels files)
     masks: dict[int, Path] | None = None  # a segmentation set's, by image id
+    label_map: dict[int, str] | None = None  # labels fixed by the data (a CVAT labels file): label -> name
+    labels_file: Path | None = None  # a CVAT set's labels file given by hand (--labels), for every model
 
     @property
     def annotated(self) -> bool:
         return self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
 
     def categories(self) -> list[dict[str, Any]]:
+        if self.label_map is not None:
+            return [{"id": label, "name": name} for label, name in sorted(self.label_map.items())]
         if self.classes:
             return [{"id": i, "name": name} for i, name in enumerate(self.classes)]
         return list(self.coco["categories"]) if self.coco else []
@@ -138,8 +142,31 @@ class Dataset:
     def label_of_category(self, label_offset: int, full_label_map: bool = False) -> dict[int, int]:
         """Category id -> the label the model gives it: the category's position plus the offset
         (the checker's mscoco_detection and voc converters), or with ``full_label_map`` COCO's id
-        itself (its use_full_label_map)."""
+        itself (its use_full_label_map); a label map fixed by the data is its own."""
+        if self.label_map is not None:
+            return {label: label for label in sorted(self.label_map)}
         return {c["id"]: (c["id"] if full_label_map else i + label_offset) for i, c in enumerate(self.categories())}
+
+    def for_config(self, config: Any) -> "Dataset":
+        """The data set as one model's yml labels it: a CVAT set whose definition names a labels
+        file (or given one with --labels) keeps the boxes of the labels that file maps, numbered
+        as it says; every other set is the same for every model.
+
+        Raises:
+            DatasetError: the labels file is not there or not one (one line naming it).
+        """
+        if self.kind != "cvat" or self.label_map is not None or self.boxes is None:
+            return self
+        assert self.annotations_path is not None
+        path = self.labels_file
+        if path is None and config.labels_file is not None:
+            path = self.annotations_path.parent / config.labels_file
+            if not path.is_file():
+                raise DatasetError(f"{path}: no such file: {config.model}'s data set {config.dataset!r} numbers its "
+                                   f"labels by it (put it beside {self.annotations_path.name}, or give --labels FILE)")
+        if path is None:
+            return self
+        return _cvat_relabelled(self, path)
 
     def ground_truth(self, label_offset: int, full_label_map: bool = False) -> dict[int, Any]:
         """By image id: a GroundTruth (COCO, VOC) or a ClassLabel (ImageNet)."""
@@ -152,8 +179,9 @@ class Dataset:
         if self.masks is not None:
             return {s.image_id: MaskTruth(self.masks[s.image_id]) for s in self.samples}
         if self.boxes is not None:
+            offset = 0 if self.label_map is not None else label_offset
             return {s.image_id: dataclasses.replace(self.boxes[s.image_id],
-                                                    labels=self.boxes[s.image_id].labels + label_offset)
+                                                    labels=self.boxes[s.image_id].labels + offset)
                     for s in self.samples}
 
         assert self.coco is not None
@@ -837,8 +865,10 @@ def _looks_wider(annotations: Path) -> bool:
 
 def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     """The data set's kind by its annotation: a val.txt (ImageNet's), a VOC image set (a .txt
-    in ImageSets/, or a VOC folder), or a COCO JSON file."""
+    in ImageSets/, or a VOC folder), a CVAT XML (or a folder with one), or a COCO JSON file."""
     if annotations is not None:
+        if annotations.suffix.lower() == ".xml":
+            return "cvat"
         if annotations.suffix.lower() == ".txt":
             if annotations.absolute().parent.parent.name != "ImageSets":
                 return "wider" if _looks_wider(annotations) else "imagenet"
@@ -854,7 +884,188 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     if root is not None:  # detection when it has the Main image set, else segmentation when it has that one
         return "voc_segmentation" if not (root / VOC_IMAGESET).is_file() and (root / VOC_SEGMENTATION_SET).is_file() \
             else "voc"
+    if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() \
+            and not (dataset / COCO_IMAGES).exists() and any(dataset.glob("*.xml")):
+        return "cvat"
     return "coco"
+
+
+MAX_CVAT = 1 << 28  # bytes of a CVAT XML (a whole task's boxes: Open Model Zoo's are a few MB)
+MAX_LABELS = 1 << 20  # bytes of a labels file
+CVAT_SHAPES = ("polygon", "polyline", "points", "cuboid", "tag", "mask", "skeleton", "ellipse")
+
+
+def _cvat_problem(path: Path, what: str) -> DatasetError:
+    return DatasetError(f"{path}: not a CVAT annotation: {what}")
+
+
+def _cvat_number(path: Path, where: str, node: Any, key: str) -> float:
+    text = node.get(key)
+    if text is None:
+        raise _cvat_problem(path, f"{where}: no {key}")
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise _cvat_problem(path, f"{where}: {key} {text[:40]!r} is not a number")
+    return value
+
+
+def read_cvat_xml(path: Path, images: Path) -> tuple[tuple[str, ...], list[tuple[Path, "GroundTruth"]]]:
+    """CVAT's "for images" XML as the checker's cvat_object_detection reads it: the labels its
+    <meta> declares (in order), and each <image>'s picture (its name's last part, in ``images``)
+    with its boxes (labels as positions among the declared ones; an occluded box is a difficult
+    one). An XML that does not parse, a box with a label the meta does not declare or outside its
+    picture, a shape other than a box, or a picture that is not there: one DatasetError naming
+    the file."""
+    import xml.etree.ElementTree as ET
+
+    import numpy as np
+
+    raw = _read_annotations(path, MAX_CVAT, "a CVAT annotation")
+    if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:  # (no entity is expanded: none is needed)
+        raise _cvat_problem(path, "declares a DOCTYPE or entities")
+    try:
+        root = ET.fromstring(raw)
+    except ET.ParseError as exc:
+        raise _cvat_problem(path, f"XML does not parse ({exc})") from None
+    meta = root.find("meta")
+    declared: list[str] = []
+    for label in (meta.iter("label") if meta is not None else ()):
+        name = (label.findtext("name") or "").strip()
+        if not name:
+            continue
+        if name in declared:
+            raise _cvat_problem(path, f"<meta> declares the label {name[:40]!r} twice")
+        declared.append(name)
+    if not declared:
+        raise _cvat_problem(path, "its <meta> declares no labels (meta/task/labels/label/name)")
+    pictures: list[tuple[Path, GroundTruth]] = []
+    seen: set[str] = set()
+    for number, image in enumerate(root.iter("image"), start=1):
+        name = (image.get("name") or "").split("/")[-1]
+        where = f"image {number} ({name[:80]!r})" if name else f"image {number}"
+        if not name or name in (".", ".."):
+            raise _cvat_problem(path, f"{where}: no picture name")
+        if name in seen:
+            raise _cvat_problem(path, f"{where}: the picture is listed twice")
+        seen.add(name)
+        picture = images / name
+        if not picture.is_file():
+            raise DatasetError(f"{path}: {where}: the picture is not in {images}")
+        if image.get("width") is not None and image.get("height") is not None:
+            width, height = (_cvat_number(path, where, image, key) for key in ("width", "height"))
+        else:
+            width, height = _picture_size(picture)
+        boxes, labels, occluded = [], [], []
+        for shape in image:
+            if shape.tag in CVAT_SHAPES:
+                raise _cvat_problem(path, f"{where}: a <{shape.tag}> (label {shape.get('label', '')[:40]!r}): "
+                                    "only <box> shapes are read")
+            if shape.tag != "box":
+                continue
+            kind = shape.get("label")
+            if kind is None or kind not in declared:
+                raise _cvat_problem(path, f"{where}: box {len(boxes) + 1}: label {str(kind)[:40]!r} is not one "
+                                    "its <meta> declares")
+            x0, y0, x1, y1 = (_cvat_number(path, where, shape, key) for key in ("xtl", "ytl", "xbr", "ybr"))
+            if not (0 <= x0 <= x1 <= width and 0 <= y0 <= y1 <= height):
+                raise _cvat_problem(path, f"{where}: box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) is outside the "
+                                    f"{width:g}x{height:g} picture")
+            flag = shape.get("occluded", "0").strip()
+            if flag not in ("0", "1"):
+                raise _cvat_problem(path, f"{where}: occluded {flag[:20]!r} is neither 0 nor 1")
+            boxes.append([x0, y0, x1, y1])
+            labels.append(declared.index(kind))
+            occluded.append(flag == "1")
+        pictures.append((picture, GroundTruth(np.array(boxes, dtype=np.float64).reshape(-1, 4),
+                                              np.array(labels, dtype=int), np.zeros(len(labels), dtype=int),
+                                              np.array(occluded, dtype=bool))))
+    if not pictures:
+        raise _cvat_problem(path, "no <image>")
+    return tuple(declared), pictures
+
+
+def read_cvat_labels(path: Path) -> dict[str, int]:
+    """A labels file as the checker's cvat_object_detection reads it: {"labels": {name: id}}."""
+    raw = _read_annotations(path, MAX_LABELS, "a labels file")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise DatasetError(f"{path}: not a labels file: not JSON") from None
+    labels = doc.get("labels") if isinstance(doc, dict) else None
+    if not isinstance(labels, dict) or not labels:
+        raise DatasetError(f'{path}: not a labels file: needs "labels", an object of label name -> id')
+    for name, value in labels.items():
+        if not (_integer(value) and 0 <= value <= 100_000):
+            raise DatasetError(f"{path}: not a labels file: label {name[:40]!r}: id {value!r} is not an integer "
+                               "in 0..100000")
+    return dict(labels)
+
+
+def _cvat_relabelled(dataset: Dataset, path: Path) -> Dataset:
+    """The boxes whose label the labels file maps, numbered by it (the others are not this
+    data set's: one XML serves Open Model Zoo's pedestrian and vehicle sets)."""
+    import dataclasses
+
+    import numpy as np
+
+    ids = read_cvat_labels(path)
+    if not set(ids) & set(dataset.classes):
+        raise DatasetError(f"{path}: maps none of the labels {dataset.annotations_path} declares "
+                           f"({', '.join(dataset.classes)[:200]})")
+    assert dataset.boxes is not None
+    table = np.array([ids.get(name, -1) for name in dataset.classes], dtype=int)
+    boxes = {}
+    for image_id, truth in dataset.boxes.items():
+        labels = table[truth.labels] if truth.labels.size else truth.labels
+        keep = labels >= 0
+        boxes[image_id] = GroundTruth(truth.boxes[keep], labels[keep], truth.iscrowd[keep], truth.difficult[keep])
+    label_map = {label: name for name, label in ids.items()}  # (two names of one id: the last, as the checker)
+    return dataclasses.replace(dataset, boxes=boxes, label_map=label_map)
+
+
+def load_cvat(images: Path, annotations: Path) -> Dataset:
+    """A CVAT "for images" XML and the folder of its pictures."""
+    if not images.is_dir():
+        raise DatasetError(f"{images}: no such image folder")
+    from .config import CVAT_LABELS_FILES
+
+    classes, pictures = read_cvat_xml(annotations, images)
+    samples = [Sample(i, picture) for i, (picture, _) in enumerate(pictures, start=1)]
+    # the labels files beside it that a definition names: part of what the annotations are (a key's)
+    parts = tuple(annotations.parent / name for name in sorted(set(CVAT_LABELS_FILES.values()))
+                  if (annotations.parent / name).is_file())
+    return Dataset(samples, None, annotations, kind="cvat", classes=classes, annotation_parts=parts,
+                   boxes={i: truth for i, (_, truth) in enumerate(pictures, start=1)})
+
+
+def _cvat_xml_in(folder: Path) -> Path | None:
+    """The one CVAT XML directly in ``folder`` (None when there is none)."""
+    found = sorted(p for p in folder.glob("*.xml") if p.is_file()) if folder.is_dir() else []
+    if len(found) > 1:
+        raise DatasetError(f"{folder}: {len(found)} XML files ({', '.join(p.name for p in found[:3])}...); "
+                           "give the CVAT one with --annotations FILE.xml")
+    return found[0] if found else None
+
+
+def _resolve_cvat(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                  ) -> Dataset:
+    if dataset is not None:
+        if images is not None or annotations is not None:
+            raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
+        xml = _cvat_xml_in(dataset)
+        if xml is None:
+            raise DatasetError(f"{dataset}: not a CVAT folder (one CVAT XML and its pictures)")
+        return load_cvat(dataset, xml)
+    if annotations is not None:  # the pictures beside the XML unless --images says (the checker's images_dir)
+        return load_cvat(images if images is not None else annotations.absolute().parent, annotations)
+    if images is None:
+        raise DatasetError("no images: give --dataset DIR (a CVAT XML and its pictures) or --images DIR")
+    if need_annotations:
+        raise DatasetError("measuring accuracy needs annotations: give --annotations FILE.xml or --dataset DIR")
+    return Dataset(load_images(images).samples, kind="cvat")
 
 
 Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
@@ -862,7 +1073,7 @@ Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 
 # kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
 LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
-                              "voc_segmentation": _resolve_voc_segmentation, "wider": _resolve_wider}
+                              "voc_segmentation": _resolve_voc_segmentation, "wider": _resolve_wider, "cvat": _resolve_cvat}
 
 
 def resolve(dataset: Path | None, images: Path | None, annotations: Path | None, *, need_annotations: bool,

@@ -28,7 +28,7 @@ from ..errors import AccuracyConfigError, IRMismatchError, ModelzooError
 from . import adapter as adapters
 from .config import MASK_DATASETS, AccuracyConfig, Metric
 from .dataset import Dataset, GroundTruth, check_instance_masks, read_image
-from .metric import SCORERS
+from .metric import SCORERS, VECTOR_SCORERS
 from .postprocessing import check_postprocessing, postprocess
 from .preprocessing import Geometry, preprocess
 
@@ -242,6 +242,10 @@ def score(config: AccuracyConfig, dataset: Dataset, detections: dict[int, adapte
     for metric in config.metrics:
         value = SCORERS[metric.type](config, metric, dataset, detections, ground_truth)
         results.append(Result(metric.name, value, metric.reference, judge(value, metric.reference, metric)))
+        if metric.presenter == "print_vector" and metric.type in VECTOR_SCORERS:
+            for name, each in VECTOR_SCORERS[metric.type](config, metric, dataset, detections, ground_truth).items():
+                reference = metric.class_references.get(name)
+                results.append(Result(f"{metric.name}@{name}", each, reference, judge(each, reference, metric)))
     return results
 
 
@@ -288,6 +292,7 @@ def check_dataset(config: AccuracyConfig, dataset: Dataset) -> None:
                                   f"({config.dataset_kind}); the data given is a {dataset.kind} set")
     if config.dataset in MASK_DATASETS and dataset.coco is not None:
         check_instance_masks(dataset)
+    dataset.for_config(config)  # (a labels file the definition names and that is not there: said now)
 
 
 def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "CPU",
@@ -299,6 +304,7 @@ def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "
         ModelzooError: the IR cannot be read or inference failed.
     """
     check_dataset(config, dataset)
+    dataset = dataset.for_config(config)
     network = network or read_network(xml, config)
     compiled = compiled or compile_network(network, device)
     started = time.monotonic()

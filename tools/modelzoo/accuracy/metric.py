@@ -17,7 +17,8 @@ pycocotools' COCOeval (the official evaluator).
   model cards quote: the same matching and 101-point interpolation, but on the boxes after the
   post-processing, at most `max_detections` (default 20) detections per image and class, no
   area ranges, a crowd box is an ignored box matched by plain IoU (COCO uses the intersection
-  over the detection's area for crowds), and the checker's greedy matching (see evaluateImg).
+  over the detection's area for crowds), a difficult box (VOC's, CVAT's occluded) an ignored box
+  matched once, and the checker's greedy matching (see evaluateImg).
   Both are means over the classes that have ground truth.
 
 Each metric type of accuracy-check.yml is a scorer in SCORERS (its options in config.METRICS): a
@@ -147,7 +148,8 @@ def _checker_eval(gt, dt, max_detections: int):
             gts, dts = self._gts[imgId, catId], self._dts[imgId, catId]
             if not gts and not dts:
                 return None
-            g_order = np.argsort([int(g["iscrowd"]) for g in gts], kind="mergesort")
+            # ignored: a crowd, or a difficult box (the checker's difficult_boxes: VOC's, CVAT's occluded)
+            g_order = np.argsort([int(g["iscrowd"] or g.get("difficult", 0)) for g in gts], kind="mergesort")
             gts = [gts[i] for i in g_order]
             d_order = np.argsort([-d["score"] for d in dts], kind="mergesort")
             dts = [dts[i] for i in d_order[:maxDet]]
@@ -155,7 +157,7 @@ def _checker_eval(gt, dt, max_detections: int):
             ious = ious[:, g_order] if len(ious) else ious
             thresholds = self.params.iouThrs
             crowd = [int(g["iscrowd"]) for g in gts]
-            g_ignore = np.array(crowd, dtype=bool)
+            g_ignore = np.array([int(g["iscrowd"] or g.get("difficult", 0)) for g in gts], dtype=bool)
             gtm = np.zeros((len(thresholds), len(gts)))
             dtm = np.zeros((len(thresholds), len(dts)))
             dt_ignore = np.zeros((len(thresholds), len(dts)), dtype=bool)
@@ -195,10 +197,11 @@ def coco_precision(ground_truth: dict[int, GroundTruth], detections: dict[int, D
     images = [{"id": image_id} for image_id in ground_truth]
     anns = []
     for image_id, gt in ground_truth.items():
-        for box, label, crowd in zip(gt.boxes, gt.labels, gt.iscrowd):
+        difficult = gt.difficult if gt.difficult.size else np.zeros(len(gt.labels), dtype=bool)
+        for box, label, crowd, hard in zip(gt.boxes, gt.labels, gt.iscrowd, difficult):
             bbox = _xywh(box)
             anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": int(label), "bbox": bbox,
-                         "area": bbox[2] * bbox[3], "iscrowd": int(crowd)})
+                         "area": bbox[2] * bbox[3], "iscrowd": int(crowd), "difficult": int(hard)})
     gt_coco = _coco({"images": images, "categories": categories, "annotations": anns})
     dt_coco = _coco(_result_doc(images, categories, detections, {int(label): int(label) for label in labels}))
     evaluator = _checker_eval(gt_coco, dt_coco, max_detections)
@@ -328,9 +331,19 @@ def voc_map(truth: list[GroundTruth], detections: list[Detections], labels: list
             use_filtered_tp: bool = False) -> float:
     """The checker's `map` over pictures given in the same order in ``truth`` and ``detections``:
     the mean of the classes' APs, a class without any detection left out (0 when none has one)."""
+    aps = voc_aps(truth, detections, labels, integral, overlap_threshold, ignore_difficult, include_boundaries,
+                  allow_multiple_matches_per_ignored, distinct_conf, use_filtered_tp)
+    return float(np.mean(list(aps.values()))) if aps else 0.0
+
+
+def voc_aps(truth: list[GroundTruth], detections: list[Detections], labels: list[int], integral: str = "max",
+            overlap_threshold: float = 0.5, ignore_difficult: bool = True, include_boundaries: bool = True,
+            allow_multiple_matches_per_ignored: bool = False, distinct_conf: bool = False,
+            use_filtered_tp: bool = False) -> dict[int, float]:
+    """Each class's AP by its label, for the classes with a detection (`map`'s print_vector)."""
     boundary = 1.0 if include_boundaries else 0.0
     eps = np.finfo(float).eps
-    aps = []
+    aps = {}
     for label in labels:
         tp, fp, scores, counted = _class_matches(label, truth, detections, overlap_threshold, ignore_difficult,
                                                  allow_multiple_matches_per_ignored, boundary, use_filtered_tp)
@@ -338,8 +351,8 @@ def voc_map(truth: list[GroundTruth], detections: list[Detections], labels: list
             continue
         at = np.r_[np.flatnonzero(np.diff(scores)), tp.size - 1] if distinct_conf else np.arange(tp.size)
         tp, fp = np.cumsum(tp)[at], np.cumsum(fp)[at]
-        aps.append(average_precision(tp / np.maximum(tp + fp, eps), tp / np.maximum(counted, eps), integral))
-    return float(np.mean(aps)) if aps else 0.0
+        aps[label] = average_precision(tp / np.maximum(tp + fp, eps), tp / np.maximum(counted, eps), integral)
+    return aps
 
 
 def _map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", detections: dict[int, Detections],
@@ -350,6 +363,19 @@ def _map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", detecti
     return voc_map([ground_truth[i] for i in order], [detections[i] for i in order], labels, o["integral"],
                    float(o["overlap_threshold"]), o["ignore_difficult"], o["include_boundaries"],
                    o["allow_multiple_matches_per_ignored"], o["distinct_conf"], o["use_filtered_tp"])
+
+
+def _map_per_class(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                   detections: dict[int, Detections], ground_truth: dict[int, GroundTruth]) -> dict[str, float]:
+    """`map` with print_vector: each class's AP by the class's name (the classes with a detection)."""
+    order = list(ground_truth)
+    label_of = dataset.label_of_category(config.label_offset, config.full_label_map)
+    name_of = {label_of[c["id"]]: str(c["name"]) for c in dataset.categories()}
+    o = metric.options
+    aps = voc_aps([ground_truth[i] for i in order], [detections[i] for i in order], list(label_of.values()),
+                  o["integral"], float(o["overlap_threshold"]), o["ignore_difficult"], o["include_boundaries"],
+                  o["allow_multiple_matches_per_ignored"], o["distinct_conf"], o["use_filtered_tp"])
+    return {name_of[label]: value for label, value in aps.items()}
 
 
 def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
@@ -430,6 +456,8 @@ def _segmentation_accuracy(config: "AccuracyConfig", metric: "Metric", dataset: 
 Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
 """scorer(config, metric, dataset, predictions by image id, ground truth by image id) -> value."""
 
+# metric type -> its per-class values, reported as NAME@class when the yml says print_vector
+VECTOR_SCORERS: dict[str, Callable[..., dict[str, float]]] = {"map": _map_per_class}
 SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision,
                               "coco_orig_segm_precision": _coco_orig_segm_precision,
                               "accuracy": _accuracy, "map": _map, "mean_iou": _mean_iou,

@@ -223,7 +223,8 @@ class Evaluator:
         try:
             config = load_accuracy_config(yml, model.name)
             order = [s.image_id for s in self.dataset.samples]
-            results = score(config, self.dataset, {i: detections[i] for i in order}, {i: truth[i] for i in order})
+            results = score(config, self.dataset.for_config(config), {i: detections[i] for i in order},
+                            {i: truth[i] for i in order})
         except ModelzooError as exc:
             self._failed(model, exc)
             return None
@@ -242,7 +243,7 @@ def _sha384(path: Path) -> str:
 
 def _truth_of(dataset: Dataset, samples: list[Any], config: AccuracyConfig) -> list[Any]:
     """The ground truth of these samples only (a job takes its own, not the whole annotation file)."""
-    part = dataset.with_samples(samples)  # (every kind's annotations: COCO's, labels, boxes, masks)
+    part = dataset.with_samples(samples).for_config(config)  # (every kind's annotations: COCO's, labels, boxes, masks)
     truth = part.ground_truth(config.label_offset, config.full_label_map)
     return [truth[s.image_id] for s in samples]
 

@@ -4,6 +4,7 @@ COCO-format dataset, with Open Model Zoo's accuracy checker's semantics."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -25,9 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
                              "(DIR/<model folder>/<precision>/<name>.xml; default: the current folder)")
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", type=Path, metavar="DIR",
-                      help="a COCO-format folder: DIR/val2017/ and DIR/annotations/instances_val2017.json")
+                      help="a COCO-format folder (DIR/val2017/ and DIR/annotations/instances_val2017.json), an "
+                           "ImageNet-style one (val.txt), a Pascal VOC one, or a folder with one CVAT XML and "
+                           "its pictures (docs/accuracy.md)")
     data.add_argument("--images", type=Path, metavar="DIR", help="the image folder (with --annotations)")
-    data.add_argument("--annotations", type=Path, metavar="FILE", help="a COCO annotation file (instances JSON)")
+    data.add_argument("--annotations", type=Path, metavar="FILE",
+                      help="a COCO annotation file (JSON), a val.txt, a VOC image set, or a CVAT XML (.xml; its "
+                           "pictures beside it unless --images says)")
+    data.add_argument("--labels", type=Path, metavar="FILE",
+                      help="a CVAT set's labels file ({\"labels\": {name: id}}) for every model; by default the "
+                           "file the model's dataset definition names, beside the XML")
     data.add_argument("--subset", type=positive_int, metavar="N", help="only the first N images (by image id)")
     parser.add_argument("--device", default="CPU", help="OpenVINO device (default CPU; all its cores are used)")
     out = parser.add_argument_group("output")
@@ -101,6 +109,7 @@ def _refuse_overwriting_inputs(args: argparse.Namespace, dataset: Any, plan: lis
     outputs = [(flag, path) for flag, path in (("--json", args.json), ("--detections_out", args.detections_out))
                if path is not None]
     inputs = [s.path for s in dataset.samples] + ([dataset.annotations_path] if dataset.annotations_path else [])
+    inputs += list(dataset.annotation_parts)  # (a VOC set's XML, a CVAT set's labels files)
     inputs += [args.list] if args.list is not None else []
     for model, config, precision, xml, _ in plan:
         inputs += [xml, xml.with_suffix(".bin"), config.path, model.config_path]
@@ -176,6 +185,14 @@ def body(argv: Sequence[str]) -> int:
 
     err = error_line(PROG)
     dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True)
+    if args.labels is not None:
+        if dataset.kind != "cvat":
+            raise SelectionError(f"--labels {args.labels}: a labels file is for CVAT annotations (an .xml), not a "
+                                 f"{dataset.kind} set")
+        if not args.labels.is_file():
+            raise SelectionError(f"--labels {args.labels}: no such file")
+        dataset = dataclasses.replace(dataset, labels_file=args.labels,
+                                      annotation_parts=dataset.annotation_parts + (args.labels,))
     if args.subset is not None and args.subset > len(dataset.samples):
         print(err("warning", f"--subset {args.subset}: the dataset has only {len(dataset.samples)} images; "
                              "using all of them"), file=sys.stderr)
@@ -192,9 +209,10 @@ def body(argv: Sequence[str]) -> int:
         if args.run_dir is not None:
             measured.append((task, result))
         if args.detections_out is not None:
-            _write_json(args.detections_out, _coco_results(result, dataset, task.config))
+            _write_json(args.detections_out, _coco_results(result, dataset.for_config(task.config), task.config))
         if args.draw:
-            _draw(result, dataset, task.config, args.draw_dir, args.draw, f"{task.model.name}-{task.precision}")
+            _draw(result, dataset.for_config(task.config), task.config, args.draw_dir, args.draw,
+                  f"{task.model.name}-{task.precision}")
 
     evaluator = Evaluator(args.ir_dir, catalog.root, dataset, precisions, args.device,
                           Reporter("text", bars=False, line=err), after)

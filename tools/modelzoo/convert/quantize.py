@@ -113,12 +113,13 @@ def calibration_files(calibration: "Dataset") -> tuple[list[Path], Path | None]:
 
 def annotations_sha384(calibration: "Dataset") -> str:
     """What the calibration's annotations hold: the annotation file's SHA-384, or, for a VOC set
-    (an image-set file naming one XML a picture), the digest of the image-set file and each XML."""
+    (an image-set file naming one XML a picture) or a CVAT XML with labels files, the digest of
+    the file and each part, named from the folder they share (a VOC set's: its year folder)."""
     assert calibration.annotations_path is not None
     if not calibration.annotation_parts:
         return file_sha384(calibration.annotations_path)
-    paths = [calibration.annotations_path, *calibration.annotation_parts]
-    return files_digest(paths, calibration.annotations_path.absolute().parents[2])
+    paths = [p.absolute() for p in (calibration.annotations_path, *calibration.annotation_parts)]
+    return files_digest(paths, Path(os.path.commonpath([p.parent for p in paths])))
 
 
 def nncf_version() -> str:
@@ -430,6 +431,7 @@ class Quantizer:
         samples NNCF hands over, so a budget is kept as the tool measures it."""
         from ..accuracy.evaluate import predict, score
 
+        dataset = dataset.for_config(config)
         truth = dataset.ground_truth(config.label_offset, config.full_label_map)
 
         def validate(compiled: Any, samples: Any) -> tuple[float, None]:

@@ -47,6 +47,17 @@ CONVERSIONS = {
                                            "sort_annotations": True, "use_full_label_map": True},
     "COCO2017_mask_rcnn_person": {"converter": "mscoco_mask_rcnn", "has_background": False,
                                   "sort_annotations": True},
+    **{name: {"converter": "mscoco_detection", "has_background": False, "sort_annotations": True,
+              "use_full_label_map": False}
+       for name in ("crossroad_extra_untagged", "crossroad_extra_untagged_person", "crossroad_extra_untagged_vehicle")},
+    "person_detection": {"converter": "mscoco_detection", "has_background": True, "sort_annotations": True,
+                         "use_full_label_map": True},
+    # CVAT XML (annotation_file) with, where the definition names one, its labels_file: give both
+    # in the conversion (cvat_conversion)
+    **{name: {"converter": "cvat_object_detection", "has_background": True}
+       for name in ("vehicle_license_plate_detection", "pedestrian_and_vehicle_dataset", "pedestrian_detection_dataset",
+                    "crossroad_dataset_0078", "crossroad_dataset_1016", "vehicle_detection_dataset",
+                    "barrier_vehicle_detection_dataset_index_class_2")},
 }
 
 
@@ -73,6 +84,11 @@ def peer_config(config: Path, model: str, xml: Path, images: Path, annotations: 
     out = workdir / "accuracy_check.yml"
     out.write_text(yaml.safe_dump({"models": [{"name": model, "launchers": [launcher], "datasets": [dataset]}]}))
     return out
+
+
+def cvat_conversion(xml: Path, labels: Path | None = None) -> dict:
+    """accuracy_check's cvat_object_detection conversion of a CVAT XML (and a labels file)."""
+    return {"annotation_file": str(xml), **({"labels_file": str(labels)} if labels is not None else {})}
 
 
 def voc_conversion(voc: Path) -> dict:
