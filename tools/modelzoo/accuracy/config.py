@@ -115,7 +115,20 @@ ADAPTERS: dict[str, dict[str, Any]] = {
     "yolox": {"threshold": 0.001, "num": 5, "output_name": None},
     "segmentation": {"make_argmax": False},
     "class_agnostic_detection": {"scale": 1.0, "output_blob": None},
+    "ultra_lightweight_face_detection": {"boxes_out": None, "scores_out": None, "score_threshold": 0.7},
+    "faceboxes": {"boxes_out": None, "scores_out": None},
+    "retinaface_pytorch": {"bboxes_output": None, "scores_output": None, "landmarks_output": None,
+                           "include_boundaries": False, "keep_top_k": 750, "nms_threshold": 0.4,
+                           "confidence_threshold": 0.02},
+    "ssd_onnx": {"labels_out": None, "bboxes_out": None, "scores_out": None},
+    "detr": {"scores_out": None, "boxes_out": None},
+    "nanodet": {"num_classes": 80, "confidence_threshold": 0.05, "nms_threshold": 0.6, "max_detections": 100,
+                "reg_max": 7, "strides": [8, 16, 32], "is_legacy": False},
+    "faster_rcnn_onnx": {"boxes_out": None, "labels_out": None, "scores_out": None},
 }
+# the output names an adapter may go without (the rest are needed)
+OPTIONAL_OUTPUTS = {("ssd_onnx", "scores_out"), ("faster_rcnn_onnx", "labels_out"),
+                    ("faster_rcnn_onnx", "scores_out"), ("retinaface_pytorch", "landmarks_output")}
 # the checker's named anchor sets (its adapters' PRECOMPUTED_ANCHORS)
 ANCHORS = {
     "yolo_v2": (1.3221, 1.73145, 3.19275, 4.00944, 5.05587, 8.09892, 9.47112, 4.84053, 11.2364, 10.0071),
@@ -403,11 +416,24 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
             raise _fail(path, where, f"threshold must be a number of 0 or more (got {value!r})")
         if key == "output_format" and value not in ("BHW", "HWB"):
             raise _fail(path, where, f"output_format {value!r} is not implemented (BHW, HWB)")
-        if key.endswith("_out") or key == "output_name":
-            if value is None and key.endswith("_out"):
+        names_output = key.endswith("_out") or key in ("bboxes_output", "scores_output", "landmarks_output")
+        if names_output or key == "output_name":
+            if value is None and names_output and (kind, key) not in OPTIONAL_OUTPUTS:
                 raise _fail(path, where, f"needs {key} (an output's name)")
             if value is not None and not isinstance(value, str):
                 raise _fail(path, where, f"{key} must be an output's name (got {value!r})")
+        if key in ("score_threshold", "confidence_threshold", "nms_threshold") and not (
+                _finite(value) and value >= 0):
+            raise _fail(path, where, f"{key} must be a number of 0 or more (got {value!r})")
+        if key in ("keep_top_k", "max_detections", "num_classes") and not _count(value, MAX_DETECTIONS):
+            raise _fail(path, where, f"{key} must be a positive integer (got {value!r})")
+        if key == "reg_max" and not _count(value, 1000):
+            raise _fail(path, where, f"reg_max must be a positive integer (got {value!r})")
+        if key == "strides" and not (isinstance(value, list) and value and all(_count(s, MAX_SIDE) for s in value)):
+            raise _fail(path, where, f"strides must be a list of positive integers (got {value!r})")
+    if kind == "faster_rcnn_onnx" and options["scores_out"] and not options["labels_out"]:
+        raise _fail(path, where, "scores_out without labels_out (the checker reads all three outputs, boxes_out "
+                    "and labels_out, or boxes_out alone)")
     if "anchors" in options:
         options["anchors"] = _anchors(path, where, options["anchors"])
     if kind == "class_agnostic_detection":
@@ -595,7 +621,10 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
 # what each adapter predicts: the metrics, data sets and post-processing that read it
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
                    "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
-                   "segmentation": "segmentation", "class_agnostic_detection": "detection"}
+                   "segmentation": "segmentation", "class_agnostic_detection": "detection",
+                   **{kind: "detection" for kind in ("ultra_lightweight_face_detection", "faceboxes",
+                                                     "retinaface_pytorch", "ssd_onnx", "detr", "nanodet",
+                                                     "faster_rcnn_onnx")}}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
@@ -616,10 +645,13 @@ def _check_task(config: AccuracyConfig) -> None:
                     f"{config.adapter!r} adapter")
     ignoring = [s for s in config.postprocessing if s.type == "filter" and not s.options["remove_filtered"]
                 and not (s.options["apply_to"] == "annotation" and s.options["criteria"] == ("min_confidence",))]
-    other = [m.type for m in config.metrics if m.type != "map"]
-    if ignoring and other:  # (only `map` reads ignored boxes here; the checker's COCO metrics do too)
+    # only `map` reads ignored boxes here; the checker's coco_orig_precision scores every box, marked
+    # or not (its COCO file's, and each prediction); its coco_precision reads them, not implemented here
+    other = [m.type for m in config.metrics if m.type not in ("map", "coco_orig_precision")]
+    if ignoring and other:
         raise _fail(config.path, "postprocessing", f"a filter that keeps what it catches as ignored boxes "
-                    f"(remove_filtered: false) is implemented for the map metric, not {other[0]!r}")
+                    f"(remove_filtered: false) is implemented for the map metric (and coco_orig_precision, which "
+                    f"scores every box), not {other[0]!r}")
     marked = False  # (a prediction marked ignored by a filter before this step)
     for i, step in enumerate(config.postprocessing):
         removes = step.type == "nms" or step.type == "filter" and step.options["remove_filtered"]

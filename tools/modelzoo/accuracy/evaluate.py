@@ -263,7 +263,9 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
     processed_truth: dict[int, GroundTruth] = {}
 
     def done(image_id: int, output: np.ndarray, geometry: Geometry) -> None:
-        dets, gt = postprocess(adapter(output), truth[image_id], geometry, config)
+        geometric = config.adapter in adapters.NEEDS_GEOMETRY
+        predicted = adapter(output, geometry=geometry) if geometric else adapter(output)
+        dets, gt = postprocess(predicted, truth[image_id], geometry, config)
         detections[image_id] = dets
         processed_truth[image_id] = gt if gt is not None else truth[image_id]
         if progress:
