@@ -3,7 +3,10 @@ looked up in ADAPTERS (a new task's adapter is a function here and an entry ther
 in config.ADAPTERS). Today: `classification` (class scores), accuracy_check's `ssd`
 (DetectionOutput's [1, 1, N, 7] rows
 [image_id, label, conf, x_min, y_min, x_max, y_max], boxes normalised), and the YOLO family
-(`yolo_v2`, `yolo_v3`, `yolo_v3_onnx`, `yolox`: see their docstrings for the layouts).
+(`yolo_v2`, `yolo_v3`, `yolo_v3_onnx`, `yolox`: see their docstrings for the layouts), and the
+detectors whose adapter decodes or chooses the boxes itself (priors, thresholds and NMS as the
+checker's: `ultra_lightweight_face_detection`, `faceboxes`, `retinaface_pytorch`, `ssd_onnx`,
+`detr`, `nanodet`, `faster_rcnn_onnx`; the last three of NEEDS_GEOMETRY also read the resize).
 
 An adapter in SINGLE_OUTPUT takes the network's first output; the others take every output by
 name (`Outputs`) and the network's input size, since a YOLO network answers on several grids."""
@@ -291,12 +294,34 @@ def _resize_scale(geometry: Any, adapter: str) -> tuple[float, float]:
     return float(resizes[-1]["scale_x"]), float(resizes[-1]["scale_y"])
 
 
+def nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundaries: bool = True,
+        keep_top_k: int | None = None, use_min_area: bool = False) -> np.ndarray:
+    """The checker's greedy `nms` over every box whatever its label: indices kept, best first.
+    A box is dropped when its overlap with a kept one is above ``overlap``; ``use_min_area``
+    divides by the smaller box's area instead of the union."""
+    b = 1.0 if include_boundaries else 0.0
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1 + b) * (y2 - y1 + b)
+    order = scores.argsort()[::-1]
+    if keep_top_k:
+        order = order[:keep_top_k]
+    keep = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        w = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + b)
+        h = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + b)
+        inter = w * h
+        base = np.minimum(areas[best], areas[rest]) if use_min_area else areas[best] + areas[rest] - inter
+        ratio = np.divide(inter, base, out=np.zeros_like(inter, dtype=float), where=base != 0)
+        order = rest[ratio <= overlap]
+    return np.array(keep, dtype=int)
+
+
 def _nms_per_label(labels: Sequence[int], scores: np.ndarray, boxes: np.ndarray, overlap: float,
                    include_boundaries: bool, keep_top_k: int | None = None) -> Detections:
     """For each label in turn (its boxes in the order given), the checker's greedy NMS; every label's
     survivors one after the other, best first within a label."""
-    from .postprocessing import nms
-
     parts = []
     for label, (s, b) in zip(labels, zip(scores, boxes)):
         if s.size == 0:
