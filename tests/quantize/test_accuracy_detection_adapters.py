@@ -229,6 +229,48 @@ FASTER_RCNN_ONNX_YML = """models:
             include_boundaries: false
             reference: 0.336
 """
+YOLOF_YML = """models:
+  - name: yolof
+    launchers:
+      - framework: openvino
+        adapter:
+          type: yolof
+          anchors: 16,16,32,32,64,64,128,128,256,256,512,512
+          num: 6
+          cells: [38]
+          coords: 4
+          classes: 80
+          threshold: 0.05
+          raw_output: True
+          output_format: BHW
+          multiple_labels: True
+          outputs:
+            - boxes
+    datasets:
+      - name: ms_coco_detection_80_class_without_background
+        preprocessing:
+          - type: resize
+            size: 608
+        postprocessing:
+          - type: resize_prediction_boxes
+          - type: class_aware_nms
+            overlap: 0.6
+          - type: clip_boxes
+            apply_to: prediction
+        metrics:
+          - type: map
+            integral: 11point
+            ignore_difficult: true
+            presenter: print_scalar
+          - name: AP@0.5
+            type: coco_precision
+            max_detections: 100
+            threshold: 0.5
+          - name: AP@0.5:0.05:95
+            type: coco_precision
+            max_detections: 100
+            threshold: '0.5:0.05:0.95'
+"""
 
 
 def _with_background(label: int) -> int | None:
@@ -255,6 +297,7 @@ CASES: dict[str, tuple[str, Callable[[Path], Path], object]] = {
     "nanodet-plus-m-1.5x-416": (NANODET_PLUS_YML, functools.partial(detectorset.nanodet_ir, strides=(8, 16, 32, 64)),
                                 _as_is),
     "person-vehicle-bike-detection-2003": (FASTER_RCNN_ONNX_YML, detectorset.faster_rcnn_onnx_ir, _as_is),
+    "yolof": (YOLOF_YML, detectorset.yolof_ir, _as_is),
 }
 PICTURES = 4
 

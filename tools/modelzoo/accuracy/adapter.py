@@ -6,7 +6,7 @@ in config.ADAPTERS). Today: `classification` (class scores), accuracy_check's `s
 (`yolo_v2`, `yolo_v3`, `yolo_v3_onnx`, `yolox`: see their docstrings for the layouts), and the
 detectors whose adapter decodes or chooses the boxes itself (priors, thresholds and NMS as the
 checker's: `ultra_lightweight_face_detection`, `faceboxes`, `retinaface_pytorch`, `ssd_onnx`,
-`detr`, `nanodet`, `faster_rcnn_onnx`; the last three of NEEDS_GEOMETRY also read the resize).
+`detr`, `nanodet`, `faster_rcnn_onnx`; those in NEEDS_GEOMETRY also read what the resize did).
 
 An adapter in SINGLE_OUTPUT takes the network's first output; the others take every output by
 name (`Outputs`) and the network's input size, since a YOLO network answers on several grids."""
@@ -193,6 +193,55 @@ def yolo_v3(net: Outputs, classes: int = 80, coords: int = 4, num: int = 3, anch
         box_size = (p.shape[0] if output_format == "BHW" else p.shape[2]) // layer_num
         parts.append(_region(p, side, layer_num, classes, box_size, layer_anchors, (width, height), threshold,
                              "v3" if raw_output else None, multiple_labels))
+    return _joined(parts)
+
+
+def yolof(net: Outputs, classes: int = 80, coords: int = 4, num: int = 3, anchors: Sequence[float] = (),
+          threshold: float = 0.001, outputs: Sequence[str] = (), anchor_masks: Any = None,
+          cells: Sequence[int] = (13, 26, 52), raw_output: bool = False, output_format: str = "BHW",
+          multiple_labels: bool = False) -> Detections:
+    """The checker's `yolof` (YOLOF's head, [num * (4 + classes), H, W], no objectness): with
+    raw_output, sigmoids on the class scores only, the centre the cell's corner (over the grid)
+    plus the raw offset times the anchor (over the input's size), the sides anchor * exp over the
+    input's size; the scores above ``threshold``. Without raw_output it reads as `yolo_v3`."""
+    if not raw_output:
+        return yolo_v3(net, classes, coords, num, anchors, threshold, outputs, anchor_masks, cells, False,
+                       output_format, multiple_labels)
+    parts = []
+    height, width = net.input_size
+    for layer, name in enumerate(outputs):
+        p = np.asarray(net.named(name), dtype=np.float64)
+        p = p[0] if p.ndim > 1 and p.shape[0] == 1 else p
+        layer_anchors = ([v for i in anchor_masks[layer] for v in anchors[2 * i:2 * i + 2]]
+                         if anchor_masks else list(anchors))
+        layer_num = len(layer_anchors) // 2 if anchor_masks else num
+        if p.ndim != 3:
+            if layer >= len(cells):
+                raise AccuracyConfigError(f"yolof: output {name!r} is not a grid and cells names no size for it")
+            side = cells[layer]
+            p = p.reshape((-1, side, side) if output_format == "BHW" else (side, side, -1))
+        side = p.shape[1] if output_format == "BHW" else p.shape[0]
+        box_size = (p.shape[0] if output_format == "BHW" else p.shape[2]) // layer_num
+        if p.shape[0] == p.shape[1]:  # (HWB: a square grid first)
+            p = p.transpose(2, 0, 1)
+        rows = _cells_first(p, box_size)
+        objectness = rows[:, 4] if box_size != classes + 4 else np.ones(len(rows))
+        start = 4 + int(box_size != classes + 4)
+        probs = _sigmoid(rows[:, start:start + classes]) * objectness[:, None]
+        if multiple_labels:
+            keep, labels = np.nonzero(probs > threshold)
+        else:
+            keep = np.flatnonzero(objectness > threshold)
+            labels = probs[keep].argmax(axis=1) if keep.size else np.zeros(0, dtype=int)
+        scores = probs[keep, labels]
+        row, rest = keep // (side * layer_num), keep % (side * layer_num)
+        col, n = rest // layer_num, rest % layer_num
+        anchor = np.asarray(layer_anchors, dtype=np.float64).reshape(-1, 2)[n] if keep.size else np.zeros((0, 2))
+        x = rows[keep, 0] * anchor[:, 0] / width + col / side
+        y = rows[keep, 1] * anchor[:, 1] / height + row / side
+        w = np.exp(rows[keep, 2]) * anchor[:, 0] / width
+        h = np.exp(rows[keep, 3]) * anchor[:, 1] / height
+        parts.append(Detections(labels.astype(int), scores.astype(np.float64), _center_to_corners(x, y, w, h)))
     return _joined(parts)
 
 
@@ -521,7 +570,7 @@ ADAPTERS: dict[str, Adapter] = {"ssd": ssd, "classification": classification, "y
                                 "segmentation": segmentation, "class_agnostic_detection": class_agnostic_detection,
                                 "ultra_lightweight_face_detection": ultra_lightweight_face_detection,
                                 "faceboxes": faceboxes, "retinaface_pytorch": retinaface_pytorch, "ssd_onnx": ssd_onnx,
-                                "detr": detr, "nanodet": nanodet, "faster_rcnn_onnx": faster_rcnn_onnx}
+                                "detr": detr, "nanodet": nanodet, "faster_rcnn_onnx": faster_rcnn_onnx, "yolof": yolof}
 SINGLE_OUTPUT = frozenset({"ssd", "classification", "segmentation"})
 # adapters that also read what the preprocessing did (the resize's scale or size): geometry=
 NEEDS_GEOMETRY = frozenset({"retinaface_pytorch", "nanodet", "faster_rcnn_onnx"})

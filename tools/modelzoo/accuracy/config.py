@@ -68,6 +68,7 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
     "faster_rcnn_postprocessing_resize": {"size": None, "dst_width": None, "dst_height": None, "rescale": False},
     "resize_prediction_boxes": {"rescale": False},
     "nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None, "use_min_area": False},
+    "class_aware_nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None, "use_min_area": False},
     "cast_to_int": {"apply_to": "all", "round_policy": "nearest"},
     # the mask side (segmentation): the network's mask back to the picture, the annotation's colours to labels
     "crop_padded_prediction": {},
@@ -112,6 +113,9 @@ ADAPTERS: dict[str, dict[str, Any]] = {
                 "anchor_masks": None, "cells": [13, 26, 52], "raw_output": False, "output_format": "BHW",
                 "multiple_labels": False},
     "yolo_v3_onnx": {"boxes_out": None, "scores_out": None, "indices_out": None},
+    "yolof": {"classes": 80, "coords": 4, "num": 3, "anchors": "yolo_v3", "threshold": 0.001, "outputs": None,
+              "anchor_masks": None, "cells": [13, 26, 52], "raw_output": False, "output_format": "BHW",
+              "multiple_labels": False},
     "yolox": {"threshold": 0.001, "num": 5, "output_name": None},
     "segmentation": {"make_argmax": False},
     "class_agnostic_detection": {"scale": 1.0, "output_blob": None},
@@ -297,7 +301,7 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         raise _fail(path, where, "rescale: true is not implemented")
     if kind == "resize_prediction_boxes" and not isinstance(options["rescale"], bool):
         raise _fail(path, where, f"rescale must be true or false (got {options['rescale']!r})")
-    if kind == "nms":
+    if kind in ("nms", "class_aware_nms"):
         if not _finite(options["overlap"]) or not 0 <= options["overlap"] <= 1:
             raise _fail(path, where, f"overlap must be a number in [0, 1] (got {options['overlap']!r})")
         for key in ("include_boundaries", "use_min_area"):
@@ -445,7 +449,7 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
             options["scale"] = tuple(float(v) for v in scale) * 2
         else:
             raise _fail(path, where, f"scale {scale!r} is not implemented (a positive number, or [x, y])")
-    if kind == "yolo_v3":
+    if kind in ("yolo_v3", "yolof"):
         outputs = options["outputs"]
         if not isinstance(outputs, list) or not outputs or not all(isinstance(o, str) for o in outputs):
             raise _fail(path, where, "needs outputs, a list of the network's output names")
@@ -624,7 +628,7 @@ TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo
                    "segmentation": "segmentation", "class_agnostic_detection": "detection",
                    **{kind: "detection" for kind in ("ultra_lightweight_face_detection", "faceboxes",
                                                      "retinaface_pytorch", "ssd_onnx", "detr", "nanodet",
-                                                     "faster_rcnn_onnx")}}
+                                                     "faster_rcnn_onnx", "yolof")}}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
@@ -654,7 +658,7 @@ def _check_task(config: AccuracyConfig) -> None:
                     f"scores every box), not {other[0]!r}")
     marked = False  # (a prediction marked ignored by a filter before this step)
     for i, step in enumerate(config.postprocessing):
-        removes = step.type == "nms" or step.type == "filter" and step.options["remove_filtered"]
+        removes = step.type in ("nms", "class_aware_nms") or step.type == "filter" and step.options["remove_filtered"]
         if step.type == "filter" and step.options["remove_filtered"] and step.options["apply_to"] != "prediction":
             # the checker's remove() rebuilds an annotation's ignored (difficult) list wrongly: a
             # removal of nothing empties it, a removed ignored box passes its mark to the next one

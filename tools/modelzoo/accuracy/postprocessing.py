@@ -128,6 +128,14 @@ def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geome
         keep = nms(dets.boxes, dets.scores, float(step.options["overlap"]), step.options["include_boundaries"],
                    step.options["keep_top_k"], step.options["use_min_area"])
         dets = dets.take(np.sort(keep))  # (the boxes kept stay in their order, as the checker removes the rest)
+    elif step.type == "class_aware_nms":  # the same, each label's boxes on their own
+        keep = [np.flatnonzero(dets.labels == label)[nms(dets.boxes[dets.labels == label],
+                                                        dets.scores[dets.labels == label],
+                                                        float(step.options["overlap"]),
+                                                        step.options["include_boundaries"], step.options["keep_top_k"],
+                                                        step.options["use_min_area"])]
+                for label in np.unique(dets.labels)]
+        dets = dets.take(np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=int))
     elif step.type == "cast_to_int":
         rounding = ROUND[step.options["round_policy"]]
         if step.options["apply_to"] in ("prediction", "all"):

@@ -33,7 +33,7 @@ def _f32(value: Any) -> Any:
 
 
 def _cells(picture: Any, kernel: tuple[int, int], channels: int, rng: np.random.Generator,
-           bias: np.ndarray | None = None, ceil: bool = False) -> tuple[Any, int, int]:
+           bias: np.ndarray | None = None, ceil: bool = False, spread: Any = 0.9) -> tuple[Any, int, int]:
     """The picture averaged over kernel-sized cells (rounded up: the last cell partial), then a 1x1
     convolution: [rows * cols, channels] (row by row), rows, cols."""
     import openvino.opset8 as ops
@@ -41,7 +41,7 @@ def _cells(picture: Any, kernel: tuple[int, int], channels: int, rng: np.random.
     pooled = ops.avg_pool(picture, list(kernel), [0, 0], [0, 0], list(kernel), exclude_pad=True,
                           rounding_type="ceil" if ceil else "floor")
     pooled = ops.divide(ops.subtract(pooled, _f32(128)), _f32(48))
-    weights = rng.normal(0, 0.9, (channels, 3, 1, 1)).astype(np.float32)
+    weights = (rng.normal(0, 1, (channels, 3, 1, 1)) * np.reshape(spread, (-1, 1, 1, 1))).astype(np.float32)
     shift = rng.normal(0, 0.3, channels) if bias is None else bias
     head = ops.add(ops.convolution(pooled, ops.constant(weights), [1, 1], [0, 0], [0, 0], [1, 1]),
                    _f32(np.asarray(shift, dtype=np.float32).reshape(1, channels, 1, 1)))
@@ -225,3 +225,18 @@ def faster_rcnn_onnx_ir(xml: Path, seed: int = 0) -> Path:
     boxes = _named(ops.concat([pixels, ops.sigmoid(logit)], 1), [rows * cols, 5], "boxes")
     label = _named(ops.topk(classes, _i64(1), 1, "max", "none", "i64").output(1), [rows * cols], "labels")
     return _save(ov.Model([boxes, label], [picture], "faster-rcnn-onnx"), xml)
+
+
+def yolof_ir(xml: Path, seed: int = 0) -> Path:
+    """As yolof: [1,3,608,608] in; `boxes` [1,504,38,38]: for each of 6 anchors a cell, 4 box values
+    (raw centre offsets in anchors, log sides) then 80 class logits (no objectness)."""
+    import openvino as ov
+    import openvino.opset8 as ops
+
+    rng = np.random.default_rng(seed)
+    picture = ops.parameter([1, 3, 608, 608], np.float32, name="image")
+    bias = np.tile(np.r_[rng.normal(0, 0.2, 4) - [0, 0, 0.5, 0.5], rng.normal(-4.6, 0.3, 80)], 6)
+    spread = np.tile(np.r_[np.full(4, 0.5), np.full(80, 0.15)], 6)
+    cells, rows, cols = _cells(picture, (16, 16), 6 * 84, rng, bias, spread=spread)
+    grid = ops.reshape(ops.transpose(cells, _i64([1, 0])), _i64([1, 6 * 84, rows, cols]), False)
+    return _save(ov.Model([_named(grid, [1, 6 * 84, rows, cols], "boxes")], [picture], "yolof"), xml)
