@@ -1,6 +1,7 @@
 """The detectors whose adapters decode, choose or scale the boxes themselves (issue 26):
 ultra_lightweight_face_detection, faceboxes and retinaface_pytorch on WIDER FACE, ssd_onnx, detr,
-nanodet (and its legacy form) and faster_rcnn_onnx on COCO, each with its model's own
+nanodet (and its legacy form), faster_rcnn_onnx, yolof (with class_aware_nms) and ctdet (with
+centernet_affine_transform) on COCO, each with its model's own
 accuracy-check.yml entry, against Open Model Zoo's own accuracy_check (openvino-dev 2023.3.0) on
 the same IR (devtools/detectorset.py: the real output names, shapes and box coding), pictures
 and yml, in one peer run for every case."""
@@ -271,6 +272,32 @@ YOLOF_YML = """models:
             max_detections: 100
             threshold: '0.5:0.05:0.95'
 """
+CTDET_YML = """models:
+  - name: ctdet_coco_dlav0_512
+    launchers:
+      - framework: openvino
+        adapter:
+          type: ctdet
+          center_heatmap_out: center_heatmap
+          width_height_out: width_height
+          regression_out: regression
+    datasets:
+      - name: ms_coco_detection_80_class_without_background
+        preprocessing:
+          - type: centernet_affine_transform
+            dst_width: 512
+            dst_height: 512
+        postprocessing:
+          - type: filter
+            apply_to: prediction
+            min_confidence: 0.3
+            remove_filtered: True
+        metrics:
+          - type: map
+            integral: 11point
+            presenter: print_scalar
+            reference: 0.442
+"""
 
 
 def _with_background(label: int) -> int | None:
@@ -298,6 +325,7 @@ CASES: dict[str, tuple[str, Callable[[Path], Path], object]] = {
                                 _as_is),
     "person-vehicle-bike-detection-2003": (FASTER_RCNN_ONNX_YML, detectorset.faster_rcnn_onnx_ir, _as_is),
     "yolof": (YOLOF_YML, detectorset.yolof_ir, _as_is),
+    "ctdet_coco_dlav0_512": (CTDET_YML, detectorset.ctdet_ir, _as_is),
 }
 PICTURES = 4
 
@@ -404,3 +432,15 @@ def test_faster_rcnn_scores_without_labels_and_an_ambiguous_pattern_are_refused(
         ssd_onnx(net, ".*labels*", ".*bboxes*", ".*scores*")
     found = ssd_onnx(net, ".*labels*", ".*bboxes*", "scores$")
     assert found.boxes.shape == (2, 4) and (found.labels == 0).all()
+
+
+def test_centernet_affine_map_and_its_inverse():
+    """The longer side of a 300x200 picture, centred, spans the 512 window: its corners land on
+    (0, 64) and (512, 448), and the inverse brings the window's points back."""
+    from modelzoo.accuracy.preprocessing import centernet_affine
+
+    forward = centernet_affine((150.0, 100.0), 300.0, 512, 512)
+    back = centernet_affine((150.0, 100.0), 300.0, 512, 512, inverse=True)
+    corners = np.array([[0, 0, 1], [300, 200, 1]], dtype=np.float64)
+    assert np.allclose(corners @ forward.T, [[0, 512 * 50 / 300], [512, 512 * 250 / 300]], atol=1e-3)
+    assert np.allclose((corners @ forward.T) @ back[:, :2].T + back[:, 2], corners[:, :2], atol=1e-3)

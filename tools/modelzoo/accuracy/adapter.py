@@ -562,6 +562,41 @@ def faster_rcnn_onnx(net: Outputs, geometry: Any, boxes_out: str = "", labels_ou
     return Detections(labels.astype(int), scores, boxes[:, :4] / np.array([sx, sy, sx, sy]))
 
 
+def ctdet(net: Outputs, geometry: Any, center_heatmap_out: str = "", width_height_out: str = "",
+          regression_out: str = "") -> Detections:
+    """The checker's `ctdet` (CenterNet): the heatmap [C, H, W] of logits through a sigmoid, the
+    points that are the maximum of their 3x3 neighbourhood, the 100 best (class, point) pairs;
+    each point moved by the regression [2, H, W], a box of the size [2, H, W] around it, brought
+    from the heatmap back to the picture by the inverse of CenterNet's affine map (the picture's
+    longer side, centred, across the heatmap's width)."""
+    from .preprocessing import centernet_affine
+
+    heat = np.asarray(net.named(center_heatmap_out), dtype=np.float32)
+    heat = heat[0] if heat.ndim == 4 else heat
+    wh = np.asarray(net.named(width_height_out), dtype=np.float64).reshape(2, -1)
+    reg = np.asarray(net.named(regression_out), dtype=np.float64).reshape(2, -1)
+    classes, height, width = heat.shape
+    heat = np.exp(heat) / (1 + np.exp(heat))  # (in float32, as the checker)
+    padded = np.pad(heat, ((0, 0), (1, 1), (1, 1)))
+    peak = np.max([padded[:, dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)], axis=0)
+    heat = heat * (peak == heat)
+    flat = heat.reshape(-1)
+    k = min(100, flat.size)
+    best = np.argpartition(flat, -k)[-k:]
+    label, point = best // (height * width), best % (height * width)
+    xs = (point % width) + reg[0, point]
+    ys = (point // width) + reg[1, point]
+    half_w, half_h = wh[0, point] / 2, wh[1, point] / 2
+    corners = np.stack([xs - half_w, ys - half_h, xs + half_w, ys + half_h], axis=1)
+    back = centernet_affine((np.float32(geometry.width / 2.0), np.float32(geometry.height / 2.0)),  # type: ignore
+                            float(max(geometry.height, geometry.width, 3)), width, height, inverse=True)
+    boxes = np.empty_like(corners)
+    for j in (0, 2):
+        points = np.c_[corners[:, j:j + 2].astype(np.float32), np.ones(len(corners), dtype=np.float32)]
+        boxes[:, j:j + 2] = points @ back.T
+    return Detections(label.astype(int), flat[best].astype(np.float64), boxes)
+
+
 Adapter = Callable[..., Any]
 """adapter(the network's first output, or its Outputs, **the adapter's options) -> predictions."""
 
@@ -570,7 +605,8 @@ ADAPTERS: dict[str, Adapter] = {"ssd": ssd, "classification": classification, "y
                                 "segmentation": segmentation, "class_agnostic_detection": class_agnostic_detection,
                                 "ultra_lightweight_face_detection": ultra_lightweight_face_detection,
                                 "faceboxes": faceboxes, "retinaface_pytorch": retinaface_pytorch, "ssd_onnx": ssd_onnx,
-                                "detr": detr, "nanodet": nanodet, "faster_rcnn_onnx": faster_rcnn_onnx, "yolof": yolof}
+                                "detr": detr, "nanodet": nanodet, "faster_rcnn_onnx": faster_rcnn_onnx, "yolof": yolof,
+                                "ctdet": ctdet}
 SINGLE_OUTPUT = frozenset({"ssd", "classification", "segmentation"})
 # adapters that also read what the preprocessing did (the resize's scale or size): geometry=
-NEEDS_GEOMETRY = frozenset({"retinaface_pytorch", "nanodet", "faster_rcnn_onnx"})
+NEEDS_GEOMETRY = frozenset({"retinaface_pytorch", "nanodet", "faster_rcnn_onnx", "ctdet"})

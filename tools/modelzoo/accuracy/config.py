@@ -55,6 +55,7 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "rgb_to_bgr": {},
     "crop": {"size": None, "dst_width": None, "dst_height": None, "use_pillow": False, "central_fraction": None},
     "normalization": {"mean": None, "std": None},
+    "centernet_affine_transform": {"size": None, "dst_width": None, "dst_height": None, "scale": 1},
 }
 ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "height", "fit_to_window")
 # the checker's named normalization values (its Normalize.PRECOMPUTED_MEANS / _STDS)
@@ -129,6 +130,7 @@ ADAPTERS: dict[str, dict[str, Any]] = {
     "nanodet": {"num_classes": 80, "confidence_threshold": 0.05, "nms_threshold": 0.6, "max_detections": 100,
                 "reg_max": 7, "strides": [8, 16, 32], "is_legacy": False},
     "faster_rcnn_onnx": {"boxes_out": None, "labels_out": None, "scores_out": None},
+    "ctdet": {"center_heatmap_out": None, "width_height_out": None, "regression_out": None},
 }
 # the output names an adapter may go without (the rest are needed)
 OPTIONAL_OUTPUTS = {("ssd_onnx", "scores_out"), ("faster_rcnn_onnx", "labels_out"),
@@ -191,7 +193,7 @@ class AccuracyConfig:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
         size: tuple[int | None, int | None] = (None, None)
         for step in self.preprocessing:
-            if step.type == "padding" or (step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale")
+            if step.type in ("padding", "centernet_affine_transform") or (step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale")
                                           is None and step.options.get("central_fraction") is None):
                 h, w = step.size()
                 size = (h if h is not None else size[0], w if w is not None else size[1])
@@ -272,6 +274,12 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
                 raise _fail(path, where, "give a size or a central_fraction, not both")
         elif None in Step(kind, options).size():
             raise _fail(path, where, "needs size, dst_width and dst_height, or central_fraction")
+    if kind == "centernet_affine_transform":
+        if None in Step(kind, options).size():
+            raise _fail(path, where, "needs size, or dst_width and dst_height")
+        positive("scale")
+        if options["scale"] > 64:
+            raise _fail(path, where, f"scale {options['scale']} is larger than 64")
     if kind == "normalization":
         if options["mean"] is None and options["std"] is None:
             raise _fail(path, where, "needs mean or std")
@@ -628,7 +636,7 @@ TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo
                    "segmentation": "segmentation", "class_agnostic_detection": "detection",
                    **{kind: "detection" for kind in ("ultra_lightweight_face_detection", "faceboxes",
                                                      "retinaface_pytorch", "ssd_onnx", "detr", "nanodet",
-                                                     "faster_rcnn_onnx", "yolof")}}
+                                                     "faster_rcnn_onnx", "yolof", "ctdet")}}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",

@@ -33,15 +33,20 @@ def _f32(value: Any) -> Any:
 
 
 def _cells(picture: Any, kernel: tuple[int, int], channels: int, rng: np.random.Generator,
-           bias: np.ndarray | None = None, ceil: bool = False, spread: Any = 0.9) -> tuple[Any, int, int]:
+           bias: np.ndarray | None = None, ceil: bool = False, spread: Any = 0.9, grey_blind: int = 0
+           ) -> tuple[Any, int, int]:
     """The picture averaged over kernel-sized cells (rounded up: the last cell partial), then a 1x1
-    convolution: [rows * cols, channels] (row by row), rows, cols."""
+    convolution: [rows * cols, channels] (row by row), rows, cols. The first ``grey_blind``
+    channels weigh the colours to a sum of 0 (a grey or black cell, as a warp's border, gives
+    them their bias only)."""
     import openvino.opset8 as ops
 
     pooled = ops.avg_pool(picture, list(kernel), [0, 0], [0, 0], list(kernel), exclude_pad=True,
                           rounding_type="ceil" if ceil else "floor")
     pooled = ops.divide(ops.subtract(pooled, _f32(128)), _f32(48))
-    weights = (rng.normal(0, 1, (channels, 3, 1, 1)) * np.reshape(spread, (-1, 1, 1, 1))).astype(np.float32)
+    weights = rng.normal(0, 1, (channels, 3, 1, 1)) * np.reshape(spread, (-1, 1, 1, 1))
+    weights[:grey_blind] -= weights[:grey_blind].mean(axis=1, keepdims=True)
+    weights = weights.astype(np.float32)
     shift = rng.normal(0, 0.3, channels) if bias is None else bias
     head = ops.add(ops.convolution(pooled, ops.constant(weights), [1, 1], [0, 0], [0, 0], [1, 1]),
                    _f32(np.asarray(shift, dtype=np.float32).reshape(1, channels, 1, 1)))
@@ -240,3 +245,25 @@ def yolof_ir(xml: Path, seed: int = 0) -> Path:
     cells, rows, cols = _cells(picture, (16, 16), 6 * 84, rng, bias, spread=spread)
     grid = ops.reshape(ops.transpose(cells, _i64([1, 0])), _i64([1, 6 * 84, rows, cols]), False)
     return _save(ov.Model([_named(grid, [1, 6 * 84, rows, cols], "boxes")], [picture], "yolof"), xml)
+
+
+def ctdet_ir(xml: Path, seed: int = 0) -> Path:
+    """As ctdet_coco_dlav0_512: [1,3,512,512] in; `center_heatmap` [1,80,128,128] logits,
+    `width_height` [1,2,128,128] box sides and `regression` [1,2,128,128] centre offsets, in the
+    heatmap's cells (4 pixels of the input)."""
+    import openvino as ov
+    import openvino.opset8 as ops
+
+    rng = np.random.default_rng(seed)
+    picture = ops.parameter([1, 3, 512, 512], np.float32, name="input.1")
+    bias = np.r_[rng.normal(-1.6, 0.3, 80), rng.normal(0, 0.3, 4)]
+    spread = np.r_[np.full(80, 0.6), np.full(4, 0.9)]
+    cells, rows, cols = _cells(picture, (4, 4), 84, rng, bias, spread=spread, grey_blind=80)
+    heat, sides, offsets = _columns(cells, [80, 2, 2])
+    sides = ops.add(ops.multiply(ops.sigmoid(sides), _f32(30)), _f32(2))
+
+    def grid(node: Any, channels: int, name: str) -> Any:
+        return _named(ops.transpose(node, _i64([1, 0])), [1, channels, rows, cols], name)
+
+    outs = [grid(heat, 80, "center_heatmap"), grid(sides, 2, "width_height"), grid(ops.sigmoid(offsets), 2, "regression")]
+    return _save(ov.Model(outs, [picture], "ctdet"), xml)
