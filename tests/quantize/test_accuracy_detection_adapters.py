@@ -444,3 +444,26 @@ def test_centernet_affine_map_and_its_inverse():
     corners = np.array([[0, 0, 1], [300, 200, 1]], dtype=np.float64)
     assert np.allclose(corners @ forward.T, [[0, 512 * 50 / 300], [512, 512 * 250 / 300]], atol=1e-3)
     assert np.allclose((corners @ forward.T) @ back[:, :2].T + back[:, 2], corners[:, :2], atol=1e-3)
+
+
+@pytest.mark.parametrize("adapter, arrays, needle", [
+    ("ultra_lightweight_face_detection", {"scores": np.zeros((1, 7, 2)), "boxes": np.zeros((1, 6, 4))},
+     "the outputs disagree on the number of boxes (scores 7, boxes 6)"),
+    ("ultra_lightweight_face_detection", {"scores": np.zeros((1, 7, 2)), "boxes": np.zeros((1, 7, 3))},
+     "output 'boxes' of shape [1, 7, 3] is not rows of 4 values"),
+    ("detr", {"scores": np.zeros((1, 5, 1)), "boxes": np.zeros((1, 5, 4))}, "has 1 logits a query"),
+    ("ctdet", {"center_heatmap": np.zeros((1, 3, 4, 4)), "width_height": np.zeros((1, 2, 4, 4)),
+               "regression": np.zeros((1, 2, 2, 4))}, "output 'regression' of shape [1, 2, 2, 4] is not [2, 4, 4]"),
+])
+def test_an_output_of_another_layout_is_one_error_naming_it(adapter, arrays, needle):
+    """An IR whose outputs are not the layout the yml's adapter reads: an AccuracyConfigError (one
+    line for the command line), not numpy's traceback."""
+    from modelzoo.accuracy.adapter import ADAPTERS, NEEDS_GEOMETRY, Outputs
+    from modelzoo.accuracy.preprocessing import Geometry
+    from modelzoo.errors import AccuracyConfigError
+
+    names = {"ctdet": {"center_heatmap_out": "center_heatmap", "width_height_out": "width_height",
+                       "regression_out": "regression"}}.get(adapter, {"scores_out": "scores", "boxes_out": "boxes"})
+    extra = {"geometry": Geometry(100, 100)} if adapter in NEEDS_GEOMETRY else {}
+    with pytest.raises(AccuracyConfigError, match=re.escape(needle)):
+        ADAPTERS[adapter](Outputs(arrays, list(arrays), (16, 16)), **names, **extra)

@@ -324,10 +324,22 @@ def class_agnostic_detection(net: Outputs, scale: Sequence[float] = (1.0,) * 4, 
     return Detections(np.ones(len(rows), dtype=int), rows[:, 4].copy(), boxes.reshape(-1, 4))
 
 
-def _rows(array: np.ndarray, width: int | None = None) -> np.ndarray:
-    """One picture's values (batch 1) as float64 rows of ``width`` (flat without one), a copy."""
+def _rows(array: np.ndarray, width: int | None = None, what: str = "an output") -> np.ndarray:
+    """One picture's values (batch 1) as float64 rows of ``width`` (flat without one), a copy.
+
+    Raises:
+        AccuracyConfigError: the values do not make such rows (the IR is not the yml's model).
+    """
     rows = np.array(array, dtype=np.float64)
+    if width and rows.size % width:
+        raise AccuracyConfigError(f"{what} of shape {list(np.shape(array))} is not rows of {width} values")
     return rows.reshape(-1, width) if width else rows.reshape(-1)
+
+
+def _same_count(adapter: str, **counts: int) -> None:
+    if len(set(counts.values())) > 1:
+        raise AccuracyConfigError(f"{adapter}: the outputs disagree on the number of boxes "
+                                  f"({', '.join(f'{k} {v}' for k, v in counts.items())})")
 
 
 def _center_to_corners(cx: np.ndarray, cy: np.ndarray, w: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -387,8 +399,9 @@ def ultra_lightweight_face_detection(net: Outputs, boxes_out: str = "", scores_o
     """The checker's `ultra_lightweight_face_detection`: scores [N, 2] (background, face) and boxes
     [N, 4] already decoded as parts of the picture (x_min, y_min, x_max, y_max); the faces whose
     score is above ``score_threshold``, label 1 (the yml's own nms follows)."""
-    scores = _rows(net.named(scores_out), 2)[:, 1]
-    boxes = _rows(net.named(boxes_out), 4)
+    scores = _rows(net.named(scores_out), 2, f"output {scores_out!r}")[:, 1]
+    boxes = _rows(net.named(boxes_out), 4, f"output {boxes_out!r}")
+    _same_count("ultra_lightweight_face_detection", scores=len(scores), boxes=len(boxes))
     keep = scores > score_threshold
     return Detections(np.ones(int(keep.sum()), dtype=int), scores[keep], boxes[keep])
 
@@ -426,9 +439,12 @@ def faceboxes(net: Outputs, boxes_out: str = "", scores_out: str = "") -> Detect
     score above 0.05, NMS at 0.3 (no boundary pixel, the best 750 first), as parts of the picture."""
     height, width = net.input_size
     priors = _faceboxes_priors(height, width)
-    deltas = _rows(net.named(boxes_out), 4)
+    deltas = _rows(net.named(boxes_out), 4, f"output {boxes_out!r}")
     scores = _rows(net.named(scores_out))
-    scores = scores.reshape(len(deltas), -1) if len(deltas) else scores.reshape(0, 2)
+    if len(deltas) == 0 or scores.size % len(deltas) or scores.size // len(deltas) < 2:
+        raise AccuracyConfigError(f"faceboxes: output {scores_out!r} has {scores.size} values, not a background "
+                                  f"and a face score for each of the {len(deltas)} boxes")
+    scores = scores.reshape(len(deltas), -1)
     if len(deltas) != len(priors):
         raise AccuracyConfigError(f"faceboxes: output {boxes_out!r} has {len(deltas)} boxes; a {width}x{height} "
                                   f"input has {len(priors)} priors")
@@ -461,11 +477,12 @@ def retinaface_pytorch(net: Outputs, geometry: Any, bboxes_output: str = "", sco
     landmarks are read by no metric here."""
     height, width = net.input_size
     priors = _retinaface_priors(height, width)
-    deltas = _rows(net.named(bboxes_output), 4)
+    deltas = _rows(net.named(bboxes_output), 4, f"output {bboxes_output!r}")
     if len(deltas) != len(priors):
         raise AccuracyConfigError(f"retinaface_pytorch: output {bboxes_output!r} has {len(deltas)} boxes; a "
                                   f"{width}x{height} input has {len(priors)} priors")
-    scores = _rows(net.named(scores_output), 2)[:, 1]
+    scores = _rows(net.named(scores_output), 2, f"output {scores_output!r}")[:, 1]
+    _same_count("retinaface_pytorch", scores=len(scores), boxes=len(deltas))
     boxes = _decode(deltas, priors) * np.array([width, height, width, height], dtype=np.float64)
     keep = scores > confidence_threshold
     found = _nms_per_label([1], [scores[keep]], [boxes[keep]], nms_threshold, include_boundaries, keep_top_k)
@@ -488,17 +505,20 @@ def ssd_onnx(net: Outputs, labels_out: str = "", bboxes_out: str = "", scores_ou
         return net.arrays[hits[0]]
 
     labels = _rows(find(labels_out, "labels_out")).astype(int)
-    boxes = _rows(find(bboxes_out, "bboxes_out"), 4 if scores_out else 5)
+    boxes = _rows(find(bboxes_out, "bboxes_out"), 4 if scores_out else 5, "ssd_onnx's bboxes_out")
     scores = _rows(find(scores_out, "scores_out")) if scores_out else boxes[:, 4].copy()
+    _same_count("ssd_onnx", labels=len(labels), scores=len(scores), boxes=len(boxes))
     return Detections(labels, scores, boxes[:, :4].copy())
 
 
 def detr(net: Outputs, scores_out: str = "", boxes_out: str = "") -> Detections:
     """The checker's `detr`: logits [N, C + 1] (the last: no object) softmaxed over all, each query's
     best of the first C and its probability; boxes [N, 4] (cx, cy, w, h as parts of the picture)."""
-    logits = _rows(net.named(scores_out))
-    boxes = _rows(net.named(boxes_out), 4)
-    logits = logits.reshape(len(boxes), -1)
+    boxes = _rows(net.named(boxes_out), 4, f"output {boxes_out!r}")
+    logits = _rows(net.named(scores_out), None).reshape(len(boxes), -1) if len(boxes) else np.zeros((0, 2))
+    if logits.shape[1] < 2:
+        raise AccuracyConfigError(f"detr: output {scores_out!r} has {logits.shape[1]} logits a query (at least "
+                                  "a class and the no-object one)")
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     labels = probs[:, :-1].argmax(axis=1)
@@ -514,7 +534,7 @@ def nanodet(net: Outputs, geometry: Any, num_classes: int = 80, confidence_thres
     the cell's corner (its centre when ``is_legacy``), clipped to the input; per class the scores
     above ``confidence_threshold`` and NMS (boundary pixel counted), the best ``max_detections``
     kept; in the resized picture's pixels."""
-    rows = _rows(net.arrays[net.order[0]], num_classes + 4 * (reg_max + 1))
+    rows = _rows(net.arrays[net.order[0]], num_classes + 4 * (reg_max + 1), "nanodet's output")
     resizes = [op for name, op in geometry.operations if name == "resize"]
     height = resizes[-1]["preferable_height"] if resizes else geometry.height
     width = resizes[-1]["preferable_width"] if resizes else geometry.width
@@ -558,6 +578,7 @@ def faster_rcnn_onnx(net: Outputs, geometry: Any, boxes_out: str = "", labels_ou
                                   "4 with labels_out and scores_out, 5 with labels_out only, 6 with neither")
     scores = _rows(net.named(scores_out)) if scores_out else boxes[:, 4].copy()
     labels = _rows(net.named(labels_out)) if labels_out else boxes[:, 5].copy()
+    _same_count("faster_rcnn_onnx", labels=len(labels), scores=len(scores), boxes=len(boxes))
     sx, sy = _resize_scale(geometry, "faster_rcnn_onnx")
     return Detections(labels.astype(int), scores, boxes[:, :4] / np.array([sx, sy, sx, sy]))
 
@@ -573,9 +594,16 @@ def ctdet(net: Outputs, geometry: Any, center_heatmap_out: str = "", width_heigh
 
     heat = np.asarray(net.named(center_heatmap_out), dtype=np.float32)
     heat = heat[0] if heat.ndim == 4 else heat
-    wh = np.asarray(net.named(width_height_out), dtype=np.float64).reshape(2, -1)
-    reg = np.asarray(net.named(regression_out), dtype=np.float64).reshape(2, -1)
+    if heat.ndim != 3:
+        raise AccuracyConfigError(f"ctdet: output {center_heatmap_out!r} of shape {list(heat.shape)} is not a "
+                                  "[C, H, W] heatmap")
     classes, height, width = heat.shape
+    wh, reg = (np.asarray(net.named(name), dtype=np.float64) for name in (width_height_out, regression_out))
+    for name, part in ((width_height_out, wh), (regression_out, reg)):
+        if part.size != 2 * height * width:
+            raise AccuracyConfigError(f"ctdet: output {name!r} of shape {list(part.shape)} is not [2, {height}, "
+                                      f"{width}] as the heatmap")
+    wh, reg = wh.reshape(2, -1), reg.reshape(2, -1)
     heat = np.exp(heat) / (1 + np.exp(heat))  # (in float32, as the checker)
     padded = np.pad(heat, ((0, 0), (1, 1), (1, 1)))
     peak = np.max([padded[:, dy:dy + height, dx:dx + width] for dy in range(3) for dx in range(3)], axis=0)
