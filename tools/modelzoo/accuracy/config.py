@@ -108,6 +108,7 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "rgb_to_bgr": {},
     "crop": {"size": None, "dst_width": None, "dst_height": None, "use_pillow": False, "central_fraction": None},
     "normalization": {"mean": None, "std": None},
+    "centernet_affine_transform": {"size": None, "dst_width": None, "dst_height": None, "scale": 1},
 }
 ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "height", "fit_to_window")
 # the checker's named normalization values (its Normalize.PRECOMPUTED_MEANS / _STDS)
@@ -122,6 +123,7 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
     "faster_rcnn_postprocessing_resize": {"size": None, "dst_width": None, "dst_height": None, "rescale": False},
     "resize_prediction_boxes": {"rescale": False},
     "nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None, "use_min_area": False},
+    "class_aware_nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None, "use_min_area": False},
     "cast_to_int": {"apply_to": "all", "round_policy": "nearest"},
     # the mask side (segmentation): the network's mask back to the picture, the annotation's colours to labels
     "crop_padded_prediction": {},
@@ -169,6 +171,9 @@ ADAPTERS: dict[str, dict[str, Any]] = {
                 "anchor_masks": None, "cells": [13, 26, 52], "raw_output": False, "output_format": "BHW",
                 "multiple_labels": False},
     "yolo_v3_onnx": {"boxes_out": None, "scores_out": None, "indices_out": None},
+    "yolof": {"classes": 80, "coords": 4, "num": 3, "anchors": "yolo_v3", "threshold": 0.001, "outputs": None,
+              "anchor_masks": None, "cells": [13, 26, 52], "raw_output": False, "output_format": "BHW",
+              "multiple_labels": False},
     "yolox": {"threshold": 0.001, "num": 5, "output_name": None},
     "segmentation": {"make_argmax": False},
     "class_agnostic_detection": {"scale": 1.0, "output_blob": None},
@@ -176,7 +181,24 @@ ADAPTERS: dict[str, dict[str, Any]] = {
     # [N, h, w]) or the Object Detection API's (detection_out [N, 7], raw_masks_out [N, classes, h, w])
     "mask_rcnn": {"classes_out": None, "scores_out": None, "boxes_out": None, "raw_masks_out": None,
                   "detection_out": None},
+    "ultra_lightweight_face_detection": {"boxes_out": None, "scores_out": None, "score_threshold": 0.7},
+    "faceboxes": {"boxes_out": None, "scores_out": None},
+    "retinaface_pytorch": {"bboxes_output": None, "scores_output": None, "landmarks_output": None,
+                           "include_boundaries": False, "keep_top_k": 750, "nms_threshold": 0.4,
+                           "confidence_threshold": 0.02},
+    "ssd_onnx": {"labels_out": None, "bboxes_out": None, "scores_out": None},
+    "detr": {"scores_out": None, "boxes_out": None},
+    "nanodet": {"num_classes": 80, "confidence_threshold": 0.05, "nms_threshold": 0.6, "max_detections": 100,
+                "reg_max": 7, "strides": [8, 16, 32], "is_legacy": False},
+    "faster_rcnn_onnx": {"boxes_out": None, "labels_out": None, "scores_out": None},
+    "ctdet": {"center_heatmap_out": None, "width_height_out": None, "regression_out": None},
 }
+# the output names an adapter may go without (the rest are needed)
+OPTIONAL_OUTPUTS = {("ssd_onnx", "scores_out"), ("faster_rcnn_onnx", "labels_out"),
+                    ("faster_rcnn_onnx", "scores_out"), ("retinaface_pytorch", "landmarks_output"),
+                    # mask_rcnn: one of its two forms' outputs (checked by the adapter against the network)
+                    *(("mask_rcnn", key) for key in ("classes_out", "scores_out", "boxes_out", "raw_masks_out",
+                                                     "detection_out"))}
 # the checker's named anchor sets (its adapters' PRECOMPUTED_ANCHORS)
 ANCHORS = {
     "yolo_v2": (1.3221, 1.73145, 3.19275, 4.00944, 5.05587, 8.09892, 9.47112, 4.84053, 11.2364, 10.0071),
@@ -238,7 +260,7 @@ class AccuracyConfig:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
         size: tuple[int | None, int | None] = (None, None)
         for step in self.preprocessing:
-            if step.type == "padding" or (step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale")
+            if step.type in ("padding", "centernet_affine_transform") or (step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale")
                                           is None and step.options.get("central_fraction") is None):
                 h, w = step.size()
                 size = (h if h is not None else size[0], w if w is not None else size[1])
@@ -319,6 +341,12 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
                 raise _fail(path, where, "give a size or a central_fraction, not both")
         elif None in Step(kind, options).size():
             raise _fail(path, where, "needs size, dst_width and dst_height, or central_fraction")
+    if kind == "centernet_affine_transform":
+        if None in Step(kind, options).size():
+            raise _fail(path, where, "needs size, or dst_width and dst_height")
+        positive("scale")
+        if options["scale"] > 64:
+            raise _fail(path, where, f"scale {options['scale']} is larger than 64")
     if kind == "normalization":
         if options["mean"] is None and options["std"] is None:
             raise _fail(path, where, "needs mean or std")
@@ -355,7 +383,7 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         raise _fail(path, where, "rescale: true is not implemented")
     if kind == "resize_prediction_boxes" and not isinstance(options["rescale"], bool):
         raise _fail(path, where, f"rescale must be true or false (got {options['rescale']!r})")
-    if kind == "nms":
+    if kind in ("nms", "class_aware_nms"):
         if not _finite(options["overlap"]) or not 0 <= options["overlap"] <= 1:
             raise _fail(path, where, f"overlap must be a number in [0, 1] (got {options['overlap']!r})")
         for key in ("include_boundaries", "use_min_area"):
@@ -474,11 +502,24 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
             raise _fail(path, where, f"threshold must be a number of 0 or more (got {value!r})")
         if key == "output_format" and value not in ("BHW", "HWB"):
             raise _fail(path, where, f"output_format {value!r} is not implemented (BHW, HWB)")
-        if key.endswith("_out") or key == "output_name":
-            if value is None and key.endswith("_out") and kind != "mask_rcnn":
+        names_output = key.endswith("_out") or key in ("bboxes_output", "scores_output", "landmarks_output")
+        if names_output or key == "output_name":
+            if value is None and names_output and (kind, key) not in OPTIONAL_OUTPUTS:
                 raise _fail(path, where, f"needs {key} (an output's name)")
             if value is not None and not isinstance(value, str):
                 raise _fail(path, where, f"{key} must be an output's name (got {value!r})")
+        if key in ("score_threshold", "confidence_threshold", "nms_threshold") and not (
+                _finite(value) and value >= 0):
+            raise _fail(path, where, f"{key} must be a number of 0 or more (got {value!r})")
+        if key in ("keep_top_k", "max_detections", "num_classes") and not _count(value, MAX_DETECTIONS):
+            raise _fail(path, where, f"{key} must be a positive integer (got {value!r})")
+        if key == "reg_max" and not _count(value, 1000):
+            raise _fail(path, where, f"reg_max must be a positive integer (got {value!r})")
+        if key == "strides" and not (isinstance(value, list) and value and all(_count(s, MAX_SIDE) for s in value)):
+            raise _fail(path, where, f"strides must be a list of positive integers (got {value!r})")
+    if kind == "faster_rcnn_onnx" and options["scores_out"] and not options["labels_out"]:
+        raise _fail(path, where, "scores_out without labels_out (the checker reads all three outputs, boxes_out "
+                    "and labels_out, or boxes_out alone)")
     if "anchors" in options:
         options["anchors"] = _anchors(path, where, options["anchors"])
     if kind == "class_agnostic_detection":
@@ -490,7 +531,7 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
             options["scale"] = tuple(float(v) for v in scale) * 2
         else:
             raise _fail(path, where, f"scale {scale!r} is not implemented (a positive number, or [x, y])")
-    if kind == "yolo_v3":
+    if kind in ("yolo_v3", "yolof"):
         outputs = options["outputs"]
         if not isinstance(outputs, list) or not outputs or not all(isinstance(o, str) for o in outputs):
             raise _fail(path, where, "needs outputs, a list of the network's output names")
@@ -691,7 +732,10 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
                    "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
                    "segmentation": "segmentation", "class_agnostic_detection": "detection",
-                   "mask_rcnn": "instances"}
+                   "mask_rcnn": "instances",
+                   **{kind: "detection" for kind in ("ultra_lightweight_face_detection", "faceboxes",
+                                                     "retinaface_pytorch", "ssd_onnx", "detr", "nanodet",
+                                                     "faster_rcnn_onnx", "yolof", "ctdet")}}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
                   "coco_orig_segm_precision": "instances"}
@@ -720,13 +764,16 @@ def _check_task(config: AccuracyConfig) -> None:
                     f"{config.adapter!r} adapter")
     ignoring = [s for s in config.postprocessing if s.type == "filter" and not s.options["remove_filtered"]
                 and not (s.options["apply_to"] == "annotation" and s.options["criteria"] == ("min_confidence",))]
-    other = [m.type for m in config.metrics if m.type != "map"]
-    if ignoring and other:  # (only `map` reads ignored boxes here; the checker's COCO metrics do too)
+    # only `map` reads ignored boxes here; the checker's coco_orig_precision scores every box, marked
+    # or not (its COCO file's, and each prediction); its coco_precision reads them, not implemented here
+    other = [m.type for m in config.metrics if m.type not in ("map", "coco_orig_precision")]
+    if ignoring and other:
         raise _fail(config.path, "postprocessing", f"a filter that keeps what it catches as ignored boxes "
-                    f"(remove_filtered: false) is implemented for the map metric, not {other[0]!r}")
+                    f"(remove_filtered: false) is implemented for the map metric (and coco_orig_precision, which "
+                    f"scores every box), not {other[0]!r}")
     marked = False  # (a prediction marked ignored by a filter before this step)
     for i, step in enumerate(config.postprocessing):
-        removes = step.type == "nms" or step.type == "filter" and step.options["remove_filtered"]
+        removes = step.type in ("nms", "class_aware_nms") or step.type == "filter" and step.options["remove_filtered"]
         if step.type == "filter" and step.options["remove_filtered"] and step.options["apply_to"] != "prediction":
             # the checker's remove() rebuilds an annotation's ignored (difficult) list wrongly: a
             # removal of nothing empties it, a removed ignored box passes its mark to the next one

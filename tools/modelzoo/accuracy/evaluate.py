@@ -266,11 +266,10 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
     detections: dict[int, adapters.Detections] = {}
     processed_truth: dict[int, GroundTruth] = {}
 
-    with_geometry = config.adapter in adapters.WITH_GEOMETRY
-
     def done(image_id: int, output: np.ndarray, geometry: Geometry) -> None:
-        found = adapter(output, geometry) if with_geometry else adapter(output)
-        dets, gt = postprocess(found, truth[image_id], geometry, config)
+        geometric = config.adapter in adapters.NEEDS_GEOMETRY
+        predicted = adapter(output, geometry=geometry) if geometric else adapter(output)
+        dets, gt = postprocess(predicted, truth[image_id], geometry, config)
         detections[image_id] = dets
         processed_truth[image_id] = gt if gt is not None else truth[image_id]
         if progress:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AccuracyConfigError
-from .adapter import Detections, SegmentationMask
+from .adapter import Detections, SegmentationMask, nms
 from .config import TASK_OF_POSTPROCESSING, AccuracyConfig, Step
 from .dataset import GroundTruth, MaskTruth
 from .preprocessing import Geometry, frcnn_coefficients
@@ -50,30 +50,6 @@ def _rescale(geometry: Geometry) -> tuple[float, float]:
     width = last["original_width"] * last["scale_x"]
     height = last["original_height"] * last["scale_y"]
     return geometry.width / round(width), geometry.height / round(height)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundaries: bool = True,
-        keep_top_k: int | None = None, use_min_area: bool = False) -> np.ndarray:
-    """The checker's greedy `nms` over every box whatever its label: indices kept, best first.
-    A box is dropped when its overlap with a kept one is above ``overlap``; ``use_min_area``
-    divides by the smaller box's area instead of the union."""
-    b = 1.0 if include_boundaries else 0.0
-    x1, y1, x2, y2 = boxes.T
-    areas = (x2 - x1 + b) * (y2 - y1 + b)
-    order = scores.argsort()[::-1]
-    if keep_top_k:
-        order = order[:keep_top_k]
-    keep = []
-    while order.size:
-        best, rest = order[0], order[1:]
-        keep.append(best)
-        w = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + b)
-        h = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + b)
-        inter = w * h
-        base = np.minimum(areas[best], areas[rest]) if use_min_area else areas[best] + areas[rest] - inter
-        ratio = np.divide(inter, base, out=np.zeros_like(inter, dtype=float), where=base != 0)
-        order = rest[ratio <= overlap]
-    return np.array(keep, dtype=int)
 
 
 def in_range(values: np.ndarray, bounds: tuple[float, ...]) -> np.ndarray:
@@ -141,6 +117,14 @@ def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geome
         keep = nms(dets.boxes, dets.scores, float(step.options["overlap"]), step.options["include_boundaries"],
                    step.options["keep_top_k"], step.options["use_min_area"])
         dets = dets.take(np.sort(keep))  # (the boxes kept stay in their order, as the checker removes the rest)
+    elif step.type == "class_aware_nms":  # the same, each label's boxes on their own
+        keep = [np.flatnonzero(dets.labels == label)[nms(dets.boxes[dets.labels == label],
+                                                        dets.scores[dets.labels == label],
+                                                        float(step.options["overlap"]),
+                                                        step.options["include_boundaries"], step.options["keep_top_k"],
+                                                        step.options["use_min_area"])]
+                for label in np.unique(dets.labels)]
+        dets = dets.take(np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=int))
     elif step.type == "cast_to_int":
         rounding = ROUND[step.options["round_policy"]]
         if step.options["apply_to"] in ("prediction", "all"):

@@ -176,6 +176,43 @@ def _crop(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
     return image[top:top + new_h, left:left + new_w]
 
 
+def centernet_affine(center: tuple[float, float], side: float, out_width: int, out_height: int,
+                     inverse: bool = False) -> np.ndarray:
+    """CenterNet's 2x3 affine map (no rotation): the square of ``side`` around ``center`` onto the
+    out_width x out_height window, its centre on the window's and its side on the window's width
+    (or back, ``inverse``); from three point pairs, as OpenCV solves them in float32."""
+    import cv2
+
+    def third(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # b plus (a - b) turned a quarter
+        d = a - b
+        return b + np.array([-d[1], d[0]], dtype=np.float32)
+
+    src = np.zeros((3, 2), dtype=np.float32)
+    dst = np.zeros((3, 2), dtype=np.float32)
+    src[0] = center
+    src[1] = np.asarray(center, dtype=np.float32) + np.array([0, side * -0.5], dtype=np.float32)
+    dst[0] = [out_width * 0.5, out_height * 0.5]
+    dst[1] = dst[0] + np.array([0, out_width * -0.5], dtype=np.float32)
+    src[2], dst[2] = third(src[0], src[1]), third(dst[0], dst[1])
+    return cv2.getAffineTransform(dst, src) if inverse else cv2.getAffineTransform(src, dst)
+
+
+def _centernet_affine(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
+    """The checker's centernet_affine_transform: the picture (times ``scale``) warped bilinearly
+    so that the square of its longer side, centred, fills the window (black outside)."""
+    import cv2
+
+    out_h, out_w = step.size()
+    h, w = image.shape[:2]
+    scale = int(step.options["scale"])
+    new_w, new_h = w * scale, h * scale
+    center = (np.float32(new_w / 2.0), np.float32(new_h / 2.0))
+    trans = centernet_affine(center, max(h, w) * 1.0, out_w, out_h)  # type: ignore[arg-type]
+    resized = cv2.resize(image, (new_w, new_h))
+    geometry.operations.append(("centernet_affine_transform", {"scale": scale}))
+    return cv2.warpAffine(resized, trans, (out_w, out_h), flags=cv2.INTER_LINEAR)
+
+
 def _normalize(image: np.ndarray, step: Step) -> np.ndarray:
     data = image.astype(np.float64)
     if step.options["mean"] is not None:
@@ -196,6 +233,8 @@ def preprocess(image: np.ndarray, config: AccuracyConfig) -> tuple[np.ndarray, G
             data = _pad(data, step, geometry)
         elif step.type == "crop":
             data = _crop(data, step, geometry)
+        elif step.type == "centernet_affine_transform":
+            data = _centernet_affine(data, step, geometry)
         elif step.type == "normalization":
             data = _normalize(data, step)
         elif step.type in ("bgr_to_rgb", "rgb_to_bgr"):
