@@ -242,10 +242,36 @@ def segmentation(output: np.ndarray, make_argmax: bool = False) -> SegmentationM
     return SegmentationMask(mask)
 
 
+@dataclass
+class Embedding:
+    """One picture's embedding [D] (a re-identification network's output), compared with every
+    other picture's by the metric."""
+
+    vector: np.ndarray
+
+
+GRN_BIAS = 1e-6  # the checker's, under the square root
+
+
+def reid(net: Outputs, grn_workaround: bool = True, joining_method: str = "sum", target_out: str | None = None,
+         keep_shape: bool = False) -> Embedding:
+    """The checker's `reid`: the output named ``target_out`` (else the first), with
+    ``grn_workaround`` divided by its L2 norm along the channel axis (axis 1, the batch's first
+    after it; the bias under the root), flattened. ``joining_method`` joins the embeddings of a
+    picture and its flipped copy, a preprocessing not run here: at one inference a picture it
+    changes nothing."""
+    out = np.asarray(net.named(target_out) if target_out else net.arrays[net.order[0]])
+    if out.ndim < 2:
+        raise AccuracyConfigError(f"reid: the output is {list(out.shape)}; expected a batch of embeddings [1, D, ...]")
+    if grn_workaround:  # (in the output's own precision, float32, as the checker computes it)
+        out = out / np.sqrt(np.sum(out ** 2, axis=1, keepdims=True) + out.dtype.type(GRN_BIAS))
+    return Embedding(out[0].reshape(-1).copy())
+
+
 Adapter = Callable[..., Any]
 """adapter(the network's first output, or its Outputs, **the adapter's options) -> predictions."""
 
 ADAPTERS: dict[str, Adapter] = {"ssd": ssd, "classification": classification, "yolo_v2": yolo_v2,
                                 "yolo_v3": yolo_v3, "yolo_v3_onnx": yolo_v3_onnx, "yolox": yolox,
-                                "segmentation": segmentation}
+                                "segmentation": segmentation, "reid": reid}
 SINGLE_OUTPUT = frozenset({"ssd", "classification", "segmentation"})

@@ -37,6 +37,11 @@ DATASETS: dict[str, tuple[str, int]] = {
     "VOC2007_detection_no_bkgr": ("voc", 0),
     # VOC's segmentation masks (the checker's voc_segmentation: 21 labels, the background at 0)
     "VOC2012_Segmentation": ("voc_segmentation", 0),
+    # re-identification: the identity and camera from each picture's file name (the checker's
+    # market1501_reid and veri776_reid converters; reid_dataset is Market-1501 under another name)
+    "market1501": ("market1501", 0),
+    "reid_dataset": ("market1501", 0),
+    "veri776": ("veri776", 0),
 }
 
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
@@ -89,6 +94,13 @@ METRICS: dict[str, dict[str, Any]] = {
                  "ignore_label": None},
     "segmentation_accuracy": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
                               "use_argmax": True, "ignore_label": None},
+    # re-identification: queries against the gallery (single_gallery_shot, the checker's random
+    # draw of one gallery picture per identity, is refused: a number that changes run to run)
+    "cmc": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "top_k": 1,
+            "separate_camera_set": False, "single_gallery_shot": False, "first_match_break": True,
+            "number_single_shot_repeats": 10},
+    "reid_map": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                 "interpolated_auc": True},
 }
 # options every metric may carry that change no number (how the checker prints it)
 PRESENTATION = {"presenter": ("print_scalar", "print_vector")}
@@ -107,6 +119,7 @@ ADAPTERS: dict[str, dict[str, Any]] = {
     "yolo_v3_onnx": {"boxes_out": None, "scores_out": None, "indices_out": None},
     "yolox": {"threshold": 0.001, "num": 5, "output_name": None},
     "segmentation": {"make_argmax": False},
+    "reid": {"grn_workaround": True, "joining_method": "sum", "target_out": None, "keep_shape": False},
 }
 # the checker's named anchor sets (its adapters' PRECOMPUTED_ANCHORS)
 ANCHORS = {
@@ -357,11 +370,18 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
             raise _fail(path, where, f"threshold must be a number of 0 or more (got {value!r})")
         if key == "output_format" and value not in ("BHW", "HWB"):
             raise _fail(path, where, f"output_format {value!r} is not implemented (BHW, HWB)")
-        if key.endswith("_out") or key == "output_name":
+        if (key.endswith("_out") and key != "target_out") or key == "output_name":
             if value is None and key.endswith("_out"):
                 raise _fail(path, where, f"needs {key} (an output's name)")
             if value is not None and not isinstance(value, str):
                 raise _fail(path, where, f"{key} must be an output's name (got {value!r})")
+    if kind == "reid":
+        if options["joining_method"] not in ("sum", "concatenation"):
+            raise _fail(path, where, f"joining_method {options['joining_method']!r} is not sum or concatenation")
+        if options["keep_shape"]:
+            raise _fail(path, where, "keep_shape: true is not implemented (the embeddings are flattened)")
+        if options["target_out"] is not None and not isinstance(options["target_out"], str):
+            raise _fail(path, where, f"target_out must be an output's name (got {options['target_out']!r})")
     if "anchors" in options:
         options["anchors"] = _anchors(path, where, options["anchors"])
     if kind == "yolo_v3":
@@ -434,6 +454,13 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             label = options["ignore_label"]
             if label is not None and not (isinstance(label, int) and not isinstance(label, bool) and label >= 0):
                 raise _fail(path, f"{where} ({kind})", f"ignore_label must be an integer of 0 or more (got {label!r})")
+        if kind in ("cmc", "reid_map"):
+            for key in ("separate_camera_set", "single_gallery_shot", "first_match_break", "interpolated_auc"):
+                if key in options and not isinstance(options[key], bool):
+                    raise _fail(path, f"{where} ({kind})", f"{key} must be true or false (got {options[key]!r})")
+            if options.get("single_gallery_shot"):
+                raise _fail(path, f"{where} ({kind})", "single_gallery_shot: true is not implemented (a random "
+                            "gallery picture per identity: a number that changes from run to run)")
         top_k = options.get("top_k", 1)
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise _fail(path, f"{where} ({kind})", f"top_k must be a positive integer (got {top_k!r})")
@@ -537,11 +564,12 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
 # what each adapter predicts: the metrics, data sets and post-processing that read it
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
                    "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
-                   "segmentation": "segmentation"}
+                   "segmentation": "segmentation", "reid": "reid"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
-                  "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation"}
+                  "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
+                  "cmc": "reid", "reid_map": "reid"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
-                        "voc_segmentation": "segmentation"}
+                        "voc_segmentation": "segmentation", "market1501": "reid", "veri776": "reid"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
 

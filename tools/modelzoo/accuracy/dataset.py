@@ -95,6 +95,17 @@ class ClassLabel:
 
 
 @dataclass(frozen=True)
+class ReidTruth:
+    """One re-identification picture: whose it is (a person's or vehicle's id from its file name;
+    Market-1501's 0 is a distractor, which matches no query), the camera (counted from 0, as the
+    checker's converters make it) and its side, a query or the gallery searched for it."""
+
+    identity: int
+    camera: int
+    query: bool
+
+
+@dataclass(frozen=True)
 class Sample:
     image_id: int
     path: Path
@@ -113,10 +124,12 @@ class Dataset:
     classes: tuple[str, ...] = ()  # a VOC set's class names, label 0 first
     annotation_parts: tuple[Path, ...] = ()  # a VOC set's XML files, beside its image-set file
     masks: dict[int, Path] | None = None  # a segmentation set's, by image id
+    reid: dict[int, ReidTruth] | None = None  # a re-identification set's, by image id
 
     @property
     def annotated(self) -> bool:
-        return self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
+        return (self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
+                or self.reid is not None)
 
     def categories(self) -> list[dict[str, Any]]:
         if self.classes:
@@ -151,6 +164,8 @@ class Dataset:
             return {s.image_id: ClassLabel(self.labels[s.image_id] + label_offset) for s in self.samples}
         if self.masks is not None:
             return {s.image_id: MaskTruth(self.masks[s.image_id]) for s in self.samples}
+        if self.reid is not None:
+            return {s.image_id: self.reid[s.image_id] for s in self.samples}
         if self.boxes is not None:
             return {s.image_id: dataclasses.replace(self.boxes[s.image_id],
                                                     labels=self.boxes[s.image_id].labels + label_offset)
@@ -613,6 +628,88 @@ def _resolve_voc(dataset: Path | None, images: Path | None, annotations: Path | 
     return Dataset(load_images(images).samples, kind="voc", classes=VOC_CLASSES)
 
 
+# A re-identification set as its archive unpacks (the checker's market1501_reid and veri776_reid
+# converters): the queries' folder, the gallery's, and the file name's pattern, searched for in the
+# name: the identity, then the camera (from 1). Market-1501: 0002_c1s1_000451_03.jpg (-1_c1... is
+# junk, left out; 0000_... a distractor, kept); VeRi-776: 0002_c002_00030600_0.jpg.
+REID_LAYOUTS: dict[str, tuple[str, str, str, str]] = {
+    "market1501": ("query", "bounding_box_test", r"([-\d]+)_c(\d)", "0002_c1s1_000451_03.jpg"),
+    "veri776": ("image_query", "image_test", r"([-\d]+)_c([-\d]+)_", "0002_c002_00030600_0.jpg"),
+}
+REID_FOLDERS = {"market1501": "Market-1501-v15.09.15", "veri776": "VeRi-776"}
+REID_JUNK = -1
+
+
+def reid_root(folder: Path, kind: str) -> Path | None:
+    """The folder that holds the set's query and gallery folders: `folder` itself or the one its
+    archive unpacks to inside it."""
+    query, gallery = REID_LAYOUTS[kind][:2]
+    for candidate in (folder, folder / REID_FOLDERS[kind]):
+        if (candidate / query).is_dir() and (candidate / gallery).is_dir():
+            return candidate
+    return None
+
+
+def _reid_pictures(folder: Path, pattern: "re.Pattern[str]", example: str) -> list[tuple[Path, int, int]]:
+    """(picture, identity, camera from 0) of every .jpg of a folder, by name from the last (the
+    checker's order), junk left out; a name that does not say both ids is refused by its file."""
+    try:
+        names = sorted((p.name for p in folder.iterdir() if p.name.endswith(".jpg") and p.is_file()), reverse=True)
+    except OSError as exc:
+        raise DatasetError(f"{folder}: cannot list: {exc.strerror or exc}") from exc
+    found = []
+    for name in names:
+        match = pattern.search(name)
+        try:
+            identity, camera = (int(g) for g in match.groups()) if match else (None, None)
+        except ValueError:
+            identity = camera = None
+        if identity is None or camera is None:
+            raise DatasetError(f"{folder / name}: the file name does not say the identity and camera "
+                               f"(expected a name like {example})")
+        if identity == REID_JUNK:
+            continue
+        found.append((folder / name, identity, camera - 1))
+    if not found:
+        raise DatasetError(f"{folder}: no .jpg pictures of an identity")
+    return found
+
+
+def load_reid(root: Path, kind: str) -> Dataset:
+    """A Market-1501 or VeRi-776 folder: the gallery, then the queries, each by name from the last
+    (the checker's annotation order, so ties in distance fall alike)."""
+    import re
+
+    query, gallery, pattern, example = REID_LAYOUTS[kind]
+    compiled = re.compile(pattern)
+    samples, truth = [], {}
+    for folder, is_query in ((root / gallery, False), (root / query, True)):
+        for path, identity, camera in _reid_pictures(folder, compiled, example):
+            samples.append(Sample(len(samples) + 1, path))
+            truth[len(samples)] = ReidTruth(identity, camera, is_query)
+    return Dataset(samples, None, None, kind=kind, reid=truth)
+
+
+def _reid_loader(kind: str) -> "Loader":
+    def resolve_reid(dataset: Path | None, images: Path | None, annotations: Path | None,
+                     need_annotations: bool) -> Dataset:
+        query, gallery = REID_LAYOUTS[kind][:2]
+        if annotations is not None:
+            raise DatasetError(f"a {REID_FOLDERS[kind]} set has no annotation file (its file names are the "
+                               f"annotations): give --dataset DIR")
+        if dataset is not None and images is not None:
+            raise DatasetError("give --dataset DIR or --images DIR, not both")
+        folder = dataset if dataset is not None else images
+        if folder is None:
+            raise DatasetError(f"no images: give --dataset DIR ({query}/ and {gallery}/ inside)")
+        root = reid_root(folder, kind) if folder.is_dir() else None
+        if root is None:
+            raise DatasetError(f"{folder}: not a {REID_FOLDERS[kind]} folder ({query}/ and {gallery}/ inside)")
+        return load_reid(root, kind)
+
+    return resolve_reid
+
+
 def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     """The data set's kind by its annotation: a val.txt (ImageNet's), a VOC image set (a .txt
     in ImageSets/, or a VOC folder), or a COCO JSON file."""
@@ -624,6 +721,9 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
         return "coco"
     if dataset is not None and (dataset / IMAGENET_ANNOTATIONS).is_file() and not (dataset / COCO_ANNOTATIONS).exists():
         return "imagenet"
+    for kind in REID_LAYOUTS:
+        if dataset is not None and dataset.is_dir() and reid_root(dataset, kind) is not None:
+            return kind
     root = voc_root(dataset) if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() \
         else None
     if root is not None:  # detection when it has the Main image set, else segmentation when it has that one
@@ -637,7 +737,8 @@ Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 
 # kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
 LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
-                              "voc_segmentation": _resolve_voc_segmentation}
+                              "voc_segmentation": _resolve_voc_segmentation,
+                              **{kind: _reid_loader(kind) for kind in REID_LAYOUTS}}
 
 
 def resolve(dataset: Path | None, images: Path | None, annotations: Path | None, *, need_annotations: bool,

@@ -18,6 +18,15 @@ pycocotools' COCOeval (the official evaluator).
   over the detection's area for crowds), and the checker's greedy matching (see evaluateImg).
   Both are means over the classes that have ground truth.
 
+- `cmc` and `reid_map` (re-identification): every query's embedding against every gallery
+  embedding (distance 1 - their dot product), the gallery pictures of the query's own identity
+  seen by the query's own camera left out (the Market-1501 protocol); a query with no picture of
+  its identity left is not counted. `cmc`: the share of queries whose first match is among the
+  `top_k` nearest (without `first_match_break`, the share of each query's matches with fewer than
+  `top_k` non-matches before it); `reid_map`: the mean over queries of the area under the
+  precision/recall curve (trapezoids from recall 0 at precision 1, pictures at the same distance
+  taken together; without `interpolated_auc`, steps).
+
 Each metric type of accuracy-check.yml is a scorer in SCORERS (its options in config.METRICS): a
 new task's metric is a function here and an entry there.
 """
@@ -27,12 +36,12 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .adapter import Classes, Detections, SegmentationMask
-from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth
+from .adapter import Classes, Detections, Embedding, SegmentationMask
+from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth, ReidTruth
 
 if TYPE_CHECKING:
     from .config import AccuracyConfig, Metric
@@ -389,9 +398,99 @@ def _segmentation_accuracy(config: "AccuracyConfig", metric: "Metric", dataset: 
                           metric.options["ignore_label"])
 
 
+REID_BLOCK = 256  # queries ranked at once: Market-1501's 3,368 x 19,732 distances are never held whole
+
+
+def reid_rankings(query: np.ndarray, gallery: np.ndarray, query_ids: np.ndarray, gallery_ids: np.ndarray,
+                  query_cameras: np.ndarray, gallery_cameras: np.ndarray, separate_camera_set: bool = False
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For each query (embeddings [Q, D], gallery [G, D]): whether each gallery picture it may be
+    matched with is of its identity, nearest first, and their distances (1 - the dot product). The
+    gallery pictures of its identity from its camera are left out, with ``separate_camera_set``
+    every picture from its camera. Equal distances keep the gallery's order."""
+    gallery64 = gallery.astype(np.float64)
+    for start in range(0, len(query), REID_BLOCK):
+        distances = 1.0 - query[start:start + REID_BLOCK].astype(np.float64) @ gallery64.T
+        order = np.argsort(distances, axis=1, kind="stable")
+        for row, ranked in enumerate(order):
+            q = start + row
+            same_camera = gallery_cameras[ranked] == query_cameras[q]
+            valid = (gallery_ids[ranked] != query_ids[q]) | ~same_camera
+            if separate_camera_set:
+                valid &= ~same_camera
+            kept = ranked[valid]
+            yield gallery_ids[kept] == query_ids[q], distances[row, kept]
+
+
+def cmc_score(rankings: Iterable[tuple[np.ndarray, np.ndarray]], top_k: int = 1, first_match_break: bool = True
+              ) -> float:
+    """The checker's `cmc` at ``top_k`` over queries that have a match (NaN when none has)."""
+    scores = []
+    for matches, _ in rankings:
+        hits = np.flatnonzero(matches)
+        if not hits.size:
+            continue
+        if first_match_break:
+            scores.append(float(hits[0] < top_k))
+        else:  # each match ranked among the non-matches only
+            scores.append(float(np.mean(hits - np.arange(hits.size) < top_k)))
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def ranked_average_precision(matches: np.ndarray, distances: np.ndarray, interpolated: bool = True) -> float:
+    """One query's area under its precision/recall curve, the gallery ranked nearest first: one
+    point per distinct distance (pictures at the same distance come together), from (0, 1)."""
+    ends = np.r_[np.flatnonzero(np.diff(distances)), matches.size - 1]
+    found = np.cumsum(matches)[ends].astype(np.float64)
+    precision, recall = found / (ends + 1), found / found[-1]
+    steps = np.diff(np.r_[0.0, recall])
+    if not interpolated:
+        return float(np.sum(steps * precision))
+    return float(np.sum(steps * (precision + np.r_[1.0, precision[:-1]]) / 2))
+
+
+def reid_map(rankings: Iterable[tuple[np.ndarray, np.ndarray]], interpolated_auc: bool = True) -> float:
+    """The checker's `reid_map`: the mean average precision of the queries that have a match."""
+    aps = [ranked_average_precision(m, d, interpolated_auc) for m, d in rankings if m.any()]
+    return float(np.mean(aps)) if aps else math.nan
+
+
+def _reid_split(predictions: dict[int, Embedding], ground_truth: dict[int, ReidTruth], separate_camera_set: bool
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    from ..errors import AccuracyConfigError
+
+    sides = {}
+    for is_query in (True, False):
+        ids = [i for i, t in ground_truth.items() if t.query == is_query]
+        if not ids:
+            raise AccuracyConfigError(f"the data set has no {'query' if is_query else 'gallery'} pictures to "
+                                      "compare (--subset or a shard took none)")
+        vectors = [predictions[i].vector for i in ids]
+        if len({v.size for v in vectors}) != 1:
+            raise AccuracyConfigError("reid: the embeddings differ in size from picture to picture")
+        sides[is_query] = (np.stack(vectors), np.array([ground_truth[i].identity for i in ids]),
+                           np.array([ground_truth[i].camera for i in ids]))
+    (query, query_ids, query_cameras), (gallery, gallery_ids, gallery_cameras) = sides[True], sides[False]
+    if query.shape[1] != gallery.shape[1]:
+        raise AccuracyConfigError("reid: the query and gallery embeddings differ in size")
+    return reid_rankings(query, gallery, query_ids, gallery_ids, query_cameras, gallery_cameras, separate_camera_set)
+
+
+def _cmc(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict[int, Embedding],
+         ground_truth: dict[int, ReidTruth]) -> float:
+    o = metric.options
+    return cmc_score(_reid_split(predictions, ground_truth, o["separate_camera_set"]), int(o["top_k"]),
+                     o["first_match_break"])
+
+
+def _reid_map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict[int, Embedding],
+              ground_truth: dict[int, ReidTruth]) -> float:
+    return reid_map(_reid_split(predictions, ground_truth, False), metric.options["interpolated_auc"])
+
+
 Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
 """scorer(config, metric, dataset, predictions by image id, ground truth by image id) -> value."""
 
 SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision,
                               "accuracy": _accuracy, "map": _map, "mean_iou": _mean_iou,
-                              "segmentation_accuracy": _segmentation_accuracy}
+                              "segmentation_accuracy": _segmentation_accuracy, "cmc": _cmc, "reid_map": _reid_map}

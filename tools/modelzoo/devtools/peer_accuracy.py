@@ -35,6 +35,9 @@ CONVERSIONS = {
     "VOC2012": {"converter": "voc_detection", "has_background": True},
     "VOC2012_without_background": {"converter": "voc_detection", "has_background": False},
     "VOC2012_Segmentation": {"converter": "voc_segmentation"},
+    "market1501": {"converter": "market1501_reid"},
+    "reid_dataset": {"converter": "market1501_reid"},
+    "veri776": {"converter": "veri776_reid"},
 }
 
 
@@ -81,6 +84,27 @@ def peer_entry(config: Path, model: str, xml: Path, images: Path, conversion: di
     return {"name": name, "launchers": [launcher], "datasets": [dataset]}
 
 
+# NumPy 2.4 removed `trapz` (renamed `trapezoid` in 2.0, the same function), which accuracy_check
+# 2023.3's reid_map calls: the peer's environment installs the newest NumPy, so its process gets
+# the old name back (a sitecustomize on its PYTHONPATH), and computes what it always did.
+NUMPY_SHIM = """import numpy
+if not hasattr(numpy, "trapz"):
+    numpy.trapz = numpy.trapezoid
+"""
+
+
+def peer_env(tmp: Path) -> dict[str, str]:
+    """The environment accuracy_check runs in: this one, with NUMPY_SHIM's folder on PYTHONPATH."""
+    import os
+
+    shim = tmp / "numpy-shim"
+    shim.mkdir(exist_ok=True)
+    (shim / "sitecustomize.py").write_text(NUMPY_SHIM)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(shim)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
 def run_peer_many(accuracy_check: Path, entries: list[dict], timeout: float = 1800
                   ) -> tuple[dict[str, dict[str, float]], float, str]:
     """One accuracy_check run over several models (its start-up, seconds, is paid once):
@@ -92,7 +116,8 @@ def run_peer_many(accuracy_check: Path, entries: list[dict], timeout: float = 18
         cfg.write_text(yaml.safe_dump({"models": entries}))
         started = time.monotonic()
         proc = subprocess.run([str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv")],
-                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL)
+                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL,
+                              env=peer_env(Path(tmp)))
         seconds = time.monotonic() - started
         if proc.returncode != 0:
             raise RuntimeError(f"accuracy_check failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
@@ -113,7 +138,8 @@ def run_peer(accuracy_check: Path, config: Path, model: str, xml: Path, images: 
         cfg = peer_config(config, model, xml, images, annotations, Path(tmp))
         started = time.monotonic()
         proc = subprocess.run([str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv")],
-                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL)
+                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL,
+                              env=peer_env(Path(tmp)))
         seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise RuntimeError(f"accuracy_check failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -1,0 +1,218 @@
+"""Re-identification (issue 26): the `reid` adapter, `cmc` and `reid_map`, the market1501 /
+reid_dataset (Market-1501's folder) and veri776 (VeRi-776's) data sets, through the real command
+line, against Open Model Zoo's own accuracy_check (openvino-dev 2023.3.0) on the same IR,
+pictures and yml (one peer run for every case); the metrics against a computation of their own
+on synthetic embeddings."""
+
+from __future__ import annotations
+
+import functools
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import one_error_line, run_tool, write_model
+from qtools import _workdir, peer_accuracy_check  # noqa: F401 (fixture)
+
+from modelzoo.devtools import reidset
+from modelzoo.devtools.peer_accuracy import peer_entry, run_peer_many
+
+# as person-reidentification-retail-0277: Pillow's bilinear resize to 128x256, rank@1 and mAP
+MARKET_YML = """models:
+  - name: {name}
+    launchers:
+      - framework: openvino
+        adapter: reid
+    datasets:
+      - name: {dataset}
+        preprocessing:
+          - type: resize
+            dst_width: 128
+            dst_height: 256
+            use_pillow: True
+            interpolation: BILINEAR
+        metrics:
+          - name: rank@1
+            type: cmc
+            top_k: 1
+          - name: rank@5
+            type: cmc
+            top_k: 5
+          - type: reid_map
+"""
+# the options the zoo's configurations leave at their defaults, set the other way
+VERI_YML = """models:
+  - name: tiny-reid-veri
+    launchers:
+      - framework: openvino
+        adapter:
+          type: reid
+          grn_workaround: false
+    datasets:
+      - name: veri776
+        preprocessing:
+          - type: resize
+            dst_width: 128
+            dst_height: 256
+        metrics:
+          - name: rank@1
+            type: cmc
+            top_k: 1
+          - name: rank@3-all-matches
+            type: cmc
+            top_k: 3
+            first_match_break: false
+          - name: rank@1-other-cameras
+            type: cmc
+            top_k: 1
+            separate_camera_set: true
+          - name: reid_map
+            type: reid_map
+          - name: reid_map_steps
+            type: reid_map
+            interpolated_auc: false
+"""
+CASES = {"tiny-reid-market": ("market1501", MARKET_YML), "tiny-reid-dataset": ("market1501", MARKET_YML),
+         "tiny-reid-veri": ("veri776", VERI_YML)}
+
+
+@functools.cache
+def reid_zoo() -> dict:
+    root = _workdir() / "reid"
+    zoo, ir = root / "zoo", root / "ir"
+    xmls, ymls = {}, {}
+    for name, (kind, yml) in CASES.items():
+        folder = write_model(zoo, name, [{"name": f"FP32/{name}.{ext}", "data": b"x", "url": f"http://x/{ext}"}
+                                         for ext in ("xml", "bin")], task_type="object_attributes").parent
+        dataset = {"tiny-reid-market": "market1501", "tiny-reid-dataset": "reid_dataset"}.get(name, "veri776")
+        (folder / "accuracy-check.yml").write_text(yml.format(name=name, dataset=dataset))
+        ymls[name] = folder / "accuracy-check.yml"
+        xmls[name] = reidset.embedding_ir(ir / "public" / name / "FP32" / f"{name}.xml", seed=3)
+    data = {"market1501": reidset.write_reid_folder(root / "Market-1501-v15.09.15", "market1501", seed=2),
+            "veri776": reidset.write_reid_folder(root / "VeRi-776", "veri776", seed=5)}
+    return {"zoo": zoo, "ir": ir, "xml": xmls, "yml": ymls, "data": data}
+
+
+def measure(case: dict, name: str, json_out: Path, *args) -> dict:
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", name, "--ir_dir", case["ir"],
+                      "--precisions", "FP32", "--dataset", case["data"][CASES[name][0]], "--json", json_out, *args)
+    assert result.returncode == 0, result.stderr
+    return {r["metric"]: r["value"] for r in json.loads(json_out.read_text())}
+
+
+def test_cmc_and_reid_map_equal_accuracy_check(peer_accuracy_check, tmp_path):
+    case = reid_zoo()
+    ours = {name: measure(case, name, tmp_path / f"{name}.json") for name in CASES}
+    entries = [peer_entry(case["yml"][name], name, case["xml"][name], case["data"][kind],
+                          {"data_dir": str(case["data"][kind])}, name) for name, (kind, _) in CASES.items()]
+    theirs, _, out = run_peer_many(peer_accuracy_check, entries)
+    for name in CASES:
+        assert set(ours[name]) == set(theirs[name]), (ours[name], theirs[name])
+        for metric, value in ours[name].items():
+            assert 0.05 < value < 0.95, (name, metric, value)  # a number that can move
+            assert abs(100 * value - 100 * theirs[name][metric]) <= 0.1, (name, metric, value, theirs[name], out)
+    assert ours["tiny-reid-market"] == ours["tiny-reid-dataset"]  # (one data set under two names)
+    assert ours["tiny-reid-market"]["rank@5"] > ours["tiny-reid-market"]["rank@1"]
+
+
+def test_jobs_split_the_pictures_and_score_them_once(tmp_path):
+    """-j 2: each process embeds half the pictures; the gallery and the queries are put together
+    before any metric, so the numbers are the single run's."""
+    case = reid_zoo()
+    assert measure(case, "tiny-reid-market", tmp_path / "j.json", "-j", "2") == \
+        measure(case, "tiny-reid-market", tmp_path / "one.json")
+
+
+def test_a_shard_of_a_reid_set_is_refused_in_one_line(tmp_path):
+    case = reid_zoo()
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "tiny-reid-market", "--ir_dir",
+                      case["ir"], "--precisions", "FP32", "--dataset", case["data"]["market1501"], "--shard", "0/2")
+    assert result.returncode != 0 and "Measuring" not in result.stdout
+    assert "tiny-reid-market compares every query with the whole gallery" in one_error_line(result)
+
+
+@pytest.mark.parametrize("folder,bad", [("query", "0003_x1s1_000001_00.jpg"), ("bounding_box_test", "photo.jpg")])
+def test_a_file_name_without_the_ids_is_one_line_naming_it(folder, bad, tmp_path):
+    case = reid_zoo()
+    data = tmp_path / "Market-1501-v15.09.15"
+    shutil.copytree(case["data"]["market1501"], data)
+    shutil.copy(next((data / folder).iterdir()), data / folder / bad)
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "tiny-reid-market", "--ir_dir",
+                      case["ir"], "--precisions", "FP32", "--dataset", tmp_path, "--json", tmp_path / "r.json")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert f"{data / folder / bad}: the file name does not say the identity and camera" in line, line
+    assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()
+
+
+def _by_hand(query, gallery, qids, gids, qcams, gcams, top_k, first_match_break, separate, interpolated):
+    """cmc and mAP written out query by query, gallery picture by gallery picture."""
+    ranks, aps = [], []
+    for q in range(len(query)):
+        rows = []
+        for g in range(len(gallery)):
+            if gids[g] == qids[q] and gcams[g] == qcams[q]:
+                continue
+            rows.append((1.0 - float(np.dot(query[q].astype(np.float64), gallery[g].astype(np.float64))), g))
+        rows.sort()  # nearest first; the same distance: the gallery's order
+        same = [gids[g] == qids[q] for _, g in rows]
+        if not any(same):
+            continue
+        kept = [s for (d, g), s in zip(rows, same) if not (separate and gcams[g] == qcams[q])]
+        if any(kept):
+            if first_match_break:
+                ranks.append(1.0 if kept.index(True) < top_k else 0.0)
+            else:
+                before, hits = 0, []
+                for s in kept:
+                    if s:
+                        hits.append(before < top_k)
+                    else:
+                        before += 1
+                ranks.append(sum(hits) / len(hits))
+        # AP: one point per distinct distance, trapezoids (or steps) from recall 0 at precision 1
+        total, found, seen, points = sum(same), 0, 0, [(0.0, 1.0)]
+        for i, ((d, _), s) in enumerate(zip(rows, same)):
+            found, seen = found + s, seen + 1
+            if i + 1 == len(rows) or rows[i + 1][0] != d:
+                points.append((found / total, found / seen))
+        area = 0.0
+        for (r0, p0), (r1, p1) in zip(points, points[1:]):
+            area += (r1 - r0) * ((p0 + p1) / 2 if interpolated else p1)
+        aps.append(area)
+    return sum(ranks) / len(ranks), sum(aps) / len(aps)
+
+
+@pytest.mark.parametrize("top_k,first_match_break,separate,interpolated",
+                         [(1, True, False, True), (5, True, True, False), (3, False, False, True)])
+def test_cmc_and_reid_map_equal_a_computation_of_their_own(top_k, first_match_break, separate, interpolated):
+    from modelzoo.accuracy.metric import cmc_score, reid_map, reid_rankings
+
+    rng = np.random.default_rng(11)
+    gallery = rng.normal(0, 1, (300, 8))
+    gallery[100:110] = gallery[90:100]  # same distances: taken together by mAP
+    gallery /= np.linalg.norm(gallery, axis=1, keepdims=True)
+    gids, gcams = rng.integers(0, 40, 300), rng.integers(0, 6, 300)
+    qids, qcams = rng.integers(0, 45, 60), rng.integers(0, 6, 60)  # (some identities not in the gallery)
+    query = gallery[rng.integers(0, 300, 60)] + rng.normal(0, 0.4, (60, 8))
+    query /= np.linalg.norm(query, axis=1, keepdims=True)
+    for q in range(0, 60, 4):  # some queries have their identity near
+        qids[q] = gids[int(np.argmax(gallery @ query[q]))]
+    args = (query, gallery, qids, gids, qcams, gcams)
+    expected_cmc, expected_map = _by_hand(*args, top_k, first_match_break, separate, interpolated)
+    assert 0.05 < expected_cmc < 0.95 and 0.05 < expected_map < 0.95
+    assert abs(cmc_score(reid_rankings(*args, separate), top_k, first_match_break) - expected_cmc) <= 1e-9
+    assert abs(reid_map(reid_rankings(*args), interpolated) - expected_map) <= 1e-9
+
+
+def test_the_adapter_divides_by_the_norm_along_the_channels():
+    from modelzoo.accuracy.adapter import Outputs, reid
+
+    rng = np.random.default_rng(2)
+    raw = rng.normal(0, 3, (1, 32, 1, 1)).astype(np.float32)
+    out = reid(Outputs({"e": raw}, ["e"], (256, 128)))
+    expected = raw.reshape(-1).astype(np.float64) / np.sqrt(np.sum(raw.astype(np.float64) ** 2) + 1e-6)
+    assert out.vector.shape == (32,) and np.max(np.abs(out.vector - expected)) < 1e-6
+    assert np.array_equal(reid(Outputs({"e": raw}, ["e"], (256, 128)), grn_workaround=False).vector, raw.reshape(-1))

@@ -1,0 +1,94 @@
+"""A re-identification set made here (no download), in Market-1501's layout (`query/`,
+`bounding_box_test/`, names `PPPP_cCsS_FFFFFF_NN.jpg`) or VeRi-776's (`image_query/`,
+`image_test/`, names `PPPP_cCCC_FFFFFFFF_N.jpg`), and a small embedding IR built with OpenVINO's
+Python API, for proving the `reid` adapter, `cmc` and `reid_map` against Open Model Zoo's own
+accuracy_check.
+
+Each identity is a picture of its own (a scene of coloured blocks); its pictures are that one
+with noise of the identity's own strength, so the queries of quiet identities find their own
+first and the noisy ones do not: rank@1, rank@5 and mAP are numbers that can move. The gallery
+has, as Market-1501's has, pictures of a query's identity from the query's own camera (never
+counted), distractors (identity 0) and junk (identity -1, left out), and one query whose identity
+the gallery has only from its own camera (a query that is not counted).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..reference.scene import make_scene
+
+HEIGHT, WIDTH = 128, 64  # Market-1501's pictures
+IDENTITIES = 14
+LAYOUTS = {"market1501": ("query", "bounding_box_test"), "veri776": ("image_query", "image_test")}
+
+
+def file_name(kind: str, identity: int, camera: int, frame: int) -> str:
+    """A picture's name as the set's own say identity and camera."""
+    if kind == "market1501":
+        return f"{identity:04d}_c{camera}s1_{frame:06d}_00.jpg" if identity >= 0 else \
+            f"-1_c{camera}s1_{frame:06d}_00.jpg"
+    return f"{identity:04d}_c{camera:03d}_{frame:08d}_0.jpg"
+
+
+def _noisy(base: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:
+    """The picture moved a little, with a colour cast per 32x32 patch (which no pooling averages
+    away) of about ``strength``, and some pixel noise."""
+    shifted = np.roll(base, int(rng.integers(-3, 4)), axis=0).astype(np.float32)
+    cast = np.kron(rng.normal(0, strength, (HEIGHT // 32, WIDTH // 32, 3)), np.ones((32, 32, 1)))
+    return np.clip(shifted + cast + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
+
+
+def write_reid_folder(root: Path, kind: str = "market1501", seed: int = 0) -> Path:
+    """root/<query>/ and root/<gallery>/ with JPEG pictures; returns root."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    query_dir, gallery_dir = (root / d for d in LAYOUTS[kind])
+    query_dir.mkdir(parents=True, exist_ok=True)
+    gallery_dir.mkdir(parents=True, exist_ok=True)
+    frame = 0
+
+    def write(folder: Path, picture: np.ndarray, identity: int, camera: int) -> None:
+        nonlocal frame
+        frame += 1
+        cv2.imwrite(str(folder / file_name(kind, identity, camera, frame)), picture, [cv2.IMWRITE_JPEG_QUALITY, 95])
+
+    for identity in range(1, IDENTITIES + 1):
+        base = make_scene(HEIGHT, WIDTH, seed=seed * 100 + identity)
+        strength = (4.0, 30.0, 90.0)[identity % 3]  # quiet, middling, noisy
+        query_camera = 1 + identity % 6
+        write(query_dir, _noisy(base, strength, rng), identity, query_camera)
+        write(gallery_dir, _noisy(base, 2.0, rng), identity, query_camera)  # its own camera: never counted
+        if identity != IDENTITIES:  # (the last one's gallery is all from its query's camera)
+            for k in range(2):
+                write(gallery_dir, _noisy(base, strength, rng), identity, 1 + (query_camera + k) % 6)
+    for k in range(3):  # distractors and junk
+        write(gallery_dir, make_scene(HEIGHT, WIDTH, seed=seed * 100 + 90 + k), 0, 1 + k)
+        write(gallery_dir, make_scene(HEIGHT, WIDTH, seed=seed * 100 + 95 + k), -1, 1 + k)
+    return root
+
+
+def embedding_ir(xml: Path, height: int = 256, width: int = 128, size: int = 16, seed: int = 0) -> Path:
+    """A [1,3,H,W] f32 network whose [1, size, 1, 1] output is a linear map of the picture's
+    average colour in a 4x2 grid, minus its mean (not normalised: the adapter's grn_workaround
+    does that)."""
+    import openvino as ov
+    import openvino.opset8 as ops
+
+    rng = np.random.default_rng(seed)
+    picture = ops.parameter([1, 3, height, width], np.float32, name="data")
+    pooled = ops.avg_pool(picture, [height // 4, width // 2], [0, 0], [0, 0], [height // 4, width // 2],
+                          exclude_pad=True)
+    flat = ops.reshape(pooled, ops.constant(np.array([1, 24], np.int64)), special_zero=False)
+    centred = ops.subtract(flat, ops.constant(np.full((1, 24), 110.0, np.float32)))
+    weights = ops.constant(rng.normal(0, 1, (24, size)).astype(np.float32))
+    embedding = ops.reshape(ops.matmul(centred, weights, False, False),
+                            ops.constant(np.array([1, size, 1, 1], np.int64)), special_zero=False)
+    embedding.output(0).get_tensor().set_names({"embedding"})
+    model = ov.Model([embedding], [picture], "tiny-reid")
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, str(xml), compress_to_fp16=False)
+    return xml
