@@ -3,7 +3,9 @@ looked up in ADAPTERS (a new task's adapter is a function here and an entry ther
 in config.ADAPTERS). Today: `classification` (class scores), accuracy_check's `ssd`
 (DetectionOutput's [1, 1, N, 7] rows
 [image_id, label, conf, x_min, y_min, x_max, y_max], boxes normalised), and the YOLO family
-(`yolo_v2`, `yolo_v3`, `yolo_v3_onnx`, `yolox`: see their docstrings for the layouts).
+(`yolo_v2`, `yolo_v3`, `yolo_v3_onnx`, `yolox`: see their docstrings for the layouts),
+`segmentation` (masks) and `reid` (one embedding per picture, compared by the metric with every
+other picture's).
 
 An adapter in SINGLE_OUTPUT takes the network's first output; the others take every output by
 name (`Outputs`) and the network's input size, since a YOLO network answers on several grids."""
