@@ -1,5 +1,5 @@
 """Re-identification (issue 26): the `reid` adapter, `cmc` and `reid_map`, the market1501 /
-reid_dataset (Market-1501's folder) and veri776 (VeRi-776's) data sets, through the real command
+reid_dataset (Market-1501's folder), veri776 (VeRi-776's) and image_retrieval data sets, through the real command
 line, against Open Model Zoo's own accuracy_check (openvino-dev 2023.3.0) on the same IR,
 pictures and yml (one peer run for every case); the metrics against a computation of their own
 on synthetic embeddings."""
@@ -74,8 +74,30 @@ VERI_YML = """models:
             type: reid_map
             interpolated_auc: false
 """
+# as image-retrieval-0001: no preprocessing of its own (its data set's definition resizes to 224)
+RETRIEVAL_YML = """models:
+  - name: tiny-retrieval
+    launchers:
+      - framework: openvino
+        adapter: reid
+    datasets:
+      - name: image_retrieval
+        metrics:
+          - name: rank@1
+            type: cmc
+            top_k: 1
+          - type: reid_map
+"""
+# Open Model Zoo's dataset_definitions.yml entry for image_retrieval, its preprocessing (what the
+# peer merges into an entry that has none)
+DEFINITIONS = """datasets:
+  - name: image_retrieval
+    preprocessing:
+      - type: resize
+        size: 224
+"""
 CASES = {"tiny-reid-market": ("market1501", MARKET_YML), "tiny-reid-dataset": ("market1501", MARKET_YML),
-         "tiny-reid-veri": ("veri776", VERI_YML)}
+         "tiny-reid-veri": ("veri776", VERI_YML), "tiny-retrieval": ("image_retrieval", RETRIEVAL_YML)}
 
 
 @functools.cache
@@ -89,9 +111,11 @@ def reid_zoo() -> dict:
         dataset = {"tiny-reid-market": "market1501", "tiny-reid-dataset": "reid_dataset"}.get(name, "veri776")
         (folder / "accuracy-check.yml").write_text(yml.format(name=name, dataset=dataset))
         ymls[name] = folder / "accuracy-check.yml"
-        xmls[name] = reidset.embedding_ir(ir / "public" / name / "FP32" / f"{name}.xml", seed=3)
+        side = (224, 224) if kind == "image_retrieval" else (256, 128)
+        xmls[name] = reidset.embedding_ir(ir / "public" / name / "FP32" / f"{name}.xml", *side, seed=3)
     data = {"market1501": reidset.write_reid_folder(root / "Market-1501-v15.09.15", "market1501", seed=2),
-            "veri776": reidset.write_reid_folder(root / "VeRi-776", "veri776", seed=5)}
+            "veri776": reidset.write_reid_folder(root / "VeRi-776", "veri776", seed=5),
+            "image_retrieval": reidset.write_retrieval_folder(root / "textile_crops", seed=7)}
     return {"zoo": zoo, "ir": ir, "xml": xmls, "yml": ymls, "data": data}
 
 
@@ -105,9 +129,14 @@ def measure(case: dict, name: str, json_out: Path, *args) -> dict:
 def test_cmc_and_reid_map_equal_accuracy_check(peer_accuracy_check, tmp_path):
     case = reid_zoo()
     ours = {name: measure(case, name, tmp_path / f"{name}.json") for name in CASES}
-    entries = [peer_entry(case["yml"][name], name, case["xml"][name], case["data"][kind],
-                          {"data_dir": str(case["data"][kind])}, name) for name, (kind, _) in CASES.items()]
-    theirs, _, out = run_peer_many(peer_accuracy_check, entries)
+    conversions = {kind: {"data_dir": str(folder)} for kind, folder in case["data"].items()}
+    conversions["image_retrieval"].update(
+        gallery_annotation_file=str(case["data"]["image_retrieval"] / "gallery/gallery.txt"),
+        queries_annotation_file=str(case["data"]["image_retrieval"] / "queries/quieries.txt"))
+    entries = [peer_entry(case["yml"][name], name, case["xml"][name], case["data"][kind], conversions[kind], name)
+               for name, (kind, _) in CASES.items()]
+    (tmp_path / "definitions.yml").write_text(DEFINITIONS)
+    theirs, _, out = run_peer_many(peer_accuracy_check, entries, definitions=tmp_path / "definitions.yml")
     for name in CASES:
         assert set(ours[name]) == set(theirs[name]), (ours[name], theirs[name])
         for metric, value in ours[name].items():
@@ -216,3 +245,16 @@ def test_the_adapter_divides_by_the_norm_along_the_channels():
     expected = raw.reshape(-1).astype(np.float64) / np.sqrt(np.sum(raw.astype(np.float64) ** 2) + 1e-6)
     assert out.vector.shape == (32,) and np.max(np.abs(out.vector - expected)) < 1e-6
     assert np.array_equal(reid(Outputs({"e": raw}, ["e"], (256, 128)), grn_workaround=False).vector, raw.reshape(-1))
+
+
+def test_a_retrieval_list_naming_a_missing_picture_is_one_line_naming_it(tmp_path):
+    case = reid_zoo()
+    data = tmp_path / "textile_crops"
+    shutil.copytree(case["data"]["image_retrieval"], data)
+    (data / "queries" / "q005_0.png").unlink()
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "tiny-retrieval", "--ir_dir",
+                      case["ir"], "--precisions", "FP32", "--dataset", data, "--json", tmp_path / "r.json")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert f"{data / 'queries' / 'quieries.txt'}: line 5: names picture 'q005_0.png'" in line, line
+    assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()

@@ -42,6 +42,14 @@ DATASETS: dict[str, tuple[str, int]] = {
     "market1501": ("market1501", 0),
     "reid_dataset": ("market1501", 0),
     "veri776": ("veri776", 0),
+    # queries and a gallery listed with their ids (the checker's image_retrieval converter)
+    "image_retrieval": ("image_retrieval", 0),
+}
+# What Open Model Zoo's dataset definitions give an entry that does not say it (accuracy_check
+# takes the definition's key when the model's entry has none): image-retrieval-0001's yml has no
+# preprocessing, and is measured with its definition's.
+DEFINITION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "image_retrieval": {"preprocessing": [{"type": "resize", "size": 224}]},
 }
 
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
@@ -554,7 +562,8 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
         full_label_map=name in FULL_LABEL_MAP,
-        preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
+        preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing", DEFINITION_DEFAULTS.get(
+            name, {}).get("preprocessing")), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))
     _check_task(config)
@@ -569,7 +578,8 @@ TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detecti
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
                   "cmc": "reid", "reid_map": "reid"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
-                        "voc_segmentation": "segmentation", "market1501": "reid", "veri776": "reid"}
+                        "voc_segmentation": "segmentation", "market1501": "reid", "veri776": "reid",
+                        "image_retrieval": "reid"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
 

@@ -710,6 +710,65 @@ def _reid_loader(kind: str) -> "Loader":
     return resolve_reid
 
 
+# An image-retrieval set (the checker's image_retrieval converter; Open Model Zoo's textile_crops):
+# gallery/ and queries/, each with a list of `FILE ID` lines (FILE inside that folder, or a path
+# from the set's root when it has a "/"), under Open Model Zoo's names or the converter's own.
+RETRIEVAL_LISTS = (("gallery/gallery.txt", "queries/quieries.txt"), ("gallery/list.txt", "queries/list.txt"))
+
+
+def retrieval_lists(folder: Path) -> tuple[Path, Path] | None:
+    for gallery, queries in RETRIEVAL_LISTS:
+        if (folder / gallery).is_file() and (folder / queries).is_file():
+            return folder / gallery, folder / queries
+    return None
+
+
+def load_retrieval(root: Path, gallery_list: Path, queries_list: Path) -> Dataset:
+    """The gallery's pictures, then the queries', in their lists' order (the checker's): the
+    gallery on camera 0, the queries on camera 1 (so no gallery picture is left out for a query),
+    the ids as the lists write them."""
+    samples, truth, ids = [], {}, {}
+    for listed, is_query in ((gallery_list, False), (queries_list, True)):
+        raw = _read_annotations(listed, MAX_LIST, "a picture list")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DatasetError(f"{listed}: not a picture list: not UTF-8 text") from None
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            fields = line.split()
+            where = f"{listed}: line {number}"
+            if len(fields) != 2:
+                raise DatasetError(f"{where}: expected 'FILE ID', got {line.strip()[:80]!r}")
+            name, identity = fields
+            relative = Path(name) if "/" in name else Path(listed.parent.name) / name
+            if relative.is_absolute() or ".." in relative.parts:
+                raise DatasetError(f"{where}: {name!r} is not a path inside {root}")
+            if not (root / relative).is_file():
+                raise DatasetError(f"{where}: names picture {name!r}, which is not in {root}")
+            samples.append(Sample(len(samples) + 1, root / relative))
+            truth[len(samples)] = ReidTruth(ids.setdefault(identity, len(ids)), int(is_query), is_query)
+    if not any(t.query for t in truth.values()) or all(t.query for t in truth.values()):
+        raise DatasetError(f"{root}: the gallery or the queries list no pictures")
+    return Dataset(samples, None, None, kind="image_retrieval", reid=truth,
+                   annotation_parts=(gallery_list, queries_list))
+
+
+def _resolve_retrieval(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                       ) -> Dataset:
+    folder = dataset if dataset is not None else images
+    if annotations is not None or (dataset is not None and images is not None):
+        raise DatasetError("an image-retrieval set is one folder: give --dataset DIR")
+    if folder is None:
+        raise DatasetError("no images: give --dataset DIR (gallery/ and queries/ with their lists inside)")
+    lists = retrieval_lists(folder) if folder.is_dir() else None
+    if lists is None:
+        raise DatasetError(f"{folder}: not an image-retrieval folder ({' and '.join(RETRIEVAL_LISTS[0])}, or "
+                           f"{' and '.join(RETRIEVAL_LISTS[1])})")
+    return load_retrieval(folder, *lists)
+
+
 def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     """The data set's kind by its annotation: a val.txt (ImageNet's), a VOC image set (a .txt
     in ImageSets/, or a VOC folder), or a COCO JSON file."""
@@ -724,6 +783,8 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     for kind in REID_LAYOUTS:
         if dataset is not None and dataset.is_dir() and reid_root(dataset, kind) is not None:
             return kind
+    if dataset is not None and dataset.is_dir() and retrieval_lists(dataset) is not None:
+        return "image_retrieval"
     root = voc_root(dataset) if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() \
         else None
     if root is not None:  # detection when it has the Main image set, else segmentation when it has that one
@@ -738,6 +799,7 @@ Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 # kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
 LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
                               "voc_segmentation": _resolve_voc_segmentation,
+                              "image_retrieval": _resolve_retrieval,
                               **{kind: _reid_loader(kind) for kind in REID_LAYOUTS}}
 
 

@@ -38,6 +38,7 @@ CONVERSIONS = {
     "market1501": {"converter": "market1501_reid"},
     "reid_dataset": {"converter": "market1501_reid"},
     "veri776": {"converter": "veri776_reid"},
+    "image_retrieval": {"converter": "image_retrieval"},
 }
 
 
@@ -105,19 +106,22 @@ def peer_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def run_peer_many(accuracy_check: Path, entries: list[dict], timeout: float = 1800
-                  ) -> tuple[dict[str, dict[str, float]], float, str]:
+def run_peer_many(accuracy_check: Path, entries: list[dict], timeout: float = 1800,
+                  definitions: Path | None = None) -> tuple[dict[str, dict[str, float]], float, str]:
     """One accuracy_check run over several models (its start-up, seconds, is paid once):
-    ({entry name: {metric: value in 0..1}}, seconds, stdout), read from its --csv_result."""
+    ({entry name: {metric: value in 0..1}}, seconds, stdout), read from its --csv_result. With
+    ``definitions`` (Open Model Zoo's dataset_definitions.yml) an entry takes from its data set's
+    definition what it does not say itself, as the zoo runs it."""
     import csv
 
     with tempfile.TemporaryDirectory(prefix="modelzoo-peer-ac-") as tmp:
         cfg = Path(tmp) / "accuracy_check.yml"
         cfg.write_text(yaml.safe_dump({"models": entries}))
         started = time.monotonic()
-        proc = subprocess.run([str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv")],
-                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL,
-                              env=peer_env(Path(tmp)))
+        extra = ["-d", str(definitions)] if definitions is not None else []
+        proc = subprocess.run([str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv"),
+                               *extra], capture_output=True, text=True, timeout=timeout, cwd=tmp,
+                              stdin=subprocess.DEVNULL, env=peer_env(Path(tmp)))
         seconds = time.monotonic() - started
         if proc.returncode != 0:
             raise RuntimeError(f"accuracy_check failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"

@@ -9,7 +9,8 @@ with noise of the identity's own strength, so the queries of quiet identities fi
 first and the noisy ones do not: rank@1, rank@5 and mAP are numbers that can move. The gallery
 has, as Market-1501's has, pictures of a query's identity from the query's own camera (never
 counted), distractors (identity 0) and junk (identity -1, left out), and one query whose identity
-the gallery has only from its own camera (a query that is not counted).
+the gallery has only from its own camera (a query that is not counted). An image-retrieval set
+(Open Model Zoo's textile_crops layout) is made of the same kind of pictures.
 """
 
 from __future__ import annotations
@@ -92,3 +93,29 @@ def embedding_ir(xml: Path, height: int = 256, width: int = 128, size: int = 16,
     xml.parent.mkdir(parents=True, exist_ok=True)
     ov.save_model(model, str(xml), compress_to_fp16=False)
     return xml
+
+
+def write_retrieval_folder(root: Path, seed: int = 0) -> Path:
+    """An image-retrieval set as Open Model Zoo's textile_crops: root/gallery/ with gallery.txt,
+    root/queries/ with quieries.txt (its spelling), `FILE ID` a line; pictures of several sizes
+    (PNG), ids as words; one query's id is in no gallery line."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    lines: dict[str, list[str]] = {"gallery": [], "queries": []}
+    for side in lines:
+        (root / side).mkdir(parents=True, exist_ok=True)
+    sizes = ((160, 120), (224, 224), (300, 200), (128, 256))
+    for identity in range(1, IDENTITIES + 1):
+        base = make_scene(HEIGHT, WIDTH, seed=seed * 100 + identity)
+        strength = (4.0, 30.0, 90.0)[identity % 3]
+        copies = {"gallery": 0 if identity == IDENTITIES else 2, "queries": 1}
+        for side, count in copies.items():
+            for k in range(count):
+                h, w = sizes[(identity + k + len(side)) % len(sizes)]
+                name = f"{side[0]}{identity:03d}_{k}.png"
+                cv2.imwrite(str(root / side / name), cv2.resize(_noisy(base, strength, rng), (w, h)))
+                lines[side].append(f"{name} item{identity:03d}\n")
+    (root / "gallery" / "gallery.txt").write_text("".join(lines["gallery"]))
+    (root / "queries" / "quieries.txt").write_text("".join(lines["queries"]))
+    return root
