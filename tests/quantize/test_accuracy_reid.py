@@ -1,5 +1,6 @@
-"""Re-identification (issue 26): the `reid` adapter, `cmc` and `reid_map`, the market1501 /
-reid_dataset (Market-1501's folder), veri776 (VeRi-776's) and image_retrieval data sets, through the real command
+"""Re-identification and face verification (issue 26): the `reid` adapter, `cmc`, `reid_map`
+and `pairwise_accuracy_subsets`, `point_alignment`, the market1501 / reid_dataset (Market-1501's
+folder), veri776 (VeRi-776's), image_retrieval and lfw (pairs.txt, landmarks) data sets, through the real command
 line, against Open Model Zoo's own accuracy_check (openvino-dev 2023.3.0) on the same IR,
 pictures and yml (one peer run for every case); the metrics against a computation of their own
 on synthetic embeddings."""
@@ -96,8 +97,52 @@ DEFINITIONS = """datasets:
       - type: resize
         size: 224
 """
+# as face-reidentification-retail-0095: the landmarks aligned in a 400x400 picture, resized to 128
+LFW_YML = """models:
+  - name: tiny-face-aligned
+    launchers:
+      - framework: openvino
+        adapter: reid
+    datasets:
+      - name: lfw
+        preprocessing:
+          - type: point_alignment
+            size: 400
+          - type: resize
+            size: 128
+        metrics:
+          - type: pairwise_accuracy_subsets
+"""
+# the options facenet's yml sets (its flip is not implemented), and a threshold given
+LFW_OPTIONS_YML = """models:
+  - name: tiny-face-options
+    launchers:
+      - framework: openvino
+        adapter: reid
+    datasets:
+      - name: lfw
+        preprocessing:
+          - type: resize
+            size: 128
+        metrics:
+          - name: best-threshold
+            type: pairwise_accuracy_subsets
+            min_score: best_train_threshold
+            distance_method: 'cosine_distance'
+            subtract_mean: True
+          - name: three-folds-median
+            type: pairwise_accuracy_subsets
+            subset_number: 3
+            subtract_mean: true
+          - name: given-threshold
+            type: pairwise_accuracy_subsets
+            subset_number: 2
+            min_score: 0.05
+"""
 CASES = {"tiny-reid-market": ("market1501", MARKET_YML), "tiny-reid-dataset": ("market1501", MARKET_YML),
-         "tiny-reid-veri": ("veri776", VERI_YML), "tiny-retrieval": ("image_retrieval", RETRIEVAL_YML)}
+         "tiny-reid-veri": ("veri776", VERI_YML), "tiny-retrieval": ("image_retrieval", RETRIEVAL_YML),
+         "tiny-face-aligned": ("lfw", LFW_YML), "tiny-face-options": ("lfw", LFW_OPTIONS_YML)}
+SIDES = {"market1501": (256, 128), "veri776": (256, 128), "image_retrieval": (224, 224), "lfw": (128, 128)}
 
 
 @functools.cache
@@ -111,11 +156,11 @@ def reid_zoo() -> dict:
         dataset = {"tiny-reid-market": "market1501", "tiny-reid-dataset": "reid_dataset"}.get(name, "veri776")
         (folder / "accuracy-check.yml").write_text(yml.format(name=name, dataset=dataset))
         ymls[name] = folder / "accuracy-check.yml"
-        side = (224, 224) if kind == "image_retrieval" else (256, 128)
-        xmls[name] = reidset.embedding_ir(ir / "public" / name / "FP32" / f"{name}.xml", *side, seed=3)
+        xmls[name] = reidset.embedding_ir(ir / "public" / name / "FP32" / f"{name}.xml", *SIDES[kind], seed=3)
     data = {"market1501": reidset.write_reid_folder(root / "Market-1501-v15.09.15", "market1501", seed=2),
             "veri776": reidset.write_reid_folder(root / "VeRi-776", "veri776", seed=5),
-            "image_retrieval": reidset.write_retrieval_folder(root / "textile_crops", seed=7)}
+            "image_retrieval": reidset.write_retrieval_folder(root / "textile_crops", seed=7),
+            "lfw": reidset.write_lfw_folder(root / "LFW", seed=4)}
     return {"zoo": zoo, "ir": ir, "xml": xmls, "yml": ymls, "data": data}
 
 
@@ -133,7 +178,10 @@ def test_cmc_and_reid_map_equal_accuracy_check(peer_accuracy_check, tmp_path):
     conversions["image_retrieval"].update(
         gallery_annotation_file=str(case["data"]["image_retrieval"] / "gallery/gallery.txt"),
         queries_annotation_file=str(case["data"]["image_retrieval"] / "queries/quieries.txt"))
-    entries = [peer_entry(case["yml"][name], name, case["xml"][name], case["data"][kind], conversions[kind], name)
+    conversions["lfw"] = {"pairs_file": str(case["data"]["lfw"] / "annotation/pairs.txt"),
+                          "landmarks_file": str(case["data"]["lfw"] / "annotation/lfw_landmark.txt")}
+    pictures = dict(case["data"], lfw=case["data"]["lfw"] / "lfw")
+    entries = [peer_entry(case["yml"][name], name, case["xml"][name], pictures[kind], conversions[kind], name)
                for name, (kind, _) in CASES.items()]
     (tmp_path / "definitions.yml").write_text(DEFINITIONS)
     theirs, _, out = run_peer_many(peer_accuracy_check, entries, definitions=tmp_path / "definitions.yml")
@@ -258,3 +306,91 @@ def test_a_retrieval_list_naming_a_missing_picture_is_one_line_naming_it(tmp_pat
     line = one_error_line(result)
     assert f"{data / 'queries' / 'quieries.txt'}: line 5: names picture 'q005_0.png'" in line, line
     assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize("problem,needle", [
+    ("picture", "annotation/pairs.txt: names picture 'Person_C/Person_C_0002.jpg', which is not in"),
+    ("landmarks", "annotation/lfw_landmark.txt: no landmarks for 'Person_C/Person_C_0002.jpg'")])
+def test_a_bad_lfw_folder_is_one_line_naming_the_file(problem, needle, tmp_path):
+    case = reid_zoo()
+    data = tmp_path / "LFW"
+    shutil.copytree(case["data"]["lfw"], data)
+    if problem == "picture":
+        (data / "lfw/Person_C/Person_C_0002.jpg").unlink()
+    else:
+        marks = data / "annotation/lfw_landmark.txt"
+        marks.write_text("".join(line for line in marks.read_text().splitlines(keepends=True)
+                                 if not line.startswith("Person_C/Person_C_0002.jpg")))
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "tiny-face-aligned", "--ir_dir",
+                      case["ir"], "--precisions", "FP32", "--dataset", data, "--json", tmp_path / "r.json")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert str(data) in line and needle in line, line
+    assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()
+
+
+def _verification_by_hand(vectors, truth, folds, min_score, method, subtract_mean):
+    """pairwise_accuracy_subsets written out pair by pair."""
+    import math
+
+    starts = [i for i in truth if truth[i][0] or truth[i][1]]
+
+    def pairs(ids):
+        return [(i, j, same) for i in ids for same, partners in ((True, truth[i][0]), (False, truth[i][1]))
+                for j in partners]
+
+    def distance(a, b, mean):
+        a, b = [x - m for x, m in zip(a, mean)], [x - m for x, m in zip(b, mean)]
+        dot = sum(x * y for x, y in zip(a, b))
+        if method == "euclidian_distance":
+            return 0.5 * (1 - dot)
+        return math.acos(dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(x * x for x in b)))) / math.pi
+
+    results = []
+    for k in range(folds):
+        low, high = k * len(starts) // folds, (k + 1) * len(starts) // folds
+        test, train = pairs(starts[low:high]), pairs(starts[:low] + starts[high:])
+        mean = [0.0] * len(vectors[starts[0]])
+        if min_score in ("train_median", "best_train_threshold"):
+            if subtract_mean:
+                used = [vectors[p[0]] for p in train] + [vectors[p[1]] for p in train]
+                mean = [sum(v[d] for v in used) / len(used) for d in range(len(mean))]
+            d = sorted(distance(vectors[a], vectors[b], mean) for a, b, _ in train)
+            if min_score == "train_median":
+                threshold = d[len(d) // 2] if len(d) % 2 else (d[len(d) // 2 - 1] + d[len(d) // 2]) / 2
+            else:
+                right = [sum((distance(vectors[a], vectors[b], mean) < t / 100) == same for a, b, same in train)
+                         for t in range(400)]
+                threshold = right.index(max(right)) / 100
+        else:
+            threshold = min_score
+        if test:
+            results.append(sum((distance(vectors[a], vectors[b], mean) < threshold) == same
+                               for a, b, same in test) / len(test))
+    return sum(results) / len(results)
+
+
+@pytest.mark.parametrize("folds,min_score,method,subtract_mean", [
+    (10, "train_median", "euclidian_distance", False), (4, "best_train_threshold", "cosine_distance", True),
+    (3, 0.45, "euclidian_distance", False), (5, "train_median", "cosine_distance", True)])
+def test_pairwise_accuracy_subsets_equals_a_computation_of_its_own(folds, min_score, method, subtract_mean):
+    from modelzoo.accuracy.dataset import PairTruth
+    from modelzoo.accuracy.metric import pairwise_accuracy_subsets
+
+    rng = np.random.default_rng(8)
+    people = rng.normal(0, 1, (30, 12))
+    owner = rng.integers(0, 30, 90)
+    vectors = people[owner] + rng.normal(0, 0.8, (90, 12))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    truth = {}
+    for i in range(90):
+        same = [j for j in range(i + 1, 90) if owner[j] == owner[i]][:2]
+        other = [int(j) for j in rng.integers(0, 90, 2) if owner[j] != owner[i]] if i % 3 else []
+        truth[i + 1] = (tuple(j + 1 for j in same), tuple(j + 1 for j in other))
+    embeddings = {i + 1: vectors[i] for i in range(90)}
+    expected = _verification_by_hand({i: list(v) for i, v in embeddings.items()}, truth, folds, min_score, method,
+                                     subtract_mean)
+    assert 0.05 < expected < 0.95
+    got = pairwise_accuracy_subsets(embeddings, {i: PairTruth(*t) for i, t in truth.items()}, folds, min_score,
+                                    method, subtract_mean)
+    assert abs(got - expected) <= 1e-9

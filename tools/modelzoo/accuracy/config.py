@@ -44,6 +44,8 @@ DATASETS: dict[str, tuple[str, int]] = {
     "veri776": ("veri776", 0),
     # queries and a gallery listed with their ids (the checker's image_retrieval converter)
     "image_retrieval": ("image_retrieval", 0),
+    # LFW's pairs.txt (the checker's lfw converter), with its landmarks when the folder has them
+    "lfw": ("lfw", 0),
 }
 # What Open Model Zoo's dataset definitions give an entry that does not say it (accuracy_check
 # takes the definition's key when the model's entry has none): image-retrieval-0001's yml has no
@@ -64,6 +66,9 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "rgb_to_bgr": {},
     "crop": {"size": None, "dst_width": None, "dst_height": None, "use_pillow": False, "central_fraction": None},
     "normalization": {"mean": None, "std": None},
+    # the face's landmarks (the data set's) moved onto fixed places of a size x size picture
+    "point_alignment": {"size": None, "dst_width": None, "dst_height": None, "normalize": True,
+                        "draw_points": False},
 }
 ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "height", "fit_to_window")
 # the checker's named normalization values (its Normalize.PRECOMPUTED_MEANS / _STDS)
@@ -109,7 +114,13 @@ METRICS: dict[str, dict[str, Any]] = {
             "number_single_shot_repeats": 10},
     "reid_map": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
                  "interpolated_auc": True},
+    # face verification: pairs of pictures, "same" when their distance is below a threshold
+    "pairwise_accuracy_subsets": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                                  "subset_number": 10, "min_score": "train_median",
+                                  "distance_method": "euclidian_distance", "subtract_mean": False},
 }
+MIN_SCORES = ("train_median", "best_train_threshold")
+DISTANCE_METHODS = ("euclidian_distance", "cosine_distance")
 # options every metric may carry that change no number (how the checker prints it)
 PRESENTATION = {"presenter": ("print_scalar", "print_vector")}
 # coco_precision's IoU thresholds by how a yml writes them (the checker's COCO_THRESHOLDS)
@@ -187,7 +198,7 @@ class AccuracyConfig:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
         size: tuple[int | None, int | None] = (None, None)
         for step in self.preprocessing:
-            if step.type == "padding" or (step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale")
+            if step.type in ("padding", "point_alignment") or (step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale")
                                           is None and step.options.get("central_fraction") is None):
                 h, w = step.size()
                 size = (h if h is not None else size[0], w if w is not None else size[1])
@@ -255,6 +266,14 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         h, w = Step(kind, options).size()
         if (h, w) == (None, None) or (options["aspect_ratio_scale"] != "frcnn_keep_aspect_ratio" and None in (h, w)):
             raise _fail(path, where, "needs size or dst_width and dst_height")
+    if kind == "point_alignment":
+        if None in Step(kind, options).size():
+            raise _fail(path, where, "needs size, or dst_width and dst_height")
+        for key in ("normalize", "draw_points"):
+            if not isinstance(options[key], bool):
+                raise _fail(path, where, f"{key} must be true or false (got {options[key]!r})")
+        if options["draw_points"]:
+            raise _fail(path, where, "draw_points: true is not implemented (it draws the landmarks into the picture)")
     if kind == "crop":
         fraction = options["central_fraction"]
         if not isinstance(options["use_pillow"], bool):
@@ -469,6 +488,18 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             if options.get("single_gallery_shot"):
                 raise _fail(path, f"{where} ({kind})", "single_gallery_shot: true is not implemented (a random "
                             "gallery picture per identity: a number that changes from run to run)")
+        if kind == "pairwise_accuracy_subsets":
+            here = f"{where} ({kind})"
+            if not _count(options["subset_number"]):
+                raise _fail(path, here, f"subset_number must be a positive integer (got {options['subset_number']!r})")
+            if options["min_score"] not in MIN_SCORES and not _finite(options["min_score"]):
+                raise _fail(path, here, f"min_score must be a number or one of {', '.join(MIN_SCORES)} "
+                            f"(got {options['min_score']!r})")
+            if options["distance_method"] not in DISTANCE_METHODS:
+                raise _fail(path, here, f"distance_method {options['distance_method']!r} is not one of "
+                            f"{', '.join(DISTANCE_METHODS)}")
+            if not isinstance(options["subtract_mean"], bool):
+                raise _fail(path, here, f"subtract_mean must be true or false (got {options['subtract_mean']!r})")
         top_k = options.get("top_k", 1)
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise _fail(path, f"{where} ({kind})", f"top_k must be a positive integer (got {top_k!r})")
@@ -576,10 +607,15 @@ TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo
                    "segmentation": "segmentation", "reid": "reid"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
-                  "cmc": "reid", "reid_map": "reid"}
+                  "cmc": "reid", "reid_map": "reid", "pairwise_accuracy_subsets": "reid"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
                         "voc_segmentation": "segmentation", "market1501": "reid", "veri776": "reid",
-                        "image_retrieval": "reid"}
+                        "image_retrieval": "reid", "lfw": "reid"}
+# what an embedding metric compares (identities of queries and a gallery, or listed pairs), and
+# what each embedding data set annotates
+TRUTH_OF_METRIC = {"cmc": "identities", "reid_map": "identities", "pairwise_accuracy_subsets": "pairs"}
+TRUTH_OF_DATASET_KIND = {"market1501": "identities", "veri776": "identities", "image_retrieval": "identities",
+                         "lfw": "pairs"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
 
@@ -591,6 +627,11 @@ def _check_task(config: AccuracyConfig) -> None:
         if TASK_OF_METRIC[metric.type] != task:
             raise _fail(config.path, "metrics", f"{metric.type!r} does not score the {config.adapter!r} "
                         f"adapter's {task} predictions")
+    for metric in config.metrics:
+        wanted, annotated = TRUTH_OF_METRIC.get(metric.type), TRUTH_OF_DATASET_KIND.get(config.dataset_kind)
+        if wanted and annotated and wanted != annotated:
+            raise _fail(config.path, "metrics", f"{metric.type!r} compares {wanted}; {config.dataset!r} annotates "
+                        f"{annotated}")
     if TASK_OF_DATASET_KIND[config.dataset_kind] != task:
         raise _fail(config.path, "datasets[0].name", f"{config.dataset!r} has no {task} annotations for the "
                     f"{config.adapter!r} adapter")

@@ -106,9 +106,19 @@ class ReidTruth:
 
 
 @dataclass(frozen=True)
+class PairTruth:
+    """One face picture's pairs, as LFW's pairs.txt lists them from it: the image ids of the
+    pictures of the same person and of another person it is compared with."""
+
+    same: tuple[int, ...]
+    other: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class Sample:
     image_id: int
     path: Path
+    keypoints: tuple[float, ...] | None = None  # x, y of each landmark (LFW's 5), for point_alignment
 
 
 @dataclass
@@ -125,11 +135,12 @@ class Dataset:
     annotation_parts: tuple[Path, ...] = ()  # a VOC set's XML files, beside its image-set file
     masks: dict[int, Path] | None = None  # a segmentation set's, by image id
     reid: dict[int, ReidTruth] | None = None  # a re-identification set's, by image id
+    pairs: dict[int, PairTruth] | None = None  # a face verification set's, by image id
 
     @property
     def annotated(self) -> bool:
         return (self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
-                or self.reid is not None)
+                or self.reid is not None or self.pairs is not None)
 
     def categories(self) -> list[dict[str, Any]]:
         if self.classes:
@@ -166,6 +177,8 @@ class Dataset:
             return {s.image_id: MaskTruth(self.masks[s.image_id]) for s in self.samples}
         if self.reid is not None:
             return {s.image_id: self.reid[s.image_id] for s in self.samples}
+        if self.pairs is not None:
+            return {s.image_id: self.pairs[s.image_id] for s in self.samples}
         if self.boxes is not None:
             return {s.image_id: dataclasses.replace(self.boxes[s.image_id],
                                                     labels=self.boxes[s.image_id].labels + label_offset)
@@ -769,9 +782,109 @@ def _resolve_retrieval(dataset: Path | None, images: Path | None, annotations: P
     return load_retrieval(folder, *lists)
 
 
+# LFW as Open Model Zoo's `lfw` definition lays it out: the pictures in lfw/PERSON/PERSON_NNNN.jpg,
+# annotation/pairs.txt (a header line, then `PERSON N M` for two pictures of one person and
+# `PERSON N OTHER M` for two people), and annotation/lfw_landmark.txt (`PICTURE<tab>x1<tab>y1...`,
+# five points) for point_alignment.
+LFW_PICTURES, LFW_PAIRS, LFW_LANDMARKS = "lfw", "annotation/pairs.txt", "annotation/lfw_landmark.txt"
+LFW_POINTS = 5
+
+
+def lfw_picture(person: str, number: str, extension: str = "jpg") -> str:
+    """PERSON/PERSON_NNNN.jpg, the number padded to four digits (the checker's naming)."""
+    return f"{person}/{person}_{'0' * (4 - len(number))}{number}.{extension}"
+
+
+def _lfw_landmarks(path: Path) -> dict[str, tuple[float, ...]]:
+    raw = _read_annotations(path, MAX_LIST, "a landmarks file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not a landmarks file: not UTF-8 text") from None
+    found = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.strip().split("\t")
+        try:
+            points = tuple(float(int(v)) for v in fields[1:])
+        except ValueError:
+            points = ()
+        if len(points) != 2 * LFW_POINTS:
+            raise DatasetError(f"{path}: line {number}: expected 'PICTURE' and {2 * LFW_POINTS} integers separated "
+                               f"by tabs, got {line.strip()[:80]!r}")
+        found[fields[0]] = points
+    return found
+
+
+def load_lfw(images: Path, pairs_file: Path, landmarks_file: Path | None, extension: str = "jpg") -> Dataset:
+    """The pictures pairs.txt names, each once, in the checker's order (every same-person pair's
+    two, then every two-person pair's), with the pairs each one starts."""
+    raw = _read_annotations(pairs_file, MAX_LIST, "a pairs file")
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DatasetError(f"{pairs_file}: not a pairs file: not UTF-8 text") from None
+    same, other = [], []
+    for number, line in enumerate(lines[1:], start=2):  # (the first line is the header: folds, pairs)
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) == 3:
+            same.append((lfw_picture(fields[0], fields[1], extension), lfw_picture(fields[0], fields[2], extension)))
+        elif len(fields) == 4:
+            other.append((lfw_picture(fields[0], fields[1], extension), lfw_picture(fields[2], fields[3], extension)))
+        else:
+            raise DatasetError(f"{pairs_file}: line {number}: expected 'PERSON N M' or 'PERSON N OTHER M', got "
+                               f"{line.strip()[:80]!r}")
+    order: dict[str, int] = {}
+    for first, second in same + other:
+        for name in (first, second):
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise DatasetError(f"{pairs_file}: {name!r} is not a path inside {images}")
+            order.setdefault(name, len(order) + 1)
+    if not order:
+        raise DatasetError(f"{pairs_file}: names no pairs")
+    landmarks = _lfw_landmarks(landmarks_file) if landmarks_file is not None else {}
+    samples = []
+    for name, image_id in order.items():
+        if not (images / name).is_file():
+            raise DatasetError(f"{pairs_file}: names picture {name!r}, which is not in {images}")
+        if landmarks_file is not None and name not in landmarks:
+            raise DatasetError(f"{landmarks_file}: no landmarks for {name!r} (point_alignment needs them)")
+        samples.append(Sample(image_id, images / name, landmarks.get(name)))
+    partners: dict[int, tuple[list[int], list[int]]] = {i: ([], []) for i in order.values()}
+    for k, pairs in enumerate((same, other)):
+        for first, second in pairs:
+            if order[second] not in partners[order[first]][k]:  # (a pair listed twice counts once)
+                partners[order[first]][k].append(order[second])
+    truth = {i: PairTruth(tuple(s), tuple(o)) for i, (s, o) in partners.items()}
+    parts = (pairs_file,) + ((landmarks_file,) if landmarks_file is not None else ())
+    return Dataset(samples, None, None, kind="lfw", pairs=truth, annotation_parts=parts)
+
+
+def _resolve_lfw(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                 ) -> Dataset:
+    if dataset is not None:
+        if images is not None or annotations is not None:
+            raise DatasetError("give --dataset DIR or --images DIR with --annotations pairs.txt, not both")
+        if not (dataset / LFW_PAIRS).is_file() or not (dataset / LFW_PICTURES).is_dir():
+            raise DatasetError(f"{dataset}: not an LFW folder ({LFW_PICTURES}/, {LFW_PAIRS})")
+        landmarks = dataset / LFW_LANDMARKS
+        return load_lfw(dataset / LFW_PICTURES, dataset / LFW_PAIRS, landmarks if landmarks.is_file() else None)
+    if images is None or annotations is None:
+        raise DatasetError("give --dataset DIR (an LFW folder: lfw/, annotation/pairs.txt) or --images DIR with "
+                           "--annotations pairs.txt")
+    landmarks = annotations.parent / Path(LFW_LANDMARKS).name
+    return load_lfw(images, annotations, landmarks if landmarks.is_file() else None)
+
+
 def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     """The data set's kind by its annotation: a val.txt (ImageNet's), a VOC image set (a .txt
-    in ImageSets/, or a VOC folder), or a COCO JSON file."""
+    in ImageSets/, or a VOC folder), LFW's pairs.txt, or a COCO JSON file; a folder: also a
+    re-identification, image-retrieval or LFW one."""
+    if annotations is not None and annotations.name == Path(LFW_PAIRS).name:
+        return "lfw"
     if annotations is not None:
         if annotations.suffix.lower() == ".txt":
             if annotations.absolute().parent.parent.name != "ImageSets":
@@ -785,6 +898,8 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
             return kind
     if dataset is not None and dataset.is_dir() and retrieval_lists(dataset) is not None:
         return "image_retrieval"
+    if dataset is not None and (dataset / LFW_PAIRS).is_file():
+        return "lfw"
     root = voc_root(dataset) if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() \
         else None
     if root is not None:  # detection when it has the Main image set, else segmentation when it has that one
@@ -799,7 +914,7 @@ Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 # kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
 LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
                               "voc_segmentation": _resolve_voc_segmentation,
-                              "image_retrieval": _resolve_retrieval,
+                              "image_retrieval": _resolve_retrieval, "lfw": _resolve_lfw,
                               **{kind: _reid_loader(kind) for kind in REID_LAYOUTS}}
 
 

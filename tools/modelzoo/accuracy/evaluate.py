@@ -163,7 +163,7 @@ def compile_network(network: Network, device: str, core: Any = None) -> Any:
 def prepared(samples: Any, config: AccuracyConfig) -> Iterator[tuple[int, np.ndarray, Geometry]]:
     """(image id, network picture, geometry) for every sample, in order."""
     for sample in samples:
-        picture, geometry = preprocess(read_image(sample.path, config.reader), config)
+        picture, geometry = preprocess(read_image(sample.path, config.reader), config, sample.keypoints)
         yield sample.image_id, picture, geometry
 
 
@@ -283,6 +283,11 @@ def check_dataset(config: AccuracyConfig, dataset: Dataset) -> None:
     if dataset.kind != config.dataset_kind:
         raise AccuracyConfigError(f"{config.model}: {config.path.name} names the {config.dataset!r} data set "
                                   f"({config.dataset_kind}); the data given is a {dataset.kind} set")
+    if any(step.type == "point_alignment" for step in config.preprocessing):
+        bare = next((s for s in dataset.samples if not s.keypoints), None)
+        if bare is not None:
+            raise AccuracyConfigError(f"{bare.path}: no landmarks, and {config.path.name}'s point_alignment needs "
+                                      "them (an LFW folder's annotation/lfw_landmark.txt)")
 
 
 def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "CPU",

@@ -27,6 +27,11 @@ pycocotools' COCOeval (the official evaluator).
   precision/recall curve (trapezoids from recall 0 at precision 1, pictures at the same distance
   taken together; without `interpolated_auc`, steps).
 
+- `pairwise_accuracy_subsets` (face verification, LFW): the pictures that start a pair, in the
+  data set's order, cut into `subset_number` folds; for each, a threshold on the pairs of the
+  other folds (their median distance, the best of 0, 0.01, ..., 3.99, or a number given) decides
+  "same person" for the fold's own pairs; the mean of the folds' accuracies.
+
 Each metric type of accuracy-check.yml is a scorer in SCORERS (its options in config.METRICS): a
 new task's metric is a function here and an entry there.
 """
@@ -41,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 import numpy as np
 
 from .adapter import Classes, Detections, Embedding, SegmentationMask
-from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth, ReidTruth
+from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth, PairTruth, ReidTruth
 
 if TYPE_CHECKING:
     from .config import AccuracyConfig, Metric
@@ -488,9 +493,92 @@ def _reid_map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", pr
     return reid_map(_reid_split(predictions, ground_truth, False), metric.options["interpolated_auc"])
 
 
+Pair = tuple[int, int, bool]  # (first picture's id, second's, the same person)
+
+
+def pair_distances(embeddings: dict[int, np.ndarray], pairs: list[Pair], method: str = "euclidian_distance",
+                   mean: np.ndarray | float = 0.0) -> np.ndarray:
+    """The checker's distance of each pair: `euclidian_distance` 0.5 * (1 - the dot product) (for
+    unit-length embeddings), `cosine_distance` the angle over pi; ``mean`` taken off both first."""
+    first = np.array([embeddings[a] for a, _, _ in pairs], dtype=np.float64) - mean
+    second = np.array([embeddings[b] for _, b, _ in pairs], dtype=np.float64) - mean
+    dot = np.sum(first * second, axis=1)
+    if method == "euclidian_distance":
+        return 0.5 * (1 - dot)
+    with np.errstate(invalid="ignore", divide="ignore"):  # (as the checker: no clipping; NaN is "not the same")
+        return np.arccos(dot / (np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1))) / np.pi
+
+
+def pairwise_accuracy(embeddings: dict[int, np.ndarray], train: list[Pair], test: list[Pair],
+                      min_score: str | float = "train_median", method: str = "euclidian_distance",
+                      subtract_mean: bool = False) -> float:
+    """The checker's `pairwise_accuracy` of the ``test`` pairs: "the same person" when the
+    distance is below a threshold chosen on the ``train`` pairs (NaN without test pairs)."""
+    mean: np.ndarray | float = 0.0
+    if min_score in ("train_median", "best_train_threshold"):
+        if not train:
+            return math.nan
+        if subtract_mean:  # every embedding of every train pair, as often as it appears
+            mean = np.mean(np.array([embeddings[i] for k in (0, 1) for i in (p[k] for p in train)],
+                                    dtype=np.float64), axis=0)
+        distances = pair_distances(embeddings, train, method, mean)
+        if min_score == "train_median":
+            threshold = float(np.median(distances))
+        else:
+            same = np.array([p[2] for p in train])
+            candidates = np.arange(0, 4, 0.01)
+            right = [int(np.sum((distances < t) == same)) for t in candidates]
+            threshold = float(candidates[int(np.argmax(right))])
+    else:
+        threshold = float(min_score)
+    if not test:
+        return math.nan
+    distances = pair_distances(embeddings, test, method, mean)
+    return float(np.mean((distances < threshold) == np.array([p[2] for p in test])))
+
+
+def verification_folds(starts: list[int], truth: dict[int, PairTruth], present: set[int], folds: int
+                       ) -> list[tuple[list[Pair], list[Pair]]]:
+    """(train pairs, test pairs) of each fold: the pictures that start a pair (``starts``, in the
+    data set's order) cut into ``folds`` runs, a pair whose picture is not ``present`` left out."""
+    def pairs_of(ids: list[int]) -> list[Pair]:
+        return [(i, j, same) for i in ids if i in present
+                for partners, same in ((truth[i].same, True), (truth[i].other, False)) for j in partners
+                if j in present]
+
+    n = len(starts)
+    result = []
+    for k in range(folds):
+        low, high = k * n // folds, (k + 1) * n // folds
+        result.append((pairs_of(starts[:low] + starts[high:]), pairs_of(starts[low:high])))
+    return result
+
+
+def pairwise_accuracy_subsets(embeddings: dict[int, np.ndarray], truth: dict[int, PairTruth], folds: int = 10,
+                              min_score: str | float = "train_median", method: str = "euclidian_distance",
+                              subtract_mean: bool = False) -> float:
+    """The checker's `pairwise_accuracy_subsets`: the mean over folds that have test pairs (0
+    when there are fewer pictures starting a pair than folds, or no fold has any)."""
+    starts = [i for i, t in truth.items() if t.same or t.other]
+    if folds > len(starts):
+        return 0.0
+    scores = [pairwise_accuracy(embeddings, train, test, min_score, method, subtract_mean)
+              for train, test in verification_folds(starts, truth, set(embeddings), folds)]
+    scores = [s for s in scores if not math.isnan(s)]
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def _pairwise_accuracy_subsets(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                               predictions: dict[int, Embedding], ground_truth: dict[int, PairTruth]) -> float:
+    o = metric.options
+    return pairwise_accuracy_subsets({i: p.vector for i, p in predictions.items()}, ground_truth,
+                                     int(o["subset_number"]), o["min_score"], o["distance_method"], o["subtract_mean"])
+
+
 Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
 """scorer(config, metric, dataset, predictions by image id, ground truth by image id) -> value."""
 
 SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision,
                               "accuracy": _accuracy, "map": _map, "mean_iou": _mean_iou,
-                              "segmentation_accuracy": _segmentation_accuracy, "cmc": _cmc, "reid_map": _reid_map}
+                              "segmentation_accuracy": _segmentation_accuracy, "cmc": _cmc, "reid_map": _reid_map,
+                              "pairwise_accuracy_subsets": _pairwise_accuracy_subsets}

@@ -39,6 +39,7 @@ CONVERSIONS = {
     "reid_dataset": {"converter": "market1501_reid"},
     "veri776": {"converter": "veri776_reid"},
     "image_retrieval": {"converter": "image_retrieval"},
+    "lfw": {"converter": "lfw"},
 }
 
 

@@ -119,3 +119,37 @@ def write_retrieval_folder(root: Path, seed: int = 0) -> Path:
     (root / "gallery" / "gallery.txt").write_text("".join(lines["gallery"]))
     (root / "queries" / "quieries.txt").write_text("".join(lines["queries"]))
     return root
+
+
+LFW_SIDE = 250  # LFW's pictures
+PEOPLE = 20
+
+
+def write_lfw_folder(root: Path, seed: int = 0) -> Path:
+    """root/lfw/PERSON/PERSON_NNNN.jpg, root/annotation/pairs.txt and lfw_landmark.txt, as LFW's:
+    twenty people of two or three pictures each, each picture its person's with noise of the
+    person's own strength; the landmarks near the reference places, moved a few pixels."""
+    import cv2
+
+    from ..accuracy.preprocessing import REFERENCE_LANDMARKS
+
+    rng = np.random.default_rng(seed)
+    (root / "annotation").mkdir(parents=True, exist_ok=True)
+    counts, landmarks = {}, []
+    for k in range(PEOPLE):
+        person = f"Person_{chr(65 + k)}"
+        (root / "lfw" / person).mkdir(parents=True, exist_ok=True)
+        base = make_scene(LFW_SIDE, LFW_SIDE, seed=seed * 100 + k)
+        counts[person] = 2 + k % 2
+        for n in range(1, counts[person] + 1):
+            picture = _noisy(cv2.resize(base, (WIDTH, HEIGHT)), (6.0, 25.0, 60.0)[k % 3], rng)
+            cv2.imwrite(str(root / "lfw" / person / f"{person}_{n:04d}.jpg"),
+                        cv2.resize(picture, (LFW_SIDE, LFW_SIDE)), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            points = REFERENCE_LANDMARKS * LFW_SIDE * 0.6 + LFW_SIDE * 0.2 + rng.integers(-6, 7, (5, 2))
+            landmarks.append("\t".join([f"{person}/{person}_{n:04d}.jpg"] + [str(int(v)) for v in points.ravel()]))
+    people = list(counts)
+    same = [f"{p}\t1\t{counts[p]}" for p in people] + [f"{p}\t1\t2" for p in people[::3]]
+    other = [f"{people[i]}\t{1 + i % 2}\t{people[(i * 7 + 3) % PEOPLE]}\t1" for i in range(PEOPLE)]
+    (root / "annotation" / "pairs.txt").write_text(f"1\t{len(same)}\n" + "\n".join(same + other) + "\n")
+    (root / "annotation" / "lfw_landmark.txt").write_text("\n".join(landmarks) + "\n")
+    return root
