@@ -139,10 +139,34 @@ LFW_OPTIONS_YML = """models:
             subset_number: 2
             min_score: 0.05
 """
+# as facenet-20180408-102900: the network's size, the picture and its mirror inferred, their
+# embeddings joined end to end
+FACENET_YML = """models:
+  - name: tiny-facenet
+    launchers:
+      - framework: openvino
+        adapter:
+          type: reid
+          joining_method: concatenation
+    datasets:
+      - name: lfw_mtcnn_align
+        preprocessing:
+          - type: auto_resize
+          - type: flip
+            mode: vertical
+            merge_with_original: True
+        metrics:
+          - type: pairwise_accuracy_subsets
+            min_score: best_train_threshold
+            distance_method: 'cosine_distance'
+            subtract_mean: True
+"""
 CASES = {"tiny-reid-market": ("market1501", MARKET_YML), "tiny-reid-dataset": ("market1501", MARKET_YML),
          "tiny-reid-veri": ("veri776", VERI_YML), "tiny-retrieval": ("image_retrieval", RETRIEVAL_YML),
-         "tiny-face-aligned": ("lfw", LFW_YML), "tiny-face-options": ("lfw", LFW_OPTIONS_YML)}
-SIDES = {"market1501": (256, 128), "veri776": (256, 128), "image_retrieval": (224, 224), "lfw": (128, 128)}
+         "tiny-face-aligned": ("lfw", LFW_YML), "tiny-face-options": ("lfw", LFW_OPTIONS_YML),
+         "tiny-facenet": ("lfw_mtcnn", FACENET_YML)}
+SIDES = {"market1501": (256, 128), "veri776": (256, 128), "image_retrieval": (224, 224), "lfw": (128, 128),
+         "lfw_mtcnn": (160, 160)}
 
 
 @functools.cache
@@ -160,7 +184,8 @@ def reid_zoo() -> dict:
     data = {"market1501": reidset.write_reid_folder(root / "Market-1501-v15.09.15", "market1501", seed=2),
             "veri776": reidset.write_reid_folder(root / "VeRi-776", "veri776", seed=5),
             "image_retrieval": reidset.write_retrieval_folder(root / "textile_crops", seed=7),
-            "lfw": reidset.write_lfw_folder(root / "LFW", seed=4)}
+            "lfw": reidset.write_lfw_folder(root / "LFW", seed=4),
+            "lfw_mtcnn": reidset.write_lfw_folder(root / "lfw_mtcnnpy_160", seed=6, mtcnn=True)}
     return {"zoo": zoo, "ir": ir, "xml": xmls, "yml": ymls, "data": data}
 
 
@@ -180,7 +205,8 @@ def test_cmc_and_reid_map_equal_accuracy_check(peer_accuracy_check, tmp_path):
         queries_annotation_file=str(case["data"]["image_retrieval"] / "queries/quieries.txt"))
     conversions["lfw"] = {"pairs_file": str(case["data"]["lfw"] / "annotation/pairs.txt"),
                           "landmarks_file": str(case["data"]["lfw"] / "annotation/lfw_landmark.txt")}
-    pictures = dict(case["data"], lfw=case["data"]["lfw"] / "lfw")
+    conversions["lfw_mtcnn"] = {"pairs_file": str(case["data"]["lfw_mtcnn"] / "annotation/pairs.txt")}
+    pictures = dict(case["data"], lfw=case["data"]["lfw"] / "lfw", lfw_mtcnn=case["data"]["lfw_mtcnn"] / "lfw")
     entries = [peer_entry(case["yml"][name], name, case["xml"][name], pictures[kind], conversions[kind], name)
                for name, (kind, _) in CASES.items()]
     (tmp_path / "definitions.yml").write_text(DEFINITIONS)

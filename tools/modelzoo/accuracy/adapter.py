@@ -255,14 +255,21 @@ class Embedding:
 GRN_BIAS = 1e-6  # the checker's, under the square root
 
 
-def reid(net: Outputs, grn_workaround: bool = True, joining_method: str = "sum", target_out: str | None = None,
-         keep_shape: bool = False) -> Embedding:
+def reid(net: Outputs | list[Outputs], grn_workaround: bool = True, joining_method: str = "sum",
+         target_out: str | None = None, keep_shape: bool = False) -> Embedding:
     """The checker's `reid`: the output named ``target_out`` (else the first), with
     ``grn_workaround`` divided by its L2 norm along the channel axis (axis 1, the batch's first
-    after it; the bias under the root), flattened. ``joining_method`` joins the embeddings of a
-    picture and its flipped copy, a preprocessing not run here: at one inference a picture it
-    changes nothing."""
-    out = np.asarray(net.named(target_out) if target_out else net.arrays[net.order[0]])
+    after it; the bias under the root), flattened. Given the outputs of a picture and of its
+    mirror (a flip merged with the original), ``joining_method`` joins them first: their sum, or
+    their concatenation along axis 1."""
+    if isinstance(net, list):
+        parts = [np.asarray(n.named(target_out) if target_out else n.arrays[n.order[0]]) for n in net]
+        if parts[0].ndim < 2:
+            raise AccuracyConfigError(f"reid: the output is {list(parts[0].shape)}; expected a batch of embeddings "
+                                      "[1, D, ...]")
+        out = parts[0] + parts[1] if joining_method == "sum" else np.concatenate(parts, axis=1)
+    else:
+        out = np.asarray(net.named(target_out) if target_out else net.arrays[net.order[0]])
     if out.ndim < 2:
         raise AccuracyConfigError(f"reid: the output is {list(out.shape)}; expected a batch of embeddings [1, D, ...]")
     if grn_workaround:  # (in the output's own precision, float32, as the checker computes it)

@@ -46,6 +46,7 @@ DATASETS: dict[str, tuple[str, int]] = {
     "image_retrieval": ("image_retrieval", 0),
     # LFW's pairs.txt (the checker's lfw converter), with its landmarks when the folder has them
     "lfw": ("lfw", 0),
+    "lfw_mtcnn_align": ("lfw", 0),
 }
 # What Open Model Zoo's dataset definitions give an entry that does not say it (accuracy_check
 # takes the definition's key when the model's entry has none): image-retrieval-0001's yml has no
@@ -66,6 +67,11 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "rgb_to_bgr": {},
     "crop": {"size": None, "dst_width": None, "dst_height": None, "use_pillow": False, "central_fraction": None},
     "normalization": {"mean": None, "std": None},
+    # the network's own input size (OpenCV, bilinear); a mirror (the checker's `vertical` is
+    # left-right, code 1 of cv2.flip; its `horizontal` upside down, code 0), or with
+    # merge_with_original both the picture and its mirror inferred, their embeddings joined
+    "auto_resize": {},
+    "flip": {"mode": "horizontal", "merge_with_original": False},
     # the face's landmarks (the data set's) moved onto fixed places of a size x size picture
     "point_alignment": {"size": None, "dst_width": None, "dst_height": None, "normalize": True,
                         "draw_points": False},
@@ -120,6 +126,7 @@ METRICS: dict[str, dict[str, Any]] = {
                                   "distance_method": "euclidian_distance", "subtract_mean": False},
 }
 MIN_SCORES = ("train_median", "best_train_threshold")
+FLIP_MODES = {"horizontal": 0, "vertical": 1}  # the checker's names -> cv2.flip's code
 DISTANCE_METHODS = ("euclidian_distance", "cosine_distance")
 # options every metric may carry that change no number (how the checker prints it)
 PRESENTATION = {"presenter": ("print_scalar", "print_vector")}
@@ -194,6 +201,10 @@ class AccuracyConfig:
     reader: str = "opencv_imread"
     full_label_map: bool = False  # a COCO category's label is its id (DATASETS' FULL_LABEL_MAP)
 
+    def views(self) -> int:
+        """Pictures inferred per picture of the data set: 2 when a flip is merged with the original."""
+        return 2 if any(s.type == "flip" and s.options["merge_with_original"] for s in self.preprocessing) else 1
+
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
         size: tuple[int | None, int | None] = (None, None)
@@ -202,8 +213,8 @@ class AccuracyConfig:
                                           is None and step.options.get("central_fraction") is None):
                 h, w = step.size()
                 size = (h if h is not None else size[0], w if w is not None else size[1])
-            elif step.type in ("resize", "crop"):  # a size that depends on the picture's
-                size = (None, None)
+            elif step.type in ("resize", "crop", "auto_resize"):  # a size that depends on the picture's (or
+                size = (None, None)                                 # is the network's own)
         return (size[0], size[1]) if None not in size else None  # type: ignore[return-value]
 
 
@@ -266,6 +277,11 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         h, w = Step(kind, options).size()
         if (h, w) == (None, None) or (options["aspect_ratio_scale"] != "frcnn_keep_aspect_ratio" and None in (h, w)):
             raise _fail(path, where, "needs size or dst_width and dst_height")
+    if kind == "flip":
+        if options["mode"] not in FLIP_MODES:
+            raise _fail(path, where, f"mode {options['mode']!r} is not one of {', '.join(FLIP_MODES)}")
+        if not isinstance(options["merge_with_original"], bool):
+            raise _fail(path, where, f"merge_with_original must be true or false (got {options['merge_with_original']!r})")
     if kind == "point_alignment":
         if None in Step(kind, options).size():
             raise _fail(path, where, "needs size, or dst_width and dst_height")
@@ -622,6 +638,13 @@ TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segm
 
 def _check_task(config: AccuracyConfig) -> None:
     """The adapter's predictions are what the metrics, data set and post-processing read."""
+    merged = [i for i, s in enumerate(config.preprocessing) if s.type == "flip" and s.options["merge_with_original"]]
+    if merged and config.adapter != "reid":
+        raise _fail(config.path, f"preprocessing[{merged[0]}] (flip)", "merge_with_original is implemented for the "
+                    "reid adapter only (it joins the two embeddings)")
+    if merged and merged[0] != len(config.preprocessing) - 1:
+        raise _fail(config.path, f"preprocessing[{merged[0] + 1}]", "a step after a flip with merge_with_original is "
+                    "not implemented")
     task = TASK_OF_ADAPTER[config.adapter]
     for metric in config.metrics:
         if TASK_OF_METRIC[metric.type] != task:

@@ -785,7 +785,8 @@ def _resolve_retrieval(dataset: Path | None, images: Path | None, annotations: P
 # LFW as Open Model Zoo's `lfw` definition lays it out: the pictures in lfw/PERSON/PERSON_NNNN.jpg,
 # annotation/pairs.txt (a header line, then `PERSON N M` for two pictures of one person and
 # `PERSON N OTHER M` for two people), and annotation/lfw_landmark.txt (`PICTURE<tab>x1<tab>y1...`,
-# five points) for point_alignment.
+# five points) for point_alignment. lfw_mtcnn_align's pictures are PNG files (the faces cut out
+# by MTCNN): a picture is PERSON_NNNN.jpg, else PERSON_NNNN.png.
 LFW_PICTURES, LFW_PAIRS, LFW_LANDMARKS = "lfw", "annotation/pairs.txt", "annotation/lfw_landmark.txt"
 LFW_POINTS = 5
 
@@ -848,11 +849,14 @@ def load_lfw(images: Path, pairs_file: Path, landmarks_file: Path | None, extens
     landmarks = _lfw_landmarks(landmarks_file) if landmarks_file is not None else {}
     samples = []
     for name, image_id in order.items():
-        if not (images / name).is_file():
+        path = images / name
+        if not path.is_file() and path.with_suffix(".png").is_file():  # (lfw_mtcnn_align's pictures)
+            path = path.with_suffix(".png")
+        if not path.is_file():
             raise DatasetError(f"{pairs_file}: names picture {name!r}, which is not in {images}")
         if landmarks_file is not None and name not in landmarks:
             raise DatasetError(f"{landmarks_file}: no landmarks for {name!r} (point_alignment needs them)")
-        samples.append(Sample(image_id, images / name, landmarks.get(name)))
+        samples.append(Sample(image_id, path, landmarks.get(name)))
     partners: dict[int, tuple[list[int], list[int]]] = {i: ([], []) for i in order.values()}
     for k, pairs in enumerate((same, other)):
         for first, second in pairs:

@@ -1,5 +1,6 @@
 """The image side of an accuracy-check.yml: resize (OpenCV's or Pillow's), crop, padding,
-normalization, bgr_to_rgb / rgb_to_bgr, point_alignment (faces, by their landmarks), with the exact integer
+normalization, bgr_to_rgb / rgb_to_bgr, point_alignment (faces, by their landmarks),
+auto_resize (to the network's size), flip (with merge_with_original: two pictures inferred), with the exact integer
 arithmetic of Open Model Zoo's accuracy checker (a truncated size, not a rounded one, moves the
 result by points on a detector), and the geometry the box post-processing needs to undo them."""
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import AccuracyConfigError
-from .config import AccuracyConfig, Step
+from .config import FLIP_MODES, AccuracyConfig, Step
 
 
 @dataclass
@@ -209,14 +210,42 @@ def _point_alignment(image: np.ndarray, step: Step, keypoints: tuple[float, ...]
     return cv2.warpAffine(resized, matrix, (dst_w, dst_h), flags=cv2.WARP_INVERSE_MAP)
 
 
-def preprocess(image: np.ndarray, config: AccuracyConfig, keypoints: tuple[float, ...] | None = None
-               ) -> tuple[np.ndarray, Geometry]:
+def preprocess(image: np.ndarray, config: AccuracyConfig, keypoints: tuple[float, ...] | None = None,
+               network_size: tuple[int, int] | None = None) -> tuple[np.ndarray, Geometry]:
     """HxWx3 BGR uint8 -> the network's HxWx3 float32 picture, and what was done; ``keypoints``:
-    the picture's landmarks (x, y, ...), for point_alignment."""
+    the picture's landmarks (x, y, ...), for point_alignment; ``network_size``: the network's
+    (height, width), for auto_resize. With a flip merged with the original: the original."""
+    pictures, geometry = preprocess_views(image, config, keypoints, network_size)
+    return pictures[0], geometry
+
+
+def preprocess_views(image: np.ndarray, config: AccuracyConfig, keypoints: tuple[float, ...] | None = None,
+                     network_size: tuple[int, int] | None = None) -> tuple[list[np.ndarray], Geometry]:
+    """Every picture the network is given for this one (config.views(): the picture, and its
+    mirror after a flip with merge_with_original, the last step), and what was done."""
+    import cv2
+
     geometry = Geometry(int(image.shape[0]), int(image.shape[1]))
     data: np.ndarray = image
+    views: list[np.ndarray] = []
     for step in config.preprocessing:
-        if step.type == "point_alignment":
+        if step.type == "auto_resize":
+            if network_size is None:
+                raise AccuracyConfigError("auto_resize: the network's input size is not known here")
+            h, w = data.shape[:2]
+            data = cv2.resize(data, (network_size[1], network_size[0])).astype(np.float32)
+            geometry.operations.append(("resize", {"scale_x": network_size[1] / w, "scale_y": network_size[0] / h,
+                                                   "original_width": w, "original_height": h,
+                                                   "preferable_width": network_size[1],
+                                                   "preferable_height": network_size[0]}))
+        elif step.type == "flip":
+            flipped = cv2.flip(data, FLIP_MODES[step.options["mode"]])
+            geometry.operations.append(("flip", {"mode": FLIP_MODES[step.options["mode"]]}))
+            if step.options["merge_with_original"]:
+                views = [data, flipped]
+            else:
+                data = flipped
+        elif step.type == "point_alignment":
             data = _point_alignment(data, step, keypoints, geometry)
         elif step.type == "resize":
             data = _resize(data, step, geometry)
@@ -229,4 +258,4 @@ def preprocess(image: np.ndarray, config: AccuracyConfig, keypoints: tuple[float
         elif step.type in ("bgr_to_rgb", "rgb_to_bgr"):
             data = np.ascontiguousarray(data[:, :, ::-1])
     geometry.input_height, geometry.input_width = int(data.shape[0]), int(data.shape[1])
-    return data.astype(np.float32, copy=False), geometry
+    return [v.astype(np.float32, copy=False) for v in (views or [data])], geometry

@@ -393,7 +393,7 @@ class Quantizer:
 
         def transform(sample: Any) -> Any:
             picture, _ = preprocess(read_image(sample.path, config.reader), config,  # as the evaluation reads it
-                                    sample.keypoints)
+                                    sample.keypoints, (network.height, network.width))
             return network.tensor(picture)
 
         calibration_set = nncf.Dataset(calibration.samples, transform)

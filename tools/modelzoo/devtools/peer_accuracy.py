@@ -40,6 +40,7 @@ CONVERSIONS = {
     "veri776": {"converter": "veri776_reid"},
     "image_retrieval": {"converter": "image_retrieval"},
     "lfw": {"converter": "lfw"},
+    "lfw_mtcnn_align": {"converter": "lfw", "extension": "png"},
 }
 
 

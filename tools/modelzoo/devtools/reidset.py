@@ -125,10 +125,11 @@ LFW_SIDE = 250  # LFW's pictures
 PEOPLE = 20
 
 
-def write_lfw_folder(root: Path, seed: int = 0) -> Path:
+def write_lfw_folder(root: Path, seed: int = 0, mtcnn: bool = False) -> Path:
     """root/lfw/PERSON/PERSON_NNNN.jpg, root/annotation/pairs.txt and lfw_landmark.txt, as LFW's:
     twenty people of two or three pictures each, each picture its person's with noise of the
-    person's own strength; the landmarks near the reference places, moved a few pixels."""
+    person's own strength; the landmarks near the reference places, moved a few pixels. With
+    ``mtcnn``, as lfw_mtcnn_align's: 160x160 PNG pictures."""
     import cv2
 
     from ..accuracy.preprocessing import REFERENCE_LANDMARKS
@@ -143,8 +144,9 @@ def write_lfw_folder(root: Path, seed: int = 0) -> Path:
         counts[person] = 2 + k % 2
         for n in range(1, counts[person] + 1):
             picture = _noisy(cv2.resize(base, (WIDTH, HEIGHT)), (6.0, 25.0, 60.0)[k % 3], rng)
-            cv2.imwrite(str(root / "lfw" / person / f"{person}_{n:04d}.jpg"),
-                        cv2.resize(picture, (LFW_SIDE, LFW_SIDE)), [cv2.IMWRITE_JPEG_QUALITY, 95])
+            side = 160 if mtcnn else LFW_SIDE
+            cv2.imwrite(str(root / "lfw" / person / f"{person}_{n:04d}.{'png' if mtcnn else 'jpg'}"),
+                        cv2.resize(picture, (side, side)), [] if mtcnn else [cv2.IMWRITE_JPEG_QUALITY, 95])
             points = REFERENCE_LANDMARKS * LFW_SIDE * 0.6 + LFW_SIDE * 0.2 + rng.integers(-6, 7, (5, 2))
             landmarks.append("\t".join([f"{person}/{person}_{n:04d}.jpg"] + [str(int(v)) for v in points.ravel()]))
     people = list(counts)
