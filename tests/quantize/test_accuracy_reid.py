@@ -161,12 +161,25 @@ FACENET_YML = """models:
             distance_method: 'cosine_distance'
             subtract_mean: True
 """
+# as face-recognition-resnet100-arcface-onnx: insightface's lfw.bin, the network's size, the defaults
+ARCFACE_YML = """models:
+  - name: tiny-arcface
+    launchers:
+      - framework: openvino
+        adapter: reid
+    datasets:
+      - name: lfw_bin
+        preprocessing:
+          - type: auto_resize
+        metrics:
+          - type: pairwise_accuracy_subsets
+"""
 CASES = {"tiny-reid-market": ("market1501", MARKET_YML), "tiny-reid-dataset": ("market1501", MARKET_YML),
          "tiny-reid-veri": ("veri776", VERI_YML), "tiny-retrieval": ("image_retrieval", RETRIEVAL_YML),
          "tiny-face-aligned": ("lfw", LFW_YML), "tiny-face-options": ("lfw", LFW_OPTIONS_YML),
-         "tiny-facenet": ("lfw_mtcnn", FACENET_YML)}
+         "tiny-facenet": ("lfw_mtcnn", FACENET_YML), "tiny-arcface": ("lfw_bin", ARCFACE_YML)}
 SIDES = {"market1501": (256, 128), "veri776": (256, 128), "image_retrieval": (224, 224), "lfw": (128, 128),
-         "lfw_mtcnn": (160, 160)}
+         "lfw_mtcnn": (160, 160), "lfw_bin": (112, 112)}
 
 
 @functools.cache
@@ -185,7 +198,8 @@ def reid_zoo() -> dict:
             "veri776": reidset.write_reid_folder(root / "VeRi-776", "veri776", seed=5),
             "image_retrieval": reidset.write_retrieval_folder(root / "textile_crops", seed=7),
             "lfw": reidset.write_lfw_folder(root / "LFW", seed=4),
-            "lfw_mtcnn": reidset.write_lfw_folder(root / "lfw_mtcnnpy_160", seed=6, mtcnn=True)}
+            "lfw_mtcnn": reidset.write_lfw_folder(root / "lfw_mtcnnpy_160", seed=6, mtcnn=True),
+            "lfw_bin": reidset.write_lfw_bin(root / "lfw_bin", seed=9).parent}
     return {"zoo": zoo, "ir": ir, "xml": xmls, "yml": ymls, "data": data}
 
 
@@ -206,7 +220,11 @@ def test_cmc_and_reid_map_equal_accuracy_check(peer_accuracy_check, tmp_path):
     conversions["lfw"] = {"pairs_file": str(case["data"]["lfw"] / "annotation/pairs.txt"),
                           "landmarks_file": str(case["data"]["lfw"] / "annotation/lfw_landmark.txt")}
     conversions["lfw_mtcnn"] = {"pairs_file": str(case["data"]["lfw_mtcnn"] / "annotation/pairs.txt")}
-    pictures = dict(case["data"], lfw=case["data"]["lfw"] / "lfw", lfw_mtcnn=case["data"]["lfw_mtcnn"] / "lfw")
+    converted = tmp_path / "lfw_bin_images"  # (where the peer writes the pictures it decodes)
+    converted.mkdir()
+    conversions["lfw_bin"] = {"bin_file": str(case["data"]["lfw_bin"] / "lfw.bin"), "images_dir": str(converted)}
+    pictures = dict(case["data"], lfw=case["data"]["lfw"] / "lfw", lfw_mtcnn=case["data"]["lfw_mtcnn"] / "lfw",
+                    lfw_bin=converted)
     entries = [peer_entry(case["yml"][name], name, case["xml"][name], pictures[kind], conversions[kind], name)
                for name, (kind, _) in CASES.items()]
     (tmp_path / "definitions.yml").write_text(DEFINITIONS)
@@ -420,3 +438,27 @@ def test_pairwise_accuracy_subsets_equals_a_computation_of_its_own(folds, min_sc
     got = pairwise_accuracy_subsets(embeddings, {i: PairTruth(*t) for i, t in truth.items()}, folds, min_score,
                                     method, subtract_mean)
     assert abs(got - expected) <= 1e-9
+
+
+def test_an_lfw_bin_that_names_a_function_is_refused_unrun(tmp_path):
+    """lfw.bin is a pickle: one that would call anything (here os.system) is one line naming the
+    file, and nothing of it runs."""
+    import os
+    import pickle
+
+    case = reid_zoo()
+    marker = tmp_path / "ran"
+
+    class Call:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    data = tmp_path / "lfw_bin"
+    data.mkdir()
+    (data / "lfw.bin").write_bytes(pickle.dumps(([b"x", b"y"], [Call()]), protocol=2))
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "tiny-arcface", "--ir_dir",
+                      case["ir"], "--precisions", "FP32", "--dataset", data, "--json", tmp_path / "r.json")
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert f"{data / 'lfw.bin'}: not an lfw.bin of plain values: it names posix.system" in line, line
+    assert not marker.exists() and not (tmp_path / "r.json").exists()

@@ -47,6 +47,7 @@ DATASETS: dict[str, tuple[str, int]] = {
     # LFW's pairs.txt (the checker's lfw converter), with its landmarks when the folder has them
     "lfw": ("lfw", 0),
     "lfw_mtcnn_align": ("lfw", 0),
+    "lfw_bin": ("lfw_bin", 0),
 }
 # What Open Model Zoo's dataset definitions give an entry that does not say it (accuracy_check
 # takes the definition's key when the model's entry has none): image-retrieval-0001's yml has no
@@ -626,12 +627,13 @@ TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detecti
                   "cmc": "reid", "reid_map": "reid", "pairwise_accuracy_subsets": "reid"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
                         "voc_segmentation": "segmentation", "market1501": "reid", "veri776": "reid",
-                        "image_retrieval": "reid", "lfw": "reid"}
+                        "image_retrieval": "reid", "lfw": "reid",
+                        "lfw_bin": "reid"}
 # what an embedding metric compares (identities of queries and a gallery, or listed pairs), and
 # what each embedding data set annotates
 TRUTH_OF_METRIC = {"cmc": "identities", "reid_map": "identities", "pairwise_accuracy_subsets": "pairs"}
 TRUTH_OF_DATASET_KIND = {"market1501": "identities", "veri776": "identities", "image_retrieval": "identities",
-                         "lfw": "pairs"}
+                         "lfw": "pairs", "lfw_bin": "pairs"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
 

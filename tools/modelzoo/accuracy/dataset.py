@@ -883,12 +883,94 @@ def _resolve_lfw(dataset: Path | None, images: Path | None, annotations: Path | 
     return load_lfw(images, annotations, landmarks if landmarks.is_file() else None)
 
 
+# LFW as insightface packs it (Open Model Zoo's lfw_bin, the checker's face_recognition_bin): one
+# pickle of (the pictures' encoded bytes, one "same person" flag per two pictures). Picture 2k and
+# 2k + 1 are a pair. It is read without letting the pickle name any class or function (a pickle
+# that does is refused), and the pictures are decoded into a temporary folder as the checker
+# writes them (PNG), removed when the process ends.
+LFW_BIN = "lfw.bin"
+MAX_BIN = 1 << 30
+
+
+def _plain_pickle(path: Path, raw: bytes) -> Any:
+    """A pickle's value, built of plain values only (bytes, lists, tuples, bools, numbers): one
+    that names a class or function is refused, never imported (but codecs.encode, which protocol 2
+    names to make bytes)."""
+    import io
+    import pickle
+
+    class Plain(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) == ("_codecs", "encode"):  # (protocol 2's bytes from Python 3: text to bytes)
+                import codecs
+
+                return codecs.encode
+            raise DatasetError(f"{path}: not an lfw.bin of plain values: it names {module}.{name}")
+
+    try:
+        return Plain(io.BytesIO(raw), encoding="bytes").load()
+    except DatasetError:
+        raise
+    except Exception as exc:  # (pickle's errors are of many kinds: any means "not this file")
+        raise DatasetError(f"{path}: not an lfw.bin: {type(exc).__name__}: {str(exc)[:120]}") from None
+
+
+def load_lfw_bin(bin_file: Path) -> Dataset:
+    """The pictures of an lfw.bin in its order, decoded into a temporary folder (0.png, 1.png,
+    ...), each even one with the pair it starts."""
+    import atexit
+    import shutil
+    import tempfile
+
+    import cv2
+    import numpy as np
+
+    doc = _plain_pickle(bin_file, _read_annotations(bin_file, MAX_BIN, "an lfw.bin"))
+    if not (isinstance(doc, (tuple, list)) and len(doc) == 2 and isinstance(doc[0], (list, tuple))
+            and isinstance(doc[1], (list, tuple))):
+        raise DatasetError(f"{bin_file}: not an lfw.bin: expected (pictures, same-person flags)")
+    bins, same = doc
+    if not same or len(bins) < 2 * len(same):
+        raise DatasetError(f"{bin_file}: not an lfw.bin: {len(bins)} pictures for {len(same)} pairs")
+    folder = Path(tempfile.mkdtemp(prefix="modelzoo-lfw-bin-"))
+    atexit.register(shutil.rmtree, folder, True)
+    samples, truth = [], {}
+    for k, flag in enumerate(same):
+        if not isinstance(flag, (bool, int)) or flag not in (0, 1):
+            raise DatasetError(f"{bin_file}: not an lfw.bin: pair {k}'s flag is {flag!r}")
+        for index in (2 * k, 2 * k + 1):
+            data = bins[index]
+            picture = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) \
+                if isinstance(data, (bytes, bytearray)) and data else None
+            if picture is None:
+                raise DatasetError(f"{bin_file}: picture {index} is not an image (OpenCV cannot decode it)")
+            path = folder / f"{index}.png"
+            cv2.imwrite(str(path), picture)
+            samples.append(Sample(index + 1, path))
+        truth[2 * k + 1] = PairTruth((2 * k + 2,), ()) if flag else PairTruth((), (2 * k + 2,))
+        truth[2 * k + 2] = PairTruth((), ())
+    return Dataset(samples, None, None, kind="lfw_bin", pairs=truth, annotation_parts=(bin_file,))
+
+
+def _resolve_lfw_bin(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                     ) -> Dataset:
+    if images is not None or (dataset is not None and annotations is not None):
+        raise DatasetError(f"an lfw.bin holds its pictures: give --dataset DIR (with {LFW_BIN}) or --annotations "
+                           f"{LFW_BIN}")
+    bin_file = annotations if annotations is not None else (dataset / LFW_BIN if dataset is not None else None)
+    if bin_file is None or not bin_file.is_file():
+        raise DatasetError(f"{bin_file or 'no --dataset'}: no {LFW_BIN}")
+    return load_lfw_bin(bin_file)
+
+
 def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     """The data set's kind by its annotation: a val.txt (ImageNet's), a VOC image set (a .txt
     in ImageSets/, or a VOC folder), LFW's pairs.txt, or a COCO JSON file; a folder: also a
     re-identification, image-retrieval or LFW one."""
     if annotations is not None and annotations.name == Path(LFW_PAIRS).name:
         return "lfw"
+    if annotations is not None and annotations.suffix == ".bin":
+        return "lfw_bin"
     if annotations is not None:
         if annotations.suffix.lower() == ".txt":
             if annotations.absolute().parent.parent.name != "ImageSets":
@@ -904,6 +986,8 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
         return "image_retrieval"
     if dataset is not None and (dataset / LFW_PAIRS).is_file():
         return "lfw"
+    if dataset is not None and (dataset / LFW_BIN).is_file():
+        return "lfw_bin"
     root = voc_root(dataset) if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() \
         else None
     if root is not None:  # detection when it has the Main image set, else segmentation when it has that one
@@ -919,6 +1003,7 @@ Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
                               "voc_segmentation": _resolve_voc_segmentation,
                               "image_retrieval": _resolve_retrieval, "lfw": _resolve_lfw,
+                              "lfw_bin": _resolve_lfw_bin,
                               **{kind: _reid_loader(kind) for kind in REID_LAYOUTS}}
 
 

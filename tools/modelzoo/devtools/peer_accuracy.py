@@ -41,6 +41,7 @@ CONVERSIONS = {
     "image_retrieval": {"converter": "image_retrieval"},
     "lfw": {"converter": "lfw"},
     "lfw_mtcnn_align": {"converter": "lfw", "extension": "png"},
+    "lfw_bin": {"converter": "face_recognition_bin", "convert_images": True},
 }
 
 

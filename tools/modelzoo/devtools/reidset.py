@@ -155,3 +155,26 @@ def write_lfw_folder(root: Path, seed: int = 0, mtcnn: bool = False) -> Path:
     (root / "annotation" / "pairs.txt").write_text(f"1\t{len(same)}\n" + "\n".join(same + other) + "\n")
     (root / "annotation" / "lfw_landmark.txt").write_text("\n".join(landmarks) + "\n")
     return root
+
+
+def write_lfw_bin(root: Path, seed: int = 0, pairs: int = 30) -> Path:
+    """root/lfw.bin as insightface packs LFW (Open Model Zoo's lfw_bin): a pickle of (the
+    pictures as JPEG bytes, one "same person" flag per two pictures), 112x112 faces; half the
+    pairs one person's, half two people's. Returns the file."""
+    import pickle
+
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    bases = [make_scene(HEIGHT, WIDTH, seed=seed * 100 + k) for k in range(PEOPLE)]
+    bins, same = [], []
+    for k in range(pairs):
+        first = k % PEOPLE
+        second = first if k % 2 == 0 else (first + 1 + k % (PEOPLE - 1)) % PEOPLE
+        for person in (first, second):
+            picture = cv2.resize(_noisy(bases[person], (6.0, 25.0, 60.0)[person % 3], rng), (112, 112))
+            bins.append(cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
+        same.append(first == second)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "lfw.bin").write_bytes(pickle.dumps((bins, same), protocol=2))
+    return root / "lfw.bin"
