@@ -48,6 +48,8 @@ DATASETS: dict[str, tuple[str, int]] = {
     "lfw": ("lfw", 0),
     "lfw_mtcnn_align": ("lfw", 0),
     "lfw_bin": ("lfw_bin", 0),
+    # Pittsburgh's queries and database with their UTM positions (the checker's place_recognition)
+    "pitts30k_val": ("pitts30k_val", 0),
 }
 # What Open Model Zoo's dataset definitions give an entry that does not say it (accuracy_check
 # takes the definition's key when the model's entry has none): image-retrieval-0001's yml has no
@@ -121,6 +123,10 @@ METRICS: dict[str, dict[str, Any]] = {
             "number_single_shot_repeats": 10},
     "reid_map": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
                  "interpolated_auc": True},
+    # place recognition: a query is right when one of its top_k nearest pictures was taken within
+    # distance_threshold metres of it
+    "localization_recall": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                            "top_k": 1, "distance_threshold": 25},
     # face verification: pairs of pictures, "same" when their distance is below a threshold
     "pairwise_accuracy_subsets": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
                                   "subset_number": 10, "min_score": "train_median",
@@ -517,6 +523,10 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
                             f"{', '.join(DISTANCE_METHODS)}")
             if not isinstance(options["subtract_mean"], bool):
                 raise _fail(path, here, f"subtract_mean must be true or false (got {options['subtract_mean']!r})")
+        if kind == "localization_recall" and not (_finite(options["distance_threshold"])
+                                                   and options["distance_threshold"] >= 0):
+            raise _fail(path, f"{where} ({kind})", f"distance_threshold must be a number of 0 or more (got "
+                        f"{options['distance_threshold']!r})")
         top_k = options.get("top_k", 1)
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise _fail(path, f"{where} ({kind})", f"top_k must be a positive integer (got {top_k!r})")
@@ -624,16 +634,18 @@ TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo
                    "segmentation": "segmentation", "reid": "reid"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
-                  "cmc": "reid", "reid_map": "reid", "pairwise_accuracy_subsets": "reid"}
+                  "cmc": "reid", "reid_map": "reid", "pairwise_accuracy_subsets": "reid",
+                  "localization_recall": "reid"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
                         "voc_segmentation": "segmentation", "market1501": "reid", "veri776": "reid",
                         "image_retrieval": "reid", "lfw": "reid",
-                        "lfw_bin": "reid"}
+                        "lfw_bin": "reid", "pitts30k_val": "reid"}
 # what an embedding metric compares (identities of queries and a gallery, or listed pairs), and
 # what each embedding data set annotates
-TRUTH_OF_METRIC = {"cmc": "identities", "reid_map": "identities", "pairwise_accuracy_subsets": "pairs"}
+TRUTH_OF_METRIC = {"cmc": "identities", "reid_map": "identities", "pairwise_accuracy_subsets": "pairs",
+                   "localization_recall": "places"}
 TRUTH_OF_DATASET_KIND = {"market1501": "identities", "veri776": "identities", "image_retrieval": "identities",
-                         "lfw": "pairs", "lfw_bin": "pairs"}
+                         "lfw": "pairs", "lfw_bin": "pairs", "pitts30k_val": "places"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
 

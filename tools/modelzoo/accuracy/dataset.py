@@ -115,6 +115,16 @@ class PairTruth:
 
 
 @dataclass(frozen=True)
+class PlaceTruth:
+    """One place-recognition picture: where it was taken (UTM easting, northing, metres) and its
+    side, a query or the database searched for it."""
+
+    easting: float
+    northing: float
+    query: bool
+
+
+@dataclass(frozen=True)
 class Sample:
     image_id: int
     path: Path
@@ -136,11 +146,12 @@ class Dataset:
     masks: dict[int, Path] | None = None  # a segmentation set's, by image id
     reid: dict[int, ReidTruth] | None = None  # a re-identification set's, by image id
     pairs: dict[int, PairTruth] | None = None  # a face verification set's, by image id
+    places: dict[int, PlaceTruth] | None = None  # a place-recognition set's, by image id
 
     @property
     def annotated(self) -> bool:
         return (self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
-                or self.reid is not None or self.pairs is not None)
+                or self.reid is not None or self.pairs is not None or self.places is not None)
 
     def categories(self) -> list[dict[str, Any]]:
         if self.classes:
@@ -179,6 +190,8 @@ class Dataset:
             return {s.image_id: self.reid[s.image_id] for s in self.samples}
         if self.pairs is not None:
             return {s.image_id: self.pairs[s.image_id] for s in self.samples}
+        if self.places is not None:
+            return {s.image_id: self.places[s.image_id] for s in self.samples}
         if self.boxes is not None:
             return {s.image_id: dataclasses.replace(self.boxes[s.image_id],
                                                     labels=self.boxes[s.image_id].labels + label_offset)
@@ -963,6 +976,83 @@ def _resolve_lfw_bin(dataset: Path | None, images: Path | None, annotations: Pat
     return load_lfw_bin(bin_file)
 
 
+# Pittsburgh 250k as NetVLAD's authors ship it (Open Model Zoo's pitts30k_val, the checker's
+# place_recognition converter): DIR/datasets/pitts30k_val.mat, a MATLAB struct `dbStruct` with the
+# database's picture names (dbImageFns, from DIR) and UTM positions (utmDb, 2 x N), the queries'
+# (qImageFns, from DIR/queries_real/; utmQ).
+PITTS_SPLIT = "datasets/pitts30k_val.mat"
+PITTS_QUERIES = "queries_real"
+
+
+def _mat_strings(path: Path, value: Any, field: str) -> list[str]:
+    import numpy as np
+
+    try:
+        return [str(np.asarray(v).ravel()[0]) if np.asarray(v).size else "" for v in np.asarray(value).ravel()]
+    except (TypeError, ValueError, IndexError):
+        raise DatasetError(f"{path}: not a place-recognition split: {field} is not a list of names") from None
+
+
+def _mat_positions(path: Path, value: Any, field: str, count: int) -> "np.ndarray":
+    import numpy as np
+
+    try:
+        positions = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        positions = np.zeros((0, 0))
+    if positions.shape != (2, count) or not np.isfinite(positions).all():
+        raise DatasetError(f"{path}: not a place-recognition split: {field} must be 2 x {count} finite numbers "
+                           f"(got shape {list(positions.shape)})")
+    return positions.T
+
+
+def load_places(root: Path, split: Path) -> Dataset:
+    """The queries, then the database, in the split's order (the checker's), each with its position."""
+    try:
+        from scipy.io import loadmat
+        from scipy.io.matlab import MatReadError
+    except ImportError as exc:
+        raise DatasetError(f"{split}: reading a MATLAB file needs scipy (pip install scipy)") from exc
+    _read_annotations(split, MAX_ANNOTATIONS, "a MATLAB split file")  # (a FIFO, a device or a huge file: refused)
+    try:
+        doc = loadmat(str(split), squeeze_me=True)
+    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as exc:
+        raise DatasetError(f"{split}: not a MATLAB file scipy can read ({str(exc)[:120]})") from None
+    db = doc.get("dbStruct")
+    fields = getattr(getattr(db, "dtype", None), "names", None) or ()
+    missing = [f for f in ("dbImageFns", "utmDb", "qImageFns", "utmQ") if f not in fields]
+    if missing:
+        raise DatasetError(f"{split}: not a place-recognition split: no dbStruct.{missing[0]}")
+    record = db[()] if db.shape == () else db.ravel()[0]
+    sides = []
+    for names_field, utm_field, folder, is_query in (("qImageFns", "utmQ", PITTS_QUERIES, True),
+                                                     ("dbImageFns", "utmDb", "", False)):
+        names = _mat_strings(split, record[names_field], names_field)
+        sides.append((names, _mat_positions(split, record[utm_field], utm_field, len(names)), folder, is_query))
+    samples, truth = [], {}
+    for names, positions, folder, is_query in sides:
+        for name, (east, north) in zip(names, positions):
+            relative = Path(folder) / name if folder else Path(name)
+            if not name or relative.is_absolute() or ".." in relative.parts:
+                raise DatasetError(f"{split}: {name!r} is not a path inside {root}")
+            if not (root / relative).is_file():
+                raise DatasetError(f"{split}: names picture {str(relative)!r}, which is not in {root}")
+            samples.append(Sample(len(samples) + 1, root / relative))
+            truth[len(samples)] = PlaceTruth(float(east), float(north), is_query)
+    if not any(t.query for t in truth.values()) or all(t.query for t in truth.values()):
+        raise DatasetError(f"{split}: the queries or the database list no pictures")
+    return Dataset(samples, None, None, kind="pitts30k_val", places=truth, annotation_parts=(split,))
+
+
+def _resolve_places(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                    ) -> Dataset:
+    if images is not None or annotations is not None or dataset is None:
+        raise DatasetError(f"a place-recognition set is one folder: give --dataset DIR (with {PITTS_SPLIT})")
+    if not (dataset / PITTS_SPLIT).is_file():
+        raise DatasetError(f"{dataset}: not a Pittsburgh folder (no {PITTS_SPLIT})")
+    return load_places(dataset, dataset / PITTS_SPLIT)
+
+
 def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     """The data set's kind by its annotation: a val.txt (ImageNet's), a VOC image set (a .txt
     in ImageSets/, or a VOC folder), LFW's pairs.txt, or a COCO JSON file; a folder: also a
@@ -988,6 +1078,8 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
         return "lfw"
     if dataset is not None and (dataset / LFW_BIN).is_file():
         return "lfw_bin"
+    if dataset is not None and (dataset / PITTS_SPLIT).is_file():
+        return "pitts30k_val"
     root = voc_root(dataset) if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() \
         else None
     if root is not None:  # detection when it has the Main image set, else segmentation when it has that one
@@ -1003,7 +1095,7 @@ Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
                               "voc_segmentation": _resolve_voc_segmentation,
                               "image_retrieval": _resolve_retrieval, "lfw": _resolve_lfw,
-                              "lfw_bin": _resolve_lfw_bin,
+                              "lfw_bin": _resolve_lfw_bin, "pitts30k_val": _resolve_places,
                               **{kind: _reid_loader(kind) for kind in REID_LAYOUTS}}
 
 

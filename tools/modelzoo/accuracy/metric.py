@@ -32,6 +32,11 @@ pycocotools' COCOeval (the official evaluator).
   other folds (their median distance, the best of 0, 0.01, ..., 3.99, or a number given) decides
   "same person" for the fold's own pairs; the mean of the folds' accuracies.
 
+- `localization_recall` (place recognition): for each query its `top_k` nearest database
+  pictures (squared L2 distance of the embeddings); each one taken within `distance_threshold`
+  metres of the query counts one, over the number of queries (so above 1 with a top_k over 1,
+  as the checker counts).
+
 Each metric type of accuracy-check.yml is a scorer in SCORERS (its options in config.METRICS): a
 new task's metric is a function here and an entry there.
 """
@@ -46,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 import numpy as np
 
 from .adapter import Classes, Detections, Embedding, SegmentationMask
-from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth, PairTruth, ReidTruth
+from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth, PairTruth, PlaceTruth, ReidTruth
 
 if TYPE_CHECKING:
     from .config import AccuracyConfig, Metric
@@ -493,6 +498,38 @@ def _reid_map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", pr
     return reid_map(_reid_split(predictions, ground_truth, False), metric.options["interpolated_auc"])
 
 
+def localization_recall(query: np.ndarray, database: np.ndarray, query_positions: np.ndarray,
+                        database_positions: np.ndarray, top_k: int = 1, distance_threshold: float = 25) -> float:
+    """The checker's `localization_recall`: hits among each query's top_k nearest, over the queries."""
+    query64, database64 = query.astype(np.float64), database.astype(np.float64)
+    squared = np.sum(database64 ** 2, axis=1)
+    hits = 0
+    for start in range(0, len(query64), REID_BLOCK):
+        block = query64[start:start + REID_BLOCK]
+        distances = np.sum(block ** 2, axis=1, keepdims=True) + squared - 2 * block @ database64.T
+        nearest = np.argsort(distances, axis=1, kind="stable")[:, :top_k]
+        for row, found in enumerate(nearest):
+            metres = np.linalg.norm(database_positions[found] - query_positions[start + row], axis=1)
+            hits += int(np.sum(metres < distance_threshold))
+    return hits / len(query64) if len(query64) else math.nan
+
+
+def _localization_recall(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                         predictions: dict[int, Embedding], ground_truth: dict[int, PlaceTruth]) -> float:
+    from ..errors import AccuracyConfigError
+
+    sides = {}
+    for is_query in (True, False):
+        ids = [i for i, t in ground_truth.items() if t.query == is_query]
+        if not ids:
+            raise AccuracyConfigError(f"the data set has no {'query' if is_query else 'database'} pictures to "
+                                      "compare (--subset or a shard took none)")
+        sides[is_query] = (np.stack([predictions[i].vector for i in ids]),
+                           np.array([[ground_truth[i].easting, ground_truth[i].northing] for i in ids]))
+    return localization_recall(sides[True][0], sides[False][0], sides[True][1], sides[False][1],
+                               int(metric.options["top_k"]), float(metric.options["distance_threshold"]))
+
+
 Pair = tuple[int, int, bool]  # (first picture's id, second's, the same person)
 
 
@@ -581,4 +618,5 @@ Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
 SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision,
                               "accuracy": _accuracy, "map": _map, "mean_iou": _mean_iou,
                               "segmentation_accuracy": _segmentation_accuracy, "cmc": _cmc, "reid_map": _reid_map,
-                              "pairwise_accuracy_subsets": _pairwise_accuracy_subsets}
+                              "pairwise_accuracy_subsets": _pairwise_accuracy_subsets,
+                              "localization_recall": _localization_recall}

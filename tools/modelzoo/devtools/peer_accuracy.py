@@ -42,6 +42,7 @@ CONVERSIONS = {
     "lfw": {"converter": "lfw"},
     "lfw_mtcnn_align": {"converter": "lfw", "extension": "png"},
     "lfw_bin": {"converter": "face_recognition_bin", "convert_images": True},
+    "pitts30k_val": {"converter": "place_recognition"},
 }
 
 

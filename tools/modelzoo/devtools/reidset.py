@@ -178,3 +178,44 @@ def write_lfw_bin(root: Path, seed: int = 0, pairs: int = 30) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "lfw.bin").write_bytes(pickle.dumps((bins, same), protocol=2))
     return root / "lfw.bin"
+
+
+PLACES = 12
+
+
+def write_pitts_folder(root: Path, seed: int = 0) -> Path:
+    """A Pittsburgh-style folder (Open Model Zoo's pitts30k_val): root/datasets/pitts30k_val.mat (a
+    MATLAB dbStruct written by scipy), database pictures in root/000/, queries in
+    root/queries_real/000/; twelve places 100 m apart, two database pictures and a query at each
+    (within 10 m of it), with noise of the place's own strength. Returns root."""
+    import cv2
+    from scipy.io import savemat
+
+    rng = np.random.default_rng(seed)
+    for folder in ("datasets", "000", "queries_real/000"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    names: dict[str, list[str]] = {"db": [], "q": []}
+    utm: dict[str, list[list[float]]] = {"db": [], "q": []}
+    for place in range(PLACES):
+        base = make_scene(HEIGHT, WIDTH, seed=seed * 100 + place)
+        centre = np.array([585000.0 + 100 * place, 4477000.0 + 37 * place])
+        for side, count in (("db", 2), ("q", 1)):
+            for k in range(count):
+                name = f"000/{place:06d}_{side}{k}.jpg"
+                picture = cv2.resize(_noisy(base, (4.0, 30.0, 90.0)[place % 3], rng), (640, 480))
+                cv2.imwrite(str(root / ("queries_real" if side == "q" else "") / name), picture,
+                            [cv2.IMWRITE_JPEG_QUALITY, 95])
+                names[side].append(name)
+                utm[side].append(list(centre + rng.uniform(-7, 7, 2)))
+
+    def cell(values: list[str]) -> np.ndarray:
+        out = np.empty((len(values), 1), dtype=object)
+        for i, v in enumerate(values):
+            out[i, 0] = v
+        return out
+
+    savemat(str(root / "datasets/pitts30k_val.mat"), {"dbStruct": {
+        "whichSet": "val", "dbImageFns": cell(names["db"]), "utmDb": np.array(utm["db"]).T,
+        "qImageFns": cell(names["q"]), "utmQ": np.array(utm["q"]).T, "numImages": len(names["db"]),
+        "numQueries": len(names["q"]), "posDistThr": 25.0}})
+    return root
