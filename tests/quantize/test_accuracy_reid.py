@@ -276,7 +276,7 @@ def test_a_shard_of_a_reid_set_is_refused_in_one_line(tmp_path):
     result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", "tiny-reid-market", "--ir_dir",
                       case["ir"], "--precisions", "FP32", "--dataset", case["data"]["market1501"], "--shard", "0/2")
     assert result.returncode != 0 and "Measuring" not in result.stdout
-    assert "tiny-reid-market compares every query with the whole gallery" in one_error_line(result)
+    assert "tiny-reid-market compares the pictures of the whole set with one another" in one_error_line(result)
 
 
 @pytest.mark.parametrize("folder,bad", [("query", "0003_x1s1_000001_00.jpg"), ("bounding_box_test", "photo.jpg")])

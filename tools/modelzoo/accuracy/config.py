@@ -216,8 +216,9 @@ class AccuracyConfig:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
         size: tuple[int | None, int | None] = (None, None)
         for step in self.preprocessing:
-            if step.type in ("padding", "point_alignment") or (step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale")
-                                          is None and step.options.get("central_fraction") is None):
+            fixed = step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale") is None \
+                and step.options.get("central_fraction") is None
+            if step.type in ("padding", "point_alignment") or fixed:
                 h, w = step.size()
                 size = (h if h is not None else size[0], w if w is not None else size[1])
             elif step.type in ("resize", "crop", "auto_resize"):  # a size that depends on the picture's (or
@@ -288,7 +289,8 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         if options["mode"] not in FLIP_MODES:
             raise _fail(path, where, f"mode {options['mode']!r} is not one of {', '.join(FLIP_MODES)}")
         if not isinstance(options["merge_with_original"], bool):
-            raise _fail(path, where, f"merge_with_original must be true or false (got {options['merge_with_original']!r})")
+            raise _fail(path, where, "merge_with_original must be true or false "
+                        f"(got {options['merge_with_original']!r})")
     if kind == "point_alignment":
         if None in Step(kind, options).size():
             raise _fail(path, where, "needs size, or dst_width and dst_height")
