@@ -7,7 +7,8 @@ in config.ADAPTERS). Today: `classification` (class scores), accuracy_check's `s
 detectors whose adapter decodes or chooses the boxes itself (priors, thresholds and NMS as the
 checker's: `ultra_lightweight_face_detection`, `faceboxes`, `retinaface_pytorch`, `ssd_onnx`,
 `detr`, `nanodet`, `faster_rcnn_onnx`; those in NEEDS_GEOMETRY also read what the resize did),
-`segmentation`, and `mask_rcnn` (boxes with masks in the picture, Instances).
+`segmentation` (masks), `mask_rcnn` (boxes with masks in the picture, Instances) and `reid`
+(one embedding per picture, compared by the metric with every other picture's).
 
 An adapter in SINGLE_OUTPUT takes the network's first output; the others take every output by
 name (`Outputs`) and the network's input size, since a YOLO network answers on several grids."""
@@ -778,16 +779,50 @@ def ctdet(net: Outputs, geometry: Any, center_heatmap_out: str = "", width_heigh
     return Detections(label.astype(int), flat[best].astype(np.float64), boxes)
 
 
+@dataclass
+class Embedding:
+    """One picture's embedding [D] (a re-identification network's output), compared with every
+    other picture's by the metric."""
+
+    vector: np.ndarray
+
+
+GRN_BIAS = 1e-6  # the checker's, under the square root
+
+
+def reid(net: Outputs | list[Outputs], grn_workaround: bool = True, joining_method: str = "sum",
+         target_out: str | None = None, keep_shape: bool = False) -> Embedding:
+    """The checker's `reid`: the output named ``target_out`` (else the first), with
+    ``grn_workaround`` divided by its L2 norm along the channel axis (axis 1, the batch's first
+    after it; the bias under the root), flattened. Given the outputs of a picture and of its
+    mirror (a flip merged with the original), ``joining_method`` joins them first: their sum, or
+    their concatenation along axis 1."""
+    if isinstance(net, list):
+        parts = [np.asarray(n.named(target_out) if target_out else n.arrays[n.order[0]]) for n in net]
+        if parts[0].ndim < 2:
+            raise AccuracyConfigError(f"reid: the output is {list(parts[0].shape)}; expected a batch of embeddings "
+                                      "[1, D, ...]")
+        out = parts[0] + parts[1] if joining_method == "sum" else np.concatenate(parts, axis=1)
+    else:
+        out = np.asarray(net.named(target_out) if target_out else net.arrays[net.order[0]])
+    if out.ndim < 2:
+        raise AccuracyConfigError(f"reid: the output is {list(out.shape)}; expected a batch of embeddings [1, D, ...]")
+    if grn_workaround:  # (in the output's own precision, float32, as the checker computes it)
+        out = out / np.sqrt(np.sum(out ** 2, axis=1, keepdims=True) + out.dtype.type(GRN_BIAS))
+    return Embedding(out[0].reshape(-1).copy())
+
+
 Adapter = Callable[..., Any]
 """adapter(the network's first output, or its Outputs, **the adapter's options) -> predictions."""
 
 ADAPTERS: dict[str, Adapter] = {"ssd": ssd, "classification": classification, "yolo_v2": yolo_v2,
                                 "yolo_v3": yolo_v3, "yolo_v3_onnx": yolo_v3_onnx, "yolox": yolox,
                                 "segmentation": segmentation, "class_agnostic_detection": class_agnostic_detection,
-                                "mask_rcnn": mask_rcnn, "ultra_lightweight_face_detection": ultra_lightweight_face_detection,
+                                "mask_rcnn": mask_rcnn,
+                                "ultra_lightweight_face_detection": ultra_lightweight_face_detection,
                                 "faceboxes": faceboxes, "retinaface_pytorch": retinaface_pytorch, "ssd_onnx": ssd_onnx,
                                 "detr": detr, "nanodet": nanodet, "faster_rcnn_onnx": faster_rcnn_onnx, "yolof": yolof,
-                                "ctdet": ctdet}
+                                "ctdet": ctdet, "reid": reid}
 SINGLE_OUTPUT = frozenset({"ssd", "classification", "segmentation"})
 # adapters that also read what the preprocessing did (the resize's scale or size; the picture's size
 # for the masks): geometry=

@@ -64,6 +64,25 @@ DATASETS: dict[str, tuple[str, int]] = {
     "crossroad_dataset_1016": ("cvat", 1),
     "vehicle_detection_dataset": ("cvat", 1),
     "barrier_vehicle_detection_dataset_index_class_2": ("cvat", 1),
+    # re-identification: the identity and camera from each picture's file name (the checker's
+    # market1501_reid and veri776_reid converters; reid_dataset is Market-1501 under another name)
+    "market1501": ("market1501", 0),
+    "reid_dataset": ("market1501", 0),
+    "veri776": ("veri776", 0),
+    # queries and a gallery listed with their ids (the checker's image_retrieval converter)
+    "image_retrieval": ("image_retrieval", 0),
+    # LFW's pairs.txt (the checker's lfw converter), with its landmarks when the folder has them
+    "lfw": ("lfw", 0),
+    "lfw_mtcnn_align": ("lfw", 0),
+    "lfw_bin": ("lfw_bin", 0),
+    # Pittsburgh's queries and database with their UTM positions (the checker's place_recognition)
+    "pitts30k_val": ("pitts30k_val", 0),
+}
+# What Open Model Zoo's dataset definitions give an entry that does not say it (accuracy_check
+# takes the definition's key when the model's entry has none): image-retrieval-0001's yml has no
+# preprocessing, and is measured with its definition's.
+DEFINITION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "image_retrieval": {"preprocessing": [{"type": "resize", "size": 224}]},
 }
 
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background",
@@ -109,6 +128,14 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "crop": {"size": None, "dst_width": None, "dst_height": None, "use_pillow": False, "central_fraction": None},
     "normalization": {"mean": None, "std": None},
     "centernet_affine_transform": {"size": None, "dst_width": None, "dst_height": None, "scale": 1},
+    # the network's own input size (OpenCV, bilinear); a mirror (the checker's `vertical` is
+    # left-right, code 1 of cv2.flip; its `horizontal` upside down, code 0), or with
+    # merge_with_original both the picture and its mirror inferred, their embeddings joined
+    "auto_resize": {},
+    "flip": {"mode": "horizontal", "merge_with_original": False},
+    # the face's landmarks (the data set's) moved onto fixed places of a size x size picture
+    "point_alignment": {"size": None, "dst_width": None, "dst_height": None, "normalize": True,
+                        "draw_points": False},
 }
 ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "height", "fit_to_window")
 # the checker's named normalization values (its Normalize.PRECOMPUTED_MEANS / _STDS)
@@ -155,7 +182,25 @@ METRICS: dict[str, dict[str, Any]] = {
                  "ignore_label": None},
     "segmentation_accuracy": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
                               "use_argmax": True, "ignore_label": None},
+    # re-identification: queries against the gallery (single_gallery_shot, the checker's random
+    # draw of one gallery picture per identity, is refused: a number that changes run to run)
+    "cmc": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "top_k": 1,
+            "separate_camera_set": False, "single_gallery_shot": False, "first_match_break": True,
+            "number_single_shot_repeats": 10},
+    "reid_map": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                 "interpolated_auc": True},
+    # place recognition: a query is right when one of its top_k nearest pictures was taken within
+    # distance_threshold metres of it
+    "localization_recall": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                            "top_k": 1, "distance_threshold": 25},
+    # face verification: pairs of pictures, "same" when their distance is below a threshold
+    "pairwise_accuracy_subsets": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                                  "subset_number": 10, "min_score": "train_median",
+                                  "distance_method": "euclidian_distance", "subtract_mean": False},
 }
+MIN_SCORES = ("train_median", "best_train_threshold")
+FLIP_MODES = {"horizontal": 0, "vertical": 1}  # the checker's names -> cv2.flip's code
+DISTANCE_METHODS = ("euclidian_distance", "cosine_distance")
 # options every metric may carry that change no number (how the checker prints it)
 PRESENTATION = {"presenter": ("print_scalar", "print_vector")}
 # coco_precision's IoU thresholds by how a yml writes them (the checker's COCO_THRESHOLDS)
@@ -192,6 +237,7 @@ ADAPTERS: dict[str, dict[str, Any]] = {
                 "reg_max": 7, "strides": [8, 16, 32], "is_legacy": False},
     "faster_rcnn_onnx": {"boxes_out": None, "labels_out": None, "scores_out": None},
     "ctdet": {"center_heatmap_out": None, "width_height_out": None, "regression_out": None},
+    "reid": {"grn_workaround": True, "joining_method": "sum", "target_out": None, "keep_shape": False},
 }
 # the output names an adapter may go without (the rest are needed)
 OPTIONAL_OUTPUTS = {("ssd_onnx", "scores_out"), ("faster_rcnn_onnx", "labels_out"),
@@ -256,16 +302,21 @@ class AccuracyConfig:
     full_label_map: bool = False  # a COCO category's label is its id (DATASETS' FULL_LABEL_MAP)
     labels_file: str | None = None  # a CVAT set's labels file, by the name its definition gives it
 
+    def views(self) -> int:
+        """Pictures inferred per picture of the data set: 2 when a flip is merged with the original."""
+        return 2 if any(s.type == "flip" and s.options["merge_with_original"] for s in self.preprocessing) else 1
+
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
         size: tuple[int | None, int | None] = (None, None)
         for step in self.preprocessing:
-            if step.type in ("padding", "centernet_affine_transform") or (step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale")
-                                          is None and step.options.get("central_fraction") is None):
+            fixed = step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale") is None \
+                and step.options.get("central_fraction") is None
+            if step.type in ("padding", "point_alignment", "centernet_affine_transform") or fixed:
                 h, w = step.size()
                 size = (h if h is not None else size[0], w if w is not None else size[1])
-            elif step.type in ("resize", "crop"):  # a size that depends on the picture's
-                size = (None, None)
+            elif step.type in ("resize", "crop", "auto_resize"):  # a size that depends on the picture's (or
+                size = (None, None)                                 # is the network's own)
         return (size[0], size[1]) if None not in size else None  # type: ignore[return-value]
 
 
@@ -330,6 +381,20 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         h, w = Step(kind, options).size()
         if (h, w) == (None, None) or (options["aspect_ratio_scale"] != "frcnn_keep_aspect_ratio" and None in (h, w)):
             raise _fail(path, where, "needs size or dst_width and dst_height")
+    if kind == "flip":
+        if options["mode"] not in FLIP_MODES:
+            raise _fail(path, where, f"mode {options['mode']!r} is not one of {', '.join(FLIP_MODES)}")
+        if not isinstance(options["merge_with_original"], bool):
+            raise _fail(path, where, "merge_with_original must be true or false "
+                        f"(got {options['merge_with_original']!r})")
+    if kind == "point_alignment":
+        if None in Step(kind, options).size():
+            raise _fail(path, where, "needs size, or dst_width and dst_height")
+        for key in ("normalize", "draw_points"):
+            if not isinstance(options[key], bool):
+                raise _fail(path, where, f"{key} must be true or false (got {options[key]!r})")
+        if options["draw_points"]:
+            raise _fail(path, where, "draw_points: true is not implemented (it draws the landmarks into the picture)")
     if kind == "crop":
         fraction = options["central_fraction"]
         if not isinstance(options["use_pillow"], bool):
@@ -502,7 +567,8 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
             raise _fail(path, where, f"threshold must be a number of 0 or more (got {value!r})")
         if key == "output_format" and value not in ("BHW", "HWB"):
             raise _fail(path, where, f"output_format {value!r} is not implemented (BHW, HWB)")
-        names_output = key.endswith("_out") or key in ("bboxes_output", "scores_output", "landmarks_output")
+        names_output = (key.endswith("_out") and key != "target_out") or key in (
+            "bboxes_output", "scores_output", "landmarks_output")
         if names_output or key == "output_name":
             if value is None and names_output and (kind, key) not in OPTIONAL_OUTPUTS:
                 raise _fail(path, where, f"needs {key} (an output's name)")
@@ -520,6 +586,13 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
     if kind == "faster_rcnn_onnx" and options["scores_out"] and not options["labels_out"]:
         raise _fail(path, where, "scores_out without labels_out (the checker reads all three outputs, boxes_out "
                     "and labels_out, or boxes_out alone)")
+    if kind == "reid":
+        if options["joining_method"] not in ("sum", "concatenation"):
+            raise _fail(path, where, f"joining_method {options['joining_method']!r} is not sum or concatenation")
+        if options["keep_shape"]:
+            raise _fail(path, where, "keep_shape: true is not implemented (the embeddings are flattened)")
+        if options["target_out"] is not None and not isinstance(options["target_out"], str):
+            raise _fail(path, where, f"target_out must be an output's name (got {options['target_out']!r})")
     if "anchors" in options:
         options["anchors"] = _anchors(path, where, options["anchors"])
     if kind == "class_agnostic_detection":
@@ -612,6 +685,29 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             label = options["ignore_label"]
             if label is not None and not (isinstance(label, int) and not isinstance(label, bool) and label >= 0):
                 raise _fail(path, f"{where} ({kind})", f"ignore_label must be an integer of 0 or more (got {label!r})")
+        if kind in ("cmc", "reid_map"):
+            for key in ("separate_camera_set", "single_gallery_shot", "first_match_break", "interpolated_auc"):
+                if key in options and not isinstance(options[key], bool):
+                    raise _fail(path, f"{where} ({kind})", f"{key} must be true or false (got {options[key]!r})")
+            if options.get("single_gallery_shot"):
+                raise _fail(path, f"{where} ({kind})", "single_gallery_shot: true is not implemented (a random "
+                            "gallery picture per identity: a number that changes from run to run)")
+        if kind == "pairwise_accuracy_subsets":
+            here = f"{where} ({kind})"
+            if not _count(options["subset_number"]):
+                raise _fail(path, here, f"subset_number must be a positive integer (got {options['subset_number']!r})")
+            if options["min_score"] not in MIN_SCORES and not _finite(options["min_score"]):
+                raise _fail(path, here, f"min_score must be a number or one of {', '.join(MIN_SCORES)} "
+                            f"(got {options['min_score']!r})")
+            if options["distance_method"] not in DISTANCE_METHODS:
+                raise _fail(path, here, f"distance_method {options['distance_method']!r} is not one of "
+                            f"{', '.join(DISTANCE_METHODS)}")
+            if not isinstance(options["subtract_mean"], bool):
+                raise _fail(path, here, f"subtract_mean must be true or false (got {options['subtract_mean']!r})")
+        if kind == "localization_recall" and not (_finite(options["distance_threshold"])
+                                                   and options["distance_threshold"] >= 0):
+            raise _fail(path, f"{where} ({kind})", f"distance_threshold must be a number of 0 or more (got "
+                        f"{options['distance_threshold']!r})")
         top_k = options.get("top_k", 1)
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise _fail(path, f"{where} ({kind})", f"top_k must be a positive integer (got {top_k!r})")
@@ -721,7 +817,8 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
         full_label_map=name in FULL_LABEL_MAP, labels_file=CVAT_LABELS_FILES.get(name),
-        preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
+        preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing", DEFINITION_DEFAULTS.get(
+            name, {}).get("preprocessing")), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))
     _check_task(config)
@@ -735,12 +832,22 @@ TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo
                    "mask_rcnn": "instances",
                    **{kind: "detection" for kind in ("ultra_lightweight_face_detection", "faceboxes",
                                                      "retinaface_pytorch", "ssd_onnx", "detr", "nanodet",
-                                                     "faster_rcnn_onnx", "yolof", "ctdet")}}
+                                                     "faster_rcnn_onnx", "yolof", "ctdet")},
+                   "reid": "reid"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
-                  "coco_orig_segm_precision": "instances"}
+                  "coco_orig_segm_precision": "instances", "cmc": "reid", "reid_map": "reid",
+                  "pairwise_accuracy_subsets": "reid", "localization_recall": "reid"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
-                        "voc_segmentation": "segmentation", "wider": "detection", "cvat": "detection"}
+                        "voc_segmentation": "segmentation", "wider": "detection", "cvat": "detection",
+                        "market1501": "reid", "veri776": "reid", "image_retrieval": "reid", "lfw": "reid",
+                        "lfw_bin": "reid", "pitts30k_val": "reid"}
+# what an embedding metric compares (identities of queries and a gallery, or listed pairs), and
+# what each embedding data set annotates
+TRUTH_OF_METRIC = {"cmc": "identities", "reid_map": "identities", "pairwise_accuracy_subsets": "pairs",
+                   "localization_recall": "places"}
+TRUTH_OF_DATASET_KIND = {"market1501": "identities", "veri776": "identities", "image_retrieval": "identities",
+                         "lfw": "pairs", "lfw_bin": "pairs", "pitts30k_val": "places"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
 # instances (boxes with masks) are detections too: box metrics score their boxes; the box steps
@@ -751,6 +858,13 @@ INSTANCE_POSTPROCESSING = ("faster_rcnn_postprocessing_resize",)
 
 def _check_task(config: AccuracyConfig) -> None:
     """The adapter's predictions are what the metrics, data set and post-processing read."""
+    merged = [i for i, s in enumerate(config.preprocessing) if s.type == "flip" and s.options["merge_with_original"]]
+    if merged and config.adapter != "reid":
+        raise _fail(config.path, f"preprocessing[{merged[0]}] (flip)", "merge_with_original is implemented for the "
+                    "reid adapter only (it joins the two embeddings)")
+    if merged and merged[0] != len(config.preprocessing) - 1:
+        raise _fail(config.path, f"preprocessing[{merged[0] + 1}]", "a step after a flip with merge_with_original is "
+                    "not implemented")
     task = TASK_OF_ADAPTER[config.adapter]
     if task == "instances":
         _check_instances(config)
@@ -759,6 +873,11 @@ def _check_task(config: AccuracyConfig) -> None:
         if TASK_OF_METRIC[metric.type] != task:
             raise _fail(config.path, "metrics", f"{metric.type!r} does not score the {config.adapter!r} "
                         f"adapter's {task} predictions")
+    for metric in config.metrics:
+        wanted, annotated = TRUTH_OF_METRIC.get(metric.type), TRUTH_OF_DATASET_KIND.get(config.dataset_kind)
+        if wanted and annotated and wanted != annotated:
+            raise _fail(config.path, "metrics", f"{metric.type!r} compares {wanted}; {config.dataset!r} annotates "
+                        f"{annotated}")
     if TASK_OF_DATASET_KIND[config.dataset_kind] != task:
         raise _fail(config.path, "datasets[0].name", f"{config.dataset!r} has no {task} annotations for the "
                     f"{config.adapter!r} adapter")

@@ -95,9 +95,40 @@ class ClassLabel:
 
 
 @dataclass(frozen=True)
+class ReidTruth:
+    """One re-identification picture: whose it is (a person's or vehicle's id from its file name;
+    Market-1501's 0 is a distractor, which matches no query), the camera (counted from 0, as the
+    checker's converters make it) and its side, a query or the gallery searched for it."""
+
+    identity: int
+    camera: int
+    query: bool
+
+
+@dataclass(frozen=True)
+class PairTruth:
+    """One face picture's pairs, as LFW's pairs.txt lists them from it: the image ids of the
+    pictures of the same person and of another person it is compared with."""
+
+    same: tuple[int, ...]
+    other: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PlaceTruth:
+    """One place-recognition picture: where it was taken (UTM easting, northing, metres) and its
+    side, a query or the database searched for it."""
+
+    easting: float
+    northing: float
+    query: bool
+
+
+@dataclass(frozen=True)
 class Sample:
     image_id: int
     path: Path
+    keypoints: tuple[float, ...] | None = None  # x, y of each landmark (LFW's 5), for point_alignment
 
 
 @dataclass
@@ -115,10 +146,14 @@ class Dataset:
     masks: dict[int, Path] | None = None  # a segmentation set's, by image id
     label_map: dict[int, str] | None = None  # labels fixed by the data (a CVAT labels file): label -> name
     labels_file: Path | None = None  # a CVAT set's labels file given by hand (--labels), for every model
+    reid: dict[int, ReidTruth] | None = None  # a re-identification set's, by image id
+    pairs: dict[int, PairTruth] | None = None  # a face verification set's, by image id
+    places: dict[int, PlaceTruth] | None = None  # a place-recognition set's, by image id
 
     @property
     def annotated(self) -> bool:
-        return self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
+        return (self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
+                or self.reid is not None or self.pairs is not None or self.places is not None)
 
     def categories(self) -> list[dict[str, Any]]:
         if self.label_map is not None:
@@ -178,6 +213,12 @@ class Dataset:
             return {s.image_id: ClassLabel(self.labels[s.image_id] + label_offset) for s in self.samples}
         if self.masks is not None:
             return {s.image_id: MaskTruth(self.masks[s.image_id]) for s in self.samples}
+        if self.reid is not None:
+            return {s.image_id: self.reid[s.image_id] for s in self.samples}
+        if self.pairs is not None:
+            return {s.image_id: self.pairs[s.image_id] for s in self.samples}
+        if self.places is not None:
+            return {s.image_id: self.places[s.image_id] for s in self.samples}
         if self.boxes is not None:
             offset = 0 if self.label_map is not None else label_offset
             return {s.image_id: dataclasses.replace(self.boxes[s.image_id],
@@ -863,9 +904,413 @@ def _looks_wider(annotations: Path) -> bool:
     return len(lines) >= 2 and len(lines[0].split()) == 1 and lines[1].isdigit()
 
 
+# A re-identification set as its archive unpacks (the checker's market1501_reid and veri776_reid
+# converters): the queries' folder, the gallery's, and the file name's pattern, searched for in the
+# name: the identity, then the camera (from 1). Market-1501: 0002_c1s1_000451_03.jpg (-1_c1... is
+# junk, left out; 0000_... a distractor, kept); VeRi-776: 0002_c002_00030600_0.jpg.
+REID_LAYOUTS: dict[str, tuple[str, str, str, str]] = {
+    "market1501": ("query", "bounding_box_test", r"([-\d]+)_c(\d)", "0002_c1s1_000451_03.jpg"),
+    "veri776": ("image_query", "image_test", r"([-\d]+)_c([-\d]+)_", "0002_c002_00030600_0.jpg"),
+}
+REID_FOLDERS = {"market1501": "Market-1501-v15.09.15", "veri776": "VeRi-776"}
+REID_JUNK = -1
+
+
+def reid_root(folder: Path, kind: str) -> Path | None:
+    """The folder that holds the set's query and gallery folders: `folder` itself or the one its
+    archive unpacks to inside it."""
+    query, gallery = REID_LAYOUTS[kind][:2]
+    for candidate in (folder, folder / REID_FOLDERS[kind]):
+        if (candidate / query).is_dir() and (candidate / gallery).is_dir():
+            return candidate
+    return None
+
+
+def _reid_pictures(folder: Path, pattern: "re.Pattern[str]", example: str) -> list[tuple[Path, int, int]]:
+    """(picture, identity, camera from 0) of every .jpg of a folder, by name from the last (the
+    checker's order), junk left out; a name that does not say both ids is refused by its file."""
+    try:
+        names = sorted((p.name for p in folder.iterdir() if p.name.endswith(".jpg") and p.is_file()), reverse=True)
+    except OSError as exc:
+        raise DatasetError(f"{folder}: cannot list: {exc.strerror or exc}") from exc
+    found = []
+    for name in names:
+        match = pattern.search(name)
+        try:
+            identity, camera = (int(g) for g in match.groups()) if match else (None, None)
+        except ValueError:
+            identity = camera = None
+        if identity is None or camera is None:
+            raise DatasetError(f"{folder / name}: the file name does not say the identity and camera "
+                               f"(expected a name like {example})")
+        if identity == REID_JUNK:
+            continue
+        found.append((folder / name, identity, camera - 1))
+    if not found:
+        raise DatasetError(f"{folder}: no .jpg pictures of an identity")
+    return found
+
+
+def load_reid(root: Path, kind: str) -> Dataset:
+    """A Market-1501 or VeRi-776 folder: the gallery, then the queries, each by name from the last
+    (the checker's annotation order, so ties in distance fall alike)."""
+    import re
+
+    query, gallery, pattern, example = REID_LAYOUTS[kind]
+    compiled = re.compile(pattern)
+    samples, truth = [], {}
+    for folder, is_query in ((root / gallery, False), (root / query, True)):
+        for path, identity, camera in _reid_pictures(folder, compiled, example):
+            samples.append(Sample(len(samples) + 1, path))
+            truth[len(samples)] = ReidTruth(identity, camera, is_query)
+    return Dataset(samples, None, None, kind=kind, reid=truth)
+
+
+def _reid_loader(kind: str) -> "Loader":
+    def resolve_reid(dataset: Path | None, images: Path | None, annotations: Path | None,
+                     need_annotations: bool) -> Dataset:
+        query, gallery = REID_LAYOUTS[kind][:2]
+        if annotations is not None:
+            raise DatasetError(f"a {REID_FOLDERS[kind]} set has no annotation file (its file names are the "
+                               f"annotations): give --dataset DIR")
+        if dataset is not None and images is not None:
+            raise DatasetError("give --dataset DIR or --images DIR, not both")
+        folder = dataset if dataset is not None else images
+        if folder is None:
+            raise DatasetError(f"no images: give --dataset DIR ({query}/ and {gallery}/ inside)")
+        root = reid_root(folder, kind) if folder.is_dir() else None
+        if root is None:
+            raise DatasetError(f"{folder}: not a {REID_FOLDERS[kind]} folder ({query}/ and {gallery}/ inside)")
+        return load_reid(root, kind)
+
+    return resolve_reid
+
+
+# An image-retrieval set (the checker's image_retrieval converter; Open Model Zoo's textile_crops):
+# gallery/ and queries/, each with a list of `FILE ID` lines (FILE inside that folder, or a path
+# from the set's root when it has a "/"), under Open Model Zoo's names or the converter's own.
+RETRIEVAL_LISTS = (("gallery/gallery.txt", "queries/quieries.txt"), ("gallery/list.txt", "queries/list.txt"))
+
+
+def retrieval_lists(folder: Path) -> tuple[Path, Path] | None:
+    for gallery, queries in RETRIEVAL_LISTS:
+        if (folder / gallery).is_file() and (folder / queries).is_file():
+            return folder / gallery, folder / queries
+    return None
+
+
+def load_retrieval(root: Path, gallery_list: Path, queries_list: Path) -> Dataset:
+    """The gallery's pictures, then the queries', in their lists' order (the checker's): the
+    gallery on camera 0, the queries on camera 1 (so no gallery picture is left out for a query),
+    the ids as the lists write them."""
+    samples, truth, ids = [], {}, {}
+    for listed, is_query in ((gallery_list, False), (queries_list, True)):
+        raw = _read_annotations(listed, MAX_LIST, "a picture list")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise DatasetError(f"{listed}: not a picture list: not UTF-8 text") from None
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            fields = line.split()
+            where = f"{listed}: line {number}"
+            if len(fields) != 2:
+                raise DatasetError(f"{where}: expected 'FILE ID', got {line.strip()[:80]!r}")
+            name, identity = fields
+            relative = Path(name) if "/" in name else Path(listed.parent.name) / name
+            if relative.is_absolute() or ".." in relative.parts:
+                raise DatasetError(f"{where}: {name!r} is not a path inside {root}")
+            if not (root / relative).is_file():
+                raise DatasetError(f"{where}: names picture {name!r}, which is not in {root}")
+            samples.append(Sample(len(samples) + 1, root / relative))
+            truth[len(samples)] = ReidTruth(ids.setdefault(identity, len(ids)), int(is_query), is_query)
+    if not any(t.query for t in truth.values()) or all(t.query for t in truth.values()):
+        raise DatasetError(f"{root}: the gallery or the queries list no pictures")
+    return Dataset(samples, None, None, kind="image_retrieval", reid=truth,
+                   annotation_parts=(gallery_list, queries_list))
+
+
+def _resolve_retrieval(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                       ) -> Dataset:
+    folder = dataset if dataset is not None else images
+    if annotations is not None or (dataset is not None and images is not None):
+        raise DatasetError("an image-retrieval set is one folder: give --dataset DIR")
+    if folder is None:
+        raise DatasetError("no images: give --dataset DIR (gallery/ and queries/ with their lists inside)")
+    lists = retrieval_lists(folder) if folder.is_dir() else None
+    if lists is None:
+        raise DatasetError(f"{folder}: not an image-retrieval folder ({' and '.join(RETRIEVAL_LISTS[0])}, or "
+                           f"{' and '.join(RETRIEVAL_LISTS[1])})")
+    return load_retrieval(folder, *lists)
+
+
+# LFW as Open Model Zoo's `lfw` definition lays it out: the pictures in lfw/PERSON/PERSON_NNNN.jpg,
+# annotation/pairs.txt (a header line, then `PERSON N M` for two pictures of one person and
+# `PERSON N OTHER M` for two people), and annotation/lfw_landmark.txt (`PICTURE<tab>x1<tab>y1...`,
+# five points) for point_alignment. lfw_mtcnn_align's pictures are PNG files (the faces cut out
+# by MTCNN): a picture is PERSON_NNNN.jpg, else PERSON_NNNN.png.
+LFW_PICTURES, LFW_PAIRS, LFW_LANDMARKS = "lfw", "annotation/pairs.txt", "annotation/lfw_landmark.txt"
+LFW_POINTS = 5
+
+
+def lfw_picture(person: str, number: str, extension: str = "jpg") -> str:
+    """PERSON/PERSON_NNNN.jpg, the number padded to four digits (the checker's naming)."""
+    return f"{person}/{person}_{'0' * (4 - len(number))}{number}.{extension}"
+
+
+def _lfw_landmarks(path: Path) -> dict[str, tuple[float, ...]]:
+    raw = _read_annotations(path, MAX_LIST, "a landmarks file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not a landmarks file: not UTF-8 text") from None
+    found = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.strip().split("\t")
+        try:
+            points = tuple(float(int(v)) for v in fields[1:])
+        except ValueError:
+            points = ()
+        if len(points) != 2 * LFW_POINTS:
+            raise DatasetError(f"{path}: line {number}: expected 'PICTURE' and {2 * LFW_POINTS} integers separated "
+                               f"by tabs, got {line.strip()[:80]!r}")
+        found[fields[0]] = points
+    return found
+
+
+def load_lfw(images: Path, pairs_file: Path, landmarks_file: Path | None, extension: str = "jpg") -> Dataset:
+    """The pictures pairs.txt names, each once, in the checker's order (every same-person pair's
+    two, then every two-person pair's), with the pairs each one starts."""
+    raw = _read_annotations(pairs_file, MAX_LIST, "a pairs file")
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DatasetError(f"{pairs_file}: not a pairs file: not UTF-8 text") from None
+    same, other = [], []
+    for number, line in enumerate(lines[1:], start=2):  # (the first line is the header: folds, pairs)
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) == 3:
+            same.append((lfw_picture(fields[0], fields[1], extension), lfw_picture(fields[0], fields[2], extension)))
+        elif len(fields) == 4:
+            other.append((lfw_picture(fields[0], fields[1], extension), lfw_picture(fields[2], fields[3], extension)))
+        else:
+            raise DatasetError(f"{pairs_file}: line {number}: expected 'PERSON N M' or 'PERSON N OTHER M', got "
+                               f"{line.strip()[:80]!r}")
+    order: dict[str, int] = {}
+    for first, second in same + other:
+        for name in (first, second):
+            if Path(name).is_absolute() or ".." in Path(name).parts:
+                raise DatasetError(f"{pairs_file}: {name!r} is not a path inside {images}")
+            order.setdefault(name, len(order) + 1)
+    if not order:
+        raise DatasetError(f"{pairs_file}: names no pairs")
+    landmarks = _lfw_landmarks(landmarks_file) if landmarks_file is not None else {}
+    samples = []
+    for name, image_id in order.items():
+        path = images / name
+        if not path.is_file() and path.with_suffix(".png").is_file():  # (lfw_mtcnn_align's pictures)
+            path = path.with_suffix(".png")
+        if not path.is_file():
+            raise DatasetError(f"{pairs_file}: names picture {name!r}, which is not in {images}")
+        if landmarks_file is not None and name not in landmarks:
+            raise DatasetError(f"{landmarks_file}: no landmarks for {name!r} (point_alignment needs them)")
+        samples.append(Sample(image_id, path, landmarks.get(name)))
+    partners: dict[int, tuple[list[int], list[int]]] = {i: ([], []) for i in order.values()}
+    for k, pairs in enumerate((same, other)):
+        for first, second in pairs:
+            if order[second] not in partners[order[first]][k]:  # (a pair listed twice counts once)
+                partners[order[first]][k].append(order[second])
+    truth = {i: PairTruth(tuple(s), tuple(o)) for i, (s, o) in partners.items()}
+    parts = (pairs_file,) + ((landmarks_file,) if landmarks_file is not None else ())
+    return Dataset(samples, None, None, kind="lfw", pairs=truth, annotation_parts=parts)
+
+
+def _resolve_lfw(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                 ) -> Dataset:
+    if dataset is not None:
+        if images is not None or annotations is not None:
+            raise DatasetError("give --dataset DIR or --images DIR with --annotations pairs.txt, not both")
+        if not (dataset / LFW_PAIRS).is_file() or not (dataset / LFW_PICTURES).is_dir():
+            raise DatasetError(f"{dataset}: not an LFW folder ({LFW_PICTURES}/, {LFW_PAIRS})")
+        landmarks = dataset / LFW_LANDMARKS
+        return load_lfw(dataset / LFW_PICTURES, dataset / LFW_PAIRS, landmarks if landmarks.is_file() else None)
+    if images is None or annotations is None:
+        raise DatasetError("give --dataset DIR (an LFW folder: lfw/, annotation/pairs.txt) or --images DIR with "
+                           "--annotations pairs.txt")
+    landmarks = annotations.parent / Path(LFW_LANDMARKS).name
+    return load_lfw(images, annotations, landmarks if landmarks.is_file() else None)
+
+
+# LFW as insightface packs it (Open Model Zoo's lfw_bin, the checker's face_recognition_bin): one
+# pickle of (the pictures' encoded bytes, one "same person" flag per two pictures). Picture 2k and
+# 2k + 1 are a pair. It is read without letting the pickle name any class or function (a pickle
+# that does is refused), and the pictures are decoded into a temporary folder as the checker
+# writes them (PNG), removed when the process ends.
+LFW_BIN = "lfw.bin"
+MAX_BIN = 1 << 30
+
+
+def _plain_pickle(path: Path, raw: bytes) -> Any:
+    """A pickle's value, built of plain values only (bytes, lists, tuples, bools, numbers): one
+    that names a class or function is refused, never imported (but codecs.encode, which protocol 2
+    names to make bytes)."""
+    import io
+    import pickle
+
+    class Plain(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if (module, name) == ("_codecs", "encode"):  # (protocol 2's bytes from Python 3: text to bytes)
+                import codecs
+
+                return codecs.encode
+            raise DatasetError(f"{path}: not an lfw.bin of plain values: it names {module}.{name}")
+
+    try:
+        return Plain(io.BytesIO(raw), encoding="bytes").load()
+    except DatasetError:
+        raise
+    except Exception as exc:  # (pickle's errors are of many kinds: any means "not this file")
+        raise DatasetError(f"{path}: not an lfw.bin: {type(exc).__name__}: {str(exc)[:120]}") from None
+
+
+def load_lfw_bin(bin_file: Path) -> Dataset:
+    """The pictures of an lfw.bin in its order, decoded into a temporary folder (0.png, 1.png,
+    ...), each even one with the pair it starts."""
+    import atexit
+    import shutil
+    import tempfile
+
+    import cv2
+    import numpy as np
+
+    doc = _plain_pickle(bin_file, _read_annotations(bin_file, MAX_BIN, "an lfw.bin"))
+    if not (isinstance(doc, (tuple, list)) and len(doc) == 2 and isinstance(doc[0], (list, tuple))
+            and isinstance(doc[1], (list, tuple))):
+        raise DatasetError(f"{bin_file}: not an lfw.bin: expected (pictures, same-person flags)")
+    bins, same = doc
+    if not same or len(bins) < 2 * len(same):
+        raise DatasetError(f"{bin_file}: not an lfw.bin: {len(bins)} pictures for {len(same)} pairs")
+    folder = Path(tempfile.mkdtemp(prefix="modelzoo-lfw-bin-"))
+    atexit.register(shutil.rmtree, folder, True)
+    samples, truth = [], {}
+    for k, flag in enumerate(same):
+        if not isinstance(flag, (bool, int)) or flag not in (0, 1):
+            raise DatasetError(f"{bin_file}: not an lfw.bin: pair {k}'s flag is {flag!r}")
+        for index in (2 * k, 2 * k + 1):
+            data = bins[index]
+            picture = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR) \
+                if isinstance(data, (bytes, bytearray)) and data else None
+            if picture is None:
+                raise DatasetError(f"{bin_file}: picture {index} is not an image (OpenCV cannot decode it)")
+            path = folder / f"{index}.png"
+            cv2.imwrite(str(path), picture)
+            samples.append(Sample(index + 1, path))
+        truth[2 * k + 1] = PairTruth((2 * k + 2,), ()) if flag else PairTruth((), (2 * k + 2,))
+        truth[2 * k + 2] = PairTruth((), ())
+    return Dataset(samples, None, None, kind="lfw_bin", pairs=truth, annotation_parts=(bin_file,))
+
+
+def _resolve_lfw_bin(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                     ) -> Dataset:
+    if images is not None or (dataset is not None and annotations is not None):
+        raise DatasetError(f"an lfw.bin holds its pictures: give --dataset DIR (with {LFW_BIN}) or --annotations "
+                           f"{LFW_BIN}")
+    bin_file = annotations if annotations is not None else (dataset / LFW_BIN if dataset is not None else None)
+    if bin_file is None or not bin_file.is_file():
+        raise DatasetError(f"{bin_file or 'no --dataset'}: no {LFW_BIN}")
+    return load_lfw_bin(bin_file)
+
+
+# Pittsburgh 250k as NetVLAD's authors ship it (Open Model Zoo's pitts30k_val, the checker's
+# place_recognition converter): DIR/datasets/pitts30k_val.mat, a MATLAB struct `dbStruct` with the
+# database's picture names (dbImageFns, from DIR) and UTM positions (utmDb, 2 x N), the queries'
+# (qImageFns, from DIR/queries_real/; utmQ).
+PITTS_SPLIT = "datasets/pitts30k_val.mat"
+PITTS_QUERIES = "queries_real"
+
+
+def _mat_strings(path: Path, value: Any, field: str) -> list[str]:
+    import numpy as np
+
+    try:
+        return [str(np.asarray(v).ravel()[0]) if np.asarray(v).size else "" for v in np.asarray(value).ravel()]
+    except (TypeError, ValueError, IndexError):
+        raise DatasetError(f"{path}: not a place-recognition split: {field} is not a list of names") from None
+
+
+def _mat_positions(path: Path, value: Any, field: str, count: int) -> "np.ndarray":
+    import numpy as np
+
+    try:
+        positions = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        positions = np.zeros((0, 0))
+    if positions.shape != (2, count) or not np.isfinite(positions).all():
+        raise DatasetError(f"{path}: not a place-recognition split: {field} must be 2 x {count} finite numbers "
+                           f"(got shape {list(positions.shape)})")
+    return positions.T
+
+
+def load_places(root: Path, split: Path) -> Dataset:
+    """The queries, then the database, in the split's order (the checker's), each with its position."""
+    try:
+        from scipy.io import loadmat
+        from scipy.io.matlab import MatReadError
+    except ImportError as exc:
+        raise DatasetError(f"{split}: reading a MATLAB file needs scipy (pip install scipy)") from exc
+    _read_annotations(split, MAX_ANNOTATIONS, "a MATLAB split file")  # (a FIFO, a device or a huge file: refused)
+    try:
+        doc = loadmat(str(split), squeeze_me=True)
+    except (MatReadError, ValueError, TypeError, OSError, NotImplementedError) as exc:
+        raise DatasetError(f"{split}: not a MATLAB file scipy can read ({str(exc)[:120]})") from None
+    db = doc.get("dbStruct")
+    fields = getattr(getattr(db, "dtype", None), "names", None) or ()
+    missing = [f for f in ("dbImageFns", "utmDb", "qImageFns", "utmQ") if f not in fields]
+    if missing:
+        raise DatasetError(f"{split}: not a place-recognition split: no dbStruct.{missing[0]}")
+    record = db[()] if db.shape == () else db.ravel()[0]
+    sides = []
+    for names_field, utm_field, folder, is_query in (("qImageFns", "utmQ", PITTS_QUERIES, True),
+                                                     ("dbImageFns", "utmDb", "", False)):
+        names = _mat_strings(split, record[names_field], names_field)
+        sides.append((names, _mat_positions(split, record[utm_field], utm_field, len(names)), folder, is_query))
+    samples, truth = [], {}
+    for names, positions, folder, is_query in sides:
+        for name, (east, north) in zip(names, positions):
+            relative = Path(folder) / name if folder else Path(name)
+            if not name or relative.is_absolute() or ".." in relative.parts:
+                raise DatasetError(f"{split}: {name!r} is not a path inside {root}")
+            if not (root / relative).is_file():
+                raise DatasetError(f"{split}: names picture {str(relative)!r}, which is not in {root}")
+            samples.append(Sample(len(samples) + 1, root / relative))
+            truth[len(samples)] = PlaceTruth(float(east), float(north), is_query)
+    if not any(t.query for t in truth.values()) or all(t.query for t in truth.values()):
+        raise DatasetError(f"{split}: the queries or the database list no pictures")
+    return Dataset(samples, None, None, kind="pitts30k_val", places=truth, annotation_parts=(split,))
+
+
+def _resolve_places(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+                    ) -> Dataset:
+    if images is not None or annotations is not None or dataset is None:
+        raise DatasetError(f"a place-recognition set is one folder: give --dataset DIR (with {PITTS_SPLIT})")
+    if not (dataset / PITTS_SPLIT).is_file():
+        raise DatasetError(f"{dataset}: not a Pittsburgh folder (no {PITTS_SPLIT})")
+    return load_places(dataset, dataset / PITTS_SPLIT)
+
+
 def kind_of(dataset: Path | None, annotations: Path | None) -> str:
-    """The data set's kind by its annotation: a val.txt (ImageNet's), a VOC image set (a .txt
-    in ImageSets/, or a VOC folder), a CVAT XML (or a folder with one), or a COCO JSON file."""
+    """The data set's kind by its annotation: a val.txt (ImageNet's), WIDER FACE's bbx_gt, a VOC
+    image set (a .txt in ImageSets/, or a VOC folder), LFW's pairs.txt, a CVAT XML (or a folder
+    with one), or a COCO JSON file; a folder: also a re-identification, image-retrieval or LFW one."""
+    if annotations is not None and annotations.name == Path(LFW_PAIRS).name:
+        return "lfw"
+    if annotations is not None and annotations.suffix == ".bin":
+        return "lfw_bin"
     if annotations is not None:
         if annotations.suffix.lower() == ".xml":
             return "cvat"
@@ -879,6 +1324,17 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
         return "wider"
     if dataset is not None and (dataset / IMAGENET_ANNOTATIONS).is_file() and not (dataset / COCO_ANNOTATIONS).exists():
         return "imagenet"
+    for kind in REID_LAYOUTS:
+        if dataset is not None and dataset.is_dir() and reid_root(dataset, kind) is not None:
+            return kind
+    if dataset is not None and dataset.is_dir() and retrieval_lists(dataset) is not None:
+        return "image_retrieval"
+    if dataset is not None and (dataset / LFW_PAIRS).is_file():
+        return "lfw"
+    if dataset is not None and (dataset / LFW_BIN).is_file():
+        return "lfw_bin"
+    if dataset is not None and (dataset / PITTS_SPLIT).is_file():
+        return "pitts30k_val"
     root = voc_root(dataset) if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() \
         else None
     if root is not None:  # detection when it has the Main image set, else segmentation when it has that one
@@ -1073,7 +1529,11 @@ Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 
 # kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
 LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
-                              "voc_segmentation": _resolve_voc_segmentation, "wider": _resolve_wider, "cvat": _resolve_cvat}
+                              "voc_segmentation": _resolve_voc_segmentation, "wider": _resolve_wider,
+                              "cvat": _resolve_cvat,
+                              "image_retrieval": _resolve_retrieval, "lfw": _resolve_lfw,
+                              "lfw_bin": _resolve_lfw_bin, "pitts30k_val": _resolve_places,
+                              **{kind: _reid_loader(kind) for kind in REID_LAYOUTS}}
 
 
 def resolve(dataset: Path | None, images: Path | None, annotations: Path | None, *, need_annotations: bool,

@@ -30,7 +30,7 @@ from .config import MASK_DATASETS, AccuracyConfig, Metric
 from .dataset import Dataset, GroundTruth, check_instance_masks, read_image
 from .metric import SCORERS, VECTOR_SCORERS
 from .postprocessing import check_postprocessing, postprocess
-from .preprocessing import Geometry, preprocess
+from .preprocessing import Geometry, preprocess_views
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
@@ -160,11 +160,15 @@ def compile_network(network: Network, device: str, core: Any = None) -> Any:
     return (core or ov.Core()).compile_model(network.model, device, config)
 
 
-def prepared(samples: Any, config: AccuracyConfig) -> Iterator[tuple[int, np.ndarray, Geometry]]:
-    """(image id, network picture, geometry) for every sample, in order."""
+def prepared(samples: Any, config: AccuracyConfig, network_size: tuple[int, int] | None = None
+             ) -> Iterator[tuple[int, np.ndarray, Geometry]]:
+    """(image id, network picture, geometry) for every sample, in order: config.views() of each
+    (a picture, then its mirror, when a flip is merged with the original)."""
     for sample in samples:
-        picture, geometry = preprocess(read_image(sample.path, config.reader), config)
-        yield sample.image_id, picture, geometry
+        pictures, geometry = preprocess_views(read_image(sample.path, config.reader), config, sample.keypoints,
+                                              network_size)
+        for picture in pictures:
+            yield sample.image_id, picture, geometry
 
 
 def infer_all(compiled: Any, network: Network, items: Iterator[tuple[int, np.ndarray, Geometry]],
@@ -266,7 +270,14 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
     detections: dict[int, adapters.Detections] = {}
     processed_truth: dict[int, GroundTruth] = {}
 
-    def done(image_id: int, output: np.ndarray, geometry: Geometry) -> None:
+    views, pending = config.views(), {}  # (a picture's outputs until all its views are in: the adapter joins them)
+
+    def done(image_id: int, output: Any, geometry: Geometry) -> None:
+        if views > 1:
+            pending.setdefault(image_id, []).append(output)
+            if len(pending[image_id]) < views:
+                return
+            output = pending.pop(image_id)
         geometric = config.adapter in adapters.NEEDS_GEOMETRY
         predicted = adapter(output, geometry=geometry) if geometric else adapter(output)
         dets, gt = postprocess(predicted, truth[image_id], geometry, config)
@@ -276,7 +287,7 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
             progress(1)
 
     try:
-        infer_all(compiled, network, prepared(samples, config), done)
+        infer_all(compiled, network, prepared(samples, config, (network.height, network.width)), done)
     except RuntimeError as exc:  # OpenVINO's: one line, not a traceback
         raise ModelzooError(f"inference failed: {openvino_reason(exc)}") from exc
     order = [s.image_id for s in samples]
@@ -292,6 +303,11 @@ def check_dataset(config: AccuracyConfig, dataset: Dataset) -> None:
     if config.dataset in MASK_DATASETS and dataset.coco is not None:
         check_instance_masks(dataset)
     dataset.for_config(config)  # (a labels file the definition names and that is not there: said now)
+    if any(step.type == "point_alignment" for step in config.preprocessing):
+        bare = next((s for s in dataset.samples if not s.keypoints), None)
+        if bare is not None:
+            raise AccuracyConfigError(f"{bare.path}: no landmarks, and {config.path.name}'s point_alignment needs "
+                                      "them (an LFW folder's annotation/lfw_landmark.txt)")
 
 
 def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "CPU",

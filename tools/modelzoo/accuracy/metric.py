@@ -21,6 +21,25 @@ pycocotools' COCOeval (the official evaluator).
   matched once, and the checker's greedy matching (see evaluateImg).
   Both are means over the classes that have ground truth.
 
+- `cmc` and `reid_map` (re-identification): every query's embedding against every gallery
+  embedding (distance 1 - their dot product), the gallery pictures of the query's own identity
+  seen by the query's own camera left out (the Market-1501 protocol); a query with no picture of
+  its identity left is not counted. `cmc`: the share of queries whose first match is among the
+  `top_k` nearest (without `first_match_break`, the share of each query's matches with fewer than
+  `top_k` non-matches before it); `reid_map`: the mean over queries of the area under the
+  precision/recall curve (trapezoids from recall 0 at precision 1, pictures at the same distance
+  taken together; without `interpolated_auc`, steps).
+
+- `pairwise_accuracy_subsets` (face verification, LFW): the pictures that start a pair, in the
+  data set's order, cut into `subset_number` folds; for each, a threshold on the pairs of the
+  other folds (their median distance, the best of 0, 0.01, ..., 3.99, or a number given) decides
+  "same person" for the fold's own pairs; the mean of the folds' accuracies.
+
+- `localization_recall` (place recognition): for each query its `top_k` nearest database
+  pictures (squared L2 distance of the embeddings); each one taken within `distance_threshold`
+  metres of the query counts one, over the number of queries (so above 1 with a top_k over 1,
+  as the checker counts).
+
 Each metric type of accuracy-check.yml is a scorer in SCORERS (its options in config.METRICS): a
 new task's metric is a function here and an entry there.
 """
@@ -30,12 +49,12 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
-from .adapter import Classes, Detections, Instances, SegmentationMask
-from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth
+from .adapter import Classes, Detections, Embedding, Instances, SegmentationMask
+from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth, PairTruth, PlaceTruth, ReidTruth
 
 if TYPE_CHECKING:
     from .config import AccuracyConfig, Metric
@@ -453,6 +472,210 @@ def _segmentation_accuracy(config: "AccuracyConfig", metric: "Metric", dataset: 
                           metric.options["ignore_label"])
 
 
+REID_BLOCK = 256  # queries ranked at once: Market-1501's 3,368 x 19,732 distances are never held whole
+
+
+def reid_rankings(query: np.ndarray, gallery: np.ndarray, query_ids: np.ndarray, gallery_ids: np.ndarray,
+                  query_cameras: np.ndarray, gallery_cameras: np.ndarray, separate_camera_set: bool = False
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For each query (embeddings [Q, D], gallery [G, D]): whether each gallery picture it may be
+    matched with is of its identity, nearest first, and their distances (1 - the dot product). The
+    gallery pictures of its identity from its camera are left out, with ``separate_camera_set``
+    every picture from its camera. Equal distances keep the gallery's order."""
+    gallery64 = gallery.astype(np.float64)
+    for start in range(0, len(query), REID_BLOCK):
+        distances = 1.0 - query[start:start + REID_BLOCK].astype(np.float64) @ gallery64.T
+        order = np.argsort(distances, axis=1, kind="stable")
+        for row, ranked in enumerate(order):
+            q = start + row
+            same_camera = gallery_cameras[ranked] == query_cameras[q]
+            valid = (gallery_ids[ranked] != query_ids[q]) | ~same_camera
+            if separate_camera_set:
+                valid &= ~same_camera
+            kept = ranked[valid]
+            yield gallery_ids[kept] == query_ids[q], distances[row, kept]
+
+
+def cmc_score(rankings: Iterable[tuple[np.ndarray, np.ndarray]], top_k: int = 1, first_match_break: bool = True
+              ) -> float:
+    """The checker's `cmc` at ``top_k`` over queries that have a match (NaN when none has)."""
+    scores = []
+    for matches, _ in rankings:
+        hits = np.flatnonzero(matches)
+        if not hits.size:
+            continue
+        if first_match_break:
+            scores.append(float(hits[0] < top_k))
+        else:  # each match ranked among the non-matches only
+            scores.append(float(np.mean(hits - np.arange(hits.size) < top_k)))
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def ranked_average_precision(matches: np.ndarray, distances: np.ndarray, interpolated: bool = True) -> float:
+    """One query's area under its precision/recall curve, the gallery ranked nearest first: one
+    point per distinct distance (pictures at the same distance come together), from (0, 1)."""
+    ends = np.r_[np.flatnonzero(np.diff(distances)), matches.size - 1]
+    found = np.cumsum(matches)[ends].astype(np.float64)
+    precision, recall = found / (ends + 1), found / found[-1]
+    steps = np.diff(np.r_[0.0, recall])
+    if not interpolated:
+        return float(np.sum(steps * precision))
+    return float(np.sum(steps * (precision + np.r_[1.0, precision[:-1]]) / 2))
+
+
+def reid_map(rankings: Iterable[tuple[np.ndarray, np.ndarray]], interpolated_auc: bool = True) -> float:
+    """The checker's `reid_map`: the mean average precision of the queries that have a match."""
+    aps = [ranked_average_precision(m, d, interpolated_auc) for m, d in rankings if m.any()]
+    return float(np.mean(aps)) if aps else math.nan
+
+
+def _reid_split(predictions: dict[int, Embedding], ground_truth: dict[int, ReidTruth], separate_camera_set: bool
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    from ..errors import AccuracyConfigError
+
+    sides = {}
+    for is_query in (True, False):
+        ids = [i for i, t in ground_truth.items() if t.query == is_query]
+        if not ids:
+            raise AccuracyConfigError(f"the data set has no {'query' if is_query else 'gallery'} pictures to "
+                                      "compare (--subset or a shard took none)")
+        vectors = [predictions[i].vector for i in ids]
+        if len({v.size for v in vectors}) != 1:
+            raise AccuracyConfigError("reid: the embeddings differ in size from picture to picture")
+        sides[is_query] = (np.stack(vectors), np.array([ground_truth[i].identity for i in ids]),
+                           np.array([ground_truth[i].camera for i in ids]))
+    (query, query_ids, query_cameras), (gallery, gallery_ids, gallery_cameras) = sides[True], sides[False]
+    if query.shape[1] != gallery.shape[1]:
+        raise AccuracyConfigError("reid: the query and gallery embeddings differ in size")
+    return reid_rankings(query, gallery, query_ids, gallery_ids, query_cameras, gallery_cameras, separate_camera_set)
+
+
+def _cmc(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict[int, Embedding],
+         ground_truth: dict[int, ReidTruth]) -> float:
+    o = metric.options
+    return cmc_score(_reid_split(predictions, ground_truth, o["separate_camera_set"]), int(o["top_k"]),
+                     o["first_match_break"])
+
+
+def _reid_map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict[int, Embedding],
+              ground_truth: dict[int, ReidTruth]) -> float:
+    return reid_map(_reid_split(predictions, ground_truth, False), metric.options["interpolated_auc"])
+
+
+def localization_recall(query: np.ndarray, database: np.ndarray, query_positions: np.ndarray,
+                        database_positions: np.ndarray, top_k: int = 1, distance_threshold: float = 25) -> float:
+    """The checker's `localization_recall`: hits among each query's top_k nearest, over the queries."""
+    query64, database64 = query.astype(np.float64), database.astype(np.float64)
+    squared = np.sum(database64 ** 2, axis=1)
+    hits = 0
+    for start in range(0, len(query64), REID_BLOCK):
+        block = query64[start:start + REID_BLOCK]
+        distances = np.sum(block ** 2, axis=1, keepdims=True) + squared - 2 * block @ database64.T
+        nearest = np.argsort(distances, axis=1, kind="stable")[:, :top_k]
+        for row, found in enumerate(nearest):
+            metres = np.linalg.norm(database_positions[found] - query_positions[start + row], axis=1)
+            hits += int(np.sum(metres < distance_threshold))
+    return hits / len(query64) if len(query64) else math.nan
+
+
+def _localization_recall(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                         predictions: dict[int, Embedding], ground_truth: dict[int, PlaceTruth]) -> float:
+    from ..errors import AccuracyConfigError
+
+    sides = {}
+    for is_query in (True, False):
+        ids = [i for i, t in ground_truth.items() if t.query == is_query]
+        if not ids:
+            raise AccuracyConfigError(f"the data set has no {'query' if is_query else 'database'} pictures to "
+                                      "compare (--subset or a shard took none)")
+        sides[is_query] = (np.stack([predictions[i].vector for i in ids]),
+                           np.array([[ground_truth[i].easting, ground_truth[i].northing] for i in ids]))
+    return localization_recall(sides[True][0], sides[False][0], sides[True][1], sides[False][1],
+                               int(metric.options["top_k"]), float(metric.options["distance_threshold"]))
+
+
+Pair = tuple[int, int, bool]  # (first picture's id, second's, the same person)
+
+
+def pair_distances(embeddings: dict[int, np.ndarray], pairs: list[Pair], method: str = "euclidian_distance",
+                   mean: np.ndarray | float = 0.0) -> np.ndarray:
+    """The checker's distance of each pair: `euclidian_distance` 0.5 * (1 - the dot product) (for
+    unit-length embeddings), `cosine_distance` the angle over pi; ``mean`` taken off both first."""
+    first = np.array([embeddings[a] for a, _, _ in pairs], dtype=np.float64) - mean
+    second = np.array([embeddings[b] for _, b, _ in pairs], dtype=np.float64) - mean
+    dot = np.sum(first * second, axis=1)
+    if method == "euclidian_distance":
+        return 0.5 * (1 - dot)
+    with np.errstate(invalid="ignore", divide="ignore"):  # (as the checker: no clipping; NaN is "not the same")
+        return np.arccos(dot / (np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1))) / np.pi
+
+
+def pairwise_accuracy(embeddings: dict[int, np.ndarray], train: list[Pair], test: list[Pair],
+                      min_score: str | float = "train_median", method: str = "euclidian_distance",
+                      subtract_mean: bool = False) -> float:
+    """The checker's `pairwise_accuracy` of the ``test`` pairs: "the same person" when the
+    distance is below a threshold chosen on the ``train`` pairs (NaN without test pairs)."""
+    mean: np.ndarray | float = 0.0
+    if min_score in ("train_median", "best_train_threshold"):
+        if not train:
+            return math.nan
+        if subtract_mean:  # every embedding of every train pair, as often as it appears
+            mean = np.mean(np.array([embeddings[i] for k in (0, 1) for i in (p[k] for p in train)],
+                                    dtype=np.float64), axis=0)
+        distances = pair_distances(embeddings, train, method, mean)
+        if min_score == "train_median":
+            threshold = float(np.median(distances))
+        else:
+            same = np.array([p[2] for p in train])
+            candidates = np.arange(0, 4, 0.01)
+            right = [int(np.sum((distances < t) == same)) for t in candidates]
+            threshold = float(candidates[int(np.argmax(right))])
+    else:
+        threshold = float(min_score)
+    if not test:
+        return math.nan
+    distances = pair_distances(embeddings, test, method, mean)
+    return float(np.mean((distances < threshold) == np.array([p[2] for p in test])))
+
+
+def verification_folds(starts: list[int], truth: dict[int, PairTruth], present: set[int], folds: int
+                       ) -> list[tuple[list[Pair], list[Pair]]]:
+    """(train pairs, test pairs) of each fold: the pictures that start a pair (``starts``, in the
+    data set's order) cut into ``folds`` runs, a pair whose picture is not ``present`` left out."""
+    def pairs_of(ids: list[int]) -> list[Pair]:
+        return [(i, j, same) for i in ids if i in present
+                for partners, same in ((truth[i].same, True), (truth[i].other, False)) for j in partners
+                if j in present]
+
+    n = len(starts)
+    result = []
+    for k in range(folds):
+        low, high = k * n // folds, (k + 1) * n // folds
+        result.append((pairs_of(starts[:low] + starts[high:]), pairs_of(starts[low:high])))
+    return result
+
+
+def pairwise_accuracy_subsets(embeddings: dict[int, np.ndarray], truth: dict[int, PairTruth], folds: int = 10,
+                              min_score: str | float = "train_median", method: str = "euclidian_distance",
+                              subtract_mean: bool = False) -> float:
+    """The checker's `pairwise_accuracy_subsets`: the mean over folds that have test pairs (0
+    when there are fewer pictures starting a pair than folds, or no fold has any)."""
+    starts = [i for i, t in truth.items() if t.same or t.other]
+    if folds > len(starts):
+        return 0.0
+    scores = [pairwise_accuracy(embeddings, train, test, min_score, method, subtract_mean)
+              for train, test in verification_folds(starts, truth, set(embeddings), folds)]
+    scores = [s for s in scores if not math.isnan(s)]
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def _pairwise_accuracy_subsets(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                               predictions: dict[int, Embedding], ground_truth: dict[int, PairTruth]) -> float:
+    o = metric.options
+    return pairwise_accuracy_subsets({i: p.vector for i, p in predictions.items()}, ground_truth,
+                                     int(o["subset_number"]), o["min_score"], o["distance_method"], o["subtract_mean"])
+
+
 Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
 """scorer(config, metric, dataset, predictions by image id, ground truth by image id) -> value."""
 
@@ -461,4 +684,6 @@ VECTOR_SCORERS: dict[str, Callable[..., dict[str, float]]] = {"map": _map_per_cl
 SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision,
                               "coco_orig_segm_precision": _coco_orig_segm_precision,
                               "accuracy": _accuracy, "map": _map, "mean_iou": _mean_iou,
-                              "segmentation_accuracy": _segmentation_accuracy}
+                              "segmentation_accuracy": _segmentation_accuracy, "cmc": _cmc, "reid_map": _reid_map,
+                              "pairwise_accuracy_subsets": _pairwise_accuracy_subsets,
+                              "localization_recall": _localization_recall}

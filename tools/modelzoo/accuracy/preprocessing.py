@@ -1,5 +1,6 @@
 """The image side of an accuracy-check.yml: resize (OpenCV's or Pillow's), crop, padding,
-normalization, bgr_to_rgb / rgb_to_bgr, with the exact integer
+normalization, bgr_to_rgb / rgb_to_bgr, point_alignment (faces, by their landmarks),
+auto_resize (to the network's size), flip (with merge_with_original: two pictures inferred), with the exact integer
 arithmetic of Open Model Zoo's accuracy checker (a truncated size, not a rounded one, moves the
 result by points on a detector), and the geometry the box post-processing needs to undo them."""
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import AccuracyConfigError
-from .config import AccuracyConfig, Step
+from .config import FLIP_MODES, AccuracyConfig, Step
 
 
 @dataclass
@@ -222,12 +223,90 @@ def _normalize(image: np.ndarray, step: Step) -> np.ndarray:
     return data
 
 
-def preprocess(image: np.ndarray, config: AccuracyConfig) -> tuple[np.ndarray, Geometry]:
-    """HxWx3 BGR uint8 -> the network's HxWx3 float32 picture, and what was done."""
+# Where point_alignment puts the five landmarks (eyes, nose, mouth corners), as shares of the
+# picture's width and height: the checker's reference (the 96x112 face of its face models).
+REFERENCE_LANDMARKS = np.array([[30.2946 / 96, 51.6963 / 112], [65.5318 / 96, 51.5014 / 112],
+                                [48.0252 / 96, 71.7366 / 112], [33.5493 / 96, 92.3655 / 112],
+                                [62.7299 / 96, 92.2041 / 112]], dtype=np.float64)
+
+
+def similarity_transform(reference: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The checker's 2x3 matrix from ``reference`` to ``points`` (Procrustes: rotation and scale
+    by SVD). As the checker does, both point sets are divided by the reference's spread (its
+    ratio of spreads carries the scale)."""
+    ref, pts = reference.astype(np.float64), points.astype(np.float64)
+    c1, c2 = ref.mean(axis=0, keepdims=True), pts.mean(axis=0, keepdims=True)
+    ref, pts = ref - c1, pts - c2
+    s1, s2 = np.std(ref), np.std(pts)
+    spread = np.maximum(s1, np.finfo(float).eps)
+    u, _, vt = np.linalg.svd((ref / spread).T @ (pts / spread))
+    rotation = (u @ vt).T
+    ratio = s2 / spread
+    return np.hstack((ratio * rotation, c2.T - ratio * rotation @ c1.T))
+
+
+def _point_alignment(image: np.ndarray, step: Step, keypoints: tuple[float, ...] | None,
+                     geometry: Geometry) -> np.ndarray:
+    """The picture resized to the step's size (OpenCV, bilinear) and warped so that its landmarks
+    (given in the picture's pixels; scaled with the resize when `normalize`) land on
+    REFERENCE_LANDMARKS."""
+    import cv2
+
+    if not keypoints:
+        raise AccuracyConfigError("point_alignment: the picture has no landmarks (the data set's landmarks file)")
+    dst_h, dst_w = step.size()
+    points = np.array(keypoints, dtype=np.float64).reshape(-1, 2)
+    if len(points) != len(REFERENCE_LANDMARKS):
+        raise AccuracyConfigError(f"point_alignment: {len(points)} landmarks; the reference has "
+                                  f"{len(REFERENCE_LANDMARKS)}")
+    in_h, in_w = (image.shape[0], image.shape[1]) if step.options["normalize"] else (1, 1)
+    points[:, 0] *= float(dst_w) / in_w  # type: ignore[operator]
+    points[:, 1] *= float(dst_h) / in_h  # type: ignore[operator]
+    reference = REFERENCE_LANDMARKS * np.array([dst_w, dst_h], dtype=np.float64)
+    matrix = similarity_transform(reference, points)
+    resized = cv2.resize(image, (dst_w, dst_h))
+    geometry.operations.append(("point_alignment", {}))
+    return cv2.warpAffine(resized, matrix, (dst_w, dst_h), flags=cv2.WARP_INVERSE_MAP)
+
+
+def preprocess(image: np.ndarray, config: AccuracyConfig, keypoints: tuple[float, ...] | None = None,
+               network_size: tuple[int, int] | None = None) -> tuple[np.ndarray, Geometry]:
+    """HxWx3 BGR uint8 -> the network's HxWx3 float32 picture, and what was done; ``keypoints``:
+    the picture's landmarks (x, y, ...), for point_alignment; ``network_size``: the network's
+    (height, width), for auto_resize. With a flip merged with the original: the original."""
+    pictures, geometry = preprocess_views(image, config, keypoints, network_size)
+    return pictures[0], geometry
+
+
+def preprocess_views(image: np.ndarray, config: AccuracyConfig, keypoints: tuple[float, ...] | None = None,
+                     network_size: tuple[int, int] | None = None) -> tuple[list[np.ndarray], Geometry]:
+    """Every picture the network is given for this one (config.views(): the picture, and its
+    mirror after a flip with merge_with_original, the last step), and what was done."""
+    import cv2
+
     geometry = Geometry(int(image.shape[0]), int(image.shape[1]))
     data: np.ndarray = image
+    views: list[np.ndarray] = []
     for step in config.preprocessing:
-        if step.type == "resize":
+        if step.type == "auto_resize":
+            if network_size is None:
+                raise AccuracyConfigError("auto_resize: the network's input size is not known here")
+            h, w = data.shape[:2]
+            data = cv2.resize(data, (network_size[1], network_size[0])).astype(np.float32)
+            geometry.operations.append(("resize", {"scale_x": network_size[1] / w, "scale_y": network_size[0] / h,
+                                                   "original_width": w, "original_height": h,
+                                                   "preferable_width": network_size[1],
+                                                   "preferable_height": network_size[0]}))
+        elif step.type == "flip":
+            flipped = cv2.flip(data, FLIP_MODES[step.options["mode"]])
+            geometry.operations.append(("flip", {"mode": FLIP_MODES[step.options["mode"]]}))
+            if step.options["merge_with_original"]:
+                views = [data, flipped]
+            else:
+                data = flipped
+        elif step.type == "point_alignment":
+            data = _point_alignment(data, step, keypoints, geometry)
+        elif step.type == "resize":
             data = _resize(data, step, geometry)
         elif step.type == "padding":
             data = _pad(data, step, geometry)
@@ -240,4 +319,4 @@ def preprocess(image: np.ndarray, config: AccuracyConfig) -> tuple[np.ndarray, G
         elif step.type in ("bgr_to_rgb", "rgb_to_bgr"):
             data = np.ascontiguousarray(data[:, :, ::-1])
     geometry.input_height, geometry.input_width = int(data.shape[0]), int(data.shape[1])
-    return data.astype(np.float32, copy=False), geometry
+    return [v.astype(np.float32, copy=False) for v in (views or [data])], geometry

@@ -225,6 +225,11 @@ def body(argv: Sequence[str]) -> int:
     boxless = [t.model.name for t in plan if TASK_OF_ADAPTER[t.config.adapter] != "detection"]
     if boxless and (args.detections_out is not None or args.draw):
         raise SelectionError(f"--detections_out and --draw write boxes; {boxless[0]}'s adapter predicts none")
+    whole_set = [t.model.name for t in plan if TASK_OF_ADAPTER[t.config.adapter] == "reid"]
+    if whole_set and (args.shard is not None or args.run_dir is not None):
+        raise SelectionError(f"--shard and --run_dir keep each shard's boxes; {whole_set[0]} compares the pictures "
+                             "of the whole set with one another: measure it in one run (-j N splits it and scores "
+                             "it once)")
     _refuse_overwriting_inputs(args, dataset, plan)
     if executor is not None or args.jobs > 1:
         from ..accuracy.pipeline import Shards

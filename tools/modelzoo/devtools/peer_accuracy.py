@@ -58,6 +58,14 @@ CONVERSIONS = {
        for name in ("vehicle_license_plate_detection", "pedestrian_and_vehicle_dataset", "pedestrian_detection_dataset",
                     "crossroad_dataset_0078", "crossroad_dataset_1016", "vehicle_detection_dataset",
                     "barrier_vehicle_detection_dataset_index_class_2")},
+    "market1501": {"converter": "market1501_reid"},
+    "reid_dataset": {"converter": "market1501_reid"},
+    "veri776": {"converter": "veri776_reid"},
+    "image_retrieval": {"converter": "image_retrieval"},
+    "lfw": {"converter": "lfw"},
+    "lfw_mtcnn_align": {"converter": "lfw", "extension": "png"},
+    "lfw_bin": {"converter": "face_recognition_bin", "convert_images": True},
+    "pitts30k_val": {"converter": "place_recognition"},
 }
 
 
@@ -124,18 +132,43 @@ def peer_entry(config: Path, model: str, xml: Path, images: Path, conversion: di
     return {"name": name, "launchers": [launcher], "datasets": [dataset]}
 
 
-def run_peer_many(accuracy_check: Path, entries: list[dict], timeout: float = 1800
-                  ) -> tuple[dict[str, dict[str, float]], float, str]:
+# NumPy 2.4 removed `trapz` (renamed `trapezoid` in 2.0, the same function), which accuracy_check
+# 2023.3's reid_map calls: the peer's environment installs the newest NumPy, so its process gets
+# the old name back (a sitecustomize on its PYTHONPATH), and computes what it always did.
+NUMPY_SHIM = """import numpy
+if not hasattr(numpy, "trapz"):
+    numpy.trapz = numpy.trapezoid
+"""
+
+
+def peer_env(tmp: Path) -> dict[str, str]:
+    """The environment accuracy_check runs in: this one, with NUMPY_SHIM's folder on PYTHONPATH."""
+    import os
+
+    shim = tmp / "numpy-shim"
+    shim.mkdir(exist_ok=True)
+    (shim / "sitecustomize.py").write_text(NUMPY_SHIM)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(shim)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def run_peer_many(accuracy_check: Path, entries: list[dict], timeout: float = 1800,
+                  definitions: Path | None = None) -> tuple[dict[str, dict[str, float]], float, str]:
     """One accuracy_check run over several models (its start-up, seconds, is paid once):
-    ({entry name: {metric: value in 0..1}}, seconds, stdout), read from its --csv_result."""
+    ({entry name: {metric: value in 0..1}}, seconds, stdout), read from its --csv_result. With
+    ``definitions`` (Open Model Zoo's dataset_definitions.yml) an entry takes from its data set's
+    definition what it does not say itself, as the zoo runs it."""
     import csv
 
     with tempfile.TemporaryDirectory(prefix="modelzoo-peer-ac-") as tmp:
         cfg = Path(tmp) / "accuracy_check.yml"
         cfg.write_text(yaml.safe_dump({"models": entries}))
         started = time.monotonic()
-        proc = subprocess.run([str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv")],
-                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL)
+        extra = ["-d", str(definitions)] if definitions is not None else []
+        proc = subprocess.run([str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv"),
+                               *extra], capture_output=True, text=True, timeout=timeout, cwd=tmp,
+                              stdin=subprocess.DEVNULL, env=peer_env(Path(tmp)))
         seconds = time.monotonic() - started
         if proc.returncode != 0:
             raise RuntimeError(f"accuracy_check failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
@@ -156,7 +189,8 @@ def run_peer(accuracy_check: Path, config: Path, model: str, xml: Path, images: 
         cfg = peer_config(config, model, xml, images, annotations, Path(tmp))
         started = time.monotonic()
         proc = subprocess.run([str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv")],
-                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL)
+                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL,
+                              env=peer_env(Path(tmp)))
         seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise RuntimeError(f"accuracy_check failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
