@@ -3,6 +3,11 @@ schedules) and two nodes of one core each (ray.cluster_utils.Cluster starts real
 a network namespace of its own so that nothing leaves loopback (Ray advertises the host's own
 address whatever it is told; see /work/shared/real-parts.md).
 
+The head also listens for Ray Client (``ray://``) on CLIENT_PORT: the server behind it needs
+grpcio (``ray[client]``, which the ``[ray]`` extra pulls), and its port must lie outside the
+range Ray keeps for worker processes (10002-19999 by default; Ray refuses to start otherwise).
+A fresh network namespace has every port free, so the port is fixed.
+
 ``run_steps(steps)`` starts ``unshare -n`` with this file as the script: it brings loopback up,
 starts the cluster once and runs each step's command in turn with RAY_ADDRESS set (so
 ``--cluster auto`` finds it). A step may remove one worker node without a graceful shutdown (its
@@ -22,6 +27,9 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+CLIENT_PORT = 24001
+CLIENT = f"ray://127.0.0.1:{CLIENT_PORT}"  # --cluster's Ray Client address of the head, inside the namespace
 
 
 def run_steps(steps: list[dict], tmp: Path, s3_bucket: str | None = None, timeout: float = 300) -> list[dict]:
@@ -106,7 +114,8 @@ def main(plan: str, out: str) -> int:
             weed = stack.enter_context(SeaweedS3())
             weed.client().create_bucket(Bucket=todo["bucket"])
         started = time.monotonic()
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
+                                                                    "ray_client_server_port": CLIENT_PORT})
         stack.callback(cluster.shutdown)
         nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
         cluster.wait_for_nodes()

@@ -113,6 +113,9 @@ class Dataset:
     classes: tuple[str, ...] = ()  # a VOC set's class names, label 0 first
     annotation_parts: tuple[Path, ...] = ()  # a VOC set's XML files, beside its image-set file
     masks: dict[int, Path] | None = None  # a segmentation set's, by image id
+    # how it was read (resolve's arguments: dataset, images, annotations, need_annotations, kind), so
+    # that a job on another machine reads it again from the shared folder instead of being sent it
+    origin: tuple | None = None
 
     @property
     def annotated(self) -> bool:
@@ -648,4 +651,9 @@ def resolve(dataset: Path | None, images: Path | None, annotations: Path | None,
     Raises:
         DatasetError: the folder or file is not such a data set (one line naming it).
     """
-    return LOADERS[kind or kind_of(dataset, annotations)](dataset, images, annotations, need_annotations)
+    import dataclasses
+
+    kind = kind or kind_of(dataset, annotations)
+    loaded = LOADERS[kind](dataset, images, annotations, need_annotations)
+    where = tuple(None if p is None else Path(p).absolute() for p in (dataset, images, annotations))
+    return dataclasses.replace(loaded, origin=(*where, need_annotations, kind))
