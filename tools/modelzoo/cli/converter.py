@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "SHA-384, the backend, the IR written with its SHA-384 and conversion keys, the tool "
                              "versions, the CPU's flags) to DIR when it ends; a shard whose record is there with "
                              "the same inputs and whose IR is still as recorded is skipped, one made with other "
-                             "inputs is refused (exit 1, nothing overwritten)")
+                             "inputs is refused (exit 1, nothing overwritten); with --cluster (and no --shard) one record a model, written as "
+                             "its job ends, so a driver started again does only the models without one")
     return parser
 
 
