@@ -153,7 +153,8 @@ def runs(tmp_path_factory):
         # the converter's driver SIGKILLed at its first model record; then again through Ray Client
         {"cmd": converter_cmd(tmp, "--cluster", "auto"), "kill_driver_after": ": record ",
          "env": {"MODELZOO_CONVERSION_LOG": str(tmp / "conv-killed.log")}},
-        {"cmd": converter_cmd(tmp, "--cluster", CLIENT), "env": {"MODELZOO_CONVERSION_LOG": str(tmp / "conv-resumed.log")}},
+        {"cmd": converter_cmd(tmp, "--cluster", CLIENT),
+         "env": {"MODELZOO_CONVERSION_LOG": str(tmp / "conv-resumed.log")}},
         {"cmd": quantizer_cmd(tmp / "q-cluster", "--cluster", "auto", "--run_dir", tmp / "q-run"),
          "env": {"MODELZOO_QUANTIZATION_LOG": str(tmp / "q-cluster.log")}},
     ]

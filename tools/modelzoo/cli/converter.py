@@ -12,7 +12,8 @@ from ..events import Reporter
 from .common import (
     OneLineParser, add_cluster_arg, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg,
     add_space_args, add_trust_args, apply_offline, apply_trust, cluster_executor, error_line, jobs_arg, parse_and_select, run,
-    ModelRecords, run_dir_arg, shard_models, summarize, descriptor_inputs, model_file_outputs, refuse_outputs_over_inputs,
+    ModelRecords, run_dir_arg, shard_models, summarize, descriptor_inputs, model_file_outputs,
+    refuse_outputs_over_inputs,
 )
 
 if TYPE_CHECKING:
@@ -81,8 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "SHA-384, the backend, the IR written with its SHA-384 and conversion keys, the tool "
                              "versions, the CPU's flags) to DIR when it ends; a shard whose record is there with "
                              "the same inputs and whose IR is still as recorded is skipped, one made with other "
-                             "inputs is refused (exit 1, nothing overwritten); with --cluster (and no --shard) one record a model, written as "
-                             "its job ends, so a driver started again does only the models without one")
+                             "inputs is refused (exit 1, nothing overwritten); with --cluster (and no --shard) "
+                             "one record a model, written as its job ends, so a driver started again does only "
+                             "the models without one")
     return parser
 
 

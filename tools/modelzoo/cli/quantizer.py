@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "the yml, the calibration pictures and the options; the INT8 IR with its SHA-384; "
                              "the tool versions; the CPU's flags) to DIR when it ends; a shard whose record is "
                              "there with the same keys and whose IR is still as recorded is skipped, one made "
-                             "with other inputs is refused (exit 1, nothing overwritten); with --cluster (and no --shard) one record a model, written as "
-                             "its job ends, so a driver started again does only the models without one")
+                             "with other inputs is refused (exit 1, nothing overwritten); with --cluster (and no "
+                             "--shard) one record a model, written as its job ends, so a driver started again does only "
+                             "the models without one")
     return parser
 
 

@@ -649,7 +649,8 @@ class Converter:
             of = {}
             work = []
             for model, group in zip(models, groups):
-                job = Job(", ".join(leaf.name for leaf in group), convert_group, (self.options, self.reporter.line, group))
+                job = Job(", ".join(leaf.name for leaf in group), convert_group,
+                          (self.options, self.reporter.line, group))
                 of[job.name] = model
                 work.append(job)
             with JobBar(len(work), "converting", self.reporter.say, self.reporter.emit) as bar:
