@@ -17,6 +17,7 @@ import contextlib
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterator, NamedTuple, Protocol
@@ -50,6 +51,42 @@ class InThisProcess:
     def run(self, jobs: list[Job]) -> Iterator[tuple[Job, Any, str | None]]:
         for job in jobs:
             yield job, job.fn(*job.args), None
+
+
+class JobBar:
+    """One bar for a run's jobs, done / total (on a terminal, on stderr; nothing in a log), and the
+    line that ends it: how many jobs ended and, by name, those that failed. The converter's, the
+    quantizer's and sync --ir's executor runs share it, so a run on a cluster reads as one run.
+    ``say`` takes the last line (text), ``emit`` the events (``job_end`` for each job, ``jobs_end``
+    at the end: a script's view, through --progress_format json where the command has it)."""
+
+    def __init__(self, total: int, what: str, say: Callable[[str], None],
+                 emit: Callable[..., None] | None = None) -> None:
+        from tqdm import tqdm
+
+        self.total, self.what, self.say, self.emit = total, what, say, emit
+        self.done, self.failed = 0, []  # type: int, list[str]
+        self._bar = tqdm(total=total, desc=what, unit="job", disable=None, file=sys.stderr, leave=False)
+
+    def update(self, name: str, ok: bool) -> None:
+        self.done += 1
+        if not ok:
+            self.failed.append(name)
+        self._bar.update(1)
+        if self.emit is not None:
+            self.emit("job_end", job=name, successful=ok, done=self.done, total=self.total)
+
+    def __enter__(self) -> "JobBar":
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self._bar.close()
+        if kind is not None:  # (Ctrl-C, a bug: the run's own line says what happened)
+            return
+        failed = f"{len(self.failed)} failed: {', '.join(self.failed)}" if self.failed else "none failed"
+        self.say(f"{self.what}: {self.done} of {self.total} jobs ended, {failed}")
+        if self.emit is not None:
+            self.emit("jobs_end", done=self.done, total=self.total, failed=list(self.failed))
 
 
 def _child(fn: Callable[..., Any], args: tuple, conn: Any) -> None:

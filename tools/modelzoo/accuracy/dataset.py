@@ -149,6 +149,9 @@ class Dataset:
     reid: dict[int, ReidTruth] | None = None  # a re-identification set's, by image id
     pairs: dict[int, PairTruth] | None = None  # a face verification set's, by image id
     places: dict[int, PlaceTruth] | None = None  # a place-recognition set's, by image id
+    # how it was read (resolve's arguments: dataset, images, annotations, need_annotations, kind), so
+    # that a job on another machine reads it again from the shared folder instead of being sent it
+    origin: tuple | None = None
 
     @property
     def annotated(self) -> bool:
@@ -1544,4 +1547,9 @@ def resolve(dataset: Path | None, images: Path | None, annotations: Path | None,
     Raises:
         DatasetError: the folder or file is not such a data set (one line naming it).
     """
-    return LOADERS[kind or kind_of(dataset, annotations)](dataset, images, annotations, need_annotations)
+    import dataclasses
+
+    kind = kind or kind_of(dataset, annotations)
+    loaded = LOADERS[kind](dataset, images, annotations, need_annotations)
+    where = tuple(None if p is None else Path(p).absolute() for p in (dataset, images, annotations))
+    return dataclasses.replace(loaded, origin=(*where, need_annotations, kind))
