@@ -392,8 +392,8 @@ class Quantizer:
         started = time.monotonic()
 
         def transform(sample: Any) -> Any:
-            picture, _ = preprocess(read_image(sample.path, config.reader), config)  # as the evaluation reads it
-            return network.tensor(picture)
+            picture, geometry = preprocess(read_image(sample.path, config.reader), config)  # as the evaluation
+            return network.inputs(picture, geometry) if network.feeds else network.tensor(picture)  # reads it
 
         calibration_set = nncf.Dataset(calibration.samples, transform)
         head = classifier_head(network.model) if config.adapter == "classification" else []
