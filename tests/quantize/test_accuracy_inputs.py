@@ -400,3 +400,49 @@ def test_a_dataset_definition_fills_only_what_the_entry_lacks(tmp_path):
     config = load_accuracy_config(yml, "frcnn-const")
     assert [s.type for s in config.preprocessing] == ["resize"] and config.input_size() == (300, 300)
     assert [s.type for s in config.postprocessing] == ["faster_rcnn_postprocessing_resize"]
+
+
+# one of each kind (faster_rcnn_inception_resnet_v2_atrous_coco and efficientdet-d1-tf read as these do)
+ZOO_DETECTORS = ("faster_rcnn_resnet50_coco", "rfcn-resnet101-coco-tf", "efficientdet-d0-tf")
+
+
+def test_the_zoo_configurations_on_converted_stand_ins_equal_accuracy_check(peer_accuracy_check, tmp_path):
+    """Open Model Zoo's own accuracy-check.yml of the Faster R-CNN, R-FCN and EfficientDet models,
+    unchanged, on IRs our converter made from the OD API stand-in graphs (tests/test_stages_odapi.py's
+    zoo copy: image_info where the yml feeds it, the definitions' window where it names none,
+    shift_labels): runnable, and equal to the peer within 0.1 points on a COCO folder annotated
+    from those IRs' detections."""
+    from test_stages_odapi import _reference
+
+    from modelzoo.devtools.cocoset import categories, write_coco_folder
+
+    ref = _reference()
+    ir = tmp_path / "ir"
+    result = run_tool("converter", "--models_dir", ref / "zoo", "--name", ",".join(ZOO_DETECTORS), "-d", ref / "dl",
+                      "-o", ir, "--backend", "ovc", "--precisions", "FP32", timeout=600)
+    assert result.returncode == 0, result.stderr
+    xml = {n: ir / "public" / n / "FP32" / f"{n}.xml" for n in ZOO_DETECTORS}
+    yml = {n: ref / "zoo" / "public" / n / "accuracy-check.yml" for n in ZOO_DETECTORS}
+    index_of_id = {c["id"]: i for i, c in enumerate(categories())}  # (every one of these labels is COCO's id)
+    detectors = []
+    for name in ZOO_DETECTORS:
+        detect = vocset.detector(xml[name], yml[name], name)
+        detectors.append(lambda picture, detect=detect: np.array(
+            [[index_of_id[int(label)], score, *box] for label, score, box in zip(*detect(picture))
+             if int(label) in index_of_id], dtype=np.float64).reshape(-1, 6))
+    turn = itertools.count()
+    data = write_coco_folder(tmp_path / "coco", vocset.pictures(2 * len(ZOO_DETECTORS), seed=26),
+                             lambda picture: detectors[next(turn) % len(detectors)](picture), seed=26)
+    result = run_tool("accuracy_check", "--models_dir", ref / "zoo", "--name", ",".join(ZOO_DETECTORS), "--ir_dir",
+                      ir, "--precisions", "FP32", "--dataset", data, "--json", tmp_path / "r.json")
+    assert result.returncode == 0, result.stderr
+    ours = {r["model"]: {r["metric"]: r["value"]} for r in json.loads((tmp_path / "r.json").read_text())}
+    entries = [peer_entry(yml[name], name, xml[name], data / "val2017",
+                          {"annotation_file": str(data / "annotations/instances_val2017.json")}, name)
+               for name in ZOO_DETECTORS]
+    theirs, _, _ = run_peer_many(peer_accuracy_check, entries, definitions=peer_definitions(peer_accuracy_check))
+    for name in ZOO_DETECTORS:
+        assert set(ours[name]) == set(theirs[name]) == {"coco_precision"}, (name, ours, theirs)
+        value = ours[name]["coco_precision"]
+        assert 0.001 < value < 0.95, (name, value)
+        assert abs(100 * value - 100 * theirs[name]["coco_precision"]) <= 0.1, (name, value, theirs[name])
