@@ -1,9 +1,10 @@
 """Launcher inputs besides the picture (issue 26): CONST_INPUT (Faster R-CNN's image_info), IMAGE_INFO
-and ORIG_IMAGE_INFO (yolo-v3-onnx's image_shape), the `yolo_v3_onnx` adapter, the `diou_nms` and
-`shift_labels` post-processing and the dataset definitions' preprocessing a Faster R-CNN entry
-takes when it names none: small IRs whose boxes depend on the extra input, COCO folders
+and ORIG_IMAGE_INFO (yolo-v3-onnx's image_shape), the `yolo_v3_onnx` adapter, yolo-v4's raw HWB
+grids with `diou_nms`, `shift_labels`, and the dataset definitions' preprocessing a Faster R-CNN
+entry takes when it names none: small IRs whose boxes depend on the extra input, COCO folders
 annotated from their detections, and Open Model Zoo's own accuracy_check on the same IR, pictures
-and yml (one peer run for every case): equal within 0.1 points."""
+and yml (one peer run for every case): equal within 0.1 points. Then the zoo's own ymls of the
+two-stage detectors on IRs converted from the OD API stand-ins."""
 
 from __future__ import annotations
 
@@ -109,21 +110,30 @@ YOLO_ONNX_YML = """models:
             pad_value: 128, 128, 128
             size: 416
 """ + COCO_METRICS
-# as yolo-v4-tf: the boxes scaled, filtered, then diou_nms
-DIOU_YML = """models:
-  - name: yolo-diou
+# yolo-v4-tf's and yolo-v4-tiny-tf's OpenVINO entries as the zoo has them (raw HWB grids, diou_nms)
+YOLO_V4_YML = """models:
+  - name: yolo-v4-tf
     launchers:
       - framework: openvino
         adapter:
           type: yolo_v3
-          anchors: tiny_yolo_v3
-          anchor_masks: [[3, 4, 5], [0, 1, 2]]
-          outputs: [yolo_13, yolo_26]
+          anchors: 12,16,19,36,40,28,36,75,76,55,72,146,142,110,192,243,459,401
+          num: 3
+          coords: 4
+          classes: 80
+          threshold: 0.001
+          anchor_masks: [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+          raw_output: True
+          output_format: HWB
+          outputs:
+            - Func/StatefulPartitionedCall/output/_544
+            - Func/StatefulPartitionedCall/output/_542
+            - Func/StatefulPartitionedCall/output/_543
     datasets:
       - name: ms_coco_detection_80_class_without_background
         preprocessing:
           - type: resize
-            size: 416
+            size: 608
         postprocessing:
           - type: resize_prediction_boxes
           - type: filter
@@ -135,6 +145,13 @@ DIOU_YML = """models:
           - type: clip_boxes
             apply_to: prediction
 """ + COCO_METRICS
+YOLO_V4_TINY_YML = YOLO_V4_YML.replace("yolo-v4-tf", "yolo-v4-tiny-tf").replace(
+    "12,16,19,36,40,28,36,75,76,55,72,146,142,110,192,243,459,401", "10,14,23,27,37,58,81,82,135,169,344,319").replace(
+    "num: 3", "num: 2").replace("[[0, 1, 2], [3, 4, 5], [6, 7, 8]]", "[[1, 2, 3], [3, 4, 5]]").replace(
+    """            - Func/StatefulPartitionedCall/output/_544
+            - Func/StatefulPartitionedCall/output/_542
+            - Func/StatefulPartitionedCall/output/_543""", """            - conv2d_20/BiasAdd
+            - conv2d_17/BiasAdd""").replace("size: 608", "size: 416")
 # as efficientdet-d0-tf: 90 classes from 0, shifted to COCO's ids
 SHIFT_YML = """models:
   - name: efficientdet-shift
@@ -170,8 +187,14 @@ def _image_info(xml: Path) -> Path:
     return inputnets.ssd_ir(xml, 320, 480, 81, info=6, seed=3)
 
 
-def _diou(xml: Path) -> Path:
-    return vocset.yolo_v3_ir(xml, seed=80, classes=80)
+def _yolo_v4(xml: Path) -> Path:
+    return inputnets.yolo_raw_ir(xml, 608, (("Func/StatefulPartitionedCall/output/_544", 8),
+                                            ("Func/StatefulPartitionedCall/output/_542", 16),
+                                            ("Func/StatefulPartitionedCall/output/_543", 32)), seed=5)
+
+
+def _yolo_v4_tiny(xml: Path) -> Path:
+    return inputnets.yolo_raw_ir(xml, 416, (("conv2d_20/BiasAdd", 16), ("conv2d_17/BiasAdd", 32)), seed=6)
 
 
 def _shift(xml: Path) -> Path:
@@ -184,7 +207,8 @@ CASES = {
     "rfcn-const": (SPARSE_YML, _sparse, "position+1"),
     "image-info-6": (IMAGE_INFO_YML, _image_info, "position+1"),
     "yolo-v3-onnx": (YOLO_ONNX_YML, inputnets.yolo_onnx_ir, "position"),
-    "yolo-diou": (DIOU_YML, _diou, "position"),
+    "yolo-v4-tf": (YOLO_V4_YML, _yolo_v4, "position"),
+    "yolo-v4-tiny-tf": (YOLO_V4_TINY_YML, _yolo_v4_tiny, "position"),
     "efficientdet-shift": (SHIFT_YML, _shift, lambda label: label),  # (COCO's ids: 1..90)
 }
 PICTURES = 8

@@ -1,8 +1,8 @@
-"""Tiny detectors with a second input, built with OpenVINO's Python API, for proving the accuracy
-tool's launcher inputs (CONST_INPUT, IMAGE_INFO, ORIG_IMAGE_INFO) against Open Model Zoo's own
-accuracy_check: each network's boxes are divided or multiplied by what that input holds, so a
-wrong feed (another size, height and width swapped, the network's size for the picture's) moves
-every box and the metric with it.
+"""Tiny detectors with the interfaces of Open Model Zoo's IRs, built with OpenVINO's Python API, for
+proving the accuracy tool against Open Model Zoo's own accuracy_check: with a second input
+(CONST_INPUT, IMAGE_INFO, ORIG_IMAGE_INFO), each network's boxes divided or multiplied by what
+that input holds, so a wrong feed (another size, height and width swapped, the network's size for
+the picture's) moves every box and the metric with it; and YOLO v4's raw grids.
 
 Their weights are random; the data sets are annotated from the networks' own detections (see
 vocset.detector and cocoset.write_coco_folder).
@@ -113,3 +113,31 @@ def yolo_onnx_ir(xml: Path, classes: int = 80, side: int = 416, seed: int = 0) -
     for port, name in zip(outputs, YOLO_ONNX_OUTPUTS):
         port.get_tensor().set_names({name})
     return _save(ov.Model(outputs, [picture, shape], "tiny-yolo-v3-onnx"), xml)
+
+
+def yolo_raw_ir(xml: Path, side: int, grids: tuple[tuple[str, int], ...], classes: int = 80, seed: int = 0) -> Path:
+    """yolo-v4-tf's interface as mo made it (no region layer): the picture [1, side, side, 3] and,
+    per (output name, stride), the raw convolution [1, side/stride, side/stride, 3 * (5 + classes)]
+    (height, width, then the boxes: `output_format: HWB`, `raw_output: true`); objectness
+    logits biased low, so that a few percent of the boxes pass 0.001, as a trained detector's do
+    (and the suppression after them stays quick)."""
+    import openvino as ov
+    import openvino.opset8 as ops
+
+    rng = np.random.default_rng(seed)
+    picture = ops.parameter([1, side, side, 3], np.float32, name="image_input")
+    planar = ops.transpose(picture, ops.constant(np.array([0, 3, 1, 2])))
+    box = 5 + classes
+    outputs = []
+    for name, stride in grids:
+        cells = side // stride
+        # a bias of each cell: box logits around 0, objectness around -10 (a few percent of the
+        # boxes pass 0.001), class logits spread (the best class differs from box to box)
+        means = np.tile(np.r_[np.zeros(4), -10.0, np.ones(classes)], 3)[None, :, None, None]
+        spreads = np.tile(np.r_[np.full(4, 0.5), 1.5, np.full(classes, 2.0)], 3)[None, :, None, None]
+        bias = (means + spreads * rng.standard_normal((1, 3 * box, cells, cells))).astype(np.float32)
+        head = ops.add(_grid_head(planar, stride, 3 * box, rng), ops.constant(bias))
+        out = ops.transpose(head, ops.constant(np.array([0, 2, 3, 1])))
+        out.output(0).get_tensor().set_names({name})
+        outputs.append(out)
+    return _save(ov.Model(outputs, [picture], "tiny-yolo-raw"), xml)
