@@ -299,6 +299,8 @@ def test_a_wrong_feed_moves_the_number(name, wrong, tmp_path):
     (("value: [[600, 1024, 1]]", "value: [[600, 1024]]"), "CONST_INPUT 'image_info' gives 2 values; the IR's input "
                                                           "is [1, 3] (3 values)"),
     (("            value: [[600, 1024, 1]]\n", ""), "(image_info): value must be a list of numbers"),
+    (("value: [[600, 1024, 1]]", "value: 1\n            shape: [1, 4]"), "CONST_INPUT 'image_info' gives 4 values; "
+                                                                           "the IR's input is [1, 3]"),
     (("type: CONST_INPUT", "type: LSTM_INPUT"), "launchers[].inputs[0]: 'LSTM_INPUT' is not implemented"),
     (("value: [[600, 1024, 1]]", "value: [[600, 1024, 1], [2]]"), "value must be a list of numbers"),
     (("value: [[600, 1024, 1]]", "value: [[600, .nan, 1]]"), "value must be a list of numbers"),
