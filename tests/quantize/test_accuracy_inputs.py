@@ -258,9 +258,15 @@ def measure(case: dict, json_out: Path, *args, precision: str = "FP32") -> dict:
 
 def test_launcher_inputs_and_box_steps_equal_accuracy_check(peer_accuracy_check, tmp_path):
     """Every case, every metric, equal to the peer within 0.1 points, the peer merging Open Model
-    Zoo's own dataset definitions (frcnn-const takes its window from there)."""
+    Zoo's own dataset definitions (frcnn-const takes its window from there); the same numbers
+    from two shards in processes of their own (their results are larger than a pipe's buffer)."""
     case = inputs_zoo()
     ours = measure(case, tmp_path / "r.json", "--all")
+    # the pictures in two shards, each a process of its own, scored once (COCO's ids as labels too)
+    sharded = measure(case, tmp_path / "r2.json", "--all", "-j", "2")
+    assert set(sharded) == set(ours), (sharded, ours)
+    for name in ours:
+        assert sharded[name] == pytest.approx(ours[name], abs=1e-6), (name, sharded[name], ours[name])
     data = case["data"]
     entries = [peer_entry(case["yml"][name], name, case["xml"][name], data / "val2017",
                           {"annotation_file": str(data / "annotations/instances_val2017.json")}, name)

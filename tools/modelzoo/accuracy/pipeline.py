@@ -247,7 +247,7 @@ def _sha384(path: Path) -> str:
 def _truth_of(dataset: Dataset, samples: list[Any], config: AccuracyConfig) -> list[Any]:
     """The ground truth of these samples only (a job takes its own, not the whole annotation file)."""
     part = Dataset(samples, dataset.coco, dataset.annotations_path, dataset.labels, dataset.kind)
-    truth = part.ground_truth(config.label_offset)
+    truth = part.ground_truth(config.label_offset, config.full_label_map)
     return [truth[s.image_id] for s in samples]
 
 
