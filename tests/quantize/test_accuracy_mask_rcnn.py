@@ -19,7 +19,7 @@ from conftest import one_error_line, run_tool, write_model
 from qtools import _workdir, peer_accuracy_check  # noqa: F401 (fixture)
 
 from modelzoo.devtools import cocoset, maskset
-from modelzoo.devtools.peer_accuracy import peer_definitions, peer_entry, run_peer_many
+from modelzoo.devtools.peer_accuracy import peer_definitions_by_name, peer_entry, run_peer_many
 
 ADAPTER_INTEL = """        adapter:
           type: mask_rcnn
@@ -117,7 +117,7 @@ def test_mask_rcnn_masks_and_boxes_equal_accuracy_check(peer_accuracy_check, tmp
     """Both layouts, AP@masks and AP@boxes, equal to the peer within 0.1 points."""
     case = mask_zoo()
     ours = measure(case, tmp_path / "r.json", "--dataset", case["coco"])
-    definitions = peer_definitions(peer_accuracy_check)
+    definitions = peer_definitions_by_name(peer_accuracy_check)
     entries = []
     for name in CASES:
         steps = {}

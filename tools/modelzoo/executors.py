@@ -118,6 +118,10 @@ class LocalProcesses:
 
         ctx = multiprocessing.get_context(self.start_method)
         pending, running = list(jobs), []
+        # what each running job's process sent, read as soon as it comes: a child's send blocks
+        # until the pipe is read (a result larger than the pipe's buffer, 64 KiB on Linux), so
+        # waiting for the process to end first would wait for ever
+        received: dict[int, tuple[bool, Any]] = {}
         while pending or running:
             while pending and len(running) < self.jobs:
                 job = pending.pop(0)
@@ -126,14 +130,23 @@ class LocalProcesses:
                 process.start()
                 send.close()
                 running.append((process, receive, job))
-            wait([p.sentinel for p, _, _ in running])
+            wait([p.sentinel for p, _, _ in running] + [r for _, r, _ in running if id(r) not in received])
+            for process, receive, job in running:
+                if id(receive) not in received and receive.poll():
+                    try:
+                        received[id(receive)] = (True, receive.recv())
+                    except (EOFError, OSError):  # (it ended without sending: died)
+                        received[id(receive)] = (False, None)
             for item in [r for r in running if not r[0].is_alive()]:
                 process, receive, job = item
                 running.remove(item)
-                try:
-                    got, result = (True, receive.recv()) if receive.poll() else (False, None)
-                except (EOFError, OSError):
-                    got, result = False, None
+                got, result = received.pop(id(receive), (False, None))
+                if not got:
+                    try:
+                        got, result = (True, receive.recv()) if receive.poll() else (False, None)
+                    except (EOFError, OSError):
+                        got, result = False, None
+                receive.close()
                 process.join()
                 yield (job, result, None) if got else (job, None, f"worker process died ({death(process.exitcode)})")
 

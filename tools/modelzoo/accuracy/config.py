@@ -78,26 +78,9 @@ DATASETS: dict[str, tuple[str, int]] = {
     # Pittsburgh's queries and database with their UTM positions (the checker's place_recognition)
     "pitts30k_val": ("pitts30k_val", 0),
 }
-# What Open Model Zoo's dataset definitions give an entry that does not say it (accuracy_check
-# takes the definition's key when the model's entry has none): image-retrieval-0001's yml has no
-# preprocessing, and is measured with its definition's.
-DEFINITION_DEFAULTS: dict[str, dict[str, Any]] = {
-    "image_retrieval": {"preprocessing": [{"type": "resize", "size": 224}]},
-}
-
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background",
                             "ms_coco_mask_rcnn_short_91_classes", "person_detection"})
 MASK_DATASETS = frozenset(name for name in DATASETS if "mask_rcnn" in name)
-# What Open Model Zoo's dataset definitions add to a model's dataset entry that does not say it
-# itself (the checker copies a definition's preprocessing / postprocessing into an entry without
-# that key): the TensorFlow Object Detection API's Faster and Mask R-CNN read their pictures so.
-DEFINITION_STEPS: dict[str, dict[str, list[dict[str, Any]]]] = {
-    name: {"preprocessing": [{"type": "resize", "aspect_ratio_scale": "fit_to_window", "dst_height": h,
-                              "dst_width": w},
-                             {"type": "padding", "dst_height": h, "dst_width": w, "pad_type": "right_bottom"}],
-           "postprocessing": [{"type": "faster_rcnn_postprocessing_resize", "dst_height": h, "dst_width": w}]}
-    for name, (h, w) in (("ms_coco_detection_91_classes", (600, 1024)),
-                         ("ms_coco_mask_rcnn_short_91_classes", (800, 1365)))}
 # the labels file Open Model Zoo's dataset definition names for a CVAT set ({"labels": {name: id}}):
 # looked for beside the XML (or given with --labels)
 CVAT_LABELS_FILES: dict[str, str] = {
@@ -116,6 +99,33 @@ UNDEFINED_DATASETS = {
     "crossroad_dataset_1020": "Open Model Zoo's dataset_definitions.yml does not define it (accuracy_check "
                               "cannot run this configuration either)",
 }
+
+# What Open Model Zoo's dataset_definitions.yml gives a data set beside the files: the checker
+# takes each of these keys from there when the model's own entry does not have it (its
+# whole value, not merged step by step). Faster R-CNN's 91-class entries, for one, name no
+# preprocessing and get the 600x1024 window from here.
+_FRCNN_91 = {"preprocessing": [{"type": "resize", "aspect_ratio_scale": "fit_to_window", "dst_height": 600,
+                                "dst_width": 1024},
+                               {"type": "padding", "dst_height": 600, "dst_width": 1024, "pad_type": "right_bottom"}],
+             "postprocessing": [{"type": "faster_rcnn_postprocessing_resize", "dst_height": 600, "dst_width": 1024}]}
+_MASK_RCNN_91 = {"preprocessing": [{"type": "resize", "aspect_ratio_scale": "fit_to_window", "dst_height": 800,
+                                    "dst_width": 1365},
+                                   {"type": "padding", "dst_height": 800, "dst_width": 1365,
+                                    "pad_type": "right_bottom"}],
+                 "postprocessing": [{"type": "faster_rcnn_postprocessing_resize", "dst_height": 800,
+                                     "dst_width": 1365}]}
+_VOC = {"postprocessing": [{"type": "resize_prediction_boxes"}],
+        "metrics": [{"type": "map", "integral": "11point", "ignore_difficult": True, "presenter": "print_scalar"}]}
+_IMAGENET = {"metrics": [{"name": "accuracy@top1", "type": "accuracy", "top_k": 1},
+                         {"name": "accuracy@top5", "type": "accuracy", "top_k": 5}]}
+DEFINITION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ms_coco_detection_91_classes": _FRCNN_91, "ms_coco_mask_rcnn_short_91_classes": _MASK_RCNN_91,
+    "VOC2012": _VOC, "VOC2012_without_background": _VOC,
+    "imagenet_1000_classes": _IMAGENET, "imagenet_1001_classes": _IMAGENET,
+    # image-retrieval-0001's yml has no preprocessing, and is measured with its definition's
+    "image_retrieval": {"preprocessing": [{"type": "resize", "size": 224}]},
+}
+
 
 # step type -> accepted options (with their defaults)
 PREPROCESSING: dict[str, dict[str, Any]] = {
@@ -151,6 +161,9 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
     "resize_prediction_boxes": {"rescale": False},
     "nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None, "use_min_area": False},
     "class_aware_nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None, "use_min_area": False},
+    # greedy as nms, the overlap less (distance between centres / enclosing box's diagonal) ** 0.6
+    "diou_nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None},
+    "shift_labels": {"offset": None},  # every predicted label plus offset (the annotation's untouched)
     "cast_to_int": {"apply_to": "all", "round_policy": "nearest"},
     # the mask side (segmentation): the network's mask back to the picture, the annotation's colours to labels
     "crop_padded_prediction": {},
@@ -219,7 +232,8 @@ ADAPTERS: dict[str, dict[str, Any]] = {
     "yolof": {"classes": 80, "coords": 4, "num": 3, "anchors": "yolo_v3", "threshold": 0.001, "outputs": None,
               "anchor_masks": None, "cells": [13, 26, 52], "raw_output": False, "output_format": "BHW",
               "multiple_labels": False},
-    "yolox": {"threshold": 0.001, "num": 5, "output_name": None},
+    # (anchors and classes: the checker's yolox declares neither and ignores both; so do we)
+    "yolox": {"threshold": 0.001, "num": 5, "output_name": None, "anchors": None, "classes": None},
     "segmentation": {"make_argmax": False},
     "class_agnostic_detection": {"scale": 1.0, "output_blob": None},
     # instance segmentation: Intel's models (boxes_out [N, 5] with the score, classes_out, raw_masks_out
@@ -254,6 +268,15 @@ ANCHORS = {
     "tiny_yolo_v3": (10.0, 14.0, 23.0, 27.0, 37.0, 58.0, 81.0, 82.0, 135.0, 169.0, 344.0, 319.0),
 }
 MAX_CLASSES = 100_000
+# launcher input type -> its options besides name and type: what the checker feeds an input
+# other than the picture (INPUT, whose layout is read from the IR and whose other keys are not
+# read here), per picture or once
+LAUNCHER_INPUTS: dict[str, frozenset[str]] = {
+    "CONST_INPUT": frozenset({"value", "shape"}),  # the same numbers for every picture
+    "ORIG_IMAGE_INFO": frozenset(),  # the picture's own [height, width] (as read, before any step)
+    "IMAGE_INFO": frozenset(),  # [height, width] of the last resize's result (the picture's, with none)
+}
+MAX_CONST_VALUES = 1 << 20
 # The largest side (and padding stride) a step may ask for: Open Model Zoo's detectors stay below
 # 2000; a picture of this side is 200 MB as float32 already, and a bigger number would reach
 # OpenCV as an allocation it refuses with a traceback (or an integer it cannot hold).
@@ -274,6 +297,16 @@ class Step:
             return int(size), int(size)
         h, w = self.options.get("dst_height"), self.options.get("dst_width")
         return (int(h) if h is not None else None), (int(w) if w is not None else None)
+
+
+@dataclass(frozen=True)
+class LauncherInput:
+    """A network input fed besides the picture: ``kind`` one of LAUNCHER_INPUTS; a CONST_INPUT's
+    numbers flattened in order (the checker reshapes them to the input's shape)."""
+
+    kind: str
+    name: str
+    value: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -305,6 +338,8 @@ class AccuracyConfig:
     def views(self) -> int:
         """Pictures inferred per picture of the data set: 2 when a flip is merged with the original."""
         return 2 if any(s.type == "flip" and s.options["merge_with_original"] for s in self.preprocessing) else 1
+    inputs: tuple[LauncherInput, ...] = ()  # fed besides the picture
+    picture_input: str | None = None  # the INPUT entry's name, when the yml gives one
 
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
@@ -448,15 +483,19 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         raise _fail(path, where, "rescale: true is not implemented")
     if kind == "resize_prediction_boxes" and not isinstance(options["rescale"], bool):
         raise _fail(path, where, f"rescale must be true or false (got {options['rescale']!r})")
-    if kind in ("nms", "class_aware_nms"):
+    if kind in ("nms", "class_aware_nms", "diou_nms"):
         if not _finite(options["overlap"]) or not 0 <= options["overlap"] <= 1:
             raise _fail(path, where, f"overlap must be a number in [0, 1] (got {options['overlap']!r})")
         for key in ("include_boundaries", "use_min_area"):
-            if not isinstance(options[key], bool):
+            if key in options and not isinstance(options[key], bool):
                 raise _fail(path, where, f"{key} must be true or false (got {options[key]!r})")
         top = options["keep_top_k"]
         if top is not None and not (isinstance(top, int) and not isinstance(top, bool) and top >= 0):
             raise _fail(path, where, f"keep_top_k must be an integer of 0 or more (got {top!r})")
+    if kind == "shift_labels":
+        offset = options["offset"]
+        if not (isinstance(offset, int) and not isinstance(offset, bool) and abs(offset) <= MAX_CLASSES):
+            raise _fail(path, where, f"needs offset, an integer (got {offset!r})")
     if kind == "resize_segmentation_mask":
         if options["apply_to"] != "prediction" or options["to_dst_image_size"]:
             raise _fail(path, where, "only apply_to: prediction (the network's mask to the picture's size, or to "
@@ -557,6 +596,8 @@ def _anchors(path: Path, where: str, value: Any) -> tuple[float, ...]:
 def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
     """Each adapter option of the type the checker reads; anchors and masks made into numbers."""
     where = f"launchers[].adapter ({kind})"
+    if kind == "yolox":  # read by no one: the checker's yolox declares neither, so it ignores both
+        options.pop("anchors"), options.pop("classes")
     for key, value in options.items():
         default = ADAPTERS[kind][key]
         if isinstance(default, bool) and not isinstance(value, bool):
@@ -632,6 +673,72 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
                         "(an output's name)")
         if options["detection_out"] is not None and options["raw_masks_out"] is None:
             raise _fail(path, where, "detection_out needs raw_masks_out (the masks of every class)")
+
+
+def _launcher_inputs(path: Path, entries: Any) -> tuple[str | None, tuple[LauncherInput, ...]]:
+    """The launcher's `inputs`: the picture's INPUT (its name, if given) and the inputs fed
+    besides it (LAUNCHER_INPUTS); any other type (a recurrent state, ...) is refused by name."""
+    if entries is None:
+        return None, ()
+    if not isinstance(entries, list):
+        raise _fail(path, "launchers[].inputs", "must be a list")
+    picture, extra, names = None, [], set()
+    for i, entry in enumerate(entries):
+        where = f"launchers[].inputs[{i}]"
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if kind != "INPUT" and kind not in LAUNCHER_INPUTS:
+            raise _fail(path, where, f"{kind!r} is not implemented by modelzoo-accuracy "
+                        f"(implemented: INPUT, {', '.join(LAUNCHER_INPUTS)})")
+        name = entry.get("name")
+        if not (isinstance(name, str) and name) and not (kind == "INPUT" and name is None):
+            raise _fail(path, where, f"{kind} needs name, the network input's name (got {name!r})")
+        if name in names:
+            raise _fail(path, where, f"input {name!r} is named twice")
+        names.add(name)
+        if kind == "INPUT":
+            if picture is not None:
+                raise _fail(path, where, "a second INPUT: only one picture input is implemented")
+            picture = name or ""
+            continue
+        unknown = sorted(set(entry) - {"name", "type"} - LAUNCHER_INPUTS[kind])
+        if unknown:
+            raise _fail(path, f"{where} ({kind})", f"option {unknown[0]!r} is not implemented")
+        value: tuple[float, ...] = ()
+        if kind == "CONST_INPUT":
+            value = _const_value(path, f"{where} ({name})", entry.get("value"), entry.get("shape"))
+        extra.append(LauncherInput(kind, name, value))
+    return picture or None, tuple(extra)
+
+
+def _const_value(path: Path, where: str, value: Any, shape: Any) -> tuple[float, ...]:
+    """A CONST_INPUT's numbers in order: a (nested) list of numbers, or one number and a shape
+    (the number repeated), as the checker builds its array."""
+    import numpy as np
+
+    if shape is not None:
+        if not (isinstance(shape, list) and shape and all(_count(d, MAX_CONST_VALUES) for d in shape)):
+            raise _fail(path, where, f"shape must be a list of positive integers (got {shape!r})")
+        if not _finite(value):
+            raise _fail(path, where, f"value must be one number with a shape (got {str(value)[:80]!r})")
+        size = math.prod(shape)
+        if size > MAX_CONST_VALUES:
+            raise _fail(path, where, f"shape {shape} holds more than {MAX_CONST_VALUES} values")
+        return (float(value),) * size
+    problem = f"value must be a list of numbers (or one number and a shape) (got {str(value)[:80]!r})"
+    if not isinstance(value, list):
+        raise _fail(path, where, problem)
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:  # ragged, or not numbers
+        raise _fail(path, where, problem) from exc
+    if array.size == 0 or array.size > MAX_CONST_VALUES or not np.isfinite(array).all():
+        raise _fail(path, where, problem)
+    flat: list[Any] = list(value)
+    while any(isinstance(v, list) for v in flat):
+        flat = [w for v in flat for w in (v if isinstance(v, list) else [v])]
+    if any(isinstance(v, bool) for v in flat):
+        raise _fail(path, where, problem)
+    return tuple(float(v) for v in array.ravel())
 
 
 def _channel_values(path: Path, where: str, key: str, value: Any) -> tuple[float, ...]:
@@ -775,12 +882,6 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
                     None)
     if launcher is None:
         raise _fail(path, "launchers", "no OpenVINO launcher (framework: openvino)")
-    inputs = launcher.get("inputs") or []  # the picture's (INPUT: its name and layout, read from the IR itself)
-    kinds = [i.get("type") if isinstance(i, dict) else None for i in inputs] if isinstance(inputs, list) else [None]
-    other = [k for k in kinds if k != "INPUT"]
-    if other:  # an input fed from elsewhere (a constant, the picture's size, a recurrent state)
-        raise _fail(path, "launchers[].inputs", f"{other[0]!r} is not implemented by modelzoo-accuracy "
-                    "(the picture's INPUT only)")
     adapter = launcher.get("adapter")
     adapter_type = adapter.get("type") if isinstance(adapter, dict) else adapter
     if adapter_type not in ADAPTERS:
@@ -800,8 +901,8 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     if name in UNDEFINED_DATASETS:
         raise _fail(path, "datasets[0].name", f"{name!r} is not implemented by modelzoo-accuracy: "
                     f"{UNDEFINED_DATASETS[name]}")
-    if isinstance(name, str) and name in DEFINITION_STEPS:  # (what the checker copies from the definition)
-        dataset = {**DEFINITION_STEPS[name], **dataset}
+    if isinstance(name, str) and name in DEFINITION_DEFAULTS:  # (what the checker takes from the definition)
+        dataset = {**DEFINITION_DEFAULTS[name], **dataset}
     if name not in DATASETS:
         raise _fail(path, "datasets[0].name", f"{name!r} is not implemented by modelzoo-accuracy "
                     f"(implemented: {', '.join(DATASETS)})")
@@ -813,12 +914,15 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
         reader = reader["type"]
     if reader not in READERS:
         raise _fail(path, "datasets[0].reader", f"{reader!r} is not implemented ({', '.join(READERS)})")
+    # (read after the adapter and data set: a model with several INPUTs is a task not implemented, and
+    # that is the entry to name first)
+    picture_input, extra_inputs = _launcher_inputs(path, launcher.get("inputs"))
     config = AccuracyConfig(
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
         full_label_map=name in FULL_LABEL_MAP, labels_file=CVAT_LABELS_FILES.get(name),
-        preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing", DEFINITION_DEFAULTS.get(
-            name, {}).get("preprocessing")), PREPROCESSING),
+        inputs=extra_inputs, picture_input=picture_input,
+        preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))
     _check_task(config)

@@ -65,9 +65,36 @@ def is_int8(model: Any) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Feed:
+    """An input fed besides the picture: its kind (config.LAUNCHER_INPUTS), the IR's shape and
+    element type for it, and a CONST_INPUT's array (already in that shape and type)."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    dtype: Any
+    const: np.ndarray | None = None
+
+    def array(self, geometry: Geometry) -> np.ndarray:
+        """What the checker feeds for this picture: [height, width], then 1 when the input's
+        last axis holds 3 values, or four zeros when it holds 6, in the input's shape."""
+        if self.const is not None:
+            return self.const
+        height, width = ((geometry.height, geometry.width) if self.kind == "ORIG_IMAGE_INFO"
+                         else geometry.resized())
+        return np.array(_info_values(height, width, self.shape), dtype=self.dtype).reshape(self.shape)
+
+
+def _info_values(height: int, width: int, shape: tuple[int, ...]) -> list[int]:
+    last = shape[-1] if shape else 0
+    return [height, width] + ([1] if last == 3 else []) + ([0, 0, 0, 0] if last == 6 else [])
+
+
 @dataclass
 class Network:
-    """The IR's one picture input: its layout, and the size the preprocessing must produce."""
+    """The IR's picture input: its layout, and the size the preprocessing must produce; and
+    what every other input is fed (``feeds``)."""
 
     model: Any
     input_name: str
@@ -75,6 +102,7 @@ class Network:
     height: int
     width: int
     all_outputs: bool = False  # hand the adapter every output by name (adapter.Outputs), not the first
+    feeds: tuple[Feed, ...] = ()
 
     def tensor(self, picture: np.ndarray) -> np.ndarray:
         if picture.shape[:2] != (self.height, self.width):
@@ -83,9 +111,68 @@ class Network:
         data = picture.transpose(2, 0, 1) if self.nchw else picture
         return np.ascontiguousarray(data[None], dtype=np.float32)
 
+    def inputs(self, picture: np.ndarray, geometry: Geometry) -> dict[str, np.ndarray]:
+        """Every input's data for one picture."""
+        data = {feed.name: feed.array(geometry) for feed in self.feeds}
+        data[self.input_name] = self.tensor(picture)
+        return data
+
+
+def _port_names(port: Any) -> set[str]:
+    return set(port.get_names()) | {port.get_node().get_friendly_name()}
+
+
+def _feeds(xml: Path, config: AccuracyConfig, model: Any) -> tuple[Any, tuple[Feed, ...]]:
+    """The picture's port and a Feed for each other input, each input of the IR named by the
+    yml (by a tensor name or the parameter's name, as the checker finds it) and the other way
+    round; a CONST_INPUT's numbers as many as its input holds."""
+    ports = list(model.inputs)
+    where = f"{config.path} launchers[].inputs"
+    fed = {}
+    for entry in config.inputs:
+        matches = [p for p in ports if entry.name in _port_names(p)]
+        if not matches:
+            raise IRMismatchError(f"{where}: {entry.kind} {entry.name!r} is not an input of {xml} (its inputs: "
+                                  f"{', '.join(p.get_any_name() for p in ports)})")
+        fed[matches[0].get_any_name()] = (entry, matches[0])
+    rest = [p for p in ports if p.get_any_name() not in fed]
+    if config.picture_input is not None:
+        rest = [p for p in rest if config.picture_input in _port_names(p)]
+        if not rest:
+            raise IRMismatchError(f"{where}: INPUT {config.picture_input!r} is not an input of {xml} (its inputs: "
+                                  f"{', '.join(p.get_any_name() for p in ports)})")
+    elif len(rest) != 1:
+        unfed = ", ".join(p.get_any_name() for p in rest) or "none"
+        raise IRMismatchError(f"{where}: feeds {len(fed)} input{'' if len(fed) == 1 else 's'} besides the picture; "
+                              f"{xml} has {len(ports)} (left for the picture: {unfed})")
+    feeds = []
+    for name, (entry, port) in fed.items():
+        shape = port.get_partial_shape()
+        if shape.is_dynamic:
+            raise IRMismatchError(f"{where}: {entry.kind} {entry.name!r}: the IR's input has the dynamic shape "
+                                  f"{shape}; a static one is implemented")
+        dims = tuple(d.get_length() for d in shape)
+        size = int(np.prod(dims)) if dims else 1
+        dtype = np.dtype(port.get_element_type().to_dtype())
+        if entry.kind == "CONST_INPUT":
+            if len(entry.value) != size:
+                raise IRMismatchError(f"{where}: CONST_INPUT {entry.name!r} gives {len(entry.value)} values; the "
+                                      f"IR's input is {list(dims)} ({size} values)")
+            const = np.array(entry.value, dtype=np.float64).astype(dtype).reshape(dims)
+            feeds.append(Feed(name, entry.kind, dims, dtype, const))
+            continue
+        want = len(_info_values(0, 0, dims))
+        if size != want:
+            raise IRMismatchError(f"{where}: {entry.kind} {entry.name!r}: the IR's input is {list(dims)}; the "
+                                  f"picture's size is fed as {want} values ([height, width]"
+                                  f"{', 1' if want == 3 else ', 0, 0, 0, 0' if want == 6 else ''})")
+        feeds.append(Feed(name, entry.kind, dims, dtype))
+    return rest[0], tuple(feeds)
+
 
 def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network:
-    """Read the IR and check that it takes what the preprocessing makes."""
+    """Read the IR and check that it takes what the preprocessing makes (and what the yml feeds
+    its other inputs)."""
     import openvino as ov
 
     if not xml.is_file() or not xml.with_suffix(".bin").is_file():
@@ -95,9 +182,10 @@ def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network
             model = (core or ov.Core()).read_model(str(xml))
     except RuntimeError as exc:
         raise IRMismatchError(f"{xml}: not a readable IR: {openvino_reason(exc)}") from exc
-    if len(model.inputs) != 1:
-        raise IRMismatchError(f"{xml}: has {len(model.inputs)} inputs; {config.path.name} describes one picture")
-    port = model.inputs[0]
+    if len(model.inputs) != 1 or config.inputs:  # (one input: the picture, whatever INPUT names it)
+        port, feeds = _feeds(xml, config, model)
+    else:
+        port, feeds = model.inputs[0], ()
     shape = port.get_partial_shape()
     if shape.rank.is_dynamic or shape.rank.get_length() != 4 or shape.is_dynamic:
         raise IRMismatchError(f"{xml}: input {port.get_any_name()} has shape {shape}; expected a static [1,H,W,3] "
@@ -112,7 +200,7 @@ def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network
         raise IRMismatchError(f"{xml}: input {port.get_any_name()} is {height}x{width} (HxW), but "
                               f"{config.path} preprocesses to {expected[0]}x{expected[1]}")
     check_postprocessing(config)
-    return Network(model, port.get_any_name(), nchw, height, width)
+    return Network(model, port.get_any_name(), nchw, height, width, feeds=feeds)
 
 
 _WHERE = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:\d+:)$")
@@ -195,7 +283,7 @@ def infer_all(compiled: Any, network: Network, items: Iterator[tuple[int, np.nda
             if waiting[turn] is not None:
                 request.wait()
                 _hand_on(request, waiting[turn], on_done, network)
-            request.start_async({network.input_name: network.tensor(picture)}, share_inputs=False)
+            request.start_async(network.inputs(picture, geometry), share_inputs=False)
             waiting[turn] = (image_id, geometry)
             turn = (turn + 1) % count
         for i in range(count):  # the last ones, in the order they were started

@@ -1,6 +1,6 @@
 """The box side of an accuracy-check.yml: back from the network's frame to the picture's pixels
-(faster_rcnn_postprocessing_resize, resize_prediction_boxes), filter, nms, clip_boxes,
-cast_to_int; the semantics of Open Model Zoo's accuracy checker."""
+(faster_rcnn_postprocessing_resize, resize_prediction_boxes), filter, nms, diou_nms, clip_boxes,
+cast_to_int, shift_labels; the semantics of Open Model Zoo's accuracy checker."""
 
 from __future__ import annotations
 
@@ -104,6 +104,34 @@ def _filter(options: dict[str, Any], dets: Detections, gt: GroundTruth | None
     return dets, gt
 
 
+def diou_nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundaries: bool = True,
+             keep_top_k: int | None = None) -> np.ndarray:
+    """The checker's `diou_nms`: greedy as ``nms``, but a box is dropped when its IoU with a kept
+    one, less (squared distance between their centres / squared diagonal of the box enclosing
+    both) ** 0.6, is above ``overlap`` (the enclosing box without the boundary pixel)."""
+    b = 1.0 if include_boundaries else 0.0
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1 + b) * (y2 - y1 + b)
+    order = scores.argsort()[::-1]
+    if keep_top_k:
+        order = order[:keep_top_k]
+    keep = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        w = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + b)
+        h = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + b)
+        inter = w * h
+        union = areas[best] + areas[rest] - inter
+        iou = np.divide(inter, union, out=np.zeros_like(inter, dtype=float), where=union != 0)
+        diagonal = ((np.maximum(x2[best], x2[rest]) - np.minimum(x1[best], x1[rest])) ** 2
+                    + (np.maximum(y2[best], y2[rest]) - np.minimum(y1[best], y1[rest])) ** 2 + 1e-16)
+        centres = (((x1[rest] + x2[rest]) - (x1[best] + x2[best])) ** 2
+                   + ((y1[rest] + y2[rest]) - (y1[best] + y2[best])) ** 2) / 4
+        order = rest[iou - (centres / diagonal) ** 0.6 <= overlap]
+    return np.array(keep, dtype=int)
+
+
 ROUND = {"nearest": np.rint, "nearest_to_zero": np.trunc, "lower": np.floor, "greater": np.ceil}
 
 
@@ -125,6 +153,12 @@ def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geome
                                                         step.options["use_min_area"])]
                 for label in np.unique(dets.labels)]
         dets = dets.take(np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=int))
+    elif step.type == "diou_nms":
+        keep = diou_nms(dets.boxes, dets.scores, float(step.options["overlap"]), step.options["include_boundaries"],
+                        step.options["keep_top_k"])
+        dets = dets.take(np.sort(keep))
+    elif step.type == "shift_labels":
+        dets = Detections(dets.labels + int(step.options["offset"]), dets.scores, dets.boxes)
     elif step.type == "cast_to_int":
         rounding = ROUND[step.options["round_policy"]]
         if step.options["apply_to"] in ("prediction", "all"):

@@ -25,6 +25,11 @@ class Geometry:
     input_height: int = 0  # the network's picture (after every step)
     input_width: int = 0
 
+    def resized(self) -> tuple[int, int]:
+        """(height, width) the last resize made (the checker's `image_info`), or the picture's."""
+        sizes = [(op["height"], op["width"]) for name, op in self.operations if name == "resize"]
+        return sizes[-1] if sizes else (self.height, self.width)
+
 
 def frcnn_coefficients(geometry: Geometry) -> tuple[float, float]:
     """faster_rcnn_postprocessing_resize's factors: from boxes normalised to the network's window
@@ -98,7 +103,7 @@ def _resize(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
         pref_w, pref_h = new_w, new_h
     geometry.operations.append(("resize", {"scale_x": new_w / w, "scale_y": new_h / h, "original_width": w,
                                            "original_height": h, "preferable_width": pref_w,
-                                           "preferable_height": pref_h}))
+                                           "preferable_height": pref_h, "width": new_w, "height": new_h}))
     if min(new_w, new_h) <= 0:
         raise AccuracyConfigError(f"resize: a {w}x{h} picture would become {new_w}x{new_h}")
     if step.options["use_pillow"]:  # Pillow's resampling (uint8 in, uint8 out), as the checker's pillow resizer

@@ -472,9 +472,9 @@ class Quantizer:
         started = time.monotonic()
 
         def transform(sample: Any) -> Any:
-            picture, _ = preprocess(read_image(sample.path, config.reader), config,  # as the evaluation reads it
-                                    sample.keypoints, (network.height, network.width))
-            return network.tensor(picture)
+            picture, geometry = preprocess(read_image(sample.path, config.reader), config,  # as the evaluation reads it
+                                           sample.keypoints, (network.height, network.width))
+            return network.inputs(picture, geometry) if network.feeds else network.tensor(picture)
 
         calibration_set = nncf.Dataset(calibration.samples, transform)
         head = classifier_head(network.model) if config.adapter == "classification" else []
@@ -540,10 +540,12 @@ class Quantizer:
     def _measure(self, model: Model, config: "AccuracyConfig", network: "Network", quantized: Any,
                  dataset: "Dataset", outcome: Outcome) -> None:
         """FP32 and INT8 accuracy by the accuracy tool, on the calibration images' annotations."""
-        from ..accuracy.evaluate import Network, compile_network, is_int8, measure
+        import dataclasses
+
+        from ..accuracy.evaluate import compile_network, is_int8, measure
 
         fp32 = measure(Path(), config, dataset, self.options.device, network=network)
-        int8_net = Network(quantized, network.input_name, network.nchw, network.height, network.width)
+        int8_net = dataclasses.replace(network, model=quantized)  # (the same inputs fed: image_info, ...)
         int8 = measure(Path(), config, dataset, self.options.device, network=int8_net,
                        compiled=compile_network(int8_net, self.options.device))
         outcome.metric = fp32.results[0].metric

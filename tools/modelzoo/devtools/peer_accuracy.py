@@ -69,14 +69,11 @@ CONVERSIONS = {
 }
 
 
-def peer_definitions(accuracy_check: Path) -> dict:
-    """The peer's own dataset definitions (openvino/model_zoo/data/dataset_definitions.yml of its
-    environment), by name: what it adds to a model's dataset entry when run with them."""
-    found = sorted(Path(accuracy_check).absolute().parents[1].glob(
-        "lib/python*/site-packages/openvino/model_zoo/data/dataset_definitions.yml"))
-    if not found:
-        raise FileNotFoundError(f"no dataset_definitions.yml in the environment of {accuracy_check}")
-    return {d["name"]: d for d in yaml.safe_load(found[0].read_text(encoding="utf-8"))["datasets"]}
+def peer_definitions_by_name(accuracy_check: Path) -> dict:
+    """The peer's own dataset definitions (peer_definitions' file), by name: what it adds to a
+    model's dataset entry when run with them."""
+    path = peer_definitions(accuracy_check)
+    return {d["name"]: d for d in yaml.safe_load(path.read_text(encoding="utf-8"))["datasets"]}
 
 
 def peer_config(config: Path, model: str, xml: Path, images: Path, annotations: Path, workdir: Path) -> Path:
@@ -153,21 +150,39 @@ def peer_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def peer_definitions(accuracy_check: Path) -> Path:
+    """The dataset_definitions.yml that came with the peer (openvino-dev's model_zoo/data)."""
+    found = sorted(Path(accuracy_check).absolute().parent.parent.glob(
+        "lib/python3*/site-packages/openvino/model_zoo/data/dataset_definitions.yml"))
+    if not found:
+        raise FileNotFoundError(f"no dataset_definitions.yml in the environment of {accuracy_check}")
+    return found[0]
+
+
+# what a data set's definition may give a model's entry that has none (the peer merges them)
+DEFINITION_KEYS = ("preprocessing", "postprocessing", "metrics")
+
+
 def run_peer_many(accuracy_check: Path, entries: list[dict], timeout: float = 1800,
                   definitions: Path | None = None) -> tuple[dict[str, dict[str, float]], float, str]:
     """One accuracy_check run over several models (its start-up, seconds, is paid once):
-    ({entry name: {metric: value in 0..1}}, seconds, stdout), read from its --csv_result. With
-    ``definitions`` (Open Model Zoo's dataset_definitions.yml) an entry takes from its data set's
-    definition what it does not say itself, as the zoo runs it."""
+    ({entry name: {metric: value in 0..1}}, seconds, stdout), read from its --csv_result.
+    With ``definitions`` (Open Model Zoo's dataset_definitions.yml), the peer merges each data
+    set's preprocessing, postprocessing and metrics from there into an entry without them (the
+    files and conversions are the entries' own)."""
     import csv
 
     with tempfile.TemporaryDirectory(prefix="modelzoo-peer-ac-") as tmp:
         cfg = Path(tmp) / "accuracy_check.yml"
         cfg.write_text(yaml.safe_dump({"models": entries}))
+        command = [str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv")]
+        if definitions is not None:
+            doc = yaml.safe_load(Path(definitions).read_text(encoding="utf-8"))
+            kept = [{"name": d["name"], **{k: d[k] for k in DEFINITION_KEYS if k in d}} for d in doc["datasets"]]
+            (Path(tmp) / "definitions.yml").write_text(yaml.safe_dump({"datasets": kept}))
+            command += ["-d", str(Path(tmp) / "definitions.yml")]
         started = time.monotonic()
-        extra = ["-d", str(definitions)] if definitions is not None else []
-        proc = subprocess.run([str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv"),
-                               *extra], capture_output=True, text=True, timeout=timeout, cwd=tmp,
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tmp,
                               stdin=subprocess.DEVNULL, env=peer_env(Path(tmp)))
         seconds = time.monotonic() - started
         if proc.returncode != 0:
