@@ -37,6 +37,30 @@ DATASETS: dict[str, tuple[str, int]] = {
     "VOC2007_detection_no_bkgr": ("voc", 0),
     # VOC's segmentation masks (the checker's voc_segmentation: 21 labels, the background at 0)
     "VOC2012_Segmentation": ("voc_segmentation", 0),
+    # the other segmentation sets (each kind a Layout in dataset.LAYOUTS; labels as the masks hold them)
+    "CamVid": ("camvid", 0),
+    "cityscapes": ("cityscapes", 0),
+    "ADEChallengeData2016": ("ade20k", 0),
+    "road_segmentation": ("road_segmentation", 0),
+    "semantic_segmentation_adas": ("semantic_segmentation_adas", 0),
+}
+
+# What Open Model Zoo's dataset_definitions.yml gives a data set beside its files: a yml that
+# names the set and leaves out one of these keys gets the definition's (the checker's merge: a key
+# the yml has replaces the definition's whole).
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "road_segmentation": {
+        "preprocessing": [{"type": "resize", "dst_width": 896, "dst_height": 512}],
+        "postprocessing": [{"type": "encode_segmentation_mask", "apply_to": "annotation"},
+                           {"type": "resize_segmentation_mask", "apply_to": "annotation", "dst_width": 896,
+                            "dst_height": 512}],
+        "metrics": [{"type": "mean_iou", "presenter": "print_vector"},
+                    {"type": "mean_accuracy", "presenter": "print_vector"}]},
+    "semantic_segmentation_adas": {
+        "preprocessing": [{"type": "resize", "dst_width": 2048, "dst_height": 1024}],
+        "postprocessing": [{"type": "encode_segmentation_mask", "apply_to": "annotation"},
+                           {"type": "resize_segmentation_mask", "apply_to": "annotation", "dst_width": 2048,
+                            "dst_height": 1024}]},
 }
 
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
@@ -51,12 +75,15 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "rgb_to_bgr": {},
     "crop": {"size": None, "dst_width": None, "dst_height": None, "use_pillow": False, "central_fraction": None},
     "normalization": {"mean": None, "std": None},
+    # OpenCV's bilinear resize to the network's input size (read from the IR)
+    "auto_resize": {},
 }
 ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "height", "fit_to_window")
 # the checker's named normalization values (its Normalize.PRECOMPUTED_MEANS / _STDS)
 NORMALIZATION_PRESETS = {"imagenet": (104.00698793, 116.66876762, 122.67891434),
                          "cifar10": (125.307, 122.961, 113.8575)}
-PILLOW_INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC")
+# (ANTIALIAS: Pillow's old name of LANCZOS, as the checker maps it)
+PILLOW_INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC", "LANCZOS", "ANTIALIAS")
 READERS = ("opencv_imread", "pillow_imread")
 PAD_TYPES = ("right_bottom", "center")
 INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC", "AREA", "LANCZOS4")
@@ -70,6 +97,7 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
     "resize_segmentation_mask": {"apply_to": "all", "size": None, "dst_width": None, "dst_height": None,
                                  "to_dst_image_size": False},
     "encode_segmentation_mask": {"apply_to": "all"},
+    "shift": {"apply_to": "all", "shift_value": 0},
     "filter": {"apply_to": "prediction", "min_confidence": None, "remove_filtered": False},
     "clip_boxes": {"apply_to": "prediction", "size": None, "dst_width": None, "dst_height": None,
                    "boxes_normalized": False},
@@ -89,7 +117,11 @@ METRICS: dict[str, dict[str, Any]] = {
                  "ignore_label": None},
     "segmentation_accuracy": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
                               "use_argmax": True, "ignore_label": None},
+    # the mean over classes of each one's share of its pixels labelled right
+    "mean_accuracy": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                      "use_argmax": True, "ignore_label": None},
 }
+SEGMENTATION_METRICS = ("mean_iou", "segmentation_accuracy", "mean_accuracy")
 # options every metric may carry that change no number (how the checker prints it)
 PRESENTATION = {"presenter": ("print_scalar", "print_vector")}
 # coco_precision's IoU thresholds by how a yml writes them (the checker's COCO_THRESHOLDS)
@@ -170,7 +202,7 @@ class AccuracyConfig:
                                           is None and step.options.get("central_fraction") is None):
                 h, w = step.size()
                 size = (h if h is not None else size[0], w if w is not None else size[1])
-            elif step.type in ("resize", "crop"):  # a size that depends on the picture's
+            elif step.type in ("resize", "crop", "auto_resize"):  # a size that depends on the picture's (or the IR's)
                 size = (None, None)
         return (size[0], size[1]) if None not in size else None  # type: ignore[return-value]
 
@@ -222,7 +254,7 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         if options["aspect_ratio_scale"] not in ASPECT_RATIO_SCALES:
             raise _fail(path, where, f"aspect_ratio_scale {options['aspect_ratio_scale']!r} is not implemented "
                         f"(implemented: {', '.join(str(a) for a in ASPECT_RATIO_SCALES[1:])}, or none)")
-        if str(options["interpolation"]).upper() not in INTERPOLATIONS:
+        if not options["use_pillow"] and str(options["interpolation"]).upper() not in INTERPOLATIONS:
             raise _fail(path, where, f"interpolation {options['interpolation']!r} is not implemented")
         if options["resize_realization"] != "opencv":
             raise _fail(path, where, "resize_realization: only opencv is implemented (or use_pillow: true)")
@@ -288,10 +320,15 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         top = options["keep_top_k"]
         if top is not None and not (isinstance(top, int) and not isinstance(top, bool) and top >= 0):
             raise _fail(path, where, f"keep_top_k must be an integer of 0 or more (got {top!r})")
-    if kind == "resize_segmentation_mask":
-        if options["apply_to"] != "prediction" or options["to_dst_image_size"]:
-            raise _fail(path, where, "only apply_to: prediction (the network's mask to the picture's size, or to "
-                        "size / dst_width and dst_height) is implemented")
+    if kind in ("resize_segmentation_mask", "shift") and options["apply_to"] not in ("prediction", "annotation",
+                                                                                       "all"):
+        raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, annotation, all)")
+    if kind == "resize_segmentation_mask" and options["to_dst_image_size"]:
+        raise _fail(path, where, "to_dst_image_size is not implemented (the mask to the picture's size, or to "
+                    "size / dst_width and dst_height)")
+    if kind == "shift" and not (isinstance(options["shift_value"], int) and not isinstance(options["shift_value"],
+                                                                                            bool)):
+        raise _fail(path, where, f"shift_value must be an integer (got {options['shift_value']!r})")
     if kind == "encode_segmentation_mask" and options["apply_to"] != "annotation":
         raise _fail(path, where, "only apply_to: annotation (the mask's colours to labels) is implemented")
     if kind == "cast_to_int":
@@ -427,7 +464,7 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             options[key] = value
         if kind == "map":
             _check_map(path, f"{where} ({kind})", options)
-        if kind in ("mean_iou", "segmentation_accuracy"):
+        if kind in SEGMENTATION_METRICS:
             if not isinstance(options["use_argmax"], bool):
                 raise _fail(path, f"{where} ({kind})",
                             f"use_argmax must be true or false (got {options['use_argmax']!r})")
@@ -443,6 +480,12 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
                 raise _fail(path, f"{where} ({kind})", f"threshold {entry['threshold']!r} is not implemented "
                             "(COCO's .50:.05:.95)")
         reference = options.pop("reference")
+        if isinstance(reference, dict) and kind in SEGMENTATION_METRICS:
+            # print_vector's reference, a value per class and the mean: the mean is what is measured
+            # and judged (the classes' values are not reported one by one)
+            if "mean" not in reference:
+                raise _fail(path, f"{where} ({kind})", "a reference per class without its 'mean' is not implemented")
+            reference = reference["mean"]
         if reference is not None and not _finite(reference):
             raise _fail(path, f"{where} ({kind})", f"reference must be a number (got {reference!r})")
         for key in ("abs_threshold", "rel_threshold"):
@@ -477,6 +520,9 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     if not isinstance(models, list) or not models:
         raise _fail(path, "models", "must be a non-empty list")
     named = [m for m in models if isinstance(m, dict) and m.get("name") == model_name]
+    if not named:  # erfnet's entries are "ERFNet": the checker finds the IR by the folder, not the name
+        named = [m for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)
+                 and m["name"].lower() == model_name.lower()]
     if not named:
         raise _fail(path, "models", f"no entry named {model_name!r}")
     # Open Model Zoo lists a model twice where it has a framework's launcher and an OpenVINO one
@@ -512,6 +558,8 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
         raise _fail(path, "datasets", "must be a list of one dataset")
     dataset = datasets[0]
     name = dataset.get("name")
+    if name in DATASET_DEFAULTS:
+        dataset = {**DATASET_DEFAULTS[name], **dataset}
     if name not in DATASETS:
         raise _fail(path, "datasets[0].name", f"{name!r} is not implemented by modelzoo-accuracy "
                     f"(implemented: {', '.join(DATASETS)})")
@@ -534,16 +582,33 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     return config
 
 
+def configured_kind(ymls: list[tuple[Path, str]]) -> str | None:
+    """The kind of segmentation set the models' ymls (path, model name) name, when those that can
+    be read agree on one (then --dataset is read as that kind, not guessed from its folder: a VOC
+    folder holds detection and segmentation image sets, an images/ folder the road and the ADAS
+    masks); else None (the kind is guessed, and a set of another task said as such)."""
+    kinds = set()
+    for yml, name in ymls:
+        try:
+            kinds.add(load_accuracy_config(yml, name).dataset_kind)
+        except AccuracyConfigError:  # (said when the model is planned)
+            continue
+    kind = kinds.pop() if len(kinds) == 1 else None
+    return kind if kind is not None and TASK_OF_DATASET_KIND[kind] == "segmentation" else None
+
+
 # what each adapter predicts: the metrics, data sets and post-processing that read it
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
                    "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
                    "segmentation": "segmentation"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
-                  "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation"}
+                  "map": "detection", **{m: "segmentation" for m in SEGMENTATION_METRICS}}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
-                        "voc_segmentation": "segmentation"}
+                        **{kind: "segmentation" for kind, _ in DATASETS.values()
+                           if kind not in ("coco", "imagenet", "voc")}}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
-                          "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
+                          "encode_segmentation_mask": "segmentation", "shift": "segmentation"}
+# (the others are box steps)
 
 
 def _check_task(config: AccuracyConfig) -> None:

@@ -160,10 +160,11 @@ def compile_network(network: Network, device: str, core: Any = None) -> Any:
     return (core or ov.Core()).compile_model(network.model, device, config)
 
 
-def prepared(samples: Any, config: AccuracyConfig) -> Iterator[tuple[int, np.ndarray, Geometry]]:
+def prepared(samples: Any, config: AccuracyConfig, input_size: tuple[int, int] | None = None
+             ) -> Iterator[tuple[int, np.ndarray, Geometry]]:
     """(image id, network picture, geometry) for every sample, in order."""
     for sample in samples:
-        picture, geometry = preprocess(read_image(sample.path, config.reader), config)
+        picture, geometry = preprocess(read_image(sample.path, config.reader), config, input_size)
         yield sample.image_id, picture, geometry
 
 
@@ -270,7 +271,7 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
             progress(1)
 
     try:
-        infer_all(compiled, network, prepared(samples, config), done)
+        infer_all(compiled, network, prepared(samples, config, (network.height, network.width)), done)
     except RuntimeError as exc:  # OpenVINO's: one line, not a traceback
         raise ModelzooError(f"inference failed: {openvino_reason(exc)}") from exc
     order = [s.image_id for s in samples]

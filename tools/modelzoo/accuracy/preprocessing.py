@@ -63,7 +63,7 @@ def _pillow(image: np.ndarray, step: Step) -> "Image.Image":  # noqa: F821
 
 
 _PILLOW = {"NEAREST": "NEAREST", "LINEAR": "BILINEAR", "BILINEAR": "BILINEAR", "CUBIC": "BICUBIC",
-           "BICUBIC": "BICUBIC"}
+           "BICUBIC": "BICUBIC", "LANCZOS": "LANCZOS", "ANTIALIAS": "LANCZOS"}  # (ANTIALIAS: Pillow's old name)
 
 
 def _resize(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
@@ -163,12 +163,29 @@ def _normalize(image: np.ndarray, step: Step) -> np.ndarray:
     return data
 
 
-def preprocess(image: np.ndarray, config: AccuracyConfig) -> tuple[np.ndarray, Geometry]:
-    """HxWx3 BGR uint8 -> the network's HxWx3 float32 picture, and what was done."""
+def _auto_resize(image: np.ndarray, input_size: tuple[int, int] | None, geometry: Geometry) -> np.ndarray:
+    """auto_resize: OpenCV's bilinear resize to the network's input (height, width)."""
+    import cv2
+
+    if input_size is None:
+        raise AccuracyConfigError("auto_resize: the network's input size is not known here")
+    h, w = image.shape[:2]
+    geometry.operations.append(("resize", {"scale_x": input_size[1] / w, "scale_y": input_size[0] / h,
+                                           "original_width": w, "original_height": h,
+                                           "preferable_width": input_size[1], "preferable_height": input_size[0]}))
+    return cv2.resize(image, (input_size[1], input_size[0])).astype(np.float32)
+
+
+def preprocess(image: np.ndarray, config: AccuracyConfig, input_size: tuple[int, int] | None = None
+               ) -> tuple[np.ndarray, Geometry]:
+    """HxWx3 BGR uint8 -> the network's HxWx3 float32 picture, and what was done; ``input_size``:
+    the network's (height, width), for auto_resize."""
     geometry = Geometry(int(image.shape[0]), int(image.shape[1]))
     data: np.ndarray = image
     for step in config.preprocessing:
-        if step.type == "resize":
+        if step.type == "auto_resize":
+            data = _auto_resize(data, input_size, geometry)
+        elif step.type == "resize":
             data = _resize(data, step, geometry)
         elif step.type == "padding":
             data = _pad(data, step, geometry)

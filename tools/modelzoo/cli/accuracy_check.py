@@ -169,13 +169,14 @@ def body(argv: Sequence[str]) -> int:
         parser.error("--shard and --merge are for shards run by another scheduler: not with -j or --cluster")
     _require_extra()
     executor = cluster_executor(args, actors=True)  # a bad address or no Ray: one line before any work
-    from ..accuracy.dataset import check_pictures, resolve
-    from ..accuracy.config import TASK_OF_ADAPTER
+    from ..accuracy.dataset import check_masks, check_pictures, resolve
+    from ..accuracy.config import TASK_OF_ADAPTER, configured_kind
     from ..accuracy.pipeline import Evaluator
     from ..events import Reporter
 
     err = error_line(PROG)
-    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True)
+    kind = configured_kind([(catalog.root / m.subdirectory / "accuracy-check.yml", m.name) for m in models])
+    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True, kind=kind)
     if args.subset is not None and args.subset > len(dataset.samples):
         print(err("warning", f"--subset {args.subset}: the dataset has only {len(dataset.samples)} images; "
                              "using all of them"), file=sys.stderr)
@@ -186,6 +187,7 @@ def body(argv: Sequence[str]) -> int:
     if args.shard is not None:
         dataset = _picture_shard(args.shard, dataset, err)
     check_pictures(dataset)  # a file that is not a picture is refused before any inference
+    check_masks(dataset)  # (and a mask with a label the set does not have)
     measured: list[tuple[Any, Any]] = []
 
     def after(task: Any, result: Any) -> None:  # what this command writes of each measurement

@@ -392,7 +392,8 @@ class Quantizer:
         started = time.monotonic()
 
         def transform(sample: Any) -> Any:
-            picture, _ = preprocess(read_image(sample.path, config.reader), config)  # as the evaluation reads it
+            picture, _ = preprocess(read_image(sample.path, config.reader), config,  # as the evaluation reads it
+                                    (network.height, network.width))
             return network.tensor(picture)
 
         calibration_set = nncf.Dataset(calibration.samples, transform)
