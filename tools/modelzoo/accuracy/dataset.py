@@ -918,10 +918,10 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
             if annotations.absolute().parent.parent.name == "ImageSets":
                 return "voc_segmentation" if annotations.absolute().parent.name == "Segmentation" else "voc"
             return "camvid" if _camvid_list(annotations) else "imagenet"
+        for kind, masks in COMMON_MASKS.items():
+            if annotations.name == masks:
+                return kind
         if annotations.is_dir():
-            for kind, masks in COMMON_MASKS.items():
-                if annotations.name == masks:
-                    return kind
             return "ade20k" if (annotations.absolute().parents[1] / ADE20K_INFO).is_file() else "cityscapes"
         return "coco"
     if dataset is None or not dataset.is_dir() or (dataset / COCO_ANNOTATIONS).exists():
