@@ -98,6 +98,7 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
                                  "to_dst_image_size": False},
     "encode_segmentation_mask": {"apply_to": "all"},
     "shift": {"apply_to": "all", "shift_value": 0},
+    "crop_or_pad": {"size": None, "dst_width": None, "dst_height": None},
     "filter": {"apply_to": "prediction", "min_confidence": None, "remove_filtered": False},
     "clip_boxes": {"apply_to": "prediction", "size": None, "dst_width": None, "dst_height": None,
                    "boxes_normalized": False},
@@ -323,9 +324,10 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
     if kind in ("resize_segmentation_mask", "shift") and options["apply_to"] not in ("prediction", "annotation",
                                                                                        "all"):
         raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, annotation, all)")
-    if kind == "resize_segmentation_mask" and options["to_dst_image_size"]:
-        raise _fail(path, where, "to_dst_image_size is not implemented (the mask to the picture's size, or to "
-                    "size / dst_width and dst_height)")
+    if kind == "resize_segmentation_mask" and not isinstance(options["to_dst_image_size"], bool):
+        raise _fail(path, where, f"to_dst_image_size must be true or false (got {options['to_dst_image_size']!r})")
+    if kind == "crop_or_pad" and None in Step(kind, options).size():
+        raise _fail(path, where, "needs size, or dst_width and dst_height")
     if kind == "shift" and not (isinstance(options["shift_value"], int) and not isinstance(options["shift_value"],
                                                                                             bool)):
         raise _fail(path, where, f"shift_value must be an integer (got {options['shift_value']!r})")
@@ -607,7 +609,8 @@ TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc"
                         **{kind: "segmentation" for kind, _ in DATASETS.values()
                            if kind not in ("coco", "imagenet", "voc")}}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
-                          "encode_segmentation_mask": "segmentation", "shift": "segmentation"}
+                          "encode_segmentation_mask": "segmentation", "shift": "segmentation",
+                          "crop_or_pad": "segmentation"}
 # (the others are box steps)
 
 

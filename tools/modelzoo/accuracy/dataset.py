@@ -47,7 +47,7 @@ class MaskTruth:
     at once). `reader`: "scipy" (a palette picture as RGB, as the checker reads VOC's masks) or
     "pillow" (a palette picture's indices: its mask loader for the other sets); `steps`: what the
     post-processing does to it, in order: ("encode",) the data set's colours made labels,
-    ("resize", (width, height)), ("shift", value)."""
+    ("resize", (width, height)), ("crop_or_pad", (height, width)), ("shift", value)."""
 
     path: Path
     reader: str = "scipy"
@@ -70,12 +70,30 @@ class MaskTruth:
                 mask, encoded = encode_colors(mask, colors), True
             elif name == "resize":
                 mask = resize_nearest(mask, *value)
+            elif name == "crop_or_pad":
+                mask = crop_or_pad(mask, *value)
             elif name == "shift" and mask.ndim == 2:
                 mask = mask.astype(np.int64) + value
         if mask.ndim != 2:
             raise DatasetError(f"{self.path}: a colour mask, and the yml encodes no colours "
                                "(encode_segmentation_mask with apply_to: annotation)")
         return mask.astype(np.int64) if not encoded else mask
+
+
+def crop_or_pad(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The checker's crop_or_pad of an annotation: a side longer than the size cropped from
+    (excess // 2) up to the size itself (as its code slices it: so a centred crop loses that many
+    rows or columns at the end, which the padding then fills), a shorter one padded with 0 on both
+    sides (half of the difference, rounded down, before)."""
+    import numpy as np
+
+    h, w = mask.shape[:2]
+    top_crop, left_crop = max((h - height) // 2, 0), max((w - width) // 2, 0)
+    top_pad, left_pad = max((height - h) // 2, 0), max((width - w) // 2, 0)
+    cropped = mask[top_crop:min(height, h), left_crop:min(width, w)]
+    ch, cw = cropped.shape[:2]
+    pads = ((top_pad, height - top_pad - ch), (left_pad, width - left_pad - cw)) + ((0, 0),) * (mask.ndim - 2)
+    return np.pad(cropped, pads, constant_values=0)
 
 
 def encode_colors(mask: np.ndarray, colors: tuple[tuple[int, int, int], ...]) -> np.ndarray:

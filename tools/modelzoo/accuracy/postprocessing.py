@@ -147,10 +147,15 @@ def _apply_mask(step: Step, pred: SegmentationMask, gt: MaskTruth | None, geomet
     elif step.type == "resize_segmentation_mask":  # to the size given, else the picture's
         h, w = step.size()
         width, height = w or geometry.width, h or geometry.height
+        resized = [op for name, op in geometry.operations if name == "resize"]
+        if step.options["to_dst_image_size"] and resized:  # the checker's image_info: the last resize's size
+            width, height = w or resized[-1]["dst_width"], h or resized[-1]["dst_height"]
         if on_prediction:
             pred = SegmentationMask(_resize_mask(pred.mask, width, height))
         if on_annotation:
             gt = gt.then("resize", (width, height))  # type: ignore[union-attr]
+    elif step.type == "crop_or_pad" and gt is not None:  # (the annotation's, always)
+        gt = gt.then("crop_or_pad", step.size())
     elif step.type == "encode_segmentation_mask" and on_annotation:  # (apply_to: annotation, config's check)
         gt = gt.then("encode")  # type: ignore[union-attr]
     elif step.type == "shift":  # the checker's: every value plus shift_value, as 16-bit integers

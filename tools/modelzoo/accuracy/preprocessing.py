@@ -84,7 +84,7 @@ def _resize(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
         pref_w, pref_h = new_w, new_h
     geometry.operations.append(("resize", {"scale_x": new_w / w, "scale_y": new_h / h, "original_width": w,
                                            "original_height": h, "preferable_width": pref_w,
-                                           "preferable_height": pref_h}))
+                                           "preferable_height": pref_h, "dst_width": new_w, "dst_height": new_h}))
     if min(new_w, new_h) <= 0:
         raise AccuracyConfigError(f"resize: a {w}x{h} picture would become {new_w}x{new_h}")
     if step.options["use_pillow"]:  # Pillow's resampling (uint8 in, uint8 out), as the checker's pillow resizer
@@ -172,7 +172,8 @@ def _auto_resize(image: np.ndarray, input_size: tuple[int, int] | None, geometry
     h, w = image.shape[:2]
     geometry.operations.append(("resize", {"scale_x": input_size[1] / w, "scale_y": input_size[0] / h,
                                            "original_width": w, "original_height": h,
-                                           "preferable_width": input_size[1], "preferable_height": input_size[0]}))
+                                           "preferable_width": input_size[1], "preferable_height": input_size[0],
+                                           "dst_width": input_size[1], "dst_height": input_size[0]}))
     return cv2.resize(image, (input_size[1], input_size[0])).astype(np.float32)
 
 

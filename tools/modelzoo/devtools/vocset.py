@@ -251,6 +251,7 @@ def write_voc_segmentation(root: Path, images: list[np.ndarray], segmenters: lis
     from PIL import Image
 
     from ..accuracy.dataset import VOC_COLORS
+    from .segset import at_size
 
     rng = np.random.default_rng(seed)
     voc = root / VOC
@@ -261,7 +262,8 @@ def write_voc_segmentation(root: Path, images: list[np.ndarray], segmenters: lis
     for i, image in enumerate(images):
         voc_id = f"2012_{i + 1:06d}"
         cv2.imwrite(str(voc / "JPEGImages" / f"{voc_id}.png"), image)
-        mask = Image.fromarray(mask_from(segmenters[i % len(segmenters)](image), rng), "P")
+        labels = at_size(segmenters[i % len(segmenters)](image), *image.shape[:2])  # (a mask left at the network's)
+        mask = Image.fromarray(mask_from(labels, rng), "P")
         mask.putpalette(palette)
         mask.save(voc / "SegmentationClass" / f"{voc_id}.png")
         ids.append(voc_id)
