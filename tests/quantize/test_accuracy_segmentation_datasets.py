@@ -129,6 +129,24 @@ ROAD = """        metrics:
           - type: mean_accuracy
             presenter: print_vector
 """
+# erfnet's: the lanes' labels, the prediction resized to the (fixed) size of the masks
+ERFNET = """        preprocessing:
+          - type: resize
+            dst_width: 96
+            dst_height: 32
+        postprocessing:
+          - type: resize_segmentation_mask
+            dst_width: 120
+            dst_height: 60
+            apply_to: prediction
+        metrics:
+          - type: segmentation_accuracy
+            use_argmax: false
+            presenter:  print_scalar
+          - type: mean_iou
+            use_argmax: false
+            presenter:  print_scalar
+"""
 ROAD_CLASSES = ["BG", "road", "curbs", "marks"]
 ROAD_COLORS = [(0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255)]
 # name -> (dataset definition, yml body, adapter, IR: labels out, classes, height, width)
@@ -141,9 +159,16 @@ CASES = {
                                 (False, 19, 64, 96)),
     "tiny-ade20k": ("ADEChallengeData2016", ADE_HRNET, "segmentation", (False, 150, 64, 64)),
     "tiny-road": ("road_segmentation", ROAD, "segmentation", (False, 4, 512, 896)),
+    # (its yml's entry is named in capitals, as erfnet's "ERFNet")
+    "tiny-erfnet": ("erfnet_data", ERFNET, "{type: segmentation, make_argmax: true}", (False, 5, 32, 96)),
 }
 PICTURES = 6
 SIZES = [(90, 120), (64, 100), (120, 90), (75, 75)]
+
+
+def entry(name: str) -> str:
+    """The name of the model's entry in its yml."""
+    return name.upper() if name.endswith("erfnet") else name
 
 
 @functools.cache
@@ -155,12 +180,13 @@ def zoo() -> dict:
     for name, (dataset, body, adapter, (labels_out, classes, height, width)) in CASES.items():
         folder = write_model(zoo_dir, name, [{"name": f"FP32/{name}.{ext}", "data": b"x", "url": f"http://x/{ext}"}
                                              for ext in ("xml", "bin")], task_type="semantic_segmentation").parent
-        (folder / "accuracy-check.yml").write_text(HEADER.format(name=name, adapter=adapter, dataset=dataset) + body)
+        (folder / "accuracy-check.yml").write_text(HEADER.format(name=entry(name), adapter=adapter, dataset=dataset)
+                                                   + body)
         ymls[name] = folder / "accuracy-check.yml"
         xmls[name] = vocset.segmentation_ir(ir / "public" / name / "FP32" / f"{name}.xml", labels_out,
                                             seed=len(name), classes=classes, height=height, width=width,
                                             spread=0.004 if classes > 100 else 0.2)
-        label = vocset.segmenter(xmls[name], ymls[name], name)
+        label = vocset.segmenter(xmls[name], ymls[name], entry(name))
         data = root / "data" / name
         if dataset == "CamVid":
             sets[name] = segset.write_camvid(data, pictures(PICTURES, 5, SIZES), label, seed=5)
@@ -171,6 +197,8 @@ def zoo() -> dict:
                                                  images="imgsFine/leftImg8bit/val", colour=True)
         elif dataset == "ADEChallengeData2016":
             sets[name] = segset.write_ade20k(data, pictures(PICTURES, 8, SIZES), label, seed=8)
+        elif dataset == "erfnet_data":  # (the pictures of the masks' size)
+            sets[name] = segset.write_erfnet(data, pictures(PICTURES, 10, [(60, 120)]), label, seed=10)
         else:
             sets[name] = segset.write_common(data, pictures(PICTURES, 9, SIZES), label, "mask_road_segmentation",
                                              ROAD_CLASSES, ROAD_COLORS, seed=9)
@@ -193,7 +221,7 @@ def theirs(accuracy_check: Path) -> dict:
     entries = []
     for name, (dataset, *_rest) in CASES.items():
         source, conversion, fields = segmentation_conversion(dataset, case["sets"][name])
-        entries.append(peer_entry(case["yml"][name], name, case["xml"][name], source, conversion, name,
+        entries.append(peer_entry(case["yml"][name], entry(name), case["xml"][name], source, conversion, name,
                                   definition=definitions[dataset], **fields))
     values, _, _ = run_peer_many(accuracy_check, entries)
     return {model: {metric.removesuffix("@mean"): value for metric, value in metrics.items()
@@ -242,6 +270,16 @@ def test_ade20k_and_road_equal_accuracy_check(peer_accuracy_check, tmp_path):
     assert ours == measure("tiny-road", tmp_path / "d.json", "--images", road / "images",
                            "--annotations", road / "mask_road_segmentation")
     equal_to_the_peer(peer_accuracy_check, "tiny-road", ours, {"mean_iou", "mean_accuracy"})
+
+
+def test_erfnet_data_equals_accuracy_check(peer_accuracy_check, tmp_path):
+    """erfnet's set (VOC's folders with `FOLDER/ID` ids and a meta file), and a yml whose entry is
+    named otherwise than the model (as erfnet's "ERFNet")."""
+    lanes = zoo()["sets"]["tiny-erfnet"]
+    ours = measure("tiny-erfnet", tmp_path / "a.json", "--dataset", lanes.parent)
+    assert ours == measure("tiny-erfnet", tmp_path / "b.json", "--images", lanes / "JPEGImages",
+                           "--annotations", lanes / "val.txt")
+    equal_to_the_peer(peer_accuracy_check, "tiny-erfnet", ours, {"segmentation_accuracy", "mean_iou"})
 
 
 def _refused(tmp_path: Path, name: str, *data) -> str:
@@ -306,7 +344,7 @@ def test_each_layout_is_found_by_its_folder():
     sets = zoo()["sets"]
     for name, kind in (("tiny-camvid-labels", "camvid"), ("tiny-cityscapes-drn", "cityscapes"),
                        ("tiny-cityscapes-fastseg", "cityscapes"), ("tiny-ade20k", "ade20k"),
-                       ("tiny-road", "road_segmentation")):
+                       ("tiny-road", "road_segmentation"), ("tiny-erfnet", "erfnet_data")):
         assert kind_of(sets[name], None) == kind, name
         dataset = resolve(sets[name], None, None, need_annotations=True)
         assert dataset.kind == kind and len(dataset.samples) == PICTURES and len(dataset.masks) == PICTURES

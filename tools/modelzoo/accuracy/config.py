@@ -43,6 +43,7 @@ DATASETS: dict[str, tuple[str, int]] = {
     "ADEChallengeData2016": ("ade20k", 0),
     "road_segmentation": ("road_segmentation", 0),
     "semantic_segmentation_adas": ("semantic_segmentation_adas", 0),
+    "erfnet_data": ("erfnet_data", 0),
 }
 
 # What Open Model Zoo's dataset_definitions.yml gives a data set beside its files: a yml that

@@ -539,9 +539,10 @@ def read_voc_xml(path: Path) -> tuple[str, "GroundTruth"]:
                              np.zeros(len(labels), dtype=int), np.array(difficult, dtype=bool))
 
 
-def _image_set_ids(imageset: Path) -> list[tuple[int, str]]:
-    """(line number, VOC id) of each line of an image-set file; an id that is not a plain name,
-    or one listed twice, is refused by its line."""
+def _image_set_ids(imageset: Path, nested: bool = False) -> list[tuple[int, str]]:
+    """(line number, VOC id) of each line of an image-set file; an id that is not a plain name
+    (with ``nested``, a relative path: the checker's voc_segmentation reads `FOLDER/ID` in the
+    images' and the masks' folders), or one listed twice, is refused by its line."""
     raw = _read_annotations(imageset, MAX_LIST, "an image-set file")
     try:
         lines = raw.decode("utf-8").splitlines()
@@ -552,7 +553,9 @@ def _image_set_ids(imageset: Path) -> list[tuple[int, str]]:
         if not line.strip():
             continue
         voc_id = line.split()[0]
-        if Path(voc_id).name != voc_id or voc_id in (".", ".."):
+        parts = Path(voc_id).parts
+        if (len(parts) != 1 and not nested) or not parts or Path(voc_id).is_absolute() \
+                or any(p in (".", "..") for p in parts) or voc_id.endswith("/"):
             raise DatasetError(f"{imageset}: line {number}: {voc_id[:80]!r} is not a VOC image id")
         if voc_id in seen:
             raise DatasetError(f"{imageset}: line {number}: {voc_id!r} is listed twice")
@@ -612,6 +615,9 @@ ADE20K_INFO = "objectInfo150.txt"
 COMMON_MASKS = {"road_segmentation": "mask_road_segmentation",
                 "semantic_segmentation_adas": "mask_segmentation_adas"}
 COMMON_META = "dataset_meta.json"
+# erfnet's lanes (Open Model Zoo's erfnet_data: VOC's folders, its own val.txt and meta file)
+ERFNET = "erfnet_data"
+ERFNET_META = "erfnet_meta_zxw.json"
 IGNORED = 255  # a mask's "not annotated" value (VOC's borders, Cityscapes' unused classes): never counted
 
 
@@ -680,12 +686,17 @@ def check_masks(dataset: Dataset) -> None:
                                f"classes, 0..{len(dataset.classes) - 1}; {IGNORED} is not annotated)")
 
 
-def load_voc_segmentation(images: Path, imageset: Path, mask_dir: Path) -> Dataset:
+def load_voc_segmentation(images: Path, imageset: Path, mask_dir: Path, meta: Path | None = None,
+                          kind: str = "voc_segmentation") -> Dataset:
     """The pictures an image-set file lists (ImageSets/Segmentation/val.txt), each with its mask
-    (SegmentationClass/ID.png), read as the checker's voc_segmentation (palettes as colours)."""
+    (SegmentationClass/ID.png), read as the checker's voc_segmentation (palettes as colours); the
+    classes and colours VOC's, or those of a dataset meta file (its dataset_meta_file)."""
+    classes, colors = VOC_SEGMENTATION_CLASSES, VOC_COLORS
+    if meta is not None:
+        classes, colors = read_dataset_meta(meta, classes, colors)
     pairs = [(_named(images, voc_id, "jpg"), _named(mask_dir, voc_id, "png"), f"{imageset}: line {number}")
-             for number, voc_id in _image_set_ids(imageset)]
-    return _segmentation_set(pairs, imageset, "voc_segmentation", VOC_SEGMENTATION_CLASSES, VOC_COLORS, "scipy")
+             for number, voc_id in _image_set_ids(imageset, nested=True)]
+    return _segmentation_set(pairs, imageset, kind, classes, colors, "scipy")
 
 
 def _inside(root: Path, name: str, where: str) -> Path:
@@ -786,9 +797,11 @@ def load_ade20k(images: Path, annotations: Path, info: Path) -> Dataset:
     return _segmentation_set(pairs, annotations, "ade20k", classes)
 
 
-def read_dataset_meta(path: Path) -> tuple[tuple[str, ...], tuple[tuple[int, int, int], ...]]:
+def read_dataset_meta(path: Path, classes: tuple[str, ...] = (), colors: tuple[tuple[int, int, int], ...] = ()
+                      ) -> tuple[tuple[str, ...], tuple[tuple[int, int, int], ...]]:
     """A dataset_meta.json's classes (`label_map` {label: name} or `labels` [names]) and colours
-    (`segmentation_colors`, [r, g, b] each), as the checker reads one."""
+    (`segmentation_colors`, [r, g, b] each), as the checker reads one; without them, ``classes``
+    and ``colors`` (an error when there are no classes either: the metrics need them)."""
     raw = _read_annotations(path, MAX_LIST, "a dataset meta file")
     try:
         doc = json.loads(raw)
@@ -803,10 +816,14 @@ def read_dataset_meta(path: Path) -> tuple[tuple[str, ...], tuple[tuple[int, int
             raise DatasetError(f"{path}: label_map: a key is not an integer label") from None
     elif isinstance(doc.get("labels"), list):
         label_map = {i: str(v) for i, v in enumerate(doc["labels"])}
+    elif classes:
+        label_map = dict(enumerate(classes))
     else:
         raise DatasetError(f"{path}: no label_map (or labels): the metrics need the classes")
     classes = _label_names(path, label_map)
-    colors = doc.get("segmentation_colors", [])
+    if "segmentation_colors" not in doc:
+        return classes, colors
+    colors = doc["segmentation_colors"]
     if not isinstance(colors, list) or not all(
             isinstance(c, list) and len(c) == 3 and all(_integer(v) and 0 <= v <= 255 for v in c) for c in colors):
         raise DatasetError(f"{path}: segmentation_colors must be a list of [r, g, b] (0..255 each)")
@@ -913,6 +930,16 @@ LAYOUTS: dict[str, Layout] = {
         lambda images, a: load_ade20k(images, a, a.absolute().parents[1] / ADE20K_INFO),
         "annotations/validation"),
     **{kind: _common_layout(kind) for kind in COMMON_MASKS},
+    "erfnet_data": Layout(
+        "erfnet_data", f"an {ERFNET} folder (JPEGImages/, Annotations/, val.txt, {ERFNET_META})",
+        lambda d: _first(d, ".", ERFNET, has=lambda r: (r / "val.txt").is_file() and (r / "Annotations").is_dir()
+                         and (r / "JPEGImages").is_dir()),
+        lambda r: load_voc_segmentation(r / "JPEGImages", r / "val.txt", r / "Annotations", r / ERFNET_META,
+                                        "erfnet_data"),
+        # --annotations val.txt: Annotations/ and the meta file beside it
+        lambda images, a: load_voc_segmentation(images, a, a.absolute().parent / "Annotations",
+                                                a.absolute().parent / ERFNET_META, "erfnet_data"),
+        "val.txt (with Annotations/ and erfnet_meta_zxw.json beside it)"),
 }
 
 
@@ -935,6 +962,8 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
         if annotations.suffix.lower() == ".txt":
             if annotations.absolute().parent.parent.name == "ImageSets":
                 return "voc_segmentation" if annotations.absolute().parent.name == "Segmentation" else "voc"
+            if (annotations.absolute().parent / ERFNET_META).is_file():
+                return "erfnet_data"
             return "camvid" if _camvid_list(annotations) else "imagenet"
         for kind, masks in COMMON_MASKS.items():
             if annotations.name == masks:
@@ -944,7 +973,7 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
         return "coco"
     if dataset is None or not dataset.is_dir() or (dataset / COCO_ANNOTATIONS).exists():
         return "coco"
-    for kind in ("cityscapes", "ade20k", *COMMON_MASKS):
+    for kind in ("cityscapes", "ade20k", *COMMON_MASKS, "erfnet_data"):
         if LAYOUTS[kind].root(dataset) is not None:
             return kind
     if (dataset / CAMVID_LIST).is_file() and _camvid_list(dataset / CAMVID_LIST):

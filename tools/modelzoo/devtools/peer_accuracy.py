@@ -42,6 +42,7 @@ CONVERSIONS = {
                           "mask_postfix": ".png"},
     "semantic_segmentation_adas": {"converter": "common_semantic_segmentation", "image_postfix": ".JPEG",
                                    "mask_postfix": ".png"},
+    "erfnet_data": {"converter": "voc_segmentation"},
 }
 
 
@@ -85,6 +86,11 @@ def segmentation_conversion(name: str, folder: Path) -> tuple[Path, dict, dict]:
                 {"images_dir": str(folder / "images/validation"), "annotations_dir": str(folder / "annotations/validation"),
                  "object_categories_file": str(folder / "objectInfo150.txt")},
                 {"segmentation_masks_source": str(folder / "annotations/validation")})
+    if name == "erfnet_data":
+        return (folder / "JPEGImages",
+                {"imageset_file": str(folder / "val.txt"), "images_dir": str(folder / "JPEGImages"),
+                 "mask_dir": str(folder / "Annotations"), "dataset_meta_file": str(folder / "erfnet_meta_zxw.json")},
+                {"segmentation_masks_source": str(folder / "Annotations")})
     masks = folder / {"road_segmentation": "mask_road_segmentation",
                       "semantic_segmentation_adas": "mask_segmentation_adas"}[name]
     return (folder / "images", {"images_dir": str(folder / "images"), "masks_dir": str(masks),

@@ -147,3 +147,21 @@ def write_common(root: Path, pictures: list[np.ndarray], label: Labeller, masks:
             "segmentation_colors": [list(c) for c in colors]}
     (folder / masks / "dataset_meta.json").write_text(json.dumps(meta, indent=1))
     return folder
+
+
+def write_erfnet(root: Path, pictures: list[np.ndarray], label: Labeller, seed: int = 0) -> Path:
+    """root/erfnet_data as erfnet's release unpacks: JPEGImages/DRIVE/*.jpg, Annotations/DRIVE/*.png
+    (lane labels 0..4, one channel), val.txt naming `DRIVE/ID` a line and erfnet_meta_zxw.json.
+    Returns the erfnet_data folder."""
+    rng = np.random.default_rng(seed)
+    folder = root / "erfnet_data"
+    ids = []
+    for i, picture in enumerate(pictures):
+        lane_id = f"driver_{i % 2 + 1}/{i + 1:05d}"
+        _save_picture(folder / "JPEGImages" / f"{lane_id}.jpg", picture)
+        _save_mask(folder / "Annotations" / f"{lane_id}.png", truth(_labels(label, picture), 5, rng))
+        ids.append(lane_id)
+    (folder / "val.txt").write_text("".join(f"{i}\n" for i in ids))
+    meta = {"label_map": {"0": "background", "1": "lane1", "2": "lane2", "3": "lane3", "4": "lane4"}}
+    (folder / "erfnet_meta_zxw.json").write_text(json.dumps(meta))
+    return folder
