@@ -944,7 +944,10 @@ LAYOUTS: dict[str, Layout] = {
 
 
 def _camvid_list(path: Path) -> bool:
-    """A .txt whose first line is two paths (CamVid's), not `FILE LABEL` (ImageNet's)."""
+    """A .txt whose first line is two paths (CamVid's), not `FILE LABEL` (ImageNet's). Only a
+    regular file is opened (a FIFO is never waited on: its loader refuses it)."""
+    if not path.is_file():
+        return False
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
             first = next((line.split() for line in f if line.strip()), [])
