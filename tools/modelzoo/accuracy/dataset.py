@@ -97,14 +97,15 @@ def crop_or_pad(mask: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def encode_colors(mask: np.ndarray, colors: tuple[tuple[int, int, int], ...]) -> np.ndarray:
-    """An RGB mask's colours made labels: each of ``colors`` its index, any other colour 0."""
+    """An RGB mask's colours made labels: each of ``colors`` its index, any other colour 0 (as
+    8-bit signed numbers, as the checker keeps them)."""
     import numpy as np
 
     keys = (mask[:, :, 0].astype(np.int64) << 16) | (mask[:, :, 1].astype(np.int64) << 8) | mask[:, :, 2]
     out = np.zeros(keys.shape, dtype=np.int64)
     for label, (r, g, b) in enumerate(colors):  # (a colour listed twice is its last label, as the checker's)
         out[keys == ((r << 16) | (g << 8) | b)] = label
-    return out
+    return out.astype(np.int8).astype(np.int64)  # (the checker's encoded mask is 8-bit signed: 128 and up wrap)
 
 
 def resize_nearest(mask: np.ndarray, width: int, height: int) -> np.ndarray:
