@@ -371,3 +371,36 @@ def test_mean_accuracy_and_the_shared_matrix_equal_numpy(ignore):
     assert abs(mean_accuracy(matrix) - np.mean(shares)) <= 1e-9
     assert abs(mean_iou(matrix, ignore) - np.mean(ious)) <= 1e-9
     assert abs(pixel_accuracy(matrix) - np.mean(t == p)) <= 1e-9
+
+
+@pytest.mark.parametrize("kind, looks", [
+    ("camvid", "not a CamVid folder (val.txt, val/, valannot/)"),
+    ("cityscapes", "not a Cityscapes folder (leftImg8bit/val/ or imgsFine/leftImg8bit/val/, gtFine/val/)"),
+    ("ade20k", "not an ADEChallengeData2016 folder (images/validation/, annotations/validation/, objectInfo150.txt)"),
+    ("semantic_segmentation_adas", "not a segmentation folder (images/, mask_segmentation_adas/dataset_meta.json)"),
+    ("erfnet_data", "not an erfnet_data folder (JPEGImages/, Annotations/, val.txt, erfnet_meta_zxw.json)")])
+def test_a_folder_of_another_layout_is_one_line_naming_it(tmp_path, kind, looks):
+    from modelzoo.accuracy.dataset import resolve
+    from modelzoo.errors import DatasetError
+
+    (tmp_path / "pictures").mkdir()
+    with pytest.raises(DatasetError) as caught:
+        resolve(tmp_path, None, None, need_annotations=True, kind=kind)
+    assert str(caught.value) == f"{tmp_path}: {looks}"
+    with pytest.raises(DatasetError, match="give --dataset DIR or --images DIR with --annotations FILE, not both"):
+        resolve(tmp_path, tmp_path / "pictures", None, need_annotations=True, kind=kind)
+
+
+def test_cityscapes_with_label_ids_only_says_how_to_make_train_ids(tmp_path):
+    from modelzoo.accuracy.dataset import resolve
+    from modelzoo.errors import DatasetError
+
+    city = tmp_path / "cityscapes"
+    shutil.copytree(zoo()["sets"]["tiny-cityscapes-drn"], city)
+    train_ids = city / "gtFine/val/frankfurt/frankfurt_000000_000001_gtFine_labelTrainIds.png"
+    train_ids.rename(train_ids.with_name("frankfurt_000000_000001_gtFine_labelIds.png"))
+    with pytest.raises(DatasetError) as caught:
+        resolve(city, None, None, need_annotations=True, kind="cityscapes")
+    assert str(caught.value) == (f"{city / 'leftImg8bit/val/frankfurt/frankfurt_000000_000001_leftImg8bit.png'}: no "
+                                 f"train-id mask {train_ids} (only its labelIds: make the train ids with "
+                                 "cityscapesScripts' createTrainIdLabelImgs)")
