@@ -147,8 +147,20 @@ ERFNET = """        preprocessing:
             use_argmax: false
             presenter:  print_scalar
 """
+# semantic-segmentation-adas-0001's: only the metric (labels out); the resize to 2048x1024 and the
+# colour masks' steps from the dataset definition
+ADAS = """        metrics:
+          - type: mean_iou
+            use_argmax: False
+            presenter: print_vector
+            reference:
+              Road: 0.9
+              mean: 0.69
+"""
 ROAD_CLASSES = ["BG", "road", "curbs", "marks"]
 ROAD_COLORS = [(0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255)]
+ADAS_CLASSES = ["Road", "Sidewalk", "Building", "Car", "Person", "Sky"]
+ADAS_COLORS = [(128, 64, 128), (244, 35, 232), (70, 70, 70), (0, 0, 142), (220, 20, 60), (70, 130, 180)]
 # name -> (dataset definition, yml body, adapter, IR: labels out, classes, height, width)
 CASES = {
     "tiny-camvid-labels": ("CamVid", CAMVID_LABELS, "segmentation", (True, 12, 72, 96)),
@@ -159,6 +171,7 @@ CASES = {
                                 (False, 19, 64, 96)),
     "tiny-ade20k": ("ADEChallengeData2016", ADE_HRNET, "segmentation", (False, 150, 64, 64)),
     "tiny-road": ("road_segmentation", ROAD, "segmentation", (False, 4, 512, 896)),
+    "tiny-adas": ("semantic_segmentation_adas", ADAS, "segmentation", (True, 6, 1024, 2048)),
     # (its yml's entry is named in capitals, as erfnet's "ERFNet")
     "tiny-erfnet": ("erfnet_data", ERFNET, "{type: segmentation, make_argmax: true}", (False, 5, 32, 96)),
 }
@@ -183,9 +196,10 @@ def zoo() -> dict:
         (folder / "accuracy-check.yml").write_text(HEADER.format(name=entry(name), adapter=adapter, dataset=dataset)
                                                    + body)
         ymls[name] = folder / "accuracy-check.yml"
-        xmls[name] = vocset.segmentation_ir(ir / "public" / name / "FP32" / f"{name}.xml", labels_out,
-                                            seed=len(name), classes=classes, height=height, width=width,
-                                            spread=0.004 if classes > 100 else 0.2)
+        xml = ir / "public" / name / "FP32" / f"{name}.xml"
+        xmls[name] = segset.large_labels_ir(xml, classes, height, width, seed=len(name)) if height > 1000 else \
+            vocset.segmentation_ir(xml, labels_out, seed=len(name), classes=classes, height=height, width=width,
+                                   spread=0.004 if classes > 100 else 0.2)
         label = vocset.segmenter(xmls[name], ymls[name], entry(name))
         data = root / "data" / name
         if dataset == "CamVid":
@@ -199,6 +213,9 @@ def zoo() -> dict:
             sets[name] = segset.write_ade20k(data, pictures(PICTURES, 8, SIZES), label, seed=8)
         elif dataset == "erfnet_data":  # (the pictures of the masks' size)
             sets[name] = segset.write_erfnet(data, pictures(PICTURES, 10, [(60, 120)]), label, seed=10)
+        elif dataset == "semantic_segmentation_adas":  # (three pictures: the masks are resized to 2048x1024)
+            sets[name] = segset.write_common(data, pictures(3, 11, SIZES), label, "mask_segmentation_adas",
+                                             ADAS_CLASSES, ADAS_COLORS, seed=11)
         else:
             sets[name] = segset.write_common(data, pictures(PICTURES, 9, SIZES), label, "mask_road_segmentation",
                                              ROAD_CLASSES, ROAD_COLORS, seed=9)
@@ -258,18 +275,26 @@ def test_cityscapes_equals_accuracy_check(peer_accuracy_check, tmp_path):
     equal_to_the_peer(peer_accuracy_check, "tiny-cityscapes-fastseg", fastseg, {"mean_iou"})
 
 
-def test_ade20k_and_road_equal_accuracy_check(peer_accuracy_check, tmp_path):
+def test_ade20k_equals_accuracy_check(peer_accuracy_check, tmp_path):
     case = zoo()
     ade = case["sets"]["tiny-ade20k"]
     ours = measure("tiny-ade20k", tmp_path / "a.json", "--dataset", ade.parent)
     assert ours == measure("tiny-ade20k", tmp_path / "b.json", "--images", ade / "images/validation",
                            "--annotations", ade / "annotations/validation")
     equal_to_the_peer(peer_accuracy_check, "tiny-ade20k", ours, {"pix_accuracy", "mean_IoU"})
+
+
+def test_road_and_adas_equal_accuracy_check(peer_accuracy_check, tmp_path):
+    """The dataset definitions' own steps (the ymls name metrics only)."""
+    case = zoo()
     road = case["sets"]["tiny-road"]
     ours = measure("tiny-road", tmp_path / "c.json", "--dataset", road.parent)
     assert ours == measure("tiny-road", tmp_path / "d.json", "--images", road / "images",
                            "--annotations", road / "mask_road_segmentation")
     equal_to_the_peer(peer_accuracy_check, "tiny-road", ours, {"mean_iou", "mean_accuracy"})
+    adas = case["sets"]["tiny-adas"]  # (the same images/ folder layout, its own masks' folder)
+    ours = measure("tiny-adas", tmp_path / "e.json", "--dataset", adas)
+    equal_to_the_peer(peer_accuracy_check, "tiny-adas", ours, {"mean_iou"})
 
 
 def test_erfnet_data_equals_accuracy_check(peer_accuracy_check, tmp_path):

@@ -165,3 +165,24 @@ def write_erfnet(root: Path, pictures: list[np.ndarray], label: Labeller, seed: 
     meta = {"label_map": {"0": "background", "1": "lane1", "2": "lane2", "3": "lane3", "4": "lane4"}}
     (folder / "erfnet_meta_zxw.json").write_text(json.dumps(meta))
     return folder
+
+
+def large_labels_ir(xml: Path, classes: int, height: int, width: int, seed: int = 0, spread: float = 0.2) -> Path:
+    """A [1,3,height,width] network whose output is the best class of every pixel [1,1,height,width]
+    (int32), chosen on an 8x8 grid and brought back by nearest neighbour: the labels of a large
+    input (semantic-segmentation-adas' 2048x1024) without class maps of that size."""
+    import openvino as ov
+    import openvino.opset1 as ops1
+    import openvino.opset8 as ops
+
+    from .vocset import _grid_head, _save
+
+    rng = np.random.default_rng(seed)
+    picture = ops.parameter([1, 3, height, width], np.float32, name="image")
+    best = ops.topk(_grid_head(picture, 8, classes, rng, spread), ops.constant(np.int64(1)), 1, "max", "none",
+                    "i32").output(1)
+    grown = ops1.interpolate(ops.convert(best, "f32"), ops.constant(np.array([height, width], np.int64)),
+                             {"axes": [2, 3], "mode": "nearest", "align_corners": False, "antialias": False})
+    out = ops.convert(grown, "i32").output(0)
+    out.get_tensor().set_names({"mask"})
+    return _save(ov.Model([out], [picture], "tiny-large-labels"), xml)
