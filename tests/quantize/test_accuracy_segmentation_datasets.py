@@ -429,3 +429,15 @@ def test_cityscapes_with_label_ids_only_says_how_to_make_train_ids(tmp_path):
     assert str(caught.value) == (f"{city / 'leftImg8bit/val/frankfurt/frankfurt_000000_000001_leftImg8bit.png'}: no "
                                  f"train-id mask {train_ids} (only its labelIds: make the train ids with "
                                  "cityscapesScripts' createTrainIdLabelImgs)")
+
+
+def test_jobs_carry_masks_back_and_run_dir_is_refused(tmp_path):
+    """-j 2: each job sends its shard's masks back (more than a pipe holds: the worker waited in
+    send() while the driver waited for it to end); the number is the one-process number.
+    --run_dir's shard records hold boxes and labels, not masks: refused in one line."""
+    case = zoo()
+    name, data = "tiny-cityscapes-drn", ["--dataset", case["sets"]["tiny-cityscapes-drn"]]
+    one = measure(name, tmp_path / "one.json", *data)
+    assert measure(name, tmp_path / "two.json", *data, "-j", "2") == one
+    line = _refused(tmp_path, name, *data, "--run_dir", tmp_path / "runs")
+    assert f"--run_dir records boxes and labels; {name}'s adapter predicts masks" in line, line

@@ -81,6 +81,14 @@ class LocalProcesses:
 
         ctx = multiprocessing.get_context(self.start_method)
         pending, running = list(jobs), []
+        received: dict[int, tuple[bool, Any]] = {}  # id(pipe) -> (got, result): read while its process ran
+
+        def read(receive: Any) -> tuple[bool, Any]:
+            try:
+                return True, receive.recv()
+            except (EOFError, OSError):  # (the process died without sending)
+                return False, None
+
         while pending or running:
             while pending and len(running) < self.jobs:
                 job = pending.pop(0)
@@ -89,14 +97,16 @@ class LocalProcesses:
                 process.start()
                 send.close()
                 running.append((process, receive, job))
-            wait([p.sentinel for p, _, _ in running])
+            # a result is read as soon as it comes: one larger than the pipe's buffer (a segmentation
+            # shard's masks) keeps its process in send() until it is, so waiting for the exit first hung
+            ready = wait([p.sentinel for p, _, _ in running] + [r for _, r, _ in running if id(r) not in received])
+            for _, receive, _ in running:
+                if receive in ready and id(receive) not in received:
+                    received[id(receive)] = read(receive)
             for item in [r for r in running if not r[0].is_alive()]:
                 process, receive, job = item
                 running.remove(item)
-                try:
-                    got, result = (True, receive.recv()) if receive.poll() else (False, None)
-                except (EOFError, OSError):
-                    got, result = False, None
+                got, result = received.pop(id(receive), None) or (read(receive) if receive.poll() else (False, None))
                 process.join()
                 yield (job, result, None) if got else (job, None, f"worker process died ({death(process.exitcode)})")
 

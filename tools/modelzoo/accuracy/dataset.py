@@ -194,6 +194,22 @@ class Dataset:
 
         return dataclasses.replace(self, samples=list(samples))
 
+    def annotations_sha384(self) -> str:
+        """What the annotations hold: the annotation file's SHA-384 (COCO's, a val.txt), or, for
+        a set of one file a picture (VOC's XML, masks), the digest of its list or meta file and each
+        part, named relative to the folder they share (so where the set lives does not matter)."""
+        import os
+
+        from ..store.ir_cache import file_sha384, files_digest
+
+        assert self.annotations_path is not None
+        if not self.annotation_parts:
+            return file_sha384(self.annotations_path)
+        paths = [p.absolute() for p in ([self.annotations_path] if self.annotations_path.is_file() else [])
+                 + list(self.annotation_parts)]
+        root = Path(os.path.commonpath(paths)) if len(paths) > 1 else paths[0].parent
+        return files_digest(paths, root)
+
     def label_of_category(self, label_offset: int, full_label_map: bool = False) -> dict[int, int]:
         """Category id -> the label the model gives it: the category's position plus the offset
         (the checker's mscoco_detection and voc converters), or with ``full_label_map`` COCO's id

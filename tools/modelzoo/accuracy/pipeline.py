@@ -246,7 +246,7 @@ def _sha384(path: Path) -> str:
 
 def _truth_of(dataset: Dataset, samples: list[Any], config: AccuracyConfig) -> list[Any]:
     """The ground truth of these samples only (a job takes its own, not the whole annotation file)."""
-    part = Dataset(samples, dataset.coco, dataset.annotations_path, dataset.labels, dataset.kind)
+    part = dataset.with_samples(samples)  # (its boxes, masks and classes kept: VOC's, a segmentation set's)
     truth = part.ground_truth(config.label_offset)
     return [truth[s.image_id] for s in samples]
 

@@ -209,6 +209,10 @@ def body(argv: Sequence[str]) -> int:
     boxless = [t.model.name for t in plan if TASK_OF_ADAPTER[t.config.adapter] != "detection"]
     if boxless and (args.detections_out is not None or args.draw):
         raise SelectionError(f"--detections_out and --draw write boxes; {boxless[0]}'s adapter predicts none")
+    masked = [t.model.name for t in plan if TASK_OF_ADAPTER[t.config.adapter] == "segmentation"]
+    if masked and args.run_dir is not None:  # (a shard's record holds its predictions: masks are not kept so)
+        raise SelectionError(f"--run_dir records boxes and labels; {masked[0]}'s adapter predicts masks (measure it "
+                             "without --run_dir, or with -j)")
     _refuse_overwriting_inputs(args, dataset, plan)
     if executor is not None or args.jobs > 1:
         from ..accuracy.pipeline import Shards
@@ -279,7 +283,7 @@ def _shard_inputs(args: argparse.Namespace, whole: Any, dataset: Any, plan: list
     from ..store.runs import sha384_of
 
     return {
-        "annotations": sha384_of(dataset.annotations_path),
+        "annotations": dataset.annotations_sha384(),
         "pictures_in_run": len(whole.samples),
         "pictures": {str(s.image_id): sha384_of(s.path) for s in dataset.samples},
         "device": args.device,
@@ -329,7 +333,7 @@ def _merge(args: argparse.Namespace, models: list, failed: list[str], models_roo
     if args.json is not None:
         check_output_path("--json", args.json)
     count, records = RunDir(args.merge, "accuracy").gather()
-    annotations = sha384_of(dataset.annotations_path)
+    annotations = dataset.annotations_sha384()
     for k, record in enumerate(records):
         inputs = record["inputs"]
         if inputs.get("measurements") != records[0]["inputs"].get("measurements"):
@@ -381,8 +385,7 @@ class RecordShards:
     def _inputs(self, samples: list) -> dict[str, Any]:
         from ..accuracy.dataset import Dataset
 
-        return _shard_inputs(self.args, self.whole, Dataset(samples, self.whole.coco, self.whole.annotations_path),
-                             self.plan)
+        return _shard_inputs(self.args, self.whole, self.whole.with_samples(samples), self.plan)
 
     def done(self, index: int, samples: list) -> dict | None:
         from ..accuracy.adapter import Detections

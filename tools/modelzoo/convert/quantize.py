@@ -112,13 +112,9 @@ def calibration_files(calibration: "Dataset") -> tuple[list[Path], Path | None]:
 
 
 def annotations_sha384(calibration: "Dataset") -> str:
-    """What the calibration's annotations hold: the annotation file's SHA-384, or, for a VOC set
-    (an image-set file naming one XML a picture), the digest of the image-set file and each XML."""
-    assert calibration.annotations_path is not None
-    if not calibration.annotation_parts:
-        return file_sha384(calibration.annotations_path)
-    paths = [calibration.annotations_path, *calibration.annotation_parts]
-    return files_digest(paths, calibration.annotations_path.absolute().parents[2])
+    """What the calibration's annotations hold (Dataset.annotations_sha384: the annotation file's
+    SHA-384, or for a VOC or segmentation set the digest of its list and each XML or mask)."""
+    return calibration.annotations_sha384()
 
 
 def nncf_version() -> str:
