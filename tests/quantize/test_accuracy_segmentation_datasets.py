@@ -271,7 +271,8 @@ def test_cityscapes_equals_accuracy_check(peer_accuracy_check, tmp_path):
     assert ours == measure("tiny-cityscapes-drn", tmp_path / "b.json", "--images", drn / "leftImg8bit/val",
                            "--annotations", drn / "gtFine/val")
     equal_to_the_peer(peer_accuracy_check, "tiny-cityscapes-drn", ours, {"mean_iou", "mean_accuracy"})
-    fastseg = measure("tiny-cityscapes-fastseg", tmp_path / "c.json", "--dataset", case["sets"]["tiny-cityscapes-fastseg"])
+    fastseg = measure("tiny-cityscapes-fastseg", tmp_path / "c.json", "--dataset",
+                      case["sets"]["tiny-cityscapes-fastseg"])
     equal_to_the_peer(peer_accuracy_check, "tiny-cityscapes-fastseg", fastseg, {"mean_iou"})
 
 

@@ -83,7 +83,8 @@ def segmentation_conversion(name: str, folder: Path) -> tuple[Path, dict, dict]:
         return folder, {"dataset_root_dir": str(folder), "images_subfolder": images}, {}
     if name == "ADEChallengeData2016":
         return (folder / "images/validation",
-                {"images_dir": str(folder / "images/validation"), "annotations_dir": str(folder / "annotations/validation"),
+                {"images_dir": str(folder / "images/validation"),
+                 "annotations_dir": str(folder / "annotations/validation"),
                  "object_categories_file": str(folder / "objectInfo150.txt")},
                 {"segmentation_masks_source": str(folder / "annotations/validation")})
     if name == "erfnet_data":
