@@ -15,17 +15,10 @@ from typing import Callable
 
 import numpy as np
 
+from .vocset import _grid_head, _save, at_size
+
 Labeller = Callable[[np.ndarray], np.ndarray]
 """the labels [H, W] of one BGR uint8 picture (at any size: they are brought to the picture's)."""
-
-
-def at_size(labels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Labels brought to the picture's size by nearest neighbour."""
-    import cv2
-
-    if labels.shape == (height, width):
-        return labels
-    return cv2.resize(labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
 
 
 def truth(labels: np.ndarray, classes: int, rng: np.random.Generator, low: int = 0, border: int | None = None
@@ -174,8 +167,6 @@ def large_labels_ir(xml: Path, classes: int, height: int, width: int, seed: int 
     import openvino as ov
     import openvino.opset1 as ops1
     import openvino.opset8 as ops
-
-    from .vocset import _grid_head, _save
 
     rng = np.random.default_rng(seed)
     picture = ops.parameter([1, 3, height, width], np.float32, name="image")

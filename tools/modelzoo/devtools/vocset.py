@@ -226,6 +226,15 @@ def segmenter(xml: Path, yml: Path, model: str) -> Segmenter:
     return segment
 
 
+def at_size(labels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Labels brought to the picture's size by nearest neighbour."""
+    import cv2
+
+    if labels.shape == (height, width):
+        return labels
+    return cv2.resize(labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+
+
 def mask_from(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A VOC-style annotation (palette indices, 255 on borders) from a network's labels: some
     regions relabelled, a rectangle of another class, a border of 255 around class changes."""
@@ -251,7 +260,6 @@ def write_voc_segmentation(root: Path, images: list[np.ndarray], segmenters: lis
     from PIL import Image
 
     from ..accuracy.dataset import VOC_COLORS
-    from .segset import at_size
 
     rng = np.random.default_rng(seed)
     voc = root / VOC
