@@ -77,6 +77,13 @@ DATASETS: dict[str, tuple[str, int]] = {
     "lfw_bin": ("lfw_bin", 0),
     # Pittsburgh's queries and database with their UTM positions (the checker's place_recognition)
     "pitts30k_val": ("pitts30k_val", 0),
+    # the other segmentation sets (each kind a Layout in dataset.LAYOUTS; labels as the masks hold them)
+    "CamVid": ("camvid", 0),
+    "cityscapes": ("cityscapes", 0),
+    "ADEChallengeData2016": ("ade20k", 0),
+    "road_segmentation": ("road_segmentation", 0),
+    "semantic_segmentation_adas": ("semantic_segmentation_adas", 0),
+    "erfnet_data": ("erfnet_data", 0),
 }
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background",
                             "ms_coco_mask_rcnn_short_91_classes", "person_detection"})
@@ -124,6 +131,19 @@ DEFINITION_DEFAULTS: dict[str, dict[str, Any]] = {
     "imagenet_1000_classes": _IMAGENET, "imagenet_1001_classes": _IMAGENET,
     # image-retrieval-0001's yml has no preprocessing, and is measured with its definition's
     "image_retrieval": {"preprocessing": [{"type": "resize", "size": 224}]},
+    # the segmentation sets' definitions (road, ADAS): their steps and metrics
+    "road_segmentation": {
+        "preprocessing": [{"type": "resize", "dst_width": 896, "dst_height": 512}],
+        "postprocessing": [{"type": "encode_segmentation_mask", "apply_to": "annotation"},
+                           {"type": "resize_segmentation_mask", "apply_to": "annotation", "dst_width": 896,
+                            "dst_height": 512}],
+        "metrics": [{"type": "mean_iou", "presenter": "print_vector"},
+                    {"type": "mean_accuracy", "presenter": "print_vector"}]},
+    "semantic_segmentation_adas": {
+        "preprocessing": [{"type": "resize", "dst_width": 2048, "dst_height": 1024}],
+        "postprocessing": [{"type": "encode_segmentation_mask", "apply_to": "annotation"},
+                           {"type": "resize_segmentation_mask", "apply_to": "annotation", "dst_width": 2048,
+                            "dst_height": 1024}]},
 }
 
 
@@ -151,7 +171,8 @@ ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "hei
 # the checker's named normalization values (its Normalize.PRECOMPUTED_MEANS / _STDS)
 NORMALIZATION_PRESETS = {"imagenet": (104.00698793, 116.66876762, 122.67891434),
                          "cifar10": (125.307, 122.961, 113.8575)}
-PILLOW_INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC")
+# (ANTIALIAS: Pillow's old name of LANCZOS, as the checker maps it)
+PILLOW_INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC", "LANCZOS", "ANTIALIAS")
 READERS = ("opencv_imread", "pillow_imread")
 PAD_TYPES = ("right_bottom", "center")
 NUMPY_PAD_MODES = ("constant", "edge", "maximum", "minimum", "mean", "median", "symmetric", "wrap")
@@ -174,6 +195,8 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
     # (remove_filtered) or kept as an ignored box (the `map` metric's difficult ones)
     "filter": {"apply_to": "prediction", "remove_filtered": False, "min_confidence": None, "height_range": None,
                "width_range": None, "is_empty": None, "aspect_ratio": None, "min_visibility": None},
+    "shift": {"apply_to": "all", "shift_value": 0},
+    "crop_or_pad": {"size": None, "dst_width": None, "dst_height": None},
     "clip_boxes": {"apply_to": "prediction", "size": None, "dst_width": None, "dst_height": None,
                    "boxes_normalized": False},
 }
@@ -210,10 +233,14 @@ METRICS: dict[str, dict[str, Any]] = {
     "pairwise_accuracy_subsets": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
                                   "subset_number": 10, "min_score": "train_median",
                                   "distance_method": "euclidian_distance", "subtract_mean": False},
+    # the mean over classes of each one's share of its pixels labelled right
+    "mean_accuracy": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                      "use_argmax": True, "ignore_label": None},
 }
 MIN_SCORES = ("train_median", "best_train_threshold")
 FLIP_MODES = {"horizontal": 0, "vertical": 1}  # the checker's names -> cv2.flip's code
 DISTANCE_METHODS = ("euclidian_distance", "cosine_distance")
+SEGMENTATION_METRICS = ("mean_iou", "segmentation_accuracy", "mean_accuracy")
 # options every metric may carry that change no number (how the checker prints it)
 PRESENTATION = {"presenter": ("print_scalar", "print_vector")}
 # coco_precision's IoU thresholds by how a yml writes them (the checker's COCO_THRESHOLDS)
@@ -404,7 +431,7 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         if options["aspect_ratio_scale"] not in ASPECT_RATIO_SCALES:
             raise _fail(path, where, f"aspect_ratio_scale {options['aspect_ratio_scale']!r} is not implemented "
                         f"(implemented: {', '.join(str(a) for a in ASPECT_RATIO_SCALES[1:])}, or none)")
-        if str(options["interpolation"]).upper() not in INTERPOLATIONS:
+        if not options["use_pillow"] and str(options["interpolation"]).upper() not in INTERPOLATIONS:
             raise _fail(path, where, f"interpolation {options['interpolation']!r} is not implemented")
         if options["resize_realization"] != "opencv":
             raise _fail(path, where, "resize_realization: only opencv is implemented (or use_pillow: true)")
@@ -496,10 +523,16 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         offset = options["offset"]
         if not (isinstance(offset, int) and not isinstance(offset, bool) and abs(offset) <= MAX_CLASSES):
             raise _fail(path, where, f"needs offset, an integer (got {offset!r})")
-    if kind == "resize_segmentation_mask":
-        if options["apply_to"] != "prediction" or options["to_dst_image_size"]:
-            raise _fail(path, where, "only apply_to: prediction (the network's mask to the picture's size, or to "
-                        "size / dst_width and dst_height) is implemented")
+    if kind in ("resize_segmentation_mask", "shift") and options["apply_to"] not in ("prediction", "annotation",
+                                                                                       "all"):
+        raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, annotation, all)")
+    if kind == "resize_segmentation_mask" and not isinstance(options["to_dst_image_size"], bool):
+        raise _fail(path, where, f"to_dst_image_size must be true or false (got {options['to_dst_image_size']!r})")
+    if kind == "crop_or_pad" and None in Step(kind, options).size():
+        raise _fail(path, where, "needs size, or dst_width and dst_height")
+    if kind == "shift" and not (isinstance(options["shift_value"], int) and not isinstance(options["shift_value"],
+                                                                                            bool)):
+        raise _fail(path, where, f"shift_value must be an integer (got {options['shift_value']!r})")
     if kind == "encode_segmentation_mask" and options["apply_to"] != "annotation":
         raise _fail(path, where, "only apply_to: annotation (the mask's colours to labels) is implemented")
     if kind == "cast_to_int":
@@ -785,7 +818,7 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             options[key] = value
         if kind == "map":
             _check_map(path, f"{where} ({kind})", options)
-        if kind in ("mean_iou", "segmentation_accuracy"):
+        if kind in SEGMENTATION_METRICS:
             if not isinstance(options["use_argmax"], bool):
                 raise _fail(path, f"{where} ({kind})",
                             f"use_argmax must be true or false (got {options['use_argmax']!r})")
@@ -832,6 +865,12 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
                             "with numbers")
             class_references = {k: float(v) for k, v in reference.items() if k != "mean"}
             reference = reference.get("mean")
+        if isinstance(reference, dict) and kind in SEGMENTATION_METRICS:
+            # print_vector's reference, a value per class and the mean: the mean is what is measured
+            # and judged (the classes' values are not reported one by one)
+            if "mean" not in reference:
+                raise _fail(path, f"{where} ({kind})", "a reference per class without its 'mean' is not implemented")
+            reference = reference["mean"]
         if reference is not None and not _finite(reference):
             raise _fail(path, f"{where} ({kind})", f"reference must be a number (got {reference!r})")
         for key in ("abs_threshold", "rel_threshold"):
@@ -869,6 +908,9 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     if not isinstance(models, list) or not models:
         raise _fail(path, "models", "must be a non-empty list")
     named = [m for m in models if isinstance(m, dict) and m.get("name") == model_name]
+    if not named:  # erfnet's entries are "ERFNet": the checker finds the IR by the folder, not the name
+        named = [m for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)
+                 and m["name"].lower() == model_name.lower()]
     if not named:
         raise _fail(path, "models", f"no entry named {model_name!r}")
     # Open Model Zoo lists a model twice where it has a framework's launcher and an OpenVINO one
@@ -929,6 +971,21 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     return config
 
 
+def configured_kind(ymls: list[tuple[Path, str]]) -> str | None:
+    """The kind of segmentation set the models' ymls (path, model name) name, when those that can
+    be read agree on one (then --dataset is read as that kind, not guessed from its folder: a VOC
+    folder holds detection and segmentation image sets, an images/ folder the road and the ADAS
+    masks); else None (the kind is guessed, and a set of another task said as such)."""
+    kinds = set()
+    for yml, name in ymls:
+        try:
+            kinds.add(load_accuracy_config(yml, name).dataset_kind)
+        except AccuracyConfigError:  # (said when the model is planned)
+            continue
+    kind = kinds.pop() if len(kinds) == 1 else None
+    return kind if kind is not None and TASK_OF_DATASET_KIND[kind] == "segmentation" else None
+
+
 # what each adapter predicts: the metrics, data sets and post-processing that read it
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
                    "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
@@ -939,11 +996,13 @@ TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo
                                                      "faster_rcnn_onnx", "yolof", "ctdet")},
                    "reid": "reid"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
-                  "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
+                  "map": "detection", **{m: "segmentation" for m in SEGMENTATION_METRICS},
                   "coco_orig_segm_precision": "instances", "cmc": "reid", "reid_map": "reid",
                   "pairwise_accuracy_subsets": "reid", "localization_recall": "reid"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
-                        "voc_segmentation": "segmentation", "wider": "detection", "cvat": "detection",
+                        "voc_segmentation": "segmentation", "camvid": "segmentation", "cityscapes": "segmentation",
+                        "ade20k": "segmentation", "road_segmentation": "segmentation",
+                        "semantic_segmentation_adas": "segmentation", "erfnet_data": "segmentation", "wider": "detection", "cvat": "detection",
                         "market1501": "reid", "veri776": "reid", "image_retrieval": "reid", "lfw": "reid",
                         "lfw_bin": "reid", "pitts30k_val": "reid"}
 # what an embedding metric compares (identities of queries and a gallery, or listed pairs), and
@@ -953,7 +1012,8 @@ TRUTH_OF_METRIC = {"cmc": "identities", "reid_map": "identities", "pairwise_accu
 TRUTH_OF_DATASET_KIND = {"market1501": "identities", "veri776": "identities", "image_retrieval": "identities",
                          "lfw": "pairs", "lfw_bin": "pairs", "pitts30k_val": "places"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
-                          "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
+                          "encode_segmentation_mask": "segmentation", "shift": "segmentation",
+                          "crop_or_pad": "segmentation"}  # (the others are box steps)
 # instances (boxes with masks) are detections too: box metrics score their boxes; the box steps
 # that keep every box as it is (moved, not dropped) are the ones the checker applies to both
 INSTANCE_METRICS = ("coco_orig_precision", "coco_orig_segm_precision")

@@ -44,41 +44,98 @@ def _flags(count: int) -> np.ndarray:
 @dataclass(frozen=True)
 class MaskTruth:
     """One picture's annotated mask, read when it is scored (a data set's masks are not all held
-    at once); `encode`: its colours are VOC's palette, to be made labels (encode_segmentation_mask)."""
+    at once). `reader`: "scipy" (a palette picture as RGB, as the checker reads VOC's masks) or
+    "pillow" (a palette picture's indices: its mask loader for the other sets); `steps`: what the
+    post-processing does to it, in order: ("encode",) the data set's colours made labels,
+    ("resize", (width, height)), ("crop_or_pad", (height, width)), ("shift", value)."""
 
     path: Path
-    encode: bool = False
+    reader: str = "scipy"
+    steps: tuple[tuple[str, Any], ...] = ()
+
+    def then(self, *step: Any) -> "MaskTruth":
+        import dataclasses
+
+        return dataclasses.replace(self, steps=self.steps + (tuple(step),))
 
     def labels(self, colors: tuple[tuple[int, int, int], ...]) -> np.ndarray:
-        """The mask as the checker reads it (Pillow; a palette picture as RGB) and, with `encode`,
-        each of ``colors`` made its index (any other colour 0)."""
+        """The mask as the checker reads it, each step applied: an encoding makes each of
+        ``colors`` its index (any other colour 0; a mask of labels stays as it is)."""
         import numpy as np
 
-        mask = read_mask(self.path)
-        if not self.encode:
-            if mask.ndim != 2:
-                raise DatasetError(f"{self.path}: a colour mask, and the yml encodes no colours "
-                                   "(encode_segmentation_mask with apply_to: annotation)")
-            return mask.astype(np.int64)
-        if mask.ndim != 3:
-            return mask.astype(np.int64)
-        keys = (mask[:, :, 0].astype(np.int64) << 16) | (mask[:, :, 1].astype(np.int64) << 8) | mask[:, :, 2]
-        palette = np.array([(r << 16) | (g << 8) | b for r, g, b in colors], dtype=np.int64)
-        order = np.argsort(palette, kind="stable")
-        at = np.searchsorted(palette[order], keys).clip(0, len(palette) - 1)
-        found = palette[order][at] == keys
-        return np.where(found, order[at], 0).astype(np.int64)
+        mask = read_mask(self.path, self.reader)
+        encoded = False
+        for name, value in ((s[0], s[1] if len(s) > 1 else None) for s in self.steps):
+            if name == "encode" and mask.ndim == 3:
+                mask, encoded = encode_colors(mask, colors), True
+            elif name == "resize":
+                mask = resize_nearest(mask, *value)
+            elif name == "crop_or_pad":
+                mask = crop_or_pad(mask, *value)
+            elif name == "shift" and mask.ndim == 2:
+                mask = mask.astype(np.int64) + value
+        if mask.ndim != 2:
+            raise DatasetError(f"{self.path}: a colour mask, and the yml encodes no colours "
+                               "(encode_segmentation_mask with apply_to: annotation)")
+        return mask.astype(np.int64) if not encoded else mask
 
 
-def read_mask(path: Path) -> np.ndarray:
+def crop_or_pad(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The checker's crop_or_pad of an annotation: a side longer than the size cropped from
+    (excess // 2) up to the size itself (as its code slices it: so a centred crop loses that many
+    rows or columns at the end, which the padding then fills), a shorter one padded with 0 on both
+    sides (half of the difference, rounded down, before)."""
+    import numpy as np
+
+    h, w = mask.shape[:2]
+    top_crop, left_crop = max((h - height) // 2, 0), max((w - width) // 2, 0)
+    top_pad, left_pad = max((height - h) // 2, 0), max((width - w) // 2, 0)
+    cropped = mask[top_crop:min(height, h), left_crop:min(width, w)]
+    ch, cw = cropped.shape[:2]
+    pads = ((top_pad, height - top_pad - ch), (left_pad, width - left_pad - cw)) + ((0, 0),) * (mask.ndim - 2)
+    return np.pad(cropped, pads, constant_values=0)
+
+
+def encode_colors(mask: np.ndarray, colors: tuple[tuple[int, int, int], ...]) -> np.ndarray:
+    """An RGB mask's colours made labels: each of ``colors`` its index, any other colour 0 (as
+    8-bit signed numbers, as the checker keeps them)."""
+    import numpy as np
+
+    keys = (mask[:, :, 0].astype(np.int64) << 16) | (mask[:, :, 1].astype(np.int64) << 8) | mask[:, :, 2]
+    out = np.zeros(keys.shape, dtype=np.int64)
+    for label, (r, g, b) in enumerate(colors):  # (a colour listed twice is its last label, as the checker's)
+        out[keys == ((r << 16) | (g << 8) | b)] = label
+    return out.astype(np.int8).astype(np.int64)  # (the checker's encoded mask is 8-bit signed: 128 and up wrap)
+
+
+def resize_nearest(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A mask as the checker resizes one: an 8-bit picture (labels in 0..255 as they are, other
+    values stretched over 0..255), Pillow's nearest neighbour."""
+    import numpy as np
+    from PIL import Image
+
+    data = mask
+    if data.dtype != np.uint8:
+        low, high = data.min(), data.max()
+        if low >= 0 and high <= 255 and not np.issubdtype(data.dtype, np.floating):
+            data = data.astype(np.uint8)
+        else:
+            span = (high - low) or 1
+            data = ((data - low) * (255.0 / span)).clip(0, 255).__add__(0.5).astype(np.uint8)
+    mode = "L" if data.ndim == 2 else ("RGB" if data.shape[2] == 3 else "RGBA")
+    return np.asarray(Image.fromarray(data, mode).resize((width, height), Image.Resampling.NEAREST))
+
+
+def read_mask(path: Path, reader: str = "scipy") -> np.ndarray:
     """A mask picture's pixels as Pillow reads it: a palette picture as RGB (RGBA with a
-    transparent colour), as the checker's scipy-style reader does."""
+    transparent colour), as the checker's scipy-style reader does, or with ``reader`` "pillow"
+    its palette indices (the checker's pillow mask loader), 8 bits either way."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as picture:
-            if picture.mode == "P":
+            if picture.mode == "P" and reader == "scipy":
                 picture = picture.convert("RGBA" if "transparency" in picture.info else "RGB")
             return np.array(picture).astype(np.uint8)
     except OSError as exc:
@@ -152,6 +209,8 @@ class Dataset:
     # how it was read (resolve's arguments: dataset, images, annotations, need_annotations, kind), so
     # that a job on another machine reads it again from the shared folder instead of being sent it
     origin: tuple | None = None
+    colors: tuple[tuple[int, int, int], ...] = ()  # a segmentation set's colours, label 0 first
+    mask_reader: str = "scipy"  # how its masks are read (MaskTruth.reader)
 
     @property
     def annotated(self) -> bool:
@@ -176,6 +235,22 @@ class Dataset:
         import dataclasses
 
         return dataclasses.replace(self, samples=list(samples))
+
+    def annotations_sha384(self) -> str:
+        """What the annotations hold: the annotation file's SHA-384 (COCO's, a val.txt), or, for
+        a set of one file a picture (VOC's XML, masks), the digest of its list or meta file and each
+        part, named relative to the folder they share (so where the set lives does not matter)."""
+        import os
+
+        from ..store.ir_cache import file_sha384, files_digest
+
+        assert self.annotations_path is not None
+        if not self.annotation_parts:
+            return file_sha384(self.annotations_path)
+        paths = [p.absolute() for p in ([self.annotations_path] if self.annotations_path.is_file() else [])
+                 + list(self.annotation_parts)]
+        root = Path(os.path.commonpath(paths)) if len(paths) > 1 else paths[0].parent
+        return files_digest(paths, root)
 
     def label_of_category(self, label_offset: int, full_label_map: bool = False) -> dict[int, int]:
         """Category id -> the label the model gives it: the category's position plus the offset
@@ -215,7 +290,7 @@ class Dataset:
         if self.labels is not None:
             return {s.image_id: ClassLabel(self.labels[s.image_id] + label_offset) for s in self.samples}
         if self.masks is not None:
-            return {s.image_id: MaskTruth(self.masks[s.image_id]) for s in self.samples}
+            return {s.image_id: MaskTruth(self.masks[s.image_id], self.mask_reader) for s in self.samples}
         if self.reid is not None:
             return {s.image_id: self.reid[s.image_id] for s in self.samples}
         if self.pairs is not None:
@@ -644,21 +719,37 @@ def read_voc_xml(path: Path) -> tuple[str, "GroundTruth"]:
                              np.zeros(len(labels), dtype=int), np.array(difficult, dtype=bool))
 
 
-def load_voc(images: Path, imageset: Path, xml_dir: Path) -> Dataset:
-    """The pictures an image-set file lists (one VOC id a line, e.g. ImageSets/Main/val.txt), each
-    with xml_dir/ID.xml; the picture is the file its <filename> names in `images`."""
+def _image_set_ids(imageset: Path, nested: bool = False) -> list[tuple[int, str]]:
+    """(line number, VOC id) of each line of an image-set file; an id that is not a plain name
+    (with ``nested``, a relative path: the checker's voc_segmentation reads `FOLDER/ID` in the
+    images' and the masks' folders), or one listed twice, is refused by its line."""
     raw = _read_annotations(imageset, MAX_LIST, "an image-set file")
     try:
-        ids = [line.split()[0] for line in raw.decode("utf-8").splitlines() if line.strip()]
+        lines = raw.decode("utf-8").splitlines()
     except UnicodeDecodeError:
         raise DatasetError(f"{imageset}: not an image-set file: not UTF-8 text") from None
-    samples, boxes, seen, parts = [], {}, set(), []
-    for number, voc_id in enumerate(ids, start=1):
-        if Path(voc_id).name != voc_id or voc_id in (".", ".."):
+    ids, seen = [], set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        voc_id = line.split()[0]
+        parts = Path(voc_id).parts
+        if (len(parts) != 1 and not nested) or not parts or Path(voc_id).is_absolute() \
+                or any(p in (".", "..") for p in parts) or voc_id.endswith("/"):
             raise DatasetError(f"{imageset}: line {number}: {voc_id[:80]!r} is not a VOC image id")
         if voc_id in seen:
             raise DatasetError(f"{imageset}: line {number}: {voc_id!r} is listed twice")
         seen.add(voc_id)
+        ids.append((number, voc_id))
+    return ids
+
+
+def load_voc(images: Path, imageset: Path, xml_dir: Path) -> Dataset:
+    """The pictures an image-set file lists (one VOC id a line, e.g. ImageSets/Main/val.txt), each
+    with xml_dir/ID.xml; the picture is the file its <filename> names in `images`."""
+    ids = _image_set_ids(imageset)
+    samples, boxes, parts = [], {}, []
+    for number, voc_id in ids:
         xml = xml_dir / f"{voc_id}.xml"
         if not xml.is_file():
             raise DatasetError(f"{imageset}: line {number}: no annotation {xml}")
@@ -680,6 +771,34 @@ VOC_COLORS = ((0, 0, 0), (128, 0, 0), (0, 128, 0), (128, 128, 0), (0, 0, 128), (
               (128, 128, 128), (64, 0, 0), (192, 0, 0), (64, 128, 0), (192, 128, 0), (64, 0, 128), (192, 0, 128),
               (64, 128, 128), (192, 128, 128), (0, 64, 0), (128, 64, 0), (0, 192, 0), (128, 192, 0), (0, 64, 128))
 VOC_SEGMENTATION_SET = "ImageSets/Segmentation/val.txt"
+# CamVid as SegNet's tutorial ships it (the checker's `camvid`): 11 classes, then 11 "Unlabelled"
+CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian",
+                  "Bicyclist", "Unlabelled")
+CAMVID_COLORS = ((128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
+                 (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192), (0, 0, 0))
+CAMVID_LIST = "val.txt"
+# Cityscapes' 19 training classes by train id (the checker's `cityscapes`), then its "background"
+CITYSCAPES_CLASSES = ("road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
+                      "vegetation", "terrain", "sky", "person", "rider", "car", "truck", "bus", "train", "motorcycle",
+                      "bicycle", "background")
+CITYSCAPES_COLORS = ((128, 64, 128), (244, 35, 232), (70, 70, 70), (102, 102, 156), (190, 153, 153),
+                     (153, 153, 153), (250, 170, 30), (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180),
+                     (220, 20, 60), (255, 0, 0), (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230),
+                     (119, 11, 32), (255, 255, 255))
+CITYSCAPES_IMAGES = ("imgsFine/leftImg8bit/val", "leftImg8bit/val")  # the checker's layout, then the download's
+CITYSCAPES_MASKS = "gtFine/val"
+CITYSCAPES_IMAGE_SUFFIX, CITYSCAPES_MASK_SUFFIX = "_leftImg8bit", "_gtFine_labelTrainIds"
+ADE20K = "ADEChallengeData2016"
+ADE20K_INFO = "objectInfo150.txt"
+# Open Model Zoo's road and ADAS segmentation sets (common_semantic_segmentation): the masks' folder
+# beside `images/`, with the labels and colours in its dataset_meta.json
+COMMON_MASKS = {"road_segmentation": "mask_road_segmentation",
+                "semantic_segmentation_adas": "mask_segmentation_adas"}
+COMMON_META = "dataset_meta.json"
+# erfnet's lanes (Open Model Zoo's erfnet_data: VOC's folders, its own val.txt and meta file)
+ERFNET = "erfnet_data"
+ERFNET_META = "erfnet_meta_zxw.json"
+IGNORED = 255  # a mask's "not annotated" value (VOC's borders, Cityscapes' unused classes): never counted
 
 
 def _picture_size(path: Path) -> tuple[int, int]:
@@ -707,73 +826,314 @@ def glob_escape(text: str) -> str:
     return glob.escape(text)
 
 
-def load_voc_segmentation(images: Path, imageset: Path, mask_dir: Path) -> Dataset:
-    """The pictures an image-set file lists (ImageSets/Segmentation/val.txt), each with its mask
-    (SegmentationClass/ID.png): a missing one, or one of another size than its picture, is one
-    DatasetError naming it."""
-    raw = _read_annotations(imageset, MAX_LIST, "an image-set file")
-    try:
-        ids = [line.split()[0] for line in raw.decode("utf-8").splitlines() if line.strip()]
-    except UnicodeDecodeError:
-        raise DatasetError(f"{imageset}: not an image-set file: not UTF-8 text") from None
-    samples, masks, seen = [], {}, set()
-    for number, voc_id in enumerate(ids, start=1):
-        if Path(voc_id).name != voc_id or voc_id in (".", ".."):
-            raise DatasetError(f"{imageset}: line {number}: {voc_id[:80]!r} is not a VOC image id")
-        if voc_id in seen:
-            raise DatasetError(f"{imageset}: line {number}: {voc_id!r} is listed twice")
-        seen.add(voc_id)
-        picture, mask = _named(images, voc_id, "jpg"), _named(mask_dir, voc_id, "png")
+def _segmentation_set(pairs: list[tuple[Path, Path, str]], listing: Path, kind: str, classes: tuple[str, ...],
+                      colors: tuple[tuple[int, int, int], ...] = (), reader: str = "pillow") -> Dataset:
+    """Pictures with their masks, each pair (picture, mask, where it was named): a missing file,
+    or a mask of another size than its picture, is one DatasetError naming it."""
+    samples, masks = [], {}
+    for picture, mask, where in pairs:
         for path, what in ((picture, "picture"), (mask, "mask")):
             if not path.is_file():
-                raise DatasetError(f"{imageset}: line {number}: no {what} {path}")
-        if _picture_size(mask) != _picture_size(picture):
-            (mw, mh), (pw, ph) = _picture_size(mask), _picture_size(picture)
+                raise DatasetError(f"{where}: no {what} {path}")
+        (mw, mh), (pw, ph) = _picture_size(mask), _picture_size(picture)
+        if (mw, mh) != (pw, ph):
             raise DatasetError(f"{mask}: the mask is {mw}x{mh}, its picture {picture.name} {pw}x{ph}")
         samples.append(Sample(len(samples) + 1, picture))
         masks[len(samples)] = mask
     if not samples:
-        raise DatasetError(f"{imageset}: names no pictures")
-    return Dataset(samples, None, imageset, kind="voc_segmentation", classes=VOC_SEGMENTATION_CLASSES,
-                   annotation_parts=tuple(masks.values()), masks=masks)
+        raise DatasetError(f"{listing}: names no pictures")
+    return Dataset(samples, None, listing, kind=kind, classes=classes, annotation_parts=tuple(masks.values()),
+                   masks=masks, colors=colors, mask_reader=reader)
 
 
-def _resolve_voc_segmentation(dataset: Path | None, images: Path | None, annotations: Path | None,
-                              need_annotations: bool) -> Dataset:
-    if dataset is not None:
-        if images is not None or annotations is not None:
-            raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
-        root = voc_root(dataset) if dataset.is_dir() else None
-        if root is None:
-            raise DatasetError(f"{dataset}: not a Pascal VOC folder (ImageSets/, JPEGImages/, SegmentationClass/)")
-        return load_voc_segmentation(root / "JPEGImages", root / VOC_SEGMENTATION_SET, root / "SegmentationClass")
-    if images is None:
-        raise DatasetError("no images: give --dataset DIR (a VOC folder) or --images DIR")
-    if annotations is not None:  # ImageSets/Segmentation/val.txt: the masks are in ../../SegmentationClass
-        return load_voc_segmentation(images, annotations, annotations.absolute().parents[2] / "SegmentationClass")
-    if need_annotations:
-        raise DatasetError("measuring accuracy needs annotations: give --annotations "
-                           "ImageSets/Segmentation/val.txt or --dataset DIR")
-    return Dataset(load_images(images).samples, kind="voc_segmentation", classes=VOC_SEGMENTATION_CLASSES)
+def check_masks(dataset: Dataset) -> None:
+    """Every mask of a segmentation set decodes and, where it holds labels (one channel), each is
+    one of the set's classes or 255 (not annotated): a label out of range is one DatasetError
+    naming the mask, before any inference (the checker would leave its pixels out silently)."""
+    import numpy as np
+
+    if dataset.masks is None:
+        return
+    for sample in dataset.samples:
+        path = dataset.masks[sample.image_id]
+        mask = read_mask(path, dataset.mask_reader)
+        if mask.ndim != 2:
+            continue
+        values = np.unique(mask)
+        bad = values[(values >= len(dataset.classes)) & (values != IGNORED)]
+        if bad.size:
+            raise DatasetError(f"{path}: label {int(bad[0])} is out of range (the set has {len(dataset.classes)} "
+                               f"classes, 0..{len(dataset.classes) - 1}; {IGNORED} is not annotated)")
 
 
-def _resolve_voc(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
-                 ) -> Dataset:
-    if dataset is not None:
-        if images is not None or annotations is not None:
-            raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
-        root = voc_root(dataset) if dataset.is_dir() else None
-        if root is None:
-            raise DatasetError(f"{dataset}: not a Pascal VOC folder (Annotations/, ImageSets/, JPEGImages/)")
-        return load_voc(root / "JPEGImages", root / VOC_IMAGESET, root / "Annotations")
-    if images is None:
-        raise DatasetError("no images: give --dataset DIR (a VOC folder) or --images DIR")
-    if annotations is not None:  # ImageSets/Main/val.txt: the XML files are in ../../Annotations
-        return load_voc(images, annotations, annotations.absolute().parents[2] / "Annotations")
-    if need_annotations:
-        raise DatasetError("measuring accuracy needs annotations: give --annotations ImageSets/Main/val.txt or "
-                           "--dataset DIR")
-    return Dataset(load_images(images).samples, kind="voc", classes=VOC_CLASSES)
+def load_voc_segmentation(images: Path, imageset: Path, mask_dir: Path, meta: Path | None = None,
+                          kind: str = "voc_segmentation") -> Dataset:
+    """The pictures an image-set file lists (ImageSets/Segmentation/val.txt), each with its mask
+    (SegmentationClass/ID.png), read as the checker's voc_segmentation (palettes as colours); the
+    classes and colours VOC's, or those of a dataset meta file (its dataset_meta_file)."""
+    classes, colors = VOC_SEGMENTATION_CLASSES, VOC_COLORS
+    if meta is not None:
+        classes, colors = read_dataset_meta(meta, classes, colors)
+    pairs = [(_named(images, voc_id, "jpg"), _named(mask_dir, voc_id, "png"), f"{imageset}: line {number}")
+             for number, voc_id in _image_set_ids(imageset, nested=True)]
+    return _segmentation_set(pairs, imageset, kind, classes, colors, "scipy")
+
+
+def _inside(root: Path, name: str, where: str) -> Path:
+    """The last two parts of a path a list names (the folder and the file, as the checker's camvid
+    converter keeps them), under `root`."""
+    parts = Path(name).parts[-2:]
+    if not parts or any(p in (".", "..") for p in parts) or Path(parts[0]).is_absolute():
+        raise DatasetError(f"{where}: {name[:80]!r} is not a picture's path")
+    return root.joinpath(*parts)
+
+
+def load_camvid(root: Path, listing: Path) -> Dataset:
+    """CamVid's val.txt, `PICTURE MASK` a line (SegNet's paths: each read as its last folder and
+    file under `root`, e.g. `val/0016E5_07959.png valannot/0016E5_07959.png`), the masks the 12
+    labels themselves."""
+    raw = _read_annotations(listing, MAX_LIST, "a CamVid list")
+    try:
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DatasetError(f"{listing}: not a CamVid list: not UTF-8 text") from None
+    pairs, seen = [], set()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{listing}: line {number}"
+        fields = line.split()
+        if len(fields) != 2:
+            raise DatasetError(f"{where}: expected 'PICTURE MASK', got {line.strip()[:80]!r}")
+        picture, mask = _inside(root, fields[0], where), _inside(root, fields[1], where)
+        if picture in seen:
+            raise DatasetError(f"{where}: {fields[0]!r} is listed twice")
+        seen.add(picture)
+        pairs.append((picture, mask, where))
+    return _segmentation_set(pairs, listing, "camvid", CAMVID_CLASSES, CAMVID_COLORS)
+
+
+def _folders_in(folder: Path, what: str) -> list[Path]:
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such {what} folder")
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        raise DatasetError(f"{folder}: cannot list: {exc.strerror or exc}") from exc
+
+
+def load_cityscapes(images: Path, masks: Path) -> Dataset:
+    """Cityscapes' validation pictures (`images/CITY/*_leftImg8bit.png`), each with its train-id
+    mask `masks/CITY/*_gtFine_labelTrainIds.png` (as the checker's cityscapes converter pairs them;
+    cityscapesScripts' createTrainIdLabelImgs makes them from the download's labelIds)."""
+    pairs = []
+    for city in _folders_in(images, "Cityscapes picture"):
+        if not city.is_dir():
+            continue
+        for picture in sorted(city.glob(f"*{CITYSCAPES_IMAGE_SUFFIX}.png")):
+            mask = masks / city.name / CITYSCAPES_MASK_SUFFIX.join(picture.name.split(CITYSCAPES_IMAGE_SUFFIX))
+            where = f"{picture}"
+            if not mask.is_file() and mask.with_name(mask.name.replace("TrainIds", "Ids")).is_file():
+                raise DatasetError(f"{picture}: no train-id mask {mask} (only its labelIds: make the train ids "
+                                   "with cityscapesScripts' createTrainIdLabelImgs)")
+            pairs.append((picture, mask, where))
+    return _segmentation_set(pairs, images, "cityscapes", CITYSCAPES_CLASSES, CITYSCAPES_COLORS)
+
+
+def _label_names(path: Path, label_map: dict[int, str]) -> tuple[str, ...]:
+    """A label map's names by label, which must be 0..n-1 (the checker counts n classes)."""
+    if sorted(label_map) != list(range(len(label_map))):
+        raise DatasetError(f"{path}: the labels are not 0..{len(label_map) - 1} (got {sorted(label_map)[:5]}...)")
+    return tuple(label_map[i] for i in range(len(label_map)))
+
+
+def read_ade20k_classes(info: Path) -> tuple[str, ...]:
+    """objectInfo150.txt (tab-separated, columns Idx and Name): the classes 1..150 by Idx, and 0
+    the background, as the checker's ade20k converter makes its label map."""
+    import csv
+    import io
+
+    raw = _read_annotations(info, MAX_LIST, "ADE20K's object list")
+    try:
+        rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8")), delimiter="\t"))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{info}: not ADE20K's object list: {exc}") from None
+    label_map = {}
+    for number, row in enumerate(rows, start=2):
+        try:
+            label_map[int(row["Idx"])] = str(row["Name"])
+        except (KeyError, TypeError, ValueError):
+            raise DatasetError(f"{info}: line {number}: needs an integer Idx and a Name (tab-separated)") from None
+    label_map[0] = "background"
+    return _label_names(info, label_map)
+
+
+def load_ade20k(images: Path, annotations: Path, info: Path) -> Dataset:
+    """ADE20K's validation pictures (`images/validation/*.jpg`), each with its mask of the same
+    name in .png (`annotations/validation/`), labels 0..150 (objectInfo150.txt's, 0 the background)."""
+    classes = read_ade20k_classes(info)
+    pictures = [p for p in _images_in(images) if p.suffix == ".jpg"]  # (the checker's *.jpg)
+    pairs = [(p, annotations / p.name.replace("jpg", "png"), f"{p}") for p in pictures]
+    return _segmentation_set(pairs, annotations, "ade20k", classes)
+
+
+def read_dataset_meta(path: Path, classes: tuple[str, ...] = (), colors: tuple[tuple[int, int, int], ...] = ()
+                      ) -> tuple[tuple[str, ...], tuple[tuple[int, int, int], ...]]:
+    """A dataset_meta.json's classes (`label_map` {label: name} or `labels` [names]) and colours
+    (`segmentation_colors`, [r, g, b] each), as the checker reads one; without them, ``classes``
+    and ``colors`` (an error when there are no classes either: the metrics need them)."""
+    raw = _read_annotations(path, MAX_LIST, "a dataset meta file")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise DatasetError(f"{path}: not a dataset meta file: not JSON ({str(exc)[:80]})") from None
+    if not isinstance(doc, dict):
+        raise DatasetError(f"{path}: not a dataset meta file: not an object")
+    if isinstance(doc.get("label_map"), dict):
+        try:
+            label_map = {int(k): str(v) for k, v in doc["label_map"].items()}
+        except ValueError:
+            raise DatasetError(f"{path}: label_map: a key is not an integer label") from None
+    elif isinstance(doc.get("labels"), list):
+        label_map = {i: str(v) for i, v in enumerate(doc["labels"])}
+    elif classes:
+        label_map = dict(enumerate(classes))
+    else:
+        raise DatasetError(f"{path}: no label_map (or labels): the metrics need the classes")
+    classes = _label_names(path, label_map)
+    if "segmentation_colors" not in doc:
+        return classes, colors
+    colors = doc["segmentation_colors"]
+    if not isinstance(colors, list) or not all(
+            isinstance(c, list) and len(c) == 3 and all(_integer(v) and 0 <= v <= 255 for v in c) for c in colors):
+        raise DatasetError(f"{path}: segmentation_colors must be a list of [r, g, b] (0..255 each)")
+    return classes, tuple(tuple(c) for c in colors)  # type: ignore[misc]
+
+
+def load_common_segmentation(images: Path, masks: Path, kind: str, image_postfix: str = ".JPEG",
+                             mask_postfix: str = ".png") -> Dataset:
+    """Every `images/*.JPEG` with `masks/NAME.png` and the classes of `masks/dataset_meta.json`
+    (the checker's common_semantic_segmentation as Open Model Zoo's road and ADAS sets use it)."""
+    classes, colors = read_dataset_meta(masks / COMMON_META)
+    pictures = [p for p in _images_in(images) if p.name.endswith(image_postfix)]
+    pairs = [(p, masks / (p.name.split(image_postfix)[0] + mask_postfix), f"{p}") for p in pictures]
+    return _segmentation_set(pairs, masks, kind, classes, colors)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one kind of data set is found: --dataset DIR as it unpacks (`root` finds the folder
+    at or below DIR, `from_root` reads it), or --images DIR with --annotations (`from_files`)."""
+
+    kind: str
+    looks: str  # what a folder of the kind holds, for the error when it is not one
+    root: Callable[[Path], Path | None]
+    from_root: Callable[[Path], Dataset]
+    from_files: Callable[[Path, Path], Dataset]
+    annotations: str  # what --annotations names
+    classes: tuple[str, ...] = ()
+
+    def __call__(self, dataset: Path | None, images: Path | None, annotations: Path | None,
+                 need_annotations: bool) -> Dataset:
+        if dataset is not None:
+            if images is not None or annotations is not None:
+                raise DatasetError("give --dataset DIR or --images DIR with --annotations FILE, not both")
+            root = self.root(dataset) if dataset.is_dir() else None
+            if root is None:
+                raise DatasetError(f"{dataset}: not {self.looks}")
+            return self.from_root(root)
+        if images is None:
+            raise DatasetError(f"no images: give --dataset DIR ({self.looks}) or --images DIR")
+        if annotations is not None:
+            return self.from_files(images, annotations)
+        if need_annotations:
+            raise DatasetError(f"measuring accuracy needs annotations: give --annotations {self.annotations} or "
+                               "--dataset DIR")
+        return Dataset(load_images(images).samples, kind=self.kind, classes=self.classes)
+
+
+def _first(folder: Path, *candidates: str, has: Callable[[Path], bool]) -> Path | None:
+    """The first of `folder` itself (".") and its sub-folders named that is one `has` accepts."""
+    paths = [folder if c == "." else folder / c for c in candidates]
+    return next((p for p in paths if has(p)), None)
+
+
+def _cityscapes_images(root: Path) -> Path:
+    return next((root / c for c in CITYSCAPES_IMAGES if (root / c).is_dir()), root / CITYSCAPES_IMAGES[0])
+
+
+def _has_cityscapes(root: Path) -> bool:
+    return (root / CITYSCAPES_MASKS).is_dir() and any((root / c).is_dir() for c in CITYSCAPES_IMAGES)
+
+
+def _common_layout(kind: str) -> Layout:
+    masks = COMMON_MASKS[kind]
+    return Layout(
+        kind, f"a segmentation folder (images/, {masks}/{COMMON_META})",
+        lambda d: _first(d, ".", "segmentation", has=lambda r: (r / "images").is_dir() and (r / masks).is_dir()),
+        lambda r: load_common_segmentation(r / "images", r / masks, kind),
+        lambda images, annotations: load_common_segmentation(images, annotations, kind),
+        f"{masks} (the masks' folder, with {COMMON_META})")
+
+
+LAYOUTS: dict[str, Layout] = {
+    "voc": Layout(
+        "voc", "a Pascal VOC folder (Annotations/, ImageSets/, JPEGImages/)", voc_root,
+        lambda r: load_voc(r / "JPEGImages", r / VOC_IMAGESET, r / "Annotations"),
+        # ImageSets/Main/val.txt: the XML files are in ../../Annotations
+        lambda images, a: load_voc(images, a, a.absolute().parents[2] / "Annotations"),
+        "ImageSets/Main/val.txt", VOC_CLASSES),
+    "voc_segmentation": Layout(
+        "voc_segmentation", "a Pascal VOC folder (ImageSets/, JPEGImages/, SegmentationClass/)", voc_root,
+        lambda r: load_voc_segmentation(r / "JPEGImages", r / VOC_SEGMENTATION_SET, r / "SegmentationClass"),
+        # ImageSets/Segmentation/val.txt: the masks are in ../../SegmentationClass
+        lambda images, a: load_voc_segmentation(images, a, a.absolute().parents[2] / "SegmentationClass"),
+        "ImageSets/Segmentation/val.txt", VOC_SEGMENTATION_CLASSES),
+    "camvid": Layout(
+        "camvid", f"a CamVid folder ({CAMVID_LIST}, val/, valannot/)",
+        lambda d: _first(d, ".", "CamVid", has=lambda r: (r / CAMVID_LIST).is_file()),
+        lambda r: load_camvid(r, r / CAMVID_LIST),
+        load_camvid,  # --images: the folder the list's paths are in (the checker's data_source)
+        "val.txt", CAMVID_CLASSES),
+    "cityscapes": Layout(
+        "cityscapes", f"a Cityscapes folder ({CITYSCAPES_IMAGES[1]}/ or {CITYSCAPES_IMAGES[0]}/, "
+        f"{CITYSCAPES_MASKS}/)",
+        lambda d: _first(d, ".", "data", "Cityscapes/data", has=_has_cityscapes),
+        lambda r: load_cityscapes(_cityscapes_images(r), r / CITYSCAPES_MASKS),
+        load_cityscapes,  # --images leftImg8bit/val --annotations gtFine/val
+        CITYSCAPES_MASKS, CITYSCAPES_CLASSES),
+    "ade20k": Layout(
+        "ade20k", f"an {ADE20K} folder (images/validation/, annotations/validation/, {ADE20K_INFO})",
+        lambda d: _first(d, ".", ADE20K, has=lambda r: (r / ADE20K_INFO).is_file()),
+        lambda r: load_ade20k(r / "images/validation", r / "annotations/validation", r / ADE20K_INFO),
+        # --annotations annotations/validation: objectInfo150.txt is two folders up
+        lambda images, a: load_ade20k(images, a, a.absolute().parents[1] / ADE20K_INFO),
+        "annotations/validation"),
+    **{kind: _common_layout(kind) for kind in COMMON_MASKS},
+    "erfnet_data": Layout(
+        "erfnet_data", f"an {ERFNET} folder (JPEGImages/, Annotations/, val.txt, {ERFNET_META})",
+        lambda d: _first(d, ".", ERFNET, has=lambda r: (r / "val.txt").is_file() and (r / "Annotations").is_dir()
+                         and (r / "JPEGImages").is_dir()),
+        lambda r: load_voc_segmentation(r / "JPEGImages", r / "val.txt", r / "Annotations", r / ERFNET_META,
+                                        "erfnet_data"),
+        # --annotations val.txt: Annotations/ and the meta file beside it
+        lambda images, a: load_voc_segmentation(images, a, a.absolute().parent / "Annotations",
+                                                a.absolute().parent / ERFNET_META, "erfnet_data"),
+        "val.txt (with Annotations/ and erfnet_meta_zxw.json beside it)"),
+}
+
+
+def _camvid_list(path: Path) -> bool:
+    """A .txt whose first line is two paths (CamVid's), not `FILE LABEL` (ImageNet's). Only a
+    regular file is opened (a FIFO is never waited on: its loader refuses it)."""
+    if not path.is_file():
+        return False
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            first = next((line.split() for line in f if line.strip()), [])
+    except OSError:
+        return False
+    return len(first) == 2 and not first[1].lstrip("-").isdigit()
 
 
 # WIDER FACE as its two downloads unpack side by side (the checker's `wider` definitions' paths)
@@ -1307,9 +1667,11 @@ def _resolve_places(dataset: Path | None, images: Path | None, annotations: Path
 
 
 def kind_of(dataset: Path | None, annotations: Path | None) -> str:
-    """The data set's kind by its annotation: a val.txt (ImageNet's), WIDER FACE's bbx_gt, a VOC
-    image set (a .txt in ImageSets/, or a VOC folder), LFW's pairs.txt, a CVAT XML (or a folder
-    with one), or a COCO JSON file; a folder: also a re-identification, image-retrieval or LFW one."""
+    """The data set's kind by its annotation: a val.txt (ImageNet's, or CamVid's pairs), WIDER
+    FACE's bbx_gt, a VOC image set (a .txt in ImageSets/, or a VOC folder), LFW's pairs.txt, a
+    CVAT XML, a folder of masks, or a COCO JSON file; by its folder's layout for --dataset (a
+    re-identification, image-retrieval, LFW, CVAT or segmentation one too). (The tools pass the
+    kind the models' ymls name when they agree: this is the guess without one.)"""
     if annotations is not None and annotations.name == Path(LFW_PAIRS).name:
         return "lfw"
     if annotations is not None and annotations.suffix == ".bin":
@@ -1318,28 +1680,44 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
         if annotations.suffix.lower() == ".xml":
             return "cvat"
         if annotations.suffix.lower() == ".txt":
-            if annotations.absolute().parent.parent.name != "ImageSets":
-                return "wider" if _looks_wider(annotations) else "imagenet"
-            return "voc_segmentation" if annotations.absolute().parent.name == "Segmentation" else "voc"
+            if annotations.absolute().parent.parent.name == "ImageSets":
+                return "voc_segmentation" if annotations.absolute().parent.name == "Segmentation" else "voc"
+            if (annotations.absolute().parent / ERFNET_META).is_file():
+                return "erfnet_data"
+            if _looks_wider(annotations):
+                return "wider"
+            return "camvid" if _camvid_list(annotations) else "imagenet"
+        for kind, masks in COMMON_MASKS.items():
+            if annotations.name == masks:
+                return kind
+        if annotations.is_dir():
+            return "ade20k" if (annotations.absolute().parents[1] / ADE20K_INFO).is_file() else "cityscapes"
         return "coco"
-    if dataset is not None and dataset.is_dir() and wider_root(dataset) is not None \
-            and not (dataset / COCO_ANNOTATIONS).exists():
+    if dataset is None or not dataset.is_dir() or (dataset / COCO_ANNOTATIONS).exists():
+        return "coco"
+    if wider_root(dataset) is not None:
         return "wider"
-    if dataset is not None and (dataset / IMAGENET_ANNOTATIONS).is_file() and not (dataset / COCO_ANNOTATIONS).exists():
+    for kind in ("cityscapes", "ade20k", *COMMON_MASKS, "erfnet_data"):
+        if LAYOUTS[kind].root(dataset) is not None:
+            return kind
+    if (dataset / CAMVID_LIST).is_file() and _camvid_list(dataset / CAMVID_LIST):
+        return "camvid"
+    if (dataset / IMAGENET_ANNOTATIONS).is_file():
         return "imagenet"
     for kind in REID_LAYOUTS:
-        if dataset is not None and dataset.is_dir() and reid_root(dataset, kind) is not None:
+        if reid_root(dataset, kind) is not None:
             return kind
-    if dataset is not None and dataset.is_dir() and retrieval_lists(dataset) is not None:
+    if retrieval_lists(dataset) is not None:
         return "image_retrieval"
-    if dataset is not None and (dataset / LFW_PAIRS).is_file():
+    if (dataset / LFW_PAIRS).is_file():
         return "lfw"
-    if dataset is not None and (dataset / LFW_BIN).is_file():
+    if (dataset / LFW_BIN).is_file():
         return "lfw_bin"
-    if dataset is not None and (dataset / PITTS_SPLIT).is_file():
+    if (dataset / PITTS_SPLIT).is_file():
         return "pitts30k_val"
-    root = voc_root(dataset) if dataset is not None and dataset.is_dir() and not (dataset / COCO_ANNOTATIONS).exists() \
-        else None
+    if LAYOUTS["camvid"].root(dataset) is not None:
+        return "camvid"
+    root = voc_root(dataset)
     if root is not None:  # detection when it has the Main image set, else segmentation when it has that one
         return "voc_segmentation" if not (root / VOC_IMAGESET).is_file() and (root / VOC_SEGMENTATION_SET).is_file() \
             else "voc"
@@ -1530,10 +1908,9 @@ def _resolve_cvat(dataset: Path | None, images: Path | None, annotations: Path |
 Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 """loader(--dataset, --images, --annotations, annotations needed) -> the data set."""
 
-# kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
-LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
-                              "voc_segmentation": _resolve_voc_segmentation, "wider": _resolve_wider,
-                              "cvat": _resolve_cvat,
+# kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here (or a Layout)
+LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, **LAYOUTS,
+                              "wider": _resolve_wider, "cvat": _resolve_cvat,
                               "image_retrieval": _resolve_retrieval, "lfw": _resolve_lfw,
                               "lfw_bin": _resolve_lfw_bin, "pitts30k_val": _resolve_places,
                               **{kind: _reid_loader(kind) for kind in REID_LAYOUTS}}

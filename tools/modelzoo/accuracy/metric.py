@@ -407,9 +407,9 @@ def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndar
 
 def mean_iou(matrix: np.ndarray, ignore_label: int | None = None) -> float:
     """The mean over classes of TP / (TP + FP + FN), classes never seen nor predicted left out
-    (the checker's mean_iou, print_scalar). ``ignore_label``'s IoU is left out of the mean, but
-    its pixels still count in the other classes' unions: what accuracy_check 2023.3 reports
-    (measured against it; its per-picture matrices drop that row and column, its total does not)."""
+    (the checker's mean_iou; print_scalar's and print_vector's `mean`). ``ignore_label``'s IoU is
+    left out of the mean (whether its pixels count in the others' unions is the matrix's affair:
+    shared_matrix)."""
     diagonal = np.diag(matrix).astype(np.float64)
     union = matrix.sum(axis=1) + matrix.sum(axis=0) - diagonal
     iou = np.divide(diagonal, union, out=np.full_like(diagonal, np.nan), where=union != 0)
@@ -420,11 +420,33 @@ def mean_iou(matrix: np.ndarray, ignore_label: int | None = None) -> float:
 
 
 def pixel_accuracy(matrix: np.ndarray, ignore_label: int | None = None) -> float:
-    """The share of counted pixels labelled right (the checker's segmentation_accuracy). Its
-    ignore_label changes nothing in accuracy_check 2023.3's number (measured: its total matrix
-    keeps the class), so it changes nothing here."""
+    """The share of counted pixels labelled right (the checker's segmentation_accuracy). Its own
+    ignore_label changes nothing here: only the matrix's (shared_matrix) does, as in the checker."""
     total = matrix.sum()
     return float(np.diag(matrix).sum() / total) if total else math.nan
+
+
+def mean_accuracy(matrix: np.ndarray) -> float:
+    """The mean over classes of the share of each one's pixels labelled right, classes with no
+    pixel left out (the checker's mean_accuracy, whose own ignore_label leaves nothing out)."""
+    diagonal = np.diag(matrix).astype(np.float64)
+    count = matrix.sum(axis=1)
+    share = np.divide(diagonal, count, out=np.full_like(diagonal, np.nan), where=count != 0)
+    share = share[~np.isnan(share)]
+    return float(np.mean(share)) if share.size else math.nan
+
+
+def shared_matrix(matrix: np.ndarray, ignore_label: int | None) -> np.ndarray:
+    """The checker's segmentation metrics share one matrix, summed by whichever of them runs first
+    on each picture (the yml's first): with that metric's ignore_label, the class's row and column
+    are emptied, so its pixels count in no other class's union either (measured against
+    accuracy_check 2023.3: icnet-camvid's mean_iou with ignore_label 11 is computed so)."""
+    if ignore_label is None or ignore_label >= len(matrix):
+        return matrix
+    out = matrix.copy()
+    out[ignore_label, :] = 0
+    out[:, ignore_label] = 0
+    return out
 
 
 _LAST_MATRIX: list = []  # (predictions, ground truth, use_argmax, matrix) of the last call: each metric reads it
@@ -432,14 +454,19 @@ _LAST_MATRIX: list = []  # (predictions, ground truth, use_argmax, matrix) of th
 
 def _segmentation_matrix(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
                          predictions: dict[int, SegmentationMask], ground_truth: dict[int, MaskTruth]) -> np.ndarray:
-    """The confusion matrix over every picture (each mask read once per run, not once a metric)."""
-    use_argmax = metric.options["use_argmax"]
+    """The confusion matrix over every picture, as the yml's first segmentation metric makes it
+    (its use_argmax and ignore_label: shared_matrix); each mask read once per run."""
+    from .config import SEGMENTATION_METRICS
+
+    first = next(m for m in config.metrics if m.type in SEGMENTATION_METRICS)
+    use_argmax = first.options["use_argmax"]
     if _LAST_MATRIX and _LAST_MATRIX[0] is predictions and _LAST_MATRIX[1] is ground_truth \
             and _LAST_MATRIX[2] == use_argmax:
-        return _LAST_MATRIX[3]
-    matrix = _matrix(dataset, predictions, ground_truth, use_argmax)
-    _LAST_MATRIX[:] = [predictions, ground_truth, use_argmax, matrix]
-    return matrix
+        matrix = _LAST_MATRIX[3]
+    else:
+        matrix = _matrix(dataset, predictions, ground_truth, use_argmax)
+        _LAST_MATRIX[:] = [predictions, ground_truth, use_argmax, matrix]
+    return shared_matrix(matrix, first.options["ignore_label"])
 
 
 def _matrix(dataset: "Dataset", predictions: dict[int, SegmentationMask], ground_truth: dict[int, MaskTruth],
@@ -449,13 +476,13 @@ def _matrix(dataset: "Dataset", predictions: dict[int, SegmentationMask], ground
     classes = len(dataset.categories())
     matrix = np.zeros((classes, classes), dtype=np.int64)
     for image_id, truth in ground_truth.items():
-        labels = truth.labels(VOC_COLORS)
+        labels = truth.labels(dataset.colors)
         mask = predictions[image_id].mask
         predicted = np.argmax(mask, axis=0) if use_argmax else mask.astype(np.int64)
         if predicted.size != labels.size:
             raise AccuracyConfigError(f"{truth.path}: the predicted mask is {'x'.join(map(str, predicted.shape))}, "
                                       f"the annotation {'x'.join(map(str, labels.shape))} (resize_segmentation_mask "
-                                      "brings it to the picture's size)")
+                                      "brings one to the other's size)")
         matrix += confusion(labels, predicted, classes)
     return matrix
 
@@ -676,6 +703,11 @@ def _pairwise_accuracy_subsets(config: "AccuracyConfig", metric: "Metric", datas
                                      int(o["subset_number"]), o["min_score"], o["distance_method"], o["subtract_mean"])
 
 
+def _mean_accuracy(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict,
+                   ground_truth: dict) -> float:
+    return mean_accuracy(_segmentation_matrix(config, metric, dataset, predictions, ground_truth))
+
+
 Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
 """scorer(config, metric, dataset, predictions by image id, ground truth by image id) -> value."""
 
@@ -686,4 +718,4 @@ SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_prec
                               "accuracy": _accuracy, "map": _map, "mean_iou": _mean_iou,
                               "segmentation_accuracy": _segmentation_accuracy, "cmc": _cmc, "reid_map": _reid_map,
                               "pairwise_accuracy_subsets": _pairwise_accuracy_subsets,
-                              "localization_recall": _localization_recall}
+                              "localization_recall": _localization_recall, "mean_accuracy": _mean_accuracy}

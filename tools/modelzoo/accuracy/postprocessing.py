@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import AccuracyConfigError
 from .adapter import Detections, SegmentationMask, nms
 from .config import TASK_OF_POSTPROCESSING, AccuracyConfig, Step
-from .dataset import GroundTruth, MaskTruth
+from .dataset import GroundTruth, MaskTruth, resize_nearest
 from .preprocessing import Geometry, frcnn_coefficients
 
 
@@ -179,24 +179,11 @@ def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geome
     return dets, gt
 
 
-def _bytes(mask: np.ndarray) -> np.ndarray:
-    """A mask as the 8-bit picture the checker resizes: uint8 as it is, integers in 0..255 cast,
-    anything else (floats) stretched from its minimum to its maximum over 0..255, rounded."""
-    if mask.dtype == np.uint8:
-        return mask
-    low, high = mask.min(), mask.max()
-    if low >= 0 and high <= 255 and not np.issubdtype(mask.dtype, np.floating):
-        return mask.astype(np.uint8)
-    span = (high - low) or 1
-    return ((mask - low) * (255.0 / span)).clip(0, 255).__add__(0.5).astype(np.uint8)
-
-
 def _resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Each 2-D mask as an 8-bit picture resized by Pillow's nearest neighbour (the checker's)."""
-    from PIL import Image
-
+    """Each 2-D mask (each class's map of a [C, H, W] one) as an 8-bit picture resized by Pillow's
+    nearest neighbour (the checker's)."""
     if mask.ndim == 2:
-        return np.asarray(Image.fromarray(_bytes(mask), "L").resize((width, height), Image.Resampling.NEAREST))
+        return resize_nearest(mask, width, height)
     return np.stack([_resize_mask(m, width, height) for m in mask])
 
 
@@ -212,13 +199,30 @@ def _unpad(mask: np.ndarray, geometry: Geometry) -> np.ndarray:
 
 def _apply_mask(step: Step, pred: SegmentationMask, gt: MaskTruth | None, geometry: Geometry
                 ) -> tuple[SegmentationMask, MaskTruth | None]:
+    to = step.options.get("apply_to")
+    on_prediction, on_annotation = to in ("prediction", "all"), gt is not None and to in ("annotation", "all")
     if step.type == "crop_padded_prediction":
         pred = SegmentationMask(_unpad(pred.mask, geometry))
-    elif step.type == "resize_segmentation_mask":  # (apply_to: prediction, config's check)
+    elif step.type == "resize_segmentation_mask":  # to the size given, else the picture's
         h, w = step.size()
-        pred = SegmentationMask(_resize_mask(pred.mask, w or geometry.width, h or geometry.height))
-    elif step.type == "encode_segmentation_mask" and gt is not None:  # (apply_to: annotation)
-        gt = dataclasses.replace(gt, encode=True)
+        width, height = w or geometry.width, h or geometry.height
+        resized = [op for name, op in geometry.operations if name == "resize"]
+        if step.options["to_dst_image_size"] and resized:  # the checker's image_info: the last resize's size
+            width, height = w or resized[-1]["dst_width"], h or resized[-1]["dst_height"]
+        if on_prediction:
+            pred = SegmentationMask(_resize_mask(pred.mask, width, height))
+        if on_annotation:
+            gt = gt.then("resize", (width, height))  # type: ignore[union-attr]
+    elif step.type == "crop_or_pad" and gt is not None:  # (the annotation's, always)
+        gt = gt.then("crop_or_pad", step.size())
+    elif step.type == "encode_segmentation_mask" and on_annotation:  # (apply_to: annotation, config's check)
+        gt = gt.then("encode")  # type: ignore[union-attr]
+    elif step.type == "shift":  # the checker's: every value plus shift_value, as 16-bit integers
+        value = int(step.options["shift_value"])
+        if on_prediction:
+            pred = SegmentationMask((pred.mask.astype(np.int64) + value).astype(np.int16))
+        if on_annotation:
+            gt = gt.then("shift", value)  # type: ignore[union-attr]
     return pred, gt
 
 

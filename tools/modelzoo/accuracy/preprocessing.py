@@ -82,7 +82,7 @@ def _pillow(image: np.ndarray, step: Step) -> "Image.Image":  # noqa: F821
 
 
 _PILLOW = {"NEAREST": "NEAREST", "LINEAR": "BILINEAR", "BILINEAR": "BILINEAR", "CUBIC": "BICUBIC",
-           "BICUBIC": "BICUBIC"}
+           "BICUBIC": "BICUBIC", "LANCZOS": "LANCZOS", "ANTIALIAS": "LANCZOS"}  # (ANTIALIAS: Pillow's old name)
 
 
 def _resize(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
@@ -103,7 +103,8 @@ def _resize(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
         pref_w, pref_h = new_w, new_h
     geometry.operations.append(("resize", {"scale_x": new_w / w, "scale_y": new_h / h, "original_width": w,
                                            "original_height": h, "preferable_width": pref_w,
-                                           "preferable_height": pref_h, "width": new_w, "height": new_h}))
+                                           "preferable_height": pref_h, "width": new_w, "height": new_h,
+                                           "dst_width": new_w, "dst_height": new_h}))
     if min(new_w, new_h) <= 0:
         raise AccuracyConfigError(f"resize: a {w}x{h} picture would become {new_w}x{new_h}")
     if step.options["use_pillow"]:  # Pillow's resampling (uint8 in, uint8 out), as the checker's pillow resizer
@@ -301,7 +302,9 @@ def preprocess_views(image: np.ndarray, config: AccuracyConfig, keypoints: tuple
             geometry.operations.append(("resize", {"scale_x": network_size[1] / w, "scale_y": network_size[0] / h,
                                                    "original_width": w, "original_height": h,
                                                    "preferable_width": network_size[1],
-                                                   "preferable_height": network_size[0]}))
+                                                   "preferable_height": network_size[0],
+                                                   "width": network_size[1], "height": network_size[0],
+                                                   "dst_width": network_size[1], "dst_height": network_size[0]}))
         elif step.type == "flip":
             flipped = cv2.flip(data, FLIP_MODES[step.options["mode"]])
             geometry.operations.append(("flip", {"mode": FLIP_MODES[step.options["mode"]]}))

@@ -178,13 +178,14 @@ def body(argv: Sequence[str]) -> int:
         parser.error("--shard and --merge are for shards run by another scheduler: not with -j or --cluster")
     _require_extra()
     executor = cluster_executor(args, actors=True)  # a bad address or no Ray: one line before any work
-    from ..accuracy.dataset import check_pictures, resolve
-    from ..accuracy.config import TASK_OF_ADAPTER
+    from ..accuracy.dataset import check_masks, check_pictures, resolve
+    from ..accuracy.config import TASK_OF_ADAPTER, configured_kind
     from ..accuracy.pipeline import Evaluator
     from ..events import Reporter
 
     err = error_line(PROG)
-    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True)
+    kind = configured_kind([(catalog.root / m.subdirectory / "accuracy-check.yml", m.name) for m in models])
+    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True, kind=kind)
     if args.labels is not None:
         if dataset.kind != "cvat":
             raise SelectionError(f"--labels {args.labels}: a labels file is for CVAT annotations (an .xml), not a "
@@ -203,6 +204,7 @@ def body(argv: Sequence[str]) -> int:
     if args.shard is not None:
         dataset = _picture_shard(args.shard, dataset, err)
     check_pictures(dataset)  # a file that is not a picture is refused before any inference
+    check_masks(dataset)  # (and a mask with a label the set does not have)
     measured: list[tuple[Any, Any]] = []
 
     def after(task: Any, result: Any) -> None:  # what this command writes of each measurement
@@ -230,6 +232,10 @@ def body(argv: Sequence[str]) -> int:
         raise SelectionError(f"--shard and --run_dir keep each shard's boxes; {whole_set[0]} compares the pictures "
                              "of the whole set with one another: measure it in one run (-j N splits it and scores "
                              "it once)")
+    masked = [t.model.name for t in plan if TASK_OF_ADAPTER[t.config.adapter] == "segmentation"]
+    if masked and args.run_dir is not None:  # (a shard's record holds its predictions: masks are not kept so)
+        raise SelectionError(f"--run_dir records boxes and labels; {masked[0]}'s adapter predicts masks (measure it "
+                             "without --run_dir, or with -j)")
     _refuse_overwriting_inputs(args, dataset, plan)
     if executor is not None or args.jobs > 1:
         from ..accuracy.pipeline import Shards
@@ -300,7 +306,7 @@ def _shard_inputs(args: argparse.Namespace, whole: Any, dataset: Any, plan: list
     from ..store.runs import sha384_of
 
     return {
-        "annotations": sha384_of(dataset.annotations_path),
+        "annotations": dataset.annotations_sha384(),
         "pictures_in_run": len(whole.samples),
         "pictures": {str(s.image_id): sha384_of(s.path) for s in dataset.samples},
         "device": args.device,
@@ -361,7 +367,7 @@ def _merge(args: argparse.Namespace, models: list, failed: list[str], models_roo
     if args.json is not None:
         check_output_path("--json", args.json)
     count, records = RunDir(args.merge, "accuracy").gather()
-    annotations = sha384_of(dataset.annotations_path)
+    annotations = dataset.annotations_sha384()
     for k, record in enumerate(records):
         inputs = record["inputs"]
         if inputs.get("measurements") != records[0]["inputs"].get("measurements"):
@@ -413,8 +419,7 @@ class RecordShards:
     def _inputs(self, samples: list) -> dict[str, Any]:
         from ..accuracy.dataset import Dataset
 
-        return _shard_inputs(self.args, self.whole, Dataset(samples, self.whole.coco, self.whole.annotations_path),
-                             self.plan)
+        return _shard_inputs(self.args, self.whole, self.whole.with_samples(samples), self.plan)
 
     def done(self, index: int, samples: list) -> dict | None:
         from ..accuracy.adapter import Detections

@@ -128,12 +128,15 @@ def body(argv: Sequence[str]) -> int:
         check_output_path("-o" if args.output_dir else "--ir_dir", output_dir, folder=True)
     policy = apply_trust(PROG, args, models, catalog.root, failed, args.mirror)
     _require_extra()
+    from ..accuracy.config import configured_kind
     from ..accuracy.dataset import resolve
     from ..convert.quantize import Options, Quantizer
     from ..events import Reporter
 
     err = error_line(PROG)
-    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=args.max_drop is not None)
+    kind = configured_kind([(catalog.root / m.subdirectory / "accuracy-check.yml", m.name) for m in models])
+    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=args.max_drop is not None,
+                      kind=kind)
     if args.subset is not None and args.subset > len(dataset.samples):
         print(err("warning", f"--subset {args.subset}: there are only {len(dataset.samples)} images; "
                              "calibrating on all of them"), file=sys.stderr)

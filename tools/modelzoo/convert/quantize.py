@@ -113,14 +113,9 @@ def calibration_files(calibration: "Dataset") -> tuple[list[Path], Path | None]:
 
 
 def annotations_sha384(calibration: "Dataset") -> str:
-    """What the calibration's annotations hold: the annotation file's SHA-384, or, for a VOC set
-    (an image-set file naming one XML a picture) or a CVAT XML with labels files, the digest of
-    the file and each part, named from the folder they share (a VOC set's: its year folder)."""
-    assert calibration.annotations_path is not None
-    if not calibration.annotation_parts:
-        return file_sha384(calibration.annotations_path)
-    paths = [p.absolute() for p in (calibration.annotations_path, *calibration.annotation_parts)]
-    return files_digest(paths, Path(os.path.commonpath([p.parent for p in paths])))
+    """What the calibration's annotations hold (Dataset.annotations_sha384: the annotation file's
+    SHA-384, or for a VOC or segmentation set the digest of its list and each XML or mask)."""
+    return calibration.annotations_sha384()
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,14 @@ CONVERSIONS = {
     "lfw_mtcnn_align": {"converter": "lfw", "extension": "png"},
     "lfw_bin": {"converter": "face_recognition_bin", "convert_images": True},
     "pitts30k_val": {"converter": "place_recognition"},
+    "CamVid": {"converter": "camvid"},
+    "cityscapes": {"converter": "cityscapes"},
+    "ADEChallengeData2016": {"converter": "ade20k"},
+    "road_segmentation": {"converter": "common_semantic_segmentation", "image_postfix": ".JPEG",
+                          "mask_postfix": ".png"},
+    "semantic_segmentation_adas": {"converter": "common_semantic_segmentation", "image_postfix": ".JPEG",
+                                   "mask_postfix": ".png"},
+    "erfnet_data": {"converter": "voc_segmentation"},
 }
 
 
@@ -113,17 +121,47 @@ def wider_conversion(root: Path) -> dict:
     return {"annotation_file": str(root / "wider_face_split/wider_face_val_bbx_gt.txt")}
 
 
+def segmentation_conversion(name: str, folder: Path) -> tuple[Path, dict, dict]:
+    """(data_source, the converter's file options, the dataset's other fields) of a segmentation
+    set made by devtools/segset.py, for the dataset definition ``name``."""
+    if name == "CamVid":
+        return folder, {"annotation_file": str(folder / "val.txt")}, {}
+    if name == "cityscapes":  # (the pictures' folder as it is: the checker's default or the download's)
+        images = next(sub for sub in ("imgsFine/leftImg8bit/val", "leftImg8bit/val") if (folder / sub).is_dir())
+        return folder, {"dataset_root_dir": str(folder), "images_subfolder": images}, {}
+    if name == "ADEChallengeData2016":
+        return (folder / "images/validation",
+                {"images_dir": str(folder / "images/validation"),
+                 "annotations_dir": str(folder / "annotations/validation"),
+                 "object_categories_file": str(folder / "objectInfo150.txt")},
+                {"segmentation_masks_source": str(folder / "annotations/validation")})
+    if name == "erfnet_data":
+        return (folder / "JPEGImages",
+                {"imageset_file": str(folder / "val.txt"), "images_dir": str(folder / "JPEGImages"),
+                 "mask_dir": str(folder / "Annotations"), "dataset_meta_file": str(folder / "erfnet_meta_zxw.json")},
+                {"segmentation_masks_source": str(folder / "Annotations")})
+    masks = folder / {"road_segmentation": "mask_road_segmentation",
+                      "semantic_segmentation_adas": "mask_segmentation_adas"}[name]
+    return (folder / "images", {"images_dir": str(folder / "images"), "masks_dir": str(masks),
+                                "dataset_meta_file": str(masks / "dataset_meta.json")},
+            {"segmentation_masks_source": str(masks)})
+
+
 def peer_entry(config: Path, model: str, xml: Path, images: Path, conversion: dict, name: str,
-               **dataset_fields: str) -> dict:
+               definition: dict | None = None, **dataset_fields: str) -> dict:
     """One model of a batched accuracy_check configuration (named ``name``): the yml's entry with
-    the IR, the data (``conversion``: the converter's file options) and f32."""
+    the IR, the data (``conversion``: the converter's file options) and f32; ``definition``: the
+    peer's dataset definition, whose preprocessing, postprocessing and metrics the yml's entry gets
+    where it has none (the checker's own merge)."""
     doc = yaml.safe_load(config.read_text(encoding="utf-8"))
     entry = next(m for m in doc["models"] if m["name"] == model and any(
         x.get("framework") in ("openvino", "dlsdk") for x in m["launchers"]))
     launcher = dict(next(x for x in entry["launchers"] if x.get("framework") in ("openvino", "dlsdk")))
     launcher.update({"framework": "openvino", "device": "CPU", "model": str(xml),
                      "weights": str(xml.with_suffix(".bin")), "device_config": {"INFERENCE_PRECISION_HINT": "f32"}})
-    dataset = dict(entry["datasets"][0])
+    dataset = {key: value for key, value in (definition or {}).items()
+               if key in ("preprocessing", "postprocessing", "metrics")}
+    dataset.update(entry["datasets"][0])
     dataset.update({"data_source": str(images),
                     "annotation_conversion": dict(CONVERSIONS[dataset["name"]], **conversion)}, **dataset_fields)
     return {"name": name, "launchers": [launcher], "datasets": [dataset]}
