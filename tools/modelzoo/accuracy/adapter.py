@@ -509,13 +509,17 @@ def _resize_scale(geometry: Any, adapter: str) -> tuple[float, float]:
     return float(resizes[-1]["scale_x"]), float(resizes[-1]["scale_y"])
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundaries: bool = True,
-        keep_top_k: int | None = None, use_min_area: bool = False) -> np.ndarray:
-    """The checker's greedy `nms` over every box whatever its label: indices kept, best first.
-    A box is dropped when its overlap with a kept one is above ``overlap``; ``use_min_area``
-    divides by the smaller box's area instead of the union."""
+Overlap = Callable[[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray, float], np.ndarray]
+"""overlap(the boxes' x1, y1, x2, y2 as [4, N], their areas, the kept box, the boxes left, their
+intersections with it, the boundary pixel) -> each box left's overlap with the kept one."""
+
+
+def greedy_nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundaries: bool,
+               keep_top_k: int | None, measure: Overlap) -> np.ndarray:
+    """The checker's greedy suppression, one loop for its NMS kinds: best score first, every box
+    whose ``measure`` with a kept one is above ``overlap`` dropped; indices kept, best first."""
     b = 1.0 if include_boundaries else 0.0
-    x1, y1, x2, y2 = boxes.T
+    x1, y1, x2, y2 = corners = boxes.T
     areas = (x2 - x1 + b) * (y2 - y1 + b)
     order = scores.argsort()[::-1]
     if keep_top_k:
@@ -526,11 +530,21 @@ def nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundarie
         keep.append(best)
         w = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + b)
         h = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + b)
-        inter = w * h
-        base = np.minimum(areas[best], areas[rest]) if use_min_area else areas[best] + areas[rest] - inter
-        ratio = np.divide(inter, base, out=np.zeros_like(inter, dtype=float), where=base != 0)
-        order = rest[ratio <= overlap]
+        order = rest[measure(corners, areas, best, rest, w * h, b) <= overlap]
     return np.array(keep, dtype=int)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundaries: bool = True,
+        keep_top_k: int | None = None, use_min_area: bool = False) -> np.ndarray:
+    """The checker's greedy `nms` over every box whatever its label: indices kept, best first.
+    A box is dropped when its overlap with a kept one is above ``overlap``; ``use_min_area``
+    divides by the smaller box's area instead of the union."""
+    def ratio(corners: np.ndarray, areas: np.ndarray, best: int, rest: np.ndarray, inter: np.ndarray,
+              b: float) -> np.ndarray:
+        base = np.minimum(areas[best], areas[rest]) if use_min_area else areas[best] + areas[rest] - inter
+        return np.divide(inter, base, out=np.zeros_like(inter, dtype=float), where=base != 0)
+
+    return greedy_nms(boxes, scores, overlap, include_boundaries, keep_top_k, ratio)
 
 
 def _nms_per_label(labels: Sequence[int], scores: np.ndarray, boxes: np.ndarray, overlap: float,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AccuracyConfigError
-from .adapter import Detections, SegmentationMask, nms
+from .adapter import Detections, SegmentationMask, greedy_nms, nms
 from .config import TASK_OF_POSTPROCESSING, AccuracyConfig, Step
 from .dataset import GroundTruth, MaskTruth, resize_nearest
 from .preprocessing import Geometry, frcnn_coefficients
@@ -109,27 +109,18 @@ def diou_nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boun
     """The checker's `diou_nms`: greedy as ``nms``, but a box is dropped when its IoU with a kept
     one, less (squared distance between their centres / squared diagonal of the box enclosing
     both) ** 0.6, is above ``overlap`` (the enclosing box without the boundary pixel)."""
-    b = 1.0 if include_boundaries else 0.0
-    x1, y1, x2, y2 = boxes.T
-    areas = (x2 - x1 + b) * (y2 - y1 + b)
-    order = scores.argsort()[::-1]
-    if keep_top_k:
-        order = order[:keep_top_k]
-    keep = []
-    while order.size:
-        best, rest = order[0], order[1:]
-        keep.append(best)
-        w = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + b)
-        h = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + b)
-        inter = w * h
+    def diou(corners: np.ndarray, areas: np.ndarray, best: int, rest: np.ndarray, inter: np.ndarray,
+             b: float) -> np.ndarray:
+        x1, y1, x2, y2 = corners
         union = areas[best] + areas[rest] - inter
         iou = np.divide(inter, union, out=np.zeros_like(inter, dtype=float), where=union != 0)
         diagonal = ((np.maximum(x2[best], x2[rest]) - np.minimum(x1[best], x1[rest])) ** 2
                     + (np.maximum(y2[best], y2[rest]) - np.minimum(y1[best], y1[rest])) ** 2 + 1e-16)
         centres = (((x1[rest] + x2[rest]) - (x1[best] + x2[best])) ** 2
                    + ((y1[rest] + y2[rest]) - (y1[best] + y2[best])) ** 2) / 4
-        order = rest[iou - (centres / diagonal) ** 0.6 <= overlap]
-    return np.array(keep, dtype=int)
+        return iou - (centres / diagonal) ** 0.6
+
+    return greedy_nms(boxes, scores, overlap, include_boundaries, keep_top_k, diou)
 
 
 ROUND = {"nearest": np.rint, "nearest_to_zero": np.trunc, "lower": np.floor, "greater": np.ceil}
