@@ -548,19 +548,26 @@ FILTERS = ("min_confidence", "height_range", "width_range", "is_empty", "aspect_
 VISIBILITY_LEVELS = ("heavy occluded", "partially occluded", "visible")
 
 
-def _range(path: Path, where: str, key: str, value: Any) -> tuple[float, ...]:
-    """A range as the checker reads it: "low, high" or [low, high] (high excluded), or one number
-    (at least it); a high of 0 is no bound."""
+def _numbers(value: Any) -> list[float]:
+    """The finite numbers a yml writes as one number, a list, or "a, b" / "(a, b)" (empty when it
+    is none of these), as the checker reads ranges and per-channel values."""
     if isinstance(value, str):
         try:
             values = [float(v) for v in value.strip().strip("()[]").split(",")]
         except ValueError:
-            values = []
+            return []
     elif isinstance(value, list):
         values = list(value) if all(_finite(v) for v in value) else []
     else:
         values = [value] if _finite(value) else []
-    if len(values) not in (1, 2) or not all(math.isfinite(v) for v in values):
+    return [float(v) for v in values] if all(math.isfinite(v) for v in values) else []
+
+
+def _range(path: Path, where: str, key: str, value: Any) -> tuple[float, ...]:
+    """A range as the checker reads it: "low, high" or [low, high] (high excluded), or one number
+    (at least it); a high of 0 is no bound."""
+    values = _numbers(value)
+    if len(values) not in (1, 2):
         raise _fail(path, where, f"{key} {value!r} is neither a number nor two (low, high)")
     return tuple(float(v) for v in values)
 
@@ -778,16 +785,8 @@ def _channel_values(path: Path, where: str, key: str, value: Any) -> tuple[float
     """A number, a list, "(a, b, c)" / "a,b,c", or a preset name: one value or one per channel."""
     if isinstance(value, str) and value.strip().lower() in NORMALIZATION_PRESETS:
         return NORMALIZATION_PRESETS[value.strip().lower()]
-    if isinstance(value, str):
-        try:
-            values = [float(v) for v in value.strip().strip("()[]").split(",")]
-        except ValueError:
-            values = []
-    elif isinstance(value, list):
-        values = list(value) if all(_finite(v) for v in value) else []
-    else:
-        values = [value] if _finite(value) else []
-    if len(values) not in (1, 3) or not all(math.isfinite(v) for v in values):
+    values = _numbers(value)
+    if len(values) not in (1, 3):
         raise _fail(path, where, f"{key} {value!r} is not a number, three numbers or one of "
                     f"{', '.join(NORMALIZATION_PRESETS)}")
     return tuple(float(v) for v in values)
