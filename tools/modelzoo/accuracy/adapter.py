@@ -171,6 +171,25 @@ def yolo_v2(net: Outputs, classes: int = 20, coords: int = 4, num: int = 5,
     return _region(p, cells, num, classes, box_size, anchors, (cells, cells), 0.001, "v2" if raw_output else None)
 
 
+def _yolo_layer(who: str, p: np.ndarray, name: str, layer: int, num: int, anchors: Sequence[float],
+                anchor_masks: Any, cells: Sequence[int], output_format: str
+                ) -> tuple[np.ndarray, int, int, list[float], int]:
+    """One YOLO output as a grid: (the grid without its batch, its side, boxes a cell, their
+    anchors, values a box); a flat output is reshaped by the layer's ``cells``."""
+    p = p[0] if p.ndim > 1 and p.shape[0] == 1 else p
+    layer_anchors = ([v for i in anchor_masks[layer] for v in anchors[2 * i:2 * i + 2]]
+                     if anchor_masks else list(anchors))
+    layer_num = len(layer_anchors) // 2 if anchor_masks else num
+    if p.ndim != 3:
+        if layer >= len(cells):
+            raise AccuracyConfigError(f"{who}: output {name!r} is not a grid and cells names no size for it")
+        side = cells[layer]
+        p = p.reshape((-1, side, side) if output_format == "BHW" else (side, side, -1))
+    side = p.shape[1] if output_format == "BHW" else p.shape[0]
+    box_size = (p.shape[0] if output_format == "BHW" else p.shape[2]) // layer_num
+    return p, side, layer_num, layer_anchors, box_size
+
+
 def yolo_v3(net: Outputs, classes: int = 80, coords: int = 4, num: int = 3, anchors: Sequence[float] = (),
             threshold: float = 0.001, outputs: Sequence[str] = (), anchor_masks: Any = None,
             cells: Sequence[int] = (13, 26, 52), raw_output: bool = False, output_format: str = "BHW",
@@ -181,18 +200,8 @@ def yolo_v3(net: Outputs, classes: int = 80, coords: int = 4, num: int = 3, anch
     parts = []
     height, width = net.input_size
     for layer, name in enumerate(outputs):
-        p = net.named(name)
-        p = p[0] if p.ndim > 1 and p.shape[0] == 1 else p
-        layer_anchors = ([v for i in anchor_masks[layer] for v in anchors[2 * i:2 * i + 2]]
-                         if anchor_masks else list(anchors))
-        layer_num = len(layer_anchors) // 2 if anchor_masks else num
-        if p.ndim != 3:
-            if layer >= len(cells):
-                raise AccuracyConfigError(f"yolo_v3: output {name!r} is not a grid and cells names no size for it")
-            side = cells[layer]
-            p = p.reshape((-1, side, side) if output_format == "BHW" else (side, side, -1))
-        side = p.shape[1] if output_format == "BHW" else p.shape[0]
-        box_size = (p.shape[0] if output_format == "BHW" else p.shape[2]) // layer_num
+        p, side, layer_num, layer_anchors, box_size = _yolo_layer(
+            "yolo_v3", net.named(name), name, layer, num, anchors, anchor_masks, cells, output_format)
         parts.append(_region(p, side, layer_num, classes, box_size, layer_anchors, (width, height), threshold,
                              "v3" if raw_output else None, multiple_labels))
     return _joined(parts)
@@ -212,18 +221,9 @@ def yolof(net: Outputs, classes: int = 80, coords: int = 4, num: int = 3, anchor
     parts = []
     height, width = net.input_size
     for layer, name in enumerate(outputs):
-        p = np.asarray(net.named(name), dtype=np.float64)
-        p = p[0] if p.ndim > 1 and p.shape[0] == 1 else p
-        layer_anchors = ([v for i in anchor_masks[layer] for v in anchors[2 * i:2 * i + 2]]
-                         if anchor_masks else list(anchors))
-        layer_num = len(layer_anchors) // 2 if anchor_masks else num
-        if p.ndim != 3:
-            if layer >= len(cells):
-                raise AccuracyConfigError(f"yolof: output {name!r} is not a grid and cells names no size for it")
-            side = cells[layer]
-            p = p.reshape((-1, side, side) if output_format == "BHW" else (side, side, -1))
-        side = p.shape[1] if output_format == "BHW" else p.shape[0]
-        box_size = (p.shape[0] if output_format == "BHW" else p.shape[2]) // layer_num
+        p, side, layer_num, layer_anchors, box_size = _yolo_layer(
+            "yolof", np.asarray(net.named(name), dtype=np.float64), name, layer, num, anchors, anchor_masks, cells,
+            output_format)
         if p.shape[0] == p.shape[1]:  # (HWB: a square grid first)
             p = p.transpose(2, 0, 1)
         rows = _cells_first(p, box_size)
