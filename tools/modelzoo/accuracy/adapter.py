@@ -270,10 +270,48 @@ def class_agnostic_detection(net: Outputs, scale: Sequence[float] = (1.0,) * 4, 
     return Detections(np.ones(len(rows), dtype=int), rows[:, 4].copy(), boxes.reshape(-1, 4))
 
 
+@dataclass
+class Picture:
+    """One predicted picture (HxWxC or HxW), as the checker's image adapters leave it."""
+
+    pixels: np.ndarray
+
+
+@dataclass
+class PictureScores:
+    """One picture's image-quality values by metric name: computed as soon as it is predicted
+    (the predicted and the target pictures are not kept for the whole data set)."""
+
+    values: dict[str, float]
+
+
+def image_processing(net: Outputs, reverse_channels: bool = False, mean: Sequence[float] = (0.0,),
+                     std: Sequence[float] = (255.0,), target_out: str | None = None,
+                     cast_to_uint8: bool = True) -> Picture:
+    """The checker's `image_processing` (and `super_resolution`, the same reading): the output
+    ``target_out`` (else the first), batch 0, channels last when the last axis is longer than 4;
+    times ``std`` plus ``mean`` in the output's float32; with ``cast_to_uint8`` clipped to 0..255
+    and truncated to bytes; ``reverse_channels`` swaps BGR and RGB."""
+    raw = net.named(target_out) if target_out else net.arrays[net.order[0]]
+    pixels = np.array(raw[0], dtype=np.float32)
+    if pixels.ndim == 3 and pixels.shape[-1] > 4:
+        pixels = pixels.transpose(1, 2, 0)
+    pixels *= np.array(std, dtype=np.float32)
+    pixels += np.array(mean, dtype=np.float32)
+    if cast_to_uint8:
+        pixels = np.clip(pixels, 0.0, 255.0).astype(np.uint8)
+    if reverse_channels:
+        if pixels.ndim != 3 or pixels.shape[-1] != 3:
+            raise AccuracyConfigError(f"reverse_channels on a {list(pixels.shape)} output (three channels needed)")
+        pixels = np.ascontiguousarray(pixels[:, :, ::-1])
+    return Picture(pixels)
+
+
 Adapter = Callable[..., Any]
 """adapter(the network's first output, or its Outputs, **the adapter's options) -> predictions."""
 
 ADAPTERS: dict[str, Adapter] = {"ssd": ssd, "classification": classification, "yolo_v2": yolo_v2,
                                 "yolo_v3": yolo_v3, "yolo_v3_onnx": yolo_v3_onnx, "yolox": yolox,
-                                "segmentation": segmentation, "class_agnostic_detection": class_agnostic_detection}
+                                "segmentation": segmentation, "class_agnostic_detection": class_agnostic_detection,
+                                "image_processing": image_processing, "super_resolution": image_processing}
 SINGLE_OUTPUT = frozenset({"ssd", "classification", "segmentation"})

@@ -41,6 +41,27 @@ DATASETS: dict[str, tuple[str, int]] = {
     # (its label_start; the background at 0), or 0 without the background (label_start: 0)
     "wider": ("wider", 1),
     "wider_without_bkgr": ("wider", 0),
+    # image-to-image (dataset.IMAGE_SETS says how each pairs its files): the checker's
+    # super_resolution converter (low-res, bicubic-upscaled and high-res files told by their names'
+    # suffixes) and its image_processing converter (the input and target told by suffixes)
+    "super_resolution_x3": ("super_resolution_x3", 0),
+    "super_resolution_x4": ("super_resolution_x4", 0),
+    "text_super_resolution_x3": ("text_super_resolution_x3", 0),
+    "LIVE_1": ("LIVE_1", 0),
+}
+
+# What Open Model Zoo's dataset definitions (omz_tools/data/dataset_definitions.yml, which
+# accuracy_check merges into a model's entry: the entry's own keys win, a list whole) give these
+# data sets where the model's entry says nothing: the checker run as the zoo runs it
+# (`-d dataset_definitions.yml`) resizes the pictures to the network's inputs and its prediction
+# back to the high-resolution picture's size.
+DEFINITION_STEPS: dict[str, dict[str, list[dict[str, Any]]]] = {
+    "super_resolution_x3": {"preprocessing": [{"type": "auto_resize"}],
+                            "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
+    "super_resolution_x4": {"preprocessing": [{"type": "auto_resize"}],
+                            "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
+    "text_super_resolution_x3": {"preprocessing": [{"type": "bgr_to_gray"}, {"type": "auto_resize"}],
+                                 "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
 }
 
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
@@ -50,12 +71,17 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "resize": {"size": None, "dst_width": None, "dst_height": None, "aspect_ratio_scale": None,
                "interpolation": "LINEAR", "use_pillow": False, "resize_realization": "opencv"},
     "padding": {"size": None, "dst_width": None, "dst_height": None, "pad_type": "center",
-                "pad_value": "0,0,0", "stride": 1},
+                "pad_value": "0,0,0", "stride": 1, "use_numpy": False, "numpy_pad_mode": "constant"},
     "bgr_to_rgb": {},
     "rgb_to_bgr": {},
     "crop": {"size": None, "dst_width": None, "dst_height": None, "use_pillow": False, "central_fraction": None},
     "normalization": {"mean": None, "std": None},
+    # the picture to the network input's own size (each input's, where there are several)
+    "auto_resize": {},
+    "bgr_to_gray": {"cast_to_float": True},
+    "jpeg_compression": {"quality_factor": None},
 }
+NUMPY_PAD_MODES = ("constant", "edge", "maximum", "minimum", "mean", "median", "symmetric", "wrap")
 ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "height", "fit_to_window")
 # the checker's named normalization values (its Normalize.PRECOMPUTED_MEANS / _STDS)
 NORMALIZATION_PRESETS = {"imagenet": (104.00698793, 116.66876762, 122.67891434),
@@ -74,6 +100,12 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
     "resize_segmentation_mask": {"apply_to": "all", "size": None, "dst_width": None, "dst_height": None,
                                  "to_dst_image_size": False},
     "encode_segmentation_mask": {"apply_to": "all"},
+    # the picture side (image-to-image): the predicted picture to the target's size (Pillow's
+    # bicubic), or both cut to the input picture's size from a corner
+    "resize": {"apply_to": "prediction", "size": None, "dst_width": None, "dst_height": None,
+               "resize_realization": "pillow"},
+    "corner_crop_image": {"apply_to": "all", "size": None, "dst_width": None, "dst_height": None,
+                          "corner_type": "top_left"},
     # the checker's filter: each criterion in the yml's order; what it catches is removed
     # (remove_filtered) or kept as an ignored box (the `map` metric's difficult ones)
     "filter": {"apply_to": "prediction", "remove_filtered": False, "min_confidence": None, "height_range": None,
@@ -96,6 +128,10 @@ METRICS: dict[str, dict[str, Any]] = {
                  "ignore_label": None},
     "segmentation_accuracy": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
                               "use_argmax": True, "ignore_label": None},
+    # image-to-image: per picture, then the mean over the pictures (the checker also prints the std)
+    "psnr": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "scale_border": 4,
+             "color_order": "RGB", "normalized_images": False, "unweighted_average": False, "max_error": False},
+    "ssim": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "max_error": False},
 }
 # options every metric may carry that change no number (how the checker prints it)
 PRESENTATION = {"presenter": ("print_scalar", "print_vector")}
@@ -115,6 +151,10 @@ ADAPTERS: dict[str, dict[str, Any]] = {
     "yolox": {"threshold": 0.001, "num": 5, "output_name": None},
     "segmentation": {"make_argmax": False},
     "class_agnostic_detection": {"scale": 1.0, "output_blob": None},
+    "image_processing": {"reverse_channels": False, "mean": 0, "std": 255, "target_out": None,
+                         "cast_to_uint8": True},
+    "super_resolution": {"reverse_channels": False, "mean": 0, "std": 255, "target_out": None,
+                         "cast_to_uint8": True},
 }
 # the checker's named anchor sets (its adapters' PRECOMPUTED_ANCHORS)
 ANCHORS = {
@@ -169,6 +209,9 @@ class AccuracyConfig:
     adapter_options: dict[str, Any] = field(default_factory=dict)
     reader: str = "opencv_imread"
     full_label_map: bool = False  # a COCO category's label is its id (DATASETS' FULL_LABEL_MAP)
+    # the launcher's INPUT entries: (the network input's name, the pattern the file's name must
+    # match, re.match, or None); empty: the network's one input takes the picture
+    inputs: tuple[tuple[str, str | None], ...] = ()
 
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
@@ -228,6 +271,22 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
 
     for key in ("size", "dst_width", "dst_height", "stride"):
         positive(key)
+    if where.startswith("postprocessing"):
+        _check_image_step(path, where, kind, options)
+        if kind in ("resize", "corner_crop_image"):
+            return
+    if kind == "padding":
+        if not isinstance(options["use_numpy"], bool):
+            raise _fail(path, where, f"use_numpy must be true or false (got {options['use_numpy']!r})")
+        if options["numpy_pad_mode"] not in NUMPY_PAD_MODES:
+            raise _fail(path, where, f"numpy_pad_mode {options['numpy_pad_mode']!r} is not one of "
+                        f"{', '.join(NUMPY_PAD_MODES)}")
+    if kind == "jpeg_compression":
+        quality = options["quality_factor"]
+        if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
+            raise _fail(path, where, f"quality_factor must be an integer in 0..100 (got {quality!r})")
+    if kind == "bgr_to_gray" and not isinstance(options["cast_to_float"], bool):
+        raise _fail(path, where, f"cast_to_float must be true or false (got {options['cast_to_float']!r})")
     if kind == "resize":
         if options["aspect_ratio_scale"] not in ASPECT_RATIO_SCALES:
             raise _fail(path, where, f"aspect_ratio_scale {options['aspect_ratio_scale']!r} is not implemented "
@@ -308,6 +367,26 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
                         "all)")
 
 
+CORNERS = ("top_left",)
+
+
+def _check_image_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> None:
+    """The picture-side post-processing: what the checker does with an image prediction."""
+    if kind == "resize":
+        if options["apply_to"] != "prediction":
+            raise _fail(path, where, "only apply_to: prediction (the predicted picture to the target's size) is "
+                        "implemented")
+        if options["resize_realization"] not in ("pillow", "opencv"):
+            raise _fail(path, where, f"resize_realization {options['resize_realization']!r} is not implemented "
+                        "(pillow, opencv)")
+    if kind == "corner_crop_image":
+        if options["corner_type"] not in CORNERS:
+            raise _fail(path, where, f"corner_type {options['corner_type']!r} is not one of {', '.join(CORNERS)}")
+        if options["apply_to"] not in ("prediction", "annotation", "all"):
+            raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, annotation, "
+                        "all)")
+
+
 FILTERS = ("min_confidence", "height_range", "width_range", "is_empty", "aspect_ratio", "min_visibility")
 VISIBILITY_LEVELS = ("heavy occluded", "partially occluded", "visible")
 
@@ -361,6 +440,19 @@ def _coco_thresholds(path: Path, where: str, value: Any) -> tuple[float, ...]:
     return COCO_THRESHOLDS[text]
 
 
+def _check_image_metric(path: Path, where: str, options: dict[str, Any]) -> None:
+    for key in ("normalized_images", "unweighted_average", "max_error"):
+        if key in options and not isinstance(options[key], bool):
+            raise _fail(path, where, f"{key} must be true or false (got {options[key]!r})")
+    if options.get("max_error"):
+        raise _fail(path, where, "max_error: true is not implemented (the mean over the pictures is reported)")
+    border = options.get("scale_border", 0)
+    if not isinstance(border, int) or isinstance(border, bool) or not 0 <= border <= MAX_SIDE:
+        raise _fail(path, where, f"scale_border must be an integer of 0 or more (got {border!r})")
+    if options.get("color_order", "RGB") not in ("RGB", "BGR"):
+        raise _fail(path, where, f"color_order {options['color_order']!r} is not implemented (RGB, BGR)")
+
+
 def _check_map(path: Path, where: str, options: dict[str, Any]) -> None:
     if options["integral"] not in MAP_INTEGRALS:
         raise _fail(path, where, f"integral {options['integral']!r} is not implemented (11point, max)")
@@ -404,12 +496,22 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
         if key == "output_format" and value not in ("BHW", "HWB"):
             raise _fail(path, where, f"output_format {value!r} is not implemented (BHW, HWB)")
         if key.endswith("_out") or key == "output_name":
-            if value is None and key.endswith("_out"):
+            if value is None and key.endswith("_out") and key != "target_out":
                 raise _fail(path, where, f"needs {key} (an output's name)")
             if value is not None and not isinstance(value, str):
                 raise _fail(path, where, f"{key} must be an output's name (got {value!r})")
     if "anchors" in options:
         options["anchors"] = _anchors(path, where, options["anchors"])
+    if kind in ("image_processing", "super_resolution"):
+        for key in ("mean", "std"):
+            options[key] = _channel_values(path, where, key, options[key])
+        if 0 in options["std"]:
+            raise _fail(path, where, "std must not contain 0")
+        if options["target_out"] is not None and not isinstance(options["target_out"], str):
+            raise _fail(path, where, f"target_out must be an output's name (got {options['target_out']!r})")
+        if options["reverse_channels"] and not options["cast_to_uint8"]:
+            raise _fail(path, where, "reverse_channels with cast_to_uint8: false is not implemented (accuracy_check "
+                        "makes a Pillow picture of the floats there)")
     if kind == "class_agnostic_detection":
         scale = options["scale"]
         # the checker's: one number for every coordinate, or [x, y] (its list doubled to x, y, x, y)
@@ -459,6 +561,43 @@ def _channel_values(path: Path, where: str, key: str, value: Any) -> tuple[float
     return tuple(float(v) for v in values)
 
 
+def _picture_inputs(path: Path, inputs: Any) -> tuple[tuple[str, str | None], ...]:
+    """Each INPUT's name and file pattern (two-stream super-resolution: the low-res picture to one
+    input, the bicubic-upscaled one to the other, told by their names)."""
+    import re
+
+    found = []
+    for i, entry in enumerate(inputs if isinstance(inputs, list) else []):
+        name, value = entry.get("name"), entry.get("value")
+        if not isinstance(name, str):
+            raise _fail(path, f"launchers[].inputs[{i}]", "needs a name (the network input's)")
+        if value is not None:
+            if not isinstance(value, str):
+                raise _fail(path, f"launchers[].inputs[{i}]", f"value {value!r} is not implemented (a pattern of "
+                            "the file's name)")
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise _fail(path, f"launchers[].inputs[{i}]", f"value {value!r} is not a regular expression: "
+                            f"{exc}") from None
+        found.append((name, value))
+    if len(found) > 1 and any(v is None for _, v in found):
+        raise _fail(path, "launchers[].inputs", "several INPUTs, each needs a value (the pattern of its file)")
+    return tuple(found)
+
+
+def _reference(path: Path, where: str, value: Any) -> float | None:
+    """A number, or the checker's vector form {mean: .., std: ..}: the mean is judged (the std
+    describes the spread over pictures, not the model)."""
+    if isinstance(value, dict):
+        if "mean" not in value or set(value) - {"mean", "std", "max_error"}:
+            raise _fail(path, where, f"reference {value!r} is not implemented (a number, or mean and std)")
+        value = value["mean"]
+    if value is not None and not _finite(value):
+        raise _fail(path, where, f"reference must be a number (got {value!r})")
+    return None if value is None else float(value)
+
+
 def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
     if not isinstance(entries, list) or not entries:
         raise _fail(path, "metrics", "must be a non-empty list")
@@ -497,9 +636,9 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             if kind == "coco_orig_precision" and len(options["threshold"]) != 10:
                 raise _fail(path, f"{where} ({kind})", f"threshold {entry['threshold']!r} is not implemented "
                             "(COCO's .50:.05:.95)")
-        reference = options.pop("reference")
-        if reference is not None and not _finite(reference):
-            raise _fail(path, f"{where} ({kind})", f"reference must be a number (got {reference!r})")
+        reference = _reference(path, f"{where} ({kind})", options.pop("reference"))
+        if kind in ("psnr", "ssim"):
+            _check_image_metric(path, f"{where} ({kind})", options)
         for key in ("abs_threshold", "rel_threshold"):
             if options[key] is not None and not (_finite(options[key]) and options[key] >= 0):
                 raise _fail(path, f"{where} ({kind})", f"{key} must be a number of 0 or more (got {options[key]!r})")
@@ -508,8 +647,7 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
                                     or max_det > MAX_DETECTIONS):
             raise _fail(path, f"{where} ({kind})", f"max_detections must be a positive integer of at most "
                         f"{MAX_DETECTIONS} (got {max_det!r})")
-        metrics.append(Metric(kind, options.pop("name") or kind, None if reference is None else float(reference),
-                              options))
+        metrics.append(Metric(kind, options.pop("name") or kind, reference, options))
     return tuple(metrics)
 
 
@@ -554,6 +692,7 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     if other:  # an input fed from elsewhere (a constant, the picture's size, a recurrent state)
         raise _fail(path, "launchers[].inputs", f"{other[0]!r} is not implemented by modelzoo-accuracy "
                     "(the picture's INPUT only)")
+    picture_inputs = _picture_inputs(path, inputs)
     adapter = launcher.get("adapter")
     adapter_type = adapter.get("type") if isinstance(adapter, dict) else adapter
     if adapter_type not in ADAPTERS:
@@ -573,6 +712,7 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     if name not in DATASETS:
         raise _fail(path, "datasets[0].name", f"{name!r} is not implemented by modelzoo-accuracy "
                     f"(implemented: {', '.join(DATASETS)})")
+    dataset = {**DEFINITION_STEPS.get(name, {}), **dataset}  # (as accuracy_check -d merges the definition)
     unknown = set(dataset) - {"name", "preprocessing", "postprocessing", "metrics", "reader"}
     if unknown:
         raise _fail(path, "datasets[0]", f"option {sorted(unknown)[0]!r} is not implemented")
@@ -584,7 +724,7 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     config = AccuracyConfig(
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
-        full_label_map=name in FULL_LABEL_MAP,
+        full_label_map=name in FULL_LABEL_MAP, inputs=picture_inputs,
         preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))
@@ -595,13 +735,17 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
 # what each adapter predicts: the metrics, data sets and post-processing that read it
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
                    "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
-                   "segmentation": "segmentation", "class_agnostic_detection": "detection"}
+                   "segmentation": "segmentation", "class_agnostic_detection": "detection",
+                   "image_processing": "image", "super_resolution": "image"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
-                  "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation"}
+                  "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
+                  "psnr": "image", "ssim": "image"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
-                        "voc_segmentation": "segmentation", "wider": "detection"}
+                        "voc_segmentation": "segmentation", "wider": "detection", "super_resolution_x3": "image",
+                        "super_resolution_x4": "image", "text_super_resolution_x3": "image", "LIVE_1": "image"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
-                          "encode_segmentation_mask": "segmentation"}  # (the others are box steps)
+                          "encode_segmentation_mask": "segmentation", "resize": "image",
+                          "corner_crop_image": "image"}  # (the others are box steps)
 
 
 def _check_task(config: AccuracyConfig) -> None:
@@ -637,4 +781,5 @@ def _check_task(config: AccuracyConfig) -> None:
         step_task = TASK_OF_POSTPROCESSING.get(step.type, "detection")
         if step_task != task:
             raise _fail(config.path, "postprocessing", f"{step.type!r} is a {step_task} step; the "
-                        f"{config.adapter!r} adapter predicts no {'boxes' if step_task == 'detection' else 'masks'}")
+                        f"{config.adapter!r} adapter predicts no "
+                        f"{ {'detection': 'boxes', 'segmentation': 'masks'}.get(step_task, 'pictures')}")

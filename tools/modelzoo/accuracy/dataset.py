@@ -95,9 +95,38 @@ class ClassLabel:
 
 
 @dataclass(frozen=True)
+class ImageTruth:
+    """One picture's target (the high-resolution or clean picture), read when it is scored, as the
+    checker's converters read it: Pillow's pixels as they are (RGB, or one channel for a grey
+    picture), or OpenCV's (BGR)."""
+
+    path: Path
+    loader: str = "pillow"
+
+    def pixels(self) -> np.ndarray:
+        import numpy as np
+
+        if self.loader == "opencv":
+            return read_image(self.path)
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(self.path) as picture:
+                return np.array(picture).astype(np.uint8)
+        except OSError as exc:
+            if isinstance(exc, UnidentifiedImageError) or not exc.strerror:
+                raise DatasetError(f"{self.path}: not a picture (Pillow cannot decode it)") from exc
+            raise DatasetError(f"{self.path}: cannot read: {exc.strerror}") from exc
+
+
+@dataclass(frozen=True)
 class Sample:
     image_id: int
     path: Path
+    others: tuple[Path, ...] = ()  # more pictures for the network's other inputs (the upscaled one)
+
+    def files(self) -> list[Path]:
+        return [self.path, *self.others]
 
 
 @dataclass
@@ -113,10 +142,12 @@ class Dataset:
     classes: tuple[str, ...] = ()  # a VOC set's class names, label 0 first
     annotation_parts: tuple[Path, ...] = ()  # a VOC set's XML files, beside its image-set file
     masks: dict[int, Path] | None = None  # a segmentation set's, by image id
+    targets: dict[int, ImageTruth] | None = None  # an image-to-image set's, by image id
 
     @property
     def annotated(self) -> bool:
-        return self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
+        return (self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
+                or self.targets is not None)
 
     def categories(self) -> list[dict[str, Any]]:
         if self.classes:
@@ -151,6 +182,8 @@ class Dataset:
             return {s.image_id: ClassLabel(self.labels[s.image_id] + label_offset) for s in self.samples}
         if self.masks is not None:
             return {s.image_id: MaskTruth(self.masks[s.image_id]) for s in self.samples}
+        if self.targets is not None:
+            return {s.image_id: self.targets[s.image_id] for s in self.samples}
         if self.boxes is not None:
             return {s.image_id: dataclasses.replace(self.boxes[s.image_id],
                                                     labels=self.boxes[s.image_id].labels + label_offset)
@@ -766,12 +799,106 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     return "coco"
 
 
+@dataclass(frozen=True)
+class ImageSet:
+    """How one of Open Model Zoo's image-to-image definitions pairs the files of its folder (the
+    checker's super_resolution and image_processing converters): every file whose name holds
+    ``source`` is an input; its target's name is the same with ``target`` in place of ``source``
+    (and its upscaled picture's with ``upsampled``); the target read by ``loader``; ``scale``: the
+    target is that many times the input's size (0: the checker says nothing)."""
+
+    folder: str  # the definition's data_source (what --dataset names)
+    source: str
+    target: str
+    upsampled: str | None = None
+    loader: str = "pillow"
+    scale: int = 0
+
+
+IMAGE_SETS = {
+    "super_resolution_x3": ImageSet("super_resolution", "lr_x3", "hr", "upsample_x3", scale=3),
+    "super_resolution_x4": ImageSet("super_resolution", "lr_x4", "hr", "upsample_x4", scale=4),
+    "text_super_resolution_x3": ImageSet("super_resolution", "lr_x3", "hr_gray", scale=3),
+    "LIVE_1": ImageSet("LIVE_1", ".bmp", ".bmp"),
+}
+
+
+def load_image_set(folder: Path, kind: str) -> Dataset:
+    """The input pictures of ``folder`` (sorted by name) with their targets (and upscaled
+    pictures): a missing one, or a target whose size is not the input's times the scale, is one
+    DatasetError naming the file."""
+    spec = IMAGE_SETS[kind]
+    files = _images_in(folder)
+    names = {p.name for p in files}
+    samples, targets = [], {}
+    for path in files:
+        if spec.source not in path.name:
+            continue
+        parts = path.name.split(spec.source)
+        target = folder / spec.target.join(parts)
+        others = (folder / spec.upsampled.join(parts),) if spec.upsampled else ()
+        for needed, what in [(target, "target")] + [(o, "upscaled picture") for o in others]:
+            if needed.name not in names:
+                raise DatasetError(f"{path}: no {what} {needed.name} beside it (the {kind} definition pairs "
+                                   f"*{spec.source}* with *{spec.target if what == 'target' else spec.upsampled}*)")
+        if spec.scale:
+            (w, h), (tw, th) = _picture_size(path), _picture_size(target)
+            if (tw, th) != (w * spec.scale, h * spec.scale):
+                raise DatasetError(f"{target}: {tw}x{th}, not {spec.scale} times its low-resolution picture "
+                                   f"{path.name} ({w}x{h} -> {w * spec.scale}x{h * spec.scale})")
+            for other in others:
+                if _picture_size(other) != (tw, th):
+                    ow, oh = _picture_size(other)
+                    raise DatasetError(f"{other}: {ow}x{oh}, not the size of its target {target.name} ({tw}x{th})")
+        samples.append(Sample(len(samples) + 1, path, others))
+        targets[len(samples)] = ImageTruth(target, spec.loader)
+    if not samples:
+        raise DatasetError(f"{folder}: no picture whose name holds {spec.source!r} (the {kind} definition's inputs)")
+    return Dataset(samples, None, folder, kind=kind, targets=targets)
+
+
+def image_set_kind(ymls: list[Path], names: list[str]) -> str | None:
+    """The image-to-image definition every one of these models names (their pictures are told
+    apart by the names' suffixes, not by the folder: one super_resolution folder holds the x3 and
+    x4 sets), or None (the data set's kind is told by its folder)."""
+    from ..errors import ModelzooError
+    from .config import load_accuracy_config
+
+    kinds = set()
+    for yml, name in zip(ymls, names):
+        try:
+            kinds.add(load_accuracy_config(yml, name).dataset_kind)
+        except ModelzooError:
+            kinds.add(None)
+    found = kinds.pop() if len(kinds) == 1 else None
+    return found if found in IMAGE_SETS else None
+
+
+def _image_set_loader(kind: str) -> "Loader":
+    def load(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+             ) -> Dataset:
+        if annotations is not None:
+            raise DatasetError(f"{annotations}: the {kind} data set has no annotation file (the targets are "
+                               "pictures beside the inputs): give --dataset DIR")
+        if dataset is not None and images is not None:
+            raise DatasetError("give --dataset DIR or --images DIR, not both")
+        folder = dataset if dataset is not None else images
+        if folder is None:
+            raise DatasetError(f"no pictures: give --dataset DIR (the {kind} folder, {IMAGE_SETS[kind].folder}/)")
+        if not folder.is_dir():
+            raise DatasetError(f"{folder}: no such dataset folder")
+        inner = folder / IMAGE_SETS[kind].folder  # (the folder that holds it, as the definition's data_source)
+        return load_image_set(inner if inner.is_dir() else folder, kind)
+    return load
+
+
 Loader = Callable[[Path | None, Path | None, Path | None, bool], Dataset]
 """loader(--dataset, --images, --annotations, annotations needed) -> the data set."""
 
 # kind of data set (config.DATASETS) -> its loader: a new task's data set is a loader here
 LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagenet, "voc": _resolve_voc,
-                              "voc_segmentation": _resolve_voc_segmentation, "wider": _resolve_wider}
+                              "voc_segmentation": _resolve_voc_segmentation, "wider": _resolve_wider,
+                              **{kind: _image_set_loader(kind) for kind in IMAGE_SETS}}
 
 
 def resolve(dataset: Path | None, images: Path | None, annotations: Path | None, *, need_annotations: bool,

@@ -41,6 +41,20 @@ class Result:
     value: float
     reference: float | None
     passed: bool | None
+    unit: str = "%"  # how it is printed: "%" (a share, times 100), "dB" or "" (the number as it is)
+
+    def shown(self, value: float | None = None) -> str:
+        value = self.value if value is None else value
+        if self.unit == "%":
+            return f"{100 * value:.2f} %"
+        return f"{value:.4f}" + (f" {self.unit}" if self.unit else "")
+
+    def points(self, value: float) -> str:
+        return f"{100 * value:+.2f}" if self.unit == "%" else f"{value:+.4f}"
+
+
+# metrics whose value is not a share (printed as they are)
+UNITS = {"psnr": "dB", "ssim": ""}
 
 
 @dataclass
@@ -65,9 +79,32 @@ def is_int8(model: Any) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class Port:
+    """Another picture input of the IR (two-stream super-resolution's upscaled picture): its name,
+    layout and size (0: any), and the pattern of the file's name it takes (the yml's `value`)."""
+
+    name: str
+    nchw: bool
+    height: int
+    width: int
+    pattern: str | None = None
+
+    def tensor(self, picture: np.ndarray) -> np.ndarray:
+        if self.height and picture.shape[:2] != (self.height, self.width):
+            raise AccuracyConfigError(f"the preprocessing made a {picture.shape[0]}x{picture.shape[1]} picture "
+                                      f"for the IR's {self.height}x{self.width} input {self.name}")
+        data = picture.transpose(2, 0, 1) if self.nchw else picture
+        return np.ascontiguousarray(data[None], dtype=np.float32)
+
+    def size(self) -> tuple[int, int] | None:
+        return (self.height, self.width) if self.height else None
+
+
 @dataclass
 class Network:
-    """The IR's one picture input: its layout, and the size the preprocessing must produce."""
+    """The IR's picture input: its layout, and the size the preprocessing must produce (0: any,
+    an input of dynamic size); ``others``: its other picture inputs, each given its own file."""
 
     model: Any
     input_name: str
@@ -75,13 +112,34 @@ class Network:
     height: int
     width: int
     all_outputs: bool = False  # hand the adapter every output by name (adapter.Outputs), not the first
+    pattern: str | None = None  # the file the first input takes, when there are several
+    others: tuple[Port, ...] = ()
+
+    def port(self) -> Port:
+        return Port(self.input_name, self.nchw, self.height, self.width, self.pattern)
 
     def tensor(self, picture: np.ndarray) -> np.ndarray:
-        if picture.shape[:2] != (self.height, self.width):
-            raise AccuracyConfigError(f"the preprocessing made a {picture.shape[0]}x{picture.shape[1]} picture "
-                                      f"for the IR's {self.height}x{self.width} input")
-        data = picture.transpose(2, 0, 1) if self.nchw else picture
-        return np.ascontiguousarray(data[None], dtype=np.float32)
+        return self.port().tensor(picture)
+
+    def feed(self, picture: Any) -> dict[str, np.ndarray]:
+        """The request's inputs: one picture, or one per input (the first, then ``others``)."""
+        if not self.others:
+            return {self.input_name: self.tensor(picture)}
+        return {port.name: port.tensor(p) for port, p in zip((self.port(),) + self.others, picture)}
+
+    def files(self, sample: Any) -> list[Path]:
+        """The file each input takes: the one whose name its pattern matches (re.match, as the
+        checker matches its identifiers), the sample's picture when it has none."""
+        if not self.others:
+            return [sample.path]
+        chosen = []
+        for port in (self.port(),) + self.others:
+            found = next((f for f in sample.files() if port.pattern is None or re.match(port.pattern, f.name)), None)
+            if found is None:
+                raise AccuracyConfigError(f"{sample.path}: no picture of it ({', '.join(f.name for f in sample.files())}) "
+                                          f"matches {port.pattern!r}, the pattern of input {port.name}")
+            chosen.append(found)
+        return chosen
 
 
 def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network:
@@ -95,24 +153,43 @@ def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network
             model = (core or ov.Core()).read_model(str(xml))
     except RuntimeError as exc:
         raise IRMismatchError(f"{xml}: not a readable IR: {openvino_reason(exc)}") from exc
-    if len(model.inputs) != 1:
-        raise IRMismatchError(f"{xml}: has {len(model.inputs)} inputs; {config.path.name} describes one picture")
-    port = model.inputs[0]
-    shape = port.get_partial_shape()
-    if shape.rank.is_dynamic or shape.rank.get_length() != 4 or shape.is_dynamic:
-        raise IRMismatchError(f"{xml}: input {port.get_any_name()} has shape {shape}; expected a static [1,H,W,3] "
-                              "or [1,3,H,W]")
-    dims = [d.get_length() for d in shape]
-    if dims[0] != 1 or 3 not in (dims[1], dims[3]):
-        raise IRMismatchError(f"{xml}: input {port.get_any_name()} has shape {dims}; expected [1,H,W,3] or [1,3,H,W]")
-    nchw = dims[1] == 3 and dims[3] != 3
-    height, width = (dims[2], dims[3]) if nchw else (dims[1], dims[2])
+    named = [(name, pattern) for name, pattern in config.inputs if pattern is not None]
+    if len(model.inputs) != 1 and len(named) != len(model.inputs):
+        raise IRMismatchError(f"{xml}: has {len(model.inputs)} inputs; {config.path.name} describes "
+                              f"{len(named) or 'one'} picture{'s' if len(named) > 1 else ''}")
+    ports = []
+    for port in model.inputs:
+        pattern = None
+        if len(model.inputs) > 1:
+            pattern = next((p for name, p in named if name in port.get_names()), None)
+            if pattern is None:
+                raise IRMismatchError(f"{xml}: input {port.get_any_name()} is not one of the inputs "
+                                      f"{config.path.name} names ({', '.join(n for n, _ in named)})")
+        ports.append(_picture_port(xml, port, pattern))
     expected = config.input_size()
-    if expected is not None and expected != (height, width):
-        raise IRMismatchError(f"{xml}: input {port.get_any_name()} is {height}x{width} (HxW), but "
+    first = ports[0]
+    if expected is not None and first.height and expected != (first.height, first.width):
+        raise IRMismatchError(f"{xml}: input {first.name} is {first.height}x{first.width} (HxW), but "
                               f"{config.path} preprocesses to {expected[0]}x{expected[1]}")
     check_postprocessing(config)
-    return Network(model, port.get_any_name(), nchw, height, width)
+    return Network(model, first.name, first.nchw, first.height, first.width, pattern=first.pattern,
+                   others=tuple(ports[1:]))
+
+
+def _picture_port(xml: Path, port: Any, pattern: str | None) -> Port:
+    """A picture input: [1,H,W,C] or [1,C,H,W] with C 1 or 3; H and W may be dynamic (0: any)."""
+    shape = port.get_partial_shape()
+    name = port.get_any_name()
+    if shape.rank.is_dynamic or shape.rank.get_length() != 4:
+        raise IRMismatchError(f"{xml}: input {name} has shape {shape}; expected [1,H,W,3] or [1,3,H,W]")
+    dims = [d.get_length() if d.is_static else 0 for d in shape]
+    channels_first = dims[1] in (1, 3) and dims[3] not in (1, 3)
+    if dims[0] not in (0, 1) or (dims[1] not in (1, 3) and dims[3] not in (1, 3)):
+        raise IRMismatchError(f"{xml}: input {name} has shape {shape}; expected [1,H,W,3] or [1,3,H,W]")
+    height, width = (dims[2], dims[3]) if channels_first else (dims[1], dims[2])
+    if (height == 0) != (width == 0):
+        raise IRMismatchError(f"{xml}: input {name} has shape {shape}; expected both sides fixed or both dynamic")
+    return Port(name, channels_first, height, width, pattern)
 
 
 _WHERE = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:\d+:)$")
@@ -160,11 +237,23 @@ def compile_network(network: Network, device: str, core: Any = None) -> Any:
     return (core or ov.Core()).compile_model(network.model, device, config)
 
 
-def prepared(samples: Any, config: AccuracyConfig) -> Iterator[tuple[int, np.ndarray, Geometry]]:
-    """(image id, network picture, geometry) for every sample, in order."""
+def prepared(samples: Any, config: AccuracyConfig, network: Network | None = None
+             ) -> Iterator[tuple[int, Any, Geometry]]:
+    """(image id, network picture, geometry) for every sample, in order; for a network of several
+    picture inputs, the list of its pictures (each preprocessed alike, to its input's size) and
+    the first one's geometry."""
     for sample in samples:
-        picture, geometry = preprocess(read_image(sample.path, config.reader), config)
-        yield sample.image_id, picture, geometry
+        if network is None or not network.others:
+            size = network.port().size() if network is not None else None
+            picture, geometry = preprocess(read_image(sample.path, config.reader), config, size)
+            yield sample.image_id, picture, geometry
+            continue
+        pictures, geometries = [], []
+        for port, path in zip((network.port(),) + network.others, network.files(sample)):
+            picture, geometry = preprocess(read_image(path, config.reader), config, port.size())
+            pictures.append(picture)
+            geometries.append(geometry)
+        yield sample.image_id, pictures, geometries[0]
 
 
 def infer_all(compiled: Any, network: Network, items: Iterator[tuple[int, np.ndarray, Geometry]],
@@ -191,7 +280,7 @@ def infer_all(compiled: Any, network: Network, items: Iterator[tuple[int, np.nda
             if waiting[turn] is not None:
                 request.wait()
                 _hand_on(request, waiting[turn], on_done, network)
-            request.start_async({network.input_name: network.tensor(picture)}, share_inputs=False)
+            request.start_async(network.feed(picture), share_inputs=False)
             waiting[turn] = (image_id, geometry)
             turn = (turn + 1) % count
         for i in range(count):  # the last ones, in the order they were started
@@ -241,7 +330,8 @@ def score(config: AccuracyConfig, dataset: Dataset, detections: dict[int, adapte
     results = []
     for metric in config.metrics:
         value = SCORERS[metric.type](config, metric, dataset, detections, ground_truth)
-        results.append(Result(metric.name, value, metric.reference, judge(value, metric.reference, metric)))
+        results.append(Result(metric.name, value, metric.reference, judge(value, metric.reference, metric),
+                              UNITS.get(metric.type, "%")))
     return results
 
 
@@ -270,7 +360,7 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
             progress(1)
 
     try:
-        infer_all(compiled, network, prepared(samples, config), done)
+        infer_all(compiled, network, prepared(samples, config, network), done)
     except RuntimeError as exc:  # OpenVINO's: one line, not a traceback
         raise ModelzooError(f"inference failed: {openvino_reason(exc)}") from exc
     order = [s.image_id for s in samples]

@@ -203,9 +203,9 @@ class Evaluator:
                                  "value": result.value, "reference": result.reference, "images": run.images,
                                  "seconds": round(run.seconds, 3)})
             self.rows.append((
-                task.model.name, task.precision, str(run.images), result.metric, f"{100 * result.value:.2f} %",
-                "-" if result.reference is None else f"{100 * result.reference:.2f} %",
-                "-" if result.reference is None else f"{100 * (result.value - result.reference):+.2f}",
+                task.model.name, task.precision, str(run.images), result.metric, result.shown(),
+                "-" if result.reference is None else result.shown(result.reference),
+                "-" if result.reference is None else result.points(result.value - result.reference),
                 {True: "OK", False: "MISSED", None: ""}[result.passed], f"{run.images / run.seconds:.1f}"))
             if result.passed is False:
                 self.missed.append(f"{task.model.name} {task.precision} {result.metric}")

@@ -117,9 +117,49 @@ def _pad(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
         raise AccuracyConfigError(f"padding to {pref_w}x{pref_h}: the picture is {w}x{h}, larger than the window")
     import cv2
 
+    if step.options["use_numpy"]:  # numpy's modes (symmetric: the picture mirrored, its edge repeated)
+        widths = ((pad[0], pad[2]), (pad[1], pad[3])) + ((0, 0),) * (image.ndim - 2)
+        if step.options["numpy_pad_mode"] != "constant":
+            return np.pad(image, widths, mode=step.options["numpy_pad_mode"])
+        # (as the checker passes them: the first value for the rows added, the second for the columns)
+        value = step.options["pad_value"]
+        return np.pad(image, widths, constant_values=tuple((v, v) for v in value)[:image.ndim])
     out = cv2.copyMakeBorder(image, pad[0], pad[2], pad[1], pad[3], cv2.BORDER_CONSTANT,
                              value=tuple(float(v) for v in step.options["pad_value"]))
     return out
+
+
+def _auto_resize(image: np.ndarray, size: tuple[int, int] | None, geometry: Geometry) -> np.ndarray:
+    """To the network input's (height, width), OpenCV's bilinear resize on the picture as it is."""
+    import cv2
+
+    if size is None:
+        raise AccuracyConfigError("auto_resize: the network's input has no fixed size to resize to")
+    h, w = image.shape[:2]
+    geometry.operations.append(("resize", {"scale_x": size[1] / w, "scale_y": size[0] / h, "original_width": w,
+                                           "original_height": h, "preferable_width": size[1],
+                                           "preferable_height": size[0]}))
+    out = cv2.resize(image, (size[1], size[0])).astype(np.float32)
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encoded as a JPEG of that quality and decoded again (the artefacts fbcnn removes)."""
+    import cv2
+
+    channels = image.shape[2] if image.ndim == 3 else 1
+    ok, encoded = cv2.imencode(".jpg", image, [int(cv2.IMWRITE_JPEG_QUALITY), quality])
+    if not ok:
+        raise AccuracyConfigError(f"jpeg_compression: OpenCV cannot encode a {image.dtype} picture")
+    out = cv2.imdecode(encoded, 0 if channels == 1 else 3)
+    return out[:, :, None] if channels == 1 else out
+
+
+def _gray(image: np.ndarray, cast: bool) -> np.ndarray:
+    import cv2
+
+    out = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[:, :, None]
+    return out.astype(np.float32) if cast else out
 
 
 def _crop(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
@@ -163,12 +203,20 @@ def _normalize(image: np.ndarray, step: Step) -> np.ndarray:
     return data
 
 
-def preprocess(image: np.ndarray, config: AccuracyConfig) -> tuple[np.ndarray, Geometry]:
-    """HxWx3 BGR uint8 -> the network's HxWx3 float32 picture, and what was done."""
+def preprocess(image: np.ndarray, config: AccuracyConfig, size: tuple[int, int] | None = None
+               ) -> tuple[np.ndarray, Geometry]:
+    """HxWx3 BGR uint8 -> the network's HxWxC float32 picture, and what was done; ``size``: the
+    (height, width) of the network input it is for (auto_resize's)."""
     geometry = Geometry(int(image.shape[0]), int(image.shape[1]))
     data: np.ndarray = image
     for step in config.preprocessing:
-        if step.type == "resize":
+        if step.type == "auto_resize":
+            data = _auto_resize(data, size, geometry)
+        elif step.type == "jpeg_compression":
+            data = _jpeg(data, int(step.options["quality_factor"]))
+        elif step.type == "bgr_to_gray":
+            data = _gray(data, step.options["cast_to_float"])
+        elif step.type == "resize":
             data = _resize(data, step, geometry)
         elif step.type == "padding":
             data = _pad(data, step, geometry)

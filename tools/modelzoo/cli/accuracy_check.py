@@ -169,13 +169,15 @@ def body(argv: Sequence[str]) -> int:
         parser.error("--shard and --merge are for shards run by another scheduler: not with -j or --cluster")
     _require_extra()
     executor = cluster_executor(args, actors=True)  # a bad address or no Ray: one line before any work
-    from ..accuracy.dataset import check_pictures, resolve
+    from ..accuracy.dataset import check_pictures, image_set_kind, resolve
     from ..accuracy.config import TASK_OF_ADAPTER
     from ..accuracy.pipeline import Evaluator
     from ..events import Reporter
 
     err = error_line(PROG)
-    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True)
+    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True,
+                      kind=image_set_kind([catalog.root / m.subdirectory / "accuracy-check.yml" for m in models],
+                                          [m.name for m in models]))
     if args.subset is not None and args.subset > len(dataset.samples):
         print(err("warning", f"--subset {args.subset}: the dataset has only {len(dataset.samples)} images; "
                              "using all of them"), file=sys.stderr)

@@ -37,6 +37,13 @@ CONVERSIONS = {
     "VOC2012_Segmentation": {"converter": "voc_segmentation"},
     "wider": {"converter": "wider"},
     "wider_without_bkgr": {"converter": "wider", "label_start": 0},
+    # image-to-image (the definitions' converters; data_dir: the folder, given per run)
+    "super_resolution_x3": {"converter": "super_resolution", "lr_suffix": "lr_x3", "upsample_suffix": "upsample_x3",
+                            "hr_suffix": "hr", "two_streams": True},
+    "super_resolution_x4": {"converter": "super_resolution", "lr_suffix": "lr_x4", "upsample_suffix": "upsample_x4",
+                            "hr_suffix": "hr", "two_streams": True},
+    "text_super_resolution_x3": {"converter": "super_resolution", "lr_suffix": "lr_x3", "hr_suffix": "hr_gray"},
+    "LIVE_1": {"converter": "image_processing", "input_suffix": ".bmp", "target_suffix": ".bmp"},
 }
 
 

@@ -1,0 +1,246 @@
+"""Image-to-image accuracy (issue 26): the `super_resolution` and `image_processing` adapters,
+the `super_resolution_x4` / `text_super_resolution_x3` / `LIVE_1` data sets, `psnr` and `ssim`,
+on generated pictures in the definitions' layouts and small IRs with each model's input names and
+layout (two inputs for single-image-super-resolution-1032), with the models' own
+accuracy-check.yml entries, against Open Model Zoo's accuracy_check (one peer run for all)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from conftest import one_error_line, run_tool, write_model
+from qtools import _workdir, peer_accuracy_check  # noqa: F401 (fixture)
+
+from modelzoo.devtools.peer_accuracy import peer_entry, run_peer_many
+
+# the models' accuracy-check.yml entries as Open Model Zoo ships them
+YMLS = {
+    "single-image-super-resolution-1032": """models:
+  - name: single-image-super-resolution-1032
+
+    launchers:
+      - framework: openvino
+        adapter:
+          type: super_resolution
+          reverse_channels: True
+        inputs:
+          - name: "0"
+            type: INPUT
+            value: ".*lr_x4*.png"
+          - name: "1"
+            type: INPUT
+            value: ".*upsample_x4*.png"
+
+    datasets:
+      - name: super_resolution_x4
+        metrics:
+          - type: psnr
+            scale_border: 4
+            presenter: print_vector
+            reference:
+              mean: 29.29
+""",
+    "text-image-super-resolution-0001": """models:
+  - name: text-image-super-resolution-0001
+
+    launchers:
+      - framework: openvino
+        adapter:
+          type: super_resolution
+
+    datasets:
+      - name: text_super_resolution_x3
+        metrics:
+          - type: psnr
+            scale_border: 4
+            presenter: print_vector
+            reference:
+              mean: 20.318
+              std: 0.73
+""",
+    "fbcnn": """models:
+  - name: fbcnn
+
+    launchers:
+      - framework: openvino
+        adapter:
+          type: image_processing
+          reverse_channels: True
+        allow_reshape_input: True
+
+    datasets:
+      - name: LIVE_1
+        preprocessing:
+          - type: jpeg_compression
+            quality_factor: 40
+          - type: padding
+            stride: 8
+            pad_type: right_bottom
+            use_numpy: True
+            numpy_pad_mode: symmetric
+        postprocessing:
+          - type: corner_crop_image
+            apply_to: prediction
+        metrics:
+          - type: psnr
+            scale_border: 0
+            presenter: print_vector
+            reference:
+              mean: 34.34
+          - type: ssim
+            presenter: print_vector
+            reference:
+              mean: 0.99
+""",
+}
+# what Open Model Zoo's dataset_definitions.yml gives these entries (accuracy_check -d merges it)
+DEFINITIONS = {
+    "super_resolution_x4": {
+        "conversion": {"converter": "super_resolution", "lr_suffix": "lr_x4", "upsample_suffix": "upsample_x4",
+                       "hr_suffix": "hr", "two_streams": True},
+        "preprocessing": [{"type": "auto_resize"}], "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
+    "text_super_resolution_x3": {
+        "conversion": {"converter": "super_resolution", "lr_suffix": "lr_x3", "hr_suffix": "hr_gray"},
+        "preprocessing": [{"type": "bgr_to_gray"}, {"type": "auto_resize"}],
+        "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
+    "LIVE_1": {"conversion": {"converter": "image_processing", "input_suffix": ".bmp", "target_suffix": ".bmp"}},
+}
+FOLDER = {"single-image-super-resolution-1032": "super_resolution", "text-image-super-resolution-0001":
+          "super_resolution", "fbcnn": "LIVE_1"}
+LR = (24, 32)  # the tiny 1032's low-resolution input (HxW); its other input is 4 times it
+
+
+def _save(path: Path, pixels: np.ndarray) -> None:
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), pixels)
+
+
+def _scene(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """A smooth picture with some edges (upscaling and JPEG move it by a few dB, not 0 nor 40)."""
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([np.sin(6 * x + c) * np.cos(5 * y - c) for c in range(3)], axis=-1) * 90 + 128
+    for _ in range(4):
+        y0, x0 = rng.integers(0, h - 4), rng.integers(0, w - 4)
+        base[y0:y0 + h // 4, x0:x0 + w // 5] = rng.integers(0, 256, 3)
+    return np.clip(base + rng.normal(0, 6, base.shape), 0, 255).astype(np.uint8)
+
+
+def write_pictures(root: Path) -> None:
+    """super_resolution/ (x4 pairs with their bicubic upscaling, x3 text pairs with a grey target;
+    one pair of another size than the networks' inputs) and LIVE_1/ (.bmp, sides not multiples of 8)."""
+    import cv2
+
+    rng = np.random.default_rng(7)
+    sr = root / "super_resolution"
+    for i, (h, w) in enumerate([LR, LR, (20, 36)]):
+        hr = _scene(rng, 4 * h, 4 * w)
+        lr = cv2.resize(hr, (w, h), interpolation=cv2.INTER_AREA)
+        _save(sr / f"{i:03d}_lr_x4.png", lr)
+        _save(sr / f"{i:03d}_upsample_x4.png", cv2.resize(lr, (4 * w, 4 * h), interpolation=cv2.INTER_CUBIC))
+        _save(sr / f"{i:03d}_hr.png", hr)
+    for i, (h, w) in enumerate([(16, 40), (16, 40), (18, 30)]):
+        hr = cv2.cvtColor(_scene(rng, 3 * h, 3 * w), cv2.COLOR_BGR2GRAY)
+        _save(sr / f"t{i:03d}_lr_x3.png", cv2.cvtColor(cv2.resize(hr, (w, h), interpolation=cv2.INTER_AREA),
+                                                      cv2.COLOR_GRAY2BGR))
+        _save(sr / f"t{i:03d}_hr_gray.png", hr)
+    for i, (h, w) in enumerate([(45, 61), (64, 48), (33, 70)]):
+        _save(root / "LIVE_1" / f"picture{i}.bmp", _scene(rng, h, w))
+
+
+def _ir(xml: Path, inputs: list[tuple[str, list]], body, output: str) -> Path:
+    import openvino as ov
+
+    import openvino.opset8 as ops
+
+    params = [ops.parameter(shape, np.float32, name=name) for name, shape in inputs]
+    for p, (name, _) in zip(params, inputs):
+        p.output(0).get_tensor().set_names({name})
+    out = body(ops, *params)
+    out.output(0).get_tensor().set_names({output})
+    xml.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov.Model([out], params, xml.stem), str(xml), compress_to_fp16=False)
+    return xml
+
+
+def write_irs(ir: Path) -> dict[str, Path]:
+    """1032's two inputs ("0" the low-res picture, "1" the bicubic one, NCHW): the upscaled picture
+    nudged by the low-res one's mean colour, scaled to 0..1; text-0001's grey input made three
+    times larger (nearest); fbcnn of any size: a slight blur of its input, over 255."""
+    h, w = LR
+
+    def sr(ops, low, up):
+        mean = ops.reduce_mean(low, np.array([2, 3]), True)
+        return ops.multiply(ops.add(ops.multiply(up, np.float32(0.97)), ops.multiply(mean, np.float32(0.03))),
+                            np.float32(1 / 255))
+
+    def text(ops, low):
+        import openvino.opset11 as ops11
+
+        big = ops11.interpolate(low, np.array([3 * 16, 3 * 40], dtype=np.int64), "nearest", "sizes", axes=
+                                np.array([2, 3], np.int64))
+        return ops.multiply(big, np.float32(1 / 255))
+
+    def fbcnn(ops, picture):
+        kernel = np.full((3, 1, 1, 3, 3), 1 / 16, np.float32)
+        kernel[:, :, :, 1, 1] = 0.5
+        blurred = ops.group_convolution(picture, kernel, [1, 1], [1, 1], [1, 1], [1, 1])
+        return ops.multiply(blurred, np.float32(1 / 255))
+
+    path = {n: ir / "public" / n / "FP32" / f"{n}.xml" for n in YMLS}
+    return {"single-image-super-resolution-1032": _ir(path["single-image-super-resolution-1032"],
+                                                      [("0", [1, 3, h, w]), ("1", [1, 3, 4 * h, 4 * w])], sr, "90"),
+            "text-image-super-resolution-0001": _ir(path["text-image-super-resolution-0001"],
+                                                    [("0", [1, 1, 16, 40])], text, "2179"),
+            "fbcnn": _ir(path["fbcnn"], [("L", [1, 3, -1, -1])], fbcnn, "E")}
+
+
+@functools.cache
+def image_zoo() -> dict:
+    root = _workdir() / "image-quality"
+    zoo, ir = root / "zoo", root / "ir"
+    ymls = {}
+    for name, text in YMLS.items():
+        folder = write_model(zoo, name, [{"name": f"FP32/{name}.{ext}", "data": b"x", "url": f"http://x/{ext}"}
+                                         for ext in ("xml", "bin")]).parent
+        (folder / "accuracy-check.yml").write_text(text)
+        ymls[name] = folder / "accuracy-check.yml"
+    write_pictures(root / "data")
+    return {"zoo": zoo, "ir": ir, "xml": write_irs(ir), "yml": ymls, "data": root / "data"}
+
+
+def measure(case: dict, name: str, json_out: Path, *args) -> dict:
+    result = run_tool("accuracy_check", "--models_dir", case["zoo"], "--name", name, "--ir_dir", case["ir"],
+                      "--precisions", "FP32", "--json", json_out, *args)
+    assert result.returncode == 0, result.stderr
+    return {r["metric"]: r["value"] for r in json.loads(json_out.read_text())}
+
+
+def test_psnr_and_ssim_equal_accuracy_check(peer_accuracy_check, tmp_path):
+    case = image_zoo()
+    ours = {name: measure(case, name, tmp_path / f"{name}.json", "--dataset", case["data"]) for name in YMLS}
+    entries = []
+    for name in YMLS:
+        definition = DEFINITIONS[__import__("yaml").safe_load(YMLS[name])["models"][0]["datasets"][0]["name"]]
+        folder = case["data"] / FOLDER[name]
+        steps = {key: definition[key] for key in ("preprocessing", "postprocessing") if key in definition}
+        entry = peer_entry(case["yml"][name], name, case["xml"][name], folder, {"data_dir": str(folder)}, name)
+        assert entry["datasets"][0]["annotation_conversion"] == {**definition["conversion"], "data_dir": str(folder)}
+        entry["datasets"][0] = {**steps, **entry["datasets"][0]}
+        entries.append(entry)
+    theirs, _, _ = run_peer_many(peer_accuracy_check, entries)
+    for name in YMLS:
+        for metric, value in ours[name].items():
+            peer = theirs[name].get(f"{metric}@mean", theirs[name].get(metric))
+            assert peer is not None, (name, theirs[name])
+            if metric == "psnr":
+                assert 15 < value < 45, (name, value)  # a number that can move
+                assert abs(value - peer) <= 0.1, (name, metric, value, theirs[name])
+            else:
+                assert 0.5 < value < 0.9999, (name, value)
+                assert abs(value - peer) <= 0.001, (name, metric, value, theirs[name])
