@@ -96,6 +96,38 @@ YMLS = {
             reference:
               mean: 0.99
 """,
+    "colorization-v2": """models:
+  - name: colorization-v2
+    launchers:
+      - framework: openvino
+        adapter:
+          type: image_processing
+          std: 1
+          cast_to_uint8: false
+    datasets:
+      - name: imagenet_colorization
+        subsample_size: 2000
+        shuffle: False
+        preprocessing:
+          - type: resize
+            size: 256
+          - type: bgr_to_lab
+          - type: select_channel
+            channel: 0
+        postprocessing:
+          - type: colorization_recovery
+          - type: resize
+            apply_to: prediction
+        metrics:
+          - type: psnr
+            presenter: print_vector
+            reference:
+              mean: 26.99
+          - type: ssim
+            presenter: print_vector
+            reference:
+              mean: 0.9
+""",
 }
 # what Open Model Zoo's dataset_definitions.yml gives these entries (accuracy_check -d merges it)
 DEFINITIONS = {
@@ -108,9 +140,11 @@ DEFINITIONS = {
         "preprocessing": [{"type": "bgr_to_gray"}, {"type": "auto_resize"}],
         "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
     "LIVE_1": {"conversion": {"converter": "image_processing", "input_suffix": ".bmp", "target_suffix": ".bmp"}},
+    "imagenet_colorization": {"conversion": {"converter": "image_processing", "input_suffix": ".JPEG",
+                                             "target_suffix": ".JPEG", "annotation_loader": "opencv"}},
 }
 FOLDER = {"single-image-super-resolution-1032": "super_resolution", "text-image-super-resolution-0001":
-          "super_resolution", "fbcnn": "LIVE_1"}
+          "super_resolution", "fbcnn": "LIVE_1", "colorization-v2": "ImageNet"}
 LR = (24, 32)  # the tiny 1032's low-resolution input (HxW); its other input is 4 times it
 
 
@@ -151,6 +185,8 @@ def write_pictures(root: Path) -> None:
         _save(sr / f"t{i:03d}_hr_gray.png", hr)
     for i, (h, w) in enumerate([(45, 61), (64, 48), (33, 70)]):
         _save(root / "LIVE_1" / f"picture{i}.bmp", _scene(rng, h, w))
+    for i, (h, w) in enumerate([(300, 400), (256, 256), (180, 333)], start=1):
+        _save(root / "ImageNet" / f"ILSVRC2012_val_{i:08d}.JPEG", _scene(rng, h, w))
 
 
 def _ir(xml: Path, inputs: list[tuple[str, list]], body, output: str) -> Path:
@@ -171,7 +207,8 @@ def _ir(xml: Path, inputs: list[tuple[str, list]], body, output: str) -> Path:
 def write_irs(ir: Path) -> dict[str, Path]:
     """1032's two inputs ("0" the low-res picture, "1" the bicubic one, NCHW): the upscaled picture
     nudged by the low-res one's mean colour, scaled to 0..1; text-0001's grey input made three
-    times larger (nearest); fbcnn of any size: a slight blur of its input, over 255."""
+    times larger (nearest); fbcnn (64x64, reshaped to each picture by allow_reshape_input): a
+    slight blur of its input, over 255; colorization-v2: a and b from the lightness."""
     h, w = LR
 
     def sr(ops, low, up):
@@ -186,6 +223,11 @@ def write_irs(ir: Path) -> dict[str, Path]:
                                 np.array([2, 3], np.int64))
         return ops.multiply(big, np.float32(1 / 255))
 
+    def colorization(ops, lightness):  # (a, b) from the lightness and its neighbours
+        kernel = np.stack([np.full((1, 3, 3), 0.05, np.float32), np.full((1, 3, 3), -0.04, np.float32)])
+        ab = ops.convolution(lightness, kernel, [1, 1], [1, 1], [1, 1], [1, 1])
+        return ops.add(ab, np.array([-20.0, 15.0], np.float32).reshape(1, 2, 1, 1))
+
     def fbcnn(ops, picture):
         kernel = np.full((3, 1, 1, 3, 3), 1 / 16, np.float32)
         kernel[:, :, :, 1, 1] = 0.5
@@ -197,7 +239,9 @@ def write_irs(ir: Path) -> dict[str, Path]:
                                                       [("0", [1, 3, h, w]), ("1", [1, 3, 4 * h, 4 * w])], sr, "90"),
             "text-image-super-resolution-0001": _ir(path["text-image-super-resolution-0001"],
                                                     [("0", [1, 1, 16, 40])], text, "2179"),
-            "fbcnn": _ir(path["fbcnn"], [("L", [1, 3, -1, -1])], fbcnn, "E")}
+            "fbcnn": _ir(path["fbcnn"], [("image_lq", [1, 3, 64, 64])], fbcnn, "image_result"),
+            "colorization-v2": _ir(path["colorization-v2"], [("data_l", [1, 1, 256, 256])], colorization,
+                                   "color_ab")}
 
 
 @functools.cache
@@ -242,5 +286,5 @@ def test_psnr_and_ssim_equal_accuracy_check(peer_accuracy_check, tmp_path):
                 assert 15 < value < 45, (name, value)  # a number that can move
                 assert abs(value - peer) <= 0.1, (name, metric, value, theirs[name])
             else:
-                assert 0.5 < value < 0.9999, (name, value)
+                assert 0.3 < value < 0.9999, (name, value)
                 assert abs(value - peer) <= 0.001, (name, metric, value, theirs[name])

@@ -48,6 +48,7 @@ DATASETS: dict[str, tuple[str, int]] = {
     "super_resolution_x4": ("super_resolution_x4", 0),
     "text_super_resolution_x3": ("text_super_resolution_x3", 0),
     "LIVE_1": ("LIVE_1", 0),
+    "imagenet_colorization": ("imagenet_colorization", 0),
 }
 
 # What Open Model Zoo's dataset definitions (omz_tools/data/dataset_definitions.yml, which
@@ -80,6 +81,8 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "auto_resize": {},
     "bgr_to_gray": {"cast_to_float": True},
     "jpeg_compression": {"quality_factor": None},
+    "bgr_to_lab": {},
+    "select_channel": {"channel": None},
 }
 NUMPY_PAD_MODES = ("constant", "edge", "maximum", "minimum", "mean", "median", "symmetric", "wrap")
 ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "height", "fit_to_window")
@@ -106,6 +109,8 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
                "resize_realization": "pillow"},
     "corner_crop_image": {"apply_to": "all", "size": None, "dst_width": None, "dst_height": None,
                           "corner_type": "top_left"},
+    # colorization: the target's lightness with the predicted colour (a, b) made a BGR picture
+    "colorization_recovery": {},
     # the checker's filter: each criterion in the yml's order; what it catches is removed
     # (remove_filtered) or kept as an ignored box (the `map` metric's difficult ones)
     "filter": {"apply_to": "prediction", "remove_filtered": False, "min_confidence": None, "height_range": None,
@@ -212,6 +217,8 @@ class AccuracyConfig:
     # the launcher's INPUT entries: (the network input's name, the pattern the file's name must
     # match, re.match, or None); empty: the network's one input takes the picture
     inputs: tuple[tuple[str, str | None], ...] = ()
+    subsample: int | None = None  # the dataset's subsample_size: its first N pictures are measured
+    reshape: bool = False  # the launcher's allow_reshape_input: the network takes each picture's size
 
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
@@ -273,7 +280,7 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         positive(key)
     if where.startswith("postprocessing"):
         _check_image_step(path, where, kind, options)
-        if kind in ("resize", "corner_crop_image"):
+        if kind in ("resize", "corner_crop_image", "colorization_recovery"):
             return
     if kind == "padding":
         if not isinstance(options["use_numpy"], bool):
@@ -285,6 +292,10 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         quality = options["quality_factor"]
         if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
             raise _fail(path, where, f"quality_factor must be an integer in 0..100 (got {quality!r})")
+    if kind == "select_channel":
+        channel = options["channel"]
+        if not isinstance(channel, int) or isinstance(channel, bool) or not 0 <= channel <= 2:
+            raise _fail(path, where, f"channel must be 0, 1 or 2 (got {channel!r})")
     if kind == "bgr_to_gray" and not isinstance(options["cast_to_float"], bool):
         raise _fail(path, where, f"cast_to_float must be true or false (got {options['cast_to_float']!r})")
     if kind == "resize":
@@ -713,9 +724,19 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
         raise _fail(path, "datasets[0].name", f"{name!r} is not implemented by modelzoo-accuracy "
                     f"(implemented: {', '.join(DATASETS)})")
     dataset = {**DEFINITION_STEPS.get(name, {}), **dataset}  # (as accuracy_check -d merges the definition)
-    unknown = set(dataset) - {"name", "preprocessing", "postprocessing", "metrics", "reader"}
+    unknown = set(dataset) - {"name", "preprocessing", "postprocessing", "metrics", "reader", "subsample_size",
+                              "shuffle"}
     if unknown:
         raise _fail(path, "datasets[0]", f"option {sorted(unknown)[0]!r} is not implemented")
+    subsample = dataset.get("subsample_size")
+    if subsample is not None:  # (the checker's first N pictures; shuffled, a random N)
+        if not isinstance(subsample, int) or isinstance(subsample, bool) or subsample < 1:
+            raise _fail(path, "datasets[0]", f"subsample_size {subsample!r} is not implemented (a number of pictures)")
+        if dataset.get("shuffle", True) is not False:
+            raise _fail(path, "datasets[0]", "subsample_size without shuffle: false (a random subset) is not "
+                        "implemented")
+    elif "shuffle" in dataset and not isinstance(dataset["shuffle"], bool):
+        raise _fail(path, "datasets[0]", f"shuffle must be true or false (got {dataset['shuffle']!r})")
     reader = dataset.get("reader", "opencv_imread")
     if isinstance(reader, dict) and set(reader) == {"type"}:
         reader = reader["type"]
@@ -724,7 +745,8 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     config = AccuracyConfig(
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
-        full_label_map=name in FULL_LABEL_MAP, inputs=picture_inputs,
+        full_label_map=name in FULL_LABEL_MAP, inputs=picture_inputs, subsample=subsample,
+        reshape=launcher.get("allow_reshape_input") is True,
         preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))
@@ -742,10 +764,11 @@ TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detecti
                   "psnr": "image", "ssim": "image"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
                         "voc_segmentation": "segmentation", "wider": "detection", "super_resolution_x3": "image",
-                        "super_resolution_x4": "image", "text_super_resolution_x3": "image", "LIVE_1": "image"}
+                        "super_resolution_x4": "image", "text_super_resolution_x3": "image", "LIVE_1": "image",
+                        "imagenet_colorization": "image"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation", "resize": "image",
-                          "corner_crop_image": "image"}  # (the others are box steps)
+                          "corner_crop_image": "image", "colorization_recovery": "image"}  # (the others: boxes)
 
 
 def _check_task(config: AccuracyConfig) -> None:

@@ -820,6 +820,7 @@ IMAGE_SETS = {
     "super_resolution_x4": ImageSet("super_resolution", "lr_x4", "hr", "upsample_x4", scale=4),
     "text_super_resolution_x3": ImageSet("super_resolution", "lr_x3", "hr_gray", scale=3),
     "LIVE_1": ImageSet("LIVE_1", ".bmp", ".bmp"),
+    "imagenet_colorization": ImageSet("ImageNet", ".JPEG", ".JPEG", loader="opencv"),
 }
 
 
@@ -857,21 +858,25 @@ def load_image_set(folder: Path, kind: str) -> Dataset:
     return Dataset(samples, None, folder, kind=kind, targets=targets)
 
 
-def image_set_kind(ymls: list[Path], names: list[str]) -> str | None:
+def image_set_kind(ymls: list[Path], names: list[str]) -> tuple[str | None, int | None]:
     """The image-to-image definition every one of these models names (their pictures are told
     apart by the names' suffixes, not by the folder: one super_resolution folder holds the x3 and
-    x4 sets), or None (the data set's kind is told by its folder)."""
+    x4 sets), or None (the data set's kind is told by its folder); and the subsample_size they
+    all give (None: all the pictures)."""
     from ..errors import ModelzooError
     from .config import load_accuracy_config
 
-    kinds = set()
+    kinds, subsamples = set(), set()
     for yml, name in zip(ymls, names):
         try:
-            kinds.add(load_accuracy_config(yml, name).dataset_kind)
+            config = load_accuracy_config(yml, name)
+            kinds.add(config.dataset_kind)
+            subsamples.add(config.subsample)
         except ModelzooError:
             kinds.add(None)
+            subsamples.add(None)
     found = kinds.pop() if len(kinds) == 1 else None
-    return found if found in IMAGE_SETS else None
+    return (found if found in IMAGE_SETS else None), (subsamples.pop() if len(subsamples) == 1 else None)
 
 
 def _image_set_loader(kind: str) -> "Loader":

@@ -153,6 +153,8 @@ def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network
             model = (core or ov.Core()).read_model(str(xml))
     except RuntimeError as exc:
         raise IRMismatchError(f"{xml}: not a readable IR: {openvino_reason(exc)}") from exc
+    if config.reshape:  # (allow_reshape_input: every picture at its own size; one dynamic shape does it)
+        _dynamic_sides(xml, model)
     named = [(name, pattern) for name, pattern in config.inputs if pattern is not None]
     if len(model.inputs) != 1 and len(named) != len(model.inputs):
         raise IRMismatchError(f"{xml}: has {len(model.inputs)} inputs; {config.path.name} describes "
@@ -174,6 +176,25 @@ def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network
     check_postprocessing(config)
     return Network(model, first.name, first.nchw, first.height, first.width, pattern=first.pattern,
                    others=tuple(ports[1:]))
+
+
+def _dynamic_sides(xml: Path, model: Any) -> None:
+    """Each picture input's height and width made dynamic (the CPU plugin runs any size)."""
+    import openvino as ov
+
+    shapes = {}
+    for port in model.inputs:
+        shape = port.get_partial_shape()
+        if shape.rank.is_static and shape.rank.get_length() == 4:
+            dims = list(shape)
+            first = dims[1].is_static and dims[1].get_length() in (1, 3)
+            sides = (2, 3) if first else (1, 2)
+            shapes[port] = ov.PartialShape([ov.Dimension() if i in sides else d for i, d in enumerate(dims)])
+    try:
+        model.reshape(shapes)
+    except RuntimeError as exc:
+        raise IRMismatchError(f"{xml}: cannot take pictures of any size (allow_reshape_input): "
+                              f"{openvino_reason(exc)}") from exc
 
 
 def _picture_port(xml: Path, port: Any, pattern: str | None) -> Port:

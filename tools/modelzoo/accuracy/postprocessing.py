@@ -228,6 +228,21 @@ def _resize_picture(pixels: np.ndarray, width: int, height: int, realization: st
     return cv2.resize(data, (width, height)).astype(np.uint8)
 
 
+def _colorized(target: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """The checker's colorization_recovery: the target (BGR) resized to the prediction, its
+    lightness (BGR to Lab on 0..1) with the predicted a and b, back to BGR bytes (truncated)."""
+    import cv2
+
+    if ab.ndim != 3 or ab.shape[-1] != 2:
+        raise AccuracyConfigError(f"colorization_recovery: a {list(ab.shape)} prediction (two channels, a and b, "
+                                  "needed)")
+    h, w = ab.shape[:2]
+    resized = cv2.resize(target, (w, h)).astype(np.float32)
+    lightness = cv2.cvtColor(resized / 255, cv2.COLOR_BGR2LAB)[:, :, 0]
+    lab = np.concatenate((lightness[:, :, None], ab.astype(np.float32)), axis=2)
+    return (cv2.cvtColor(lab, cv2.COLOR_Lab2BGR) * 255).astype(np.uint8)
+
+
 def _corner(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
     return pixels[:height, :width]
 
@@ -246,6 +261,8 @@ def _pictures(pred: Picture, gt: ImageTruth, geometry: Geometry, config: Accurac
             else:  # (any other target: the input picture's)
                 size = (h or geometry.height, w or geometry.width)
             pixels = _resize_picture(pixels, size[1], size[0], step.options["resize_realization"])
+        elif step.type == "colorization_recovery":
+            pixels = _colorized(target, pixels)
         elif step.type == "corner_crop_image":
             size = (h or geometry.height, w or geometry.width)
             if step.options["apply_to"] in ("prediction", "all"):

@@ -214,6 +214,12 @@ def preprocess(image: np.ndarray, config: AccuracyConfig, size: tuple[int, int] 
             data = _auto_resize(data, size, geometry)
         elif step.type == "jpeg_compression":
             data = _jpeg(data, int(step.options["quality_factor"]))
+        elif step.type == "bgr_to_lab":  # (accuracy_check 2023.3 registers its RGB-to-Lab under this name
+            import cv2                    # last, so that is what runs; the picture is BGR all the same)
+
+            data = cv2.cvtColor(np.asarray(data, dtype=np.float32) / 255, cv2.COLOR_RGB2LAB)
+        elif step.type == "select_channel":
+            data = data[:, :, int(step.options["channel"]), None]
         elif step.type == "bgr_to_gray":
             data = _gray(data, step.options["cast_to_float"])
         elif step.type == "resize":

@@ -175,9 +175,11 @@ def body(argv: Sequence[str]) -> int:
     from ..events import Reporter
 
     err = error_line(PROG)
-    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True,
-                      kind=image_set_kind([catalog.root / m.subdirectory / "accuracy-check.yml" for m in models],
-                                          [m.name for m in models]))
+    kind, subsample = image_set_kind([catalog.root / m.subdirectory / "accuracy-check.yml" for m in models],
+                                     [m.name for m in models])
+    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True, kind=kind)
+    if subsample is not None and (args.subset is None or subsample < args.subset):
+        dataset = dataset.subset(subsample)  # (the yml's subsample_size: its first N pictures)
     if args.subset is not None and args.subset > len(dataset.samples):
         print(err("warning", f"--subset {args.subset}: the dataset has only {len(dataset.samples)} images; "
                              "using all of them"), file=sys.stderr)

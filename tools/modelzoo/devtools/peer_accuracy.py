@@ -44,6 +44,8 @@ CONVERSIONS = {
                             "hr_suffix": "hr", "two_streams": True},
     "text_super_resolution_x3": {"converter": "super_resolution", "lr_suffix": "lr_x3", "hr_suffix": "hr_gray"},
     "LIVE_1": {"converter": "image_processing", "input_suffix": ".bmp", "target_suffix": ".bmp"},
+    "imagenet_colorization": {"converter": "image_processing", "input_suffix": ".JPEG", "target_suffix": ".JPEG",
+                              "annotation_loader": "opencv"},
 }
 
 
