@@ -128,6 +128,39 @@ YMLS = {
             reference:
               mean: 0.9
 """,
+    "fast-neural-style-mosaic-onnx": """models:
+  - name: fast-neural-style-mosaic-onnx
+    launchers:
+      - framework: onnx_runtime
+        model: fast-neural-style-mosaic-onnx.onnx
+        adapter:
+          type: style_transfer
+
+      - framework: openvino
+        adapter:
+          type: style_transfer
+
+    datasets:
+      - name: ms_coco_style_transfer
+        preprocessing:
+          - type: resize
+            size: 224
+        postprocessing:
+          - type: resize_style_transfer
+            dst_width: 224
+            dst_height: 224
+        metrics:
+          - type: psnr
+            scale_border: 0
+            presenter: print_vector
+            reference:
+              mean: 12.03
+          - type: ssim
+            presenter: print_vector
+            reference:
+              mean: 0.496712
+              std: 0.137477
+""",
 }
 # what Open Model Zoo's dataset_definitions.yml gives these entries (accuracy_check -d merges it)
 DEFINITIONS = {
@@ -142,9 +175,11 @@ DEFINITIONS = {
     "LIVE_1": {"conversion": {"converter": "image_processing", "input_suffix": ".bmp", "target_suffix": ".bmp"}},
     "imagenet_colorization": {"conversion": {"converter": "image_processing", "input_suffix": ".JPEG",
                                              "target_suffix": ".JPEG", "annotation_loader": "opencv"}},
+    "ms_coco_style_transfer": {"conversion": {"converter": "style_transfer"}},
 }
 FOLDER = {"single-image-super-resolution-1032": "super_resolution", "text-image-super-resolution-0001":
-          "super_resolution", "fbcnn": "LIVE_1", "colorization-v2": "ImageNet"}
+          "super_resolution", "fbcnn": "LIVE_1", "colorization-v2": "ImageNet",
+          "fast-neural-style-mosaic-onnx": "val2017"}
 LR = (24, 32)  # the tiny 1032's low-resolution input (HxW); its other input is 4 times it
 
 
@@ -187,6 +222,8 @@ def write_pictures(root: Path) -> None:
         _save(root / "LIVE_1" / f"picture{i}.bmp", _scene(rng, h, w))
     for i, (h, w) in enumerate([(300, 400), (256, 256), (180, 333)], start=1):
         _save(root / "ImageNet" / f"ILSVRC2012_val_{i:08d}.JPEG", _scene(rng, h, w))
+    for i, (h, w) in enumerate([(240, 320), (224, 224), (300, 200)], start=1):
+        _save(root / "val2017" / f"{i:012d}.{'png' if i == 2 else 'jpg'}", _scene(rng, h, w))
 
 
 def _ir(xml: Path, inputs: list[tuple[str, list]], body, output: str) -> Path:
@@ -228,6 +265,10 @@ def write_irs(ir: Path) -> dict[str, Path]:
         ab = ops.convolution(lightness, kernel, [1, 1], [1, 1], [1, 1], [1, 1])
         return ops.add(ab, np.array([-20.0, 15.0], np.float32).reshape(1, 2, 1, 1))
 
+    def mosaic(ops, picture):  # (a "style": the colours turned and darkened)
+        turned = ops.concat([ops.split(picture, np.int64(1), 3).output(i) for i in (2, 0, 1)], 1)
+        return ops.add(ops.multiply(turned, np.float32(0.8)), np.float32(30.0))
+
     def fbcnn(ops, picture):
         kernel = np.full((3, 1, 1, 3, 3), 1 / 16, np.float32)
         kernel[:, :, :, 1, 1] = 0.5
@@ -241,7 +282,9 @@ def write_irs(ir: Path) -> dict[str, Path]:
                                                     [("0", [1, 1, 16, 40])], text, "2179"),
             "fbcnn": _ir(path["fbcnn"], [("image_lq", [1, 3, 64, 64])], fbcnn, "image_result"),
             "colorization-v2": _ir(path["colorization-v2"], [("data_l", [1, 1, 256, 256])], colorization,
-                                   "color_ab")}
+                                   "color_ab"),
+            "fast-neural-style-mosaic-onnx": _ir(path["fast-neural-style-mosaic-onnx"],
+                                                 [("input1", [1, 3, 224, 224])], mosaic, "output1")}
 
 
 @functools.cache
@@ -273,8 +316,9 @@ def test_psnr_and_ssim_equal_accuracy_check(peer_accuracy_check, tmp_path):
         definition = DEFINITIONS[__import__("yaml").safe_load(YMLS[name])["models"][0]["datasets"][0]["name"]]
         folder = case["data"] / FOLDER[name]
         steps = {key: definition[key] for key in ("preprocessing", "postprocessing") if key in definition}
-        entry = peer_entry(case["yml"][name], name, case["xml"][name], folder, {"data_dir": str(folder)}, name)
-        assert entry["datasets"][0]["annotation_conversion"] == {**definition["conversion"], "data_dir": str(folder)}
+        where = {"images_dir" if definition["conversion"]["converter"] == "style_transfer" else "data_dir": str(folder)}
+        entry = peer_entry(case["yml"][name], name, case["xml"][name], folder, where, name)
+        assert entry["datasets"][0]["annotation_conversion"] == {**definition["conversion"], **where}
         entry["datasets"][0] = {**steps, **entry["datasets"][0]}
         entries.append(entry)
     theirs, _, _ = run_peer_many(peer_accuracy_check, entries)

@@ -307,11 +307,21 @@ def image_processing(net: Outputs, reverse_channels: bool = False, mean: Sequenc
     return Picture(pixels)
 
 
+def style_transfer(net: Outputs) -> Picture:
+    """The checker's `style_transfer`: the first output, batch 0, channels last when the first
+    axis is 3, clipped to 0..255 and truncated to bytes (no scaling)."""
+    pixels = np.array(net.arrays[net.order[0]][0], dtype=np.float32)
+    if pixels.shape[0] == 3:
+        pixels = pixels.transpose(1, 2, 0)
+    return Picture(np.clip(pixels, 0.0, 255.0).astype(np.uint8))
+
+
 Adapter = Callable[..., Any]
 """adapter(the network's first output, or its Outputs, **the adapter's options) -> predictions."""
 
 ADAPTERS: dict[str, Adapter] = {"ssd": ssd, "classification": classification, "yolo_v2": yolo_v2,
                                 "yolo_v3": yolo_v3, "yolo_v3_onnx": yolo_v3_onnx, "yolox": yolox,
                                 "segmentation": segmentation, "class_agnostic_detection": class_agnostic_detection,
-                                "image_processing": image_processing, "super_resolution": image_processing}
+                                "image_processing": image_processing, "super_resolution": image_processing,
+                                "style_transfer": style_transfer}
 SINGLE_OUTPUT = frozenset({"ssd", "classification", "segmentation"})

@@ -49,6 +49,7 @@ DATASETS: dict[str, tuple[str, int]] = {
     "text_super_resolution_x3": ("text_super_resolution_x3", 0),
     "LIVE_1": ("LIVE_1", 0),
     "imagenet_colorization": ("imagenet_colorization", 0),
+    "ms_coco_style_transfer": ("ms_coco_style_transfer", 0),
 }
 
 # What Open Model Zoo's dataset definitions (omz_tools/data/dataset_definitions.yml, which
@@ -111,6 +112,8 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
                           "corner_type": "top_left"},
     # colorization: the target's lightness with the predicted colour (a, b) made a BGR picture
     "colorization_recovery": {},
+    # style transfer: the target (the picture itself) resized to the network's output, Pillow's bicubic
+    "resize_style_transfer": {"dst_width": None, "dst_height": None},
     # the checker's filter: each criterion in the yml's order; what it catches is removed
     # (remove_filtered) or kept as an ignored box (the `map` metric's difficult ones)
     "filter": {"apply_to": "prediction", "remove_filtered": False, "min_confidence": None, "height_range": None,
@@ -160,6 +163,7 @@ ADAPTERS: dict[str, dict[str, Any]] = {
                          "cast_to_uint8": True},
     "super_resolution": {"reverse_channels": False, "mean": 0, "std": 255, "target_out": None,
                          "cast_to_uint8": True},
+    "style_transfer": {},
 }
 # the checker's named anchor sets (its adapters' PRECOMPUTED_ANCHORS)
 ANCHORS = {
@@ -280,7 +284,7 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         positive(key)
     if where.startswith("postprocessing"):
         _check_image_step(path, where, kind, options)
-        if kind in ("resize", "corner_crop_image", "colorization_recovery"):
+        if kind in ("resize", "corner_crop_image", "colorization_recovery", "resize_style_transfer"):
             return
     if kind == "padding":
         if not isinstance(options["use_numpy"], bool):
@@ -390,6 +394,8 @@ def _check_image_step(path: Path, where: str, kind: str, options: dict[str, Any]
         if options["resize_realization"] not in ("pillow", "opencv"):
             raise _fail(path, where, f"resize_realization {options['resize_realization']!r} is not implemented "
                         "(pillow, opencv)")
+    if kind == "resize_style_transfer" and None in (options["dst_width"], options["dst_height"]):
+        raise _fail(path, where, "needs dst_width and dst_height")
     if kind == "corner_crop_image":
         if options["corner_type"] not in CORNERS:
             raise _fail(path, where, f"corner_type {options['corner_type']!r} is not one of {', '.join(CORNERS)}")
@@ -758,17 +764,18 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
                    "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
                    "segmentation": "segmentation", "class_agnostic_detection": "detection",
-                   "image_processing": "image", "super_resolution": "image"}
+                   "image_processing": "image", "super_resolution": "image", "style_transfer": "image"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
                   "psnr": "image", "ssim": "image"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
                         "voc_segmentation": "segmentation", "wider": "detection", "super_resolution_x3": "image",
                         "super_resolution_x4": "image", "text_super_resolution_x3": "image", "LIVE_1": "image",
-                        "imagenet_colorization": "image"}
+                        "imagenet_colorization": "image", "ms_coco_style_transfer": "image"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation", "resize": "image",
-                          "corner_crop_image": "image", "colorization_recovery": "image"}  # (the others: boxes)
+                          "corner_crop_image": "image", "colorization_recovery": "image",
+                          "resize_style_transfer": "image"}  # (the others: box steps)
 
 
 def _check_task(config: AccuracyConfig) -> None:

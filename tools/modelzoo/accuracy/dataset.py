@@ -108,6 +108,8 @@ class ImageTruth:
 
         if self.loader == "opencv":
             return read_image(self.path)
+        if self.loader == "pillow_rgb":
+            return read_image(self.path, "pillow_imread")
         from PIL import Image, UnidentifiedImageError
 
         try:
@@ -813,6 +815,7 @@ class ImageSet:
     upsampled: str | None = None
     loader: str = "pillow"
     scale: int = 0
+    extensions: tuple[str, ...] = ()  # instead of source: every file of these (any case), its own target
 
 
 IMAGE_SETS = {
@@ -821,6 +824,8 @@ IMAGE_SETS = {
     "text_super_resolution_x3": ImageSet("super_resolution", "lr_x3", "hr_gray", scale=3),
     "LIVE_1": ImageSet("LIVE_1", ".bmp", ".bmp"),
     "imagenet_colorization": ImageSet("ImageNet", ".JPEG", ".JPEG", loader="opencv"),
+    "ms_coco_style_transfer": ImageSet("val2017", "", "", loader="pillow_rgb",
+                                       extensions=(".png", ".jpg", ".jpeg", ".tiff", ".bmp", ".gif")),
 }
 
 
@@ -833,9 +838,14 @@ def load_image_set(folder: Path, kind: str) -> Dataset:
     names = {p.name for p in files}
     samples, targets = [], {}
     for path in files:
-        if spec.source not in path.name:
+        if spec.extensions:
+            if not path.name.lower().endswith(spec.extensions):
+                continue
+            parts = [path.name]
+        elif spec.source not in path.name:
             continue
-        parts = path.name.split(spec.source)
+        else:
+            parts = path.name.split(spec.source)
         target = folder / spec.target.join(parts)
         others = (folder / spec.upsampled.join(parts),) if spec.upsampled else ()
         for needed, what in [(target, "target")] + [(o, "upscaled picture") for o in others]:
@@ -854,7 +864,8 @@ def load_image_set(folder: Path, kind: str) -> Dataset:
         samples.append(Sample(len(samples) + 1, path, others))
         targets[len(samples)] = ImageTruth(target, spec.loader)
     if not samples:
-        raise DatasetError(f"{folder}: no picture whose name holds {spec.source!r} (the {kind} definition's inputs)")
+        what = f"ending {', '.join(spec.extensions)}" if spec.extensions else f"whose name holds {spec.source!r}"
+        raise DatasetError(f"{folder}: no picture {what} (the {kind} definition's inputs)")
     return Dataset(samples, None, folder, kind=kind, targets=targets)
 
 

@@ -261,6 +261,11 @@ def _pictures(pred: Picture, gt: ImageTruth, geometry: Geometry, config: Accurac
             else:  # (any other target: the input picture's)
                 size = (h or geometry.height, w or geometry.width)
             pixels = _resize_picture(pixels, size[1], size[0], step.options["resize_realization"])
+        elif step.type == "resize_style_transfer":  # (the target only)
+            from PIL import Image
+
+            target = np.array(Image.fromarray(target).resize((step.options["dst_width"], step.options["dst_height"]),
+                                                             Image.Resampling.BICUBIC))
         elif step.type == "colorization_recovery":
             pixels = _colorized(target, pixels)
         elif step.type == "corner_crop_image":

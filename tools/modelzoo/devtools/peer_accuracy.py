@@ -46,6 +46,7 @@ CONVERSIONS = {
     "LIVE_1": {"converter": "image_processing", "input_suffix": ".bmp", "target_suffix": ".bmp"},
     "imagenet_colorization": {"converter": "image_processing", "input_suffix": ".JPEG", "target_suffix": ".JPEG",
                               "annotation_loader": "opencv"},
+    "ms_coco_style_transfer": {"converter": "style_transfer"},
 }
 
 
