@@ -332,3 +332,63 @@ def test_psnr_and_ssim_equal_accuracy_check(peer_accuracy_check, tmp_path):
             else:
                 assert 0.3 < value < 0.9999, (name, value)
                 assert abs(value - peer) <= 0.001, (name, metric, value, theirs[name])
+
+
+def test_psnr_and_ssim_equal_numpy_on_synthetic_pictures():
+    from modelzoo.accuracy.metric import psnr, ssim
+
+    rng = np.random.default_rng(11)
+    truth = rng.integers(0, 256, (40, 56, 3)).astype(np.uint8)
+    predicted = np.clip(truth.astype(int) + rng.integers(-20, 21, truth.shape), 0, 255).astype(np.uint8)
+    t, p = truth.astype(np.float64), predicted.astype(np.float64)
+    for border in (0, 4):
+        inner = (slice(border, 40 - border), slice(border, 56 - border))
+        d = (p - t)[inner] / 255
+        for order, (r, g, b) in (("RGB", (0, 1, 2)), ("BGR", (2, 1, 0))):  # luma weights over 256
+            luma = (65.738 * d[..., r] + 129.057 * d[..., g] + 25.064 * d[..., b]) / 256
+            assert abs(psnr(truth, predicted, border, order) - 10 * np.log10(1 / np.mean(luma ** 2))) <= 1e-9
+        assert abs(psnr(truth, predicted, border, unweighted_average=True) - 10 * np.log10(1 / np.mean(d ** 2))) <= 1e-9
+        assert abs(psnr(t / 255, p / 255, border, normalized_images=True, unweighted_average=True)
+                   - 10 * np.log10(1 / np.mean(d ** 2))) <= 1e-9
+    grey = truth[..., 1]  # a grey prediction against a colour target: the target made grey (OpenCV's)
+    expected = (0.299 * t[..., 0] + 0.587 * t[..., 1] + 0.114 * t[..., 2])[4:36, 4:52]
+    got = psnr(truth, grey, 4)
+    assert abs(got - 10 * np.log10(1 / np.mean(((grey.astype(float)[4:36, 4:52] - expected) / 255) ** 2))) <= 1e-3
+    assert math.isinf(psnr(truth, truth, 0))
+    # one window over the whole picture, 8-bit constants
+    mx, my = p.mean(), t.mean()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    cov = np.mean((p - mx) * (t - my))
+    want = (2 * mx * my + c1) * (2 * cov + c2) / ((mx ** 2 + my ** 2 + c1) * (p.var() + t.var() + c2))
+    assert abs(ssim(truth, predicted) - want) <= 1e-9
+    assert abs(ssim(truth, truth) - 1) <= 1e-9
+
+
+def _copy(case: dict, tmp_path: Path, folder: str) -> Path:
+    import shutil
+
+    shutil.copytree(case["data"] / folder, tmp_path / folder)
+    return tmp_path / folder
+
+
+def test_a_target_of_the_wrong_size_or_a_missing_one_is_one_line_naming_it(tmp_path):
+    import cv2
+
+    case = image_zoo()
+    folder = _copy(case, tmp_path, "super_resolution")
+    hr = folder / "001_hr.png"
+    cv2.imwrite(str(hr), cv2.imread(str(hr))[:, :-2])  # 2 columns short of 4 x 32
+    args = ("accuracy_check", "--models_dir", case["zoo"], "--name", "single-image-super-resolution-1032",
+            "--ir_dir", case["ir"], "--precisions", "FP32", "--dataset", tmp_path, "--json", tmp_path / "r.json")
+    result = run_tool(*args)
+    assert result.returncode == 2, result.stderr
+    line = one_error_line(result)
+    assert f"{hr}: 126x96, not 4 times its low-resolution picture 001_lr_x4.png (32x24 -> 128x96)" in line, line
+    assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()
+    hr.unlink()
+    (folder / "000_upsample_x4.png").unlink()
+    result = run_tool(*args)
+    assert result.returncode == 2
+    line = one_error_line(result)
+    assert f"{folder / '000_lr_x4.png'}: no upscaled picture 000_upsample_x4.png beside it" in line, line
+    assert not (tmp_path / "r.json").exists()
