@@ -161,6 +161,65 @@ YMLS = {
               mean: 0.496712
               std: 0.137477
 """,
+    "gmcnn-places2-tf": """models:
+  - name: gmcnn-places2-tf
+    launchers:
+      - framework: tf
+        model: frozen_model.pb
+        adapter: inpainting
+        inputs:
+          - name: "Placeholder"
+            type: INPUT
+            value: '.*image'
+          - name: "Placeholder_1"
+            type: INPUT
+            value: '.*mask'
+
+    datasets:
+      - name: inpainting_rect_masks
+
+        metrics:
+          - type: psnr
+            scale_border: 0
+            presenter: print_vector
+            reference:
+              mean: 33.41
+              std: 4.47
+          - type: ssim
+            presenter: print_vector
+            reference:
+              mean: 0.991
+              std: 0.0079
+
+  - name: gmcnn-places2-tf
+
+    launchers:
+      - framework: openvino
+        adapter: inpainting
+        inputs:
+          - name: "Placeholder"
+            type: INPUT
+            value: '.*image'
+          - name: "Placeholder_1"
+            type: INPUT
+            value: '.*mask'
+
+    datasets:
+      - name: inpainting_rect_masks
+
+        metrics:
+          - type: psnr
+            scale_border: 0
+            presenter: print_vector
+            reference:
+              mean: 33.41
+              std: 4.47
+          - type: ssim
+            presenter: print_vector
+            reference:
+              mean: 0.991
+              std: 0.0079
+""",
 }
 # what Open Model Zoo's dataset_definitions.yml gives these entries (accuracy_check -d merges it)
 DEFINITIONS = {
@@ -176,10 +235,13 @@ DEFINITIONS = {
     "imagenet_colorization": {"conversion": {"converter": "image_processing", "input_suffix": ".JPEG",
                                              "target_suffix": ".JPEG", "annotation_loader": "opencv"}},
     "ms_coco_style_transfer": {"conversion": {"converter": "style_transfer"}},
+    "inpainting_rect_masks": {"conversion": {"converter": "inpainting"},
+                              "preprocessing": [{"type": "auto_resize"}, {"type": "rect_mask"}],
+                              "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
 }
 FOLDER = {"single-image-super-resolution-1032": "super_resolution", "text-image-super-resolution-0001":
           "super_resolution", "fbcnn": "LIVE_1", "colorization-v2": "ImageNet",
-          "fast-neural-style-mosaic-onnx": "val2017"}
+          "fast-neural-style-mosaic-onnx": "val2017", "gmcnn-places2-tf": "VOCdevkit/VOC2012/JPEGImages"}
 LR = (24, 32)  # the tiny 1032's low-resolution input (HxW); its other input is 4 times it
 
 
@@ -222,6 +284,8 @@ def write_pictures(root: Path) -> None:
         _save(root / "LIVE_1" / f"picture{i}.bmp", _scene(rng, h, w))
     for i, (h, w) in enumerate([(300, 400), (256, 256), (180, 333)], start=1):
         _save(root / "ImageNet" / f"ILSVRC2012_val_{i:08d}.JPEG", _scene(rng, h, w))
+    for i, (h, w) in enumerate([(200, 260), (160, 192), (150, 300)], start=1):
+        _save(root / "VOCdevkit/VOC2012/JPEGImages" / f"2012_{i:06d}.jpg", _scene(rng, h, w))
     for i, (h, w) in enumerate([(240, 320), (224, 224), (300, 200)], start=1):
         _save(root / "val2017" / f"{i:012d}.{'png' if i == 2 else 'jpg'}", _scene(rng, h, w))
 
@@ -269,6 +333,10 @@ def write_irs(ir: Path) -> dict[str, Path]:
         turned = ops.concat([ops.split(picture, np.int64(1), 3).output(i) for i in (2, 0, 1)], 1)
         return ops.add(ops.multiply(turned, np.float32(0.8)), np.float32(30.0))
 
+    def gmcnn(ops, image, mask):  # (NHWC: the painted rectangle filled with a grey, the rest kept)
+        kept = ops.multiply(image, ops.subtract(np.float32(1), mask))
+        return ops.add(kept, ops.multiply(mask, np.float32(100.0)))
+
     def fbcnn(ops, picture):
         kernel = np.full((3, 1, 1, 3, 3), 1 / 16, np.float32)
         kernel[:, :, :, 1, 1] = 0.5
@@ -284,7 +352,10 @@ def write_irs(ir: Path) -> dict[str, Path]:
             "colorization-v2": _ir(path["colorization-v2"], [("data_l", [1, 1, 256, 256])], colorization,
                                    "color_ab"),
             "fast-neural-style-mosaic-onnx": _ir(path["fast-neural-style-mosaic-onnx"],
-                                                 [("input1", [1, 3, 224, 224])], mosaic, "output1")}
+                                                 [("input1", [1, 3, 224, 224])], mosaic, "output1"),
+            "gmcnn-places2-tf": _ir(path["gmcnn-places2-tf"], [("Placeholder", [1, 160, 192, 3]),
+                                                               ("Placeholder_1", [1, 160, 192, 1])], gmcnn,
+                                    "Minimum_6")}
 
 
 @functools.cache
@@ -316,7 +387,8 @@ def test_psnr_and_ssim_equal_accuracy_check(peer_accuracy_check, tmp_path):
         definition = DEFINITIONS[__import__("yaml").safe_load(YMLS[name])["models"][0]["datasets"][0]["name"]]
         folder = case["data"] / FOLDER[name]
         steps = {key: definition[key] for key in ("preprocessing", "postprocessing") if key in definition}
-        where = {"images_dir" if definition["conversion"]["converter"] == "style_transfer" else "data_dir": str(folder)}
+        where = {"data_dir" if definition["conversion"]["converter"] in ("super_resolution", "image_processing")
+                 else "images_dir": str(folder)}
         entry = peer_entry(case["yml"][name], name, case["xml"][name], folder, where, name)
         assert entry["datasets"][0]["annotation_conversion"] == {**definition["conversion"], **where}
         entry["datasets"][0] = {**steps, **entry["datasets"][0]}

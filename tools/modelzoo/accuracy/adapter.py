@@ -316,6 +316,15 @@ def style_transfer(net: Outputs) -> Picture:
     return Picture(np.clip(pixels, 0.0, 255.0).astype(np.uint8))
 
 
+def inpainting(net: Outputs) -> Picture:
+    """The checker's `inpainting`: the first output, batch 0, channels last when the first axis is
+    3, cast to bytes as it is (no clipping: the network's own range)."""
+    pixels = np.asarray(net.arrays[net.order[0]][0])
+    if pixels.shape[0] == 3:
+        pixels = pixels.transpose(1, 2, 0)
+    return Picture(pixels.astype(np.uint8))
+
+
 Adapter = Callable[..., Any]
 """adapter(the network's first output, or its Outputs, **the adapter's options) -> predictions."""
 
@@ -323,5 +332,5 @@ ADAPTERS: dict[str, Adapter] = {"ssd": ssd, "classification": classification, "y
                                 "yolo_v3": yolo_v3, "yolo_v3_onnx": yolo_v3_onnx, "yolox": yolox,
                                 "segmentation": segmentation, "class_agnostic_detection": class_agnostic_detection,
                                 "image_processing": image_processing, "super_resolution": image_processing,
-                                "style_transfer": style_transfer}
+                                "style_transfer": style_transfer, "inpainting": inpainting}
 SINGLE_OUTPUT = frozenset({"ssd", "classification", "segmentation"})

@@ -50,6 +50,7 @@ DATASETS: dict[str, tuple[str, int]] = {
     "LIVE_1": ("LIVE_1", 0),
     "imagenet_colorization": ("imagenet_colorization", 0),
     "ms_coco_style_transfer": ("ms_coco_style_transfer", 0),
+    "inpainting_rect_masks": ("inpainting_rect_masks", 0),
 }
 
 # What Open Model Zoo's dataset definitions (omz_tools/data/dataset_definitions.yml, which
@@ -64,6 +65,8 @@ DEFINITION_STEPS: dict[str, dict[str, list[dict[str, Any]]]] = {
                             "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
     "text_super_resolution_x3": {"preprocessing": [{"type": "bgr_to_gray"}, {"type": "auto_resize"}],
                                  "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
+    "inpainting_rect_masks": {"preprocessing": [{"type": "auto_resize"}, {"type": "rect_mask"}],
+                              "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
 }
 
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
@@ -84,6 +87,8 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "jpeg_compression": {"quality_factor": None},
     "bgr_to_lab": {},
     "select_channel": {"channel": None},
+    # inpainting: a rectangle in the middle painted white, and the mask of it for the second input
+    "rect_mask": {"size": None, "dst_width": None, "dst_height": None, "inverse_mask": False, "concat_mask": False},
 }
 NUMPY_PAD_MODES = ("constant", "edge", "maximum", "minimum", "mean", "median", "symmetric", "wrap")
 ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "height", "fit_to_window")
@@ -164,6 +169,7 @@ ADAPTERS: dict[str, dict[str, Any]] = {
     "super_resolution": {"reverse_channels": False, "mean": 0, "std": 255, "target_out": None,
                          "cast_to_uint8": True},
     "style_transfer": {},
+    "inpainting": {},
 }
 # the checker's named anchor sets (its adapters' PRECOMPUTED_ANCHORS)
 ANCHORS = {
@@ -300,6 +306,12 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         channel = options["channel"]
         if not isinstance(channel, int) or isinstance(channel, bool) or not 0 <= channel <= 2:
             raise _fail(path, where, f"channel must be 0, 1 or 2 (got {channel!r})")
+    if kind == "rect_mask":
+        for key in ("inverse_mask", "concat_mask"):
+            if not isinstance(options[key], bool):
+                raise _fail(path, where, f"{key} must be true or false (got {options[key]!r})")
+        if options["concat_mask"]:
+            raise _fail(path, where, "concat_mask: true is not implemented (the picture and the mask to two inputs)")
     if kind == "bgr_to_gray" and not isinstance(options["cast_to_float"], bool):
         raise _fail(path, where, f"cast_to_float must be true or false (got {options['cast_to_float']!r})")
     if kind == "resize":
@@ -748,6 +760,10 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
         reader = reader["type"]
     if reader not in READERS:
         raise _fail(path, "datasets[0].reader", f"{reader!r} is not implemented ({', '.join(READERS)})")
+    pre = dataset.get("preprocessing")
+    if isinstance(pre, list) and any(isinstance(e, dict) and e.get("type") == "rect_mask" for e in pre[:-1]):
+        raise _fail(path, "preprocessing", "a step after rect_mask is not implemented (it makes the two pictures "
+                    "the network takes)")
     config = AccuracyConfig(
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
@@ -764,14 +780,16 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
                    "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
                    "segmentation": "segmentation", "class_agnostic_detection": "detection",
-                   "image_processing": "image", "super_resolution": "image", "style_transfer": "image"}
+                   "image_processing": "image", "super_resolution": "image", "style_transfer": "image",
+                   "inpainting": "image"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
                   "psnr": "image", "ssim": "image"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
                         "voc_segmentation": "segmentation", "wider": "detection", "super_resolution_x3": "image",
                         "super_resolution_x4": "image", "text_super_resolution_x3": "image", "LIVE_1": "image",
-                        "imagenet_colorization": "image", "ms_coco_style_transfer": "image"}
+                        "imagenet_colorization": "image", "ms_coco_style_transfer": "image",
+                        "inpainting_rect_masks": "image"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation", "resize": "image",
                           "corner_crop_image": "image", "colorization_recovery": "image",

@@ -826,6 +826,8 @@ IMAGE_SETS = {
     "imagenet_colorization": ImageSet("ImageNet", ".JPEG", ".JPEG", loader="opencv"),
     "ms_coco_style_transfer": ImageSet("val2017", "", "", loader="pillow_rgb",
                                        extensions=(".png", ".jpg", ".jpeg", ".tiff", ".bmp", ".gif")),
+    "inpainting_rect_masks": ImageSet("VOCdevkit/VOC2012/JPEGImages", "", "", loader="opencv",
+                                      extensions=(".png", ".jpg", ".jpeg", ".tiff", ".bmp", ".gif")),
 }
 
 
@@ -903,8 +905,12 @@ def _image_set_loader(kind: str) -> "Loader":
             raise DatasetError(f"no pictures: give --dataset DIR (the {kind} folder, {IMAGE_SETS[kind].folder}/)")
         if not folder.is_dir():
             raise DatasetError(f"{folder}: no such dataset folder")
-        inner = folder / IMAGE_SETS[kind].folder  # (the folder that holds it, as the definition's data_source)
-        return load_image_set(inner if inner.is_dir() else folder, kind)
+        # the folder that holds it (as the definition's data_source), or one of its parents
+        # (VOC2012/ for VOCdevkit/VOC2012/JPEGImages), or the folder itself
+        parts = Path(IMAGE_SETS[kind].folder).parts
+        inner = next((folder.joinpath(*parts[i:]) for i in range(len(parts)) if folder.joinpath(*parts[i:]).is_dir()),
+                     folder)
+        return load_image_set(inner, kind)
     return load
 
 

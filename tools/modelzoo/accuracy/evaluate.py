@@ -127,6 +127,19 @@ class Network:
             return {self.input_name: self.tensor(picture)}
         return {port.name: port.tensor(p) for port, p in zip((self.port(),) + self.others, picture)}
 
+    def by_pattern(self, sample: Any, made: list[np.ndarray]) -> list[np.ndarray]:
+        """rect_mask's picture and mask to the inputs whose patterns match NAME_image and NAME_mask
+        (the names the checker gives them)."""
+        names = [f"{sample.path.name}_image", f"{sample.path.name}_mask"]
+        chosen = []
+        for port in (self.port(),) + self.others:
+            at = next((i for i, n in enumerate(names) if port.pattern is None or re.match(port.pattern, n)), None)
+            if at is None:
+                raise AccuracyConfigError(f"input {port.name}'s pattern {port.pattern!r} matches neither "
+                                          f"{' nor '.join(names)} (rect_mask's picture and mask)")
+            chosen.append(made[at])
+        return chosen
+
     def files(self, sample: Any) -> list[Path]:
         """The file each input takes: the one whose name its pattern matches (re.match, as the
         checker matches its identifiers), the sample's picture when it has none."""
@@ -268,6 +281,10 @@ def prepared(samples: Any, config: AccuracyConfig, network: Network | None = Non
             size = network.port().size() if network is not None else None
             picture, geometry = preprocess(read_image(sample.path, config.reader), config, size)
             yield sample.image_id, picture, geometry
+            continue
+        if any(step.type == "rect_mask" for step in config.preprocessing):  # one picture makes both inputs
+            made, geometry = preprocess(read_image(sample.path, config.reader), config, network.port().size())
+            yield sample.image_id, network.by_pattern(sample, made), geometry
             continue
         pictures, geometries = [], []
         for port, path in zip((network.port(),) + network.others, network.files(sample)):

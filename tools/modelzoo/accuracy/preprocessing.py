@@ -155,6 +155,20 @@ def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return out[:, :, None] if channels == 1 else out
 
 
+def _rect_mask(image: np.ndarray, step: Step) -> list[np.ndarray]:
+    """The checker's rect_mask: a size x size rectangle (128 by default) in the middle of the
+    picture painted white, and the mask of it (1 there, HxWx1; the other way with inverse_mask)."""
+    h, w = image.shape[:2]
+    mask_h, mask_w = step.size()
+    mask_h, mask_w = mask_h or 128, mask_w or 128
+    top, left = max(0, (h - mask_h) // 2), max(0, (w - mask_w) // 2)
+    mask = np.zeros((h, w), dtype=np.float32)
+    mask[top:top + mask_h, left:left + mask_w] = 1
+    mask = mask[:, :, None]
+    painted = image * (1 - mask) + 255 * mask
+    return [painted, 1 - mask if step.options["inverse_mask"] else mask]
+
+
 def _gray(image: np.ndarray, cast: bool) -> np.ndarray:
     import cv2
 
@@ -214,6 +228,10 @@ def preprocess(image: np.ndarray, config: AccuracyConfig, size: tuple[int, int] 
             data = _auto_resize(data, size, geometry)
         elif step.type == "jpeg_compression":
             data = _jpeg(data, int(step.options["quality_factor"]))
+        elif step.type == "rect_mask":  # (the last step: the picture and its mask, for two inputs)
+            data = _rect_mask(data, step)
+            geometry.input_height, geometry.input_width = int(data[0].shape[0]), int(data[0].shape[1])
+            return [d.astype(np.float32, copy=False) for d in data], geometry  # type: ignore[return-value]
         elif step.type == "bgr_to_lab":  # (accuracy_check 2023.3 registers its RGB-to-Lab under this name
             import cv2                    # last, so that is what runs; the picture is BGR all the same)
 

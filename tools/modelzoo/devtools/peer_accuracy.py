@@ -47,6 +47,7 @@ CONVERSIONS = {
     "imagenet_colorization": {"converter": "image_processing", "input_suffix": ".JPEG", "target_suffix": ".JPEG",
                               "annotation_loader": "opencv"},
     "ms_coco_style_transfer": {"converter": "style_transfer"},
+    "inpainting_rect_masks": {"converter": "inpainting"},
 }
 
 
