@@ -443,7 +443,7 @@ def _copy(case: dict, tmp_path: Path, folder: str) -> Path:
     return tmp_path / folder
 
 
-def test_a_target_of_the_wrong_size_or_a_missing_one_is_one_line_naming_it(tmp_path):
+def test_a_target_of_the_wrong_size_a_missing_one_or_an_unmatched_input_is_one_line_naming_it(tmp_path):
     import cv2
 
     case = image_zoo()
@@ -464,3 +464,13 @@ def test_a_target_of_the_wrong_size_or_a_missing_one_is_one_line_naming_it(tmp_p
     line = one_error_line(result)
     assert f"{folder / '000_lr_x4.png'}: no upscaled picture 000_upsample_x4.png beside it" in line, line
     assert not (tmp_path / "r.json").exists()
+    jpg = tmp_path / "jpg" / "super_resolution"  # a complete set, but of .jpg files: the yml's patterns say .png
+    jpg.mkdir(parents=True)
+    for stem in ("000_hr", "000_lr_x4", "000_upsample_x4"):
+        cv2.imwrite(str(jpg / f"{stem}.jpg"), cv2.imread(str(case["data"] / "super_resolution" / f"{stem}.png")))
+    result = run_tool(*args[:-4], "--dataset", jpg.parent, "--json", tmp_path / "r.json")
+    assert result.returncode != 0
+    line = one_error_line(result)
+    assert f"{jpg / '000_lr_x4.jpg'}: no picture of it (000_lr_x4.jpg, 000_upsample_x4.jpg) matches " \
+           "'.*lr_x4*.png', the pattern of input 0" in line, line
+    assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()

@@ -149,8 +149,9 @@ class Network:
         for port in (self.port(),) + self.others:
             found = next((f for f in sample.files() if port.pattern is None or re.match(port.pattern, f.name)), None)
             if found is None:
-                raise AccuracyConfigError(f"{sample.path}: no picture of it ({', '.join(f.name for f in sample.files())}) "
-                                          f"matches {port.pattern!r}, the pattern of input {port.name}")
+                names = ", ".join(f.name for f in sample.files())
+                raise AccuracyConfigError(f"{sample.path}: no picture of it ({names}) matches {port.pattern!r}, the "
+                                          f"pattern of input {port.name}")
             chosen.append(found)
         return chosen
 
@@ -403,6 +404,14 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
         raise ModelzooError(f"inference failed: {openvino_reason(exc)}") from exc
     order = [s.image_id for s in samples]
     return {i: detections[i] for i in order}, {i: processed_truth[i] for i in order}
+
+
+def check_inputs(network: Network, config: AccuracyConfig, dataset: Dataset) -> None:
+    """Every sample has a file for each picture input (told by the inputs' patterns): said before
+    any inference."""
+    if network.others and not any(step.type == "rect_mask" for step in config.preprocessing):
+        for sample in dataset.samples:
+            network.files(sample)
 
 
 def check_dataset(config: AccuracyConfig, dataset: Dataset) -> None:
