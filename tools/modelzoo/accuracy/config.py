@@ -67,6 +67,15 @@ DEFINITION_STEPS: dict[str, dict[str, list[dict[str, Any]]]] = {
                                  "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
     "inpainting_rect_masks": {"preprocessing": [{"type": "auto_resize"}, {"type": "rect_mask"}],
                               "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
+    # (the zoo's faster_rcnn_*_coco entries give none of their own: the definition fits the
+    # picture into 1024x600, pads it and brings the boxes back)
+    "ms_coco_detection_91_classes": {
+        "preprocessing": [{"type": "resize", "aspect_ratio_scale": "fit_to_window", "dst_height": 600,
+                           "dst_width": 1024},
+                          {"type": "padding", "dst_height": 600, "dst_width": 1024, "pad_type": "right_bottom"}],
+        "postprocessing": [{"type": "faster_rcnn_postprocessing_resize", "dst_height": 600, "dst_width": 1024}]},
+    "VOC2012": {"postprocessing": [{"type": "resize_prediction_boxes"}]},
+    "VOC2012_without_background": {"postprocessing": [{"type": "resize_prediction_boxes"}]},
 }
 
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
