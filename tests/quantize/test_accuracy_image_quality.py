@@ -474,3 +474,21 @@ def test_a_target_of_the_wrong_size_a_missing_one_or_an_unmatched_input_is_one_l
     assert f"{jpg / '000_lr_x4.jpg'}: no picture of it (000_lr_x4.jpg, 000_upsample_x4.jpg) matches " \
            "'.*lr_x4*.png', the pattern of input 0" in line, line
     assert "Measuring" not in result.stdout and not (tmp_path / "r.json").exists()
+
+
+def test_subsample_size_measures_the_first_pictures_by_name(tmp_path):
+    """colorization-v2's subsample_size (2000 of ImageNet), here 2 of the 3 pictures: the first two
+    by name, the same number as --subset 2 gives."""
+    case = image_zoo()
+    name = "colorization-v2"
+    folder = write_model(tmp_path / "zoo", name, [{"name": f"FP32/{name}.{ext}", "data": b"x", "url": f"http://x/{ext}"}
+                                                  for ext in ("xml", "bin")]).parent
+    (folder / "accuracy-check.yml").write_text(YMLS[name].replace("subsample_size: 2000", "subsample_size: 2"))
+    args = ("--name", name, "--ir_dir", case["ir"], "--precisions", "FP32", "--dataset", case["data"])
+    records = []
+    for zoo, extra in ((tmp_path / "zoo", ()), (case["zoo"], ("--subset", "2"))):
+        result = run_tool("accuracy_check", "--models_dir", zoo, *args, *extra, "--json", tmp_path / "r.json")
+        assert result.returncode == 0, result.stderr
+        records.append(json.loads((tmp_path / "r.json").read_text()))
+    assert [r["images"] for r in records[0]] == [2, 2]
+    assert [(r["metric"], r["value"]) for r in records[0]] == [(r["metric"], r["value"]) for r in records[1]]
