@@ -89,11 +89,15 @@ class Port:
     height: int
     width: int
     pattern: str | None = None
+    channels: int = 3
 
     def tensor(self, picture: np.ndarray) -> np.ndarray:
         if self.height and picture.shape[:2] != (self.height, self.width):
             raise AccuracyConfigError(f"the preprocessing made a {picture.shape[0]}x{picture.shape[1]} picture "
                                       f"for the IR's {self.height}x{self.width} input {self.name}")
+        if picture.ndim != 3 or picture.shape[2] != self.channels:
+            raise AccuracyConfigError(f"the preprocessing made a picture of {list(picture.shape)} for the IR's "
+                                      f"input {self.name} of {self.channels} channel{'s' if self.channels > 1 else ''}")
         data = picture.transpose(2, 0, 1) if self.nchw else picture
         return np.ascontiguousarray(data[None], dtype=np.float32)
 
@@ -114,9 +118,10 @@ class Network:
     all_outputs: bool = False  # hand the adapter every output by name (adapter.Outputs), not the first
     pattern: str | None = None  # the file the first input takes, when there are several
     others: tuple[Port, ...] = ()
+    channels: int = 3
 
     def port(self) -> Port:
-        return Port(self.input_name, self.nchw, self.height, self.width, self.pattern)
+        return Port(self.input_name, self.nchw, self.height, self.width, self.pattern, self.channels)
 
     def tensor(self, picture: np.ndarray) -> np.ndarray:
         return self.port().tensor(picture)
@@ -189,7 +194,7 @@ def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network
                               f"{config.path} preprocesses to {expected[0]}x{expected[1]}")
     check_postprocessing(config)
     return Network(model, first.name, first.nchw, first.height, first.width, pattern=first.pattern,
-                   others=tuple(ports[1:]))
+                   others=tuple(ports[1:]), channels=first.channels)
 
 
 def _dynamic_sides(xml: Path, model: Any) -> None:
@@ -224,7 +229,7 @@ def _picture_port(xml: Path, port: Any, pattern: str | None) -> Port:
     height, width = (dims[2], dims[3]) if channels_first else (dims[1], dims[2])
     if (height == 0) != (width == 0):
         raise IRMismatchError(f"{xml}: input {name} has shape {shape}; expected both sides fixed or both dynamic")
-    return Port(name, channels_first, height, width, pattern)
+    return Port(name, channels_first, height, width, pattern, dims[1] if channels_first else dims[3])
 
 
 _WHERE = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:\d+:)$")

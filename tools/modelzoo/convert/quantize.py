@@ -458,10 +458,12 @@ class Quantizer:
     def _measure(self, model: Model, config: "AccuracyConfig", network: "Network", quantized: Any,
                  dataset: "Dataset", outcome: Outcome) -> None:
         """FP32 and INT8 accuracy by the accuracy tool, on the calibration images' annotations."""
-        from ..accuracy.evaluate import Network, compile_network, is_int8, measure
+        import dataclasses
+
+        from ..accuracy.evaluate import compile_network, is_int8, measure
 
         fp32 = measure(Path(), config, dataset, self.options.device, network=network)
-        int8_net = Network(quantized, network.input_name, network.nchw, network.height, network.width)
+        int8_net = dataclasses.replace(network, model=quantized)  # (the same inputs: every picture port)
         int8 = measure(Path(), config, dataset, self.options.device, network=int8_net,
                        compiled=compile_network(int8_net, self.options.device))
         outcome.metric = fp32.results[0].metric
