@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The same accuracy check three ways on this machine: one process; two `--shard K/2` processes at
 once and `--merge`; `--cluster` on a Ray cluster of two 1-core nodes (a head without cores, in a
-network namespace of its own: tests/quantize/raycluster.py). Wall time of each, and the overhead
+network namespace of its own: tests/quantize/raycluster.py), as `auto` (the driver on the head)
+and through Ray Client (`ray://`, the head's client port). Wall time of each, and the overhead
 per shard (what a shard costs beyond its inference: start-up, reading and compiling the IR, the
 merge), from which val2017 at 1333 on 10 nodes is estimated.
 
@@ -93,18 +94,23 @@ def main() -> int:
         out["static"] = {"wall": both + merge, "shards_wall": both, "merge": merge,
                          "inference": inference_seconds(root / "two")}
 
-        from raycluster import run_steps
+        from raycluster import CLIENT, run_steps
 
         began = time.monotonic()
-        [ray] = run_steps([{"cmd": tool("accuracy_check", *common, "--cluster", "auto", "--picture_shards",
-                                        args.ray_shards, "--run_dir", root / "ray", "--json", root / "ray.json")}],
-                          root, timeout=3600)
-        if ray["code"] != 0:
-            sys.exit(f"scale: the Ray run failed:\n{ray['stderr'][-2000:]}")
+        ray, client = run_steps([{"cmd": tool("accuracy_check", *common, "--cluster", address, "--picture_shards",
+                                              args.ray_shards, "--run_dir", root / name, "--json",
+                                              root / f"{name}.json"), "timeout": 3600}
+                                 for name, address in (("ray", "auto"), ("client", CLIENT))], root, timeout=7200)
+        for run in (ray, client):
+            if run["code"] != 0:
+                sys.exit(f"scale: a Ray run failed:\n{run['stderr'][-2000:]}")
         out["ray"] = {"wall": ray["seconds"], "cluster_up": ray["cluster_up_seconds"],
-                      "with_cluster_start": time.monotonic() - began, "shards": args.ray_shards,
+                      "with_cluster_start": time.monotonic() - began - client["seconds"], "shards": args.ray_shards,
                       "inference": inference_seconds(root / "ray")}
-        same = [json.loads((root / f"{n}.json").read_text()) for n in ("single", "two", "ray")]
+        out["client"] = {"wall": client["seconds"], "shards": args.ray_shards,
+                         "inference": inference_seconds(root / "client")}
+        out["load_average_after"] = os.getloadavg()
+        same = [json.loads((root / f"{n}.json").read_text()) for n in ("single", "two", "ray", "client")]
         out["same_numbers"] = all([{k: v for k, v in r.items() if k != "seconds"} for r in s]
                                   == [{k: v for k, v in r.items() if k != "seconds"} for r in same[0]] for s in same)
         report(out)
@@ -126,8 +132,12 @@ def report(out: dict) -> None:
     # beyond its inference, over the shards
     rows.append((f"Ray, 2 nodes x 1 core, {ray['shards']} shards", ray["wall"],
                  (ray["wall"] * 2 - sum(ray["inference"])) / ray["shards"], ray["shards"]))
+    client = out["client"]
+    rows.append(("the same through Ray Client", client["wall"],
+                 (client["wall"] * 2 - sum(client["inference"])) / client["shards"], client["shards"]))
     print(f"{out['pictures']} pictures at {out['size']}, {out['cores']} cores, load average "
-          f"{out['load_average'][0]:.1f}; the three runs give the same numbers: {out['same_numbers']}")
+          f"{out['load_average'][0]:.1f} before, {out['load_average_after'][0]:.1f} after; the four runs give the "
+          f"same numbers: {out['same_numbers']}")
     print(f"{'run':<32} {'wall s':>8} {'vs single':>10} {'overhead/shard s':>17}")
     for name, wall, overhead, _ in rows:
         print(f"{name:<32} {wall:8.1f} {100 * (wall / single['wall'] - 1):+9.0f}% {overhead:17.1f}")

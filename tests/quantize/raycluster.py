@@ -3,6 +3,11 @@ schedules) and two nodes of one core each (ray.cluster_utils.Cluster starts real
 a network namespace of its own so that nothing leaves loopback (Ray advertises the host's own
 address whatever it is told; see /work/shared/real-parts.md).
 
+The head also listens for Ray Client (``ray://``) on CLIENT_PORT: the server behind it needs
+grpcio (``ray[client]``, which the ``[ray]`` extra pulls), and its port must lie outside the
+range Ray keeps for worker processes (10002-19999 by default; Ray refuses to start otherwise).
+A fresh network namespace has every port free, so the port is fixed.
+
 ``run_steps(steps)`` starts ``unshare -n`` with this file as the script: it brings loopback up,
 starts the cluster once and runs each step's command in turn with RAY_ADDRESS set (so
 ``--cluster auto`` finds it). A step may remove one worker node without a graceful shutdown (its
@@ -23,6 +28,10 @@ import threading
 import time
 from pathlib import Path
 
+NOT_UP = 75  # main's exit code when the cluster did not come up: no step ran
+CLIENT_PORT = 24001
+CLIENT = f"ray://127.0.0.1:{CLIENT_PORT}"  # --cluster's Ray Client address of the head, inside the namespace
+
 
 def run_steps(steps: list[dict], tmp: Path, s3_bucket: str | None = None, timeout: float = 300) -> list[dict]:
     """Run ``steps`` ({"cmd": [...], "env": {...}, "kill_node_after": TEXT, "kill_driver_after":
@@ -36,8 +45,11 @@ def run_steps(steps: list[dict], tmp: Path, s3_bucket: str | None = None, timeou
     env = dict(os.environ, HOME=str(tmp / "home"))  # Ray's token (~/.ray/auth_token) stays in the test's folder
     (tmp / "home").mkdir(exist_ok=True)
     shell = f"ip link set lo up && exec {sys.executable} {Path(__file__).resolve()} {plan} {out}"
-    done = subprocess.run(["unshare", "-n", "sh", "-c", shell], capture_output=True, text=True, env=env,
-                          timeout=timeout)
+    for attempt in range(2):  # once more if the cluster did not come up (before any step ran)
+        done = subprocess.run(["unshare", "-n", "sh", "-c", shell], capture_output=True, text=True, env=env,
+                              timeout=timeout)
+        if done.returncode != NOT_UP:
+            break
     assert done.returncode == 0 and out.is_file(), done.stderr[-3000:]
     return json.loads(out.read_text())
 
@@ -106,10 +118,17 @@ def main(plan: str, out: str) -> int:
             weed = stack.enter_context(SeaweedS3())
             weed.client().create_bucket(Bucket=todo["bucket"])
         started = time.monotonic()
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
-        stack.callback(cluster.shutdown)
-        nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
-        cluster.wait_for_nodes()
+        try:
+            # (Ray's raylet gives its agents about 15 s to start, which a machine loaded by other jobs
+            # may not give them: "The current node timed out during startup"; run_steps tries again)
+            cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
+                                                                        "ray_client_server_port": CLIENT_PORT})
+            stack.callback(cluster.shutdown)
+            nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
+            cluster.wait_for_nodes()
+        except Exception as exc:  # noqa: BLE001 - Ray's own, whatever its type
+            print(f"raycluster: the cluster did not come up: {exc}", file=sys.stderr)
+            return NOT_UP
         up = time.monotonic() - started
         results = [_step(cluster, nodes, {**step, "bucket": todo["bucket"]}, weed) for step in todo["steps"]]
         results[0]["cluster_up_seconds"] = round(up, 1)

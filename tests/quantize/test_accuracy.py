@@ -166,7 +166,7 @@ def zoo_with(rebuilt, tmp_path: Path, old: str, new: str) -> Path:
 
 @pytest.mark.parametrize("old,new,needle", [
     ("type: coco_precision", "type: miss_rate", "metrics[0]: 'miss_rate' is not implemented by modelzoo-accuracy"),
-    ("adapter: ssd", "adapter: mask_rcnn", "launchers[].adapter: 'mask_rcnn' is not implemented"),
+    ("adapter: ssd", "adapter: narnmt", "launchers[].adapter: 'narnmt' is not implemented"),
     ("pad_type: right_bottom", "pad_type: left_top", "pad_type 'left_top' is not implemented"),
     ("min_confidence: 0.05", "min_confidence: 0.05\n            interpolation: CUBIC",
      "(filter): option 'interpolation' is not implemented"),

@@ -217,7 +217,7 @@ def test_list_supported_needs_no_ir_and_no_data(tmp_path):
     (an unknown adapter, an unknown option, no yml at all); exit 0, with no IR and no data set."""
     zoo = tmp_path / "zoo"
     ymls = {"a-classifier": PILLOW_YML,
-            "b-yolo": PILLOW_YML.replace("adapter: classification", "adapter: mask_rcnn"),
+            "b-yolo": PILLOW_YML.replace("adapter: classification", "adapter: narnmt"),
             "c-option": OPENCV_YML.replace("size: 224\n", "size: 224\n            max_square: true\n"),
             "d-no-yml": None,
             "e-composite": "evaluations:\n  - name: e-composite\n    module: custom_evaluators.x.Y\n"}
@@ -230,13 +230,13 @@ def test_list_supported_needs_no_ir_and_no_data(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
         "a-classifier: yes",
-        "b-yolo: no: launchers[].adapter: 'mask_rcnn' is not implemented by modelzoo-accuracy",
+        "b-yolo: no: launchers[].adapter: 'narnmt' is not implemented by modelzoo-accuracy",
         "c-option: no: preprocessing[1] (crop): option 'max_square' is not implemented",
         "d-no-yml: no: no accuracy-check.yml",
         "e-composite: no: evaluations: a composite model's evaluation (several networks and a custom evaluator) is "
         "not implemented by modelzoo-accuracy (one network a model only)"]
     result = run_tool("accuracy_check", "--models_dir", zoo, "--name", "b-yolo", "--list_supported")
-    assert result.returncode == 0 and result.stdout == "b-yolo: no: launchers[].adapter: 'mask_rcnn' is not " \
+    assert result.returncode == 0 and result.stdout == "b-yolo: no: launchers[].adapter: 'narnmt' is not " \
         "implemented by modelzoo-accuracy\n", result
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from conftest import one_error_line, run_tool, write_model
 from qtools import _workdir, peer_accuracy_check  # noqa: F401 (fixture)
 
-from modelzoo.devtools.peer_accuracy import peer_entry, run_peer_many
+from modelzoo.devtools.peer_accuracy import peer_definitions_by_name, peer_entry, run_peer_many
 
 # the models' accuracy-check.yml entries as Open Model Zoo ships them
 YMLS = {
@@ -221,24 +221,6 @@ YMLS = {
               std: 0.0079
 """,
 }
-# what Open Model Zoo's dataset_definitions.yml gives these entries (accuracy_check -d merges it)
-DEFINITIONS = {
-    "super_resolution_x4": {
-        "conversion": {"converter": "super_resolution", "lr_suffix": "lr_x4", "upsample_suffix": "upsample_x4",
-                       "hr_suffix": "hr", "two_streams": True},
-        "preprocessing": [{"type": "auto_resize"}], "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
-    "text_super_resolution_x3": {
-        "conversion": {"converter": "super_resolution", "lr_suffix": "lr_x3", "hr_suffix": "hr_gray"},
-        "preprocessing": [{"type": "bgr_to_gray"}, {"type": "auto_resize"}],
-        "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
-    "LIVE_1": {"conversion": {"converter": "image_processing", "input_suffix": ".bmp", "target_suffix": ".bmp"}},
-    "imagenet_colorization": {"conversion": {"converter": "image_processing", "input_suffix": ".JPEG",
-                                             "target_suffix": ".JPEG", "annotation_loader": "opencv"}},
-    "ms_coco_style_transfer": {"conversion": {"converter": "style_transfer"}},
-    "inpainting_rect_masks": {"conversion": {"converter": "inpainting"},
-                              "preprocessing": [{"type": "auto_resize"}, {"type": "rect_mask"}],
-                              "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
-}
 FOLDER = {"single-image-super-resolution-1032": "super_resolution", "text-image-super-resolution-0001":
           "super_resolution", "fbcnn": "LIVE_1", "colorization-v2": "ImageNet",
           "fast-neural-style-mosaic-onnx": "val2017", "gmcnn-places2-tf": "VOCdevkit/VOC2012/JPEGImages"}
@@ -382,16 +364,16 @@ def measure(case: dict, name: str, json_out: Path, *args) -> dict:
 def test_psnr_and_ssim_equal_accuracy_check(peer_accuracy_check, tmp_path):
     case = image_zoo()
     ours = {name: measure(case, name, tmp_path / f"{name}.json", "--dataset", case["data"]) for name in YMLS}
+    definitions = peer_definitions_by_name(peer_accuracy_check)  # (as accuracy_check -d merges them)
     entries = []
     for name in YMLS:
-        definition = DEFINITIONS[__import__("yaml").safe_load(YMLS[name])["models"][0]["datasets"][0]["name"]]
+        definition = definitions[__import__("yaml").safe_load(YMLS[name])["models"][0]["datasets"][0]["name"]]
         folder = case["data"] / FOLDER[name]
-        steps = {key: definition[key] for key in ("preprocessing", "postprocessing") if key in definition}
-        where = {"data_dir" if definition["conversion"]["converter"] in ("super_resolution", "image_processing")
+        where = {"data_dir" if definition["annotation_conversion"]["converter"] in ("super_resolution",
+                                                                                    "image_processing")
                  else "images_dir": str(folder)}
-        entry = peer_entry(case["yml"][name], name, case["xml"][name], folder, where, name)
-        assert entry["datasets"][0]["annotation_conversion"] == {**definition["conversion"], **where}
-        entry["datasets"][0] = {**steps, **entry["datasets"][0]}
+        entry = peer_entry(case["yml"][name], name, case["xml"][name], folder, where, name, definition=definition)
+        assert entry["datasets"][0]["annotation_conversion"] == {**definition["annotation_conversion"], **where}
         entries.append(entry)
     theirs, _, _ = run_peer_many(peer_accuracy_check, entries)
     for name in YMLS:
@@ -492,3 +474,38 @@ def test_subsample_size_measures_the_first_pictures_by_name(tmp_path):
         records.append(json.loads((tmp_path / "r.json").read_text()))
     assert [r["images"] for r in records[0]] == [2, 2]
     assert [(r["metric"], r["value"]) for r in records[0]] == [(r["metric"], r["value"]) for r in records[1]]
+
+
+def test_two_picture_inputs_and_a_const_input_are_fed_together(tmp_path):
+    """1032's two picture INPUTs beside a CONST_INPUT (the launcher's other inputs, as a detector's
+    image_info): an IR that takes its 0.97 and 0.03 from that input measures what the one with
+    them built in does, and a CONST_INPUT the IR lacks is one line naming it."""
+    case = image_zoo()
+    name = "single-image-super-resolution-1032"
+    h, w = LR
+
+    def sr(ops, low, up, weights):
+        mean = ops.reduce_mean(low, np.array([2, 3]), True)
+        weight, rest = ops.split(weights, np.int64(0), 2).outputs()
+        return ops.multiply(ops.add(ops.multiply(up, weight), ops.multiply(mean, rest)), np.float32(1 / 255))
+
+    ir = tmp_path / "ir"
+    _ir(ir / "public" / name / "FP32" / f"{name}.xml",
+        [("0", [1, 3, h, w]), ("1", [1, 3, 4 * h, 4 * w]), ("weight", [2])], sr, "90")
+    folder = write_model(tmp_path / "zoo", name, [{"name": f"FP32/{name}.{ext}", "data": b"x", "url": f"http://x/{ext}"}
+                                                  for ext in ("xml", "bin")]).parent
+    const = '            value: ".*upsample_x4*.png"\n          - name: weight\n            type: CONST_INPUT\n' \
+            '            value: [0.97, 0.03]\n'
+    yml = YMLS[name].replace('            value: ".*upsample_x4*.png"\n', const)
+    (folder / "accuracy-check.yml").write_text(yml)
+    args = ("--name", name, "--precisions", "FP32", "--dataset", case["data"], "--json", tmp_path / "r.json")
+    result = run_tool("accuracy_check", "--models_dir", tmp_path / "zoo", "--ir_dir", ir, *args)
+    assert result.returncode == 0, result.stderr
+    fed = {r["metric"]: r["value"] for r in json.loads((tmp_path / "r.json").read_text())}
+    built_in = measure(case, name, tmp_path / "built-in.json", "--dataset", case["data"])
+    assert fed.keys() == built_in.keys() and all(abs(fed[k] - built_in[k]) < 1e-9 for k in fed), (fed, built_in)
+
+    (folder / "accuracy-check.yml").write_text(yml.replace("- name: weight", "- name: gain"))
+    result = run_tool("accuracy_check", "--models_dir", tmp_path / "zoo", "--ir_dir", ir, *args)
+    line = one_error_line(result)
+    assert "CONST_INPUT 'gain' is not an input of" in line, line

@@ -6,6 +6,7 @@ peer run for both cases)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import shutil
@@ -83,7 +84,46 @@ SCORES_YML = """models:
           - name: pixel_accuracy
             type: segmentation_accuracy
 """
-CASES = {"tiny-segmentation-labels": (LABELS_YML, True), "tiny-segmentation-scores": (SCORES_YML, False)}
+# as deeplabv3: Pillow's ANTIALIAS (LANCZOS) fitting, a centred padding; the annotation brought to
+# the fitted picture's size (to_dst_image_size), then cropped or padded to the network's
+ANTIALIAS_YML = """models:
+  - name: tiny-segmentation-antialias
+    launchers:
+      - framework: openvino
+        adapter: segmentation
+    datasets:
+      - name: VOC2012_Segmentation
+        preprocessing:
+          - type: resize
+            aspect_ratio_scale: fit_to_window
+            size: 256
+            interpolation: ANTIALIAS
+            use_pillow: True
+          - type: padding
+            pad_value: '127.5,127.5,127.5'
+            size: 256
+        postprocessing:
+          - type: resize_segmentation_mask
+            to_dst_image_size: True
+            apply_to: annotation
+          - type: crop_or_pad
+            size: 256
+          - type: encode_segmentation_mask
+            apply_to: annotation
+        metrics:
+          - type: mean_iou
+            use_argmax: false
+            presenter: print_scalar
+          - name: pixel_accuracy
+            type: segmentation_accuracy
+            use_argmax: false
+"""
+CASES = {"tiny-segmentation-labels": (LABELS_YML, True), "tiny-segmentation-scores": (SCORES_YML, False),
+         "tiny-segmentation-antialias": (ANTIALIAS_YML, True)}
+METRICS = {"tiny-segmentation-labels": {"mean_iou", "mean_iou_without_background", "pixel_accuracy",
+                                        "pixel_accuracy_without_background"},
+           "tiny-segmentation-scores": {"mean_iou", "mean_iou_without_background", "pixel_accuracy"},
+           "tiny-segmentation-antialias": {"mean_iou", "pixel_accuracy"}}
 PICTURES = 10
 
 
@@ -97,8 +137,18 @@ def segmentation_zoo() -> dict:
                                          for ext in ("xml", "bin")], task_type="semantic_segmentation").parent
         (folder / "accuracy-check.yml").write_text(yml)
         ymls[name] = folder / "accuracy-check.yml"
-        xmls[name] = vocset.segmentation_ir(ir / "public" / name / "FP32" / f"{name}.xml", labels_out, seed=len(name))
-    segmenters = [vocset.segmenter(xmls[name], ymls[name], name) for name in CASES]
+        # (one network's weights for every case: each picture's mask is near every case's labels)
+        xmls[name] = vocset.segmentation_ir(ir / "public" / name / "FP32" / f"{name}.xml", labels_out, seed=24)
+    # (the antialias case's masks are made from its labels unpadded and at the picture's size)
+    (root / "label.yml").write_text(ANTIALIAS_YML.split("        postprocessing:")[0] + """        postprocessing:
+          - type: crop_padded_prediction
+          - type: resize_segmentation_mask
+            apply_to: prediction
+        metrics:
+          - type: mean_iou
+""")
+    segmenters = [vocset.segmenter(xmls[name], root / "label.yml" if name.endswith("antialias") else ymls[name],
+                                   name) for name in CASES]
     voc = vocset.write_voc_segmentation(root / "voc", vocset.pictures(PICTURES, seed=3), segmenters, seed=3)
     return {"zoo": zoo, "ir": ir, "xml": xmls, "yml": ymls, "voc": voc}
 
@@ -123,8 +173,7 @@ def test_mean_iou_and_pixel_accuracy_equal_accuracy_check(peer_accuracy_check, t
                           segmentation_masks_source=str(case["voc"] / "SegmentationClass")) for name in CASES]
     theirs, _, _ = run_peer_many(peer_accuracy_check, entries)
     for name in CASES:
-        assert set(ours[name]) == set(theirs[name]) == {"mean_iou", "mean_iou_without_background", "pixel_accuracy"} \
-            | ({"pixel_accuracy_without_background"} if name.endswith("labels") else set())
+        assert set(ours[name]) == set(theirs[name]) == METRICS[name]
         for metric, value in ours[name].items():
             assert 0.02 < value < 0.98, (name, metric, value)  # a number that can move
             assert abs(100 * value - 100 * theirs[name][metric]) <= 0.1, (name, metric, value, theirs[name])
@@ -179,3 +228,46 @@ def test_boxes_are_not_written_for_a_segmentation_model(tmp_path):
         assert "--detections_out and --draw write boxes; tiny-segmentation-labels's adapter predicts none" in \
             one_error_line(result)
         assert not (tmp_path / "d.json").exists() and not any(tmp_path.glob("drawn/*"))
+
+
+PEER_RESIZE = """
+import json, sys
+import numpy as np
+from openvino.tools.accuracy_checker.data_readers import DataRepresentation
+from openvino.tools.accuracy_checker.preprocessor import Preprocessor
+step = json.loads(sys.argv[1])
+for name in sys.argv[2:]:  # (IN.npy -> IN.out.npy)
+    out = Preprocessor.provide(step["type"], step, "resize").process(DataRepresentation(np.load(name), identifier="x"))
+    np.save(name[:-4] + ".out.npy", out.data)
+"""
+
+
+def test_antialias_resizes_as_the_checker_does(peer_accuracy_check, tmp_path):
+    """deeplabv3's `interpolation: ANTIALIAS` with use_pillow: the checker's own resize step (run in
+    its environment) and ours give the same bytes (Pillow's LANCZOS; its BILINEAR would not)."""
+    import subprocess
+
+    import yaml
+    from PIL import Image
+
+    from modelzoo.accuracy.config import load_accuracy_config
+    from modelzoo.accuracy.preprocessing import preprocess
+    from modelzoo.devtools.cocoset import pictures
+
+    yml = tmp_path / "accuracy-check.yml"
+    yml.write_text(ANTIALIAS_YML)
+    config = load_accuracy_config(yml, "tiny-segmentation-antialias")
+    step = yaml.safe_load(ANTIALIAS_YML)["models"][0]["datasets"][0]["preprocessing"][0]
+    resize_only = dataclasses.replace(config, preprocessing=config.preprocessing[:1])
+    samples = pictures(2, 12, [(300, 180), (90, 200)])
+    for i, picture in enumerate(samples):
+        np.save(tmp_path / f"{i}.npy", picture)
+    subprocess.run([str(Path(peer_accuracy_check).parent / "python"), "-c", PEER_RESIZE, json.dumps(step),
+                    *(str(tmp_path / f"{i}.npy") for i in range(len(samples)))],
+                   check=True, capture_output=True, timeout=300)
+    for i, picture in enumerate(samples):
+        theirs = np.load(tmp_path / f"{i}.out.npy")
+        ours, _ = preprocess(picture, resize_only)
+        assert ours.shape == theirs.shape and np.array_equal(ours, theirs.astype(np.float32)), i
+        bilinear = np.asarray(Image.fromarray(picture).resize(theirs.shape[1::-1], Image.Resampling.BILINEAR))
+        assert not np.array_equal(bilinear, theirs)

@@ -400,7 +400,8 @@ def test_a_count_that_runs_past_the_end_is_named(tmp_path):
     ("apply_to: annotation\n            height_range", "apply_to: everything\n            height_range",
      "apply_to 'everything' is not implemented"),
     ("type: map\n", "type: coco_precision\n", "a filter that keeps what it catches as ignored boxes "
-                                                "(remove_filtered: false) is implemented for the map metric, not "
+                                                "(remove_filtered: false) is implemented for the map metric (and "
+                                                "coco_orig_precision, which scores every box), not "
                                                 "'coco_precision'"),
     ("            is_empty: True\n", "            is_empty: True\n            remove_filtered: True\n",
      "postprocessing[3] (filter): remove_filtered: true on the annotation is not implemented"),

@@ -422,18 +422,22 @@ def test_yolo_on_coco_with_positions_and_full_label_map_equals_accuracy_check(pe
             assert abs(100 * record["value"] - 100 * theirs[name][metric]) <= 0.1, (name, metric, record, theirs)
 
 
-def test_a_launcher_feeding_a_second_input_is_said_no(tmp_path):
-    """yolo-v3-onnx's launcher feeds the picture's size to a second input (ORIG_IMAGE_INFO), the
-    Faster R-CNN ones a constant: not implemented, so --list_supported says no from the yml, while
-    the picture's own INPUT entry is read from the IR and accepted."""
+def test_a_launcher_input_of_a_type_not_implemented_is_said_no(tmp_path):
+    """A recurrent state (LSTM_INPUT) is not implemented, so --list_supported says no from the yml;
+    the picture's size (ORIG_IMAGE_INFO, yolo-v3-onnx's) is (tests/quantize/test_accuracy_inputs.py),
+    and the picture's own INPUT entry is read from the IR and accepted."""
     from modelzoo.accuracy.config import load_accuracy_config
     from modelzoo.accuracy.support import unsupported
 
     yml = tmp_path / "accuracy-check.yml"
     image_info = "        inputs:\n          - name: image_shape\n            type: ORIG_IMAGE_INFO\n"
+    yml.write_text(V3_YML.replace("    datasets:\n", image_info.replace("ORIG_IMAGE_INFO", "LSTM_INPUT")
+                                  + "    datasets:\n", 1))
+    assert unsupported(yml, "tiny-yolo-v3") == ("launchers[].inputs[0]: 'LSTM_INPUT' is not implemented by "
+                                                "modelzoo-accuracy")
     yml.write_text(V3_YML.replace("    datasets:\n", image_info + "    datasets:\n", 1))
-    assert unsupported(yml, "tiny-yolo-v3") == ("launchers[].inputs: 'ORIG_IMAGE_INFO' is not implemented by "
-                                                "modelzoo-accuracy (the picture's INPUT only)")
+    assert unsupported(yml, "tiny-yolo-v3") is None
     yml.write_text(V3_YML.replace("    datasets:\n", image_info.replace("image_shape", "image").replace(
         "ORIG_IMAGE_INFO", "INPUT") + "    datasets:\n", 1))
-    assert load_accuracy_config(yml, "tiny-yolo-v3").adapter == "yolo_v3"
+    config = load_accuracy_config(yml, "tiny-yolo-v3")
+    assert config.adapter == "yolo_v3" and config.picture_input == "image" and config.inputs == ()

@@ -28,5 +28,23 @@ def test_a_job_whose_process_dies_is_lost_alone():
     assert results["crash"] == (None, "worker process died (killed by SIGABRT)")
 
 
+def test_a_result_larger_than_a_pipe_comes_back():
+    """A job's result is read while its process sends it (a send larger than the pipe's buffer
+    blocks until then): 4 MB each from two processes at a time."""
+    jobs = [Job(str(i), bytes, (4 << 20,)) for i in range(3)] + [Job("crash", os.abort)]
+    results = {job.name: (value, lost) for job, value, lost in LocalProcesses(2).run(jobs)}
+    assert all(results[str(i)] == (bytes(4 << 20), None) for i in range(3))
+    assert results["crash"] == (None, "worker process died (killed by SIGABRT)")
+
+
 def test_death_in_words():
     assert death(-9) == "killed by SIGKILL" and death(1) == "exit code 1" and death(-99) == "killed by signal 99"
+
+
+def test_a_result_larger_than_a_pipe_holds_comes_back():
+    """A segmentation shard's masks are megabytes: the driver reads them while the worker sends
+    (it waited for the worker to end first, which waited in send(): -j hung)."""
+    jobs = [Job(str(i), bytes, (3 << 20,)) for i in range(3)] + [Job("crash", os.abort)]
+    results = {job.name: (value, lost) for job, value, lost in LocalProcesses(2).run(jobs)}
+    assert all(results[str(i)] == (bytes(3 << 20), None) for i in range(3))
+    assert results["crash"] == (None, "worker process died (killed by SIGABRT)")

@@ -145,6 +145,12 @@ class AccuracyConfigError(ModelzooError):
     or metric this tool does not implement (refused by name before any inference)."""
 
 
+class InputChangedError(ModelzooError):
+    """A file a job was given by path and SHA-384 (a calibration picture, the annotations, an IR)
+    is not the file the driver read: it changed since, or the worker sees another shared folder.
+    The job uses nothing of it."""
+
+
 class IRMismatchError(ModelzooError):
     """An IR that cannot be measured or quantized as its descriptor says: missing, already
     INT8, or with inputs other than the model's accuracy-check.yml expects."""

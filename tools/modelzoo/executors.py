@@ -17,6 +17,7 @@ import contextlib
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from typing import Any, Callable, Iterator, NamedTuple, Protocol
@@ -52,6 +53,42 @@ class InThisProcess:
             yield job, job.fn(*job.args), None
 
 
+class JobBar:
+    """One bar for a run's jobs, done / total (on a terminal, on stderr; nothing in a log), and the
+    line that ends it: how many jobs ended and, by name, those that failed. The converter's, the
+    quantizer's and sync --ir's executor runs share it, so a run on a cluster reads as one run.
+    ``say`` takes the last line (text), ``emit`` the events (``job_end`` for each job, ``jobs_end``
+    at the end: a script's view, through --progress_format json where the command has it)."""
+
+    def __init__(self, total: int, what: str, say: Callable[[str], None],
+                 emit: Callable[..., None] | None = None) -> None:
+        from tqdm import tqdm
+
+        self.total, self.what, self.say, self.emit = total, what, say, emit
+        self.done, self.failed = 0, []  # type: int, list[str]
+        self._bar = tqdm(total=total, desc=what, unit="job", disable=None, file=sys.stderr, leave=False)
+
+    def update(self, name: str, ok: bool) -> None:
+        self.done += 1
+        if not ok:
+            self.failed.append(name)
+        self._bar.update(1)
+        if self.emit is not None:
+            self.emit("job_end", job=name, successful=ok, done=self.done, total=self.total)
+
+    def __enter__(self) -> "JobBar":
+        return self
+
+    def __exit__(self, kind: object, *rest: object) -> None:
+        self._bar.close()
+        if kind is not None:  # (Ctrl-C, a bug: the run's own line says what happened)
+            return
+        failed = f"{len(self.failed)} failed: {', '.join(self.failed)}" if self.failed else "none failed"
+        self.say(f"{self.what}: {self.done} of {self.total} jobs ended, {failed}")
+        if self.emit is not None:
+            self.emit("jobs_end", done=self.done, total=self.total, failed=list(self.failed))
+
+
 def _child(fn: Callable[..., Any], args: tuple, conn: Any) -> None:
     conn.send(fn(*args))
     conn.close()
@@ -81,6 +118,10 @@ class LocalProcesses:
 
         ctx = multiprocessing.get_context(self.start_method)
         pending, running = list(jobs), []
+        # what each running job's process sent, read as soon as it comes: a child's send blocks
+        # until the pipe is read (a result larger than the pipe's buffer, 64 KiB on Linux), so
+        # waiting for the process to end first would wait for ever
+        received: dict[int, tuple[bool, Any]] = {}
         while pending or running:
             while pending and len(running) < self.jobs:
                 job = pending.pop(0)
@@ -89,14 +130,23 @@ class LocalProcesses:
                 process.start()
                 send.close()
                 running.append((process, receive, job))
-            wait([p.sentinel for p, _, _ in running])
+            wait([p.sentinel for p, _, _ in running] + [r for _, r, _ in running if id(r) not in received])
+            for process, receive, job in running:
+                if id(receive) not in received and receive.poll():
+                    try:
+                        received[id(receive)] = (True, receive.recv())
+                    except (EOFError, OSError):  # (it ended without sending: died)
+                        received[id(receive)] = (False, None)
             for item in [r for r in running if not r[0].is_alive()]:
                 process, receive, job = item
                 running.remove(item)
-                try:
-                    got, result = (True, receive.recv()) if receive.poll() else (False, None)
-                except (EOFError, OSError):
-                    got, result = False, None
+                got, result = received.pop(id(receive), (False, None))
+                if not got:
+                    try:
+                        got, result = (True, receive.recv()) if receive.poll() else (False, None)
+                    except (EOFError, OSError):
+                        got, result = False, None
+                receive.close()
                 process.join()
                 yield (job, result, None) if got else (job, None, f"worker process died ({death(process.exitcode)})")
 

@@ -26,6 +26,12 @@ DATASETS: dict[str, tuple[str, int]] = {
     # the background (91 classes) at 0 or none
     "ms_coco_detection_91_classes": ("coco", 1),
     "ms_coco_detection_90_class_without_background": ("coco", 0),
+    # other COCO-format files the checker's mscoco_detection converts: Intel's crossroad sets
+    # (positions from 0, no background), COCO's person_keypoints file (the ids, background at 0)
+    "crossroad_extra_untagged": ("coco", 0),
+    "crossroad_extra_untagged_person": ("coco", 0),
+    "crossroad_extra_untagged_vehicle": ("coco", 0),
+    "person_detection": ("coco", 1),
     # ImageNet's val.txt labels are 0..999; a model with a background class at 0 (1001 outputs)
     # sees them one higher, as the checker's `imagenet` converter with has_background makes them
     "imagenet_1000_classes": ("imagenet", 0),
@@ -41,6 +47,43 @@ DATASETS: dict[str, tuple[str, int]] = {
     # (its label_start; the background at 0), or 0 without the background (label_start: 0)
     "wider": ("wider", 1),
     "wider_without_bkgr": ("wider", 0),
+    # COCO with its instances' masks (the checker's mscoco_mask_rcnn converter: polygons or RLE in
+    # every annotation, the pictures' sizes in `images`); labels as for the detection sets
+    "ms_coco_mask_rcnn": ("coco", 1),
+    "ms_coco_mask_rcnn_short_80_classes": ("coco", 1),
+    "ms_coco_mask_rcnn_short_80_classes_without_background": ("coco", 0),
+    "ms_coco_mask_rcnn_short_91_classes": ("coco", 1),
+    "COCO2017_mask_rcnn_person": ("coco", 0),  # (its file: instances_val2017_persons.json)
+    # CVAT's "for images" XML (the checker's cvat_object_detection, has_background): the labels the
+    # XML declares from 1 in its order, or, where the definition names a labels file
+    # (CVAT_LABELS_FILES), the ids that file gives each label name
+    "vehicle_license_plate_detection": ("cvat", 1),
+    "pedestrian_and_vehicle_dataset": ("cvat", 1),
+    "pedestrian_detection_dataset": ("cvat", 1),
+    "crossroad_dataset_0078": ("cvat", 1),
+    "crossroad_dataset_1016": ("cvat", 1),
+    "vehicle_detection_dataset": ("cvat", 1),
+    "barrier_vehicle_detection_dataset_index_class_2": ("cvat", 1),
+    # re-identification: the identity and camera from each picture's file name (the checker's
+    # market1501_reid and veri776_reid converters; reid_dataset is Market-1501 under another name)
+    "market1501": ("market1501", 0),
+    "reid_dataset": ("market1501", 0),
+    "veri776": ("veri776", 0),
+    # queries and a gallery listed with their ids (the checker's image_retrieval converter)
+    "image_retrieval": ("image_retrieval", 0),
+    # LFW's pairs.txt (the checker's lfw converter), with its landmarks when the folder has them
+    "lfw": ("lfw", 0),
+    "lfw_mtcnn_align": ("lfw", 0),
+    "lfw_bin": ("lfw_bin", 0),
+    # Pittsburgh's queries and database with their UTM positions (the checker's place_recognition)
+    "pitts30k_val": ("pitts30k_val", 0),
+    # the other segmentation sets (each kind a Layout in dataset.LAYOUTS; labels as the masks hold them)
+    "CamVid": ("camvid", 0),
+    "cityscapes": ("cityscapes", 0),
+    "ADEChallengeData2016": ("ade20k", 0),
+    "road_segmentation": ("road_segmentation", 0),
+    "semantic_segmentation_adas": ("semantic_segmentation_adas", 0),
+    "erfnet_data": ("erfnet_data", 0),
     # image-to-image (dataset.IMAGE_SETS says how each pairs its files): the checker's
     # super_resolution converter (low-res, bicubic-upscaled and high-res files told by their names'
     # suffixes) and its image_processing converter (the input and target told by suffixes)
@@ -52,33 +95,78 @@ DATASETS: dict[str, tuple[str, int]] = {
     "ms_coco_style_transfer": ("ms_coco_style_transfer", 0),
     "inpainting_rect_masks": ("inpainting_rect_masks", 0),
 }
+FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background",
+                            "ms_coco_mask_rcnn_short_91_classes", "person_detection"})
+MASK_DATASETS = frozenset(name for name in DATASETS if "mask_rcnn" in name)
+# the labels file Open Model Zoo's dataset definition names for a CVAT set ({"labels": {name: id}}):
+# looked for beside the XML (or given with --labels)
+CVAT_LABELS_FILES: dict[str, str] = {
+    "pedestrian_and_vehicle_dataset": "pedestrian-and-vehicle-labels.json",
+    "pedestrian_detection_dataset": "pedestrian-detection-labels.json",
+    "crossroad_dataset_0078": "person-vehicle-bike-detection-crossroad-0078-labels.json",
+    "crossroad_dataset_1016": "person-vehicle-bike-detection-crossroad-1016-labels.json",
+    "vehicle_detection_dataset": "vehicle-detection-labels.json",
+    "barrier_vehicle_detection_dataset_index_class_2": "vehicle-detection-labels.json",
+}
 
-# What Open Model Zoo's dataset definitions (omz_tools/data/dataset_definitions.yml, which
-# accuracy_check merges into a model's entry: the entry's own keys win, a list whole) give these
-# data sets where the model's entry says nothing: the checker run as the zoo runs it
-# (`-d dataset_definitions.yml`) resizes the pictures to the network's inputs and its prediction
-# back to the high-resolution picture's size.
-DEFINITION_STEPS: dict[str, dict[str, list[dict[str, Any]]]] = {
-    "super_resolution_x3": {"preprocessing": [{"type": "auto_resize"}],
-                            "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
-    "super_resolution_x4": {"preprocessing": [{"type": "auto_resize"}],
-                            "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
+# names Open Model Zoo's configurations give that no annotation converter defines: why, for the refusal
+UNDEFINED_DATASETS = {
+    "product_detection": "its definition has no annotation conversion, only Intel's own converted "
+                         "annotation (product_detection.pickle), which is not published and, a pickle, not loaded here",
+    "crossroad_dataset_1020": "Open Model Zoo's dataset_definitions.yml does not define it (accuracy_check "
+                              "cannot run this configuration either)",
+}
+
+# What Open Model Zoo's dataset_definitions.yml gives a data set beside the files: the checker
+# takes each of these keys from there when the model's own entry does not have it (its
+# whole value, not merged step by step). Faster R-CNN's 91-class entries, for one, name no
+# preprocessing and get the 600x1024 window from here.
+_FRCNN_91 = {"preprocessing": [{"type": "resize", "aspect_ratio_scale": "fit_to_window", "dst_height": 600,
+                                "dst_width": 1024},
+                               {"type": "padding", "dst_height": 600, "dst_width": 1024, "pad_type": "right_bottom"}],
+             "postprocessing": [{"type": "faster_rcnn_postprocessing_resize", "dst_height": 600, "dst_width": 1024}]}
+_MASK_RCNN_91 = {"preprocessing": [{"type": "resize", "aspect_ratio_scale": "fit_to_window", "dst_height": 800,
+                                    "dst_width": 1365},
+                                   {"type": "padding", "dst_height": 800, "dst_width": 1365,
+                                    "pad_type": "right_bottom"}],
+                 "postprocessing": [{"type": "faster_rcnn_postprocessing_resize", "dst_height": 800,
+                                     "dst_width": 1365}]}
+_VOC = {"postprocessing": [{"type": "resize_prediction_boxes"}],
+        "metrics": [{"type": "map", "integral": "11point", "ignore_difficult": True, "presenter": "print_scalar"}]}
+_IMAGENET = {"metrics": [{"name": "accuracy@top1", "type": "accuracy", "top_k": 1},
+                         {"name": "accuracy@top5", "type": "accuracy", "top_k": 5}]}
+_SUPER_RESOLUTION = {"preprocessing": [{"type": "auto_resize"}],
+                     "postprocessing": [{"type": "resize", "apply_to": "prediction"}]}
+DEFINITION_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ms_coco_detection_91_classes": _FRCNN_91, "ms_coco_mask_rcnn_short_91_classes": _MASK_RCNN_91,
+    "VOC2012": _VOC, "VOC2012_without_background": _VOC,
+    "imagenet_1000_classes": _IMAGENET, "imagenet_1001_classes": _IMAGENET,
+    # image-retrieval-0001's yml has no preprocessing, and is measured with its definition's
+    "image_retrieval": {"preprocessing": [{"type": "resize", "size": 224}]},
+    # the segmentation sets' definitions (road, ADAS): their steps and metrics
+    "road_segmentation": {
+        "preprocessing": [{"type": "resize", "dst_width": 896, "dst_height": 512}],
+        "postprocessing": [{"type": "encode_segmentation_mask", "apply_to": "annotation"},
+                           {"type": "resize_segmentation_mask", "apply_to": "annotation", "dst_width": 896,
+                            "dst_height": 512}],
+        "metrics": [{"type": "mean_iou", "presenter": "print_vector"},
+                    {"type": "mean_accuracy", "presenter": "print_vector"}]},
+    "semantic_segmentation_adas": {
+        "preprocessing": [{"type": "resize", "dst_width": 2048, "dst_height": 1024}],
+        "postprocessing": [{"type": "encode_segmentation_mask", "apply_to": "annotation"},
+                           {"type": "resize_segmentation_mask", "apply_to": "annotation", "dst_width": 2048,
+                            "dst_height": 1024}]},
+    # image-to-image: the checker run as the zoo runs it (`-d dataset_definitions.yml`) resizes
+    # the pictures to the network's inputs and its prediction back to the high-resolution picture's size
+    "super_resolution_x3": _SUPER_RESOLUTION, "super_resolution_x4": _SUPER_RESOLUTION,
     "text_super_resolution_x3": {"preprocessing": [{"type": "bgr_to_gray"}, {"type": "auto_resize"}],
                                  "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
     "inpainting_rect_masks": {"preprocessing": [{"type": "auto_resize"}, {"type": "rect_mask"}],
                               "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
-    # (the zoo's faster_rcnn_*_coco entries give none of their own: the definition fits the
-    # picture into 1024x600, pads it and brings the boxes back)
-    "ms_coco_detection_91_classes": {
-        "preprocessing": [{"type": "resize", "aspect_ratio_scale": "fit_to_window", "dst_height": 600,
-                           "dst_width": 1024},
-                          {"type": "padding", "dst_height": 600, "dst_width": 1024, "pad_type": "right_bottom"}],
-        "postprocessing": [{"type": "faster_rcnn_postprocessing_resize", "dst_height": 600, "dst_width": 1024}]},
-    "VOC2012": {"postprocessing": [{"type": "resize_prediction_boxes"}]},
-    "VOC2012_without_background": {"postprocessing": [{"type": "resize_prediction_boxes"}]},
+    "ms_coco_style_transfer": {"metrics": [{"type": "psnr", "scale_border": 0, "presenter": "print_vector"},
+                                           {"type": "ssim", "presenter": "print_vector"}]},
 }
 
-FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background"})
 
 # step type -> accepted options (with their defaults)
 PREPROCESSING: dict[str, dict[str, Any]] = {
@@ -90,8 +178,16 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "rgb_to_bgr": {},
     "crop": {"size": None, "dst_width": None, "dst_height": None, "use_pillow": False, "central_fraction": None},
     "normalization": {"mean": None, "std": None},
-    # the picture to the network input's own size (each input's, where there are several)
+    "centernet_affine_transform": {"size": None, "dst_width": None, "dst_height": None, "scale": 1},
+    # the network's own input size (each picture input's, where there are several; OpenCV,
+    # bilinear); a mirror (the checker's `vertical` is
+    # left-right, code 1 of cv2.flip; its `horizontal` upside down, code 0), or with
+    # merge_with_original both the picture and its mirror inferred, their embeddings joined
     "auto_resize": {},
+    "flip": {"mode": "horizontal", "merge_with_original": False},
+    # the face's landmarks (the data set's) moved onto fixed places of a size x size picture
+    "point_alignment": {"size": None, "dst_width": None, "dst_height": None, "normalize": True,
+                        "draw_points": False},
     "bgr_to_gray": {"cast_to_float": True},
     "jpeg_compression": {"quality_factor": None},
     "bgr_to_lab": {},
@@ -99,19 +195,24 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     # inpainting: a rectangle in the middle painted white, and the mask of it for the second input
     "rect_mask": {"size": None, "dst_width": None, "dst_height": None, "inverse_mask": False, "concat_mask": False},
 }
-NUMPY_PAD_MODES = ("constant", "edge", "maximum", "minimum", "mean", "median", "symmetric", "wrap")
 ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "height", "fit_to_window")
 # the checker's named normalization values (its Normalize.PRECOMPUTED_MEANS / _STDS)
 NORMALIZATION_PRESETS = {"imagenet": (104.00698793, 116.66876762, 122.67891434),
                          "cifar10": (125.307, 122.961, 113.8575)}
-PILLOW_INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC")
+# (ANTIALIAS: Pillow's old name of LANCZOS, as the checker maps it)
+PILLOW_INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC", "LANCZOS", "ANTIALIAS")
 READERS = ("opencv_imread", "pillow_imread")
 PAD_TYPES = ("right_bottom", "center")
+NUMPY_PAD_MODES = ("constant", "edge", "maximum", "minimum", "mean", "median", "symmetric", "wrap")
 INTERPOLATIONS = ("NEAREST", "LINEAR", "BILINEAR", "CUBIC", "BICUBIC", "AREA", "LANCZOS4")
 POSTPROCESSING: dict[str, dict[str, Any]] = {
     "faster_rcnn_postprocessing_resize": {"size": None, "dst_width": None, "dst_height": None, "rescale": False},
     "resize_prediction_boxes": {"rescale": False},
     "nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None, "use_min_area": False},
+    "class_aware_nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None, "use_min_area": False},
+    # greedy as nms, the overlap less (distance between centres / enclosing box's diagonal) ** 0.6
+    "diou_nms": {"overlap": 0.5, "include_boundaries": True, "keep_top_k": None},
+    "shift_labels": {"offset": None},  # every predicted label plus offset (the annotation's untouched)
     "cast_to_int": {"apply_to": "all", "round_policy": "nearest"},
     # the mask side (segmentation): the network's mask back to the picture, the annotation's colours to labels
     "crop_padded_prediction": {},
@@ -132,6 +233,8 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
     # (remove_filtered) or kept as an ignored box (the `map` metric's difficult ones)
     "filter": {"apply_to": "prediction", "remove_filtered": False, "min_confidence": None, "height_range": None,
                "width_range": None, "is_empty": None, "aspect_ratio": None, "min_visibility": None},
+    "shift": {"apply_to": "all", "shift_value": 0},
+    "crop_or_pad": {"size": None, "dst_width": None, "dst_height": None},
     "clip_boxes": {"apply_to": "prediction", "size": None, "dst_width": None, "dst_height": None,
                    "boxes_normalized": False},
 }
@@ -140,6 +243,9 @@ METRICS: dict[str, dict[str, Any]] = {
                        "abs_threshold": None, "rel_threshold": None},
     "coco_orig_precision": {"reference": None, "threshold": ".50:.05:.95", "name": None, "include_boundaries": True,
                             "abs_threshold": None, "rel_threshold": None},
+    # the same over the instances' masks (COCOeval's segm)
+    "coco_orig_segm_precision": {"reference": None, "threshold": ".50:.05:.95", "name": None,
+                                 "include_boundaries": True, "abs_threshold": None, "rel_threshold": None},
     "accuracy": {"reference": None, "top_k": 1, "name": None, "abs_threshold": None, "rel_threshold": None},
     # Pascal VOC's average precision, per class, averaged (the checker's `map`)
     "map": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "integral": "max",
@@ -150,11 +256,33 @@ METRICS: dict[str, dict[str, Any]] = {
                  "ignore_label": None},
     "segmentation_accuracy": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
                               "use_argmax": True, "ignore_label": None},
+    # re-identification: queries against the gallery (single_gallery_shot, the checker's random
+    # draw of one gallery picture per identity, is refused: a number that changes run to run)
+    "cmc": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "top_k": 1,
+            "separate_camera_set": False, "single_gallery_shot": False, "first_match_break": True,
+            "number_single_shot_repeats": 10},
+    "reid_map": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                 "interpolated_auc": True},
+    # place recognition: a query is right when one of its top_k nearest pictures was taken within
+    # distance_threshold metres of it
+    "localization_recall": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                            "top_k": 1, "distance_threshold": 25},
+    # face verification: pairs of pictures, "same" when their distance is below a threshold
+    "pairwise_accuracy_subsets": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                                  "subset_number": 10, "min_score": "train_median",
+                                  "distance_method": "euclidian_distance", "subtract_mean": False},
+    # the mean over classes of each one's share of its pixels labelled right
+    "mean_accuracy": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
+                      "use_argmax": True, "ignore_label": None},
     # image-to-image: per picture, then the mean over the pictures (the checker also prints the std)
     "psnr": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "scale_border": 4,
              "color_order": "RGB", "normalized_images": False, "unweighted_average": False, "max_error": False},
     "ssim": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "max_error": False},
 }
+MIN_SCORES = ("train_median", "best_train_threshold")
+FLIP_MODES = {"horizontal": 0, "vertical": 1}  # the checker's names -> cv2.flip's code
+DISTANCE_METHODS = ("euclidian_distance", "cosine_distance")
+SEGMENTATION_METRICS = ("mean_iou", "segmentation_accuracy", "mean_accuracy")
 # options every metric may carry that change no number (how the checker prints it)
 PRESENTATION = {"presenter": ("print_scalar", "print_vector")}
 # coco_precision's IoU thresholds by how a yml writes them (the checker's COCO_THRESHOLDS)
@@ -170,9 +298,29 @@ ADAPTERS: dict[str, dict[str, Any]] = {
                 "anchor_masks": None, "cells": [13, 26, 52], "raw_output": False, "output_format": "BHW",
                 "multiple_labels": False},
     "yolo_v3_onnx": {"boxes_out": None, "scores_out": None, "indices_out": None},
-    "yolox": {"threshold": 0.001, "num": 5, "output_name": None},
+    "yolof": {"classes": 80, "coords": 4, "num": 3, "anchors": "yolo_v3", "threshold": 0.001, "outputs": None,
+              "anchor_masks": None, "cells": [13, 26, 52], "raw_output": False, "output_format": "BHW",
+              "multiple_labels": False},
+    # (anchors and classes: the checker's yolox declares neither and ignores both; so do we)
+    "yolox": {"threshold": 0.001, "num": 5, "output_name": None, "anchors": None, "classes": None},
     "segmentation": {"make_argmax": False},
     "class_agnostic_detection": {"scale": 1.0, "output_blob": None},
+    # instance segmentation: Intel's models (boxes_out [N, 5] with the score, classes_out, raw_masks_out
+    # [N, h, w]) or the Object Detection API's (detection_out [N, 7], raw_masks_out [N, classes, h, w])
+    "mask_rcnn": {"classes_out": None, "scores_out": None, "boxes_out": None, "raw_masks_out": None,
+                  "detection_out": None},
+    "ultra_lightweight_face_detection": {"boxes_out": None, "scores_out": None, "score_threshold": 0.7},
+    "faceboxes": {"boxes_out": None, "scores_out": None},
+    "retinaface_pytorch": {"bboxes_output": None, "scores_output": None, "landmarks_output": None,
+                           "include_boundaries": False, "keep_top_k": 750, "nms_threshold": 0.4,
+                           "confidence_threshold": 0.02},
+    "ssd_onnx": {"labels_out": None, "bboxes_out": None, "scores_out": None},
+    "detr": {"scores_out": None, "boxes_out": None},
+    "nanodet": {"num_classes": 80, "confidence_threshold": 0.05, "nms_threshold": 0.6, "max_detections": 100,
+                "reg_max": 7, "strides": [8, 16, 32], "is_legacy": False},
+    "faster_rcnn_onnx": {"boxes_out": None, "labels_out": None, "scores_out": None},
+    "ctdet": {"center_heatmap_out": None, "width_height_out": None, "regression_out": None},
+    "reid": {"grn_workaround": True, "joining_method": "sum", "target_out": None, "keep_shape": False},
     "image_processing": {"reverse_channels": False, "mean": 0, "std": 255, "target_out": None,
                          "cast_to_uint8": True},
     "super_resolution": {"reverse_channels": False, "mean": 0, "std": 255, "target_out": None,
@@ -180,6 +328,12 @@ ADAPTERS: dict[str, dict[str, Any]] = {
     "style_transfer": {},
     "inpainting": {},
 }
+# the output names an adapter may go without (the rest are needed)
+OPTIONAL_OUTPUTS = {("ssd_onnx", "scores_out"), ("faster_rcnn_onnx", "labels_out"),
+                    ("faster_rcnn_onnx", "scores_out"), ("retinaface_pytorch", "landmarks_output"),
+                    # mask_rcnn: one of its two forms' outputs (checked by the adapter against the network)
+                    *(("mask_rcnn", key) for key in ("classes_out", "scores_out", "boxes_out", "raw_masks_out",
+                                                     "detection_out"))}
 # the checker's named anchor sets (its adapters' PRECOMPUTED_ANCHORS)
 ANCHORS = {
     "yolo_v2": (1.3221, 1.73145, 3.19275, 4.00944, 5.05587, 8.09892, 9.47112, 4.84053, 11.2364, 10.0071),
@@ -189,6 +343,15 @@ ANCHORS = {
     "tiny_yolo_v3": (10.0, 14.0, 23.0, 27.0, 37.0, 58.0, 81.0, 82.0, 135.0, 169.0, 344.0, 319.0),
 }
 MAX_CLASSES = 100_000
+# launcher input type -> its options besides name and type: what the checker feeds an input
+# other than the picture (INPUT, whose layout is read from the IR and whose other keys are not
+# read here), per picture or once
+LAUNCHER_INPUTS: dict[str, frozenset[str]] = {
+    "CONST_INPUT": frozenset({"value", "shape"}),  # the same numbers for every picture
+    "ORIG_IMAGE_INFO": frozenset(),  # the picture's own [height, width] (as read, before any step)
+    "IMAGE_INFO": frozenset(),  # [height, width] of the last resize's result (the picture's, with none)
+}
+MAX_CONST_VALUES = 1 << 20
 # The largest side (and padding stride) a step may ask for: Open Model Zoo's detectors stay below
 # 2000; a picture of this side is 200 MB as float32 already, and a bigger number would reach
 # OpenCV as an allocation it refuses with a traceback (or an integer it cannot hold).
@@ -212,11 +375,23 @@ class Step:
 
 
 @dataclass(frozen=True)
+class LauncherInput:
+    """A network input fed besides the picture: ``kind`` one of LAUNCHER_INPUTS; a CONST_INPUT's
+    numbers flattened in order (the checker reshapes them to the input's shape)."""
+
+    kind: str
+    name: str
+    value: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
 class Metric:
     type: str
     name: str
     reference: float | None
     options: dict[str, Any] = field(default_factory=dict)
+    presenter: str = "print_scalar"  # print_vector: a map's AP per class is reported too (NAME@class)
+    class_references: dict[str, float] = field(default_factory=dict)  # a reference's per-class values
 
 
 @dataclass(frozen=True)
@@ -233,22 +408,30 @@ class AccuracyConfig:
     adapter_options: dict[str, Any] = field(default_factory=dict)
     reader: str = "opencv_imread"
     full_label_map: bool = False  # a COCO category's label is its id (DATASETS' FULL_LABEL_MAP)
-    # the launcher's INPUT entries: (the network input's name, the pattern the file's name must
-    # match, re.match, or None); empty: the network's one input takes the picture
-    inputs: tuple[tuple[str, str | None], ...] = ()
+    labels_file: str | None = None  # a CVAT set's labels file, by the name its definition gives it
+    inputs: tuple[LauncherInput, ...] = ()  # fed besides the picture
+    # every INPUT entry: (the network input's name, the pattern its file's name must match,
+    # re.match, or None); several: each picture input takes the sample's file its pattern names
+    pictures: tuple[tuple[str, str | None], ...] = ()
     subsample: int | None = None  # the dataset's subsample_size: its first N pictures are measured
     reshape: bool = False  # the launcher's allow_reshape_input: the network takes each picture's size
+    picture_input: str | None = None  # the (first) INPUT entry's name, when the yml gives one
+
+    def views(self) -> int:
+        """Pictures inferred per picture of the data set: 2 when a flip is merged with the original."""
+        return 2 if any(s.type == "flip" and s.options["merge_with_original"] for s in self.preprocessing) else 1
 
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
         size: tuple[int | None, int | None] = (None, None)
         for step in self.preprocessing:
-            if step.type == "padding" or (step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale")
-                                          is None and step.options.get("central_fraction") is None):
+            fixed = step.type in ("resize", "crop") and step.options.get("aspect_ratio_scale") is None \
+                and step.options.get("central_fraction") is None
+            if step.type in ("padding", "point_alignment", "centernet_affine_transform") or fixed:
                 h, w = step.size()
                 size = (h if h is not None else size[0], w if w is not None else size[1])
-            elif step.type in ("resize", "crop"):  # a size that depends on the picture's
-                size = (None, None)
+            elif step.type in ("resize", "crop", "auto_resize"):  # a size that depends on the picture's (or
+                size = (None, None)                                 # is the network's own)
         return (size[0], size[1]) if None not in size else None  # type: ignore[return-value]
 
 
@@ -301,12 +484,6 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         _check_image_step(path, where, kind, options)
         if kind in ("resize", "corner_crop_image", "colorization_recovery", "resize_style_transfer"):
             return
-    if kind == "padding":
-        if not isinstance(options["use_numpy"], bool):
-            raise _fail(path, where, f"use_numpy must be true or false (got {options['use_numpy']!r})")
-        if options["numpy_pad_mode"] not in NUMPY_PAD_MODES:
-            raise _fail(path, where, f"numpy_pad_mode {options['numpy_pad_mode']!r} is not one of "
-                        f"{', '.join(NUMPY_PAD_MODES)}")
     if kind == "jpeg_compression":
         quality = options["quality_factor"]
         if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
@@ -327,7 +504,7 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         if options["aspect_ratio_scale"] not in ASPECT_RATIO_SCALES:
             raise _fail(path, where, f"aspect_ratio_scale {options['aspect_ratio_scale']!r} is not implemented "
                         f"(implemented: {', '.join(str(a) for a in ASPECT_RATIO_SCALES[1:])}, or none)")
-        if str(options["interpolation"]).upper() not in INTERPOLATIONS:
+        if not options["use_pillow"] and str(options["interpolation"]).upper() not in INTERPOLATIONS:
             raise _fail(path, where, f"interpolation {options['interpolation']!r} is not implemented")
         if options["resize_realization"] != "opencv":
             raise _fail(path, where, "resize_realization: only opencv is implemented (or use_pillow: true)")
@@ -339,6 +516,20 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         h, w = Step(kind, options).size()
         if (h, w) == (None, None) or (options["aspect_ratio_scale"] != "frcnn_keep_aspect_ratio" and None in (h, w)):
             raise _fail(path, where, "needs size or dst_width and dst_height")
+    if kind == "flip":
+        if options["mode"] not in FLIP_MODES:
+            raise _fail(path, where, f"mode {options['mode']!r} is not one of {', '.join(FLIP_MODES)}")
+        if not isinstance(options["merge_with_original"], bool):
+            raise _fail(path, where, "merge_with_original must be true or false "
+                        f"(got {options['merge_with_original']!r})")
+    if kind == "point_alignment":
+        if None in Step(kind, options).size():
+            raise _fail(path, where, "needs size, or dst_width and dst_height")
+        for key in ("normalize", "draw_points"):
+            if not isinstance(options[key], bool):
+                raise _fail(path, where, f"{key} must be true or false (got {options[key]!r})")
+        if options["draw_points"]:
+            raise _fail(path, where, "draw_points: true is not implemented (it draws the landmarks into the picture)")
     if kind == "crop":
         fraction = options["central_fraction"]
         if not isinstance(options["use_pillow"], bool):
@@ -350,6 +541,12 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
                 raise _fail(path, where, "give a size or a central_fraction, not both")
         elif None in Step(kind, options).size():
             raise _fail(path, where, "needs size, dst_width and dst_height, or central_fraction")
+    if kind == "centernet_affine_transform":
+        if None in Step(kind, options).size():
+            raise _fail(path, where, "needs size, or dst_width and dst_height")
+        positive("scale")
+        if options["scale"] > 64:
+            raise _fail(path, where, f"scale {options['scale']} is larger than 64")
     if kind == "normalization":
         if options["mean"] is None and options["std"] is None:
             raise _fail(path, where, "needs mean or std")
@@ -370,6 +567,13 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
             values = []
         if len(values) not in (1, 3):
             raise _fail(path, where, f"pad_value {options['pad_value']!r} is not implemented (a number or three)")
+        if not isinstance(options["use_numpy"], bool):
+            raise _fail(path, where, f"use_numpy must be true or false (got {options['use_numpy']!r})")
+        if options["numpy_pad_mode"] not in NUMPY_PAD_MODES:
+            raise _fail(path, where, f"numpy_pad_mode {options['numpy_pad_mode']!r} is not one of "
+                        f"{', '.join(NUMPY_PAD_MODES)}")
+        if options["numpy_pad_mode"] != "constant" and not options["use_numpy"]:
+            raise _fail(path, where, "numpy_pad_mode needs use_numpy: true")
         options["pad_value"] = tuple(values * 3 if len(values) == 1 else values)
     if kind in ("filter", "clip_boxes") and options["apply_to"] not in ("prediction", "annotation", "all"):
         raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, annotation, all)")
@@ -379,19 +583,29 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
         raise _fail(path, where, "rescale: true is not implemented")
     if kind == "resize_prediction_boxes" and not isinstance(options["rescale"], bool):
         raise _fail(path, where, f"rescale must be true or false (got {options['rescale']!r})")
-    if kind == "nms":
+    if kind in ("nms", "class_aware_nms", "diou_nms"):
         if not _finite(options["overlap"]) or not 0 <= options["overlap"] <= 1:
             raise _fail(path, where, f"overlap must be a number in [0, 1] (got {options['overlap']!r})")
         for key in ("include_boundaries", "use_min_area"):
-            if not isinstance(options[key], bool):
+            if key in options and not isinstance(options[key], bool):
                 raise _fail(path, where, f"{key} must be true or false (got {options[key]!r})")
         top = options["keep_top_k"]
         if top is not None and not (isinstance(top, int) and not isinstance(top, bool) and top >= 0):
             raise _fail(path, where, f"keep_top_k must be an integer of 0 or more (got {top!r})")
-    if kind == "resize_segmentation_mask":
-        if options["apply_to"] != "prediction" or options["to_dst_image_size"]:
-            raise _fail(path, where, "only apply_to: prediction (the network's mask to the picture's size, or to "
-                        "size / dst_width and dst_height) is implemented")
+    if kind == "shift_labels":
+        offset = options["offset"]
+        if not (isinstance(offset, int) and not isinstance(offset, bool) and abs(offset) <= MAX_CLASSES):
+            raise _fail(path, where, f"needs offset, an integer (got {offset!r})")
+    if kind in ("resize_segmentation_mask", "shift") and options["apply_to"] not in ("prediction", "annotation",
+                                                                                       "all"):
+        raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, annotation, all)")
+    if kind == "resize_segmentation_mask" and not isinstance(options["to_dst_image_size"], bool):
+        raise _fail(path, where, f"to_dst_image_size must be true or false (got {options['to_dst_image_size']!r})")
+    if kind == "crop_or_pad" and None in Step(kind, options).size():
+        raise _fail(path, where, "needs size, or dst_width and dst_height")
+    if kind == "shift" and not (isinstance(options["shift_value"], int) and not isinstance(options["shift_value"],
+                                                                                            bool)):
+        raise _fail(path, where, f"shift_value must be an integer (got {options['shift_value']!r})")
     if kind == "encode_segmentation_mask" and options["apply_to"] != "annotation":
         raise _fail(path, where, "only apply_to: annotation (the mask's colours to labels) is implemented")
     if kind == "cast_to_int":
@@ -523,6 +737,8 @@ def _anchors(path: Path, where: str, value: Any) -> tuple[float, ...]:
 def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
     """Each adapter option of the type the checker reads; anchors and masks made into numbers."""
     where = f"launchers[].adapter ({kind})"
+    if kind == "yolox":  # read by no one: the checker's yolox declares neither, so it ignores both
+        options.pop("anchors"), options.pop("classes")
     for key, value in options.items():
         default = ADAPTERS[kind][key]
         if isinstance(default, bool) and not isinstance(value, bool):
@@ -533,11 +749,32 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
             raise _fail(path, where, f"threshold must be a number of 0 or more (got {value!r})")
         if key == "output_format" and value not in ("BHW", "HWB"):
             raise _fail(path, where, f"output_format {value!r} is not implemented (BHW, HWB)")
-        if key.endswith("_out") or key == "output_name":
-            if value is None and key.endswith("_out") and key != "target_out":
+        names_output = (key.endswith("_out") and key != "target_out") or key in (
+            "bboxes_output", "scores_output", "landmarks_output")
+        if names_output or key == "output_name":
+            if value is None and names_output and (kind, key) not in OPTIONAL_OUTPUTS:
                 raise _fail(path, where, f"needs {key} (an output's name)")
             if value is not None and not isinstance(value, str):
                 raise _fail(path, where, f"{key} must be an output's name (got {value!r})")
+        if key in ("score_threshold", "confidence_threshold", "nms_threshold") and not (
+                _finite(value) and value >= 0):
+            raise _fail(path, where, f"{key} must be a number of 0 or more (got {value!r})")
+        if key in ("keep_top_k", "max_detections", "num_classes") and not _count(value, MAX_DETECTIONS):
+            raise _fail(path, where, f"{key} must be a positive integer (got {value!r})")
+        if key == "reg_max" and not _count(value, 1000):
+            raise _fail(path, where, f"reg_max must be a positive integer (got {value!r})")
+        if key == "strides" and not (isinstance(value, list) and value and all(_count(s, MAX_SIDE) for s in value)):
+            raise _fail(path, where, f"strides must be a list of positive integers (got {value!r})")
+    if kind == "faster_rcnn_onnx" and options["scores_out"] and not options["labels_out"]:
+        raise _fail(path, where, "scores_out without labels_out (the checker reads all three outputs, boxes_out "
+                    "and labels_out, or boxes_out alone)")
+    if kind == "reid":
+        if options["joining_method"] not in ("sum", "concatenation"):
+            raise _fail(path, where, f"joining_method {options['joining_method']!r} is not sum or concatenation")
+        if options["keep_shape"]:
+            raise _fail(path, where, "keep_shape: true is not implemented (the embeddings are flattened)")
+        if options["target_out"] is not None and not isinstance(options["target_out"], str):
+            raise _fail(path, where, f"target_out must be an output's name (got {options['target_out']!r})")
     if "anchors" in options:
         options["anchors"] = _anchors(path, where, options["anchors"])
     if kind in ("image_processing", "super_resolution"):
@@ -559,7 +796,7 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
             options["scale"] = tuple(float(v) for v in scale) * 2
         else:
             raise _fail(path, where, f"scale {scale!r} is not implemented (a positive number, or [x, y])")
-    if kind == "yolo_v3":
+    if kind in ("yolo_v3", "yolof"):
         outputs = options["outputs"]
         if not isinstance(outputs, list) or not outputs or not all(isinstance(o, str) for o in outputs):
             raise _fail(path, where, "needs outputs, a list of the network's output names")
@@ -578,6 +815,96 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
         options["outputs"], options["cells"] = tuple(outputs), tuple(cells)
     elif kind == "yolo_v2" and len(options["anchors"]) < 2 * options["num"]:
         raise _fail(path, where, f"{len(options['anchors']) // 2} anchors for num {options['num']}")
+    elif kind == "mask_rcnn":
+        boxes = ("classes_out", "scores_out", "boxes_out")
+        if options["detection_out"] is not None and any(options[k] is not None for k in boxes):
+            raise _fail(path, where, f"give detection_out or {', '.join(boxes)}, not both")
+        if options["detection_out"] is None and options["boxes_out"] is None:
+            raise _fail(path, where, "needs boxes_out (and classes_out, raw_masks_out) or detection_out "
+                        "(an output's name)")
+        if options["detection_out"] is not None and options["raw_masks_out"] is None:
+            raise _fail(path, where, "detection_out needs raw_masks_out (the masks of every class)")
+
+
+def _launcher_inputs(path: Path, entries: Any) -> tuple[tuple[tuple[str, str | None], ...],
+                                                       tuple[LauncherInput, ...]]:
+    """The launcher's `inputs`: the picture INPUTs (each one's name, if given, and the pattern of
+    its file's name, its `value`: with several, two-stream super-resolution's low-res and upscaled
+    pictures, or inpainting's picture and mask, each input takes the file its pattern matches) and
+    the inputs fed besides them (LAUNCHER_INPUTS); any other type (a recurrent state, ...) is
+    refused by name."""
+    import re
+
+    if entries is None:
+        return (), ()
+    if not isinstance(entries, list):
+        raise _fail(path, "launchers[].inputs", "must be a list")
+    pictures, extra, names = [], [], set()
+    for i, entry in enumerate(entries):
+        where = f"launchers[].inputs[{i}]"
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if kind != "INPUT" and kind not in LAUNCHER_INPUTS:
+            raise _fail(path, where, f"{kind!r} is not implemented by modelzoo-accuracy "
+                        f"(implemented: INPUT, {', '.join(LAUNCHER_INPUTS)})")
+        name = entry.get("name")
+        if not (isinstance(name, str) and name) and not (kind == "INPUT" and name is None):
+            raise _fail(path, where, f"{kind} needs name, the network input's name (got {name!r})")
+        if name in names:
+            raise _fail(path, where, f"input {name!r} is named twice")
+        names.add(name)
+        if kind == "INPUT":
+            pattern = entry.get("value")
+            if pattern is not None:
+                if not isinstance(pattern, str):
+                    raise _fail(path, where, f"value {pattern!r} is not implemented (a pattern of the file's name)")
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise _fail(path, where, f"value {pattern!r} is not a regular expression: {exc}") from None
+            pictures.append((name or "", pattern))
+            continue
+        unknown = sorted(set(entry) - {"name", "type"} - LAUNCHER_INPUTS[kind])
+        if unknown:
+            raise _fail(path, f"{where} ({kind})", f"option {unknown[0]!r} is not implemented")
+        value: tuple[float, ...] = ()
+        if kind == "CONST_INPUT":
+            value = _const_value(path, f"{where} ({name})", entry.get("value"), entry.get("shape"))
+        extra.append(LauncherInput(kind, name, value))
+    if len(pictures) > 1 and any(not name or pattern is None for name, pattern in pictures):
+        raise _fail(path, "launchers[].inputs", "several INPUTs: each needs a name and a value (the pattern of "
+                    "its file's name)")
+    return tuple(pictures), tuple(extra)
+
+
+def _const_value(path: Path, where: str, value: Any, shape: Any) -> tuple[float, ...]:
+    """A CONST_INPUT's numbers in order: a (nested) list of numbers, or one number and a shape
+    (the number repeated), as the checker builds its array."""
+    import numpy as np
+
+    if shape is not None:
+        if not (isinstance(shape, list) and shape and all(_count(d, MAX_CONST_VALUES) for d in shape)):
+            raise _fail(path, where, f"shape must be a list of positive integers (got {shape!r})")
+        if not _finite(value):
+            raise _fail(path, where, f"value must be one number with a shape (got {str(value)[:80]!r})")
+        size = math.prod(shape)
+        if size > MAX_CONST_VALUES:
+            raise _fail(path, where, f"shape {shape} holds more than {MAX_CONST_VALUES} values")
+        return (float(value),) * size
+    problem = f"value must be a list of numbers (or one number and a shape) (got {str(value)[:80]!r})"
+    if not isinstance(value, list):
+        raise _fail(path, where, problem)
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:  # ragged, or not numbers
+        raise _fail(path, where, problem) from exc
+    if array.size == 0 or array.size > MAX_CONST_VALUES or not np.isfinite(array).all():
+        raise _fail(path, where, problem)
+    flat: list[Any] = list(value)
+    while any(isinstance(v, list) for v in flat):
+        flat = [w for v in flat for w in (v if isinstance(v, list) else [v])]
+    if any(isinstance(v, bool) for v in flat):
+        raise _fail(path, where, problem)
+    return tuple(float(v) for v in array.ravel())
 
 
 def _channel_values(path: Path, where: str, key: str, value: Any) -> tuple[float, ...]:
@@ -597,31 +924,6 @@ def _channel_values(path: Path, where: str, key: str, value: Any) -> tuple[float
         raise _fail(path, where, f"{key} {value!r} is not a number, three numbers or one of "
                     f"{', '.join(NORMALIZATION_PRESETS)}")
     return tuple(float(v) for v in values)
-
-
-def _picture_inputs(path: Path, inputs: Any) -> tuple[tuple[str, str | None], ...]:
-    """Each INPUT's name and file pattern (two-stream super-resolution: the low-res picture to one
-    input, the bicubic-upscaled one to the other, told by their names)."""
-    import re
-
-    found = []
-    for i, entry in enumerate(inputs if isinstance(inputs, list) else []):
-        name, value = entry.get("name"), entry.get("value")
-        if not isinstance(name, str):
-            raise _fail(path, f"launchers[].inputs[{i}]", "needs a name (the network input's)")
-        if value is not None:
-            if not isinstance(value, str):
-                raise _fail(path, f"launchers[].inputs[{i}]", f"value {value!r} is not implemented (a pattern of "
-                            "the file's name)")
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise _fail(path, f"launchers[].inputs[{i}]", f"value {value!r} is not a regular expression: "
-                            f"{exc}") from None
-        found.append((name, value))
-    if len(found) > 1 and any(v is None for _, v in found):
-        raise _fail(path, "launchers[].inputs", "several INPUTs, each needs a value (the pattern of its file)")
-    return tuple(found)
 
 
 def _reference(path: Path, where: str, value: Any) -> float | None:
@@ -649,34 +951,77 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             raise _fail(path, where, f"{kind!r} is not implemented by modelzoo-accuracy "
                         f"(implemented: {', '.join(METRICS)})")
         options = dict(METRICS[kind])
+        presenter = "print_scalar"
         for key, value in entry.items():
             if key in PRESENTATION:
                 if value not in PRESENTATION[key]:
                     raise _fail(path, f"{where} ({kind})", f"{key} {value!r} is not implemented")
+                presenter = value
                 continue
             if key != "type" and key not in options:
                 raise _fail(path, f"{where} ({kind})", f"option {key!r} is not implemented")
             options[key] = value
         if kind == "map":
             _check_map(path, f"{where} ({kind})", options)
-        if kind in ("mean_iou", "segmentation_accuracy"):
+        if kind in SEGMENTATION_METRICS:
             if not isinstance(options["use_argmax"], bool):
                 raise _fail(path, f"{where} ({kind})",
                             f"use_argmax must be true or false (got {options['use_argmax']!r})")
             label = options["ignore_label"]
             if label is not None and not (isinstance(label, int) and not isinstance(label, bool) and label >= 0):
                 raise _fail(path, f"{where} ({kind})", f"ignore_label must be an integer of 0 or more (got {label!r})")
+        if kind in ("cmc", "reid_map"):
+            for key in ("separate_camera_set", "single_gallery_shot", "first_match_break", "interpolated_auc"):
+                if key in options and not isinstance(options[key], bool):
+                    raise _fail(path, f"{where} ({kind})", f"{key} must be true or false (got {options[key]!r})")
+            if options.get("single_gallery_shot"):
+                raise _fail(path, f"{where} ({kind})", "single_gallery_shot: true is not implemented (a random "
+                            "gallery picture per identity: a number that changes from run to run)")
+        if kind == "pairwise_accuracy_subsets":
+            here = f"{where} ({kind})"
+            if not _count(options["subset_number"]):
+                raise _fail(path, here, f"subset_number must be a positive integer (got {options['subset_number']!r})")
+            if options["min_score"] not in MIN_SCORES and not _finite(options["min_score"]):
+                raise _fail(path, here, f"min_score must be a number or one of {', '.join(MIN_SCORES)} "
+                            f"(got {options['min_score']!r})")
+            if options["distance_method"] not in DISTANCE_METHODS:
+                raise _fail(path, here, f"distance_method {options['distance_method']!r} is not one of "
+                            f"{', '.join(DISTANCE_METHODS)}")
+            if not isinstance(options["subtract_mean"], bool):
+                raise _fail(path, here, f"subtract_mean must be true or false (got {options['subtract_mean']!r})")
+        if kind == "localization_recall" and not (_finite(options["distance_threshold"])
+                                                   and options["distance_threshold"] >= 0):
+            raise _fail(path, f"{where} ({kind})", f"distance_threshold must be a number of 0 or more (got "
+                        f"{options['distance_threshold']!r})")
         top_k = options.get("top_k", 1)
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise _fail(path, f"{where} ({kind})", f"top_k must be a positive integer (got {top_k!r})")
         if "threshold" in options:
             options["threshold"] = _coco_thresholds(path, f"{where} ({kind})", options["threshold"])
-            if kind == "coco_orig_precision" and len(options["threshold"]) != 10:
+            if kind.startswith("coco_orig") and len(options["threshold"]) != 10:
                 raise _fail(path, f"{where} ({kind})", f"threshold {entry['threshold']!r} is not implemented "
                             "(COCO's .50:.05:.95)")
-        reference = _reference(path, f"{where} ({kind})", options.pop("reference"))
+        reference = options.pop("reference")
+        class_references: dict[str, float] = {}
+        if isinstance(reference, dict) and kind == "map" and presenter == "print_vector":
+            # (the checker's vector reference: the mean, and each class's AP by its name)
+            if not reference or not all(isinstance(k, str) and _finite(v) for k, v in reference.items()):
+                raise _fail(path, f"{where} ({kind})", "reference must be a number, or class names (and 'mean') "
+                            "with numbers")
+            class_references = {k: float(v) for k, v in reference.items() if k != "mean"}
+            reference = reference.get("mean")
+        if isinstance(reference, dict) and kind in SEGMENTATION_METRICS:
+            # print_vector's reference, a value per class and the mean: the mean is what is measured
+            # and judged (the classes' values are not reported one by one)
+            if "mean" not in reference:
+                raise _fail(path, f"{where} ({kind})", "a reference per class without its 'mean' is not implemented")
+            reference = reference["mean"]
+        if isinstance(reference, dict) and kind in ("psnr", "ssim"):
+            reference = _reference(path, f"{where} ({kind})", reference)  # (the checker's {mean, std})
         if kind in ("psnr", "ssim"):
             _check_image_metric(path, f"{where} ({kind})", options)
+        if reference is not None and not _finite(reference):
+            raise _fail(path, f"{where} ({kind})", f"reference must be a number (got {reference!r})")
         for key in ("abs_threshold", "rel_threshold"):
             if options[key] is not None and not (_finite(options[key]) and options[key] >= 0):
                 raise _fail(path, f"{where} ({kind})", f"{key} must be a number of 0 or more (got {options[key]!r})")
@@ -685,7 +1030,8 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
                                     or max_det > MAX_DETECTIONS):
             raise _fail(path, f"{where} ({kind})", f"max_detections must be a positive integer of at most "
                         f"{MAX_DETECTIONS} (got {max_det!r})")
-        metrics.append(Metric(kind, options.pop("name") or kind, reference, options))
+        metrics.append(Metric(kind, options.pop("name") or kind, None if reference is None else float(reference),
+                              options, presenter, class_references))
     return tuple(metrics)
 
 
@@ -711,6 +1057,9 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     if not isinstance(models, list) or not models:
         raise _fail(path, "models", "must be a non-empty list")
     named = [m for m in models if isinstance(m, dict) and m.get("name") == model_name]
+    if not named:  # erfnet's entries are "ERFNet": the checker finds the IR by the folder, not the name
+        named = [m for m in models if isinstance(m, dict) and isinstance(m.get("name"), str)
+                 and m["name"].lower() == model_name.lower()]
     if not named:
         raise _fail(path, "models", f"no entry named {model_name!r}")
     # Open Model Zoo lists a model twice where it has a framework's launcher and an OpenVINO one
@@ -724,13 +1073,6 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
                     None)
     if launcher is None:
         raise _fail(path, "launchers", "no OpenVINO launcher (framework: openvino)")
-    inputs = launcher.get("inputs") or []  # the picture's (INPUT: its name and layout, read from the IR itself)
-    kinds = [i.get("type") if isinstance(i, dict) else None for i in inputs] if isinstance(inputs, list) else [None]
-    other = [k for k in kinds if k != "INPUT"]
-    if other:  # an input fed from elsewhere (a constant, the picture's size, a recurrent state)
-        raise _fail(path, "launchers[].inputs", f"{other[0]!r} is not implemented by modelzoo-accuracy "
-                    "(the picture's INPUT only)")
-    picture_inputs = _picture_inputs(path, inputs)
     adapter = launcher.get("adapter")
     adapter_type = adapter.get("type") if isinstance(adapter, dict) else adapter
     if adapter_type not in ADAPTERS:
@@ -747,10 +1089,14 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
         raise _fail(path, "datasets", "must be a list of one dataset")
     dataset = datasets[0]
     name = dataset.get("name")
+    if name in UNDEFINED_DATASETS:
+        raise _fail(path, "datasets[0].name", f"{name!r} is not implemented by modelzoo-accuracy: "
+                    f"{UNDEFINED_DATASETS[name]}")
+    if isinstance(name, str) and name in DEFINITION_DEFAULTS:  # (what the checker takes from the definition)
+        dataset = {**DEFINITION_DEFAULTS[name], **dataset}
     if name not in DATASETS:
         raise _fail(path, "datasets[0].name", f"{name!r} is not implemented by modelzoo-accuracy "
                     f"(implemented: {', '.join(DATASETS)})")
-    dataset = {**DEFINITION_STEPS.get(name, {}), **dataset}  # (as accuracy_check -d merges the definition)
     unknown = set(dataset) - {"name", "preprocessing", "postprocessing", "metrics", "reader", "subsample_size",
                               "shuffle"}
     if unknown:
@@ -773,11 +1119,16 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     if isinstance(pre, list) and any(isinstance(e, dict) and e.get("type") == "rect_mask" for e in pre[:-1]):
         raise _fail(path, "preprocessing", "a step after rect_mask is not implemented (it makes the two pictures "
                     "the network takes)")
+    # (read after the adapter and data set: an INPUT of another task, and
+    # that is the entry to name first)
+    pictures, extra_inputs = _launcher_inputs(path, launcher.get("inputs"))
     config = AccuracyConfig(
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
-        full_label_map=name in FULL_LABEL_MAP, inputs=picture_inputs, subsample=subsample,
-        reshape=launcher.get("allow_reshape_input") is True,
+        full_label_map=name in FULL_LABEL_MAP, labels_file=CVAT_LABELS_FILES.get(name),
+        inputs=extra_inputs, picture_input=(pictures[0][0] or None) if pictures else None,
+        pictures=pictures,
+        subsample=subsample, reshape=launcher.get("allow_reshape_input") is True,
         preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))
@@ -785,45 +1136,113 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     return config
 
 
+def _configured(ymls: list[tuple[Path, str]]) -> list[AccuracyConfig | None]:
+    """Each model's config, None where it cannot be read (said when the model is planned)."""
+    configs: list[AccuracyConfig | None] = []
+    for yml, name in ymls:
+        try:
+            configs.append(load_accuracy_config(yml, name))
+        except AccuracyConfigError:
+            configs.append(None)
+    return configs
+
+
+def configured_kind(ymls: list[tuple[Path, str]]) -> str | None:
+    """The kind of segmentation or image-to-image set the models' ymls (path, model name) name,
+    when those that can be read agree on one (then --dataset is read as that kind, not guessed
+    from its folder: a VOC folder holds detection and segmentation image sets, an images/ folder
+    the road and the ADAS masks, one super_resolution folder the x3 and x4 sets); else None (the
+    kind is guessed, and a set of another task said as such)."""
+    kinds = {c.dataset_kind for c in _configured(ymls) if c is not None}
+    kind = kinds.pop() if len(kinds) == 1 else None
+    return kind if kind is not None and TASK_OF_DATASET_KIND[kind] in ("segmentation", "image") else None
+
+
+def configured_subsample(ymls: list[tuple[Path, str]]) -> int | None:
+    """The subsample_size (its first N pictures) every one of the models' ymls gives; None (all
+    the pictures) when one gives none, differs, or cannot be read."""
+    subsamples = {c.subsample if c is not None else None for c in _configured(ymls)}
+    return subsamples.pop() if len(subsamples) == 1 else None
+
+
 # what each adapter predicts: the metrics, data sets and post-processing that read it
 TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo_v2": "detection",
                    "yolo_v3": "detection", "yolo_v3_onnx": "detection", "yolox": "detection",
                    "segmentation": "segmentation", "class_agnostic_detection": "detection",
-                   "image_processing": "image", "super_resolution": "image", "style_transfer": "image",
-                   "inpainting": "image"}
+                   "mask_rcnn": "instances",
+                   **{kind: "detection" for kind in ("ultra_lightweight_face_detection", "faceboxes",
+                                                     "retinaface_pytorch", "ssd_onnx", "detr", "nanodet",
+                                                     "faster_rcnn_onnx", "yolof", "ctdet")},
+                   "reid": "reid", "image_processing": "image", "super_resolution": "image",
+                   "style_transfer": "image", "inpainting": "image"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
-                  "map": "detection", "mean_iou": "segmentation", "segmentation_accuracy": "segmentation",
-                  "psnr": "image", "ssim": "image"}
+                  "map": "detection", **{m: "segmentation" for m in SEGMENTATION_METRICS},
+                  "coco_orig_segm_precision": "instances", "cmc": "reid", "reid_map": "reid",
+                  "pairwise_accuracy_subsets": "reid", "localization_recall": "reid", "psnr": "image",
+                  "ssim": "image"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
-                        "voc_segmentation": "segmentation", "wider": "detection", "super_resolution_x3": "image",
-                        "super_resolution_x4": "image", "text_super_resolution_x3": "image", "LIVE_1": "image",
-                        "imagenet_colorization": "image", "ms_coco_style_transfer": "image",
-                        "inpainting_rect_masks": "image"}
+                        "voc_segmentation": "segmentation", "camvid": "segmentation", "cityscapes": "segmentation",
+                        "ade20k": "segmentation", "road_segmentation": "segmentation",
+                        "semantic_segmentation_adas": "segmentation", "erfnet_data": "segmentation",
+                        "wider": "detection", "cvat": "detection",
+                        "market1501": "reid", "veri776": "reid", "image_retrieval": "reid", "lfw": "reid",
+                        "lfw_bin": "reid", "pitts30k_val": "reid",
+                        **{kind: "image" for kind in ("super_resolution_x3", "super_resolution_x4",
+                                                      "text_super_resolution_x3", "LIVE_1", "imagenet_colorization",
+                                                      "ms_coco_style_transfer", "inpainting_rect_masks")}}
+# what an embedding metric compares (identities of queries and a gallery, or listed pairs), and
+# what each embedding data set annotates
+TRUTH_OF_METRIC = {"cmc": "identities", "reid_map": "identities", "pairwise_accuracy_subsets": "pairs",
+                   "localization_recall": "places"}
+TRUTH_OF_DATASET_KIND = {"market1501": "identities", "veri776": "identities", "image_retrieval": "identities",
+                         "lfw": "pairs", "lfw_bin": "pairs", "pitts30k_val": "places"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
-                          "encode_segmentation_mask": "segmentation", "resize": "image",
-                          "corner_crop_image": "image", "colorization_recovery": "image",
-                          "resize_style_transfer": "image"}  # (the others: box steps)
+                          "encode_segmentation_mask": "segmentation", "shift": "segmentation",
+                          "crop_or_pad": "segmentation", "resize": "image", "corner_crop_image": "image",
+                          "colorization_recovery": "image", "resize_style_transfer": "image"}  # (the others: box steps)
+# instances (boxes with masks) are detections too: box metrics score their boxes; the box steps
+# that keep every box as it is (moved, not dropped) are the ones the checker applies to both
+INSTANCE_METRICS = ("coco_orig_precision", "coco_orig_segm_precision")
+INSTANCE_POSTPROCESSING = ("faster_rcnn_postprocessing_resize",)
 
 
 def _check_task(config: AccuracyConfig) -> None:
     """The adapter's predictions are what the metrics, data set and post-processing read."""
+    merged = [i for i, s in enumerate(config.preprocessing) if s.type == "flip" and s.options["merge_with_original"]]
+    if merged and config.adapter != "reid":
+        raise _fail(config.path, f"preprocessing[{merged[0]}] (flip)", "merge_with_original is implemented for the "
+                    "reid adapter only (it joins the two embeddings)")
+    if merged and merged[0] != len(config.preprocessing) - 1:
+        raise _fail(config.path, f"preprocessing[{merged[0] + 1}]", "a step after a flip with merge_with_original is "
+                    "not implemented")
     task = TASK_OF_ADAPTER[config.adapter]
+    if task == "instances":
+        _check_instances(config)
+        return
     for metric in config.metrics:
         if TASK_OF_METRIC[metric.type] != task:
             raise _fail(config.path, "metrics", f"{metric.type!r} does not score the {config.adapter!r} "
                         f"adapter's {task} predictions")
+    for metric in config.metrics:
+        wanted, annotated = TRUTH_OF_METRIC.get(metric.type), TRUTH_OF_DATASET_KIND.get(config.dataset_kind)
+        if wanted and annotated and wanted != annotated:
+            raise _fail(config.path, "metrics", f"{metric.type!r} compares {wanted}; {config.dataset!r} annotates "
+                        f"{annotated}")
     if TASK_OF_DATASET_KIND[config.dataset_kind] != task:
         raise _fail(config.path, "datasets[0].name", f"{config.dataset!r} has no {task} annotations for the "
                     f"{config.adapter!r} adapter")
     ignoring = [s for s in config.postprocessing if s.type == "filter" and not s.options["remove_filtered"]
                 and not (s.options["apply_to"] == "annotation" and s.options["criteria"] == ("min_confidence",))]
-    other = [m.type for m in config.metrics if m.type != "map"]
-    if ignoring and other:  # (only `map` reads ignored boxes here; the checker's COCO metrics do too)
+    # only `map` reads ignored boxes here; the checker's coco_orig_precision scores every box, marked
+    # or not (its COCO file's, and each prediction); its coco_precision reads them, not implemented here
+    other = [m.type for m in config.metrics if m.type not in ("map", "coco_orig_precision")]
+    if ignoring and other:
         raise _fail(config.path, "postprocessing", f"a filter that keeps what it catches as ignored boxes "
-                    f"(remove_filtered: false) is implemented for the map metric, not {other[0]!r}")
+                    f"(remove_filtered: false) is implemented for the map metric (and coco_orig_precision, which "
+                    f"scores every box), not {other[0]!r}")
     marked = False  # (a prediction marked ignored by a filter before this step)
     for i, step in enumerate(config.postprocessing):
-        removes = step.type == "nms" or step.type == "filter" and step.options["remove_filtered"]
+        removes = step.type in ("nms", "class_aware_nms") or step.type == "filter" and step.options["remove_filtered"]
         if step.type == "filter" and step.options["remove_filtered"] and step.options["apply_to"] != "prediction":
             # the checker's remove() rebuilds an annotation's ignored (difficult) list wrongly: a
             # removal of nothing empties it, a removed ignored box passes its mark to the next one
@@ -840,3 +1259,34 @@ def _check_task(config: AccuracyConfig) -> None:
             raise _fail(config.path, "postprocessing", f"{step.type!r} is a {step_task} step; the "
                         f"{config.adapter!r} adapter predicts no "
                         f"{ {'detection': 'boxes', 'segmentation': 'masks'}.get(step_task, 'pictures')}")
+
+
+
+def _check_instances(config: AccuracyConfig) -> None:
+    """The mask_rcnn adapter's boxes and masks: COCO's metrics over the original annotation
+    file, a COCO data set, and only the post-processing that moves boxes (the checker applies the
+    box steps to the boxes alone, so one that drops boxes would part them from their masks)."""
+    for metric in config.metrics:
+        if metric.type not in INSTANCE_METRICS:
+            raise _fail(config.path, "metrics", f"{metric.type!r} does not score the 'mask_rcnn' adapter's "
+                        f"instances (implemented: {', '.join(INSTANCE_METRICS)})")
+        if metric.type == "coco_orig_segm_precision" and config.adapter_options.get("raw_masks_out") is None:
+            raise _fail(config.path, "metrics", "coco_orig_segm_precision scores masks: the adapter needs "
+                        "raw_masks_out")
+    if config.dataset_kind != "coco":
+        raise _fail(config.path, "datasets[0].name", f"{config.dataset!r} has no COCO annotations for the "
+                    "'mask_rcnn' adapter")
+    if any(m.type == "coco_orig_segm_precision" for m in config.metrics) and config.dataset not in MASK_DATASETS:
+        raise _fail(config.path, "datasets[0].name", f"{config.dataset!r} has no instance masks for "
+                    "coco_orig_segm_precision")
+    geometric = [s for s in config.preprocessing if s.type in ("resize", "padding", "crop")]
+    if config.adapter_options.get("detection_out") is not None and (
+            [s.type for s in geometric] not in (["resize"], ["resize", "padding"])
+            or any(s.options["pad_type"] != "right_bottom" for s in geometric if s.type == "padding")):
+        raise _fail(config.path, "preprocessing", "the 'mask_rcnn' adapter's detection_out form places its masks "
+                    "as faster_rcnn_postprocessing_resize does: it needs a resize, or a resize then a right_bottom "
+                    "padding")
+    for step in config.postprocessing:
+        if step.type not in INSTANCE_POSTPROCESSING:
+            raise _fail(config.path, "postprocessing", f"{step.type!r} is not implemented with the 'mask_rcnn' "
+                        f"adapter (implemented: {', '.join(INSTANCE_POSTPROCESSING)})")

@@ -26,11 +26,11 @@ import numpy as np
 
 from ..errors import AccuracyConfigError, IRMismatchError, ModelzooError
 from . import adapter as adapters
-from .config import AccuracyConfig, Metric
-from .dataset import Dataset, GroundTruth, read_image
-from .metric import SCORERS
+from .config import MASK_DATASETS, AccuracyConfig, Metric
+from .dataset import Dataset, GroundTruth, check_instance_masks, read_image
+from .metric import SCORERS, VECTOR_SCORERS
 from .postprocessing import check_postprocessing, postprocess
-from .preprocessing import Geometry, preprocess
+from .preprocessing import Geometry, preprocess, preprocess_views
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
@@ -105,10 +105,37 @@ class Port:
         return (self.height, self.width) if self.height else None
 
 
+@dataclass(frozen=True)
+class Feed:
+    """An input fed besides the picture: its kind (config.LAUNCHER_INPUTS), the IR's shape and
+    element type for it, and a CONST_INPUT's array (already in that shape and type)."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+    dtype: Any
+    const: np.ndarray | None = None
+
+    def array(self, geometry: Geometry) -> np.ndarray:
+        """What the checker feeds for this picture: [height, width], then 1 when the input's
+        last axis holds 3 values, or four zeros when it holds 6, in the input's shape."""
+        if self.const is not None:
+            return self.const
+        height, width = ((geometry.height, geometry.width) if self.kind == "ORIG_IMAGE_INFO"
+                         else geometry.resized())
+        return np.array(_info_values(height, width, self.shape), dtype=self.dtype).reshape(self.shape)
+
+
+def _info_values(height: int, width: int, shape: tuple[int, ...]) -> list[int]:
+    last = shape[-1] if shape else 0
+    return [height, width] + ([1] if last == 3 else []) + ([0, 0, 0, 0] if last == 6 else [])
+
+
 @dataclass
 class Network:
     """The IR's picture input: its layout, and the size the preprocessing must produce (0: any,
-    an input of dynamic size); ``others``: its other picture inputs, each given its own file."""
+    an input of dynamic size); ``others``: its other picture inputs, each given its own file; and
+    what every input that is not a picture is fed (``feeds``)."""
 
     model: Any
     input_name: str
@@ -119,18 +146,13 @@ class Network:
     pattern: str | None = None  # the file the first input takes, when there are several
     others: tuple[Port, ...] = ()
     channels: int = 3
+    feeds: tuple[Feed, ...] = ()
 
     def port(self) -> Port:
         return Port(self.input_name, self.nchw, self.height, self.width, self.pattern, self.channels)
 
     def tensor(self, picture: np.ndarray) -> np.ndarray:
         return self.port().tensor(picture)
-
-    def feed(self, picture: Any) -> dict[str, np.ndarray]:
-        """The request's inputs: one picture, or one per input (the first, then ``others``)."""
-        if not self.others:
-            return {self.input_name: self.tensor(picture)}
-        return {port.name: port.tensor(p) for port, p in zip((self.port(),) + self.others, picture)}
 
     def by_pattern(self, sample: Any, made: list[np.ndarray]) -> list[np.ndarray]:
         """rect_mask's picture and mask to the inputs whose patterns match NAME_image and NAME_mask
@@ -160,9 +182,86 @@ class Network:
             chosen.append(found)
         return chosen
 
+    def inputs(self, picture: Any, geometry: Geometry) -> dict[str, np.ndarray]:
+        """Every input's data for one sample: its picture, or one per picture input (the first,
+        then ``others``), and what the other inputs are fed."""
+        data = {feed.name: feed.array(geometry) for feed in self.feeds}
+        if not self.others:
+            data[self.input_name] = self.tensor(picture)
+        else:
+            data.update({port.name: port.tensor(p) for port, p in zip((self.port(),) + self.others, picture)})
+        return data
+
+
+def _port_names(port: Any) -> set[str]:
+    return set(port.get_names()) | {port.get_node().get_friendly_name()}
+
+
+def _feeds(xml: Path, config: AccuracyConfig, model: Any
+           ) -> tuple[list[tuple[Any, str | None]], tuple[Feed, ...]]:
+    """The picture ports (each with the pattern of the file it takes, when the yml gives several
+    INPUTs) and a Feed for each other input, each input of the IR named by the yml (by a tensor
+    name or the parameter's name, as the checker finds it) and the other way round; a
+    CONST_INPUT's numbers as many as its input holds."""
+    ports = list(model.inputs)
+    where = f"{config.path} launchers[].inputs"
+    fed = {}
+    for entry in config.inputs:
+        matches = [p for p in ports if entry.name in _port_names(p)]
+        if not matches:
+            raise IRMismatchError(f"{where}: {entry.kind} {entry.name!r} is not an input of {xml} (its inputs: "
+                                  f"{', '.join(p.get_any_name() for p in ports)})")
+        fed[matches[0].get_any_name()] = (entry, matches[0])
+    rest = [p for p in ports if p.get_any_name() not in fed]
+    pictures: list[tuple[Any, str | None]] = []
+    if len(config.pictures) > 1:  # (each INPUT by its name, with the pattern of its file)
+        for name, pattern in config.pictures:
+            matches = [p for p in rest if name in _port_names(p)]
+            if not matches:
+                raise IRMismatchError(f"{where}: INPUT {name!r} is not an input of {xml} (its inputs: "
+                                      f"{', '.join(p.get_any_name() for p in ports)})")
+            pictures.append((matches[0], pattern))
+        named = {p.get_any_name() for p, _ in pictures}
+        unfed = [p.get_any_name() for p in rest if p.get_any_name() not in named]
+        if unfed:
+            raise IRMismatchError(f"{where}: {xml}'s input {unfed[0]} is fed by none of its entries")
+    elif config.picture_input is not None:
+        rest = [p for p in rest if config.picture_input in _port_names(p)]
+        if not rest:
+            raise IRMismatchError(f"{where}: INPUT {config.picture_input!r} is not an input of {xml} (its inputs: "
+                                  f"{', '.join(p.get_any_name() for p in ports)})")
+    elif len(rest) != 1:
+        unfed = ", ".join(p.get_any_name() for p in rest) or "none"
+        raise IRMismatchError(f"{where}: feeds {len(fed)} input{'' if len(fed) == 1 else 's'} besides the picture; "
+                              f"{xml} has {len(ports)} (left for the picture: {unfed})")
+    feeds = []
+    for name, (entry, port) in fed.items():
+        shape = port.get_partial_shape()
+        if shape.is_dynamic:
+            raise IRMismatchError(f"{where}: {entry.kind} {entry.name!r}: the IR's input has the dynamic shape "
+                                  f"{shape}; a static one is implemented")
+        dims = tuple(d.get_length() for d in shape)
+        size = int(np.prod(dims)) if dims else 1
+        dtype = np.dtype(port.get_element_type().to_dtype())
+        if entry.kind == "CONST_INPUT":
+            if len(entry.value) != size:
+                raise IRMismatchError(f"{where}: CONST_INPUT {entry.name!r} gives {len(entry.value)} values; the "
+                                      f"IR's input is {list(dims)} ({size} values)")
+            const = np.array(entry.value, dtype=np.float64).astype(dtype).reshape(dims)
+            feeds.append(Feed(name, entry.kind, dims, dtype, const))
+            continue
+        want = len(_info_values(0, 0, dims))
+        if size != want:
+            raise IRMismatchError(f"{where}: {entry.kind} {entry.name!r}: the IR's input is {list(dims)}; the "
+                                  f"picture's size is fed as {want} values ([height, width]"
+                                  f"{', 1' if want == 3 else ', 0, 0, 0, 0' if want == 6 else ''})")
+        feeds.append(Feed(name, entry.kind, dims, dtype))
+    return pictures or [(rest[0], None)], tuple(feeds)
+
 
 def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network:
-    """Read the IR and check that it takes what the preprocessing makes."""
+    """Read the IR and check that it takes what the preprocessing makes (and what the yml feeds
+    its other inputs)."""
     import openvino as ov
 
     if not xml.is_file() or not xml.with_suffix(".bin").is_file():
@@ -174,19 +273,11 @@ def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network
         raise IRMismatchError(f"{xml}: not a readable IR: {openvino_reason(exc)}") from exc
     if config.reshape:  # (allow_reshape_input: every picture at its own size; one dynamic shape does it)
         _dynamic_sides(xml, model)
-    named = [(name, pattern) for name, pattern in config.inputs if pattern is not None]
-    if len(model.inputs) != 1 and len(named) != len(model.inputs):
-        raise IRMismatchError(f"{xml}: has {len(model.inputs)} inputs; {config.path.name} describes "
-                              f"{len(named) or 'one'} picture{'s' if len(named) > 1 else ''}")
-    ports = []
-    for port in model.inputs:
-        pattern = None
-        if len(model.inputs) > 1:
-            pattern = next((p for name, p in named if name in port.get_names()), None)
-            if pattern is None:
-                raise IRMismatchError(f"{xml}: input {port.get_any_name()} is not one of the inputs "
-                                      f"{config.path.name} names ({', '.join(n for n, _ in named)})")
-        ports.append(_picture_port(xml, port, pattern))
+    if len(model.inputs) != 1 or config.inputs:  # (one input: the picture, whatever INPUT names it)
+        pictures, feeds = _feeds(xml, config, model)
+    else:
+        pictures, feeds = [(model.inputs[0], None)], ()
+    ports = [_picture_port(xml, port, pattern) for port, pattern in pictures]
     expected = config.input_size()
     first = ports[0]
     if expected is not None and first.height and expected != (first.height, first.width):
@@ -194,7 +285,7 @@ def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network
                               f"{config.path} preprocesses to {expected[0]}x{expected[1]}")
     check_postprocessing(config)
     return Network(model, first.name, first.nchw, first.height, first.width, pattern=first.pattern,
-                   others=tuple(ports[1:]), channels=first.channels)
+                   others=tuple(ports[1:]), channels=first.channels, feeds=feeds)
 
 
 def _dynamic_sides(xml: Path, model: Any) -> None:
@@ -283,18 +374,21 @@ def prepared(samples: Any, config: AccuracyConfig, network: Network | None = Non
     picture inputs, the list of its pictures (each preprocessed alike, to its input's size) and
     the first one's geometry."""
     for sample in samples:
-        if network is None or not network.others:
-            size = network.port().size() if network is not None else None
-            picture, geometry = preprocess(read_image(sample.path, config.reader), config, size)
-            yield sample.image_id, picture, geometry
+        if network is None or not network.others:  # (config.views() of each: a picture, then its mirror,
+            size = network.port().size() if network is not None else None  # when a flip is merged with it)
+            pictures, geometry = preprocess_views(read_image(sample.path, config.reader), config, sample.keypoints,
+                                                  size)
+            for picture in pictures:
+                yield sample.image_id, picture, geometry
             continue
         if any(step.type == "rect_mask" for step in config.preprocessing):  # one picture makes both inputs
-            made, geometry = preprocess(read_image(sample.path, config.reader), config, network.port().size())
+            made, geometry = preprocess(read_image(sample.path, config.reader), config,
+                                        network_size=network.port().size())
             yield sample.image_id, network.by_pattern(sample, made), geometry
             continue
         pictures, geometries = [], []
         for port, path in zip((network.port(),) + network.others, network.files(sample)):
-            picture, geometry = preprocess(read_image(path, config.reader), config, port.size())
+            picture, geometry = preprocess(read_image(path, config.reader), config, network_size=port.size())
             pictures.append(picture)
             geometries.append(geometry)
         yield sample.image_id, pictures, geometries[0]
@@ -324,7 +418,7 @@ def infer_all(compiled: Any, network: Network, items: Iterator[tuple[int, np.nda
             if waiting[turn] is not None:
                 request.wait()
                 _hand_on(request, waiting[turn], on_done, network)
-            request.start_async(network.feed(picture), share_inputs=False)
+            request.start_async(network.inputs(picture, geometry), share_inputs=False)
             waiting[turn] = (image_id, geometry)
             turn = (turn + 1) % count
         for i in range(count):  # the last ones, in the order they were started
@@ -376,6 +470,10 @@ def score(config: AccuracyConfig, dataset: Dataset, detections: dict[int, adapte
         value = SCORERS[metric.type](config, metric, dataset, detections, ground_truth)
         results.append(Result(metric.name, value, metric.reference, judge(value, metric.reference, metric),
                               UNITS.get(metric.type, "%")))
+        if metric.presenter == "print_vector" and metric.type in VECTOR_SCORERS:
+            for name, each in VECTOR_SCORERS[metric.type](config, metric, dataset, detections, ground_truth).items():
+                reference = metric.class_references.get(name)
+                results.append(Result(f"{metric.name}@{name}", each, reference, judge(each, reference, metric)))
     return results
 
 
@@ -396,8 +494,17 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
     detections: dict[int, adapters.Detections] = {}
     processed_truth: dict[int, GroundTruth] = {}
 
-    def done(image_id: int, output: np.ndarray, geometry: Geometry) -> None:
-        dets, gt = postprocess(adapter(output), truth[image_id], geometry, config)
+    views, pending = config.views(), {}  # (a picture's outputs until all its views are in: the adapter joins them)
+
+    def done(image_id: int, output: Any, geometry: Geometry) -> None:
+        if views > 1:
+            pending.setdefault(image_id, []).append(output)
+            if len(pending[image_id]) < views:
+                return
+            output = pending.pop(image_id)
+        geometric = config.adapter in adapters.NEEDS_GEOMETRY
+        predicted = adapter(output, geometry=geometry) if geometric else adapter(output)
+        dets, gt = postprocess(predicted, truth[image_id], geometry, config)
         detections[image_id] = dets
         processed_truth[image_id] = gt if gt is not None else truth[image_id]
         if progress:
@@ -425,6 +532,14 @@ def check_dataset(config: AccuracyConfig, dataset: Dataset) -> None:
     if dataset.kind != config.dataset_kind:
         raise AccuracyConfigError(f"{config.model}: {config.path.name} names the {config.dataset!r} data set "
                                   f"({config.dataset_kind}); the data given is a {dataset.kind} set")
+    if config.dataset in MASK_DATASETS and dataset.coco is not None:
+        check_instance_masks(dataset)
+    dataset.for_config(config)  # (a labels file the definition names and that is not there: said now)
+    if any(step.type == "point_alignment" for step in config.preprocessing):
+        bare = next((s for s in dataset.samples if not s.keypoints), None)
+        if bare is not None:
+            raise AccuracyConfigError(f"{bare.path}: no landmarks, and {config.path.name}'s point_alignment needs "
+                                      "them (an LFW folder's annotation/lfw_landmark.txt)")
 
 
 def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "CPU",
@@ -436,6 +551,7 @@ def measure(xml: Path, config: AccuracyConfig, dataset: Dataset, device: str = "
         ModelzooError: the IR cannot be read or inference failed.
     """
     check_dataset(config, dataset)
+    dataset = dataset.for_config(config)
     network = network or read_network(xml, config)
     compiled = compiled or compile_network(network, device)
     started = time.monotonic()

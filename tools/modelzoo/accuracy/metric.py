@@ -11,12 +11,34 @@ pycocotools' COCOeval (the official evaluator).
   100 detections per image and class), against the annotation file's own boxes; as in the
   checker, a detection's width and height count its last pixel (`include_boundaries`, default
   true: x_max - x_min + 1).
+- `coco_orig_segm_precision`: the same over the instances' masks (COCOeval's segm) against the
+  annotation file's polygons / RLE.
 - `coco_precision`: what Open Model Zoo's accuracy checker reports under that name, and what the
   model cards quote: the same matching and 101-point interpolation, but on the boxes after the
   post-processing, at most `max_detections` (default 20) detections per image and class, no
   area ranges, a crowd box is an ignored box matched by plain IoU (COCO uses the intersection
-  over the detection's area for crowds), and the checker's greedy matching (see evaluateImg).
+  over the detection's area for crowds), a difficult box (VOC's, CVAT's occluded) an ignored box
+  matched once, and the checker's greedy matching (see evaluateImg).
   Both are means over the classes that have ground truth.
+
+- `cmc` and `reid_map` (re-identification): every query's embedding against every gallery
+  embedding (distance 1 - their dot product), the gallery pictures of the query's own identity
+  seen by the query's own camera left out (the Market-1501 protocol); a query with no picture of
+  its identity left is not counted. `cmc`: the share of queries whose first match is among the
+  `top_k` nearest (without `first_match_break`, the share of each query's matches with fewer than
+  `top_k` non-matches before it); `reid_map`: the mean over queries of the area under the
+  precision/recall curve (trapezoids from recall 0 at precision 1, pictures at the same distance
+  taken together; without `interpolated_auc`, steps).
+
+- `pairwise_accuracy_subsets` (face verification, LFW): the pictures that start a pair, in the
+  data set's order, cut into `subset_number` folds; for each, a threshold on the pairs of the
+  other folds (their median distance, the best of 0, 0.01, ..., 3.99, or a number given) decides
+  "same person" for the fold's own pairs; the mean of the folds' accuracies.
+
+- `localization_recall` (place recognition): for each query its `top_k` nearest database
+  pictures (squared L2 distance of the embeddings); each one taken within `distance_threshold`
+  metres of the query counts one, over the number of queries (so above 1 with a top_k over 1,
+  as the checker counts).
 
 Each metric type of accuracy-check.yml is a scorer in SCORERS (its options in config.METRICS): a
 new task's metric is a function here and an entry there.
@@ -27,13 +49,13 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
 from ..errors import AccuracyConfigError
-from .adapter import Classes, Detections, SegmentationMask
-from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth
+from .adapter import Classes, Detections, Embedding, Instances, SegmentationMask
+from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth, PairTruth, PlaceTruth, ReidTruth
 
 if TYPE_CHECKING:
     from .config import AccuracyConfig, Metric
@@ -77,9 +99,28 @@ def _mean_precision(evaluator, area: int = 0, max_det: int = -1) -> float:
     return float(np.mean(valid)) if valid.size else math.nan
 
 
+def _segm_result_doc(images: list[dict], categories: list[dict], detections: dict[int, Instances],
+                     category_of_label: dict[int, int]) -> dict[str, Any]:
+    """The instances' masks as COCO results, as pycocotools' loadRes makes them: the area and the
+    box are the mask's own."""
+    from pycocotools import mask as mask_utils
+
+    anns = []
+    for image_id, dets in detections.items():
+        for label, score, rle in zip(dets.labels, dets.scores, dets.masks):
+            if int(label) not in category_of_label:
+                continue
+            anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": category_of_label[int(label)],
+                         "segmentation": rle, "score": float(score), "area": float(mask_utils.area(rle)),
+                         "bbox": [float(v) for v in mask_utils.toBbox(rle)], "iscrowd": 0})
+    return {"images": images, "categories": categories, "annotations": anns}
+
+
 def coco_orig_precision(coco_doc: dict[str, Any], image_ids: list[int], detections: dict[int, Detections],
-                        label_offset: int, include_boundaries: bool = False, full_label_map: bool = False) -> float:
-    """COCO's AP@[.50:.95] (COCOeval's stats[0]) on the images `image_ids` of `coco_doc`."""
+                        label_offset: int, include_boundaries: bool = False, full_label_map: bool = False,
+                        iou_type: str = "bbox") -> float:
+    """COCO's AP@[.50:.95] (COCOeval's stats[0]) on the images `image_ids` of `coco_doc`, of the
+    boxes or (``iou_type`` "segm") of the instances' masks against the annotations' polygons/RLE."""
     from pycocotools.cocoeval import COCOeval
 
     categories = coco_doc["categories"]
@@ -93,9 +134,13 @@ def coco_orig_precision(coco_doc: dict[str, Any], image_ids: list[int], detectio
             ann["area"] = ann["bbox"][2] * ann["bbox"][3]
         ann.setdefault("iscrowd", 0)
     gt = _coco(gt_doc)
-    dt = _coco(_result_doc(gt_doc["images"], categories, detections, category_of_label,
-                           1 if include_boundaries else 0))
-    evaluator = COCOeval(gt, dt, "bbox")
+    if iou_type == "segm":
+        dt = _coco(_segm_result_doc(gt_doc["images"], categories, detections,  # type: ignore[arg-type]
+                                    category_of_label))
+    else:
+        dt = _coco(_result_doc(gt_doc["images"], categories, detections, category_of_label,
+                               1 if include_boundaries else 0))
+    evaluator = COCOeval(gt, dt, iou_type)
     evaluator.params.imgIds = sorted(wanted)
     with _quiet():
         evaluator.evaluate()
@@ -123,7 +168,8 @@ def _checker_eval(gt, dt, max_detections: int):
             gts, dts = self._gts[imgId, catId], self._dts[imgId, catId]
             if not gts and not dts:
                 return None
-            g_order = np.argsort([int(g["iscrowd"]) for g in gts], kind="mergesort")
+            # ignored: a crowd, or a difficult box (the checker's difficult_boxes: VOC's, CVAT's occluded)
+            g_order = np.argsort([int(g["iscrowd"] or g.get("difficult", 0)) for g in gts], kind="mergesort")
             gts = [gts[i] for i in g_order]
             d_order = np.argsort([-d["score"] for d in dts], kind="mergesort")
             dts = [dts[i] for i in d_order[:maxDet]]
@@ -131,7 +177,7 @@ def _checker_eval(gt, dt, max_detections: int):
             ious = ious[:, g_order] if len(ious) else ious
             thresholds = self.params.iouThrs
             crowd = [int(g["iscrowd"]) for g in gts]
-            g_ignore = np.array(crowd, dtype=bool)
+            g_ignore = np.array([int(g["iscrowd"] or g.get("difficult", 0)) for g in gts], dtype=bool)
             gtm = np.zeros((len(thresholds), len(gts)))
             dtm = np.zeros((len(thresholds), len(dts)))
             dt_ignore = np.zeros((len(thresholds), len(dts)), dtype=bool)
@@ -171,10 +217,11 @@ def coco_precision(ground_truth: dict[int, GroundTruth], detections: dict[int, D
     images = [{"id": image_id} for image_id in ground_truth]
     anns = []
     for image_id, gt in ground_truth.items():
-        for box, label, crowd in zip(gt.boxes, gt.labels, gt.iscrowd):
+        difficult = gt.difficult if gt.difficult.size else np.zeros(len(gt.labels), dtype=bool)
+        for box, label, crowd, hard in zip(gt.boxes, gt.labels, gt.iscrowd, difficult):
             bbox = _xywh(box)
             anns.append({"id": len(anns) + 1, "image_id": image_id, "category_id": int(label), "bbox": bbox,
-                         "area": bbox[2] * bbox[3], "iscrowd": int(crowd)})
+                         "area": bbox[2] * bbox[3], "iscrowd": int(crowd), "difficult": int(hard)})
     gt_coco = _coco({"images": images, "categories": categories, "annotations": anns})
     dt_coco = _coco(_result_doc(images, categories, detections, {int(label): int(label) for label in labels}))
     evaluator = _checker_eval(gt_coco, dt_coco, max_detections)
@@ -198,6 +245,13 @@ def _coco_orig_precision(config: "AccuracyConfig", metric: "Metric", dataset: "D
     assert dataset.coco is not None
     return coco_orig_precision(dataset.coco, [s.image_id for s in dataset.samples], detections, config.label_offset,
                                bool(metric.options["include_boundaries"]), config.full_label_map)
+
+
+def _coco_orig_segm_precision(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                              detections: dict[int, Instances], ground_truth: dict[int, GroundTruth]) -> float:
+    assert dataset.coco is not None
+    return coco_orig_precision(dataset.coco, [s.image_id for s in dataset.samples], detections,  # type: ignore
+                               config.label_offset, full_label_map=config.full_label_map, iou_type="segm")
 
 
 def top_k_accuracy(labels: list[int], predictions: list[Classes], k: int) -> float:
@@ -297,9 +351,19 @@ def voc_map(truth: list[GroundTruth], detections: list[Detections], labels: list
             use_filtered_tp: bool = False) -> float:
     """The checker's `map` over pictures given in the same order in ``truth`` and ``detections``:
     the mean of the classes' APs, a class without any detection left out (0 when none has one)."""
+    aps = voc_aps(truth, detections, labels, integral, overlap_threshold, ignore_difficult, include_boundaries,
+                  allow_multiple_matches_per_ignored, distinct_conf, use_filtered_tp)
+    return float(np.mean(list(aps.values()))) if aps else 0.0
+
+
+def voc_aps(truth: list[GroundTruth], detections: list[Detections], labels: list[int], integral: str = "max",
+            overlap_threshold: float = 0.5, ignore_difficult: bool = True, include_boundaries: bool = True,
+            allow_multiple_matches_per_ignored: bool = False, distinct_conf: bool = False,
+            use_filtered_tp: bool = False) -> dict[int, float]:
+    """Each class's AP by its label, for the classes with a detection (`map`'s print_vector)."""
     boundary = 1.0 if include_boundaries else 0.0
     eps = np.finfo(float).eps
-    aps = []
+    aps = {}
     for label in labels:
         tp, fp, scores, counted = _class_matches(label, truth, detections, overlap_threshold, ignore_difficult,
                                                  allow_multiple_matches_per_ignored, boundary, use_filtered_tp)
@@ -307,8 +371,8 @@ def voc_map(truth: list[GroundTruth], detections: list[Detections], labels: list
             continue
         at = np.r_[np.flatnonzero(np.diff(scores)), tp.size - 1] if distinct_conf else np.arange(tp.size)
         tp, fp = np.cumsum(tp)[at], np.cumsum(fp)[at]
-        aps.append(average_precision(tp / np.maximum(tp + fp, eps), tp / np.maximum(counted, eps), integral))
-    return float(np.mean(aps)) if aps else 0.0
+        aps[label] = average_precision(tp / np.maximum(tp + fp, eps), tp / np.maximum(counted, eps), integral)
+    return aps
 
 
 def _map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", detections: dict[int, Detections],
@@ -321,6 +385,19 @@ def _map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", detecti
                    o["allow_multiple_matches_per_ignored"], o["distinct_conf"], o["use_filtered_tp"])
 
 
+def _map_per_class(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                   detections: dict[int, Detections], ground_truth: dict[int, GroundTruth]) -> dict[str, float]:
+    """`map` with print_vector: each class's AP by the class's name (the classes with a detection)."""
+    order = list(ground_truth)
+    label_of = dataset.label_of_category(config.label_offset, config.full_label_map)
+    name_of = {label_of[c["id"]]: str(c["name"]) for c in dataset.categories()}
+    o = metric.options
+    aps = voc_aps([ground_truth[i] for i in order], [detections[i] for i in order], list(label_of.values()),
+                  o["integral"], float(o["overlap_threshold"]), o["ignore_difficult"], o["include_boundaries"],
+                  o["allow_multiple_matches_per_ignored"], o["distinct_conf"], o["use_filtered_tp"])
+    return {name_of[label]: value for label, value in aps.items()}
+
+
 def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
     """[true, predicted] pixel counts over the pixels whose both labels are classes (VOC's 255
     border, any label out of range, is left out)."""
@@ -331,9 +408,9 @@ def confusion(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndar
 
 def mean_iou(matrix: np.ndarray, ignore_label: int | None = None) -> float:
     """The mean over classes of TP / (TP + FP + FN), classes never seen nor predicted left out
-    (the checker's mean_iou, print_scalar). ``ignore_label``'s IoU is left out of the mean, but
-    its pixels still count in the other classes' unions: what accuracy_check 2023.3 reports
-    (measured against it; its per-picture matrices drop that row and column, its total does not)."""
+    (the checker's mean_iou; print_scalar's and print_vector's `mean`). ``ignore_label``'s IoU is
+    left out of the mean (whether its pixels count in the others' unions is the matrix's affair:
+    shared_matrix)."""
     diagonal = np.diag(matrix).astype(np.float64)
     union = matrix.sum(axis=1) + matrix.sum(axis=0) - diagonal
     iou = np.divide(diagonal, union, out=np.full_like(diagonal, np.nan), where=union != 0)
@@ -344,11 +421,33 @@ def mean_iou(matrix: np.ndarray, ignore_label: int | None = None) -> float:
 
 
 def pixel_accuracy(matrix: np.ndarray, ignore_label: int | None = None) -> float:
-    """The share of counted pixels labelled right (the checker's segmentation_accuracy). Its
-    ignore_label changes nothing in accuracy_check 2023.3's number (measured: its total matrix
-    keeps the class), so it changes nothing here."""
+    """The share of counted pixels labelled right (the checker's segmentation_accuracy). Its own
+    ignore_label changes nothing here: only the matrix's (shared_matrix) does, as in the checker."""
     total = matrix.sum()
     return float(np.diag(matrix).sum() / total) if total else math.nan
+
+
+def mean_accuracy(matrix: np.ndarray) -> float:
+    """The mean over classes of the share of each one's pixels labelled right, classes with no
+    pixel left out (the checker's mean_accuracy, whose own ignore_label leaves nothing out)."""
+    diagonal = np.diag(matrix).astype(np.float64)
+    count = matrix.sum(axis=1)
+    share = np.divide(diagonal, count, out=np.full_like(diagonal, np.nan), where=count != 0)
+    share = share[~np.isnan(share)]
+    return float(np.mean(share)) if share.size else math.nan
+
+
+def shared_matrix(matrix: np.ndarray, ignore_label: int | None) -> np.ndarray:
+    """The checker's segmentation metrics share one matrix, summed by whichever of them runs first
+    on each picture (the yml's first): with that metric's ignore_label, the class's row and column
+    are emptied, so its pixels count in no other class's union either (measured against
+    accuracy_check 2023.3: icnet-camvid's mean_iou with ignore_label 11 is computed so)."""
+    if ignore_label is None or ignore_label >= len(matrix):
+        return matrix
+    out = matrix.copy()
+    out[ignore_label, :] = 0
+    out[:, ignore_label] = 0
+    return out
 
 
 _LAST_MATRIX: list = []  # (predictions, ground truth, use_argmax, matrix) of the last call: each metric reads it
@@ -356,14 +455,19 @@ _LAST_MATRIX: list = []  # (predictions, ground truth, use_argmax, matrix) of th
 
 def _segmentation_matrix(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
                          predictions: dict[int, SegmentationMask], ground_truth: dict[int, MaskTruth]) -> np.ndarray:
-    """The confusion matrix over every picture (each mask read once per run, not once a metric)."""
-    use_argmax = metric.options["use_argmax"]
+    """The confusion matrix over every picture, as the yml's first segmentation metric makes it
+    (its use_argmax and ignore_label: shared_matrix); each mask read once per run."""
+    from .config import SEGMENTATION_METRICS
+
+    first = next(m for m in config.metrics if m.type in SEGMENTATION_METRICS)
+    use_argmax = first.options["use_argmax"]
     if _LAST_MATRIX and _LAST_MATRIX[0] is predictions and _LAST_MATRIX[1] is ground_truth \
             and _LAST_MATRIX[2] == use_argmax:
-        return _LAST_MATRIX[3]
-    matrix = _matrix(dataset, predictions, ground_truth, use_argmax)
-    _LAST_MATRIX[:] = [predictions, ground_truth, use_argmax, matrix]
-    return matrix
+        matrix = _LAST_MATRIX[3]
+    else:
+        matrix = _matrix(dataset, predictions, ground_truth, use_argmax)
+        _LAST_MATRIX[:] = [predictions, ground_truth, use_argmax, matrix]
+    return shared_matrix(matrix, first.options["ignore_label"])
 
 
 def _matrix(dataset: "Dataset", predictions: dict[int, SegmentationMask], ground_truth: dict[int, MaskTruth],
@@ -373,13 +477,13 @@ def _matrix(dataset: "Dataset", predictions: dict[int, SegmentationMask], ground
     classes = len(dataset.categories())
     matrix = np.zeros((classes, classes), dtype=np.int64)
     for image_id, truth in ground_truth.items():
-        labels = truth.labels(VOC_COLORS)
+        labels = truth.labels(dataset.colors)
         mask = predictions[image_id].mask
         predicted = np.argmax(mask, axis=0) if use_argmax else mask.astype(np.int64)
         if predicted.size != labels.size:
             raise AccuracyConfigError(f"{truth.path}: the predicted mask is {'x'.join(map(str, predicted.shape))}, "
                                       f"the annotation {'x'.join(map(str, labels.shape))} (resize_segmentation_mask "
-                                      "brings it to the picture's size)")
+                                      "brings one to the other's size)")
         matrix += confusion(labels, predicted, classes)
     return matrix
 
@@ -394,6 +498,215 @@ def _segmentation_accuracy(config: "AccuracyConfig", metric: "Metric", dataset: 
                            ground_truth: dict) -> float:
     return pixel_accuracy(_segmentation_matrix(config, metric, dataset, predictions, ground_truth),
                           metric.options["ignore_label"])
+
+
+REID_BLOCK = 256  # queries ranked at once: Market-1501's 3,368 x 19,732 distances are never held whole
+
+
+def reid_rankings(query: np.ndarray, gallery: np.ndarray, query_ids: np.ndarray, gallery_ids: np.ndarray,
+                  query_cameras: np.ndarray, gallery_cameras: np.ndarray, separate_camera_set: bool = False
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For each query (embeddings [Q, D], gallery [G, D]): whether each gallery picture it may be
+    matched with is of its identity, nearest first, and their distances (1 - the dot product). The
+    gallery pictures of its identity from its camera are left out, with ``separate_camera_set``
+    every picture from its camera. Equal distances keep the gallery's order."""
+    gallery64 = gallery.astype(np.float64)
+    for start in range(0, len(query), REID_BLOCK):
+        distances = 1.0 - query[start:start + REID_BLOCK].astype(np.float64) @ gallery64.T
+        order = np.argsort(distances, axis=1, kind="stable")
+        for row, ranked in enumerate(order):
+            q = start + row
+            same_camera = gallery_cameras[ranked] == query_cameras[q]
+            valid = (gallery_ids[ranked] != query_ids[q]) | ~same_camera
+            if separate_camera_set:
+                valid &= ~same_camera
+            kept = ranked[valid]
+            yield gallery_ids[kept] == query_ids[q], distances[row, kept]
+
+
+def cmc_score(rankings: Iterable[tuple[np.ndarray, np.ndarray]], top_k: int = 1, first_match_break: bool = True
+              ) -> float:
+    """The checker's `cmc` at ``top_k`` over queries that have a match (NaN when none has)."""
+    scores = []
+    for matches, _ in rankings:
+        hits = np.flatnonzero(matches)
+        if not hits.size:
+            continue
+        if first_match_break:
+            scores.append(float(hits[0] < top_k))
+        else:  # each match ranked among the non-matches only
+            scores.append(float(np.mean(hits - np.arange(hits.size) < top_k)))
+    return float(np.mean(scores)) if scores else math.nan
+
+
+def ranked_average_precision(matches: np.ndarray, distances: np.ndarray, interpolated: bool = True) -> float:
+    """One query's area under its precision/recall curve, the gallery ranked nearest first: one
+    point per distinct distance (pictures at the same distance come together), from (0, 1)."""
+    ends = np.r_[np.flatnonzero(np.diff(distances)), matches.size - 1]
+    found = np.cumsum(matches)[ends].astype(np.float64)
+    precision, recall = found / (ends + 1), found / found[-1]
+    steps = np.diff(np.r_[0.0, recall])
+    if not interpolated:
+        return float(np.sum(steps * precision))
+    return float(np.sum(steps * (precision + np.r_[1.0, precision[:-1]]) / 2))
+
+
+def reid_map(rankings: Iterable[tuple[np.ndarray, np.ndarray]], interpolated_auc: bool = True) -> float:
+    """The checker's `reid_map`: the mean average precision of the queries that have a match."""
+    aps = [ranked_average_precision(m, d, interpolated_auc) for m, d in rankings if m.any()]
+    return float(np.mean(aps)) if aps else math.nan
+
+
+def _reid_split(predictions: dict[int, Embedding], ground_truth: dict[int, ReidTruth], separate_camera_set: bool
+                ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    from ..errors import AccuracyConfigError
+
+    sides = {}
+    for is_query in (True, False):
+        ids = [i for i, t in ground_truth.items() if t.query == is_query]
+        if not ids:
+            raise AccuracyConfigError(f"the data set has no {'query' if is_query else 'gallery'} pictures to "
+                                      "compare (--subset or a shard took none)")
+        vectors = [predictions[i].vector for i in ids]
+        if len({v.size for v in vectors}) != 1:
+            raise AccuracyConfigError("reid: the embeddings differ in size from picture to picture")
+        sides[is_query] = (np.stack(vectors), np.array([ground_truth[i].identity for i in ids]),
+                           np.array([ground_truth[i].camera for i in ids]))
+    (query, query_ids, query_cameras), (gallery, gallery_ids, gallery_cameras) = sides[True], sides[False]
+    if query.shape[1] != gallery.shape[1]:
+        raise AccuracyConfigError("reid: the query and gallery embeddings differ in size")
+    return reid_rankings(query, gallery, query_ids, gallery_ids, query_cameras, gallery_cameras, separate_camera_set)
+
+
+def _cmc(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict[int, Embedding],
+         ground_truth: dict[int, ReidTruth]) -> float:
+    o = metric.options
+    return cmc_score(_reid_split(predictions, ground_truth, o["separate_camera_set"]), int(o["top_k"]),
+                     o["first_match_break"])
+
+
+def _reid_map(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict[int, Embedding],
+              ground_truth: dict[int, ReidTruth]) -> float:
+    return reid_map(_reid_split(predictions, ground_truth, False), metric.options["interpolated_auc"])
+
+
+def localization_recall(query: np.ndarray, database: np.ndarray, query_positions: np.ndarray,
+                        database_positions: np.ndarray, top_k: int = 1, distance_threshold: float = 25) -> float:
+    """The checker's `localization_recall`: hits among each query's top_k nearest, over the queries."""
+    query64, database64 = query.astype(np.float64), database.astype(np.float64)
+    squared = np.sum(database64 ** 2, axis=1)
+    hits = 0
+    for start in range(0, len(query64), REID_BLOCK):
+        block = query64[start:start + REID_BLOCK]
+        distances = np.sum(block ** 2, axis=1, keepdims=True) + squared - 2 * block @ database64.T
+        nearest = np.argsort(distances, axis=1, kind="stable")[:, :top_k]
+        for row, found in enumerate(nearest):
+            metres = np.linalg.norm(database_positions[found] - query_positions[start + row], axis=1)
+            hits += int(np.sum(metres < distance_threshold))
+    return hits / len(query64) if len(query64) else math.nan
+
+
+def _localization_recall(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                         predictions: dict[int, Embedding], ground_truth: dict[int, PlaceTruth]) -> float:
+    from ..errors import AccuracyConfigError
+
+    sides = {}
+    for is_query in (True, False):
+        ids = [i for i, t in ground_truth.items() if t.query == is_query]
+        if not ids:
+            raise AccuracyConfigError(f"the data set has no {'query' if is_query else 'database'} pictures to "
+                                      "compare (--subset or a shard took none)")
+        sides[is_query] = (np.stack([predictions[i].vector for i in ids]),
+                           np.array([[ground_truth[i].easting, ground_truth[i].northing] for i in ids]))
+    return localization_recall(sides[True][0], sides[False][0], sides[True][1], sides[False][1],
+                               int(metric.options["top_k"]), float(metric.options["distance_threshold"]))
+
+
+Pair = tuple[int, int, bool]  # (first picture's id, second's, the same person)
+
+
+def pair_distances(embeddings: dict[int, np.ndarray], pairs: list[Pair], method: str = "euclidian_distance",
+                   mean: np.ndarray | float = 0.0) -> np.ndarray:
+    """The checker's distance of each pair: `euclidian_distance` 0.5 * (1 - the dot product) (for
+    unit-length embeddings), `cosine_distance` the angle over pi; ``mean`` taken off both first."""
+    first = np.array([embeddings[a] for a, _, _ in pairs], dtype=np.float64) - mean
+    second = np.array([embeddings[b] for _, b, _ in pairs], dtype=np.float64) - mean
+    dot = np.sum(first * second, axis=1)
+    if method == "euclidian_distance":
+        return 0.5 * (1 - dot)
+    with np.errstate(invalid="ignore", divide="ignore"):  # (as the checker: no clipping; NaN is "not the same")
+        return np.arccos(dot / (np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1))) / np.pi
+
+
+def pairwise_accuracy(embeddings: dict[int, np.ndarray], train: list[Pair], test: list[Pair],
+                      min_score: str | float = "train_median", method: str = "euclidian_distance",
+                      subtract_mean: bool = False) -> float:
+    """The checker's `pairwise_accuracy` of the ``test`` pairs: "the same person" when the
+    distance is below a threshold chosen on the ``train`` pairs (NaN without test pairs)."""
+    mean: np.ndarray | float = 0.0
+    if min_score in ("train_median", "best_train_threshold"):
+        if not train:
+            return math.nan
+        if subtract_mean:  # every embedding of every train pair, as often as it appears
+            mean = np.mean(np.array([embeddings[i] for k in (0, 1) for i in (p[k] for p in train)],
+                                    dtype=np.float64), axis=0)
+        distances = pair_distances(embeddings, train, method, mean)
+        if min_score == "train_median":
+            threshold = float(np.median(distances))
+        else:
+            same = np.array([p[2] for p in train])
+            candidates = np.arange(0, 4, 0.01)
+            right = [int(np.sum((distances < t) == same)) for t in candidates]
+            threshold = float(candidates[int(np.argmax(right))])
+    else:
+        threshold = float(min_score)
+    if not test:
+        return math.nan
+    distances = pair_distances(embeddings, test, method, mean)
+    return float(np.mean((distances < threshold) == np.array([p[2] for p in test])))
+
+
+def verification_folds(starts: list[int], truth: dict[int, PairTruth], present: set[int], folds: int
+                       ) -> list[tuple[list[Pair], list[Pair]]]:
+    """(train pairs, test pairs) of each fold: the pictures that start a pair (``starts``, in the
+    data set's order) cut into ``folds`` runs, a pair whose picture is not ``present`` left out."""
+    def pairs_of(ids: list[int]) -> list[Pair]:
+        return [(i, j, same) for i in ids if i in present
+                for partners, same in ((truth[i].same, True), (truth[i].other, False)) for j in partners
+                if j in present]
+
+    n = len(starts)
+    result = []
+    for k in range(folds):
+        low, high = k * n // folds, (k + 1) * n // folds
+        result.append((pairs_of(starts[:low] + starts[high:]), pairs_of(starts[low:high])))
+    return result
+
+
+def pairwise_accuracy_subsets(embeddings: dict[int, np.ndarray], truth: dict[int, PairTruth], folds: int = 10,
+                              min_score: str | float = "train_median", method: str = "euclidian_distance",
+                              subtract_mean: bool = False) -> float:
+    """The checker's `pairwise_accuracy_subsets`: the mean over folds that have test pairs (0
+    when there are fewer pictures starting a pair than folds, or no fold has any)."""
+    starts = [i for i, t in truth.items() if t.same or t.other]
+    if folds > len(starts):
+        return 0.0
+    scores = [pairwise_accuracy(embeddings, train, test, min_score, method, subtract_mean)
+              for train, test in verification_folds(starts, truth, set(embeddings), folds)]
+    scores = [s for s in scores if not math.isnan(s)]
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def _pairwise_accuracy_subsets(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset",
+                               predictions: dict[int, Embedding], ground_truth: dict[int, PairTruth]) -> float:
+    o = metric.options
+    return pairwise_accuracy_subsets({i: p.vector for i, p in predictions.items()}, ground_truth,
+                                     int(o["subset_number"]), o["min_score"], o["distance_method"], o["subtract_mean"])
+
+
+def _mean_accuracy(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict,
+                   ground_truth: dict) -> float:
+    return mean_accuracy(_segmentation_matrix(config, metric, dataset, predictions, ground_truth))
 
 
 Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
@@ -464,7 +777,12 @@ def _picture_mean(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset"
     return float(np.mean(values)) if values else math.nan
 
 
+# metric type -> its per-class values, reported as NAME@class when the yml says print_vector
+VECTOR_SCORERS: dict[str, Callable[..., dict[str, float]]] = {"map": _map_per_class}
 SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision,
+                              "coco_orig_segm_precision": _coco_orig_segm_precision,
                               "accuracy": _accuracy, "map": _map, "mean_iou": _mean_iou,
-                              "segmentation_accuracy": _segmentation_accuracy, "psnr": _picture_mean,
-                              "ssim": _picture_mean}
+                              "segmentation_accuracy": _segmentation_accuracy, "cmc": _cmc, "reid_map": _reid_map,
+                              "pairwise_accuracy_subsets": _pairwise_accuracy_subsets,
+                              "localization_recall": _localization_recall, "mean_accuracy": _mean_accuracy,
+                              "psnr": _picture_mean, "ssim": _picture_mean}

@@ -15,7 +15,7 @@ from typing import Any, Callable, NamedTuple
 from ..descriptor import Model
 from ..errors import ModelzooError
 from ..events import Reporter
-from ..executors import Executor, Job, LocalProcesses
+from ..executors import Executor, Job, JobBar, LocalProcesses
 from ..shards import split
 from ..verify import file_digest
 from .config import AccuracyConfig, load_accuracy_config
@@ -150,8 +150,6 @@ class Evaluator:
         """Every (IR, picture shard) a job; a shard that ``shards.done`` gives back is not run
         again; ``shards.keep`` is told each shard once all its IR are measured; every IR scored
         once over all its shards (as ``--merge`` does)."""
-        from tqdm import tqdm
-
         tasks = [t for t in (self.tasks if self.tasks is not None else self.plan(models))
                  if t.model.name not in self.errors]
         pieces = split(self.dataset.samples, shards.count, key=lambda s: s.image_id)
@@ -175,10 +173,10 @@ class Evaluator:
                                                       *hashes[task.xml])))
         self.reporter.say(f"Measuring {len(tasks)} IR on {len(self.dataset.samples)} images in {shards.count} "
                           f"shards: {len(work)} job{'' if len(work) == 1 else 's'} ({done_before} done already)")
-        with tqdm(total=len(work), desc="shards", unit="shard", disable=None, file=sys.stderr, leave=False) as bar:
+        with JobBar(len(work), "measuring", self.reporter.say, self.reporter.emit) as bar:
             for job, result, why in executor.run(work):
-                bar.update(1)
                 task, k = of[job.name]
+                bar.update(job.name, why is None and not isinstance(result, ModelzooError))
                 if why is not None or isinstance(result, ModelzooError):
                     if task.model.name not in self.errors:  # (its first failure is the line; the rest are alike)
                         self._failed(task.model, ModelzooError(f"{job.name}: {why or result}"))
@@ -226,7 +224,8 @@ class Evaluator:
         try:
             config = load_accuracy_config(yml, model.name)
             order = [s.image_id for s in self.dataset.samples]
-            results = score(config, self.dataset, {i: detections[i] for i in order}, {i: truth[i] for i in order})
+            results = score(config, self.dataset.for_config(config), {i: detections[i] for i in order},
+                            {i: truth[i] for i in order})
         except ModelzooError as exc:
             self._failed(model, exc)
             return None
@@ -245,7 +244,7 @@ def _sha384(path: Path) -> str:
 
 def _truth_of(dataset: Dataset, samples: list[Any], config: AccuracyConfig) -> list[Any]:
     """The ground truth of these samples only (a job takes its own, not the whole annotation file)."""
-    part = dataset.with_samples(samples)  # (every kind's annotations: COCO's, labels, boxes, masks)
+    part = dataset.with_samples(samples).for_config(config)  # (every kind's annotations: COCO's, labels, boxes, masks)
     truth = part.ground_truth(config.label_offset, config.full_label_map)
     return [truth[s.image_id] for s in samples]
 

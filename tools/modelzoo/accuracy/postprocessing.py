@@ -1,6 +1,6 @@
 """The box side of an accuracy-check.yml: back from the network's frame to the picture's pixels
-(faster_rcnn_postprocessing_resize, resize_prediction_boxes), filter, nms, clip_boxes,
-cast_to_int; the semantics of Open Model Zoo's accuracy checker."""
+(faster_rcnn_postprocessing_resize, resize_prediction_boxes), filter, nms, diou_nms, clip_boxes,
+cast_to_int, shift_labels; the semantics of Open Model Zoo's accuracy checker."""
 
 from __future__ import annotations
 
@@ -10,21 +10,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import AccuracyConfigError
-from .adapter import Detections, Picture, PictureScores, SegmentationMask
+from .adapter import Detections, Picture, PictureScores, SegmentationMask, nms
 from .config import TASK_OF_POSTPROCESSING, AccuracyConfig, Step
-from .dataset import IMAGE_SETS, GroundTruth, ImageTruth, MaskTruth
-from .preprocessing import Geometry
-
-
-def _frcnn_coefficients(geometry: Geometry) -> tuple[float, float]:
-    ops = geometry.operations
-    if len(ops) == 1 and ops[0][0] == "resize":
-        return float(ops[0][1]["original_width"]), float(ops[0][1]["original_height"])
-    if len(ops) == 2 and ops[0][0] == "resize" and ops[1][0] == "padding" and ops[1][1]["pad"][:2] == [0, 0]:
-        resize, padding = ops[0][1], ops[1][1]
-        return padding["pref_width"] / resize["scale_x"], padding["pref_height"] / resize["scale_y"]
-    raise AccuracyConfigError("faster_rcnn_postprocessing_resize needs a resize, or a resize then a "
-                              "right_bottom padding, as the geometric preprocessing")
+from .dataset import IMAGE_SETS, GroundTruth, ImageTruth, MaskTruth, resize_nearest
+from .preprocessing import Geometry, frcnn_coefficients
 
 
 def check_postprocessing(config: AccuracyConfig) -> None:
@@ -61,30 +50,6 @@ def _rescale(geometry: Geometry) -> tuple[float, float]:
     width = last["original_width"] * last["scale_x"]
     height = last["original_height"] * last["scale_y"]
     return geometry.width / round(width), geometry.height / round(height)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundaries: bool = True,
-        keep_top_k: int | None = None, use_min_area: bool = False) -> np.ndarray:
-    """The checker's greedy `nms` over every box whatever its label: indices kept, best first.
-    A box is dropped when its overlap with a kept one is above ``overlap``; ``use_min_area``
-    divides by the smaller box's area instead of the union."""
-    b = 1.0 if include_boundaries else 0.0
-    x1, y1, x2, y2 = boxes.T
-    areas = (x2 - x1 + b) * (y2 - y1 + b)
-    order = scores.argsort()[::-1]
-    if keep_top_k:
-        order = order[:keep_top_k]
-    keep = []
-    while order.size:
-        best, rest = order[0], order[1:]
-        keep.append(best)
-        w = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + b)
-        h = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + b)
-        inter = w * h
-        base = np.minimum(areas[best], areas[rest]) if use_min_area else areas[best] + areas[rest] - inter
-        ratio = np.divide(inter, base, out=np.zeros_like(inter, dtype=float), where=base != 0)
-        order = rest[ratio <= overlap]
-    return np.array(keep, dtype=int)
 
 
 def in_range(values: np.ndarray, bounds: tuple[float, ...]) -> np.ndarray:
@@ -139,19 +104,61 @@ def _filter(options: dict[str, Any], dets: Detections, gt: GroundTruth | None
     return dets, gt
 
 
+def diou_nms(boxes: np.ndarray, scores: np.ndarray, overlap: float, include_boundaries: bool = True,
+             keep_top_k: int | None = None) -> np.ndarray:
+    """The checker's `diou_nms`: greedy as ``nms``, but a box is dropped when its IoU with a kept
+    one, less (squared distance between their centres / squared diagonal of the box enclosing
+    both) ** 0.6, is above ``overlap`` (the enclosing box without the boundary pixel)."""
+    b = 1.0 if include_boundaries else 0.0
+    x1, y1, x2, y2 = boxes.T
+    areas = (x2 - x1 + b) * (y2 - y1 + b)
+    order = scores.argsort()[::-1]
+    if keep_top_k:
+        order = order[:keep_top_k]
+    keep = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        w = np.maximum(0.0, np.minimum(x2[best], x2[rest]) - np.maximum(x1[best], x1[rest]) + b)
+        h = np.maximum(0.0, np.minimum(y2[best], y2[rest]) - np.maximum(y1[best], y1[rest]) + b)
+        inter = w * h
+        union = areas[best] + areas[rest] - inter
+        iou = np.divide(inter, union, out=np.zeros_like(inter, dtype=float), where=union != 0)
+        diagonal = ((np.maximum(x2[best], x2[rest]) - np.minimum(x1[best], x1[rest])) ** 2
+                    + (np.maximum(y2[best], y2[rest]) - np.minimum(y1[best], y1[rest])) ** 2 + 1e-16)
+        centres = (((x1[rest] + x2[rest]) - (x1[best] + x2[best])) ** 2
+                   + ((y1[rest] + y2[rest]) - (y1[best] + y2[best])) ** 2) / 4
+        order = rest[iou - (centres / diagonal) ** 0.6 <= overlap]
+    return np.array(keep, dtype=int)
+
+
 ROUND = {"nearest": np.rint, "nearest_to_zero": np.trunc, "lower": np.floor, "greater": np.ceil}
 
 
 def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geometry
            ) -> tuple[Detections, GroundTruth | None]:
     if step.type == "faster_rcnn_postprocessing_resize":
-        _scale(dets, *_frcnn_coefficients(geometry))
+        _scale(dets, *frcnn_coefficients(geometry))
     elif step.type == "resize_prediction_boxes":
         _scale(dets, *(_rescale(geometry) if step.options["rescale"] else (geometry.width, geometry.height)))
     elif step.type == "nms":
         keep = nms(dets.boxes, dets.scores, float(step.options["overlap"]), step.options["include_boundaries"],
                    step.options["keep_top_k"], step.options["use_min_area"])
         dets = dets.take(np.sort(keep))  # (the boxes kept stay in their order, as the checker removes the rest)
+    elif step.type == "class_aware_nms":  # the same, each label's boxes on their own
+        keep = [np.flatnonzero(dets.labels == label)[nms(dets.boxes[dets.labels == label],
+                                                        dets.scores[dets.labels == label],
+                                                        float(step.options["overlap"]),
+                                                        step.options["include_boundaries"], step.options["keep_top_k"],
+                                                        step.options["use_min_area"])]
+                for label in np.unique(dets.labels)]
+        dets = dets.take(np.sort(np.concatenate(keep)) if keep else np.zeros(0, dtype=int))
+    elif step.type == "diou_nms":
+        keep = diou_nms(dets.boxes, dets.scores, float(step.options["overlap"]), step.options["include_boundaries"],
+                        step.options["keep_top_k"])
+        dets = dets.take(np.sort(keep))
+    elif step.type == "shift_labels":
+        dets = Detections(dets.labels + int(step.options["offset"]), dets.scores, dets.boxes)
     elif step.type == "cast_to_int":
         rounding = ROUND[step.options["round_policy"]]
         if step.options["apply_to"] in ("prediction", "all"):
@@ -172,24 +179,11 @@ def _apply(step: Step, dets: Detections, gt: GroundTruth | None, geometry: Geome
     return dets, gt
 
 
-def _bytes(mask: np.ndarray) -> np.ndarray:
-    """A mask as the 8-bit picture the checker resizes: uint8 as it is, integers in 0..255 cast,
-    anything else (floats) stretched from its minimum to its maximum over 0..255, rounded."""
-    if mask.dtype == np.uint8:
-        return mask
-    low, high = mask.min(), mask.max()
-    if low >= 0 and high <= 255 and not np.issubdtype(mask.dtype, np.floating):
-        return mask.astype(np.uint8)
-    span = (high - low) or 1
-    return ((mask - low) * (255.0 / span)).clip(0, 255).__add__(0.5).astype(np.uint8)
-
-
 def _resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Each 2-D mask as an 8-bit picture resized by Pillow's nearest neighbour (the checker's)."""
-    from PIL import Image
-
+    """Each 2-D mask (each class's map of a [C, H, W] one) as an 8-bit picture resized by Pillow's
+    nearest neighbour (the checker's)."""
     if mask.ndim == 2:
-        return np.asarray(Image.fromarray(_bytes(mask), "L").resize((width, height), Image.Resampling.NEAREST))
+        return resize_nearest(mask, width, height)
     return np.stack([_resize_mask(m, width, height) for m in mask])
 
 
@@ -205,13 +199,30 @@ def _unpad(mask: np.ndarray, geometry: Geometry) -> np.ndarray:
 
 def _apply_mask(step: Step, pred: SegmentationMask, gt: MaskTruth | None, geometry: Geometry
                 ) -> tuple[SegmentationMask, MaskTruth | None]:
+    to = step.options.get("apply_to")
+    on_prediction, on_annotation = to in ("prediction", "all"), gt is not None and to in ("annotation", "all")
     if step.type == "crop_padded_prediction":
         pred = SegmentationMask(_unpad(pred.mask, geometry))
-    elif step.type == "resize_segmentation_mask":  # (apply_to: prediction, config's check)
+    elif step.type == "resize_segmentation_mask":  # to the size given, else the picture's
         h, w = step.size()
-        pred = SegmentationMask(_resize_mask(pred.mask, w or geometry.width, h or geometry.height))
-    elif step.type == "encode_segmentation_mask" and gt is not None:  # (apply_to: annotation)
-        gt = dataclasses.replace(gt, encode=True)
+        width, height = w or geometry.width, h or geometry.height
+        resized = [op for name, op in geometry.operations if name == "resize"]
+        if step.options["to_dst_image_size"] and resized:  # the checker's image_info: the last resize's size
+            width, height = w or resized[-1]["dst_width"], h or resized[-1]["dst_height"]
+        if on_prediction:
+            pred = SegmentationMask(_resize_mask(pred.mask, width, height))
+        if on_annotation:
+            gt = gt.then("resize", (width, height))  # type: ignore[union-attr]
+    elif step.type == "crop_or_pad" and gt is not None:  # (the annotation's, always)
+        gt = gt.then("crop_or_pad", step.size())
+    elif step.type == "encode_segmentation_mask" and on_annotation:  # (apply_to: annotation, config's check)
+        gt = gt.then("encode")  # type: ignore[union-attr]
+    elif step.type == "shift":  # the checker's: every value plus shift_value, as 16-bit integers
+        value = int(step.options["shift_value"])
+        if on_prediction:
+            pred = SegmentationMask((pred.mask.astype(np.int64) + value).astype(np.int16))
+        if on_annotation:
+            gt = gt.then("shift", value)  # type: ignore[union-attr]
     return pred, gt
 
 

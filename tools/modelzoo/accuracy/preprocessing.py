@@ -1,5 +1,6 @@
 """The image side of an accuracy-check.yml: resize (OpenCV's or Pillow's), crop, padding,
-normalization, bgr_to_rgb / rgb_to_bgr, with the exact integer
+normalization, bgr_to_rgb / rgb_to_bgr, point_alignment (faces, by their landmarks),
+auto_resize (to the network's size), flip (with merge_with_original: two pictures inferred), with the exact integer
 arithmetic of Open Model Zoo's accuracy checker (a truncated size, not a rounded one, moves the
 result by points on a detector), and the geometry the box post-processing needs to undo them."""
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import AccuracyConfigError
-from .config import AccuracyConfig, Step
+from .config import FLIP_MODES, AccuracyConfig, Step
 
 
 @dataclass
@@ -23,6 +24,24 @@ class Geometry:
     operations: list[tuple[str, dict]] = field(default_factory=list)
     input_height: int = 0  # the network's picture (after every step)
     input_width: int = 0
+
+    def resized(self) -> tuple[int, int]:
+        """(height, width) the last resize made (the checker's `image_info`), or the picture's."""
+        sizes = [(op["height"], op["width"]) for name, op in self.operations if name == "resize"]
+        return sizes[-1] if sizes else (self.height, self.width)
+
+
+def frcnn_coefficients(geometry: Geometry) -> tuple[float, float]:
+    """faster_rcnn_postprocessing_resize's factors: from boxes normalised to the network's window
+    (the padded one) to the picture's pixels."""
+    ops = geometry.operations
+    if len(ops) == 1 and ops[0][0] == "resize":
+        return float(ops[0][1]["original_width"]), float(ops[0][1]["original_height"])
+    if len(ops) == 2 and ops[0][0] == "resize" and ops[1][0] == "padding" and ops[1][1]["pad"][:2] == [0, 0]:
+        resize, padding = ops[0][1], ops[1][1]
+        return padding["pref_width"] / resize["scale_x"], padding["pref_height"] / resize["scale_y"]
+    raise AccuracyConfigError("faster_rcnn_postprocessing_resize needs a resize, or a resize then a "
+                              "right_bottom padding, as the geometric preprocessing")
 
 
 def _frcnn_keep_aspect_ratio(dst_w: int, dst_h: int, w: int, h: int) -> tuple[int, int]:
@@ -63,7 +82,7 @@ def _pillow(image: np.ndarray, step: Step) -> "Image.Image":  # noqa: F821
 
 
 _PILLOW = {"NEAREST": "NEAREST", "LINEAR": "BILINEAR", "BILINEAR": "BILINEAR", "CUBIC": "BICUBIC",
-           "BICUBIC": "BICUBIC"}
+           "BICUBIC": "BICUBIC", "LANCZOS": "LANCZOS", "ANTIALIAS": "LANCZOS"}  # (ANTIALIAS: Pillow's old name)
 
 
 def _resize(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
@@ -84,7 +103,8 @@ def _resize(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
         pref_w, pref_h = new_w, new_h
     geometry.operations.append(("resize", {"scale_x": new_w / w, "scale_y": new_h / h, "original_width": w,
                                            "original_height": h, "preferable_width": pref_w,
-                                           "preferable_height": pref_h}))
+                                           "preferable_height": pref_h, "width": new_w, "height": new_h,
+                                           "dst_width": new_w, "dst_height": new_h}))
     if min(new_w, new_h) <= 0:
         raise AccuracyConfigError(f"resize: a {w}x{h} picture would become {new_w}x{new_h}")
     if step.options["use_pillow"]:  # Pillow's resampling (uint8 in, uint8 out), as the checker's pillow resizer
@@ -115,15 +135,17 @@ def _pad(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
     geometry.operations.append(("padding", {"pad": pad, "pref_width": pref_w, "pref_height": pref_h}))
     if min(pad) < 0:
         raise AccuracyConfigError(f"padding to {pref_w}x{pref_h}: the picture is {w}x{h}, larger than the window")
+    if step.options["use_numpy"]:  # NumPy's pad: the same constant border, or one of its other modes
+        widths = ((pad[0], pad[2]), (pad[1], pad[3])) + ((0, 0),) * (image.ndim - 2)
+        mode = step.options["numpy_pad_mode"]
+        if mode != "constant":
+            return np.pad(image, widths, mode=mode)
+        # (as the checker passes them: the three values are NumPy's per axis, not per channel, so
+        # rows added take the first, columns the second; the same as OpenCV's for one grey value)
+        values = [float(v) for v in step.options["pad_value"]]
+        return np.pad(image, widths, mode="constant", constant_values=tuple((v, v) for v in values[:image.ndim]))
     import cv2
 
-    if step.options["use_numpy"]:  # numpy's modes (symmetric: the picture mirrored, its edge repeated)
-        widths = ((pad[0], pad[2]), (pad[1], pad[3])) + ((0, 0),) * (image.ndim - 2)
-        if step.options["numpy_pad_mode"] != "constant":
-            return np.pad(image, widths, mode=step.options["numpy_pad_mode"])
-        # (as the checker passes them: the first value for the rows added, the second for the columns)
-        value = step.options["pad_value"]
-        return np.pad(image, widths, constant_values=tuple((v, v) for v in value)[:image.ndim])
     out = cv2.copyMakeBorder(image, pad[0], pad[2], pad[1], pad[3], cv2.BORDER_CONSTANT,
                              value=tuple(float(v) for v in step.options["pad_value"]))
     return out
@@ -138,7 +160,8 @@ def _auto_resize(image: np.ndarray, size: tuple[int, int] | None, geometry: Geom
     h, w = image.shape[:2]
     geometry.operations.append(("resize", {"scale_x": size[1] / w, "scale_y": size[0] / h, "original_width": w,
                                            "original_height": h, "preferable_width": size[1],
-                                           "preferable_height": size[0]}))
+                                           "preferable_height": size[0], "width": size[1], "height": size[0],
+                                           "dst_width": size[1], "dst_height": size[0]}))
     out = cv2.resize(image, (size[1], size[0])).astype(np.float32)
     return out[:, :, None] if out.ndim == 2 else out
 
@@ -208,6 +231,43 @@ def _crop(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
     return image[top:top + new_h, left:left + new_w]
 
 
+def centernet_affine(center: tuple[float, float], side: float, out_width: int, out_height: int,
+                     inverse: bool = False) -> np.ndarray:
+    """CenterNet's 2x3 affine map (no rotation): the square of ``side`` around ``center`` onto the
+    out_width x out_height window, its centre on the window's and its side on the window's width
+    (or back, ``inverse``); from three point pairs, as OpenCV solves them in float32."""
+    import cv2
+
+    def third(a: np.ndarray, b: np.ndarray) -> np.ndarray:  # b plus (a - b) turned a quarter
+        d = a - b
+        return b + np.array([-d[1], d[0]], dtype=np.float32)
+
+    src = np.zeros((3, 2), dtype=np.float32)
+    dst = np.zeros((3, 2), dtype=np.float32)
+    src[0] = center
+    src[1] = np.asarray(center, dtype=np.float32) + np.array([0, side * -0.5], dtype=np.float32)
+    dst[0] = [out_width * 0.5, out_height * 0.5]
+    dst[1] = dst[0] + np.array([0, out_width * -0.5], dtype=np.float32)
+    src[2], dst[2] = third(src[0], src[1]), third(dst[0], dst[1])
+    return cv2.getAffineTransform(dst, src) if inverse else cv2.getAffineTransform(src, dst)
+
+
+def _centernet_affine(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
+    """The checker's centernet_affine_transform: the picture (times ``scale``) warped bilinearly
+    so that the square of its longer side, centred, fills the window (black outside)."""
+    import cv2
+
+    out_h, out_w = step.size()
+    h, w = image.shape[:2]
+    scale = int(step.options["scale"])
+    new_w, new_h = w * scale, h * scale
+    center = (np.float32(new_w / 2.0), np.float32(new_h / 2.0))
+    trans = centernet_affine(center, max(h, w) * 1.0, out_w, out_h)  # type: ignore[arg-type]
+    resized = cv2.resize(image, (new_w, new_h))
+    geometry.operations.append(("centernet_affine_transform", {"scale": scale}))
+    return cv2.warpAffine(resized, trans, (out_w, out_h), flags=cv2.INTER_LINEAR)
+
+
 def _normalize(image: np.ndarray, step: Step) -> np.ndarray:
     data = image.astype(np.float64)
     if step.options["mean"] is not None:
@@ -217,38 +277,106 @@ def _normalize(image: np.ndarray, step: Step) -> np.ndarray:
     return data
 
 
-def preprocess(image: np.ndarray, config: AccuracyConfig, size: tuple[int, int] | None = None
-               ) -> tuple[np.ndarray, Geometry]:
-    """HxWx3 BGR uint8 -> the network's HxWxC float32 picture, and what was done; ``size``: the
-    (height, width) of the network input it is for (auto_resize's)."""
+# Where point_alignment puts the five landmarks (eyes, nose, mouth corners), as shares of the
+# picture's width and height: the checker's reference (the 96x112 face of its face models).
+REFERENCE_LANDMARKS = np.array([[30.2946 / 96, 51.6963 / 112], [65.5318 / 96, 51.5014 / 112],
+                                [48.0252 / 96, 71.7366 / 112], [33.5493 / 96, 92.3655 / 112],
+                                [62.7299 / 96, 92.2041 / 112]], dtype=np.float64)
+
+
+def similarity_transform(reference: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The checker's 2x3 matrix from ``reference`` to ``points`` (Procrustes: rotation and scale
+    by SVD). As the checker does, both point sets are divided by the reference's spread (its
+    ratio of spreads carries the scale)."""
+    ref, pts = reference.astype(np.float64), points.astype(np.float64)
+    c1, c2 = ref.mean(axis=0, keepdims=True), pts.mean(axis=0, keepdims=True)
+    ref, pts = ref - c1, pts - c2
+    s1, s2 = np.std(ref), np.std(pts)
+    spread = np.maximum(s1, np.finfo(float).eps)
+    u, _, vt = np.linalg.svd((ref / spread).T @ (pts / spread))
+    rotation = (u @ vt).T
+    ratio = s2 / spread
+    return np.hstack((ratio * rotation, c2.T - ratio * rotation @ c1.T))
+
+
+def _point_alignment(image: np.ndarray, step: Step, keypoints: tuple[float, ...] | None,
+                     geometry: Geometry) -> np.ndarray:
+    """The picture resized to the step's size (OpenCV, bilinear) and warped so that its landmarks
+    (given in the picture's pixels; scaled with the resize when `normalize`) land on
+    REFERENCE_LANDMARKS."""
+    import cv2
+
+    if not keypoints:
+        raise AccuracyConfigError("point_alignment: the picture has no landmarks (the data set's landmarks file)")
+    dst_h, dst_w = step.size()
+    points = np.array(keypoints, dtype=np.float64).reshape(-1, 2)
+    if len(points) != len(REFERENCE_LANDMARKS):
+        raise AccuracyConfigError(f"point_alignment: {len(points)} landmarks; the reference has "
+                                  f"{len(REFERENCE_LANDMARKS)}")
+    in_h, in_w = (image.shape[0], image.shape[1]) if step.options["normalize"] else (1, 1)
+    points[:, 0] *= float(dst_w) / in_w  # type: ignore[operator]
+    points[:, 1] *= float(dst_h) / in_h  # type: ignore[operator]
+    reference = REFERENCE_LANDMARKS * np.array([dst_w, dst_h], dtype=np.float64)
+    matrix = similarity_transform(reference, points)
+    resized = cv2.resize(image, (dst_w, dst_h))
+    geometry.operations.append(("point_alignment", {}))
+    return cv2.warpAffine(resized, matrix, (dst_w, dst_h), flags=cv2.WARP_INVERSE_MAP)
+
+
+def preprocess(image: np.ndarray, config: AccuracyConfig, keypoints: tuple[float, ...] | None = None,
+               network_size: tuple[int, int] | None = None) -> tuple[np.ndarray, Geometry]:
+    """HxWx3 BGR uint8 -> the network's HxWx3 float32 picture, and what was done; ``keypoints``:
+    the picture's landmarks (x, y, ...), for point_alignment; ``network_size``: the network's
+    (height, width), for auto_resize. With a flip merged with the original: the original."""
+    pictures, geometry = preprocess_views(image, config, keypoints, network_size)
+    return pictures[0], geometry
+
+
+def preprocess_views(image: np.ndarray, config: AccuracyConfig, keypoints: tuple[float, ...] | None = None,
+                     network_size: tuple[int, int] | None = None) -> tuple[list[np.ndarray], Geometry]:
+    """Every picture the network is given for this one (config.views(): the picture, and its
+    mirror after a flip with merge_with_original, the last step), and what was done."""
+    import cv2
+
     geometry = Geometry(int(image.shape[0]), int(image.shape[1]))
     data: np.ndarray = image
+    views: list[np.ndarray] = []
     for step in config.preprocessing:
         if step.type == "auto_resize":
-            data = _auto_resize(data, size, geometry)
+            data = _auto_resize(data, network_size, geometry)
         elif step.type == "jpeg_compression":
             data = _jpeg(data, int(step.options["quality_factor"]))
         elif step.type == "rect_mask":  # (the last step: the picture and its mask, for two inputs)
             data = _rect_mask(data, step)
             geometry.input_height, geometry.input_width = int(data[0].shape[0]), int(data[0].shape[1])
-            return [d.astype(np.float32, copy=False) for d in data], geometry  # type: ignore[return-value]
+            return [[d.astype(np.float32, copy=False) for d in data]], geometry  # type: ignore[list-item]
         elif step.type == "bgr_to_lab":  # (accuracy_check 2023.3 registers its RGB-to-Lab under this name
-            import cv2                    # last, so that is what runs; the picture is BGR all the same)
-
+            # last, so that is what runs; the picture is BGR all the same)
             data = cv2.cvtColor(np.asarray(data, dtype=np.float32) / 255, cv2.COLOR_RGB2LAB)
         elif step.type == "select_channel":
             data = data[:, :, int(step.options["channel"]), None]
         elif step.type == "bgr_to_gray":
             data = _gray(data, step.options["cast_to_float"])
+        elif step.type == "flip":
+            flipped = cv2.flip(data, FLIP_MODES[step.options["mode"]])
+            geometry.operations.append(("flip", {"mode": FLIP_MODES[step.options["mode"]]}))
+            if step.options["merge_with_original"]:
+                views = [data, flipped]
+            else:
+                data = flipped
+        elif step.type == "point_alignment":
+            data = _point_alignment(data, step, keypoints, geometry)
         elif step.type == "resize":
             data = _resize(data, step, geometry)
         elif step.type == "padding":
             data = _pad(data, step, geometry)
         elif step.type == "crop":
             data = _crop(data, step, geometry)
+        elif step.type == "centernet_affine_transform":
+            data = _centernet_affine(data, step, geometry)
         elif step.type == "normalization":
             data = _normalize(data, step)
         elif step.type in ("bgr_to_rgb", "rgb_to_bgr"):
             data = np.ascontiguousarray(data[:, :, ::-1])
     geometry.input_height, geometry.input_width = int(data.shape[0]), int(data.shape[1])
-    return data.astype(np.float32, copy=False), geometry
+    return [v.astype(np.float32, copy=False) for v in (views or [data])], geometry

@@ -4,6 +4,7 @@ COCO-format dataset, with Open Model Zoo's accuracy checker's semantics."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -25,9 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
                              "(DIR/<model folder>/<precision>/<name>.xml; default: the current folder)")
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", type=Path, metavar="DIR",
-                      help="a COCO-format folder: DIR/val2017/ and DIR/annotations/instances_val2017.json")
+                      help="a COCO-format folder (DIR/val2017/ and DIR/annotations/instances_val2017.json), an "
+                           "ImageNet-style one (val.txt), a Pascal VOC one, or a folder with one CVAT XML and "
+                           "its pictures (docs/accuracy.md)")
     data.add_argument("--images", type=Path, metavar="DIR", help="the image folder (with --annotations)")
-    data.add_argument("--annotations", type=Path, metavar="FILE", help="a COCO annotation file (instances JSON)")
+    data.add_argument("--annotations", type=Path, metavar="FILE",
+                      help="a COCO annotation file (JSON), a val.txt, a VOC image set, or a CVAT XML (.xml; its "
+                           "pictures beside it unless --images says)")
+    data.add_argument("--labels", type=Path, metavar="FILE",
+                      help="a CVAT set's labels file ({\"labels\": {name: id}}) for every model; by default the "
+                           "file the model's dataset definition names, beside the XML")
     data.add_argument("--subset", type=positive_int, metavar="N", help="only the first N images (by image id)")
     parser.add_argument("--device", default="CPU", help="OpenVINO device (default CPU; all its cores are used)")
     out = parser.add_argument_group("output")
@@ -101,6 +109,7 @@ def _refuse_overwriting_inputs(args: argparse.Namespace, dataset: Any, plan: lis
     outputs = [(flag, path) for flag, path in (("--json", args.json), ("--detections_out", args.detections_out))
                if path is not None]
     inputs = [s.path for s in dataset.samples] + ([dataset.annotations_path] if dataset.annotations_path else [])
+    inputs += list(dataset.annotation_parts)  # (a VOC set's XML, a CVAT set's labels files)
     inputs += [args.list] if args.list is not None else []
     for model, config, precision, xml, _ in plan:
         inputs += [xml, xml.with_suffix(".bin"), config.path, model.config_path]
@@ -169,17 +178,25 @@ def body(argv: Sequence[str]) -> int:
         parser.error("--shard and --merge are for shards run by another scheduler: not with -j or --cluster")
     _require_extra()
     executor = cluster_executor(args, actors=True)  # a bad address or no Ray: one line before any work
-    from ..accuracy.dataset import check_pictures, image_set_kind, resolve
-    from ..accuracy.config import TASK_OF_ADAPTER
+    from ..accuracy.dataset import check_masks, check_pictures, resolve
+    from ..accuracy.config import TASK_OF_ADAPTER, configured_kind, configured_subsample
     from ..accuracy.pipeline import Evaluator
     from ..events import Reporter
 
     err = error_line(PROG)
-    kind, subsample = image_set_kind([catalog.root / m.subdirectory / "accuracy-check.yml" for m in models],
-                                     [m.name for m in models])
+    ymls = [(catalog.root / m.subdirectory / "accuracy-check.yml", m.name) for m in models]
+    kind, subsample = configured_kind(ymls), configured_subsample(ymls)
     dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True, kind=kind)
     if subsample is not None and (args.subset is None or subsample < args.subset):
         dataset = dataset.subset(subsample)  # (the yml's subsample_size: its first N pictures)
+    if args.labels is not None:
+        if dataset.kind != "cvat":
+            raise SelectionError(f"--labels {args.labels}: a labels file is for CVAT annotations (an .xml), not a "
+                                 f"{dataset.kind} set")
+        if not args.labels.is_file():
+            raise SelectionError(f"--labels {args.labels}: no such file")
+        dataset = dataclasses.replace(dataset, labels_file=args.labels,
+                                      annotation_parts=dataset.annotation_parts + (args.labels,))
     if args.subset is not None and args.subset > len(dataset.samples):
         print(err("warning", f"--subset {args.subset}: the dataset has only {len(dataset.samples)} images; "
                              "using all of them"), file=sys.stderr)
@@ -190,15 +207,17 @@ def body(argv: Sequence[str]) -> int:
     if args.shard is not None:
         dataset = _picture_shard(args.shard, dataset, err)
     check_pictures(dataset)  # a file that is not a picture is refused before any inference
+    check_masks(dataset)  # (and a mask with a label the set does not have)
     measured: list[tuple[Any, Any]] = []
 
     def after(task: Any, result: Any) -> None:  # what this command writes of each measurement
         if args.run_dir is not None:
             measured.append((task, result))
         if args.detections_out is not None:
-            _write_json(args.detections_out, _coco_results(result, dataset, task.config))
+            _write_json(args.detections_out, _coco_results(result, dataset.for_config(task.config), task.config))
         if args.draw:
-            _draw(result, dataset, task.config, args.draw_dir, args.draw, f"{task.model.name}-{task.precision}")
+            _draw(result, dataset.for_config(task.config), task.config, args.draw_dir, args.draw,
+                  f"{task.model.name}-{task.precision}")
 
     evaluator = Evaluator(args.ir_dir, catalog.root, dataset, precisions, args.device,
                           Reporter("text", bars=False, line=err), after)
@@ -211,6 +230,15 @@ def body(argv: Sequence[str]) -> int:
     boxless = [t.model.name for t in plan if TASK_OF_ADAPTER[t.config.adapter] != "detection"]
     if boxless and (args.detections_out is not None or args.draw):
         raise SelectionError(f"--detections_out and --draw write boxes; {boxless[0]}'s adapter predicts none")
+    whole_set = [t.model.name for t in plan if TASK_OF_ADAPTER[t.config.adapter] == "reid"]
+    if whole_set and (args.shard is not None or args.run_dir is not None):
+        raise SelectionError(f"--shard and --run_dir keep each shard's boxes; {whole_set[0]} compares the pictures "
+                             "of the whole set with one another: measure it in one run (-j N splits it and scores "
+                             "it once)")
+    masked = [t.model.name for t in plan if TASK_OF_ADAPTER[t.config.adapter] == "segmentation"]
+    if masked and args.run_dir is not None:  # (a shard's record holds its predictions: masks are not kept so)
+        raise SelectionError(f"--run_dir records boxes and labels; {masked[0]}'s adapter predicts masks (measure it "
+                             "without --run_dir, or with -j)")
     _refuse_overwriting_inputs(args, dataset, plan)
     if executor is not None or args.jobs > 1:
         from ..accuracy.pipeline import Shards
@@ -281,7 +309,7 @@ def _shard_inputs(args: argparse.Namespace, whole: Any, dataset: Any, plan: list
     from ..store.runs import sha384_of
 
     return {
-        "annotations": sha384_of(dataset.annotations_path),
+        "annotations": dataset.annotations_sha384(),
         "pictures_in_run": len(whole.samples),
         "pictures": {str(s.image_id): sha384_of(s.path) for s in dataset.samples},
         "device": args.device,
@@ -292,17 +320,28 @@ def _shard_inputs(args: argparse.Namespace, whole: Any, dataset: Any, plan: list
 
 
 def _arrays(value: Any) -> dict[str, Any]:
-    """A prediction or ground truth (a dataclass of numpy arrays) as JSON, exactly."""
+    """A prediction or ground truth (a dataclass of numpy arrays; an instance's masks, a list of
+    COCO RLE dicts) as JSON, exactly."""
     import dataclasses
 
-    return {f.name: {"dtype": str(getattr(value, f.name).dtype), "shape": list(getattr(value, f.name).shape),
-                     "data": getattr(value, f.name).ravel().tolist()} for f in dataclasses.fields(value)}
+    def field(v: Any) -> dict[str, Any]:
+        if isinstance(v, list):
+            return {"items": v}
+        return {"dtype": str(v.dtype), "shape": list(v.shape), "data": v.ravel().tolist()}
+
+    return {f.name: field(getattr(value, f.name)) for f in dataclasses.fields(value)}
 
 
 def _unarrays(kind: Any, doc: dict[str, Any]) -> Any:
+    """_arrays' JSON back; a prediction with masks is the mask_rcnn adapter's Instances."""
     import numpy as np
 
-    return kind(**{name: np.array(a["data"], dtype=a["dtype"]).reshape(a["shape"]) for name, a in doc.items()})
+    from ..accuracy.adapter import Instances
+
+    if "masks" in doc:
+        kind = Instances
+    return kind(**{name: a["items"] if "items" in a else np.array(a["data"], dtype=a["dtype"]).reshape(a["shape"])
+                   for name, a in doc.items()})
 
 
 def _shard_outputs(measured: list, dataset: Any) -> dict[str, Any]:
@@ -331,7 +370,7 @@ def _merge(args: argparse.Namespace, models: list, failed: list[str], models_roo
     if args.json is not None:
         check_output_path("--json", args.json)
     count, records = RunDir(args.merge, "accuracy").gather()
-    annotations = sha384_of(dataset.annotations_path)
+    annotations = dataset.annotations_sha384()
     for k, record in enumerate(records):
         inputs = record["inputs"]
         if inputs.get("measurements") != records[0]["inputs"].get("measurements"):
@@ -383,8 +422,7 @@ class RecordShards:
     def _inputs(self, samples: list) -> dict[str, Any]:
         from ..accuracy.dataset import Dataset
 
-        return _shard_inputs(self.args, self.whole, Dataset(samples, self.whole.coco, self.whole.annotations_path),
-                             self.plan)
+        return _shard_inputs(self.args, self.whole, self.whole.with_samples(samples), self.plan)
 
     def done(self, index: int, samples: list) -> dict | None:
         from ..accuracy.adapter import Detections

@@ -10,7 +10,7 @@ from ..errors import ModelzooError, SelectionError, UnknownPrecisionError
 
 TYPE_CHECKING = False  # (typing.TYPE_CHECKING, without importing typing: 2-3 ms of modelzoo-cache verify's start)
 if TYPE_CHECKING:  # (the catalog and descriptors are imported where models are selected: modelzoo-cache
-    from typing import Callable, NoReturn, Sequence  # verify, which needs neither, starts without them)
+    from typing import Any, Callable, NoReturn, Sequence  # verify, which needs neither, starts without them)
 
     from ..catalog import Catalog
     from ..descriptor import Model
@@ -527,3 +527,59 @@ def check_run_dir(path: "Path | str") -> None:
     checked by its first request."""
     if isinstance(path, Path):
         check_output_path("--run_dir", path, folder=True)
+
+
+class ModelRecords:
+    """--cluster with --run_dir (and no --shard) for the converter and the quantizer: one record a
+    model, written by the driver as soon as that model's job ends, so that a driver killed and
+    started again with the same --run_dir does only the models without a record. A model's
+    record is the one ``--shard K/N --run_dir`` writes when N is the number of selected models
+    (shard K takes the K-th name in sorted order: that model alone), so either run reads the
+    other's records.
+
+    ``inputs_of(model)`` and ``outputs_of(model)`` are the command's own record parts;
+    ``check(model)`` (--locked) may refuse a model before its record is written; a record
+    stands only while its IR is still under ``root`` byte for byte."""
+
+    def __init__(self, runs: Any, names: list[str], root: Path, inputs_of: Callable[[Any], dict],
+                 outputs_of: Callable[[Any], dict], versions: dict[str, str],
+                 check: Callable[[Any], bool] | None = None) -> None:
+        from ..shards import Shard
+
+        order = sorted(names)
+        self.shards = {name: Shard(k, len(order)) for k, name in enumerate(order)}
+        self.runs, self.root, self.inputs_of, self.outputs_of = runs, root, inputs_of, outputs_of
+        self.versions, self.check = versions, check
+        self.inputs: dict[str, dict] = {}
+        self.refused: list[str] = []  # models whose job ended well but that check refused
+
+    def todo(self, models: list[Model]) -> list[Model]:
+        """The models without a record of these inputs (those with one are said and skipped).
+
+        Raises:
+            RunRecordMismatchError: a model's record was made with other inputs.
+        """
+        from ..store.runs import still_there
+
+        left = []
+        for model in models:
+            shard, inputs = self.shards[model.name], self.inputs_of(model)
+            record = self.runs.done(shard, inputs)
+            if record is not None and still_there(record["outputs"]["ir"], self.root):
+                print(f"shard {shard}: done already ({self.runs.path(shard)}); skipped", flush=True)
+                continue
+            self.inputs[model.name] = inputs
+            left.append(model)
+        print(f"{len(left)} jobs ({len(models) - len(left)} done already)", flush=True)
+        return left
+
+    def keep(self, model: Model, ok: bool) -> None:
+        """A model's job ended: its record, if it ended well (and ``check`` accepts it)."""
+        if not ok:
+            return
+        if self.check is not None and not self.check(model):
+            self.refused.append(model.name)
+            return
+        shard = self.shards[model.name]
+        path = self.runs.write(shard, self.inputs[model.name], self.outputs_of(model), versions=self.versions)
+        print(f"shard {shard}: record {path}", flush=True)

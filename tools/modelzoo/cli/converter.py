@@ -12,7 +12,8 @@ from ..events import Reporter
 from .common import (
     OneLineParser, add_cluster_arg, add_ir_share_args, add_offline_arg, add_selection_args, add_shard_arg,
     add_space_args, add_trust_args, apply_offline, apply_trust, cluster_executor, error_line, jobs_arg, parse_and_select, run,
-    run_dir_arg, shard_models, summarize, descriptor_inputs, model_file_outputs, refuse_outputs_over_inputs,
+    ModelRecords, run_dir_arg, shard_models, summarize, descriptor_inputs, model_file_outputs,
+    refuse_outputs_over_inputs,
 )
 
 if TYPE_CHECKING:
@@ -81,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "SHA-384, the backend, the IR written with its SHA-384 and conversion keys, the tool "
                              "versions, the CPU's flags) to DIR when it ends; a shard whose record is there with "
                              "the same inputs and whose IR is still as recorded is skipped, one made with other "
-                             "inputs is refused (exit 1, nothing overwritten)")
+                             "inputs is refused (exit 1, nothing overwritten); with --cluster (and no --shard) "
+                             "one record a model, written as its job ends, so a driver started again does only "
+                             "the models without one")
     return parser
 
 
@@ -120,29 +123,46 @@ def _main(argv: Sequence[str]) -> int:
     # fail early, with the extra to install, before any work; and say which backend converts
     converter = Converter(options, Reporter("text", bars=False, line=error_line(PROG)))
     print(f"Backend: {converter.describe_backend()}", flush=True)
-    runs = shard = inputs = None
+    from ..convert.pipeline import IR_PRECISIONS
+
+    say, made = error_line(PROG), [p for p in IR_PRECISIONS if p in precisions]
+
+    def locked(some: list["Model"]) -> list[str]:  # --locked: the IR made (FP16, FP32) is the locked IR
+        return policy.check_ir(some, options.output_dir, made, "converted IR", converter.keys,
+                               lambda t: print(say("error", t), file=sys.stderr))
+
+    runs = shard = inputs = per_model = None
+    executor = None if args.dry_run else cluster_executor(args)
     if args.run_dir is not None and not args.dry_run:
         from ..shards import Shard
         from .common import check_run_dir
 
         check_run_dir(args.run_dir)
-        from ..store.runs import RunDir, still_there
+        from ..store.runs import RunDir, still_there, tool_versions
 
         runs, shard = RunDir(args.run_dir, "converter"), args.shard or Shard(0, 1)
-        inputs = _shard_inputs(models, load_failed, options, converter.describe_backend())
-        record = runs.done(shard, inputs)
-        if record is not None and still_there(record["outputs"]["ir"], options.output_dir):
-            print(f"shard {shard}: done already ({runs.path(shard)}); skipped", flush=True)
-            return summarize(PROG, load_failed)
+        backend = converter.describe_backend()
+        if executor is not None and args.shard is None:  # a record a model, as each job ends
+            per_model = ModelRecords(
+                runs, [m.name for m in models] + load_failed, options.output_dir,
+                lambda m: _shard_inputs([m], [], options, backend),
+                lambda m: {"ir": _ir_written([m], options), "keys": _keys_of(m, converter.keys)},
+                tool_versions("openvino", "openvino-dev", "tensorflow"), lambda m: not locked([m]))
+            models = per_model.todo(models)
+        else:
+            inputs = _shard_inputs(models, load_failed, options, backend)
+            record = runs.done(shard, inputs)
+            if record is not None and still_there(record["outputs"]["ir"], options.output_dir):
+                print(f"shard {shard}: done already ({runs.path(shard)}); skipped", flush=True)
+                return summarize(PROG, load_failed)
     if not args.no_space_check:
         _check_space(models, options)
-    failed = converter.run(models, args.jobs, None if args.dry_run else cluster_executor(args))
+    failed = converter.run(models, args.jobs, executor, per_model.keep if per_model is not None else None)
+    if per_model is not None:  # (each model checked against the lock before its record)
+        failed += per_model.refused
+        return summarize(PROG, load_failed + failed)
     if not args.dry_run:  # --locked: the IR it makes (FP16, FP32) is the locked IR, wherever it came from
-        from ..convert.pipeline import IR_PRECISIONS
-
-        say, made = error_line(PROG), [p for p in IR_PRECISIONS if p in precisions]
-        failed += policy.check_ir([m for m in models if m.name not in failed], options.output_dir, made,
-                                  "converted IR", converter.keys, lambda t: print(say("error", t), file=sys.stderr))
+        failed += locked([m for m in models if m.name not in failed])
     if runs is not None and not failed and not load_failed:
         from ..store.runs import tool_versions
 
@@ -150,6 +170,11 @@ def _main(argv: Sequence[str]) -> int:
         path = runs.write(shard, inputs, outputs, versions=tool_versions("openvino", "openvino-dev", "tensorflow"))
         print(f"shard {shard}: record {path}", flush=True)
     return summarize(PROG, load_failed + failed)
+
+
+def _keys_of(model: "Model", keys: dict[str, str]) -> dict[str, str]:
+    """The conversion keys of a model's stages (itself, or a composite's parts)."""
+    return {leaf.name: keys[leaf.name] for leaf in model.leaf_models() if leaf.name in keys}
 
 
 def _ir_folders() -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from ..errors import MissingExtraError, UnknownPrecisionError
 from .common import (OneLineParser, add_cluster_arg, add_ir_share_args, add_offline_arg, add_selection_args,
                      add_shard_arg, add_trust_args, apply_offline, apply_trust, check_output_path, check_run_dir,
                      cluster_executor, error_line, jobs_arg, positive_int, refuse_outputs_over_inputs, run, run_dir_arg,
-                     select_models, shard_models, summarize)
+                     select_models, shard_models, summarize, ModelRecords)
 
 PROG = "modelzoo-quantizer"
 
@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "the yml, the calibration pictures and the options; the INT8 IR with its SHA-384; "
                              "the tool versions; the CPU's flags) to DIR when it ends; a shard whose record is "
                              "there with the same keys and whose IR is still as recorded is skipped, one made "
-                             "with other inputs is refused (exit 1, nothing overwritten)")
+                             "with other inputs is refused (exit 1, nothing overwritten); with --cluster (and no "
+                             "--shard) one record a model, written as its job ends, so a driver started again does only "
+                             "the models without one")
     return parser
 
 
@@ -126,12 +128,15 @@ def body(argv: Sequence[str]) -> int:
         check_output_path("-o" if args.output_dir else "--ir_dir", output_dir, folder=True)
     policy = apply_trust(PROG, args, models, catalog.root, failed, args.mirror)
     _require_extra()
+    from ..accuracy.config import configured_kind
     from ..accuracy.dataset import resolve
     from ..convert.quantize import Options, Quantizer
     from ..events import Reporter
 
     err = error_line(PROG)
-    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=args.max_drop is not None)
+    kind = configured_kind([(catalog.root / m.subdirectory / "accuracy-check.yml", m.name) for m in models])
+    dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=args.max_drop is not None,
+                      kind=kind)
     if args.subset is not None and args.subset > len(dataset.samples):
         print(err("warning", f"--subset {args.subset}: there are only {len(dataset.samples)} images; "
                              "calibrating on all of them"), file=sys.stderr)
@@ -144,26 +149,41 @@ def body(argv: Sequence[str]) -> int:
                       cache_dir=args.cache_dir.absolute() if args.cache_dir else None, mirrors=policy.mirrors,
                       mirror_min_speed=args.mirror_min_speed)
     quantizer = Quantizer(options, Reporter("text", bars=False, line=err), dataset=dataset, models_root=catalog.root)
-    runs = shard = inputs = None
+
+    def locked(some: list) -> list[str]:  # --locked: the INT8 IR is the locked IR, wherever it came from
+        return policy.check_ir(some, options.output_dir, options.precisions, "quantized IR", quantizer.keys,
+                               lambda t: print(err("error", t), file=sys.stderr))
+
+    runs = shard = inputs = per_model = None
+    executor = None if args.dry_run else cluster_executor(args)
     if args.run_dir is not None and not args.dry_run:
         from ..shards import Shard
-        from ..store.runs import RunDir, still_there
+        from ..store.runs import RunDir, still_there, tool_versions
 
         check_run_dir(args.run_dir)
         runs, shard = RunDir(args.run_dir, "quantizer"), args.shard or Shard(0, 1)
-        inputs = _shard_inputs(quantizer, models, failed, catalog.root, dataset)
-        record = runs.done(shard, inputs)
-        if record is not None and still_there(record["outputs"]["ir"], output_dir):
-            print(f"shard {shard}: done already ({runs.path(shard)}); skipped", flush=True)
-            return summarize(PROG, failed)
-    quantized_failed = quantizer.run(models, args.jobs, None if args.dry_run else cluster_executor(args))
+        if executor is not None and args.shard is None:  # a record a model, as each job ends
+            per_model = ModelRecords(
+                runs, [m.name for m in models] + failed, output_dir,
+                lambda m: _shard_inputs(quantizer, [m], [], catalog.root, dataset),
+                lambda m: {"ir": _ir_written([m], output_dir, precisions),
+                           "keys": {m.name: quantizer.keys[m.name]} if m.name in quantizer.keys else {}},
+                tool_versions("openvino", "nncf"), lambda m: not locked([m]))
+            models = per_model.todo(models)
+        else:
+            inputs = _shard_inputs(quantizer, models, failed, catalog.root, dataset)
+            record = runs.done(shard, inputs)
+            if record is not None and still_there(record["outputs"]["ir"], output_dir):
+                print(f"shard {shard}: done already ({runs.path(shard)}); skipped", flush=True)
+                return summarize(PROG, failed)
+    quantized_failed = quantizer.run(models, args.jobs, executor, per_model.keep if per_model is not None else None)
     if len(models) == 1 and quantized_failed:
         return quantizer.errors[models[0].name].exit_code  # (its one line is said; no summary line)
     failed += quantized_failed
-    if not args.dry_run:  # --locked: the INT8 IR is the locked IR, wherever it came from
-        failed += policy.check_ir([m for m in models if m.name not in failed], options.output_dir,
-                                  options.precisions, "quantized IR", quantizer.keys,
-                                  lambda t: print(err("error", t), file=sys.stderr))
+    if per_model is not None:  # (each model checked against the lock before its record)
+        return summarize(PROG, failed + per_model.refused)
+    if not args.dry_run:
+        failed += locked([m for m in models if m.name not in failed])
     if runs is not None and not failed:  # (a shard with a failure leaves no record: it is done again)
         from ..store.runs import tool_versions
 

@@ -37,7 +37,7 @@ from ..errors import (
     ConversionError, DiskFullError, MissingExtraError, ModelzooError, UnsafeArgumentError, ZooCodeError,
 )
 from ..events import Reporter
-from ..executors import Executor, Job, LocalProcesses
+from ..executors import Executor, Job, JobBar, LocalProcesses
 from ..mirror.ir_share import MADE, obtain_ir
 
 STAGING_PREFIX = ".converting-"
@@ -624,32 +624,50 @@ class Converter:
             self._run_script("Pre-convert", [str(self.options.python), "--", str(script), "--",
                                              variables["dl_dir"], variables["conv_dir"]], dry)
 
-    def run(self, models: list[Model], jobs: int = 1, executor: Executor | None = None) -> list[str]:
+    def run(self, models: list[Model], jobs: int = 1, executor: Executor | None = None,
+            on_done: Callable[[Model, bool], None] | None = None) -> list[str]:
         """Convert every model (a composite's stages with it); returns the names of those that
         failed (the names asked for: a composite whose stage failed), each failure reported in
-        one line. One model at a time in this process, or each model (with its stages) a job of
-        ``executor`` (by default up to ``jobs`` local processes): a conversion is CPU- and
-        memory-heavy, and a crash in native code must fail only its own model.
+        one line. One model here, in this process, or each model (with its stages) a job of
+        ``executor`` (by default up to ``jobs`` local processes, one fresh process a model even
+        at -j 1): a conversion is CPU- and memory-heavy, a crash in native code must fail only
+        its own model, and OpenVINO names the nodes it makes by counters of the process, so a
+        model's XML would otherwise depend on what the process converted before it. ``on_done`` is
+        told each model as soon as it ends (here, in the caller's process: a cluster run's
+        records are written as its jobs end, so a lost driver loses only the jobs still running).
 
         Raises:
             Interrupted: on Ctrl-C, after the staging folders are removed.
         """
         groups = [m.leaf_models() for m in models]
-        if executor is None and (jobs == 1 or self.options.dry_run or len(groups) <= 1):
-            failed = set(self._convert_here([leaf for group in groups for leaf in group]))
+        failed: set[str] = set()
+        if executor is None and (self.options.dry_run or len(groups) <= 1):
+            for model, group in zip(models, groups):
+                failed.update(self._convert_here(group))
+                if on_done is not None:
+                    on_done(model, not any(leaf.name in failed for leaf in group))
         else:
-            failed = set()
             executor = executor or LocalProcesses(jobs)
-            work = [Job(", ".join(leaf.name for leaf in group), convert_group, (self.options, self.reporter.line, group))
-                    for group in groups]
-            for job, result, lost in executor.run(work):
-                if lost is not None:
-                    self.reporter.failure(job.name, RuntimeError(f"the conversion {lost}"))
-                    failed.update(leaf.name for leaf in job.args[2])
-                else:
-                    names, keys = result
-                    failed.update(names)
-                    self.keys.update(keys)  # (made in the job's process: --locked and sync --ir read them here)
+            of = {}
+            work = []
+            for model, group in zip(models, groups):
+                job = Job(", ".join(leaf.name for leaf in group), convert_group,
+                          (self.options, self.reporter.line, group))
+                of[job.name] = model
+                work.append(job)
+            with JobBar(len(work), "converting", self.reporter.say, self.reporter.emit) as bar:
+                for job, result, lost in executor.run(work):
+                    if lost is not None:
+                        self.reporter.failure(job.name, RuntimeError(f"the conversion {lost}"))
+                        failed.update(leaf.name for leaf in job.args[2])
+                    else:
+                        names, keys = result
+                        failed.update(names)
+                        self.keys.update(keys)  # (made in the job's process: --locked and sync --ir read them here)
+                    ok = not any(leaf.name in failed for leaf in job.args[2])
+                    bar.update(of[job.name].name, ok)
+                    if on_done is not None:
+                        on_done(of[job.name], ok)
         return [m.name for m, group in zip(models, groups) if any(leaf.name in failed for leaf in group)]
 
     def _convert_here(self, leaves: list[Model]) -> list[str]:

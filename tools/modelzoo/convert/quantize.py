@@ -33,8 +33,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from .. import fsio
 from ..descriptor import Model
 from ..events import Reporter
-from ..executors import Executor, Job, LocalProcesses
-from ..errors import AccuracyBudgetError, IRMismatchError, MissingExtraError, ModelzooError, QuantizationError
+from ..executors import Executor, Job, JobBar, LocalProcesses
+from ..errors import (AccuracyBudgetError, InputChangedError, IRMismatchError, MissingExtraError, ModelzooError,
+                      QuantizationError)
 from ..mirror.ir_share import MADE, obtain_ir
 from ..store.ir_cache import file_sha384, files_digest, quantization_record
 from .pipeline import incomplete_ir, openvino_version, save_ir
@@ -112,13 +113,69 @@ def calibration_files(calibration: "Dataset") -> tuple[list[Path], Path | None]:
 
 
 def annotations_sha384(calibration: "Dataset") -> str:
-    """What the calibration's annotations hold: the annotation file's SHA-384, or, for a VOC set
-    (an image-set file naming one XML a picture), the digest of the image-set file and each XML."""
-    assert calibration.annotations_path is not None
-    if not calibration.annotation_parts:
-        return file_sha384(calibration.annotations_path)
-    paths = [calibration.annotations_path, *calibration.annotation_parts]
-    return files_digest(paths, calibration.annotations_path.absolute().parents[2])
+    """What the calibration's annotations hold (Dataset.annotations_sha384: the annotation file's
+    SHA-384, or for a VOC or segmentation set the digest of its list and each XML or mask)."""
+    return calibration.annotations_sha384()
+
+
+@dataclass(frozen=True)
+class CalibrationRef:
+    """What a quantization job in another process, or on another node (through Ray's object
+    store), is given of its data: neither the pictures nor the annotations, but where the data
+    set is read from (a folder every node sees) and the SHA-384 of every file the calibration
+    reads, which the job checks before it uses any (``open_calibration``)."""
+
+    origin: tuple  # resolve's arguments (Dataset.origin)
+    subset: int
+    files: tuple[tuple[str, str], ...]  # (absolute path, SHA-384): the pictures in NNCF's order, then annotations
+
+
+def _calibration_paths(dataset: "Dataset", subset: int) -> list[str]:
+    """Every file a quantization on ``subset`` pictures reads of the data set: the pictures, then
+    the annotation file (a VOC set's XML files, a segmentation set's masks of those pictures)."""
+    samples = dataset.subset(subset).samples
+    paths = [s.path for s in samples]
+    if dataset.annotations_path is not None:
+        paths += [dataset.annotations_path, *dataset.annotation_parts]
+    if dataset.masks is not None:
+        paths += [dataset.masks[s.image_id] for s in samples if s.image_id in dataset.masks]
+    return [str(Path(p).absolute()) for p in paths]
+
+
+def calibration_ref(dataset: "Dataset", subset: int) -> CalibrationRef:
+    """The driver's side: the data set's origin and each file's SHA-384, read here once."""
+    assert dataset.origin is not None, "a data set read by accuracy.dataset.resolve"
+    return CalibrationRef(dataset.origin, subset,
+                          tuple((p, file_sha384(Path(p))) for p in _calibration_paths(dataset, subset)))
+
+
+def open_calibration(ref: CalibrationRef) -> tuple["Dataset", dict[str, str]]:
+    """The job's side: the data set read again from where the driver read it, and every file the
+    calibration reads checked against the driver's SHA-384 (returned, by path, so that the key
+    does not read them again).
+
+    Raises:
+        DatasetError: the data set cannot be read here.
+        InputChangedError: another list of files, or a file whose SHA-384 differs (named).
+    """
+    from ..accuracy.dataset import resolve
+
+    dataset_dir, images, annotations, need_annotations, kind = ref.origin
+    dataset = resolve(dataset_dir, images, annotations, need_annotations=need_annotations, kind=kind)
+    paths = _calibration_paths(dataset, ref.subset)
+    want = dict(ref.files)
+    if paths != [p for p, _ in ref.files]:
+        other = next((p for p in paths if p not in want), None) or next(p for p, _ in ref.files if p not in paths)
+        raise InputChangedError(f"{other}: the calibration files here are not the ones the driver read "
+                                f"({len(paths)} files here, {len(ref.files)} there)")
+    for path, sha in ref.files:
+        try:
+            got = file_sha384(Path(path))
+        except OSError as exc:
+            raise InputChangedError(f"{path}: cannot be read here ({exc.strerror or exc})") from None
+        if got != sha:
+            raise InputChangedError(f"{path}: not the file the driver read (SHA-384 differs)")
+    return dataset, want
 
 
 def nncf_version() -> str:
@@ -208,17 +265,20 @@ class Quantizer:
         self.errors: dict[str, ModelzooError] = {}  # model name -> why it failed (run)
         self._input_key: str | None = None  # the FP32 IR's conversion key, when the IR cache knows it
         self._input_sha384: dict[str, str] = {}  # the FP32 .xml's and .bin's SHA-384 (by path), hashed once for the key
+        self.known_sha384: dict[str, str] = {}  # calibration files' SHA-384 (by path) a job checked already
         self.ir_cache: Any = None
         if options.cache_dir is not None and not options.dry_run:
             from ..store.ir_cache import IrCache
 
             self.ir_cache = IrCache(options.cache_dir)
 
-    def run(self, models: list[Model], jobs: int = 1, executor: Executor | None = None) -> list[str]:
+    def run(self, models: list[Model], jobs: int = 1, executor: Executor | None = None,
+            on_done: Callable[[Model, bool], None] | None = None) -> list[str]:
         """Quantize every model: one at a time here (NNCF and OpenVINO use every core for one), or
         each a job of ``executor`` (by default up to ``jobs`` local processes);
         returns the names of those that failed, each reported in one line (``errors`` keeps why,
-        so a command line quantizing one model can exit with that error's code).
+        so a command line quantizing one model can exit with that error's code). ``on_done`` is
+        told each model as soon as it ends, here (a cluster run's records).
 
         Raises:
             KeyboardInterrupt: on Ctrl-C, after the staging folders are removed.
@@ -233,25 +293,40 @@ class Quantizer:
                     self.errors[model.name] = exc
                     self.reporter.error(str(exc))
                     failed.append(model.name)
+                if on_done is not None:
+                    on_done(model, model.name not in self.errors)
             return failed
-        work = [Job(m.name, quantize_job, (self.options, self.reporter.line, self.dataset, self.models_root, m))
-                for m in models]
-        for job, result, lost in (executor or LocalProcesses(jobs)).run(work):
-            error = None
-            if lost is not None:
-                error = ModelzooError(f"{job.name}: the quantization {lost}")
-                self.reporter.error(str(error))
-            else:
-                key, said = result
-                if key is not None:
-                    self.keys[job.name] = key
-                if said is not None:  # (its line said by its process; an exception may not unpickle)
-                    error = ModelzooError(said[0])
-                    error.exit_code = said[1]
-            if error is not None:
-                self.errors[job.name] = error
-                failed.append(job.name)
+        work = self.jobs(models)
+        of = {m.name: m for m in models}
+        with JobBar(len(work), "quantizing", self.reporter.say, self.reporter.emit) as bar:
+            for job, result, lost in (executor or LocalProcesses(jobs)).run(work):
+                error = None
+                if lost is not None:
+                    error = ModelzooError(f"{job.name}: the quantization {lost}")
+                    self.reporter.error(str(error))
+                else:
+                    key, said = result
+                    if key is not None:
+                        self.keys[job.name] = key
+                    if said is not None:  # (its line said by its process; an exception may not unpickle)
+                        error = ModelzooError(said[0])
+                        error.exit_code = said[1]
+                if error is not None:
+                    self.errors[job.name] = error
+                    failed.append(job.name)
+                bar.update(job.name, error is None)
+                if on_done is not None:
+                    on_done(of[job.name], error is None)
         return failed
+
+    def jobs(self, models: list[Model]) -> list[Job]:
+        """One job a model. Its data goes as a CalibrationRef (paths and SHA-384, checked where the
+        job runs), never as pictures or annotations, when the data set says where it was read."""
+        assert self.dataset is not None and self.models_root is not None
+        data: Any = (calibration_ref(self.dataset, self.options.subset) if self.dataset.origin is not None
+                     else self.dataset)
+        return [Job(m.name, quantize_job, (self.options, self.reporter.line, data, self.models_root, m))
+                for m in models]
 
     def paths(self, model: Model, models_root: Path) -> tuple[Path, Path]:
         """(the model's accuracy-check.yml, its FP32 IR's .xml)."""
@@ -289,7 +364,7 @@ class Quantizer:
         return quantization_record(
             model.name, files_digest([folder / r for r in rels], folder, self._input_sha384), openvino_version(),
             nncf_version(),
-            file_sha384(yml), options, files_digest(paths, root),
+            file_sha384(yml), options, files_digest(paths, root, self.known_sha384),
             annotations_sha384(calibration) if annotated and calibration.annotations_path else None,
             self.options.precisions)
 
@@ -392,8 +467,9 @@ class Quantizer:
         started = time.monotonic()
 
         def transform(sample: Any) -> Any:
-            picture, _ = preprocess(read_image(sample.path, config.reader), config)  # as the evaluation reads it
-            return network.tensor(picture)
+            picture, geometry = preprocess(read_image(sample.path, config.reader), config,  # as the evaluation reads it
+                                           sample.keypoints, (network.height, network.width))
+            return network.inputs(picture, geometry) if network.feeds else network.tensor(picture)
 
         calibration_set = nncf.Dataset(calibration.samples, transform)
         head = classifier_head(network.model) if config.adapter == "classification" else []
@@ -430,6 +506,7 @@ class Quantizer:
         samples NNCF hands over, so a budget is kept as the tool measures it."""
         from ..accuracy.evaluate import predict, score
 
+        dataset = dataset.for_config(config)
         truth = dataset.ground_truth(config.label_offset, config.full_label_map)
 
         def validate(compiled: Any, samples: Any) -> tuple[float, None]:
@@ -463,7 +540,7 @@ class Quantizer:
         from ..accuracy.evaluate import compile_network, is_int8, measure
 
         fp32 = measure(Path(), config, dataset, self.options.device, network=network)
-        int8_net = dataclasses.replace(network, model=quantized)  # (the same inputs: every picture port)
+        int8_net = dataclasses.replace(network, model=quantized)  # (the same inputs: every picture, image_info...)
         int8 = measure(Path(), config, dataset, self.options.device, network=int8_net,
                        compiled=compile_network(int8_net, self.options.device))
         outcome.metric = fp32.results[0].metric
@@ -528,14 +605,25 @@ class Quantizer:
         return outcome
 
 
-def quantize_job(options: Options, line: Callable[[str, str], str], dataset: "Dataset", models_root: Path,
-                 model: Model) -> tuple[str | None, tuple[str, int] | None]:
-    """A job: one model quantized by a fresh Quantizer (its lines said here); (its key, its error
-    as (line, exit code))."""
+def quantize_job(options: Options, line: Callable[[str, str], str], data: "CalibrationRef | Dataset",
+                 models_root: Path, model: Model) -> tuple[str | None, tuple[str, int] | None]:
+    """A job: one model quantized by a fresh Quantizer (its lines said here), its data read here
+    from a CalibrationRef (checked) or given whole; (its key, its error as (line, exit code))."""
     from .mo import disable_telemetry
 
     disable_telemetry()
-    quantizer = Quantizer(options, Reporter("text", bars=False, line=line), dataset=dataset, models_root=models_root)
+    reporter = Reporter("text", bars=False, line=line)
+    known: dict[str, str] = {}
+    if isinstance(data, CalibrationRef):
+        try:
+            dataset, known = open_calibration(data)
+        except ModelzooError as exc:
+            reporter.error(f"{model.name}: {exc}")
+            return None, (f"{model.name}: {exc}", exc.exit_code)
+    else:
+        dataset = data
+    quantizer = Quantizer(options, reporter, dataset=dataset, models_root=models_root)
+    quantizer.known_sha384 = known
     failed = quantizer.run([model])
     error = quantizer.errors.get(model.name) if failed else None
     return quantizer.keys.get(model.name), (None if error is None else (str(error), error.exit_code))

@@ -37,6 +37,43 @@ CONVERSIONS = {
     "VOC2012_Segmentation": {"converter": "voc_segmentation"},
     "wider": {"converter": "wider"},
     "wider_without_bkgr": {"converter": "wider", "label_start": 0},
+    # COCO with its instances' masks
+    "ms_coco_mask_rcnn": {"converter": "mscoco_mask_rcnn", "has_background": True, "sort_annotations": True},
+    "ms_coco_mask_rcnn_short_80_classes": {"converter": "mscoco_mask_rcnn", "has_background": True,
+                                           "sort_annotations": True},
+    "ms_coco_mask_rcnn_short_80_classes_without_background": {"converter": "mscoco_mask_rcnn",
+                                                              "has_background": False, "sort_annotations": True},
+    "ms_coco_mask_rcnn_short_91_classes": {"converter": "mscoco_mask_rcnn", "has_background": True,
+                                           "sort_annotations": True, "use_full_label_map": True},
+    "COCO2017_mask_rcnn_person": {"converter": "mscoco_mask_rcnn", "has_background": False,
+                                  "sort_annotations": True},
+    **{name: {"converter": "mscoco_detection", "has_background": False, "sort_annotations": True,
+              "use_full_label_map": False}
+       for name in ("crossroad_extra_untagged", "crossroad_extra_untagged_person", "crossroad_extra_untagged_vehicle")},
+    "person_detection": {"converter": "mscoco_detection", "has_background": True, "sort_annotations": True,
+                         "use_full_label_map": True},
+    # CVAT XML (annotation_file) with, where the definition names one, its labels_file: give both
+    # in the conversion (cvat_conversion)
+    **{name: {"converter": "cvat_object_detection", "has_background": True}
+       for name in ("vehicle_license_plate_detection", "pedestrian_and_vehicle_dataset", "pedestrian_detection_dataset",
+                    "crossroad_dataset_0078", "crossroad_dataset_1016", "vehicle_detection_dataset",
+                    "barrier_vehicle_detection_dataset_index_class_2")},
+    "market1501": {"converter": "market1501_reid"},
+    "reid_dataset": {"converter": "market1501_reid"},
+    "veri776": {"converter": "veri776_reid"},
+    "image_retrieval": {"converter": "image_retrieval"},
+    "lfw": {"converter": "lfw"},
+    "lfw_mtcnn_align": {"converter": "lfw", "extension": "png"},
+    "lfw_bin": {"converter": "face_recognition_bin", "convert_images": True},
+    "pitts30k_val": {"converter": "place_recognition"},
+    "CamVid": {"converter": "camvid"},
+    "cityscapes": {"converter": "cityscapes"},
+    "ADEChallengeData2016": {"converter": "ade20k"},
+    "road_segmentation": {"converter": "common_semantic_segmentation", "image_postfix": ".JPEG",
+                          "mask_postfix": ".png"},
+    "semantic_segmentation_adas": {"converter": "common_semantic_segmentation", "image_postfix": ".JPEG",
+                                   "mask_postfix": ".png"},
+    "erfnet_data": {"converter": "voc_segmentation"},
     # image-to-image (the definitions' converters; data_dir: the folder, given per run)
     "super_resolution_x3": {"converter": "super_resolution", "lr_suffix": "lr_x3", "upsample_suffix": "upsample_x3",
                             "hr_suffix": "hr", "two_streams": True},
@@ -49,6 +86,13 @@ CONVERSIONS = {
     "ms_coco_style_transfer": {"converter": "style_transfer"},
     "inpainting_rect_masks": {"converter": "inpainting"},
 }
+
+
+def peer_definitions_by_name(accuracy_check: Path) -> dict:
+    """The peer's own dataset definitions (peer_definitions' file), by name: what it adds to a
+    model's dataset entry when run with them."""
+    path = peer_definitions(accuracy_check)
+    return {d["name"]: d for d in yaml.safe_load(path.read_text(encoding="utf-8"))["datasets"]}
 
 
 def peer_config(config: Path, model: str, xml: Path, images: Path, annotations: Path, workdir: Path) -> Path:
@@ -64,6 +108,11 @@ def peer_config(config: Path, model: str, xml: Path, images: Path, annotations: 
     out = workdir / "accuracy_check.yml"
     out.write_text(yaml.safe_dump({"models": [{"name": model, "launchers": [launcher], "datasets": [dataset]}]}))
     return out
+
+
+def cvat_conversion(xml: Path, labels: Path | None = None) -> dict:
+    """accuracy_check's cvat_object_detection conversion of a CVAT XML (and a labels file)."""
+    return {"annotation_file": str(xml), **({"labels_file": str(labels)} if labels is not None else {})}
 
 
 def voc_conversion(voc: Path) -> dict:
@@ -83,34 +132,107 @@ def wider_conversion(root: Path) -> dict:
     return {"annotation_file": str(root / "wider_face_split/wider_face_val_bbx_gt.txt")}
 
 
+def segmentation_conversion(name: str, folder: Path) -> tuple[Path, dict, dict]:
+    """(data_source, the converter's file options, the dataset's other fields) of a segmentation
+    set made by devtools/segset.py, for the dataset definition ``name``."""
+    if name == "CamVid":
+        return folder, {"annotation_file": str(folder / "val.txt")}, {}
+    if name == "cityscapes":  # (the pictures' folder as it is: the checker's default or the download's)
+        images = next(sub for sub in ("imgsFine/leftImg8bit/val", "leftImg8bit/val") if (folder / sub).is_dir())
+        return folder, {"dataset_root_dir": str(folder), "images_subfolder": images}, {}
+    if name == "ADEChallengeData2016":
+        return (folder / "images/validation",
+                {"images_dir": str(folder / "images/validation"),
+                 "annotations_dir": str(folder / "annotations/validation"),
+                 "object_categories_file": str(folder / "objectInfo150.txt")},
+                {"segmentation_masks_source": str(folder / "annotations/validation")})
+    if name == "erfnet_data":
+        return (folder / "JPEGImages",
+                {"imageset_file": str(folder / "val.txt"), "images_dir": str(folder / "JPEGImages"),
+                 "mask_dir": str(folder / "Annotations"), "dataset_meta_file": str(folder / "erfnet_meta_zxw.json")},
+                {"segmentation_masks_source": str(folder / "Annotations")})
+    masks = folder / {"road_segmentation": "mask_road_segmentation",
+                      "semantic_segmentation_adas": "mask_segmentation_adas"}[name]
+    return (folder / "images", {"images_dir": str(folder / "images"), "masks_dir": str(masks),
+                                "dataset_meta_file": str(masks / "dataset_meta.json")},
+            {"segmentation_masks_source": str(masks)})
+
+
 def peer_entry(config: Path, model: str, xml: Path, images: Path, conversion: dict, name: str,
-               **dataset_fields: str) -> dict:
+               definition: dict | None = None, **dataset_fields: str) -> dict:
     """One model of a batched accuracy_check configuration (named ``name``): the yml's entry with
-    the IR, the data (``conversion``: the converter's file options) and f32."""
+    the IR, the data (``conversion``: the converter's file options) and f32; ``definition``: the
+    peer's dataset definition, whose preprocessing, postprocessing and metrics the yml's entry gets
+    where it has none (the checker's own merge)."""
     doc = yaml.safe_load(config.read_text(encoding="utf-8"))
     entry = next(m for m in doc["models"] if m["name"] == model and any(
         x.get("framework") in ("openvino", "dlsdk") for x in m["launchers"]))
     launcher = dict(next(x for x in entry["launchers"] if x.get("framework") in ("openvino", "dlsdk")))
     launcher.update({"framework": "openvino", "device": "CPU", "model": str(xml),
                      "weights": str(xml.with_suffix(".bin")), "device_config": {"INFERENCE_PRECISION_HINT": "f32"}})
-    dataset = dict(entry["datasets"][0])
+    dataset = {key: value for key, value in (definition or {}).items()
+               if key in ("preprocessing", "postprocessing", "metrics")}
+    dataset.update(entry["datasets"][0])
     dataset.update({"data_source": str(images),
                     "annotation_conversion": dict(CONVERSIONS[dataset["name"]], **conversion)}, **dataset_fields)
     return {"name": name, "launchers": [launcher], "datasets": [dataset]}
 
 
-def run_peer_many(accuracy_check: Path, entries: list[dict], timeout: float = 1800
-                  ) -> tuple[dict[str, dict[str, float]], float, str]:
+# NumPy 2.4 removed `trapz` (renamed `trapezoid` in 2.0, the same function), which accuracy_check
+# 2023.3's reid_map calls: the peer's environment installs the newest NumPy, so its process gets
+# the old name back (a sitecustomize on its PYTHONPATH), and computes what it always did.
+NUMPY_SHIM = """import numpy
+if not hasattr(numpy, "trapz"):
+    numpy.trapz = numpy.trapezoid
+"""
+
+
+def peer_env(tmp: Path) -> dict[str, str]:
+    """The environment accuracy_check runs in: this one, with NUMPY_SHIM's folder on PYTHONPATH."""
+    import os
+
+    shim = tmp / "numpy-shim"
+    shim.mkdir(exist_ok=True)
+    (shim / "sitecustomize.py").write_text(NUMPY_SHIM)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(shim)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return env
+
+
+def peer_definitions(accuracy_check: Path) -> Path:
+    """The dataset_definitions.yml that came with the peer (openvino-dev's model_zoo/data)."""
+    found = sorted(Path(accuracy_check).absolute().parent.parent.glob(
+        "lib/python3*/site-packages/openvino/model_zoo/data/dataset_definitions.yml"))
+    if not found:
+        raise FileNotFoundError(f"no dataset_definitions.yml in the environment of {accuracy_check}")
+    return found[0]
+
+
+# what a data set's definition may give a model's entry that has none (the peer merges them)
+DEFINITION_KEYS = ("preprocessing", "postprocessing", "metrics")
+
+
+def run_peer_many(accuracy_check: Path, entries: list[dict], timeout: float = 1800,
+                  definitions: Path | None = None) -> tuple[dict[str, dict[str, float]], float, str]:
     """One accuracy_check run over several models (its start-up, seconds, is paid once):
-    ({entry name: {metric: value in 0..1}}, seconds, stdout), read from its --csv_result."""
+    ({entry name: {metric: value in 0..1}}, seconds, stdout), read from its --csv_result.
+    With ``definitions`` (Open Model Zoo's dataset_definitions.yml), the peer merges each data
+    set's preprocessing, postprocessing and metrics from there into an entry without them (the
+    files and conversions are the entries' own)."""
     import csv
 
     with tempfile.TemporaryDirectory(prefix="modelzoo-peer-ac-") as tmp:
         cfg = Path(tmp) / "accuracy_check.yml"
         cfg.write_text(yaml.safe_dump({"models": entries}))
+        command = [str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv")]
+        if definitions is not None:
+            doc = yaml.safe_load(Path(definitions).read_text(encoding="utf-8"))
+            kept = [{"name": d["name"], **{k: d[k] for k in DEFINITION_KEYS if k in d}} for d in doc["datasets"]]
+            (Path(tmp) / "definitions.yml").write_text(yaml.safe_dump({"datasets": kept}))
+            command += ["-d", str(Path(tmp) / "definitions.yml")]
         started = time.monotonic()
-        proc = subprocess.run([str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv")],
-                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tmp,
+                              stdin=subprocess.DEVNULL, env=peer_env(Path(tmp)))
         seconds = time.monotonic() - started
         if proc.returncode != 0:
             raise RuntimeError(f"accuracy_check failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
@@ -131,7 +253,8 @@ def run_peer(accuracy_check: Path, config: Path, model: str, xml: Path, images: 
         cfg = peer_config(config, model, xml, images, annotations, Path(tmp))
         started = time.monotonic()
         proc = subprocess.run([str(accuracy_check), "-c", str(cfg), "--csv_result", str(Path(tmp) / "r.csv")],
-                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL)
+                              capture_output=True, text=True, timeout=timeout, cwd=tmp, stdin=subprocess.DEVNULL,
+                              env=peer_env(Path(tmp)))
         seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise RuntimeError(f"accuracy_check failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

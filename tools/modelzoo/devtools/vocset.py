@@ -30,12 +30,13 @@ Detector = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 """(labels [N], scores [N], boxes [N, 4] in the picture's pixels) of one BGR uint8 picture."""
 
 
-def _grid_head(picture, stride: int, channels: int, rng: np.random.Generator):
-    """Average pooling to a grid (one cell per ``stride`` pixels) and a 1x1 convolution."""
+def _grid_head(picture, stride: int, channels: int, rng: np.random.Generator, spread: float = 0.004):
+    """Average pooling to a grid (one cell per ``stride`` pixels) and a 1x1 convolution (weights of
+    deviation ``spread``: larger, the classes vary more across a picture)."""
     import openvino.opset8 as ops
 
     pooled = ops.avg_pool(picture, [stride, stride], [0, 0], [0, 0], [stride, stride], exclude_pad=True)
-    weights = rng.normal(0, 0.004, (channels, 3, 1, 1)).astype(np.float32)
+    weights = rng.normal(0, spread, (channels, 3, 1, 1)).astype(np.float32)
     bias = rng.normal(0, 0.6, (1, channels, 1, 1)).astype(np.float32)
     return ops.add(ops.convolution(pooled, ops.constant(weights), [1, 1], [0, 0], [0, 0], [1, 1]),
                    ops.constant(bias))
@@ -175,21 +176,20 @@ def detector(xml: Path, yml: Path, model: str) -> Detector:
 SEGMENTATION_SIDE = 256
 
 
-def segmentation_ir(xml: Path, labels_out: bool, seed: int = 0) -> Path:
-    """A [1,3,256,256] network of 21 VOC classes: 8x8 average pooling, a 1x1 convolution,
-    bilinear upsampling back to 256x256; its output the class scores [1,21,256,256], or with
-    ``labels_out`` the best class of every pixel [1,1,256,256] (TopK's indices, int32)."""
+def segmentation_ir(xml: Path, labels_out: bool, seed: int = 0, classes: int = CLASSES + 1,
+                    height: int = SEGMENTATION_SIDE, width: int = SEGMENTATION_SIDE, spread: float = 0.004) -> Path:
+    """A [1,3,height,width] network of ``classes`` classes (VOC's 21 by default): 8x8 average
+    pooling, a 1x1 convolution, bilinear upsampling back to the input's size; its output the class
+    scores [1,classes,height,width], or with ``labels_out`` the best class of every pixel
+    [1,1,height,width] (TopK's indices, int32)."""
     import openvino as ov
     import openvino.opset1 as ops1
     import openvino.opset8 as ops
 
     rng = np.random.default_rng(seed)
-    side = SEGMENTATION_SIDE
-    picture = ops.parameter([1, 3, side, side], np.float32, name="image")
-    head = _grid_head(picture, 8, CLASSES + 1, rng)
-    import openvino.opset1 as ops1
-
-    scores = ops1.interpolate(head, ops.constant(np.array([side, side], np.int64)),
+    picture = ops.parameter([1, 3, height, width], np.float32, name="image")
+    head = _grid_head(picture, 8, classes, rng, spread)
+    scores = ops1.interpolate(head, ops.constant(np.array([height, width], np.int64)),
                               {"axes": [2, 3], "mode": "linear", "align_corners": False, "antialias": False})
     out = ops.topk(scores, ops.constant(np.int64(1)), 1, "max", "none", "i32").output(1) if labels_out \
         else scores.output(0)
@@ -224,6 +224,15 @@ def segmenter(xml: Path, yml: Path, model: str) -> Segmenter:
         return (np.argmax(mask, axis=0) if mask.ndim == 3 and mask.shape[0] > 1 else mask.reshape(mask.shape[-2:]))
 
     return segment
+
+
+def at_size(labels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Labels brought to the picture's size by nearest neighbour."""
+    import cv2
+
+    if labels.shape == (height, width):
+        return labels
+    return cv2.resize(labels.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
 
 
 def mask_from(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -261,7 +270,8 @@ def write_voc_segmentation(root: Path, images: list[np.ndarray], segmenters: lis
     for i, image in enumerate(images):
         voc_id = f"2012_{i + 1:06d}"
         cv2.imwrite(str(voc / "JPEGImages" / f"{voc_id}.png"), image)
-        mask = Image.fromarray(mask_from(segmenters[i % len(segmenters)](image), rng), "P")
+        labels = at_size(segmenters[i % len(segmenters)](image), *image.shape[:2])  # (a mask left at the network's)
+        mask = Image.fromarray(mask_from(labels, rng), "P")
         mask.putpalette(palette)
         mask.save(voc / "SegmentationClass" / f"{voc_id}.png")
         ids.append(voc_id)
