@@ -826,6 +826,61 @@ def reid(net: Outputs | list[Outputs], grn_workaround: bool = True, joining_meth
     return Embedding(out[0].reshape(-1).copy())
 
 
+@dataclass
+class Picture:
+    """One predicted picture (HxWxC or HxW), as the checker's image adapters leave it."""
+
+    pixels: np.ndarray
+
+
+@dataclass
+class PictureScores:
+    """One picture's image-quality values by metric name: computed as soon as it is predicted
+    (the predicted and the target pictures are not kept for the whole data set)."""
+
+    values: dict[str, float]
+
+
+def image_processing(net: Outputs, reverse_channels: bool = False, mean: Sequence[float] = (0.0,),
+                     std: Sequence[float] = (255.0,), target_out: str | None = None,
+                     cast_to_uint8: bool = True) -> Picture:
+    """The checker's `image_processing` (and `super_resolution`, the same reading): the output
+    ``target_out`` (else the first), batch 0, channels last when the last axis is longer than 4;
+    times ``std`` plus ``mean`` in the output's float32; with ``cast_to_uint8`` clipped to 0..255
+    and truncated to bytes; ``reverse_channels`` swaps BGR and RGB."""
+    raw = net.named(target_out) if target_out else net.arrays[net.order[0]]
+    pixels = np.array(raw[0], dtype=np.float32)
+    if pixels.ndim == 3 and pixels.shape[-1] > 4:
+        pixels = pixels.transpose(1, 2, 0)
+    pixels *= np.array(std, dtype=np.float32)
+    pixels += np.array(mean, dtype=np.float32)
+    if cast_to_uint8:
+        pixels = np.clip(pixels, 0.0, 255.0).astype(np.uint8)
+    if reverse_channels:
+        if pixels.ndim != 3 or pixels.shape[-1] != 3:
+            raise AccuracyConfigError(f"reverse_channels on a {list(pixels.shape)} output (three channels needed)")
+        pixels = np.ascontiguousarray(pixels[:, :, ::-1])
+    return Picture(pixels)
+
+
+def style_transfer(net: Outputs) -> Picture:
+    """The checker's `style_transfer`: the first output, batch 0, channels last when the first
+    axis is 3, clipped to 0..255 and truncated to bytes (no scaling)."""
+    pixels = np.array(net.arrays[net.order[0]][0], dtype=np.float32)
+    if pixels.shape[0] == 3:
+        pixels = pixels.transpose(1, 2, 0)
+    return Picture(np.clip(pixels, 0.0, 255.0).astype(np.uint8))
+
+
+def inpainting(net: Outputs) -> Picture:
+    """The checker's `inpainting`: the first output, batch 0, channels last when the first axis is
+    3, cast to bytes as it is (no clipping: the network's own range)."""
+    pixels = np.asarray(net.arrays[net.order[0]][0])
+    if pixels.shape[0] == 3:
+        pixels = pixels.transpose(1, 2, 0)
+    return Picture(pixels.astype(np.uint8))
+
+
 Adapter = Callable[..., Any]
 """adapter(the network's first output, or its Outputs, **the adapter's options) -> predictions."""
 
@@ -836,7 +891,9 @@ ADAPTERS: dict[str, Adapter] = {"ssd": ssd, "classification": classification, "y
                                 "ultra_lightweight_face_detection": ultra_lightweight_face_detection,
                                 "faceboxes": faceboxes, "retinaface_pytorch": retinaface_pytorch, "ssd_onnx": ssd_onnx,
                                 "detr": detr, "nanodet": nanodet, "faster_rcnn_onnx": faster_rcnn_onnx, "yolof": yolof,
-                                "ctdet": ctdet, "reid": reid}
+                                "ctdet": ctdet, "reid": reid, "image_processing": image_processing,
+                                "super_resolution": image_processing, "style_transfer": style_transfer,
+                                "inpainting": inpainting}
 SINGLE_OUTPUT = frozenset({"ssd", "classification", "segmentation"})
 # adapters that also read what the preprocessing did (the resize's scale or size; the picture's size
 # for the masks): geometry=

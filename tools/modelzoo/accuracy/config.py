@@ -84,6 +84,16 @@ DATASETS: dict[str, tuple[str, int]] = {
     "road_segmentation": ("road_segmentation", 0),
     "semantic_segmentation_adas": ("semantic_segmentation_adas", 0),
     "erfnet_data": ("erfnet_data", 0),
+    # image-to-image (dataset.IMAGE_SETS says how each pairs its files): the checker's
+    # super_resolution converter (low-res, bicubic-upscaled and high-res files told by their names'
+    # suffixes) and its image_processing converter (the input and target told by suffixes)
+    "super_resolution_x3": ("super_resolution_x3", 0),
+    "super_resolution_x4": ("super_resolution_x4", 0),
+    "text_super_resolution_x3": ("text_super_resolution_x3", 0),
+    "LIVE_1": ("LIVE_1", 0),
+    "imagenet_colorization": ("imagenet_colorization", 0),
+    "ms_coco_style_transfer": ("ms_coco_style_transfer", 0),
+    "inpainting_rect_masks": ("inpainting_rect_masks", 0),
 }
 FULL_LABEL_MAP = frozenset({"ms_coco_detection_91_classes", "ms_coco_detection_90_class_without_background",
                             "ms_coco_mask_rcnn_short_91_classes", "person_detection"})
@@ -125,6 +135,8 @@ _VOC = {"postprocessing": [{"type": "resize_prediction_boxes"}],
         "metrics": [{"type": "map", "integral": "11point", "ignore_difficult": True, "presenter": "print_scalar"}]}
 _IMAGENET = {"metrics": [{"name": "accuracy@top1", "type": "accuracy", "top_k": 1},
                          {"name": "accuracy@top5", "type": "accuracy", "top_k": 5}]}
+_SUPER_RESOLUTION = {"preprocessing": [{"type": "auto_resize"}],
+                     "postprocessing": [{"type": "resize", "apply_to": "prediction"}]}
 DEFINITION_DEFAULTS: dict[str, dict[str, Any]] = {
     "ms_coco_detection_91_classes": _FRCNN_91, "ms_coco_mask_rcnn_short_91_classes": _MASK_RCNN_91,
     "VOC2012": _VOC, "VOC2012_without_background": _VOC,
@@ -144,6 +156,15 @@ DEFINITION_DEFAULTS: dict[str, dict[str, Any]] = {
         "postprocessing": [{"type": "encode_segmentation_mask", "apply_to": "annotation"},
                            {"type": "resize_segmentation_mask", "apply_to": "annotation", "dst_width": 2048,
                             "dst_height": 1024}]},
+    # image-to-image: the checker run as the zoo runs it (`-d dataset_definitions.yml`) resizes
+    # the pictures to the network's inputs and its prediction back to the high-resolution picture's size
+    "super_resolution_x3": _SUPER_RESOLUTION, "super_resolution_x4": _SUPER_RESOLUTION,
+    "text_super_resolution_x3": {"preprocessing": [{"type": "bgr_to_gray"}, {"type": "auto_resize"}],
+                                 "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
+    "inpainting_rect_masks": {"preprocessing": [{"type": "auto_resize"}, {"type": "rect_mask"}],
+                              "postprocessing": [{"type": "resize", "apply_to": "prediction"}]},
+    "ms_coco_style_transfer": {"metrics": [{"type": "psnr", "scale_border": 0, "presenter": "print_vector"},
+                                           {"type": "ssim", "presenter": "print_vector"}]},
 }
 
 
@@ -158,7 +179,8 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     "crop": {"size": None, "dst_width": None, "dst_height": None, "use_pillow": False, "central_fraction": None},
     "normalization": {"mean": None, "std": None},
     "centernet_affine_transform": {"size": None, "dst_width": None, "dst_height": None, "scale": 1},
-    # the network's own input size (OpenCV, bilinear); a mirror (the checker's `vertical` is
+    # the network's own input size (each picture input's, where there are several; OpenCV,
+    # bilinear); a mirror (the checker's `vertical` is
     # left-right, code 1 of cv2.flip; its `horizontal` upside down, code 0), or with
     # merge_with_original both the picture and its mirror inferred, their embeddings joined
     "auto_resize": {},
@@ -166,6 +188,12 @@ PREPROCESSING: dict[str, dict[str, Any]] = {
     # the face's landmarks (the data set's) moved onto fixed places of a size x size picture
     "point_alignment": {"size": None, "dst_width": None, "dst_height": None, "normalize": True,
                         "draw_points": False},
+    "bgr_to_gray": {"cast_to_float": True},
+    "jpeg_compression": {"quality_factor": None},
+    "bgr_to_lab": {},
+    "select_channel": {"channel": None},
+    # inpainting: a rectangle in the middle painted white, and the mask of it for the second input
+    "rect_mask": {"size": None, "dst_width": None, "dst_height": None, "inverse_mask": False, "concat_mask": False},
 }
 ASPECT_RATIO_SCALES = (None, "frcnn_keep_aspect_ratio", "greater", "width", "height", "fit_to_window")
 # the checker's named normalization values (its Normalize.PRECOMPUTED_MEANS / _STDS)
@@ -191,6 +219,16 @@ POSTPROCESSING: dict[str, dict[str, Any]] = {
     "resize_segmentation_mask": {"apply_to": "all", "size": None, "dst_width": None, "dst_height": None,
                                  "to_dst_image_size": False},
     "encode_segmentation_mask": {"apply_to": "all"},
+    # the picture side (image-to-image): the predicted picture to the target's size (Pillow's
+    # bicubic), or both cut to the input picture's size from a corner
+    "resize": {"apply_to": "prediction", "size": None, "dst_width": None, "dst_height": None,
+               "resize_realization": "pillow"},
+    "corner_crop_image": {"apply_to": "all", "size": None, "dst_width": None, "dst_height": None,
+                          "corner_type": "top_left"},
+    # colorization: the target's lightness with the predicted colour (a, b) made a BGR picture
+    "colorization_recovery": {},
+    # style transfer: the target (the picture itself) resized to the network's output, Pillow's bicubic
+    "resize_style_transfer": {"dst_width": None, "dst_height": None},
     # the checker's filter: each criterion in the yml's order; what it catches is removed
     # (remove_filtered) or kept as an ignored box (the `map` metric's difficult ones)
     "filter": {"apply_to": "prediction", "remove_filtered": False, "min_confidence": None, "height_range": None,
@@ -236,6 +274,10 @@ METRICS: dict[str, dict[str, Any]] = {
     # the mean over classes of each one's share of its pixels labelled right
     "mean_accuracy": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None,
                       "use_argmax": True, "ignore_label": None},
+    # image-to-image: per picture, then the mean over the pictures (the checker also prints the std)
+    "psnr": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "scale_border": 4,
+             "color_order": "RGB", "normalized_images": False, "unweighted_average": False, "max_error": False},
+    "ssim": {"reference": None, "name": None, "abs_threshold": None, "rel_threshold": None, "max_error": False},
 }
 MIN_SCORES = ("train_median", "best_train_threshold")
 FLIP_MODES = {"horizontal": 0, "vertical": 1}  # the checker's names -> cv2.flip's code
@@ -279,6 +321,12 @@ ADAPTERS: dict[str, dict[str, Any]] = {
     "faster_rcnn_onnx": {"boxes_out": None, "labels_out": None, "scores_out": None},
     "ctdet": {"center_heatmap_out": None, "width_height_out": None, "regression_out": None},
     "reid": {"grn_workaround": True, "joining_method": "sum", "target_out": None, "keep_shape": False},
+    "image_processing": {"reverse_channels": False, "mean": 0, "std": 255, "target_out": None,
+                         "cast_to_uint8": True},
+    "super_resolution": {"reverse_channels": False, "mean": 0, "std": 255, "target_out": None,
+                         "cast_to_uint8": True},
+    "style_transfer": {},
+    "inpainting": {},
 }
 # the output names an adapter may go without (the rest are needed)
 OPTIONAL_OUTPUTS = {("ssd_onnx", "scores_out"), ("faster_rcnn_onnx", "labels_out"),
@@ -361,12 +409,17 @@ class AccuracyConfig:
     reader: str = "opencv_imread"
     full_label_map: bool = False  # a COCO category's label is its id (DATASETS' FULL_LABEL_MAP)
     labels_file: str | None = None  # a CVAT set's labels file, by the name its definition gives it
+    inputs: tuple[LauncherInput, ...] = ()  # fed besides the picture
+    # every INPUT entry: (the network input's name, the pattern its file's name must match,
+    # re.match, or None); several: each picture input takes the sample's file its pattern names
+    pictures: tuple[tuple[str, str | None], ...] = ()
+    subsample: int | None = None  # the dataset's subsample_size: its first N pictures are measured
+    reshape: bool = False  # the launcher's allow_reshape_input: the network takes each picture's size
+    picture_input: str | None = None  # the (first) INPUT entry's name, when the yml gives one
 
     def views(self) -> int:
         """Pictures inferred per picture of the data set: 2 when a flip is merged with the original."""
         return 2 if any(s.type == "flip" and s.options["merge_with_original"] for s in self.preprocessing) else 1
-    inputs: tuple[LauncherInput, ...] = ()  # fed besides the picture
-    picture_input: str | None = None  # the INPUT entry's name, when the yml gives one
 
     def input_size(self) -> tuple[int, int] | None:
         """(height, width) of the image the preprocessing hands the network, when it is fixed."""
@@ -427,6 +480,26 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
 
     for key in ("size", "dst_width", "dst_height", "stride"):
         positive(key)
+    if where.startswith("postprocessing"):
+        _check_image_step(path, where, kind, options)
+        if kind in ("resize", "corner_crop_image", "colorization_recovery", "resize_style_transfer"):
+            return
+    if kind == "jpeg_compression":
+        quality = options["quality_factor"]
+        if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
+            raise _fail(path, where, f"quality_factor must be an integer in 0..100 (got {quality!r})")
+    if kind == "select_channel":
+        channel = options["channel"]
+        if not isinstance(channel, int) or isinstance(channel, bool) or not 0 <= channel <= 2:
+            raise _fail(path, where, f"channel must be 0, 1 or 2 (got {channel!r})")
+    if kind == "rect_mask":
+        for key in ("inverse_mask", "concat_mask"):
+            if not isinstance(options[key], bool):
+                raise _fail(path, where, f"{key} must be true or false (got {options[key]!r})")
+        if options["concat_mask"]:
+            raise _fail(path, where, "concat_mask: true is not implemented (the picture and the mask to two inputs)")
+    if kind == "bgr_to_gray" and not isinstance(options["cast_to_float"], bool):
+        raise _fail(path, where, f"cast_to_float must be true or false (got {options['cast_to_float']!r})")
     if kind == "resize":
         if options["aspect_ratio_scale"] not in ASPECT_RATIO_SCALES:
             raise _fail(path, where, f"aspect_ratio_scale {options['aspect_ratio_scale']!r} is not implemented "
@@ -544,6 +617,28 @@ def _check_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> N
                         "all)")
 
 
+CORNERS = ("top_left",)
+
+
+def _check_image_step(path: Path, where: str, kind: str, options: dict[str, Any]) -> None:
+    """The picture-side post-processing: what the checker does with an image prediction."""
+    if kind == "resize":
+        if options["apply_to"] != "prediction":
+            raise _fail(path, where, "only apply_to: prediction (the predicted picture to the target's size) is "
+                        "implemented")
+        if options["resize_realization"] not in ("pillow", "opencv"):
+            raise _fail(path, where, f"resize_realization {options['resize_realization']!r} is not implemented "
+                        "(pillow, opencv)")
+    if kind == "resize_style_transfer" and None in (options["dst_width"], options["dst_height"]):
+        raise _fail(path, where, "needs dst_width and dst_height")
+    if kind == "corner_crop_image":
+        if options["corner_type"] not in CORNERS:
+            raise _fail(path, where, f"corner_type {options['corner_type']!r} is not one of {', '.join(CORNERS)}")
+        if options["apply_to"] not in ("prediction", "annotation", "all"):
+            raise _fail(path, where, f"apply_to {options['apply_to']!r} is not implemented (prediction, annotation, "
+                        "all)")
+
+
 FILTERS = ("min_confidence", "height_range", "width_range", "is_empty", "aspect_ratio", "min_visibility")
 VISIBILITY_LEVELS = ("heavy occluded", "partially occluded", "visible")
 
@@ -602,6 +697,19 @@ def _coco_thresholds(path: Path, where: str, value: Any) -> tuple[float, ...]:
     if text not in COCO_THRESHOLDS:
         raise _fail(path, where, f"threshold {value!r} is not implemented (0.5, 0.75 or .50:.05:.95)")
     return COCO_THRESHOLDS[text]
+
+
+def _check_image_metric(path: Path, where: str, options: dict[str, Any]) -> None:
+    for key in ("normalized_images", "unweighted_average", "max_error"):
+        if key in options and not isinstance(options[key], bool):
+            raise _fail(path, where, f"{key} must be true or false (got {options[key]!r})")
+    if options.get("max_error"):
+        raise _fail(path, where, "max_error: true is not implemented (the mean over the pictures is reported)")
+    border = options.get("scale_border", 0)
+    if not isinstance(border, int) or isinstance(border, bool) or not 0 <= border <= MAX_SIDE:
+        raise _fail(path, where, f"scale_border must be an integer of 0 or more (got {border!r})")
+    if options.get("color_order", "RGB") not in ("RGB", "BGR"):
+        raise _fail(path, where, f"color_order {options['color_order']!r} is not implemented (RGB, BGR)")
 
 
 def _check_map(path: Path, where: str, options: dict[str, Any]) -> None:
@@ -676,6 +784,16 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
             raise _fail(path, where, f"target_out must be an output's name (got {options['target_out']!r})")
     if "anchors" in options:
         options["anchors"] = _anchors(path, where, options["anchors"])
+    if kind in ("image_processing", "super_resolution"):
+        for key in ("mean", "std"):
+            options[key] = _channel_values(path, where, key, options[key])
+        if 0 in options["std"]:
+            raise _fail(path, where, "std must not contain 0")
+        if options["target_out"] is not None and not isinstance(options["target_out"], str):
+            raise _fail(path, where, f"target_out must be an output's name (got {options['target_out']!r})")
+        if options["reverse_channels"] and not options["cast_to_uint8"]:
+            raise _fail(path, where, "reverse_channels with cast_to_uint8: false is not implemented (accuracy_check "
+                        "makes a Pillow picture of the floats there)")
     if kind == "class_agnostic_detection":
         scale = options["scale"]
         # the checker's: one number for every coordinate, or [x, y] (its list doubled to x, y, x, y)
@@ -715,14 +833,20 @@ def _check_adapter(path: Path, kind: str, options: dict[str, Any]) -> None:
             raise _fail(path, where, "detection_out needs raw_masks_out (the masks of every class)")
 
 
-def _launcher_inputs(path: Path, entries: Any) -> tuple[str | None, tuple[LauncherInput, ...]]:
-    """The launcher's `inputs`: the picture's INPUT (its name, if given) and the inputs fed
-    besides it (LAUNCHER_INPUTS); any other type (a recurrent state, ...) is refused by name."""
+def _launcher_inputs(path: Path, entries: Any) -> tuple[tuple[tuple[str, str | None], ...],
+                                                       tuple[LauncherInput, ...]]:
+    """The launcher's `inputs`: the picture INPUTs (each one's name, if given, and the pattern of
+    its file's name, its `value`: with several, two-stream super-resolution's low-res and upscaled
+    pictures, or inpainting's picture and mask, each input takes the file its pattern matches) and
+    the inputs fed besides them (LAUNCHER_INPUTS); any other type (a recurrent state, ...) is
+    refused by name."""
+    import re
+
     if entries is None:
-        return None, ()
+        return (), ()
     if not isinstance(entries, list):
         raise _fail(path, "launchers[].inputs", "must be a list")
-    picture, extra, names = None, [], set()
+    pictures, extra, names = [], [], set()
     for i, entry in enumerate(entries):
         where = f"launchers[].inputs[{i}]"
         kind = entry.get("type") if isinstance(entry, dict) else None
@@ -736,9 +860,15 @@ def _launcher_inputs(path: Path, entries: Any) -> tuple[str | None, tuple[Launch
             raise _fail(path, where, f"input {name!r} is named twice")
         names.add(name)
         if kind == "INPUT":
-            if picture is not None:
-                raise _fail(path, where, "a second INPUT: only one picture input is implemented")
-            picture = name or ""
+            pattern = entry.get("value")
+            if pattern is not None:
+                if not isinstance(pattern, str):
+                    raise _fail(path, where, f"value {pattern!r} is not implemented (a pattern of the file's name)")
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise _fail(path, where, f"value {pattern!r} is not a regular expression: {exc}") from None
+            pictures.append((name or "", pattern))
             continue
         unknown = sorted(set(entry) - {"name", "type"} - LAUNCHER_INPUTS[kind])
         if unknown:
@@ -747,7 +877,10 @@ def _launcher_inputs(path: Path, entries: Any) -> tuple[str | None, tuple[Launch
         if kind == "CONST_INPUT":
             value = _const_value(path, f"{where} ({name})", entry.get("value"), entry.get("shape"))
         extra.append(LauncherInput(kind, name, value))
-    return picture or None, tuple(extra)
+    if len(pictures) > 1 and any(not name or pattern is None for name, pattern in pictures):
+        raise _fail(path, "launchers[].inputs", "several INPUTs: each needs a name and a value (the pattern of "
+                    "its file's name)")
+    return tuple(pictures), tuple(extra)
 
 
 def _const_value(path: Path, where: str, value: Any, shape: Any) -> tuple[float, ...]:
@@ -790,6 +923,18 @@ def _channel_values(path: Path, where: str, key: str, value: Any) -> tuple[float
         raise _fail(path, where, f"{key} {value!r} is not a number, three numbers or one of "
                     f"{', '.join(NORMALIZATION_PRESETS)}")
     return tuple(float(v) for v in values)
+
+
+def _reference(path: Path, where: str, value: Any) -> float | None:
+    """A number, or the checker's vector form {mean: .., std: ..}: the mean is judged (the std
+    describes the spread over pictures, not the model)."""
+    if isinstance(value, dict):
+        if "mean" not in value or set(value) - {"mean", "std", "max_error"}:
+            raise _fail(path, where, f"reference {value!r} is not implemented (a number, or mean and std)")
+        value = value["mean"]
+    if value is not None and not _finite(value):
+        raise _fail(path, where, f"reference must be a number (got {value!r})")
+    return None if value is None else float(value)
 
 
 def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
@@ -870,6 +1015,10 @@ def _metrics(path: Path, entries: Any) -> tuple[Metric, ...]:
             if "mean" not in reference:
                 raise _fail(path, f"{where} ({kind})", "a reference per class without its 'mean' is not implemented")
             reference = reference["mean"]
+        if isinstance(reference, dict) and kind in ("psnr", "ssim"):
+            reference = _reference(path, f"{where} ({kind})", reference)  # (the checker's {mean, std})
+        if kind in ("psnr", "ssim"):
+            _check_image_metric(path, f"{where} ({kind})", options)
         if reference is not None and not _finite(reference):
             raise _fail(path, f"{where} ({kind})", f"reference must be a number (got {reference!r})")
         for key in ("abs_threshold", "rel_threshold"):
@@ -947,22 +1096,38 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     if name not in DATASETS:
         raise _fail(path, "datasets[0].name", f"{name!r} is not implemented by modelzoo-accuracy "
                     f"(implemented: {', '.join(DATASETS)})")
-    unknown = set(dataset) - {"name", "preprocessing", "postprocessing", "metrics", "reader"}
+    unknown = set(dataset) - {"name", "preprocessing", "postprocessing", "metrics", "reader", "subsample_size",
+                              "shuffle"}
     if unknown:
         raise _fail(path, "datasets[0]", f"option {sorted(unknown)[0]!r} is not implemented")
+    subsample = dataset.get("subsample_size")
+    if subsample is not None:  # (the checker's first N pictures; shuffled, a random N)
+        if not isinstance(subsample, int) or isinstance(subsample, bool) or subsample < 1:
+            raise _fail(path, "datasets[0]", f"subsample_size {subsample!r} is not implemented (a number of pictures)")
+        if dataset.get("shuffle", True) is not False:
+            raise _fail(path, "datasets[0]", "subsample_size without shuffle: false (a random subset) is not "
+                        "implemented")
+    elif "shuffle" in dataset and not isinstance(dataset["shuffle"], bool):
+        raise _fail(path, "datasets[0]", f"shuffle must be true or false (got {dataset['shuffle']!r})")
     reader = dataset.get("reader", "opencv_imread")
     if isinstance(reader, dict) and set(reader) == {"type"}:
         reader = reader["type"]
     if reader not in READERS:
         raise _fail(path, "datasets[0].reader", f"{reader!r} is not implemented ({', '.join(READERS)})")
-    # (read after the adapter and data set: a model with several INPUTs is a task not implemented, and
+    pre = dataset.get("preprocessing")
+    if isinstance(pre, list) and any(isinstance(e, dict) and e.get("type") == "rect_mask" for e in pre[:-1]):
+        raise _fail(path, "preprocessing", "a step after rect_mask is not implemented (it makes the two pictures "
+                    "the network takes)")
+    # (read after the adapter and data set: an INPUT of another task, and
     # that is the entry to name first)
-    picture_input, extra_inputs = _launcher_inputs(path, launcher.get("inputs"))
+    pictures, extra_inputs = _launcher_inputs(path, launcher.get("inputs"))
     config = AccuracyConfig(
         path=Path(path), model=model_name, adapter=adapter_type, dataset=name, dataset_kind=DATASETS[name][0],
         label_offset=DATASETS[name][1], adapter_options=adapter_options, reader=reader,
         full_label_map=name in FULL_LABEL_MAP, labels_file=CVAT_LABELS_FILES.get(name),
-        inputs=extra_inputs, picture_input=picture_input,
+        inputs=extra_inputs, picture_input=(pictures[0][0] or None) if pictures else None,
+        pictures=pictures,
+        subsample=subsample, reshape=launcher.get("allow_reshape_input") is True,
         preprocessing=_steps(path, "preprocessing", dataset.get("preprocessing"), PREPROCESSING),
         postprocessing=_steps(path, "postprocessing", dataset.get("postprocessing"), POSTPROCESSING),
         metrics=_metrics(path, dataset.get("metrics")))
@@ -970,19 +1135,33 @@ def load_accuracy_config(path: Path, model_name: str) -> AccuracyConfig:
     return config
 
 
-def configured_kind(ymls: list[tuple[Path, str]]) -> str | None:
-    """The kind of segmentation set the models' ymls (path, model name) name, when those that can
-    be read agree on one (then --dataset is read as that kind, not guessed from its folder: a VOC
-    folder holds detection and segmentation image sets, an images/ folder the road and the ADAS
-    masks); else None (the kind is guessed, and a set of another task said as such)."""
-    kinds = set()
+def _configured(ymls: list[tuple[Path, str]]) -> list[AccuracyConfig | None]:
+    """Each model's config, None where it cannot be read (said when the model is planned)."""
+    configs: list[AccuracyConfig | None] = []
     for yml, name in ymls:
         try:
-            kinds.add(load_accuracy_config(yml, name).dataset_kind)
-        except AccuracyConfigError:  # (said when the model is planned)
-            continue
+            configs.append(load_accuracy_config(yml, name))
+        except AccuracyConfigError:
+            configs.append(None)
+    return configs
+
+
+def configured_kind(ymls: list[tuple[Path, str]]) -> str | None:
+    """The kind of segmentation or image-to-image set the models' ymls (path, model name) name,
+    when those that can be read agree on one (then --dataset is read as that kind, not guessed
+    from its folder: a VOC folder holds detection and segmentation image sets, an images/ folder
+    the road and the ADAS masks, one super_resolution folder the x3 and x4 sets); else None (the
+    kind is guessed, and a set of another task said as such)."""
+    kinds = {c.dataset_kind for c in _configured(ymls) if c is not None}
     kind = kinds.pop() if len(kinds) == 1 else None
-    return kind if kind is not None and TASK_OF_DATASET_KIND[kind] == "segmentation" else None
+    return kind if kind is not None and TASK_OF_DATASET_KIND[kind] in ("segmentation", "image") else None
+
+
+def configured_subsample(ymls: list[tuple[Path, str]]) -> int | None:
+    """The subsample_size (its first N pictures) every one of the models' ymls gives; None (all
+    the pictures) when one gives none, differs, or cannot be read."""
+    subsamples = {c.subsample if c is not None else None for c in _configured(ymls)}
+    return subsamples.pop() if len(subsamples) == 1 else None
 
 
 # what each adapter predicts: the metrics, data sets and post-processing that read it
@@ -993,17 +1172,23 @@ TASK_OF_ADAPTER = {"ssd": "detection", "classification": "classification", "yolo
                    **{kind: "detection" for kind in ("ultra_lightweight_face_detection", "faceboxes",
                                                      "retinaface_pytorch", "ssd_onnx", "detr", "nanodet",
                                                      "faster_rcnn_onnx", "yolof", "ctdet")},
-                   "reid": "reid"}
+                   "reid": "reid", "image_processing": "image", "super_resolution": "image",
+                   "style_transfer": "image", "inpainting": "image"}
 TASK_OF_METRIC = {"coco_precision": "detection", "coco_orig_precision": "detection", "accuracy": "classification",
                   "map": "detection", **{m: "segmentation" for m in SEGMENTATION_METRICS},
                   "coco_orig_segm_precision": "instances", "cmc": "reid", "reid_map": "reid",
-                  "pairwise_accuracy_subsets": "reid", "localization_recall": "reid"}
+                  "pairwise_accuracy_subsets": "reid", "localization_recall": "reid", "psnr": "image",
+                  "ssim": "image"}
 TASK_OF_DATASET_KIND = {"coco": "detection", "imagenet": "classification", "voc": "detection",
                         "voc_segmentation": "segmentation", "camvid": "segmentation", "cityscapes": "segmentation",
                         "ade20k": "segmentation", "road_segmentation": "segmentation",
-                        "semantic_segmentation_adas": "segmentation", "erfnet_data": "segmentation", "wider": "detection", "cvat": "detection",
+                        "semantic_segmentation_adas": "segmentation", "erfnet_data": "segmentation",
+                        "wider": "detection", "cvat": "detection",
                         "market1501": "reid", "veri776": "reid", "image_retrieval": "reid", "lfw": "reid",
-                        "lfw_bin": "reid", "pitts30k_val": "reid"}
+                        "lfw_bin": "reid", "pitts30k_val": "reid",
+                        **{kind: "image" for kind in ("super_resolution_x3", "super_resolution_x4",
+                                                      "text_super_resolution_x3", "LIVE_1", "imagenet_colorization",
+                                                      "ms_coco_style_transfer", "inpainting_rect_masks")}}
 # what an embedding metric compares (identities of queries and a gallery, or listed pairs), and
 # what each embedding data set annotates
 TRUTH_OF_METRIC = {"cmc": "identities", "reid_map": "identities", "pairwise_accuracy_subsets": "pairs",
@@ -1012,7 +1197,8 @@ TRUTH_OF_DATASET_KIND = {"market1501": "identities", "veri776": "identities", "i
                          "lfw": "pairs", "lfw_bin": "pairs", "pitts30k_val": "places"}
 TASK_OF_POSTPROCESSING = {"crop_padded_prediction": "segmentation", "resize_segmentation_mask": "segmentation",
                           "encode_segmentation_mask": "segmentation", "shift": "segmentation",
-                          "crop_or_pad": "segmentation"}  # (the others are box steps)
+                          "crop_or_pad": "segmentation", "resize": "image", "corner_crop_image": "image",
+                          "colorization_recovery": "image", "resize_style_transfer": "image"}  # (the others: box steps)
 # instances (boxes with masks) are detections too: box metrics score their boxes; the box steps
 # that keep every box as it is (moved, not dropped) are the ones the checker applies to both
 INSTANCE_METRICS = ("coco_orig_precision", "coco_orig_segm_precision")
@@ -1070,7 +1256,9 @@ def _check_task(config: AccuracyConfig) -> None:
         step_task = TASK_OF_POSTPROCESSING.get(step.type, "detection")
         if step_task != task:
             raise _fail(config.path, "postprocessing", f"{step.type!r} is a {step_task} step; the "
-                        f"{config.adapter!r} adapter predicts no {'boxes' if step_task == 'detection' else 'masks'}")
+                        f"{config.adapter!r} adapter predicts no "
+                        f"{ {'detection': 'boxes', 'segmentation': 'masks'}.get(step_task, 'pictures')}")
+
 
 
 def _check_instances(config: AccuracyConfig) -> None:

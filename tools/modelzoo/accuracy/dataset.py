@@ -152,6 +152,33 @@ class ClassLabel:
 
 
 @dataclass(frozen=True)
+class ImageTruth:
+    """One picture's target (the high-resolution or clean picture), read when it is scored, as the
+    checker's converters read it: Pillow's pixels as they are (RGB, or one channel for a grey
+    picture), or OpenCV's (BGR)."""
+
+    path: Path
+    loader: str = "pillow"
+
+    def pixels(self) -> np.ndarray:
+        import numpy as np
+
+        if self.loader == "opencv":
+            return read_image(self.path)
+        if self.loader == "pillow_rgb":
+            return read_image(self.path, "pillow_imread")
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(self.path) as picture:
+                return np.array(picture).astype(np.uint8)
+        except OSError as exc:
+            if isinstance(exc, UnidentifiedImageError) or not exc.strerror:
+                raise DatasetError(f"{self.path}: not a picture (Pillow cannot decode it)") from exc
+            raise DatasetError(f"{self.path}: cannot read: {exc.strerror}") from exc
+
+
+@dataclass(frozen=True)
 class ReidTruth:
     """One re-identification picture: whose it is (a person's or vehicle's id from its file name;
     Market-1501's 0 is a distractor, which matches no query), the camera (counted from 0, as the
@@ -186,6 +213,10 @@ class Sample:
     image_id: int
     path: Path
     keypoints: tuple[float, ...] | None = None  # x, y of each landmark (LFW's 5), for point_alignment
+    others: tuple[Path, ...] = ()  # more pictures for the network's other inputs (the upscaled one)
+
+    def files(self) -> list[Path]:
+        return [self.path, *self.others]
 
 
 @dataclass
@@ -211,11 +242,13 @@ class Dataset:
     origin: tuple | None = None
     colors: tuple[tuple[int, int, int], ...] = ()  # a segmentation set's colours, label 0 first
     mask_reader: str = "scipy"  # how its masks are read (MaskTruth.reader)
+    targets: dict[int, ImageTruth] | None = None  # an image-to-image set's, by image id
 
     @property
     def annotated(self) -> bool:
         return (self.coco is not None or self.labels is not None or self.boxes is not None or self.masks is not None
-                or self.reid is not None or self.pairs is not None or self.places is not None)
+                or self.reid is not None or self.pairs is not None or self.places is not None
+                or self.targets is not None)
 
     def categories(self) -> list[dict[str, Any]]:
         if self.label_map is not None:
@@ -297,6 +330,8 @@ class Dataset:
             return {s.image_id: self.pairs[s.image_id] for s in self.samples}
         if self.places is not None:
             return {s.image_id: self.places[s.image_id] for s in self.samples}
+        if self.targets is not None:
+            return {s.image_id: self.targets[s.image_id] for s in self.samples}
         if self.boxes is not None:
             offset = 0 if self.label_map is not None else label_offset
             return {s.image_id: dataclasses.replace(self.boxes[s.image_id],
@@ -1727,6 +1762,98 @@ def kind_of(dataset: Path | None, annotations: Path | None) -> str:
     return "coco"
 
 
+@dataclass(frozen=True)
+class ImageSet:
+    """How one of Open Model Zoo's image-to-image definitions pairs the files of its folder (the
+    checker's super_resolution and image_processing converters): every file whose name holds
+    ``source`` is an input; its target's name is the same with ``target`` in place of ``source``
+    (and its upscaled picture's with ``upsampled``); the target read by ``loader``; ``scale``: the
+    target is that many times the input's size (0: the checker says nothing)."""
+
+    folder: str  # the definition's data_source (what --dataset names)
+    source: str
+    target: str
+    upsampled: str | None = None
+    loader: str = "pillow"
+    scale: int = 0
+    extensions: tuple[str, ...] = ()  # instead of source: every file of these (any case), its own target
+
+
+IMAGE_SETS = {
+    "super_resolution_x3": ImageSet("super_resolution", "lr_x3", "hr", "upsample_x3", scale=3),
+    "super_resolution_x4": ImageSet("super_resolution", "lr_x4", "hr", "upsample_x4", scale=4),
+    "text_super_resolution_x3": ImageSet("super_resolution", "lr_x3", "hr_gray", scale=3),
+    "LIVE_1": ImageSet("LIVE_1", ".bmp", ".bmp"),
+    "imagenet_colorization": ImageSet("ImageNet", ".JPEG", ".JPEG", loader="opencv"),
+    "ms_coco_style_transfer": ImageSet("val2017", "", "", loader="pillow_rgb",
+                                       extensions=(".png", ".jpg", ".jpeg", ".tiff", ".bmp", ".gif")),
+    "inpainting_rect_masks": ImageSet("VOCdevkit/VOC2012/JPEGImages", "", "", loader="opencv",
+                                      extensions=(".png", ".jpg", ".jpeg", ".tiff", ".bmp", ".gif")),
+}
+
+
+def load_image_set(folder: Path, kind: str) -> Dataset:
+    """The input pictures of ``folder`` (sorted by name) with their targets (and upscaled
+    pictures): a missing one, or a target whose size is not the input's times the scale, is one
+    DatasetError naming the file."""
+    spec = IMAGE_SETS[kind]
+    files = _images_in(folder)
+    names = {p.name for p in files}
+    samples, targets = [], {}
+    for path in files:
+        if spec.extensions:
+            if not path.name.lower().endswith(spec.extensions):
+                continue
+            parts = [path.name]
+        elif spec.source not in path.name:
+            continue
+        else:
+            parts = path.name.split(spec.source)
+        target = folder / spec.target.join(parts)
+        others = (folder / spec.upsampled.join(parts),) if spec.upsampled else ()
+        for needed, what in [(target, "target")] + [(o, "upscaled picture") for o in others]:
+            if needed.name not in names:
+                raise DatasetError(f"{path}: no {what} {needed.name} beside it (the {kind} definition pairs "
+                                   f"*{spec.source}* with *{spec.target if what == 'target' else spec.upsampled}*)")
+        if spec.scale:
+            (w, h), (tw, th) = _picture_size(path), _picture_size(target)
+            if (tw, th) != (w * spec.scale, h * spec.scale):
+                raise DatasetError(f"{target}: {tw}x{th}, not {spec.scale} times its low-resolution picture "
+                                   f"{path.name} ({w}x{h} -> {w * spec.scale}x{h * spec.scale})")
+            for other in others:
+                if _picture_size(other) != (tw, th):
+                    ow, oh = _picture_size(other)
+                    raise DatasetError(f"{other}: {ow}x{oh}, not the size of its target {target.name} ({tw}x{th})")
+        samples.append(Sample(len(samples) + 1, path, others=others))
+        targets[len(samples)] = ImageTruth(target, spec.loader)
+    if not samples:
+        what = f"ending {', '.join(spec.extensions)}" if spec.extensions else f"whose name holds {spec.source!r}"
+        raise DatasetError(f"{folder}: no picture {what} (the {kind} definition's inputs)")
+    return Dataset(samples, None, folder, kind=kind, targets=targets)
+
+
+def _image_set_loader(kind: str) -> "Loader":
+    def load(dataset: Path | None, images: Path | None, annotations: Path | None, need_annotations: bool
+             ) -> Dataset:
+        if annotations is not None:
+            raise DatasetError(f"{annotations}: the {kind} data set has no annotation file (the targets are "
+                               "pictures beside the inputs): give --dataset DIR")
+        if dataset is not None and images is not None:
+            raise DatasetError("give --dataset DIR or --images DIR, not both")
+        folder = dataset if dataset is not None else images
+        if folder is None:
+            raise DatasetError(f"no pictures: give --dataset DIR (the {kind} folder, {IMAGE_SETS[kind].folder}/)")
+        if not folder.is_dir():
+            raise DatasetError(f"{folder}: no such dataset folder")
+        # the folder that holds it (as the definition's data_source), or one of its parents
+        # (VOC2012/ for VOCdevkit/VOC2012/JPEGImages), or the folder itself
+        parts = Path(IMAGE_SETS[kind].folder).parts
+        inner = next((folder.joinpath(*parts[i:]) for i in range(len(parts)) if folder.joinpath(*parts[i:]).is_dir()),
+                     folder)
+        return load_image_set(inner, kind)
+    return load
+
+
 MAX_CVAT = 1 << 28  # bytes of a CVAT XML (a whole task's boxes: Open Model Zoo's are a few MB)
 MAX_LABELS = 1 << 20  # bytes of a labels file
 CVAT_SHAPES = ("polygon", "polyline", "points", "cuboid", "tag", "mask", "skeleton", "ellipse")
@@ -1913,7 +2040,8 @@ LOADERS: dict[str, Loader] = {"coco": _resolve_coco, "imagenet": _resolve_imagen
                               "wider": _resolve_wider, "cvat": _resolve_cvat,
                               "image_retrieval": _resolve_retrieval, "lfw": _resolve_lfw,
                               "lfw_bin": _resolve_lfw_bin, "pitts30k_val": _resolve_places,
-                              **{kind: _reid_loader(kind) for kind in REID_LAYOUTS}}
+                              **{kind: _reid_loader(kind) for kind in REID_LAYOUTS},
+                              **{kind: _image_set_loader(kind) for kind in IMAGE_SETS}}
 
 
 def resolve(dataset: Path | None, images: Path | None, annotations: Path | None, *, need_annotations: bool,

@@ -30,7 +30,7 @@ from .config import MASK_DATASETS, AccuracyConfig, Metric
 from .dataset import Dataset, GroundTruth, check_instance_masks, read_image
 from .metric import SCORERS, VECTOR_SCORERS
 from .postprocessing import check_postprocessing, postprocess
-from .preprocessing import Geometry, preprocess_views
+from .preprocessing import Geometry, preprocess, preprocess_views
 
 F32 = {"INFERENCE_PRECISION_HINT": "f32"}
 
@@ -41,6 +41,20 @@ class Result:
     value: float
     reference: float | None
     passed: bool | None
+    unit: str = "%"  # how it is printed: "%" (a share, times 100), "dB" or "" (the number as it is)
+
+    def shown(self, value: float | None = None) -> str:
+        value = self.value if value is None else value
+        if self.unit == "%":
+            return f"{100 * value:.2f} %"
+        return f"{value:.4f}" + (f" {self.unit}" if self.unit else "")
+
+    def points(self, value: float) -> str:
+        return f"{100 * value:+.2f}" if self.unit == "%" else f"{value:+.4f}"
+
+
+# metrics whose value is not a share (printed as they are)
+UNITS = {"psnr": "dB", "ssim": ""}
 
 
 @dataclass
@@ -63,6 +77,32 @@ def is_int8(model: Any) -> bool:
         if kind == "Constant" and op.get_output_element_type(0).get_type_name() in ("i8", "u8"):
             return True
     return False
+
+
+@dataclass(frozen=True)
+class Port:
+    """Another picture input of the IR (two-stream super-resolution's upscaled picture): its name,
+    layout and size (0: any), and the pattern of the file's name it takes (the yml's `value`)."""
+
+    name: str
+    nchw: bool
+    height: int
+    width: int
+    pattern: str | None = None
+    channels: int = 3
+
+    def tensor(self, picture: np.ndarray) -> np.ndarray:
+        if self.height and picture.shape[:2] != (self.height, self.width):
+            raise AccuracyConfigError(f"the preprocessing made a {picture.shape[0]}x{picture.shape[1]} picture "
+                                      f"for the IR's {self.height}x{self.width} input {self.name}")
+        if picture.ndim != 3 or picture.shape[2] != self.channels:
+            raise AccuracyConfigError(f"the preprocessing made a picture of {list(picture.shape)} for the IR's "
+                                      f"input {self.name} of {self.channels} channel{'s' if self.channels > 1 else ''}")
+        data = picture.transpose(2, 0, 1) if self.nchw else picture
+        return np.ascontiguousarray(data[None], dtype=np.float32)
+
+    def size(self) -> tuple[int, int] | None:
+        return (self.height, self.width) if self.height else None
 
 
 @dataclass(frozen=True)
@@ -93,8 +133,9 @@ def _info_values(height: int, width: int, shape: tuple[int, ...]) -> list[int]:
 
 @dataclass
 class Network:
-    """The IR's picture input: its layout, and the size the preprocessing must produce; and
-    what every other input is fed (``feeds``)."""
+    """The IR's picture input: its layout, and the size the preprocessing must produce (0: any,
+    an input of dynamic size); ``others``: its other picture inputs, each given its own file; and
+    what every input that is not a picture is fed (``feeds``)."""
 
     model: Any
     input_name: str
@@ -102,19 +143,53 @@ class Network:
     height: int
     width: int
     all_outputs: bool = False  # hand the adapter every output by name (adapter.Outputs), not the first
+    pattern: str | None = None  # the file the first input takes, when there are several
+    others: tuple[Port, ...] = ()
+    channels: int = 3
     feeds: tuple[Feed, ...] = ()
 
-    def tensor(self, picture: np.ndarray) -> np.ndarray:
-        if picture.shape[:2] != (self.height, self.width):
-            raise AccuracyConfigError(f"the preprocessing made a {picture.shape[0]}x{picture.shape[1]} picture "
-                                      f"for the IR's {self.height}x{self.width} input")
-        data = picture.transpose(2, 0, 1) if self.nchw else picture
-        return np.ascontiguousarray(data[None], dtype=np.float32)
+    def port(self) -> Port:
+        return Port(self.input_name, self.nchw, self.height, self.width, self.pattern, self.channels)
 
-    def inputs(self, picture: np.ndarray, geometry: Geometry) -> dict[str, np.ndarray]:
-        """Every input's data for one picture."""
+    def tensor(self, picture: np.ndarray) -> np.ndarray:
+        return self.port().tensor(picture)
+
+    def by_pattern(self, sample: Any, made: list[np.ndarray]) -> list[np.ndarray]:
+        """rect_mask's picture and mask to the inputs whose patterns match NAME_image and NAME_mask
+        (the names the checker gives them)."""
+        names = [f"{sample.path.name}_image", f"{sample.path.name}_mask"]
+        chosen = []
+        for port in (self.port(),) + self.others:
+            at = next((i for i, n in enumerate(names) if port.pattern is None or re.match(port.pattern, n)), None)
+            if at is None:
+                raise AccuracyConfigError(f"input {port.name}'s pattern {port.pattern!r} matches neither "
+                                          f"{' nor '.join(names)} (rect_mask's picture and mask)")
+            chosen.append(made[at])
+        return chosen
+
+    def files(self, sample: Any) -> list[Path]:
+        """The file each input takes: the one whose name its pattern matches (re.match, as the
+        checker matches its identifiers), the sample's picture when it has none."""
+        if not self.others:
+            return [sample.path]
+        chosen = []
+        for port in (self.port(),) + self.others:
+            found = next((f for f in sample.files() if port.pattern is None or re.match(port.pattern, f.name)), None)
+            if found is None:
+                names = ", ".join(f.name for f in sample.files())
+                raise AccuracyConfigError(f"{sample.path}: no picture of it ({names}) matches {port.pattern!r}, the "
+                                          f"pattern of input {port.name}")
+            chosen.append(found)
+        return chosen
+
+    def inputs(self, picture: Any, geometry: Geometry) -> dict[str, np.ndarray]:
+        """Every input's data for one sample: its picture, or one per picture input (the first,
+        then ``others``), and what the other inputs are fed."""
         data = {feed.name: feed.array(geometry) for feed in self.feeds}
-        data[self.input_name] = self.tensor(picture)
+        if not self.others:
+            data[self.input_name] = self.tensor(picture)
+        else:
+            data.update({port.name: port.tensor(p) for port, p in zip((self.port(),) + self.others, picture)})
         return data
 
 
@@ -122,10 +197,12 @@ def _port_names(port: Any) -> set[str]:
     return set(port.get_names()) | {port.get_node().get_friendly_name()}
 
 
-def _feeds(xml: Path, config: AccuracyConfig, model: Any) -> tuple[Any, tuple[Feed, ...]]:
-    """The picture's port and a Feed for each other input, each input of the IR named by the
-    yml (by a tensor name or the parameter's name, as the checker finds it) and the other way
-    round; a CONST_INPUT's numbers as many as its input holds."""
+def _feeds(xml: Path, config: AccuracyConfig, model: Any
+           ) -> tuple[list[tuple[Any, str | None]], tuple[Feed, ...]]:
+    """The picture ports (each with the pattern of the file it takes, when the yml gives several
+    INPUTs) and a Feed for each other input, each input of the IR named by the yml (by a tensor
+    name or the parameter's name, as the checker finds it) and the other way round; a
+    CONST_INPUT's numbers as many as its input holds."""
     ports = list(model.inputs)
     where = f"{config.path} launchers[].inputs"
     fed = {}
@@ -136,7 +213,19 @@ def _feeds(xml: Path, config: AccuracyConfig, model: Any) -> tuple[Any, tuple[Fe
                                   f"{', '.join(p.get_any_name() for p in ports)})")
         fed[matches[0].get_any_name()] = (entry, matches[0])
     rest = [p for p in ports if p.get_any_name() not in fed]
-    if config.picture_input is not None:
+    pictures: list[tuple[Any, str | None]] = []
+    if len(config.pictures) > 1:  # (each INPUT by its name, with the pattern of its file)
+        for name, pattern in config.pictures:
+            matches = [p for p in rest if name in _port_names(p)]
+            if not matches:
+                raise IRMismatchError(f"{where}: INPUT {name!r} is not an input of {xml} (its inputs: "
+                                      f"{', '.join(p.get_any_name() for p in ports)})")
+            pictures.append((matches[0], pattern))
+        named = {p.get_any_name() for p, _ in pictures}
+        unfed = [p.get_any_name() for p in rest if p.get_any_name() not in named]
+        if unfed:
+            raise IRMismatchError(f"{where}: {xml}'s input {unfed[0]} is fed by none of its entries")
+    elif config.picture_input is not None:
         rest = [p for p in rest if config.picture_input in _port_names(p)]
         if not rest:
             raise IRMismatchError(f"{where}: INPUT {config.picture_input!r} is not an input of {xml} (its inputs: "
@@ -167,7 +256,7 @@ def _feeds(xml: Path, config: AccuracyConfig, model: Any) -> tuple[Any, tuple[Fe
                                   f"picture's size is fed as {want} values ([height, width]"
                                   f"{', 1' if want == 3 else ', 0, 0, 0, 0' if want == 6 else ''})")
         feeds.append(Feed(name, entry.kind, dims, dtype))
-    return rest[0], tuple(feeds)
+    return pictures or [(rest[0], None)], tuple(feeds)
 
 
 def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network:
@@ -182,25 +271,56 @@ def read_network(xml: Path, config: AccuracyConfig, core: Any = None) -> Network
             model = (core or ov.Core()).read_model(str(xml))
     except RuntimeError as exc:
         raise IRMismatchError(f"{xml}: not a readable IR: {openvino_reason(exc)}") from exc
+    if config.reshape:  # (allow_reshape_input: every picture at its own size; one dynamic shape does it)
+        _dynamic_sides(xml, model)
     if len(model.inputs) != 1 or config.inputs:  # (one input: the picture, whatever INPUT names it)
-        port, feeds = _feeds(xml, config, model)
+        pictures, feeds = _feeds(xml, config, model)
     else:
-        port, feeds = model.inputs[0], ()
-    shape = port.get_partial_shape()
-    if shape.rank.is_dynamic or shape.rank.get_length() != 4 or shape.is_dynamic:
-        raise IRMismatchError(f"{xml}: input {port.get_any_name()} has shape {shape}; expected a static [1,H,W,3] "
-                              "or [1,3,H,W]")
-    dims = [d.get_length() for d in shape]
-    if dims[0] != 1 or 3 not in (dims[1], dims[3]):
-        raise IRMismatchError(f"{xml}: input {port.get_any_name()} has shape {dims}; expected [1,H,W,3] or [1,3,H,W]")
-    nchw = dims[1] == 3 and dims[3] != 3
-    height, width = (dims[2], dims[3]) if nchw else (dims[1], dims[2])
+        pictures, feeds = [(model.inputs[0], None)], ()
+    ports = [_picture_port(xml, port, pattern) for port, pattern in pictures]
     expected = config.input_size()
-    if expected is not None and expected != (height, width):
-        raise IRMismatchError(f"{xml}: input {port.get_any_name()} is {height}x{width} (HxW), but "
+    first = ports[0]
+    if expected is not None and first.height and expected != (first.height, first.width):
+        raise IRMismatchError(f"{xml}: input {first.name} is {first.height}x{first.width} (HxW), but "
                               f"{config.path} preprocesses to {expected[0]}x{expected[1]}")
     check_postprocessing(config)
-    return Network(model, port.get_any_name(), nchw, height, width, feeds=feeds)
+    return Network(model, first.name, first.nchw, first.height, first.width, pattern=first.pattern,
+                   others=tuple(ports[1:]), channels=first.channels, feeds=feeds)
+
+
+def _dynamic_sides(xml: Path, model: Any) -> None:
+    """Each picture input's height and width made dynamic (the CPU plugin runs any size)."""
+    import openvino as ov
+
+    shapes = {}
+    for port in model.inputs:
+        shape = port.get_partial_shape()
+        if shape.rank.is_static and shape.rank.get_length() == 4:
+            dims = list(shape)
+            first = dims[1].is_static and dims[1].get_length() in (1, 3)
+            sides = (2, 3) if first else (1, 2)
+            shapes[port] = ov.PartialShape([ov.Dimension() if i in sides else d for i, d in enumerate(dims)])
+    try:
+        model.reshape(shapes)
+    except RuntimeError as exc:
+        raise IRMismatchError(f"{xml}: cannot take pictures of any size (allow_reshape_input): "
+                              f"{openvino_reason(exc)}") from exc
+
+
+def _picture_port(xml: Path, port: Any, pattern: str | None) -> Port:
+    """A picture input: [1,H,W,C] or [1,C,H,W] with C 1 or 3; H and W may be dynamic (0: any)."""
+    shape = port.get_partial_shape()
+    name = port.get_any_name()
+    if shape.rank.is_dynamic or shape.rank.get_length() != 4:
+        raise IRMismatchError(f"{xml}: input {name} has shape {shape}; expected [1,H,W,3] or [1,3,H,W]")
+    dims = [d.get_length() if d.is_static else 0 for d in shape]
+    channels_first = dims[1] in (1, 3) and dims[3] not in (1, 3)
+    if dims[0] not in (0, 1) or (dims[1] not in (1, 3) and dims[3] not in (1, 3)):
+        raise IRMismatchError(f"{xml}: input {name} has shape {shape}; expected [1,H,W,3] or [1,3,H,W]")
+    height, width = (dims[2], dims[3]) if channels_first else (dims[1], dims[2])
+    if (height == 0) != (width == 0):
+        raise IRMismatchError(f"{xml}: input {name} has shape {shape}; expected both sides fixed or both dynamic")
+    return Port(name, channels_first, height, width, pattern, dims[1] if channels_first else dims[3])
 
 
 _WHERE = re.compile(r"^(Exception from \S+:\d+:|Check '.*' failed at \S+:\d+:)$")
@@ -248,15 +368,30 @@ def compile_network(network: Network, device: str, core: Any = None) -> Any:
     return (core or ov.Core()).compile_model(network.model, device, config)
 
 
-def prepared(samples: Any, config: AccuracyConfig, network_size: tuple[int, int] | None = None
-             ) -> Iterator[tuple[int, np.ndarray, Geometry]]:
-    """(image id, network picture, geometry) for every sample, in order: config.views() of each
-    (a picture, then its mirror, when a flip is merged with the original)."""
+def prepared(samples: Any, config: AccuracyConfig, network: Network | None = None
+             ) -> Iterator[tuple[int, Any, Geometry]]:
+    """(image id, network picture, geometry) for every sample, in order; for a network of several
+    picture inputs, the list of its pictures (each preprocessed alike, to its input's size) and
+    the first one's geometry."""
     for sample in samples:
-        pictures, geometry = preprocess_views(read_image(sample.path, config.reader), config, sample.keypoints,
-                                              network_size)
-        for picture in pictures:
-            yield sample.image_id, picture, geometry
+        if network is None or not network.others:  # (config.views() of each: a picture, then its mirror,
+            size = network.port().size() if network is not None else None  # when a flip is merged with it)
+            pictures, geometry = preprocess_views(read_image(sample.path, config.reader), config, sample.keypoints,
+                                                  size)
+            for picture in pictures:
+                yield sample.image_id, picture, geometry
+            continue
+        if any(step.type == "rect_mask" for step in config.preprocessing):  # one picture makes both inputs
+            made, geometry = preprocess(read_image(sample.path, config.reader), config,
+                                        network_size=network.port().size())
+            yield sample.image_id, network.by_pattern(sample, made), geometry
+            continue
+        pictures, geometries = [], []
+        for port, path in zip((network.port(),) + network.others, network.files(sample)):
+            picture, geometry = preprocess(read_image(path, config.reader), config, network_size=port.size())
+            pictures.append(picture)
+            geometries.append(geometry)
+        yield sample.image_id, pictures, geometries[0]
 
 
 def infer_all(compiled: Any, network: Network, items: Iterator[tuple[int, np.ndarray, Geometry]],
@@ -333,7 +468,8 @@ def score(config: AccuracyConfig, dataset: Dataset, detections: dict[int, adapte
     results = []
     for metric in config.metrics:
         value = SCORERS[metric.type](config, metric, dataset, detections, ground_truth)
-        results.append(Result(metric.name, value, metric.reference, judge(value, metric.reference, metric)))
+        results.append(Result(metric.name, value, metric.reference, judge(value, metric.reference, metric),
+                              UNITS.get(metric.type, "%")))
         if metric.presenter == "print_vector" and metric.type in VECTOR_SCORERS:
             for name, each in VECTOR_SCORERS[metric.type](config, metric, dataset, detections, ground_truth).items():
                 reference = metric.class_references.get(name)
@@ -375,11 +511,19 @@ def predict(config: AccuracyConfig, network: Network, compiled: Any, samples: An
             progress(1)
 
     try:
-        infer_all(compiled, network, prepared(samples, config, (network.height, network.width)), done)
+        infer_all(compiled, network, prepared(samples, config, network), done)
     except RuntimeError as exc:  # OpenVINO's: one line, not a traceback
         raise ModelzooError(f"inference failed: {openvino_reason(exc)}") from exc
     order = [s.image_id for s in samples]
     return {i: detections[i] for i in order}, {i: processed_truth[i] for i in order}
+
+
+def check_inputs(network: Network, config: AccuracyConfig, dataset: Dataset) -> None:
+    """Every sample has a file for each picture input (told by the inputs' patterns): said before
+    any inference."""
+    if network.others and not any(step.type == "rect_mask" for step in config.preprocessing):
+        for sample in dataset.samples:
+            network.files(sample)
 
 
 def check_dataset(config: AccuracyConfig, dataset: Dataset) -> None:

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 import numpy as np
 
+from ..errors import AccuracyConfigError
 from .adapter import Classes, Detections, Embedding, Instances, SegmentationMask
 from .dataset import VOC_COLORS, ClassLabel, GroundTruth, MaskTruth, PairTruth, PlaceTruth, ReidTruth
 
@@ -711,6 +712,71 @@ def _mean_accuracy(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset
 Scorer = Callable[["AccuracyConfig", "Metric", "Dataset", dict, dict], float]
 """scorer(config, metric, dataset, predictions by image id, ground truth by image id) -> value."""
 
+# The checker's image-quality weights of R, G and B in its psnr (ITU-R BT.601's luma, over 256)
+PSNR_WEIGHTS = (65.738, 129.057, 25.064)
+
+
+def psnr(target: np.ndarray, predicted: np.ndarray, scale_border: int = 4, color_order: str = "RGB",
+         normalized_images: bool = False, unweighted_average: bool = False) -> float:
+    """The checker's psnr of one picture, in dB: both squeezed, ``scale_border`` pixels cut from
+    every side (of the prediction's size), a colour target made grey when the prediction is grey;
+    a three-channel difference weighted as luma (channels read in ``color_order``) unless
+    ``unweighted_average``; infinity when equal."""
+    import cv2
+
+    pred = np.squeeze(np.asarray(predicted)).astype(float)
+    truth = np.squeeze(np.asarray(target)).astype(float)
+    h, w = pred.shape[:2]
+    b = scale_border
+    pred, truth = pred[b:h - b, b:w - b], truth[b:h - b, b:w - b]
+    if truth.ndim == 3 and pred.ndim == 2:
+        code = cv2.COLOR_BGR2GRAY if color_order == "BGR" else cv2.COLOR_RGB2GRAY
+        truth = cv2.cvtColor(truth.astype(np.float32), code).astype(float)
+    if pred.shape != truth.shape:
+        raise AccuracyConfigError(f"psnr: a {'x'.join(map(str, pred.shape))} prediction against a "
+                                  f"{'x'.join(map(str, truth.shape))} target")
+    diff = (pred - truth) / (1 if normalized_images else 255)
+    if truth.ndim == 3 and truth.shape[2] == 3 and not unweighted_average:
+        r, g, bl = (0, 1, 2) if color_order == "RGB" else (2, 1, 0)
+        diff = (diff[:, :, r] * PSNR_WEIGHTS[0] + diff[:, :, g] * PSNR_WEIGHTS[1]
+                + diff[:, :, bl] * PSNR_WEIGHTS[2]) / 256
+    mse = float(np.mean(diff ** 2))
+    return math.inf if mse == 0 else -10 * math.log10(mse)
+
+
+def ssim(target: np.ndarray, predicted: np.ndarray) -> float:
+    """The checker's ssim: one window over the whole picture (every channel together), not the
+    mean over local windows of Wang et al.; constants for 8-bit pixels."""
+    pred = np.asarray(predicted)
+    truth = np.asarray(target)
+    if truth.ndim < pred.ndim and pred.shape[-1] == 1:
+        pred = np.squeeze(pred)
+    if pred.shape != truth.shape:
+        raise AccuracyConfigError(f"ssim: a {'x'.join(map(str, pred.shape))} prediction against a "
+                                  f"{'x'.join(map(str, truth.shape))} target")
+    mu_x, mu_y = np.mean(pred), np.mean(truth)
+    var_x, var_y = np.var(pred), np.var(truth)
+    cov = np.mean((pred - mu_x) * (truth - mu_y))
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    return float((2 * mu_x * mu_y + c1) * (2 * cov + c2) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2)))
+
+
+def picture_value(metric: "Metric", target: np.ndarray, predicted: np.ndarray) -> float:
+    """One picture's value of an image-quality metric (psnr, ssim)."""
+    if metric.type == "psnr":
+        o = metric.options
+        return psnr(target, predicted, o["scale_border"], o["color_order"], o["normalized_images"],
+                    o["unweighted_average"])
+    return ssim(target, predicted)
+
+
+def _picture_mean(config: "AccuracyConfig", metric: "Metric", dataset: "Dataset", predictions: dict,
+                  ground_truth: dict) -> float:
+    """The mean over the pictures (as the checker's `mean`; its `std` is their spread)."""
+    values = [p.values[metric.name] for p in predictions.values()]
+    return float(np.mean(values)) if values else math.nan
+
+
 # metric type -> its per-class values, reported as NAME@class when the yml says print_vector
 VECTOR_SCORERS: dict[str, Callable[..., dict[str, float]]] = {"map": _map_per_class}
 SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_precision": _coco_orig_precision,
@@ -718,4 +784,5 @@ SCORERS: dict[str, Scorer] = {"coco_precision": _coco_precision, "coco_orig_prec
                               "accuracy": _accuracy, "map": _map, "mean_iou": _mean_iou,
                               "segmentation_accuracy": _segmentation_accuracy, "cmc": _cmc, "reid_map": _reid_map,
                               "pairwise_accuracy_subsets": _pairwise_accuracy_subsets,
-                              "localization_recall": _localization_recall, "mean_accuracy": _mean_accuracy}
+                              "localization_recall": _localization_recall, "mean_accuracy": _mean_accuracy,
+                              "psnr": _picture_mean, "ssim": _picture_mean}

@@ -20,7 +20,8 @@ from ..shards import split
 from ..verify import file_digest
 from .config import AccuracyConfig, load_accuracy_config
 from .dataset import Dataset
-from .evaluate import Network, Run, check_dataset, compile_network, measure, openvino_reason, predict, read_network
+from .evaluate import (Network, Run, check_dataset, check_inputs, compile_network, measure, openvino_reason, predict,
+                       read_network)
 
 PRECISION_ORDER = ("FP32", "FP16", "FP32-INT8", "FP16-INT8", "FP32-INT1", "FP16-INT1")
 
@@ -99,7 +100,9 @@ class Evaluator:
                                         f"(precisions {', '.join(sorted(self.precisions))}); convert it first")
                 for precision in present:
                     xml = self.ir_dir / model.subdirectory / precision / f"{model.name}.xml"
-                    tasks.append(Task(model, config, precision, xml, read_network(xml, config)))
+                    network = read_network(xml, config)
+                    check_inputs(network, config, self.dataset)
+                    tasks.append(Task(model, config, precision, xml, network))
             except ModelzooError as exc:
                 self._failed(model, exc)
         self.tasks = tasks
@@ -201,9 +204,9 @@ class Evaluator:
                                  "value": result.value, "reference": result.reference, "images": run.images,
                                  "seconds": round(run.seconds, 3)})
             self.rows.append((
-                task.model.name, task.precision, str(run.images), result.metric, f"{100 * result.value:.2f} %",
-                "-" if result.reference is None else f"{100 * result.reference:.2f} %",
-                "-" if result.reference is None else f"{100 * (result.value - result.reference):+.2f}",
+                task.model.name, task.precision, str(run.images), result.metric, result.shown(),
+                "-" if result.reference is None else result.shown(result.reference),
+                "-" if result.reference is None else result.points(result.value - result.reference),
                 {True: "OK", False: "MISSED", None: ""}[result.passed], f"{run.images / run.seconds:.1f}"))
             if result.passed is False:
                 self.missed.append(f"{task.model.name} {task.precision} {result.metric}")

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import AccuracyConfigError
-from .adapter import Detections, SegmentationMask, greedy_nms, nms
+from .adapter import Detections, Picture, PictureScores, SegmentationMask, greedy_nms, nms
 from .config import TASK_OF_POSTPROCESSING, AccuracyConfig, Step
-from .dataset import GroundTruth, MaskTruth, resize_nearest
+from .dataset import IMAGE_SETS, GroundTruth, ImageTruth, MaskTruth, resize_nearest
 from .preprocessing import Geometry, frcnn_coefficients
 
 
@@ -217,9 +217,73 @@ def _apply_mask(step: Step, pred: SegmentationMask, gt: MaskTruth | None, geomet
     return pred, gt
 
 
+def _resize_picture(pixels: np.ndarray, width: int, height: int, realization: str) -> np.ndarray:
+    """The checker's `resize` of a picture: Pillow's bicubic on its bytes (or OpenCV's bilinear,
+    cast to bytes); one channel as a 2-D picture."""
+    data = pixels if pixels.ndim == 2 or pixels.shape[-1] > 1 else pixels[:, :, 0]
+    if realization == "pillow":
+        from PIL import Image
+
+        return np.array(Image.fromarray(data.astype(np.uint8)).resize((width, height), Image.Resampling.BICUBIC))
+    import cv2
+
+    return cv2.resize(data, (width, height)).astype(np.uint8)
+
+
+def _colorized(target: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """The checker's colorization_recovery: the target (BGR) resized to the prediction, its
+    lightness (BGR to Lab on 0..1) with the predicted a and b, back to BGR bytes (truncated)."""
+    import cv2
+
+    if ab.ndim != 3 or ab.shape[-1] != 2:
+        raise AccuracyConfigError(f"colorization_recovery: a {list(ab.shape)} prediction (two channels, a and b, "
+                                  "needed)")
+    h, w = ab.shape[:2]
+    resized = cv2.resize(target, (w, h)).astype(np.float32)
+    lightness = cv2.cvtColor(resized / 255, cv2.COLOR_BGR2LAB)[:, :, 0]
+    lab = np.concatenate((lightness[:, :, None], ab.astype(np.float32)), axis=2)
+    return (cv2.cvtColor(lab, cv2.COLOR_Lab2BGR) * 255).astype(np.uint8)
+
+
+def _corner(pixels: np.ndarray, height: int, width: int) -> np.ndarray:
+    return pixels[:height, :width]
+
+
+def _pictures(pred: Picture, gt: ImageTruth, geometry: Geometry, config: AccuracyConfig) -> PictureScores:
+    """The image steps on the predicted and target pictures, then each metric's value for them."""
+    from .metric import picture_value
+
+    target = gt.pixels()
+    pixels = pred.pixels
+    for step in config.postprocessing:
+        h, w = step.size()
+        if step.type == "resize":  # (apply_to: prediction) to the target's size, as for super-resolution
+            if IMAGE_SETS[config.dataset].scale:  # (a super-resolution target: its own size)
+                size = (h or target.shape[0], w or target.shape[1])
+            else:  # (any other target: the input picture's)
+                size = (h or geometry.height, w or geometry.width)
+            pixels = _resize_picture(pixels, size[1], size[0], step.options["resize_realization"])
+        elif step.type == "resize_style_transfer":  # (the target only)
+            from PIL import Image
+
+            target = np.array(Image.fromarray(target).resize((step.options["dst_width"], step.options["dst_height"]),
+                                                             Image.Resampling.BICUBIC))
+        elif step.type == "colorization_recovery":
+            pixels = _colorized(target, pixels)
+        elif step.type == "corner_crop_image":
+            size = (h or geometry.height, w or geometry.width)
+            if step.options["apply_to"] in ("prediction", "all"):
+                pixels = _corner(pixels, *size)
+            if step.options["apply_to"] in ("annotation", "all"):
+                target = _corner(target, *size)
+    return PictureScores({m.name: picture_value(m, target, pixels) for m in config.metrics})
+
+
 def postprocess(dets: Any, gt: Any, geometry: Geometry, config: AccuracyConfig) -> tuple[Any, Any]:
-    """Detections in the original picture's pixels (or a mask at its size), and the ground truth
-    as the metric sees it."""
+    """Detections in the original picture's pixels (or a mask at its size; or, for a predicted
+    picture, its metric values), and the ground truth as the metric sees it."""
+    if isinstance(dets, Picture):
+        return _pictures(dets, gt, geometry, config), gt
     for step in config.postprocessing:
         if TASK_OF_POSTPROCESSING.get(step.type) == "segmentation":
             dets, gt = _apply_mask(step, dets, gt, geometry)

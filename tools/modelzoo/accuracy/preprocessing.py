@@ -151,6 +151,54 @@ def _pad(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
     return out
 
 
+def _auto_resize(image: np.ndarray, size: tuple[int, int] | None, geometry: Geometry) -> np.ndarray:
+    """To the network input's (height, width), OpenCV's bilinear resize on the picture as it is."""
+    import cv2
+
+    if size is None:
+        raise AccuracyConfigError("auto_resize: the network's input has no fixed size to resize to")
+    h, w = image.shape[:2]
+    geometry.operations.append(("resize", {"scale_x": size[1] / w, "scale_y": size[0] / h, "original_width": w,
+                                           "original_height": h, "preferable_width": size[1],
+                                           "preferable_height": size[0], "width": size[1], "height": size[0],
+                                           "dst_width": size[1], "dst_height": size[0]}))
+    out = cv2.resize(image, (size[1], size[0])).astype(np.float32)
+    return out[:, :, None] if out.ndim == 2 else out
+
+
+def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encoded as a JPEG of that quality and decoded again (the artefacts fbcnn removes)."""
+    import cv2
+
+    channels = image.shape[2] if image.ndim == 3 else 1
+    ok, encoded = cv2.imencode(".jpg", image, [int(cv2.IMWRITE_JPEG_QUALITY), quality])
+    if not ok:
+        raise AccuracyConfigError(f"jpeg_compression: OpenCV cannot encode a {image.dtype} picture")
+    out = cv2.imdecode(encoded, 0 if channels == 1 else 3)
+    return out[:, :, None] if channels == 1 else out
+
+
+def _rect_mask(image: np.ndarray, step: Step) -> list[np.ndarray]:
+    """The checker's rect_mask: a size x size rectangle (128 by default) in the middle of the
+    picture painted white, and the mask of it (1 there, HxWx1; the other way with inverse_mask)."""
+    h, w = image.shape[:2]
+    mask_h, mask_w = step.size()
+    mask_h, mask_w = mask_h or 128, mask_w or 128
+    top, left = max(0, (h - mask_h) // 2), max(0, (w - mask_w) // 2)
+    mask = np.zeros((h, w), dtype=np.float32)
+    mask[top:top + mask_h, left:left + mask_w] = 1
+    mask = mask[:, :, None]
+    painted = image * (1 - mask) + 255 * mask
+    return [painted, 1 - mask if step.options["inverse_mask"] else mask]
+
+
+def _gray(image: np.ndarray, cast: bool) -> np.ndarray:
+    import cv2
+
+    out = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)[:, :, None]
+    return out.astype(np.float32) if cast else out
+
+
 def _crop(image: np.ndarray, step: Step, geometry: Geometry) -> np.ndarray:
     """The centre: a size, or central_fraction of each side (truncated)."""
     h, w = image.shape[:2]
@@ -295,16 +343,20 @@ def preprocess_views(image: np.ndarray, config: AccuracyConfig, keypoints: tuple
     views: list[np.ndarray] = []
     for step in config.preprocessing:
         if step.type == "auto_resize":
-            if network_size is None:
-                raise AccuracyConfigError("auto_resize: the network's input size is not known here")
-            h, w = data.shape[:2]
-            data = cv2.resize(data, (network_size[1], network_size[0])).astype(np.float32)
-            geometry.operations.append(("resize", {"scale_x": network_size[1] / w, "scale_y": network_size[0] / h,
-                                                   "original_width": w, "original_height": h,
-                                                   "preferable_width": network_size[1],
-                                                   "preferable_height": network_size[0],
-                                                   "width": network_size[1], "height": network_size[0],
-                                                   "dst_width": network_size[1], "dst_height": network_size[0]}))
+            data = _auto_resize(data, network_size, geometry)
+        elif step.type == "jpeg_compression":
+            data = _jpeg(data, int(step.options["quality_factor"]))
+        elif step.type == "rect_mask":  # (the last step: the picture and its mask, for two inputs)
+            data = _rect_mask(data, step)
+            geometry.input_height, geometry.input_width = int(data[0].shape[0]), int(data[0].shape[1])
+            return [[d.astype(np.float32, copy=False) for d in data]], geometry  # type: ignore[list-item]
+        elif step.type == "bgr_to_lab":  # (accuracy_check 2023.3 registers its RGB-to-Lab under this name
+            # last, so that is what runs; the picture is BGR all the same)
+            data = cv2.cvtColor(np.asarray(data, dtype=np.float32) / 255, cv2.COLOR_RGB2LAB)
+        elif step.type == "select_channel":
+            data = data[:, :, int(step.options["channel"]), None]
+        elif step.type == "bgr_to_gray":
+            data = _gray(data, step.options["cast_to_float"])
         elif step.type == "flip":
             flipped = cv2.flip(data, FLIP_MODES[step.options["mode"]])
             geometry.operations.append(("flip", {"mode": FLIP_MODES[step.options["mode"]]}))

@@ -179,13 +179,16 @@ def body(argv: Sequence[str]) -> int:
     _require_extra()
     executor = cluster_executor(args, actors=True)  # a bad address or no Ray: one line before any work
     from ..accuracy.dataset import check_masks, check_pictures, resolve
-    from ..accuracy.config import TASK_OF_ADAPTER, configured_kind
+    from ..accuracy.config import TASK_OF_ADAPTER, configured_kind, configured_subsample
     from ..accuracy.pipeline import Evaluator
     from ..events import Reporter
 
     err = error_line(PROG)
-    kind = configured_kind([(catalog.root / m.subdirectory / "accuracy-check.yml", m.name) for m in models])
+    ymls = [(catalog.root / m.subdirectory / "accuracy-check.yml", m.name) for m in models]
+    kind, subsample = configured_kind(ymls), configured_subsample(ymls)
     dataset = resolve(args.dataset, args.images, args.annotations, need_annotations=True, kind=kind)
+    if subsample is not None and (args.subset is None or subsample < args.subset):
+        dataset = dataset.subset(subsample)  # (the yml's subsample_size: its first N pictures)
     if args.labels is not None:
         if dataset.kind != "cvat":
             raise SelectionError(f"--labels {args.labels}: a labels file is for CVAT annotations (an .xml), not a "

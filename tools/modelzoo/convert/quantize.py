@@ -540,7 +540,7 @@ class Quantizer:
         from ..accuracy.evaluate import compile_network, is_int8, measure
 
         fp32 = measure(Path(), config, dataset, self.options.device, network=network)
-        int8_net = dataclasses.replace(network, model=quantized)  # (the same inputs fed: image_info, ...)
+        int8_net = dataclasses.replace(network, model=quantized)  # (the same inputs: every picture, image_info...)
         int8 = measure(Path(), config, dataset, self.options.device, network=int8_net,
                        compiled=compile_network(int8_net, self.options.device))
         outcome.metric = fp32.results[0].metric

@@ -74,6 +74,17 @@ CONVERSIONS = {
     "semantic_segmentation_adas": {"converter": "common_semantic_segmentation", "image_postfix": ".JPEG",
                                    "mask_postfix": ".png"},
     "erfnet_data": {"converter": "voc_segmentation"},
+    # image-to-image (the definitions' converters; data_dir: the folder, given per run)
+    "super_resolution_x3": {"converter": "super_resolution", "lr_suffix": "lr_x3", "upsample_suffix": "upsample_x3",
+                            "hr_suffix": "hr", "two_streams": True},
+    "super_resolution_x4": {"converter": "super_resolution", "lr_suffix": "lr_x4", "upsample_suffix": "upsample_x4",
+                            "hr_suffix": "hr", "two_streams": True},
+    "text_super_resolution_x3": {"converter": "super_resolution", "lr_suffix": "lr_x3", "hr_suffix": "hr_gray"},
+    "LIVE_1": {"converter": "image_processing", "input_suffix": ".bmp", "target_suffix": ".bmp"},
+    "imagenet_colorization": {"converter": "image_processing", "input_suffix": ".JPEG", "target_suffix": ".JPEG",
+                              "annotation_loader": "opencv"},
+    "ms_coco_style_transfer": {"converter": "style_transfer"},
+    "inpainting_rect_masks": {"converter": "inpainting"},
 }
 
 
