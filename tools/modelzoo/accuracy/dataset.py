@@ -130,17 +130,26 @@ def read_mask(path: Path, reader: str = "scipy") -> np.ndarray:
     """A mask picture's pixels as Pillow reads it: a palette picture as RGB (RGBA with a
     transparent colour), as the checker's scipy-style reader does, or with ``reader`` "pillow"
     its palette indices (the checker's pillow mask loader), 8 bits either way."""
+    def palette_as_colours(picture: Any) -> Any:
+        if picture.mode == "P" and reader == "scipy":
+            return picture.convert("RGBA" if "transparency" in picture.info else "RGB")
+        return picture
+
+    return pillow_pixels(path, "a mask picture", palette_as_colours)
+
+
+def pillow_pixels(path: Path, what: str, convert: Callable[[Any], Any] = lambda picture: picture) -> np.ndarray:
+    """A picture's 8-bit pixels as Pillow decodes it (after ``convert``); one DatasetError naming
+    the file when it cannot be read or is not ``what``."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as picture:
-            if picture.mode == "P" and reader == "scipy":
-                picture = picture.convert("RGBA" if "transparency" in picture.info else "RGB")
-            return np.array(picture).astype(np.uint8)
+            return np.array(convert(picture)).astype(np.uint8)
     except OSError as exc:
         if isinstance(exc, UnidentifiedImageError) or not exc.strerror:
-            raise DatasetError(f"{path}: not a mask picture (Pillow cannot decode it)") from exc
+            raise DatasetError(f"{path}: not {what} (Pillow cannot decode it)") from exc
         raise DatasetError(f"{path}: cannot read: {exc.strerror}") from exc
 
 
@@ -161,21 +170,11 @@ class ImageTruth:
     loader: str = "pillow"
 
     def pixels(self) -> np.ndarray:
-        import numpy as np
-
         if self.loader == "opencv":
             return read_image(self.path)
         if self.loader == "pillow_rgb":
             return read_image(self.path, "pillow_imread")
-        from PIL import Image, UnidentifiedImageError
-
-        try:
-            with Image.open(self.path) as picture:
-                return np.array(picture).astype(np.uint8)
-        except OSError as exc:
-            if isinstance(exc, UnidentifiedImageError) or not exc.strerror:
-                raise DatasetError(f"{self.path}: not a picture (Pillow cannot decode it)") from exc
-            raise DatasetError(f"{self.path}: cannot read: {exc.strerror}") from exc
+        return pillow_pixels(self.path, "a picture")
 
 
 @dataclass(frozen=True)
