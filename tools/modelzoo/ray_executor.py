@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from collections import deque
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +33,10 @@ from .executors import Job
 EXTRA = "pip install 'modelzoo[ray]'"
 CONNECT_TIMEOUT = 10.0  # seconds: the address must answer within this (one line otherwise)
 RETRIES = 3  # a job whose node is lost runs again up to this many times
+# Ray Client: a head that answers but fails to start the session's server (its proxy starts one
+# per client; under load, or while a lost driver's job is being cleaned up, that can fail once) is
+# asked again this many times, this many seconds apart
+SESSION_ATTEMPTS, SESSION_PAUSE = 3, 3.0
 _ADDRESS = re.compile(r"ray://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})")
 
 
@@ -124,8 +129,18 @@ class RayCluster:
         ray = _import_ray()
         check_answers(self.address, self.connect_timeout)
         try:
-            ray.init(address=self.address, runtime_env={"env_vars": _worker_env()}, logging_level="error",
-                     log_to_driver=False, ignore_reinit_error=True)
+            for attempt in range(1, SESSION_ATTEMPTS + 1):
+                try:
+                    ray.init(address=self.address, runtime_env={"env_vars": _worker_env()}, logging_level="error",
+                             log_to_driver=False, ignore_reinit_error=True)
+                    break
+                except ConnectionAbortedError as exc:  # (Ray Client: the head's server for this session failed)
+                    ray.shutdown()
+                    if attempt == SESSION_ATTEMPTS:
+                        said = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                        why = said[0] + (f" ... {said[-1]}" if len(said) > 1 else "")
+                        raise ClusterUnreachableError(f"--cluster {self.address}: {why} ({attempt} attempts)") from None
+                    time.sleep(SESSION_PAUSE)
         except ValueError as exc:  # Ray's way of saying that Ray Client (ray:// addresses) is not installed
             if "ray[client]" in str(exc):
                 raise MissingExtraError(f"--cluster {self.address}: ray:// needs Ray Client: "
